@@ -1,0 +1,152 @@
+//! PostgreSQL for every service: a pool of async diesel connections, the service's database
+//! created when missing (developer machines and tests), and embedded migrations run at start.
+
+use custodian_telemetry::health::{ProbeFuture, ReadinessProbe};
+use diesel::{sql_query, QueryableByName};
+use diesel_async::{
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{deadpool::Pool as DeadPool, AsyncDieselConnectionManager},
+    AsyncConnection, AsyncPgConnection, RunQueryDsl,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+
+pub use diesel_async::pooled_connection::deadpool::Object as PooledConnection;
+
+/// The connection pool every service shares between its handlers and background tasks.
+pub type Pool = DeadPool<AsyncPgConnection>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseError {
+    #[error("database url is malformed: {0}")]
+    BadUrl(String),
+    #[error("could not connect to PostgreSQL: {0}")]
+    Connect(String),
+    #[error("could not create database {name}: {reason}")]
+    Create { name: String, reason: String },
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+    #[error("pool could not be built: {0}")]
+    Pool(String),
+}
+
+/// Splits `postgres://host/db?x` into the server part and the database name.
+fn split_url(url: &str) -> Result<(String, String), DatabaseError> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let slash = base.rfind('/').ok_or_else(|| DatabaseError::BadUrl("no database name".into()))?;
+    let name = &base[slash + 1..];
+    if name.is_empty() || !base[..slash].contains("://") || base[..slash].ends_with('/') {
+        return Err(DatabaseError::BadUrl("no database name".into()));
+    }
+    let server = match query {
+        Some(q) => format!("{}/postgres?{q}", &base[..slash]),
+        None => format!("{}/postgres", &base[..slash]),
+    };
+    Ok((server, name.to_string()))
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    #[allow(dead_code)]
+    one: i32,
+}
+
+/// Creates the database named in `url` if it does not exist (connecting to `postgres`).
+pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
+    let (server, name) = split_url(url)?;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DatabaseError::BadUrl(format!("database name {name:?} must be [A-Za-z0-9_]")));
+    }
+    let mut conn = AsyncPgConnection::establish(&server)
+        .await
+        .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+    let exists: Vec<Found> = sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
+        .bind::<diesel::sql_types::Text, _>(&name)
+        .load(&mut conn)
+        .await
+        .map_err(|e| DatabaseError::Create { name: name.clone(), reason: e.to_string() })?;
+    if exists.is_empty() {
+        // The name was checked above: CREATE DATABASE takes no bind parameters.
+        match sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await {
+            Ok(_) => tracing::info!(database = %name, "database created"),
+            // Another service or test created it first.
+            Err(e) if e.to_string().contains("already exists") => {}
+            Err(e) => return Err(DatabaseError::Create { name, reason: e.to_string() }),
+        }
+    }
+    Ok(())
+}
+
+/// Runs the embedded migrations not yet applied. Several sets (a service's own and a shared
+/// crate's, like the outbox) may run against one database; their version names differ.
+pub async fn run_migrations(url: &str, migrations: EmbeddedMigrations) -> Result<(), DatabaseError> {
+    let url = url.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+            .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+        conn.run_pending_migrations(migrations)
+            .map(|_| ())
+            .map_err(|e| DatabaseError::Migrate(e.to_string()))
+    })
+    .await
+    .map_err(|e| DatabaseError::Migrate(e.to_string()))?
+}
+
+/// Builds the pool. Connections are opened lazily; [`check`] proves the server answers.
+pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    DeadPool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .map_err(|e| DatabaseError::Pool(e.to_string()))
+}
+
+/// `SELECT 1` on a pooled connection.
+pub async fn check(pool: &Pool) -> Result<(), String> {
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    sql_query("SELECT 1").execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Drops the database named in `url` (tests clean up after themselves).
+pub async fn drop_database(url: &str) -> Result<(), DatabaseError> {
+    let (server, name) = split_url(url)?;
+    let mut conn = AsyncPgConnection::establish(&server)
+        .await
+        .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+    sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| DatabaseError::Create { name, reason: e.to_string() })?;
+    Ok(())
+}
+
+/// A readiness probe for `/readyz`.
+pub struct PostgresProbe(pub Pool);
+
+impl ReadinessProbe for PostgresProbe {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+    fn check(&self) -> ProbeFuture {
+        let pool = self.0.clone();
+        Box::pin(async move { check(&pool).await })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn splits_database_urls() {
+        let (server, name) = split_url("postgres://u@127.0.0.1:5432/custodian_records").unwrap();
+        assert_eq!(server, "postgres://u@127.0.0.1:5432/postgres");
+        assert_eq!(name, "custodian_records");
+        let (server, _) = split_url("postgres://h/db?sslmode=disable").unwrap();
+        assert_eq!(server, "postgres://h/postgres?sslmode=disable");
+        assert!(split_url("postgres://h/").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! The access event. Its JSON form is the contract between producers (records, consent,
+//! identity) and consumers (ledger, anomaly, offline replay); `access-event.schema.json` beside
+//! this crate documents it, and a test checks the two agree.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessAction {
+    Read,
+    Search,
+    Create,
+    Update,
+    Delete,
+    Export,
+    Login,
+    BreakGlass,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessOutcome {
+    Permit,
+    Deny,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The user's id in identity (the token's `sub`).
+    pub id: String,
+    pub role: String,
+    /// `Organization/<id>` the user acts for, when any.
+    pub organization: Option<String>,
+    /// From the practitioner's role, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEvent {
+    pub id: Uuid,
+    pub time: DateTime<Utc>,
+    pub actor: Actor,
+    /// `Patient/<id>` whose data was touched, or null (a search that returned nothing).
+    pub patient: Option<String>,
+    pub action: AccessAction,
+    pub resource_type: Option<String>,
+    /// Resources returned (reads and searches) or written.
+    pub count: u32,
+    /// HL7 v3 PurposeOfUse code (TREAT, ETREAT, HPAYMT, HOPERAT, PATRQT, ...).
+    pub purpose: String,
+    pub outcome: AccessOutcome,
+    pub break_glass: bool,
+    /// The record's confidentiality code from `meta.security` (N, R, V ...), when known.
+    pub confidentiality: Option<String>,
+    pub source: Source,
+}
+
+impl AccessEvent {
+    /// Parses one event, checking the fields' formats (uuid, RFC 3339 time, enums).
+    pub fn parse(json: &str) -> Result<Self, crate::EventError> {
+        serde_json::from_str(json).map_err(|e| crate::EventError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> AccessEvent {
+        AccessEvent {
+            id: Uuid::new_v4(),
+            time: Utc::now(),
+            actor: Actor { id: "u1".into(), role: "practitioner".into(), organization: Some("Organization/h1".into()), department: None },
+            patient: Some("Patient/alice".into()),
+            action: AccessAction::BreakGlass,
+            resource_type: Some("Observation".into()),
+            count: 1,
+            purpose: "ETREAT".into(),
+            outcome: AccessOutcome::Permit,
+            break_glass: true,
+            confidentiality: Some("R".into()),
+            source: Source { ip: Some("127.0.0.1".into()), user_agent: None },
+        }
+    }
+
+    #[test]
+    fn round_trips_and_uses_schema_spelling() {
+        let event = sample();
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["action"], "break-glass");
+        assert_eq!(json["outcome"], "permit");
+        let back = AccessEvent::parse(&json.to_string()).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn rejects_unknown_actions() {
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["action"] = "peek".into();
+        assert!(AccessEvent::parse(&json.to_string()).is_err());
+    }
+
+    #[test]
+    fn schema_file_names_every_field() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../access-event.schema.json")).unwrap();
+        let json = serde_json::to_value(sample()).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        for key in json.as_object().unwrap().keys() {
+            assert!(props.contains_key(key), "schema lacks {key}");
+        }
+        let actions: Vec<String> = schema["properties"]["action"]["enum"]
+            .as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        for action in [AccessAction::Read, AccessAction::Search, AccessAction::Create, AccessAction::Update,
+            AccessAction::Delete, AccessAction::Export, AccessAction::Login, AccessAction::BreakGlass] {
+            let spelled = serde_json::to_value(action).unwrap();
+            assert!(actions.contains(&spelled.as_str().unwrap().to_string()));
+        }
+    }
+}

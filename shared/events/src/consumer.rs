@@ -1,0 +1,187 @@
+//! Reading streams.
+//!
+//! [`GroupConsumer`]: one consumer of a consumer group (ledger, anomaly, identity). A message is
+//! acknowledged only after its handler succeeded; on start the consumer first re-reads what it
+//! had been given and not acknowledged, so a crash re-delivers instead of losing. Handlers are
+//! idempotent by event id. A message the handler rejects as malformed goes to `<stream>:dead`.
+//!
+//! [`StreamTail`]: every replica reads every message (gateway deny lists, records' consent
+//! replica); it keeps its position in memory and starts from a snapshot's stream id.
+
+use std::{future::Future, time::Duration};
+
+use redis::{aio::ConnectionManager, streams::StreamReadReply, AsyncCommands};
+use tokio_util::sync::CancellationToken;
+
+use crate::EventError;
+
+/// What a handler says about one message.
+#[derive(Debug)]
+pub enum HandlerError {
+    /// A passing failure (database down): leave the message pending and retry it.
+    Retry(String),
+    /// The message can never be processed: dead-letter and acknowledge it.
+    Reject(String),
+}
+
+/// Processes one message's `event` field.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, payload: &str) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// A connection for blocking reads: a blocking XREAD must not share the multiplexed
+/// connection other commands use, and needs a response timeout above its BLOCK time.
+pub async fn blocking_connection(url: &str) -> Result<ConnectionManager, EventError> {
+    let client = redis::Client::open(url)?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(Duration::from_secs(30)))
+        .set_connection_timeout(Some(Duration::from_secs(5)));
+    Ok(ConnectionManager::new_with_config(client, config).await?)
+}
+
+const BLOCK_MS: usize = 1000;
+const BATCH: usize = 200;
+
+fn payload_of(entry: &redis::streams::StreamId) -> Option<String> {
+    entry.get::<String>("event")
+}
+
+pub struct GroupConsumer {
+    redis: ConnectionManager,
+    stream: String,
+    group: String,
+    consumer: String,
+}
+
+impl GroupConsumer {
+    /// `consumer` names this instance (the pod name in Kubernetes).
+    pub async fn new(redis_url: &str, stream: String, group: &str, consumer: &str) -> Result<Self, EventError> {
+        let mut redis = blocking_connection(redis_url).await?;
+        // Start from the stream's beginning so events published before the group existed count.
+        let created: Result<(), redis::RedisError> =
+            redis.xgroup_create_mkstream(&stream, group, "0").await;
+        if let Err(e) = created {
+            if !e.to_string().contains("BUSYGROUP") {
+                return Err(e.into());
+            }
+        }
+        Ok(Self { redis, stream, group: group.to_string(), consumer: consumer.to_string() })
+    }
+
+    /// Consumes until `token` is cancelled.
+    pub async fn run<H: Handler>(mut self, handler: H, token: CancellationToken) {
+        let dead = format!("{}:dead", self.stream);
+        let mut pending = true;
+        let mut backoff = Duration::from_millis(100);
+        while !token.is_cancelled() {
+            let start = if pending { "0" } else { ">" };
+            let mut options = redis::streams::StreamReadOptions::default().group(&self.group, &self.consumer).count(BATCH);
+            if !pending {
+                options = options.block(BLOCK_MS);
+            }
+            let keys = [self.stream.as_str()];
+            let ids = [start];
+            let read = tokio::select! {
+                _ = token.cancelled() => break,
+                r = self.redis.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &options) => r,
+            };
+            let reply = match read {
+                Ok(reply) => reply.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = %self.stream, "stream read failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            let entries: Vec<_> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+            if pending && entries.is_empty() {
+                pending = false;
+                continue;
+            }
+            for entry in entries {
+                let outcome = match payload_of(&entry) {
+                    Some(payload) => handler.handle(&payload).await,
+                    None => Err(HandlerError::Reject("message has no event field".into())),
+                };
+                match outcome {
+                    Ok(()) => {
+                        let _: Result<i64, _> = self.redis.xack(&self.stream, &self.group, &[&entry.id]).await;
+                    }
+                    Err(HandlerError::Reject(reason)) => {
+                        tracing::error!(message_id = %entry.id, reason = %reason, "message rejected; dead-lettered");
+                        let body = payload_of(&entry).unwrap_or_default();
+                        let _: Result<String, _> = self
+                            .redis
+                            .xadd(&dead, "*", &[("source_id", entry.id.as_str()), ("event", body.as_str()), ("reason", reason.as_str())])
+                            .await;
+                        let _: Result<i64, _> = self.redis.xack(&self.stream, &self.group, &[&entry.id]).await;
+                    }
+                    Err(HandlerError::Retry(reason)) => {
+                        tracing::warn!(message_id = %entry.id, reason = %reason, "message processing failed; will retry");
+                        pending = true;
+                        tokio::select! {
+                            _ = token.cancelled() => {}
+                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!(stream = %self.stream, group = %self.group, "consumer stopped");
+    }
+}
+
+/// The id of the newest message in `stream`, or `0-0` when it is empty. Read it *before*
+/// taking a snapshot, then tail from it: nothing between the two is missed.
+pub async fn latest_id(redis: &mut ConnectionManager, stream: &str) -> Result<String, EventError> {
+    let newest: redis::streams::StreamRangeReply = redis.xrevrange_count(stream, "+", "-", 1).await?;
+    Ok(newest.ids.first().map(|e| e.id.clone()).unwrap_or_else(|| "0-0".to_string()))
+}
+
+/// Reads every message of a stream after a given id, for replicas.
+pub struct StreamTail {
+    redis: ConnectionManager,
+    stream: String,
+    last_id: String,
+}
+
+impl StreamTail {
+    pub async fn new(redis_url: &str, stream: String, after: String) -> Result<Self, EventError> {
+        Ok(Self { redis: blocking_connection(redis_url).await?, stream, last_id: after })
+    }
+
+    pub async fn run<H: Handler>(mut self, handler: H, token: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        while !token.is_cancelled() {
+            let options = redis::streams::StreamReadOptions::default().count(BATCH).block(BLOCK_MS);
+            let keys = [self.stream.as_str()];
+            let ids = [self.last_id.clone()];
+            let read = tokio::select! {
+                _ = token.cancelled() => break,
+                r = self.redis.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &options) => r,
+            };
+            match read {
+                Ok(reply) => {
+                    backoff = Duration::from_millis(100);
+                    for entry in reply.unwrap_or_default().keys.into_iter().flat_map(|k| k.ids) {
+                        if let Some(payload) = payload_of(&entry) {
+                            if let Err(e) = handler.handle(&payload).await {
+                                tracing::error!(message_id = %entry.id, error = ?e, "tail message not applied");
+                            }
+                        }
+                        self.last_id = entry.id;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = %self.stream, "stream tail read failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::info!(stream = %self.stream, "stream tail stopped");
+    }
+}

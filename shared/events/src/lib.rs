@@ -1,0 +1,36 @@
+//! Events between services: the access-event schema, the stream names, the transactional outbox
+//! that makes publishing survive a Redis outage, and the consumers that read streams.
+//!
+//! - [`access`]: the access event every read, search, write or denial produces
+//!   (schema in `shared/events/access-event.schema.json`).
+//! - [`streams`]: stream keys, namespaced by a configurable prefix.
+//! - [`outbox`]: `enqueue` inside the caller's transaction; [`outbox::Relay`] publishes.
+//! - [`consumer`]: consumer-group reading with ack-after-processing, and a tail reader for
+//!   replicas that must see every message.
+
+pub mod access;
+pub mod alert;
+pub mod consumer;
+pub mod identity;
+pub mod outbox;
+pub mod streams;
+
+pub use access::{AccessAction, AccessEvent, AccessOutcome, Actor, Source};
+pub use alert::Alert;
+pub use identity::IdentityEvent;
+pub use streams::Streams;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+/// The outbox table's migration; producers run it beside their own.
+pub const OUTBOX_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("malformed event: {0}")]
+    Malformed(String),
+}

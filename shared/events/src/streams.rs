@@ -1,0 +1,58 @@
+//! Stream keys. A prefix (`REDIS_STREAM_PREFIX`, default `custodian`) lets several deployments
+//! or test runs share one Redis without reading each other's events.
+
+#[derive(Debug, Clone)]
+pub struct Streams {
+    prefix: String,
+}
+
+impl Streams {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Self { prefix: prefix.into() }
+    }
+
+    pub fn from_env() -> Self {
+        Self::new(custodian_telemetry::Env.string("REDIS_STREAM_PREFIX", "custodian"))
+    }
+
+    /// Access events: every read, search, write, login or denial (ledger and anomaly consume).
+    pub fn access(&self) -> String {
+        format!("{}:access", self.prefix)
+    }
+
+    /// Consent changes: records keeps its replica of the rules current from it.
+    pub fn consent(&self) -> String {
+        format!("{}:consent", self.prefix)
+    }
+
+    /// Identity changes: suspensions, reinstatements, revoked tokens (the gateway consumes).
+    pub fn identity(&self) -> String {
+        format!("{}:identity", self.prefix)
+    }
+
+    /// Alerts raised by anomaly (identity consumes them to suspend users).
+    pub fn alerts(&self) -> String {
+        format!("{}:alerts", self.prefix)
+    }
+}
+
+/// Opens a Redis connection manager (reconnects by itself after Redis restarts).
+pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    let client = redis::Client::open(url)?;
+    redis::aio::ConnectionManager::new(client).await
+}
+
+/// A readiness probe: Redis answers PING.
+pub struct RedisProbe(pub redis::aio::ConnectionManager);
+
+impl custodian_telemetry::ReadinessProbe for RedisProbe {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+    fn check(&self) -> custodian_telemetry::health::ProbeFuture {
+        let mut conn = self.0.clone();
+        Box::pin(async move {
+            redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+}
