@@ -11,6 +11,9 @@ pub mod error;
 pub mod extract;
 pub mod verify;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use claims::{Claims, Role};
 pub use deny::DenyList;
 pub use error::AuthError;

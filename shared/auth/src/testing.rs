@@ -1,0 +1,104 @@
+//! Test support (feature `testing`): a token issuer that serves its JWKS on a local port, so a
+//! service's own tests can mint tokens its real verifier accepts. The end-to-end suite uses the
+//! real identity service instead.
+
+use chrono::Utc;
+use jsonwebtoken::{jwk::JwkSet, Algorithm, EncodingKey, Header};
+use openssl::{bn::BigNumContext, ec::{EcGroup, EcKey}, nid::Nid};
+use base64::Engine as _;
+
+use crate::{Claims, Role, AUDIENCE};
+
+pub struct TestIssuer {
+    pub issuer: String,
+    pub jwks_url: String,
+    kid: String,
+    key: EncodingKey,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TestIssuer {
+    /// Generates a P-256 key and serves its JWKS at `http://127.0.0.1:<port>/.well-known/jwks.json`.
+    pub async fn start() -> Self {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("P-256");
+        let ec = EcKey::generate(&group).expect("key generation");
+        let mut ctx = BigNumContext::new().expect("bn ctx");
+        let mut x = openssl::bn::BigNum::new().expect("bn");
+        let mut y = openssl::bn::BigNum::new().expect("bn");
+        ec.public_key().affine_coordinates(&group, &mut x, &mut y, &mut ctx).expect("coordinates");
+        let kid = uuid::Uuid::new_v4().to_string();
+        let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+            "x": b64(&x.to_vec_padded(32).expect("pad")), "y": b64(&y.to_vec_padded(32).expect("pad")),
+        }]}))
+        .expect("jwks");
+        let pem = openssl::pkey::PKey::from_ec_key(ec).expect("pkey").private_key_to_pem_pkcs8().expect("pem");
+        let key = EncodingKey::from_ec_pem(&pem).expect("encoding key");
+        let body = serde_json::to_string(&jwks).expect("jwks json");
+        let server = actix_web::HttpServer::new(move || {
+            let body = body.clone();
+            actix_web::App::new().route(
+                "/.well-known/jwks.json",
+                actix_web::web::get().to(move || {
+                    let body = body.clone();
+                    async move { actix_web::HttpResponse::Ok().content_type("application/json").body(body) }
+                }),
+            )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("bind");
+        let port = server.addrs()[0].port();
+        actix_web::rt::spawn(server.run());
+        Self {
+            issuer: "http://test-issuer".into(),
+            jwks_url: format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+            kid,
+            key,
+        }
+    }
+
+    /// Claims for a role, valid for 15 minutes, with a fresh `sub` and `jti`.
+    pub fn claims(&self, role: Role) -> Claims {
+        let now = Utc::now().timestamp();
+        Claims {
+            iss: self.issuer.clone(),
+            sub: uuid::Uuid::new_v4().to_string(),
+            aud: AUDIENCE.into(),
+            exp: now + 900,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            role,
+            organization: None,
+            department: None,
+            practitioner: None,
+            patient: None,
+            scope: String::new(),
+            client_id: None,
+        }
+    }
+
+    pub fn token(&self, claims: &Claims) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.key).expect("signing")
+    }
+
+    pub fn practitioner(&self, organization: &str) -> (Claims, String) {
+        let mut c = self.claims(Role::Practitioner);
+        c.organization = Some(organization.to_string());
+        c.practitioner = Some(format!("Practitioner/{}", uuid::Uuid::new_v4()));
+        let t = self.token(&c);
+        (c, t)
+    }
+
+    pub fn patient(&self, patient: &str) -> (Claims, String) {
+        let mut c = self.claims(Role::Patient);
+        c.patient = Some(patient.to_string());
+        let t = self.token(&c);
+        (c, t)
+    }
+}
