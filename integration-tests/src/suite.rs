@@ -1,0 +1,222 @@
+//! The whole suite as real processes: six binaries on free ports, fresh databases, a fresh
+//! stream prefix, the local PostgreSQL and Redis. Dropping a [`Suite`] stops the services
+//! (SIGTERM, then SIGKILL after a grace period) and drops its databases.
+
+use std::{
+    collections::BTreeMap,
+    fs::File,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub const SERVICES: [&str; 6] = ["identity", "consent", "records", "ledger", "anomaly", "gateway"];
+
+/// Where the service binaries are: the target directory of the running test or binary.
+pub fn binary_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("CUSTODIAN_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+pub struct Suite {
+    pub prefix: String,
+    pub admin_password: String,
+    pub ports: BTreeMap<&'static str, u16>,
+    pub log_dir: PathBuf,
+    database_base: String,
+    children: Vec<(&'static str, Child)>,
+}
+
+impl Suite {
+    pub fn url(&self, service: &str) -> String {
+        format!("http://127.0.0.1:{}", self.ports[service])
+    }
+
+    pub fn gateway_url(&self) -> String {
+        self.url("gateway")
+    }
+
+    pub fn database_url(&self, service: &str) -> String {
+        format!("{}/e2e_{}_{}", self.database_base, service, self.prefix)
+    }
+
+    /// Starts every service and waits until each answers `/readyz`.
+    pub async fn start() -> Self {
+        let prefix = format!("s{}", random_hex(6));
+        let database_base = std::env::var("E2E_DATABASE_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let log_dir = binary_dir().join("e2e-logs").join(&prefix);
+        std::fs::create_dir_all(&log_dir).expect("log directory");
+        let mut suite = Self {
+            prefix,
+            admin_password: random_hex(16),
+            ports: SERVICES.iter().map(|s| (*s, free_port())).collect(),
+            log_dir,
+            database_base,
+            children: Vec::new(),
+        };
+        for service in SERVICES {
+            suite.spawn(service);
+            suite.wait_ready(service).await;
+        }
+        suite
+    }
+
+    fn env_for(&self, service: &'static str) -> Vec<(String, String)> {
+        let mut env: Vec<(&str, String)> = vec![
+            ("HOST", "127.0.0.1".into()),
+            ("PORT", self.ports[service].to_string()),
+            ("REDIS_URL", std::env::var("E2E_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())),
+            ("REDIS_STREAM_PREFIX", self.prefix.clone()),
+            ("TOKEN_ISSUER", self.gateway_url()),
+            ("JWKS_URL", format!("{}/.well-known/jwks.json", self.url("identity"))),
+            ("PUBLIC_URL", self.gateway_url()),
+            ("CONSUMER_NAME", format!("{service}-{}", self.prefix)),
+            ("RUST_LOG", "info".into()),
+            ("DATABASE_POOL_SIZE", "8".into()),
+        ];
+        if service != "gateway" {
+            env.push(("DATABASE_URL", self.database_url(service)));
+        }
+        match service {
+            "identity" => {
+                env.push(("ADMIN_USERNAME", "admin".into()));
+                env.push(("ADMIN_PASSWORD", self.admin_password.clone()));
+            }
+            "records" => {
+                env.push(("CONSENT_URL", self.url("consent")));
+                env.push(("RECORDS_ENCRYPTION_KEY", random_hex(32)));
+            }
+            "ledger" => env.push(("CHECKPOINT_INTERVAL_MS", "200".into())),
+            "gateway" => {
+                for upstream in ["identity", "consent", "records", "ledger", "anomaly"] {
+                    let key = match upstream {
+                        "identity" => "IDENTITY_URL",
+                        "consent" => "CONSENT_URL",
+                        "records" => "RECORDS_URL",
+                        "ledger" => "LEDGER_URL",
+                        _ => "ANOMALY_URL",
+                    };
+                    env.push((key, self.url(upstream)));
+                }
+            }
+            _ => {}
+        }
+        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    fn spawn(&mut self, service: &'static str) {
+        let binary = binary_dir().join(service);
+        assert!(
+            binary.exists(),
+            "{} is missing: build the services first (`cargo build --workspace --bins`; `make test` does)",
+            binary.display()
+        );
+        let log = File::create(self.log_dir.join(format!("{service}.log"))).expect("log file");
+        let err = log.try_clone().expect("log file");
+        let child = Command::new(&binary)
+            .envs(self.env_for(service))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {service}: {e}"));
+        self.children.push((service, child));
+    }
+
+    /// The last lines of a service's log, for failure messages.
+    pub fn log_tail(&self, service: &str, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_dir.join(format!("{service}.log"))).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    async fn wait_ready(&mut self, service: &'static str) {
+        let url = format!("{}/readyz", self.url(service));
+        let client = awc::Client::builder().timeout(Duration::from_secs(2)).finish();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Ok(response) = client.get(&url).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            if let Some((_, child)) = self.children.iter_mut().find(|(s, _)| *s == service) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("{service} exited with {status} during start:\n{}", self.log_tail(service, 40));
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("{service} was not ready within 90 s:\n{}", self.log_tail(service, 40));
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops one service gracefully (used to test crash and restart behaviour).
+    pub fn stop(&mut self, service: &str) {
+        if let Some(index) = self.children.iter().position(|(s, _)| *s == service) {
+            let (_, mut child) = self.children.remove(index);
+            terminate(&mut child);
+        }
+    }
+
+    /// Starts a stopped service again with the same configuration.
+    pub async fn restart(&mut self, service: &'static str) {
+        self.stop(service);
+        self.spawn(service);
+        self.wait_ready(service).await;
+    }
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Suite {
+    fn drop(&mut self) {
+        // Stop the gateway first, the services it calls after it.
+        while let Some((_, mut child)) = self.children.pop() {
+            terminate(&mut child);
+        }
+        if std::env::var("E2E_KEEP_DATABASES").is_err() {
+            for service in SERVICES.iter().filter(|s| **s != "gateway") {
+                let name = format!("e2e_{}_{}", service, self.prefix);
+                let _ = Command::new("psql")
+                    .arg(format!("{}/postgres", self.database_base))
+                    .arg("-qc")
+                    .arg(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+    }
+}

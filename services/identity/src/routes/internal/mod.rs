@@ -1,0 +1,3 @@
+//! `/internal/*`: service-to-service endpoints the gateway never forwards.
+
+pub mod suspended;

@@ -1,0 +1,11 @@
+//! Black-box tests of identity: each spawns the real application on a free port with a fresh
+//! database and stream prefix, against the local PostgreSQL and Redis.
+
+mod admin;
+mod discovery;
+mod helpers;
+mod keys;
+mod migrations;
+mod revocation;
+mod suspension;
+mod token;
