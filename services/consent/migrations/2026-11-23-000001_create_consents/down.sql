@@ -1,0 +1,2 @@
+DROP TABLE consent_history;
+DROP TABLE consents;

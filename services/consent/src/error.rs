@@ -1,0 +1,109 @@
+//! Errors. Policy: handlers return [`ConsentError`]; client mistakes are [`FhirError`]s (400,
+//! 403, 404, 410, 412, 415, 422) answered as `OperationOutcome`s; anything unexpected
+//! (database, pool, serialisation) becomes a 500 whose cause goes to the log, never to the client.
+
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use custodian_fhir::FhirError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsentError {
+    /// The client's fault, or an authorisation refusal: answered as is.
+    #[error(transparent)]
+    Fhir(#[from] FhirError),
+    /// A database error: a 500.
+    #[error("database: {0}")]
+    Database(#[from] diesel::result::Error),
+    /// No pooled connection: a 503.
+    #[error("database pool: {0}")]
+    Pool(String),
+    /// Anything else unexpected: a 500.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+impl ConsentError {
+    fn as_fhir(&self) -> FhirError {
+        match self {
+            ConsentError::Fhir(e) => clone_fhir(e),
+            ConsentError::Database(e) => FhirError::Internal(e.to_string()),
+            ConsentError::Pool(e) => FhirError::Unavailable(e.clone()),
+            ConsentError::Unexpected(e) => FhirError::Internal(e.clone()),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        FhirError::BadRequest(message.into()).into()
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        FhirError::Forbidden(message.into()).into()
+    }
+
+    pub fn not_found(id: &str) -> Self {
+        FhirError::NotFound(format!("Consent/{id} is not known")).into()
+    }
+
+    pub fn gone(id: &str) -> Self {
+        FhirError::Gone(format!("Consent/{id} was deleted")).into()
+    }
+
+    pub fn unprocessable(issues: Vec<(String, String)>) -> Self {
+        FhirError::Unprocessable(issues).into()
+    }
+}
+
+/// `FhirError` is not `Clone`; the variants carry only strings.
+fn clone_fhir(e: &FhirError) -> FhirError {
+    match e {
+        FhirError::BadRequest(m) => FhirError::BadRequest(m.clone()),
+        FhirError::Unprocessable(i) => FhirError::Unprocessable(i.clone()),
+        FhirError::Unauthorized(m) => FhirError::Unauthorized(m.clone()),
+        FhirError::Forbidden(m) => FhirError::Forbidden(m.clone()),
+        FhirError::NotFound(m) => FhirError::NotFound(m.clone()),
+        FhirError::Gone(m) => FhirError::Gone(m.clone()),
+        FhirError::MethodNotAllowed(m) => FhirError::MethodNotAllowed(m.clone()),
+        FhirError::Conflict(m) => FhirError::Conflict(m.clone()),
+        FhirError::PreconditionFailed(m) => FhirError::PreconditionFailed(m.clone()),
+        FhirError::UnsupportedMediaType(m) => FhirError::UnsupportedMediaType(m.clone()),
+        FhirError::Unavailable(m) => FhirError::Unavailable(m.clone()),
+        FhirError::Internal(m) => FhirError::Internal(m.clone()),
+    }
+}
+
+impl ResponseError for ConsentError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ConsentError::Fhir(e) => e.status_code(),
+            ConsentError::Pool(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ConsentError::Database(_) | ConsentError::Unexpected(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.as_fhir().error_response()
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ConsentError {
+    fn from(e: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        ConsentError::Pool(e.to_string())
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] custodian_telemetry::ConfigError),
+    #[error(transparent)]
+    Database(#[from] custodian_database::DatabaseError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("metrics: {0}")]
+    Metrics(String),
+    #[error("could not listen: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,151 @@
+//! Building and running the service: database and migrations, Redis, the outbox relay, the
+//! token verifier, and the HTTP server.
+
+use std::{net::TcpListener, time::Duration};
+
+use actix_web::{dev::Server, error::InternalError, middleware, web, App, HttpServer};
+use custodian_auth::{DenyList, TokenVerifier};
+use custodian_database::PostgresProbe;
+use custodian_events::{outbox::Relay, streams::RedisProbe, Streams, OUTBOX_MIGRATIONS};
+use custodian_telemetry::{shutdown::BackgroundTasks, Metrics, Readiness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use crate::{
+    configuration::Settings,
+    error::{ConsentError, StartupError},
+    metrics::ConsentMetrics,
+    routes::{self, AppState},
+};
+
+/// Consent's own tables.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Largest request body: a Consent with an embedded signature or attachment stays well below.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// How long background tasks get to drain after the HTTP server stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// `application/json`, `application/fhir+json` and other `+json` types.
+fn is_json(mime: actix_web::mime::Mime) -> bool {
+    mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json")
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    background: BackgroundTasks,
+}
+
+impl Application {
+    /// Prepares the database, connects to Redis, starts the outbox relay and binds the listener.
+    /// Must run inside an actix system (`#[actix_web::main]` or `#[actix_web::test]`).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let database_url = settings.database.url.expose();
+        if settings.database.auto_create {
+            custodian_database::ensure_database(database_url).await?;
+        }
+        custodian_database::run_migrations(database_url, OUTBOX_MIGRATIONS).await?;
+        custodian_database::run_migrations(database_url, MIGRATIONS).await?;
+        let pool = custodian_database::pool(database_url, settings.database.pool_size)?;
+        let redis = custodian_events::streams::connect(settings.redis.url.expose()).await?;
+
+        let metrics = Metrics::new("consent");
+        let consent_metrics =
+            ConsentMetrics::new().map_err(|e| StartupError::Metrics(e.to_string()))?;
+        for collector in consent_metrics.collectors() {
+            metrics.register(collector);
+        }
+        let relay = Relay::new(pool.clone(), redis.clone());
+        for collector in relay.collectors() {
+            metrics.register(collector);
+        }
+        let mut background = BackgroundTasks::new();
+        background.spawn(relay.clone().run(background.token()));
+
+        let verifier = TokenVerifier::remote(
+            &settings.auth.jwks_url,
+            &settings.auth.issuer,
+            DenyList::new(),
+        );
+        let readiness = Readiness::new()
+            .with(PostgresProbe(pool.clone()))
+            .with(RedisProbe(redis.clone()));
+        let state = web::Data::new(AppState {
+            pool,
+            streams: Streams::new(settings.redis.stream_prefix.clone()),
+            relay,
+            metrics: consent_metrics,
+            public_url: settings.public_url.clone(),
+        });
+
+        let listener = TcpListener::bind(settings.listen.address())?;
+        let port = listener.local_addr()?.port();
+        let verifier = web::Data::new(verifier);
+        let server = HttpServer::new(move || {
+            let readiness = readiness.clone();
+            let metrics = metrics.clone();
+            App::new()
+                .wrap(middleware::from_fn(custodian_telemetry::http::observe))
+                .app_data(state.clone())
+                .app_data(verifier.clone())
+                .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY_BYTES)
+                        .content_type(is_json)
+                        .error_handler(|err, _| {
+                            let message =
+                                format!("the body is not an acceptable JSON request: {err}");
+                            InternalError::from_response(
+                                err,
+                                actix_web::ResponseError::error_response(
+                                    &ConsentError::bad_request(message),
+                                ),
+                            )
+                            .into()
+                        }),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    let message = format!("the query string is malformed: {err}");
+                    InternalError::from_response(
+                        err,
+                        actix_web::ResponseError::error_response(&ConsentError::bad_request(
+                            message,
+                        )),
+                    )
+                    .into()
+                }))
+                .configure(move |cfg| {
+                    custodian_telemetry::health::configure(cfg, readiness, metrics)
+                })
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            background,
+        })
+    }
+
+    /// The port the server listens on (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server (tests stop it before dropping their database).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or the handle stops it), then stops the background tasks.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        self.background.shutdown(SHUTDOWN_GRACE).await;
+        served
+    }
+}

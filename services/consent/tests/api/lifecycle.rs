@@ -1,0 +1,324 @@
+//! Create, read, update (revoke), delete, history, and what each publishes.
+
+use actix_web::http::StatusCode;
+use custodian_events::AccessAction;
+use custodian_policy::RuleEffect;
+
+use crate::helpers::{alice_consent, spawn_app, PUBLIC_URL};
+
+#[actix_web::test]
+async fn create_returns_201_and_the_stored_resource_reads_back_equal() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let submitted = alice_consent();
+
+    let created = app.post_consent(&alice, &submitted).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().expect("an id").to_string();
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "the server assigns a uuid, got {id}"
+    );
+    assert_eq!(
+        created.header("location").as_deref(),
+        Some(format!("{PUBLIC_URL}/fhir/Consent/{id}/_history/1").as_str())
+    );
+    assert_eq!(created.header("etag").as_deref(), Some("W/\"1\""));
+    assert!(created
+        .header("last-modified")
+        .is_some_and(|v| v.ends_with(" GMT")));
+    assert!(created
+        .header("content-type")
+        .is_some_and(|v| v.starts_with("application/fhir+json")));
+    assert_eq!(created.body["meta"]["versionId"], "1");
+    assert!(created.body["meta"]["lastUpdated"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    // The client's content is kept as sent, its meta tags included.
+    assert_eq!(created.body["provision"], submitted["provision"]);
+    assert_eq!(created.body["text"], submitted["text"]);
+    assert_eq!(created.body["meta"]["tag"], submitted["meta"]["tag"]);
+
+    let read = app.get_consent(&alice, &id).await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.body, created.body);
+    assert_eq!(read.header("etag").as_deref(), Some("W/\"1\""));
+    let twin = app
+        .get(&format!("/consent/Consent/{id}"), Some(&alice))
+        .await;
+    assert_eq!(twin.status, StatusCode::OK);
+    assert_eq!(twin.body, created.body);
+    let version = app
+        .get(&format!("/fhir/Consent/{id}/_history/1"), Some(&alice))
+        .await;
+    assert_eq!(version.status, StatusCode::OK);
+    assert_eq!(version.body, created.body);
+    let missing_version = app
+        .get(&format!("/fhir/Consent/{id}/_history/2"), Some(&alice))
+        .await;
+    assert_eq!(missing_version.status, StatusCode::NOT_FOUND);
+    let missing = app
+        .get_consent(&alice, &uuid::Uuid::new_v4().to_string())
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    missing.outcome();
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn a_created_consent_publishes_its_permit_rule_and_an_access_event() {
+    let app = spawn_app().await;
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap();
+
+    let changes = app.consent_changes(1).await;
+    assert_eq!(changes.len(), 1);
+    let change = &changes[0];
+    assert_eq!(change.consent, format!("Consent/{id}"));
+    assert_eq!(change.patient, "Patient/alice");
+    assert_eq!(change.version, 1);
+    let permit = change
+        .rules
+        .iter()
+        .find(|r| r.effect == RuleEffect::Permit)
+        .expect("a permit rule");
+    assert_eq!(permit.actors, vec!["Organization/h1"]);
+    assert_eq!(permit.purposes, vec!["TREAT"]);
+    assert!(change
+        .rules
+        .iter()
+        .any(|r| r.effect == RuleEffect::Deny && r.resource_types == vec!["Observation"]));
+
+    let events = app.access_events(1).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == AccessAction::Create
+                && e.patient.as_deref() == Some("Patient/alice"))
+    );
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn revocation_by_update_and_by_delete_publishes_empty_rules_with_higher_versions() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let mut revoked = created.clone();
+    revoked["status"] = "inactive".into();
+    let updated = app
+        .put_consent(&alice, &id, &revoked, Some("W/\"1\""))
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.header("etag").as_deref(), Some("W/\"2\""));
+    assert_eq!(updated.body["meta"]["versionId"], "2");
+    assert_eq!(updated.body["status"], "inactive");
+
+    let changes = app.consent_changes(2).await;
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[1].consent, format!("Consent/{id}"));
+    assert_eq!(changes[1].version, 2);
+    assert!(
+        changes[1].rules.is_empty(),
+        "an inactive consent puts no rule in force"
+    );
+    assert!(!changes[0].rules.is_empty());
+
+    // History keeps both versions.
+    let v1 = app
+        .get(&format!("/fhir/Consent/{id}/_history/1"), Some(&alice))
+        .await;
+    assert_eq!(v1.body["status"], "active");
+    let v2 = app
+        .get(&format!("/fhir/Consent/{id}/_history/2"), Some(&alice))
+        .await;
+    assert_eq!(v2.body["status"], "inactive");
+
+    let deleted = app.delete_consent(&alice, &id).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(deleted.header("etag").as_deref(), Some("W/\"3\""));
+    let changes = app.consent_changes(3).await;
+    assert_eq!(changes.len(), 3);
+    assert_eq!(changes[2].version, 3);
+    assert!(changes[2].rules.is_empty());
+
+    let gone = app.get_consent(&alice, &id).await;
+    assert_eq!(gone.status, StatusCode::GONE);
+    gone.outcome();
+    assert_eq!(
+        app.get(&format!("/fhir/Consent/{id}/_history/3"), Some(&alice))
+            .await
+            .status,
+        StatusCode::GONE
+    );
+    assert_eq!(
+        app.get(&format!("/fhir/Consent/{id}/_history/1"), Some(&alice))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let history = app
+        .get(&format!("/fhir/Consent/{id}/_history"), Some(&alice))
+        .await;
+    assert_eq!(history.status, StatusCode::OK);
+    assert_eq!(history.body["type"], "history");
+    assert_eq!(history.body["total"], 3);
+    let methods: Vec<&str> = history.body["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["request"]["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, vec!["DELETE", "PUT", "POST"]);
+    assert!(
+        history.body["entry"][0].get("resource").is_none(),
+        "a deletion carries no resource"
+    );
+    assert_eq!(history.body["entry"][1]["resource"]["status"], "inactive");
+    assert_eq!(history.body["entry"][2]["response"]["etag"], "W/\"1\"");
+    assert_eq!(
+        app.get(
+            &format!("/fhir/Consent/{id}/_history"),
+            Some(&app.patient_token("Patient/bob"))
+        )
+        .await
+        .status,
+        StatusCode::FORBIDDEN
+    );
+
+    // Deleting again changes nothing and publishes nothing.
+    assert_eq!(
+        app.delete_consent(&alice, &id).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.consent_changes(4).await.len(), 3);
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn deleting_an_active_consent_revokes_its_rules() {
+    let app = spawn_app().await;
+    let admin = app.token(custodian_auth::Role::Admin);
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap();
+    let deleted = app.delete_consent(&admin, id).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    let changes = app.consent_changes(2).await;
+    assert_eq!(changes.len(), 2);
+    assert!(!changes[0].rules.is_empty());
+    assert!(changes[1].rules.is_empty());
+    assert!(changes[1].version > changes[0].version);
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn if_match_mismatch_is_412_and_changes_nothing() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut changed = created.clone();
+    changed["status"] = "inactive".into();
+
+    let stale = app
+        .put_consent(&alice, &id, &changed, Some("W/\"7\""))
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    stale.outcome();
+    let malformed = app
+        .put_consent(&alice, &id, &changed, Some("yesterday"))
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    let read = app.get_consent(&alice, &id).await;
+    assert_eq!(read.header("etag").as_deref(), Some("W/\"1\""));
+    assert_eq!(read.body["status"], "active");
+    assert_eq!(
+        app.consent_changes(2).await.len(),
+        1,
+        "a refused update publishes nothing"
+    );
+
+    // Without If-Match the update applies.
+    let updated = app.put_consent(&alice, &id, &changed, None).await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(updated.body["meta"]["versionId"], "2");
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn update_checks_the_id_and_the_patient() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let admin = app.token(custodian_auth::Role::Admin);
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let mut other_id = created.clone();
+    other_id["id"] = uuid::Uuid::new_v4().to_string().into();
+    assert_eq!(
+        app.put_consent(&alice, &id, &other_id, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let mut no_id = created.clone();
+    no_id.as_object_mut().unwrap().remove("id");
+    assert_eq!(
+        app.put_consent(&alice, &id, &no_id, None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let mut moved = created.clone();
+    moved["patient"]["reference"] = "Patient/bob".into();
+    let response = app.put_consent(&admin, &id, &moved, None).await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.outcome().contains("cannot change"));
+
+    let unknown = uuid::Uuid::new_v4().to_string();
+    let mut unknown_body = created.clone();
+    unknown_body["id"] = unknown.clone().into();
+    assert_eq!(
+        app.put_consent(&alice, &unknown, &unknown_body, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn concurrent_updates_of_one_version_let_exactly_one_win() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut inactive = created.clone();
+    inactive["status"] = "inactive".into();
+    let mut rejected = created.clone();
+    rejected["status"] = "rejected".into();
+    let (a, b) = futures_join(
+        app.put_consent(&alice, &id, &inactive, Some("W/\"1\"")),
+        app.put_consent(&alice, &id, &rejected, Some("W/\"1\"")),
+    )
+    .await;
+    let mut statuses = vec![a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![StatusCode::OK, StatusCode::PRECONDITION_FAILED]
+    );
+    let changes = app.consent_changes(3).await;
+    assert_eq!(
+        changes.iter().map(|c| c.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    app.finish().await;
+}
+
+/// Runs two futures concurrently on the test's single thread.
+async fn futures_join<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    tokio::join!(a, b)
+}
