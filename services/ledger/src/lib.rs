@@ -1,1 +1,80 @@
-//! placeholder
+//! The ledger service: an append-only Merkle audit log of every access to patient data.
+//!
+//! Every access event on the `access` stream becomes one leaf (the event JSON as received), in
+//! an RFC 9162 Merkle tree. Checkpoints of the tree are signed as C2SP signed notes; inclusion
+//! and consistency proofs let anyone check an entry is in the log and that the log only grew.
+//!
+//! - [`tree`]: the tree math, pure: hashing, roots, proofs, verification (RFC 9162 §2.1).
+//! - [`signing`]: Ed25519 signed notes and checkpoints (C2SP), [`verify_note`].
+//! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends.
+//! - [`service`]: the three kept in step: durable leaves, in-memory tree, latest checkpoint.
+//! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
+//! - [`domain`]: the checkpoint body and who may see which entries.
+//! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
+//! - [`configuration`], [`startup`]: settings and wiring.
+
+pub mod checkpointer;
+pub mod configuration;
+pub mod consumer;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod schema;
+pub mod service;
+pub mod signing;
+pub mod startup;
+pub mod storage;
+pub mod tree;
+
+pub use domain::Checkpoint;
+pub use signing::verify_note;
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custodian ledger", description = "Append-only Merkle audit log of every access, with signed checkpoints and proofs."),
+    paths(
+        routes::checkpoint::checkpoint,
+        routes::checkpoint::key,
+        routes::accesses::list,
+        routes::entries::get,
+        routes::proofs::inclusion,
+        routes::proofs::consistency,
+    ),
+    components(schemas(
+        routes::ErrorBody,
+        routes::checkpoint::KeyResponse,
+        routes::accesses::AccessesResponse,
+        routes::accesses::AccessEntry,
+        routes::entries::EntryResponse,
+        routes::proofs::InclusionProofResponse,
+        routes::proofs::ConsistencyProofResponse,
+    )),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme the authenticated endpoints name.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document of the ledger's API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -185,3 +185,102 @@ impl StreamTail {
         tracing::info!(stream = %self.stream, "stream tail stopped");
     }
 }
+
+/// Processes a batch of messages' `event` fields at once (one database transaction for many
+/// events, say). Returns one outcome per payload, in order.
+pub trait BatchHandler: Send + Sync + 'static {
+    fn handle_batch(&self, payloads: &[String]) -> impl Future<Output = Vec<Result<(), HandlerError>>> + Send;
+}
+
+impl GroupConsumer {
+    /// Like [`GroupConsumer::run`], but hands the handler every message of a read (up to 200)
+    /// at once and acknowledges them with one XACK. Messages whose outcome is `Retry` (or all of
+    /// them, when the handler returns the wrong number of outcomes) stay pending and are read
+    /// again after a pause; the others are acknowledged (rejected ones dead-lettered first).
+    pub async fn run_batched<H: BatchHandler>(mut self, handler: H, token: CancellationToken) {
+        let dead = format!("{}:dead", self.stream);
+        let mut pending = true;
+        let mut backoff = Duration::from_millis(100);
+        while !token.is_cancelled() {
+            let start = if pending { "0" } else { ">" };
+            let mut options = redis::streams::StreamReadOptions::default().group(&self.group, &self.consumer).count(BATCH);
+            if !pending {
+                options = options.block(BLOCK_MS);
+            }
+            let keys = [self.stream.as_str()];
+            let ids = [start];
+            let read = tokio::select! {
+                _ = token.cancelled() => break,
+                r = self.redis.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &options) => r,
+            };
+            let reply = match read {
+                Ok(reply) => reply.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(error = %e, stream = %self.stream, "stream read failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            let entries: Vec<_> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
+            if pending && entries.is_empty() {
+                pending = false;
+                continue;
+            }
+            // Messages without an event field are rejected without bothering the handler.
+            let mut outcomes: Vec<Option<Result<(), HandlerError>>> = Vec::with_capacity(entries.len());
+            let mut payloads = Vec::with_capacity(entries.len());
+            for entry in &entries {
+                match payload_of(entry) {
+                    Some(p) => {
+                        payloads.push(p);
+                        outcomes.push(None);
+                    }
+                    None => outcomes.push(Some(Err(HandlerError::Reject("message has no event field".into())))),
+                }
+            }
+            let mut handled = if payloads.is_empty() { Vec::new() } else { handler.handle_batch(&payloads).await };
+            if handled.len() != payloads.len() {
+                tracing::error!(expected = payloads.len(), got = handled.len(), "batch handler returned the wrong number of outcomes");
+                handled = payloads.iter().map(|_| Err(HandlerError::Retry("bad batch outcome".into()))).collect();
+            }
+            let mut handled = handled.into_iter();
+            let mut ack: Vec<&str> = Vec::with_capacity(entries.len());
+            let mut retry = false;
+            for (entry, outcome) in entries.iter().zip(outcomes) {
+                let outcome = match outcome {
+                    Some(o) => o,
+                    None => handled.next().unwrap_or_else(|| Err(HandlerError::Retry("missing outcome".into()))),
+                };
+                match outcome {
+                    Ok(()) => ack.push(&entry.id),
+                    Err(HandlerError::Reject(reason)) => {
+                        tracing::error!(message_id = %entry.id, reason = %reason, "message rejected; dead-lettered");
+                        let body = payload_of(entry).unwrap_or_default();
+                        let _: Result<String, _> = self
+                            .redis
+                            .xadd(&dead, "*", &[("source_id", entry.id.as_str()), ("event", body.as_str()), ("reason", reason.as_str())])
+                            .await;
+                        ack.push(&entry.id);
+                    }
+                    Err(HandlerError::Retry(reason)) => {
+                        tracing::warn!(message_id = %entry.id, reason = %reason, "message processing failed; will retry");
+                        retry = true;
+                    }
+                }
+            }
+            if !ack.is_empty() {
+                let _: Result<i64, _> = self.redis.xack(&self.stream, &self.group, &ack).await;
+            }
+            if retry {
+                pending = true;
+                tokio::select! {
+                    _ = token.cancelled() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+        tracing::info!(stream = %self.stream, group = %self.group, "consumer stopped");
+    }
+}

@@ -1,0 +1,3 @@
+DROP TABLE signing_key;
+DROP TABLE checkpoints;
+DROP TABLE leaves;

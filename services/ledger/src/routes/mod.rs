@@ -1,0 +1,46 @@
+//! The HTTP API, all under `/ledger`. Checkpoint and key are public; everything else needs a
+//! bearer token, and entries are filtered by [`crate::domain::Viewer`].
+
+pub mod accesses;
+pub mod checkpoint;
+pub mod entries;
+pub mod proofs;
+
+use actix_web::web;
+use base64::{engine::general_purpose::STANDARD, Engine as _};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::LedgerError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| LedgerError::Validation(e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| LedgerError::Validation(e.to_string()).into()),
+    )
+    .service(
+        web::scope("/ledger")
+            .route("/checkpoint", web::get().to(checkpoint::checkpoint))
+            .route("/key", web::get().to(checkpoint::key))
+            .route("/accesses", web::get().to(accesses::list))
+            .route("/entries/{index}", web::get().to(entries::get))
+            .route("/proof/inclusion", web::get().to(proofs::inclusion))
+            .route("/proof/consistency", web::get().to(proofs::consistency)),
+    );
+}
+
+/// The error body every endpoint answers with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// `invalid`, `not-found`, `forbidden` or `internal`.
+    pub error: String,
+    pub message: String,
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}

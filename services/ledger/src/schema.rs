@@ -1,0 +1,33 @@
+//! Diesel table definitions (mirrors `migrations/`).
+
+diesel::table! {
+    leaves (idx) {
+        idx -> Int8,
+        event_id -> Uuid,
+        leaf_hash -> Bytea,
+        payload -> Text,
+        patient_ref -> Nullable<Text>,
+        actor_id -> Text,
+        time -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    checkpoints (tree_size) {
+        tree_size -> Int8,
+        root_hash -> Bytea,
+        note -> Text,
+        signed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    signing_key (id) {
+        id -> Int2,
+        private_key -> Bytea,
+        public_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(leaves, checkpoints, signing_key);

@@ -1,0 +1,167 @@
+//! Builds the application: database (created and migrated), Redis, the ledger loaded from its
+//! leaves, the access-stream consumer and the checkpoint signer in the background, and the HTTP
+//! server bound to `HOST:PORT` (port 0 picks a free one; [`Application::port`] says which).
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use custodian_auth::{DenyList, TokenVerifier};
+use custodian_database::PostgresProbe;
+use custodian_events::{consumer::GroupConsumer, streams::RedisProbe, Streams};
+use custodian_telemetry::{shutdown::BackgroundTasks, Metrics, Readiness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use crate::{
+    checkpointer,
+    configuration::Settings,
+    consumer::{AccessEventHandler, GROUP},
+    service::{LedgerMetrics, LedgerService},
+    signing::{self, NoteSigner},
+    storage,
+};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// How long background tasks get to finish after the server stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] custodian_database::DatabaseError),
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("ledger: {0}")]
+    Ledger(String),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("could not listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    tasks: BackgroundTasks,
+    ledger: Arc<LedgerService>,
+}
+
+/// Stops a running application (tests restart the app on the same database).
+#[derive(Clone)]
+pub struct StopHandle {
+    server: actix_web::dev::ServerHandle,
+}
+
+impl StopHandle {
+    pub async fn stop(&self) {
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let db_url = settings.database.url.expose();
+        if settings.database.auto_create {
+            custodian_database::ensure_database(db_url).await?;
+        }
+        custodian_database::run_migrations(db_url, MIGRATIONS).await?;
+        let pool = custodian_database::pool(db_url, settings.database.pool_size)?;
+
+        let redis_url = settings.redis.url.expose();
+        let redis = custodian_events::streams::connect(redis_url)
+            .await
+            .map_err(|e| StartupError::Redis(e.to_string()))?;
+
+        let private_key = {
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| StartupError::Ledger(e.to_string()))?;
+            storage::load_or_create_key(&mut conn, || {
+                let private = signing::generate_private_key()?;
+                let public = NoteSigner::from_raw(&settings.origin, &private)?
+                    .public_key()
+                    .to_vec();
+                Ok::<_, signing::SigningError>((private, public))
+            })
+            .await
+            .map_err(|e| StartupError::Ledger(e.to_string()))?
+        };
+        let signer = NoteSigner::from_raw(&settings.origin, &private_key)
+            .map_err(|e| StartupError::Ledger(e.to_string()))?;
+
+        let metrics = Metrics::new("ledger");
+        let ledger_metrics = LedgerMetrics::register(&metrics)?;
+        let ledger = LedgerService::open(pool.clone(), signer, ledger_metrics)
+            .await
+            .map_err(|e| StartupError::Ledger(e.to_string()))?;
+
+        let mut tasks = BackgroundTasks::new();
+        let streams = Streams::new(settings.redis.stream_prefix.clone());
+        let consumer =
+            GroupConsumer::new(redis_url, streams.access(), GROUP, &settings.consumer_name)
+                .await
+                .map_err(|e| StartupError::Redis(e.to_string()))?;
+        tasks.spawn(consumer.run_batched(AccessEventHandler::new(ledger.clone()), tasks.token()));
+        tasks.spawn(checkpointer::run(
+            ledger.clone(),
+            settings.checkpoint_interval,
+            tasks.token(),
+        ));
+
+        let verifier = TokenVerifier::remote(
+            &settings.auth.jwks_url,
+            &settings.auth.issuer,
+            DenyList::new(),
+        );
+        let readiness = Readiness::new()
+            .with(PostgresProbe(pool.clone()))
+            .with(RedisProbe(redis));
+
+        let listener = TcpListener::bind(settings.listen.address())?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::from(ledger.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(custodian_telemetry::http::observe))
+                .app_data(data.clone())
+                .app_data(web::Data::new(verifier.clone()))
+                .configure(|cfg| {
+                    custodian_telemetry::health::configure(cfg, readiness.clone(), metrics.clone())
+                })
+                .configure(crate::routes::configure)
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(port, origin = %settings.origin, "ledger listening");
+        Ok(Self {
+            port,
+            server,
+            tasks,
+            ledger,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The ledger's state (tests read the tree directly).
+    pub fn ledger(&self) -> Arc<LedgerService> {
+        self.ledger.clone()
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+        }
+    }
+
+    /// Serves until the server stops (SIGTERM/SIGINT or [`StopHandle::stop`]), then stops the
+    /// consumer and the signer and waits for them.
+    pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
+        let result = self.server.await;
+        self.tasks.shutdown(SHUTDOWN_GRACE).await;
+        result
+    }
+}

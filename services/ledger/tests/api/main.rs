@@ -1,0 +1,10 @@
+//! Black-box tests of the ledger: the real app, a real database and Redis.
+
+mod accesses;
+mod appends;
+mod health;
+mod helpers;
+mod migrations;
+mod proofs;
+mod restart;
+mod throughput;
