@@ -68,69 +68,30 @@ impl GroupConsumer {
         Ok(Self { redis, stream, group: group.to_string(), consumer: consumer.to_string() })
     }
 
-    /// Consumes until `token` is cancelled.
-    pub async fn run<H: Handler>(mut self, handler: H, token: CancellationToken) {
-        let dead = format!("{}:dead", self.stream);
-        let mut pending = true;
-        let mut backoff = Duration::from_millis(100);
-        while !token.is_cancelled() {
-            let start = if pending { "0" } else { ">" };
-            let mut options = redis::streams::StreamReadOptions::default().group(&self.group, &self.consumer).count(BATCH);
-            if !pending {
-                options = options.block(BLOCK_MS);
-            }
-            let keys = [self.stream.as_str()];
-            let ids = [start];
-            let read = tokio::select! {
-                _ = token.cancelled() => break,
-                r = self.redis.xread_options::<_, _, Option<StreamReadReply>>(&keys, &ids, &options) => r,
-            };
-            let reply = match read {
-                Ok(reply) => reply.unwrap_or_default(),
-                Err(e) => {
-                    tracing::warn!(error = %e, stream = %self.stream, "stream read failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            backoff = Duration::from_millis(100);
-            let entries: Vec<_> = reply.keys.into_iter().flat_map(|k| k.ids).collect();
-            if pending && entries.is_empty() {
-                pending = false;
+    /// Consumes until `token` is cancelled, one message at a time. After a message asks to be
+    /// retried, the rest of its read stays pending too, so order is kept.
+    pub async fn run<H: Handler>(self, handler: H, token: CancellationToken) {
+        self.run_batched(OneByOne(handler), token).await
+    }
+}
+
+/// Adapts a [`Handler`] to a [`BatchHandler`].
+struct OneByOne<H>(H);
+
+impl<H: Handler> BatchHandler for OneByOne<H> {
+    async fn handle_batch(&self, payloads: &[String]) -> Vec<Result<(), HandlerError>> {
+        let mut outcomes = Vec::with_capacity(payloads.len());
+        let mut retrying = false;
+        for payload in payloads {
+            if retrying {
+                outcomes.push(Err(HandlerError::Retry("an earlier message is being retried".into())));
                 continue;
             }
-            for entry in entries {
-                let outcome = match payload_of(&entry) {
-                    Some(payload) => handler.handle(&payload).await,
-                    None => Err(HandlerError::Reject("message has no event field".into())),
-                };
-                match outcome {
-                    Ok(()) => {
-                        let _: Result<i64, _> = self.redis.xack(&self.stream, &self.group, &[&entry.id]).await;
-                    }
-                    Err(HandlerError::Reject(reason)) => {
-                        tracing::error!(message_id = %entry.id, reason = %reason, "message rejected; dead-lettered");
-                        let body = payload_of(&entry).unwrap_or_default();
-                        let _: Result<String, _> = self
-                            .redis
-                            .xadd(&dead, "*", &[("source_id", entry.id.as_str()), ("event", body.as_str()), ("reason", reason.as_str())])
-                            .await;
-                        let _: Result<i64, _> = self.redis.xack(&self.stream, &self.group, &[&entry.id]).await;
-                    }
-                    Err(HandlerError::Retry(reason)) => {
-                        tracing::warn!(message_id = %entry.id, reason = %reason, "message processing failed; will retry");
-                        pending = true;
-                        tokio::select! {
-                            _ = token.cancelled() => {}
-                            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        }
-                        break;
-                    }
-                }
-            }
+            let outcome = self.0.handle(payload).await;
+            retrying = matches!(outcome, Err(HandlerError::Retry(_)));
+            outcomes.push(outcome);
         }
-        tracing::info!(stream = %self.stream, group = %self.group, "consumer stopped");
+        outcomes
     }
 }
 

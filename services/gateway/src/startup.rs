@@ -1,0 +1,152 @@
+//! Building and running the gateway: Redis, the deny list (snapshot, replay, stream tail), the
+//! token verifier, and the HTTP server with one pooled upstream client per worker.
+
+use std::{net::TcpListener, time::Duration};
+
+use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use custodian_auth::{deny::DenyListUpdater, DenyList, TokenVerifier};
+use custodian_events::{
+    consumer::{latest_id, StreamTail},
+    streams::{connect, RedisProbe},
+    Streams,
+};
+use custodian_telemetry::{health, http::observe, shutdown::BackgroundTasks, Metrics, Readiness};
+
+use crate::{
+    configuration::Settings,
+    deny,
+    error::StartupError,
+    metrics::GatewayMetrics,
+    readiness::UpstreamProbe,
+    routes::{self, proxy::ProxyState},
+    routing::Upstream,
+    token_cache::VerifiedTokens,
+};
+
+/// Connections each worker keeps to the services behind it.
+const UPSTREAM_CONNECTIONS_PER_WORKER: usize = 512;
+/// Idle pooled connections are dropped before the services' own keep-alive (actix-web's
+/// default is 5 s) closes them, so a request is rarely sent on a connection being closed.
+const UPSTREAM_IDLE: Duration = Duration::from_secs(4);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    tasks: BackgroundTasks,
+    snapshot_retry: Option<actix_web::rt::task::JoinHandle<()>>,
+    deny: DenyList,
+}
+
+impl Application {
+    /// Connects to Redis, loads the deny list and binds `HOST:PORT` (port 0 picks a free one).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let mut redis = connect(&settings.redis_url)
+            .await
+            .map_err(|e| StartupError::Redis(e.to_string()))?;
+        let stream = Streams::new(settings.stream_prefix.clone()).identity();
+
+        // Read the stream's position before the snapshot: events after it are tailed, so none
+        // between the two is missed.
+        let after = latest_id(&mut redis, &stream)
+            .await
+            .map_err(|e| StartupError::Redis(e.to_string()))?;
+        let deny = DenyList::new();
+        deny::replay_revocations(&mut redis, &stream, &after, &deny).await;
+        let snapshot_loaded = deny::load_snapshot(&settings.upstreams.identity, &deny, 4).await;
+
+        let mut tasks = BackgroundTasks::new();
+        let tail = StreamTail::new(&settings.redis_url, stream, after)
+            .await
+            .map_err(|e| StartupError::Redis(e.to_string()))?;
+        tasks.spawn(tail.run(DenyListUpdater(deny.clone()), tasks.token()));
+        let snapshot_retry = (!snapshot_loaded).then(|| {
+            tracing::warn!("starting with an empty suspended-user list; retrying identity's snapshot in the background");
+            actix_web::rt::spawn(deny::retry_snapshot(settings.upstreams.identity.clone(), deny.clone(), tasks.token()))
+        });
+
+        let verifier = TokenVerifier::remote(
+            settings.jwks_url.clone(),
+            settings.token_issuer.clone(),
+            deny.clone(),
+        );
+        // Warm the key cache so the first request does not wait for it (best effort: unknown
+        // key ids trigger a fetch anyway).
+        let warm = verifier.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(e) = warm.refresh().await {
+                tracing::warn!(error = %e, "token keys not fetched yet");
+            }
+        });
+
+        let metrics = Metrics::new("gateway");
+        let state = web::Data::new(ProxyState {
+            upstreams: settings.upstreams.clone(),
+            max_body_bytes: settings.max_body_bytes,
+            verifier,
+            verified: VerifiedTokens::new(),
+            metrics: GatewayMetrics::new(&metrics),
+        });
+        let mut readiness = Readiness::new().with(RedisProbe(redis));
+        for upstream in Upstream::ALL {
+            readiness = readiness.with(UpstreamProbe {
+                upstream,
+                url: settings.upstreams.get(upstream).clone(),
+            });
+        }
+
+        let listener = TcpListener::bind(settings.listen.address())?;
+        let port = listener.local_addr()?.port();
+        let timeout = settings.upstream_timeout;
+        let server = HttpServer::new(move || {
+            let client = awc::Client::builder()
+                .timeout(timeout)
+                .disable_redirects()
+                .no_default_headers()
+                .connector(
+                    awc::Connector::new()
+                        .limit(UPSTREAM_CONNECTIONS_PER_WORKER)
+                        .conn_keep_alive(UPSTREAM_IDLE),
+                )
+                .finish();
+            let (readiness, metrics) = (readiness.clone(), metrics.clone());
+            App::new()
+                .wrap(from_fn(observe))
+                .configure(move |cfg| health::configure(cfg, readiness, metrics))
+                .configure(routes::docs::configure)
+                .app_data(state.clone())
+                .app_data(web::Data::new(client))
+                .configure(routes::proxy::configure)
+                .default_service(web::to(routes::proxy::forward))
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(port, public_url = %settings.public_url, "gateway listening");
+        Ok(Self {
+            port,
+            server,
+            tasks,
+            snapshot_retry,
+            deny,
+        })
+    }
+
+    /// The port the server bound.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The deny list the gateway enforces (for tests and diagnostics).
+    pub fn deny_list(&self) -> DenyList {
+        self.deny.clone()
+    }
+
+    /// Serves until the server stops (SIGTERM/SIGINT), then stops the background tasks.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        if let Some(retry) = self.snapshot_retry {
+            retry.abort();
+        }
+        self.tasks.shutdown(Duration::from_secs(5)).await;
+        served
+    }
+}
