@@ -1,1 +1,37 @@
-fn main() {}
+//! `anomaly` runs the service; `anomaly replay --events FILE.jsonl` scores a file offline.
+
+use std::process::ExitCode;
+
+use anomaly::{configuration::Settings, startup::Application};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("replay") => anomaly::replay::main(&args[1..]),
+        None => serve(),
+        Some(other) => {
+            eprintln!("unknown command {other:?}\nusage: anomaly [replay --events FILE.jsonl]");
+            ExitCode::from(64)
+        }
+    }
+}
+
+fn serve() -> ExitCode {
+    custodian_telemetry::logging::init("anomaly");
+    let result = actix_web::rt::System::new().block_on(async {
+        let settings = Settings::from_env().map_err(|e| e.to_string())?;
+        let app = Application::build(settings)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(port = app.port(), "anomaly listening");
+        app.run_until_stopped().await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "anomaly failed");
+            eprintln!("anomaly: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

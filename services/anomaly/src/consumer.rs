@@ -1,0 +1,286 @@
+//! The live path: the `anomaly` group's handler for the access stream, a batch (one stream
+//! read, up to 200 messages) at a time. Malformed messages are dead-lettered; events already
+//! scored are skipped (idempotent by event id); the others are scored in stream order with the
+//! shared [`Detector`], then one transaction stores the scores and, for each alert, the alert
+//! row and its [`custodian_events::Alert`] in the outbox (identity consumes it and suspends the
+//! user). At most one alert per actor per 10 minutes of event time. The relay is woken after
+//! the commit. If the transaction fails, the whole batch stays pending and is retried.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use chrono::Utc;
+use custodian_database::Pool;
+use custodian_events::{
+    consumer::{BatchHandler, HandlerError},
+    outbox::{self, Relay},
+    AccessAction, AccessEvent, AccessOutcome, Alert,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        alerts::{self, AlertRecord},
+        scored::{self, NewScoredEvent},
+    },
+    metrics::AnomalyMetrics,
+    model::{Detector, Scored},
+};
+
+/// The detector shared by the consumer (and rebuilt at start).
+pub type SharedDetector = Arc<Mutex<Detector>>;
+
+/// Locks the detector; a panic while scoring leaves valid (if partial) state, so poisoning is
+/// ignored rather than wedging the consumer.
+pub fn lock(detector: &SharedDetector) -> MutexGuard<'_, Detector> {
+    detector
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub struct AccessScorer {
+    pub pool: Pool,
+    pub detector: SharedDetector,
+    /// `<prefix>:alerts`.
+    pub alerts_stream: String,
+    /// `ANOMALY_SUSPEND`.
+    pub suspend: bool,
+    pub relay: Relay,
+    pub metrics: AnomalyMetrics,
+}
+
+fn action_text(action: AccessAction) -> &'static str {
+    match action {
+        AccessAction::Read => "read",
+        AccessAction::Search => "search",
+        AccessAction::Create => "create",
+        AccessAction::Update => "update",
+        AccessAction::Delete => "delete",
+        AccessAction::Export => "export",
+        AccessAction::Login => "login",
+        AccessAction::BreakGlass => "break-glass",
+    }
+}
+
+fn outcome_text(outcome: AccessOutcome) -> &'static str {
+    match outcome {
+        AccessOutcome::Permit => "permit",
+        AccessOutcome::Deny => "deny",
+        AccessOutcome::Error => "error",
+    }
+}
+
+/// What storing one batch came to.
+#[derive(Debug, Default)]
+struct Stored {
+    /// Scores stored (events not stored before, by anyone).
+    scored: Vec<f64>,
+    /// Events another consumer stored first.
+    raced: u64,
+    /// Alerts raised: (event id, user id, score).
+    alerts: Vec<(Uuid, String, f64)>,
+    /// Over the threshold, but the actor had an alert within the cooldown.
+    suppressed: u64,
+}
+
+impl AccessScorer {
+    /// Scores and stores the events of one read (in stream order); an error means the whole
+    /// batch is retried.
+    async fn process(&self, events: &[AccessEvent]) -> Result<(), String> {
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+        let known = scored::existing(&mut conn, &ids)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut seen = HashSet::new();
+        let mut fresh = Vec::with_capacity(events.len());
+        let mut duplicates = 0u64;
+        {
+            // The detector ignores ids already in its window, so a batch retried after a
+            // failed store does not count its events twice.
+            let mut detector = lock(&self.detector);
+            for event in events {
+                if known.contains(&event.id) || !seen.insert(event.id) {
+                    duplicates += 1;
+                    continue;
+                }
+                fresh.push((event, detector.score(event)));
+            }
+        }
+        let stored = if fresh.is_empty() {
+            Stored::default()
+        } else {
+            self.store(&mut conn, &fresh)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        self.metrics
+            .events_duplicate
+            .inc_by(duplicates + stored.raced);
+        self.metrics
+            .events_scored
+            .inc_by(stored.scored.len() as u64);
+        for score in &stored.scored {
+            self.metrics.score.observe(*score);
+        }
+        self.metrics.alerts_suppressed.inc_by(stored.suppressed);
+        if !stored.alerts.is_empty() {
+            self.metrics.alerts.inc_by(stored.alerts.len() as u64);
+            self.relay.wake();
+        }
+        for (event_id, user_id, score) in &stored.alerts {
+            tracing::warn!(%event_id, %user_id, score, "anomaly alert raised");
+        }
+        Ok(())
+    }
+
+    /// One transaction: the scores, and for each alert not within an actor's cooldown the alert
+    /// row and its outbox entry.
+    async fn store(
+        &self,
+        conn: &mut AsyncPgConnection,
+        fresh: &[(&AccessEvent, Scored)],
+    ) -> Result<Stored, diesel::result::Error> {
+        let alerts_stream = self.alerts_stream.as_str();
+        let suspend = self.suspend;
+        conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+            let rows: Vec<NewScoredEvent<'_>> = fresh
+                .iter()
+                .map(|(event, scored)| NewScoredEvent {
+                    event_id: event.id,
+                    actor_id: &event.actor.id,
+                    patient_ref: event.patient.as_deref(),
+                    time: event.time,
+                    action: action_text(event.action),
+                    outcome: outcome_text(event.outcome),
+                    score: scored.score,
+                })
+                .collect();
+            let inserted: HashSet<Uuid> = scored::insert_many(conn, &rows)
+                .await?
+                .into_iter()
+                .collect();
+            let mut stored = Stored::default();
+            for (event, scored) in fresh {
+                if !inserted.contains(&event.id) {
+                    stored.raced += 1;
+                    continue;
+                }
+                stored.scored.push(scored.score);
+                if !scored.alert {
+                    continue;
+                }
+                alerts::lock_actor(conn, &event.actor.id).await?;
+                if alerts::recent_for(conn, &event.actor.id, event.time).await? {
+                    stored.suppressed += 1;
+                    continue;
+                }
+                let record = AlertRecord {
+                    id: Uuid::now_v7(),
+                    event_id: event.id,
+                    user_id: event.actor.id.clone(),
+                    score: scored.score,
+                    reasons: serde_json::json!(scored.reasons),
+                    event_time: event.time,
+                    created_at: Utc::now(),
+                    suspended: suspend,
+                };
+                alerts::insert(conn, &record).await?;
+                let alert = Alert {
+                    id: record.id,
+                    time: record.created_at,
+                    user_id: record.user_id.clone(),
+                    event_id: record.event_id,
+                    score: record.score,
+                    reason: scored.reasons.join("; "),
+                    suspend,
+                };
+                let payload = serde_json::to_value(&alert)
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+                outbox::enqueue(conn, alerts_stream, alert.id, &payload).await?;
+                stored.alerts.push((event.id, record.user_id, record.score));
+            }
+            Ok(stored)
+        })
+        .await
+    }
+}
+
+impl BatchHandler for AccessScorer {
+    async fn handle_batch(&self, payloads: &[String]) -> Vec<Result<(), HandlerError>> {
+        let mut outcomes = Vec::with_capacity(payloads.len());
+        let mut events = Vec::with_capacity(payloads.len());
+        let mut positions = Vec::with_capacity(payloads.len());
+        for (i, payload) in payloads.iter().enumerate() {
+            match AccessEvent::parse(payload) {
+                Ok(event) => {
+                    outcomes.push(Ok(()));
+                    events.push(event);
+                    positions.push(i);
+                }
+                Err(e) => outcomes.push(Err(HandlerError::Reject(e.to_string()))),
+            }
+        }
+        if events.is_empty() {
+            return outcomes;
+        }
+        if let Err(reason) = self.process(&events).await {
+            for i in positions {
+                outcomes[i] = Err(HandlerError::Retry(reason.clone()));
+            }
+        }
+        outcomes
+    }
+}
+
+/// Rebuilds the detector's windows from the events scored in the last 10 minutes (of event
+/// time, before the newest), so a restart does not forget a burst in progress.
+pub async fn rebuild(
+    conn: &mut AsyncPgConnection,
+    detector: &SharedDetector,
+) -> Result<usize, diesel::result::Error> {
+    let rows = scored::recent(conn).await?;
+    let count = rows.len();
+    let mut detector = lock(detector);
+    for row in rows {
+        detector.observe(&row.observation());
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_spellings_are_the_events_own() {
+        for action in [
+            AccessAction::Read,
+            AccessAction::Search,
+            AccessAction::Create,
+            AccessAction::Update,
+            AccessAction::Delete,
+            AccessAction::Export,
+            AccessAction::Login,
+            AccessAction::BreakGlass,
+        ] {
+            assert_eq!(
+                serde_json::to_value(action).ok(),
+                Some(serde_json::json!(action_text(action)))
+            );
+        }
+        for outcome in [
+            AccessOutcome::Permit,
+            AccessOutcome::Deny,
+            AccessOutcome::Error,
+        ] {
+            assert_eq!(
+                serde_json::to_value(outcome).ok(),
+                Some(serde_json::json!(outcome_text(outcome)))
+            );
+        }
+    }
+}

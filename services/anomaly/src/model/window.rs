@@ -1,0 +1,209 @@
+//! One actor's sliding window and rate baseline.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    features::{Features, BASELINE_FLOOR},
+    EventFlags, Observation, Touch, MAX_ENTRIES_PER_ACTOR, RATE_WINDOW, WINDOW,
+};
+
+/// Smoothing of the per-active-minute baseline.
+const BASELINE_ALPHA: f64 = 0.05;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: Uuid,
+    time: DateTime<Utc>,
+    patient: Option<String>,
+    touch: Touch,
+}
+
+/// How one patient appears in the window: read (or attempted), or only seen in search results.
+#[derive(Debug, Clone, Copy, Default)]
+struct PatientCounts {
+    reads: u32,
+    searches: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Absent,
+    Read,
+    SearchedOnly,
+}
+
+impl PatientCounts {
+    fn class(self) -> Class {
+        match (self.reads, self.searches) {
+            (0, 0) => Class::Absent,
+            (0, _) => Class::SearchedOnly,
+            _ => Class::Read,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct ActorState {
+    /// Sorted by time (ties in arrival order).
+    entries: VecDeque<Entry>,
+    ids: HashSet<Uuid>,
+    patients: HashMap<String, PatientCounts>,
+    /// Patients read (or whose reading was attempted) in the window.
+    read_patients: usize,
+    /// Patients only seen in search results in the window.
+    searched_patients: usize,
+    /// Reads and writes of patients' data in the window, and how many were denied.
+    share_events: u32,
+    denied: u32,
+    /// The newest event time seen for this actor.
+    newest: Option<DateTime<Utc>>,
+    /// The minute (Unix seconds / 60) being counted, and its count so far.
+    minute: Option<(i64, u32)>,
+    /// EWMA of events per active minute (starting from the floor); `None` until a first
+    /// minute closed.
+    baseline: Option<f64>,
+}
+
+impl ActorState {
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(super) fn last_seen(&self) -> Option<DateTime<Utc>> {
+        self.newest
+    }
+
+    /// Remembers one event; false for a duplicate id or an event older than the window.
+    pub(super) fn insert(&mut self, o: &Observation) -> bool {
+        if self.ids.contains(&o.id) {
+            return false;
+        }
+        let newest = match self.newest {
+            Some(n) if n >= o.time => n,
+            _ => o.time,
+        };
+        if o.time <= newest - WINDOW {
+            return false;
+        }
+        self.newest = Some(newest);
+        self.count_minute(o.time);
+        let at = self.entries.partition_point(|e| e.time <= o.time);
+        self.entries.insert(
+            at,
+            Entry {
+                id: o.id,
+                time: o.time,
+                patient: o.patient.clone(),
+                touch: o.touch,
+            },
+        );
+        self.ids.insert(o.id);
+        self.account(o.patient.as_deref(), o.touch, 1);
+        self.prune_before(newest - WINDOW);
+        while self.entries.len() > MAX_ENTRIES_PER_ACTOR {
+            self.pop_front();
+        }
+        true
+    }
+
+    /// Adds (`sign` 1) or removes (`sign` -1) one entry's contribution to the counters.
+    fn account(&mut self, patient: Option<&str>, touch: Touch, sign: i32) {
+        let Some(patient) = patient else { return };
+        let step = |n: &mut u32| {
+            *n = if sign > 0 {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            };
+        };
+        match touch {
+            Touch::Read { denied } | Touch::Wrote { denied } => {
+                step(&mut self.share_events);
+                if denied {
+                    step(&mut self.denied);
+                }
+            }
+            Touch::Searched | Touch::None => {}
+        }
+        if !matches!(touch, Touch::Read { .. } | Touch::Searched) {
+            return;
+        }
+        let counts = self.patients.entry(patient.to_string()).or_default();
+        let before = counts.class();
+        match touch {
+            Touch::Read { .. } => step(&mut counts.reads),
+            _ => step(&mut counts.searches),
+        }
+        let after = counts.class();
+        if after == Class::Absent {
+            self.patients.remove(patient);
+        }
+        if before != after {
+            for (class, delta) in [(before, -1i64), (after, 1)] {
+                let counter = match class {
+                    Class::Read => &mut self.read_patients,
+                    Class::SearchedOnly => &mut self.searched_patients,
+                    Class::Absent => continue,
+                };
+                *counter = counter.saturating_add_signed(delta as isize);
+            }
+        }
+    }
+
+    /// Folds finished minutes into the baseline. Events of an earlier minute than the one
+    /// being counted (late arrivals) do not change it.
+    fn count_minute(&mut self, time: DateTime<Utc>) {
+        let minute = time.timestamp().div_euclid(60);
+        match self.minute {
+            Some((current, ref mut count)) if current == minute => *count += 1,
+            Some((current, count)) if current < minute => {
+                // A new actor starts from the floor, so a first minute that is already a burst
+                // does not become its idea of normal.
+                let prior = self.baseline.unwrap_or(BASELINE_FLOOR);
+                self.baseline =
+                    Some((1.0 - BASELINE_ALPHA) * prior + BASELINE_ALPHA * f64::from(count));
+                self.minute = Some((minute, 1));
+            }
+            Some(_) => {}
+            None => self.minute = Some((minute, 1)),
+        }
+    }
+
+    /// Drops entries at or before `cutoff`.
+    pub(super) fn prune_before(&mut self, cutoff: DateTime<Utc>) {
+        while self.entries.front().is_some_and(|e| e.time <= cutoff) {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        let Some(entry) = self.entries.pop_front() else {
+            return;
+        };
+        self.ids.remove(&entry.id);
+        self.account(entry.patient.as_deref(), entry.touch, -1);
+    }
+
+    /// The actor's features now, with the flags of the event being scored.
+    pub(super) fn features(&self, flags: EventFlags) -> Features {
+        let recent = match self.newest {
+            Some(newest) => {
+                let from = newest - RATE_WINDOW;
+                self.entries.len() - self.entries.partition_point(|e| e.time <= from)
+            }
+            None => 0,
+        };
+        Features {
+            distinct_patients: self.read_patients,
+            searched_patients: self.searched_patients,
+            recent_events: recent,
+            baseline: self.baseline,
+            patient_events: self.share_events,
+            denied: self.denied,
+            flags,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Building and running the service: database (created when missing, migrated), Redis, the
+//! detector rebuilt from recent scores, the access-stream consumer and the outbox relay as
+//! background tasks, and the HTTP server.
+
+use std::{
+    net::TcpListener,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use custodian_auth::{DenyList, TokenVerifier};
+use custodian_database::{ensure_database, pool, run_migrations, Pool, PostgresProbe};
+use custodian_events::{
+    consumer::GroupConsumer,
+    outbox::Relay,
+    streams::{connect, RedisProbe},
+    Streams, OUTBOX_MIGRATIONS,
+};
+use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use crate::{
+    configuration::Settings,
+    consumer::{rebuild, AccessScorer, SharedDetector},
+    error::ApiError,
+    metrics::AnomalyMetrics,
+    model::Detector,
+    routes,
+};
+
+/// The service's own tables (`scored_events`, `alerts`).
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The consumer group anomaly reads the access stream in.
+pub const CONSUMER_GROUP: &str = "anomaly";
+
+/// How long background tasks get to finish after the HTTP server stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] custodian_database::DatabaseError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("could not get a database connection: {0}")]
+    Pool(String),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Events(#[from] custodian_events::EventError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("could not bind {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    background: BackgroundTasks,
+    pool: Pool,
+    detector: SharedDetector,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let database = &settings.database;
+        if database.auto_create {
+            ensure_database(&database.url).await?;
+        }
+        run_migrations(&database.url, OUTBOX_MIGRATIONS).await?;
+        run_migrations(&database.url, MIGRATIONS).await?;
+        let pool = pool(&database.url, database.pool_size)?;
+        let redis = connect(&settings.redis.url).await?;
+        let streams = Streams::new(settings.redis.stream_prefix.clone());
+
+        let detector: SharedDetector =
+            Arc::new(Mutex::new(Detector::new(settings.anomaly.alert_threshold)));
+        {
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| StartupError::Pool(e.to_string()))?;
+            let rebuilt = rebuild(&mut conn, &detector).await?;
+            tracing::info!(
+                events = rebuilt,
+                "detector windows rebuilt from recent scores"
+            );
+        }
+
+        let metrics = Metrics::new("anomaly");
+        let anomaly_metrics = AnomalyMetrics::new()?;
+        for collector in anomaly_metrics.collectors() {
+            metrics.register(collector);
+        }
+        let relay = Relay::new(pool.clone(), redis.clone());
+        for collector in relay.collectors() {
+            metrics.register(collector);
+        }
+
+        let mut background = BackgroundTasks::new();
+        let consumer = GroupConsumer::new(
+            &settings.redis.url,
+            streams.access(),
+            CONSUMER_GROUP,
+            &settings.consumer_name,
+        )
+        .await?;
+        let scorer = AccessScorer {
+            pool: pool.clone(),
+            detector: detector.clone(),
+            alerts_stream: streams.alerts(),
+            suspend: settings.anomaly.suspend,
+            relay: relay.clone(),
+            metrics: anomaly_metrics,
+        };
+        background.spawn(consumer.run_batched(scorer, background.token()));
+        background.spawn(relay.run(background.token()));
+
+        let verifier = TokenVerifier::remote(
+            settings.auth.jwks_url.clone(),
+            settings.auth.issuer.clone(),
+            DenyList::new(),
+        );
+        let readiness = Readiness::new()
+            .with(PostgresProbe(pool.clone()))
+            .with(RedisProbe(redis));
+
+        let address = settings.listen.address();
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+        let server = run(listener, pool.clone(), verifier, readiness, metrics)?;
+        Ok(Self {
+            port,
+            server,
+            background,
+            pool,
+            detector,
+        })
+    }
+
+    /// The port bound (useful with `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The pool, for tests that look at the tables.
+    pub fn pool(&self) -> Pool {
+        self.pool.clone()
+    }
+
+    /// The live detector (tests and diagnostics).
+    pub fn detector(&self) -> SharedDetector {
+        self.detector.clone()
+    }
+
+    /// A handle to stop the HTTP server (tests stop apps to clean up).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or the handle stops the server), then stops the consumer
+    /// and the relay and waits for them.
+    pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
+        let result = self.server.await;
+        self.background.shutdown(SHUTDOWN_GRACE).await;
+        result
+    }
+}
+
+fn run(
+    listener: TcpListener,
+    pool: Pool,
+    verifier: TokenVerifier,
+    readiness: Readiness,
+    metrics: Metrics,
+) -> Result<Server, StartupError> {
+    let pool = web::Data::new(pool);
+    let verifier = web::Data::new(verifier);
+    let server = HttpServer::new(move || {
+        let readiness = readiness.clone();
+        let metrics = metrics.clone();
+        App::new()
+            .wrap(from_fn(custodian_telemetry::http::observe))
+            .app_data(pool.clone())
+            .app_data(verifier.clone())
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),
+            )
+            .configure(move |cfg| health::configure(cfg, readiness, metrics))
+            .configure(routes::configure)
+    })
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        address: "listener".into(),
+        source,
+    })?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,115 @@
+//! `GET /anomaly/alerts` and `GET /anomaly/alerts/{id}`: who may read them, filters, errors.
+
+use custodian_auth::Role;
+use uuid::Uuid;
+
+use crate::helpers::{burst, eventually, spawn_app};
+
+#[actix_web::test]
+async fn only_auditors_and_admins_read_alerts() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/anomaly/alerts", None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["resourceType"], "OperationOutcome");
+
+    let (status, _) = app.get("/anomaly/alerts", Some("not-a-token")).await;
+    assert_eq!(status, 401);
+
+    let (_, practitioner) = app.issuer.practitioner("Organization/h1");
+    let (status, body) = app.get("/anomaly/alerts", Some(&practitioner)).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(body["issue"][0]["code"], "forbidden");
+
+    let (_, patient) = app.issuer.patient("Patient/a");
+    assert_eq!(app.get("/anomaly/alerts", Some(&patient)).await.0, 403);
+    let (status, _) = app
+        .get(
+            &format!("/anomaly/alerts/{}", Uuid::new_v4()),
+            Some(&practitioner),
+        )
+        .await;
+    assert_eq!(status, 403);
+
+    for role in [Role::Auditor, Role::Admin] {
+        let (status, body) = app.get("/anomaly/alerts", Some(&app.token(role))).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, serde_json::json!([]));
+    }
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn alerts_are_listed_newest_first_filtered_and_read_one_by_one() {
+    let app = spawn_app().await;
+    let first = Uuid::new_v4().to_string();
+    let second = Uuid::new_v4().to_string();
+    for event in burst(&first) {
+        app.publish(&event).await;
+    }
+    eventually("the first alert", || async {
+        (app.alerts("").await.len() == 1).then_some(())
+    })
+    .await;
+    for event in burst(&second) {
+        app.publish(&event).await;
+    }
+    let alerts = eventually("two alerts", || async {
+        let alerts = app.alerts("").await;
+        (alerts.len() == 2).then_some(alerts)
+    })
+    .await;
+    assert_eq!(alerts[0]["user_id"], second);
+    assert_eq!(alerts[1]["user_id"], first);
+
+    let mine = app.alerts(&format!("?user={first}")).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["user_id"], first);
+    assert!(app.alerts("?user=nobody").await.is_empty());
+    assert_eq!(app.alerts("?limit=1").await.len(), 1);
+
+    let auditor = app.token(Role::Auditor);
+    let id = mine[0]["id"].as_str().expect("id");
+    let (status, one) = app
+        .get(&format!("/anomaly/alerts/{id}"), Some(&auditor))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one, mine[0]);
+
+    let (status, body) = app
+        .get(
+            &format!("/anomaly/alerts/{}", Uuid::new_v4()),
+            Some(&auditor),
+        )
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(body["resourceType"], "OperationOutcome");
+    assert_eq!(
+        app.get("/anomaly/alerts/not-a-uuid", Some(&auditor))
+            .await
+            .0,
+        404
+    );
+    let (status, body) = app.get("/anomaly/alerts?limit=0", Some(&auditor)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["issue"][0]["code"], "invalid");
+    assert_eq!(
+        app.get("/anomaly/alerts?limit=many", Some(&auditor))
+            .await
+            .0,
+        400
+    );
+    app.wait_for_scored(40.0, 0.0).await;
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.0, 200);
+    let (status, body) = app.get("/readyz", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["postgres"], "ok");
+    assert_eq!(body["checks"]["redis"], "ok");
+    app.cleanup().await;
+}

@@ -1,0 +1,8 @@
+//! Black-box tests: the real service on port 0, a fresh database per test, a random stream
+//! prefix, the local PostgreSQL and Redis.
+
+mod alerts;
+mod helpers;
+mod migrations;
+mod replay;
+mod scoring;

@@ -1,0 +1,173 @@
+//! The live path: access stream → scores → alerts → alerts stream.
+
+use custodian_events::AccessOutcome;
+use uuid::Uuid;
+
+use crate::helpers::{access_event, burst, eventually, spawn_app, spawn_on};
+
+#[actix_web::test]
+async fn a_burst_raises_one_alert_and_asks_identity_to_suspend() {
+    let app = spawn_app().await;
+    let actor = Uuid::new_v4().to_string();
+    for event in burst(&actor) {
+        app.publish(&event).await;
+    }
+
+    let alerts = eventually("an alert", || async {
+        let alerts = app.alerts("").await;
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    let alert = &alerts[0];
+    assert_eq!(alert["user_id"], actor);
+    assert_eq!(alert["suspended"], true);
+    assert!(alert["score"].as_f64().is_some_and(|s| s >= 0.8), "{alert}");
+    assert!(
+        alert["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("distinct patients")),
+        "{alert}"
+    );
+
+    let published = eventually("the alert on the alerts stream", || async {
+        let published = app.alerts_on_stream().await;
+        (!published.is_empty()).then_some(published)
+    })
+    .await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].user_id, actor);
+    assert!(published[0].suspend);
+    assert_eq!(
+        published[0].id.to_string(),
+        alert["id"].as_str().unwrap_or_default()
+    );
+    assert!(!published[0].reason.is_empty());
+
+    // Every event is scored, and the rest of the burst raises no second alert.
+    app.wait_for_scored(20.0, 0.0).await;
+    assert_eq!(app.alerts("").await.len(), 1);
+    assert!(
+        app.metric("custodian_anomaly_alerts_suppressed_total")
+            .await
+            >= 1.0
+    );
+    assert_eq!(app.count("scored_events").await, 20);
+
+    let metrics = app.metrics().await;
+    assert_eq!(
+        app.metric("custodian_anomaly_events_scored_total").await,
+        20.0
+    );
+    assert_eq!(app.metric("custodian_anomaly_alerts_total").await, 1.0);
+    assert!(
+        metrics.contains("custodian_anomaly_score_count{service=\"anomaly\"} 20"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("custodian_events_published_total"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("custodian_outbox_backlog"), "{metrics}");
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn normal_traffic_raises_no_alert() {
+    let app = spawn_app().await;
+    let actor = Uuid::new_v4().to_string();
+    let mut n = 0;
+    for p in 0..3 {
+        for r in 0..4 {
+            let event = access_event(
+                &actor,
+                p * 300 + r * 15,
+                Some(&format!("Patient/n{p}")),
+                AccessOutcome::Permit,
+            );
+            app.publish(&event).await;
+            n += 1;
+        }
+    }
+    app.wait_for_scored(f64::from(n), 0.0).await;
+    assert!(app.alerts("").await.is_empty());
+    assert!(app.alerts_on_stream().await.is_empty());
+    assert_eq!(app.metric("custodian_anomaly_alerts_total").await, 0.0);
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn an_event_delivered_twice_is_scored_once() {
+    let app = spawn_app().await;
+    let event = access_event("dr-twice", 0, Some("Patient/a"), AccessOutcome::Permit);
+    // Twice in a row (most likely one read of the stream)...
+    app.publish(&event).await;
+    app.publish(&event).await;
+    app.wait_for_scored(1.0, 1.0).await;
+    // ...and once more after it was stored.
+    app.publish(&event).await;
+    app.wait_for_scored(1.0, 2.0).await;
+    assert_eq!(
+        app.metric("custodian_anomaly_events_scored_total").await,
+        1.0
+    );
+    assert_eq!(
+        app.metric("custodian_anomaly_events_duplicate_total").await,
+        2.0
+    );
+    assert_eq!(app.count("scored_events").await, 1);
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn malformed_messages_are_dead_lettered_and_the_stream_goes_on() {
+    let app = spawn_app().await;
+    app.publish_raw("x", "{\"not\": \"an event\"}").await;
+    let event = access_event("dr-a", 0, Some("Patient/a"), AccessOutcome::Permit);
+    app.publish(&event).await;
+    app.wait_for_scored(1.0, 0.0).await;
+    let mut redis = app.redis.clone();
+    let dead: usize =
+        redis::AsyncCommands::xlen(&mut redis, format!("{}:dead", app.streams.access()))
+            .await
+            .expect("XLEN");
+    assert_eq!(dead, 1);
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn a_restart_remembers_a_burst_in_progress() {
+    let app = spawn_app().await;
+    let actor = Uuid::new_v4().to_string();
+    // Ten patients in a minute: suspicious (0.475) but under the threshold.
+    for i in 0..10 {
+        app.publish(&access_event(
+            &actor,
+            i * 6,
+            Some(&format!("Patient/r{i}")),
+            AccessOutcome::Permit,
+        ))
+        .await;
+    }
+    app.wait_for_scored(10.0, 0.0).await;
+    assert!(app.alerts("").await.is_empty());
+    let (database_url, prefix, issuer) = app.stop().await;
+
+    let app = spawn_on(database_url, prefix, issuer).await;
+    // Six more: 16 distinct patients in five minutes only if the first ten were remembered.
+    for i in 10..16 {
+        app.publish(&access_event(
+            &actor,
+            60 + i * 6,
+            Some(&format!("Patient/r{i}")),
+            AccessOutcome::Permit,
+        ))
+        .await;
+    }
+    let alerts = eventually("an alert after the restart", || async {
+        let alerts = app.alerts("").await;
+        (!alerts.is_empty()).then_some(alerts)
+    })
+    .await;
+    assert_eq!(alerts[0]["user_id"], actor);
+    app.cleanup().await;
+}
