@@ -1,0 +1,781 @@
+//! The Kubernetes manifests agree with the code: `kubectl kustomize k8s/base` is rendered and
+//! every Deployment, Service, ConfigMap and Secret in it is checked against the sources.
+//!
+//! - every environment variable a container gets (its `env`, and every key of a ConfigMap or
+//!   Secret pulled in with `envFrom`) is read by that service: the name appears as a string
+//!   literal `"NAME"` in `services/<svc>/src` or in a shared crate the service depends on;
+//! - `containerPort`, the `PORT` variable and the probe ports agree;
+//! - probes are `/healthz` (startup, liveness) and `/readyz` (readiness), which the telemetry
+//!   crate every service mounts serves;
+//! - every Service's `targetPort` is a container port of the Deployment it selects;
+//! - Secrets hold placeholders only, and no ConfigMap value looks like a secret;
+//! - pods run locked down, and the ledger stays a single writer.
+//!
+//! Needs `kubectl` (with its built-in kustomize): `scripts/ensure-deps.sh` installs it.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_yaml::Value;
+
+/// The services and their ports (docs/contracts.md).
+const SERVICES: [(&str, u16); 6] = [
+    ("gateway", 8080),
+    ("identity", 8081),
+    ("consent", 8082),
+    ("records", 8083),
+    ("ledger", 8084),
+    ("anomaly", 8085),
+];
+
+/// Variables a service reads without the name appearing as a literal in our code: the key is
+/// the variable, the value a token in the service's sources that proves the read.
+/// `RUST_LOG` is read by tracing-subscriber's `EnvFilter::try_from_default_env()`, which
+/// `custodian-telemetry`'s logging setup calls.
+const INDIRECT_READS: [(&str, &str); 1] = [("RUST_LOG", "from_default_env")];
+
+const PLACEHOLDER: &str = "CHANGE_ME";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+fn rendered() -> &'static Vec<Value> {
+    static DOCS: OnceLock<Vec<Value>> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let output = match Command::new("kubectl").args(["kustomize", "k8s/base"]).current_dir(root()).output() {
+            Ok(output) => output,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "kubectl is not installed, so k8s/base cannot be rendered (`kubectl kustomize k8s/base`).\n\
+                 Run scripts/ensure-deps.sh: it installs kubectl (Debian's kubernetes-client) when missing."
+            ),
+            Err(e) => panic!("could not run `kubectl kustomize k8s/base`: {e}"),
+        };
+        assert!(
+            output.status.success(),
+            "`kubectl kustomize k8s/base` failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8(output.stdout).expect("kustomize output is UTF-8");
+        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| Value::deserialize(doc).expect("kustomize output parses as YAML"))
+            .filter(|doc| !doc.is_null())
+            .collect();
+        assert!(!docs.is_empty(), "`kubectl kustomize k8s/base` rendered nothing");
+        docs
+    })
+}
+
+fn kind(doc: &Value) -> &str {
+    doc["kind"].as_str().unwrap_or_default()
+}
+
+fn name(doc: &Value) -> &str {
+    doc["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn of_kind(kind_: &str) -> Vec<&'static Value> {
+    rendered().iter().filter(|d| kind(d) == kind_).collect()
+}
+
+fn seq(value: &Value) -> &[Value] {
+    value.as_sequence().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn str_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+/// Keys and (decoded) values of a ConfigMap or Secret.
+fn entries(doc: &Value) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let secret = kind(doc) == "Secret";
+    if let Some(map) = doc["data"].as_mapping() {
+        for (k, v) in map {
+            let raw = str_of(v);
+            let value = if secret {
+                let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+                match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+                    Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(e) => panic!(
+                        "Secret {} key {}: data is not base64: {e}",
+                        name(doc),
+                        str_of(k)
+                    ),
+                }
+            } else {
+                raw
+            };
+            out.insert(str_of(k), value);
+        }
+    }
+    for field in ["stringData", "binaryData"] {
+        if let Some(map) = doc[field].as_mapping() {
+            for (k, v) in map {
+                out.insert(str_of(k), str_of(v));
+            }
+        }
+    }
+    out
+}
+
+fn find(kind_: &str, name_: &str) -> Option<&'static Value> {
+    rendered()
+        .iter()
+        .find(|d| kind(d) == kind_ && name(d) == name_)
+}
+
+/// (deployment, container, service) for every container of every Deployment.
+fn containers() -> Vec<(&'static Value, &'static Value, String)> {
+    let mut out = Vec::new();
+    for deployment in of_kind("Deployment") {
+        for container in seq(&deployment["spec"]["template"]["spec"]["containers"]) {
+            let container_name = container["name"].as_str().unwrap_or_default();
+            let service = if is_service(container_name) {
+                container_name
+            } else {
+                name(deployment)
+            };
+            out.push((deployment, container, service.to_string()));
+        }
+    }
+    out
+}
+
+fn is_service(candidate: &str) -> bool {
+    SERVICES.iter().any(|(s, _)| *s == candidate)
+}
+
+fn fail(title: &str, problems: &[String]) {
+    if !problems.is_empty() {
+        panic!(
+            "{title}: {} problem(s) in `kubectl kustomize k8s/base`:\n  - {}\n",
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sources
+// ---------------------------------------------------------------------------------------------
+
+/// The crate names in the `[dependencies]` table of a Cargo.toml (not dev or build ones).
+fn dependencies(manifest: &Path) -> Vec<String> {
+    let text =
+        fs::read_to_string(manifest).unwrap_or_else(|e| panic!("read {}: {e}", manifest.display()));
+    let mut in_deps = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_deps = line == "[dependencies]";
+            continue;
+        }
+        if !in_deps || line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = line
+            .split(['=', '.', ' '])
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .trim_matches('"');
+        if !key.is_empty() {
+            out.push(key.to_string());
+        }
+    }
+    out
+}
+
+/// Shared crates by package name -> their directory.
+fn shared_crates() -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    for entry in fs::read_dir(root().join("shared"))
+        .expect("read shared/")
+        .flatten()
+    {
+        let manifest = entry.path().join("Cargo.toml");
+        let Ok(text) = fs::read_to_string(&manifest) else {
+            continue;
+        };
+        if let Some(package) = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("name") && l.contains('='))
+            .and_then(|l| l.split('"').nth(1))
+        {
+            out.insert(package.to_string(), entry.path());
+        }
+    }
+    out
+}
+
+fn rust_sources(dir: &Path, out: &mut String) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_sources(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push_str(&fs::read_to_string(&path).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+}
+
+/// The service's own sources plus those of every shared crate it depends on (transitively),
+/// and the list of the directories read.
+fn service_sources(service: &str) -> (String, Vec<String>, BTreeSet<String>) {
+    let shared = shared_crates();
+    let service_dir = root().join("services").join(service);
+    let mut text = String::new();
+    let mut read = vec![format!("services/{service}/src")];
+    rust_sources(&service_dir.join("src"), &mut text);
+    let mut seen = BTreeSet::new();
+    let mut queue = dependencies(&service_dir.join("Cargo.toml"));
+    while let Some(dep) = queue.pop() {
+        let Some(dir) = shared.get(&dep) else {
+            continue;
+        };
+        if !seen.insert(dep.clone()) {
+            continue;
+        }
+        rust_sources(&dir.join("src"), &mut text);
+        read.push(format!(
+            "shared/{}/src",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        queue.extend(dependencies(&dir.join("Cargo.toml")));
+    }
+    (text, read, seen)
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) every variable set is read
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_env_var_is_read_by_its_service() {
+    let mut problems = Vec::new();
+    let all = containers();
+    assert!(
+        !all.is_empty(),
+        "k8s/base renders no Deployment with containers"
+    );
+    let deployed: BTreeSet<String> = all.iter().map(|(_, _, s)| s.clone()).collect();
+    for (service, _) in SERVICES {
+        if !deployed.contains(service) {
+            problems.push(format!("no Deployment/container for service {service}"));
+        }
+    }
+    for (deployment, container, service) in &all {
+        let where_ = format!(
+            "Deployment {} container {}",
+            name(deployment),
+            container["name"].as_str().unwrap_or("?")
+        );
+        if !is_service(service) {
+            problems.push(format!("{where_}: neither the container nor the Deployment is named after a service (services/<name>)"));
+            continue;
+        }
+        let mut names: Vec<(String, String)> = Vec::new(); // (variable, where it comes from)
+        for env in seq(&container["env"]) {
+            let var = env["name"].as_str().unwrap_or_default().to_string();
+            for (ref_kind, ref_field) in
+                [("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")]
+            {
+                let reference = &env["valueFrom"][ref_field];
+                if reference.is_mapping() {
+                    let ref_name = reference["name"].as_str().unwrap_or_default();
+                    let key = reference["key"].as_str().unwrap_or_default();
+                    match find(ref_kind, ref_name) {
+                        None => problems.push(format!("{where_}: {var} refers to {ref_kind} {ref_name:?}, which k8s/base does not render")),
+                        Some(doc) if !entries(doc).contains_key(key) => {
+                            problems.push(format!("{where_}: {var} refers to key {key:?} missing from {ref_kind} {ref_name}"))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            names.push((var, "env".into()));
+        }
+        for from in seq(&container["envFrom"]) {
+            let prefix = from["prefix"].as_str().unwrap_or_default();
+            for (ref_kind, ref_field) in [("ConfigMap", "configMapRef"), ("Secret", "secretRef")] {
+                let Some(ref_name) = from[ref_field]["name"].as_str() else {
+                    continue;
+                };
+                match find(ref_kind, ref_name) {
+                    None => problems.push(format!(
+                        "{where_}: envFrom {ref_kind} {ref_name:?} is not rendered by k8s/base"
+                    )),
+                    Some(doc) => {
+                        for key in entries(doc).keys() {
+                            names.push((
+                                format!("{prefix}{key}"),
+                                format!("envFrom {ref_kind} {ref_name}"),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let (sources, read, _) = service_sources(service);
+        for (var, origin) in names {
+            let literal = format!("\"{var}\"");
+            let indirect = INDIRECT_READS
+                .iter()
+                .any(|(v, token)| *v == var && sources.contains(token));
+            if !sources.contains(&literal) && !indirect {
+                problems.push(format!(
+                    "{where_}: sets {var} ({origin}) but service {service} never reads it: no string literal {literal} in {}",
+                    read.join(", ")
+                ));
+            }
+        }
+    }
+    fail("environment variables nobody reads", &problems);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) ports
+// ---------------------------------------------------------------------------------------------
+
+fn literal_env<'a>(container: &'a Value, var: &str) -> Option<&'a Value> {
+    seq(&container["env"])
+        .iter()
+        .find(|e| e["name"].as_str() == Some(var))
+}
+
+/// A probe's or Service's port (number or port name) resolved against a container's ports.
+fn resolve_port(port: &Value, container: &Value) -> Option<u64> {
+    match port {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => match s.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => seq(&container["ports"])
+                .iter()
+                .find(|p| p["name"].as_str() == Some(s.as_str()))
+                .and_then(|p| p["containerPort"].as_u64()),
+        },
+        _ => None,
+    }
+}
+
+const PROBES: [(&str, &str); 3] = [
+    ("startupProbe", "/healthz"),
+    ("livenessProbe", "/healthz"),
+    ("readinessProbe", "/readyz"),
+];
+
+#[test]
+fn container_ports_match_port_env_and_probes() {
+    let mut problems = Vec::new();
+    for (deployment, container, service) in containers() {
+        let where_ = format!(
+            "Deployment {} container {}",
+            name(deployment),
+            container["name"].as_str().unwrap_or("?")
+        );
+        let port = match literal_env(container, "PORT") {
+            None => {
+                problems.push(format!("{where_}: no PORT env (set it explicitly)"));
+                continue;
+            }
+            Some(env) => match env["value"].as_str().and_then(|v| v.parse::<u64>().ok()) {
+                Some(p) => p,
+                None => {
+                    problems.push(format!(
+                        "{where_}: PORT must be a literal number, got {:?}",
+                        str_of(env)
+                    ));
+                    continue;
+                }
+            },
+        };
+        if let Some((_, expected)) = SERVICES.iter().find(|(s, _)| *s == service) {
+            if port != u64::from(*expected) {
+                problems.push(format!(
+                    "{where_}: PORT {port}, docs/contracts.md gives {service} port {expected}"
+                ));
+            }
+        }
+        match literal_env(container, "HOST").and_then(|e| e["value"].as_str()) {
+            Some("0.0.0.0") => {}
+            other => problems.push(format!(
+                "{where_}: HOST must be \"0.0.0.0\" in a container, got {other:?}"
+            )),
+        }
+        let ports = seq(&container["ports"]);
+        if ports.is_empty() {
+            problems.push(format!("{where_}: no containerPort"));
+        }
+        for p in ports {
+            let cp = p["containerPort"].as_u64();
+            if cp != Some(port) {
+                problems.push(format!(
+                    "{where_}: containerPort {cp:?} differs from PORT {port}"
+                ));
+            }
+        }
+        for (probe, _) in PROBES {
+            let get = &container[probe]["httpGet"];
+            if !get.is_mapping() {
+                continue;
+            }
+            match resolve_port(&get["port"], container) {
+                Some(p) if p == port => {}
+                other => problems.push(format!(
+                    "{where_}: {probe} port {:?} resolves to {other:?}, PORT is {port}",
+                    str_of(&get["port"])
+                )),
+            }
+        }
+    }
+    fail("ports", &problems);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) probes
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn probes_use_the_health_endpoints_every_service_serves() {
+    let mut problems = Vec::new();
+    let health = root().join("shared/telemetry/src/health.rs");
+    let text = fs::read_to_string(&health).unwrap_or_default();
+    for path in ["/healthz", "/readyz"] {
+        if !text.contains(&format!("\"{path}\"")) {
+            problems.push(format!(
+                "{} does not serve \"{path}\" (no such literal)",
+                health.display()
+            ));
+        }
+    }
+    for (deployment, container, service) in containers() {
+        let where_ = format!(
+            "Deployment {} container {}",
+            name(deployment),
+            container["name"].as_str().unwrap_or("?")
+        );
+        if is_service(&service) {
+            let (_, _, shared) = service_sources(&service);
+            if !shared.contains("custodian-telemetry") {
+                problems.push(format!("{where_}: service {service} does not depend on custodian-telemetry, which serves /healthz and /readyz"));
+            }
+        }
+        for (probe, expected) in PROBES {
+            let p = &container[probe];
+            if p.is_null() {
+                if probe != "startupProbe" {
+                    problems.push(format!("{where_}: no {probe}"));
+                }
+                continue;
+            }
+            let path = p["httpGet"]["path"].as_str();
+            if path != Some(expected) {
+                problems.push(format!(
+                    "{where_}: {probe} must be httpGet {expected}, got {path:?}"
+                ));
+            }
+        }
+    }
+    fail("probes", &problems);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) Services
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn services_target_a_container_port_of_their_deployment() {
+    let mut problems = Vec::new();
+    let deployments = of_kind("Deployment");
+    for svc in of_kind("Service") {
+        let where_ = format!("Service {}", name(svc));
+        let Some(selector) = svc["spec"]["selector"]
+            .as_mapping()
+            .filter(|m| !m.is_empty())
+        else {
+            problems.push(format!("{where_}: no selector"));
+            continue;
+        };
+        let selected: Vec<&Value> = deployments
+            .iter()
+            .copied()
+            .filter(|d| {
+                let labels = &d["spec"]["template"]["metadata"]["labels"];
+                selector
+                    .iter()
+                    .all(|(k, v)| labels[str_of(k).as_str()] == *v)
+            })
+            .collect();
+        if selected.is_empty() {
+            problems.push(format!(
+                "{where_}: selector {} matches no Deployment's pod labels",
+                serde_yaml::to_string(selector)
+                    .unwrap_or_default()
+                    .trim()
+                    .replace('\n', ", ")
+            ));
+            continue;
+        }
+        match svc["spec"]["type"].as_str() {
+            None | Some("ClusterIP") => {}
+            Some(other) => problems.push(format!("{where_}: type {other}; base Services are ClusterIP (expose the gateway with an Ingress)")),
+        }
+        let ports = seq(&svc["spec"]["ports"]);
+        if ports.is_empty() {
+            problems.push(format!("{where_}: no ports"));
+        }
+        for port in ports {
+            let target = if port["targetPort"].is_null() {
+                &port["port"]
+            } else {
+                &port["targetPort"]
+            };
+            for deployment in &selected {
+                let containers = seq(&deployment["spec"]["template"]["spec"]["containers"]);
+                let ok = containers.iter().any(|c| {
+                    resolve_port(target, c).is_some_and(|p| {
+                        seq(&c["ports"])
+                            .iter()
+                            .any(|cp| cp["containerPort"].as_u64() == Some(p))
+                    })
+                });
+                if !ok {
+                    problems.push(format!(
+                        "{where_}: targetPort {} is not a containerPort of Deployment {}",
+                        str_of(target),
+                        name(deployment)
+                    ));
+                }
+            }
+        }
+    }
+    fail("Services", &problems);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (e) no real secret
+// ---------------------------------------------------------------------------------------------
+
+/// Why a value looks like a real secret, if it does.
+fn looks_secret(value: &str) -> Option<String> {
+    if value.contains("-----BEGIN") {
+        return Some("contains a PEM block".into());
+    }
+    // user:password@ in a URL, unless the password is the placeholder.
+    if let Some(after_scheme) = value.split("://").nth(1) {
+        let authority = after_scheme.split('/').next().unwrap_or_default();
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if let Some((_, password)) = userinfo.split_once(':') {
+                if !password.contains(PLACEHOLDER) {
+                    return Some("a URL with an embedded password".into());
+                }
+            }
+        }
+    }
+    // A long run of key-like characters with letters and digits: a key, a token, a hash.
+    let mut run = String::new();
+    for c in value.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_alphanumeric() || "+/=_-".contains(c) {
+            run.push(c);
+            continue;
+        }
+        if run.len() >= 32
+            && run.chars().any(|c| c.is_ascii_digit())
+            && run.chars().any(|c| c.is_ascii_alphabetic())
+            && !run.contains(PLACEHOLDER)
+        {
+            return Some(format!("a {}-character key-like string", run.len()));
+        }
+        run.clear();
+    }
+    None
+}
+
+#[test]
+fn rendered_manifests_hold_no_real_secret() {
+    let mut problems = Vec::new();
+    let secrets = of_kind("Secret");
+    if secrets.is_empty() {
+        problems.push(
+            "no Secret rendered (expected custodian-secrets from the secretGenerator)".into(),
+        );
+    }
+    for secret in secrets {
+        for (key, value) in entries(secret) {
+            if !value.contains(PLACEHOLDER) {
+                problems.push(format!(
+                    "Secret {} key {key}: value is not a placeholder (must contain {PLACEHOLDER}); real secrets go in an overlay or `kubectl create secret`, never in the repository",
+                    name(secret)
+                ));
+            }
+            if let Some(why) = looks_secret(&value) {
+                problems.push(format!(
+                    "Secret {} key {key}: looks like a real secret: {why}",
+                    name(secret)
+                ));
+            }
+        }
+    }
+    let secret_key = |k: &str| {
+        [
+            "PASSWORD",
+            "SECRET",
+            "PRIVATE",
+            "CREDENTIAL",
+            "ENCRYPTION_KEY",
+            "API_KEY",
+        ]
+        .iter()
+        .any(|w| k.to_ascii_uppercase().contains(w))
+    };
+    for map in of_kind("ConfigMap") {
+        for (key, value) in entries(map) {
+            if secret_key(&key) {
+                problems.push(format!("ConfigMap {} key {key}: secret-like key; it belongs in the Secret custodian-secrets", name(map)));
+            }
+            if let Some(why) = looks_secret(&value) {
+                problems.push(format!(
+                    "ConfigMap {} key {key}: value looks like a secret ({why})",
+                    name(map)
+                ));
+            }
+        }
+    }
+    // Literal env values must not carry secrets either.
+    for (deployment, container, _) in containers() {
+        for env in seq(&container["env"]) {
+            let var = env["name"].as_str().unwrap_or_default();
+            if let Some(value) = env["value"].as_str() {
+                if secret_key(var) {
+                    problems.push(format!(
+                        "Deployment {} sets {var} as a literal; use secretKeyRef",
+                        name(deployment)
+                    ));
+                }
+                if let Some(why) = looks_secret(value) {
+                    problems.push(format!(
+                        "Deployment {} env {var}: literal value looks like a secret ({why})",
+                        name(deployment)
+                    ));
+                }
+            }
+        }
+    }
+    fail("secrets", &problems);
+}
+
+#[test]
+fn secret_detector_flags_realistic_values() {
+    assert!(looks_secret("postgres://app:s3cr3t@db:5432/x").is_some());
+    assert!(looks_secret("postgres://app:CHANGE_ME@db:5432/x").is_none());
+    assert!(looks_secret(&"ab12".repeat(16)).is_some());
+    assert!(looks_secret("-----BEGIN PRIVATE KEY-----").is_some());
+    assert!(looks_secret("http://identity:8081/.well-known/jwks.json").is_none());
+    assert!(looks_secret("CHANGE_ME_64_HEX_CHARS").is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pod hardening and the ledger's single writer
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pods_are_locked_down_and_ledger_is_a_single_writer() {
+    let mut problems = Vec::new();
+    for deployment in of_kind("Deployment") {
+        let pod = &deployment["spec"]["template"]["spec"];
+        let d = name(deployment);
+        if pod["securityContext"]["runAsNonRoot"].as_bool() != Some(true) {
+            problems.push(format!(
+                "Deployment {d}: pod securityContext.runAsNonRoot must be true"
+            ));
+        }
+        if pod["securityContext"]["runAsUser"].as_u64() != Some(10001) {
+            problems.push(format!(
+                "Deployment {d}: pod runAsUser must be 10001 (the image's user)"
+            ));
+        }
+        for c in seq(&pod["containers"]) {
+            let sc = &c["securityContext"];
+            let cn = c["name"].as_str().unwrap_or("?");
+            if sc["allowPrivilegeEscalation"].as_bool() != Some(false) {
+                problems.push(format!(
+                    "Deployment {d} container {cn}: allowPrivilegeEscalation must be false"
+                ));
+            }
+            if sc["readOnlyRootFilesystem"].as_bool() != Some(true) {
+                problems.push(format!(
+                    "Deployment {d} container {cn}: readOnlyRootFilesystem must be true"
+                ));
+            }
+            if !seq(&sc["capabilities"]["drop"])
+                .iter()
+                .any(|v| v.as_str() == Some("ALL"))
+            {
+                problems.push(format!(
+                    "Deployment {d} container {cn}: capabilities must drop ALL"
+                ));
+            }
+            if c["resources"]["requests"].is_null() || c["resources"]["limits"].is_null() {
+                problems.push(format!(
+                    "Deployment {d} container {cn}: resources.requests and limits are required"
+                ));
+            }
+            let expected_image = format!("custodian/{}:", if is_service(cn) { cn } else { d });
+            if !c["image"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&expected_image)
+            {
+                problems.push(format!(
+                    "Deployment {d} container {cn}: image {:?}, expected {expected_image}<tag>",
+                    str_of(&c["image"])
+                ));
+            }
+        }
+    }
+    match find("Deployment", "ledger") {
+        None => problems.push("no Deployment ledger".into()),
+        Some(ledger) => {
+            if ledger["spec"]["replicas"].as_u64() != Some(1) {
+                problems.push(
+                    "Deployment ledger: replicas must be 1 (single writer of the Merkle log)"
+                        .into(),
+                );
+            }
+            if ledger["spec"]["strategy"]["type"].as_str() != Some("Recreate") {
+                problems.push("Deployment ledger: strategy must be Recreate (no second writer during a rollout)".into());
+            }
+        }
+    }
+    fail("pod hardening", &problems);
+}

@@ -1,0 +1,188 @@
+# shellcheck shell=bash
+# Starting and stopping the six Custodian services as local processes. Sourced by scripts/run.sh
+# and scripts/bench.sh; not meant to be run on its own.
+#
+# Inputs (set before calling suite_start; every one has a default):
+#   SUITE_BIN_DIR        directory with the six binaries (target/release)
+#   SUITE_LOG_DIR        one <svc>.log per service
+#   SUITE_RUN_DIR        pid files
+#   SUITE_DB_BASE        postgres://postgres@127.0.0.1:5432 (no database name)
+#   SUITE_DB_PREFIX      custodian  -> databases custodian_identity, custodian_consent, ...
+#   SUITE_STREAM_PREFIX  custodian  -> REDIS_STREAM_PREFIX
+#   SUITE_REDIS_URL      redis://127.0.0.1:6379
+#   SUITE_KEY_FILE       RECORDS_KEY_FILE
+#   GATEWAY_PORT IDENTITY_PORT CONSENT_PORT RECORDS_PORT LEDGER_PORT ANOMALY_PORT (8080..8085)
+#   ADMIN_PASSWORD       identity bootstraps the administrator with it
+#   SUITE_READY_TIMEOUT  seconds to wait for every /readyz (90)
+#   SUITE_STOP_GRACE     seconds between SIGTERM and SIGKILL (15)
+#   SUITE_EXTRA_ENV      extra NAME=value words given to every service (e.g. ANOMALY_SUSPEND=false)
+
+SUITE_SERVICES=(identity consent records ledger anomaly gateway)
+declare -A SUITE_PIDS=()
+
+suite_defaults() {
+  : "${SUITE_BIN_DIR:?SUITE_BIN_DIR must be set}"
+  : "${SUITE_LOG_DIR:?SUITE_LOG_DIR must be set}"
+  : "${SUITE_RUN_DIR:=$SUITE_LOG_DIR/../run}"
+  : "${SUITE_DB_BASE:=postgres://postgres@127.0.0.1:5432}"
+  : "${SUITE_DB_PREFIX:=custodian}"
+  : "${SUITE_STREAM_PREFIX:=custodian}"
+  : "${SUITE_REDIS_URL:=redis://127.0.0.1:6379}"
+  : "${SUITE_READY_TIMEOUT:=90}"
+  : "${SUITE_STOP_GRACE:=15}"
+  : "${SUITE_EXTRA_ENV:=}"
+  : "${GATEWAY_PORT:=8080}" "${IDENTITY_PORT:=8081}" "${CONSENT_PORT:=8082}"
+  : "${RECORDS_PORT:=8083}" "${LEDGER_PORT:=8084}" "${ANOMALY_PORT:=8085}"
+}
+
+suite_port() {
+  case "$1" in
+    gateway) echo "$GATEWAY_PORT" ;;
+    identity) echo "$IDENTITY_PORT" ;;
+    consent) echo "$CONSENT_PORT" ;;
+    records) echo "$RECORDS_PORT" ;;
+    ledger) echo "$LEDGER_PORT" ;;
+    anomaly) echo "$ANOMALY_PORT" ;;
+    *) return 1 ;;
+  esac
+}
+
+suite_url() { echo "http://127.0.0.1:$(suite_port "$1")"; }
+
+# The environment of one service, as NAME=value words (see docs/contracts.md).
+suite_env() {
+  local svc="$1"
+  local -a env=(
+    "HOST=127.0.0.1"
+    "PORT=$(suite_port "$svc")"
+    "REDIS_URL=$SUITE_REDIS_URL"
+    "REDIS_STREAM_PREFIX=$SUITE_STREAM_PREFIX"
+    "TOKEN_ISSUER=$(suite_url gateway)"
+    "JWKS_URL=$(suite_url identity)/.well-known/jwks.json"
+    "PUBLIC_URL=$(suite_url gateway)"
+    "RUST_LOG=${RUST_LOG:-info}"
+  )
+  if [ "$svc" != gateway ]; then
+    env+=("DATABASE_URL=$SUITE_DB_BASE/${SUITE_DB_PREFIX}_$svc")
+  fi
+  case "$svc" in
+    identity) env+=("ADMIN_USERNAME=${ADMIN_USERNAME:-admin}" "ADMIN_PASSWORD=${ADMIN_PASSWORD:-}") ;;
+    records) env+=("CONSENT_URL=$(suite_url consent)" "RECORDS_KEY_FILE=$SUITE_KEY_FILE") ;;
+    gateway)
+      env+=(
+        "IDENTITY_URL=$(suite_url identity)" "CONSENT_URL=$(suite_url consent)"
+        "RECORDS_URL=$(suite_url records)" "LEDGER_URL=$(suite_url ledger)"
+        "ANOMALY_URL=$(suite_url anomaly)"
+      )
+      ;;
+  esac
+  # shellcheck disable=SC2206 # word splitting is the point: NAME=value words
+  env+=($SUITE_EXTRA_ENV)
+  printf '%s\n' "${env[@]}"
+}
+
+suite_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+suite_log_tail() {
+  local svc="$1" log="$SUITE_LOG_DIR/$1.log"
+  echo "---- last 30 lines of $log ----" >&2
+  tail -n 30 "$log" >&2 2>/dev/null || echo "(no log)" >&2
+  echo "----" >&2
+}
+
+suite_start() {
+  suite_defaults
+  mkdir -p "$SUITE_LOG_DIR" "$SUITE_RUN_DIR"
+  local svc port
+  for svc in "${SUITE_SERVICES[@]}"; do
+    [ -x "$SUITE_BIN_DIR/$svc" ] || { echo "error: $SUITE_BIN_DIR/$svc does not exist (build failed?)" >&2; return 1; }
+    port="$(suite_port "$svc")"
+    if suite_port_busy "$port"; then
+      echo "error: port $port ($svc) is already in use; another 'make run' or 'make bench'?" >&2
+      echo "       stop it, or choose other ports (e.g. ${svc^^}_PORT=...)" >&2
+      return 1
+    fi
+  done
+  for svc in "${SUITE_SERVICES[@]}"; do
+    local -a env=()
+    mapfile -t env < <(suite_env "$svc")
+    # setsid: the services get their own session, so a Ctrl-C in the terminal reaches only this
+    # script, which then stops them in order (SIGTERM, grace period, SIGKILL).
+    setsid env "${env[@]}" "$SUITE_BIN_DIR/$svc" >"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
+    SUITE_PIDS[$svc]=$!
+    echo "${SUITE_PIDS[$svc]}" >"$SUITE_RUN_DIR/$svc.pid"
+    printf '  started %-8s pid %-7s port %s  log %s\n' "$svc" "${SUITE_PIDS[$svc]}" "$(suite_port "$svc")" "$SUITE_LOG_DIR/$svc.log"
+  done
+}
+
+# Waits for every service's /readyz. On a timeout or an early exit: error with the log tail.
+suite_wait_ready() {
+  local svc port deadline
+  deadline=$(( $(date +%s) + SUITE_READY_TIMEOUT ))
+  for svc in "${SUITE_SERVICES[@]}"; do
+    port="$(suite_port "$svc")"
+    while :; do
+      if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+        printf '  ready   %-8s http://127.0.0.1:%s\n' "$svc" "$port"
+        break
+      fi
+      if ! kill -0 "${SUITE_PIDS[$svc]}" 2>/dev/null; then
+        echo "error: $svc exited before it became ready" >&2
+        suite_log_tail "$svc"
+        return 1
+      fi
+      if [ "$(date +%s)" -ge "$deadline" ]; then
+        echo "error: $svc not ready on http://127.0.0.1:$port/readyz after ${SUITE_READY_TIMEOUT}s" >&2
+        curl -sS --max-time 2 "http://127.0.0.1:$port/readyz" >&2 2>/dev/null && echo >&2
+        suite_log_tail "$svc"
+        return 1
+      fi
+      sleep 0.3
+    done
+  done
+}
+
+# Prints the first service that is no longer running, if any.
+suite_dead_service() {
+  local svc
+  for svc in "${SUITE_SERVICES[@]}"; do
+    [ -n "${SUITE_PIDS[$svc]:-}" ] || continue
+    if ! kill -0 "${SUITE_PIDS[$svc]}" 2>/dev/null; then
+      echo "$svc"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# SIGTERM to every service we started, wait up to SUITE_STOP_GRACE seconds, then SIGKILL.
+suite_stop() {
+  local svc pid alive deadline
+  [ "${#SUITE_PIDS[@]}" -gt 0 ] || return 0
+  echo "stopping services (SIGTERM, ${SUITE_STOP_GRACE:-15}s grace)..." >&2
+  # Gateway first so no new requests arrive, then the rest.
+  for svc in gateway identity consent records ledger anomaly; do
+    pid="${SUITE_PIDS[$svc]:-}"
+    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+  done
+  deadline=$(( $(date +%s) + ${SUITE_STOP_GRACE:-15} ))
+  while :; do
+    alive=()
+    for svc in "${!SUITE_PIDS[@]}"; do
+      kill -0 "${SUITE_PIDS[$svc]}" 2>/dev/null && alive+=("$svc")
+    done
+    [ "${#alive[@]}" -eq 0 ] && break
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "still running after grace period, sending SIGKILL: ${alive[*]}" >&2
+      for svc in "${alive[@]}"; do kill -KILL "${SUITE_PIDS[$svc]}" 2>/dev/null || true; done
+      break
+    fi
+    sleep 0.2
+  done
+  for svc in "${!SUITE_PIDS[@]}"; do
+    wait "${SUITE_PIDS[$svc]}" 2>/dev/null || true
+    rm -f "$SUITE_RUN_DIR/$svc.pid"
+  done
+  SUITE_PIDS=()
+  echo "all services stopped" >&2
+}

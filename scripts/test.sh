@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make test` (and CI): prerequisites, a debug build of every binary (the end-to-end tests in
+# integration-tests start them from target/debug), then every test of the workspace.
+# Exits non-zero when any step fails. Extra arguments go to `cargo test` (e.g. -- --nocapture).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+[ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
+
+mkdir -p var/log
+LOG="var/log/test.log"
+: >"$LOG"
+declare -a STEPS=() RESULTS=() TIMES=()
+FAILED=0
+
+step() {
+  local name="$1"
+  shift
+  local start end rc
+  echo
+  echo "==> $name"
+  start=$(date +%s)
+  set +e
+  "$@" 2>&1 | tee -a "$LOG"
+  rc=${PIPESTATUS[0]}
+  set -e
+  end=$(date +%s)
+  STEPS+=("$name")
+  TIMES+=("$((end - start))s")
+  if [ "$rc" -eq 0 ]; then RESULTS+=("ok"); else RESULTS+=("FAILED (exit $rc)"); FAILED=1; fi
+  return "$rc"
+}
+
+summary() {
+  echo
+  echo "================================ test summary ================================"
+  local i
+  for i in "${!STEPS[@]}"; do
+    printf '  %-40s %-18s %s\n' "${STEPS[$i]}" "${RESULTS[$i]}" "${TIMES[$i]}"
+  done
+  # Totals over every test binary's "test result:" line.
+  local passed failed ignored
+  read -r passed failed ignored < <(
+    grep -E '^test result:' "$LOG" | awk '{
+      for (i = 1; i <= NF; i++) {
+        if ($(i) ~ /^passed;?$/) p += $(i-1);
+        if ($(i) ~ /^failed;?$/) f += $(i-1);
+        if ($(i) ~ /^ignored;?$/) g += $(i-1);
+      }
+    } END { printf "%d %d %d\n", p, f, g }'
+  ) || true
+  echo "  tests: ${passed:-0} passed, ${failed:-0} failed, ${ignored:-0} ignored"
+  if grep -qE '^test .* \.\.\. FAILED$' "$LOG"; then
+    echo "  failing tests:"
+    grep -E '^test .* \.\.\. FAILED$' "$LOG" | sed -E 's/^test (.*) \.\.\. FAILED$/    - \1/' | sort -u
+  fi
+  echo "  full log: $LOG"
+  if [ "$FAILED" -eq 0 ]; then
+    echo "  RESULT: PASS"
+  else
+    echo "  RESULT: FAIL"
+  fi
+  echo "=============================================================================="
+}
+trap summary EXIT
+
+step "prerequisites (scripts/ensure-deps.sh)" scripts/ensure-deps.sh || exit 1
+step "cargo build --workspace --bins" cargo build --workspace --bins || exit 1
+# --no-fail-fast: report every failing test binary, not only the first.
+step "cargo test --workspace" cargo test --workspace --no-fail-fast "$@" || exit 1
+exit 0
