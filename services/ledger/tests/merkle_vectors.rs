@@ -1,4 +1,4 @@
-//! Every RFC 6962 / 9162 proof vector in `shared/merkle-vectors` (transparency-dev): a file with
+//! Every RFC 6962 / 9162 proof vector (transparency-dev, Apache-2.0; copied into `tests/data/merkle-vectors`): a file with
 //! `wantErr: false` must verify, one with `wantErr: true` must be rejected.
 //!
 //! - `inclusion/`, `consistency/`: all files, through [`verify_inclusion`] / [`verify_consistency`].
@@ -20,7 +20,7 @@ use ledger::tree::{verify_consistency, verify_inclusion};
 use serde_json::Value;
 
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/merkle-vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/merkle-vectors")
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
