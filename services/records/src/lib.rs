@@ -1,1 +1,82 @@
-//! placeholder
+//! Custodian records: FHIR R4 (4.0.1) storage on PostgreSQL, encrypted at rest,
+//! consent-enforced, every access an event.
+//!
+//! - [`configuration`]: settings from the environment.
+//! - [`startup`]: builds the app (database, migrations, Redis, consent replica, relay, server).
+//! - [`routes`]: the FHIR REST API (create, read, vread, update, delete, history, search,
+//!   metadata, transaction and batch Bundles), one file per interaction.
+//! - [`domain`]: resource types and ids, the client's JSON as the record of truth, search
+//!   parameters, the patient compartment.
+//! - [`search`]: search parameters to SQL.
+//! - [`store`]: encrypted versions, current rows, the search index.
+//! - [`crypto`]: AES-256-GCM with a per-version nonce and the row address as AAD.
+//! - [`access`]: who may do what (consent, own record, roles) and the access events.
+//! - [`consent`]: the in-memory consent replica, its snapshot loader and stream tail.
+//! - [`error`], [`metrics`], [`state`], [`schema`].
+//!
+//! The resource JSON is encrypted; the search index (codes, references, dates, normalised
+//! strings), the patient reference and the confidentiality code of each resource are not:
+//! they are what search and access control run on.
+
+pub mod access;
+pub mod configuration;
+pub mod consent;
+pub mod crypto;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod schema;
+pub mod search;
+pub mod startup;
+pub mod state;
+pub mod store;
+
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Custodian records", description = "FHIR R4 RESTful API (records service)"),
+    paths(
+        routes::metadata::metadata,
+        routes::create::create,
+        routes::read::read,
+        routes::read::vread,
+        routes::history::history,
+        routes::update::update,
+        routes::delete::delete,
+        routes::search::search_get,
+        routes::search::search_post,
+        routes::transaction::bundle,
+        routes::everything::everything,
+        routes::validate::validate,
+    ),
+    tags((name = "fhir", description = "FHIR R4 interactions")),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of this service.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,3 @@
+DROP TABLE search_index;
+DROP TABLE resources;
+DROP TABLE resource_versions;

@@ -1,0 +1,57 @@
+//! Settings from environment variables (see `docs/contracts.md`), with developer defaults.
+
+use custodian_telemetry::{config::Listen, config::Secret, ConfigError, Env};
+
+/// Where the encryption key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `RECORDS_ENCRYPTION_KEY`: 64 hex characters (wins over the file).
+    Hex(Secret),
+    /// `RECORDS_KEY_FILE`: 32 raw bytes, created 0600 with a random key when missing.
+    File(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: Listen,
+    pub database_url: Secret,
+    pub database_auto_create: bool,
+    pub database_pool_size: usize,
+    pub redis_url: String,
+    pub stream_prefix: String,
+    pub token_issuer: String,
+    pub jwks_url: String,
+    pub consent_url: String,
+    pub key: KeySource,
+    /// The base URL clients see (the gateway's), for `Location`, `fullUrl` and links.
+    pub public_url: String,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let env = Env;
+        let key = match env.optional("RECORDS_ENCRYPTION_KEY") {
+            Some(hex) => KeySource::Hex(Secret::new(hex)),
+            None => KeySource::File(env.string("RECORDS_KEY_FILE", "var/records.key")),
+        };
+        Ok(Self {
+            listen: Listen::from_env(&env, "HOST", "PORT", 8083)?,
+            database_url: Secret::new(env.string(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/custodian_records",
+            )),
+            database_auto_create: env.flag("DATABASE_AUTO_CREATE", true),
+            database_pool_size: env.parse("DATABASE_POOL_SIZE", 16)?,
+            redis_url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
+            token_issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
+            jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
+            consent_url: env.string("CONSENT_URL", "http://127.0.0.1:8082"),
+            key,
+            public_url: env
+                .string("PUBLIC_URL", "http://127.0.0.1:8080")
+                .trim_end_matches('/')
+                .to_string(),
+        })
+    }
+}

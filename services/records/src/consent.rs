@@ -1,0 +1,124 @@
+//! The consent replica: every records instance holds every active consent's rules in memory.
+//!
+//! At start the consent stream's newest id is read, the tail is started from it, and the
+//! snapshot is loaded from `GET {CONSENT_URL}/internal/consents` (retried with backoff until the
+//! consent service answers). Changes on the stream and in the snapshot are ordered by their
+//! version, so applying both in any order converges. Until the snapshot is loaded `/readyz`
+//! fails and consent-dependent requests answer 503: deciding on a partial replica could deny
+//! wrongly, or permit what a not-yet-seen newer consent revoked.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use custodian_events::consumer::{Handler, HandlerError};
+use custodian_policy::{ConsentChange, ConsentStore};
+use custodian_telemetry::health::{ProbeFuture, ReadinessProbe};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Default)]
+pub struct Replica {
+    store: ConsentStore,
+    loaded: Arc<AtomicBool>,
+}
+
+impl Replica {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn store(&self) -> &ConsentStore {
+        &self.store
+    }
+
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    pub fn mark_loaded(&self) {
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    /// Applies a snapshot and marks the replica loaded.
+    pub fn load(&self, changes: Vec<ConsentChange>) {
+        let n = changes.len();
+        for change in changes {
+            self.store.apply(change);
+        }
+        self.mark_loaded();
+        tracing::info!(consents = n, "consent replica loaded");
+    }
+}
+
+/// Applies `ConsentChange` messages from the consent stream.
+pub struct ReplicaUpdater(pub Replica);
+
+impl Handler for ReplicaUpdater {
+    async fn handle(&self, payload: &str) -> Result<(), HandlerError> {
+        let change: ConsentChange =
+            serde_json::from_str(payload).map_err(|e| HandlerError::Reject(e.to_string()))?;
+        self.0.store.apply(change);
+        Ok(())
+    }
+}
+
+/// `/readyz` fails until the snapshot is loaded.
+pub struct ReplicaProbe(pub Replica);
+
+impl ReadinessProbe for ReplicaProbe {
+    fn name(&self) -> &'static str {
+        "consent_replica"
+    }
+    fn check(&self) -> ProbeFuture {
+        let loaded = self.0.is_loaded();
+        Box::pin(async move {
+            if loaded {
+                Ok(())
+            } else {
+                Err("consent snapshot not loaded yet".into())
+            }
+        })
+    }
+}
+
+async fn fetch(url: &str) -> Result<Vec<ConsentChange>, String> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .finish();
+    let mut response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("consent answered {}", response.status()));
+    }
+    response
+        .json::<Vec<ConsentChange>>()
+        .limit(256 << 20)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Loads the snapshot, retrying with backoff (100 ms doubling to 5 s) until it succeeds or
+/// `token` is cancelled. Runs on the actix runtime (awc is not `Send`).
+pub async fn load_snapshot(consent_url: String, replica: Replica, token: CancellationToken) {
+    let url = format!("{}/internal/consents", consent_url.trim_end_matches('/'));
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match fetch(&url).await {
+            Ok(changes) => {
+                replica.load(changes);
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "consent snapshot not loaded; retrying");
+            }
+        }
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,155 @@
+//! `GET /fhir/metadata`: the CapabilityStatement (public, no token), built from what this
+//! service actually serves and the search parameters it actually indexes.
+
+use actix_web::{http::StatusCode, web, HttpResponse};
+use serde_json::{json, Value};
+
+use super::http;
+use crate::{
+    domain::{
+        search_params::{Registry, SPECIAL},
+        ResourceType,
+    },
+    state::AppState,
+};
+
+/// The CapabilityStatement.
+pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
+    let resources: Vec<Value> = ResourceType::all()
+        .iter()
+        .map(|t| {
+            let mut params: Vec<Value> = vec![
+                json!({"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}),
+                json!({"name": "_lastUpdated", "type": "date", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}),
+            ];
+            for p in registry.params(t.as_str()) {
+                if SPECIAL.contains(&p.code.as_str()) {
+                    continue;
+                }
+                params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
+            }
+            let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
+                .iter()
+                .map(|c| json!({"code": c}))
+                .collect();
+            let mut resource = json!({
+                "type": t.as_str(),
+                "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
+                "interaction": interactions,
+                "versioning": "versioned",
+                "readHistory": true,
+                "updateCreate": true,
+                "conditionalCreate": false,
+                "conditionalUpdate": false,
+                "conditionalDelete": "not-supported",
+                "searchParam": params,
+            });
+            if t.as_str() == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }]);
+            }
+            resource
+        })
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "Custodian",
+        "kind": "instance",
+        "software": {"name": "Custodian records", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {"description": "Custodian FHIR R4 records", "url": format!("{public_url}/fhir")},
+        "fhirVersion": "4.0.1",
+        "format": ["json", "application/fhir+json"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "cors": false,
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "token", "valueUri": format!("{public_url}/auth/token")},
+                        {"url": "revoke", "valueUri": format!("{public_url}/auth/revoke")}
+                    ]
+                }],
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"
+                }]}],
+                "description": "OAuth2 bearer tokens issued by Custodian identity; access follows patients' consents"
+            },
+            "resource": resources,
+            "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
+            "interaction": [{"code": "transaction"}, {"code": "batch"}]
+        }]
+    })
+}
+
+/// The CapabilityStatement.
+#[utoipa::path(
+    get,
+    path = "/fhir/metadata",
+    tag = "fhir",
+    responses((status = 200, description = "CapabilityStatement"))
+)]
+pub async fn metadata(
+    state: web::Data<AppState>,
+    capability: web::Data<Capability>,
+) -> HttpResponse {
+    state
+        .metrics
+        .operation("metadata", "CapabilityStatement", "ok");
+    http::fhir(StatusCode::OK).body(capability.0.clone())
+}
+
+/// The rendered CapabilityStatement (built once at start).
+pub struct Capability(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_every_type_but_consent_with_search_params() {
+        let cs = capability_statement(Registry::global(), "http://gw");
+        let resources = cs["rest"][0]["resource"].as_array().unwrap();
+        assert!(resources.len() > 140);
+        assert!(!resources.iter().any(|r| r["type"] == "Consent"));
+        let obs = resources
+            .iter()
+            .find(|r| r["type"] == "Observation")
+            .unwrap();
+        let names: Vec<&str> = obs["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for n in [
+            "_id",
+            "_lastUpdated",
+            "code",
+            "subject",
+            "patient",
+            "date",
+            "value-quantity",
+        ] {
+            assert!(names.contains(&n), "{n}");
+        }
+        assert!(
+            !names.contains(&"code-value-quantity"),
+            "composite parameters are not supported"
+        );
+        assert_eq!(
+            cs["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"],
+            "http://gw/auth/token"
+        );
+        assert!(
+            custodian_fhir::validate_resource(&cs).is_ok(),
+            "{:?}",
+            custodian_fhir::validate_resource(&cs)
+        );
+    }
+}

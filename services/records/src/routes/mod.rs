@@ -1,0 +1,86 @@
+//! The FHIR REST API (R4 4.0.1) under `/fhir`, one file per interaction.
+
+pub mod apply;
+pub mod bundle;
+pub mod create;
+pub mod delete;
+pub mod everything;
+pub mod history;
+pub mod http;
+pub mod metadata;
+pub mod read;
+pub mod search;
+pub mod transaction;
+pub mod update;
+pub mod validate;
+pub mod write;
+
+use actix_web::{web, HttpResponse, ResponseError};
+
+use crate::{domain::ResourceType, error::RecordsError, state::AppState};
+
+/// Bodies up to 32 MiB (large Bundles and documents).
+pub const MAX_BODY: usize = 32 << 20;
+
+/// Registers every FHIR route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY))
+        .service(web::resource("/fhir/metadata").route(web::get().to(metadata::metadata)))
+        .service(web::resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
+        .service(
+            web::resource("/fhir/Patient/{id}/$everything")
+                .route(web::get().to(everything::everything)),
+        )
+        .service(web::resource(["/fhir", "/fhir/"]).route(web::post().to(transaction::bundle)))
+        .service(
+            web::resource("/fhir/{type}/_search")
+                .route(web::post().to(search::search_post))
+                .route(web::get().to(search::search_get)),
+        )
+        .service(
+            web::resource("/fhir/{type}")
+                .route(web::get().to(search::search_get))
+                .route(web::post().to(create::create)),
+        )
+        .service(
+            web::resource("/fhir/{type}/{id}/_history/{vid}").route(web::get().to(read::vread)),
+        )
+        .service(web::resource("/fhir/{type}/{id}/_history").route(web::get().to(history::history)))
+        .service(
+            web::resource("/fhir/{type}/{id}")
+                .route(web::get().to(read::read))
+                .route(web::put().to(update::update))
+                .route(web::delete().to(delete::delete)),
+        );
+}
+
+/// Counts the interaction: `fhir_operations_total{interaction, resource_type, outcome}`.
+pub fn observe(
+    state: &AppState,
+    interaction: &str,
+    raw_type: &str,
+    result: &Result<HttpResponse, RecordsError>,
+) {
+    let label = if ResourceType::parse(raw_type).is_ok() {
+        raw_type
+    } else {
+        "unknown"
+    };
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(e) => match e.status_code().as_u16() {
+            400 => "invalid",
+            401 => "unauthenticated",
+            403 => "denied",
+            404 => "not_found",
+            410 => "gone",
+            412 => "precondition_failed",
+            415 => "unsupported_media_type",
+            422 => "unprocessable",
+            409 => "conflict",
+            503 => "unavailable",
+            _ => "error",
+        },
+    };
+    state.metrics.operation(interaction, label, outcome);
+}

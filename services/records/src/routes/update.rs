@@ -1,0 +1,133 @@
+//! `PUT /fhir/{type}/{id}`: a new version, or a create with the client's id.
+
+use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
+use custodian_auth::Authenticated;
+use custodian_fhir::FhirError;
+use diesel_async::AsyncConnection;
+
+use super::{
+    apply::{self, Applied},
+    http::{self, prefer_return},
+    write::{parse_body, prepare},
+};
+use crate::{access::Caller, domain::resource::now_millis, error::RecordsError, state::AppState};
+
+/// Update a resource (or create it with this id).
+#[utoipa::path(
+    put,
+    path = "/fhir/{type}/{id}",
+    tag = "fhir",
+    params(("type" = String, Path), ("id" = String, Path)),
+    request_body(content = serde_json::Value, content_type = "application/fhir+json"),
+    responses(
+        (status = 200, description = "Updated"),
+        (status = 201, description = "Created with the client's id"),
+        (status = 400, description = "Malformed, or body id differs from the URL"),
+        (status = 403, description = "Not permitted"),
+        (status = 412, description = "If-Match does not match the current version"),
+        (status = 422, description = "Not valid FHIR R4")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    auth: Authenticated,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, RecordsError> {
+    let (raw_type, raw_id) = path.into_inner();
+    let result = handle(&req, &raw_type, &raw_id, &body, auth, &state).await;
+    super::observe(&state, "update", &raw_type, &result);
+    result
+}
+
+async fn handle(
+    req: &HttpRequest,
+    raw_type: &str,
+    raw_id: &str,
+    body: &[u8],
+    auth: Authenticated,
+    state: &AppState,
+) -> Result<HttpResponse, RecordsError> {
+    let resource_type = http::parse_type(raw_type)?;
+    let id = http::parse_id(raw_id)?;
+    http::require_json(req)?;
+    let expected = http::if_match(req)?;
+    let caller = Caller::from_request(req, auth.0)?;
+    let incoming = parse_body(body, &resource_type)?;
+    match incoming.id() {
+        None => {
+            return Err(FhirError::BadRequest(
+                "the resource must contain an id equal to the URL's".into(),
+            )
+            .into())
+        }
+        Some(body_id) if body_id != id.as_str() => {
+            return Err(FhirError::BadRequest(format!(
+                "the body's id {body_id:?} differs from the URL's {id:?}"
+            ))
+            .into())
+        }
+        Some(_) => {}
+    }
+    let now = now_millis();
+    let prepared = prepare(state, &incoming, &resource_type, id.as_str(), now)?;
+    let mut conn = state.connection().await?;
+    let applied = {
+        let (incoming, prepared, caller) = (&incoming, &prepared, &caller);
+        let (resource_type, id) = (resource_type.as_str(), id.as_str());
+        conn.transaction::<Applied, RecordsError, _>(async move |conn| {
+            let applied = apply::update(
+                conn,
+                state,
+                caller,
+                resource_type,
+                id,
+                incoming,
+                prepared,
+                expected,
+                now,
+            )
+            .await?;
+            if let Applied::Denied { event, .. } = &applied {
+                state
+                    .enqueue_events(conn, std::slice::from_ref(event))
+                    .await?;
+            }
+            Ok(applied)
+        })
+        .await?
+    };
+    state.relay.wake();
+    match applied {
+        Applied::Denied { reason, .. } => Err(FhirError::Forbidden(reason).into()),
+        Applied::Precondition(message) => Err(FhirError::PreconditionFailed(message).into()),
+        Applied::Written {
+            version,
+            created,
+            json: Some(json),
+        } => {
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let mut builder = http::versioned(status, version, now);
+            builder.insert_header((
+                header::LOCATION,
+                format!(
+                    "{}/_history/{version}",
+                    state.full_url(resource_type.as_str(), id.as_str())
+                ),
+            ));
+            Ok(http::write_body(
+                builder,
+                prefer_return(req),
+                json,
+                if created { "created" } else { "updated" },
+            ))
+        }
+        _ => Err(RecordsError::Internal("update wrote no version".into())),
+    }
+}

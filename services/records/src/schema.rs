@@ -1,0 +1,39 @@
+//! Diesel table definitions (kept by hand beside `migrations/`).
+
+diesel::table! {
+    resource_versions (resource_type, resource_id, version) {
+        resource_type -> Text,
+        resource_id -> Text,
+        version -> Int8,
+        body -> Bytea,
+        deleted -> Bool,
+        last_updated -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    resources (resource_type, resource_id) {
+        resource_type -> Text,
+        resource_id -> Text,
+        version -> Int8,
+        patient_ref -> Nullable<Text>,
+        confidentiality -> Nullable<Text>,
+        deleted -> Bool,
+        last_updated -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    search_index (resource_type, resource_id, param) {
+        resource_type -> Text,
+        resource_id -> Text,
+        param -> Text,
+        system -> Nullable<Text>,
+        value -> Nullable<Text>,
+        value_start -> Nullable<Timestamptz>,
+        value_end -> Nullable<Timestamptz>,
+        number -> Nullable<Float8>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(resource_versions, resources, search_index);

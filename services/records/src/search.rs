@@ -1,0 +1,712 @@
+//! FHIR search: query parameters become one SQL statement over the current-version table and
+//! the search index. Parameters AND; comma-separated values OR.
+//!
+//! Supported: token (`system|code`, `code`, `|code`, `system|`; `:not`, and `:text` over
+//! CodeableConcept.text and Coding.display), reference (`Type/id`, `id`, absolute URLs, `:Type`),
+//! string (starts-with, case and accent insensitive; `:exact`, `:contains`), date (`eq ne lt gt
+//! le ge sa eb ap` on partial dates against dates, date-times, instants and Periods), number and
+//! quantity (`[prefix]n[|system|code]`), uri (`:below`), `:missing` on any parameter, `_id`,
+//! `_lastUpdated`, `_count` (default 50, max 1000), `_offset`, `_sort` (`_lastUpdated`, `_id` or
+//! any supported parameter, `-` for descending, comma-separated keys), `_summary=count`,
+//! `_include` and `_revinclude` (one level; the route filters them by access like the matches).
+//! Unknown parameters are a 400, as HAPI FHIR does by default. Not supported (400): chaining,
+//! `:iterate`, `_has`, composite and special parameters, `:above`/`:identifier`.
+
+use chrono::{DateTime, Utc};
+use custodian_fhir::FhirError;
+use diesel::{
+    query_builder::BoxedSqlQuery,
+    sql_types::{Array, Double, Text, Timestamptz},
+    QueryableByName,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::{
+    domain::{
+        dates, is_valid_id,
+        search_params::{normalize_reference, normalize_string, text_param, ParamType, Registry},
+    },
+    error::RecordsError,
+};
+
+pub const DEFAULT_COUNT: usize = 50;
+pub const MAX_COUNT: usize = 1000;
+/// Matches beyond this are not considered (access filtering happens after the query).
+pub const MAX_MATCHES: i64 = 10_000;
+
+/// Parameters accepted and ignored (responses are always JSON).
+const IGNORED: &[&str] = &["_format", "_pretty", "_total"];
+
+/// One `_sort` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sort {
+    LastUpdated {
+        descending: bool,
+    },
+    Id {
+        descending: bool,
+    },
+    /// A search parameter: its smallest (ascending) or largest (descending) indexed value.
+    Param {
+        code: String,
+        kind: ParamType,
+        descending: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Texts(Vec<String>),
+    Time(DateTime<Utc>),
+    Float(f64),
+}
+
+/// `_include=Type:param[:target]` or `_revinclude=Type:param[:target]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    pub source_type: String,
+    pub param: String,
+    pub target: Option<String>,
+}
+
+/// Most resources `_include`/`_revinclude` add to one page.
+pub const MAX_INCLUDES: i64 = 1000;
+
+fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
+    let mut parts = raw.split(':');
+    let (Some(source_type), Some(param)) = (parts.next(), parts.next()) else {
+        return Err(bad(format!("{raw:?} is not Type:parameter[:target]")));
+    };
+    let target = parts.next().map(str::to_string);
+    if parts.next().is_some() {
+        return Err(bad(format!("{raw:?} is not Type:parameter[:target]")));
+    }
+    if !custodian_fhir::validate::is_resource_type(source_type) || source_type == "Consent" {
+        return Err(bad(format!(
+            "{source_type:?} is not a resource type served here"
+        )));
+    }
+    match registry.get(source_type, param) {
+        Some(p) if p.kind == ParamType::Reference => {}
+        _ => {
+            return Err(bad(format!(
+                "{source_type}:{param} is not a reference search parameter"
+            )))
+        }
+    }
+    if let Some(t) = &target {
+        if !custodian_fhir::validate::is_resource_type(t) || t == "Consent" {
+            return Err(bad(format!("{t:?} is not a resource type served here")));
+        }
+    }
+    Ok(Include {
+        source_type: source_type.to_string(),
+        param: param.to_string(),
+        target,
+    })
+}
+
+/// A parsed search.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    pub includes: Vec<Include>,
+    pub revincludes: Vec<Include>,
+    sql: String,
+    binds: Vec<Bind>,
+    pub count: usize,
+    pub offset: usize,
+    pub sort: Vec<Sort>,
+    /// The parameters that define the search (for `self` and `next` links).
+    pub link_params: Vec<(String, String)>,
+}
+
+/// A matching resource, before access filtering.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Match {
+    #[diesel(sql_type = Text)]
+    pub resource_id: String,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub version: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub patient_ref: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    pub confidentiality: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    pub last_updated: DateTime<Utc>,
+}
+
+struct Builder {
+    binds: Vec<Bind>,
+}
+
+impl Builder {
+    fn bind(&mut self, b: Bind) -> String {
+        self.binds.push(b);
+        format!("${}", self.binds.len())
+    }
+    fn text(&mut self, s: impl Into<String>) -> String {
+        self.bind(Bind::Text(s.into()))
+    }
+}
+
+fn bad(msg: impl Into<String>) -> FhirError {
+    FhirError::BadRequest(msg.into())
+}
+
+/// Splits on commas not escaped with `\`, unescaping `\,` `\|` `\$` `\\`.
+fn split_values(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n @ (',' | '$' | '\\')) => cur.push(n),
+                Some('|') => cur.push_str("\\|"),
+                Some(n) => {
+                    cur.push('\\');
+                    cur.push(n);
+                }
+                None => cur.push('\\'),
+            },
+            ',' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().filter(|v| !v.is_empty()).collect()
+}
+
+/// Splits `a|b` on the first unescaped `|`.
+fn split_pipe(v: &str) -> Option<(String, String)> {
+    let bytes = v.as_bytes();
+    for i in 0..bytes.len() {
+        if bytes[i] == b'|' && (i == 0 || bytes[i - 1] != b'\\') {
+            return Some((v[..i].replace("\\|", "|"), v[i + 1..].replace("\\|", "|")));
+        }
+    }
+    None
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+const PREFIXES: &[&str] = &["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"];
+
+fn split_prefix(v: &str) -> (&str, &str) {
+    if v.len() > 2 && PREFIXES.contains(&&v[..2]) && !v.as_bytes()[2].is_ascii_alphabetic() {
+        (&v[..2], &v[2..])
+    } else {
+        ("eq", v)
+    }
+}
+
+/// SQL comparing a stored range [s, e) with the searched range [ps, pe).
+fn date_sql(b: &mut Builder, s: &str, e: &str, raw: &str) -> Result<String, FhirError> {
+    let (prefix, value) = split_prefix(raw);
+    let (start, end) =
+        dates::parse_range(value).ok_or_else(|| bad(format!("{value:?} is not a valid date")))?;
+    let ps = b.bind(Bind::Time(start));
+    let pe = b.bind(Bind::Time(end));
+    Ok(match prefix {
+        "eq" => format!("({s} >= {ps} AND {e} <= {pe})"),
+        "ne" => format!("NOT ({s} >= {ps} AND {e} <= {pe})"),
+        "gt" => format!("({e} > {pe})"),
+        "lt" => format!("({s} < {ps})"),
+        "ge" => format!("({e} > {ps})"),
+        "le" => format!("({s} < {pe})"),
+        "sa" => format!("({s} >= {pe})"),
+        "eb" => format!("({e} <= {ps})"),
+        _ => format!("({s} < {pe} AND {e} > {ps})"),
+    })
+}
+
+fn number_sql(b: &mut Builder, raw: &str) -> Result<String, FhirError> {
+    let (prefix, value) = split_prefix(raw);
+    let n: f64 = value
+        .parse()
+        .map_err(|_| bad(format!("{value:?} is not a number")))?;
+    if !n.is_finite() {
+        return Err(bad("numbers must be finite"));
+    }
+    // Equality is within the value's precision: 100 matches [99.5, 100.5).
+    let decimals = value
+        .split_once('.')
+        .map(|(_, d)| d.len() as i32)
+        .unwrap_or(0);
+    let half = 0.5 * 10f64.powi(-decimals);
+    let v = b.bind(Bind::Float(n));
+    Ok(match prefix {
+        "eq" | "ap" => {
+            let lo = b.bind(Bind::Float(n - half));
+            let hi = b.bind(Bind::Float(n + half));
+            format!("(i.number >= {lo} AND i.number < {hi})")
+        }
+        "ne" => {
+            let lo = b.bind(Bind::Float(n - half));
+            let hi = b.bind(Bind::Float(n + half));
+            format!("(i.number < {lo} OR i.number >= {hi})")
+        }
+        "gt" | "sa" => format!("(i.number > {v})"),
+        "lt" | "eb" => format!("(i.number < {v})"),
+        "ge" => format!("(i.number >= {v})"),
+        _ => format!("(i.number <= {v})"),
+    })
+}
+
+fn value_sql(
+    b: &mut Builder,
+    kind: ParamType,
+    modifier: Option<&str>,
+    targets: &[String],
+    raw: &str,
+) -> Result<String, FhirError> {
+    match kind {
+        ParamType::Token => {
+            if modifier.is_some() {
+                return Err(bad(format!(
+                    "modifier :{} is not supported on token parameters",
+                    modifier.unwrap_or_default()
+                )));
+            }
+            Ok(match split_pipe(raw) {
+                None => format!("i.value = {}", b.text(raw)),
+                Some((system, code)) if system.is_empty() => {
+                    format!("(i.system IS NULL AND i.value = {})", b.text(code))
+                }
+                Some((system, code)) if code.is_empty() => format!("i.system = {}", b.text(system)),
+                Some((system, code)) => format!(
+                    "(i.system = {} AND i.value = {})",
+                    b.text(system),
+                    b.text(code)
+                ),
+            })
+        }
+        ParamType::Reference => {
+            let mut value = normalize_reference(raw);
+            if let Some(t) = modifier {
+                if !custodian_fhir::validate::is_resource_type(t) {
+                    return Err(bad(format!(
+                        "modifier :{t} is not supported on reference parameters"
+                    )));
+                }
+                if !value.contains('/') {
+                    value = format!("{t}/{value}");
+                } else if !value.starts_with(&format!("{t}/")) {
+                    return Err(bad(format!("{raw:?} is not a {t} reference")));
+                }
+            }
+            if value.contains('/') || !is_valid_id(&value) {
+                Ok(format!("i.value = {}", b.text(value)))
+            } else {
+                // A bare id: any of the parameter's target types.
+                let mut refs: Vec<String> =
+                    targets.iter().map(|t| format!("{t}/{value}")).collect();
+                refs.push(value);
+                Ok(format!("i.value = ANY({})", b.bind(Bind::Texts(refs))))
+            }
+        }
+        ParamType::String => match modifier {
+            None => Ok(format!(
+                "i.value LIKE {} ESCAPE '\\'",
+                b.text(format!("{}%", like_escape(&normalize_string(raw))))
+            )),
+            Some("contains") => Ok(format!(
+                "i.value LIKE {} ESCAPE '\\'",
+                b.text(format!("%{}%", like_escape(&normalize_string(raw))))
+            )),
+            Some("exact") => Ok(format!("i.system = {}", b.text(raw))),
+            Some(m) => Err(bad(format!(
+                "modifier :{m} is not supported on string parameters"
+            ))),
+        },
+        ParamType::Date => {
+            if modifier.is_some() {
+                return Err(bad("modifiers are not supported on date parameters"));
+            }
+            date_sql(
+                b,
+                "COALESCE(i.value_start, '-infinity')",
+                "COALESCE(i.value_end, 'infinity')",
+                raw,
+            )
+        }
+        ParamType::Number => {
+            if modifier.is_some() {
+                return Err(bad("modifiers are not supported on number parameters"));
+            }
+            number_sql(b, raw)
+        }
+        ParamType::Quantity => {
+            if modifier.is_some() {
+                return Err(bad("modifiers are not supported on quantity parameters"));
+            }
+            let mut parts = raw.splitn(3, '|');
+            let number = parts.next().unwrap_or_default();
+            let system = parts.next().unwrap_or_default();
+            let code = parts.next().unwrap_or_default();
+            let mut sql = number_sql(b, number)?;
+            if !system.is_empty() {
+                sql = format!("({sql} AND i.system = {})", b.text(system));
+            }
+            if !code.is_empty() {
+                sql = format!("({sql} AND i.value = {})", b.text(code));
+            }
+            Ok(sql)
+        }
+        ParamType::Uri => match modifier {
+            None => Ok(format!("i.value = {}", b.text(raw))),
+            Some("below") => Ok(format!(
+                "i.value LIKE {} ESCAPE '\\'",
+                b.text(format!("{}%", like_escape(raw)))
+            )),
+            Some(m) => Err(bad(format!(
+                "modifier :{m} is not supported on uri parameters"
+            ))),
+        },
+    }
+}
+
+impl SearchQuery {
+    /// Parses the query parameters of a search on `resource_type`.
+    pub fn parse(
+        registry: &Registry,
+        resource_type: &str,
+        pairs: &[(String, String)],
+    ) -> Result<Self, FhirError> {
+        let mut b = Builder { binds: Vec::new() };
+        let type_bind = b.text(resource_type);
+        let mut sql = format!(
+            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated FROM resources r \
+             WHERE r.resource_type = {type_bind} AND NOT r.deleted"
+        );
+        let mut count = DEFAULT_COUNT;
+        let mut offset = 0usize;
+        let mut sort: Vec<Sort> = Vec::new();
+        let mut includes = Vec::new();
+        let mut revincludes = Vec::new();
+        let mut link_params = Vec::new();
+        for (name, raw) in pairs {
+            let (code, modifier) = match name.split_once(':') {
+                Some((c, m)) => (c, Some(m)),
+                None => (name.as_str(), None),
+            };
+            match code {
+                "_count" => {
+                    count = raw
+                        .parse::<usize>()
+                        .map_err(|_| bad("_count must be a non-negative integer"))?
+                        .min(MAX_COUNT);
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_offset" | "_getpagesoffset" => {
+                    offset = raw
+                        .parse::<usize>()
+                        .map_err(|_| bad("_offset must be a non-negative integer"))?;
+                    continue;
+                }
+                "_sort" => {
+                    for key in raw.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                        let (descending, key) = match key.strip_prefix('-') {
+                            Some(k) => (true, k),
+                            None => (false, key),
+                        };
+                        sort.push(match key {
+                            "_lastUpdated" => Sort::LastUpdated { descending },
+                            "_id" => Sort::Id { descending },
+                            other => match registry.get(resource_type, other) {
+                                Some(p) => Sort::Param {
+                                    code: p.code.clone(),
+                                    kind: p.kind,
+                                    descending,
+                                },
+                                None => {
+                                    return Err(bad(format!(
+                                        "cannot sort by unknown parameter {other:?}"
+                                    )))
+                                }
+                            },
+                        });
+                    }
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_include" | "_revinclude" => {
+                    if modifier.is_some() {
+                        return Err(bad(format!("{name} is not supported (no :iterate)")));
+                    }
+                    let include = parse_include(registry, raw)?;
+                    if code == "_include" {
+                        if include.source_type != resource_type {
+                            return Err(bad(format!(
+                                "_include={raw} does not start with {resource_type}"
+                            )));
+                        }
+                        includes.push(include);
+                    } else {
+                        revincludes.push(include);
+                    }
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_summary" => {
+                    match raw.as_str() {
+                        "count" => count = 0,
+                        "false" => {}
+                        other => {
+                            return Err(bad(format!(
+                                "_summary={other} is not supported (count or false)"
+                            )))
+                        }
+                    }
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                c if IGNORED.contains(&c) => continue,
+                _ => {}
+            }
+            if code.contains('.') {
+                return Err(bad(format!(
+                    "chained search parameters ({name}) are not supported"
+                )));
+            }
+            if code.starts_with('_')
+                && !["_id", "_lastUpdated"].contains(&code)
+                && registry.get(resource_type, code).is_none()
+            {
+                return Err(bad(format!("the search parameter {code} is not supported")));
+            }
+            let values = split_values(raw);
+            if values.is_empty() {
+                continue;
+            }
+            link_params.push((name.clone(), raw.clone()));
+            if modifier == Some("missing") {
+                let missing = match raw.as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad(":missing takes true or false")),
+                };
+                if code == "_id" || code == "_lastUpdated" {
+                    if missing {
+                        sql.push_str(" AND false");
+                    }
+                    continue;
+                }
+                let p = b.text(code);
+                let exists = format!(
+                    "EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                     AND i.resource_id = r.resource_id AND i.param = {p})"
+                );
+                sql.push_str(&if missing {
+                    format!(" AND NOT {exists}")
+                } else {
+                    format!(" AND {exists}")
+                });
+                continue;
+            }
+            match code {
+                "_id" => {
+                    if modifier.is_some() {
+                        return Err(bad("modifiers are not supported on _id"));
+                    }
+                    let p = b.bind(Bind::Texts(values));
+                    sql.push_str(&format!(" AND r.resource_id = ANY({p})"));
+                }
+                "_lastUpdated" => {
+                    let mut ors = Vec::new();
+                    for v in &values {
+                        ors.push(date_sql(
+                            &mut b,
+                            "r.last_updated",
+                            "(r.last_updated + interval '1 millisecond')",
+                            v,
+                        )?);
+                    }
+                    sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
+                }
+                _ => {
+                    let param = registry.get(resource_type, code).ok_or_else(|| {
+                        bad(format!("Unknown search parameter \"{code}\" for resource type \"{resource_type}\""))
+                    })?;
+                    let negated = modifier == Some("not") && param.kind == ParamType::Token;
+                    let text = modifier == Some("text") && param.kind == ParamType::Token;
+                    let (p, kind, modifier) = if text {
+                        (b.text(text_param(code)), ParamType::String, None)
+                    } else if negated {
+                        (b.text(code), param.kind, None)
+                    } else {
+                        (b.text(code), param.kind, modifier)
+                    };
+                    let mut ors = Vec::new();
+                    for v in &values {
+                        ors.push(value_sql(&mut b, kind, modifier, &param.targets, v)?);
+                    }
+                    sql.push_str(&format!(
+                        " AND {}EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                         AND i.resource_id = r.resource_id AND i.param = {p} AND ({}))",
+                        if negated { "NOT " } else { "" },
+                        ors.join(" OR ")
+                    ));
+                }
+            }
+        }
+        if sort.is_empty() {
+            sort.push(Sort::LastUpdated { descending: false });
+        }
+        let mut order = Vec::new();
+        for key in &sort {
+            order.push(match key {
+                Sort::LastUpdated { descending } => format!("r.last_updated {}", if *descending { "DESC" } else { "ASC" }),
+                Sort::Id { descending } => format!("r.resource_id {}", if *descending { "DESC" } else { "ASC" }),
+                Sort::Param { code, kind, descending } => {
+                    let column = match kind {
+                        ParamType::Date => "i.value_start",
+                        ParamType::Number | ParamType::Quantity => "i.number",
+                        _ => "i.value",
+                    };
+                    let (agg, dir) = if *descending { ("MAX", "DESC") } else { ("MIN", "ASC") };
+                    let p = b.text(code.clone());
+                    format!(
+                        "(SELECT {agg}({column}) FROM search_index i WHERE i.resource_type = r.resource_type \
+                         AND i.resource_id = r.resource_id AND i.param = {p}) {dir} NULLS LAST"
+                    )
+                }
+            });
+        }
+        order.push("r.resource_id ASC".into());
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+        sql.push_str(&format!(" LIMIT {MAX_MATCHES}"));
+        Ok(Self {
+            includes,
+            revincludes,
+            sql,
+            binds: b.binds,
+            count,
+            offset,
+            sort,
+            link_params,
+        })
+    }
+
+    /// Runs the query: every match (up to [`MAX_MATCHES`]) in order.
+    pub async fn run(&self, conn: &mut AsyncPgConnection) -> Result<Vec<Match>, RecordsError> {
+        let mut query: BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> =
+            diesel::sql_query(self.sql.clone()).into_boxed();
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Text(s) => query.bind::<Text, _>(s.clone()),
+                Bind::Texts(v) => query.bind::<Array<Text>, _>(v.clone()),
+                Bind::Time(t) => query.bind::<Timestamptz, _>(*t),
+                Bind::Float(f) => query.bind::<Double, _>(*f),
+            };
+        }
+        Ok(query.load::<Match>(conn).await?)
+    }
+
+    #[cfg(test)]
+    fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(t: &str, q: &[(&str, &str)]) -> Result<SearchQuery, FhirError> {
+        let pairs: Vec<(String, String)> = q
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        SearchQuery::parse(Registry::global(), t, &pairs)
+    }
+
+    #[test]
+    fn splits_values() {
+        assert_eq!(split_values("a,b\\,c,,d"), vec!["a", "b,c", "d"]);
+        assert_eq!(
+            split_pipe("http://x|123"),
+            Some(("http://x".into(), "123".into()))
+        );
+        assert_eq!(split_pipe("|123"), Some(("".into(), "123".into())));
+        assert_eq!(split_pipe("abc"), None);
+        assert_eq!(split_prefix("ge2020"), ("ge", "2020"));
+        assert_eq!(split_prefix("2020"), ("eq", "2020"));
+    }
+
+    #[test]
+    fn builds_conditions() {
+        let q = parse(
+            "Observation",
+            &[
+                ("code", "http://loinc.org|1234,5678"),
+                ("subject", "Patient/a"),
+                ("date", "ge2020"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(q.sql().matches("EXISTS").count(), 3);
+        assert_eq!(q.binds.len(), 1 + 1 + 3 + 1 + 1 + 1 + 2);
+        assert_eq!(q.count, DEFAULT_COUNT);
+    }
+
+    #[test]
+    fn refuses_unknown_and_unsupported() {
+        assert!(parse("Observation", &[("colour", "blue")]).is_err());
+        assert!(parse("Observation", &[("subject.name", "x")]).is_err());
+        assert!(parse("Observation", &[("date", "soon")]).is_err());
+        assert!(parse("Observation", &[("code:text", "x")]).is_ok());
+        assert!(parse("Observation", &[("code:above", "x")]).is_err());
+        assert!(parse("Observation", &[("_sort", "colour")]).is_err());
+        assert!(parse("Observation", &[("_summary", "text")]).is_err());
+        assert!(parse("Observation", &[("_include", "Observation:code")]).is_err());
+        assert!(parse("Observation", &[("_include", "Patient:organization")]).is_err());
+        assert!(parse(
+            "Observation",
+            &[("_include:iterate", "Observation:subject")]
+        )
+        .is_err());
+        let q = parse(
+            "Observation",
+            &[
+                ("_include", "Observation:subject:Patient"),
+                ("_revinclude", "Provenance:target"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(q.includes[0].target.as_deref(), Some("Patient"));
+        assert_eq!(q.revincludes[0].source_type, "Provenance");
+        assert!(parse("Observation", &[("_count", "-1")]).is_err());
+    }
+
+    #[test]
+    fn count_is_capped_and_paging_read() {
+        let q = parse(
+            "Patient",
+            &[
+                ("_count", "5000"),
+                ("_offset", "20"),
+                ("_sort", "-_lastUpdated"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(q.count, MAX_COUNT);
+        assert_eq!(q.offset, 20);
+        assert_eq!(q.sort, vec![Sort::LastUpdated { descending: true }]);
+        let q = parse(
+            "Observation",
+            &[("_sort", "-date,_id"), ("_summary", "count")],
+        )
+        .unwrap();
+        assert_eq!(q.sort.len(), 2);
+        assert_eq!(q.count, 0);
+        assert!(q.sql().contains("MAX(i.value_start)"));
+        assert!(parse("Patient", &[("_format", "json"), ("name", "")]).is_ok());
+    }
+}

@@ -1,0 +1,163 @@
+//! Building and running the service: database and migrations, Redis, the consent replica, the
+//! outbox relay, and the HTTP server.
+
+use std::{net::TcpListener, time::Duration};
+
+use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use custodian_auth::{deny::DenyListUpdater, DenyList, TokenVerifier};
+use custodian_database::PostgresProbe;
+use custodian_events::{
+    consumer::{latest_id, StreamTail},
+    outbox::Relay,
+    streams::{connect, RedisProbe},
+    Streams, OUTBOX_MIGRATIONS,
+};
+use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+
+use crate::{
+    access::AccessControl,
+    configuration::Settings,
+    consent::{load_snapshot, Replica, ReplicaProbe, ReplicaUpdater},
+    crypto::RecordCipher,
+    domain::search_params::Registry,
+    metrics::RecordsMetrics,
+    routes::{self, metadata::Capability},
+    state::AppState,
+};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Database(#[from] custodian_database::DatabaseError),
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("events: {0}")]
+    Events(#[from] custodian_events::EventError),
+    #[error("encryption key: {0}")]
+    Key(#[from] crate::crypto::CryptoError),
+    #[error("the embedded R4 JSON Schema did not compile")]
+    Schema,
+    #[error("could not listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    tasks: BackgroundTasks,
+}
+
+impl Application {
+    /// Builds everything and binds the listener (port 0 picks a free one). Must run on the
+    /// actix runtime (the snapshot loader uses awc).
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let cipher = RecordCipher::from_source(&settings.key)?;
+        // Compile the R4 schema once, before the first write needs it.
+        let schema_ready = tokio::task::spawn_blocking(crate::domain::validation::warm_up)
+            .await
+            .unwrap_or(false);
+        if !schema_ready {
+            return Err(StartupError::Schema);
+        }
+        let url = settings.database_url.expose().to_string();
+        if settings.database_auto_create {
+            custodian_database::ensure_database(&url).await?;
+        }
+        custodian_database::run_migrations(&url, OUTBOX_MIGRATIONS).await?;
+        custodian_database::run_migrations(&url, MIGRATIONS).await?;
+        let pool = custodian_database::pool(&url, settings.database_pool_size)?;
+        let mut redis = connect(&settings.redis_url).await?;
+        let streams = Streams::new(settings.stream_prefix.clone());
+
+        let metrics = Metrics::new("records");
+        let records_metrics = RecordsMetrics::new();
+        for c in records_metrics.collectors() {
+            metrics.register(c);
+        }
+        let mut tasks = BackgroundTasks::new();
+
+        // Consent replica: position first, then tail and snapshot (see `consent`).
+        let replica = Replica::new();
+        let after = latest_id(&mut redis, &streams.consent()).await?;
+        let tail = StreamTail::new(&settings.redis_url, streams.consent(), after).await?;
+        tasks.spawn(tail.run(ReplicaUpdater(replica.clone()), tasks.token()));
+        actix_web::rt::spawn(load_snapshot(
+            settings.consent_url.clone(),
+            replica.clone(),
+            tasks.token(),
+        ));
+
+        let relay = Relay::new(pool.clone(), redis.clone());
+        for c in relay.collectors() {
+            metrics.register(c);
+        }
+        tasks.spawn(relay.clone().run(tasks.token()));
+
+        let verifier = TokenVerifier::remote(
+            settings.jwks_url.clone(),
+            settings.token_issuer.clone(),
+            DenyList::new(),
+        );
+        // Defence in depth (the gateway refuses them first): suspensions and revocations
+        // published from now on are refused here too.
+        let identity_after = latest_id(&mut redis, &streams.identity()).await?;
+        let identity_tail =
+            StreamTail::new(&settings.redis_url, streams.identity(), identity_after).await?;
+        tasks
+            .spawn(identity_tail.run(DenyListUpdater(verifier.deny_list().clone()), tasks.token()));
+        let registry = Registry::global();
+        let capability = Capability(
+            routes::metadata::capability_statement(registry, &settings.public_url).to_string(),
+        );
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            cipher,
+            access: AccessControl::new(replica.clone(), records_metrics.clone()),
+            streams,
+            relay,
+            public_url: settings.public_url.clone(),
+            metrics: records_metrics,
+            registry,
+        });
+        let capability = web::Data::new(capability);
+        let readiness = Readiness::new()
+            .with(PostgresProbe(pool))
+            .with(RedisProbe(redis))
+            .with(ReplicaProbe(replica));
+        let verifier = web::Data::new(verifier);
+
+        let listener = TcpListener::bind(settings.listen.address())?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(custodian_telemetry::http::observe))
+                .app_data(state.clone())
+                .app_data(capability.clone())
+                .app_data(verifier.clone())
+                .configure(|cfg| health::configure(cfg, readiness.clone(), metrics.clone()))
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "records listening");
+        Ok(Self {
+            port,
+            server,
+            tasks,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then stops the background tasks (the relay drains).
+    pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
+        let result = self.server.await;
+        self.tasks.shutdown(Duration::from_secs(10)).await;
+        result
+    }
+}

@@ -1,0 +1,354 @@
+//! Storage: encrypted versions, the current-version row access control reads, and the search
+//! index. Every function takes a connection so callers decide the transaction.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::{prelude::*, upsert::excluded};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::{
+    crypto::{aad, RecordCipher},
+    domain::search_params::IndexRow,
+    error::RecordsError,
+    schema::{resource_versions, resources, search_index},
+};
+
+/// The current version of a resource.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = resources)]
+pub struct Current {
+    pub version: i64,
+    pub patient_ref: Option<String>,
+    pub confidentiality: Option<String>,
+    pub deleted: bool,
+    pub last_updated: DateTime<Utc>,
+}
+
+/// One stored version, decrypted.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub version: i64,
+    pub deleted: bool,
+    pub last_updated: DateTime<Utc>,
+    /// The resource JSON; None for a deletion.
+    pub json: Option<String>,
+}
+
+pub async fn current(
+    conn: &mut AsyncPgConnection,
+    resource_type: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<Current>, RecordsError> {
+    let query = resources::table
+        .filter(resources::resource_type.eq(resource_type))
+        .filter(resources::resource_id.eq(id))
+        .select(Current::as_select());
+    let found = if lock {
+        query.for_update().first(conn).await.optional()?
+    } else {
+        query.first(conn).await.optional()?
+    };
+    Ok(found)
+}
+
+fn open(
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    deleted: bool,
+    body: &[u8],
+) -> Result<Option<String>, RecordsError> {
+    if deleted {
+        return Ok(None);
+    }
+    let plain = cipher.open(&aad(resource_type, id, version), body)?;
+    String::from_utf8(plain)
+        .map(Some)
+        .map_err(|_| RecordsError::Crypto(crate::crypto::CryptoError::Decrypt))
+}
+
+pub async fn version(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+) -> Result<Option<StoredVersion>, RecordsError> {
+    let row: Option<(i64, Vec<u8>, bool, DateTime<Utc>)> = resource_versions::table
+        .filter(resource_versions::resource_type.eq(resource_type))
+        .filter(resource_versions::resource_id.eq(id))
+        .filter(resource_versions::version.eq(version))
+        .select((
+            resource_versions::version,
+            resource_versions::body,
+            resource_versions::deleted,
+            resource_versions::last_updated,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    row.map(|(v, body, deleted, last_updated)| {
+        Ok(StoredVersion {
+            version: v,
+            deleted,
+            last_updated,
+            json: open(cipher, resource_type, id, v, deleted, &body)?,
+        })
+    })
+    .transpose()
+}
+
+/// Every version, newest first.
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+) -> Result<Vec<StoredVersion>, RecordsError> {
+    let rows: Vec<(i64, Vec<u8>, bool, DateTime<Utc>)> = resource_versions::table
+        .filter(resource_versions::resource_type.eq(resource_type))
+        .filter(resource_versions::resource_id.eq(id))
+        .order(resource_versions::version.desc())
+        .select((
+            resource_versions::version,
+            resource_versions::body,
+            resource_versions::deleted,
+            resource_versions::last_updated,
+        ))
+        .load(conn)
+        .await?;
+    rows.into_iter()
+        .map(|(v, body, deleted, last_updated)| {
+            Ok(StoredVersion {
+                version: v,
+                deleted,
+                last_updated,
+                json: open(cipher, resource_type, id, v, deleted, &body)?,
+            })
+        })
+        .collect()
+}
+
+/// The current bodies of `ids` (id -> JSON), for search pages.
+pub async fn current_bodies(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    wanted: &[(String, i64)],
+) -> Result<HashMap<String, String>, RecordsError> {
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+    let versions: HashMap<&str, i64> = wanted.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+    let rows: Vec<(String, i64, Vec<u8>, bool)> = resource_versions::table
+        .inner_join(
+            resources::table.on(resources::resource_type
+                .eq(resource_versions::resource_type)
+                .and(resources::resource_id.eq(resource_versions::resource_id))
+                .and(resources::version.eq(resource_versions::version))),
+        )
+        .filter(resource_versions::resource_type.eq(resource_type))
+        .filter(resource_versions::resource_id.eq_any(&ids))
+        .select((
+            resource_versions::resource_id,
+            resource_versions::version,
+            resource_versions::body,
+            resource_versions::deleted,
+        ))
+        .load(conn)
+        .await?;
+    let mut out = HashMap::new();
+    for (id, v, body, deleted) in rows {
+        if versions.get(id.as_str()) != Some(&v) {
+            continue;
+        }
+        if let Some(json) = open(cipher, resource_type, &id, v, deleted, &body)? {
+            out.insert(id, json);
+        }
+    }
+    Ok(out)
+}
+
+/// A version to write.
+pub struct NewVersion<'a> {
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub version: i64,
+    /// None for a deletion.
+    pub json: Option<&'a str>,
+    pub patient_ref: Option<&'a str>,
+    pub confidentiality: Option<&'a str>,
+    pub last_updated: DateTime<Utc>,
+    pub index: &'a [IndexRow],
+}
+
+/// Writes a version, makes it current and rewrites the resource's search index.
+pub async fn write_version(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    new: NewVersion<'_>,
+) -> Result<(), RecordsError> {
+    let deleted = new.json.is_none();
+    let body = match new.json {
+        Some(json) => cipher.seal(
+            &aad(new.resource_type, new.id, new.version),
+            json.as_bytes(),
+        )?,
+        None => Vec::new(),
+    };
+    diesel::insert_into(resource_versions::table)
+        .values((
+            resource_versions::resource_type.eq(new.resource_type),
+            resource_versions::resource_id.eq(new.id),
+            resource_versions::version.eq(new.version),
+            resource_versions::body.eq(&body),
+            resource_versions::deleted.eq(deleted),
+            resource_versions::last_updated.eq(new.last_updated),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::insert_into(resources::table)
+        .values((
+            resources::resource_type.eq(new.resource_type),
+            resources::resource_id.eq(new.id),
+            resources::version.eq(new.version),
+            resources::patient_ref.eq(new.patient_ref),
+            resources::confidentiality.eq(new.confidentiality),
+            resources::deleted.eq(deleted),
+            resources::last_updated.eq(new.last_updated),
+        ))
+        .on_conflict((resources::resource_type, resources::resource_id))
+        .do_update()
+        .set((
+            resources::version.eq(excluded(resources::version)),
+            resources::patient_ref.eq(excluded(resources::patient_ref)),
+            resources::confidentiality.eq(excluded(resources::confidentiality)),
+            resources::deleted.eq(excluded(resources::deleted)),
+            resources::last_updated.eq(excluded(resources::last_updated)),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::delete(
+        search_index::table
+            .filter(search_index::resource_type.eq(new.resource_type))
+            .filter(search_index::resource_id.eq(new.id)),
+    )
+    .execute(conn)
+    .await?;
+    if !deleted {
+        // PostgreSQL takes at most 65535 bind parameters per statement: 8 per row.
+        for chunk in new.index.chunks(4000) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|r| {
+                    (
+                        search_index::resource_type.eq(new.resource_type),
+                        search_index::resource_id.eq(new.id),
+                        search_index::param.eq(&r.param),
+                        search_index::system.eq(r.system.as_deref()),
+                        search_index::value.eq(r.value.as_deref()),
+                        search_index::value_start.eq(r.start),
+                        search_index::value_end.eq(r.end),
+                        search_index::number.eq(r.number),
+                    )
+                })
+                .collect();
+            diesel::insert_into(search_index::table)
+                .values(rows)
+                .execute(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The current, not deleted rows of `ids`.
+pub async fn current_rows(
+    conn: &mut AsyncPgConnection,
+    resource_type: &str,
+    ids: &[String],
+) -> Result<Vec<(String, Current)>, RecordsError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(resources::table
+        .filter(resources::resource_type.eq(resource_type))
+        .filter(resources::resource_id.eq_any(ids))
+        .filter(resources::deleted.eq(false))
+        .select((resources::resource_id, Current::as_select()))
+        .load(conn)
+        .await?)
+}
+
+/// The references (`Type/id`) parameter `param` of `ids` holds (for `_include`).
+pub async fn references_of(
+    conn: &mut AsyncPgConnection,
+    resource_type: &str,
+    param: &str,
+    ids: &[String],
+) -> Result<Vec<String>, RecordsError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let values: Vec<Option<String>> = search_index::table
+        .filter(search_index::resource_type.eq(resource_type))
+        .filter(search_index::param.eq(param))
+        .filter(search_index::resource_id.eq_any(ids))
+        .select(search_index::value)
+        .distinct()
+        .load(conn)
+        .await?;
+    Ok(values.into_iter().flatten().collect())
+}
+
+/// Ids of `source_type` resources whose `param` references one of `refs` (for `_revinclude`).
+pub async fn referencing(
+    conn: &mut AsyncPgConnection,
+    source_type: &str,
+    param: &str,
+    refs: &[String],
+    limit: i64,
+) -> Result<Vec<String>, RecordsError> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(search_index::table
+        .filter(search_index::resource_type.eq(source_type))
+        .filter(search_index::param.eq(param))
+        .filter(search_index::value.eq_any(refs))
+        .select(search_index::resource_id)
+        .distinct()
+        .limit(limit)
+        .load(conn)
+        .await?)
+}
+
+/// Every current, not deleted resource in a patient's compartment: (type, id, version,
+/// confidentiality), by type then age.
+pub async fn compartment(
+    conn: &mut AsyncPgConnection,
+    patient_ref: &str,
+    limit: i64,
+) -> Result<Vec<(String, String, i64, Option<String>)>, RecordsError> {
+    Ok(resources::table
+        .filter(resources::patient_ref.eq(patient_ref))
+        .filter(resources::deleted.eq(false))
+        .order((
+            resources::resource_type,
+            resources::last_updated,
+            resources::resource_id,
+        ))
+        .select((
+            resources::resource_type,
+            resources::resource_id,
+            resources::version,
+            resources::confidentiality,
+        ))
+        .limit(limit)
+        .load(conn)
+        .await?)
+}

@@ -1,0 +1,14 @@
+//! Black-box tests: the real app on port 0, a fresh database per test, a random stream prefix,
+//! real PostgreSQL and Redis, a test token issuer and a stand-in consent service.
+
+mod consent;
+mod crud;
+mod encryption;
+mod events;
+mod examples;
+mod helpers;
+mod metadata;
+mod migrations;
+mod search;
+mod transaction;
+mod validation;
