@@ -19,7 +19,10 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// `Ok(self)` when the status is the expected one, otherwise an error carrying the body.
@@ -27,7 +30,11 @@ impl Response {
         if self.status == status {
             Ok(self)
         } else {
-            Err(ApiError::Status { expected: status, got: self.status, body: self.text })
+            Err(ApiError::Status {
+                expected: status,
+                got: self.status,
+                body: self.text,
+            })
         }
     }
 }
@@ -37,7 +44,11 @@ pub enum ApiError {
     #[error("request failed: {0}")]
     Transport(String),
     #[error("expected HTTP {expected}, got {got}: {body}")]
-    Status { expected: u16, got: u16, body: String },
+    Status {
+        expected: u16,
+        got: u16,
+        body: String,
+    },
     #[error("unexpected answer: {0}")]
     Unexpected(String),
 }
@@ -50,8 +61,13 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(base: impl Into<String>) -> Self {
-        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-        Self { base: base.into().trim_end_matches('/').to_string(), client }
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        Self {
+            base: base.into().trim_end_matches('/').to_string(),
+            client,
+        }
     }
 
     pub fn base(&self) -> &str {
@@ -67,7 +83,9 @@ impl Gateway {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Response, ApiError> {
-        let mut request = self.client.request(method, format!("{}{}", self.base, path));
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
             request = request.insert_header(("Authorization", format!("Bearer {token}")));
         }
@@ -84,7 +102,11 @@ impl Gateway {
             None => request.send().await,
         };
         let mut response = sent.map_err(|e| ApiError::Transport(e.to_string()))?;
-        let bytes = response.body().limit(64 << 20).await.map_err(|e| ApiError::Transport(e.to_string()))?;
+        let bytes = response
+            .body()
+            .limit(64 << 20)
+            .await
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
         Ok(Response {
             status: response.status().as_u16(),
             headers: response
@@ -100,11 +122,21 @@ impl Gateway {
         self.send(Method::GET, path, token, &[], None).await
     }
 
-    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Result<Response, ApiError> {
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<Response, ApiError> {
         self.send(Method::POST, path, token, &[], Some(body)).await
     }
 
-    pub async fn put(&self, path: &str, token: Option<&str>, body: &Value) -> Result<Response, ApiError> {
+    pub async fn put(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Result<Response, ApiError> {
         self.send(Method::PUT, path, token, &[], Some(body)).await
     }
 
@@ -120,14 +152,25 @@ impl Gateway {
             .send_form(&form)
             .await
             .map_err(|e| ApiError::Transport(e.to_string()))?;
-        let bytes = response.body().await.map_err(|e| ApiError::Transport(e.to_string()))?;
-        Ok(Response { status: response.status().as_u16(), headers: vec![], text: String::from_utf8_lossy(&bytes).into_owned() })
+        let bytes = response
+            .body()
+            .await
+            .map_err(|e| ApiError::Transport(e.to_string()))?;
+        Ok(Response {
+            status: response.status().as_u16(),
+            headers: vec![],
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
     }
 
     /// A password-grant access token.
     pub async fn login(&self, username: &str, password: &str) -> Result<String, ApiError> {
         let response = self
-            .token(&[("grant_type", "password"), ("username", username), ("password", password)])
+            .token(&[
+                ("grant_type", "password"),
+                ("username", username),
+                ("password", password),
+            ])
             .await?
             .expect_status(200)?;
         response.json()["access_token"]

@@ -37,28 +37,51 @@ pub struct Demo {
 }
 
 fn random_password() -> String {
-    (0..12).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+    (0..12)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
 }
 
 fn id_of(created: &Value) -> Result<String, ApiError> {
-    created["id"].as_str().map(str::to_string).ok_or_else(|| ApiError::Unexpected(format!("no id in {created}")))
+    created["id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Unexpected(format!("no id in {created}")))
 }
 
 async fn organization(gw: &Gateway, admin: &str, name: &str) -> Result<String, ApiError> {
-    let created = gw.post("/auth/admin/organizations", Some(admin), &json!({ "name": name })).await?.expect_status(201)?.json();
+    let created = gw
+        .post(
+            "/auth/admin/organizations",
+            Some(admin),
+            &json!({ "name": name }),
+        )
+        .await?
+        .expect_status(201)?
+        .json();
     match created["reference"].as_str() {
         Some(reference) => Ok(reference.to_string()),
         None => Ok(format!("Organization/{}", id_of(&created)?)),
     }
 }
 
-async fn user(gw: &Gateway, admin: &str, username: &str, role: &str, extra: Value) -> Result<DemoUser, ApiError> {
+async fn user(
+    gw: &Gateway,
+    admin: &str,
+    username: &str,
+    role: &str,
+    extra: Value,
+) -> Result<DemoUser, ApiError> {
     let password = random_password();
     let mut body = json!({ "username": username, "password": password, "role": role });
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         body.extend(extra.clone());
     }
-    let created = gw.post("/auth/admin/users", Some(admin), &body).await?.expect_status(201)?.json();
+    let created = gw
+        .post("/auth/admin/users", Some(admin), &body)
+        .await?
+        .expect_status(201)?
+        .json();
     Ok(DemoUser {
         username: username.to_string(),
         password,
@@ -70,8 +93,15 @@ async fn user(gw: &Gateway, admin: &str, username: &str, role: &str, extra: Valu
 }
 
 async fn create(gw: &Gateway, token: &str, resource: Value) -> Result<String, ApiError> {
-    let kind = resource["resourceType"].as_str().unwrap_or_default().to_string();
-    let created = gw.post(&format!("/fhir/{kind}"), Some(token), &resource).await?.expect_status(201)?.json();
+    let kind = resource["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let created = gw
+        .post(&format!("/fhir/{kind}"), Some(token), &resource)
+        .await?
+        .expect_status(201)?
+        .json();
     id_of(&created)
 }
 
@@ -98,7 +128,13 @@ pub fn treatment_consent(patient: &str, organization: &str) -> Value {
     })
 }
 
-fn patient_resource(id: Option<&str>, family: &str, given: &str, gender: &str, birth: &str) -> Value {
+fn patient_resource(
+    id: Option<&str>,
+    family: &str,
+    given: &str,
+    gender: &str,
+    birth: &str,
+) -> Value {
     let mut patient = json!({
         "resourceType": "Patient",
         "active": true,
@@ -127,7 +163,14 @@ fn condition(patient: &str, encounter: Option<&str>) -> Value {
     c
 }
 
-fn observation(patient: &str, loinc: &str, display: &str, value: f64, unit: &str, when: &str) -> Value {
+fn observation(
+    patient: &str,
+    loinc: &str,
+    display: &str,
+    value: f64,
+    unit: &str,
+    when: &str,
+) -> Value {
     json!({
         "resourceType": "Observation",
         "status": "final",
@@ -144,19 +187,47 @@ pub async fn seed(gw: &Gateway, admin_password: &str) -> Result<Demo, ApiError> 
     let admin = gw.login("admin", admin_password).await?;
     let hospital1 = organization(gw, &admin, "Hospital1").await?;
     let hospital2 = organization(gw, &admin, "Hospital2").await?;
-    let h1_practitioner = user(gw, &admin, "dr.grey", "practitioner", json!({ "organization": hospital1, "department": "Cardiology" })).await?;
-    let h2_practitioner = user(gw, &admin, "dr.house", "practitioner", json!({ "organization": hospital2, "department": "Diagnostics" })).await?;
+    let h1_practitioner = user(
+        gw,
+        &admin,
+        "dr.grey",
+        "practitioner",
+        json!({ "organization": hospital1, "department": "Cardiology" }),
+    )
+    .await?;
+    let h2_practitioner = user(
+        gw,
+        &admin,
+        "dr.house",
+        "practitioner",
+        json!({ "organization": hospital2, "department": "Diagnostics" }),
+    )
+    .await?;
     let alice = user(gw, &admin, "alice", "patient", json!({})).await?;
     let auditor = user(gw, &admin, "auditor", "auditor", json!({})).await?;
 
-    let h1 = gw.login(&h1_practitioner.username, &h1_practitioner.password).await?;
-    let alice_ref = alice.patient.clone().ok_or_else(|| ApiError::Unexpected("alice has no patient reference".into()))?;
+    let h1 = gw
+        .login(&h1_practitioner.username, &h1_practitioner.password)
+        .await?;
+    let alice_ref = alice
+        .patient
+        .clone()
+        .ok_or_else(|| ApiError::Unexpected("alice has no patient reference".into()))?;
     let alice_id = alice_ref.trim_start_matches("Patient/").to_string();
 
-    gw.put(&format!("/fhir/Patient/{alice_id}"), Some(&h1), &patient_resource(Some(&alice_id), "Smith", "Alice", "female", "1984-03-12"))
-        .await?
-        .expect_status(201)?;
-    let bob_id = create(gw, &h1, patient_resource(None, "Jones", "Bob", "male", "1971-11-30")).await?;
+    gw.put(
+        &format!("/fhir/Patient/{alice_id}"),
+        Some(&h1),
+        &patient_resource(Some(&alice_id), "Smith", "Alice", "female", "1984-03-12"),
+    )
+    .await?
+    .expect_status(201)?;
+    let bob_id = create(
+        gw,
+        &h1,
+        patient_resource(None, "Jones", "Bob", "male", "1971-11-30"),
+    )
+    .await?;
     let bob = format!("Patient/{bob_id}");
 
     let encounter = create(gw, &h1, json!({
@@ -168,14 +239,50 @@ pub async fn seed(gw: &Gateway, admin_password: &str) -> Result<Demo, ApiError> 
         "period": { "start": "2026-11-02T09:00:00Z", "end": "2026-11-02T09:30:00Z" }
     }))
     .await?;
-    let alice_condition = create(gw, &h1, condition(&alice_ref, Some(&format!("Encounter/{encounter}")))).await?;
-    let alice_observation =
-        create(gw, &h1, observation(&alice_ref, "2339-0", "Glucose [Mass/volume] in Blood", 142.0, "mg/dL", "2026-11-02T09:10:00Z")).await?;
-    create(gw, &h1, observation(&alice_ref, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", 7.4, "%", "2026-11-02T09:10:00Z")).await?;
+    let alice_condition = create(
+        gw,
+        &h1,
+        condition(&alice_ref, Some(&format!("Encounter/{encounter}"))),
+    )
+    .await?;
+    let alice_observation = create(
+        gw,
+        &h1,
+        observation(
+            &alice_ref,
+            "2339-0",
+            "Glucose [Mass/volume] in Blood",
+            142.0,
+            "mg/dL",
+            "2026-11-02T09:10:00Z",
+        ),
+    )
+    .await?;
+    create(
+        gw,
+        &h1,
+        observation(
+            &alice_ref,
+            "4548-4",
+            "Hemoglobin A1c/Hemoglobin.total in Blood",
+            7.4,
+            "%",
+            "2026-11-02T09:10:00Z",
+        ),
+    )
+    .await?;
     let bob_condition = create(gw, &h1, condition(&bob, None)).await?;
 
     let alice_token = gw.login(&alice.username, &alice.password).await?;
-    let consent = gw.post("/fhir/Consent", Some(&alice_token), &treatment_consent(&alice_ref, &hospital1)).await?.expect_status(201)?.json();
+    let consent = gw
+        .post(
+            "/fhir/Consent",
+            Some(&alice_token),
+            &treatment_consent(&alice_ref, &hospital1),
+        )
+        .await?
+        .expect_status(201)?
+        .json();
     let alice_consent = id_of(&consent)?;
 
     Ok(Demo {

@@ -11,7 +11,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub const SERVICES: [&str; 6] = ["identity", "consent", "records", "ledger", "anomaly", "gateway"];
+pub const SERVICES: [&str; 6] = [
+    "identity", "consent", "records", "ledger", "anomaly", "gateway",
+];
 
 /// Where the service binaries are: the target directory of the running test or binary.
 pub fn binary_dir() -> PathBuf {
@@ -34,7 +36,9 @@ fn free_port() -> u16 {
 }
 
 fn random_hex(bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rand::random::<u8>()))
+        .collect()
 }
 
 pub struct Suite {
@@ -62,7 +66,8 @@ impl Suite {
     /// Starts every service and waits until each answers `/readyz`.
     pub async fn start() -> Self {
         let prefix = format!("s{}", random_hex(6));
-        let database_base = std::env::var("E2E_DATABASE_BASE").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let database_base = std::env::var("E2E_DATABASE_BASE")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let log_dir = binary_dir().join("e2e-logs").join(&prefix);
         std::fs::create_dir_all(&log_dir).expect("log directory");
         let mut suite = Self {
@@ -84,10 +89,16 @@ impl Suite {
         let mut env: Vec<(&str, String)> = vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", self.ports[service].to_string()),
-            ("REDIS_URL", std::env::var("E2E_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())),
+            (
+                "REDIS_URL",
+                std::env::var("E2E_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+            ),
             ("REDIS_STREAM_PREFIX", self.prefix.clone()),
             ("TOKEN_ISSUER", self.gateway_url()),
-            ("JWKS_URL", format!("{}/.well-known/jwks.json", self.url("identity"))),
+            (
+                "JWKS_URL",
+                format!("{}/.well-known/jwks.json", self.url("identity")),
+            ),
             ("PUBLIC_URL", self.gateway_url()),
             ("CONSUMER_NAME", format!("{service}-{}", self.prefix)),
             ("RUST_LOG", "info".into()),
@@ -144,14 +155,17 @@ impl Suite {
 
     /// The last lines of a service's log, for failure messages.
     pub fn log_tail(&self, service: &str, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.log_dir.join(format!("{service}.log"))).unwrap_or_default();
+        let text = std::fs::read_to_string(self.log_dir.join(format!("{service}.log")))
+            .unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     async fn wait_ready(&mut self, service: &'static str) {
         let url = format!("{}/readyz", self.url(service));
-        let client = awc::Client::builder().timeout(Duration::from_secs(2)).finish();
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .finish();
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             if let Ok(response) = client.get(&url).send().await {
@@ -161,11 +175,17 @@ impl Suite {
             }
             if let Some((_, child)) = self.children.iter_mut().find(|(s, _)| *s == service) {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("{service} exited with {status} during start:\n{}", self.log_tail(service, 40));
+                    panic!(
+                        "{service} exited with {status} during start:\n{}",
+                        self.log_tail(service, 40)
+                    );
                 }
             }
             if Instant::now() > deadline {
-                panic!("{service} was not ready within 90 s:\n{}", self.log_tail(service, 40));
+                panic!(
+                    "{service} was not ready within 90 s:\n{}",
+                    self.log_tail(service, 40)
+                );
             }
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
@@ -188,7 +208,10 @@ impl Suite {
 }
 
 fn terminate(child: &mut Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {

@@ -73,14 +73,21 @@ pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, S
     if key.len() != 33 || key[0] != 0x01 {
         return Err("verifier key is not an Ed25519 key".into());
     }
-    let (body, signatures) = note.split_once("\n\n").ok_or("note has no signature block")?;
+    let (body, signatures) = note
+        .split_once("\n\n")
+        .ok_or("note has no signature block")?;
     let body = format!("{body}\n");
-    let public = openssl::pkey::PKey::public_key_from_raw_bytes(&key[1..], openssl::pkey::Id::ED25519)
-        .map_err(|e| e.to_string())?;
+    let public =
+        openssl::pkey::PKey::public_key_from_raw_bytes(&key[1..], openssl::pkey::Id::ED25519)
+            .map_err(|e| e.to_string())?;
     let mut verified = false;
     for line in signatures.lines() {
-        let Some(rest) = line.strip_prefix("\u{2014} ") else { continue };
-        let Some((signer, sig_b64)) = rest.split_once(' ') else { continue };
+        let Some(rest) = line.strip_prefix("\u{2014} ") else {
+            continue;
+        };
+        let Some((signer, sig_b64)) = rest.split_once(' ') else {
+            continue;
+        };
         if signer != name {
             continue;
         }
@@ -88,8 +95,12 @@ pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, S
         if sig.len() != 68 || hex_of(&sig[..4]) != key_id_hex {
             continue;
         }
-        let mut verifier = openssl::sign::Verifier::new_without_digest(&public).map_err(|e| e.to_string())?;
-        if verifier.verify_oneshot(&sig[4..], body.as_bytes()).unwrap_or(false) {
+        let mut verifier =
+            openssl::sign::Verifier::new_without_digest(&public).map_err(|e| e.to_string())?;
+        if verifier
+            .verify_oneshot(&sig[4..], body.as_bytes())
+            .unwrap_or(false)
+        {
             verified = true;
         }
     }
@@ -98,7 +109,11 @@ pub fn verify_checkpoint(note: &str, verifier_key: &str) -> Result<Checkpoint, S
     }
     let mut lines = body.lines();
     let origin = lines.next().ok_or("no origin")?.to_string();
-    let size = lines.next().ok_or("no size")?.parse::<u64>().map_err(|e| e.to_string())?;
+    let size = lines
+        .next()
+        .ok_or("no size")?
+        .parse::<u64>()
+        .map_err(|e| e.to_string())?;
     let root = decode_hash(lines.next().ok_or("no root")?).ok_or("bad root hash")?;
     Ok(Checkpoint { origin, size, root })
 }
@@ -117,8 +132,20 @@ mod tests {
         let left = node_hash(&leaves[0], &leaves[1]);
         let root = node_hash(&left, &leaves[2]);
         assert!(verify_inclusion(2, 3, &leaves[2], &[left], &root));
-        assert!(verify_inclusion(0, 3, &leaves[0], &[leaves[1], leaves[2]], &root));
-        assert!(!verify_inclusion(1, 3, &leaves[0], &[leaves[1], leaves[2]], &root));
+        assert!(verify_inclusion(
+            0,
+            3,
+            &leaves[0],
+            &[leaves[1], leaves[2]],
+            &root
+        ));
+        assert!(!verify_inclusion(
+            1,
+            3,
+            &leaves[0],
+            &[leaves[1], leaves[2]],
+            &root
+        ));
         assert!(!verify_inclusion(3, 3, &leaves[2], &[left], &root));
     }
 }

@@ -5,7 +5,13 @@ use std::path::PathBuf;
 
 fn merged() -> utoipa::openapi::OpenApi {
     let mut doc = gateway::openapi();
-    for part in [identity::openapi(), consent::openapi(), records::openapi(), ledger::openapi(), anomaly::openapi()] {
+    for part in [
+        identity::openapi(),
+        consent::openapi(),
+        records::openapi(),
+        ledger::openapi(),
+        anomaly::openapi(),
+    ] {
         doc.merge(part);
     }
     doc.info.title = "Custodian".into();
@@ -36,9 +42,19 @@ fn committed_openapi_document_is_fresh() {
 #[test]
 fn every_service_documents_its_public_paths() {
     let doc = merged();
-    for path in ["/auth/token", "/fhir/{type}", "/fhir/Consent", "/ledger/checkpoint", "/anomaly/alerts", "/fhir/metadata"] {
+    for path in [
+        "/auth/token",
+        "/fhir/{type}",
+        "/fhir/Consent",
+        "/ledger/checkpoint",
+        "/anomaly/alerts",
+        "/fhir/metadata",
+    ] {
         assert!(
-            doc.paths.paths.keys().any(|p| p == path || p.starts_with(path)),
+            doc.paths
+                .paths
+                .keys()
+                .any(|p| p == path || p.starts_with(path)),
             "no documented path starts with {path}"
         );
     }

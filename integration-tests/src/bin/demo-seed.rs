@@ -14,7 +14,8 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut gateway = std::env::var("GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
+    let mut gateway =
+        std::env::var("GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let mut admin_password = std::env::var("ADMIN_PASSWORD").unwrap_or_default();
     let mut state = PathBuf::from("var/demo.json");
     let mut args = std::env::args().skip(1);
@@ -28,9 +29,15 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if admin_password.is_empty() {
-        return Err("the administrator password is required (--admin-password or ADMIN_PASSWORD)".into());
+        return Err(
+            "the administrator password is required (--admin-password or ADMIN_PASSWORD)".into(),
+        );
     }
-    Ok(Args { gateway, admin_password, state })
+    Ok(Args {
+        gateway,
+        admin_password,
+        state,
+    })
 }
 
 fn print(demo: &serde_json::Value) {
@@ -42,11 +49,20 @@ fn print(demo: &serde_json::Value) {
             user["role"].as_str().unwrap_or_default(),
             user["username"].as_str().unwrap_or_default(),
             user["password"].as_str().unwrap_or_default(),
-            user["organization"].as_str().or(user["patient"].as_str()).unwrap_or_default()
+            user["organization"]
+                .as_str()
+                .or(user["patient"].as_str())
+                .unwrap_or_default()
         );
     }
-    println!("Alice's Observation: /fhir/Observation/{}", demo["alice_observation"].as_str().unwrap_or_default());
-    println!("Alice's consent:     /fhir/Consent/{}", demo["alice_consent"].as_str().unwrap_or_default());
+    println!(
+        "Alice's Observation: /fhir/Observation/{}",
+        demo["alice_observation"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Alice's consent:     /fhir/Consent/{}",
+        demo["alice_consent"].as_str().unwrap_or_default()
+    );
 }
 
 #[actix_web::main]
@@ -62,7 +78,10 @@ async fn main() {
     if let Ok(text) = std::fs::read_to_string(&args.state) {
         if let Ok(existing) = serde_json::from_str::<serde_json::Value>(&text) {
             let alice = &existing["alice"];
-            let (user, password) = (alice["username"].as_str().unwrap_or_default(), alice["password"].as_str().unwrap_or_default());
+            let (user, password) = (
+                alice["username"].as_str().unwrap_or_default(),
+                alice["password"].as_str().unwrap_or_default(),
+            );
             if gw.login(user, password).await.is_ok() {
                 println!("Demo data already loaded ({}).", args.state.display());
                 print(&existing);
@@ -76,7 +95,10 @@ async fn main() {
             if let Some(dir) = args.state.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            if let Err(e) = std::fs::write(&args.state, serde_json::to_string_pretty(&value).unwrap_or_default()) {
+            if let Err(e) = std::fs::write(
+                &args.state,
+                serde_json::to_string_pretty(&value).unwrap_or_default(),
+            ) {
                 eprintln!("demo-seed: could not save {}: {e}", args.state.display());
             }
             println!("Demo data loaded.");

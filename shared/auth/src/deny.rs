@@ -25,7 +25,9 @@ impl DenyList {
     }
 
     pub fn apply(&self, event: &IdentityEvent) {
-        let Ok(mut inner) = self.inner.write() else { return };
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
         match event {
             IdentityEvent::UserSuspended { user_id, .. } => {
                 inner.suspended.insert(user_id.clone());
@@ -43,11 +45,17 @@ impl DenyList {
     }
 
     pub fn is_suspended(&self, user_id: &str) -> bool {
-        self.inner.read().map(|i| i.suspended.contains(user_id)).unwrap_or(false)
+        self.inner
+            .read()
+            .map(|i| i.suspended.contains(user_id))
+            .unwrap_or(false)
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {
-        self.inner.read().map(|i| i.revoked.contains_key(jti)).unwrap_or(false)
+        self.inner
+            .read()
+            .map(|i| i.revoked.contains_key(jti))
+            .unwrap_or(false)
     }
 
     /// Replaces the suspended set (from identity's snapshot at start).
@@ -77,17 +85,27 @@ mod tests {
     #[test]
     fn suspension_and_reinstatement() {
         let deny = DenyList::new();
-        deny.apply(&IdentityEvent::UserSuspended { user_id: "u1".into(), reason: "burst".into(), time: Utc::now() });
+        deny.apply(&IdentityEvent::UserSuspended {
+            user_id: "u1".into(),
+            reason: "burst".into(),
+            time: Utc::now(),
+        });
         assert!(deny.is_suspended("u1"));
         assert!(!deny.is_suspended("u2"));
-        deny.apply(&IdentityEvent::UserReinstated { user_id: "u1".into(), time: Utc::now() });
+        deny.apply(&IdentityEvent::UserReinstated {
+            user_id: "u1".into(),
+            time: Utc::now(),
+        });
         assert!(!deny.is_suspended("u1"));
     }
 
     #[test]
     fn revocation() {
         let deny = DenyList::new();
-        deny.apply(&IdentityEvent::TokenRevoked { jti: "t1".into(), expires_at: Utc::now() + chrono::Duration::minutes(5) });
+        deny.apply(&IdentityEvent::TokenRevoked {
+            jti: "t1".into(),
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+        });
         assert!(deny.is_revoked("t1"));
         assert!(!deny.is_revoked("t2"));
     }

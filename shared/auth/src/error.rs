@@ -32,7 +32,9 @@ impl AuthError {
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::Revoked => StatusCode::UNAUTHORIZED,
+            AuthError::MissingToken | AuthError::InvalidToken(_) | AuthError::Revoked => {
+                StatusCode::UNAUTHORIZED
+            }
             AuthError::Suspended | AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::KeysUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }

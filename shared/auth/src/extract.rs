@@ -10,7 +10,11 @@ pub struct Authenticated(pub Claims);
 
 /// The bearer token of a request, if it has one.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, token) = value.split_once(' ')?;
     if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
         Some(token.trim().to_string())
@@ -28,7 +32,8 @@ impl FromRequest for Authenticated {
         let token = bearer_token(req);
         Box::pin(async move {
             let token = token.ok_or(AuthError::MissingToken)?;
-            let verifier = verifier.ok_or_else(|| AuthError::KeysUnavailable("no verifier configured".into()))?;
+            let verifier = verifier
+                .ok_or_else(|| AuthError::KeysUnavailable("no verifier configured".into()))?;
             verifier.verify(&token).await.map(Authenticated)
         })
     }

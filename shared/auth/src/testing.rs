@@ -2,10 +2,14 @@
 //! service's own tests can mint tokens its real verifier accepts. The end-to-end suite uses the
 //! real identity service instead.
 
+use base64::Engine as _;
 use chrono::Utc;
 use jsonwebtoken::{jwk::JwkSet, Algorithm, EncodingKey, Header};
-use openssl::{bn::BigNumContext, ec::{EcGroup, EcKey}, nid::Nid};
-use base64::Engine as _;
+use openssl::{
+    bn::BigNumContext,
+    ec::{EcGroup, EcKey},
+    nid::Nid,
+};
 
 use crate::{Claims, Role, AUDIENCE};
 
@@ -28,14 +32,19 @@ impl TestIssuer {
         let mut ctx = BigNumContext::new().expect("bn ctx");
         let mut x = openssl::bn::BigNum::new().expect("bn");
         let mut y = openssl::bn::BigNum::new().expect("bn");
-        ec.public_key().affine_coordinates(&group, &mut x, &mut y, &mut ctx).expect("coordinates");
+        ec.public_key()
+            .affine_coordinates(&group, &mut x, &mut y, &mut ctx)
+            .expect("coordinates");
         let kid = uuid::Uuid::new_v4().to_string();
         let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
             "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
             "x": b64(&x.to_vec_padded(32).expect("pad")), "y": b64(&y.to_vec_padded(32).expect("pad")),
         }]}))
         .expect("jwks");
-        let pem = openssl::pkey::PKey::from_ec_key(ec).expect("pkey").private_key_to_pem_pkcs8().expect("pem");
+        let pem = openssl::pkey::PKey::from_ec_key(ec)
+            .expect("pkey")
+            .private_key_to_pem_pkcs8()
+            .expect("pem");
         let key = EncodingKey::from_ec_pem(&pem).expect("encoding key");
         let body = serde_json::to_string(&jwks).expect("jwks json");
         let server = actix_web::HttpServer::new(move || {
@@ -44,7 +53,11 @@ impl TestIssuer {
                 "/.well-known/jwks.json",
                 actix_web::web::get().to(move || {
                     let body = body.clone();
-                    async move { actix_web::HttpResponse::Ok().content_type("application/json").body(body) }
+                    async move {
+                        actix_web::HttpResponse::Ok()
+                            .content_type("application/json")
+                            .body(body)
+                    }
                 }),
             )
         })

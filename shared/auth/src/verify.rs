@@ -68,27 +68,42 @@ impl TokenVerifier {
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {
-        self.inner.keys.read().ok().and_then(|k| k.get(kid).cloned())
+        self.inner
+            .keys
+            .read()
+            .ok()
+            .and_then(|k| k.get(kid).cloned())
     }
 
     /// Fetches the JWKS (rate limited). Must run on an actix runtime (it uses awc).
     pub async fn refresh(&self) -> Result<(), AuthError> {
-        let Some(url) = self.inner.jwks_url.clone() else { return Ok(()) };
+        let Some(url) = self.inner.jwks_url.clone() else {
+            return Ok(());
+        };
         {
-            let Ok(mut last) = self.inner.last_refresh.lock() else { return Ok(()) };
-            if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) && !self.inner.keys.read().map(|k| k.is_empty()).unwrap_or(true) {
+            let Ok(mut last) = self.inner.last_refresh.lock() else {
+                return Ok(());
+            };
+            if last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL)
+                && !self.inner.keys.read().map(|k| k.is_empty()).unwrap_or(true)
+            {
                 return Ok(());
             }
             *last = Some(Instant::now());
         }
-        let client = awc::Client::builder().timeout(Duration::from_secs(5)).finish();
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .finish();
         let mut response = client
             .get(&url)
             .send()
             .await
             .map_err(|e| AuthError::KeysUnavailable(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(AuthError::KeysUnavailable(format!("JWKS answered {}", response.status())));
+            return Err(AuthError::KeysUnavailable(format!(
+                "JWKS answered {}",
+                response.status()
+            )));
         }
         let jwks: JwkSet = response
             .json()
@@ -105,12 +120,15 @@ impl TokenVerifier {
         if header.alg != Algorithm::ES256 {
             return Err(AuthError::InvalidToken("unsupported algorithm".into()));
         }
-        let kid = header.kid.ok_or_else(|| AuthError::InvalidToken("token has no kid".into()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| AuthError::InvalidToken("token has no kid".into()))?;
         let key = match self.key(&kid) {
             Some(key) => key,
             None => {
                 self.refresh().await?;
-                self.key(&kid).ok_or_else(|| AuthError::InvalidToken("unknown signing key".into()))?
+                self.key(&kid)
+                    .ok_or_else(|| AuthError::InvalidToken("unknown signing key".into()))?
             }
         };
         let mut validation = Validation::new(Algorithm::ES256);

@@ -35,7 +35,9 @@ fn split_url(url: &str) -> Result<(String, String), DatabaseError> {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
     };
-    let slash = base.rfind('/').ok_or_else(|| DatabaseError::BadUrl("no database name".into()))?;
+    let slash = base
+        .rfind('/')
+        .ok_or_else(|| DatabaseError::BadUrl("no database name".into()))?;
     let name = &base[slash + 1..];
     if name.is_empty() || !base[..slash].contains("://") || base[..slash].ends_with('/') {
         return Err(DatabaseError::BadUrl("no database name".into()));
@@ -58,7 +60,9 @@ struct Found {
 pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
     let (server, name) = split_url(url)?;
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(DatabaseError::BadUrl(format!("database name {name:?} must be [A-Za-z0-9_]")));
+        return Err(DatabaseError::BadUrl(format!(
+            "database name {name:?} must be [A-Za-z0-9_]"
+        )));
     }
     let mut conn = AsyncPgConnection::establish(&server)
         .await
@@ -67,14 +71,25 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
         .bind::<diesel::sql_types::Text, _>(&name)
         .load(&mut conn)
         .await
-        .map_err(|e| DatabaseError::Create { name: name.clone(), reason: e.to_string() })?;
+        .map_err(|e| DatabaseError::Create {
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
     if exists.is_empty() {
         // The name was checked above: CREATE DATABASE takes no bind parameters.
-        match sql_query(format!("CREATE DATABASE \"{name}\"")).execute(&mut conn).await {
+        match sql_query(format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut conn)
+            .await
+        {
             Ok(_) => tracing::info!(database = %name, "database created"),
             // Another service or test created it first.
             Err(e) if e.to_string().contains("already exists") => {}
-            Err(e) => return Err(DatabaseError::Create { name, reason: e.to_string() }),
+            Err(e) => {
+                return Err(DatabaseError::Create {
+                    name,
+                    reason: e.to_string(),
+                })
+            }
         }
     }
     Ok(())
@@ -82,11 +97,15 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
 
 /// Runs the embedded migrations not yet applied. Several sets (a service's own and a shared
 /// crate's, like the outbox) may run against one database; their version names differ.
-pub async fn run_migrations(url: &str, migrations: EmbeddedMigrations) -> Result<(), DatabaseError> {
+pub async fn run_migrations(
+    url: &str,
+    migrations: EmbeddedMigrations,
+) -> Result<(), DatabaseError> {
     let url = url.to_string();
     tokio::task::spawn_blocking(move || {
-        let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-            .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .map_err(|e| DatabaseError::Connect(e.to_string()))?;
         conn.run_pending_migrations(migrations)
             .map(|_| ())
             .map_err(|e| DatabaseError::Migrate(e.to_string()))
@@ -107,7 +126,11 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
 /// `SELECT 1` on a pooled connection.
 pub async fn check(pool: &Pool) -> Result<(), String> {
     let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-    sql_query("SELECT 1").execute(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+    sql_query("SELECT 1")
+        .execute(&mut conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Drops the database named in `url` (tests clean up after themselves).
@@ -119,7 +142,10 @@ pub async fn drop_database(url: &str) -> Result<(), DatabaseError> {
     sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)
         .await
-        .map_err(|e| DatabaseError::Create { name, reason: e.to_string() })?;
+        .map_err(|e| DatabaseError::Create {
+            name,
+            reason: e.to_string(),
+        })?;
     Ok(())
 }
 

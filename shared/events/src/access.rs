@@ -80,7 +80,12 @@ mod tests {
         AccessEvent {
             id: Uuid::new_v4(),
             time: Utc::now(),
-            actor: Actor { id: "u1".into(), role: "practitioner".into(), organization: Some("Organization/h1".into()), department: None },
+            actor: Actor {
+                id: "u1".into(),
+                role: "practitioner".into(),
+                organization: Some("Organization/h1".into()),
+                department: None,
+            },
             patient: Some("Patient/alice".into()),
             action: AccessAction::BreakGlass,
             resource_type: Some("Observation".into()),
@@ -89,7 +94,10 @@ mod tests {
             outcome: AccessOutcome::Permit,
             break_glass: true,
             confidentiality: Some("R".into()),
-            source: Source { ip: Some("127.0.0.1".into()), user_agent: None },
+            source: Source {
+                ip: Some("127.0.0.1".into()),
+                user_agent: None,
+            },
         }
     }
 
@@ -120,9 +128,21 @@ mod tests {
             assert!(props.contains_key(key), "schema lacks {key}");
         }
         let actions: Vec<String> = schema["properties"]["action"]["enum"]
-            .as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-        for action in [AccessAction::Read, AccessAction::Search, AccessAction::Create, AccessAction::Update,
-            AccessAction::Delete, AccessAction::Export, AccessAction::Login, AccessAction::BreakGlass] {
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        for action in [
+            AccessAction::Read,
+            AccessAction::Search,
+            AccessAction::Create,
+            AccessAction::Update,
+            AccessAction::Delete,
+            AccessAction::Export,
+            AccessAction::Login,
+            AccessAction::BreakGlass,
+        ] {
             let spelled = serde_json::to_value(action).unwrap();
             assert!(actions.contains(&spelled.as_str().unwrap().to_string()));
         }

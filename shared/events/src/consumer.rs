@@ -55,7 +55,12 @@ pub struct GroupConsumer {
 
 impl GroupConsumer {
     /// `consumer` names this instance (the pod name in Kubernetes).
-    pub async fn new(redis_url: &str, stream: String, group: &str, consumer: &str) -> Result<Self, EventError> {
+    pub async fn new(
+        redis_url: &str,
+        stream: String,
+        group: &str,
+        consumer: &str,
+    ) -> Result<Self, EventError> {
         let mut redis = blocking_connection(redis_url).await?;
         // Start from the stream's beginning so events published before the group existed count.
         let created: Result<(), redis::RedisError> =
@@ -65,7 +70,12 @@ impl GroupConsumer {
                 return Err(e.into());
             }
         }
-        Ok(Self { redis, stream, group: group.to_string(), consumer: consumer.to_string() })
+        Ok(Self {
+            redis,
+            stream,
+            group: group.to_string(),
+            consumer: consumer.to_string(),
+        })
     }
 
     /// Consumes until `token` is cancelled, one message at a time. After a message asks to be
@@ -84,7 +94,9 @@ impl<H: Handler> BatchHandler for OneByOne<H> {
         let mut retrying = false;
         for payload in payloads {
             if retrying {
-                outcomes.push(Err(HandlerError::Retry("an earlier message is being retried".into())));
+                outcomes.push(Err(HandlerError::Retry(
+                    "an earlier message is being retried".into(),
+                )));
                 continue;
             }
             let outcome = self.0.handle(payload).await;
@@ -98,8 +110,13 @@ impl<H: Handler> BatchHandler for OneByOne<H> {
 /// The id of the newest message in `stream`, or `0-0` when it is empty. Read it *before*
 /// taking a snapshot, then tail from it: nothing between the two is missed.
 pub async fn latest_id(redis: &mut ConnectionManager, stream: &str) -> Result<String, EventError> {
-    let newest: redis::streams::StreamRangeReply = redis.xrevrange_count(stream, "+", "-", 1).await?;
-    Ok(newest.ids.first().map(|e| e.id.clone()).unwrap_or_else(|| "0-0".to_string()))
+    let newest: redis::streams::StreamRangeReply =
+        redis.xrevrange_count(stream, "+", "-", 1).await?;
+    Ok(newest
+        .ids
+        .first()
+        .map(|e| e.id.clone())
+        .unwrap_or_else(|| "0-0".to_string()))
 }
 
 /// Reads every message of a stream after a given id, for replicas.
@@ -111,13 +128,19 @@ pub struct StreamTail {
 
 impl StreamTail {
     pub async fn new(redis_url: &str, stream: String, after: String) -> Result<Self, EventError> {
-        Ok(Self { redis: blocking_connection(redis_url).await?, stream, last_id: after })
+        Ok(Self {
+            redis: blocking_connection(redis_url).await?,
+            stream,
+            last_id: after,
+        })
     }
 
     pub async fn run<H: Handler>(mut self, handler: H, token: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         while !token.is_cancelled() {
-            let options = redis::streams::StreamReadOptions::default().count(BATCH).block(BLOCK_MS);
+            let options = redis::streams::StreamReadOptions::default()
+                .count(BATCH)
+                .block(BLOCK_MS);
             let keys = [self.stream.as_str()];
             let ids = [self.last_id.clone()];
             let read = tokio::select! {
@@ -127,7 +150,12 @@ impl StreamTail {
             match read {
                 Ok(reply) => {
                     backoff = Duration::from_millis(100);
-                    for entry in reply.unwrap_or_default().keys.into_iter().flat_map(|k| k.ids) {
+                    for entry in reply
+                        .unwrap_or_default()
+                        .keys
+                        .into_iter()
+                        .flat_map(|k| k.ids)
+                    {
                         if let Some(payload) = payload_of(&entry) {
                             if let Err(e) = handler.handle(&payload).await {
                                 tracing::error!(message_id = %entry.id, error = ?e, "tail message not applied");
@@ -150,7 +178,10 @@ impl StreamTail {
 /// Processes a batch of messages' `event` fields at once (one database transaction for many
 /// events, say). Returns one outcome per payload, in order.
 pub trait BatchHandler: Send + Sync + 'static {
-    fn handle_batch(&self, payloads: &[String]) -> impl Future<Output = Vec<Result<(), HandlerError>>> + Send;
+    fn handle_batch(
+        &self,
+        payloads: &[String],
+    ) -> impl Future<Output = Vec<Result<(), HandlerError>>> + Send;
 }
 
 impl GroupConsumer {
@@ -164,7 +195,9 @@ impl GroupConsumer {
         let mut backoff = Duration::from_millis(100);
         while !token.is_cancelled() {
             let start = if pending { "0" } else { ">" };
-            let mut options = redis::streams::StreamReadOptions::default().group(&self.group, &self.consumer).count(BATCH);
+            let mut options = redis::streams::StreamReadOptions::default()
+                .group(&self.group, &self.consumer)
+                .count(BATCH);
             if !pending {
                 options = options.block(BLOCK_MS);
             }
@@ -190,7 +223,8 @@ impl GroupConsumer {
                 continue;
             }
             // Messages without an event field are rejected without bothering the handler.
-            let mut outcomes: Vec<Option<Result<(), HandlerError>>> = Vec::with_capacity(entries.len());
+            let mut outcomes: Vec<Option<Result<(), HandlerError>>> =
+                Vec::with_capacity(entries.len());
             let mut payloads = Vec::with_capacity(entries.len());
             for entry in &entries {
                 match payload_of(entry) {
@@ -198,13 +232,26 @@ impl GroupConsumer {
                         payloads.push(p);
                         outcomes.push(None);
                     }
-                    None => outcomes.push(Some(Err(HandlerError::Reject("message has no event field".into())))),
+                    None => outcomes.push(Some(Err(HandlerError::Reject(
+                        "message has no event field".into(),
+                    )))),
                 }
             }
-            let mut handled = if payloads.is_empty() { Vec::new() } else { handler.handle_batch(&payloads).await };
+            let mut handled = if payloads.is_empty() {
+                Vec::new()
+            } else {
+                handler.handle_batch(&payloads).await
+            };
             if handled.len() != payloads.len() {
-                tracing::error!(expected = payloads.len(), got = handled.len(), "batch handler returned the wrong number of outcomes");
-                handled = payloads.iter().map(|_| Err(HandlerError::Retry("bad batch outcome".into()))).collect();
+                tracing::error!(
+                    expected = payloads.len(),
+                    got = handled.len(),
+                    "batch handler returned the wrong number of outcomes"
+                );
+                handled = payloads
+                    .iter()
+                    .map(|_| Err(HandlerError::Retry("bad batch outcome".into())))
+                    .collect();
             }
             let mut handled = handled.into_iter();
             let mut ack: Vec<&str> = Vec::with_capacity(entries.len());
@@ -212,7 +259,9 @@ impl GroupConsumer {
             for (entry, outcome) in entries.iter().zip(outcomes) {
                 let outcome = match outcome {
                     Some(o) => o,
-                    None => handled.next().unwrap_or_else(|| Err(HandlerError::Retry("missing outcome".into()))),
+                    None => handled
+                        .next()
+                        .unwrap_or_else(|| Err(HandlerError::Retry("missing outcome".into()))),
                 };
                 match outcome {
                     Ok(()) => ack.push(&entry.id),
@@ -221,7 +270,15 @@ impl GroupConsumer {
                         let body = payload_of(entry).unwrap_or_default();
                         let _: Result<String, _> = self
                             .redis
-                            .xadd(&dead, "*", &[("source_id", entry.id.as_str()), ("event", body.as_str()), ("reason", reason.as_str())])
+                            .xadd(
+                                &dead,
+                                "*",
+                                &[
+                                    ("source_id", entry.id.as_str()),
+                                    ("event", body.as_str()),
+                                    ("reason", reason.as_str()),
+                                ],
+                            )
                             .await;
                         ack.push(&entry.id);
                     }

@@ -66,7 +66,11 @@ pub async fn enqueue_many(
     let rows: Vec<_> = events
         .iter()
         .map(|(stream, id, payload)| {
-            (event_outbox::event_id.eq(*id), event_outbox::stream.eq(stream.as_str()), event_outbox::payload.eq(payload))
+            (
+                event_outbox::event_id.eq(*id),
+                event_outbox::stream.eq(stream.as_str()),
+                event_outbox::payload.eq(payload),
+            )
         })
         .collect();
     diesel::insert_into(event_outbox::table)
@@ -95,18 +99,27 @@ impl Relay {
             redis,
             wake: Arc::new(Notify::new()),
             published: IntCounterVec::new(
-                Opts::new("events_published_total", "Events moved from the outbox to Redis"),
+                Opts::new(
+                    "events_published_total",
+                    "Events moved from the outbox to Redis",
+                ),
                 &["stream"],
             )
             .expect("static metric options are valid"),
-            backlog: IntGauge::new("outbox_backlog", "Events in the last batch read from the outbox")
-                .expect("static metric options are valid"),
+            backlog: IntGauge::new(
+                "outbox_backlog",
+                "Events in the last batch read from the outbox",
+            )
+            .expect("static metric options are valid"),
         }
     }
 
     /// Prometheus collectors for the service's registry.
     pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        vec![Box::new(self.published.clone()), Box::new(self.backlog.clone())]
+        vec![
+            Box::new(self.published.clone()),
+            Box::new(self.backlog.clone()),
+        ]
     }
 
     /// Call after committing an enqueue so the relay publishes at once instead of at its next tick.
@@ -149,45 +162,52 @@ impl Relay {
 
     /// Moves up to one batch; returns how many events were published.
     pub async fn publish_batch(&self) -> Result<usize, EventError> {
-        let mut conn = self.pool.get().await.map_err(|e| EventError::Database(e.to_string()))?;
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| EventError::Database(e.to_string()))?;
         let mut redis = self.redis.clone();
         let published = self.published.clone();
         let backlog = self.backlog.clone();
         conn.transaction::<usize, EventError, _>(async move |conn| {
-            {
-                let rows: Vec<(i64, Uuid, String, serde_json::Value)> = event_outbox::table
-                    .select((event_outbox::seq, event_outbox::event_id, event_outbox::stream, event_outbox::payload))
-                    .order(event_outbox::seq)
-                    .limit(BATCH)
-                    .for_update()
-                    .skip_locked()
-                    .load(conn)
-                    .await?;
-                backlog.set(rows.len() as i64);
-                if rows.is_empty() {
-                    return Ok(0);
-                }
-                let mut pipe = redis::pipe();
-                for (_, id, stream, payload) in &rows {
-                    pipe.cmd("XADD")
-                        .arg(stream)
-                        .arg("*")
-                        .arg("id")
-                        .arg(id.to_string())
-                        .arg("event")
-                        .arg(payload.to_string())
-                        .ignore();
-                }
-                pipe.query_async::<()>(&mut redis).await?;
-                let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-                diesel::delete(event_outbox::table.filter(event_outbox::seq.eq_any(&seqs)))
-                    .execute(conn)
-                    .await?;
-                for (_, _, stream, _) in &rows {
-                    published.with_label_values(&[stream]).inc();
-                }
-                Ok(rows.len())
+            let rows: Vec<(i64, Uuid, String, serde_json::Value)> = event_outbox::table
+                .select((
+                    event_outbox::seq,
+                    event_outbox::event_id,
+                    event_outbox::stream,
+                    event_outbox::payload,
+                ))
+                .order(event_outbox::seq)
+                .limit(BATCH)
+                .for_update()
+                .skip_locked()
+                .load(conn)
+                .await?;
+            backlog.set(rows.len() as i64);
+            if rows.is_empty() {
+                return Ok(0);
             }
+            let mut pipe = redis::pipe();
+            for (_, id, stream, payload) in &rows {
+                pipe.cmd("XADD")
+                    .arg(stream)
+                    .arg("*")
+                    .arg("id")
+                    .arg(id.to_string())
+                    .arg("event")
+                    .arg(payload.to_string())
+                    .ignore();
+            }
+            pipe.query_async::<()>(&mut redis).await?;
+            let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            diesel::delete(event_outbox::table.filter(event_outbox::seq.eq_any(&seqs)))
+                .execute(conn)
+                .await?;
+            for (_, _, stream, _) in &rows {
+                published.with_label_values(&[stream]).inc();
+            }
+            Ok(rows.len())
         })
         .await
     }

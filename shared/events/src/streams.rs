@@ -8,7 +8,9 @@ pub struct Streams {
 
 impl Streams {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn from_env() -> Self {
@@ -52,7 +54,11 @@ impl custodian_telemetry::ReadinessProbe for RedisProbe {
     fn check(&self) -> custodian_telemetry::health::ProbeFuture {
         let mut conn = self.0.clone();
         Box::pin(async move {
-            redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ()).map_err(|e| e.to_string())
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     }
 }

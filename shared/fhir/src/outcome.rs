@@ -22,7 +22,8 @@ impl OperationOutcome {
         let issues: Vec<Value> = issues
             .iter()
             .map(|(location, message)| {
-                let mut issue = json!({ "severity": "error", "code": code, "diagnostics": message });
+                let mut issue =
+                    json!({ "severity": "error", "code": code, "diagnostics": message });
                 if !location.is_empty() {
                     issue["expression"] = json!([location]);
                 }
@@ -119,7 +120,9 @@ impl ResponseError for FhirError {
         if let FhirError::Internal(detail) | FhirError::Unavailable(detail) = self {
             tracing::error!(error = %detail, "request failed");
         }
-        HttpResponse::build(self.status_code()).content_type(FHIR_JSON).body(self.outcome().to_string())
+        HttpResponse::build(self.status_code())
+            .content_type(FHIR_JSON)
+            .body(self.outcome().to_string())
     }
 }
 
@@ -136,7 +139,10 @@ mod tests {
 
     #[test]
     fn unprocessable_lists_every_issue() {
-        let err = FhirError::Unprocessable(vec![("Patient.gender".into(), "bad".into()), ("".into(), "x".into())]);
+        let err = FhirError::Unprocessable(vec![
+            ("Patient.gender".into(), "bad".into()),
+            ("".into(), "x".into()),
+        ]);
         let outcome = err.outcome();
         assert_eq!(outcome["issue"].as_array().unwrap().len(), 2);
         assert_eq!(outcome["issue"][0]["expression"][0], "Patient.gender");

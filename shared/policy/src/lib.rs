@@ -11,5 +11,7 @@ pub mod rule;
 pub mod store;
 
 pub use parse::{rules_from_consent, ConsentParseError};
-pub use rule::{decide, AccessRequest, ConsentChange, ConsentRule, Decision, DecisionReason, RuleEffect};
+pub use rule::{
+    decide, AccessRequest, ConsentChange, ConsentRule, Decision, DecisionReason, RuleEffect,
+};
 pub use store::ConsentStore;

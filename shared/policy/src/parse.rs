@@ -40,15 +40,27 @@ fn parse_instant(raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, ConsentPa
         7 => format!("{raw}-{}", if end_of_day { "28" } else { "01" }),
         _ => raw.to_string(),
     };
-    let date = NaiveDate::parse_from_str(&padded, "%Y-%m-%d").map_err(|_| ConsentParseError::BadDate(raw.to_string()))?;
-    let time = if end_of_day { date.and_hms_opt(23, 59, 59) } else { date.and_hms_opt(0, 0, 0) };
-    time.map(|t| t.and_utc()).ok_or_else(|| ConsentParseError::BadDate(raw.to_string()))
+    let date = NaiveDate::parse_from_str(&padded, "%Y-%m-%d")
+        .map_err(|_| ConsentParseError::BadDate(raw.to_string()))?;
+    let time = if end_of_day {
+        date.and_hms_opt(23, 59, 59)
+    } else {
+        date.and_hms_opt(0, 0, 0)
+    };
+    time.map(|t| t.and_utc())
+        .ok_or_else(|| ConsentParseError::BadDate(raw.to_string()))
 }
 
 fn strings(value: Option<&Value>, pointer: &str) -> Vec<String> {
     value
         .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(|i| i.pointer(pointer).and_then(Value::as_str)).map(str::to_string).collect())
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.pointer(pointer).and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -59,7 +71,12 @@ fn action_codes(provision: &Value) -> Vec<String> {
         .map(|actions| {
             actions
                 .iter()
-                .flat_map(|a| a.get("coding").and_then(Value::as_array).cloned().unwrap_or_default())
+                .flat_map(|a| {
+                    a.get("coding")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                })
                 .filter_map(|c| c.get("code").and_then(Value::as_str).map(str::to_string))
                 .collect()
         })
@@ -108,7 +125,11 @@ fn walk(
         not_before,
         not_after,
     });
-    let here = Inherited { effect, not_before, not_after };
+    let here = Inherited {
+        effect,
+        not_before,
+        not_after,
+    };
     if let Some(children) = provision.get("provision").and_then(Value::as_array) {
         for child in children {
             walk(child, consent, patient, Some(&here), out)?;
@@ -121,7 +142,13 @@ fn walk(
 /// consent (`draft`, `proposed`, `rejected`, `inactive`, `entered-in-error`) has none.
 pub fn rules_from_consent(consent: &Value) -> Result<Vec<ConsentRule>, ConsentParseError> {
     let patient = consent_patient(consent)?;
-    let reference = format!("Consent/{}", consent.get("id").and_then(Value::as_str).unwrap_or_default());
+    let reference = format!(
+        "Consent/{}",
+        consent
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    );
     let mut rules = Vec::new();
     let Some(provision) = consent.get("provision") else {
         return Ok(rules);
@@ -163,7 +190,10 @@ mod tests {
         assert_eq!(rules[0].purposes, vec!["TREAT"]);
         assert_eq!(rules[1].effect, RuleEffect::Deny);
         assert_eq!(rules[1].resource_types, vec!["Observation"]);
-        assert_eq!(rules[1].not_after, rules[0].not_after, "exceptions inherit the period");
+        assert_eq!(
+            rules[1].not_after, rules[0].not_after,
+            "exceptions inherit the period"
+        );
     }
 
     #[test]
@@ -177,13 +207,19 @@ mod tests {
     fn requires_a_patient() {
         let mut c = alice_permits_h1();
         c.as_object_mut().unwrap().remove("patient");
-        assert_eq!(rules_from_consent(&c).unwrap_err(), ConsentParseError::MissingPatient);
+        assert_eq!(
+            rules_from_consent(&c).unwrap_err(),
+            ConsentParseError::MissingPatient
+        );
     }
 
     #[test]
     fn rejects_bad_dates() {
         let mut c = alice_permits_h1();
         c["provision"]["period"]["end"] = "soon".into();
-        assert!(matches!(rules_from_consent(&c), Err(ConsentParseError::BadDate(_))));
+        assert!(matches!(
+            rules_from_consent(&c),
+            Err(ConsentParseError::BadDate(_))
+        ));
     }
 }

@@ -72,9 +72,14 @@ pub struct Decision {
 impl ConsentRule {
     fn applies(&self, req: &AccessRequest<'_>) -> bool {
         self.patient == req.patient
-            && (self.actors.is_empty() || self.actors.iter().any(|a| req.actors.iter().any(|r| r == a)))
+            && (self.actors.is_empty()
+                || self
+                    .actors
+                    .iter()
+                    .any(|a| req.actors.iter().any(|r| r == a)))
             && (self.purposes.is_empty() || self.purposes.iter().any(|p| p == req.purpose))
-            && (self.resource_types.is_empty() || self.resource_types.iter().any(|t| t == req.resource_type))
+            && (self.resource_types.is_empty()
+                || self.resource_types.iter().any(|t| t == req.resource_type))
             && (self.actions.is_empty() || self.actions.iter().any(|a| a == req.action))
             && self.not_before.is_none_or(|t| req.at >= t)
             && self.not_after.is_none_or(|t| req.at <= t)
@@ -82,22 +87,36 @@ impl ConsentRule {
 }
 
 /// Deny unless a rule permits and no rule denies.
-pub fn decide<'r>(rules: impl IntoIterator<Item = &'r ConsentRule>, req: &AccessRequest<'_>) -> Decision {
+pub fn decide<'r>(
+    rules: impl IntoIterator<Item = &'r ConsentRule>,
+    req: &AccessRequest<'_>,
+) -> Decision {
     let mut permitted_by = None;
     for rule in rules {
         if !rule.applies(req) {
             continue;
         }
         match rule.effect {
-            RuleEffect::Deny => return Decision { permit: false, reason: DecisionReason::DeniedBy(rule.consent.clone()) },
+            RuleEffect::Deny => {
+                return Decision {
+                    permit: false,
+                    reason: DecisionReason::DeniedBy(rule.consent.clone()),
+                }
+            }
             RuleEffect::Permit => {
                 permitted_by.get_or_insert_with(|| rule.consent.clone());
             }
         }
     }
     match permitted_by {
-        Some(consent) => Decision { permit: true, reason: DecisionReason::PermittedBy(consent) },
-        None => Decision { permit: false, reason: DecisionReason::NoConsent },
+        Some(consent) => Decision {
+            permit: true,
+            reason: DecisionReason::PermittedBy(consent),
+        },
+        None => Decision {
+            permit: false,
+            reason: DecisionReason::NoConsent,
+        },
     }
 }
 
@@ -120,7 +139,14 @@ mod tests {
     }
 
     fn request<'a>(actors: &'a [String], purpose: &'a str) -> AccessRequest<'a> {
-        AccessRequest { patient: "Patient/alice", actors, purpose, resource_type: "Observation", action: "access", at: Utc::now() }
+        AccessRequest {
+            patient: "Patient/alice",
+            actors,
+            purpose,
+            resource_type: "Observation",
+            action: "access",
+            at: Utc::now(),
+        }
     }
 
     #[test]
@@ -141,7 +167,10 @@ mod tests {
 
     #[test]
     fn deny_beats_permit() {
-        let rules = [rule(RuleEffect::Permit, &[], &[]), rule(RuleEffect::Deny, &["Organization/h2"], &[])];
+        let rules = [
+            rule(RuleEffect::Permit, &[], &[]),
+            rule(RuleEffect::Deny, &["Organization/h2"], &[]),
+        ];
         let h2 = vec!["Organization/h2".to_string()];
         let h1 = vec!["Organization/h1".to_string()];
         assert!(!decide(&rules, &request(&h2, "TREAT")).permit);

@@ -27,7 +27,9 @@ impl ConsentStore {
 
     /// Applies a change unless the store already holds a newer version of that consent.
     pub fn apply(&self, change: ConsentChange) {
-        let Ok(mut inner) = self.inner.write() else { return };
+        let Ok(mut inner) = self.inner.write() else {
+            return;
+        };
         if let Some((version, _, _)) = inner.consents.get(&change.consent) {
             if *version > change.version {
                 return;
@@ -37,12 +39,18 @@ impl ConsentStore {
         if !ids.contains(&change.consent) {
             ids.push(change.consent.clone());
         }
-        inner.consents.insert(change.consent, (change.version, change.patient, change.rules));
+        inner.consents.insert(
+            change.consent,
+            (change.version, change.patient, change.rules),
+        );
     }
 
     pub fn decide(&self, req: &AccessRequest<'_>) -> Decision {
         let Ok(inner) = self.inner.read() else {
-            return Decision { permit: false, reason: DecisionReason::NoConsent };
+            return Decision {
+                permit: false,
+                reason: DecisionReason::NoConsent,
+            };
         };
         let rules = inner
             .by_patient
@@ -85,19 +93,34 @@ mod tests {
         } else {
             vec![]
         };
-        ConsentChange { consent: "Consent/c1".into(), patient: "Patient/alice".into(), version, rules }
+        ConsentChange {
+            consent: "Consent/c1".into(),
+            patient: "Patient/alice".into(),
+            version,
+            rules,
+        }
     }
 
     #[test]
     fn newer_versions_win_and_stale_ones_are_ignored() {
         let store = ConsentStore::new();
         let actors = vec!["Organization/h1".to_string()];
-        let req = AccessRequest { patient: "Patient/alice", actors: &actors, purpose: "TREAT", resource_type: "Observation", action: "access", at: Utc::now() };
+        let req = AccessRequest {
+            patient: "Patient/alice",
+            actors: &actors,
+            purpose: "TREAT",
+            resource_type: "Observation",
+            action: "access",
+            at: Utc::now(),
+        };
         store.apply(change(1, true));
         assert!(store.decide(&req).permit);
         store.apply(change(2, false));
         assert!(!store.decide(&req).permit);
         store.apply(change(1, true));
-        assert!(!store.decide(&req).permit, "a stale change must not resurrect a revoked consent");
+        assert!(
+            !store.decide(&req).permit,
+            "a stale change must not resurrect a revoked consent"
+        );
     }
 }

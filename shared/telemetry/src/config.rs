@@ -32,7 +32,8 @@ impl Env {
 
     /// The variable's value; an error when unset.
     pub fn required(&self, name: &str) -> Result<String, ConfigError> {
-        self.optional(name).ok_or_else(|| ConfigError::Missing(name.to_string()))
+        self.optional(name)
+            .ok_or_else(|| ConfigError::Missing(name.to_string()))
     }
 
     /// The variable parsed as `T`, or `default` when unset.
@@ -54,7 +55,10 @@ impl Env {
     pub fn flag(&self, name: &str, default: bool) -> bool {
         match self.optional(name) {
             None => default,
-            Some(v) => matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"),
+            Some(v) => matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            ),
         }
     }
 }
@@ -67,7 +71,12 @@ pub struct Listen {
 }
 
 impl Listen {
-    pub fn from_env(env: &Env, host_var: &str, port_var: &str, default_port: u16) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        env: &Env,
+        host_var: &str,
+        port_var: &str,
+        default_port: u16,
+    ) -> Result<Self, ConfigError> {
         Ok(Self {
             host: env.string(host_var, "127.0.0.1"),
             port: env.parse(port_var, default_port)?,

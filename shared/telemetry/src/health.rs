@@ -36,7 +36,8 @@ impl Readiness {
         let mut ready = true;
         let mut checks = serde_json::Map::new();
         for probe in &self.probes {
-            let outcome = tokio::time::timeout(std::time::Duration::from_secs(2), probe.check()).await;
+            let outcome =
+                tokio::time::timeout(std::time::Duration::from_secs(2), probe.check()).await;
             let value = match outcome {
                 Ok(Ok(())) => json!("ok"),
                 Ok(Err(e)) => {
@@ -50,7 +51,10 @@ impl Readiness {
             };
             checks.insert(probe.name().to_string(), value);
         }
-        (ready, json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks }))
+        (
+            ready,
+            json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks }),
+        )
     }
 }
 

@@ -22,7 +22,11 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct RequestId(pub String);
 
 fn well_formed(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// Use with `actix_web::middleware::from_fn(custodian_telemetry::http::observe)`.
@@ -40,7 +44,9 @@ pub async fn observe(
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let metrics = req.app_data::<actix_web::web::Data<Metrics>>().cloned();
     // The span records the route pattern, never the path: paths carry resource ids.
     let span = tracing::info_span!("http_request", request_id = %request_id, method = %method, route = %route);
@@ -51,15 +57,26 @@ pub async fn observe(
         Err(e) => e.as_response_error().status_code().as_u16(),
     };
     if let Some(metrics) = metrics {
-        metrics.http_requests.with_label_values(&[&method, &route, &status.to_string()]).inc();
-        metrics.http_duration.with_label_values(&[&method, &route]).observe(elapsed.as_secs_f64());
+        metrics
+            .http_requests
+            .with_label_values(&[&method, &route, &status.to_string()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[&method, &route])
+            .observe(elapsed.as_secs_f64());
     }
     span.in_scope(|| {
-        tracing::info!(status, duration_ms = elapsed.as_secs_f64() * 1000.0, "request served");
+        tracing::info!(
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "request served"
+        );
     });
     result.map(|mut res| {
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            res.headers_mut()
+                .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
         }
         res
     })

@@ -13,6 +13,9 @@ pub fn init(service: &'static str) {
         .with_span_list(false)
         .with_target(true)
         .flatten_event(true);
-    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init();
     tracing::info!(service, "logging initialised");
 }

@@ -2,7 +2,9 @@
 //! metrics are labelled by the matched route pattern (`/fhir/{type}/{id}`), not the path.
 
 use actix_web::{http::header::ContentType, web, HttpResponse};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -13,22 +15,37 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(service: &str) -> Self {
-        let registry = Registry::new_custom(Some("custodian".into()), Some(
-            [("service".to_string(), service.to_string())].into_iter().collect(),
-        ))
+        let registry = Registry::new_custom(
+            Some("custodian".into()),
+            Some(
+                [("service".to_string(), service.to_string())]
+                    .into_iter()
+                    .collect(),
+            ),
+        )
         .expect("static registry options are valid");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route pattern, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern, method and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("static metric options are valid");
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
+                vec![
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                ],
+            ),
             &["method", "route"],
         )
         .expect("static metric options are valid");
-        let metrics = Self { registry, http_requests, http_duration };
+        let metrics = Self {
+            registry,
+            http_requests,
+            http_duration,
+        };
         metrics.register(Box::new(metrics.http_requests.clone()));
         metrics.register(Box::new(metrics.http_duration.clone()));
         metrics
@@ -56,7 +73,9 @@ impl Metrics {
 pub async fn metrics_endpoint(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(ContentType(
-            "text/plain; version=0.0.4; charset=utf-8".parse().expect("static mime"),
+            "text/plain; version=0.0.4; charset=utf-8"
+                .parse()
+                .expect("static mime"),
         ))
         .body(metrics.render())
 }

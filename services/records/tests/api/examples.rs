@@ -1,4 +1,4 @@
-//! The specification's examples (`/work/shared/fhir-r4/examples`): every one that is not a
+//! The specification's examples (`../shared/fhir-r4/examples`, beside the checkout): every one that is not a
 //! Consent is accepted and read back with the same content, except `id`, `meta.versionId` and
 //! `meta.lastUpdated`.
 
@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use crate::helpers::{spawn_app, TestApp};
 
-const EXAMPLES: &str = "/work/shared/fhir-r4/examples";
+/// The team's reference data lives beside the checkout, not in it.
+fn examples_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fhir-r4/examples")
+}
 
 /// Examples the server refuses, and why.
 const KNOWN_FAILURES: &[(&str, &str)] = &[(
@@ -78,13 +81,17 @@ async fn round_trip(app: &TestApp, token: &str, name: String, text: String) -> R
 
 #[actix_web::test]
 async fn specification_examples_round_trip() {
-    if !Path::new(EXAMPLES).exists() {
-        eprintln!("{EXAMPLES} is missing; skipping");
+    let examples = examples_dir();
+    if !examples.exists() {
+        eprintln!(
+            "{} is missing (the R4 examples live beside the checkout); skipping",
+            examples.display()
+        );
         return;
     }
     let app = spawn_app().await;
     let (_, token) = app.practitioner("Organization/examples");
-    let mut files: Vec<(String, String)> = std::fs::read_dir(EXAMPLES)
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&examples)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())
