@@ -8,7 +8,6 @@
 //! - [`deny`]: the deny list's snapshot, replay and stream tail.
 //! - [`readiness`]: `/readyz` checks of the services behind.
 //! - [`metrics`]: upstream and authentication metrics.
-//! - [`token_cache`]: recently verified tokens (the deny list is still checked every time).
 //! - [`error`]: every failure as a FHIR `OperationOutcome`.
 //! - [`startup`]: building and running the application.
 //!
@@ -24,7 +23,6 @@ pub mod readiness;
 pub mod routes;
 pub mod routing;
 pub mod startup;
-pub mod token_cache;
 
 use utoipa::OpenApi;
 

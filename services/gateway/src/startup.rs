@@ -20,7 +20,6 @@ use crate::{
     readiness::UpstreamProbe,
     routes::{self, proxy::ProxyState},
     routing::Upstream,
-    token_cache::VerifiedTokens,
 };
 
 /// Connections each worker keeps to the services behind it.
@@ -83,7 +82,6 @@ impl Application {
             upstreams: settings.upstreams.clone(),
             max_body_bytes: settings.max_body_bytes,
             verifier,
-            verified: VerifiedTokens::new(),
             metrics: GatewayMetrics::new(&metrics),
         });
         let mut readiness = Readiness::new().with(RedisProbe(redis));

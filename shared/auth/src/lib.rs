@@ -5,6 +5,7 @@
 //! path: keys are cached and refreshed when an unknown `kid` appears (key rotation); suspensions
 //! and revocations arrive on the identity stream and are applied to the [`DenyList`].
 
+pub mod cache;
 pub mod claims;
 pub mod deny;
 pub mod error;

@@ -8,7 +8,7 @@ use std::{
 
 use jsonwebtoken::{decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, Validation};
 
-use crate::{AuthError, Claims, DenyList, AUDIENCE};
+use crate::{cache::VerifiedTokens, AuthError, Claims, DenyList, AUDIENCE};
 
 /// Refetching the JWKS for an unknown `kid` at most this often keeps forged `kid`s from turning
 /// into a flood of requests to identity.
@@ -25,6 +25,7 @@ struct Inner {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_refresh: Mutex<Option<Instant>>,
     deny: DenyList,
+    verified: VerifiedTokens,
 }
 
 impl TokenVerifier {
@@ -46,6 +47,7 @@ impl TokenVerifier {
                 keys: RwLock::new(HashMap::new()),
                 last_refresh: Mutex::new(None),
                 deny,
+                verified: VerifiedTokens::new(),
             }),
         }
     }
@@ -114,8 +116,24 @@ impl TokenVerifier {
         Ok(())
     }
 
-    /// Checks signature, issuer, audience, expiry, revocation and suspension.
+    /// Checks signature, issuer, audience, expiry, revocation and suspension. A token verified in
+    /// the last minute is not verified again; revocation and suspension are checked every time.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if let Some(verdict) = self.inner.verified.check(token, &self.inner.deny) {
+            return verdict;
+        }
+        let claims = self.verify_signature(token).await?;
+        if self.inner.deny.is_revoked(&claims.jti) {
+            return Err(AuthError::Revoked);
+        }
+        if self.inner.deny.is_suspended(&claims.sub) {
+            return Err(AuthError::Suspended);
+        }
+        self.inner.verified.insert(token, &claims);
+        Ok(claims)
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Claims, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         if header.alg != Algorithm::ES256 {
             return Err(AuthError::InvalidToken("unsupported algorithm".into()));
@@ -138,12 +156,6 @@ impl TokenVerifier {
         let claims = decode::<Claims>(token, &key, &validation)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))?
             .claims;
-        if self.inner.deny.is_revoked(&claims.jti) {
-            return Err(AuthError::Revoked);
-        }
-        if self.inner.deny.is_suspended(&claims.sub) {
-            return Err(AuthError::Suspended);
-        }
         Ok(claims)
     }
 }
