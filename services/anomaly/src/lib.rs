@@ -11,6 +11,7 @@
 //! - [`domain`]: rows and queries; [`schema`]: the tables; [`metrics`]: the service's counters.
 //! - [`configuration`], [`startup`], [`error`]: settings, wiring, the error policy.
 
+use custodian_auth::openapi::BearerAuth;
 pub mod configuration;
 pub mod consumer;
 pub mod domain;
@@ -33,24 +34,6 @@ use utoipa::OpenApi;
     tags((name = "alerts", description = "Anomaly alerts (roles auditor and admin)"))
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -71,12 +71,12 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let database = &settings.database;
         if database.auto_create {
-            ensure_database(&database.url).await?;
+            ensure_database(database.url.expose()).await?;
         }
-        run_migrations(&database.url, OUTBOX_MIGRATIONS).await?;
-        run_migrations(&database.url, MIGRATIONS).await?;
-        let pool = pool(&database.url, database.pool_size)?;
-        let redis = connect(&settings.redis.url).await?;
+        run_migrations(database.url.expose(), OUTBOX_MIGRATIONS).await?;
+        run_migrations(database.url.expose(), MIGRATIONS).await?;
+        let pool = pool(database.url.expose(), database.pool_size)?;
+        let redis = connect(settings.redis.url.expose()).await?;
         let streams = Streams::new(settings.redis.stream_prefix.clone());
 
         let detector: SharedDetector =
@@ -105,7 +105,7 @@ impl Application {
 
         let mut background = BackgroundTasks::new();
         let consumer = GroupConsumer::new(
-            &settings.redis.url,
+            settings.redis.url.expose(),
             streams.access(),
             CONSUMER_GROUP,
             &settings.consumer_name,

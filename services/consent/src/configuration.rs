@@ -1,6 +1,10 @@
 //! Settings, read from environment variables with the defaults of `docs/contracts.md`.
 
-use custodian_telemetry::{config::Listen, config::Secret, ConfigError, Env};
+use custodian_telemetry::{config::Listen, ConfigError, Env};
+
+pub use custodian_auth::AuthSettings;
+pub use custodian_database::DatabaseSettings;
+pub use custodian_events::streams::RedisSettings;
 
 /// Everything the consent service needs to start.
 #[derive(Debug, Clone)]
@@ -13,56 +17,16 @@ pub struct Settings {
     pub public_url: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    /// May carry a password, hence a [`Secret`].
-    pub url: Secret,
-    pub auto_create: bool,
-    pub pool_size: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    pub url: Secret,
-    pub stream_prefix: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub issuer: String,
-    pub jwks_url: String,
-}
-
 pub const DEFAULT_PORT: u16 = 8082;
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let env = Env;
-        let pool_size: usize = env.parse("DATABASE_POOL_SIZE", 16)?;
-        if pool_size == 0 {
-            return Err(ConfigError::Invalid {
-                name: "DATABASE_POOL_SIZE".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
-            database: DatabaseSettings {
-                url: Secret::new(env.string(
-                    "DATABASE_URL",
-                    "postgres://postgres@127.0.0.1:5432/custodian_consent",
-                )),
-                auto_create: env.flag("DATABASE_AUTO_CREATE", true),
-                pool_size,
-            },
-            redis: RedisSettings {
-                url: Secret::new(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
-                stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
-            },
-            auth: AuthSettings {
-                issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
-                jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
-            },
+            database: DatabaseSettings::from_env(&env, "custodian_consent")?,
+            redis: RedisSettings::from_env(&env),
+            auth: AuthSettings::from_env(&env),
             public_url: env
                 .string("PUBLIC_URL", "http://127.0.0.1:8080")
                 .trim_end_matches('/')

@@ -1,13 +1,8 @@
 //! The OpenAPI document: every public path, including the `/consent/Consent` twins of the
 //! `/fhir/Consent` interactions and the health and metrics endpoints.
 
-use utoipa::{
-    openapi::{
-        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-        OpenApi as OpenApiDocument,
-    },
-    Modify, OpenApi,
-};
+use custodian_auth::openapi::BearerAuth;
+use utoipa::{openapi::OpenApi as OpenApiDocument, Modify, OpenApi};
 
 use crate::routes::{consent, decide, internal};
 
@@ -42,23 +37,6 @@ struct ApiDoc;
 /// The service's OpenAPI document.
 pub fn openapi() -> OpenApiDocument {
     ApiDoc::openapi()
-}
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut OpenApiDocument) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
 }
 
 /// The Consent interactions are served under `/consent` too: document the twins.

@@ -18,23 +18,8 @@ pub struct Settings {
     pub consumer_name: String,
 }
 
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    /// `DATABASE_URL`; may carry a password, hence a secret.
-    pub url: Secret,
-    /// `DATABASE_AUTO_CREATE`: create the database when missing.
-    pub auto_create: bool,
-    /// `DATABASE_POOL_SIZE`.
-    pub pool_size: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    /// `REDIS_URL`; may carry a password, hence a secret.
-    pub url: Secret,
-    /// `REDIS_STREAM_PREFIX`: namespaces every stream key.
-    pub stream_prefix: String,
-}
+pub use custodian_database::DatabaseSettings;
+pub use custodian_events::streams::RedisSettings;
 
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
@@ -51,7 +36,6 @@ pub struct AdminSettings {
 }
 
 const DEFAULT_PORT: u16 = 8081;
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/custodian_identity";
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -63,13 +47,6 @@ impl Settings {
                 reason: "must be between 30 and 86400".into(),
             });
         }
-        let pool_size: usize = env.parse("DATABASE_POOL_SIZE", 16)?;
-        if pool_size == 0 {
-            return Err(ConfigError::Invalid {
-                name: "DATABASE_POOL_SIZE".into(),
-                reason: "must be at least 1".into(),
-            });
-        }
         let admin = env
             .optional("ADMIN_PASSWORD")
             .map(|password| AdminSettings {
@@ -79,15 +56,8 @@ impl Settings {
         Ok(Self {
             host: env.string("HOST", "127.0.0.1"),
             port: env.parse("PORT", DEFAULT_PORT)?,
-            database: DatabaseSettings {
-                url: Secret::new(env.string("DATABASE_URL", DEFAULT_DATABASE_URL)),
-                auto_create: env.flag("DATABASE_AUTO_CREATE", true),
-                pool_size,
-            },
-            redis: RedisSettings {
-                url: Secret::new(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
-                stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
-            },
+            database: DatabaseSettings::from_env(&env, "custodian_identity")?,
+            redis: RedisSettings::from_env(&env),
             tokens: TokenSettings {
                 issuer: env
                     .string("TOKEN_ISSUER", "http://127.0.0.1:8080")
@@ -96,24 +66,11 @@ impl Settings {
                 ttl_seconds,
             },
             admin,
-            consumer_name: env
-                .optional("CONSUMER_NAME")
-                .unwrap_or_else(default_consumer_name),
+            consumer_name: custodian_events::streams::consumer_name_from_env(&env, "identity"),
         })
     }
 
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
-}
-
-/// `hostname-pid`: unique per process, stable across a process's lifetime.
-fn default_consumer_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "identity".to_string());
-    format!("{host}-{}", std::process::id())
 }

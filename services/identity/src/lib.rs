@@ -12,6 +12,7 @@
 //! - [`hashing`]: argon2id for passwords and client secrets; [`bootstrap`]: the first admin.
 //! - [`error`]: every error and its HTTP answer; [`metrics`]: identity's counters.
 
+use custodian_auth::openapi::BearerAuth;
 pub mod bootstrap;
 pub mod configuration;
 pub mod consumers;
@@ -61,24 +62,6 @@ use routes::{admin, internal, token, well_known};
     )
 )]
 struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The OpenAPI document of every public endpoint.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use custodian_telemetry::{
-    config::{Listen, Secret},
-    ConfigError, Env,
-};
+pub use custodian_auth::AuthSettings;
+pub use custodian_database::DatabaseSettings;
+pub use custodian_events::streams::RedisSettings;
+
+use custodian_telemetry::{config::Listen, ConfigError, Env};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -21,37 +22,8 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
 }
 
-#[derive(Debug, Clone)]
-pub struct DatabaseSettings {
-    pub url: Secret,
-    pub auto_create: bool,
-    pub pool_size: usize,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisSettings {
-    pub url: Secret,
-    pub stream_prefix: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub issuer: String,
-    pub jwks_url: String,
-}
-
 pub const DEFAULT_PORT: u16 = 8084;
 pub const DEFAULT_ORIGIN: &str = "custodian.local/ledger";
-
-fn default_consumer_name() -> String {
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "ledger".to_string());
-    format!("{host}-{}", std::process::id())
-}
 
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -72,25 +44,10 @@ impl Settings {
         }
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
-            database: DatabaseSettings {
-                url: Secret::new(env.string(
-                    "DATABASE_URL",
-                    "postgres://postgres@127.0.0.1:5432/custodian_ledger",
-                )),
-                auto_create: env.flag("DATABASE_AUTO_CREATE", true),
-                pool_size: env.parse("DATABASE_POOL_SIZE", 16)?,
-            },
-            redis: RedisSettings {
-                url: Secret::new(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
-                stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
-            },
-            auth: AuthSettings {
-                issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
-                jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
-            },
-            consumer_name: env
-                .optional("CONSUMER_NAME")
-                .unwrap_or_else(default_consumer_name),
+            database: DatabaseSettings::from_env(&env, "custodian_ledger")?,
+            redis: RedisSettings::from_env(&env),
+            auth: AuthSettings::from_env(&env),
+            consumer_name: custodian_events::streams::consumer_name_from_env(&env, "ledger"),
             origin,
             checkpoint_interval: Duration::from_millis(interval_ms),
         })

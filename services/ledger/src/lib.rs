@@ -13,6 +13,7 @@
 //! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
+use custodian_auth::openapi::BearerAuth;
 pub mod checkpointer;
 pub mod configuration;
 pub mod consumer;
@@ -54,25 +55,6 @@ use utoipa::OpenApi;
     modifiers(&BearerAuth)
 )]
 struct ApiDoc;
-
-/// Declares the `bearer` security scheme the authenticated endpoints name.
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
 
 /// The OpenAPI document of the ledger's API.
 pub fn openapi() -> utoipa::openapi::OpenApi {

@@ -18,6 +18,7 @@
 //! strings), the patient reference and the confidentiality code of each resource are not:
 //! they are what search and access control run on.
 
+use custodian_auth::openapi::BearerAuth;
 pub mod access;
 pub mod configuration;
 pub mod consent;
@@ -32,27 +33,7 @@ pub mod startup;
 pub mod state;
 pub mod store;
 
-use utoipa::{
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-    Modify, OpenApi,
-};
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
+use utoipa::OpenApi;
 
 #[derive(OpenApi)]
 #[openapi(

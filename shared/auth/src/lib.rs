@@ -10,6 +10,7 @@ pub mod claims;
 pub mod deny;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod verify;
 
 #[cfg(feature = "testing")]
@@ -20,6 +21,32 @@ pub use deny::DenyList;
 pub use error::AuthError;
 pub use extract::Authenticated;
 pub use verify::TokenVerifier;
+
+/// `TOKEN_ISSUER` and `JWKS_URL`, read the same way by every service that verifies tokens.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// The `iss` of every token: identity's public base URL.
+    pub issuer: String,
+    /// Where identity publishes its keys.
+    pub jwks_url: String,
+}
+
+impl AuthSettings {
+    pub fn from_env(env: &custodian_telemetry::Env) -> Self {
+        Self {
+            issuer: env
+                .string("TOKEN_ISSUER", "http://127.0.0.1:8080")
+                .trim_end_matches('/')
+                .to_string(),
+            jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
+        }
+    }
+
+    /// A verifier of tokens against the JWKS, with the given deny list.
+    pub fn verifier(&self, deny: DenyList) -> TokenVerifier {
+        TokenVerifier::remote(self.jwks_url.clone(), self.issuer.clone(), deny)
+    }
+}
 
 /// The audience every Custodian token carries.
 pub const AUDIENCE: &str = "custodian";

@@ -1,7 +1,11 @@
 //! PostgreSQL for every service: a pool of async diesel connections, the service's database
 //! created when missing (developer machines and tests), and embedded migrations run at start.
 
-use custodian_telemetry::health::{ProbeFuture, ReadinessProbe};
+use custodian_telemetry::{
+    config::Secret,
+    health::{ProbeFuture, ReadinessProbe},
+    ConfigError, Env,
+};
 use diesel::{sql_query, QueryableByName};
 use diesel_async::{
     async_connection_wrapper::AsyncConnectionWrapper,
@@ -27,6 +31,38 @@ pub enum DatabaseError {
     Migrate(String),
     #[error("pool could not be built: {0}")]
     Pool(String),
+}
+
+/// `DATABASE_URL`, `DATABASE_AUTO_CREATE` and `DATABASE_POOL_SIZE`, read the same way by every
+/// service.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// May carry a password, hence a secret.
+    pub url: Secret,
+    /// Create the database when missing (developer machines, tests).
+    pub auto_create: bool,
+    pub pool_size: usize,
+}
+
+impl DatabaseSettings {
+    /// `default_name` is the service's database on the local server (`custodian_<service>`).
+    pub fn from_env(env: &Env, default_name: &str) -> Result<Self, ConfigError> {
+        let pool_size: usize = env.parse("DATABASE_POOL_SIZE", 16)?;
+        if pool_size == 0 {
+            return Err(ConfigError::Invalid {
+                name: "DATABASE_POOL_SIZE".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(Self {
+            url: Secret::new(env.string(
+                "DATABASE_URL",
+                &format!("postgres://postgres@127.0.0.1:5432/{default_name}"),
+            )),
+            auto_create: env.flag("DATABASE_AUTO_CREATE", true),
+            pool_size,
+        })
+    }
 }
 
 /// Splits `postgres://host/db?x` into the server part and the database name.

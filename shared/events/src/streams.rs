@@ -38,6 +38,43 @@ impl Streams {
     }
 }
 
+/// `REDIS_URL` and `REDIS_STREAM_PREFIX`, read the same way by every service.
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// May carry a password, hence a secret.
+    pub url: custodian_telemetry::config::Secret,
+    pub stream_prefix: String,
+}
+
+impl RedisSettings {
+    pub fn from_env(env: &custodian_telemetry::Env) -> Self {
+        Self {
+            url: custodian_telemetry::config::Secret::new(
+                env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            ),
+            stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
+        }
+    }
+
+    pub fn streams(&self) -> Streams {
+        Streams::new(self.stream_prefix.clone())
+    }
+}
+
+/// This instance's name in consumer groups: `CONSUMER_NAME`, else `hostname-pid` (unique per
+/// process, stable for its lifetime; the pod name in Kubernetes).
+pub fn consumer_name_from_env(env: &custodian_telemetry::Env, service: &str) -> String {
+    env.optional("CONSUMER_NAME").unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| service.to_string());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
 /// Opens a Redis connection manager (reconnects by itself after Redis restarts).
 pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     let client = redis::Client::open(url)?;

@@ -93,12 +93,12 @@ pub async fn spawn_on(database_url: String, prefix: String, issuer: Arc<TestIssu
             port: 0,
         },
         database: DatabaseSettings {
-            url: database_url.clone(),
+            url: custodian_telemetry::config::Secret::new(database_url.clone()),
             auto_create: true,
             pool_size: 4,
         },
         redis: RedisSettings {
-            url: "redis://127.0.0.1:6379".into(),
+            url: custodian_telemetry::config::Secret::new("redis://127.0.0.1:6379"),
             stream_prefix: prefix.clone(),
         },
         auth: AuthSettings {
