@@ -254,7 +254,11 @@ impl AccessControl {
                 Ok(if decision.permit {
                     Verdict::Permit { break_glass: false }
                 } else {
-                    Verdict::Deny(format!("no consent of {patient} permits this access"))
+                    // The message names no patient: the caller may not even learn whose record it is.
+                    Verdict::Deny(format!(
+                        "no consent of the patient permits this access for purpose {}",
+                        caller.purpose
+                    ))
                 })
             }
         }
