@@ -45,6 +45,38 @@ struct Drafts<'a> {
 }
 
 impl Drafts<'_> {
+    /// The access decision for one write: `Ok(break_glass)` to go ahead, or the denial with
+    /// its event.
+    fn permit(
+        &self,
+        state: &AppState,
+        patient: Option<&String>,
+        interaction: Interaction,
+        confidentiality: Option<&String>,
+    ) -> Result<Result<bool, Applied>, RecordsError> {
+        Ok(
+            match state.access.decide(
+                self.caller,
+                patient.map(String::as_str),
+                self.resource_type,
+                interaction,
+            )? {
+                Verdict::Permit { break_glass } => Ok(break_glass),
+                Verdict::Deny(reason) => {
+                    let event = self.event(
+                        patient.cloned(),
+                        interaction,
+                        AccessOutcome::Deny,
+                        0,
+                        false,
+                        confidentiality.cloned(),
+                    );
+                    Err(Applied::Denied { reason, event })
+                }
+            },
+        )
+    }
+
     fn event(
         &self,
         patient: Option<String>,
@@ -84,24 +116,14 @@ pub async fn create(
         caller,
         resource_type,
     };
-    let break_glass = match state.access.decide(
-        caller,
-        prepared.patient.as_deref(),
-        resource_type,
+    let break_glass = match drafts.permit(
+        state,
+        prepared.patient.as_ref(),
         Interaction::Create,
+        prepared.confidentiality.as_ref(),
     )? {
-        Verdict::Deny(reason) => {
-            let event = drafts.event(
-                prepared.patient.clone(),
-                Interaction::Create,
-                AccessOutcome::Deny,
-                0,
-                false,
-                prepared.confidentiality.clone(),
-            );
-            return Ok(Applied::Denied { reason, event });
-        }
-        Verdict::Permit { break_glass } => break_glass,
+        Ok(break_glass) => break_glass,
+        Err(denied) => return Ok(denied),
     };
     let json = stamp(incoming, id, 1, now)?;
     store::write_version(
@@ -189,22 +211,14 @@ pub async fn update(
     }
     let mut break_glass = false;
     for (patient, interaction, confidentiality) in &checks {
-        match state
-            .access
-            .decide(caller, patient.as_deref(), resource_type, *interaction)?
-        {
-            Verdict::Deny(reason) => {
-                let event = drafts.event(
-                    patient.clone(),
-                    *interaction,
-                    AccessOutcome::Deny,
-                    0,
-                    false,
-                    confidentiality.clone(),
-                );
-                return Ok(Applied::Denied { reason, event });
-            }
-            Verdict::Permit { break_glass: bg } => break_glass |= bg,
+        match drafts.permit(
+            state,
+            patient.as_ref(),
+            *interaction,
+            confidentiality.as_ref(),
+        )? {
+            Ok(bg) => break_glass |= bg,
+            Err(denied) => return Ok(denied),
         }
     }
     let version = current.as_ref().map(|c| c.version + 1).unwrap_or(1);
@@ -270,24 +284,14 @@ pub async fn delete(
         );
         return Ok(Applied::Missing { event });
     };
-    let break_glass = match state.access.decide(
-        caller,
-        current.patient_ref.as_deref(),
-        resource_type,
+    let break_glass = match drafts.permit(
+        state,
+        current.patient_ref.as_ref(),
         Interaction::Delete,
+        current.confidentiality.as_ref(),
     )? {
-        Verdict::Deny(reason) => {
-            let event = drafts.event(
-                current.patient_ref.clone(),
-                Interaction::Delete,
-                AccessOutcome::Deny,
-                0,
-                false,
-                current.confidentiality.clone(),
-            );
-            return Ok(Applied::Denied { reason, event });
-        }
-        Verdict::Permit { break_glass } => break_glass,
+        Ok(break_glass) => break_glass,
+        Err(denied) => return Ok(denied),
     };
     if let Some(expected) = expected {
         if current.deleted || current.version != expected {
