@@ -1,7 +1,7 @@
 //! One Prometheus registry per service. Labels never carry patient data or resource ids: HTTP
 //! metrics are labelled by the matched route pattern (`/fhir/{type}/{id}`), not the path.
 
-use actix_web::{http::header::ContentType, web, HttpResponse};
+use actix_web::{http::header::CONTENT_TYPE, web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
@@ -72,10 +72,6 @@ impl Metrics {
 /// `GET /metrics`
 pub async fn metrics_endpoint(metrics: web::Data<Metrics>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type(ContentType(
-            "text/plain; version=0.0.4; charset=utf-8"
-                .parse()
-                .expect("static mime"),
-        ))
+        .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))
         .body(metrics.render())
 }
