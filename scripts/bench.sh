@@ -23,7 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=lib/suite.sh
 source scripts/lib/suite.sh
-[ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
+# Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
+export PATH="$HOME/.cargo/bin:$PATH"
 
 DURATION="${BENCH_DURATION:-20}"
 THREADS="${BENCH_THREADS:-2}"

@@ -15,7 +15,8 @@ cd "$ROOT"
 # shellcheck source=lib/suite.sh
 source scripts/lib/suite.sh
 
-[ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
+# Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
+export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "==> checking prerequisites"
 scripts/ensure-deps.sh

@@ -6,7 +6,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-[ -d "$HOME/.cargo/bin" ] && PATH="$HOME/.cargo/bin:$PATH"
+# Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
+export PATH="$HOME/.cargo/bin:$PATH"
 
 mkdir -p var/log
 LOG="var/log/test.log"
