@@ -1,490 +1,290 @@
-//! Who may touch what: deny unless a consent or a role allows, and the access event each
-//! decision yields.
-//!
-//! - Resources outside any patient compartment (Organization, Practitioner, Medication ...):
-//!   any authenticated role reads them; practitioners, services and admins write them.
-//! - Resources in a patient's compartment: a practitioner or service may create (collect) any;
-//!   reading, searching (`access`) and updating or deleting (`correct`) need a permit from the
-//!   consent replica for its organisation or practitioner reference and purpose of use.
-//!   Break-glass (practitioners only) permits with purpose ETREAT and is flagged. A patient
-//!   reads and searches their own compartment and writes nothing. Admins and auditors see no PHI.
+//! Records' side of the access kernel (`custodian_access`): what records knows about the data
+//! an access is to (its compartment, the patient's custodian, the facts consents can name) and
+//! how a denial is answered. Every decision is the kernel's; nothing here permits.
 
-use actix_web::HttpRequest;
-use chrono::Utc;
-use custodian_auth::{Claims, Role};
-use custodian_events::{AccessAction, AccessEvent, AccessOutcome, Actor, Source};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use custodian_access::{
+    Coding, CompartmentTarget, Decision, OrganizationRef, PatientRef, ResourceFacts, Target,
+    Touched,
+};
 use custodian_fhir::FhirError;
-use custodian_policy::{AccessRequest, ConsentStore};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
 
-use crate::{consent::Replica, metrics::RecordsMetrics};
+use crate::{
+    domain::search_params::{IndexRow, Registry},
+    error::RecordsError,
+    schema::compartments,
+    state::AppState,
+};
 
-pub const PURPOSE_HEADER: &str = "x-purpose-of-use";
-pub const BREAK_GLASS_HEADER: &str = "x-break-glass";
-pub const DEFAULT_PURPOSE: &str = "TREAT";
-pub const BREAK_GLASS_PURPOSE: &str = "ETREAT";
-
-/// A FHIR interaction, as access control and the ledger see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Interaction {
-    Read,
-    Search,
-    Create,
-    Update,
-    Delete,
-}
-
-impl Interaction {
-    pub fn event_action(&self) -> AccessAction {
-        match self {
-            Interaction::Read => AccessAction::Read,
-            Interaction::Search => AccessAction::Search,
-            Interaction::Create => AccessAction::Create,
-            Interaction::Update => AccessAction::Update,
-            Interaction::Delete => AccessAction::Delete,
-        }
-    }
-
-    /// The consent action code (`provision.action`).
-    pub fn consent_action(&self) -> &'static str {
-        match self {
-            Interaction::Read | Interaction::Search => "access",
-            Interaction::Create => "collect",
-            Interaction::Update | Interaction::Delete => "correct",
-        }
-    }
-
-    fn writes(&self) -> bool {
-        matches!(
-            self,
-            Interaction::Create | Interaction::Update | Interaction::Delete
-        )
-    }
-}
-
-/// The authenticated caller of one request, with its declared purpose and origin.
+/// What records knows of the data one access is to.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub claims: Claims,
-    pub purpose: String,
-    /// The break-glass reason, when the header was sent.
-    pub break_glass: Option<String>,
-    pub source: Source,
-}
-
-fn valid_purpose(p: &str) -> bool {
-    (1..=32).contains(&p.len())
-        && p.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-impl Caller {
-    pub fn from_request(req: &HttpRequest, claims: Claims) -> Result<Self, FhirError> {
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::trim)
-        };
-        let purpose = match header(PURPOSE_HEADER) {
-            None | Some("") => DEFAULT_PURPOSE.to_string(),
-            Some(p) if valid_purpose(p) => p.to_string(),
-            Some(_) => {
-                return Err(FhirError::BadRequest(
-                    "X-Purpose-Of-Use must be a PurposeOfUse code".into(),
-                ))
-            }
-        };
-        let break_glass = header(BREAK_GLASS_HEADER)
-            .filter(|r| !r.is_empty())
-            .map(|r| r.chars().take(500).collect());
-        let ip = header("x-forwarded-for")
-            .and_then(|v| v.split(',').next())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .or_else(|| req.peer_addr().map(|a| a.ip().to_string()));
-        let user_agent = header("user-agent").map(|v| v.chars().take(300).collect());
-        Ok(Self {
-            claims,
-            purpose,
-            break_glass,
-            source: Source { ip, user_agent },
-        })
-    }
-
-    /// The references the caller is known by in consents.
-    pub fn actors(&self) -> Vec<String> {
-        [
-            self.claims.organization.clone(),
-            self.claims.practitioner.clone(),
-        ]
-        .into_iter()
-        .flatten()
-        .collect()
-    }
-
-    fn own_patient(&self) -> Option<String> {
-        self.claims.patient.as_ref().map(|p| {
-            if p.starts_with("Patient/") {
-                p.clone()
-            } else {
-                format!("Patient/{p}")
-            }
-        })
-    }
-
-    /// Whether this request invokes break-glass (only practitioners can).
-    pub fn breaks_glass(&self) -> bool {
-        self.break_glass.is_some() && self.claims.role == Role::Practitioner
-    }
-}
-
-/// The answer for one patient (or for no patient).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Permit { break_glass: bool },
-    Deny(String),
-}
-
-impl Verdict {
-    pub fn permitted(&self) -> bool {
-        matches!(self, Verdict::Permit { .. })
-    }
-}
-
-/// Decides with the consent replica.
-#[derive(Clone)]
-pub struct AccessControl {
-    replica: Replica,
-    metrics: RecordsMetrics,
-}
-
-impl AccessControl {
-    pub fn new(replica: Replica, metrics: RecordsMetrics) -> Self {
-        Self { replica, metrics }
-    }
-
-    pub fn store(&self) -> &ConsentStore {
-        self.replica.store()
-    }
-
-    /// May `caller` do `interaction` on a `resource_type` in `patient`'s compartment (or outside
-    /// any compartment when `patient` is None)? Err when the replica is not loaded yet.
-    pub fn decide(
-        &self,
-        caller: &Caller,
-        patient: Option<&str>,
-        resource_type: &str,
-        interaction: Interaction,
-    ) -> Result<Verdict, FhirError> {
-        let verdict = self.decide_inner(caller, patient, resource_type, interaction)?;
-        let label = match &verdict {
-            Verdict::Permit { break_glass: true } => "break_glass",
-            Verdict::Permit { .. } => "permit",
-            Verdict::Deny(_) => "deny",
-        };
-        self.metrics
-            .consent_decisions
-            .with_label_values(&[label])
-            .inc();
-        Ok(verdict)
-    }
-
-    fn decide_inner(
-        &self,
-        caller: &Caller,
-        patient: Option<&str>,
-        resource_type: &str,
-        interaction: Interaction,
-    ) -> Result<Verdict, FhirError> {
-        let role = caller.claims.role;
-        if caller.break_glass.is_some() && role != Role::Practitioner {
-            return Ok(Verdict::Deny(
-                "break-glass is for practitioners only".into(),
-            ));
-        }
-        let Some(patient) = patient else {
-            return Ok(match (interaction.writes(), role) {
-                (false, _) => Verdict::Permit { break_glass: false },
-                (true, Role::Practitioner | Role::Service | Role::Admin) => {
-                    Verdict::Permit { break_glass: false }
-                }
-                (true, _) => Verdict::Deny(format!(
-                    "the {} role cannot write {resource_type} resources",
-                    role.as_str()
-                )),
-            });
-        };
-        match role {
-            Role::Admin | Role::Auditor => Ok(Verdict::Deny(format!(
-                "the {} role has no access to patient data",
-                role.as_str()
-            ))),
-            Role::Patient => {
-                if interaction.writes() {
-                    Ok(Verdict::Deny("patients cannot write records here".into()))
-                } else if caller.own_patient().as_deref() == Some(patient) {
-                    Ok(Verdict::Permit { break_glass: false })
-                } else {
-                    Ok(Verdict::Deny(
-                        "patients may only see their own record".into(),
-                    ))
-                }
-            }
-            Role::Practitioner | Role::Service => {
-                if interaction == Interaction::Create {
-                    return Ok(Verdict::Permit { break_glass: false });
-                }
-                if caller.breaks_glass() {
-                    return Ok(Verdict::Permit { break_glass: true });
-                }
-                if !self.replica.is_loaded() {
-                    return Err(FhirError::Unavailable(
-                        "the consent replica is not loaded yet".into(),
-                    ));
-                }
-                let actors = caller.actors();
-                let decision = self.replica.store().decide(&AccessRequest {
-                    patient,
-                    actors: &actors,
-                    purpose: &caller.purpose,
-                    resource_type,
-                    action: interaction.consent_action(),
-                    at: Utc::now(),
-                });
-                Ok(if decision.permit {
-                    Verdict::Permit { break_glass: false }
-                } else {
-                    // The message names no patient: the caller may not even learn whose record it is.
-                    Verdict::Deny(format!(
-                        "no consent of the patient permits this access for purpose {}",
-                        caller.purpose
-                    ))
-                })
-            }
-        }
-    }
-}
-
-/// Builds the access event for one decision.
-pub struct EventDraft<'a> {
-    pub caller: &'a Caller,
-    pub patient: Option<String>,
-    pub interaction: Interaction,
-    pub resource_type: &'a str,
-    pub count: u32,
-    pub outcome: AccessOutcome,
-    pub break_glass: bool,
+pub struct Subject {
+    pub resource_type: String,
+    pub id: Option<String>,
+    /// The compartment; None for a resource in no patient's compartment.
+    pub patient: Option<PatientRef>,
+    /// The patient's custodian (`Patient.managingOrganization` as recorded here).
+    pub custodian: Option<OrganizationRef>,
     pub confidentiality: Option<String>,
+    /// Instance facts; None for a type-level question (a search).
+    pub instance: Option<InstanceFacts>,
 }
 
-impl EventDraft<'_> {
-    pub fn build(self) -> AccessEvent {
-        let claims = &self.caller.claims;
-        AccessEvent {
-            id: uuid::Uuid::new_v4(),
-            time: Utc::now(),
-            actor: Actor {
-                id: claims.sub.clone(),
-                role: claims.role.as_str().to_string(),
-                organization: claims.organization.clone(),
-                department: claims.department.clone(),
-            },
-            patient: self.patient,
-            action: self.interaction.event_action(),
-            resource_type: Some(self.resource_type.to_string()),
-            count: self.count,
-            purpose: if self.break_glass {
-                BREAK_GLASS_PURPOSE.to_string()
-            } else {
-                self.caller.purpose.clone()
-            },
-            outcome: self.outcome,
-            break_glass: self.break_glass,
-            confidentiality: self.confidentiality,
-            source: self.caller.source.clone(),
+/// What a consent can name about one resource.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFacts {
+    pub security_labels: Vec<Coding>,
+    pub codes: Vec<Coding>,
+    pub data_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl InstanceFacts {
+    /// From the resource JSON: `meta.security`, the type's `code` parameter, and its `date`
+    /// parameter as the time the data is about.
+    pub fn of(registry: &Registry, resource_type: &str, resource: &Value) -> Self {
+        let security_labels = resource
+            .pointer("/meta/security")
+            .and_then(Value::as_array)
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|c| {
+                        Some(Coding {
+                            system: c.get("system").and_then(Value::as_str).map(str::to_string),
+                            code: c.get("code").and_then(Value::as_str)?.to_string(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let codes = registry
+            .extract_param(resource_type, "code", resource)
+            .into_iter()
+            .filter_map(|row| {
+                Some(Coding {
+                    system: row.system,
+                    code: row.value?,
+                })
+            })
+            .collect();
+        let dates: Vec<IndexRow> = registry.extract_param(resource_type, "date", resource);
+        let data_time = dates
+            .iter()
+            .filter_map(|r| Some((r.start?, r.end?)))
+            .reduce(|(s1, e1), (s2, e2)| (s1.min(s2), e1.max(e2)));
+        Self {
+            security_labels,
+            codes,
+            data_time,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use custodian_policy::{ConsentChange, ConsentRule, RuleEffect};
-
-    fn claims(role: Role) -> Claims {
-        Claims {
-            iss: "i".into(),
-            sub: "u".into(),
-            aud: "custodian".into(),
-            exp: 0,
-            iat: 0,
-            jti: "j".into(),
-            role,
-            organization: Some("Organization/h1".into()),
-            department: None,
-            practitioner: Some("Practitioner/p1".into()),
-            patient: None,
-            scope: String::new(),
-            client_id: None,
+impl Subject {
+    /// A type-level subject in `patient`'s compartment (searches).
+    pub fn of_type(
+        resource_type: &str,
+        patient: Option<PatientRef>,
+        custodian: Option<OrganizationRef>,
+    ) -> Self {
+        Self {
+            resource_type: resource_type.to_string(),
+            id: None,
+            patient,
+            custodian,
+            confidentiality: None,
+            instance: None,
         }
     }
 
-    fn caller(role: Role) -> Caller {
-        Caller {
-            claims: claims(role),
-            purpose: "TREAT".into(),
-            break_glass: None,
-            source: Source::default(),
+    /// The kernel's view of it.
+    pub fn target(&self) -> Target<'_> {
+        match &self.patient {
+            None => Target::Unowned {
+                resource_type: &self.resource_type,
+            },
+            Some(patient) => Target::Compartment(CompartmentTarget {
+                patient,
+                custodian: self.custodian.as_ref(),
+                facts: ResourceFacts {
+                    resource_type: &self.resource_type,
+                    id: self.id.as_deref(),
+                    security_labels: self.instance.as_ref().map(|f| f.security_labels.as_slice()),
+                    data_time: self.instance.as_ref().and_then(|f| f.data_time),
+                    codes: self.instance.as_ref().map(|f| f.codes.as_slice()),
+                },
+            }),
         }
     }
 
-    fn control() -> AccessControl {
-        let replica = Replica::new();
-        replica.mark_loaded();
-        replica.store().apply(ConsentChange {
-            consent: "Consent/c1".into(),
-            patient: "Patient/alice".into(),
-            version: 1,
-            rules: vec![ConsentRule {
-                consent: "Consent/c1".into(),
-                patient: "Patient/alice".into(),
-                effect: RuleEffect::Permit,
-                actors: vec!["Organization/h1".into()],
-                purposes: vec!["TREAT".into()],
-                resource_types: vec![],
-                actions: vec![],
-                not_before: None,
-                not_after: None,
-            }],
-        });
-        AccessControl::new(replica, RecordsMetrics::new())
+    /// What the access touched, for its event.
+    pub fn touched(&self, count: u32) -> Touched<'_> {
+        Touched::new(&self.resource_type, self.patient.as_ref())
+            .count(count)
+            .confidentiality(self.confidentiality.as_deref())
     }
+}
 
-    #[test]
-    fn practitioners_need_consent() {
-        let ac = control();
-        let c = caller(Role::Practitioner);
-        assert!(ac
-            .decide(&c, Some("Patient/alice"), "Observation", Interaction::Read)
-            .unwrap()
-            .permitted());
-        assert!(!ac
-            .decide(&c, Some("Patient/bob"), "Observation", Interaction::Read)
-            .unwrap()
-            .permitted());
-        assert!(ac
-            .decide(&c, Some("Patient/bob"), "Observation", Interaction::Create)
-            .unwrap()
-            .permitted());
-        let mut other = c.clone();
-        other.purpose = "HMARKT".into();
-        assert!(!ac
-            .decide(
-                &other,
-                Some("Patient/alice"),
-                "Observation",
-                Interaction::Read
-            )
-            .unwrap()
-            .permitted());
-    }
+/// Parses a stored compartment reference. A malformed one (never written by this code) fails
+/// closed: it names a patient no consent or custodian covers.
+pub fn stored_patient(raw: Option<&str>) -> Option<PatientRef> {
+    raw.map(|r| {
+        PatientRef::parse(r).unwrap_or_else(|_| {
+            tracing::error!("a stored compartment reference does not parse; access is denied");
+            unknowable_patient()
+        })
+    })
+}
 
-    #[test]
-    fn break_glass_is_for_practitioners() {
-        let ac = control();
-        let mut c = caller(Role::Practitioner);
-        c.break_glass = Some("unconscious".into());
-        assert_eq!(
-            ac.decide(&c, Some("Patient/bob"), "Observation", Interaction::Read)
-                .unwrap(),
-            Verdict::Permit { break_glass: true }
-        );
-        let mut s = caller(Role::Service);
-        s.break_glass = Some("x".into());
-        assert!(!ac
-            .decide(&s, Some("Patient/alice"), "Observation", Interaction::Read)
-            .unwrap()
-            .permitted());
-    }
+fn unknowable_patient() -> PatientRef {
+    // A valid id that no resource can have: server ids are UUIDs, client ids never contain "..".
+    PatientRef::parse("Patient/..invalid..").unwrap_or_else(|_| std::process::abort())
+}
 
-    #[test]
-    fn patients_see_their_own_only() {
-        let ac = control();
-        let mut c = caller(Role::Patient);
-        c.claims.patient = Some("Patient/alice".into());
-        assert!(ac
-            .decide(&c, Some("Patient/alice"), "Observation", Interaction::Read)
-            .unwrap()
-            .permitted());
-        assert!(!ac
-            .decide(&c, Some("Patient/bob"), "Observation", Interaction::Read)
-            .unwrap()
-            .permitted());
-        assert!(!ac
-            .decide(
-                &c,
-                Some("Patient/alice"),
-                "Observation",
-                Interaction::Update
-            )
-            .unwrap()
-            .permitted());
-        c.claims.patient = Some("alice".into());
-        assert!(ac
-            .decide(
-                &c,
-                Some("Patient/alice"),
-                "Observation",
-                Interaction::Search
-            )
-            .unwrap()
-            .permitted());
-    }
+/// The custodian of `patient` as recorded here.
+pub async fn custodian_of(
+    conn: &mut AsyncPgConnection,
+    patient: &PatientRef,
+) -> Result<Option<OrganizationRef>, RecordsError> {
+    let found: Option<Option<String>> = compartments::table
+        .filter(compartments::patient_ref.eq(patient.as_str()))
+        .select(compartments::custodian)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(found
+        .flatten()
+        .and_then(|c| OrganizationRef::parse(&c).ok()))
+}
 
-    #[test]
-    fn admins_and_auditors_see_no_phi() {
-        let ac = control();
-        for role in [Role::Admin, Role::Auditor] {
-            let c = caller(role);
-            assert!(!ac
-                .decide(&c, Some("Patient/alice"), "Observation", Interaction::Read)
-                .unwrap()
-                .permitted());
-            assert!(ac
-                .decide(&c, None, "Organization", Interaction::Read)
-                .unwrap()
-                .permitted());
-        }
-        assert!(ac
-            .decide(
-                &caller(Role::Admin),
-                None,
-                "Organization",
-                Interaction::Create
-            )
-            .unwrap()
-            .permitted());
-        assert!(!ac
-            .decide(
-                &caller(Role::Auditor),
-                None,
-                "Organization",
-                Interaction::Create
-            )
-            .unwrap()
-            .permitted());
+/// Custodians of several patients (for search pages and includes).
+pub async fn custodians_of(
+    conn: &mut AsyncPgConnection,
+    patients: &[&PatientRef],
+) -> Result<HashMap<PatientRef, OrganizationRef>, RecordsError> {
+    if patients.is_empty() {
+        return Ok(HashMap::new());
     }
+    let refs: Vec<&str> = patients.iter().map(|p| p.as_str()).collect();
+    let rows: Vec<(String, Option<String>)> = compartments::table
+        .filter(compartments::patient_ref.eq_any(&refs))
+        .select((compartments::patient_ref, compartments::custodian))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(p, c)| {
+            Some((
+                PatientRef::parse(&p).ok()?,
+                OrganizationRef::parse(&c?).ok()?,
+            ))
+        })
+        .collect())
+}
 
-    #[test]
-    fn unloaded_replica_is_unavailable() {
-        let ac = AccessControl::new(Replica::new(), RecordsMetrics::new());
-        assert!(ac
-            .decide(
-                &caller(Role::Practitioner),
-                Some("Patient/alice"),
-                "Observation",
-                Interaction::Read
-            )
-            .is_err());
+/// Records (or changes) the custodian of a patient: written with the Patient itself.
+pub async fn set_custodian(
+    conn: &mut AsyncPgConnection,
+    patient: &PatientRef,
+    custodian: Option<&OrganizationRef>,
+) -> Result<(), RecordsError> {
+    diesel::insert_into(compartments::table)
+        .values((
+            compartments::patient_ref.eq(patient.as_str()),
+            compartments::custodian.eq(custodian.map(OrganizationRef::as_str)),
+        ))
+        .on_conflict(compartments::patient_ref)
+        .do_update()
+        .set(compartments::custodian.eq(custodian.map(OrganizationRef::as_str)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The answer to a denied read: the same 404 an unknown id gets, unless the deployment
+/// explains denials (403 naming what is missing, never the patient).
+pub fn hidden(state: &AppState, decision: &Decision, resource_type: &str, id: &str) -> FhirError {
+    if state.kernel.settings().explain_denials {
+        FhirError::Forbidden(decision.explanation.clone())
+    } else {
+        not_known(resource_type, id)
     }
+}
+
+/// The 404 for an id that does not exist (and for one the caller may not see).
+pub fn not_known(resource_type: &str, id: &str) -> FhirError {
+    FhirError::NotFound(format!("{resource_type}/{id} is not known"))
+}
+
+/// The answer to a denied write or search: 403, explained only when the deployment says so.
+pub fn refused(state: &AppState, decision: &Decision) -> FhirError {
+    if state.kernel.settings().explain_denials {
+        FhirError::Forbidden(decision.explanation.clone())
+    } else {
+        FhirError::Forbidden("this access is not permitted".into())
+    }
+}
+
+/// The most restrictive of two confidentiality codes (U < L < M < N < R < V).
+pub fn most_restrictive(a: Option<String>, b: Option<&str>) -> Option<String> {
+    let rank = |c: &str| "ULMNRV".find(c).unwrap_or(0);
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if rank(b) > rank(&a) { b.to_string() } else { a }),
+        (a, b) => a.or_else(|| b.map(str::to_string)),
+    }
+}
+
+/// Records the custodian of every Patient stored before custodians were kept (read from her
+/// `managingOrganization`). Runs once at start; a no-op when every Patient has a row.
+pub async fn backfill_custodians(
+    pool: &custodian_database::Pool,
+    cipher: &crate::crypto::RecordCipher,
+) -> Result<(), crate::startup::StartupError> {
+    use crate::schema::resources;
+    let unexpected = |e: RecordsError| crate::startup::StartupError::Backfill(e.to_string());
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| unexpected(crate::error::pool_error(e)))?;
+    let missing: Vec<(String, i64, bool)> = resources::table
+        .filter(resources::resource_type.eq("Patient"))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            compartments::table.filter(
+                compartments::patient_ref.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "'Patient/' || resources.resource_id",
+                )),
+            ),
+        )))
+        .select((resources::resource_id, resources::version, resources::deleted))
+        .load(&mut conn)
+        .await
+        .map_err(|e| unexpected(e.into()))?;
+    for (id, version, deleted) in missing {
+        let Ok(patient) = PatientRef::parse(&format!("Patient/{id}")) else {
+            continue;
+        };
+        let custodian = if deleted {
+            None
+        } else {
+            crate::store::version(&mut conn, cipher, "Patient", &id, version)
+                .await
+                .map_err(unexpected)?
+                .and_then(|v| v.json)
+                .and_then(|json| serde_json::from_str::<Value>(&json).ok())
+                .and_then(|v| {
+                    v.pointer("/managingOrganization/reference")
+                        .and_then(Value::as_str)
+                        .and_then(|r| OrganizationRef::parse(r).ok())
+                })
+        };
+        set_custodian(&mut conn, &patient, custodian.as_ref())
+            .await
+            .map_err(unexpected)?;
+    }
+    Ok(())
 }

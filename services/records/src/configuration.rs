@@ -1,5 +1,6 @@
 //! Settings from environment variables (see `docs/contracts.md`), with developer defaults.
 
+use custodian_access::AccessSettings;
 use custodian_telemetry::{config::Listen, config::Secret, ConfigError, Env};
 
 /// Where the encryption key comes from.
@@ -25,6 +26,8 @@ pub struct Settings {
     pub key: KeySource,
     /// The base URL clients see (the gateway's), for `Location`, `fullUrl` and links.
     pub public_url: String,
+    /// `ACCESS_POLICY`, `TRUSTED_PROXIES`, `ACCESS_EXPLAIN_DENIALS`.
+    pub access: AccessSettings,
 }
 
 impl Settings {
@@ -52,6 +55,7 @@ impl Settings {
                 .string("PUBLIC_URL", "http://127.0.0.1:8080")
                 .trim_end_matches('/')
                 .to_string(),
+            access: AccessSettings::from_env(&env)?,
         })
     }
 }

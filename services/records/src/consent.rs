@@ -7,47 +7,43 @@
 //! fails and consent-dependent requests answer 503: deciding on a partial replica could deny
 //! wrongly, or permit what a not-yet-seen newer consent revoked.
 
-use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::time::Duration;
+
+use custodian_access::Kernel;
 
 use custodian_events::consumer::{Handler, HandlerError};
 use custodian_policy::{ConsentChange, ConsentStore};
 use custodian_telemetry::health::{ProbeFuture, ReadinessProbe};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Clone, Default)]
+/// The kernel's consents, as this service loads and follows them.
+#[derive(Clone)]
 pub struct Replica {
-    store: ConsentStore,
-    loaded: Arc<AtomicBool>,
+    kernel: Kernel,
 }
 
 impl Replica {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(kernel: Kernel) -> Self {
+        Self { kernel }
     }
 
     pub fn store(&self) -> &ConsentStore {
-        &self.store
+        self.kernel.consents()
     }
 
     pub fn is_loaded(&self) -> bool {
-        self.loaded.load(Ordering::Acquire)
+        self.kernel.consents_loaded()
     }
 
     pub fn mark_loaded(&self) {
-        self.loaded.store(true, Ordering::Release);
+        self.kernel.mark_consents_loaded();
     }
 
     /// Applies a snapshot and marks the replica loaded.
     pub fn load(&self, changes: Vec<ConsentChange>) {
         let n = changes.len();
         for change in changes {
-            self.store.apply(change);
+            self.store().apply(change);
         }
         self.mark_loaded();
         tracing::info!(consents = n, "consent replica loaded");
@@ -61,7 +57,7 @@ impl Handler for ReplicaUpdater {
     async fn handle(&self, payload: &str) -> Result<(), HandlerError> {
         let change: ConsentChange =
             serde_json::from_str(payload).map_err(|e| HandlerError::Reject(e.to_string()))?;
-        self.0.store.apply(change);
+        self.0.store().apply(change);
         Ok(())
     }
 }

@@ -67,3 +67,18 @@ impl ResponseError for RecordsError {
 pub fn pool_error(e: impl std::fmt::Display) -> RecordsError {
     RecordsError::Pool(e.to_string())
 }
+
+impl From<custodian_access::AccessError> for RecordsError {
+    fn from(e: custodian_access::AccessError) -> Self {
+        match e {
+            custodian_access::AccessError::BadRequest(m) => FhirError::BadRequest(m).into(),
+            custodian_access::AccessError::Unavailable(m) => FhirError::Unavailable(m).into(),
+        }
+    }
+}
+
+impl From<custodian_events::EventError> for RecordsError {
+    fn from(e: custodian_events::EventError) -> Self {
+        RecordsError::Internal(format!("access events: {e}"))
+    }
+}

@@ -4,8 +4,6 @@ use prometheus::{IntCounterVec, Opts};
 
 #[derive(Clone)]
 pub struct RecordsMetrics {
-    /// `decision`: permit, deny, break_glass.
-    pub consent_decisions: IntCounterVec,
     /// `interaction` (read, vread, history, create, update, delete, search, metadata),
     /// `resource_type`, `outcome` (ok, denied, invalid, not_found, error ...).
     pub fhir_operations: IntCounterVec,
@@ -20,29 +18,16 @@ impl Default for RecordsMetrics {
 impl RecordsMetrics {
     pub fn new() -> Self {
         #[allow(clippy::expect_used)]
-        let consent_decisions = IntCounterVec::new(
-            Opts::new(
-                "consent_decisions_total",
-                "Access decisions on patient data",
-            ),
-            &["decision"],
-        )
-        .expect("static metric options are valid");
-        #[allow(clippy::expect_used)]
         let fhir_operations = IntCounterVec::new(
             Opts::new("fhir_operations_total", "FHIR interactions by outcome"),
             &["interaction", "resource_type", "outcome"],
         )
         .expect("static metric options are valid");
-        Self {
-            consent_decisions,
-            fhir_operations,
-        }
+        Self { fhir_operations }
     }
 
     pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
         vec![
-            Box::new(self.consent_decisions.clone()),
             Box::new(self.fhir_operations.clone()),
         ]
     }

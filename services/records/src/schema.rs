@@ -8,6 +8,7 @@ diesel::table! {
         body -> Bytea,
         deleted -> Bool,
         last_updated -> Timestamptz,
+        patient_ref -> Nullable<Text>,
     }
 }
 
@@ -36,4 +37,11 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(resource_versions, resources, search_index);
+diesel::table! {
+    compartments (patient_ref) {
+        patient_ref -> Text,
+        custodian -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(resource_versions, resources, search_index, compartments);

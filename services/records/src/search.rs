@@ -21,6 +21,8 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use custodian_access::PatientScope;
+
 use crate::{
     domain::{
         dates, is_valid_id,
@@ -31,8 +33,6 @@ use crate::{
 
 pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
-/// Matches beyond this are not considered (access filtering happens after the query).
-pub const MAX_MATCHES: i64 = 10_000;
 
 /// Parameters accepted and ignored (responses are always JSON).
 const IGNORED: &[&str] = &["_format", "_pretty", "_total"];
@@ -112,8 +112,13 @@ fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
 pub struct SearchQuery {
     pub includes: Vec<Include>,
     pub revincludes: Vec<Include>,
-    sql: String,
+    /// `FROM resources r WHERE ...`: the parameters, then what the caller may see.
+    filter: String,
+    order: String,
     binds: Vec<Bind>,
+    /// The one patient the search names (`patient=`, `subject=Patient/..`, `Patient?_id=`):
+    /// access is decided for her, and break-glass is possible.
+    pub named_patient: Option<String>,
     pub count: usize,
     pub offset: usize,
     pub sort: Vec<Sort>,
@@ -121,7 +126,41 @@ pub struct SearchQuery {
     pub link_params: Vec<(String, String)>,
 }
 
-/// A matching resource, before access filtering.
+#[derive(QueryableByName)]
+struct Total {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    n: i64,
+}
+
+/// The patient a single-valued compartment parameter names, when it can only be a patient.
+fn patient_named_by(
+    code: &str,
+    modifier: Option<&str>,
+    targets: &[String],
+    raw: &str,
+) -> Option<String> {
+    if !matches!(code, "patient" | "subject" | "beneficiary" | "individual")
+        || modifier.is_some_and(|m| m != "Patient")
+    {
+        return None;
+    }
+    let value = normalize_reference(raw);
+    match value.split_once('/') {
+        Some(("Patient", id)) if is_valid_id(id) => Some(value),
+        // `patient` always means a Patient (its expressions select only Patients, though the
+        // shared definition lists Group among its targets).
+        None if is_valid_id(&value)
+            && (code == "patient"
+                || modifier == Some("Patient")
+                || targets.iter().all(|t| t == "Patient")) =>
+        {
+            Some(format!("Patient/{value}"))
+        }
+        _ => None,
+    }
+}
+
+/// A matching resource the caller may see.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Match {
     #[diesel(sql_type = Text)]
@@ -198,10 +237,15 @@ fn like_escape(s: &str) -> String {
 const PREFIXES: &[&str] = &["eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap"];
 
 fn split_prefix(v: &str) -> (&str, &str) {
-    if v.len() > 2 && PREFIXES.contains(&&v[..2]) && !v.as_bytes()[2].is_ascii_alphabetic() {
-        (&v[..2], &v[2..])
-    } else {
-        ("eq", v)
+    // `get` and not `[..2]`: the value is client text and need not be ASCII.
+    match (v.get(..2), v.get(2..)) {
+        (Some(prefix), Some(rest))
+            if PREFIXES.contains(&prefix)
+                && rest.bytes().next().is_some_and(|b| !b.is_ascii_alphabetic()) =>
+        {
+            (prefix, rest)
+        }
+        _ => ("eq", v),
     }
 }
 
@@ -381,9 +425,9 @@ impl SearchQuery {
         let mut b = Builder { binds: Vec::new() };
         let type_bind = b.text(resource_type);
         let mut sql = format!(
-            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated FROM resources r \
-             WHERE r.resource_type = {type_bind} AND NOT r.deleted"
+            "FROM resources r WHERE r.resource_type = {type_bind} AND NOT r.deleted"
         );
+        let mut named_patient: Option<String> = None;
         let mut count = DEFAULT_COUNT;
         let mut offset = 0usize;
         let mut sort: Vec<Sort> = Vec::new();
@@ -515,6 +559,13 @@ impl SearchQuery {
                     if modifier.is_some() {
                         return Err(bad("modifiers are not supported on _id"));
                     }
+                    if resource_type == "Patient"
+                        && values.len() == 1
+                        && is_valid_id(&values[0])
+                        && named_patient.is_none()
+                    {
+                        named_patient = Some(format!("Patient/{}", values[0]));
+                    }
                     let p = b.bind(Bind::Texts(values));
                     sql.push_str(&format!(" AND r.resource_id = ANY({p})"));
                 }
@@ -543,6 +594,9 @@ impl SearchQuery {
                     } else {
                         (b.text(code), param.kind, modifier)
                     };
+                    if named_patient.is_none() && !negated && !text && values.len() == 1 {
+                        named_patient = patient_named_by(code, modifier, &param.targets, &values[0]);
+                    }
                     let mut ors = Vec::new();
                     for v in &values {
                         ors.push(value_sql(&mut b, kind, modifier, &param.targets, v)?);
@@ -580,13 +634,13 @@ impl SearchQuery {
             });
         }
         order.push("r.resource_id ASC".into());
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-        sql.push_str(&format!(" LIMIT {MAX_MATCHES}"));
         Ok(Self {
             includes,
             revincludes,
-            sql,
+            filter: sql,
+            order: order.join(", "),
             binds: b.binds,
+            named_patient,
             count,
             offset,
             sort,
@@ -594,10 +648,44 @@ impl SearchQuery {
         })
     }
 
-    /// Runs the query: every match (up to [`MAX_MATCHES`]) in order.
-    pub async fn run(&self, conn: &mut AsyncPgConnection) -> Result<Vec<Match>, RecordsError> {
-        let mut query: BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> =
-            diesel::sql_query(self.sql.clone()).into_boxed();
+    /// Limits the search to what the caller may see: compartments in `scope`, and resources
+    /// in none when the scope says so. Everything after (counts, pages) is over visible data.
+    pub fn restrict(&mut self, scope: &PatientScope) {
+        let mut b = Builder {
+            binds: std::mem::take(&mut self.binds),
+        };
+        let mut visible = Vec::new();
+        if scope.unowned {
+            visible.push("r.patient_ref IS NULL".to_string());
+        }
+        if !scope.included.is_empty() {
+            let p = b.bind(Bind::Texts(
+                scope.included.iter().map(|p| p.as_str().to_string()).collect(),
+            ));
+            visible.push(format!("r.patient_ref = ANY({p})"));
+        }
+        if let Some(custodian) = &scope.custodian {
+            let org = b.text(custodian.as_str());
+            let excluded = b.bind(Bind::Texts(
+                scope.excluded.iter().map(|p| p.as_str().to_string()).collect(),
+            ));
+            visible.push(format!(
+                "(r.patient_ref IN (SELECT c.patient_ref FROM compartments c WHERE c.custodian = {org}) \
+                 AND NOT (r.patient_ref = ANY({excluded})))"
+            ));
+        }
+        if visible.is_empty() {
+            self.filter.push_str(" AND false");
+        } else {
+            self.filter
+                .push_str(&format!(" AND ({})", visible.join(" OR ")));
+        }
+        self.binds = b.binds;
+    }
+
+    fn bound<'q>(&self, sql: String) -> BoxedSqlQuery<'q, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+        let mut query: BoxedSqlQuery<'q, diesel::pg::Pg, diesel::query_builder::SqlQuery> =
+            diesel::sql_query(sql).into_boxed();
         for bind in &self.binds {
             query = match bind {
                 Bind::Text(s) => query.bind::<Text, _>(s.clone()),
@@ -606,18 +694,88 @@ impl SearchQuery {
                 Bind::Float(f) => query.bind::<Double, _>(*f),
             };
         }
-        Ok(query.load::<Match>(conn).await?)
+        query
+    }
+
+    /// How many resources match (after [`SearchQuery::restrict`]: how many the caller may see).
+    pub async fn total(&self, conn: &mut AsyncPgConnection) -> Result<usize, RecordsError> {
+        let row: Total = self
+            .bound(format!("SELECT COUNT(*) AS n {}", self.filter))
+            .get_result(conn)
+            .await?;
+        Ok(usize::try_from(row.n).unwrap_or(0))
+    }
+
+    /// One page of matches in the search's order.
+    pub async fn page(
+        &self,
+        conn: &mut AsyncPgConnection,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Match>, RecordsError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated {} \
+             ORDER BY {} LIMIT {limit} OFFSET {offset}",
+            self.filter, self.order
+        );
+        Ok(self.bound(sql).load::<Match>(conn).await?)
     }
 
     #[cfg(test)]
-    fn sql(&self) -> &str {
-        &self.sql
+    fn sql(&self) -> String {
+        format!("{} ORDER BY {}", self.filter, self.order)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// No query string makes parsing panic (`Observation?date=x%C3%A9` once did).
+        #[test]
+        fn parsing_never_panics(
+            name in prop::sample::select(vec![
+                "date", "code", "subject", "patient", "value-quantity", "_id", "_lastUpdated",
+                "_count", "_offset", "_sort", "_include", "_revinclude", "_summary", "status",
+                "code:text", "date:missing", "subject:Patient", "identifier", "name", "x.y",
+            ]),
+            value in "\\PC{0,24}",
+        ) {
+            let pairs = vec![(name.to_string(), value.clone())];
+            let _ = SearchQuery::parse(Registry::global(), "Observation", &pairs);
+            let _ = SearchQuery::parse(Registry::global(), "Patient", &pairs);
+            let _ = split_prefix(&value);
+            let _ = dates::parse_range(&value);
+        }
+    }
+
+    #[test]
+    fn non_ascii_values_are_errors_not_panics() {
+        assert!(parse("Observation", &[("date", "x\u{e9}")]).is_err());
+        assert!(parse("Observation", &[("date", "g\u{e9}2020")]).is_err());
+        assert!(parse("Observation", &[("value-quantity", "\u{e9}\u{e9}5")]).is_err());
+    }
+
+    #[test]
+    fn names_one_patient() {
+        let q = parse("Observation", &[("patient", "alice")]).unwrap();
+        assert_eq!(q.named_patient.as_deref(), Some("Patient/alice"));
+        let q = parse("Observation", &[("subject", "Patient/alice")]).unwrap();
+        assert_eq!(q.named_patient.as_deref(), Some("Patient/alice"));
+        let q = parse("Observation", &[("subject", "alice")]).unwrap();
+        assert_eq!(q.named_patient, None, "a bare subject id may be a Group");
+        let q = parse("Observation", &[("patient", "alice,bob")]).unwrap();
+        assert_eq!(q.named_patient, None);
+        let q = parse("Patient", &[("_id", "alice")]).unwrap();
+        assert_eq!(q.named_patient.as_deref(), Some("Patient/alice"));
+        let q = parse("Observation", &[("code", "x")]).unwrap();
+        assert_eq!(q.named_patient, None);
+    }
 
     fn parse(t: &str, q: &[(&str, &str)]) -> Result<SearchQuery, FhirError> {
         let pairs: Vec<(String, String)> = q

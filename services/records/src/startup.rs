@@ -15,8 +15,10 @@ use custodian_events::{
 use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
+use custodian_access::{AccessLog, Kernel};
+use custodian_policy::ConsentStore;
+
 use crate::{
-    access::AccessControl,
     configuration::Settings,
     consent::{load_snapshot, Replica, ReplicaProbe, ReplicaUpdater},
     crypto::RecordCipher,
@@ -38,6 +40,8 @@ pub enum StartupError {
     Events(#[from] custodian_events::EventError),
     #[error("encryption key: {0}")]
     Key(#[from] crate::crypto::CryptoError),
+    #[error("recording the custodians of stored patients: {0}")]
+    Backfill(String),
     #[error("the embedded R4 JSON Schema did not compile")]
     Schema,
     #[error("could not listen: {0}")]
@@ -79,8 +83,13 @@ impl Application {
         }
         let mut tasks = BackgroundTasks::new();
 
-        // Consent replica: position first, then tail and snapshot (see `consent`).
-        let replica = Replica::new();
+        // The access kernel, and its consents: position first, then tail and snapshot (see
+        // `consent`).
+        let kernel = Kernel::new(settings.access.clone(), ConsentStore::new());
+        for c in kernel.collectors() {
+            metrics.register(c);
+        }
+        let replica = Replica::new(kernel.clone());
         let after = latest_id(&mut redis, &streams.consent()).await?;
         let tail = StreamTail::new(&settings.redis_url, streams.consent(), after).await?;
         tasks.spawn(tail.run(ReplicaUpdater(replica.clone()), tasks.token()));
@@ -95,6 +104,7 @@ impl Application {
             metrics.register(c);
         }
         tasks.spawn(relay.clone().run(tasks.token()));
+        crate::access::backfill_custodians(&pool, &cipher).await?;
 
         let verifier = TokenVerifier::remote(
             settings.jwks_url.clone(),
@@ -115,8 +125,8 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             cipher,
-            access: AccessControl::new(replica.clone(), records_metrics.clone()),
-            streams,
+            kernel,
+            log: AccessLog::new(&streams, relay.clone()),
             relay,
             public_url: settings.public_url.clone(),
             metrics: records_metrics,
@@ -128,6 +138,7 @@ impl Application {
             .with(RedisProbe(redis))
             .with(ReplicaProbe(replica));
         let verifier = web::Data::new(verifier);
+        let access_settings = web::Data::new(settings.access.clone());
 
         let listener = TcpListener::bind(settings.listen.address())?;
         let port = listener.local_addr()?.port();
@@ -137,6 +148,7 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(capability.clone())
                 .app_data(verifier.clone())
+                .app_data(access_settings.clone())
                 .configure(|cfg| health::configure(cfg, readiness.clone(), metrics.clone()))
                 .configure(routes::configure)
         })

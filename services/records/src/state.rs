@@ -1,19 +1,22 @@
 //! What every handler shares.
 
+use custodian_access::{AccessLog, Kernel};
 use custodian_database::Pool;
-use custodian_events::{outbox::Relay, AccessEvent, Streams};
+use custodian_events::{outbox::Relay, AccessEvent};
 use diesel_async::AsyncPgConnection;
 
 use crate::{
-    access::AccessControl, crypto::RecordCipher, domain::search_params::Registry,
-    error::RecordsError, metrics::RecordsMetrics,
+    crypto::RecordCipher, domain::search_params::Registry, error::RecordsError,
+    metrics::RecordsMetrics,
 };
 
 pub struct AppState {
     pub pool: Pool,
     pub cipher: RecordCipher,
-    pub access: AccessControl,
-    pub streams: Streams,
+    /// Decides every access.
+    pub kernel: Kernel,
+    /// Where access events go.
+    pub log: AccessLog,
     pub relay: Relay,
     /// Base URL clients see, without a trailing slash.
     pub public_url: String,
@@ -39,19 +42,7 @@ impl AppState {
         conn: &mut AsyncPgConnection,
         events: &[AccessEvent],
     ) -> Result<(), RecordsError> {
-        let stream = self.streams.access();
-        let rows: Vec<(String, uuid::Uuid, serde_json::Value)> = events
-            .iter()
-            .map(|e| {
-                Ok((
-                    stream.clone(),
-                    e.id,
-                    serde_json::to_value(e).map_err(|e| RecordsError::Internal(e.to_string()))?,
-                ))
-            })
-            .collect::<Result<_, RecordsError>>()?;
-        custodian_events::outbox::enqueue_many(conn, &rows).await?;
-        Ok(())
+        Ok(self.log.enqueue(conn, events).await?)
     }
 
     /// Writes events outside any transaction and wakes the relay.
@@ -60,8 +51,6 @@ impl AppState {
         conn: &mut AsyncPgConnection,
         events: &[AccessEvent],
     ) -> Result<(), RecordsError> {
-        self.enqueue_events(conn, events).await?;
-        self.relay.wake();
-        Ok(())
+        Ok(self.log.record(conn, events).await?)
     }
 }

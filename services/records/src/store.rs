@@ -29,6 +29,8 @@ pub struct Current {
 #[derive(Debug, Clone)]
 pub struct StoredVersion {
     pub version: i64,
+    /// The compartment this version was written in.
+    pub patient_ref: Option<String>,
     pub deleted: bool,
     pub last_updated: DateTime<Utc>,
     /// The resource JSON; None for a deletion.
@@ -70,6 +72,22 @@ fn open(
         .map_err(|_| RecordsError::Crypto(crate::crypto::CryptoError::Decrypt))
 }
 
+type VersionRow = (i64, Vec<u8>, bool, DateTime<Utc>, Option<String>);
+
+const VERSION_COLUMNS: (
+    resource_versions::version,
+    resource_versions::body,
+    resource_versions::deleted,
+    resource_versions::last_updated,
+    resource_versions::patient_ref,
+) = (
+    resource_versions::version,
+    resource_versions::body,
+    resource_versions::deleted,
+    resource_versions::last_updated,
+    resource_versions::patient_ref,
+);
+
 pub async fn version(
     conn: &mut AsyncPgConnection,
     cipher: &RecordCipher,
@@ -77,22 +95,18 @@ pub async fn version(
     id: &str,
     version: i64,
 ) -> Result<Option<StoredVersion>, RecordsError> {
-    let row: Option<(i64, Vec<u8>, bool, DateTime<Utc>)> = resource_versions::table
+    let row: Option<VersionRow> = resource_versions::table
         .filter(resource_versions::resource_type.eq(resource_type))
         .filter(resource_versions::resource_id.eq(id))
         .filter(resource_versions::version.eq(version))
-        .select((
-            resource_versions::version,
-            resource_versions::body,
-            resource_versions::deleted,
-            resource_versions::last_updated,
-        ))
+        .select(VERSION_COLUMNS)
         .first(conn)
         .await
         .optional()?;
-    row.map(|(v, body, deleted, last_updated)| {
+    row.map(|(v, body, deleted, last_updated, patient_ref)| {
         Ok(StoredVersion {
             version: v,
+            patient_ref,
             deleted,
             last_updated,
             json: open(cipher, resource_type, id, v, deleted, &body)?,
@@ -108,22 +122,18 @@ pub async fn history(
     resource_type: &str,
     id: &str,
 ) -> Result<Vec<StoredVersion>, RecordsError> {
-    let rows: Vec<(i64, Vec<u8>, bool, DateTime<Utc>)> = resource_versions::table
+    let rows: Vec<VersionRow> = resource_versions::table
         .filter(resource_versions::resource_type.eq(resource_type))
         .filter(resource_versions::resource_id.eq(id))
         .order(resource_versions::version.desc())
-        .select((
-            resource_versions::version,
-            resource_versions::body,
-            resource_versions::deleted,
-            resource_versions::last_updated,
-        ))
+        .select(VERSION_COLUMNS)
         .load(conn)
         .await?;
     rows.into_iter()
-        .map(|(v, body, deleted, last_updated)| {
+        .map(|(v, body, deleted, last_updated, patient_ref)| {
             Ok(StoredVersion {
                 version: v,
+                patient_ref,
                 deleted,
                 last_updated,
                 json: open(cipher, resource_type, id, v, deleted, &body)?,
@@ -208,6 +218,7 @@ pub async fn write_version(
             resource_versions::body.eq(&body),
             resource_versions::deleted.eq(deleted),
             resource_versions::last_updated.eq(new.last_updated),
+            resource_versions::patient_ref.eq(new.patient_ref),
         ))
         .execute(conn)
         .await?;
@@ -327,13 +338,11 @@ pub async fn referencing(
         .await?)
 }
 
-/// Every current, not deleted resource in a patient's compartment: (type, id, version,
-/// confidentiality), by type then age.
+/// Every current, not deleted resource in a patient's compartment, by type then age.
 pub async fn compartment(
     conn: &mut AsyncPgConnection,
     patient_ref: &str,
-    limit: i64,
-) -> Result<Vec<(String, String, i64, Option<String>)>, RecordsError> {
+) -> Result<Vec<(String, String, Current)>, RecordsError> {
     Ok(resources::table
         .filter(resources::patient_ref.eq(patient_ref))
         .filter(resources::deleted.eq(false))
@@ -345,10 +354,8 @@ pub async fn compartment(
         .select((
             resources::resource_type,
             resources::resource_id,
-            resources::version,
-            resources::confidentiality,
+            Current::as_select(),
         ))
-        .limit(limit)
         .load(conn)
         .await?)
 }

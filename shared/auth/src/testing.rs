@@ -74,7 +74,8 @@ impl TestIssuer {
         }
     }
 
-    /// Claims for a role, valid for 15 minutes, with a fresh `sub` and `jti`.
+    /// Claims for a role, valid for 15 minutes, with a fresh `sub` and `jti`, and the scopes
+    /// identity grants the role by default.
     pub fn claims(&self, role: Role) -> Claims {
         let now = Utc::now().timestamp();
         Claims {
@@ -89,7 +90,7 @@ impl TestIssuer {
             department: None,
             practitioner: None,
             patient: None,
-            scope: String::new(),
+            scope: default_scope(role).to_string(),
             client_id: None,
         }
     }
@@ -113,5 +114,60 @@ impl TestIssuer {
         c.patient = Some(patient.to_string());
         let t = self.token(&c);
         (c, t)
+    }
+}
+
+/// The scopes identity grants each role when none are requested (the access kernel's
+/// `scope::role_scopes`; a test there keeps the two equal).
+pub fn default_scope(role: Role) -> &'static str {
+    match role {
+        Role::Practitioner => "user/*.cruds",
+        Role::Patient => "patient/*.rs patient/Consent.cruds",
+        Role::Service | Role::Admin => "system/*.cruds",
+        Role::Auditor => "user/AuditEvent.rs",
+    }
+}
+
+/// A stand-in for identity's `GET /internal/suspended`: answers the snapshot it holds to callers
+/// presenting its service credential, 401 to others.
+pub struct TestIdentity {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    pub credential: crate::InternalToken,
+    snapshot: std::sync::Arc<std::sync::Mutex<crate::DenySnapshot>>,
+}
+
+impl TestIdentity {
+    pub async fn start(snapshot: crate::DenySnapshot) -> Self {
+        let credential = crate::InternalToken::generate();
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(snapshot));
+        let (state, token) = (shared.clone(), credential.clone());
+        let server = actix_web::HttpServer::new(move || {
+            let state = state.clone();
+            actix_web::App::new()
+                .app_data(actix_web::web::Data::new(token.clone()))
+                .route(
+                    "/internal/suspended",
+                    actix_web::web::get().to(move |_: crate::InternalCaller| {
+                        let body = state.lock().expect("snapshot").clone();
+                        async move { actix_web::HttpResponse::Ok().json(body) }
+                    }),
+                )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("bind");
+        let port = server.addrs()[0].port();
+        actix_web::rt::spawn(server.run());
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            credential,
+            snapshot: shared,
+        }
+    }
+
+    /// Changes what later snapshots answer.
+    pub fn set(&self, snapshot: crate::DenySnapshot) {
+        *self.snapshot.lock().expect("snapshot") = snapshot;
     }
 }

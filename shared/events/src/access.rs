@@ -45,6 +45,21 @@ pub struct Source {
     pub user_agent: Option<String>,
 }
 
+/// Why the access kernel decided as it did; the ledger keeps it with every access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// A stable code: `custodian`, `consent`, `own-record`, `break-glass`, `unowned`, `role`
+    /// for permits; `consent-deny`, `no-permit`, `scope`, `role`, `break-glass-refused`,
+    /// `undetermined`, `unknown-patient`, `locked-out`, `bad-credentials` for denials.
+    pub basis: String,
+    /// `Consent/<id>` that decided, when consents did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consents: Vec<String>,
+    /// The practitioner's stated reason, for break-glass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass_reason: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessEvent {
     pub id: Uuid,
@@ -63,6 +78,12 @@ pub struct AccessEvent {
     /// The record's confidentiality code from `meta.security` (N, R, V ...), when known.
     pub confidentiality: Option<String>,
     pub source: Source,
+    /// What decided (absent in events written before the access kernel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionRecord>,
+    /// The request's `X-Request-Id`, to join the ledger with service logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl AccessEvent {
@@ -98,6 +119,12 @@ mod tests {
                 ip: Some("127.0.0.1".into()),
                 user_agent: None,
             },
+            decision: Some(DecisionRecord {
+                basis: "break-glass".into(),
+                consents: vec![],
+                break_glass_reason: Some("unconscious".into()),
+            }),
+            request_id: Some("r1".into()),
         }
     }
 

@@ -113,6 +113,29 @@ impl IncomingResource {
             .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
     }
 
+    /// A top-level element, parsed.
+    pub fn value_of(&self, name: &str) -> Option<Value> {
+        self.field(name)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+    }
+
+    /// A copy with `name` set to `value` (replacing what the client sent, if anything).
+    pub fn with_field(&self, name: &str, value: &Value) -> Result<Self, BodyError> {
+        let raw = RawValue::from_string(value.to_string())
+            .map_err(|e| BodyError::Malformed(e.to_string()))?;
+        let mut fields: Vec<(String, Box<RawValue>)> = self
+            .fields
+            .iter()
+            .filter(|(k, _)| k != name)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        fields.push((name.to_string(), raw));
+        Ok(Self {
+            fields,
+            resource_type: self.resource_type.clone(),
+        })
+    }
+
     fn field(&self, name: &str) -> Option<&RawValue> {
         self.fields
             .iter()

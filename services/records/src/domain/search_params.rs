@@ -384,6 +384,18 @@ impl Registry {
         out
     }
 
+    /// The index rows of one parameter of a resource (none when the type has no such parameter).
+    pub fn extract_param(&self, resource_type: &str, code: &str, resource: &Value) -> Vec<IndexRow> {
+        let Some(param) = self.get(resource_type, code) else {
+            return Vec::new();
+        };
+        param
+            .evaluate(resource)
+            .into_iter()
+            .flat_map(|node| index_values(param, node))
+            .collect()
+    }
+
     /// The index rows of a resource.
     pub fn extract(&self, resource_type: &str, resource: &Value) -> Vec<IndexRow> {
         let mut rows = Vec::new();

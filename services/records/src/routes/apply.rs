@@ -1,19 +1,34 @@
 //! The write interactions on a connection, so the single-resource handlers and transaction
-//! Bundles share them. Each decides access, writes the version and enqueues the permit event on
+//! Bundles share them. Each asks the kernel, writes the version and enqueues the permit event on
 //! `conn` (the caller's transaction); denials and absences return their event instead, so a
 //! caller that rolls back can still record it.
+//!
+//! The rules records adds to the kernel's decisions:
+//! - An id is bound to its compartment forever: an update (or the re-creation of a deleted id)
+//!   is decided on the compartment the id had, and content for another compartment is a 409.
+//! - Both the data being replaced and the new content must be permitted (their facts differ).
+//! - A Patient's custodian is her `managingOrganization`, set to the writer's organisation when
+//!   absent; changing it is the current custodian's decision alone.
+//! - Preconditions (`If-Match`) are evaluated only after access is decided: a caller who may
+//!   not write learns nothing from them.
 
 use chrono::{DateTime, Utc};
-use custodian_events::{AccessEvent, AccessOutcome};
+use custodian_access::{absent_event, Caller, Decision, Interaction, OrganizationRef, PatientRef};
+use custodian_events::AccessEvent;
+use custodian_fhir::FhirError;
 use diesel_async::AsyncPgConnection;
+use serde_json::{json, Value};
 
-use super::write::{stamp, Prepared};
+use super::{
+    read::version_subject,
+    write::{prepare, stamp, Prepared},
+};
 use crate::{
-    access::{Caller, EventDraft, Interaction, Verdict},
-    domain::resource::IncomingResource,
+    access::{custodian_of, set_custodian, stored_patient, Subject},
+    domain::{resource::IncomingResource, ResourceType},
     error::RecordsError,
     state::AppState,
-    store::{self, NewVersion},
+    store::{self, Current, NewVersion},
 };
 
 /// What a write did.
@@ -25,82 +40,155 @@ pub enum Applied {
         json: Option<String>,
     },
     /// Deleting what was already deleted.
-    AlreadyDeleted {
-        version: i64,
-    },
+    AlreadyDeleted { version: i64 },
     /// Deleting what does not exist.
-    Missing {
-        event: AccessEvent,
-    },
+    Missing { event: AccessEvent },
     Denied {
-        reason: String,
+        decision: Decision,
         event: AccessEvent,
+        /// The caller may not even read what it tried to change: answer as for an unknown id.
+        hidden: bool,
     },
     Precondition(String),
+    /// Content for another compartment than the one the id is bound to.
+    Conflict(String),
 }
 
-struct Drafts<'a> {
-    caller: &'a Caller,
-    resource_type: &'a str,
+/// The organisation a Patient's body names as holding her record; Err when it names something
+/// that is not an Organization reference (fail closed: no one is her custodian then).
+fn managing_organization(incoming: &IncomingResource) -> Option<Result<OrganizationRef, ()>> {
+    incoming.value_of("managingOrganization").map(|v| {
+        v.get("reference")
+            .and_then(Value::as_str)
+            .and_then(|r| OrganizationRef::parse(r).ok())
+            .ok_or(())
+    })
 }
 
-impl Drafts<'_> {
-    /// The access decision for one write: `Ok(break_glass)` to go ahead, or the denial with
-    /// its event.
-    fn permit(
-        &self,
-        state: &AppState,
-        patient: Option<&String>,
-        interaction: Interaction,
-        confidentiality: Option<&String>,
-    ) -> Result<Result<bool, Applied>, RecordsError> {
-        Ok(
-            match state.access.decide(
-                self.caller,
-                patient.map(String::as_str),
-                self.resource_type,
-                interaction,
-            )? {
-                Verdict::Permit { break_glass } => Ok(break_glass),
-                Verdict::Deny(reason) => {
-                    let event = self.event(
-                        patient.cloned(),
-                        interaction,
-                        AccessOutcome::Deny,
-                        0,
-                        false,
-                        confidentiality.cloned(),
-                    );
-                    Err(Applied::Denied { reason, event })
-                }
-            },
-        )
+/// A Patient's body with `managingOrganization` set (the server's default custodian).
+type Patched = Option<(IncomingResource, Prepared)>;
+
+/// For a Patient, the body with `managingOrganization` set to `default` when it names none,
+/// and the custodian it names. Other types pass through.
+fn with_custodian(
+    state: &AppState,
+    resource_type: &str,
+    id: &str,
+    incoming: &IncomingResource,
+    default: Option<&OrganizationRef>,
+    now: DateTime<Utc>,
+) -> Result<(Patched, Option<OrganizationRef>), RecordsError> {
+    if resource_type != "Patient" {
+        return Ok((None, None));
     }
+    match managing_organization(incoming) {
+        Some(Ok(org)) => Ok((None, Some(org))),
+        Some(Err(())) => Ok((None, None)),
+        None => match default {
+            None => Ok((None, None)),
+            Some(org) => {
+                let patched = incoming
+                    .with_field("managingOrganization", &json!({ "reference": org.as_str() }))
+                    .map_err(|e| FhirError::BadRequest(e.to_string()))?;
+                let rt = ResourceType::parse(resource_type)
+                    .map_err(|e| FhirError::BadRequest(e.to_string()))?;
+                let prepared = prepare(state, &patched, &rt, id, now)?;
+                Ok((Some((patched, prepared)), Some(org.clone())))
+            }
+        },
+    }
+}
 
-    fn event(
-        &self,
-        patient: Option<String>,
-        interaction: Interaction,
-        outcome: AccessOutcome,
-        count: u32,
-        break_glass: bool,
-        confidentiality: Option<String>,
-    ) -> AccessEvent {
-        EventDraft {
-            caller: self.caller,
-            patient,
-            interaction,
-            resource_type: self.resource_type,
-            count,
-            outcome,
-            break_glass,
-            confidentiality,
+/// The subject of new content: its compartment, that patient's custodian (for a Patient, the
+/// one her body names), and its facts.
+async fn content_subject(
+    conn: &mut AsyncPgConnection,
+    resource_type: &str,
+    id: &str,
+    prepared: &Prepared,
+    patient_custodian: Option<OrganizationRef>,
+) -> Result<Subject, RecordsError> {
+    let patient = stored_patient(prepared.patient.as_deref());
+    let custodian = match (&patient, resource_type) {
+        (Some(_), "Patient") => patient_custodian,
+        (Some(p), _) => custodian_of(conn, p).await?,
+        (None, _) => None,
+    };
+    Ok(Subject {
+        resource_type: resource_type.to_string(),
+        id: Some(id.to_string()),
+        patient,
+        custodian,
+        confidentiality: prepared.confidentiality.clone(),
+        instance: Some(prepared.facts.clone()),
+    })
+}
+
+/// A denied write. For existing data, whether the caller may read it decides how the denial
+/// is answered (403, or the 404 of an unknown id).
+fn denied(
+    state: &AppState,
+    caller: &Caller,
+    interaction: Interaction,
+    subject: &Subject,
+    decision: Decision,
+    existing: bool,
+) -> Result<Applied, RecordsError> {
+    let event = decision.event(caller, interaction, subject.touched(0));
+    let hidden = existing
+        && !state
+            .kernel
+            .decide(caller, Interaction::Read, &subject.target())?
+            .permitted();
+    Ok(Applied::Denied {
+        decision,
+        event,
+        hidden,
+    })
+}
+
+/// Writes a version in the compartment `patient_ref` and enqueues its event.
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    interaction: Interaction,
+    subject: &Subject,
+    decision: &Decision,
+    incoming: &IncomingResource,
+    prepared: &Prepared,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<String, RecordsError> {
+    let id = subject.id.as_deref().unwrap_or_default();
+    let json = stamp(incoming, id, version, now)?;
+    store::write_version(
+        conn,
+        &state.cipher,
+        NewVersion {
+            resource_type: &subject.resource_type,
+            id,
+            version,
+            json: Some(&json),
+            patient_ref: subject.patient.as_ref().map(PatientRef::as_str),
+            confidentiality: prepared.confidentiality.as_deref(),
+            last_updated: now,
+            index: &prepared.index,
+        },
+    )
+    .await?;
+    if subject.resource_type == "Patient" {
+        if let Some(patient) = &subject.patient {
+            set_custodian(conn, patient, subject.custodian.as_ref()).await?;
         }
-        .build()
     }
+    let event = decision.event(caller, interaction, subject.touched(1));
+    state.enqueue_events(conn, &[event]).await?;
+    Ok(json)
 }
 
-/// Creates `id` (a new server id: no existing row is expected).
+/// Creates `id` (a new id: no existing row is expected).
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     conn: &mut AsyncPgConnection,
@@ -110,46 +198,40 @@ pub async fn create(
     id: &str,
     incoming: &IncomingResource,
     prepared: &Prepared,
+    expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
-    let drafts = Drafts {
-        caller,
-        resource_type,
+    let (patched, custodian) =
+        with_custodian(state, resource_type, id, incoming, caller.organization(), now)?;
+    let (incoming, prepared) = match &patched {
+        Some((i, p)) => (i, p),
+        None => (incoming, prepared),
     };
-    let break_glass = match drafts.permit(
-        state,
-        prepared.patient.as_ref(),
-        Interaction::Create,
-        prepared.confidentiality.as_ref(),
-    )? {
-        Ok(break_glass) => break_glass,
-        Err(denied) => return Ok(denied),
-    };
-    let json = stamp(incoming, id, 1, now)?;
-    store::write_version(
+    let subject = content_subject(conn, resource_type, id, prepared, custodian).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Create, &subject.target())?;
+    if !decision.permitted() {
+        return denied(state, caller, Interaction::Create, &subject, decision, false);
+    }
+    if let Some(expected) = expected {
+        return Ok(Applied::Precondition(format!(
+            "If-Match W/\"{expected}\" names a version of a resource that does not exist"
+        )));
+    }
+    let json = write(
         conn,
-        &state.cipher,
-        NewVersion {
-            resource_type,
-            id,
-            version: 1,
-            json: Some(&json),
-            patient_ref: prepared.patient.as_deref(),
-            confidentiality: prepared.confidentiality.as_deref(),
-            last_updated: now,
-            index: &prepared.index,
-        },
+        state,
+        caller,
+        Interaction::Create,
+        &subject,
+        &decision,
+        incoming,
+        prepared,
+        1,
+        now,
     )
     .await?;
-    let event = drafts.event(
-        prepared.patient.clone(),
-        Interaction::Create,
-        AccessOutcome::Permit,
-        1,
-        break_glass,
-        prepared.confidentiality.clone(),
-    );
-    state.enqueue_events(conn, &[event]).await?;
     Ok(Applied::Written {
         version: 1,
         created: true,
@@ -170,93 +252,111 @@ pub async fn update(
     expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
-    let drafts = Drafts {
-        caller,
-        resource_type,
+    let Some(current) = store::current(conn, resource_type, id, true).await? else {
+        return create(
+            conn,
+            state,
+            caller,
+            resource_type,
+            id,
+            incoming,
+            prepared,
+            expected,
+            now,
+        )
+        .await;
     };
-    let current = store::current(conn, resource_type, id, true).await?;
+    // The data being replaced, in the compartment the id is bound to (a deleted id too).
+    let existing = existing_subject(conn, state, resource_type, id, &current).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Update, &existing.target())?;
+    if !decision.permitted() {
+        return denied(state, caller, Interaction::Update, &existing, decision, true);
+    }
+    let (patched, custodian) = with_custodian(
+        state,
+        resource_type,
+        id,
+        incoming,
+        existing.custodian.as_ref().or(caller.organization()),
+        now,
+    )?;
+    let (incoming, prepared) = match &patched {
+        Some((i, p)) => (i, p),
+        None => (incoming, prepared),
+    };
+    if prepared.patient != current.patient_ref {
+        return Ok(Applied::Conflict(format!(
+            "{resource_type}/{id} belongs to another compartment than this content: an id stays \
+             in the patient record it was created in"
+        )));
+    }
+    if resource_type == "Patient" && custodian != existing.custodian {
+        let change = state.kernel.decide_custody_change(
+            caller,
+            existing.custodian.as_ref(),
+            custodian.as_ref(),
+        );
+        if !change.permitted() {
+            return denied(state, caller, Interaction::Update, &existing, change, true);
+        }
+    }
+    let subject = content_subject(conn, resource_type, id, prepared, custodian).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Update, &subject.target())?;
+    if !decision.permitted() {
+        return denied(state, caller, Interaction::Update, &subject, decision, true);
+    }
     if let Some(expected) = expected {
-        let actual = current.as_ref().filter(|c| !c.deleted).map(|c| c.version);
-        if actual != Some(expected) {
+        if current.deleted || current.version != expected {
             return Ok(Applied::Precondition(format!(
-                "If-Match W/\"{expected}\" does not match the current version{}",
-                actual.map(|v| format!(" W/\"{v}\"")).unwrap_or_default()
+                "If-Match W/\"{expected}\" does not match the current version"
             )));
         }
     }
-    let live = current.as_ref().filter(|c| !c.deleted);
-    // Changing an existing record needs `correct` on its patient; placing data in a (new)
-    // patient's compartment is a `collect`.
-    let mut checks: Vec<(Option<String>, Interaction, Option<String>)> = Vec::new();
-    match live {
-        Some(c) => {
-            checks.push((
-                c.patient_ref.clone(),
-                Interaction::Update,
-                c.confidentiality.clone(),
-            ));
-            if prepared.patient != c.patient_ref {
-                checks.push((
-                    prepared.patient.clone(),
-                    Interaction::Create,
-                    prepared.confidentiality.clone(),
-                ));
-            }
-        }
-        None => checks.push((
-            prepared.patient.clone(),
-            Interaction::Create,
-            prepared.confidentiality.clone(),
-        )),
-    }
-    let mut break_glass = false;
-    for (patient, interaction, confidentiality) in &checks {
-        match drafts.permit(
-            state,
-            patient.as_ref(),
-            *interaction,
-            confidentiality.as_ref(),
-        )? {
-            Ok(bg) => break_glass |= bg,
-            Err(denied) => return Ok(denied),
-        }
-    }
-    let version = current.as_ref().map(|c| c.version + 1).unwrap_or(1);
-    let json = stamp(incoming, id, version, now)?;
-    store::write_version(
+    let version = current.version + 1;
+    let interaction = if current.deleted {
+        Interaction::Create
+    } else {
+        Interaction::Update
+    };
+    let json = write(
         conn,
-        &state.cipher,
-        NewVersion {
-            resource_type,
-            id,
-            version,
-            json: Some(&json),
-            patient_ref: prepared.patient.as_deref(),
-            confidentiality: prepared.confidentiality.as_deref(),
-            last_updated: now,
-            index: &prepared.index,
-        },
+        state,
+        caller,
+        interaction,
+        &subject,
+        &decision,
+        incoming,
+        prepared,
+        version,
+        now,
     )
     .await?;
-    let interaction = if live.is_some() {
-        Interaction::Update
-    } else {
-        Interaction::Create
-    };
-    let event = drafts.event(
-        prepared.patient.clone(),
-        interaction,
-        AccessOutcome::Permit,
-        1,
-        break_glass,
-        prepared.confidentiality.clone(),
-    );
-    state.enqueue_events(conn, &[event]).await?;
     Ok(Applied::Written {
         version,
-        created: live.is_none(),
+        created: current.deleted,
         json: Some(json),
     })
+}
+
+/// The subject of the current version of an existing id (decrypted for its facts when live).
+async fn existing_subject(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    resource_type: &str,
+    id: &str,
+    current: &Current,
+) -> Result<Subject, RecordsError> {
+    let stored = store::version(conn, &state.cipher, resource_type, id, current.version).await?;
+    match stored {
+        Some(version) => version_subject(state, conn, resource_type, id, current, &version).await,
+        None => Err(RecordsError::Internal(format!(
+            "{resource_type}/{id} has no row for its current version"
+        ))),
+    }
 }
 
 /// Deletes `id` (a deletion version).
@@ -269,30 +369,18 @@ pub async fn delete(
     expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
-    let drafts = Drafts {
-        caller,
-        resource_type,
-    };
     let Some(current) = store::current(conn, resource_type, id, true).await? else {
-        let event = drafts.event(
-            None,
-            Interaction::Delete,
-            AccessOutcome::Error,
-            0,
-            false,
-            None,
-        );
-        return Ok(Applied::Missing { event });
+        return Ok(Applied::Missing {
+            event: absent_event(caller, Interaction::Delete, resource_type),
+        });
     };
-    let break_glass = match drafts.permit(
-        state,
-        current.patient_ref.as_ref(),
-        Interaction::Delete,
-        current.confidentiality.as_ref(),
-    )? {
-        Ok(break_glass) => break_glass,
-        Err(denied) => return Ok(denied),
-    };
+    let subject = existing_subject(conn, state, resource_type, id, &current).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Delete, &subject.target())?;
+    if !decision.permitted() {
+        return denied(state, caller, Interaction::Delete, &subject, decision, true);
+    }
     if let Some(expected) = expected {
         if current.deleted || current.version != expected {
             return Ok(Applied::Precondition(format!(
@@ -321,14 +409,7 @@ pub async fn delete(
         },
     )
     .await?;
-    let event = drafts.event(
-        current.patient_ref.clone(),
-        Interaction::Delete,
-        AccessOutcome::Permit,
-        1,
-        break_glass,
-        current.confidentiality.clone(),
-    );
+    let event = decision.event(caller, Interaction::Delete, subject.touched(1));
     state.enqueue_events(conn, &[event]).await?;
     Ok(Applied::Written {
         version,

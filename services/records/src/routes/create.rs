@@ -1,7 +1,7 @@
 //! `POST /fhir/{type}`: create with a server-assigned id.
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_fhir::FhirError;
 use diesel_async::AsyncConnection;
 
@@ -11,7 +11,7 @@ use super::{
     write::{parse_body, prepare},
 };
 use crate::{
-    access::Caller,
+    access::refused,
     domain::{resource::now_millis, ResourceId},
     error::RecordsError,
     state::AppState,
@@ -37,10 +37,10 @@ pub async fn create(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
-    let result = handle(&req, &path, &body, auth, &state).await;
+    let result = handle(&req, &path, &body, caller, &state).await;
     super::observe(&state, "create", &path, &result);
     result
 }
@@ -49,12 +49,11 @@ async fn handle(
     req: &HttpRequest,
     raw_type: &str,
     body: &[u8],
-    auth: Authenticated,
+    caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     http::require_json(req)?;
-    let caller = Caller::from_request(req, auth.0)?;
     let incoming = parse_body(body, &resource_type)?;
     let id = ResourceId::generate();
     let now = now_millis();
@@ -72,6 +71,7 @@ async fn handle(
                 id,
                 incoming,
                 prepared,
+                None,
                 now,
             )
             .await?;
@@ -89,7 +89,8 @@ async fn handle(
         Applied::Written {
             json: Some(json), ..
         } => json,
-        Applied::Denied { reason, .. } => return Err(FhirError::Forbidden(reason).into()),
+        Applied::Denied { decision, .. } => return Err(refused(state, &decision).into()),
+        Applied::Conflict(message) => return Err(FhirError::Conflict(message).into()),
         _ => return Err(RecordsError::Internal("create wrote no version".into())),
     };
     let builder = {

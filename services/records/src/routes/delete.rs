@@ -1,7 +1,7 @@
 //! `DELETE /fhir/{type}/{id}`: a deletion version; later reads answer 410.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_fhir::{FhirError, OperationOutcome};
 use diesel_async::AsyncConnection;
 
@@ -9,7 +9,12 @@ use super::{
     apply::{self, Applied},
     http::{self, prefer_return, Return},
 };
-use crate::{access::Caller, domain::resource::now_millis, error::RecordsError, state::AppState};
+use crate::{
+    access::{hidden, refused},
+    domain::resource::now_millis,
+    error::RecordsError,
+    state::AppState,
+};
 
 /// Delete a resource.
 #[utoipa::path(
@@ -28,11 +33,11 @@ use crate::{access::Caller, domain::resource::now_millis, error::RecordsError, s
 pub async fn delete(
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id) = path.into_inner();
-    let result = handle(&req, &raw_type, &raw_id, auth, &state).await;
+    let result = handle(&req, &raw_type, &raw_id, caller, &state).await;
     super::observe(&state, "delete", &raw_type, &result);
     result
 }
@@ -41,13 +46,12 @@ async fn handle(
     req: &HttpRequest,
     raw_type: &str,
     raw_id: &str,
-    auth: Authenticated,
+    caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let id = http::parse_id(raw_id)?;
     let expected = http::if_match(req)?;
-    let caller = Caller::from_request(req, auth.0)?;
     let now = now_millis();
     let mut conn = state.connection().await?;
     let applied = {
@@ -91,7 +95,13 @@ async fn handle(
         Applied::Missing { .. } => {
             Err(FhirError::NotFound(format!("{resource_type}/{id} is not known")).into())
         }
-        Applied::Denied { reason, .. } => Err(FhirError::Forbidden(reason).into()),
+        Applied::Denied {
+            decision,
+            hidden: true,
+            ..
+        } => Err(hidden(state, &decision, resource_type.as_str(), id.as_str()).into()),
+        Applied::Denied { decision, .. } => Err(refused(state, &decision).into()),
+        Applied::Conflict(message) => Err(FhirError::Conflict(message).into()),
         Applied::Precondition(message) => Err(FhirError::PreconditionFailed(message).into()),
     }
 }

@@ -1,27 +1,27 @@
-//! `GET /fhir/Patient/{id}/$everything`: every current resource in the patient's compartment
-//! that the caller may see (decided per resource type, since consents can name types), as a
-//! `searchset` Bundle. Events: one per resource type returned, one deny event per type withheld.
+//! `GET /fhir/Patient/{id}/$everything`: the patient's compartment, each resource decided on
+//! its own facts (Bundle `searchset`). A patient the caller may not see answers like an unknown
+//! one.
 
 use std::collections::BTreeMap;
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::AccessOutcome;
+use custodian_access::{absent_event, Caller, Interaction};
 use custodian_fhir::FhirError;
 
 use super::{
-    bundle::{raw, Bundle, Entry, Link, Search},
+    bundle::{Bundle, Link},
     http,
+    read::decide_current,
+    search::{decide_each, Tally},
 };
 use crate::{
-    access::{Caller, EventDraft, Interaction, Verdict},
+    access::{hidden, not_known},
     error::RecordsError,
-    search::MAX_MATCHES,
     state::AppState,
-    store,
+    store::{self, Current},
 };
 
-/// Everything in one patient's record.
+/// Everything in a patient's record that the caller may see.
 #[utoipa::path(
     get,
     path = "/fhir/Patient/{id}/$everything",
@@ -29,101 +29,67 @@ use crate::{
     params(("id" = String, Path)),
     responses(
         (status = 200, description = "searchset Bundle of what the caller may see"),
-        (status = 403, description = "Not permitted to read the Patient"),
-        (status = 404, description = "Unknown patient"),
+        (status = 404, description = "Unknown patient, or one the caller may not see"),
         (status = 410, description = "Deleted patient")
     ),
     security(("bearer" = []))
 )]
 pub async fn everything(
-    req: HttpRequest,
+    _req: HttpRequest,
     path: web::Path<String>,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
-    let result = handle(&req, &path, auth, &state).await;
+    let result = handle(&path, caller, &state).await;
     super::observe(&state, "everything", "Patient", &result);
     result
 }
 
-async fn handle(
-    req: &HttpRequest,
-    raw_id: &str,
-    auth: Authenticated,
-    state: &AppState,
-) -> Result<HttpResponse, RecordsError> {
+async fn handle(raw_id: &str, caller: Caller, state: &AppState) -> Result<HttpResponse, RecordsError> {
     let id = http::parse_id(raw_id)?;
-    let caller = Caller::from_request(req, auth.0)?;
     let mut conn = state.connection().await?;
-    let (current, _) = super::read::authorise_existing(
-        state,
-        &mut conn,
-        &caller,
-        "Patient",
-        id.as_str(),
-        Interaction::Search,
-    )
-    .await?;
+    let Some(current) = store::current(&mut conn, "Patient", id.as_str(), false).await? else {
+        state
+            .record(&mut conn, &[absent_event(&caller, Interaction::Search, "Patient")])
+            .await?;
+        return Err(not_known("Patient", id.as_str()).into());
+    };
+    let (subject, decision) =
+        decide_current(state, &mut conn, &caller, "Patient", &current, Interaction::Search)
+            .await?;
+    if !decision.permitted() {
+        let event = decision.event(&caller, Interaction::Search, subject.touched(0));
+        state.record(&mut conn, &[event]).await?;
+        return Err(hidden(state, &decision, "Patient", id.as_str()).into());
+    }
     if current.deleted {
+        let event = decision.failed_event(&caller, Interaction::Search, subject.touched(0));
+        state.record(&mut conn, &[event]).await?;
         return Err(FhirError::Gone(format!("Patient/{id} was deleted")).into());
     }
     let patient = format!("Patient/{id}");
-    let rows = store::compartment(&mut conn, &patient, MAX_MATCHES).await?;
-    let mut by_type: BTreeMap<String, Vec<(String, i64, Option<String>)>> = BTreeMap::new();
-    for (t, rid, version, confidentiality) in rows {
-        by_type
-            .entry(t)
-            .or_default()
-            .push((rid, version, confidentiality));
+    let mut by_type: BTreeMap<String, Vec<(String, Current)>> = BTreeMap::new();
+    for (t, rid, row) in store::compartment(&mut conn, &patient).await? {
+        by_type.entry(t).or_default().push((rid, row));
     }
     let mut entries = Vec::new();
-    let mut events = Vec::new();
+    let mut tally = Tally::default();
+    let mut budget = usize::MAX;
     for (t, rows) in by_type {
-        let verdict = state
-            .access
-            .decide(&caller, Some(&patient), &t, Interaction::Search)?;
-        let confidentiality = rows
-            .iter()
-            .filter_map(|r| r.2.clone())
-            .max_by_key(|c| "ULMNRV".find(c.as_str()));
-        let draft = |count, outcome, break_glass| {
-            EventDraft {
-                caller: &caller,
-                patient: Some(patient.clone()),
-                interaction: Interaction::Search,
-                resource_type: &t,
-                count,
-                outcome,
-                break_glass,
-                confidentiality: confidentiality.clone(),
-            }
-            .build()
-        };
-        match verdict {
-            Verdict::Deny(_) => events.push(draft(0, AccessOutcome::Deny, false)),
-            Verdict::Permit { break_glass } => {
-                let wanted: Vec<(String, i64)> =
-                    rows.iter().map(|(rid, v, _)| (rid.clone(), *v)).collect();
-                let mut bodies =
-                    store::current_bodies(&mut conn, &state.cipher, &t, &wanted).await?;
-                let mut count = 0;
-                for (rid, _, _) in &rows {
-                    if let Some(json) = bodies.remove(rid) {
-                        count += 1;
-                        entries.push(Entry {
-                            full_url: state.full_url(&t, rid),
-                            resource: raw(json),
-                            search: Some(Search { mode: "match" }),
-                            request: None,
-                            response: None,
-                        });
-                    }
-                }
-                events.push(draft(count, AccessOutcome::Permit, break_glass));
-            }
-        }
+        decide_each(
+            state,
+            &mut conn,
+            &caller,
+            &t,
+            rows,
+            "match",
+            &mut budget,
+            &mut tally,
+            &mut entries,
+        )
+        .await?;
     }
-    state.record(&mut conn, &events).await?;
+    state.record(&mut conn, &tally.events(&caller)).await?;
     let link = vec![Link {
         relation: "self",
         url: format!("{}/$everything", state.full_url("Patient", id.as_str())),

@@ -1,17 +1,19 @@
 //! `GET /fhir/{type}/{id}` (read) and `GET /fhir/{type}/{id}/_history/{vid}` (vread).
+//!
+//! Each version is decided on its own compartment and facts. A caller who may not see it gets
+//! the same 404 as for an id that does not exist; the ledger gets the denial with its reason.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::AccessOutcome;
+use custodian_access::{absent_event, Caller, Decision, Interaction};
 use custodian_fhir::FhirError;
 
 use super::http;
 use crate::{
-    access::{Caller, EventDraft, Interaction, Verdict},
+    access::{custodian_of, hidden, not_known, stored_patient, InstanceFacts, Subject},
     domain::VersionId,
     error::RecordsError,
     state::AppState,
-    store::{self, Current},
+    store::{self, Current, StoredVersion},
 };
 
 /// Read the current version of a resource.
@@ -22,20 +24,19 @@ use crate::{
     params(("type" = String, Path), ("id" = String, Path)),
     responses(
         (status = 200, description = "The resource; ETag and Last-Modified set"),
-        (status = 403, description = "Not permitted (OperationOutcome)"),
-        (status = 404, description = "Unknown resource"),
+        (status = 404, description = "Unknown resource, or one the caller may not see (OperationOutcome)"),
         (status = 410, description = "Deleted")
     ),
     security(("bearer" = []))
 )]
 pub async fn read(
-    req: HttpRequest,
+    _req: HttpRequest,
     path: web::Path<(String, String)>,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id) = path.into_inner();
-    let result = handle(&req, &raw_type, &raw_id, None, auth, &state).await;
+    let result = handle(&raw_type, &raw_id, None, &caller, &state).await;
     super::observe(&state, "read", &raw_type, &result);
     result
 }
@@ -48,156 +49,146 @@ pub async fn read(
     params(("type" = String, Path), ("id" = String, Path), ("vid" = String, Path)),
     responses(
         (status = 200, description = "That version"),
-        (status = 403, description = "Not permitted"),
-        (status = 404, description = "Unknown resource or version"),
+        (status = 404, description = "Unknown resource or version, or one the caller may not see"),
         (status = 410, description = "That version is a deletion")
     ),
     security(("bearer" = []))
 )]
 pub async fn vread(
-    req: HttpRequest,
+    _req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id, raw_version) = path.into_inner();
     let result = match VersionId::parse(&raw_version) {
-        Ok(v) => handle(&req, &raw_type, &raw_id, Some(v), auth, &state).await,
+        Ok(v) => handle(&raw_type, &raw_id, Some(v), &caller, &state).await,
         Err(e) => Err(FhirError::NotFound(e.to_string()).into()),
     };
     super::observe(&state, "vread", &raw_type, &result);
     result
 }
 
-/// Decides access to an existing resource, writing the event for a denial or an absence.
-/// Returns the current row when the caller may read it.
-pub async fn authorise_existing(
+/// The subject of one stored version: its own compartment (or, for a row from before versions
+/// kept one, the resource's), that patient's custodian, and the facts of its body.
+pub async fn version_subject(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    resource_type: &str,
+    id: &str,
+    current: &Current,
+    version: &StoredVersion,
+) -> Result<Subject, RecordsError> {
+    let patient = stored_patient(
+        version
+            .patient_ref
+            .as_deref()
+            .or(current.patient_ref.as_deref()),
+    );
+    let custodian = match &patient {
+        Some(p) => custodian_of(conn, p).await?,
+        None => None,
+    };
+    let (instance, confidentiality) = match &version.json {
+        Some(json) => {
+            let value: serde_json::Value =
+                serde_json::from_str(json).map_err(|e| RecordsError::Internal(e.to_string()))?;
+            (
+                Some(InstanceFacts::of(state.registry, resource_type, &value)),
+                crate::domain::compartment::confidentiality_of(&value),
+            )
+        }
+        None => (None, current.confidentiality.clone()),
+    };
+    Ok(Subject {
+        resource_type: resource_type.to_string(),
+        id: Some(id.to_string()),
+        patient,
+        custodian,
+        confidentiality,
+        instance,
+    })
+}
+
+/// Decides the current row's compartment at type level (when there is no version to decide
+/// on), so an absent version answers a hidden resource's 404.
+pub async fn decide_current(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
     caller: &Caller,
     resource_type: &str,
-    id: &str,
+    current: &Current,
     interaction: Interaction,
-) -> Result<(Current, bool), RecordsError> {
-    let draft = |patient: Option<String>, outcome, confidentiality: Option<String>| {
-        EventDraft {
-            caller,
-            patient,
-            interaction,
-            resource_type,
-            count: 0,
-            outcome,
-            break_glass: false,
-            confidentiality,
-        }
-        .build()
+) -> Result<(Subject, Decision), RecordsError> {
+    let patient = stored_patient(current.patient_ref.as_deref());
+    let custodian = match &patient {
+        Some(p) => custodian_of(conn, p).await?,
+        None => None,
     };
-    let Some(current) = store::current(conn, resource_type, id, false).await? else {
-        state
-            .record(conn, &[draft(None, AccessOutcome::Error, None)])
-            .await?;
-        return Err(FhirError::NotFound(format!("{resource_type}/{id} is not known")).into());
-    };
-    match state.access.decide(
-        caller,
-        current.patient_ref.as_deref(),
-        resource_type,
-        interaction,
-    )? {
-        Verdict::Deny(reason) => {
-            state
-                .record(
-                    conn,
-                    &[draft(
-                        current.patient_ref.clone(),
-                        AccessOutcome::Deny,
-                        current.confidentiality.clone(),
-                    )],
-                )
-                .await?;
-            Err(FhirError::Forbidden(reason).into())
-        }
-        Verdict::Permit { break_glass } => Ok((current, break_glass)),
-    }
+    let mut subject = Subject::of_type(resource_type, patient, custodian);
+    subject.confidentiality = current.confidentiality.clone();
+    let decision = state.kernel.decide(caller, interaction, &subject.target())?;
+    Ok((subject, decision))
 }
 
 async fn handle(
-    req: &HttpRequest,
     raw_type: &str,
     raw_id: &str,
     version: Option<VersionId>,
-    auth: Authenticated,
+    caller: &Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let id = http::parse_id(raw_id)?;
-    let caller = Caller::from_request(req, auth.0)?;
+    let (rt, id) = (resource_type.as_str(), id.as_str());
     let mut conn = state.connection().await?;
-    let (current, break_glass) = authorise_existing(
-        state,
-        &mut conn,
-        &caller,
-        resource_type.as_str(),
-        id.as_str(),
-        Interaction::Read,
-    )
-    .await?;
+    let Some(current) = store::current(&mut conn, rt, id, false).await? else {
+        state
+            .record(&mut conn, &[absent_event(caller, Interaction::Read, rt)])
+            .await?;
+        return Err(not_known(rt, id).into());
+    };
     let wanted = version.map(|v| v.get()).unwrap_or(current.version);
-    let stored = match store::version(
-        &mut conn,
-        &state.cipher,
-        resource_type.as_str(),
-        id.as_str(),
-        wanted,
-    )
-    .await
-    {
+    let stored = match store::version(&mut conn, &state.cipher, rt, id, wanted).await {
         Ok(stored) => stored,
         Err(e) => {
-            // The access was permitted but failed (e.g. a row that does not decrypt): say so.
-            let event = EventDraft {
-                caller: &caller,
-                patient: current.patient_ref.clone(),
-                interaction: Interaction::Read,
-                resource_type: resource_type.as_str(),
-                count: 0,
-                outcome: AccessOutcome::Error,
-                break_glass,
-                confidentiality: current.confidentiality.clone(),
-            }
-            .build();
+            // A row that does not decrypt: decided at type level, recorded as an error.
+            let (subject, decision) =
+                decide_current(state, &mut conn, caller, rt, &current, Interaction::Read).await?;
+            let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
             state.record(&mut conn, &[event]).await?;
             return Err(e);
         }
     };
-    let count = stored
-        .as_ref()
-        .and_then(|s| s.json.as_ref())
-        .map(|_| 1)
-        .unwrap_or(0);
-    let event = EventDraft {
-        caller: &caller,
-        patient: current.patient_ref.clone(),
-        interaction: Interaction::Read,
-        resource_type: resource_type.as_str(),
-        count,
-        outcome: if count == 1 {
-            AccessOutcome::Permit
-        } else {
-            AccessOutcome::Error
-        },
-        break_glass,
-        confidentiality: current.confidentiality.clone(),
-    }
-    .build();
-    state.record(&mut conn, &[event]).await?;
-    match stored {
-        None => {
-            Err(FhirError::NotFound(format!("{resource_type}/{id} has no version {wanted}")).into())
+    let Some(stored) = stored else {
+        let (subject, decision) =
+            decide_current(state, &mut conn, caller, rt, &current, Interaction::Read).await?;
+        let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
+        state.record(&mut conn, &[event]).await?;
+        if !decision.permitted() {
+            return Err(hidden(state, &decision, rt, id).into());
         }
-        Some(v) => match v.json {
-            None => Err(FhirError::Gone(format!("{resource_type}/{id} was deleted")).into()),
-            Some(json) => Ok(http::versioned(StatusCode::OK, v.version, v.last_updated).body(json)),
-        },
+        return Err(FhirError::NotFound(format!("{rt}/{id} has no version {wanted}")).into());
+    };
+    let subject = version_subject(state, &mut conn, rt, id, &current, &stored).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Read, &subject.target())?;
+    if !decision.permitted() {
+        let event = decision.event(caller, Interaction::Read, subject.touched(0));
+        state.record(&mut conn, &[event]).await?;
+        return Err(hidden(state, &decision, rt, id).into());
+    }
+    match stored.json {
+        None => {
+            let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
+            state.record(&mut conn, &[event]).await?;
+            Err(FhirError::Gone(format!("{rt}/{id} was deleted")).into())
+        }
+        Some(json) => {
+            let event = decision.event(caller, Interaction::Read, subject.touched(1));
+            state.record(&mut conn, &[event]).await?;
+            Ok(http::versioned(StatusCode::OK, stored.version, stored.last_updated).body(json))
+        }
     }
 }

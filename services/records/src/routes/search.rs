@@ -1,17 +1,20 @@
 //! `GET /fhir/{type}?...` and `POST /fhir/{type}/_search` (form body): Bundle `searchset`.
 //!
-//! The query runs first; then only resources the caller may see are kept (consent, own record,
-//! or outside any patient compartment), so `total` counts what the caller can page through.
-//! Events: one permit event per patient whose data is on the page (count = their resources),
-//! one deny event per patient filtered out, and one event with patient null for resources
-//! outside any compartment or when the page is empty. `_include`d and `_revinclude`d resources
-//! are filtered and counted the same way, with events under their own resource type.
+//! Access is inside the query: the kernel says which compartments the caller may see (or
+//! decides for the one patient the search names), the query is restricted to them, and
+//! `total`, paging and `_summary=count` are computed over visible resources only.
+//! Events: one permit event per (type, patient) on the page (count = their resources), one
+//! deny event for a named patient the caller may not see, and one event for a search that
+//! returned nothing. `_include`d and `_revinclude`d resources are decided one by one with
+//! their own facts, with events under their own resource type.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{AccessEvent, AccessOutcome};
+use custodian_access::{
+    Basis, Caller, Decision, Interaction, PatientRef, PatientScope, Touched, Visibility,
+};
+use custodian_events::AccessEvent;
 use custodian_fhir::FhirError;
 
 use super::{
@@ -19,12 +22,15 @@ use super::{
     http,
 };
 use crate::{
-    access::{Caller, EventDraft, Interaction, Verdict},
+    access::{
+        custodian_of, custodians_of, most_restrictive, refused, stored_patient, InstanceFacts,
+        Subject,
+    },
     domain::{is_valid_id, ResourceType},
     error::RecordsError,
-    search::{SearchQuery, MAX_INCLUDES},
+    search::{Match, SearchQuery, MAX_INCLUDES},
     state::AppState,
-    store,
+    store::{self, Current},
 };
 
 /// Search resources of one type.
@@ -42,13 +48,13 @@ use crate::{
 pub async fn search_get(
     req: HttpRequest,
     path: web::Path<String>,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    let result = handle(&req, &path, pairs, auth, &state).await;
+    let result = handle(&path, pairs, caller, &state).await;
     super::observe(&state, "search", &path, &result);
     result
 }
@@ -67,7 +73,7 @@ pub async fn search_post(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let ct = req
@@ -90,7 +96,7 @@ pub async fn search_post(
                 .into_owned()
                 .collect();
         pairs.extend(form_urlencoded::parse(&body).into_owned());
-        handle(&req, &path, pairs, auth, &state).await
+        handle(&path, pairs, caller, &state).await
     };
     super::observe(&state, "search", &path, &result);
     result
@@ -117,25 +123,133 @@ fn link_url(
     }
 }
 
-/// What a page returns of one (type, patient).
-#[derive(Default)]
+/// What a page returns of one (type, patient), for its event.
 struct Returned {
+    decision: Decision,
     count: u32,
     confidentiality: Option<String>,
-    break_glass: bool,
 }
 
-impl Returned {
-    fn add(&mut self, confidentiality: Option<&String>, break_glass: bool) {
-        self.count += 1;
-        self.confidentiality = most_restrictive(self.confidentiality.take(), confidentiality);
-        self.break_glass |= break_glass;
+/// Events of a search, grouped by (resource type, patient).
+#[derive(Default)]
+pub(super) struct Tally {
+    returned: BTreeMap<(String, Option<PatientRef>), Returned>,
+    denied: BTreeMap<(String, Option<PatientRef>), (Decision, Option<String>)>,
+}
+
+impl Tally {
+    fn permit(&mut self, subject: &Subject, decision: &Decision) {
+        let r = self
+            .returned
+            .entry((subject.resource_type.clone(), subject.patient.clone()))
+            .or_insert_with(|| Returned {
+                decision: decision.clone(),
+                count: 0,
+                confidentiality: None,
+            });
+        r.count += 1;
+        r.confidentiality =
+            most_restrictive(r.confidentiality.take(), subject.confidentiality.as_deref());
+    }
+
+    fn deny(&mut self, subject: &Subject, decision: &Decision) {
+        let e = self
+            .denied
+            .entry((subject.resource_type.clone(), subject.patient.clone()))
+            .or_insert_with(|| (decision.clone(), None));
+        e.1 = most_restrictive(e.1.take(), subject.confidentiality.as_deref());
+    }
+
+    fn returned_any(&self, resource_type: &str) -> bool {
+        self.returned.keys().any(|(t, _)| t == resource_type)
+    }
+
+    pub(super) fn events(self, caller: &Caller) -> Vec<AccessEvent> {
+        let mut events = Vec::new();
+        for ((t, patient), r) in &self.returned {
+            events.push(
+                r.decision.event(
+                    caller,
+                    Interaction::Search,
+                    Touched::new(t, patient.as_ref())
+                        .count(r.count)
+                        .confidentiality(r.confidentiality.as_deref()),
+                ),
+            );
+        }
+        for ((t, patient), (decision, confidentiality)) in &self.denied {
+            events.push(decision.event(
+                caller,
+                Interaction::Search,
+                Touched::new(t, patient.as_ref()).confidentiality(confidentiality.as_deref()),
+            ));
+        }
+        events
     }
 }
 
-/// `_include` and `_revinclude`: the referenced (or referencing) resources of the page that the
-/// caller may see, as `include` entries; what is withheld goes to `denied`.
+/// Decides every resource of `rows` one by one, with its own facts (`_include`d and
+/// `_revinclude`d resources, which come from other compartments than the page's, and
+/// `$everything`), adding what is permitted to `entries` with search mode `mode`.
 #[allow(clippy::too_many_arguments)]
+pub(super) async fn decide_each(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    resource_type: &str,
+    rows: Vec<(String, Current)>,
+    mode: &'static str,
+    budget: &mut usize,
+    tally: &mut Tally,
+    entries: &mut Vec<Entry>,
+) -> Result<(), RecordsError> {
+    let versions: Vec<(String, i64)> = rows.iter().map(|(id, c)| (id.clone(), c.version)).collect();
+    let mut bodies = store::current_bodies(conn, &state.cipher, resource_type, &versions).await?;
+    let patients: Vec<PatientRef> = rows
+        .iter()
+        .filter_map(|(_, c)| stored_patient(c.patient_ref.as_deref()))
+        .collect();
+    let custodians = custodians_of(conn, &patients.iter().collect::<Vec<_>>()).await?;
+    for (id, current) in rows {
+        if *budget == 0 {
+            break;
+        }
+        let Some(json) = bodies.remove(&id) else {
+            continue;
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
+        let patient = stored_patient(current.patient_ref.as_deref());
+        let subject = Subject {
+            resource_type: resource_type.to_string(),
+            id: Some(id.clone()),
+            custodian: patient.as_ref().and_then(|p| custodians.get(p).cloned()),
+            patient,
+            confidentiality: current.confidentiality.clone(),
+            instance: Some(InstanceFacts::of(state.registry, resource_type, &value)),
+        };
+        let decision = state
+            .kernel
+            .decide(caller, Interaction::Search, &subject.target())?;
+        if decision.permitted() {
+            *budget -= 1;
+            tally.permit(&subject, &decision);
+            entries.push(Entry {
+                full_url: state.full_url(resource_type, &id),
+                resource: raw(json),
+                search: Some(Search { mode }),
+                request: None,
+                response: None,
+            });
+        } else {
+            tally.deny(&subject, &decision);
+        }
+    }
+    Ok(())
+}
+
+/// `_include` and `_revinclude`: the referenced (or referencing) resources of the page that the
+/// caller may see, as `include` entries.
 async fn include(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
@@ -143,8 +257,7 @@ async fn include(
     resource_type: &str,
     page_ids: &[String],
     query: &SearchQuery,
-    returned: &mut BTreeMap<(String, Option<String>), Returned>,
-    denied: &mut BTreeMap<(String, String), Option<String>>,
+    tally: &mut Tally,
 ) -> Result<Vec<Entry>, RecordsError> {
     if page_ids.is_empty() || (query.includes.is_empty() && query.revincludes.is_empty()) {
         return Ok(Vec::new());
@@ -187,222 +300,180 @@ async fn include(
     if let Some(own) = candidates.get_mut(resource_type) {
         own.retain(|id| !page_ids.contains(id));
     }
-    let mut verdicts: HashMap<(String, Option<String>), Verdict> = HashMap::new();
     let mut budget = MAX_INCLUDES as usize;
     let mut entries = Vec::new();
     for (t, ids) in candidates {
         let ids: Vec<String> = ids.into_iter().collect();
-        let mut wanted = Vec::new();
-        for (id, current) in store::current_rows(conn, &t, &ids).await? {
-            let key = (t.clone(), current.patient_ref.clone());
-            if !verdicts.contains_key(&key) {
-                let v = state.access.decide(
-                    caller,
-                    current.patient_ref.as_deref(),
-                    &t,
-                    Interaction::Search,
-                )?;
-                verdicts.insert(key.clone(), v);
-            }
-            match verdicts.get(&key) {
-                Some(Verdict::Permit { break_glass }) => wanted.push((id, current, *break_glass)),
-                _ => {
-                    if let Some(patient) = current.patient_ref.clone() {
-                        let e = denied.entry((t.clone(), patient)).or_default();
-                        *e = most_restrictive(e.take(), current.confidentiality.as_ref());
-                    }
-                }
-            }
-        }
-        wanted.truncate(budget);
-        budget -= wanted.len();
-        let versions: Vec<(String, i64)> = wanted
-            .iter()
-            .map(|(id, c, _)| (id.clone(), c.version))
-            .collect();
-        let mut bodies = store::current_bodies(conn, &state.cipher, &t, &versions).await?;
-        for (id, current, break_glass) in wanted {
-            let Some(json) = bodies.remove(&id) else {
-                continue;
-            };
-            returned
-                .entry((t.clone(), current.patient_ref.clone()))
-                .or_default()
-                .add(current.confidentiality.as_ref(), break_glass);
-            entries.push(Entry {
-                full_url: state.full_url(&t, &id),
-                resource: raw(json),
-                search: Some(Search { mode: "include" }),
-                request: None,
-                response: None,
-            });
-        }
+        let rows = store::current_rows(conn, &t, &ids).await?;
+        decide_each(
+            state,
+            conn,
+            caller,
+            &t,
+            rows,
+            "include",
+            &mut budget,
+            tally,
+            &mut entries,
+        )
+        .await?;
     }
     Ok(entries)
 }
 
-fn most_restrictive(a: Option<String>, b: Option<&String>) -> Option<String> {
-    let rank = |c: &str| "ULMNRV".find(c).unwrap_or(0);
-    match (a, b) {
-        (Some(a), Some(b)) => Some(if rank(b) > rank(&a) { b.clone() } else { a }),
-        (a, b) => a.or_else(|| b.cloned()),
-    }
+/// Denials that answer a search with 403 rather than an empty result: they are about the
+/// request itself (its scopes, break-glass without a patient), not about whether data exists.
+fn refuses_the_request(decision: &Decision) -> bool {
+    matches!(decision.basis, Basis::Scope | Basis::BreakGlassRefused)
 }
 
 async fn handle(
-    req: &HttpRequest,
     raw_type: &str,
     pairs: Vec<(String, String)>,
-    auth: Authenticated,
+    caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
-    let caller = Caller::from_request(req, auth.0)?;
-    let query = SearchQuery::parse(state.registry, resource_type.as_str(), &pairs)?;
+    let main_type = resource_type.as_str();
+    let mut query = SearchQuery::parse(state.registry, main_type, &pairs)?;
     let mut conn = state.connection().await?;
-    let matches = query.run(&mut conn).await?;
 
-    // One decision per patient.
-    let mut verdicts: HashMap<Option<String>, Verdict> = HashMap::new();
-    for m in &matches {
-        if !verdicts.contains_key(&m.patient_ref) {
-            let v = state.access.decide(
-                &caller,
-                m.patient_ref.as_deref(),
-                resource_type.as_str(),
-                Interaction::Search,
-            )?;
-            verdicts.insert(m.patient_ref.clone(), v);
+    // What the caller may see: one named patient, decided for her; or the caller's visible
+    // compartments. Either becomes part of the query.
+    let named = query
+        .named_patient
+        .as_deref()
+        .and_then(|p| PatientRef::parse(p).ok());
+    let (scope, search_decision) = match &named {
+        Some(patient) => {
+            let custodian = custodian_of(&mut conn, patient).await?;
+            let subject = Subject::of_type(main_type, Some(patient.clone()), custodian);
+            let decision = state
+                .kernel
+                .decide(&caller, Interaction::Search, &subject.target())?;
+            if !decision.permitted() {
+                let event = decision.event(&caller, Interaction::Search, subject.touched(0));
+                state.record(&mut conn, &[event]).await?;
+                if refuses_the_request(&decision) || state.kernel.settings().explain_denials {
+                    return Err(refused(state, &decision).into());
+                }
+                // As for a patient with no data: an empty result.
+                return searchset(state, main_type, &query, 0, Vec::new());
+            }
+            let scope = PatientScope {
+                unowned: true,
+                included: vec![patient.clone()],
+                ..PatientScope::default()
+            };
+            (scope, decision)
         }
+        None => match state.kernel.visibility(&caller, main_type)? {
+            Visibility::Denied(decision) => {
+                let event = decision.event(
+                    &caller,
+                    Interaction::Search,
+                    Touched::new(main_type, None),
+                );
+                state.record(&mut conn, &[event]).await?;
+                return Err(refused(state, &decision).into());
+            }
+            Visibility::Visible { scope, decision } => (scope, decision),
+        },
+    };
+    query.restrict(&scope);
+
+    let total = query.total(&mut conn).await?;
+    let page = query.page(&mut conn, query.offset, query.count).await?;
+
+    // Each patient on the page is decided again, for the event's basis and consents (and so a
+    // consent revoked since the scope was computed is honoured).
+    let patients: BTreeSet<PatientRef> = page
+        .iter()
+        .filter_map(|m| stored_patient(m.patient_ref.as_deref()))
+        .collect();
+    let custodians = custodians_of(&mut conn, &patients.iter().collect::<Vec<_>>()).await?;
+    let mut decisions: HashMap<Option<PatientRef>, Decision> = HashMap::new();
+    for patient in patients.iter().cloned().map(Some).chain([None]) {
+        let custodian = patient.as_ref().and_then(|p| custodians.get(p).cloned());
+        let subject = Subject::of_type(main_type, patient.clone(), custodian);
+        let decision = match (&named, &patient) {
+            (Some(n), Some(p)) if n == p => search_decision.clone(),
+            _ => state
+                .kernel
+                .decide(&caller, Interaction::Search, &subject.target())?,
+        };
+        decisions.insert(patient, decision);
     }
-    let visible: Vec<_> = matches
+    let mut tally = Tally::default();
+    let visible: Vec<&Match> = page
         .iter()
-        .filter(|m| verdicts.get(&m.patient_ref).is_some_and(Verdict::permitted))
+        .filter(|m| {
+            let patient = stored_patient(m.patient_ref.as_deref());
+            match decisions.get(&patient) {
+                Some(d) if d.permitted() => true,
+                Some(d) => {
+                    let subject = Subject::of_type(main_type, patient, None);
+                    tally.deny(&subject, d);
+                    false
+                }
+                None => false,
+            }
+        })
         .collect();
-    let total = visible.len();
-    let page: Vec<_> = visible
-        .iter()
-        .skip(query.offset)
-        .take(query.count)
-        .copied()
-        .collect();
-    let wanted: Vec<(String, i64)> = page
+    let wanted: Vec<(String, i64)> = visible
         .iter()
         .map(|m| (m.resource_id.clone(), m.version))
         .collect();
-    let mut bodies =
-        store::current_bodies(&mut conn, &state.cipher, resource_type.as_str(), &wanted).await?;
-
-    // What the page returns and withholds, by (resource type, patient), for the events.
-    let mut returned: BTreeMap<(String, Option<String>), Returned> = BTreeMap::new();
-    let mut denied: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
-    let main_type = resource_type.to_string();
-    for m in &page {
-        if bodies.contains_key(&m.resource_id) {
-            let break_glass = matches!(
-                verdicts.get(&m.patient_ref),
-                Some(Verdict::Permit { break_glass: true })
-            );
-            returned
-                .entry((main_type.clone(), m.patient_ref.clone()))
-                .or_default()
-                .add(m.confidentiality.as_ref(), break_glass);
+    let mut bodies = store::current_bodies(&mut conn, &state.cipher, main_type, &wanted).await?;
+    let mut entries = Vec::new();
+    for m in &visible {
+        let Some(json) = bodies.remove(&m.resource_id) else {
+            continue;
+        };
+        let patient = stored_patient(m.patient_ref.as_deref());
+        if let Some(decision) = decisions.get(&patient) {
+            let mut subject = Subject::of_type(main_type, patient, None);
+            subject.confidentiality = m.confidentiality.clone();
+            tally.permit(&subject, decision);
         }
+        entries.push(Entry {
+            full_url: state.full_url(main_type, &m.resource_id),
+            resource: raw(json),
+            search: Some(Search { mode: "match" }),
+            request: None,
+            response: None,
+        });
     }
-    for m in &matches {
-        if let (Some(patient), Some(Verdict::Deny(_))) =
-            (&m.patient_ref, verdicts.get(&m.patient_ref))
-        {
-            let e = denied
-                .entry((main_type.clone(), patient.clone()))
-                .or_default();
-            *e = most_restrictive(e.take(), m.confidentiality.as_ref());
-        }
-    }
-    let mut entries: Vec<Entry> = page
-        .iter()
-        .filter_map(|m| {
-            let json = bodies.remove(&m.resource_id)?;
-            Some(Entry {
-                full_url: state.full_url(resource_type.as_str(), &m.resource_id),
-                resource: raw(json),
-                search: Some(Search { mode: "match" }),
-                request: None,
-                response: None,
-            })
-        })
-        .collect();
-    let page_ids: Vec<String> = page.iter().map(|m| m.resource_id.clone()).collect();
-    let included = include(
-        state,
-        &mut conn,
-        &caller,
-        resource_type.as_str(),
-        &page_ids,
-        &query,
-        &mut returned,
-        &mut denied,
-    )
-    .await?;
+    let page_ids: Vec<String> = visible.iter().map(|m| m.resource_id.clone()).collect();
+    let included = include(state, &mut conn, &caller, main_type, &page_ids, &query, &mut tally).await?;
     entries.extend(included);
 
-    let mut events: Vec<AccessEvent> = Vec::new();
-    let draft = |resource_type: &str,
-                 patient: Option<String>,
-                 count,
-                 outcome,
-                 break_glass,
-                 confidentiality| {
-        EventDraft {
-            caller: &caller,
-            patient,
-            interaction: Interaction::Search,
-            resource_type,
-            count,
-            outcome,
-            break_glass,
-            confidentiality,
-        }
-        .build()
-    };
-    let nothing = !returned.keys().any(|(t, _)| *t == main_type);
-    for ((t, patient), r) in returned {
-        events.push(draft(
-            &t,
-            patient,
-            r.count,
-            AccessOutcome::Permit,
-            r.break_glass,
-            r.confidentiality,
-        ));
-    }
-    for ((t, patient), confidentiality) in denied {
-        events.push(draft(
-            &t,
-            Some(patient),
-            0,
-            AccessOutcome::Deny,
-            false,
-            confidentiality,
-        ));
-    }
+    let nothing = !tally.returned_any(main_type);
+    let mut events = tally.events(&caller);
     if nothing {
-        events.push(draft(
-            &main_type,
-            None,
-            0,
-            AccessOutcome::Permit,
-            caller.breaks_glass(),
-            None,
+        events.push(search_decision.event(
+            &caller,
+            Interaction::Search,
+            Touched::new(main_type, named.as_ref()),
         ));
     }
     state.record(&mut conn, &events).await?;
+    searchset(state, main_type, &query, total, entries)
+}
 
+/// The searchset Bundle with its paging links.
+fn searchset(
+    state: &AppState,
+    resource_type: &str,
+    query: &SearchQuery,
+    total: usize,
+    entries: Vec<Entry>,
+) -> Result<HttpResponse, RecordsError> {
     let mut link = vec![Link {
         relation: "self",
         url: link_url(
             state,
-            resource_type.as_str(),
+            resource_type,
             &query.link_params,
             (query.offset > 0).then_some(query.offset),
         ),
@@ -412,7 +483,7 @@ async fn handle(
             relation: "next",
             url: link_url(
                 state,
-                resource_type.as_str(),
+                resource_type,
                 &query.link_params,
                 Some(query.offset + query.count),
             ),
@@ -423,7 +494,7 @@ async fn handle(
             relation: "previous",
             url: link_url(
                 state,
-                resource_type.as_str(),
+                resource_type,
                 &query.link_params,
                 Some(query.offset.saturating_sub(query.count)),
             ),

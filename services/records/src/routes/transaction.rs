@@ -8,7 +8,7 @@
 //! transaction (403) and its deny event is still recorded.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_events::AccessEvent;
 use custodian_fhir::FhirError;
 use diesel_async::AsyncConnection;
@@ -21,7 +21,6 @@ use super::{
     write::{parse_body, prepare, Prepared},
 };
 use crate::{
-    access::Caller,
     domain::{
         resource::{format_instant, now_millis, IncomingResource},
         ResourceId, ResourceType,
@@ -223,7 +222,7 @@ struct Answer {
 
 enum Failure {
     Records(RecordsError),
-    Denied(usize, AccessEvent, String),
+    Denied(usize, AccessEvent, FhirError),
     /// Refused, with the event to record once the transaction is over (a missing resource).
     Refused(usize, FhirError, Option<AccessEvent>),
 }
@@ -252,7 +251,7 @@ async fn run_entry(
     let (t, id) = (p.resource_type.as_str(), p.id.as_str());
     let applied = match (&p.op, &entry.incoming, &entry.prepared) {
         (Op::Create { .. }, Some(incoming), Some(prepared)) => {
-            apply::create(conn, state, caller, t, id, incoming, prepared, now).await?
+            apply::create(conn, state, caller, t, id, incoming, prepared, None, now).await?
         }
         (Op::Update { expected, .. }, Some(incoming), Some(prepared)) => {
             apply::update(
@@ -295,7 +294,24 @@ async fn run_entry(
             FhirError::NotFound(format!("entry {}: {t}/{id} is not known", p.index)),
             Some(event),
         )),
-        Applied::Denied { reason, event } => Err(Failure::Denied(p.index, event, reason)),
+        Applied::Denied {
+            decision,
+            event,
+            hidden,
+        } => Err(Failure::Denied(
+            p.index,
+            event,
+            if hidden {
+                crate::access::hidden(state, &decision, t, id)
+            } else {
+                crate::access::refused(state, &decision)
+            },
+        )),
+        Applied::Conflict(m) => Err(Failure::Refused(
+            p.index,
+            FhirError::Conflict(format!("entry {}: {m}", p.index)),
+            None,
+        )),
         Applied::Precondition(m) => Err(Failure::Refused(
             p.index,
             FhirError::PreconditionFailed(format!("entry {}: {m}", p.index)),
@@ -321,10 +337,10 @@ async fn run_entry(
 pub async fn bundle(
     req: HttpRequest,
     body: web::Bytes,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
-    let result = handle(&req, &body, auth, &state).await;
+    let result = handle(&req, &body, caller, &state).await;
     super::observe(&state, "transaction", "Bundle", &result);
     result
 }
@@ -359,11 +375,10 @@ fn response_bundle(kind: &str, mut answers: Vec<Answer>) -> Value {
 async fn handle(
     req: &HttpRequest,
     body: &[u8],
-    auth: Authenticated,
+    caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     http::require_json(req)?;
-    let caller = Caller::from_request(req, auth.0)?;
     let bundle: InBundle = serde_json::from_slice(body)
         .map_err(|e| FhirError::BadRequest(format!("the body is not a Bundle: {e}")))?;
     if bundle.resource_type.as_deref() != Some("Bundle") {
@@ -434,10 +449,10 @@ async fn transaction(
                 .body(response_bundle("transaction-response", answers).to_string()))
         }
         Err(Failure::Records(e)) => Err(e),
-        Err(Failure::Denied(index, event, reason)) => {
+        Err(Failure::Denied(_, event, error)) => {
             // The transaction rolled back; the denial is still an access to record.
             state.record(&mut conn, &[event]).await?;
-            Err(FhirError::Forbidden(format!("entry {index}: {reason}")).into())
+            Err(error.into())
         }
         Err(Failure::Refused(_, e, event)) => {
             if let Some(event) = event {
@@ -483,9 +498,9 @@ async fn batch(
             Err(Failure::Records(e)) => {
                 answers.push(refuse(index, FhirError::Internal(e.to_string())))
             }
-            Err(Failure::Denied(index, event, reason)) => {
+            Err(Failure::Denied(index, event, error)) => {
                 state.record(&mut conn, &[event]).await?;
-                answers.push(refuse(index, FhirError::Forbidden(reason)));
+                answers.push(refuse(index, error));
             }
             Err(Failure::Refused(index, e, event)) => {
                 if let Some(event) = event {

@@ -1,7 +1,7 @@
 //! `PUT /fhir/{type}/{id}`: a new version, or a create with the client's id.
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_fhir::FhirError;
 use diesel_async::AsyncConnection;
 
@@ -10,7 +10,9 @@ use super::{
     http::{self, prefer_return},
     write::{parse_body, prepare},
 };
-use crate::{access::Caller, domain::resource::now_millis, error::RecordsError, state::AppState};
+use crate::{
+    access::{hidden, refused}, domain::resource::now_millis, error::RecordsError, state::AppState,
+};
 
 /// Update a resource (or create it with this id).
 #[utoipa::path(
@@ -33,11 +35,11 @@ pub async fn update(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id) = path.into_inner();
-    let result = handle(&req, &raw_type, &raw_id, &body, auth, &state).await;
+    let result = handle(&req, &raw_type, &raw_id, &body, caller, &state).await;
     super::observe(&state, "update", &raw_type, &result);
     result
 }
@@ -47,14 +49,13 @@ async fn handle(
     raw_type: &str,
     raw_id: &str,
     body: &[u8],
-    auth: Authenticated,
+    caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let id = http::parse_id(raw_id)?;
     http::require_json(req)?;
     let expected = http::if_match(req)?;
-    let caller = Caller::from_request(req, auth.0)?;
     let incoming = parse_body(body, &resource_type)?;
     match incoming.id() {
         None => {
@@ -101,7 +102,13 @@ async fn handle(
     };
     state.relay.wake();
     match applied {
-        Applied::Denied { reason, .. } => Err(FhirError::Forbidden(reason).into()),
+        Applied::Denied {
+            decision,
+            hidden: true,
+            ..
+        } => Err(hidden(state, &decision, resource_type.as_str(), id.as_str()).into()),
+        Applied::Denied { decision, .. } => Err(refused(state, &decision).into()),
+        Applied::Conflict(message) => Err(FhirError::Conflict(message).into()),
         Applied::Precondition(message) => Err(FhirError::PreconditionFailed(message).into()),
         Applied::Written {
             version,

@@ -3,7 +3,7 @@
 //! not JSON, or of another type, is a 400. Nothing stored is read, so no access event is written.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_fhir::{FhirError, OperationOutcome};
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ pub async fn validate(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
-    _auth: Authenticated,
+    _caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let result = handle(&req, &path, &body);

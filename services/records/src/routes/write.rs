@@ -5,6 +5,7 @@ use custodian_fhir::FhirError;
 use serde_json::Value;
 
 use crate::{
+    access::InstanceFacts,
     domain::{
         compartment::{confidentiality_of, patient_of},
         resource::{BodyError, IncomingResource},
@@ -19,6 +20,8 @@ pub struct Prepared {
     pub patient: Option<String>,
     pub confidentiality: Option<String>,
     pub index: Vec<IndexRow>,
+    /// What consents can name about it.
+    pub facts: InstanceFacts,
 }
 
 pub fn parse_body(
@@ -69,5 +72,6 @@ pub fn prepare(
         patient: patient_of(state.registry, resource_type.as_str(), id, &value),
         confidentiality: confidentiality_of(&value),
         index: state.registry.extract(resource_type.as_str(), &value),
+        facts: InstanceFacts::of(state.registry, resource_type.as_str(), &value),
     })
 }

@@ -6,7 +6,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use awc::http::StatusCode;
 use custodian_auth::testing::TestIssuer;
 use custodian_events::AccessEvent;
-use custodian_policy::{ConsentChange, ConsentRule, RuleEffect};
+use custodian_policy::{parse::Consent, ConsentChange};
 use custodian_telemetry::config::{Listen, Secret};
 use records::{
     configuration::{KeySource, Settings},
@@ -48,24 +48,54 @@ pub struct TestApp {
     pub redis: redis::aio::ConnectionManager,
 }
 
-/// A consent rule: `actor` may do anything for `purposes` on `patient`'s data.
-pub fn permit(consent: &str, patient: &str, actor: &str, version: i64) -> ConsentChange {
+/// A FHIR Consent of `patient`'s, in force: `provision` is its root provision.
+pub fn consent_change(consent: &str, patient: &str, version: i64, provision: Value) -> ConsentChange {
+    let json = serde_json::json!({
+        "resourceType": "Consent",
+        "id": consent.trim_start_matches("Consent/"),
+        "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": patient},
+        "provision": provision,
+    });
+    let parsed = Consent::parse(&json).unwrap_or_else(|e| panic!("test consent refused: {e:?}"));
     ConsentChange {
         consent: consent.into(),
         patient: patient.into(),
         version,
-        rules: vec![ConsentRule {
-            consent: consent.into(),
-            patient: patient.into(),
-            effect: RuleEffect::Permit,
-            actors: vec![actor.into()],
-            purposes: vec!["TREAT".into()],
-            resource_types: vec![],
-            actions: vec![],
-            not_before: None,
-            not_after: None,
-        }],
+        consent_policy: Some(parsed),
     }
+}
+
+fn actor(reference: &str) -> Value {
+    serde_json::json!({
+        "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+        "reference": {"reference": reference}
+    })
+}
+
+/// A consent: `actor` may do anything for treatment on `patient`'s data.
+pub fn permit(consent: &str, patient: &str, actor_ref: &str, version: i64) -> ConsentChange {
+    consent_change(
+        consent,
+        patient,
+        version,
+        serde_json::json!({
+            "type": "permit",
+            "actor": [actor(actor_ref)],
+            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]
+        }),
+    )
+}
+
+/// A consent: `actor` (or, with None, everyone) may not see `patient`'s data.
+pub fn deny(consent: &str, patient: &str, actor_ref: Option<&str>, version: i64) -> ConsentChange {
+    let mut provision = serde_json::json!({"type": "deny"});
+    if let Some(a) = actor_ref {
+        provision["actor"] = serde_json::json!([actor(a)]);
+    }
+    consent_change(consent, patient, version, provision)
 }
 
 /// The change that revokes a consent.
@@ -74,7 +104,7 @@ pub fn revoke(consent: &str, patient: &str, version: i64) -> ConsentChange {
         consent: consent.into(),
         patient: patient.into(),
         version,
-        rules: vec![],
+        consent_policy: None,
     }
 }
 
@@ -159,6 +189,7 @@ async fn build(consent_url: String) -> TestApp {
         consent_url,
         key: KeySource::Hex(Secret::new(hex::encode(key))),
         public_url: PUBLIC_URL.into(),
+        access: custodian_access::AccessSettings::default(),
     };
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -1,6 +1,6 @@
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::helpers::{condition, patient_resource, permit, spawn_app_with, weight};
+use crate::helpers::{condition, consent_change, patient_resource, permit, spawn_app_with, weight};
 
 fn ids(bundle: &Value) -> Vec<String> {
     bundle["entry"]
@@ -462,10 +462,21 @@ async fn string_date_token_quantity_and_paging() {
 
 #[actix_web::test]
 async fn patient_everything_honours_per_type_consent() {
-    let mut consent = permit("Consent/a", "Patient/alice", "Organization/h1", 1);
-    consent.rules[0].resource_types = vec!["Patient".into(), "Observation".into()];
+    // Alice lets Hospital2 see her Patient and Observations only; Hospital1 holds her record.
+    let consent = consent_change(
+        "Consent/a",
+        "Patient/alice",
+        1,
+        json!({
+            "type": "permit",
+            "actor": [{"role": {"coding": [{"code": "IRCP"}]}, "reference": {"reference": "Organization/h2"}}],
+            "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Patient"},
+                      {"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}]
+        }),
+    );
     let app = spawn_app_with(vec![consent]).await;
-    let (claims, h1) = app.practitioner("Organization/h1");
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (claims, h2) = app.practitioner("Organization/h2");
     app.put(
         "/fhir/Patient/alice",
         &h1,
@@ -504,7 +515,10 @@ async fn patient_everything_honours_per_type_consent() {
     )
     .await;
 
+    // The custodian sees all four.
     let resp = app.get("/fhir/Patient/alice/$everything", &h1, &[]).await;
+    assert_eq!(resp.json()["total"], 4, "{}", resp.text());
+    let resp = app.get("/fhir/Patient/alice/$everything", &h2, &[]).await;
     assert_eq!(resp.status, 200, "{}", resp.text());
     let b = resp.json();
     assert_eq!(b["total"], 3, "{b}");
@@ -526,18 +540,19 @@ async fn patient_everything_honours_per_type_consent() {
     let all = app
         .get(
             "/fhir/Patient/alice/$everything",
-            &h1,
+            &h2,
             &[("X-Break-Glass", "er")],
         )
         .await
         .json();
     assert_eq!(all["total"], 4);
-    let (_, h2) = app.practitioner("Organization/h2");
+    // A third hospital sees nothing, as if Alice were not there.
+    let (_, h3) = app.practitioner("Organization/h3");
     assert_eq!(
-        app.get("/fhir/Patient/alice/$everything", &h2, &[])
+        app.get("/fhir/Patient/alice/$everything", &h3, &[])
             .await
             .status,
-        403
+        404
     );
     assert_eq!(
         app.get("/fhir/Patient/nobody/$everything", &h1, &[])

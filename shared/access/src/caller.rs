@@ -1,0 +1,335 @@
+//! `Caller`: who is asking, built once per request from the verified token, the declared
+//! purpose of use, a break-glass reason and where the request came from.
+
+use std::net::IpAddr;
+
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
+use custodian_auth::{Authenticated, Claims, Role};
+use custodian_events::Source;
+use futures_util::future::LocalBoxFuture;
+
+use crate::{
+    error::AccessError,
+    reference::{OrganizationRef, PatientRef, PractitionerRef},
+    scope::ScopeSet,
+    settings::{AccessSettings, TrustedProxies},
+};
+
+pub const PURPOSE_HEADER: &str = "x-purpose-of-use";
+pub const BREAK_GLASS_HEADER: &str = "x-break-glass";
+pub const DEFAULT_PURPOSE: &str = "TREAT";
+/// The purpose an access made under break-glass is recorded with.
+pub const BREAK_GLASS_PURPOSE: &str = "ETREAT";
+
+/// An HL7 v3 PurposeOfUse code (`TREAT`, `HOPERAT`, `HRESCH` ...), checked for shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purpose(String);
+
+impl Purpose {
+    pub fn parse(raw: &str) -> Result<Self, AccessError> {
+        let raw = raw.trim();
+        if (1..=32).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(AccessError::BadRequest(
+                "X-Purpose-Of-Use must be a PurposeOfUse code".into(),
+            ))
+        }
+    }
+
+    pub fn treatment() -> Self {
+        Self(DEFAULT_PURPOSE.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Treatment and healthcare operations: what a custodian may do without a permit.
+    pub fn is_treatment_or_operations(&self) -> bool {
+        matches!(
+            self.0.as_str(),
+            "TREAT" | "ETREAT" | "CAREMGT" | "POPHLTH" | "HOPERAT"
+        )
+    }
+}
+
+/// Why a practitioner breaks the glass: free text, bounded, recorded in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassReason(String);
+
+impl BreakGlassReason {
+    /// None for an empty reason: break-glass needs one.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let cleaned: String = raw
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect();
+        let cleaned = cleaned.trim();
+        (!cleaned.is_empty()).then(|| Self(cleaned.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: Claims,
+    pub scopes: ScopeSet,
+    pub purpose: Purpose,
+    pub break_glass: Option<BreakGlassReason>,
+    pub source: Source,
+    pub request_id: Option<String>,
+    organization: Option<OrganizationRef>,
+    practitioner: Option<PractitionerRef>,
+    patient: Option<PatientRef>,
+}
+
+impl Caller {
+    /// A caller from claims alone (service-internal calls and tests): purpose TREAT, no
+    /// break-glass, no source.
+    pub fn from_claims(claims: Claims) -> Self {
+        let organization = claims
+            .organization
+            .as_deref()
+            .and_then(|o| OrganizationRef::parse(o).ok());
+        let practitioner = claims
+            .practitioner
+            .as_deref()
+            .and_then(|p| PractitionerRef::parse(p).ok());
+        let patient = claims
+            .patient
+            .as_deref()
+            .and_then(|p| PatientRef::parse_lenient(p).ok());
+        Self {
+            scopes: ScopeSet::from_token(&claims.scope),
+            claims,
+            purpose: Purpose::treatment(),
+            break_glass: None,
+            source: Source::default(),
+            request_id: None,
+            organization,
+            practitioner,
+            patient,
+        }
+    }
+
+    /// The caller of `req`, whose token was verified into `claims`.
+    pub fn from_request(
+        req: &HttpRequest,
+        claims: Claims,
+        settings: &AccessSettings,
+    ) -> Result<Self, AccessError> {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let purpose = match header(PURPOSE_HEADER) {
+            None | Some("") => Purpose::treatment(),
+            Some(raw) => Purpose::parse(raw)?,
+        };
+        let break_glass = match req.headers().get(BREAK_GLASS_HEADER) {
+            None => None,
+            Some(v) => Some(
+                v.to_str()
+                    .ok()
+                    .and_then(BreakGlassReason::parse)
+                    .ok_or_else(|| {
+                        AccessError::BadRequest("X-Break-Glass needs a reason".into())
+                    })?,
+            ),
+        };
+        let mut caller = Self::from_claims(claims);
+        caller.purpose = purpose;
+        caller.break_glass = break_glass;
+        caller.source = source_of(req, &settings.trusted_proxies);
+        caller.request_id = request_id_of(req);
+        Ok(caller)
+    }
+
+    pub fn role(&self) -> Role {
+        self.claims.role
+    }
+
+    pub fn organization(&self) -> Option<&OrganizationRef> {
+        self.organization.as_ref()
+    }
+
+    pub fn practitioner(&self) -> Option<&PractitionerRef> {
+        self.practitioner.as_ref()
+    }
+
+    /// The patient a patient's token speaks for (her launch context).
+    pub fn own_patient(&self) -> Option<&PatientRef> {
+        self.patient.as_ref()
+    }
+
+    /// Every reference the caller is known by in consents: its organisation, its practitioner.
+    pub fn actor_references(&self) -> Vec<String> {
+        self.organization
+            .iter()
+            .map(|o| o.as_str().to_string())
+            .chain(self.practitioner.iter().map(|p| p.as_str().to_string()))
+            .collect()
+    }
+
+    /// Whether this request asks for break-glass (only a practitioner's can succeed).
+    pub fn asks_break_glass(&self) -> bool {
+        self.break_glass.is_some()
+    }
+}
+
+/// Where a request came from (before anyone is authenticated, e.g. a login).
+pub fn source_of(req: &HttpRequest, trusted: &TrustedProxies) -> Source {
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let ip = client_ip(req.peer_addr().map(|a| a.ip()), &forwarded, trusted);
+    let user_agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().chars().take(300).collect());
+    Source {
+        ip: ip.map(|ip| ip.to_string()),
+        user_agent,
+    }
+}
+
+/// The request id the telemetry middleware assigned.
+pub fn request_id_of(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<custodian_telemetry::http::RequestId>()
+        .map(|r| r.0.clone())
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Entries a client
+/// wrote in front of the proxies' are never believed.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    forwarded: &[&str],
+    trusted: &TrustedProxies,
+) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = forwarded
+        .iter()
+        .flat_map(|h| h.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        let Some(ip) = parse_hop(hop) else {
+            // An unparseable entry: nothing to its left can be trusted either.
+            return Some(client);
+        };
+        client = ip;
+        if !trusted.contains(&ip) {
+            return Some(ip);
+        }
+    }
+    Some(client)
+}
+
+/// `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(sock) = hop.parse::<std::net::SocketAddr>() {
+        return Some(sock.ip());
+    }
+    hop.strip_prefix('[')
+        .and_then(|h| h.split_once(']'))
+        .and_then(|(ip, _)| ip.parse().ok())
+}
+
+impl FromRequest for Caller {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let auth = Authenticated::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let Authenticated(claims) = auth.await?;
+            let settings = req
+                .app_data::<web::Data<AccessSettings>>()
+                .map(|s| s.get_ref().clone())
+                .unwrap_or_default();
+            Caller::from_request(&req, claims, &settings).map_err(actix_web::Error::from)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap();
+        // A direct client: its own header is ignored.
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.9")), &["6.6.6.6"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // Through the gateway, which appended the real peer: a forged entry in front is skipped.
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), &["6.6.6.6, 203.0.113.9"], &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        // Ingress then gateway.
+        assert_eq!(
+            client_ip(
+                Some(ip("127.0.0.1")),
+                &["6.6.6.6", "203.0.113.9, 10.1.2.3"],
+                &trusted
+            ),
+            Some(ip("203.0.113.9"))
+        );
+        // Garbage stops the walk at the last trusted hop.
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), &["6.6.6.6, nonsense"], &trusted),
+            Some(ip("127.0.0.1"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), &["[2001:db8::1]:443"], &trusted),
+            Some(ip("2001:db8::1"))
+        );
+        assert_eq!(client_ip(Some(ip("127.0.0.1")), &[], &trusted), Some(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn purposes_and_reasons() {
+        assert!(Purpose::parse("HRESCH").is_ok());
+        assert!(Purpose::parse("a b").is_err());
+        assert!(Purpose::parse("").is_err());
+        assert!(Purpose::treatment().is_treatment_or_operations());
+        assert!(!Purpose::parse("HMARKT").unwrap().is_treatment_or_operations());
+        assert!(BreakGlassReason::parse("  ").is_none());
+        assert_eq!(
+            BreakGlassReason::parse("unconscious\n in ER").unwrap().as_str(),
+            "unconscious in ER"
+        );
+    }
+}

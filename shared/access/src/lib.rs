@@ -1,0 +1,38 @@
+//! The access kernel: one place decides every access to patient data, in every service, and
+//! the access event is a consequence of that decision.
+//!
+//! - [`caller`]: [`Caller`], built once per request from the verified token (claims, granted
+//!   SMART scopes), the purpose of use, a break-glass reason and the source (peer address, with
+//!   `X-Forwarded-For` believed only from [`settings::TrustedProxies`]).
+//! - [`scope`]: SMART v1/v2 scopes: parsing, granting per role, checking.
+//! - [`kernel`]: [`Kernel::decide`] for one target, [`Kernel::visibility`] for searches (a
+//!   [`PatientScope`] the store compiles into SQL).
+//! - [`decision`]: [`Decision`] with its [`Basis`], consents and break-glass obligation.
+//! - [`event`]: the event builder and [`AccessLog`], the one way events are written.
+//! - [`reference`]: typed references (`PatientRef`, `OrganizationRef`, `PractitionerRef`).
+//! - [`settings`]: `ACCESS_POLICY`, `TRUSTED_PROXIES`, `ACCESS_EXPLAIN_DENIALS`.
+//!
+//! The policy (custodian rule, opt-in mode, consents, break-glass) is described in the README
+//! section "Who may see what" and at the top of [`kernel`].
+
+pub mod caller;
+pub mod decision;
+pub mod error;
+pub mod event;
+pub mod interaction;
+pub mod kernel;
+pub mod reference;
+pub mod resource_types;
+pub mod scope;
+pub mod settings;
+
+pub use caller::{request_id_of, source_of, BreakGlassReason, Caller, Purpose};
+pub use custodian_policy::{Coding, ResourceFacts};
+pub use decision::{Basis, Decision, Effect};
+pub use error::AccessError;
+pub use event::{absent_event, login_event, AccessLog, LoginAttempt, Touched};
+pub use interaction::Interaction;
+pub use kernel::{CompartmentTarget, Kernel, PatientScope, Target, Visibility};
+pub use reference::{OrganizationRef, PatientRef, PractitionerRef, ReferenceError};
+pub use scope::{Context, Permission, ScopeSet};
+pub use settings::{AccessSettings, CustodianMode, TrustedProxies};
