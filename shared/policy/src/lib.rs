@@ -1,17 +1,85 @@
-//! Consent as an enforceable contract. A FHIR `Consent` becomes [`ConsentRule`]s (who, what,
-//! why, until when, permit or deny); [`decide`] answers an access request against them. The
-//! consent service decides with it, and records decides with the same code over its replica
-//! ([`ConsentStore`]), kept current from the consent stream: one policy, evaluated in two places.
+//! FHIR R4 Consent as an enforceable contract, at full depth.
 //!
-//! Semantics: deny by default; a matching deny rule beats a matching permit rule (FHIR's nested
-//! provisions are exceptions to their parent, and the usual exception is "but not ...").
+//! [`Consent::parse`] reads a Consent into a typed [`ParsedConsent`] or refuses it with the path
+//! of every element it cannot enforce exactly ([`ConsentError`]); it never enforces a wider rule
+//! instead. [`evaluate`] and the replica [`ConsentStore`] answer [`ConsentRequest`]s with a
+//! [`ConsentVerdict`]. The consent service validates and decides with it; records decides with
+//! the same code over its replica, kept current from the consent stream ([`ConsentChange`]).
+//!
+//! # Semantics
+//!
+//! **In force.** Only `status = active` consents of scope `patient-privacy` or `research` with a
+//! `provision` say anything. Every other status (draft, proposed, rejected, inactive,
+//! entered-in-error) and the scopes `treatment` and `adr` (accepted, but not about access to
+//! data) answer NotApplicable. `Consent.period` (R5's; not in R4) bounds the whole consent.
+//!
+//! **When a provision applies.** Every condition it states holds (an absent or empty list states
+//! no condition) AND its parent applies. So a nested provision can never reach an actor,
+//! purpose, action, type, period ... its parent did not. Conditions:
+//! - `period`: the request's time lies inside (partial dates cover the whole year/month/day,
+//!   in UTC; date-times carry their zone).
+//! - `actor[]`: one of the request's actor references equals a named one. Actors are named by
+//!   literal reference only (Organization, Practitioner, PractitionerRole, CareTeam,
+//!   RelatedPerson, Group, Patient, Device). Membership is not known to the engine: naming a
+//!   CareTeam matches only a caller who presents that CareTeam reference itself.
+//! - `action[]`: the request's action (collect, access, use, disclose, correct).
+//! - `purpose[]`: the request's PurposeOfUse code equals one (compared by code).
+//! - `class[]`: the resource type is one of them.
+//! - `code[]`: a coding of the resource equals one (same code; same system unless either
+//!   coding has none).
+//! - `securityLabel[]`: the resource matches one. Confidentiality (v3-Confidentiality
+//!   U < L < M < N < R < V) is ordered: a permit's level covers data at or below it, a deny's
+//!   level data at or above it; data without a confidentiality label counts as N. Other labels
+//!   (PSY, HIV, ...): the resource carries it.
+//! - `dataPeriod`: a permit covers data whose clinical time lies wholly inside; a deny covers
+//!   data whose clinical time touches it.
+//! - `data[]` (meaning `instance` only): the resource is one of the referenced instances.
+//!
+//! Where a fact is unknown (`None` in [`ResourceFacts`], e.g. a type-level question for a search)
+//! the condition is unknown; when that could change the outcome the answer is `Undetermined`.
+//!
+//! **What a consent answers.** If the root does not apply: NotApplicable. Otherwise the root's
+//! type, unless nested provisions that apply say otherwise: the deeper provision wins over its
+//! parent, and among siblings at the same depth that apply, deny wins (each sibling's answer is
+//! itself resolved by its own children first). A nested provision without `type` is the
+//! opposite of its parent; the root without `type` is permit.
+//!
+//! **Several consents of one patient.** Any Deny wins, else any Permit, else NotApplicable.
+//! (What NotApplicable means, e.g. the custodian rule, is the caller's policy, not this crate's.)
+//!
+//! # Refused (422), never widened
+//! Unknown elements in a provision, modifier extensions, `implicitRules`, unparseable dates, a
+//! period that ends before it starts, an actor without a literal reference (identifier or
+//! display only) or of another type, an actor role that describes the data's source (AUT, CST,
+//! INF, ENT, AUTHEN, LA: needs authorship facts), an action outside consentaction, a class that
+//! is not an R4 resource type, `data.meaning` related / dependents / authoredby (needs graph
+//! facts), a privacy or research consent without provisions, and a deny provision (or a permit
+//! below a deny, which re-admits) naming a CareTeam, Group, RelatedPerson or PractitionerRole:
+//! their members are not known, so the deny would fail open.
+//!
+//! # Modules
+//! - [`parse`]: JSON -> [`ParsedConsent`]; [`check`]: whole-model rules (also run when a
+//!   `ParsedConsent` is deserialised).
+//! - [`model`]: the typed Consent; [`eval`]: requests and verdicts; [`store`]: the replica.
+//! - [`time`]: FHIR dates; [`resource_types`]: R4 resource type names.
 
+pub mod check;
+pub mod error;
+pub mod eval;
+pub mod model;
 pub mod parse;
-pub mod rule;
+pub mod resource_types;
 pub mod store;
+pub mod time;
 
-pub use parse::{rules_from_consent, ConsentParseError};
-pub use rule::{
-    decide, AccessRequest, ConsentChange, ConsentRule, Decision, DecisionReason, RuleEffect,
+pub use error::{ConsentError, ConsentIssue};
+pub use eval::{evaluate, ConsentRequest, ConsentVerdict, ResourceFacts};
+pub use model::{
+    Actor, ActorKind, Coding, Confidentiality, ConsentAction, ConsentScope, ConsentStatus,
+    ParsedConsent, Period, Provision, ProvisionType, SecurityLabel,
 };
-pub use store::ConsentStore;
+pub use parse::Consent;
+pub use store::{ConsentChange, ConsentStore, PatientVerdicts, ScopeRequest};
+
+#[cfg(test)]
+mod tests;

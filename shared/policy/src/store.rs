@@ -1,23 +1,133 @@
-//! An in-memory replica of every active consent's rules, indexed by patient.
+//! The replica: every consent's current typed form, kept current from the consent stream,
+//! indexed by patient (for decisions) and by the actors the root provisions name (for search
+//! scopes, so a scope never scans every consent).
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, HashSet},
     sync::{Arc, RwLock},
 };
 
-use crate::{decide, AccessRequest, ConsentChange, ConsentRule, Decision, DecisionReason};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    eval::{verdict, Combine, ConsentRequest, ResourceFacts, DENY, NA, PERMIT},
+    ConsentAction, ConsentVerdict, ParsedConsent,
+};
+
+/// A change to one consent, published on the consent stream and listed by the consent
+/// service's snapshot. `version` orders changes: a replica ignores one older than what it
+/// holds, so a stale change never resurrects a revoked consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    /// `Consent/<id>`.
+    pub consent: String,
+    /// `Patient/<id>`.
+    pub patient: String,
+    pub version: i64,
+    /// The consent as the engine enforces it; `None` when revoked, deleted or not active.
+    pub consent_policy: Option<ParsedConsent>,
+}
+
+/// A type-level question for a search: which patients' consents admit these actors to this
+/// type for this purpose and action?
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeRequest<'a> {
+    pub actors: &'a [String],
+    pub purpose: &'a str,
+    pub action: ConsentAction,
+    pub resource_type: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Patients (`Patient/<id>`, sorted) whose consents answer Permit, Deny or Undetermined at
+/// type level. A patient not listed: NotApplicable (no consent of hers speaks to the caller).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientVerdicts {
+    pub permit: Vec<String>,
+    pub deny: Vec<String>,
+    pub undetermined: Vec<String>,
+}
 
 #[derive(Clone, Default)]
 pub struct ConsentStore {
     inner: Arc<RwLock<Inner>>,
 }
 
+struct Entry {
+    version: i64,
+    /// The consent in force, if it is.
+    policy: Option<Arc<ParsedConsent>>,
+}
+
 #[derive(Default)]
 struct Inner {
-    /// consent reference -> (version, patient, rules)
-    consents: HashMap<String, (i64, String, Vec<ConsentRule>)>,
-    /// patient reference -> consent references
-    by_patient: HashMap<String, Vec<String>>,
+    /// Every consent ever seen (revoked ones too, so stale versions are recognised).
+    entries: HashMap<String, Entry>,
+    /// Consents in force, by patient.
+    by_patient: HashMap<String, Vec<Arc<ParsedConsent>>>,
+    /// Consents in force whose root provision names this actor.
+    by_actor: HashMap<String, HashSet<String>>,
+    /// Consents in force whose root provision names no actor (they speak to everyone).
+    any_actor: HashSet<String>,
+    /// How many consents are in force.
+    in_force: usize,
+}
+
+impl Inner {
+    fn unindex(&mut self, consent: &str, policy: &ParsedConsent) {
+        self.in_force = self.in_force.saturating_sub(1);
+        if let Some(list) = self.by_patient.get_mut(policy.patient()) {
+            list.retain(|p| p.reference() != Some(consent));
+            if list.is_empty() {
+                self.by_patient.remove(policy.patient());
+            }
+        }
+        match root_actors(policy) {
+            Some(actors) if !actors.is_empty() => {
+                for actor in actors {
+                    if let Some(set) = self.by_actor.get_mut(actor) {
+                        set.remove(consent);
+                        if set.is_empty() {
+                            self.by_actor.remove(actor);
+                        }
+                    }
+                }
+            }
+            _ => {
+                self.any_actor.remove(consent);
+            }
+        }
+    }
+
+    fn index(&mut self, consent: &str, policy: &Arc<ParsedConsent>) {
+        self.in_force += 1;
+        self.by_patient
+            .entry(policy.patient().to_string())
+            .or_default()
+            .push(Arc::clone(policy));
+        match root_actors(policy) {
+            Some(actors) if !actors.is_empty() => {
+                for actor in actors {
+                    self.by_actor
+                        .entry(actor.to_string())
+                        .or_default()
+                        .insert(consent.to_string());
+                }
+            }
+            _ => {
+                self.any_actor.insert(consent.to_string());
+            }
+        }
+    }
+}
+
+/// The actor references the root provision names (a provision applies only when its parent
+/// does, so a consent speaks to an actor only if its root does).
+fn root_actors(policy: &ParsedConsent) -> Option<Vec<&str>> {
+    policy
+        .provision()
+        .map(|root| root.actors().iter().map(|a| a.reference()).collect())
 }
 
 impl ConsentStore {
@@ -26,101 +136,124 @@ impl ConsentStore {
     }
 
     /// Applies a change unless the store already holds a newer version of that consent.
-    pub fn apply(&self, change: ConsentChange) {
+    /// Returns whether it was applied.
+    pub fn apply(&self, change: ConsentChange) -> bool {
         let Ok(mut inner) = self.inner.write() else {
-            return;
+            return false;
         };
-        if let Some((version, _, _)) = inner.consents.get(&change.consent) {
-            if *version > change.version {
-                return;
+        if let Some(entry) = inner.entries.get(&change.consent) {
+            if entry.version > change.version {
+                return false;
             }
         }
-        let ids = inner.by_patient.entry(change.patient.clone()).or_default();
-        if !ids.contains(&change.consent) {
-            ids.push(change.consent.clone());
+        if let Some(old) = inner.entries.remove(&change.consent).and_then(|e| e.policy) {
+            inner.unindex(&change.consent, &old);
         }
-        inner.consents.insert(
+        let policy = change
+            .consent_policy
+            .filter(ParsedConsent::in_force)
+            .map(|p| Arc::new(p.with_reference(change.consent.clone())));
+        if let Some(policy) = &policy {
+            inner.index(&change.consent, policy);
+        }
+        inner.entries.insert(
             change.consent,
-            (change.version, change.patient, change.rules),
+            Entry {
+                version: change.version,
+                policy,
+            },
         );
+        true
     }
 
-    pub fn decide(&self, req: &AccessRequest<'_>) -> Decision {
+    /// The patient's consents' answer. A replica whose lock was poisoned answers
+    /// `Undetermined` (never a permit).
+    pub fn evaluate(&self, req: &ConsentRequest<'_>) -> ConsentVerdict {
         let Ok(inner) = self.inner.read() else {
-            return Decision {
-                permit: false,
-                reason: DecisionReason::NoConsent,
+            return ConsentVerdict::Undetermined {
+                consents: Vec::new(),
             };
         };
-        let rules = inner
-            .by_patient
-            .get(req.patient)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| inner.consents.get(id))
-            .flat_map(|(_, _, rules)| rules.iter());
-        decide(rules, req)
+        match inner.by_patient.get(req.patient) {
+            None => ConsentVerdict::NotApplicable,
+            Some(list) => verdict(
+                list.iter()
+                    .map(|c| (c.reference().unwrap_or("Consent/?"), c.outcomes(req))),
+            ),
+        }
     }
 
+    /// For a search: which patients' consents answer what for these actors, at type level
+    /// (nothing known about the instances). Looks only at consents whose root names one of the
+    /// actors or no actor at all.
+    pub fn scope(&self, req: &ScopeRequest<'_>) -> PatientVerdicts {
+        let Ok(inner) = self.inner.read() else {
+            return PatientVerdicts::default();
+        };
+        let request = ConsentRequest {
+            patient: "",
+            actors: req.actors,
+            purpose: req.purpose,
+            action: req.action,
+            resource: ResourceFacts::of_type(req.resource_type),
+            at: req.at,
+        };
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut by_patient: BTreeMap<&str, Combine> = BTreeMap::new();
+        let candidates = req
+            .actors
+            .iter()
+            .filter_map(|a| inner.by_actor.get(a))
+            .flatten()
+            .chain(inner.any_actor.iter());
+        for consent in candidates {
+            if !seen.insert(consent.as_str()) {
+                continue;
+            }
+            let Some(policy) = inner.entries.get(consent).and_then(|e| e.policy.as_ref()) else {
+                continue;
+            };
+            let req = ConsentRequest {
+                patient: policy.patient(),
+                ..request
+            };
+            by_patient
+                .entry(policy.patient())
+                .or_default()
+                .add(policy.outcomes(&req));
+        }
+        let mut out = PatientVerdicts::default();
+        for (patient, combined) in by_patient {
+            match combined.result() {
+                NA => {}
+                PERMIT => out.permit.push(patient.to_string()),
+                DENY => out.deny.push(patient.to_string()),
+                _ => out.undetermined.push(patient.to_string()),
+            }
+        }
+        out
+    }
+
+    /// The patient's consents in force.
+    pub fn consents_of(&self, patient: &str) -> Vec<ParsedConsent> {
+        self.inner
+            .read()
+            .map(|inner| {
+                inner
+                    .by_patient
+                    .get(patient)
+                    .map(|list| list.iter().map(|c| ParsedConsent::clone(c)).collect())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many consents are in force.
     pub fn len(&self) -> usize {
-        self.inner.read().map(|i| i.consents.len()).unwrap_or(0)
+        self.inner.read().map(|i| i.in_force).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::RuleEffect;
-    use chrono::Utc;
-
-    fn change(version: i64, permit: bool) -> ConsentChange {
-        let rules = if permit {
-            vec![ConsentRule {
-                consent: "Consent/c1".into(),
-                patient: "Patient/alice".into(),
-                effect: RuleEffect::Permit,
-                actors: vec!["Organization/h1".into()],
-                purposes: vec![],
-                resource_types: vec![],
-                actions: vec![],
-                not_before: None,
-                not_after: None,
-            }]
-        } else {
-            vec![]
-        };
-        ConsentChange {
-            consent: "Consent/c1".into(),
-            patient: "Patient/alice".into(),
-            version,
-            rules,
-        }
-    }
-
-    #[test]
-    fn newer_versions_win_and_stale_ones_are_ignored() {
-        let store = ConsentStore::new();
-        let actors = vec!["Organization/h1".to_string()];
-        let req = AccessRequest {
-            patient: "Patient/alice",
-            actors: &actors,
-            purpose: "TREAT",
-            resource_type: "Observation",
-            action: "access",
-            at: Utc::now(),
-        };
-        store.apply(change(1, true));
-        assert!(store.decide(&req).permit);
-        store.apply(change(2, false));
-        assert!(!store.decide(&req).permit);
-        store.apply(change(1, true));
-        assert!(
-            !store.decide(&req).permit,
-            "a stale change must not resurrect a revoked consent"
-        );
     }
 }

@@ -1,0 +1,383 @@
+//! Evaluation: a request against one or several typed Consents.
+//!
+//! Conditions are three-valued: a condition on a fact the request does not know (`None` in
+//! [`ResourceFacts`]) is *unknown*. Each provision yields the set of outcomes it could have
+//! (any of NotApplicable, Permit, Deny) over every way the unknown conditions could turn out;
+//! when that set has one member the answer is decided, otherwise it is `Undetermined`. The
+//! sets over-approximate (unknowns are treated as independent), so a decided answer is always
+//! right, and the engine never guesses.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Coding, Confidentiality, ConsentAction, ParsedConsent, Provision, ProvisionType, SecurityLabel,
+};
+
+/// What is known about the data asked for. `None` means unknown (a type-level question, e.g.
+/// for a search): a condition on it makes the answer `Undetermined` when it could change it.
+#[derive(Debug, Clone, Copy)]
+pub struct ResourceFacts<'a> {
+    /// `Observation`, `Condition` ...
+    pub resource_type: &'a str,
+    /// The resource's id (without the type).
+    pub id: Option<&'a str>,
+    /// `meta.security`; an empty slice means the resource carries none (read as
+    /// confidentiality N).
+    pub security_labels: Option<&'a [Coding]>,
+    /// The clinically relevant time of the data (first, last instant).
+    pub data_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The resource's codes (e.g. `Observation.code` codings).
+    pub codes: Option<&'a [Coding]>,
+}
+
+impl<'a> ResourceFacts<'a> {
+    /// Only the type is known.
+    pub fn of_type(resource_type: &'a str) -> Self {
+        Self {
+            resource_type,
+            id: None,
+            security_labels: None,
+            data_time: None,
+            codes: None,
+        }
+    }
+}
+
+/// An access question.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentRequest<'a> {
+    /// `Patient/<id>` whose data is asked for.
+    pub patient: &'a str,
+    /// Every reference the caller is known by: `Organization/x`, `Practitioner/y` ...
+    pub actors: &'a [String],
+    /// HL7 v3 PurposeOfUse code (`TREAT`, `ETREAT`, `HPAYMT` ...).
+    pub purpose: &'a str,
+    pub action: ConsentAction,
+    pub resource: ResourceFacts<'a>,
+    pub at: DateTime<Utc>,
+}
+
+/// The consents' answer. `consents` are the `Consent/<id>` that decided it (for
+/// `Undetermined`: those whose answer depends on what is unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum ConsentVerdict {
+    Permit { consents: Vec<String> },
+    Deny { consents: Vec<String> },
+    NotApplicable,
+    Undetermined { consents: Vec<String> },
+}
+
+impl ConsentVerdict {
+    pub fn is_permit(&self) -> bool {
+        matches!(self, Self::Permit { .. })
+    }
+
+    pub fn is_deny(&self) -> bool {
+        matches!(self, Self::Deny { .. })
+    }
+
+    /// The consents that decided (empty for NotApplicable).
+    pub fn consents(&self) -> &[String] {
+        match self {
+            Self::Permit { consents }
+            | Self::Deny { consents }
+            | Self::Undetermined { consents } => consents,
+            Self::NotApplicable => &[],
+        }
+    }
+}
+
+/// Kleene's three-valued logic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    Yes,
+    No,
+    Unknown,
+}
+
+impl Tri {
+    fn from_bool(b: bool) -> Self {
+        if b {
+            Tri::Yes
+        } else {
+            Tri::No
+        }
+    }
+
+    fn and(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::No, _) | (_, Tri::No) => Tri::No,
+            (Tri::Yes, Tri::Yes) => Tri::Yes,
+            _ => Tri::Unknown,
+        }
+    }
+
+    fn or(self, other: Tri) -> Tri {
+        match (self, other) {
+            (Tri::Yes, _) | (_, Tri::Yes) => Tri::Yes,
+            (Tri::No, Tri::No) => Tri::No,
+            _ => Tri::Unknown,
+        }
+    }
+
+    /// Any of the items: `Yes` as soon as one is.
+    fn any<T>(items: &[T], mut f: impl FnMut(&T) -> Tri) -> Tri {
+        let mut acc = Tri::No;
+        for item in items {
+            acc = acc.or(f(item));
+            if acc == Tri::Yes {
+                break;
+            }
+        }
+        acc
+    }
+}
+
+/// A set of possible outcomes.
+pub(crate) type Outcomes = u8;
+pub(crate) const NA: Outcomes = 1;
+pub(crate) const PERMIT: Outcomes = 2;
+pub(crate) const DENY: Outcomes = 4;
+
+fn bit(kind: ProvisionType) -> Outcomes {
+    match kind {
+        ProvisionType::Permit => PERMIT,
+        ProvisionType::Deny => DENY,
+    }
+}
+
+/// Combines outcomes where any Deny wins, else any Permit, else NotApplicable (siblings at one
+/// depth, and several consents of one patient), over sets of possible outcomes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Combine {
+    any_deny: bool,
+    any_permit: bool,
+    /// Every set so far can avoid Deny.
+    all_avoid_deny: bool,
+    all_na: bool,
+}
+
+impl Default for Combine {
+    fn default() -> Self {
+        Self {
+            any_deny: false,
+            any_permit: false,
+            all_avoid_deny: true,
+            all_na: true,
+        }
+    }
+}
+
+impl Combine {
+    pub(crate) fn add(&mut self, set: Outcomes) {
+        self.any_deny |= set & DENY != 0;
+        self.any_permit |= set & PERMIT != 0;
+        self.all_avoid_deny &= set & (NA | PERMIT) != 0;
+        self.all_na &= set & NA != 0;
+    }
+
+    pub(crate) fn result(&self) -> Outcomes {
+        let mut out = 0;
+        if self.any_deny {
+            out |= DENY;
+        }
+        if self.any_permit && self.all_avoid_deny {
+            out |= PERMIT;
+        }
+        if self.all_na {
+            out |= NA;
+        }
+        out
+    }
+}
+
+impl Provision {
+    /// Do this provision's own conditions hold (the parent's are checked by the caller)?
+    fn conditions(&self, req: &ConsentRequest<'_>) -> Tri {
+        let facts = &req.resource;
+        if let Some(period) = &self.period {
+            if !period.contains(req.at) {
+                return Tri::No;
+            }
+        }
+        if !self.actors.is_empty()
+            && !self
+                .actors
+                .iter()
+                .any(|a| req.actors.contains(&a.reference))
+        {
+            return Tri::No;
+        }
+        if !self.actions.is_empty() && !self.actions.contains(&req.action) {
+            return Tri::No;
+        }
+        if !self.purposes.is_empty() && !self.purposes.iter().any(|p| p == req.purpose) {
+            return Tri::No;
+        }
+        if !self.classes.is_empty() && !self.classes.iter().any(|c| c == facts.resource_type) {
+            return Tri::No;
+        }
+        let mut acc = Tri::Yes;
+        if !self.data.is_empty() {
+            acc = acc.and(Tri::any(&self.data, |reference| {
+                let Some((kind, id)) = reference.split_once('/') else {
+                    return Tri::No;
+                };
+                if kind != facts.resource_type {
+                    return Tri::No;
+                }
+                match facts.id {
+                    Some(known) => Tri::from_bool(known == id),
+                    None => Tri::Unknown,
+                }
+            }));
+            if acc == Tri::No {
+                return acc;
+            }
+        }
+        if !self.security_labels.is_empty() {
+            acc = acc.and(match facts.security_labels {
+                None => Tri::Unknown,
+                Some(labels) => Tri::from_bool(self.labels_match(labels)),
+            });
+            if acc == Tri::No {
+                return acc;
+            }
+        }
+        if !self.codes.is_empty() {
+            acc = acc.and(match facts.codes {
+                None => Tri::Unknown,
+                Some(codes) => Tri::from_bool(
+                    self.codes
+                        .iter()
+                        .any(|mine| codes.iter().any(|theirs| mine.matches(theirs))),
+                ),
+            });
+            if acc == Tri::No {
+                return acc;
+            }
+        }
+        if let Some(period) = &self.data_period {
+            acc = acc.and(match facts.data_time {
+                None => Tri::Unknown,
+                // A permit covers data wholly inside its period; a deny covers data that
+                // touches its period.
+                Some((from, to)) => Tri::from_bool(match self.kind {
+                    ProvisionType::Permit => period.encloses(from, to),
+                    ProvisionType::Deny => period.overlaps(from, to),
+                }),
+            });
+        }
+        acc
+    }
+
+    /// Confidentiality is ordered: a permit's level covers data at or below it, a deny's level
+    /// data at or above it; data without a confidentiality label is N. Other labels: the data
+    /// carries one of them.
+    fn labels_match(&self, labels: &[Coding]) -> bool {
+        let level = labels
+            .iter()
+            .filter_map(Confidentiality::of)
+            .max()
+            .unwrap_or(Confidentiality::N);
+        self.security_labels.iter().any(|label| match label {
+            SecurityLabel::Confidentiality(mine) => match self.kind {
+                ProvisionType::Permit => level <= *mine,
+                ProvisionType::Deny => level >= *mine,
+            },
+            SecurityLabel::Other(mine) => labels.iter().any(|theirs| mine.matches(theirs)),
+        })
+    }
+
+    /// The outcomes this provision could have: NotApplicable when it does not apply, else the
+    /// combined answer of its applicable children, else its own type.
+    pub(crate) fn outcomes(&self, req: &ConsentRequest<'_>) -> Outcomes {
+        let applies = self.conditions(req);
+        if applies == Tri::No {
+            return NA;
+        }
+        let mut children = Combine::default();
+        for child in &self.provisions {
+            children.add(child.outcomes(req));
+        }
+        let below = children.result();
+        let mut out = below & !NA;
+        if below & NA != 0 {
+            out |= bit(self.kind);
+        }
+        if applies == Tri::Unknown {
+            out |= NA;
+        }
+        out
+    }
+}
+
+impl ParsedConsent {
+    /// The outcomes this consent could have for the request.
+    pub(crate) fn outcomes(&self, req: &ConsentRequest<'_>) -> Outcomes {
+        if !self.in_force() || self.patient != req.patient {
+            return NA;
+        }
+        if let Some(period) = &self.period {
+            if !period.contains(req.at) {
+                return NA;
+            }
+        }
+        match &self.provision {
+            Some(root) => root.outcomes(req),
+            None => NA,
+        }
+    }
+
+    /// This consent's answer alone.
+    pub fn evaluate(&self, req: &ConsentRequest<'_>) -> ConsentVerdict {
+        evaluate([self], req)
+    }
+}
+
+/// Turns per-consent outcome sets into a verdict.
+pub(crate) fn verdict<'a>(sets: impl IntoIterator<Item = (&'a str, Outcomes)>) -> ConsentVerdict {
+    let sets: Vec<(&str, Outcomes)> = sets.into_iter().collect();
+    let mut all = Combine::default();
+    for (_, set) in &sets {
+        all.add(*set);
+    }
+    let names = |keep: &dyn Fn(Outcomes) -> bool| -> Vec<String> {
+        let mut names: Vec<String> = sets
+            .iter()
+            .filter(|(_, set)| keep(*set))
+            .map(|(name, _)| (*name).to_string())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    match all.result() {
+        NA => ConsentVerdict::NotApplicable,
+        DENY => ConsentVerdict::Deny {
+            consents: names(&|s| s == DENY),
+        },
+        PERMIT => ConsentVerdict::Permit {
+            consents: names(&|s| s == PERMIT),
+        },
+        _ => ConsentVerdict::Undetermined {
+            consents: names(&|s| s != NA),
+        },
+    }
+}
+
+/// Evaluates a patient's consents together: any Deny wins, else any Permit, else
+/// NotApplicable; `Undetermined` when unknown facts could change the answer. Consents of other
+/// patients, not active, or of a scope without access rules are NotApplicable.
+pub fn evaluate<'a>(
+    consents: impl IntoIterator<Item = &'a ParsedConsent>,
+    req: &ConsentRequest<'_>,
+) -> ConsentVerdict {
+    verdict(
+        consents
+            .into_iter()
+            .map(|c| (c.reference().unwrap_or("Consent/?"), c.outcomes(req))),
+    )
+}
