@@ -2,7 +2,9 @@
 
 use custodian_telemetry::{config::Listen, ConfigError, Env};
 
-pub use custodian_auth::AuthSettings;
+use std::path::PathBuf;
+
+pub use custodian_auth::{AuthSettings, InternalToken};
 pub use custodian_database::DatabaseSettings;
 pub use custodian_events::streams::RedisSettings;
 
@@ -19,6 +21,13 @@ pub struct Settings {
     /// This instance's name in the `anomaly` consumer group.
     pub consumer_name: String,
     pub anomaly: AnomalySettings,
+    /// `IDENTITY_URL` (`http://127.0.0.1:8081`): where the deny-list snapshot comes from.
+    pub identity_url: String,
+    /// `INTERNAL_TOKEN_FILE` (`var/keys/internal.token`): the service credential for it.
+    pub internal_token: InternalToken,
+    /// `STREAM_SIGNING_KEY_FILE` (`var/keys/anomaly-stream.pem`, created 0600 when missing):
+    /// the key alerts are signed with (identity obeys only signed alerts).
+    pub signing_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -54,6 +63,12 @@ impl Settings {
                 alert_threshold: threshold_from_env()?,
                 suspend: env.flag("ANOMALY_SUSPEND", true),
             },
+            identity_url: env
+                .string("IDENTITY_URL", "http://127.0.0.1:8081")
+                .trim_end_matches('/')
+                .to_string(),
+            internal_token: InternalToken::from_env()?,
+            signing_key_file: custodian_events::signing::StreamSigner::path_from_env("anomaly"),
         })
     }
 }

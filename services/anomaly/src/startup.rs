@@ -1,6 +1,7 @@
 //! Building and running the service: database (created when missing, migrated), Redis, the
-//! detector rebuilt from recent scores, the access-stream consumer and the outbox relay as
-//! background tasks, and the HTTP server.
+//! detector rebuilt from recent scores, the access-stream consumer and the outbox relay (which
+//! signs the alerts) as background tasks, the deny list (identity's snapshot, then the signed
+//! identity stream), and the HTTP server.
 
 use std::{
     net::TcpListener,
@@ -9,13 +10,17 @@ use std::{
 };
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
-use custodian_auth::{DenyList, TokenVerifier};
+use custodian_auth::{
+    deny::{self, DenySource},
+    DenyList, TokenVerifier,
+};
 use custodian_database::{ensure_database, pool, run_migrations, Pool, PostgresProbe};
 use custodian_events::{
     consumer::GroupConsumer,
     outbox::Relay,
+    signing::StreamSigner,
     streams::{connect, RedisProbe},
-    Streams, OUTBOX_MIGRATIONS,
+    EventError, Streams, OUTBOX_MIGRATIONS,
 };
 use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
@@ -98,7 +103,10 @@ impl Application {
         for collector in anomaly_metrics.collectors() {
             metrics.register(collector);
         }
-        let relay = Relay::new(pool.clone(), redis.clone());
+        // Identity suspends users on alerts, so it obeys only alerts signed with this key.
+        let signer = StreamSigner::load_trusted("anomaly", &settings.signing_key_file)
+            .map_err(EventError::from)?;
+        let relay = Relay::new(pool.clone(), redis.clone()).with_signer(signer);
         for collector in relay.collectors() {
             metrics.register(collector);
         }
@@ -122,14 +130,28 @@ impl Application {
         background.spawn(consumer.run_batched(scorer, background.token()));
         background.spawn(relay.run(background.token()));
 
+        // Suspended users and revoked tokens are refused here too, not only at the gateway.
+        let deny = DenyList::new();
+        let deny_probe = deny::follow(
+            DenySource {
+                identity_url: settings.identity_url.clone(),
+                redis_url: settings.redis.url.expose().to_string(),
+                stream: streams.identity(),
+                credential: Some(settings.internal_token.clone()),
+            },
+            deny.clone(),
+            &mut background,
+        )
+        .await?;
         let verifier = TokenVerifier::remote(
             settings.auth.jwks_url.clone(),
             settings.auth.issuer.clone(),
-            DenyList::new(),
+            deny,
         );
         let readiness = Readiness::new()
             .with(PostgresProbe(pool.clone()))
-            .with(RedisProbe(redis));
+            .with(RedisProbe(redis))
+            .with(deny_probe);
 
         let address = settings.listen.address();
         let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {

@@ -3,17 +3,21 @@
 
 use std::time::Duration;
 
-use custodian_telemetry::{config::Listen, ConfigError, Env};
+use custodian_auth::InternalToken;
+use custodian_telemetry::{
+    config::{Listen, Secret},
+    ConfigError, Env,
+};
 
-use crate::routing::Upstream;
+use crate::{forwarding::TrustedProxies, routing::Upstream};
 
 /// Everything the gateway needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `HOST` (`127.0.0.1`) and `PORT` (`8080`; `0` picks a free port).
     pub listen: Listen,
-    /// `REDIS_URL` (`redis://127.0.0.1:6379`).
-    pub redis_url: String,
+    /// `REDIS_URL` (`redis://127.0.0.1:6379`); may carry a password, so it never prints.
+    pub redis_url: Secret,
     /// `REDIS_STREAM_PREFIX` (`custodian`).
     pub stream_prefix: String,
     /// `TOKEN_ISSUER` (`http://127.0.0.1:8080`): the `iss` every token must carry.
@@ -28,6 +32,12 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `UPSTREAM_TIMEOUT_MS` (30000): time allowed for an upstream's response head (504 after).
     pub upstream_timeout: Duration,
+    /// `TRUSTED_PROXIES` (empty): peers whose `X-Forwarded-For`/`-Proto`/`-Host` are believed.
+    /// The gateway faces clients, so by default nobody's are.
+    pub trusted_proxies: TrustedProxies,
+    /// `INTERNAL_TOKEN_FILE` (`var/keys/internal.token`, created when missing): the service
+    /// credential for identity's `/internal/suspended`.
+    pub internal_token: InternalToken,
 }
 
 /// Base URLs (`http://host:port`, no trailing slash) of the services behind the gateway.
@@ -121,7 +131,7 @@ impl Settings {
         }
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", 8080)?,
-            redis_url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_url: Secret::new(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
             stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
             token_issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
             jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
@@ -138,6 +148,13 @@ impl Settings {
                 .to_string(),
             max_body_bytes: env.parse("GATEWAY_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             upstream_timeout: Duration::from_millis(timeout_ms),
+            trusted_proxies: TrustedProxies::parse(&env.string("TRUSTED_PROXIES", "")).map_err(
+                |reason| ConfigError::Invalid {
+                    name: "TRUSTED_PROXIES".into(),
+                    reason,
+                },
+            )?,
+            internal_token: InternalToken::from_env()?,
         })
     }
 }

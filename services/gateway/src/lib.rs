@@ -5,7 +5,7 @@
 //! - [`configuration`]: settings from the environment.
 //! - [`routing`]: which service serves a path, which paths are public (pure functions).
 //! - [`routes`]: the proxy handler, `/openapi.json` and `/docs`.
-//! - [`deny`]: the deny list's snapshot, replay and stream tail.
+//! - [`forwarding`]: `X-Forwarded-*` as the services behind should see them (`TRUSTED_PROXIES`).
 //! - [`readiness`]: `/readyz` checks of the services behind.
 //! - [`metrics`]: upstream and authentication metrics.
 //! - [`error`]: every failure as a FHIR `OperationOutcome`.
@@ -13,11 +13,12 @@
 //!
 //! The request path makes no call to identity: signing keys are cached (refreshed when an
 //! unknown key id appears), recent verifications are reused, and the deny list is in memory,
-//! fed by the identity stream.
+//! loaded from identity's snapshot and fed by the (signed) identity stream
+//! ([`custodian_auth::deny::follow`]).
 
 pub mod configuration;
-pub mod deny;
 pub mod error;
+pub mod forwarding;
 pub mod metrics;
 pub mod readiness;
 pub mod routes;

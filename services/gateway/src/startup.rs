@@ -1,12 +1,15 @@
-//! Building and running the gateway: Redis, the deny list (snapshot, replay, stream tail), the
-//! token verifier, and the HTTP server with one pooled upstream client per worker.
+//! Building and running the gateway: Redis, the deny list (identity's snapshot and the signed
+//! identity stream), the token verifier, and the HTTP server with one pooled upstream client
+//! per worker.
 
 use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
-use custodian_auth::{deny::DenyListUpdater, DenyList, TokenVerifier};
+use custodian_auth::{
+    deny::{self, DenySource},
+    DenyList, TokenVerifier,
+};
 use custodian_events::{
-    consumer::{latest_id, StreamTail},
     streams::{connect, RedisProbe},
     Streams,
 };
@@ -14,7 +17,6 @@ use custodian_telemetry::{health, http::observe, shutdown::BackgroundTasks, Metr
 
 use crate::{
     configuration::Settings,
-    deny,
     error::StartupError,
     metrics::GatewayMetrics,
     readiness::UpstreamProbe,
@@ -32,36 +34,30 @@ pub struct Application {
     port: u16,
     server: Server,
     tasks: BackgroundTasks,
-    snapshot_retry: Option<actix_web::rt::task::JoinHandle<()>>,
     deny: DenyList,
 }
 
 impl Application {
     /// Connects to Redis, loads the deny list and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let mut redis = connect(&settings.redis_url)
-            .await
-            .map_err(|e| StartupError::Redis(e.to_string()))?;
-        let stream = Streams::new(settings.stream_prefix.clone()).identity();
-
-        // Read the stream's position before the snapshot: events after it are tailed, so none
-        // between the two is missed.
-        let after = latest_id(&mut redis, &stream)
+        let redis_url = settings.redis_url.expose();
+        let redis = connect(redis_url)
             .await
             .map_err(|e| StartupError::Redis(e.to_string()))?;
         let deny = DenyList::new();
-        deny::replay_revocations(&mut redis, &stream, &after, &deny).await;
-        let snapshot_loaded = deny::load_snapshot(&settings.upstreams.identity, &deny, 4).await;
-
         let mut tasks = BackgroundTasks::new();
-        let tail = StreamTail::new(&settings.redis_url, stream, after)
-            .await
-            .map_err(|e| StartupError::Redis(e.to_string()))?;
-        tasks.spawn(tail.run(DenyListUpdater(deny.clone()), tasks.token()));
-        let snapshot_retry = (!snapshot_loaded).then(|| {
-            tracing::warn!("starting with an empty suspended-user list; retrying identity's snapshot in the background");
-            actix_web::rt::spawn(deny::retry_snapshot(settings.upstreams.identity.clone(), deny.clone(), tasks.token()))
-        });
+        let deny_probe = deny::follow(
+            DenySource {
+                identity_url: settings.upstreams.identity.base().to_string(),
+                redis_url: redis_url.to_string(),
+                stream: Streams::new(settings.stream_prefix.clone()).identity(),
+                credential: Some(settings.internal_token.clone()),
+            },
+            deny.clone(),
+            &mut tasks,
+        )
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
 
         let verifier = TokenVerifier::remote(
             settings.jwks_url.clone(),
@@ -83,8 +79,9 @@ impl Application {
             max_body_bytes: settings.max_body_bytes,
             verifier,
             metrics: GatewayMetrics::new(&metrics),
+            trusted_proxies: settings.trusted_proxies.clone(),
         });
-        let mut readiness = Readiness::new().with(RedisProbe(redis));
+        let mut readiness = Readiness::new().with(RedisProbe(redis)).with(deny_probe);
         for upstream in Upstream::ALL {
             readiness = readiness.with(UpstreamProbe {
                 upstream,
@@ -123,7 +120,6 @@ impl Application {
             port,
             server,
             tasks,
-            snapshot_retry,
             deny,
         })
     }
@@ -141,9 +137,6 @@ impl Application {
     /// Serves until the server stops (SIGTERM/SIGINT), then stops the background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        if let Some(retry) = self.snapshot_retry {
-            retry.abort();
-        }
         self.tasks.shutdown(Duration::from_secs(5)).await;
         served
     }

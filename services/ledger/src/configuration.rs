@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-pub use custodian_auth::AuthSettings;
+pub use custodian_auth::{AuthSettings, InternalToken};
 pub use custodian_database::DatabaseSettings;
 pub use custodian_events::streams::RedisSettings;
 
@@ -20,6 +20,10 @@ pub struct Settings {
     pub origin: String,
     /// How often a checkpoint is signed when the tree grew.
     pub checkpoint_interval: Duration,
+    /// `IDENTITY_URL` (`http://127.0.0.1:8081`): where the deny-list snapshot comes from.
+    pub identity_url: String,
+    /// `INTERNAL_TOKEN_FILE` (`var/keys/internal.token`): the service credential for it.
+    pub internal_token: InternalToken,
 }
 
 pub const DEFAULT_PORT: u16 = 8084;
@@ -50,6 +54,11 @@ impl Settings {
             consumer_name: custodian_events::streams::consumer_name_from_env(&env, "ledger"),
             origin,
             checkpoint_interval: Duration::from_millis(interval_ms),
+            identity_url: env
+                .string("IDENTITY_URL", "http://127.0.0.1:8081")
+                .trim_end_matches('/')
+                .to_string(),
+            internal_token: InternalToken::from_env()?,
         })
     }
 }

@@ -1,11 +1,15 @@
 //! Builds the application: database (created and migrated), Redis, the ledger loaded from its
-//! leaves, the access-stream consumer and the checkpoint signer in the background, and the HTTP
-//! server bound to `HOST:PORT` (port 0 picks a free one; [`Application::port`] says which).
+//! leaves, the access-stream consumer and the checkpoint signer in the background, the deny list
+//! (identity's snapshot, then the signed identity stream), and the HTTP server bound to
+//! `HOST:PORT` (port 0 picks a free one; [`Application::port`] says which).
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
-use custodian_auth::{DenyList, TokenVerifier};
+use custodian_auth::{
+    deny::{self, DenySource},
+    DenyList, TokenVerifier,
+};
 use custodian_database::PostgresProbe;
 use custodian_events::{consumer::GroupConsumer, streams::RedisProbe, Streams};
 use custodian_telemetry::{shutdown::BackgroundTasks, Metrics, Readiness};
@@ -109,14 +113,25 @@ impl Application {
             tasks.token(),
         ));
 
-        let verifier = TokenVerifier::remote(
-            &settings.auth.jwks_url,
-            &settings.auth.issuer,
-            DenyList::new(),
-        );
+        // Suspended users and revoked tokens are refused here too, not only at the gateway.
+        let deny = DenyList::new();
+        let deny_probe = deny::follow(
+            DenySource {
+                identity_url: settings.identity_url.clone(),
+                redis_url: redis_url.to_string(),
+                stream: streams.identity(),
+                credential: Some(settings.internal_token.clone()),
+            },
+            deny.clone(),
+            &mut tasks,
+        )
+        .await
+        .map_err(|e| StartupError::Redis(e.to_string()))?;
+        let verifier = TokenVerifier::remote(&settings.auth.jwks_url, &settings.auth.issuer, deny);
         let readiness = Readiness::new()
             .with(PostgresProbe(pool.clone()))
-            .with(RedisProbe(redis));
+            .with(RedisProbe(redis))
+            .with(deny_probe);
 
         let listener = TcpListener::bind(settings.listen.address())?;
         let port = listener.local_addr()?.port();

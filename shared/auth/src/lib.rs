@@ -3,13 +3,17 @@
 //!
 //! Tokens are ES256 JWTs issued by identity. Verification needs no call to identity on the hot
 //! path: keys are cached and refreshed when an unknown `kid` appears (key rotation); suspensions
-//! and revocations arrive on the identity stream and are applied to the [`DenyList`].
+//! and revocations are loaded from identity's snapshot and then arrive on the identity stream
+//! ([`deny::follow`], used by every service that verifies tokens).
+//!
+//! [`internal`]: the service credential `/internal/*` endpoints require.
 
 pub mod cache;
 pub mod claims;
 pub mod deny;
 pub mod error;
 pub mod extract;
+pub mod internal;
 pub mod openapi;
 pub mod verify;
 
@@ -17,9 +21,10 @@ pub mod verify;
 pub mod testing;
 
 pub use claims::{Claims, Role};
-pub use deny::DenyList;
+pub use deny::{DenyList, DenySnapshot};
 pub use error::AuthError;
 pub use extract::Authenticated;
+pub use internal::{InternalCaller, InternalToken};
 pub use verify::TokenVerifier;
 
 /// `TOKEN_ISSUER` and `JWKS_URL`, read the same way by every service that verifies tokens.

@@ -7,13 +7,23 @@
 //!
 //! [`StreamTail`]: every replica reads every message (gateway deny lists, records' consent
 //! replica); it keeps its position in memory and starts from a snapshot's stream id.
+//!
+//! Both verify a message's signature before any handler sees it, on the streams whose messages
+//! are obeyed ([`Authority::of_stream`]: consent, identity, alerts), with the process's
+//! [`Keyring::shared`] unless given another ([`GroupConsumer::trusting`]). A message without a
+//! valid signature of a producer trusted for the stream is never handled: a group consumer
+//! dead-letters and acknowledges it, a tail skips it; either way it is logged (without its
+//! payload) and counted in `stream_messages_rejected_total{stream,reason}`.
 
 use std::{future::Future, time::Duration};
 
 use redis::{aio::ConnectionManager, streams::StreamReadReply, AsyncCommands};
 use tokio_util::sync::CancellationToken;
 
-use crate::EventError;
+use crate::{
+    signing::{self, stream_label, Authority, Keyring, Message, Rejection},
+    EventError,
+};
 
 /// What a handler says about one message.
 #[derive(Debug)]
@@ -42,8 +52,54 @@ pub async fn blocking_connection(url: &str) -> Result<ConnectionManager, EventEr
 const BLOCK_MS: usize = 1000;
 const BATCH: usize = 200;
 
+/// Dead-letter streams keep at most about this many messages (forgeries must not fill Redis).
+const DEAD_LETTER_MAXLEN: usize = 10_000;
+
 fn payload_of(entry: &redis::streams::StreamId) -> Option<String> {
     entry.get::<String>("event")
+}
+
+/// Whether a message may be handled: its signature, when the stream's authority requires one.
+/// A refusal is counted and logged, without the payload (it may be anything).
+fn admit(
+    keyring: &Keyring,
+    authority: Authority,
+    stream: &str,
+    entry: &redis::streams::StreamId,
+    payload: &str,
+) -> Result<(), Rejection> {
+    if authority == Authority::Unsigned {
+        return Ok(());
+    }
+    let id = entry.get::<String>("id");
+    let producer = entry.get::<String>(signing::PRODUCER_FIELD);
+    let kid = entry.get::<String>(signing::KEY_ID_FIELD);
+    let sig = entry.get::<String>(signing::SIGNATURE_FIELD);
+    let verdict = keyring.verify(
+        authority,
+        stream,
+        &Message {
+            id: id.as_deref(),
+            payload,
+            producer: producer.as_deref(),
+            kid: kid.as_deref(),
+            sig: sig.as_deref(),
+        },
+    );
+    if let Err(rejection) = verdict {
+        if let Some(counter) = custodian_telemetry::metrics::stream_rejections() {
+            counter
+                .with_label_values(&[stream_label(stream), rejection.label()])
+                .inc();
+        }
+        tracing::warn!(
+            stream = stream_label(stream),
+            message_id = %entry.id,
+            reason = rejection.label(),
+            "stream message refused: not signed by a producer trusted for this stream"
+        );
+    }
+    verdict
 }
 
 pub struct GroupConsumer {
@@ -51,6 +107,8 @@ pub struct GroupConsumer {
     stream: String,
     group: String,
     consumer: String,
+    authority: Authority,
+    keyring: Keyring,
 }
 
 impl GroupConsumer {
@@ -72,10 +130,19 @@ impl GroupConsumer {
         }
         Ok(Self {
             redis,
+            authority: Authority::of_stream(&stream),
             stream,
             group: group.to_string(),
             consumer: consumer.to_string(),
+            keyring: Keyring::shared().clone(),
         })
+    }
+
+    /// Verifies with another rule or keyring than the stream's own and the process's.
+    pub fn trusting(mut self, authority: Authority, keyring: Keyring) -> Self {
+        self.authority = authority;
+        self.keyring = keyring;
+        self
     }
 
     /// Consumes until `token` is cancelled, one message at a time. After a message asks to be
@@ -124,15 +191,26 @@ pub struct StreamTail {
     redis: ConnectionManager,
     stream: String,
     last_id: String,
+    authority: Authority,
+    keyring: Keyring,
 }
 
 impl StreamTail {
     pub async fn new(redis_url: &str, stream: String, after: String) -> Result<Self, EventError> {
         Ok(Self {
             redis: blocking_connection(redis_url).await?,
+            authority: Authority::of_stream(&stream),
             stream,
             last_id: after,
+            keyring: Keyring::shared().clone(),
         })
+    }
+
+    /// Verifies with another rule or keyring than the stream's own and the process's.
+    pub fn trusting(mut self, authority: Authority, keyring: Keyring) -> Self {
+        self.authority = authority;
+        self.keyring = keyring;
+        self
     }
 
     pub async fn run<H: Handler>(mut self, handler: H, token: CancellationToken) {
@@ -156,7 +234,11 @@ impl StreamTail {
                         .into_iter()
                         .flat_map(|k| k.ids)
                     {
-                        if let Some(payload) = payload_of(&entry) {
+                        let admitted = payload_of(&entry).filter(|payload| {
+                            admit(&self.keyring, self.authority, &self.stream, &entry, payload)
+                                .is_ok()
+                        });
+                        if let Some(payload) = admitted {
                             if let Err(e) = handler.handle(&payload).await {
                                 tracing::error!(message_id = %entry.id, error = ?e, "tail message not applied");
                             }
@@ -222,15 +304,23 @@ impl GroupConsumer {
                 pending = false;
                 continue;
             }
-            // Messages without an event field are rejected without bothering the handler.
+            // Messages without an event field, or without the signature their stream needs, are
+            // rejected without bothering the handler.
             let mut outcomes: Vec<Option<Result<(), HandlerError>>> =
                 Vec::with_capacity(entries.len());
             let mut payloads = Vec::with_capacity(entries.len());
             for entry in &entries {
                 match payload_of(entry) {
                     Some(p) => {
-                        payloads.push(p);
-                        outcomes.push(None);
+                        match admit(&self.keyring, self.authority, &self.stream, entry, &p) {
+                            Ok(()) => {
+                                payloads.push(p);
+                                outcomes.push(None);
+                            }
+                            Err(rejection) => outcomes.push(Some(Err(HandlerError::Reject(
+                                format!("signature refused: {}", rejection.label()),
+                            )))),
+                        }
                     }
                     None => outcomes.push(Some(Err(HandlerError::Reject(
                         "message has no event field".into(),
@@ -270,8 +360,9 @@ impl GroupConsumer {
                         let body = payload_of(entry).unwrap_or_default();
                         let _: Result<String, _> = self
                             .redis
-                            .xadd(
+                            .xadd_maxlen(
                                 &dead,
+                                redis::streams::StreamMaxlen::Approx(DEAD_LETTER_MAXLEN),
                                 "*",
                                 &[
                                     ("source_id", entry.id.as_str()),

@@ -7,15 +7,18 @@
 //! - [`outbox`]: `enqueue` inside the caller's transaction; [`outbox::Relay`] publishes.
 //! - [`consumer`]: consumer-group reading with ack-after-processing, and a tail reader for
 //!   replicas that must see every message.
+//! - [`signing`]: producers sign the messages others obey (consent changes, suspensions,
+//!   revocations, alerts); consumers verify them before any handler sees them.
 
 pub mod access;
 pub mod alert;
 pub mod consumer;
 pub mod identity;
 pub mod outbox;
+pub mod signing;
 pub mod streams;
 
-pub use access::{AccessAction, AccessEvent, AccessOutcome, Actor, Source};
+pub use access::{AccessAction, AccessEvent, AccessOutcome, Actor, DecisionRecord, Source};
 pub use alert::Alert;
 pub use identity::IdentityEvent;
 pub use streams::Streams;
@@ -33,4 +36,6 @@ pub enum EventError {
     Database(String),
     #[error("malformed event: {0}")]
     Malformed(String),
+    #[error("signing: {0}")]
+    Signing(String),
 }

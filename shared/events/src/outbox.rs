@@ -3,6 +3,11 @@
 //! PostgreSQL. The [`Relay`] moves events to Redis in order and deletes them only after Redis
 //! acknowledged the XADDs, so a Redis outage delays events and never loses them. A crash between
 //! XADD and the delete republishes a batch: consumers are idempotent by event id.
+//!
+//! A relay given the producer's key ([`Relay::with_signer`]) signs every message it publishes
+//! (fields `producer`, `kid`, `sig`; see [`crate::signing`]). It signs at publication, over the
+//! exact bytes it XADDs: the outbox row is the producer's own data, the hop through Redis is
+//! what consumers need proof for.
 
 use std::{sync::Arc, time::Duration};
 
@@ -14,7 +19,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::EventError;
+use crate::{signing::StreamSigner, EventError};
 
 diesel::table! {
     event_outbox (seq) {
@@ -90,6 +95,7 @@ pub struct Relay {
     wake: Arc<Notify>,
     published: IntCounterVec,
     backlog: IntGauge,
+    signer: Option<Arc<StreamSigner>>,
 }
 
 impl Relay {
@@ -111,7 +117,15 @@ impl Relay {
                 "Events in the last batch read from the outbox",
             )
             .expect("static metric options are valid"),
+            signer: None,
         }
+    }
+
+    /// Signs every message with the producer's key. Producers of authorisation streams
+    /// (consent, identity, anomaly) must: consumers refuse their unsigned messages.
+    pub fn with_signer(mut self, signer: StreamSigner) -> Self {
+        self.signer = Some(Arc::new(signer));
+        self
     }
 
     /// Prometheus collectors for the service's registry.
@@ -170,6 +184,7 @@ impl Relay {
         let mut redis = self.redis.clone();
         let published = self.published.clone();
         let backlog = self.backlog.clone();
+        let signer = self.signer.clone();
         conn.transaction::<usize, EventError, _>(async move |conn| {
             let rows: Vec<(i64, Uuid, String, serde_json::Value)> = event_outbox::table
                 .select((
@@ -190,14 +205,23 @@ impl Relay {
             }
             let mut pipe = redis::pipe();
             for (_, id, stream, payload) in &rows {
-                pipe.cmd("XADD")
-                    .arg(stream)
-                    .arg("*")
-                    .arg("id")
-                    .arg(id.to_string())
-                    .arg("event")
-                    .arg(payload.to_string())
-                    .ignore();
+                let id = id.to_string();
+                let payload = payload.to_string();
+                let command = pipe.cmd("XADD");
+                command.arg(stream).arg("*");
+                if let Some(signer) = &signer {
+                    let sig = signer
+                        .sign(stream, &id, payload.as_bytes())
+                        .map_err(|e| EventError::Signing(e.to_string()))?;
+                    command
+                        .arg(crate::signing::PRODUCER_FIELD)
+                        .arg(signer.producer())
+                        .arg(crate::signing::KEY_ID_FIELD)
+                        .arg(signer.kid())
+                        .arg(crate::signing::SIGNATURE_FIELD)
+                        .arg(sig);
+                }
+                command.arg("id").arg(id).arg("event").arg(payload).ignore();
             }
             pipe.query_async::<()>(&mut redis).await?;
             let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();

@@ -75,10 +75,32 @@ pub fn consumer_name_from_env(env: &custodian_telemetry::Env, service: &str) -> 
     })
 }
 
-/// Opens a Redis connection manager (reconnects by itself after Redis restarts).
+/// Opens a Redis connection manager (reconnects by itself after Redis restarts). Logs where
+/// it connects, without the password.
 pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    tracing::info!(redis = %redacted(url), "connecting to Redis");
     let client = redis::Client::open(url)?;
     redis::aio::ConnectionManager::new(client).await
+}
+
+/// A Redis URL fit for logs: the password (`redis://user:password@host`, `redis://:password@host`)
+/// replaced by `***`; the user name, host, port and database kept.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_string(),
+            };
+            format!("{scheme}://{user}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
 }
 
 /// A readiness probe: Redis answers PING.
@@ -97,5 +119,25 @@ impl custodian_telemetry::ReadinessProbe for RedisProbe {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_the_log() {
+        assert_eq!(
+            redacted("redis://records:s3cr3t@127.0.0.1:6380/0"),
+            "redis://records:***@127.0.0.1:6380/0"
+        );
+        assert_eq!(
+            redacted("redis://:s3cr3t@redis:6379"),
+            "redis://:***@redis:6379"
+        );
+        assert_eq!(redacted("rediss://u:p@w@h"), "rediss://u:***@h");
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("not a url"), "not a url");
     }
 }

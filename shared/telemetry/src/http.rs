@@ -7,7 +7,10 @@ use std::time::Instant;
 use actix_web::{
     body::MessageBody,
     dev::{ServiceRequest, ServiceResponse},
-    http::header::{HeaderName, HeaderValue},
+    http::{
+        header::{HeaderName, HeaderValue},
+        Method,
+    },
     middleware::Next,
     Error, HttpMessage,
 };
@@ -29,6 +32,23 @@ fn well_formed(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
+/// The method as a metric label and log field: the standard methods by name, anything else a
+/// client invents (`FOO`, 10 KB of letters) as `other`, so no client can grow `/metrics`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Use with `actix_web::middleware::from_fn(custodian_telemetry::http::observe)`.
 pub async fn observe(
     req: ServiceRequest,
@@ -43,7 +63,7 @@ pub async fn observe(
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
@@ -59,11 +79,11 @@ pub async fn observe(
     if let Some(metrics) = metrics {
         metrics
             .http_requests
-            .with_label_values(&[&method, &route, &status.to_string()])
+            .with_label_values(&[method, &route, &status.to_string()])
             .inc();
         metrics
             .http_duration
-            .with_label_values(&[&method, &route])
+            .with_label_values(&[method, &route])
             .observe(elapsed.as_secs_f64());
     }
     span.in_scope(|| {
@@ -84,7 +104,17 @@ pub async fn observe(
 
 #[cfg(test)]
 mod tests {
-    use super::well_formed;
+    use super::{method_label, well_formed, Method};
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        for raw in ["FOO", "get", "PROPFIND", &"X".repeat(1000)] {
+            let method = Method::from_bytes(raw.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), "other", "{raw}");
+        }
+    }
 
     #[test]
     fn request_ids_are_checked() {

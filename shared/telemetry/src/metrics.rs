@@ -1,6 +1,8 @@
 //! One Prometheus registry per service. Labels never carry patient data or resource ids: HTTP
 //! metrics are labelled by the matched route pattern (`/fhir/{type}/{id}`), not the path.
 
+use std::sync::OnceLock;
+
 use actix_web::{http::header::CONTENT_TYPE, web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -48,6 +50,9 @@ impl Metrics {
         };
         metrics.register(Box::new(metrics.http_requests.clone()));
         metrics.register(Box::new(metrics.http_duration.clone()));
+        if let Some(rejections) = stream_rejections() {
+            metrics.register(Box::new(rejections.clone()));
+        }
         metrics
     }
 
@@ -67,6 +72,28 @@ impl Metrics {
         }
         String::from_utf8(buf).unwrap_or_default()
     }
+}
+
+/// `stream_messages_rejected_total{stream,reason}`: stream messages refused before any handler
+/// saw them (a missing or bad signature, a producer not trusted for the stream). One counter per
+/// process, counted by whichever consumer refused the message and registered in every service's
+/// registry by [`Metrics::new`], so no service has to wire it. The stream consumers
+/// (`custodian_events::consumer`) give it fixed label values only.
+pub fn stream_rejections() -> Option<&'static IntCounterVec> {
+    static COUNTER: OnceLock<Option<IntCounterVec>> = OnceLock::new();
+    COUNTER
+        .get_or_init(|| {
+            IntCounterVec::new(
+                Opts::new(
+                    "stream_messages_rejected_total",
+                    "Stream messages refused unhandled (unsigned, bad signature, untrusted producer), by stream and reason",
+                ),
+                &["stream", "reason"],
+            )
+            .map_err(|e| tracing::error!(error = %e, "stream rejection counter not created"))
+            .ok()
+        })
+        .as_ref()
 }
 
 /// `GET /metrics`

@@ -302,6 +302,8 @@ pub(crate) mod tests {
             break_glass: false,
             confidentiality: None,
             source: Source::default(),
+            decision: None,
+            request_id: None,
         }
     }
 

@@ -5,7 +5,11 @@ use anomaly::{
     startup::{Application, CONSUMER_GROUP},
 };
 use chrono::{DateTime, TimeZone, Utc};
-use custodian_auth::{testing::TestIssuer, Role};
+use custodian_auth::{
+    deny::DenySnapshot,
+    testing::{TestIdentity, TestIssuer},
+    Role,
+};
 use custodian_database::Pool;
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome, Actor, Alert, Source, Streams};
 use custodian_telemetry::config::Listen;
@@ -43,6 +47,8 @@ pub fn access_event(
         break_glass: false,
         confidentiality: None,
         source: Source::default(),
+        decision: None,
+        request_id: None,
     }
 }
 
@@ -83,6 +89,17 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service against a given database and stream prefix (a restart uses the same).
 pub async fn spawn_on(database_url: String, prefix: String, issuer: Arc<TestIssuer>) -> TestApp {
+    spawn_with_snapshot(database_url, prefix, issuer, DenySnapshot::default()).await
+}
+
+/// The service started while identity's snapshot holds `snapshot`.
+pub async fn spawn_with_snapshot(
+    database_url: String,
+    prefix: String,
+    issuer: Arc<TestIssuer>,
+    snapshot: DenySnapshot,
+) -> TestApp {
+    let identity = TestIdentity::start(snapshot).await;
     // Logs only when asked for: `TEST_LOG=1 cargo test -p anomaly`.
     if std::env::var_os("TEST_LOG").is_some() {
         custodian_telemetry::logging::init("anomaly-test");
@@ -110,6 +127,11 @@ pub async fn spawn_on(database_url: String, prefix: String, issuer: Arc<TestIssu
             alert_threshold: 0.8,
             suspend: true,
         },
+        identity_url: identity.url.clone(),
+        internal_token: identity.credential.clone(),
+        signing_key_file: std::env::temp_dir()
+            .join(format!("anomaly-test-keys-{}", Uuid::new_v4().simple()))
+            .join("anomaly-stream.pem"),
     };
     let app = Application::build(settings)
         .await
@@ -233,6 +255,25 @@ impl TestApp {
         .await;
     }
 
+    /// XADDs fields to the identity stream, as identity's relay (or anyone reaching Redis) would.
+    pub async fn publish_identity(&self, fields: &[(&'static str, String)]) {
+        let mut redis = self.redis.clone();
+        let _: String = redis
+            .xadd(self.streams.identity(), "*", fields)
+            .await
+            .expect("XADD");
+    }
+
+    /// The raw entries of the alerts stream.
+    pub async fn alert_entries(&self) -> Vec<redis::streams::StreamId> {
+        let mut redis = self.redis.clone();
+        let reply: redis::streams::StreamRangeReply = redis
+            .xrange_all(self.streams.alerts())
+            .await
+            .expect("XRANGE");
+        reply.ids
+    }
+
     /// Alerts published on the alerts stream.
     pub async fn alerts_on_stream(&self) -> Vec<Alert> {
         let mut redis = self.redis.clone();
@@ -299,6 +340,7 @@ impl TestApp {
             self.streams.access(),
             format!("{}:dead", self.streams.access()),
             self.streams.alerts(),
+            self.streams.identity(),
         ];
         let (database_url, _, _) = self.stop().await;
         let _: Result<i64, _> = redis.del(&keys).await;

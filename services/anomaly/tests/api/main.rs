@@ -6,3 +6,4 @@ mod helpers;
 mod migrations;
 mod replay;
 mod scoring;
+mod trust;

@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use crate::{
     configuration::Upstreams,
     error::GatewayError,
+    forwarding::{self, Incoming, TrustedProxies},
     metrics::GatewayMetrics,
     routing::{self, Unroutable, Upstream},
 };
@@ -31,6 +32,8 @@ pub struct ProxyState {
     pub max_body_bytes: usize,
     pub verifier: TokenVerifier,
     pub metrics: GatewayMetrics,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Resource patterns of the forwarded prefixes. They only name the traffic in the HTTP
@@ -82,7 +85,7 @@ pub async fn forward(
         .map_or_else(|| req.path(), |pq| pq.as_str());
     let url = format!("{}{}", state.upstreams.get(upstream).base(), path_and_query);
     let mut request = client.request(req.method().clone(), url);
-    forwarded_headers(&req, request.headers_mut());
+    forwarded_headers(&req, &state.trusted_proxies, request.headers_mut());
 
     let started = Instant::now();
     let sent = match length {
@@ -234,19 +237,14 @@ fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The caller's headers minus hop-by-hop ones, plus `X-Forwarded-*` and `X-Request-Id`.
-fn forwarded_headers(req: &HttpRequest, out: &mut HeaderMap) {
+/// The caller's headers minus hop-by-hop ones, plus `X-Forwarded-*` (see [`forwarding`]) and
+/// `X-Request-Id`. The caller's own forwarding headers are never passed on as they are.
+fn forwarded_headers(req: &HttpRequest, trusted: &TrustedProxies, out: &mut HeaderMap) {
     let listed = connection_listed(req.headers());
-    let mut forwarded_for: Vec<&str> = Vec::new();
     for (name, value) in req.headers().iter() {
-        if name == X_FORWARDED_FOR {
-            if let Ok(v) = value.to_str() {
-                forwarded_for.push(v);
-            }
-            continue;
-        }
         let skip = is_hop_by_hop(name)
             || listed.iter().any(|l| l == name.as_str())
             // Set by the client library from the URL and the body.
@@ -254,33 +252,47 @@ fn forwarded_headers(req: &HttpRequest, out: &mut HeaderMap) {
             || name == header::CONTENT_LENGTH
             // The gateway answers `Expect: 100-continue` itself.
             || name == header::EXPECT
+            || name == X_FORWARDED_FOR
             || name == X_FORWARDED_PROTO
             || name == X_FORWARDED_HOST
+            || name == FORWARDED
             || name == X_REQUEST_ID;
         if !skip {
             out.append(name.clone(), value.clone());
         }
     }
 
-    let peer = req.peer_addr().map(|addr| addr.ip().to_string());
-    let chain = forwarded_for
-        .into_iter()
-        .map(str::to_string)
-        .chain(peer)
-        .collect::<Vec<_>>()
-        .join(", ");
-    if let Ok(value) = HeaderValue::from_str(&chain) {
-        if !chain.is_empty() {
-            out.insert(X_FORWARDED_FOR, value);
-        }
+    let headers = req.headers();
+    let text = |name: &HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded_for: Vec<&str> = headers
+        .get_all(X_FORWARDED_FOR)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let host = text(&header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let decided = forwarding::forwarded(
+        &Incoming {
+            peer: req.peer_addr().map(|addr| addr.ip()),
+            forwarded_for: &forwarded_for,
+            forwarded_proto: text(&X_FORWARDED_PROTO),
+            forwarded_host: text(&X_FORWARDED_HOST),
+            host,
+            secure: req.app_config().secure(),
+        },
+        trusted,
+    );
+    if let Some(value) = decided
+        .forwarded_for
+        .and_then(|chain| HeaderValue::from_str(&chain).ok())
+    {
+        out.insert(X_FORWARDED_FOR, value);
     }
-    // Honours X-Forwarded-Proto/-Host (or Forwarded) set by an ingress in front, else the
-    // connection's own scheme and Host.
-    let info = req.connection_info();
-    if let Ok(value) = HeaderValue::from_str(info.scheme()) {
+    if let Ok(value) = HeaderValue::from_str(&decided.proto) {
         out.insert(X_FORWARDED_PROTO, value);
     }
-    if let Ok(value) = HeaderValue::from_str(info.host()) {
+    if let Some(value) = decided
+        .host
+        .and_then(|host| HeaderValue::from_str(&host).ok())
+    {
         out.insert(X_FORWARDED_HOST, value);
     }
     if let Some(RequestId(id)) = req.extensions().get::<RequestId>() {

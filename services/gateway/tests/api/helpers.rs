@@ -7,21 +7,35 @@ use std::{
 };
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use custodian_auth::testing::TestIssuer;
-use custodian_events::IdentityEvent;
-use custodian_telemetry::config::Listen;
+use custodian_auth::{
+    deny::{DenySnapshot, RevokedToken},
+    testing::TestIssuer,
+    InternalCaller, InternalToken,
+};
+use custodian_events::{signing::StreamSigner, IdentityEvent};
+use custodian_telemetry::config::{Listen, Secret};
 use gateway::{
     configuration::{Settings, UpstreamUrl, Upstreams},
+    forwarding::TrustedProxies,
     routing::Upstream,
     startup::Application,
 };
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
+/// The local Redis the tests use (`TEST_REDIS_URL`, default the unauthenticated one on 6379).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// How a test wants its gateway.
 pub struct Options {
-    /// What identity's `/internal/suspended` answers.
+    /// Users identity's `/internal/suspended` names.
     pub suspended: Vec<String>,
+    /// Token ids identity's `/internal/suspended` names as revoked.
+    pub revoked: Vec<String>,
+    /// `TRUSTED_PROXIES`.
+    pub trusted_proxies: TrustedProxies,
     pub max_body_bytes: usize,
     pub upstream_timeout: Duration,
     /// This upstream points at a port nobody listens on.
@@ -32,6 +46,8 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             suspended: Vec::new(),
+            revoked: Vec::new(),
+            trusted_proxies: TrustedProxies::none(),
             max_body_bytes: 64 * 1024,
             upstream_timeout: Duration::from_secs(10),
             down: None,
@@ -45,6 +61,8 @@ pub struct TestApp {
     pub client: awc::Client,
     pub stream_prefix: String,
     pub redis: redis::aio::ConnectionManager,
+    /// Signs identity events as identity's relay does (trusted by this process).
+    pub signer: StreamSigner,
     /// Requests each echo upstream received (by name).
     pub hits: Arc<Mutex<BTreeMap<&'static str, usize>>>,
 }
@@ -93,8 +111,13 @@ impl Answer {
 
 struct EchoState {
     name: &'static str,
-    suspended: Vec<String>,
+    snapshot: DenySnapshot,
     hits: Arc<Mutex<BTreeMap<&'static str, usize>>>,
+}
+
+/// Identity's snapshot, only for callers with the service credential (the echo's app data).
+async fn suspended(_: InternalCaller, state: web::Data<EchoState>) -> HttpResponse {
+    HttpResponse::Ok().json(&state.snapshot)
 }
 
 /// Answers with what it received, as JSON.
@@ -102,9 +125,6 @@ async fn echo(req: HttpRequest, body: web::Bytes, state: web::Data<EchoState>) -
     *state.hits.lock().unwrap().entry(state.name).or_default() += 1;
     match req.path() {
         "/healthz" => return HttpResponse::Ok().json(json!({"status": "ok"})),
-        "/internal/suspended" if state.name == "identity" => {
-            return HttpResponse::Ok().json(&state.suspended)
-        }
         "/ledger/slow" => actix_web::rt::time::sleep(Duration::from_secs(3)).await,
         "/ledger/empty" => {
             return HttpResponse::NoContent()
@@ -136,19 +156,27 @@ async fn echo(req: HttpRequest, body: web::Bytes, state: web::Data<EchoState>) -
 
 async fn start_echo(
     name: &'static str,
-    suspended: Vec<String>,
+    snapshot: DenySnapshot,
+    credential: InternalToken,
     hits: Arc<Mutex<BTreeMap<&'static str, usize>>>,
 ) -> String {
     let state = web::Data::new(EchoState {
         name,
-        suspended,
+        snapshot,
         hits,
     });
+    let credential = web::Data::new(credential);
     let server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(64 << 20))
-            .default_service(web::to(echo))
+            .app_data(credential.clone())
+            .app_data(web::PayloadConfig::new(64 << 20));
+        if name == "identity" {
+            app.route("/internal/suspended", web::get().to(suspended))
+                .default_service(web::to(echo))
+        } else {
+            app.default_service(web::to(echo))
+        }
     })
     .workers(1)
     .bind(("127.0.0.1", 0))
@@ -172,12 +200,30 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     custodian_telemetry::logging::init("gateway-test");
     let issuer = TestIssuer::start().await;
     let hits = Arc::new(Mutex::new(BTreeMap::new()));
+    let credential = InternalToken::generate();
+    let snapshot = DenySnapshot {
+        suspended: options.suspended.clone(),
+        revoked: options
+            .revoked
+            .iter()
+            .map(|jti| RevokedToken {
+                jti: jti.clone(),
+                expires_at: chrono::Utc::now() + chrono::Duration::minutes(15),
+            })
+            .collect(),
+    };
     let mut urls = BTreeMap::new();
     for upstream in Upstream::ALL {
         let url = if options.down == Some(upstream) {
             format!("http://127.0.0.1:{}", closed_port())
         } else {
-            start_echo(upstream.name(), options.suspended.clone(), hits.clone()).await
+            start_echo(
+                upstream.name(),
+                snapshot.clone(),
+                credential.clone(),
+                hits.clone(),
+            )
+            .await
         };
         urls.insert(upstream.name(), UpstreamUrl::parse(&url).unwrap());
     }
@@ -187,7 +233,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             host: "127.0.0.1".into(),
             port: 0,
         },
-        redis_url: "redis://127.0.0.1:6379".into(),
+        redis_url: Secret::new(redis_url()),
         stream_prefix: stream_prefix.clone(),
         token_issuer: issuer.issuer.clone(),
         jwks_url: issuer.jwks_url.clone(),
@@ -201,11 +247,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         public_url: "http://gateway.test".into(),
         max_body_bytes: options.max_body_bytes,
         upstream_timeout: options.upstream_timeout,
+        trusted_proxies: options.trusted_proxies,
+        internal_token: credential,
     };
     let app = Application::build(settings).await.expect("gateway starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
-    let redis = custodian_events::streams::connect("redis://127.0.0.1:6379")
+    let redis = custodian_events::streams::connect(&redis_url())
         .await
         .unwrap();
     let client = awc::Client::builder()
@@ -218,6 +266,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         client,
         stream_prefix,
         redis,
+        signer: StreamSigner::ephemeral("identity").unwrap(),
         hits,
     }
 }
@@ -270,20 +319,33 @@ impl TestApp {
         self.send(request).await
     }
 
-    /// Publishes an identity event as identity's relay would.
+    /// Publishes an identity event as identity's relay would (signed).
     pub async fn publish(&self, event: &IdentityEvent) {
-        let mut redis = self.redis.clone();
         let stream = format!("{}:identity", self.stream_prefix);
         let payload = serde_json::to_string(event).unwrap();
         let id = uuid::Uuid::new_v4().to_string();
-        let _: String = redis
-            .xadd(
-                &stream,
-                "*",
-                &[("id", id.as_str()), ("event", payload.as_str())],
-            )
-            .await
-            .unwrap();
+        let fields = self.signer.fields(&stream, &id, &payload).unwrap();
+        self.xadd(&fields).await;
+    }
+
+    /// XADDs raw fields to the identity stream, as anyone who can reach Redis could.
+    pub async fn xadd(&self, fields: &[(&str, String)]) {
+        let mut redis = self.redis.clone();
+        let stream = format!("{}:identity", self.stream_prefix);
+        let _: String = redis.xadd(&stream, "*", fields).await.unwrap();
+    }
+
+    /// The value of a metric line containing every one of `parts` (0 when absent).
+    pub async fn metric(&self, name: &str, parts: &[&str]) -> u64 {
+        let metrics = String::from_utf8(self.get("/metrics", None).await.body).unwrap();
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("custodian_{name}")) || l.starts_with(name))
+            .find(|l| parts.iter().all(|p| l.contains(p)))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<f64>().ok())
+            .map(|n| n as u64)
+            .unwrap_or(0)
     }
 
     /// How many requests an echo upstream received.
@@ -300,7 +362,7 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         // Streams of a test run are not kept.
-        if let Ok(client) = redis::Client::open("redis://127.0.0.1:6379") {
+        if let Ok(client) = redis::Client::open(redis_url()) {
             if let Ok(mut conn) = client.get_connection() {
                 let _: Result<i64, _> = redis::cmd("DEL")
                     .arg(format!("{}:identity", self.stream_prefix))

@@ -3,6 +3,8 @@
 
 mod auth;
 mod docs;
+mod forwarding;
 mod helpers;
 mod proxy;
 mod routing;
+mod streams;

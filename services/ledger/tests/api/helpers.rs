@@ -3,7 +3,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use custodian_auth::testing::TestIssuer;
+use custodian_auth::{
+    deny::DenySnapshot,
+    testing::{TestIdentity, TestIssuer},
+};
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome, Actor, Source};
 use custodian_telemetry::config::{Listen, Secret};
 use ledger::{
@@ -20,6 +23,8 @@ pub struct TestApp {
     pub db_url: String,
     pub prefix: String,
     pub issuer: Arc<TestIssuer>,
+    /// Stands in for identity's `/internal/suspended`.
+    pub identity: Arc<TestIdentity>,
     pub client: awc::Client,
     pub redis: redis::aio::MultiplexedConnection,
     stop: StopHandle,
@@ -38,11 +43,25 @@ pub async fn spawn_app_with_interval(interval: Duration) -> TestApp {
         Uuid::new_v4().simple()
     );
     let prefix = format!("test-{}", Uuid::new_v4().simple());
-    start(issuer, db_url, prefix, interval).await
+    let identity = Arc::new(TestIdentity::start(DenySnapshot::default()).await);
+    start(issuer, identity, db_url, prefix, interval).await
+}
+
+/// The ledger started while identity's snapshot already holds `snapshot`.
+pub async fn spawn_app_with_snapshot(snapshot: DenySnapshot) -> TestApp {
+    let issuer = Arc::new(TestIssuer::start().await);
+    let db_url = format!(
+        "postgres://postgres@127.0.0.1:5432/ledger_test_{}",
+        Uuid::new_v4().simple()
+    );
+    let prefix = format!("test-{}", Uuid::new_v4().simple());
+    let identity = Arc::new(TestIdentity::start(snapshot).await);
+    start(issuer, identity, db_url, prefix, Duration::from_millis(100)).await
 }
 
 async fn start(
     issuer: Arc<TestIssuer>,
+    identity: Arc<TestIdentity>,
     db_url: String,
     prefix: String,
     interval: Duration,
@@ -68,6 +87,8 @@ async fn start(
         consumer_name: format!("test-{}", Uuid::new_v4().simple()),
         origin: ORIGIN.into(),
         checkpoint_interval: interval,
+        identity_url: identity.url.clone(),
+        internal_token: identity.credential.clone(),
     };
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -86,6 +107,7 @@ async fn start(
         db_url,
         prefix,
         issuer,
+        identity,
         client,
         redis,
         stop,
@@ -115,6 +137,8 @@ pub fn event(patient: Option<&str>, actor: &str) -> AccessEvent {
             ip: Some("127.0.0.1".into()),
             user_agent: None,
         },
+        decision: None,
+        request_id: None,
     }
 }
 
@@ -136,6 +160,7 @@ impl TestApp {
         self.stop.stop().await;
         start(
             self.issuer.clone(),
+            self.identity.clone(),
             self.db_url.clone(),
             self.prefix.clone(),
             self.interval,
@@ -155,6 +180,16 @@ impl TestApp {
             .query_async(&mut self.redis)
             .await
             .expect("XADD");
+    }
+
+    /// XADDs fields to the identity stream, as identity's relay (or anyone reaching Redis) would.
+    pub async fn publish_identity(&mut self, fields: &[(&'static str, String)]) {
+        let mut command = redis::cmd("XADD");
+        command.arg(format!("{}:identity", self.prefix)).arg("*");
+        for (name, value) in fields {
+            command.arg(*name).arg(value);
+        }
+        let _: String = command.query_async(&mut self.redis).await.expect("XADD");
     }
 
     /// Publishes an event; returns the exact JSON sent.
@@ -283,6 +318,7 @@ impl TestApp {
         let _: Result<i64, _> = redis::cmd("DEL")
             .arg(format!("{}:access", self.prefix))
             .arg(format!("{}:access:dead", self.prefix))
+            .arg(format!("{}:identity", self.prefix))
             .query_async(&mut self.redis)
             .await;
         custodian_database::drop_database(&self.db_url)

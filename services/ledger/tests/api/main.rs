@@ -2,6 +2,7 @@
 
 mod accesses;
 mod appends;
+mod deny;
 mod health;
 mod helpers;
 mod migrations;
