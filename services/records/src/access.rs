@@ -254,13 +254,17 @@ pub async fn backfill_custodians(
     let missing: Vec<(String, i64, bool)> = resources::table
         .filter(resources::resource_type.eq("Patient"))
         .filter(diesel::dsl::not(diesel::dsl::exists(
-            compartments::table.filter(
-                compartments::patient_ref.eq(diesel::dsl::sql::<diesel::sql_types::Text>(
-                    "'Patient/' || resources.resource_id",
-                )),
-            ),
+            compartments::table.filter(compartments::patient_ref.eq(diesel::dsl::sql::<
+                diesel::sql_types::Text,
+            >(
+                "'Patient/' || resources.resource_id",
+            ))),
         )))
-        .select((resources::resource_id, resources::version, resources::deleted))
+        .select((
+            resources::resource_id,
+            resources::version,
+            resources::deleted,
+        ))
         .load(&mut conn)
         .await
         .map_err(|e| unexpected(e.into()))?;

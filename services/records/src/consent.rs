@@ -85,7 +85,9 @@ async fn fetch(url: &str) -> Result<Vec<ConsentChange>, String> {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(10))
         .finish();
-    let mut response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    // `/internal/*` needs the service credential (INTERNAL_TOKEN_FILE).
+    let request = custodian_auth::internal::authorize(client.get(url));
+    let mut response = request.send().await.map_err(|e| e.to_string())?;
     if !response.status().is_success() {
         return Err(format!("consent answered {}", response.status()));
     }

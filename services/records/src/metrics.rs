@@ -27,9 +27,7 @@ impl RecordsMetrics {
     }
 
     pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
-        vec![
-            Box::new(self.fhir_operations.clone()),
-        ]
+        vec![Box::new(self.fhir_operations.clone())]
     }
 
     pub fn operation(&self, interaction: &str, resource_type: &str, outcome: &str) {

@@ -44,4 +44,9 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(resource_versions, resources, search_index, compartments);
+diesel::allow_tables_to_appear_in_same_query!(
+    resource_versions,
+    resources,
+    search_index,
+    compartments
+);

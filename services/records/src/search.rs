@@ -241,7 +241,10 @@ fn split_prefix(v: &str) -> (&str, &str) {
     match (v.get(..2), v.get(2..)) {
         (Some(prefix), Some(rest))
             if PREFIXES.contains(&prefix)
-                && rest.bytes().next().is_some_and(|b| !b.is_ascii_alphabetic()) =>
+                && rest
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| !b.is_ascii_alphabetic()) =>
         {
             (prefix, rest)
         }
@@ -424,9 +427,8 @@ impl SearchQuery {
     ) -> Result<Self, FhirError> {
         let mut b = Builder { binds: Vec::new() };
         let type_bind = b.text(resource_type);
-        let mut sql = format!(
-            "FROM resources r WHERE r.resource_type = {type_bind} AND NOT r.deleted"
-        );
+        let mut sql =
+            format!("FROM resources r WHERE r.resource_type = {type_bind} AND NOT r.deleted");
         let mut named_patient: Option<String> = None;
         let mut count = DEFAULT_COUNT;
         let mut offset = 0usize;
@@ -595,7 +597,8 @@ impl SearchQuery {
                         (b.text(code), param.kind, modifier)
                     };
                     if named_patient.is_none() && !negated && !text && values.len() == 1 {
-                        named_patient = patient_named_by(code, modifier, &param.targets, &values[0]);
+                        named_patient =
+                            patient_named_by(code, modifier, &param.targets, &values[0]);
                     }
                     let mut ors = Vec::new();
                     for v in &values {
@@ -660,14 +663,22 @@ impl SearchQuery {
         }
         if !scope.included.is_empty() {
             let p = b.bind(Bind::Texts(
-                scope.included.iter().map(|p| p.as_str().to_string()).collect(),
+                scope
+                    .included
+                    .iter()
+                    .map(|p| p.as_str().to_string())
+                    .collect(),
             ));
             visible.push(format!("r.patient_ref = ANY({p})"));
         }
         if let Some(custodian) = &scope.custodian {
             let org = b.text(custodian.as_str());
             let excluded = b.bind(Bind::Texts(
-                scope.excluded.iter().map(|p| p.as_str().to_string()).collect(),
+                scope
+                    .excluded
+                    .iter()
+                    .map(|p| p.as_str().to_string())
+                    .collect(),
             ));
             visible.push(format!(
                 "(r.patient_ref IN (SELECT c.patient_ref FROM compartments c WHERE c.custodian = {org}) \
@@ -683,7 +694,10 @@ impl SearchQuery {
         self.binds = b.binds;
     }
 
-    fn bound<'q>(&self, sql: String) -> BoxedSqlQuery<'q, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    fn bound<'q>(
+        &self,
+        sql: String,
+    ) -> BoxedSqlQuery<'q, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
         let mut query: BoxedSqlQuery<'q, diesel::pg::Pg, diesel::query_builder::SqlQuery> =
             diesel::sql_query(sql).into_boxed();
         for bind in &self.binds {

@@ -4,7 +4,7 @@
 use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
-use custodian_auth::{deny::DenyListUpdater, DenyList, TokenVerifier};
+use custodian_auth::{DenyList, TokenVerifier};
 use custodian_database::PostgresProbe;
 use custodian_events::{
     consumer::{latest_id, StreamTail},
@@ -111,13 +111,14 @@ impl Application {
             settings.token_issuer.clone(),
             DenyList::new(),
         );
-        // Defence in depth (the gateway refuses them first): suspensions and revocations
-        // published from now on are refused here too.
-        let identity_after = latest_id(&mut redis, &streams.identity()).await?;
-        let identity_tail =
-            StreamTail::new(&settings.redis_url, streams.identity(), identity_after).await?;
-        tasks
-            .spawn(identity_tail.run(DenyListUpdater(verifier.deny_list().clone()), tasks.token()));
+        // Defence in depth (the gateway refuses them first): identity's snapshot of suspended
+        // users and revoked tokens, then the signed identity stream.
+        custodian_auth::deny::follow(
+            custodian_auth::deny::DenySource::from_env(&settings.redis_url, streams.identity()),
+            verifier.deny_list().clone(),
+            &mut tasks,
+        )
+        .await?;
         let registry = Registry::global();
         let capability = Capability(
             routes::metadata::capability_statement(registry, &settings.public_url).to_string(),

@@ -65,11 +65,7 @@ pub struct BreakGlassReason(String);
 impl BreakGlassReason {
     /// None for an empty reason: break-glass needs one.
     pub fn parse(raw: &str) -> Option<Self> {
-        let cleaned: String = raw
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(500)
-            .collect();
+        let cleaned: String = raw.chars().filter(|c| !c.is_control()).take(500).collect();
         let cleaned = cleaned.trim();
         (!cleaned.is_empty()).then(|| Self(cleaned.to_string()))
     }
@@ -316,7 +312,10 @@ mod tests {
             client_ip(Some(ip("127.0.0.1")), &["[2001:db8::1]:443"], &trusted),
             Some(ip("2001:db8::1"))
         );
-        assert_eq!(client_ip(Some(ip("127.0.0.1")), &[], &trusted), Some(ip("127.0.0.1")));
+        assert_eq!(
+            client_ip(Some(ip("127.0.0.1")), &[], &trusted),
+            Some(ip("127.0.0.1"))
+        );
     }
 
     #[test]
@@ -325,10 +324,14 @@ mod tests {
         assert!(Purpose::parse("a b").is_err());
         assert!(Purpose::parse("").is_err());
         assert!(Purpose::treatment().is_treatment_or_operations());
-        assert!(!Purpose::parse("HMARKT").unwrap().is_treatment_or_operations());
+        assert!(!Purpose::parse("HMARKT")
+            .unwrap()
+            .is_treatment_or_operations());
         assert!(BreakGlassReason::parse("  ").is_none());
         assert_eq!(
-            BreakGlassReason::parse("unconscious\n in ER").unwrap().as_str(),
+            BreakGlassReason::parse("unconscious\n in ER")
+                .unwrap()
+                .as_str(),
             "unconscious in ER"
         );
     }

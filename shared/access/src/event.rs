@@ -89,7 +89,12 @@ fn build(
 impl Decision {
     /// The event of this decision: a permit that returned or wrote `touched.count` resources,
     /// or a denial (count 0).
-    pub fn event(&self, caller: &Caller, interaction: Interaction, touched: Touched<'_>) -> AccessEvent {
+    pub fn event(
+        &self,
+        caller: &Caller,
+        interaction: Interaction,
+        touched: Touched<'_>,
+    ) -> AccessEvent {
         let (outcome, touched) = match self.effect {
             Effect::Permit => (AccessOutcome::Permit, touched),
             Effect::Deny => (AccessOutcome::Deny, touched.count(0)),
@@ -99,8 +104,19 @@ impl Decision {
 
     /// The event of a permitted access that then failed (a row that does not decrypt, a
     /// version that does not exist).
-    pub fn failed_event(&self, caller: &Caller, interaction: Interaction, touched: Touched<'_>) -> AccessEvent {
-        build(caller, interaction, touched.count(0), AccessOutcome::Error, Some(self))
+    pub fn failed_event(
+        &self,
+        caller: &Caller,
+        interaction: Interaction,
+        touched: Touched<'_>,
+    ) -> AccessEvent {
+        build(
+            caller,
+            interaction,
+            touched.count(0),
+            AccessOutcome::Error,
+            Some(self),
+        )
     }
 }
 

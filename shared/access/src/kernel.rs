@@ -22,9 +22,7 @@ use std::sync::{
 
 use chrono::Utc;
 use custodian_auth::Role;
-use custodian_policy::{
-    ConsentRequest, ConsentStore, ConsentVerdict, ResourceFacts, ScopeRequest,
-};
+use custodian_policy::{ConsentRequest, ConsentStore, ConsentVerdict, ResourceFacts, ScopeRequest};
 use prometheus::{IntCounterVec, Opts};
 
 use crate::{
@@ -53,7 +51,9 @@ pub struct CompartmentTarget<'a> {
 pub enum Target<'a> {
     Compartment(CompartmentTarget<'a>),
     /// A resource in no patient's compartment (Organization, Medication ...).
-    Unowned { resource_type: &'a str },
+    Unowned {
+        resource_type: &'a str,
+    },
 }
 
 impl Target<'_> {
@@ -194,9 +194,7 @@ impl Kernel {
             Some(from) => self.custodian_may_act(caller) == Some(from),
             None => to.is_some() && to == own,
         };
-        let decision = if permitted
-            && matches!(caller.role(), Role::Practitioner | Role::Service)
-        {
+        let decision = if permitted && matches!(caller.role(), Role::Practitioner | Role::Service) {
             Decision::permit(Basis::Custodian, vec![])
         } else {
             Decision::deny(
@@ -216,10 +214,9 @@ impl Kernel {
     ) -> Result<Visibility, AccessError> {
         let interaction = Interaction::Search;
         if !scope_allows(caller, interaction, resource_type, None) {
-            return Ok(Visibility::Denied(self.count(scope_denial(
-                interaction,
-                resource_type,
-            ))));
+            return Ok(Visibility::Denied(
+                self.count(scope_denial(interaction, resource_type)),
+            ));
         }
         if caller.asks_break_glass() {
             return Ok(Visibility::Denied(self.count(Decision::deny(
@@ -316,7 +313,10 @@ impl Kernel {
         target: &CompartmentTarget<'_>,
     ) -> Result<Decision, AccessError> {
         let resource_type = target.facts.resource_type;
-        if !scope_allows(caller, interaction, resource_type, Some(target.patient)) {
+        // The type and the permission; a patient's scopes reach only her own compartment,
+        // which the role check below enforces (another patient's data is "not yours", not a
+        // malformed request).
+        if !scope_allows(caller, interaction, resource_type, None) {
             return Ok(scope_denial(interaction, resource_type));
         }
         match caller.role() {
@@ -324,14 +324,25 @@ impl Kernel {
                 return Ok(Decision::deny(
                     Basis::Role,
                     vec![],
-                    format!("the {} role has no access to patient data", caller.role().as_str()),
+                    format!(
+                        "the {} role has no access to patient data",
+                        caller.role().as_str()
+                    ),
                 ))
             }
             Role::Patient => {
                 return Ok(if caller.asks_break_glass() {
-                    Decision::deny(Basis::BreakGlassRefused, vec![], "break-glass is for practitioners")
+                    Decision::deny(
+                        Basis::BreakGlassRefused,
+                        vec![],
+                        "break-glass is for practitioners",
+                    )
                 } else if interaction.writes() {
-                    Decision::deny(Basis::Role, vec![], "patients do not write clinical records here")
+                    Decision::deny(
+                        Basis::Role,
+                        vec![],
+                        "patients do not write clinical records here",
+                    )
                 } else if caller.own_patient() == Some(target.patient) {
                     Decision::permit(Basis::OwnRecord, vec![])
                 } else {
@@ -422,7 +433,9 @@ fn scope_allows(
                 && patient.is_none_or(|p| caller.own_patient() == Some(p))
         }
         Role::Practitioner | Role::Auditor => {
-            caller.scopes.allows(Context::User, resource_type, permission)
+            caller
+                .scopes
+                .allows(Context::User, resource_type, permission)
         }
         Role::Service | Role::Admin => {
             caller
@@ -446,6 +459,9 @@ fn scope_denial(interaction: Interaction, resource_type: &str) -> Decision {
 /// Metric options above are static and valid; this is never reached.
 #[cold]
 fn unreachable_metric() -> IntCounterVec {
-    IntCounterVec::new(Opts::new("access_decisions_fallback", "unused"), &["effect", "basis"])
-        .unwrap_or_else(|_| std::process::abort())
+    IntCounterVec::new(
+        Opts::new("access_decisions_fallback", "unused"),
+        &["effect", "basis"],
+    )
+    .unwrap_or_else(|_| std::process::abort())
 }

@@ -90,7 +90,9 @@ impl ResourceScope {
     }
 
     fn covers_type(&self, resource_type: &str) -> bool {
-        self.resource_type.as_deref().is_none_or(|t| t == resource_type)
+        self.resource_type
+            .as_deref()
+            .is_none_or(|t| t == resource_type)
     }
 
     /// Whether everything `other` grants, this grants too.
@@ -175,7 +177,9 @@ impl Scope {
         let permissions = match access {
             // v1 forms.
             "read" => Permission::Read.bit() | Permission::Search.bit(),
-            "write" => Permission::Create.bit() | Permission::Update.bit() | Permission::Delete.bit(),
+            "write" => {
+                Permission::Create.bit() | Permission::Update.bit() | Permission::Delete.bit()
+            }
             "*" => Permission::ALL.iter().fold(0, |acc, p| acc | p.bit()),
             letters => {
                 // v2: a non-empty subsequence of "cruds", in that order.
@@ -301,8 +305,8 @@ pub fn role_scopes(role: Role) -> &'static str {
         Role::Service => "system/*.cruds",
         // Administrators register organisations and other shared resources; no PHI by role.
         Role::Admin => "system/*.cruds",
-        // Auditors read the ledger and alerts, not FHIR data.
-        Role::Auditor => "user/AuditEvent.rs",
+        // Auditors read the ledger and alerts, and who the actors in it are; no clinical data.
+        Role::Auditor => "user/AuditEvent.rs user/Organization.rs user/Practitioner.rs",
     }
 }
 
@@ -358,7 +362,10 @@ mod tests {
     fn v1_forms() {
         assert_eq!(resource("user/*.read").to_string(), "user/*.rs");
         assert_eq!(resource("user/*.write").to_string(), "user/*.cud");
-        assert_eq!(resource("system/Patient.*").to_string(), "system/Patient.cruds");
+        assert_eq!(
+            resource("system/Patient.*").to_string(),
+            "system/Patient.cruds"
+        );
     }
 
     #[test]
@@ -367,7 +374,10 @@ mod tests {
             parse("patient/Observation.rs?category=laboratory"),
             Err(ScopeError::Granular(_))
         ));
-        assert!(matches!(parse("user/Nothing.rs"), Err(ScopeError::UnknownType(_))));
+        assert!(matches!(
+            parse("user/Nothing.rs"),
+            Err(ScopeError::UnknownType(_))
+        ));
         assert!(parse("admin/*.rs").is_err());
         assert!(parse("user*.rs").is_err());
         assert!(matches!(parse("launch/patient"), Ok(Scope::Other(_))));
@@ -390,8 +400,17 @@ mod tests {
 
     #[test]
     fn the_test_issuer_grants_what_identity_grants() {
-        for role in [Role::Practitioner, Role::Patient, Role::Service, Role::Admin, Role::Auditor] {
-            assert_eq!(custodian_auth::testing::default_scope(role), role_scopes(role));
+        for role in [
+            Role::Practitioner,
+            Role::Patient,
+            Role::Service,
+            Role::Admin,
+            Role::Auditor,
+        ] {
+            assert_eq!(
+                custodian_auth::testing::default_scope(role),
+                role_scopes(role)
+            );
         }
     }
 

@@ -92,10 +92,9 @@ impl AccessSettings {
                 })
             }
         };
-        let trusted_proxies = TrustedProxies::parse(&env.string(
-            "TRUSTED_PROXIES",
-            "127.0.0.1/32,::1/128",
-        ))
+        let trusted_proxies = TrustedProxies::parse(
+            &env.string("TRUSTED_PROXIES", "127.0.0.1/32,::1/128"),
+        )
         .map_err(|reason| ConfigError::Invalid {
             name: "TRUSTED_PROXIES".into(),
             reason,
@@ -121,6 +120,8 @@ mod tests {
         assert!(p.contains(&"::ffff:10.0.0.1".parse().unwrap()));
         assert!(!p.contains(&"192.168.1.8".parse().unwrap()));
         assert!(TrustedProxies::parse("nonsense").is_err());
-        assert!(!TrustedProxies::parse("").unwrap().contains(&"127.0.0.1".parse().unwrap()));
+        assert!(!TrustedProxies::parse("")
+            .unwrap()
+            .contains(&"127.0.0.1".parse().unwrap()));
     }
 }

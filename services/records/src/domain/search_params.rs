@@ -385,7 +385,12 @@ impl Registry {
     }
 
     /// The index rows of one parameter of a resource (none when the type has no such parameter).
-    pub fn extract_param(&self, resource_type: &str, code: &str, resource: &Value) -> Vec<IndexRow> {
+    pub fn extract_param(
+        &self,
+        resource_type: &str,
+        code: &str,
+        resource: &Value,
+    ) -> Vec<IndexRow> {
         let Some(param) = self.get(resource_type, code) else {
             return Vec::new();
         };

@@ -40,9 +40,13 @@ pub enum Applied {
         json: Option<String>,
     },
     /// Deleting what was already deleted.
-    AlreadyDeleted { version: i64 },
+    AlreadyDeleted {
+        version: i64,
+    },
     /// Deleting what does not exist.
-    Missing { event: AccessEvent },
+    Missing {
+        event: AccessEvent,
+    },
     Denied {
         decision: Decision,
         event: AccessEvent,
@@ -83,12 +87,21 @@ fn with_custodian(
     }
     match managing_organization(incoming) {
         Some(Ok(org)) => Ok((None, Some(org))),
-        Some(Err(())) => Ok((None, None)),
+        Some(Err(())) => Err(FhirError::Unprocessable(vec![(
+            "Patient.managingOrganization".into(),
+            "must be a literal reference to an Organization (Organization/<id>): it names the \
+             organisation that holds her record"
+                .into(),
+        )])
+        .into()),
         None => match default {
             None => Ok((None, None)),
             Some(org) => {
                 let patched = incoming
-                    .with_field("managingOrganization", &json!({ "reference": org.as_str() }))
+                    .with_field(
+                        "managingOrganization",
+                        &json!({ "reference": org.as_str() }),
+                    )
                     .map_err(|e| FhirError::BadRequest(e.to_string()))?;
                 let rt = ResourceType::parse(resource_type)
                     .map_err(|e| FhirError::BadRequest(e.to_string()))?;
@@ -201,8 +214,14 @@ pub async fn create(
     expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
-    let (patched, custodian) =
-        with_custodian(state, resource_type, id, incoming, caller.organization(), now)?;
+    let (patched, custodian) = with_custodian(
+        state,
+        resource_type,
+        id,
+        incoming,
+        caller.organization(),
+        now,
+    )?;
     let (incoming, prepared) = match &patched {
         Some((i, p)) => (i, p),
         None => (incoming, prepared),
@@ -212,7 +231,14 @@ pub async fn create(
         .kernel
         .decide(caller, Interaction::Create, &subject.target())?;
     if !decision.permitted() {
-        return denied(state, caller, Interaction::Create, &subject, decision, false);
+        return denied(
+            state,
+            caller,
+            Interaction::Create,
+            &subject,
+            decision,
+            false,
+        );
     }
     if let Some(expected) = expected {
         return Ok(Applied::Precondition(format!(
@@ -272,7 +298,14 @@ pub async fn update(
         .kernel
         .decide(caller, Interaction::Update, &existing.target())?;
     if !decision.permitted() {
-        return denied(state, caller, Interaction::Update, &existing, decision, true);
+        return denied(
+            state,
+            caller,
+            Interaction::Update,
+            &existing,
+            decision,
+            true,
+        );
     }
     let (patched, custodian) = with_custodian(
         state,

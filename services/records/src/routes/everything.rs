@@ -45,18 +45,31 @@ pub async fn everything(
     result
 }
 
-async fn handle(raw_id: &str, caller: Caller, state: &AppState) -> Result<HttpResponse, RecordsError> {
+async fn handle(
+    raw_id: &str,
+    caller: Caller,
+    state: &AppState,
+) -> Result<HttpResponse, RecordsError> {
     let id = http::parse_id(raw_id)?;
     let mut conn = state.connection().await?;
     let Some(current) = store::current(&mut conn, "Patient", id.as_str(), false).await? else {
         state
-            .record(&mut conn, &[absent_event(&caller, Interaction::Search, "Patient")])
+            .record(
+                &mut conn,
+                &[absent_event(&caller, Interaction::Search, "Patient")],
+            )
             .await?;
         return Err(not_known("Patient", id.as_str()).into());
     };
-    let (subject, decision) =
-        decide_current(state, &mut conn, &caller, "Patient", &current, Interaction::Search)
-            .await?;
+    let (subject, decision) = decide_current(
+        state,
+        &mut conn,
+        &caller,
+        "Patient",
+        &current,
+        Interaction::Search,
+    )
+    .await?;
     if !decision.permitted() {
         let event = decision.event(&caller, Interaction::Search, subject.touched(0));
         state.record(&mut conn, &[event]).await?;

@@ -127,7 +127,9 @@ pub async fn decide_current(
     };
     let mut subject = Subject::of_type(resource_type, patient, custodian);
     subject.confidentiality = current.confidentiality.clone();
-    let decision = state.kernel.decide(caller, interaction, &subject.target())?;
+    let decision = state
+        .kernel
+        .decide(caller, interaction, &subject.target())?;
     Ok((subject, decision))
 }
 

@@ -369,11 +369,8 @@ async fn handle(
         }
         None => match state.kernel.visibility(&caller, main_type)? {
             Visibility::Denied(decision) => {
-                let event = decision.event(
-                    &caller,
-                    Interaction::Search,
-                    Touched::new(main_type, None),
-                );
+                let event =
+                    decision.event(&caller, Interaction::Search, Touched::new(main_type, None));
                 state.record(&mut conn, &[event]).await?;
                 return Err(refused(state, &decision).into());
             }
@@ -445,7 +442,10 @@ async fn handle(
         });
     }
     let page_ids: Vec<String> = visible.iter().map(|m| m.resource_id.clone()).collect();
-    let included = include(state, &mut conn, &caller, main_type, &page_ids, &query, &mut tally).await?;
+    let included = include(
+        state, &mut conn, &caller, main_type, &page_ids, &query, &mut tally,
+    )
+    .await?;
     entries.extend(included);
 
     let nothing = !tally.returned_any(main_type);

@@ -11,7 +11,10 @@ use super::{
     write::{parse_body, prepare},
 };
 use crate::{
-    access::{hidden, refused}, domain::resource::now_millis, error::RecordsError, state::AppState,
+    access::{hidden, refused},
+    domain::resource::now_millis,
+    error::RecordsError,
+    state::AppState,
 };
 
 /// Update a resource (or create it with this id).

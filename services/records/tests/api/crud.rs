@@ -207,7 +207,8 @@ async fn prefer_headers_and_non_patient_resources() {
         .await;
     assert_eq!(outcome.json()["resourceType"], "OperationOutcome");
 
-    // Anyone authenticated reads resources outside patient compartments; admins write them.
+    // Anyone whose scopes cover the type reads resources outside patient compartments;
+    // admins write them.
     let id = location
         .trim_start_matches(&format!("{PUBLIC_URL}/fhir/Organization/"))
         .split('/')
@@ -257,17 +258,14 @@ async fn suspended_users_are_refused() {
         time: chrono::Utc::now(),
     };
     let mut redis = app.redis.clone();
-    let _: String = redis
-        .xadd(
-            format!("{}:identity", app.prefix),
-            "*",
-            &[
-                ("id", uuid::Uuid::new_v4().to_string()),
-                ("event", serde_json::to_string(&event).unwrap()),
-            ],
-        )
-        .await
-        .unwrap();
+    let stream = format!("{}:identity", app.prefix);
+    // Signed as identity's relay signs.
+    let fields = custodian_events::signing::test_fields(
+        &stream,
+        &uuid::Uuid::new_v4().to_string(),
+        &serde_json::to_string(&event).unwrap(),
+    );
+    let _: String = redis.xadd(&stream, "*", &fields).await.unwrap();
     let started = std::time::Instant::now();
     loop {
         if app.post("/fhir/Organization", &token, &org).await.status == 403 {

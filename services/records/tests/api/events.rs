@@ -1,7 +1,7 @@
 use custodian_events::{AccessAction, AccessOutcome};
 use serde_json::Value;
 
-use crate::helpers::{condition, permit, spawn_app_with, weight};
+use crate::helpers::{condition, patient_resource, permit, spawn_app_with, weight, TestApp};
 
 fn assert_schema_shape(event: &Value) {
     let schema: Value = serde_json::from_str(include_str!(
@@ -34,17 +34,24 @@ fn assert_schema_shape(event: &Value) {
     assert!(chrono::DateTime::parse_from_rfc3339(event["time"].as_str().unwrap()).is_ok());
 }
 
+async fn register(app: &TestApp, token: &str, id: &str) {
+    let r = app
+        .put(
+            &format!("/fhir/Patient/{id}"),
+            token,
+            &patient_resource(id, "Doe", id),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
 #[actix_web::test]
 async fn permits_and_denials_reach_the_access_stream() {
-    let app = spawn_app_with(vec![permit(
-        "Consent/c1",
-        "Patient/alice",
-        "Organization/h1",
-        1,
-    )])
-    .await;
+    let app = spawn_app_with(vec![]).await;
     let (h1_claims, h1) = app.practitioner("Organization/h1");
     let (h2_claims, h2) = app.practitioner("Organization/h2");
+    register(&app, &h1, "alice").await;
     let created = app
         .send_json(
             "POST",
@@ -58,11 +65,13 @@ async fn permits_and_denials_reach_the_access_stream() {
         "/fhir/Observation/{}",
         created.json()["id"].as_str().unwrap()
     );
+    // Through a trusted proxy (loopback): the entry it appended is the client; what the client
+    // wrote in front of it is not believed.
     assert_eq!(
         app.client
             .get(format!("{}{path}", app.address))
             .bearer_auth(&h1)
-            .insert_header(("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
+            .insert_header(("X-Forwarded-For", "6.6.6.6, 203.0.113.7"))
             .insert_header(("User-Agent", "test-agent/1"))
             .send()
             .await
@@ -70,14 +79,15 @@ async fn permits_and_denials_reach_the_access_stream() {
             .status(),
         200
     );
-    assert_eq!(app.get(&path, &h2, &[]).await.status, 403);
+    assert_eq!(app.get(&path, &h2, &[]).await.status, 404);
 
     let create = app
-        .wait_for_events(1, |e| e.action == AccessAction::Create)
+        .wait_for_events(2, |e| e.action == AccessAction::Create)
         .await;
-    assert_eq!(create[0].actor.id, h1_claims.sub);
-    assert_eq!(create[0].outcome, AccessOutcome::Permit);
-    assert_eq!(create[0].count, 1);
+    assert!(create.iter().all(|e| e.actor.id == h1_claims.sub
+        && e.outcome == AccessOutcome::Permit
+        && e.count == 1
+        && e.decision.as_ref().map(|d| d.basis.as_str()) == Some("custodian")));
     let read = app
         .wait_for_events(1, |e| {
             e.action == AccessAction::Read && e.outcome == AccessOutcome::Permit
@@ -100,6 +110,11 @@ async fn permits_and_denials_reach_the_access_stream() {
     assert_eq!(denied[0].patient.as_deref(), Some("Patient/alice"));
     assert_eq!(denied[0].action, AccessAction::Read);
     assert_eq!(denied[0].count, 0);
+    assert_eq!(
+        denied[0].decision.as_ref().map(|d| d.basis.as_str()),
+        Some("no-permit"),
+        "the ledger carries the reason the caller was not told"
+    );
     assert!(denied[0].source.ip.is_some());
     for raw in app.access_events_raw().await {
         assert_schema_shape(&raw);
@@ -108,14 +123,16 @@ async fn permits_and_denials_reach_the_access_stream() {
 }
 
 #[actix_web::test]
-async fn break_glass_is_flagged() {
+async fn break_glass_is_flagged_with_its_reason() {
     let app = spawn_app_with(vec![]).await;
+    let (_, h1) = app.practitioner("Organization/h1");
     let (claims, token) = app.practitioner("Organization/h2");
+    register(&app, &h1, "dave").await;
     let created = app
         .send_json(
             "POST",
             "/fhir/Observation",
-            &token,
+            &h1,
             &weight("Patient/dave", "60"),
             &[],
         )
@@ -139,33 +156,48 @@ async fn break_glass_is_flagged() {
     assert_eq!(events[0].purpose, "ETREAT");
     assert_eq!(events[0].outcome, AccessOutcome::Permit);
     assert_eq!(events[0].patient.as_deref(), Some("Patient/dave"));
+    let decision = events[0].decision.clone().unwrap();
+    assert_eq!(decision.basis, "break-glass");
+    assert_eq!(
+        decision.break_glass_reason.as_deref(),
+        Some("cardiac arrest")
+    );
     app.cleanup().await;
 }
 
 #[actix_web::test]
-async fn searches_yield_one_event_per_patient() {
-    let app = spawn_app_with(vec![
-        permit("Consent/a", "Patient/alice", "Organization/h1", 1),
-        permit("Consent/b", "Patient/bob", "Organization/h1", 1),
-    ])
+async fn searches_yield_one_event_per_patient_returned() {
+    // Bob's record is at Hospital2; his consent admits Hospital1. Carol's is at Hospital2 only.
+    let app = spawn_app_with(vec![permit(
+        "Consent/b",
+        "Patient/bob",
+        "Organization/h1",
+        1,
+    )])
     .await;
     let (claims, h1) = app.practitioner("Organization/h1");
-    for p in [
-        "Patient/alice",
-        "Patient/alice",
-        "Patient/bob",
-        "Patient/carol",
+    let (_, h2) = app.practitioner("Organization/h2");
+    register(&app, &h1, "alice").await;
+    register(&app, &h2, "bob").await;
+    register(&app, &h2, "carol").await;
+    for (p, token) in [
+        ("Patient/alice", &h1),
+        ("Patient/alice", &h1),
+        ("Patient/bob", &h2),
+        ("Patient/carol", &h2),
     ] {
-        app.post("/fhir/Condition", &h1, &condition(p, "44054006"))
+        let r = app
+            .post("/fhir/Condition", token, &condition(p, "44054006"))
             .await;
+        assert_eq!(r.status, 201, "{}", r.text());
     }
     let bundle = app
         .get("/fhir/Condition?code=44054006", &h1, &[])
         .await
         .json();
-    assert_eq!(bundle["total"], 3);
+    assert_eq!(bundle["total"], 3, "{bundle}");
     let events = app
-        .wait_for_events(3, |e| {
+        .wait_for_events(2, |e| {
             e.action == AccessAction::Search && e.actor.id == claims.sub
         })
         .await;
@@ -174,17 +206,20 @@ async fn searches_yield_one_event_per_patient() {
         .find(|e| e.patient.as_deref() == Some("Patient/alice"))
         .unwrap();
     assert_eq!((alice.count, alice.outcome), (2, AccessOutcome::Permit));
+    assert_eq!(alice.decision.as_ref().unwrap().basis, "custodian");
     let bob = events
         .iter()
         .find(|e| e.patient.as_deref() == Some("Patient/bob"))
         .unwrap();
     assert_eq!((bob.count, bob.outcome), (1, AccessOutcome::Permit));
-    let carol = events
-        .iter()
-        .find(|e| e.patient.as_deref() == Some("Patient/carol"))
-        .unwrap();
-    assert_eq!((carol.count, carol.outcome), (0, AccessOutcome::Deny));
-    assert_eq!(events.len(), 3);
+    assert_eq!(bob.decision.as_ref().unwrap().consents, vec!["Consent/b"]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.patient.as_deref() != Some("Patient/carol")),
+        "Carol's record was never touched: no event names her"
+    );
+    assert_eq!(events.len(), 2);
 
     // A search that finds nothing: one event, patient null.
     let empty = app

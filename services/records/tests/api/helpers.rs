@@ -49,7 +49,12 @@ pub struct TestApp {
 }
 
 /// A FHIR Consent of `patient`'s, in force: `provision` is its root provision.
-pub fn consent_change(consent: &str, patient: &str, version: i64, provision: Value) -> ConsentChange {
+pub fn consent_change(
+    consent: &str,
+    patient: &str,
+    version: i64,
+    provision: Value,
+) -> ConsentChange {
     let json = serde_json::json!({
         "resourceType": "Consent",
         "id": consent.trim_start_matches("Consent/"),
@@ -313,17 +318,14 @@ impl TestApp {
     /// Publishes a consent change on the consent stream, as the consent service's relay does.
     pub async fn publish_consent(&self, change: &ConsentChange) {
         let mut redis = self.redis.clone();
-        let _: String = redis
-            .xadd(
-                format!("{}:consent", self.prefix),
-                "*",
-                &[
-                    ("id", uuid::Uuid::new_v4().to_string()),
-                    ("event", serde_json::to_string(change).unwrap()),
-                ],
-            )
-            .await
-            .unwrap();
+        let stream = format!("{}:consent", self.prefix);
+        // Signed as consent's relay signs (records obeys nothing else).
+        let fields = custodian_events::signing::test_fields(
+            &stream,
+            &uuid::Uuid::new_v4().to_string(),
+            &serde_json::to_string(change).unwrap(),
+        );
+        let _: String = redis.xadd(&stream, "*", &fields).await.unwrap();
     }
 
     /// Every access event on the access stream so far.

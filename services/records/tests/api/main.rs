@@ -1,6 +1,7 @@
 //! Black-box tests: the real app on port 0, a fresh database per test, a random stream prefix,
 //! real PostgreSQL and Redis, a test token issuer and a stand-in consent service.
 
+mod attacks;
 mod consent;
 mod crud;
 mod encryption;
@@ -10,5 +11,6 @@ mod helpers;
 mod metadata;
 mod migrations;
 mod search;
+mod stream_trust;
 mod transaction;
 mod validation;

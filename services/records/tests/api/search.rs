@@ -15,15 +15,28 @@ fn ids(bundle: &Value) -> Vec<String> {
 
 #[actix_web::test]
 async fn condition_search_returns_only_consenting_patients() {
+    // Hospital2 holds all three records; Alice and Bob admit Hospital1, Carol does not.
     let app = spawn_app_with(vec![
         permit("Consent/a", "Patient/alice", "Organization/h1", 1),
         permit("Consent/b", "Patient/bob", "Organization/h1", 1),
     ])
     .await;
     let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    for (id, family) in [("alice", "Smith"), ("bob", "Jones"), ("carol", "Brown")] {
+        let r = app
+            .put(
+                &format!("/fhir/Patient/{id}"),
+                &h2,
+                &patient_resource(id, family, "X"),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
     for p in ["Patient/alice", "Patient/bob", "Patient/carol"] {
         assert_eq!(
-            app.post("/fhir/Condition", &h1, &condition(p, "44054006"))
+            app.post("/fhir/Condition", &h2, &condition(p, "44054006"))
                 .await
                 .status,
             201
@@ -32,7 +45,7 @@ async fn condition_search_returns_only_consenting_patients() {
     assert_eq!(
         app.post(
             "/fhir/Condition",
-            &h1,
+            &h2,
             &condition("Patient/alice", "38341003")
         )
         .await
@@ -104,7 +117,17 @@ async fn condition_search_returns_only_consenting_patients() {
             .json()["total"],
         3
     );
-    // Break-glass sees carol too.
+    // Break-glass reaches Carol, one patient at a time; never by a broad search.
+    assert_eq!(
+        app.get(
+            "/fhir/Condition?code=44054006&patient=carol",
+            &h1,
+            &[("X-Break-Glass", "emergency")]
+        )
+        .await
+        .json()["total"],
+        1
+    );
     assert_eq!(
         app.get(
             "/fhir/Condition?code=44054006",
@@ -112,23 +135,14 @@ async fn condition_search_returns_only_consenting_patients() {
             &[("X-Break-Glass", "emergency")]
         )
         .await
-        .json()["total"],
-        3
+        .status,
+        403
     );
+    // Without it, a search naming Carol is empty, as for a patient with no data.
+    let carol = app.get("/fhir/Condition?patient=carol", &h1, &[]).await;
+    assert_eq!(carol.status, 200);
+    assert_eq!(carol.json()["total"], 0);
     // _include and _revinclude, filtered like the matches.
-    for (id, family) in [("alice", "Smith"), ("bob", "Jones"), ("carol", "Brown")] {
-        assert_eq!(
-            app.put(
-                &format!("/fhir/Patient/{id}"),
-                &h1,
-                &patient_resource(id, family, "X"),
-                &[]
-            )
-            .await
-            .status,
-            201
-        );
-    }
     let with_patients = app
         .get(
             "/fhir/Condition?code=44054006&_include=Condition:subject",
@@ -405,43 +419,27 @@ async fn string_date_token_quantity_and_paging() {
             p["gender"] = "male".into();
             p
         },
-        &[("X-Break-Glass", "setup")],
+        &[],
     )
     .await;
     let (_, bg) = app.practitioner("Organization/h1");
     let sorted = app
-        .get(
-            "/fhir/Patient?_sort=-birthdate",
-            &bg,
-            &[("X-Break-Glass", "sort")],
-        )
+        .get("/fhir/Patient?_sort=-birthdate", &bg, &[])
         .await
         .json();
     assert_eq!(ids(&sorted)[0], "young");
     let sorted = app
-        .get(
-            "/fhir/Patient?_sort=birthdate,_id",
-            &bg,
-            &[("X-Break-Glass", "sort")],
-        )
+        .get("/fhir/Patient?_sort=birthdate,_id", &bg, &[])
         .await
         .json();
     assert_eq!(ids(&sorted), vec!["alice", "muller", "young"]);
     let not_male = app
-        .get(
-            "/fhir/Patient?gender:not=male",
-            &bg,
-            &[("X-Break-Glass", "not")],
-        )
+        .get("/fhir/Patient?gender:not=male", &bg, &[])
         .await
         .json();
     assert_eq!(not_male["total"], 2);
     let counted = app
-        .get(
-            "/fhir/Patient?_summary=count",
-            &bg,
-            &[("X-Break-Glass", "count")],
-        )
+        .get("/fhir/Patient?_summary=count", &bg, &[])
         .await
         .json();
     assert_eq!(counted["total"], 3);
