@@ -170,23 +170,31 @@ impl AccessScorer {
                     continue;
                 }
                 stored.scored.push(scored.score);
-                if !scored.alert {
+                // Every permitted break-glass is alerted on (the access policy's obligation),
+                // whatever its score, never suppressed by a cooldown, and never by itself a
+                // reason to suspend: the security team reviews it.
+                let broke_glass = event.break_glass && event.outcome == AccessOutcome::Permit;
+                if !scored.alert && !broke_glass {
                     continue;
                 }
                 alerts::lock_actor(conn, &event.actor.id).await?;
-                if alerts::recent_for(conn, &event.actor.id, event.time).await? {
+                if !broke_glass && alerts::recent_for(conn, &event.actor.id, event.time).await? {
                     stored.suppressed += 1;
                     continue;
+                }
+                let mut reasons = scored.reasons.clone();
+                if broke_glass && !scored.alert {
+                    reasons.insert(0, "break-glass access (its stated reason is in the ledger)".into());
                 }
                 let record = AlertRecord {
                     id: Uuid::now_v7(),
                     event_id: event.id,
                     user_id: event.actor.id.clone(),
                     score: scored.score,
-                    reasons: serde_json::json!(scored.reasons),
+                    reasons: serde_json::json!(reasons),
                     event_time: event.time,
                     created_at: Utc::now(),
-                    suspended: suspend,
+                    suspended: suspend && scored.alert,
                 };
                 alerts::insert(conn, &record).await?;
                 let alert = Alert {
@@ -195,8 +203,8 @@ impl AccessScorer {
                     user_id: record.user_id.clone(),
                     event_id: record.event_id,
                     score: record.score,
-                    reason: scored.reasons.join("; "),
-                    suspend,
+                    reason: reasons.join("; "),
+                    suspend: record.suspended,
                 };
                 let payload = serde_json::to_value(&alert)
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;

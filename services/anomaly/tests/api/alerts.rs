@@ -113,3 +113,44 @@ async fn health_and_readiness() {
     assert_eq!(body["checks"]["redis"], "ok");
     app.cleanup().await;
 }
+
+#[actix_web::test]
+async fn every_break_glass_is_alerted_without_suspending() {
+    let app = spawn_app().await;
+    let actor = Uuid::new_v4().to_string();
+    // Two quiet break-glass reads of one patient, well below the score threshold.
+    for seconds in [0, 30] {
+        let mut event = crate::helpers::access_event(
+            &actor,
+            seconds,
+            Some("Patient/p1"),
+            custodian_events::AccessOutcome::Permit,
+        );
+        event.break_glass = true;
+        event.purpose = "ETREAT".into();
+        app.publish(&event).await;
+    }
+    let alerts = eventually("two break-glass alerts", || async {
+        let alerts = app.alerts_on_stream().await;
+        (alerts.len() == 2).then_some(alerts)
+    })
+    .await;
+    for alert in &alerts {
+        assert_eq!(alert.user_id, actor);
+        assert!(alert.score < 0.8, "quiet, yet alerted: {}", alert.score);
+        assert!(!alert.suspend, "a break-glass alone never suspends");
+        assert!(alert.reason.contains("break-glass"), "{}", alert.reason);
+    }
+    // A denied attempt is no break-glass access: no alert for it.
+    let mut denied = crate::helpers::access_event(
+        &actor,
+        60,
+        Some("Patient/p2"),
+        custodian_events::AccessOutcome::Deny,
+    );
+    denied.break_glass = true;
+    app.publish(&denied).await;
+    app.wait_for_scored(3.0, 0.0).await;
+    assert_eq!(app.alerts_on_stream().await.len(), 2);
+    app.cleanup().await;
+}
