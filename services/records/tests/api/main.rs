@@ -4,6 +4,7 @@
 mod attacks;
 mod consent;
 mod crud;
+mod decisions;
 mod encryption;
 mod events;
 mod examples;
