@@ -16,7 +16,7 @@ use crate::model::{
 
 /// What is known about the data asked for. `None` means unknown (a type-level question, e.g.
 /// for a search): a condition on it makes the answer `Undetermined` when it could change it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ResourceFacts<'a> {
     /// `Observation`, `Condition` ...
     pub resource_type: &'a str,
@@ -45,7 +45,7 @@ impl<'a> ResourceFacts<'a> {
 }
 
 /// An access question.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConsentRequest<'a> {
     /// `Patient/<id>` whose data is asked for.
     pub patient: &'a str,

@@ -190,14 +190,6 @@ impl ConsentStore {
         let Ok(inner) = self.inner.read() else {
             return PatientVerdicts::default();
         };
-        let request = ConsentRequest {
-            patient: "",
-            actors: req.actors,
-            purpose: req.purpose,
-            action: req.action,
-            resource: ResourceFacts::of_type(req.resource_type),
-            at: req.at,
-        };
         let mut seen: HashSet<&str> = HashSet::new();
         let mut by_patient: BTreeMap<&str, Combine> = BTreeMap::new();
         let candidates = req
@@ -215,7 +207,11 @@ impl ConsentStore {
             };
             let req = ConsentRequest {
                 patient: policy.patient(),
-                ..request
+                actors: req.actors,
+                purpose: req.purpose,
+                action: req.action,
+                resource: ResourceFacts::of_type(req.resource_type),
+                at: req.at,
             };
             by_patient
                 .entry(policy.patient())
