@@ -2,6 +2,7 @@
 
 use custodian_telemetry::{config::Listen, ConfigError, Env};
 
+pub use custodian_access::AccessSettings;
 pub use custodian_auth::AuthSettings;
 pub use custodian_database::DatabaseSettings;
 pub use custodian_events::streams::RedisSettings;
@@ -13,6 +14,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub auth: AuthSettings,
+    /// The access kernel's settings (`TRUSTED_PROXIES` for the source address in events).
+    pub access: AccessSettings,
     /// Base URL clients see (the gateway): `Location` headers and `fullUrl`s are built from it.
     pub public_url: String,
 }
@@ -27,6 +30,7 @@ impl Settings {
             database: DatabaseSettings::from_env(&env, "custodian_consent")?,
             redis: RedisSettings::from_env(&env),
             auth: AuthSettings::from_env(&env),
+            access: AccessSettings::from_env(&env)?,
             public_url: env
                 .string("PUBLIC_URL", "http://127.0.0.1:8080")
                 .trim_end_matches('/')

@@ -1,11 +1,20 @@
 //! The consent service: patients' consents as enforceable contracts.
 //!
-//! FHIR R4 `Consent` resources are stored as the client sent them (JSONB, with the server's id
-//! and `meta`), versioned, and served under both `/fhir/Consent` and `/consent/Consent`. Every
-//! write publishes a [`custodian_policy::ConsentChange`] on the consent stream through the
-//! transactional outbox, in the same transaction, so a revocation reaches every records replica
-//! within a second. `POST /consent/decide` answers access questions with the same policy code
-//! records uses; `GET /internal/consents` is the snapshot records starts from.
+//! FHIR R4 `Consent` resources are accepted only when the policy engine
+//! ([`custodian_policy::Consent::parse`]) can enforce exactly what they say (422 naming each
+//! element otherwise), stored as the client sent them (JSONB, with the server's id and `meta`),
+//! versioned, and served under both `/fhir/Consent` and `/consent/Consent`. Every write
+//! publishes a [`custodian_policy::ConsentChange`] carrying the typed consent (none once it is
+//! not active) on the consent stream through the transactional outbox, in the same
+//! transaction, so a revocation reaches every records replica within a second.
+//!
+//! Who sees consents ([`domain::access`]): the patient her own; the actors a consent's
+//! provisions name; nobody else (administrators write on a patient's behalf; administrators and
+//! auditors see consents through the ledger). A consent the caller may not see is the same 404
+//! as one that does not exist, and searches filter in SQL. Every access is an event built by the
+//! access kernel ([`custodian_access`]) and written through the outbox. `POST /consent/decide`
+//! (services, or a patient about herself) answers with the same engine records uses;
+//! `GET /internal/consents` (service credential) is the snapshot records starts from.
 //!
 //! - [`configuration`]: settings from the environment.
 //! - [`startup`]: builds and runs the application.

@@ -6,7 +6,7 @@ use prometheus::{IntCounterVec, Opts};
 pub struct ConsentMetrics {
     /// `consents_written_total{operation="create|update|delete"}`
     pub written: IntCounterVec,
-    /// `consent_decisions_total{decision="permit|deny"}`
+    /// `consent_decisions_total{decision="permit|deny|not-applicable|undetermined"}`
     pub decisions: IntCounterVec,
 }
 

@@ -9,6 +9,7 @@ diesel::table! {
         last_updated -> Timestamptz,
         deleted -> Bool,
         resource -> Jsonb,
+        actors -> Array<Text>,
     }
 }
 

@@ -4,6 +4,7 @@
 use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, error::InternalError, middleware, web, App, HttpServer};
+use custodian_access::AccessLog;
 use custodian_auth::{DenyList, TokenVerifier};
 use custodian_database::PostgresProbe;
 use custodian_events::{outbox::Relay, streams::RedisProbe, Streams, OUTBOX_MIGRATIONS};
@@ -56,28 +57,42 @@ impl Application {
         for collector in consent_metrics.collectors() {
             metrics.register(collector);
         }
-        let relay = Relay::new(pool.clone(), redis.clone());
+        // Records obeys consent changes only when signed with consent's stream key.
+        let signer = custodian_events::signing::StreamSigner::from_env("consent")?;
+        let relay = Relay::new(pool.clone(), redis.clone()).with_signer(signer);
         for collector in relay.collectors() {
             metrics.register(collector);
         }
         let mut background = BackgroundTasks::new();
         background.spawn(relay.clone().run(background.token()));
 
-        let verifier = TokenVerifier::remote(
-            &settings.auth.jwks_url,
-            &settings.auth.issuer,
-            DenyList::new(),
-        );
+        // Suspended users and revoked tokens: identity's snapshot, then the signed stream.
+        let deny = DenyList::new();
+        custodian_auth::deny::follow(
+            custodian_auth::deny::DenySource::from_env(
+                settings.redis.url.expose(),
+                Streams::new(settings.redis.stream_prefix.clone()).identity(),
+            ),
+            deny.clone(),
+            &mut background,
+        )
+        .await?;
+        let verifier = TokenVerifier::remote(&settings.auth.jwks_url, &settings.auth.issuer, deny);
         let readiness = Readiness::new()
             .with(PostgresProbe(pool.clone()))
             .with(RedisProbe(redis.clone()));
+        let streams = Streams::new(settings.redis.stream_prefix.clone());
+        let log = AccessLog::new(&streams, relay.clone());
         let state = web::Data::new(AppState {
             pool,
-            streams: Streams::new(settings.redis.stream_prefix.clone()),
+            streams,
             relay,
+            log,
             metrics: consent_metrics,
             public_url: settings.public_url.clone(),
         });
+        // The access kernel's `Caller` extractor reads these (trusted proxies for the source).
+        let access = web::Data::new(settings.access.clone());
 
         let listener = TcpListener::bind(settings.listen.address())?;
         let port = listener.local_addr()?.port();
@@ -89,6 +104,7 @@ impl Application {
                 .wrap(middleware::from_fn(custodian_telemetry::http::observe))
                 .app_data(state.clone())
                 .app_data(verifier.clone())
+                .app_data(access.clone())
                 .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
                 .app_data(
                     web::JsonConfig::default()

@@ -20,6 +20,8 @@ pub struct ConsentRow {
     pub last_updated: DateTime<Utc>,
     pub deleted: bool,
     pub resource: Value,
+    /// The actor references the consent's provisions name, at any depth (who may see it).
+    pub actors: Vec<String>,
 }
 
 /// One version in the history.
@@ -107,9 +109,22 @@ pub async fn history_version(
         .optional()
 }
 
+/// Which consents a caller may see, as a predicate of the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visible {
+    /// One patient's consents (her own).
+    Patient(String),
+    /// Consents naming one of these actor references.
+    NamingAny(Vec<String>),
+    /// None at all.
+    Nothing,
+}
+
 /// What a search asks for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SearchFilter {
+    /// What the caller may see: applied in the query, so counts and pages cover only that.
+    pub visible: Visible,
     pub patient: Option<String>,
     /// Any of these statuses (empty: any).
     pub statuses: Vec<String>,
@@ -117,15 +132,29 @@ pub struct SearchFilter {
     pub offset: i64,
 }
 
-/// One page of live (not deleted) consents, newest first, and the number of all matches.
+/// One page of live (not deleted) consents the caller may see, newest first, and the number
+/// of all such matches.
 pub async fn search(
     conn: &mut AsyncPgConnection,
     filter: &SearchFilter,
 ) -> QueryResult<(Vec<ConsentRow>, i64)> {
+    if filter.visible == Visible::Nothing {
+        return Ok((Vec::new(), 0));
+    }
     let query = || {
         let mut query = consents::table
             .filter(consents::deleted.eq(false))
             .into_boxed();
+        match &filter.visible {
+            Visible::Patient(patient) => {
+                query = query.filter(consents::patient.eq(patient.clone()));
+            }
+            Visible::NamingAny(actors) => {
+                query = query.filter(consents::actors.overlaps_with(actors.clone()));
+            }
+            // Answered above; an impossible predicate keeps the match exhaustive.
+            Visible::Nothing => query = query.filter(consents::patient.eq("")),
+        }
         if let Some(patient) = &filter.patient {
             query = query.filter(consents::patient.eq(patient.clone()));
         }
@@ -145,16 +174,16 @@ pub async fn search(
     Ok((rows, total))
 }
 
-/// The resources of a patient's active, live consents.
+/// The ids and resources of a patient's active, live consents.
 pub async fn active_for_patient(
     conn: &mut AsyncPgConnection,
     patient: &str,
-) -> QueryResult<Vec<Value>> {
+) -> QueryResult<Vec<(Uuid, Value)>> {
     consents::table
         .filter(consents::patient.eq(patient))
         .filter(consents::status.eq("active"))
         .filter(consents::deleted.eq(false))
-        .select(consents::resource)
+        .select((consents::id, consents::resource))
         .load(conn)
         .await
 }

@@ -1,18 +1,16 @@
 //! Consent's domain types: input becomes one of these through `parse`, and is valid from then on.
 //!
-//! - [`patient`]: `Patient/<id>` references (`x` and `Patient/x` both accepted).
-//! - [`resource`]: a Consent resource that passed the R4 schema and the policy parser.
+//! - [`resource`]: a Consent resource that passed the R4 schema and the policy engine's parser.
 //! - [`version`]: version ids, `ETag`s and `If-Match`.
-//! - [`access`]: who may read or write which consent.
-//! - [`audit`]: the access events consent publishes.
+//! - [`access`]: who may see, write and ask about which consent, as access-kernel decisions.
+//!
+//! The caller, typed references and access events are the access kernel's
+//! ([`custodian_access`]).
 
 pub mod access;
-pub mod audit;
-pub mod patient;
 pub mod resource;
 pub mod version;
 
-pub use access::Caller;
-pub use patient::PatientRef;
+pub use custodian_access::PatientRef;
 pub use resource::ConsentResource;
 pub use version::{IfMatch, VersionId};

@@ -1,13 +1,15 @@
-//! A FHIR R4 Consent that passed the specification's JSON Schema and the policy parser. The
-//! client's JSON is kept as the record of truth; the server sets only `id` and `meta.versionId`,
-//! `meta.lastUpdated`.
+//! A FHIR R4 Consent that passed the specification's JSON Schema and the policy engine's
+//! parser ([`custodian_policy::Consent::parse`]): the engine enforces exactly what it says. The
+//! client's JSON is kept as the record of truth; the server sets only `id` and
+//! `meta.versionId`, `meta.lastUpdated`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use custodian_policy::{parse::consent_patient, rules_from_consent, ConsentRule};
+use custodian_access::PatientRef;
+use custodian_policy::{Consent, ConsentStatus, ParsedConsent};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{PatientRef, VersionId};
+use super::VersionId;
 use crate::error::ConsentError;
 
 /// Consent statuses (R4 `consent-state-codes`).
@@ -23,14 +25,14 @@ pub const STATUSES: [&str; 6] = [
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsentResource {
     json: Value,
+    policy: ParsedConsent,
     patient: PatientRef,
-    status: String,
 }
 
 impl ConsentResource {
     /// Checks a request body: a JSON object of type Consent (400 otherwise), valid against the
-    /// R4 schema, with a status, a `Patient/<id>` patient and provisions the policy understands
-    /// (422 otherwise).
+    /// R4 schema and enforceable exactly by the policy engine (422 otherwise, every issue with
+    /// its element's path).
     pub fn parse(body: Value) -> Result<Self, ConsentError> {
         if !body.is_object() {
             return Err(ConsentError::bad_request("the body must be a JSON object"));
@@ -45,58 +47,38 @@ impl ConsentResource {
             None => return Err(ConsentError::bad_request("resourceType is missing")),
         }
         if let Err(issues) = custodian_fhir::validate_resource(&body) {
-            return Err(ConsentError::unprocessable(
+            return Err(ConsentError::Invalid(
                 issues
                     .into_iter()
                     .map(|i| (i.location, i.message))
                     .collect(),
             ));
         }
-        let status = match body.get("status").and_then(Value::as_str) {
-            Some(s) if STATUSES.contains(&s) => s.to_string(),
-            _ => {
-                return Err(ConsentError::unprocessable(vec![(
-                    "Consent.status".into(),
-                    "Consent.status is required".into(),
-                )]))
-            }
-        };
-        let patient = consent_patient(&body)
-            .map_err(|e| {
-                ConsentError::unprocessable(vec![("Consent.patient".into(), e.to_string())])
-            })
-            .and_then(|p| {
-                PatientRef::parse(&p)
-                    .map_err(|e| ConsentError::unprocessable(vec![("Consent.patient".into(), e)]))
-            })?;
-        if let Err(e) = rules_from_consent(&body) {
-            return Err(ConsentError::unprocessable(vec![(
-                "Consent.provision".into(),
-                e.to_string(),
-            )]));
-        }
-        Ok(Self {
-            json: body,
-            patient,
-            status,
-        })
+        Self::read(body)
     }
 
     /// A resource read back from the database (it passed [`parse`](Self::parse) when written).
+    /// A stored consent the engine cannot read any more is an error, never a wider rule.
     pub fn from_stored(json: Value) -> Result<Self, ConsentError> {
-        let patient = consent_patient(&json)
-            .ok()
-            .and_then(|p| PatientRef::parse(&p).ok())
-            .ok_or_else(|| ConsentError::Unexpected("stored consent has no patient".into()))?;
-        let status = json
-            .get("status")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        Self::read(json)
+    }
+
+    fn read(json: Value) -> Result<Self, ConsentError> {
+        let policy = Consent::parse(&json).map_err(|e| {
+            ConsentError::Invalid(
+                e.into_issues()
+                    .into_iter()
+                    .map(|i| (i.path, i.message))
+                    .collect(),
+            )
+        })?;
+        let patient = PatientRef::parse(policy.patient()).map_err(|e| {
+            ConsentError::Invalid(vec![("Consent.patient.reference".into(), e.to_string())])
+        })?;
         Ok(Self {
             json,
+            policy,
             patient,
-            status,
         })
     }
 
@@ -117,13 +99,23 @@ impl ConsentResource {
             meta["versionId"] = json!(version.to_string());
             meta["lastUpdated"] = json!(format_instant(last_updated));
         }
+        self.policy = self.policy.with_reference(format!("Consent/{id}"));
         self
     }
 
-    /// The rules this consent puts in force (none unless `active`).
-    pub fn rules(&self) -> Result<Vec<ConsentRule>, ConsentError> {
-        rules_from_consent(&self.json)
-            .map_err(|e| ConsentError::Unexpected(format!("consent rules: {e}")))
+    /// What the engine enforces while this version is current: the typed consent when it is
+    /// active, `None` otherwise (draft, proposed, rejected, inactive, entered-in-error).
+    pub fn in_force(&self) -> Option<ParsedConsent> {
+        (self.policy.status() == ConsentStatus::Active).then(|| self.policy.clone())
+    }
+
+    pub fn policy(&self) -> &ParsedConsent {
+        &self.policy
+    }
+
+    /// The actor references the provisions name, at any depth (who may see the consent).
+    pub fn named_actors(&self) -> Vec<String> {
+        self.policy.named_actors()
     }
 
     pub fn patient(&self) -> &PatientRef {
@@ -131,7 +123,7 @@ impl ConsentResource {
     }
 
     pub fn status(&self) -> &str {
-        &self.status
+        self.policy.status().as_str()
     }
 
     pub fn json(&self) -> &Value {
@@ -141,6 +133,36 @@ impl ConsentResource {
     pub fn into_json(self) -> Value {
         self.json
     }
+}
+
+/// The actor references a stored version's provisions name, at any depth, read leniently from
+/// its JSON (the same rule as the `actors` column's migration): who may see that version.
+pub fn named_in(json: &Value) -> Vec<String> {
+    fn walk(provision: &Value, out: &mut Vec<String>, depth: usize) {
+        if depth > 64 {
+            return;
+        }
+        if let Some(actors) = provision.get("actor").and_then(Value::as_array) {
+            out.extend(
+                actors
+                    .iter()
+                    .filter_map(|a| a.pointer("/reference/reference").and_then(Value::as_str))
+                    .map(str::to_string),
+            );
+        }
+        if let Some(children) = provision.get("provision").and_then(Value::as_array) {
+            for child in children {
+                walk(child, out, depth + 1);
+            }
+        }
+    }
+    let mut named = Vec::new();
+    if let Some(root) = json.get("provision") {
+        walk(root, &mut named, 0);
+    }
+    named.sort();
+    named.dedup();
+    named
 }
 
 /// A FHIR instant with milliseconds: `2026-11-23T04:22:58.123Z`.
@@ -166,14 +188,15 @@ mod tests {
             "patient": {"reference": "Patient/alice"},
             "meta": {"tag": [{"code": "HTEST"}]},
             "provision": {"type": "permit", "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "Organization/h1"}}],
-                "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}]}
+                "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
+                "provision": [{"type": "deny", "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "Practitioner/p9"}}]}]}
         })
     }
 
-    fn message(err: ConsentError) -> String {
+    fn issues(err: ConsentError) -> Vec<(String, String)> {
         match err {
-            ConsentError::Fhir(e) => format!("{e:?}"),
-            other => panic!("expected a FHIR error, got {other:?}"),
+            ConsentError::Invalid(issues) => issues,
+            other => panic!("expected a 422, got {other:?}"),
         }
     }
 
@@ -182,34 +205,56 @@ mod tests {
         let parsed = ConsentResource::parse(consent()).unwrap();
         assert_eq!(parsed.patient().as_str(), "Patient/alice");
         assert_eq!(parsed.status(), "active");
+        assert_eq!(
+            parsed.named_actors(),
+            vec!["Organization/h1", "Practitioner/p9"]
+        );
+        assert_eq!(named_in(parsed.json()), parsed.named_actors());
         let id = Uuid::new_v4();
         let stamped = parsed.stamp(id, VersionId::FIRST, now_millis());
         assert_eq!(stamped.json()["id"], id.to_string());
         assert_eq!(stamped.json()["meta"]["versionId"], "1");
         assert_eq!(stamped.json()["meta"]["tag"][0]["code"], "HTEST");
-        let rules = stamped.rules().unwrap();
-        assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].consent, format!("Consent/{id}"));
+        let policy = stamped.in_force().unwrap();
+        assert_eq!(policy.reference(), Some(format!("Consent/{id}").as_str()));
+    }
+
+    #[test]
+    fn only_active_consents_are_in_force() {
+        let mut c = consent();
+        c["status"] = "inactive".into();
+        assert!(ConsentResource::parse(c).unwrap().in_force().is_none());
     }
 
     #[test]
     fn wrong_types_are_bad_requests() {
         let mut c = consent();
         c["resourceType"] = "Patient".into();
-        assert!(message(ConsentResource::parse(c).unwrap_err()).contains("BadRequest"));
-        assert!(message(ConsentResource::parse(json!([1])).unwrap_err()).contains("BadRequest"));
+        assert!(matches!(
+            ConsentResource::parse(c),
+            Err(ConsentError::Fhir(_))
+        ));
+        assert!(matches!(
+            ConsentResource::parse(json!([1])),
+            Err(ConsentError::Fhir(_))
+        ));
     }
 
     #[test]
-    fn schema_and_policy_violations_are_unprocessable() {
+    fn schema_and_policy_violations_are_unprocessable_with_paths() {
         let mut c = consent();
         c["status"] = "maybe".into();
-        assert!(message(ConsentResource::parse(c).unwrap_err()).contains("Unprocessable"));
+        assert!(!issues(ConsentResource::parse(c).unwrap_err()).is_empty());
         let mut c = consent();
         c["patient"]["reference"] = "Group/g1".into();
-        assert!(message(ConsentResource::parse(c).unwrap_err()).contains("Consent.patient"));
+        assert!(issues(ConsentResource::parse(c).unwrap_err())
+            .iter()
+            .any(|(path, _)| path == "Consent.patient.reference"));
         let mut c = consent();
-        c["provision"]["period"] = json!({"start": "2020-13-45"});
-        assert!(message(ConsentResource::parse(c).unwrap_err()).contains("Unprocessable"));
+        c["provision"]["provision"][0]["actor"][0]["reference"] =
+            json!({"identifier": {"value": "p9"}});
+        assert!(issues(ConsentResource::parse(c).unwrap_err())
+            .iter()
+            .any(|(path, _)| path == "Consent.provision.provision[0].actor[0].reference"));
     }
 }

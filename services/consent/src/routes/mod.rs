@@ -7,6 +7,7 @@ pub mod decide;
 pub mod internal;
 
 use actix_web::{web, HttpResponse};
+use custodian_access::AccessLog;
 use custodian_database::Pool;
 use custodian_events::{outbox::Relay, Streams};
 use custodian_fhir::FhirError;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub pool: Pool,
     pub streams: Streams,
     pub relay: Relay,
+    /// The one way access events leave the service (the outbox, then the relay).
+    pub log: AccessLog,
     pub metrics: ConsentMetrics,
     /// `PUBLIC_URL` without a trailing slash.
     pub public_url: String,

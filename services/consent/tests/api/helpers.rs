@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::http::{header::HeaderMap, StatusCode};
 use consent::{
-    configuration::{AuthSettings, DatabaseSettings, RedisSettings, Settings},
+    configuration::{AccessSettings, AuthSettings, DatabaseSettings, RedisSettings, Settings},
     startup::Application,
 };
 use custodian_auth::{testing::TestIssuer, Role};
@@ -27,6 +27,13 @@ pub fn alice_consent() -> Value {
 pub fn consent_for(patient: &str) -> Value {
     let mut consent = alice_consent();
     consent["patient"] = serde_json::json!({ "reference": patient });
+    consent
+}
+
+/// A consent of `patient` permitting exactly `actor` (any reference) to access her record.
+pub fn permitting(patient: &str, actor: &str) -> Value {
+    let mut consent = consent_for(patient);
+    consent["provision"]["actor"][0]["reference"]["reference"] = actor.into();
     consent
 }
 
@@ -100,6 +107,7 @@ pub async fn spawn_app() -> TestApp {
             issuer: issuer.issuer.clone(),
             jwks_url: issuer.jwks_url.clone(),
         },
+        access: AccessSettings::default(),
         public_url: PUBLIC_URL.into(),
     };
     let app = Application::build(settings)
@@ -136,6 +144,29 @@ impl TestApp {
 
     pub fn token(&self, role: Role) -> String {
         self.issuer.token(&self.issuer.claims(role))
+    }
+
+    /// A practitioner with a known practitioner reference, of `organization`.
+    pub fn practitioner_as(&self, organization: &str, practitioner: &str) -> String {
+        let mut claims = self.issuer.claims(Role::Practitioner);
+        claims.organization = Some(organization.to_string());
+        claims.practitioner = Some(practitioner.to_string());
+        self.issuer.token(&claims)
+    }
+
+    /// A backend service of `organization` (or of none).
+    pub fn service_token(&self, organization: Option<&str>) -> String {
+        let mut claims = self.issuer.claims(Role::Service);
+        claims.organization = organization.map(str::to_string);
+        self.issuer.token(&claims)
+    }
+
+    /// A token of `role` with exactly these scopes.
+    pub fn scoped_token(&self, role: Role, patient: Option<&str>, scope: &str) -> String {
+        let mut claims = self.issuer.claims(role);
+        claims.patient = patient.map(str::to_string);
+        claims.scope = scope.to_string();
+        self.issuer.token(&claims)
     }
 
     async fn send(&self, request: awc::ClientRequest, body: Option<String>) -> Response {

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use custodian_events::AccessAction;
-use custodian_policy::RuleEffect;
+use custodian_policy::{ConsentAction, ProvisionType};
 
 use crate::helpers::{alice_consent, spawn_app, PUBLIC_URL};
 
@@ -66,7 +66,7 @@ async fn create_returns_201_and_the_stored_resource_reads_back_equal() {
 }
 
 #[actix_web::test]
-async fn a_created_consent_publishes_its_permit_rule_and_an_access_event() {
+async fn a_created_consent_publishes_its_typed_form_and_an_access_event() {
     let app = spawn_app().await;
     let created = app.create_alice_consent().await;
     let id = created["id"].as_str().unwrap();
@@ -77,17 +77,16 @@ async fn a_created_consent_publishes_its_permit_rule_and_an_access_event() {
     assert_eq!(change.consent, format!("Consent/{id}"));
     assert_eq!(change.patient, "Patient/alice");
     assert_eq!(change.version, 1);
-    let permit = change
-        .rules
-        .iter()
-        .find(|r| r.effect == RuleEffect::Permit)
-        .expect("a permit rule");
-    assert_eq!(permit.actors, vec!["Organization/h1"]);
-    assert_eq!(permit.purposes, vec!["TREAT"]);
-    assert!(change
-        .rules
-        .iter()
-        .any(|r| r.effect == RuleEffect::Deny && r.resource_types == vec!["Observation"]));
+    let policy = change.consent_policy.as_ref().expect("the typed consent");
+    assert_eq!(policy.reference(), Some(format!("Consent/{id}").as_str()));
+    let root = policy.provision().expect("a root provision");
+    assert_eq!(root.kind(), ProvisionType::Permit);
+    assert_eq!(root.actors()[0].reference(), "Organization/h1");
+    assert_eq!(root.purposes(), &["TREAT".to_string()]);
+    assert_eq!(root.actions(), &[ConsentAction::Access]);
+    let nested = &root.provisions()[0];
+    assert_eq!(nested.kind(), ProvisionType::Deny);
+    assert_eq!(nested.classes(), &["Observation".to_string()]);
 
     let events = app.access_events(1).await;
     assert!(
@@ -100,7 +99,7 @@ async fn a_created_consent_publishes_its_permit_rule_and_an_access_event() {
 }
 
 #[actix_web::test]
-async fn revocation_by_update_and_by_delete_publishes_empty_rules_with_higher_versions() {
+async fn revocation_by_update_and_by_delete_publishes_no_consent_with_higher_versions() {
     let app = spawn_app().await;
     let alice = app.patient_token("Patient/alice");
     let created = app.create_alice_consent().await;
@@ -121,10 +120,10 @@ async fn revocation_by_update_and_by_delete_publishes_empty_rules_with_higher_ve
     assert_eq!(changes[1].consent, format!("Consent/{id}"));
     assert_eq!(changes[1].version, 2);
     assert!(
-        changes[1].rules.is_empty(),
-        "an inactive consent puts no rule in force"
+        changes[1].consent_policy.is_none(),
+        "an inactive consent puts nothing in force"
     );
-    assert!(!changes[0].rules.is_empty());
+    assert!(changes[0].consent_policy.is_some());
 
     // History keeps both versions.
     let v1 = app
@@ -142,7 +141,7 @@ async fn revocation_by_update_and_by_delete_publishes_empty_rules_with_higher_ve
     let changes = app.consent_changes(3).await;
     assert_eq!(changes.len(), 3);
     assert_eq!(changes[2].version, 3);
-    assert!(changes[2].rules.is_empty());
+    assert!(changes[2].consent_policy.is_none());
 
     let gone = app.get_consent(&alice, &id).await;
     assert_eq!(gone.status, StatusCode::GONE);
@@ -185,7 +184,7 @@ async fn revocation_by_update_and_by_delete_publishes_empty_rules_with_higher_ve
         )
         .await
         .status,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
 
     // Deleting again changes nothing and publishes nothing.
@@ -198,7 +197,7 @@ async fn revocation_by_update_and_by_delete_publishes_empty_rules_with_higher_ve
 }
 
 #[actix_web::test]
-async fn deleting_an_active_consent_revokes_its_rules() {
+async fn deleting_an_active_consent_revokes_it() {
     let app = spawn_app().await;
     let admin = app.token(custodian_auth::Role::Admin);
     let created = app.create_alice_consent().await;
@@ -207,8 +206,8 @@ async fn deleting_an_active_consent_revokes_its_rules() {
     assert_eq!(deleted.status, StatusCode::OK);
     let changes = app.consent_changes(2).await;
     assert_eq!(changes.len(), 2);
-    assert!(!changes[0].rules.is_empty());
-    assert!(changes[1].rules.is_empty());
+    assert!(changes[0].consent_policy.is_some());
+    assert!(changes[1].consent_policy.is_none());
     assert!(changes[1].version > changes[0].version);
     app.finish().await;
 }

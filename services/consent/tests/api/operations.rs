@@ -7,9 +7,23 @@ use custodian_policy::ConsentChange;
 use crate::helpers::spawn_app;
 
 #[actix_web::test]
-async fn internal_consents_lists_every_consent_with_its_current_rules() {
+async fn internal_consents_lists_every_consent_with_its_current_typed_form() {
     let app = spawn_app().await;
-    let empty = app.get("/internal/consents", None).await;
+    // Only with the service credential (the app's INTERNAL_TOKEN_FILE, same working directory).
+    assert_eq!(
+        app.get("/internal/consents", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = custodian_auth::InternalToken::generate();
+    assert_eq!(
+        app.get("/internal/consents", Some(wrong.expose()))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let credential = custodian_auth::InternalToken::shared().expect("internal token");
+    let internal = Some(credential.expose());
+    let empty = app.get("/internal/consents", internal).await;
     assert_eq!(empty.status, StatusCode::OK);
     assert_eq!(empty.body, serde_json::json!([]));
 
@@ -24,7 +38,7 @@ async fn internal_consents_lists_every_consent_with_its_current_rules() {
         StatusCode::OK
     );
 
-    let listed = app.get("/internal/consents", None).await;
+    let listed = app.get("/internal/consents", internal).await;
     let changes: Vec<ConsentChange> = serde_json::from_value(listed.body).expect("ConsentChanges");
     assert_eq!(changes.len(), 2);
     let active_change = changes
@@ -33,13 +47,18 @@ async fn internal_consents_lists_every_consent_with_its_current_rules() {
         .unwrap();
     assert_eq!(active_change.version, 1);
     assert_eq!(active_change.patient, "Patient/alice");
-    assert!(!active_change.rules.is_empty());
+    let policy = active_change
+        .consent_policy
+        .as_ref()
+        .expect("the typed consent");
+    assert_eq!(policy.patient(), "Patient/alice");
+    assert_eq!(policy.reference(), Some(active_change.consent.as_str()));
     let revoked_change = changes
         .iter()
         .find(|c| c.consent == format!("Consent/{id}"))
         .unwrap();
     assert_eq!(revoked_change.version, 2);
-    assert!(revoked_change.rules.is_empty());
+    assert!(revoked_change.consent_policy.is_none());
     // The snapshot agrees with the last change on the stream.
     let streamed = app.consent_changes(3).await;
     assert_eq!(streamed.last(), Some(revoked_change));

@@ -108,3 +108,188 @@ async fn malformed_requests_are_400_and_non_json_is_415() {
     );
     app.finish().await;
 }
+
+/// Posts `consent` as Alice and returns the 422's issues as (expression, location, diagnostics).
+async fn refused(
+    app: &crate::helpers::TestApp,
+    consent: &serde_json::Value,
+) -> Vec<(String, String, String)> {
+    let response = app
+        .post_consent(&app.patient_token("Patient/alice"), consent)
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.body
+    );
+    response.outcome();
+    response.body["issue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["expression"][0].as_str().unwrap_or_default().to_string(),
+                i["location"][0].as_str().unwrap_or_default().to_string(),
+                i["diagnostics"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn what_the_engine_cannot_enforce_exactly_is_422_with_the_element_path() {
+    let app = spawn_app().await;
+    // (case, change to the fixture, expected path, a word of the message)
+    type Change = fn(&mut serde_json::Value);
+    let cases: Vec<(&str, Change, &str, &str)> = vec![
+        (
+            "an actor named by identifier only",
+            |c| {
+                c["provision"]["actor"][0]["reference"] = json!({"identifier": {"system": "urn:oid:2.16.840.1.113883.4.7", "value": "h2"}});
+            },
+            "Consent.provision.actor[0].reference",
+            "identifier",
+        ),
+        (
+            "a nested actor named by identifier only",
+            |c| {
+                c["provision"]["provision"] = json!([
+                    {"type": "deny", "class": [{"code": "Observation"}]},
+                    {"type": "permit", "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"identifier": {"value": "h2"}}}]}
+                ]);
+            },
+            "Consent.provision.provision[1].actor[0].reference",
+            "identifier",
+        ),
+        (
+            "an actor of another type",
+            |c| {
+                c["provision"]["actor"][0]["reference"] = json!({"reference": "Location/ward-3"});
+            },
+            "Consent.provision.actor[0].reference",
+            "Location",
+        ),
+        (
+            "data related",
+            |c| {
+                c["provision"]["provision"][0]["data"] =
+                    json!([{"meaning": "related", "reference": {"reference": "Encounter/e1"}}]);
+            },
+            "Consent.provision.provision[0].data[0].meaning",
+            "instance",
+        ),
+        (
+            "data authored by",
+            |c| {
+                c["provision"]["data"] = json!([{"meaning": "authoredby", "reference": {"reference": "Practitioner/p1"}}]);
+            },
+            "Consent.provision.data[0].meaning",
+            "instance",
+        ),
+        (
+            "a deny naming a care team",
+            |c| {
+                c["provision"]["provision"][0]["actor"] = json!([{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "CareTeam/ct1"}}]);
+            },
+            "Consent.provision.provision[0].actor[0].reference",
+            "fail open",
+        ),
+        (
+            "an unparseable date",
+            |c| {
+                c["provision"]["period"]["end"] = json!("2099-02-30");
+            },
+            "Consent.provision.period.end",
+            "dateTime",
+        ),
+        (
+            "a class that is no resource type",
+            |c| {
+                c["provision"]["provision"][0]["class"] =
+                    json!([{"system": "urn:ietf:bcp:13", "code": "application/pdf"}]);
+            },
+            "Consent.provision.provision[0].class[0].system",
+            "resource types",
+        ),
+        (
+            "an unknown action",
+            |c| {
+                c["provision"]["action"][0]["coding"][0]["code"] = json!("sell");
+            },
+            "Consent.provision.action[0].coding[0].code",
+            "consentaction",
+        ),
+        (
+            "a modifier extension",
+            |c| {
+                c["provision"]["modifierExtension"] =
+                    json!([{"url": "http://example.org/x", "valueBoolean": true}]);
+            },
+            "Consent.provision.modifierExtension",
+            "modifier",
+        ),
+        (
+            "an unknown scope",
+            |c| {
+                c["scope"]["coding"][0]["code"] = json!("marketing");
+            },
+            "Consent.scope.coding[0].code",
+            "consentscope",
+        ),
+    ];
+    for (case, change, path, word) in cases {
+        let mut consent = alice_consent();
+        change(&mut consent);
+        let issues = refused(&app, &consent).await;
+        assert!(
+            issues
+                .iter()
+                .any(|(expression, location, message)| expression == path
+                    && location == path
+                    && message.contains(word)),
+            "{case}: expected {path} ({word}) in {issues:?}"
+        );
+    }
+    assert_eq!(
+        app.consent_changes(1).await.len(),
+        0,
+        "nothing refused is published"
+    );
+
+    // An update is held to the same rules.
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap();
+    let mut widened = created.clone();
+    widened["provision"]["actor"][0]["reference"] = json!({"display": "Hospital Two"});
+    let response = app
+        .put_consent(&app.patient_token("Patient/alice"), id, &widened, None)
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        response.body
+    );
+    assert_eq!(
+        response.body["issue"][0]["expression"][0],
+        "Consent.provision.actor[0].reference"
+    );
+    app.finish().await;
+}
+
+#[actix_web::test]
+async fn treatment_consents_and_permits_naming_care_teams_are_accepted() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let mut treatment = alice_consent();
+    treatment["scope"]["coding"][0]["code"] = json!("treatment");
+    let created = app.post_consent(&alice, &treatment).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let mut care_team = alice_consent();
+    care_team["provision"]["actor"][0]["reference"]["reference"] = json!("CareTeam/ct1");
+    let created = app.post_consent(&alice, &care_team).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    app.finish().await;
+}

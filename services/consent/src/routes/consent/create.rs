@@ -1,21 +1,21 @@
 //! `POST /fhir/Consent`
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{outbox, AccessAction, AccessOutcome};
+use custodian_access::{Caller, Interaction, Touched};
+use custodian_events::outbox;
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use super::{access_event, change_event, json_body, refuse, resource_response};
+use super::{change_event, json_body, refuse, resource_response};
 use crate::{
-    domain::{audit::RequestContext, resource::now_millis, Caller, ConsentResource, VersionId},
+    domain::{access, access::CONSENT, resource::now_millis, ConsentResource, VersionId},
     error::ConsentError,
     routes::AppState,
     store::{self, ConsentRow},
 };
 
-/// Records a new consent. The server assigns the id; the consent's rules reach records through
-/// the consent stream.
+/// Records a new consent. The server assigns the id; while it is active the typed consent
+/// reaches records through the consent stream.
 #[utoipa::path(
     post,
     path = "/fhir/Consent",
@@ -28,27 +28,28 @@ use crate::{
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 403, description = "Not the consent's patient nor an administrator", body = Object, content_type = "application/fhir+json"),
         (status = 415, description = "Not JSON", body = Object, content_type = "application/fhir+json"),
-        (status = 422, description = "Not a valid R4 Consent, or provisions the policy cannot read", body = Object, content_type = "application/fhir+json"),
+        (status = 422, description = "Not a valid R4 Consent, or one the policy engine cannot enforce exactly (each issue's expression and location name the element)", body = Object, content_type = "application/fhir+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn create(
     req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
+    let interaction = Interaction::Create;
     let resource = ConsentResource::parse(json_body(&req, &body)?)?;
-    if let Err(e) = Caller::new(&claims).may_write(resource.patient()) {
+    let decision = access::write(&caller, interaction, resource.patient());
+    if !decision.permitted() {
+        let error = ConsentError::forbidden(decision.explanation.clone());
         return Err(refuse(
             &state,
-            &ctx,
-            &claims,
+            &caller,
+            interaction,
+            &decision,
             Some(resource.patient()),
-            AccessAction::Create,
-            e,
+            error,
         )
         .await);
     }
@@ -63,27 +64,25 @@ pub async fn create(
         last_updated: now,
         deleted: false,
         resource: resource.json().clone(),
+        actors: resource.named_actors(),
     };
-    let event = ctx.event(
-        &claims,
-        Some(resource.patient()),
-        AccessAction::Create,
-        1,
-        AccessOutcome::Permit,
+    let event = decision.event(
+        &caller,
+        interaction,
+        Touched::new(CONSENT, Some(resource.patient())).count(1),
     );
-    let events = vec![
-        change_event(&state.streams, &row, resource.rules()?)?,
-        access_event(&state.streams, &event)?,
-    ];
+    let change = change_event(&state.streams, &row, resource.in_force())?;
     let stored = row.clone();
+    let log = state.log.clone();
     let mut conn = state.pool.get().await?;
     conn.transaction::<(), ConsentError, _>(async move |conn| {
         store::insert(conn, &stored).await?;
-        outbox::enqueue_many(conn, &events).await?;
+        outbox::enqueue_many(conn, &[change]).await?;
+        log.enqueue(conn, &[event]).await?;
         Ok(())
     })
     .await?;
-    state.relay.wake();
+    state.log.wake();
     state.metrics.written.with_label_values(&["create"]).inc();
     tracing::info!(consent = %id, "consent created");
     Ok(resource_response(

@@ -1,23 +1,22 @@
 //! `DELETE /fhir/Consent/{id}`
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{outbox, AccessAction, AccessOutcome};
+use custodian_access::{Caller, Interaction, Touched};
+use custodian_events::outbox;
 use custodian_fhir::{OperationOutcome, FHIR_JSON};
 use diesel_async::AsyncConnection;
 
 use super::{
-    access_event, change_event, check_precondition, if_match, parse_id, refuse, row_patient,
-    row_version, with_version_headers,
+    change_event, check_precondition, existing, if_match, refuse, row_version, with_version_headers,
 };
 use crate::{
-    domain::{audit::RequestContext, resource::now_millis, Caller},
+    domain::{access, access::CONSENT, resource::now_millis},
     error::ConsentError,
     routes::AppState,
     store::{self, ConsentRow},
 };
 
-/// Revokes and deletes a consent: a new version marked deleted, whose change carries no rules.
+/// Revokes and deletes a consent: a new version marked deleted, whose change carries no consent.
 /// Later reads answer 410. Deleting a deleted consent changes nothing (204).
 #[utoipa::path(
     delete,
@@ -31,51 +30,58 @@ use crate::{
         (status = 200, description = "Deleted (revoked); ETag names the deletion's version", body = Object, content_type = "application/fhir+json"),
         (status = 204, description = "Already deleted"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
-        (status = 403, description = "Not the consent's patient nor an administrator", body = Object, content_type = "application/fhir+json"),
-        (status = 404, description = "Not known", body = Object, content_type = "application/fhir+json"),
+        (status = 403, description = "An actor the consent names, who may see but not delete it", body = Object, content_type = "application/fhir+json"),
+        (status = 404, description = "Not known, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 412, description = "If-Match names another version", body = Object, content_type = "application/fhir+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn delete(
     req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
+    let interaction = Interaction::Delete;
     let precondition = if_match(&req)?;
-    let id = parse_id(&path)?;
-    let mut conn = state.pool.get().await?;
-    let existing = store::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ConsentError::not_found(&path))?;
-    let patient = row_patient(&existing)?;
-    if let Err(e) = Caller::new(&claims).may_write(&patient) {
-        drop(conn);
+    let (id, existing_row, patient) = existing(&state, &caller, interaction, &path).await?;
+    let decision = access::write(&caller, interaction, &patient);
+    if !decision.permitted() {
+        let consent = format!("Consent/{id}");
+        let sees = access::see(
+            &caller,
+            Interaction::Read,
+            &consent,
+            &patient,
+            &existing_row.actors,
+        );
+        let error = if sees.permitted() {
+            ConsentError::forbidden(decision.explanation.clone())
+        } else {
+            ConsentError::not_found(&path)
+        };
         return Err(refuse(
             &state,
-            &ctx,
-            &claims,
+            &caller,
+            interaction,
+            &decision,
             Some(&patient),
-            AccessAction::Delete,
-            e,
+            error,
         )
         .await);
     }
-    if existing.deleted {
+    if existing_row.deleted {
         return Ok(HttpResponse::NoContent().finish());
     }
-    let event = ctx.event(
-        &claims,
-        Some(&patient),
-        AccessAction::Delete,
-        1,
-        AccessOutcome::Permit,
+    let event = decision.event(
+        &caller,
+        interaction,
+        Touched::new(CONSENT, Some(&patient)).count(1),
     );
     let streams = state.streams.clone();
+    let log = state.log.clone();
     let now = now_millis();
+    let mut conn = state.pool.get().await?;
     let deleted = conn
         .transaction::<Option<ConsentRow>, ConsentError, _>(async move |conn| {
             let current = store::find_for_update(conn, id)
@@ -93,25 +99,23 @@ pub async fn delete(
                 ..current
             };
             store::replace(conn, &row).await?;
-            let events = vec![
-                change_event(&streams, &row, Vec::new())?,
-                access_event(&streams, &event)?,
-            ];
-            outbox::enqueue_many(conn, &events).await?;
+            let change = change_event(&streams, &row, None)?;
+            outbox::enqueue_many(conn, &[change]).await?;
+            log.enqueue(conn, &[event]).await?;
             Ok(Some(row))
         })
         .await?;
     let Some(row) = deleted else {
         return Ok(HttpResponse::NoContent().finish());
     };
-    state.relay.wake();
+    state.log.wake();
     state.metrics.written.with_label_values(&["delete"]).inc();
     tracing::info!(consent = %id, version = row.version_id, "consent deleted");
     let mut builder = HttpResponse::Ok();
     builder.content_type(FHIR_JSON);
     with_version_headers(&mut builder, row_version(row.version_id)?, row.last_updated);
     Ok(builder.body(
-        OperationOutcome::information(&format!("Consent/{id} was deleted; its rules are revoked"))
+        OperationOutcome::information(&format!("Consent/{id} was deleted; it is revoked"))
             .to_string(),
     ))
 }

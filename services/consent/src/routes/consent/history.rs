@@ -1,18 +1,17 @@
 //! `GET /fhir/Consent/{id}/_history`: every version of a consent, newest first.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{AccessAction, AccessOutcome};
+use actix_web::{web, HttpResponse};
+use custodian_access::{Caller, Decision, Interaction, Touched};
+use custodian_auth::Role;
 use custodian_fhir::FHIR_JSON;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{http_date, parse_id, record, refuse, row_patient, row_version};
+use super::{existing, http_date, record, refuse, row_version};
 use crate::{
     domain::{
-        audit::RequestContext,
-        resource::{format_instant, now_millis},
-        Caller,
+        access::{self, CONSENT},
+        resource::{format_instant, named_in, now_millis},
     },
     error::ConsentError,
     routes::AppState,
@@ -20,7 +19,7 @@ use crate::{
 };
 
 /// The consent's versions as a `history` Bundle: what was consented to, when, and each
-/// revocation or deletion.
+/// revocation or deletion. The patient sees every version; an actor, the versions that name it.
 #[utoipa::path(
     get,
     path = "/fhir/Consent/{id}/_history",
@@ -29,31 +28,53 @@ use crate::{
     responses(
         (status = 200, description = "A history Bundle, newest version first", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
-        (status = 403, description = "Another patient's consent", body = Object, content_type = "application/fhir+json"),
-        (status = 404, description = "Not known", body = Object, content_type = "application/fhir+json"),
+        (status = 404, description = "Not known, or no version of it is the caller's to see", body = Object, content_type = "application/fhir+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn history(
-    req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
-    let id = parse_id(&path)?;
+    let interaction = Interaction::Read;
+    let (id, current, patient) = existing(&state, &caller, interaction, &path).await?;
+    let consent = format!("Consent/{id}");
     let mut conn = state.pool.get().await?;
-    let current = store::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ConsentError::not_found(&path))?;
-    let patient = row_patient(&current)?;
-    if let Err(e) = Caller::new(&claims).may_read(&patient) {
-        drop(conn);
-        return Err(refuse(&state, &ctx, &claims, Some(&patient), AccessAction::Read, e).await);
-    }
-    let versions = store::history(&mut conn, id).await?;
+    let all = store::history(&mut conn, id).await?;
     drop(conn);
+    // Each version is shown to those it names (the patient sees them all).
+    let mut decision: Option<Decision> = None;
+    let mut versions = Vec::with_capacity(all.len());
+    for row in all {
+        let named = if caller.role() == Role::Patient {
+            Vec::new()
+        } else {
+            named_in(&row.resource)
+        };
+        let seen = access::see(&caller, interaction, &consent, &patient, &named);
+        if seen.permitted() {
+            versions.push(row);
+            decision.get_or_insert(seen);
+        }
+    }
+    let Some(decision) = decision else {
+        let refused = access::see(&caller, interaction, &consent, &patient, &current.actors);
+        let error = ConsentError::not_found(&path);
+        return Err(refuse(
+            &state,
+            &caller,
+            interaction,
+            &refused,
+            Some(&patient),
+            error,
+        )
+        .await);
+    };
+    // Newest first; what the caller may see of it.
+    let newest_seen = versions
+        .first()
+        .map_or(current.last_updated, |v| v.last_updated);
     let base = &state.public_url;
     let mut entries = Vec::with_capacity(versions.len());
     for row in &versions {
@@ -76,17 +97,8 @@ pub async fn history(
         entries.push(entry);
     }
     let returned = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-    record(
-        &state,
-        &ctx.event(
-            &claims,
-            Some(&patient),
-            AccessAction::Read,
-            returned,
-            AccessOutcome::Permit,
-        ),
-    )
-    .await?;
+    let touched = Touched::new(CONSENT, Some(&patient)).count(returned);
+    record(&state, &[decision.event(&caller, interaction, touched)]).await?;
     let bundle: Value = json!({
         "resourceType": "Bundle",
         "id": Uuid::new_v4().to_string(),
@@ -100,7 +112,7 @@ pub async fn history(
         .content_type(FHIR_JSON)
         .insert_header((
             actix_web::http::header::LAST_MODIFIED,
-            http_date(current.last_updated),
+            http_date(newest_seen),
         ))
         .body(bundle.to_string()))
 }

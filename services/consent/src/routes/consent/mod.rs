@@ -23,15 +23,15 @@ use actix_web::{
     web, HttpRequest, HttpResponse, HttpResponseBuilder,
 };
 use chrono::{DateTime, Utc};
-use custodian_auth::Claims;
-use custodian_events::{outbox, AccessAction, AccessEvent, AccessOutcome, Streams};
+use custodian_access::{absent_event, Caller, Decision, Interaction, Touched};
+use custodian_events::{AccessEvent, Streams};
 use custodian_fhir::{FhirError, FHIR_JSON};
-use custodian_policy::{ConsentChange, ConsentRule};
+use custodian_policy::{ConsentChange, ParsedConsent};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    domain::{audit::RequestContext, IfMatch, PatientRef, VersionId},
+    domain::{access::CONSENT, IfMatch, PatientRef, VersionId},
     error::ConsentError,
     routes::AppState,
     store::ConsentRow,
@@ -102,7 +102,7 @@ fn check_precondition(
 }
 
 fn row_patient(row: &ConsentRow) -> Result<PatientRef, ConsentError> {
-    PatientRef::parse(&row.patient).map_err(ConsentError::Unexpected)
+    PatientRef::parse(&row.patient).map_err(|e| ConsentError::Unexpected(e.to_string()))
 }
 
 fn row_version(version: i64) -> Result<VersionId, ConsentError> {
@@ -146,53 +146,80 @@ fn resource_response(
     builder.body(resource.to_string())
 }
 
-/// The `ConsentChange` a write publishes on the consent stream.
+/// The `ConsentChange` a write publishes on the consent stream: the typed consent while it is
+/// active, `None` once it is not (revoked, rejected, deleted ...).
 fn change_event(
     streams: &Streams,
     row: &ConsentRow,
-    rules: Vec<ConsentRule>,
+    consent_policy: Option<ParsedConsent>,
 ) -> Result<(String, Uuid, Value), ConsentError> {
     let change = ConsentChange {
         consent: format!("Consent/{}", row.id),
         patient: row.patient.clone(),
         version: row.version_id,
-        rules,
+        consent_policy,
     };
     let payload =
         serde_json::to_value(&change).map_err(|e| ConsentError::Unexpected(e.to_string()))?;
     Ok((streams.consent(), Uuid::new_v4(), payload))
 }
 
-fn access_event(
-    streams: &Streams,
-    event: &AccessEvent,
-) -> Result<(String, Uuid, Value), ConsentError> {
-    let payload =
-        serde_json::to_value(event).map_err(|e| ConsentError::Unexpected(e.to_string()))?;
-    Ok((streams.access(), event.id, payload))
-}
-
-/// Writes an access event (reads, searches, refusals) before the answer goes out.
-async fn record(state: &AppState, event: &AccessEvent) -> Result<(), ConsentError> {
-    let (stream, id, payload) = access_event(&state.streams, event)?;
+/// Writes access events (reads, searches, refusals) through the outbox before the answer goes
+/// out.
+async fn record(state: &AppState, events: &[AccessEvent]) -> Result<(), ConsentError> {
     let mut conn = state.pool.get().await?;
-    outbox::enqueue(&mut conn, &stream, id, &payload).await?;
-    state.relay.wake();
+    state.log.record(&mut conn, events).await?;
     Ok(())
 }
 
-/// Records a refusal and hands back the error to answer with.
-async fn refuse(
+/// Records a denial of `interaction` on `patient`'s consent and hands back the error to
+/// answer with.
+pub(crate) async fn refuse(
     state: &AppState,
-    ctx: &RequestContext,
-    claims: &Claims,
+    caller: &Caller,
+    interaction: Interaction,
+    decision: &Decision,
     patient: Option<&PatientRef>,
-    action: AccessAction,
     error: ConsentError,
 ) -> ConsentError {
-    let event = ctx.event(claims, patient, action, 0, AccessOutcome::Deny);
-    if let Err(e) = record(state, &event).await {
+    let event = decision.event(caller, interaction, Touched::new(CONSENT, patient));
+    if let Err(e) = record(state, &[event]).await {
         tracing::error!(error = %e, "could not record a refused access");
     }
     error
+}
+
+/// Records an attempt on a consent that does not exist and hands back the 404.
+async fn absent(
+    state: &AppState,
+    caller: &Caller,
+    interaction: Interaction,
+    error: ConsentError,
+) -> ConsentError {
+    let event = absent_event(caller, interaction, CONSENT);
+    if let Err(e) = record(state, &[event]).await {
+        tracing::error!(error = %e, "could not record an access to an unknown consent");
+    }
+    error
+}
+
+/// The current row of the consent a request names by id, and its patient; an id that is not
+/// one of ours, or not known, is the (recorded) 404.
+async fn existing(
+    state: &AppState,
+    caller: &Caller,
+    interaction: Interaction,
+    raw_id: &str,
+) -> Result<(Uuid, ConsentRow, PatientRef), ConsentError> {
+    let Ok(id) = parse_id(raw_id) else {
+        return Err(absent(state, caller, interaction, ConsentError::not_found(raw_id)).await);
+    };
+    let mut conn = state.pool.get().await?;
+    let row = crate::store::find(&mut conn, id).await?;
+    drop(conn);
+    let Some(row) = row else {
+        return Err(absent(state, caller, interaction, ConsentError::not_found(raw_id)).await);
+    };
+    let patient = row_patient(&row)?;
+    Ok((id, row, patient))
 }

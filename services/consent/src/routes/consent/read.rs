@@ -1,18 +1,22 @@
 //! `GET /fhir/Consent/{id}` and `GET /fhir/Consent/{id}/_history/{vid}`
 
-use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{AccessAction, AccessOutcome};
+use actix_web::{http::StatusCode, web, HttpResponse};
+use custodian_access::{Caller, Interaction, Touched};
 
-use super::{parse_id, record, refuse, resource_response, row_patient, row_version};
+use super::{existing, record, refuse, resource_response, row_version};
 use crate::{
-    domain::{audit::RequestContext, Caller, VersionId},
+    domain::{
+        access::{self, CONSENT},
+        resource::named_in,
+        VersionId,
+    },
     error::ConsentError,
     routes::AppState,
     store,
 };
 
-/// The current version of a consent.
+/// The current version of a consent: for its patient, and for the actors its provisions name.
+/// Anyone else gets the 404 of an id that does not exist.
 #[utoipa::path(
     get,
     path = "/fhir/Consent/{id}",
@@ -21,42 +25,44 @@ use crate::{
     responses(
         (status = 200, description = "The consent", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
-        (status = 403, description = "Another patient's consent", body = Object, content_type = "application/fhir+json"),
-        (status = 404, description = "Not known", body = Object, content_type = "application/fhir+json"),
+        (status = 404, description = "Not known, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 410, description = "Deleted", body = Object, content_type = "application/fhir+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn read(
-    req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
-    let id = parse_id(&path)?;
-    let mut conn = state.pool.get().await?;
-    let row = store::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ConsentError::not_found(&path))?;
-    drop(conn);
-    let patient = row_patient(&row)?;
-    if let Err(e) = Caller::new(&claims).may_read(&patient) {
-        return Err(refuse(&state, &ctx, &claims, Some(&patient), AccessAction::Read, e).await);
+    let interaction = Interaction::Read;
+    let (id, row, patient) = existing(&state, &caller, interaction, &path).await?;
+    let consent = format!("Consent/{id}");
+    let decision = access::see(&caller, interaction, &consent, &patient, &row.actors);
+    let touched = Touched::new(CONSENT, Some(&patient));
+    if !decision.permitted() {
+        let error = ConsentError::not_found(&path);
+        return Err(refuse(
+            &state,
+            &caller,
+            interaction,
+            &decision,
+            Some(&patient),
+            error,
+        )
+        .await);
     }
     if row.deleted {
+        record(
+            &state,
+            &[decision.failed_event(&caller, interaction, touched)],
+        )
+        .await?;
         return Err(ConsentError::gone(&path));
     }
     record(
         &state,
-        &ctx.event(
-            &claims,
-            Some(&patient),
-            AccessAction::Read,
-            1,
-            AccessOutcome::Permit,
-        ),
+        &[decision.event(&caller, interaction, touched.count(1))],
     )
     .await?;
     Ok(resource_response(
@@ -69,7 +75,7 @@ pub async fn read(
     ))
 }
 
-/// One version of a consent.
+/// One version of a consent, for its patient and for the actors that version names.
 #[utoipa::path(
     get,
     path = "/fhir/Consent/{id}/_history/{vid}",
@@ -81,51 +87,70 @@ pub async fn read(
     responses(
         (status = 200, description = "That version", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
-        (status = 403, description = "Another patient's consent", body = Object, content_type = "application/fhir+json"),
-        (status = 404, description = "No such consent or version", body = Object, content_type = "application/fhir+json"),
+        (status = 404, description = "No such consent or version, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 410, description = "That version is a deletion", body = Object, content_type = "application/fhir+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn vread(
-    req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
+    let interaction = Interaction::Read;
     let (raw_id, raw_version) = path.into_inner();
-    let id = parse_id(&raw_id)?;
-    let mut conn = state.pool.get().await?;
-    let current = store::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ConsentError::not_found(&raw_id))?;
-    let patient = row_patient(&current)?;
-    if let Err(e) = Caller::new(&claims).may_read(&patient) {
-        drop(conn);
-        return Err(refuse(&state, &ctx, &claims, Some(&patient), AccessAction::Read, e).await);
-    }
+    let (id, current, patient) = existing(&state, &caller, interaction, &raw_id).await?;
+    let consent = format!("Consent/{id}");
     let unknown_version = || ConsentError::not_found(&format!("{raw_id}/_history/{raw_version}"));
-    let version = VersionId::parse(&raw_version).ok_or_else(unknown_version)?;
-    let row = store::history_version(&mut conn, id, version.get())
-        .await?
-        .ok_or_else(unknown_version)?;
-    drop(conn);
+    let found = match VersionId::parse(&raw_version) {
+        Some(version) => {
+            let mut conn = state.pool.get().await?;
+            store::history_version(&mut conn, id, version.get())
+                .await?
+                .map(|row| (version, row))
+        }
+        None => None,
+    };
+    // Who may see this version: its own named actors (or, when it does not exist, the
+    // current version's, so a missing version tells nothing to someone who may see nothing).
+    let named = match &found {
+        Some((_, row)) => named_in(&row.resource),
+        None => current.actors.clone(),
+    };
+    let decision = access::see(&caller, interaction, &consent, &patient, &named);
+    let touched = Touched::new(CONSENT, Some(&patient));
+    if !decision.permitted() {
+        return Err(refuse(
+            &state,
+            &caller,
+            interaction,
+            &decision,
+            Some(&patient),
+            unknown_version(),
+        )
+        .await);
+    }
+    let Some((version, row)) = found else {
+        record(
+            &state,
+            &[decision.failed_event(&caller, interaction, touched)],
+        )
+        .await?;
+        return Err(unknown_version());
+    };
     if row.deleted {
+        record(
+            &state,
+            &[decision.failed_event(&caller, interaction, touched)],
+        )
+        .await?;
         return Err(ConsentError::gone(&format!(
             "{raw_id}/_history/{raw_version}"
         )));
     }
     record(
         &state,
-        &ctx.event(
-            &claims,
-            Some(&patient),
-            AccessAction::Read,
-            1,
-            AccessOutcome::Permit,
-        ),
+        &[decision.event(&caller, interaction, touched.count(1))],
     )
     .await?;
     Ok(resource_response(

@@ -1,8 +1,7 @@
 //! `GET /fhir/Consent?patient=&status=`
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{AccessAction, AccessOutcome};
+use actix_web::{web, HttpResponse};
+use custodian_access::{Caller, Decision, Interaction, Touched};
 use custodian_fhir::FHIR_JSON;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -10,13 +9,13 @@ use uuid::Uuid;
 use super::{record, refuse};
 use crate::{
     domain::{
-        audit::RequestContext,
+        access::{self, CONSENT},
         resource::{format_instant, now_millis, STATUSES},
-        Caller, PatientRef,
+        PatientRef,
     },
     error::ConsentError,
     routes::AppState,
-    store::{self, SearchFilter},
+    store::{self, ConsentRow, SearchFilter},
 };
 
 const DEFAULT_COUNT: i64 = 50;
@@ -37,7 +36,10 @@ impl SearchParams {
         for (name, value) in pairs {
             match name.as_str() {
                 "patient" | "patient:Patient" => {
-                    params.patient = Some(PatientRef::parse(value).map_err(ConsentError::bad_request)?);
+                    params.patient = Some(
+                        PatientRef::parse_lenient(value)
+                            .map_err(|e| ConsentError::bad_request(e.to_string()))?,
+                    );
                 }
                 "status" => {
                     for status in value.split(',').map(str::trim) {
@@ -93,7 +95,47 @@ fn query_string(
     parts.join("&")
 }
 
-/// Consents matching the search, as a `searchset` Bundle. A patient only ever finds their own.
+/// One access event per patient whose consents the page returned (or one naming the patient
+/// asked for, or none, when it returned nothing).
+fn events(
+    caller: &Caller,
+    decision: &Decision,
+    requested: Option<&PatientRef>,
+    rows: &[ConsentRow],
+) -> Vec<custodian_events::AccessEvent> {
+    let interaction = Interaction::Search;
+    let mut patients: Vec<&str> = rows.iter().map(|r| r.patient.as_str()).collect();
+    patients.sort_unstable();
+    patients.dedup();
+    let mut events = Vec::with_capacity(patients.len().max(1));
+    for patient in patients {
+        let Ok(reference) = PatientRef::parse(patient) else {
+            continue;
+        };
+        let theirs: Vec<String> = rows
+            .iter()
+            .filter(|r| r.patient == patient)
+            .map(|r| format!("Consent/{}", r.id))
+            .collect();
+        let count = u32::try_from(theirs.len()).unwrap_or(u32::MAX);
+        let mut decided = decision.clone();
+        decided.consents = theirs;
+        events.push(decided.event(
+            caller,
+            interaction,
+            Touched::new(CONSENT, Some(&reference)).count(count),
+        ));
+    }
+    if events.is_empty() {
+        events.push(decision.event(caller, interaction, Touched::new(CONSENT, requested)));
+    }
+    events
+}
+
+/// Consents matching the search that the caller may see, as a `searchset` Bundle: a patient
+/// finds her own, a practitioner or service those whose provisions name it, administrators and
+/// auditors none (they see consents through the ledger). What may be seen is part of the
+/// query, so `total` and paging count only that.
 #[utoipa::path(
     get,
     path = "/fhir/Consent",
@@ -105,7 +147,7 @@ fn query_string(
         ("_offset" = Option<i64>, Query, description = "Matches to skip"),
     ),
     responses(
-        (status = 200, description = "A searchset Bundle", body = Object, content_type = "application/fhir+json"),
+        (status = 200, description = "A searchset Bundle of what the caller may see", body = Object, content_type = "application/fhir+json"),
         (status = 400, description = "Unsupported or malformed parameter", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 403, description = "A patient searching another patient's consents", body = Object, content_type = "application/fhir+json"),
@@ -113,33 +155,25 @@ fn query_string(
     security(("bearer" = []))
 )]
 pub async fn search(
-    req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
+    let interaction = Interaction::Search;
     let params = SearchParams::parse(&query)?;
-    let requested = params.patient.clone();
-    let patient = match Caller::new(&claims).search_scope(params.patient) {
-        Ok(p) => p,
-        Err(e) => {
-            return Err(refuse(
-                &state,
-                &ctx,
-                &claims,
-                requested.as_ref(),
-                AccessAction::Search,
-                e,
-            )
-            .await)
+    let requested = params.patient.as_ref();
+    let (visible, decision) = match access::search(&caller, requested) {
+        Ok(found) => found,
+        Err(refused) => {
+            let error = ConsentError::forbidden(refused.explanation.clone());
+            return Err(refuse(&state, &caller, interaction, &refused, requested, error).await);
         }
     };
     let count = params.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
     let offset = params.offset.unwrap_or(0);
     let filter = SearchFilter {
-        patient: patient.as_ref().map(|p| p.to_string()),
+        visible,
+        patient: requested.map(|p| p.to_string()),
         statuses: params.statuses.clone(),
         limit: count,
         offset,
@@ -151,12 +185,12 @@ pub async fn search(
     let base = &state.public_url;
     let mut links = vec![json!({
         "relation": "self",
-        "url": format!("{base}/fhir/Consent?{}", query_string(patient.as_ref(), &params.statuses, count, offset)),
+        "url": format!("{base}/fhir/Consent?{}", query_string(requested, &params.statuses, count, offset)),
     })];
     if count > 0 && offset + count < total {
         links.push(json!({
             "relation": "next",
-            "url": format!("{base}/fhir/Consent?{}", query_string(patient.as_ref(), &params.statuses, count, offset + count)),
+            "url": format!("{base}/fhir/Consent?{}", query_string(requested, &params.statuses, count, offset + count)),
         }));
     }
     let entries: Vec<Value> = rows
@@ -169,26 +203,7 @@ pub async fn search(
             })
         })
         .collect();
-    // The event names the patient when the search was about one patient.
-    let touched = patient.clone().or_else(|| {
-        let first = rows.first().map(|r| r.patient.clone())?;
-        rows.iter()
-            .all(|r| r.patient == first)
-            .then(|| PatientRef::parse(&first).ok())
-            .flatten()
-    });
-    let returned = u32::try_from(entries.len()).unwrap_or(u32::MAX);
-    record(
-        &state,
-        &ctx.event(
-            &claims,
-            touched.as_ref(),
-            AccessAction::Search,
-            returned,
-            AccessOutcome::Permit,
-        ),
-    )
-    .await?;
+    record(&state, &events(&caller, &decision, requested, &rows)).await?;
     let bundle = json!({
         "resourceType": "Bundle",
         "id": Uuid::new_v4().to_string(),

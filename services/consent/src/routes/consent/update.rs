@@ -1,23 +1,23 @@
 //! `PUT /fhir/Consent/{id}`
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_auth::Authenticated;
-use custodian_events::{outbox, AccessAction, AccessOutcome};
+use custodian_access::{Caller, Interaction, Touched};
+use custodian_events::outbox;
 use diesel_async::AsyncConnection;
 
 use super::{
-    access_event, change_event, check_precondition, if_match, json_body, parse_id, refuse,
-    resource_response, row_patient, row_version,
+    change_event, check_precondition, existing, if_match, json_body, refuse, resource_response,
+    row_version,
 };
 use crate::{
-    domain::{audit::RequestContext, resource::now_millis, Caller, ConsentResource},
+    domain::{access, access::CONSENT, resource::now_millis, ConsentResource},
     error::ConsentError,
     routes::AppState,
     store::{self, ConsentRow},
 };
 
 /// Replaces a consent with a new version. Setting `status` to `inactive` or `rejected` revokes
-/// it: the published change carries no rules. The patient of a consent never changes.
+/// it: the published change carries no consent. The patient of a consent never changes.
 #[utoipa::path(
     put,
     path = "/fhir/Consent/{id}",
@@ -32,23 +32,22 @@ use crate::{
         (status = 200, description = "Updated", body = Object, content_type = "application/fhir+json"),
         (status = 400, description = "Malformed, or the body's id differs from the URL's", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
-        (status = 403, description = "Not the consent's patient nor an administrator", body = Object, content_type = "application/fhir+json"),
-        (status = 404, description = "Not known (ids are assigned by POST)", body = Object, content_type = "application/fhir+json"),
+        (status = 403, description = "An actor the consent names, who may see but not change it", body = Object, content_type = "application/fhir+json"),
+        (status = 404, description = "Not known (ids are assigned by POST), or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 412, description = "If-Match names another version", body = Object, content_type = "application/fhir+json"),
         (status = 415, description = "Not JSON", body = Object, content_type = "application/fhir+json"),
-        (status = 422, description = "Not a valid R4 Consent, or a changed patient", body = Object, content_type = "application/fhir+json"),
+        (status = 422, description = "Not a valid R4 Consent, one the engine cannot enforce exactly, or a changed patient", body = Object, content_type = "application/fhir+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn update(
     req: HttpRequest,
-    auth: Authenticated,
+    caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsentError> {
-    let Authenticated(claims) = auth;
-    let ctx = RequestContext::from_request(&req)?;
+    let interaction = Interaction::Update;
     let precondition = if_match(&req)?;
     let resource = ConsentResource::parse(json_body(&req, &body)?)?;
     match resource.id_in_body() {
@@ -65,43 +64,49 @@ pub async fn update(
             ))
         }
     }
-    let id = parse_id(&path)?;
-    let mut conn = state.pool.get().await?;
-    let existing = store::find(&mut conn, id)
-        .await?
-        .ok_or_else(|| ConsentError::not_found(&path))?;
-    let patient = row_patient(&existing)?;
-    let caller = Caller::new(&claims);
-    if let Err(e) = caller
-        .may_write(&patient)
-        .and_then(|_| caller.may_write(resource.patient()))
-    {
-        drop(conn);
+    let (id, existing_row, patient) = existing(&state, &caller, interaction, &path).await?;
+    let decision = access::write(&caller, interaction, &patient);
+    if !decision.permitted() {
+        // Someone who may not even see the consent learns nothing about it.
+        let consent = format!("Consent/{id}");
+        let sees = access::see(
+            &caller,
+            Interaction::Read,
+            &consent,
+            &patient,
+            &existing_row.actors,
+        );
+        let error = if sees.permitted() {
+            ConsentError::forbidden(decision.explanation.clone())
+        } else {
+            ConsentError::not_found(&path)
+        };
         return Err(refuse(
             &state,
-            &ctx,
-            &claims,
+            &caller,
+            interaction,
+            &decision,
             Some(&patient),
-            AccessAction::Update,
-            e,
+            error,
         )
         .await);
     }
+    // Preconditions and the rest are checked only once access is decided.
     if resource.patient() != &patient {
         return Err(ConsentError::unprocessable(vec![(
             "Consent.patient".into(),
             "a consent's patient cannot change; revoke it and record a new one".into(),
         )]));
     }
-    let event = ctx.event(
-        &claims,
-        Some(&patient),
-        AccessAction::Update,
-        1,
-        AccessOutcome::Permit,
+    let event = decision.event(
+        &caller,
+        interaction,
+        Touched::new(CONSENT, Some(&patient)).count(1),
     );
     let streams = state.streams.clone();
+    let log = state.log.clone();
     let now = now_millis();
+    let mut conn = state.pool.get().await?;
     let row = conn
         .transaction::<ConsentRow, ConsentError, _>(async move |conn| {
             let current = store::find_for_update(conn, id)
@@ -119,17 +124,16 @@ pub async fn update(
                 last_updated: now,
                 deleted: false,
                 resource: resource.json().clone(),
+                actors: resource.named_actors(),
             };
             store::replace(conn, &row).await?;
-            let events = vec![
-                change_event(&streams, &row, resource.rules()?)?,
-                access_event(&streams, &event)?,
-            ];
-            outbox::enqueue_many(conn, &events).await?;
+            let change = change_event(&streams, &row, resource.in_force())?;
+            outbox::enqueue_many(conn, &[change]).await?;
+            log.enqueue(conn, &[event]).await?;
             Ok(row)
         })
         .await?;
-    state.relay.wake();
+    state.log.wake();
     state.metrics.written.with_label_values(&["update"]).inc();
     tracing::info!(consent = %id, version = row.version_id, status = %row.status, "consent updated");
     let version = row_version(row.version_id)?;
