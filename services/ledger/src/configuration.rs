@@ -24,6 +24,8 @@ pub struct Settings {
     pub identity_url: String,
     /// `INTERNAL_TOKEN_FILE` (`var/keys/internal.token`): the service credential for it.
     pub internal_token: InternalToken,
+    /// `TRUSTED_PROXIES` and the rest of the access kernel's settings.
+    pub access: custodian_access::AccessSettings,
 }
 
 pub const DEFAULT_PORT: u16 = 8084;
@@ -59,6 +61,7 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_string(),
             internal_token: InternalToken::from_env()?,
+            access: custodian_access::AccessSettings::from_env(&env)?,
         })
     }
 }

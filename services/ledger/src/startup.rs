@@ -136,11 +136,13 @@ impl Application {
         let listener = TcpListener::bind(settings.listen.address())?;
         let port = listener.local_addr()?.port();
         let data = web::Data::from(ledger.clone());
+        let access = web::Data::new(settings.access.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(custodian_telemetry::http::observe))
                 .app_data(data.clone())
                 .app_data(web::Data::new(verifier.clone()))
+                .app_data(access.clone())
                 .configure(|cfg| {
                     custodian_telemetry::health::configure(cfg, readiness.clone(), metrics.clone())
                 })

@@ -9,6 +9,7 @@
 //!   [`PatientScope`] the store compiles into SQL).
 //! - [`decision`]: [`Decision`] with its [`Basis`], consents and break-glass obligation.
 //! - [`event`]: the event builder and [`AccessLog`], the one way events are written.
+//! - [`ledger`]: which ledger entries a caller may read.
 //! - [`reference`]: typed references (`PatientRef`, `OrganizationRef`, `PractitionerRef`).
 //! - [`settings`]: `ACCESS_POLICY`, `TRUSTED_PROXIES`, `ACCESS_EXPLAIN_DENIALS`.
 //!
@@ -21,6 +22,7 @@ pub mod error;
 pub mod event;
 pub mod interaction;
 pub mod kernel;
+pub mod ledger;
 pub mod reference;
 pub mod resource_types;
 pub mod scope;

@@ -1,7 +1,7 @@
-//! Domain types: the checkpoint a signed note carries, and who may see which entries.
+//! Domain types: the checkpoint a signed note carries. Who may see which entries is the access
+//! kernel's decision (`custodian_access::ledger::LedgerView`).
 
 pub mod checkpoint;
-pub mod viewer;
 
 pub use checkpoint::Checkpoint;
-pub use viewer::{PatientRef, Viewer};
+pub use custodian_access::{ledger::LedgerView as Viewer, PatientRef};

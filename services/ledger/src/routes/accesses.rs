@@ -4,7 +4,7 @@
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -71,19 +71,18 @@ pub struct AccessesResponse {
     )
 )]
 pub async fn list(
-    auth: Authenticated,
+    caller: Caller,
     ledger: web::Data<LedgerService>,
     query: web::Query<AccessQuery>,
 ) -> Result<HttpResponse, LedgerError> {
-    let viewer = Viewer::from_claims(&auth.0)
-        .ok_or_else(|| LedgerError::Forbidden("this role cannot read the ledger".into()))?;
+    let viewer = Viewer::of(&caller).map_err(|d| LedgerError::Forbidden(d.explanation))?;
     let query = query.into_inner();
     let patient = query
         .patient
         .as_deref()
-        .map(PatientRef::parse)
+        .map(PatientRef::parse_lenient)
         .transpose()
-        .map_err(LedgerError::Validation)?;
+        .map_err(|e| LedgerError::Validation(e.to_string()))?;
     if let (Viewer::Patient(own), Some(asked)) = (&viewer, &patient) {
         if own != asked {
             return Err(LedgerError::Forbidden(

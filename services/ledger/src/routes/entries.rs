@@ -1,7 +1,7 @@
 //! `GET /ledger/entries/{index}`: one entry, when the caller may see it.
 
 use actix_web::{web, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -38,12 +38,11 @@ pub(crate) fn parse_index(raw: &str, name: &str) -> Result<u64, LedgerError> {
     )
 )]
 pub async fn get(
-    auth: Authenticated,
+    caller: Caller,
     ledger: web::Data<LedgerService>,
     index: web::Path<String>,
 ) -> Result<HttpResponse, LedgerError> {
-    let viewer = Viewer::from_claims(&auth.0)
-        .ok_or_else(|| LedgerError::Forbidden("this role cannot read the ledger".into()))?;
+    let viewer = Viewer::of(&caller).map_err(|d| LedgerError::Forbidden(d.explanation))?;
     let index = parse_index(&index, "index")?;
     let mut conn = ledger.pool().get().await?;
     let row = storage::entry(&mut conn, index as i64)

@@ -89,6 +89,7 @@ async fn start(
         checkpoint_interval: interval,
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),
+        access: custodian_access::AccessSettings::default(),
     };
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
