@@ -416,9 +416,10 @@ impl Kernel {
     }
 }
 
-/// The scopes a role's tokens are read with: a patient's `patient/` scopes reach only her own
-/// compartment; staff use `user/`, backend systems and administrators `system/`.
-fn scope_allows(
+/// Whether the token's scopes grant `interaction` on `resource_type`. The scopes a role's
+/// tokens are read with: a patient's `patient/` scopes reach only her own compartment (when
+/// `patient` is given); staff use `user/`, backend systems and administrators `system/`.
+pub fn scope_allows(
     caller: &Caller,
     interaction: Interaction,
     resource_type: &str,
@@ -445,7 +446,8 @@ fn scope_allows(
     }
 }
 
-fn scope_denial(interaction: Interaction, resource_type: &str) -> Decision {
+/// The denial for a token whose scopes do not grant the interaction.
+pub fn scope_denial(interaction: Interaction, resource_type: &str) -> Decision {
     Decision::deny(
         Basis::Scope,
         vec![],

@@ -34,7 +34,9 @@ pub use decision::{Basis, Decision, Effect};
 pub use error::AccessError;
 pub use event::{absent_event, login_event, AccessLog, LoginAttempt, Touched};
 pub use interaction::Interaction;
-pub use kernel::{CompartmentTarget, Kernel, PatientScope, Target, Visibility};
+pub use kernel::{
+    scope_allows, scope_denial, CompartmentTarget, Kernel, PatientScope, Target, Visibility,
+};
 pub use reference::{OrganizationRef, PatientRef, PractitionerRef, ReferenceError};
 pub use scope::{Context, Permission, ScopeSet};
 pub use settings::{AccessSettings, CustodianMode, TrustedProxies};

@@ -12,7 +12,7 @@
 //! `system/` by role). A consent the caller may not see answers exactly like one that does not
 //! exist (404, or absent from a search), so nobody learns whom another patient trusts.
 
-use custodian_access::{Basis, Caller, Context, Decision, Interaction, PatientRef};
+use custodian_access::{Basis, Caller, Decision, Interaction, PatientRef};
 use custodian_auth::Role;
 
 use crate::store::Visible;
@@ -20,33 +20,12 @@ use crate::store::Visible;
 pub const CONSENT: &str = "Consent";
 
 /// Does the token's scope grant `interaction` on Consent (a patient's only for her own)?
-pub fn scope_allows(
-    caller: &Caller,
-    interaction: Interaction,
-    patient: Option<&PatientRef>,
-) -> bool {
-    let permission = interaction.permission();
-    match caller.role() {
-        Role::Patient => {
-            caller.scopes.allows(Context::Patient, CONSENT, permission)
-                && patient.is_none_or(|p| caller.own_patient() == Some(p))
-        }
-        Role::Practitioner | Role::Auditor => {
-            caller.scopes.allows(Context::User, CONSENT, permission)
-        }
-        Role::Service | Role::Admin => caller.scopes.allows(Context::System, CONSENT, permission),
-    }
+fn scope_allows(caller: &Caller, interaction: Interaction, patient: Option<&PatientRef>) -> bool {
+    custodian_access::scope_allows(caller, interaction, CONSENT, patient)
 }
 
 fn scope_denial(interaction: Interaction) -> Decision {
-    Decision::deny(
-        Basis::Scope,
-        vec![],
-        format!(
-            "the token's scopes do not grant {:?} on Consent",
-            interaction.permission()
-        ),
-    )
+    custodian_access::scope_denial(interaction, CONSENT)
 }
 
 /// Does `named` (a consent's actor references) name the caller?
