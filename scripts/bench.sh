@@ -23,6 +23,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=lib/suite.sh
 source scripts/lib/suite.sh
+# shellcheck source=lib/redis.sh
+source scripts/lib/redis.sh
 # Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -78,8 +80,9 @@ SUITE_RUN_DIR="$OUT/run"
 SUITE_DB_BASE="$DB_BASE"
 SUITE_DB_PREFIX="$DB_PREFIX"
 SUITE_STREAM_PREFIX="${DB_PREFIX}_$(date +%s)_$$"
-SUITE_REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+SUITE_REDIS_URL="${REDIS_URL:-}"
 SUITE_KEY_FILE="$OUT/records.key"
+SUITE_KEYS_DIR="$OUT/keys"
 # The load is one practitioner reading one patient's record thousands of times a second:
 # anomaly must not suspend them in the middle of the measurement. Logs at warn so that log
 # volume is not what is measured.
@@ -93,8 +96,13 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   suite_stop
-  redis-cli -u "$SUITE_REDIS_URL" --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
-    while IFS= read -r key; do redis-cli -u "$SUITE_REDIS_URL" del "$key" >/dev/null; done || true
+  if [ -n "$SUITE_REDIS_URL" ]; then
+    redis-cli -u "$SUITE_REDIS_URL" --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
+      while IFS= read -r key; do redis-cli -u "$SUITE_REDIS_URL" del "$key" >/dev/null; done || true
+  else
+    redis_cli_admin --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
+      while IFS= read -r key; do redis_cli_admin del "$key" >/dev/null; done || true
+  fi
   if [ "${BENCH_KEEP_DATA:-0}" != 1 ]; then drop_bench_databases; fi
   exit "$code"
 }
@@ -103,6 +111,7 @@ trap 'exit 130' INT TERM
 
 drop_bench_databases
 echo "==> starting the suite on ports $GATEWAY_PORT..$ANOMALY_PORT (databases ${DB_PREFIX}_*, stream prefix $SUITE_STREAM_PREFIX)"
+if [ -z "$SUITE_REDIS_URL" ]; then redis_ensure; fi
 suite_start
 suite_wait_ready
 GW="$(suite_url gateway)"

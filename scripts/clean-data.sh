@@ -2,8 +2,11 @@
 # `make clean-data`: forget the local data set of `make run` and `make bench`:
 #   - drops the databases custodian_{identity,consent,records,ledger,anomaly} and the
 #     custodian_bench_* ones (DATABASE_PREFIX overrides "custodian");
-#   - deletes the Redis keys of the "custodian" stream prefix (REDIS_STREAM_PREFIX overrides);
-#   - removes var/ (administrator password, records key, logs, bench results).
+#   - stops the project's own Redis (port 6380, data in var/redis, nothing persisted) and deletes
+#     the keys of the "custodian" stream prefix (REDIS_STREAM_PREFIX overrides) on a Redis that
+#     answers without a password on REDIS_HOST:REDIS_PORT (127.0.0.1:6379, from older versions);
+#   - removes var/ (administrator password, records key, Redis passwords, stream signing keys,
+#     internal service token, logs, bench results).
 # The build (target/) is kept. Refuses while `make run` is still running.
 set -euo pipefail
 
@@ -29,13 +32,20 @@ for db in "${PREFIX}"_{identity,consent,records,ledger,anomaly} custodian_bench_
   echo "  $db"
 done
 
-echo "==> deleting Redis keys ${STREAM_PREFIX}:*"
+echo "==> stopping the project's Redis (127.0.0.1:${CUSTODIAN_REDIS_PORT:-6380})"
+# shellcheck source=lib/redis.sh
+source scripts/lib/redis.sh
+redis_stop
+
+echo "==> deleting Redis keys ${STREAM_PREFIX}:* on $REDIS_HOST:$REDIS_PORT"
 count=0
-while IFS= read -r key; do
-  [ -n "$key" ] || continue
-  redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" del "$key" >/dev/null
-  count=$((count + 1))
-done < <(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${STREAM_PREFIX}:*")
+if [ "$(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; then
+  while IFS= read -r key; do
+    [ -n "$key" ] || continue
+    redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" del "$key" >/dev/null
+    count=$((count + 1))
+  done < <(redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" --scan --pattern "${STREAM_PREFIX}:*")
+fi
 echo "  $count keys"
 
 echo "==> removing var/"

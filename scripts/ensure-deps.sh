@@ -10,7 +10,9 @@
 #     version, which rustup installs on first use);
 #   - starts PostgreSQL when 127.0.0.1:5432 does not answer and makes sure
 #     postgres://postgres@127.0.0.1:5432/postgres connects without a password;
-#   - starts Redis when 127.0.0.1:6379 does not answer PING.
+#   - starts Redis when 127.0.0.1:6379 does not answer PING: a fixture for the crates' own tests.
+#     `make run`, `make bench` and the end-to-end tests use the project's own Redis instead, on
+#     port 6380 with a password per service (scripts/lib/redis.sh starts it from var/redis/).
 # No systemd is assumed (containers, CI machines).
 #
 # Environment: ENSURE_DEPS_QUIET=1 prints nothing when nothing had to be done.
@@ -84,11 +86,14 @@ if ! pg_answers && { [ -z "$(pg_server_version)" ] || ! have pg_ctlcluster; }; t
 elif ! have psql; then
   missing+=(postgresql-client)
 fi
-if ! redis_answers && ! have redis-server; then
+# redis-server always: the project's own Redis (scripts/lib/redis.sh) runs from it.
+if ! have redis-server; then
   missing+=(redis-server redis-tools)
 elif ! have redis-cli; then
   missing+=(redis-tools)
 fi
+# openssl and sha256sum: passwords, stream keys and the internal token are generated with them.
+have openssl || missing+=(openssl)
 # kubectl: only when there is none at all (a newer kubectl may already be installed elsewhere;
 # Debian's kubernetes-client would conflict with it).
 if ! have kubectl; then

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make run`: builds the suite in release mode, starts the six services on this machine with
-# their databases on the local PostgreSQL and their streams on the local Redis, loads the demo
+# their databases on the local PostgreSQL and their streams on the project's own Redis (port
+# 6380, a password per service: scripts/lib/redis.sh), loads the demo
 # data set, prints where everything is, and runs until Ctrl-C (or SIGTERM), then stops every
 # service cleanly.
 #
 # Overridable: GATEWAY_PORT IDENTITY_PORT CONSENT_PORT RECORDS_PORT LEDGER_PORT ANOMALY_PORT
 # (8080..8085), DATABASE_BASE_URL (postgres://postgres@127.0.0.1:5432), DATABASE_PREFIX
-# (custodian), REDIS_URL, REDIS_STREAM_PREFIX (custodian), READY_TIMEOUT (90 s),
+# (custodian), REDIS_URL (one URL for every service instead of the project's Redis),
+# CUSTODIAN_REDIS_PORT (6380), REDIS_STREAM_PREFIX (custodian), READY_TIMEOUT (90 s),
 # STOP_GRACE (15 s), SKIP_BUILD=1, SKIP_SEED=1, RUST_LOG, BIN_DIR (target/release).
 set -euo pipefail
 
@@ -14,6 +16,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=lib/suite.sh
 source scripts/lib/suite.sh
+# shellcheck source=lib/redis.sh
+source scripts/lib/redis.sh
 
 # Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -44,8 +48,9 @@ SUITE_RUN_DIR="$ROOT/var/run"
 SUITE_DB_BASE="${DATABASE_BASE_URL:-postgres://postgres@127.0.0.1:5432}"
 SUITE_DB_PREFIX="${DATABASE_PREFIX:-custodian}"
 SUITE_STREAM_PREFIX="${REDIS_STREAM_PREFIX:-custodian}"
-SUITE_REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+SUITE_REDIS_URL="${REDIS_URL:-}"
 SUITE_KEY_FILE="$ROOT/var/records.key"
+SUITE_KEYS_DIR="$ROOT/var/keys"
 SUITE_READY_TIMEOUT="${READY_TIMEOUT:-90}"
 SUITE_STOP_GRACE="${STOP_GRACE:-15}"
 suite_defaults
@@ -63,6 +68,10 @@ shutdown() {
 trap 'shutdown 0' INT TERM
 trap 'shutdown $?' EXIT
 
+if [ -z "$SUITE_REDIS_URL" ]; then
+  echo "==> the project's Redis on 127.0.0.1:$CUSTODIAN_REDIS_PORT (passwords in var/redis/passwords)"
+  redis_ensure || shutdown 1
+fi
 echo "==> starting services"
 suite_start || shutdown 1
 echo "==> waiting for /readyz"
@@ -95,6 +104,8 @@ cat <<EOF
    Administrator:       username ${ADMIN_USERNAME}   password ${ADMIN_PASSWORD}
                         (kept in var/admin-password)
    Logs:                var/log/<service>.log
+   Redis:               127.0.0.1:$CUSTODIAN_REDIS_PORT, a user per service (var/redis/passwords)
+   Stream keys:         var/keys (signing keys, internal service token)
    Services:            identity $(suite_url identity)  consent $(suite_url consent)
                         records $(suite_url records)  ledger $(suite_url ledger)
                         anomaly $(suite_url anomaly)

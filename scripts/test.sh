@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# `make test` (and CI): prerequisites, a debug build of every binary (the end-to-end tests in
-# integration-tests start them from target/debug), then every test of the workspace.
+# `make test` (and CI): prerequisites, the project's own Redis (port 6380, a password per
+# service: scripts/lib/redis.sh), a debug build of every binary (the end-to-end tests in
+# integration-tests start them from target/debug, each service with its own Redis user), then
+# every test of the workspace. The crates' own tests use the plain Redis on 6379 that
+# ensure-deps starts (a test fixture, as PostgreSQL's trust login is).
 # Exits non-zero when any step fails. Extra arguments go to `cargo test` (e.g. -- --nocapture).
 set -euo pipefail
 
@@ -67,6 +70,13 @@ summary() {
 trap summary EXIT
 
 step "prerequisites (scripts/ensure-deps.sh)" scripts/ensure-deps.sh || exit 1
+# shellcheck source=lib/redis.sh
+source scripts/lib/redis.sh
+step "the project's Redis on port $CUSTODIAN_REDIS_PORT (scripts/lib/redis.sh)" redis_ensure || exit 1
+# The end-to-end suite gives each service its own Redis user (integration-tests/src/suite.rs).
+for svc in identity consent records ledger anomaly gateway; do
+  export "E2E_REDIS_URL_${svc^^}=$(redis_url_for "$svc")"
+done
 step "cargo build --workspace --bins" cargo build --workspace --bins || exit 1
 # --no-fail-fast: report every failing test binary, not only the first.
 step "cargo test --workspace" cargo test --workspace --no-fail-fast "$@" || exit 1

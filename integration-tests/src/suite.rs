@@ -1,6 +1,11 @@
 //! The whole suite as real processes: six binaries on free ports, fresh databases, a fresh
 //! stream prefix, the local PostgreSQL and Redis. Dropping a [`Suite`] stops the services
 //! (SIGTERM, then SIGKILL after a grace period) and drops its databases.
+//!
+//! Each suite has its own key directory (`<log dir>/keys`): the `/internal/*` credential
+//! (`INTERNAL_TOKEN_FILE`) and every producer's stream signing key (`STREAM_SIGNING_KEY_FILE`),
+//! which the services create there when they first start, and which every consumer trusts
+//! (`STREAM_TRUSTED_KEYS_DIR`). Keys of another suite, or of `make run`, are never trusted.
 
 use std::{
     collections::BTreeMap,
@@ -41,11 +46,21 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
+/// A service's `REDIS_URL`: `E2E_REDIS_URL_<SERVICE>` (its own ACL user on the project's
+/// Redis; `make test` sets them), else `E2E_REDIS_URL`, else the local Redis on 6379.
+fn redis_url(service: &str) -> String {
+    std::env::var(format!("E2E_REDIS_URL_{}", service.to_ascii_uppercase()))
+        .or_else(|_| std::env::var("E2E_REDIS_URL"))
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 pub struct Suite {
     pub prefix: String,
     pub admin_password: String,
     pub ports: BTreeMap<&'static str, u16>,
     pub log_dir: PathBuf,
+    /// The suite's credential and stream keys (see the module doc).
+    pub key_dir: PathBuf,
     database_base: String,
     children: Vec<(&'static str, Child)>,
 }
@@ -70,11 +85,14 @@ impl Suite {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let log_dir = binary_dir().join("e2e-logs").join(&prefix);
         std::fs::create_dir_all(&log_dir).expect("log directory");
+        let key_dir = log_dir.join("keys");
+        std::fs::create_dir_all(&key_dir).expect("key directory");
         let mut suite = Self {
             prefix,
             admin_password: random_hex(16),
             ports: SERVICES.iter().map(|s| (*s, free_port())).collect(),
             log_dir,
+            key_dir,
             database_base,
             children: Vec::new(),
         };
@@ -89,10 +107,9 @@ impl Suite {
         let mut env: Vec<(&str, String)> = vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", self.ports[service].to_string()),
-            (
-                "REDIS_URL",
-                std::env::var("E2E_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
-            ),
+            ("REDIS_URL", redis_url(service)),
+            // Every service that verifies tokens loads identity's deny-list snapshot.
+            ("IDENTITY_URL", self.url("identity")),
             ("REDIS_STREAM_PREFIX", self.prefix.clone()),
             ("TOKEN_ISSUER", self.gateway_url()),
             (
@@ -103,6 +120,21 @@ impl Suite {
             ("CONSUMER_NAME", format!("{service}-{}", self.prefix)),
             ("RUST_LOG", "info".into()),
             ("DATABASE_POOL_SIZE", "8".into()),
+            (
+                "INTERNAL_TOKEN_FILE",
+                self.key_dir.join("internal.token").display().to_string(),
+            ),
+            (
+                "STREAM_SIGNING_KEY_FILE",
+                self.key_dir
+                    .join(format!("{service}-stream.pem"))
+                    .display()
+                    .to_string(),
+            ),
+            (
+                "STREAM_TRUSTED_KEYS_DIR",
+                self.key_dir.display().to_string(),
+            ),
         ];
         if service != "gateway" {
             env.push(("DATABASE_URL", self.database_url(service)));

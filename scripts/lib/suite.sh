@@ -9,8 +9,12 @@
 #   SUITE_DB_BASE        postgres://postgres@127.0.0.1:5432 (no database name)
 #   SUITE_DB_PREFIX      custodian  -> databases custodian_identity, custodian_consent, ...
 #   SUITE_STREAM_PREFIX  custodian  -> REDIS_STREAM_PREFIX
-#   SUITE_REDIS_URL      redis://127.0.0.1:6379
+#   SUITE_REDIS_URL      one REDIS_URL for every service; when empty (the default) each service
+#                        gets its own ACL user on the project's Redis (scripts/lib/redis.sh,
+#                        which the caller must have sourced and started with redis_ensure)
 #   SUITE_KEY_FILE       RECORDS_KEY_FILE
+#   SUITE_KEYS_DIR       stream signing keys and the internal service token (var/keys):
+#                        STREAM_SIGNING_KEY_FILE, STREAM_TRUSTED_KEYS_DIR, INTERNAL_TOKEN_FILE
 #   GATEWAY_PORT IDENTITY_PORT CONSENT_PORT RECORDS_PORT LEDGER_PORT ANOMALY_PORT (8080..8085)
 #   ADMIN_PASSWORD       identity bootstraps the administrator with it
 #   SUITE_READY_TIMEOUT  seconds to wait for every /readyz (90)
@@ -27,7 +31,8 @@ suite_defaults() {
   : "${SUITE_DB_BASE:=postgres://postgres@127.0.0.1:5432}"
   : "${SUITE_DB_PREFIX:=custodian}"
   : "${SUITE_STREAM_PREFIX:=custodian}"
-  : "${SUITE_REDIS_URL:=redis://127.0.0.1:6379}"
+  : "${SUITE_REDIS_URL:=}"
+  : "${SUITE_KEYS_DIR:=$SUITE_LOG_DIR/../keys}"
   : "${SUITE_READY_TIMEOUT:=90}"
   : "${SUITE_STOP_GRACE:=15}"
   : "${SUITE_EXTRA_ENV:=}"
@@ -49,18 +54,48 @@ suite_port() {
 
 suite_url() { echo "http://127.0.0.1:$(suite_port "$1")"; }
 
+# REDIS_URL of one service: SUITE_REDIS_URL when set, else its own ACL user.
+suite_redis_url() {
+  if [ -n "$SUITE_REDIS_URL" ]; then echo "$SUITE_REDIS_URL"; else redis_url_for "$1"; fi
+}
+
+# The stream signing keys of the producers whose messages others obey (identity, consent,
+# anomaly), with their public keys beside them, and the internal service token. The services
+# would create them at start too; creating them first means every consumer trusts every
+# producer from its first message, whatever the start order.
+suite_keys() {
+  local svc
+  (umask 077 && mkdir -p "$SUITE_KEYS_DIR")
+  chmod 700 "$SUITE_KEYS_DIR"
+  for svc in identity consent anomaly; do
+    if [ ! -s "$SUITE_KEYS_DIR/$svc-stream.pem" ]; then
+      (umask 077 && openssl genpkey -algorithm ed25519 -out "$SUITE_KEYS_DIR/$svc-stream.pem" 2>/dev/null)
+    fi
+    if [ ! -s "$SUITE_KEYS_DIR/$svc-stream.pub" ]; then
+      openssl pkey -in "$SUITE_KEYS_DIR/$svc-stream.pem" -pubout -out "$SUITE_KEYS_DIR/$svc-stream.pub" 2>/dev/null
+    fi
+  done
+  if [ ! -s "$SUITE_KEYS_DIR/internal.token" ]; then
+    (umask 077 && openssl rand -hex 32 >"$SUITE_KEYS_DIR/internal.token")
+  fi
+}
+
 # The environment of one service, as NAME=value words (see docs/contracts.md).
 suite_env() {
   local svc="$1"
   local -a env=(
     "HOST=127.0.0.1"
     "PORT=$(suite_port "$svc")"
-    "REDIS_URL=$SUITE_REDIS_URL"
+    "REDIS_URL=$(suite_redis_url "$svc")"
     "REDIS_STREAM_PREFIX=$SUITE_STREAM_PREFIX"
     "TOKEN_ISSUER=$(suite_url gateway)"
     "JWKS_URL=$(suite_url identity)/.well-known/jwks.json"
     "PUBLIC_URL=$(suite_url gateway)"
     "RUST_LOG=${RUST_LOG:-info}"
+    "STREAM_SIGNING_KEY_FILE=$SUITE_KEYS_DIR/$svc-stream.pem"
+    "STREAM_TRUSTED_KEYS_DIR=$SUITE_KEYS_DIR"
+    "INTERNAL_TOKEN_FILE=$SUITE_KEYS_DIR/internal.token"
+    "IDENTITY_URL=$(suite_url identity)"
   )
   if [ "$svc" != gateway ]; then
     env+=("DATABASE_URL=$SUITE_DB_BASE/${SUITE_DB_PREFIX}_$svc")
@@ -93,6 +128,7 @@ suite_log_tail() {
 suite_start() {
   suite_defaults
   mkdir -p "$SUITE_LOG_DIR" "$SUITE_RUN_DIR"
+  suite_keys
   local svc port
   for svc in "${SUITE_SERVICES[@]}"; do
     [ -x "$SUITE_BIN_DIR/$svc" ] || { echo "error: $SUITE_BIN_DIR/$svc does not exist (build failed?)" >&2; return 1; }
