@@ -128,6 +128,11 @@ impl InternalToken {
             .as_ref()
     }
 
+    /// The token itself (to present it with a client's own `bearer_auth`).
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
     /// The `Authorization` header that presents it.
     pub fn header(&self) -> (header::HeaderName, String) {
         (header::AUTHORIZATION, format!("Bearer {}", self.value))

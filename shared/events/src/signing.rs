@@ -271,6 +271,38 @@ impl StreamSigner {
     }
 }
 
+/// The fields of a message on `stream` as its rightful producer's relay would write them,
+/// signed with a key generated once per producer and process and trusted by
+/// [`Keyring::shared`] (unsigned on streams that need no signature). For tests that play the
+/// producer: `redis.xadd(&stream, "*", &signing::test_fields(&stream, &id, &payload))`.
+pub fn test_fields(stream: &str, id: &str, payload: &str) -> Vec<(&'static str, String)> {
+    static SIGNERS: OnceLock<std::sync::Mutex<HashMap<&'static str, Arc<StreamSigner>>>> =
+        OnceLock::new();
+    let unsigned = || vec![("id", id.to_string()), ("event", payload.to_string())];
+    let Authority::SignedBy(&[producer, ..]) = Authority::of_stream(stream) else {
+        return unsigned();
+    };
+    let signer = {
+        let Ok(mut signers) = SIGNERS.get_or_init(Default::default).lock() else {
+            return unsigned();
+        };
+        match signers.get(producer) {
+            Some(signer) => signer.clone(),
+            None => match StreamSigner::ephemeral(producer) {
+                Ok(signer) => {
+                    let signer = Arc::new(signer);
+                    signers.insert(producer, signer.clone());
+                    signer
+                }
+                Err(_) => return unsigned(),
+            },
+        }
+    };
+    signer
+        .fields(stream, id, payload)
+        .unwrap_or_else(|_| unsigned())
+}
+
 /// Creates `path` (failing if it exists) with `mode`, writing through a temporary file and a
 /// hard link so no reader ever sees a half-written file.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
@@ -741,6 +773,22 @@ mod tests {
             Err(Rejection::WrongProducer)
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn test_fields_are_signed_by_the_streams_producer() {
+        let stream = "t:alerts";
+        let fields = test_fields(stream, "e1", "{}");
+        assert_eq!(
+            message(&fields).producer,
+            Some("anomaly"),
+            "alerts come from anomaly"
+        );
+        assert_eq!(
+            Keyring::shared().verify(Authority::of_stream(stream), stream, &message(&fields)),
+            Ok(())
+        );
+        assert_eq!(test_fields("t:access", "e1", "{}").len(), 2);
     }
 
     #[test]
