@@ -23,6 +23,8 @@ pub struct Settings {
     pub token_issuer: String,
     pub jwks_url: String,
     pub consent_url: String,
+    /// `IDENTITY_URL`: where the snapshot of suspended users and revoked tokens comes from.
+    pub identity_url: String,
     pub key: KeySource,
     /// The base URL clients see (the gateway's), for `Location`, `fullUrl` and links.
     pub public_url: String,
@@ -50,6 +52,10 @@ impl Settings {
             token_issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
             jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
             consent_url: env.string("CONSENT_URL", "http://127.0.0.1:8082"),
+            identity_url: env
+                .string("IDENTITY_URL", "http://127.0.0.1:8081")
+                .trim_end_matches('/')
+                .to_string(),
             key,
             public_url: env
                 .string("PUBLIC_URL", "http://127.0.0.1:8080")

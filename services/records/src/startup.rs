@@ -113,8 +113,13 @@ impl Application {
         );
         // Defence in depth (the gateway refuses them first): identity's snapshot of suspended
         // users and revoked tokens, then the signed identity stream.
-        custodian_auth::deny::follow(
-            custodian_auth::deny::DenySource::from_env(&settings.redis_url, streams.identity()),
+        let deny_probe = custodian_auth::deny::follow(
+            custodian_auth::deny::DenySource {
+                identity_url: settings.identity_url.clone(),
+                redis_url: settings.redis_url.clone(),
+                stream: streams.identity(),
+                credential: None,
+            },
             verifier.deny_list().clone(),
             &mut tasks,
         )
@@ -137,7 +142,8 @@ impl Application {
         let readiness = Readiness::new()
             .with(PostgresProbe(pool))
             .with(RedisProbe(redis))
-            .with(ReplicaProbe(replica));
+            .with(ReplicaProbe(replica))
+            .with(deny_probe);
         let verifier = web::Data::new(verifier);
         let access_settings = web::Data::new(settings.access.clone());
 

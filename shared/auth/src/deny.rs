@@ -149,6 +149,16 @@ impl DenyList {
         inner.loaded = true;
     }
 
+    /// Whether decisions can rely on it: the awaited snapshot has loaded, or no snapshot is
+    /// awaited (identity's own list, which it keeps from its database). A verifier refuses
+    /// every token (503) until then, so a suspended user is never let in during a start.
+    pub fn is_ready(&self) -> bool {
+        self.inner
+            .read()
+            .map(|i| i.loaded || i.pending.is_none())
+            .unwrap_or(false)
+    }
+
     /// Whether a snapshot (or identity's own state) was loaded.
     pub fn is_loaded(&self) -> bool {
         self.inner.read().map(|i| i.loaded).unwrap_or(false)
@@ -329,6 +339,16 @@ mod tests {
             user_id: user.into(),
             time: Utc::now(),
         }
+    }
+
+    #[test]
+    fn not_ready_while_a_snapshot_is_awaited() {
+        let deny = DenyList::new();
+        assert!(deny.is_ready(), "identity's own list needs no snapshot");
+        deny.await_snapshot();
+        assert!(!deny.is_ready());
+        deny.load(DenySnapshot::default());
+        assert!(deny.is_ready());
     }
 
     #[test]

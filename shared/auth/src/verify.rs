@@ -119,6 +119,11 @@ impl TokenVerifier {
     /// Checks signature, issuer, audience, expiry, revocation and suspension. A token verified in
     /// the last minute is not verified again; revocation and suspension are checked every time.
     pub async fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if !self.inner.deny.is_ready() {
+            return Err(AuthError::KeysUnavailable(
+                "the list of suspended users and revoked tokens is not loaded yet".into(),
+            ));
+        }
         if let Some(verdict) = self.inner.verified.check(token, &self.inner.deny) {
             return verdict;
         }

@@ -36,6 +36,37 @@ const COMPARTMENT_PARAMS: &[&str] = &[
 
 pub const CONFIDENTIALITY_SYSTEM: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
 
+/// Every other patient whose compartment the resource is also in (a Group's further members,
+/// an Observation's `focus` on another patient, a Patient's `link`s): writing it puts data
+/// into their records too. Distinct, without `primary`.
+pub fn other_patients_of(
+    registry: &Registry,
+    resource_type: &str,
+    resource: &Value,
+    primary: Option<&str>,
+) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let params: &[&str] = if resource_type == "Patient" {
+        &["link"]
+    } else {
+        COMPARTMENT_PARAMS
+    };
+    for code in params {
+        let Some(param) = registry.get(resource_type, code) else {
+            continue;
+        };
+        for r in param.references(resource) {
+            if r.strip_prefix("Patient/").is_some_and(super::is_valid_id)
+                && Some(r.as_str()) != primary
+                && !found.contains(&r)
+            {
+                found.push(r);
+            }
+        }
+    }
+    found
+}
+
 /// `Patient/<id>` the resource belongs to, if any. A Patient is its own.
 pub fn patient_of(
     registry: &Registry,
@@ -90,6 +121,25 @@ pub fn confidentiality_of(resource: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_patient_a_resource_names_is_found() {
+        let r = Registry::global();
+        let group = json!({"resourceType": "Group", "type": "person", "actual": true,
+            "member": [{"entity": {"reference": "Patient/a"}}, {"entity": {"reference": "Patient/b"}},
+                       {"entity": {"reference": "Patient/a"}}]});
+        let primary = patient_of(r, "Group", "g", &group);
+        assert_eq!(primary.as_deref(), Some("Patient/a"));
+        assert_eq!(
+            other_patients_of(r, "Group", &group, primary.as_deref()),
+            vec!["Patient/b".to_string()]
+        );
+        let linked = json!({"resourceType": "Patient", "link": [{"other": {"reference": "Patient/twin"}, "type": "seealso"}]});
+        assert_eq!(
+            other_patients_of(r, "Patient", &linked, Some("Patient/me")),
+            vec!["Patient/twin".to_string()]
+        );
+    }
 
     #[test]
     fn patients_own_themselves() {

@@ -139,6 +139,41 @@ async fn content_subject(
 
 /// A denied write. For existing data, whether the caller may read it decides how the denial
 /// is answered (403, or the 404 of an unknown id).
+/// The first of the resource's further compartments the caller may not write into, with its
+/// denial (None: it may write into all of them).
+async fn denied_elsewhere(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    interaction: Interaction,
+    resource_type: &str,
+    id: &str,
+    prepared: &Prepared,
+) -> Result<Option<(Subject, Decision)>, RecordsError> {
+    for other in &prepared.other_patients {
+        let patient = stored_patient(Some(other));
+        let custodian = match &patient {
+            Some(p) => custodian_of(conn, p).await?,
+            None => None,
+        };
+        let subject = Subject {
+            resource_type: resource_type.to_string(),
+            id: Some(id.to_string()),
+            patient,
+            custodian,
+            confidentiality: prepared.confidentiality.clone(),
+            instance: Some(prepared.facts.clone()),
+        };
+        let decision = state
+            .kernel
+            .decide(caller, interaction, &subject.target())?;
+        if !decision.permitted() {
+            return Ok(Some((subject, decision)));
+        }
+    }
+    Ok(None)
+}
+
 fn denied(
     state: &AppState,
     caller: &Caller,
@@ -239,6 +274,19 @@ pub async fn create(
             decision,
             false,
         );
+    }
+    if let Some((other, decision)) = denied_elsewhere(
+        conn,
+        state,
+        caller,
+        Interaction::Create,
+        resource_type,
+        id,
+        prepared,
+    )
+    .await?
+    {
+        return denied(state, caller, Interaction::Create, &other, decision, false);
     }
     if let Some(expected) = expected {
         return Ok(Applied::Precondition(format!(
@@ -341,6 +389,20 @@ pub async fn update(
         .decide(caller, Interaction::Update, &subject.target())?;
     if !decision.permitted() {
         return denied(state, caller, Interaction::Update, &subject, decision, true);
+    }
+    // New links to further patients are new data in their records.
+    if let Some((other, decision)) = denied_elsewhere(
+        conn,
+        state,
+        caller,
+        Interaction::Create,
+        resource_type,
+        id,
+        prepared,
+    )
+    .await?
+    {
+        return denied(state, caller, Interaction::Create, &other, decision, false);
     }
     if let Some(expected) = expected {
         if current.deleted || current.version != expected {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::{
     access::InstanceFacts,
     domain::{
-        compartment::{confidentiality_of, patient_of},
+        compartment::{confidentiality_of, other_patients_of, patient_of},
         resource::{BodyError, IncomingResource},
         search_params::IndexRow,
         validation, ResourceType,
@@ -18,6 +18,9 @@ use crate::{
 /// A validated resource, with what access control and search need.
 pub struct Prepared {
     pub patient: Option<String>,
+    /// Further patients whose compartments the resource is also in: a write needs the right to
+    /// write into each of them.
+    pub other_patients: Vec<String>,
     pub confidentiality: Option<String>,
     pub index: Vec<IndexRow>,
     /// What consents can name about it.
@@ -68,8 +71,15 @@ pub fn prepare(
     let value: Value =
         serde_json::from_str(&json).map_err(|e| FhirError::Internal(e.to_string()))?;
     validation::validate(&value).map_err(FhirError::Unprocessable)?;
+    let patient = patient_of(state.registry, resource_type.as_str(), id, &value);
     Ok(Prepared {
-        patient: patient_of(state.registry, resource_type.as_str(), id, &value),
+        other_patients: other_patients_of(
+            state.registry,
+            resource_type.as_str(),
+            &value,
+            patient.as_deref(),
+        ),
+        patient,
         confidentiality: confidentiality_of(&value),
         index: state.registry.extract(resource_type.as_str(), &value),
         facts: InstanceFacts::of(state.registry, resource_type.as_str(), &value),

@@ -336,3 +336,31 @@ async fn scopes_narrow_what_a_token_may_do() {
     assert_eq!(app.get(&path, &none, &[]).await.status, 404);
     app.cleanup().await;
 }
+
+#[actix_web::test]
+async fn data_naming_several_patients_needs_every_record() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    register(&app, &h1, "alice").await;
+    register(&app, &h2, "bob").await;
+    // A Group in Alice's record that would tell her readers Bob is a member.
+    let group = json!({"resourceType": "Group", "type": "person", "actual": true,
+        "member": [{"entity": {"reference": "Patient/alice"}}, {"entity": {"reference": "Patient/bob"}}]});
+    assert_eq!(app.post("/fhir/Group", &h1, &group).await.status, 403);
+    // A Patient linking to another organisation's patient.
+    let mut linked = app.get("/fhir/Patient/alice", &h1, &[]).await.json();
+    linked["link"] = json!([{"other": {"reference": "Patient/bob"}, "type": "seealso"}]);
+    assert_eq!(
+        app.put("/fhir/Patient/alice", &h1, &linked, &[])
+            .await
+            .status,
+        403
+    );
+    // Within its own records, fine.
+    register(&app, &h1, "carol").await;
+    let ours = json!({"resourceType": "Group", "type": "person", "actual": true,
+        "member": [{"entity": {"reference": "Patient/alice"}}, {"entity": {"reference": "Patient/carol"}}]});
+    assert_eq!(app.post("/fhir/Group", &h1, &ours).await.status, 201);
+    app.cleanup().await;
+}

@@ -138,6 +138,26 @@ async fn fake_consent(snapshot: Vec<ConsentChange>) -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// Serves `GET /internal/suspended` (nobody suspended), like identity.
+async fn fake_identity() -> String {
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/internal/suspended",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(r#"{"suspended":[],"revoked":[]}"#)
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let port = server.addrs()[0].port();
+    actix_web::rt::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(vec![]).await
 }
@@ -192,6 +212,7 @@ async fn build(consent_url: String) -> TestApp {
         token_issuer: issuer.issuer.clone(),
         jwks_url: issuer.jwks_url.clone(),
         consent_url,
+        identity_url: fake_identity().await,
         key: KeySource::Hex(Secret::new(hex::encode(key))),
         public_url: PUBLIC_URL.into(),
         access: custodian_access::AccessSettings::default(),
