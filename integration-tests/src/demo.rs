@@ -1,6 +1,8 @@
-//! The demo data set: Hospital1 and Hospital2, a practitioner at each, an auditor, and Alice,
-//! whose records Hospital1 writes and whose consent lets Hospital1 (and only it) read them for
-//! treatment. Bob, another patient of Hospital1, has given no consent.
+//! The demo data set: Hospital1 and Hospital2, a practitioner at each, an auditor, and two
+//! patients with logins, Alice and Bob. Hospital1 registers both (so it holds their records:
+//! the custodian rule lets its staff treat them without a consent) and writes their data.
+//! Alice's consent admits Hospital2 too, for treatment; Bob has given none, so Hospital2 sees
+//! nothing of his (unless it breaks the glass for him).
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -27,12 +29,15 @@ pub struct Demo {
     pub h1_practitioner: DemoUser,
     pub h2_practitioner: DemoUser,
     pub alice: DemoUser,
+    /// Bob, another patient of Hospital1, who has given no consent.
+    pub bob: DemoUser,
     pub auditor: DemoUser,
-    /// `Patient/<id>` of Bob, who has no consent.
-    pub bob: String,
+    /// Ids (without the type) of the resources Hospital1 wrote.
     pub alice_observation: String,
     pub alice_condition: String,
+    pub bob_observation: String,
     pub bob_condition: String,
+    /// Alice's consent admitting Hospital2.
     pub alice_consent: String,
 }
 
@@ -105,7 +110,8 @@ async fn create(gw: &Gateway, token: &str, resource: Value) -> Result<String, Ap
     id_of(&created)
 }
 
-/// The consent Alice gives: Hospital1 may access her records for treatment.
+/// The consent Alice gives: `organization` (another hospital than the one holding her record)
+/// may access her records for treatment.
 pub fn treatment_consent(patient: &str, organization: &str) -> Value {
     json!({
         "resourceType": "Consent",
@@ -182,6 +188,38 @@ fn observation(
     })
 }
 
+/// A practitioner of `organization` (`token`) registers a patient user's Patient resource at
+/// the id identity gave the user, and checks that `organization` now holds the record.
+/// Returns `Patient/<id>`.
+async fn register(
+    gw: &Gateway,
+    token: &str,
+    user: &DemoUser,
+    organization: &str,
+    (family, given, gender, birth): (&str, &str, &str, &str),
+) -> Result<String, ApiError> {
+    let reference = user.patient.clone().ok_or_else(|| {
+        ApiError::Unexpected(format!("{} has no patient reference", user.username))
+    })?;
+    let id = reference.trim_start_matches("Patient/");
+    let created = gw
+        .put(
+            &format!("/fhir/Patient/{id}"),
+            Some(token),
+            &patient_resource(Some(id), family, given, gender, birth),
+        )
+        .await?
+        .expect_status(201)?
+        .json();
+    let custodian = &created["managingOrganization"]["reference"];
+    if custodian != organization {
+        return Err(ApiError::Unexpected(format!(
+            "{reference} registered by {organization} is held by {custodian}"
+        )));
+    }
+    Ok(reference)
+}
+
 /// Loads the demo data set through the gateway, as the administrator and the demo users would.
 pub async fn seed(gw: &Gateway, admin_password: &str) -> Result<Demo, ApiError> {
     let admin = gw.login("admin", admin_password).await?;
@@ -204,31 +242,30 @@ pub async fn seed(gw: &Gateway, admin_password: &str) -> Result<Demo, ApiError> 
     )
     .await?;
     let alice = user(gw, &admin, "alice", "patient", json!({})).await?;
+    let bob = user(gw, &admin, "bob", "patient", json!({})).await?;
     let auditor = user(gw, &admin, "auditor", "auditor", json!({})).await?;
 
     let h1 = gw
         .login(&h1_practitioner.username, &h1_practitioner.password)
         .await?;
-    let alice_ref = alice
-        .patient
-        .clone()
-        .ok_or_else(|| ApiError::Unexpected("alice has no patient reference".into()))?;
-    let alice_id = alice_ref.trim_start_matches("Patient/").to_string();
-
-    gw.put(
-        &format!("/fhir/Patient/{alice_id}"),
-        Some(&h1),
-        &patient_resource(Some(&alice_id), "Smith", "Alice", "female", "1984-03-12"),
-    )
-    .await?
-    .expect_status(201)?;
-    let bob_id = create(
+    // Hospital1 registers both patients at the ids identity gave them, so it holds their
+    // records (the writer's organisation becomes `managingOrganization`).
+    let alice_ref = register(
         gw,
         &h1,
-        patient_resource(None, "Jones", "Bob", "male", "1971-11-30"),
+        &alice,
+        &hospital1,
+        ("Smith", "Alice", "female", "1984-03-12"),
     )
     .await?;
-    let bob = format!("Patient/{bob_id}");
+    let bob_ref = register(
+        gw,
+        &h1,
+        &bob,
+        &hospital1,
+        ("Jones", "Bob", "male", "1971-11-30"),
+    )
+    .await?;
 
     let encounter = create(gw, &h1, json!({
         "resourceType": "Encounter",
@@ -271,14 +308,27 @@ pub async fn seed(gw: &Gateway, admin_password: &str) -> Result<Demo, ApiError> 
         ),
     )
     .await?;
-    let bob_condition = create(gw, &h1, condition(&bob, None)).await?;
+    let bob_condition = create(gw, &h1, condition(&bob_ref, None)).await?;
+    let bob_observation = create(
+        gw,
+        &h1,
+        observation(
+            &bob_ref,
+            "2339-0",
+            "Glucose [Mass/volume] in Blood",
+            168.0,
+            "mg/dL",
+            "2026-11-03T08:05:00Z",
+        ),
+    )
+    .await?;
 
     let alice_token = gw.login(&alice.username, &alice.password).await?;
     let consent = gw
         .post(
             "/fhir/Consent",
             Some(&alice_token),
-            &treatment_consent(&alice_ref, &hospital1),
+            &treatment_consent(&alice_ref, &hospital2),
         )
         .await?
         .expect_status(201)?
@@ -291,10 +341,11 @@ pub async fn seed(gw: &Gateway, admin_password: &str) -> Result<Demo, ApiError> 
         h1_practitioner,
         h2_practitioner,
         alice,
-        auditor,
         bob,
+        auditor,
         alice_observation,
         alice_condition,
+        bob_observation,
         bob_condition,
         alice_consent,
     })

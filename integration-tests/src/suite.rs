@@ -62,6 +62,8 @@ pub struct Suite {
     /// The suite's credential and stream keys (see the module doc).
     pub key_dir: PathBuf,
     database_base: String,
+    /// Settings given to every service after the defaults (see [`Suite::start_with`]).
+    settings: Vec<(String, String)>,
     children: Vec<(&'static str, Child)>,
 }
 
@@ -78,8 +80,15 @@ impl Suite {
         format!("{}/e2e_{}_{}", self.database_base, service, self.prefix)
     }
 
-    /// Starts every service and waits until each answers `/readyz`.
+    /// Starts every service with the default access policy (the custodian rule, hidden denials
+    /// as 404) and waits until each answers `/readyz`.
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Suite::start`] with settings given to every service over the defaults, e.g.
+    /// `[("ACCESS_POLICY", "opt-in")]` or `[("ACCESS_EXPLAIN_DENIALS", "true")]`.
+    pub async fn start_with(settings: &[(&str, &str)]) -> Self {
         let prefix = format!("s{}", random_hex(6));
         let database_base = std::env::var("E2E_DATABASE_BASE")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
@@ -94,6 +103,10 @@ impl Suite {
             log_dir,
             key_dir,
             database_base,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             children: Vec::new(),
         };
         for service in SERVICES {
@@ -163,7 +176,13 @@ impl Suite {
             }
             _ => {}
         }
-        env.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+        // The access policy is the test's, never inherited from the caller's environment.
+        env.push(("ACCESS_POLICY", "custodian".into()));
+        env.push(("ACCESS_EXPLAIN_DENIALS", "false".into()));
+        let mut env: Vec<(String, String)> =
+            env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        env.extend(self.settings.iter().cloned());
+        env
     }
 
     fn spawn(&mut self, service: &'static str) {

@@ -42,7 +42,13 @@ fn parse_args() -> Result<Args, String> {
 
 fn print(demo: &serde_json::Value) {
     println!("Demo users (username / password):");
-    for key in ["h1_practitioner", "h2_practitioner", "alice", "auditor"] {
+    for key in [
+        "h1_practitioner",
+        "h2_practitioner",
+        "alice",
+        "bob",
+        "auditor",
+    ] {
         let user = &demo[key];
         println!(
             "  {:<10} {:<12} / {}   {}",
@@ -60,7 +66,11 @@ fn print(demo: &serde_json::Value) {
         demo["alice_observation"].as_str().unwrap_or_default()
     );
     println!(
-        "Alice's consent:     /fhir/Consent/{}",
+        "Bob's Observation:   /fhir/Observation/{}",
+        demo["bob_observation"].as_str().unwrap_or_default()
+    );
+    println!(
+        "Alice's consent:     /fhir/Consent/{} (admits Hospital2)",
         demo["alice_consent"].as_str().unwrap_or_default()
     );
 }
@@ -84,6 +94,12 @@ async fn main() {
             );
             if gw.login(user, password).await.is_ok() {
                 println!("Demo data already loaded ({}).", args.state.display());
+                if existing["bob_observation"].is_null() {
+                    // Before the custodian rule: Alice's consent admitted Hospital1, Bob had no login.
+                    println!(
+                        "(It is an earlier demo data set; `make clean-data` loads the current one.)"
+                    );
+                }
                 print(&existing);
                 return;
             }
