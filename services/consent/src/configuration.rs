@@ -18,6 +18,8 @@ pub struct Settings {
     pub access: AccessSettings,
     /// Base URL clients see (the gateway): `Location` headers and `fullUrl`s are built from it.
     pub public_url: String,
+    /// `IDENTITY_URL`: where the snapshot of suspended users and revoked tokens comes from.
+    pub identity_url: String,
 }
 
 pub const DEFAULT_PORT: u16 = 8082;
@@ -33,6 +35,10 @@ impl Settings {
             access: AccessSettings::from_env(&env)?,
             public_url: env
                 .string("PUBLIC_URL", "http://127.0.0.1:8080")
+                .trim_end_matches('/')
+                .to_string(),
+            identity_url: env
+                .string("IDENTITY_URL", "http://127.0.0.1:8081")
                 .trim_end_matches('/')
                 .to_string(),
         })

@@ -68,11 +68,13 @@ impl Application {
 
         // Suspended users and revoked tokens: identity's snapshot, then the signed stream.
         let deny = DenyList::new();
-        custodian_auth::deny::follow(
-            custodian_auth::deny::DenySource::from_env(
-                settings.redis.url.expose(),
-                Streams::new(settings.redis.stream_prefix.clone()).identity(),
-            ),
+        let deny_probe = custodian_auth::deny::follow(
+            custodian_auth::deny::DenySource {
+                identity_url: settings.identity_url.clone(),
+                redis_url: settings.redis.url.expose().to_string(),
+                stream: Streams::new(settings.redis.stream_prefix.clone()).identity(),
+                credential: None,
+            },
             deny.clone(),
             &mut background,
         )
@@ -80,7 +82,8 @@ impl Application {
         let verifier = TokenVerifier::remote(&settings.auth.jwks_url, &settings.auth.issuer, deny);
         let readiness = Readiness::new()
             .with(PostgresProbe(pool.clone()))
-            .with(RedisProbe(redis.clone()));
+            .with(RedisProbe(redis.clone()))
+            .with(deny_probe);
         let streams = Streams::new(settings.redis.stream_prefix.clone());
         let log = AccessLog::new(&streams, relay.clone());
         let state = web::Data::new(AppState {

@@ -109,6 +109,9 @@ pub async fn spawn_app() -> TestApp {
         },
         access: AccessSettings::default(),
         public_url: PUBLIC_URL.into(),
+        identity_url: custodian_auth::testing::TestIdentity::start(Default::default())
+            .await
+            .url,
     };
     let app = Application::build(settings)
         .await
