@@ -11,6 +11,7 @@ use actix_web::{
     HttpResponse, ResponseError,
 };
 use serde_json::json;
+use std::time::Duration;
 
 use crate::{domain::Invalid, hashing::HashError, keys::KeyError, suspension::SuspensionError};
 
@@ -70,33 +71,57 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("{0}")]
     UnauthorizedClient(String),
+    /// Too many failed logins from the caller's address: 429 with `Retry-After`.
+    #[error("too many failed logins from this address; retry after {} s", retry_after_secs(*.retry_after))]
+    Throttled { retry_after: Duration },
+    /// Every hash slot and queue place is taken: 503 with `Retry-After`.
+    #[error("too many logins at once; retry after {} s", retry_after_secs(*.retry_after))]
+    Busy { retry_after: Duration },
+    /// A client locked out after repeated failed authentications (401 `invalid_client`).
+    #[error("client authentication failed: too many failed attempts, this client is locked; try again later or ask an administrator")]
+    ClientLocked { basic: bool },
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
+}
+
+/// Whole seconds for `Retry-After`, at least 1.
+fn retry_after_secs(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 impl OAuthError {
     fn code(&self) -> &'static str {
         match self {
             OAuthError::InvalidRequest(_) => "invalid_request",
-            OAuthError::InvalidClient { .. } => "invalid_client",
+            OAuthError::InvalidClient { .. } | OAuthError::ClientLocked { .. } => "invalid_client",
             OAuthError::InvalidGrant(_) => "invalid_grant",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::Throttled { .. } | OAuthError::Busy { .. } => "temporarily_unavailable",
             OAuthError::Unexpected(_) => "server_error",
         }
     }
 
     /// The `reason` label of `token_failures_total`.
     pub fn metric_reason(&self) -> &'static str {
-        self.code()
+        match self {
+            OAuthError::Throttled { .. } => "throttled",
+            OAuthError::Busy { .. } => "busy",
+            OAuthError::ClientLocked { .. } => "locked_out",
+            other => other.code(),
+        }
     }
 }
 
 impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient { .. } | OAuthError::ClientLocked { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            OAuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -107,8 +132,15 @@ impl ResponseError for OAuthError {
         builder
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
-        if let OAuthError::InvalidClient { basic: true } = self {
-            builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"custodian\""));
+        match self {
+            OAuthError::InvalidClient { basic: true }
+            | OAuthError::ClientLocked { basic: true } => {
+                builder.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"custodian\""));
+            }
+            OAuthError::Throttled { retry_after } | OAuthError::Busy { retry_after } => {
+                builder.insert_header((header::RETRY_AFTER, retry_after_secs(*retry_after)));
+            }
+            _ => {}
         }
         let description = match self {
             OAuthError::Unexpected(cause) => {
@@ -136,6 +168,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Every hash slot is taken (503 with `Retry-After`).
+    #[error("the server is busy; retry shortly")]
+    Busy,
     #[error(transparent)]
     Unexpected(#[from] Unexpected),
 }
@@ -148,6 +183,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Busy => "busy",
             ApiError::Unexpected(_) => "server_error",
         }
     }
@@ -177,7 +213,10 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
 
 impl From<HashError> for ApiError {
     fn from(e: HashError) -> Self {
-        ApiError::Unexpected(e.into())
+        match e {
+            HashError::Busy => ApiError::Busy,
+            other => ApiError::Unexpected(other.into()),
+        }
     }
 }
 
@@ -204,6 +243,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -216,8 +256,11 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        HttpResponse::build(self.status_code())
-            .json(json!({ "error": self.code(), "message": message }))
+        let mut builder = HttpResponse::build(self.status_code());
+        if let ApiError::Busy = self {
+            builder.insert_header((header::RETRY_AFTER, 1));
+        }
+        builder.json(json!({ "error": self.code(), "message": message }))
     }
 }
 
@@ -277,6 +320,28 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_slice(&to_bytes(res.into_body()).await.unwrap()).unwrap();
         assert_eq!(body["error"], "invalid_client");
+    }
+
+    #[actix_web::test]
+    async fn throttled_and_busy_answers_say_when_to_retry() {
+        let res = OAuthError::Throttled {
+            retry_after: Duration::from_millis(1500),
+        }
+        .error_response();
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "2");
+        let res = OAuthError::Busy {
+            retry_after: Duration::ZERO,
+        }
+        .error_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(res.into_body()).await.unwrap()).unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        let res = OAuthError::ClientLocked { basic: false }.error_response();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
     }
 
     #[test]

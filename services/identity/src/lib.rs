@@ -9,7 +9,10 @@
 //! - [`models`] and [`schema`]: the tables and their queries.
 //! - [`keys`]: the signing keys (generation, rotation, JWKS); [`tokens`]: scopes and signing.
 //! - [`suspension`]: suspending users and publishing it; [`consumers`]: the alerts consumer.
-//! - [`hashing`]: argon2id for passwords and client secrets; [`bootstrap`]: the first admin.
+//! - [`hashing`]: argon2id for passwords and client secrets, bounded; [`bootstrap`]: the first
+//!   admin.
+//! - [`login`]: login throttling, lockouts and login access events; [`throttle`]: the bounded
+//!   in-memory buckets it keeps per address.
 //! - [`error`]: every error and its HTTP answer; [`metrics`]: identity's counters.
 
 use custodian_auth::openapi::BearerAuth;
@@ -20,6 +23,7 @@ pub mod domain;
 pub mod error;
 pub mod hashing;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 pub mod models;
 pub mod routes;
@@ -27,6 +31,7 @@ pub mod schema;
 pub mod startup;
 pub mod state;
 pub mod suspension;
+pub mod throttle;
 pub mod tokens;
 
 use utoipa::OpenApi as _;
@@ -49,7 +54,9 @@ use routes::{admin, internal, token, well_known};
         admin::users::read,
         admin::users::suspend,
         admin::users::reinstate,
+        admin::users::unlock,
         admin::clients::create,
+        admin::clients::unlock,
         admin::keys::rotate,
         internal::suspended::suspended,
     ),

@@ -7,10 +7,16 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 pub struct IdentityMetrics {
     /// Tokens issued, by grant type (`password`, `client_credentials`).
     pub tokens_issued: IntCounterVec,
-    /// Refused token requests, by reason (`invalid_credentials`, `suspended`, ...).
+    /// Refused token requests, by reason (`invalid_credentials`, `locked_out`, `throttled`,
+    /// `busy`, `suspended`, ...).
     pub token_failures: IntCounterVec,
     /// Users suspended (by an administrator or an anomaly alert).
     pub users_suspended: IntCounter,
+    /// Accounts and clients locked out after repeated failed logins.
+    pub login_lockouts: IntCounter,
+    /// Login attempts refused before any hash, by reason (`address`: too many failures from the
+    /// address; `busy`: every hash slot and queue place taken).
+    pub login_throttled: IntCounterVec,
 }
 
 impl IdentityMetrics {
@@ -24,13 +30,28 @@ impl IdentityMetrics {
             &["reason"],
         )?;
         let users_suspended = IntCounter::new("users_suspended_total", "Users suspended")?;
+        let login_lockouts = IntCounter::new(
+            "login_lockouts_total",
+            "Accounts and clients locked out after repeated failed logins",
+        )?;
+        let login_throttled = IntCounterVec::new(
+            Opts::new(
+                "login_throttled_total",
+                "Login attempts refused before hashing (address throttle, hash queue full)",
+            ),
+            &["reason"],
+        )?;
         metrics.register(Box::new(tokens_issued.clone()));
         metrics.register(Box::new(token_failures.clone()));
         metrics.register(Box::new(users_suspended.clone()));
+        metrics.register(Box::new(login_lockouts.clone()));
+        metrics.register(Box::new(login_throttled.clone()));
         Ok(Self {
             tokens_issued,
             token_failures,
             users_suspended,
+            login_lockouts,
+            login_throttled,
         })
     }
 }

@@ -54,6 +54,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_lockouts (principal_kind, principal_id) {
+        principal_kind -> Text,
+        principal_id -> Text,
+        failures -> Int4,
+        window_started_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        locked_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(users -> organizations (organization_id));
 diesel::joinable!(oauth_clients -> organizations (organization_id));
 
@@ -62,5 +73,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     oauth_clients,
     signing_keys,
-    revoked_tokens
+    revoked_tokens,
+    login_lockouts
 );

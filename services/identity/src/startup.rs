@@ -5,6 +5,7 @@
 use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use custodian_access::AccessLog;
 use custodian_auth::{deny::DenyListUpdater, DenyList, TokenVerifier};
 use custodian_database::{DatabaseError, PostgresProbe};
 use custodian_events::{
@@ -24,6 +25,7 @@ use crate::{
     error::Unexpected,
     hashing,
     keys::{KeyError, Keys},
+    login::Logins,
     metrics::IdentityMetrics,
     models::{revoked_token, user},
     routes,
@@ -131,7 +133,17 @@ impl Application {
         let tail = StreamTail::new(redis_url, streams.identity(), identity_after).await?;
         tasks.spawn(tail.run(DenyListUpdater(deny.clone()), tasks.token()));
         tasks.spawn(reload_keys(keys.clone(), tasks.token()));
+        let access_log = AccessLog::new(&streams, relay.clone());
+        let logins = Logins::new(
+            settings.login.clone(),
+            pool.clone(),
+            access_log.clone(),
+            identity_metrics.clone(),
+            dummy_hash,
+        );
+        tasks.spawn(logins.clone().run_sweeper(tasks.token()));
 
+        let access = web::Data::new(settings.access.clone());
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys,
@@ -141,7 +153,9 @@ impl Application {
             metrics: identity_metrics,
             verifier: verifier.clone(),
             suspensions,
-            dummy_hash,
+            access: settings.access.clone(),
+            access_log,
+            logins,
         });
         let verifier = web::Data::new(verifier);
         let readiness = Readiness::new()
@@ -154,6 +168,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(observe))
                 .app_data(state.clone())
+                .app_data(access.clone())
                 .app_data(verifier.clone())
                 .configure(|cfg| health::configure(cfg, readiness.clone(), metrics.clone()))
                 .configure(routes::configure)

@@ -1,11 +1,13 @@
 //! What handlers share, built once in `startup`.
 
+use custodian_access::{settings::AccessSettings, AccessLog};
 use custodian_auth::TokenVerifier;
 use custodian_database::Pool;
 use custodian_events::{outbox::Relay, Streams};
 
 use crate::{
-    configuration::TokenSettings, keys::Keys, metrics::IdentityMetrics, suspension::Suspensions,
+    configuration::TokenSettings, keys::Keys, login::Logins, metrics::IdentityMetrics,
+    suspension::Suspensions,
 };
 
 pub struct AppState {
@@ -19,7 +21,11 @@ pub struct AppState {
     /// Identity's verifier of its own tokens (admin API, revocation).
     pub verifier: TokenVerifier,
     pub suspensions: Suspensions,
-    /// A hash checked against when a username or client id is unknown, so that answering
-    /// "no such user" takes as long as "wrong password" and timing reveals no usernames.
-    pub dummy_hash: String,
+    /// The access kernel's settings (`TRUSTED_PROXIES` decides whose `X-Forwarded-For` is
+    /// believed for a login's source).
+    pub access: AccessSettings,
+    /// The one way access events leave identity.
+    pub access_log: AccessLog,
+    /// Throttling, lockouts and bounded hashing of logins.
+    pub logins: Logins,
 }

@@ -1,4 +1,5 @@
-//! Access tokens: the scopes each role gets, and signing the claims with the active key.
+//! Access tokens: the scopes each role may get (granted by the access kernel's
+//! `custodian_access::scope::grant`), and signing the claims with the active key.
 
 use chrono::Utc;
 use custodian_auth::{Claims, Role, AUDIENCE};
@@ -6,59 +7,34 @@ use jsonwebtoken::{Algorithm, Header};
 
 use crate::{error::Unexpected, keys::Keys};
 
-/// The SMART scopes a role's tokens carry.
-pub fn scopes_for(role: Role) -> &'static [&'static str] {
-    match role {
-        Role::Admin => &["system/*.*"],
-        Role::Practitioner => &["user/*.read", "user/*.write"],
-        Role::Patient => &["patient/*.read", "patient/Consent.write"],
-        Role::Auditor => &["user/AuditEvent.read"],
-        Role::Service => &["system/*.read"],
-    }
-}
+/// The scopes a role may be granted; the access kernel's rule (`custodian_access::scope`).
+pub use custodian_access::scope::{grant, role_scopes};
 
-/// Every scope some role can get (for discovery documents).
-pub fn all_scopes() -> Vec<&'static str> {
-    let mut all = Vec::new();
-    for role in [
-        Role::Admin,
-        Role::Practitioner,
-        Role::Patient,
-        Role::Auditor,
-        Role::Service,
-    ] {
-        for scope in scopes_for(role) {
-            if !all.contains(scope) {
-                all.push(*scope);
+/// Scopes that grant no clinical data and that SMART clients send; granted when asked for.
+pub const NON_RESOURCE_SCOPES: &[&str] =
+    &["openid", "fhirUser", "launch/patient", "offline_access"];
+
+const ROLES: [Role; 5] = [
+    Role::Admin,
+    Role::Practitioner,
+    Role::Patient,
+    Role::Auditor,
+    Role::Service,
+];
+
+/// Every scope some role can get, in the v2 spelling, then the non-resource scopes (for the
+/// discovery documents' `scopes_supported`).
+pub fn all_scopes() -> Vec<String> {
+    let mut all: Vec<String> = Vec::new();
+    for role in ROLES {
+        for scope in role_scopes(role).split_whitespace() {
+            if !all.iter().any(|s| s == scope) {
+                all.push(scope.to_string());
             }
         }
     }
+    all.extend(NON_RESOURCE_SCOPES.iter().map(|s| s.to_string()));
     all
-}
-
-/// The scope granted: the role's scopes, or the requested subset of them. Requesting a scope
-/// the role does not have is an error (RFC 6749 `invalid_scope`), not a silent narrowing.
-pub fn granted_scope(role: Role, requested: Option<&str>) -> Result<String, String> {
-    let allowed = scopes_for(role);
-    let requested: Vec<&str> = requested
-        .map(|r| r.split_whitespace().collect())
-        .unwrap_or_default();
-    if requested.is_empty() {
-        return Ok(allowed.join(" "));
-    }
-    let mut granted: Vec<&str> = Vec::new();
-    for scope in requested {
-        if !allowed.contains(&scope) {
-            return Err(format!(
-                "scope {scope:?} is not available to {} users",
-                role.as_str()
-            ));
-        }
-        if !granted.contains(&scope) {
-            granted.push(scope);
-        }
-    }
-    Ok(granted.join(" "))
 }
 
 /// Who a token is for.
@@ -110,34 +86,73 @@ pub fn sign(
 mod tests {
     use super::*;
 
+    fn granted_scope(role: Role, requested: Option<&str>) -> Result<String, String> {
+        grant(role, requested).map(|set| set.to_scope_string())
+    }
+
     #[test]
-    fn default_scopes_by_role() {
-        assert_eq!(
-            granted_scope(Role::Patient, None).unwrap(),
-            "patient/*.read patient/Consent.write"
-        );
-        assert_eq!(
-            granted_scope(Role::Practitioner, Some("  ")).unwrap(),
-            "user/*.read user/*.write"
-        );
+    fn nothing_requested_grants_the_roles_scopes() {
+        for role in ROLES {
+            let normalised = granted_scope(role, Some(role_scopes(role))).unwrap();
+            assert_eq!(granted_scope(role, None).unwrap(), normalised);
+            assert_eq!(granted_scope(role, Some("  ")).unwrap(), normalised);
+        }
+        assert!(granted_scope(Role::Practitioner, None)
+            .unwrap()
+            .contains("user/*.cruds"));
     }
 
     #[test]
     fn requested_scopes_narrow_but_never_widen() {
         assert_eq!(
-            granted_scope(Role::Patient, Some("patient/*.read patient/*.read")).unwrap(),
-            "patient/*.read"
+            granted_scope(
+                Role::Practitioner,
+                Some("user/Observation.rs openid fhirUser")
+            )
+            .unwrap(),
+            "user/Observation.rs openid fhirUser"
+        );
+        assert_eq!(
+            granted_scope(Role::Practitioner, Some("user/*.read")).unwrap(),
+            "user/*.rs"
+        );
+        assert_eq!(
+            granted_scope(Role::Patient, Some("patient/*.rs patient/*.rs")).unwrap(),
+            "patient/*.rs"
         );
         assert!(granted_scope(Role::Patient, Some("user/*.read")).is_err());
-        assert!(granted_scope(Role::Auditor, Some("user/AuditEvent.read system/*.*")).is_err());
+        assert!(granted_scope(Role::Patient, Some("patient/Observation.c")).is_err());
+        assert!(granted_scope(Role::Auditor, Some("user/AuditEvent.rs system/*.*")).is_err());
+        assert!(granted_scope(Role::Practitioner, Some("user/Observation.rs?category=x")).is_err());
     }
 
     #[test]
-    fn all_scopes_are_unique() {
+    fn all_scopes_are_unique_and_v2() {
         let all = all_scopes();
-        let mut dedup = all.clone();
-        dedup.dedup();
-        assert_eq!(all.len(), dedup.len());
-        assert!(all.contains(&"user/AuditEvent.read"));
+        for (i, s) in all.iter().enumerate() {
+            assert!(!all[i + 1..].contains(s), "{s} twice");
+        }
+        for wanted in [
+            "patient/*.rs",
+            "user/*.cruds",
+            "system/*.cruds",
+            "user/AuditEvent.rs",
+            "openid",
+            "fhirUser",
+            "launch/patient",
+            "offline_access",
+        ] {
+            assert!(
+                all.iter().any(|s| s == wanted),
+                "{wanted} missing from {all:?}"
+            );
+        }
+        // Every listed scope can be requested by some role.
+        for scope in &all {
+            assert!(
+                ROLES.iter().any(|r| grant(*r, Some(scope)).is_ok()),
+                "{scope} is listed but no role can get it"
+            );
+        }
     }
 }

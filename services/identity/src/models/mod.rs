@@ -2,6 +2,7 @@
 //! diesel results; callers decide what an error means for their caller.
 
 pub mod client;
+pub mod login_lockout;
 pub mod organization;
 pub mod revoked_token;
 pub mod user;

@@ -59,8 +59,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::post().to(admin::users::reinstate),
     )
     .route(
+        "/auth/admin/users/{id}/unlock",
+        web::post().to(admin::users::unlock),
+    )
+    .route(
         "/auth/admin/clients",
         web::post().to(admin::clients::create),
+    )
+    .route(
+        "/auth/admin/clients/{id}/unlock",
+        web::post().to(admin::clients::unlock),
     )
     .route(
         "/auth/admin/keys/rotate",

@@ -1,7 +1,10 @@
 use awc::http::StatusCode;
+use custodian_auth::Role;
 use serde_json::json;
 
-use crate::helpers::{jwt_claims, spawn_app, spawn_app_on, ADMIN_PASSWORD, ADMIN_USERNAME};
+use crate::helpers::{
+    default_scope, jwt_claims, spawn_app, spawn_app_on, ADMIN_PASSWORD, ADMIN_USERNAME,
+};
 
 #[actix_web::test]
 async fn admin_registers_an_organization_a_practitioner_and_a_patient() {
@@ -64,7 +67,7 @@ async fn admin_registers_an_organization_a_practitioner_and_a_patient() {
     // The practitioner's token.
     let answer = app.login("dr.house", "vicodin-1234").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    assert_eq!(answer.body["scope"], "user/*.read user/*.write");
+    assert_eq!(answer.body["scope"], default_scope(Role::Practitioner));
     assert!(answer.body.get("patient").is_none());
     let claims = jwt_claims(answer.body["access_token"].as_str().unwrap());
     assert_eq!(claims["sub"], practitioner.body["id"]);
@@ -79,7 +82,7 @@ async fn admin_registers_an_organization_a_practitioner_and_a_patient() {
     let answer = app.login("ALICE", "alice-password").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body["patient"], "p-123");
-    assert_eq!(answer.body["scope"], "patient/*.read patient/Consent.write");
+    assert_eq!(answer.body["scope"], default_scope(Role::Patient));
     let claims = jwt_claims(answer.body["access_token"].as_str().unwrap());
     assert_eq!(claims["role"], "patient");
     assert_eq!(claims["patient"], "Patient/p-123");
@@ -111,7 +114,7 @@ async fn admin_registers_an_organization_a_practitioner_and_a_patient() {
         .await;
     assert_eq!(auditor.status, StatusCode::CREATED);
     let answer = app.login("eve", "eve-password").await;
-    assert_eq!(answer.body["scope"], "user/AuditEvent.read");
+    assert_eq!(answer.body["scope"], default_scope(Role::Auditor));
     app.cleanup().await;
 }
 

@@ -36,11 +36,24 @@ async fn discovery_documents_describe_what_is_supported() {
             capabilities.iter().all(|c| c != "launch-ehr"),
             "no launch is supported"
         );
-        assert!(doc["scopes_supported"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| s == "patient/*.read"));
+        let scopes = doc["scopes_supported"].as_array().unwrap();
+        for wanted in [
+            "patient/*.rs",
+            "user/*.cruds",
+            "system/*.cruds",
+            "openid",
+            "fhirUser",
+            "launch/patient",
+            "offline_access",
+        ] {
+            assert!(scopes.iter().any(|s| s == wanted), "{wanted} in {scopes:?}");
+        }
+        assert!(
+            scopes
+                .iter()
+                .all(|s| !s.as_str().unwrap().ends_with(".read")),
+            "scopes are listed in the v2 spelling: {scopes:?}"
+        );
     }
     app.cleanup().await;
 }
@@ -90,6 +103,8 @@ fn the_openapi_document_lists_every_public_endpoint() {
         "/auth/admin/users/{id}",
         "/auth/admin/users/{id}/suspend",
         "/auth/admin/users/{id}/reinstate",
+        "/auth/admin/users/{id}/unlock",
+        "/auth/admin/clients/{id}/unlock",
         "/auth/admin/clients",
         "/auth/admin/keys/rotate",
         "/internal/suspended",

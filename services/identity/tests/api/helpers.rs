@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use awc::http::StatusCode;
 use base64::Engine as _;
+use custodian_access::settings::AccessSettings;
 use custodian_events::Streams;
 use custodian_telemetry::config::Secret;
 use identity::{
-    configuration::{AdminSettings, DatabaseSettings, RedisSettings, Settings, TokenSettings},
+    configuration::{
+        AdminSettings, DatabaseSettings, LoginSettings, RedisSettings, Settings, TokenSettings,
+    },
     startup::Application,
 };
 use redis::AsyncCommands;
@@ -58,24 +61,43 @@ fn settings(database_url: &str, prefix: &str, admin_password: &str) -> Settings 
             password: Secret::new(admin_password),
         }),
         consumer_name: format!("test-{}", Uuid::new_v4().simple()),
+        // Loopback is a trusted proxy by default: tests speak for other addresses with
+        // `X-Forwarded-For`, as the gateway does.
+        access: AccessSettings::default(),
+        login: LoginSettings::default(),
     }
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// An application with its settings changed by `configure` first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let database_url = format!(
         "postgres://postgres@127.0.0.1:5432/identity_test_{}",
         Uuid::new_v4().simple()
     );
     let prefix = format!("test-{}", Uuid::new_v4().simple());
-    spawn_app_on(&database_url, &prefix, ADMIN_PASSWORD).await
+    spawn_app_on_with(&database_url, &prefix, ADMIN_PASSWORD, configure).await
 }
 
 /// An application on an existing database and prefix (a restart), with the given admin password.
 pub async fn spawn_app_on(database_url: &str, prefix: &str, admin_password: &str) -> TestApp {
+    spawn_app_on_with(database_url, prefix, admin_password, |_| {}).await
+}
+
+pub async fn spawn_app_on_with(
+    database_url: &str,
+    prefix: &str,
+    admin_password: &str,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         custodian_telemetry::logging::init("identity-test");
     }
-    let settings = settings(database_url, prefix, admin_password);
+    let mut settings = settings(database_url, prefix, admin_password);
+    configure(&mut settings);
     let issuer = settings.tokens.issuer.clone();
     let application = Application::build(settings)
         .await
@@ -181,6 +203,94 @@ impl TestApp {
                 .expect("token endpoint answers"),
         )
         .await
+    }
+
+    /// A password login that the gateway (a trusted proxy) says came from `address`.
+    pub async fn login_from(&self, address: &str, username: &str, password: &str) -> Answer {
+        answer(
+            self.client
+                .post(self.url("/auth/token"))
+                .insert_header(("X-Forwarded-For", address))
+                .send_form(&[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password),
+                ])
+                .await
+                .expect("token endpoint answers"),
+        )
+        .await
+    }
+
+    /// A password login asking for `scope`.
+    pub async fn login_with_scope(&self, username: &str, password: &str, scope: &str) -> Answer {
+        self.token_request(&[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+            ("scope", scope),
+        ])
+        .await
+    }
+
+    /// Creates a user with `role` (an organisation is created for practitioners); its id.
+    pub async fn user_with_role(
+        &self,
+        admin: &str,
+        username: &str,
+        password: &str,
+        role: &str,
+    ) -> String {
+        let mut body = json!({ "username": username, "password": password, "role": role });
+        if role == "practitioner" {
+            let org = self
+                .create_organization(admin, &format!("Hospital of {username}"))
+                .await;
+            body["organization"] = org["reference"].clone();
+        }
+        let created = self.create_user(admin, &body).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        created.body["id"].as_str().expect("an id").to_string()
+    }
+
+    /// Waits up to five seconds until the outbox relay has published every event enqueued.
+    pub async fn outbox_drained(&self) {
+        use diesel::{sql_query, sql_types::BigInt, QueryableByName};
+        use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.database_url)
+            .await
+            .expect("the test database");
+        for _ in 0..100 {
+            let left: Vec<Count> = sql_query("SELECT count(*) AS n FROM event_outbox")
+                .load(&mut conn)
+                .await
+                .expect("the outbox");
+            if left.iter().map(|c| c.n).next() == Some(0) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the outbox was not drained in five seconds");
+    }
+
+    /// Every access event this app has published (after the outbox is drained).
+    pub async fn access_events(&self) -> Vec<Value> {
+        self.outbox_drained().await;
+        self.events(&self.streams.access()).await
+    }
+
+    /// Access events of this app whose decision basis is `basis`.
+    pub async fn login_events(&self, basis: &str) -> Vec<Value> {
+        self.access_events()
+            .await
+            .into_iter()
+            .filter(|e| e["action"] == "login" && e["decision"]["basis"] == basis)
+            .collect()
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Answer {
@@ -300,6 +410,14 @@ impl TestApp {
         }
         let _ = custodian_database::drop_database(&self.database_url).await;
     }
+}
+
+/// The scope string a token of `role` carries when no scope is requested: whatever the access
+/// kernel grants the role.
+pub fn default_scope(role: custodian_auth::Role) -> String {
+    custodian_access::scope::grant(role, None)
+        .expect("every role has scopes")
+        .to_scope_string()
 }
 
 fn decode_part(token: &str, index: usize) -> Value {

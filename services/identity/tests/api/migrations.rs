@@ -16,7 +16,7 @@ async fn identity_tables(url: &str) -> i64 {
     let mut conn = AsyncPgConnection::establish(url).await.unwrap();
     let found: Vec<Tables> = sql_query(
         "SELECT count(*) AS count FROM information_schema.tables WHERE table_schema = 'public' \
-         AND table_name IN ('organizations', 'users', 'oauth_clients', 'signing_keys', 'revoked_tokens')",
+         AND table_name IN ('organizations', 'users', 'oauth_clients', 'signing_keys', 'revoked_tokens', 'login_lockouts')",
     )
     .load(&mut conn)
     .await
@@ -34,7 +34,7 @@ async fn every_down_migration_undoes_its_up() {
     custodian_database::run_migrations(&url, MIGRATIONS)
         .await
         .unwrap();
-    assert_eq!(identity_tables(&url).await, 5);
+    assert_eq!(identity_tables(&url).await, 6);
 
     let revert_url = url.clone();
     tokio::task::spawn_blocking(move || {
@@ -53,6 +53,6 @@ async fn every_down_migration_undoes_its_up() {
     custodian_database::run_migrations(&url, MIGRATIONS)
         .await
         .unwrap();
-    assert_eq!(identity_tables(&url).await, 5);
+    assert_eq!(identity_tables(&url).await, 6);
     custodian_database::drop_database(&url).await.unwrap();
 }

@@ -2,7 +2,9 @@ use awc::http::StatusCode;
 use custodian_auth::{DenyList, Role, TokenVerifier, AUDIENCE};
 use serde_json::json;
 
-use crate::helpers::{jwt_claims, jwt_header, spawn_app, ADMIN_PASSWORD, ADMIN_USERNAME};
+use crate::helpers::{
+    default_scope, jwt_claims, jwt_header, spawn_app, ADMIN_PASSWORD, ADMIN_USERNAME,
+};
 
 #[actix_web::test]
 async fn password_grant_issues_a_token_the_jwks_verifies() {
@@ -12,7 +14,7 @@ async fn password_grant_issues_a_token_the_jwks_verifies() {
     assert_eq!(answer.headers.get("cache-control").unwrap(), "no-store");
     assert_eq!(answer.body["token_type"], "Bearer");
     assert_eq!(answer.body["expires_in"], 900);
-    assert_eq!(answer.body["scope"], "system/*.*");
+    assert_eq!(answer.body["scope"], default_scope(Role::Admin));
     assert!(answer.body.get("patient").is_none());
     let token = answer.body["access_token"].as_str().unwrap();
     assert_eq!(jwt_header(token)["alg"], "ES256");
@@ -123,7 +125,8 @@ async fn forwarded_for_and_user_agent_are_recorded() {
     let answer = app
         .client
         .post(app.url("/auth/token"))
-        .insert_header(("X-Forwarded-For", "203.0.113.7, 10.0.0.1"))
+        // The gateway (a trusted proxy on loopback) appended the client's address.
+        .insert_header(("X-Forwarded-For", "203.0.113.7"))
         .insert_header(("User-Agent", "identity-tests/1"))
         .send_form(&[
             ("grant_type", "password"),
@@ -222,7 +225,7 @@ async fn client_credentials_grant_with_post_and_basic() {
     assert_eq!(claims["sub"], client_id.as_str());
     assert_eq!(claims["client_id"], client_id.as_str());
     assert_eq!(claims["organization"], org["reference"]);
-    assert_eq!(posted.body["scope"], "system/*.read");
+    assert_eq!(posted.body["scope"], default_scope(Role::Service));
 
     let basic = app
         .token_request_basic(&client_id, &secret, &[("grant_type", "client_credentials")])

@@ -1,18 +1,18 @@
-//! `POST /auth/admin/clients`
+//! `POST /auth/admin/clients`, `POST /auth/admin/clients/{id}/unlock`
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use custodian_auth::{Authenticated, Role};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{require_admin, ApiErrorBody};
+use super::{admin_actor, require_admin, ApiErrorBody, Unlocked};
 use crate::{
     domain::{Label, OrganizationId},
     error::ApiError,
-    hashing,
-    models::{client, organization, NewClient},
+    login::Attempt,
+    models::{client, login_lockout::PrincipalKind, organization, NewClient},
     state::AppState,
 };
 
@@ -89,7 +89,7 @@ pub async fn create(
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut secret);
     let client_secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
-    let secret_hash = hashing::hash(client_secret.clone()).await?;
+    let secret_hash = state.logins.hasher().hash(client_secret.clone()).await?;
     let mut conn = state.pool.get().await?;
     let created = client::insert(
         &mut conn,
@@ -110,4 +110,44 @@ pub async fn create(
         role: created.role,
         organization: created.organization_id.map(OrganizationId::reference),
     }))
+}
+
+/// Lifts a client's lockout after repeated failed authentications. Audited like a user's.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/clients/{id}/unlock",
+    tag = "admin",
+    params(("id" = String, Path, description = "The client_id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unlocked (or was not locked)", body = Unlocked),
+        (status = 403, description = "Not an administrator", body = ApiErrorBody),
+        (status = 404, description = "No such client", body = ApiErrorBody),
+    )
+)]
+pub async fn unlock(
+    req: HttpRequest,
+    auth: Authenticated,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&auth)?;
+    let found = {
+        let mut conn = state.pool.get().await?;
+        client::find(&mut conn, &path.into_inner())
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such client".into()))?
+    };
+    let attempt = Attempt::of(&req, &state.access.trusted_proxies);
+    let was_locked = state
+        .logins
+        .unlock(
+            &attempt,
+            admin_actor(&auth),
+            PrincipalKind::Client,
+            &found.client_id,
+            None,
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(Unlocked { was_locked }))
 }

@@ -23,6 +23,23 @@ pub(crate) fn require_admin(auth: &Authenticated) -> Result<&str, ApiError> {
     }
 }
 
+/// The administrator as the actor of an access event.
+pub(crate) fn admin_actor(auth: &Authenticated) -> custodian_events::Actor {
+    custodian_events::Actor {
+        id: auth.0.sub.clone(),
+        role: auth.0.role.as_str().to_string(),
+        organization: auth.0.organization.clone(),
+        department: auth.0.department.clone(),
+    }
+}
+
+/// A lockout lifted by an administrator.
+#[derive(Serialize, ToSchema)]
+pub struct Unlocked {
+    /// Whether a lockout was in force (failure counts are forgiven either way).
+    pub was_locked: bool,
+}
+
 /// An error answer of the admin API.
 #[derive(Serialize, ToSchema)]
 pub struct ApiErrorBody {

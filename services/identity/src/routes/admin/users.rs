@@ -1,18 +1,24 @@
 //! `POST /auth/admin/users`, `GET /auth/admin/users/{id}`,
-//! `POST /auth/admin/users/{id}/suspend`, `POST /auth/admin/users/{id}/reinstate`
+//! `POST /auth/admin/users/{id}/suspend`, `POST /auth/admin/users/{id}/reinstate`,
+//! `POST /auth/admin/users/{id}/unlock`
 
-use actix_web::{http::header, web, HttpResponse};
+use actix_web::{http::header, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
 use custodian_auth::{Authenticated, Role};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{require_admin, ApiErrorBody};
+use super::{admin_actor, require_admin, ApiErrorBody, Unlocked};
 use crate::{
     domain::{Invalid, Label, OrganizationId, Password, ResourceReference, Username},
     error::ApiError,
-    hashing,
-    models::{is_unique_violation, organization, user, NewUser, User},
+    login::{patient_of, Attempt},
+    models::{
+        is_unique_violation,
+        login_lockout::{self, PrincipalKind},
+        organization, user, NewUser, User,
+    },
     state::AppState,
 };
 
@@ -46,6 +52,10 @@ pub struct UserResponse {
     pub patient: Option<String>,
     pub suspended: bool,
     pub suspended_reason: Option<String>,
+    /// Until when the user is locked out after repeated failed logins (absent when not, and
+    /// in answers other than `GET /auth/admin/users/{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 impl From<User> for UserResponse {
@@ -60,6 +70,7 @@ impl From<User> for UserResponse {
             patient: u.patient_ref,
             suspended: u.suspended,
             suspended_reason: u.suspended_reason,
+            locked_until: None,
         }
     }
 }
@@ -171,7 +182,11 @@ pub async fn create(
             )));
         }
     }
-    let password_hash = hashing::hash(valid.password.expose().to_string()).await?;
+    let password_hash = state
+        .logins
+        .hasher()
+        .hash(valid.password.expose().to_string())
+        .await?;
     let practitioner = valid
         .practitioner
         .as_ref()
@@ -233,7 +248,52 @@ pub async fn read(
     let found = user::find(&mut conn, path.into_inner())
         .await?
         .ok_or_else(|| ApiError::NotFound("no such user".into()))?;
-    Ok(HttpResponse::Ok().json(UserResponse::from(found)))
+    let locked_until =
+        login_lockout::locked_until(&mut conn, PrincipalKind::User, &found.id.to_string()).await?;
+    let mut answer = UserResponse::from(found);
+    answer.locked_until = locked_until;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// Lifts a user's lockout after repeated failed logins (and forgives the failures). Audited:
+/// an access event with basis `unlocked` and the administrator as actor.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/users/{id}/unlock",
+    tag = "admin",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Unlocked (or was not locked)", body = Unlocked),
+        (status = 403, description = "Not an administrator", body = ApiErrorBody),
+        (status = 404, description = "No such user", body = ApiErrorBody),
+    )
+)]
+pub async fn unlock(
+    req: HttpRequest,
+    auth: Authenticated,
+    path: web::Path<Uuid>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    require_admin(&auth)?;
+    let found = {
+        let mut conn = state.pool.get().await?;
+        user::find(&mut conn, path.into_inner())
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such user".into()))?
+    };
+    let attempt = Attempt::of(&req, &state.access.trusted_proxies);
+    let was_locked = state
+        .logins
+        .unlock(
+            &attempt,
+            admin_actor(&auth),
+            PrincipalKind::User,
+            &found.id.to_string(),
+            patient_of(&found),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(Unlocked { was_locked }))
 }
 
 /// Suspends a user: no new tokens, and every service refuses their current ones.

@@ -6,14 +6,14 @@ use custodian_events::AccessOutcome;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{client_auth::client_credentials, login_event};
+use super::client_auth::client_credentials;
 use crate::{
     domain::{OrganizationId, Username},
-    error::OAuthError,
-    hashing,
-    models::{client, user, User},
+    error::{OAuthError, Unexpected},
+    login::{basis, unknown_key, Attempt, LoginFailure, Principal},
+    models::{client, login_lockout::PrincipalKind, user, User},
     state::AppState,
-    tokens::{granted_scope, sign, Subject},
+    tokens::{grant, sign, Subject},
 };
 
 /// A token request (`application/x-www-form-urlencoded`). No `Debug`: it carries secrets.
@@ -29,7 +29,9 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     /// Client credentials grant, unless sent with HTTP Basic.
     pub client_secret: Option<String>,
-    /// Space-separated scopes; a subset of the role's scopes. Omitted: all of them.
+    /// Space-separated SMART scopes (v2 `user/Observation.rs`, v1 `user/*.read`, `openid`,
+    /// `fhirUser`, `launch/patient`, `offline_access`); each must be within the role's scopes.
+    /// Omitted: all of the role's scopes.
     pub scope: Option<String>,
 }
 
@@ -42,6 +44,7 @@ pub struct TokenResponse {
     pub token_type: String,
     /// Seconds until the token expires.
     pub expires_in: i64,
+    /// The granted scopes, in the SMART v2 spelling (also the token's `scope` claim).
     pub scope: String,
     /// The patient's bare FHIR id, for patient users.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -61,8 +64,8 @@ impl From<OAuthError> for Refusal {
     }
 }
 
-impl From<crate::error::Unexpected> for Refusal {
-    fn from(e: crate::error::Unexpected) -> Self {
+impl From<Unexpected> for Refusal {
+    fn from(e: Unexpected) -> Self {
         OAuthError::Unexpected(e).into()
     }
 }
@@ -83,8 +86,10 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Token issued", body = TokenResponse),
-        (status = 400, description = "invalid_request, invalid_grant, invalid_scope, unsupported_grant_type", body = super::OAuthErrorBody),
-        (status = 401, description = "invalid_client", body = super::OAuthErrorBody),
+        (status = 400, description = "invalid_request, invalid_grant (wrong credentials, or an account locked out after repeated failures), invalid_scope, unsupported_grant_type", body = super::OAuthErrorBody),
+        (status = 401, description = "invalid_client (wrong credentials, or a client locked out)", body = super::OAuthErrorBody),
+        (status = 429, description = "temporarily_unavailable: too many failed logins from this address; see Retry-After", body = super::OAuthErrorBody),
+        (status = 503, description = "temporarily_unavailable: too many logins at once; see Retry-After", body = super::OAuthErrorBody),
     )
 )]
 pub async fn token(
@@ -128,6 +133,33 @@ pub async fn token(
     }
 }
 
+/// The refusal of a login that [`Logins::authenticate`] turned down (its event is recorded).
+fn refused_login(failure: LoginFailure, client: Option<bool>) -> Refusal {
+    match failure {
+        LoginFailure::Throttled { retry_after } => OAuthError::Throttled { retry_after }.into(),
+        LoginFailure::Busy { retry_after } => OAuthError::Busy { retry_after }.into(),
+        LoginFailure::LockedOut => match client {
+            Some(basic) => OAuthError::ClientLocked { basic }.into(),
+            None => Refusal {
+                error: OAuthError::InvalidGrant(
+                    "too many failed logins: this account is locked; try again later or ask \
+                     an administrator to unlock it"
+                        .into(),
+                ),
+                reason: "locked_out",
+            },
+        },
+        LoginFailure::BadCredentials => match client {
+            Some(basic) => OAuthError::InvalidClient { basic }.into(),
+            None => Refusal {
+                error: invalid_credentials(),
+                reason: "invalid_credentials",
+            },
+        },
+        LoginFailure::Unexpected(e) => e.into(),
+    }
+}
+
 async fn password_grant(
     req: &HttpRequest,
     form: &TokenRequest,
@@ -137,42 +169,40 @@ async fn password_grant(
     else {
         return Err(OAuthError::InvalidRequest("username and password are required".into()).into());
     };
-    let source = login_event::source_of(req);
+    let attempt = Attempt::of(req, &state.access.trusted_proxies);
     let found: Option<User> = match Username::parse(username) {
         Ok(name) => {
-            let mut conn = state
-                .pool
-                .get()
-                .await
-                .map_err(crate::error::Unexpected::from)?;
+            let mut conn = state.pool.get().await.map_err(Unexpected::from)?;
             user::find_by_username(&mut conn, name.as_str())
                 .await
-                .map_err(crate::error::Unexpected::from)?
+                .map_err(Unexpected::from)?
         }
         Err(_) => None,
     };
-    let Some(user) = found else {
-        // Same work as a wrong password, so response times reveal no usernames.
-        let _ = hashing::verify(password.to_string(), state.dummy_hash.clone()).await;
-        login_event::record(state, source, None, AccessOutcome::Deny).await?;
-        return Err(Refusal {
-            error: invalid_credentials(),
-            reason: "invalid_credentials",
-        });
+    let key = unknown_key(PrincipalKind::User, username);
+    let principal = match &found {
+        Some(user) => Principal::User(user),
+        None => Principal::Unknown { key: &key },
     };
-    let matches = hashing::verify(password.to_string(), user.password_hash.clone())
+    state
+        .logins
+        .authenticate(
+            &attempt,
+            principal,
+            password.to_string(),
+            found.as_ref().map(|u| u.password_hash.as_str()),
+        )
         .await
-        .map_err(crate::error::Unexpected::from)?;
-    if !matches {
-        login_event::record(state, source, Some(&user), AccessOutcome::Deny).await?;
-        return Err(Refusal {
-            error: invalid_credentials(),
-            reason: "invalid_credentials",
-        });
-    }
+        .map_err(|f| refused_login(f, None))?;
+    let Some(user) = found.as_ref() else {
+        return Err(Unexpected("an unknown user authenticated".into()).into());
+    };
     // Checked after the password, so only the user learns they are suspended.
     if user.suspended {
-        login_event::record(state, source, Some(&user), AccessOutcome::Deny).await?;
+        state
+            .logins
+            .record(&[attempt.event(&principal, AccessOutcome::Deny, basis::SUSPENDED)])
+            .await?;
         return Err(Refusal {
             error: OAuthError::InvalidGrant("user is suspended".into()),
             reason: "suspended",
@@ -180,11 +210,14 @@ async fn password_grant(
     }
     let role = user
         .role()
-        .ok_or_else(|| crate::error::Unexpected(format!("user {} has an unknown role", user.id)))?;
-    let scope = match granted_scope(role, form.scope.as_deref()) {
-        Ok(scope) => scope,
+        .ok_or_else(|| Unexpected(format!("user {} has an unknown role", user.id)))?;
+    let scope = match grant(role, form.scope.as_deref()) {
+        Ok(granted) => granted.to_scope_string(),
         Err(message) => {
-            login_event::record(state, source, Some(&user), AccessOutcome::Deny).await?;
+            state
+                .logins
+                .record(&[attempt.event(&principal, AccessOutcome::Deny, basis::SCOPE)])
+                .await?;
             return Err(OAuthError::InvalidScope(message).into());
         }
     };
@@ -207,7 +240,10 @@ async fn password_grant(
         subject,
         scope,
     )?;
-    login_event::record(state, source, Some(&user), AccessOutcome::Permit).await?;
+    state
+        .logins
+        .record(&[attempt.event(&principal, AccessOutcome::Permit, basis::PASSWORD)])
+        .await?;
     let patient = claims
         .patient
         .as_deref()
@@ -231,31 +267,44 @@ async fn client_credentials_grant(
         non_empty(&form.client_id),
         non_empty(&form.client_secret),
     )?;
+    let attempt = Attempt::of(req, &state.access.trusted_proxies);
     let found = {
-        let mut conn = state
-            .pool
-            .get()
-            .await
-            .map_err(crate::error::Unexpected::from)?;
+        let mut conn = state.pool.get().await.map_err(Unexpected::from)?;
         client::find(&mut conn, &creds.client_id)
             .await
-            .map_err(crate::error::Unexpected::from)?
+            .map_err(Unexpected::from)?
     };
-    let refused = OAuthError::InvalidClient { basic: creds.basic };
-    let Some(client) = found else {
-        let _ = hashing::verify(creds.client_secret, state.dummy_hash.clone()).await;
-        return Err(refused.into());
+    let key = unknown_key(PrincipalKind::Client, &creds.client_id);
+    let principal = match &found {
+        Some(client) => Principal::Client(client),
+        None => Principal::Unknown { key: &key },
     };
-    let matches = hashing::verify(creds.client_secret, client.secret_hash.clone())
+    state
+        .logins
+        .authenticate(
+            &attempt,
+            principal,
+            creds.client_secret,
+            found.as_ref().map(|c| c.secret_hash.as_str()),
+        )
         .await
-        .map_err(crate::error::Unexpected::from)?;
-    if !matches {
-        return Err(refused.into());
-    }
-    let role = client.role().ok_or_else(|| {
-        crate::error::Unexpected(format!("client {} has an unknown role", client.client_id))
-    })?;
-    let scope = granted_scope(role, form.scope.as_deref()).map_err(OAuthError::InvalidScope)?;
+        .map_err(|f| refused_login(f, Some(creds.basic)))?;
+    let Some(client) = found.as_ref() else {
+        return Err(Unexpected("an unknown client authenticated".into()).into());
+    };
+    let role = client
+        .role()
+        .ok_or_else(|| Unexpected(format!("client {} has an unknown role", client.client_id)))?;
+    let scope = match grant(role, form.scope.as_deref()) {
+        Ok(granted) => granted.to_scope_string(),
+        Err(message) => {
+            state
+                .logins
+                .record(&[attempt.event(&principal, AccessOutcome::Deny, basis::SCOPE)])
+                .await?;
+            return Err(OAuthError::InvalidScope(message).into());
+        }
+    };
     let subject = Subject {
         sub: client.client_id.clone(),
         role,
@@ -272,6 +321,10 @@ async fn client_credentials_grant(
         subject,
         scope,
     )?;
+    state
+        .logins
+        .record(&[attempt.event(&principal, AccessOutcome::Permit, basis::CLIENT_CREDENTIALS)])
+        .await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

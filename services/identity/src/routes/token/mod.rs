@@ -3,7 +3,6 @@
 
 mod client_auth;
 pub mod issue;
-mod login_event;
 pub mod revoke;
 
 use serde::Serialize;

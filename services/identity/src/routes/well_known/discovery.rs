@@ -39,7 +39,7 @@ fn configuration(issuer: &str) -> Configuration {
         ]),
         // Holding the token is the right to revoke it: no client authentication.
         revocation_endpoint_auth_methods_supported: strings(&["none"]),
-        scopes_supported: strings(&all_scopes()),
+        scopes_supported: all_scopes(),
         response_types_supported: Vec::new(),
         capabilities: strings(&[
             "client-confidential-symmetric",
@@ -88,5 +88,14 @@ mod tests {
         );
         assert!(c.grant_types_supported.contains(&"password".to_string()));
         assert!(c.response_types_supported.is_empty());
+        for scope in [
+            "patient/*.rs",
+            "user/*.cruds",
+            "system/*.cruds",
+            "openid",
+            "launch/patient",
+        ] {
+            assert!(c.scopes_supported.iter().any(|s| s == scope), "{scope}");
+        }
     }
 }
