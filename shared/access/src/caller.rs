@@ -179,6 +179,14 @@ impl Caller {
             .collect()
     }
 
+    /// The same caller without break-glass: what it may do on its own rights.
+    pub fn without_break_glass(&self) -> Self {
+        Self {
+            break_glass: None,
+            ..self.clone()
+        }
+    }
+
     /// Whether this request asks for break-glass (only a practitioner's can succeed).
     pub fn asks_break_glass(&self) -> bool {
         self.break_glass.is_some()

@@ -402,8 +402,16 @@ impl Kernel {
         if decision.permitted() {
             return Ok(decision);
         }
-        // Break-glass: a practitioner's read of one patient's data, with a stated reason.
+        // Break-glass: a practitioner's read of one patient's data, with a stated reason, for
+        // (emergency) treatment: it is recorded as ETREAT, so no other purpose may claim it.
         match (&caller.break_glass, interaction.writes()) {
+            (Some(_), false) if !matches!(caller.purpose.as_str(), "TREAT" | "ETREAT") => {
+                Ok(Decision::deny(
+                    Basis::BreakGlassRefused,
+                    decision.consents,
+                    "break-glass is for emergency treatment (purpose TREAT or ETREAT)",
+                ))
+            }
             (Some(reason), false) => Ok(Decision {
                 effect: Effect::Permit,
                 basis: Basis::BreakGlass,

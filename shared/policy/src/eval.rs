@@ -213,7 +213,9 @@ impl Provision {
         if !self.actions.is_empty() && !self.actions.contains(&req.action) {
             return Tri::No;
         }
-        if !self.purposes.is_empty() && !self.purposes.iter().any(|p| p == req.purpose) {
+        if !self.purposes.is_empty()
+            && !self.purposes.iter().any(|p| purpose_covers(p, req.purpose))
+        {
             return Tri::No;
         }
         if !self.classes.is_empty() && !self.classes.iter().any(|c| c == facts.resource_type) {
@@ -380,4 +382,25 @@ pub fn evaluate<'a>(
             .into_iter()
             .map(|c| (c.reference().unwrap_or("Consent/?"), c.outcomes(req))),
     )
+}
+
+/// Whether a provision naming purpose `named` covers a request made for `asked`: the same code,
+/// or one of its specialisations in v3-ActReason that this engine knows for certain (emergency
+/// treatment is treatment). Unknown codes cover only themselves: never wider than stated.
+pub fn purpose_covers(named: &str, asked: &str) -> bool {
+    named == asked || (named == "TREAT" && matches!(asked, "ETREAT" | "ERTREAT" | "BTG"))
+}
+
+#[cfg(test)]
+mod purpose_tests {
+    use super::purpose_covers;
+
+    #[test]
+    fn emergency_treatment_is_treatment_and_nothing_else_widens() {
+        assert!(purpose_covers("TREAT", "TREAT"));
+        assert!(purpose_covers("TREAT", "ETREAT"));
+        assert!(!purpose_covers("ETREAT", "TREAT"));
+        assert!(!purpose_covers("TREAT", "HMARKT"));
+        assert!(!purpose_covers("HRESCH", "TREAT"));
+    }
 }

@@ -183,10 +183,16 @@ fn denied(
     existing: bool,
 ) -> Result<Applied, RecordsError> {
     let event = decision.event(caller, interaction, subject.touched(0));
+    // On the caller's own rights: break-glass opens reads, and must not tell a writer that a
+    // resource it may not see exists.
     let hidden = existing
         && !state
             .kernel
-            .decide(caller, Interaction::Read, &subject.target())?
+            .decide(
+                &caller.without_break_glass(),
+                Interaction::Read,
+                &subject.target(),
+            )?
             .permitted();
     Ok(Applied::Denied {
         decision,

@@ -364,3 +364,47 @@ async fn data_naming_several_patients_needs_every_record() {
     assert_eq!(app.post("/fhir/Group", &h1, &ours).await.status, 201);
     app.cleanup().await;
 }
+
+#[actix_web::test]
+async fn break_glass_opens_emergency_reads_only() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    register(&app, &h1, "bob").await;
+    let obs = app
+        .send_json(
+            "POST",
+            "/fhir/Observation",
+            &h1,
+            &weight("Patient/bob", "80"),
+            &[],
+        )
+        .await;
+    let stored = obs.json();
+    let path = format!("/fhir/Observation/{}", stored["id"].as_str().unwrap());
+    let glass = ("X-Break-Glass", "checking");
+    // A write with the header learns no more than one without: as for an unknown id.
+    assert_eq!(app.delete(&path, &h2, &[glass]).await.status, 404);
+    assert_eq!(app.put(&path, &h2, &stored, &[glass]).await.status, 404);
+    assert_eq!(
+        app.delete("/fhir/Observation/does-not-exist", &h2, &[glass])
+            .await
+            .status,
+        404
+    );
+    // Not for marketing, whatever the reason given.
+    assert_eq!(
+        app.get(&path, &h2, &[glass, ("X-Purpose-Of-Use", "HMARKT")])
+            .await
+            .status,
+        404
+    );
+    // For emergency treatment, yes.
+    assert_eq!(
+        app.get(&path, &h2, &[glass, ("X-Purpose-Of-Use", "ETREAT")])
+            .await
+            .status,
+        200
+    );
+    app.cleanup().await;
+}
