@@ -11,6 +11,7 @@ use custodian_database::{DatabaseError, PostgresProbe};
 use custodian_events::{
     consumer::{latest_id, GroupConsumer, StreamTail},
     outbox::Relay,
+    signing::StreamSigner,
     streams::{self, RedisProbe},
     EventError, IdentityEvent, Streams, OUTBOX_MIGRATIONS,
 };
@@ -93,7 +94,9 @@ impl Application {
 
         let metrics = Metrics::new("identity");
         let identity_metrics = IdentityMetrics::register(&metrics)?;
-        let relay = Relay::new(pool.clone(), redis.clone());
+        // Suspensions and revocations are obeyed only when signed with identity's stream key.
+        let signer = StreamSigner::from_env("identity").map_err(EventError::from)?;
+        let relay = Relay::new(pool.clone(), redis.clone()).with_signer(signer);
         for collector in relay.collectors() {
             metrics.register(collector);
         }

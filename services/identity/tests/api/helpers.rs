@@ -378,14 +378,10 @@ impl TestApp {
     /// Publishes an event as a producer's outbox relay would.
     pub async fn publish(&self, stream: &str, id: Uuid, event: &Value) {
         let mut redis = self.redis.clone();
-        let _: String = redis
-            .xadd(
-                stream,
-                "*",
-                &[("id", id.to_string()), ("event", event.to_string())],
-            )
-            .await
-            .expect("XADD");
+        // Signed as the stream's producer would (alerts by anomaly).
+        let fields =
+            custodian_events::signing::test_fields(stream, &id.to_string(), &event.to_string());
+        let _: String = redis.xadd(stream, "*", &fields).await.expect("XADD");
     }
 
     /// Messages of `stream` delivered to `group` and not yet acknowledged.

@@ -11,3 +11,4 @@ mod revocation;
 mod scopes;
 mod suspension;
 mod token;
+mod trust;

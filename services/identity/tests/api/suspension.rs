@@ -18,9 +18,13 @@ async fn patient(app: &TestApp, admin: &str, username: &str) -> String {
 }
 
 async fn suspended_ids(app: &TestApp) -> Vec<String> {
-    let answer = app.get("/internal/suspended", None).await;
+    // The service credential the app reads (same INTERNAL_TOKEN_FILE, same working directory).
+    let credential = custodian_auth::InternalToken::shared().expect("internal token");
+    let answer = app
+        .get("/internal/suspended", Some(credential.expose()))
+        .await;
     assert_eq!(answer.status, StatusCode::OK);
-    serde_json::from_value(answer.body).unwrap()
+    serde_json::from_value(answer.body["suspended"].clone()).unwrap()
 }
 
 fn alert(user_id: &str, suspend: bool) -> Value {
