@@ -9,42 +9,7 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
-
-/// Addresses whose forwarding headers are believed (`TRUSTED_PROXIES`: comma-separated
-/// addresses or CIDR ranges; empty trusts nobody).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TrustedProxies {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut nets = Vec::new();
-        for piece in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let net = match piece.parse::<IpNet>() {
-                Ok(net) => net,
-                Err(_) => piece
-                    .parse::<IpAddr>()
-                    .map(IpNet::from)
-                    .map_err(|_| format!("{piece:?} is not an address or CIDR range"))?,
-            };
-            nets.push(net);
-        }
-        Ok(Self(nets))
-    }
-
-    pub fn none() -> Self {
-        Self(Vec::new())
-    }
-
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        // IPv4-mapped IPv6 addresses compare as IPv4.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(*ip),
-            v4 => *v4,
-        };
-        self.0.iter().any(|net| net.contains(&ip))
-    }
-}
+pub use custodian_auth::source::TrustedProxies;
 
 /// The forwarding headers to send upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]

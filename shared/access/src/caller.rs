@@ -1,9 +1,8 @@
 //! `Caller`: who is asking, built once per request from the verified token, the declared
 //! purpose of use, a break-glass reason and where the request came from.
 
-use std::net::IpAddr;
-
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
+pub use custodian_auth::source::{client_ip, source_of};
 use custodian_auth::{Authenticated, Claims, Role};
 use custodian_events::Source;
 use futures_util::future::LocalBoxFuture;
@@ -12,7 +11,7 @@ use crate::{
     error::AccessError,
     reference::{OrganizationRef, PatientRef, PractitionerRef},
     scope::ScopeSet,
-    settings::{AccessSettings, TrustedProxies},
+    settings::AccessSettings,
 };
 
 pub const PURPOSE_HEADER: &str = "x-purpose-of-use";
@@ -193,74 +192,11 @@ impl Caller {
     }
 }
 
-/// Where a request came from (before anyone is authenticated, e.g. a login).
-pub fn source_of(req: &HttpRequest, trusted: &TrustedProxies) -> Source {
-    let forwarded: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let ip = client_ip(req.peer_addr().map(|a| a.ip()), &forwarded, trusted);
-    let user_agent = req
-        .headers()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().chars().take(300).collect());
-    Source {
-        ip: ip.map(|ip| ip.to_string()),
-        user_agent,
-    }
-}
-
 /// The request id the telemetry middleware assigned.
 pub fn request_id_of(req: &HttpRequest) -> Option<String> {
     req.extensions()
         .get::<custodian_telemetry::http::RequestId>()
         .map(|r| r.0.clone())
-}
-
-/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Entries a client
-/// wrote in front of the proxies' are never believed.
-pub fn client_ip(
-    peer: Option<IpAddr>,
-    forwarded: &[&str],
-    trusted: &TrustedProxies,
-) -> Option<IpAddr> {
-    let peer = peer?;
-    if !trusted.contains(&peer) {
-        return Some(peer);
-    }
-    let hops: Vec<&str> = forwarded
-        .iter()
-        .flat_map(|h| h.split(','))
-        .map(str::trim)
-        .collect();
-    let mut client = peer;
-    for hop in hops.iter().rev() {
-        let Some(ip) = parse_hop(hop) else {
-            // An unparseable entry: nothing to its left can be trusted either.
-            return Some(client);
-        };
-        client = ip;
-        if !trusted.contains(&ip) {
-            return Some(ip);
-        }
-    }
-    Some(client)
-}
-
-/// `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    if let Ok(ip) = hop.parse::<IpAddr>() {
-        return Some(ip);
-    }
-    if let Ok(sock) = hop.parse::<std::net::SocketAddr>() {
-        return Some(sock.ip());
-    }
-    hop.strip_prefix('[')
-        .and_then(|h| h.split_once(']'))
-        .and_then(|(ip, _)| ip.parse().ok())
 }
 
 impl FromRequest for Caller {
@@ -284,47 +220,6 @@ impl FromRequest for Caller {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn forwarded_for_is_believed_only_from_trusted_proxies() {
-        let trusted = TrustedProxies::parse("127.0.0.1,10.0.0.0/8").unwrap();
-        // A direct client: its own header is ignored.
-        assert_eq!(
-            client_ip(Some(ip("203.0.113.9")), &["6.6.6.6"], &trusted),
-            Some(ip("203.0.113.9"))
-        );
-        // Through the gateway, which appended the real peer: a forged entry in front is skipped.
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &["6.6.6.6, 203.0.113.9"], &trusted),
-            Some(ip("203.0.113.9"))
-        );
-        // Ingress then gateway.
-        assert_eq!(
-            client_ip(
-                Some(ip("127.0.0.1")),
-                &["6.6.6.6", "203.0.113.9, 10.1.2.3"],
-                &trusted
-            ),
-            Some(ip("203.0.113.9"))
-        );
-        // Garbage stops the walk at the last trusted hop.
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &["6.6.6.6, nonsense"], &trusted),
-            Some(ip("127.0.0.1"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &["[2001:db8::1]:443"], &trusted),
-            Some(ip("2001:db8::1"))
-        );
-        assert_eq!(
-            client_ip(Some(ip("127.0.0.1")), &[], &trusted),
-            Some(ip("127.0.0.1"))
-        );
-    }
 
     #[test]
     fn purposes_and_reasons() {

@@ -24,7 +24,6 @@ pub mod interaction;
 pub mod kernel;
 pub mod ledger;
 pub mod reference;
-pub mod resource_types;
 pub mod scope;
 pub mod settings;
 

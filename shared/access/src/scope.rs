@@ -229,7 +229,7 @@ impl ScopeSet {
     pub fn from_token(raw: &str) -> Self {
         let mut set = ScopeSet::default();
         for piece in raw.split_whitespace() {
-            match Scope::parse(piece, crate::resource_types::is_resource_type) {
+            match Scope::parse(piece, custodian_policy::resource_types::is_resource_type) {
                 Ok(Scope::Resource(r)) => set.scopes.push(r),
                 Ok(Scope::Other(o)) => set.others.push(o),
                 Err(_) => {}
@@ -242,7 +242,7 @@ impl ScopeSet {
     pub fn parse_request(raw: &str) -> Result<Self, ScopeError> {
         let mut set = ScopeSet::default();
         for piece in raw.split_whitespace() {
-            match Scope::parse(piece, crate::resource_types::is_resource_type)? {
+            match Scope::parse(piece, custodian_policy::resource_types::is_resource_type)? {
                 Scope::Resource(r) => {
                     if !set.scopes.contains(&r) {
                         set.scopes.push(r)
@@ -335,7 +335,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn parse(raw: &str) -> Result<Scope, ScopeError> {
-        Scope::parse(raw, crate::resource_types::is_resource_type)
+        Scope::parse(raw, custodian_policy::resource_types::is_resource_type)
     }
 
     fn resource(raw: &str) -> ResourceScope {

@@ -1,9 +1,7 @@
 //! The kernel's deployment settings, read once from the environment.
 
-use std::net::IpAddr;
-
+pub use custodian_auth::source::TrustedProxies;
 use custodian_telemetry::{config::ConfigError, Env};
-use ipnet::IpNet;
 
 /// Who may see a patient's data without her explicit permit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,48 +11,6 @@ pub enum CustodianMode {
     Custodian,
     /// Strictly opt-in, as a regional exchange runs: even the custodian needs a permit.
     OptIn,
-}
-
-/// Addresses whose `X-Forwarded-For` is believed (the gateway, an ingress).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
-
-impl TrustedProxies {
-    /// Parses a comma-separated list of addresses or CIDR ranges; empty trusts nobody.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let mut nets = Vec::new();
-        for piece in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let net = match piece.parse::<IpNet>() {
-                Ok(net) => net,
-                Err(_) => piece
-                    .parse::<IpAddr>()
-                    .map(IpNet::from)
-                    .map_err(|_| format!("{piece:?} is not an address or CIDR range"))?,
-            };
-            nets.push(net);
-        }
-        Ok(Self(nets))
-    }
-
-    pub fn none() -> Self {
-        Self(Vec::new())
-    }
-
-    pub fn contains(&self, ip: &IpAddr) -> bool {
-        let ip = canonical(*ip);
-        self.0.iter().any(|n| n.contains(&ip))
-    }
-}
-
-/// IPv4-mapped IPv6 addresses compare as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
 }
 
 /// How the kernel is run in this deployment.
@@ -104,24 +60,5 @@ impl AccessSettings {
             trusted_proxies,
             explain_denials: env.flag("ACCESS_EXPLAIN_DENIALS", false),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proxies_parse_addresses_and_ranges() {
-        let p = TrustedProxies::parse("10.0.0.0/8, ::1, 192.168.1.7").unwrap();
-        assert!(p.contains(&"10.2.3.4".parse().unwrap()));
-        assert!(p.contains(&"::1".parse().unwrap()));
-        assert!(p.contains(&"192.168.1.7".parse().unwrap()));
-        assert!(p.contains(&"::ffff:10.0.0.1".parse().unwrap()));
-        assert!(!p.contains(&"192.168.1.8".parse().unwrap()));
-        assert!(TrustedProxies::parse("nonsense").is_err());
-        assert!(!TrustedProxies::parse("")
-            .unwrap()
-            .contains(&"127.0.0.1".parse().unwrap()));
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod extract;
 pub mod internal;
 pub mod openapi;
+pub mod source;
 pub mod verify;
 
 #[cfg(feature = "testing")]

@@ -21,6 +21,15 @@ const KNOWN_FAILURES: &[(&str, &str)] = &[
         "holds a U+202F in a string, which the R4 JSON Schema's own string pattern rejects (422)",
     ),
     (
+        "patient-example-a.json",
+        "links to a patient whose record another organisation holds: a link is data in her \
+         record too, which only her custodian (or her permit) may write (403)",
+    ),
+    (
+        "patient-example-b.json",
+        "links to a patient whose record another organisation holds (as patient-example-a)",
+    ),
+    (
         "patient-example-animal.json",
         "names its managingOrganization by display only; who holds a record must be a literal \
          Organization reference, since access is decided on it (422)",
