@@ -17,6 +17,23 @@ async fn register(app: &TestApp, token: &str, id: &str) {
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
+/// An Observation of `patient` written with `token`: its path and stored body.
+async fn observation(app: &TestApp, token: &str, patient: &str, kg: &str) -> (String, Value) {
+    let obs = app
+        .send_json(
+            "POST",
+            "/fhir/Observation",
+            token,
+            &weight(&format!("Patient/{patient}"), kg),
+            &[],
+        )
+        .await;
+    assert_eq!(obs.status, 201, "{}", obs.text());
+    let stored = obs.json();
+    let path = format!("/fhir/Observation/{}", stored["id"].as_str().unwrap());
+    (path, stored)
+}
+
 fn total(bundle: &Value) -> u64 {
     bundle["total"].as_u64().unwrap_or(u64::MAX)
 }
@@ -162,17 +179,7 @@ async fn preconditions_are_no_oracle() {
     let (_, h1) = app.practitioner("Organization/h1");
     let (_, h2) = app.practitioner("Organization/h2");
     register(&app, &h1, "alice").await;
-    let obs = app
-        .send_json(
-            "POST",
-            "/fhir/Observation",
-            &h1,
-            &weight("Patient/alice", "60"),
-            &[],
-        )
-        .await;
-    let stored = obs.json();
-    let path = format!("/fhir/Observation/{}", stored["id"].as_str().unwrap());
+    let (path, stored) = observation(&app, &h1, "alice", "60").await;
     // A wrong If-Match from someone who may not see it: the 404 of an unknown id, not a 412.
     for version in ["W/\"1\"", "W/\"7\""] {
         assert_eq!(
@@ -294,16 +301,7 @@ async fn scopes_narrow_what_a_token_may_do() {
     let app = spawn_app().await;
     let (_, h1) = app.practitioner("Organization/h1");
     register(&app, &h1, "alice").await;
-    let obs = app
-        .send_json(
-            "POST",
-            "/fhir/Observation",
-            &h1,
-            &weight("Patient/alice", "60"),
-            &[],
-        )
-        .await;
-    let path = format!("/fhir/Observation/{}", obs.json()["id"].as_str().unwrap());
+    let (path, _) = observation(&app, &h1, "alice", "60").await;
     // A token of the same practitioner that may only read Observations.
     let mut narrow = app.issuer.claims(custodian_auth::Role::Practitioner);
     narrow.organization = Some("Organization/h1".into());
@@ -371,17 +369,7 @@ async fn break_glass_opens_emergency_reads_only() {
     let (_, h1) = app.practitioner("Organization/h1");
     let (_, h2) = app.practitioner("Organization/h2");
     register(&app, &h1, "bob").await;
-    let obs = app
-        .send_json(
-            "POST",
-            "/fhir/Observation",
-            &h1,
-            &weight("Patient/bob", "80"),
-            &[],
-        )
-        .await;
-    let stored = obs.json();
-    let path = format!("/fhir/Observation/{}", stored["id"].as_str().unwrap());
+    let (path, stored) = observation(&app, &h1, "bob", "80").await;
     let glass = ("X-Break-Glass", "checking");
     // A write with the header learns no more than one without: as for an unknown id.
     assert_eq!(app.delete(&path, &h2, &[glass]).await.status, 404);
