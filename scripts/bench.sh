@@ -7,7 +7,8 @@
 #  2. seeds through the gateway: an organisation, a practitioner, a patient user, the Patient
 #     resource and a Consent permitting the organisation for TREAT;
 #  3. wrk (another process) with scripts/bench/create.lua: POST /fhir/Observation (~1 KB) as the
-#     practitioner; then scripts/bench/read.lua: GET /fhir/Observation/<id>;
+#     practitioner; then scripts/bench/read.lua: GET /fhir/Observation/<id>; then
+#     scripts/bench/search.lua: a broad token search (access compiled into the query);
 #  4. stops the suite, then pgbench on a scratch database (custodian_bench_raw): INSERT of a
 #     ~1 KB jsonb row, and primary-key SELECT of such rows (prepared statements, same clients,
 #     same duration);
@@ -259,6 +260,7 @@ run_wrk() {
 
 run_wrk CREATE "$ROOT/scripts/bench/create.lua"
 run_wrk READ "$ROOT/scripts/bench/read.lua"
+run_wrk SEARCH "$ROOT/scripts/bench/search.lua"
 
 # Free PostgreSQL's connections before the raw run.
 suite_stop
@@ -352,10 +354,13 @@ row() { printf '| %-46s | %10s | %9s | %9s | %8s | %7s |\n' "$@"; }
   row "custodian read: GET /fhir/Observation/{id}" "$READ_RPS" "$READ_P50" "$READ_P99" "$READ_N" "$READ_ERR"
   row "raw PostgreSQL: SELECT by primary key" "$RAWSELECT_RPS" "$RAWSELECT_P50" "$RAWSELECT_P99" "$RAWSELECT_N" "$RAWSELECT_ERR"
   row "ratio read custodian/raw" "$(ratio "$READ_RPS" "$RAWSELECT_RPS")" "$(ratio "$READ_P50" "$RAWSELECT_P50")" "$(ratio "$READ_P99" "$RAWSELECT_P99")" "" ""
+  row "custodian search: GET /fhir/Observation?code=..&_count=10" "$SEARCH_RPS" "$SEARCH_P50" "$SEARCH_P99" "$SEARCH_N" "$SEARCH_ERR"
   echo
   echo "A req/s ratio below 1 means Custodian serves that fraction of raw PostgreSQL's rate; a latency"
   echo "ratio above 1 is how many times slower a request is. Raw output: var/bench/wrk-*.txt, var/bench/pgbench-*.txt."
-  if [ "$CREATE_ERR" != 0 ] || [ "$READ_ERR" != 0 ]; then
+  echo "The search runs after the create run, over every Observation it wrote (all visible to the"
+  echo "practitioner: its organisation holds the patient's record); each answer counts them all."
+  if [ "$CREATE_ERR" != 0 ] || [ "$READ_ERR" != 0 ] || [ "$SEARCH_ERR" != 0 ]; then
     echo
     echo "**Warning: some Custodian requests failed (non-2xx or socket errors); the rates above include them.**"
   fi
