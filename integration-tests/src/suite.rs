@@ -7,6 +7,8 @@
 //! which the services create there when they first start, and which every consumer trusts
 //! (`STREAM_TRUSTED_KEYS_DIR`). Keys of another suite, or of `make run`, are never trusted.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code (end-to-end harness)
+
 use std::{
     collections::BTreeMap,
     fs::File,

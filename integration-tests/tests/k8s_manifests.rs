@@ -13,6 +13,8 @@
 //!
 //! Needs `kubectl` (with its built-in kustomize): `scripts/ensure-deps.sh` installs it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     fs,

@@ -4,6 +4,8 @@
 //! consent; Alice's consent admits Hospital2; Bob gave none, so Hospital2 sees nothing of his
 //! but by breaking the glass for him; Alice's revocation shuts Hospital2 out within a second.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::time::{Duration, Instant};
 
 use awc::http::Method;

@@ -1,6 +1,8 @@
 //! Appends per second of the in-memory tree, and the cost of proofs at the end.
 //! `cargo run -p ledger --example tree_throughput [--release] -- [leaves]`
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code (example, not shipped)
+
 use std::time::Instant;
 
 use ledger::tree::{verify_inclusion, Tree};

@@ -13,6 +13,8 @@
 //!   accepts the empty subtree in 2 of them, while RFC 9162 semantics, and the `consistency/`
 //!   vectors, reject a proof from size 0: 11 files).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 use std::path::{Path, PathBuf};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};

@@ -2,6 +2,8 @@
 //! service's own tests can mint tokens its real verifier accepts. The end-to-end suite uses the
 //! real identity service instead.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code (feature `testing`)
+
 use base64::Engine as _;
 use chrono::Utc;
 use jsonwebtoken::{jwk::JwkSet, Algorithm, EncodingKey, Header};

@@ -44,20 +44,28 @@ async fn forged_and_tampered_tokens_are_refused() {
     // alg none, HS256 with the public key's kid, a claim changed under the same signature.
     for header in [
         r#"{"alg":"none","typ":"JWT"}"#.to_string(),
-        format!(r#"{{"alg":"HS256","kid":"x"}}"#),
+        r#"{"alg":"HS256","kid":"x"}"#.to_string(),
     ] {
         let forged = format!("{}.{}.", b64(&header), parts[1]);
-        assert!(matches!(verifier.verify(&forged).await, Err(AuthError::InvalidToken(_))));
+        assert!(matches!(
+            verifier.verify(&forged).await,
+            Err(AuthError::InvalidToken(_))
+        ));
     }
     let mut claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(parts[1]).unwrap(),
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
     )
     .unwrap();
     claims["role"] = serde_json::json!(Role::Admin.as_str());
     let tampered = format!("{}.{}.{}", parts[0], b64(&claims.to_string()), parts[2]);
     assert!(verifier.verify(&tampered).await.is_err());
     // An unknown kid is looked up, not trusted.
-    let header = format!(r#"{{"alg":"ES256","kid":"unknown-{}"}}"#, uuid::Uuid::new_v4());
+    let header = format!(
+        r#"{{"alg":"ES256","kid":"unknown-{}"}}"#,
+        uuid::Uuid::new_v4()
+    );
     let unknown = format!("{}.{}.{}", b64(&header), parts[1], parts[2]);
     assert!(verifier.verify(&unknown).await.is_err());
 }

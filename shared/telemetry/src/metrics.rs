@@ -17,6 +17,8 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(service: &str) -> Self {
+        // Fails only on an empty prefix, and "custodian" is a constant; label values are free text.
+        #[allow(clippy::expect_used)]
         let registry = Registry::new_custom(
             Some("custodian".into()),
             Some(
@@ -26,6 +28,8 @@ impl Metrics {
             ),
         )
         .expect("static registry options are valid");
+        // Constant name, help and label names, all valid: this cannot fail.
+        #[allow(clippy::expect_used)]
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -34,6 +38,8 @@ impl Metrics {
             &["method", "route", "status"],
         )
         .expect("static metric options are valid");
+        // Constant name, help, label names and increasing buckets, all valid: this cannot fail.
+        #[allow(clippy::expect_used)]
         let http_duration = HistogramVec::new(
             HistogramOpts::new("http_request_duration_seconds", "HTTP request latency").buckets(
                 vec![

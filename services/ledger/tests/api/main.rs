@@ -1,5 +1,7 @@
 //! Black-box tests of the ledger: the real app, a real database and Redis.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod accesses;
 mod appends;
 mod deny;

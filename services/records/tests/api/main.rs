@@ -1,6 +1,8 @@
 //! Black-box tests: the real app on port 0, a fresh database per test, a random stream prefix,
 //! real PostgreSQL and Redis, a test token issuer and a stand-in consent service.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
 mod attacks;
 mod consent;
 mod crud;
