@@ -184,7 +184,10 @@ impl AccessScorer {
                 }
                 let mut reasons = scored.reasons.clone();
                 if broke_glass && !scored.alert {
-                    reasons.insert(0, "break-glass access (its stated reason is in the ledger)".into());
+                    reasons.insert(
+                        0,
+                        "break-glass access (its stated reason is in the ledger)".into(),
+                    );
                 }
                 let record = AlertRecord {
                     id: Uuid::now_v7(),
