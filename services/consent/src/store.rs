@@ -2,6 +2,7 @@
 //! missing row means.
 
 use chrono::{DateTime, Utc};
+pub use custodian_access::consents::Visible;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
@@ -107,17 +108,6 @@ pub async fn history_version(
         .first(conn)
         .await
         .optional()
-}
-
-/// Which consents a caller may see, as a predicate of the query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Visible {
-    /// One patient's consents (her own).
-    Patient(String),
-    /// Consents naming one of these actor references.
-    NamingAny(Vec<String>),
-    /// None at all.
-    Nothing,
 }
 
 /// What a search asks for.

@@ -178,6 +178,13 @@ impl Caller {
             .collect()
     }
 
+    /// The same caller with other scopes (tests, and narrowing a caller for a sub-request).
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.scopes = ScopeSet::from_token(scope);
+        self.claims.scope = scope.to_string();
+        self
+    }
+
     /// The same caller without break-glass: what it may do on its own rights.
     pub fn without_break_glass(&self) -> Self {
         Self {

@@ -475,3 +475,381 @@ fn unreachable_metric() -> IntCounterVec {
     )
     .unwrap_or_else(|_| std::process::abort())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::{BreakGlassReason, Purpose};
+    use custodian_auth::Claims;
+    use custodian_policy::{parse::Consent, ConsentChange};
+    use serde_json::json;
+
+    fn caller(role: Role, org: Option<&str>, scope: &str) -> Caller {
+        Caller::from_claims(Claims {
+            iss: "i".into(),
+            sub: "u".into(),
+            aud: "custodian".into(),
+            exp: 0,
+            iat: 0,
+            jti: "j".into(),
+            role,
+            organization: org.map(str::to_string),
+            department: None,
+            practitioner: Some("Practitioner/p1".into()),
+            patient: (role == Role::Patient).then(|| "Patient/alice".to_string()),
+            scope: scope.into(),
+            client_id: None,
+        })
+    }
+
+    fn kernel(mode: CustodianMode, provision: Option<serde_json::Value>) -> Kernel {
+        let store = ConsentStore::new();
+        if let Some(provision) = provision {
+            let consent = json!({"resourceType": "Consent", "id": "c1", "status": "active",
+                "scope": {"coding": [{"code": "patient-privacy"}]},
+                "patient": {"reference": "Patient/alice"}, "provision": provision});
+            store.apply(ConsentChange {
+                consent: "Consent/c1".into(),
+                patient: "Patient/alice".into(),
+                version: 1,
+                consent_policy: Some(Consent::parse(&consent).unwrap()),
+            });
+        }
+        let kernel = Kernel::new(
+            AccessSettings {
+                mode,
+                ..AccessSettings::default()
+            },
+            store,
+        );
+        kernel.mark_consents_loaded();
+        kernel
+    }
+
+    fn permit_h2() -> serde_json::Value {
+        json!({"type": "permit", "actor": [{"role": {"coding": [{"code": "IRCP"}]},
+               "reference": {"reference": "Organization/h2"}}]})
+    }
+
+    fn deny_all() -> serde_json::Value {
+        json!({"type": "deny"})
+    }
+
+    /// Who, mode, her consent, interaction, purpose, break-glass; then the expected permit and
+    /// basis.
+    type Case = (
+        &'static str,
+        Caller,
+        CustodianMode,
+        Option<serde_json::Value>,
+        Interaction,
+        &'static str,
+        bool,
+        bool,
+        Basis,
+    );
+
+    #[test]
+    fn the_policy() {
+        use CustodianMode::*;
+        let alice = PatientRef::parse("Patient/alice").unwrap();
+        let h1 = OrganizationRef::parse("Organization/h1").unwrap();
+        let practitioner = |org| caller(Role::Practitioner, Some(org), "user/*.cruds");
+        let cases: Vec<Case> = vec![
+            (
+                "custodian reads",
+                practitioner("Organization/h1"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                true,
+                Basis::Custodian,
+            ),
+            (
+                "custodian writes",
+                practitioner("Organization/h1"),
+                Custodian,
+                None,
+                Interaction::Create,
+                "TREAT",
+                false,
+                true,
+                Basis::Custodian,
+            ),
+            (
+                "custodian markets",
+                practitioner("Organization/h1"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "HMARKT",
+                false,
+                false,
+                Basis::NoPermit,
+            ),
+            (
+                "custodian, opt-in",
+                practitioner("Organization/h1"),
+                OptIn,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                false,
+                Basis::NoPermit,
+            ),
+            (
+                "custodian, denied by her",
+                practitioner("Organization/h1"),
+                Custodian,
+                Some(deny_all()),
+                Interaction::Read,
+                "TREAT",
+                false,
+                false,
+                Basis::ConsentDeny,
+            ),
+            (
+                "stranger",
+                practitioner("Organization/h2"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                false,
+                Basis::NoPermit,
+            ),
+            (
+                "stranger with her permit",
+                practitioner("Organization/h2"),
+                Custodian,
+                Some(permit_h2()),
+                Interaction::Read,
+                "TREAT",
+                false,
+                true,
+                Basis::Consent,
+            ),
+            (
+                "permit, opt-in",
+                practitioner("Organization/h2"),
+                OptIn,
+                Some(permit_h2()),
+                Interaction::Read,
+                "TREAT",
+                false,
+                true,
+                Basis::Consent,
+            ),
+            (
+                "stranger breaks the glass",
+                practitioner("Organization/h2"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                true,
+                true,
+                Basis::BreakGlass,
+            ),
+            (
+                "break-glass over her deny",
+                practitioner("Organization/h2"),
+                Custodian,
+                Some(deny_all()),
+                Interaction::Read,
+                "ETREAT",
+                true,
+                true,
+                Basis::BreakGlass,
+            ),
+            (
+                "break-glass to write",
+                practitioner("Organization/h2"),
+                Custodian,
+                None,
+                Interaction::Update,
+                "TREAT",
+                true,
+                false,
+                Basis::NoPermit,
+            ),
+            (
+                "break-glass to market",
+                practitioner("Organization/h2"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "HMARKT",
+                true,
+                false,
+                Basis::BreakGlassRefused,
+            ),
+            (
+                "service breaks the glass",
+                caller(Role::Service, Some("Organization/h2"), "system/*.cruds"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                true,
+                false,
+                Basis::BreakGlassRefused,
+            ),
+            (
+                "custodian's service",
+                caller(Role::Service, Some("Organization/h1"), "system/*.cruds"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                true,
+                Basis::Custodian,
+            ),
+            (
+                "no scope",
+                practitioner("Organization/h1").with_scope("user/Patient.r"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                false,
+                Basis::Scope,
+            ),
+            (
+                "read-only scope writes",
+                practitioner("Organization/h1").with_scope("user/*.rs"),
+                Custodian,
+                None,
+                Interaction::Create,
+                "TREAT",
+                false,
+                false,
+                Basis::Scope,
+            ),
+            (
+                "the patient",
+                caller(Role::Patient, None, "patient/*.rs"),
+                Custodian,
+                Some(deny_all()),
+                Interaction::Read,
+                "TREAT",
+                false,
+                true,
+                Basis::OwnRecord,
+            ),
+            (
+                "the patient writes",
+                caller(Role::Patient, None, "patient/*.rs"),
+                Custodian,
+                None,
+                Interaction::Create,
+                "TREAT",
+                false,
+                false,
+                Basis::Scope,
+            ),
+            (
+                "admin",
+                caller(Role::Admin, None, "system/*.cruds"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                false,
+                Basis::Role,
+            ),
+            (
+                "auditor",
+                caller(Role::Auditor, None, "user/*.rs"),
+                Custodian,
+                None,
+                Interaction::Read,
+                "TREAT",
+                false,
+                false,
+                Basis::Role,
+            ),
+        ];
+        for (who, mut c, mode, consent, interaction, purpose, glass, permit, basis) in cases {
+            c.purpose = Purpose::parse(purpose).unwrap();
+            c.break_glass = glass.then(|| BreakGlassReason::parse("unconscious").unwrap());
+            let k = kernel(mode, consent);
+            let target = Target::Compartment(CompartmentTarget {
+                patient: &alice,
+                custodian: Some(&h1),
+                facts: ResourceFacts {
+                    resource_type: "Observation",
+                    id: Some("o1"),
+                    security_labels: Some(&[]),
+                    data_time: None,
+                    codes: Some(&[]),
+                },
+            });
+            let d = k.decide(&c, interaction, &target).unwrap();
+            assert_eq!((d.permitted(), d.basis), (permit, basis), "{who}");
+            assert_eq!(
+                d.is_break_glass(),
+                permit && glass && basis == Basis::BreakGlass,
+                "{who}"
+            );
+        }
+    }
+
+    #[test]
+    fn searches_see_the_custodians_patients_and_the_permitted_ones() {
+        let k = kernel(CustodianMode::Custodian, Some(permit_h2()));
+        let Visibility::Visible { scope, .. } = k
+            .visibility(
+                &caller(Role::Practitioner, Some("Organization/h2"), "user/*.rs"),
+                "Observation",
+            )
+            .unwrap()
+        else {
+            panic!("visible")
+        };
+        assert_eq!(
+            scope.custodian.as_ref().map(|o| o.as_str()),
+            Some("Organization/h2")
+        );
+        assert_eq!(
+            scope.included,
+            vec![PatientRef::parse("Patient/alice").unwrap()]
+        );
+        let k = kernel(CustodianMode::OptIn, Some(deny_all()));
+        let Visibility::Visible { scope, .. } = k
+            .visibility(
+                &caller(Role::Practitioner, Some("Organization/h1"), "user/*.rs"),
+                "Observation",
+            )
+            .unwrap()
+        else {
+            panic!("visible")
+        };
+        assert_eq!(scope.custodian, None, "opt-in: no custodian rule");
+        assert_eq!(
+            scope.excluded,
+            vec![PatientRef::parse("Patient/alice").unwrap()]
+        );
+        // Break-glass needs one patient.
+        let mut c = caller(Role::Practitioner, Some("Organization/h1"), "user/*.rs");
+        c.break_glass = BreakGlassReason::parse("everyone");
+        assert!(
+            matches!(k.visibility(&c, "Observation").unwrap(), Visibility::Denied(d) if d.basis == Basis::BreakGlassRefused)
+        );
+        // Consents not loaded yet: no guess.
+        let cold = Kernel::new(AccessSettings::default(), ConsentStore::new());
+        assert!(cold
+            .visibility(
+                &caller(Role::Practitioner, Some("Organization/h1"), "user/*.rs"),
+                "Observation"
+            )
+            .is_err());
+    }
+}

@@ -7,6 +7,7 @@
 //! - [`scope`]: SMART v1/v2 scopes: parsing, granting per role, checking.
 //! - [`kernel`]: [`Kernel::decide`] for one target, [`Kernel::visibility`] for searches (a
 //!   [`PatientScope`] the store compiles into SQL).
+//! - [`consents`]: who may read, write, search and ask about patients' Consent resources.
 //! - [`decision`]: [`Decision`] with its [`Basis`], consents and break-glass obligation.
 //! - [`event`]: the event builder and [`AccessLog`], the one way events are written.
 //! - [`ledger`]: which ledger entries a caller may read.
@@ -17,6 +18,7 @@
 //! section "Who may see what" and at the top of [`kernel`].
 
 pub mod caller;
+pub mod consents;
 pub mod decision;
 pub mod error;
 pub mod event;
