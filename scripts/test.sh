@@ -72,6 +72,8 @@ trap summary EXIT
 step "prerequisites (scripts/ensure-deps.sh)" scripts/ensure-deps.sh || exit 1
 # shellcheck source=lib/redis.sh
 source scripts/lib/redis.sh
+# Not in a pipeline (`step` pipes): the port it picks must stay set in this shell.
+redis_pick_port
 step "the project's Redis on port $CUSTODIAN_REDIS_PORT (scripts/lib/redis.sh)" redis_ensure || exit 1
 # The end-to-end suite gives each service its own Redis user (integration-tests/src/suite.rs).
 for svc in identity consent records ledger anomaly gateway; do

@@ -116,6 +116,22 @@ redis_ensure() {
   return 1
 }
 
+# For the tests, which need no fixed port: sets CUSTODIAN_REDIS_PORT (in the calling shell) to
+# the first port from it on that is this checkout's own Redis or free (another checkout's Redis
+# may hold 6380). Starts nothing; redis_ensure does.
+redis_pick_port() {
+  local first="$CUSTODIAN_REDIS_PORT" port
+  redis_write_config
+  for port in $(seq "$first" $((first + 20))); do
+    CUSTODIAN_REDIS_PORT="$port"
+    if redis_answers_admin || ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      return 0
+    fi
+  done
+  CUSTODIAN_REDIS_PORT="$first"
+  echo "warning: no free port for the project's Redis in $first..$((first + 20))" >&2
+}
+
 # Stops the project's Redis if it runs (clean-data).
 redis_stop() {
   if [ -s "$CUSTODIAN_REDIS_DIR/passwords/admin" ] && redis_answers_admin; then
