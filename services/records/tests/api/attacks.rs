@@ -3,19 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{condition, patient_resource, spawn_app, weight, TestApp};
-
-async fn register(app: &TestApp, token: &str, id: &str) {
-    let r = app
-        .put(
-            &format!("/fhir/Patient/{id}"),
-            token,
-            &patient_resource(id, "Doe", id),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-}
+use crate::helpers::{condition, patient_resource, register, spawn_app, weight, TestApp};
 
 /// An Observation of `patient` written with `token`: its path and stored body.
 async fn observation(app: &TestApp, token: &str, patient: &str, kg: &str) -> (String, Value) {

@@ -1,7 +1,7 @@
 use custodian_events::{AccessAction, AccessOutcome};
 use serde_json::Value;
 
-use crate::helpers::{condition, patient_resource, permit, spawn_app_with, weight, TestApp};
+use crate::helpers::{condition, permit, register, spawn_app_with, weight};
 
 fn assert_schema_shape(event: &Value) {
     let schema: Value = serde_json::from_str(include_str!(
@@ -32,18 +32,6 @@ fn assert_schema_shape(event: &Value) {
     }
     assert!(uuid::Uuid::parse_str(event["id"].as_str().unwrap()).is_ok());
     assert!(chrono::DateTime::parse_from_rfc3339(event["time"].as_str().unwrap()).is_ok());
-}
-
-async fn register(app: &TestApp, token: &str, id: &str) {
-    let r = app
-        .put(
-            &format!("/fhir/Patient/{id}"),
-            token,
-            &patient_resource(id, "Doe", id),
-            &[],
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
 }
 
 #[actix_web::test]

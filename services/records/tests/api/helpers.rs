@@ -460,3 +460,16 @@ impl Drop for TestApp {
         .join();
     }
 }
+
+/// Registers `Patient/<id>` with `token`, whose organisation then holds her record.
+pub async fn register(app: &TestApp, token: &str, id: &str) {
+    let r = app
+        .put(
+            &format!("/fhir/Patient/{id}"),
+            token,
+            &patient_resource(id, "Doe", id),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
