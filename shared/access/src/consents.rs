@@ -85,6 +85,22 @@ pub fn see(
     }
 }
 
+/// How much of a consent the caller sees once it may see it: the patient all of it; an actor
+/// it names only the provisions that apply to it (whom else she trusts is hers to know).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsentView {
+    Whole,
+    /// The provisions naming one of these references, and the path to them.
+    NamingOnly(Vec<String>),
+}
+
+pub fn view(caller: &Caller) -> ConsentView {
+    match caller.role() {
+        Role::Patient => ConsentView::Whole,
+        _ => ConsentView::NamingOnly(caller.actor_references()),
+    }
+}
+
 /// May the caller record, change or revoke a consent of `patient`?
 pub fn write(caller: &Caller, interaction: Interaction, patient: &PatientRef) -> Decision {
     if !scope_allows(caller, interaction, Some(patient)) {

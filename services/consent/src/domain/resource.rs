@@ -4,7 +4,7 @@
 //! `meta.versionId`, `meta.lastUpdated`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use custodian_access::PatientRef;
+use custodian_access::{consents::ConsentView, PatientRef};
 use custodian_policy::{Consent, ConsentStatus, ParsedConsent};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -165,6 +165,118 @@ pub fn named_in(json: &Value) -> Vec<String> {
     named
 }
 
+/// The consent as `view` lets the caller see it.
+pub fn shown(view: &ConsentView, json: &Value) -> Value {
+    match view {
+        ConsentView::Whole => json.clone(),
+        ConsentView::NamingOnly(actors) => redacted(json, actors),
+    }
+}
+
+/// What a consent's named actor sees of it: the provisions that apply to it and the path to
+/// them, with only its own entries in their `actor` lists, and none of what would name other
+/// parties (narrative, contained resources, performer, organization, source, verification).
+/// Whom else the patient trusts or excludes is hers to know. The version keeps its id and
+/// `meta`, plus the `REDACTED` security label (v3-ObservationValue) saying parts were removed.
+pub fn redacted(json: &Value, actors: &[String]) -> Value {
+    /// Elements that say nothing about other parties.
+    const KEPT: [&str; 11] = [
+        "resourceType",
+        "id",
+        "meta",
+        "language",
+        "status",
+        "scope",
+        "category",
+        "patient",
+        "dateTime",
+        "policy",
+        "policyRule",
+    ];
+    let mut out = serde_json::Map::new();
+    if let Some(object) = json.as_object() {
+        for (name, value) in object {
+            if KEPT.contains(&name.as_str()) {
+                out.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    if let Some(provision) = json
+        .get("provision")
+        .and_then(|root| redact_provision(root, actors, false, 0))
+    {
+        out.insert("provision".into(), provision);
+    }
+    let label = json!({
+        "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+        "code": "REDACTED",
+        "display": "redacted",
+    });
+    let meta = out.entry("meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        let security = meta.entry("security").or_insert_with(|| json!([]));
+        if let Some(labels) = security.as_array_mut() {
+            labels.push(label);
+        }
+    }
+    Value::Object(out)
+}
+
+/// One provision of [`redacted`]: kept when it names one of `actors`, when it names nobody and
+/// applies to them through an ancestor (`inherited`), or when it is on the way to a provision
+/// that is kept; dropped when it names only others.
+fn redact_provision(
+    node: &Value,
+    actors: &[String],
+    inherited: bool,
+    depth: usize,
+) -> Option<Value> {
+    if depth > 64 {
+        return None;
+    }
+    let named: Vec<&Value> = node
+        .get("actor")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let mine: Vec<Value> = named
+        .iter()
+        .filter(|a| {
+            a.pointer("/reference/reference")
+                .and_then(Value::as_str)
+                .is_some_and(|r| actors.iter().any(|x| x == r))
+        })
+        .map(|a| (*a).clone())
+        .collect();
+    if !named.is_empty() && mine.is_empty() {
+        return None;
+    }
+    let applies = inherited || !mine.is_empty();
+    let children: Vec<Value> = node
+        .get("provision")
+        .and_then(Value::as_array)
+        .map(|children| {
+            children
+                .iter()
+                .filter_map(|c| redact_provision(c, actors, applies, depth + 1))
+                .collect()
+        })
+        .unwrap_or_default();
+    if !applies && children.is_empty() {
+        return None;
+    }
+    let mut kept = node.as_object().cloned().unwrap_or_default();
+    kept.remove("actor");
+    kept.remove("provision");
+    if !mine.is_empty() {
+        kept.insert("actor".into(), Value::Array(mine));
+    }
+    if !children.is_empty() {
+        kept.insert("provision".into(), Value::Array(children));
+    }
+    Some(Value::Object(kept))
+}
+
 /// A FHIR instant with milliseconds: `2026-11-23T04:22:58.123Z`.
 pub fn format_instant(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -191,6 +303,54 @@ mod tests {
                 "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
                 "provision": [{"type": "deny", "actor": [{"role": {"coding": [{"code": "PRCP"}]}, "reference": {"reference": "Practitioner/p9"}}]}]}
         })
+    }
+
+    #[test]
+    fn a_named_actor_sees_only_the_provisions_that_apply_to_it() {
+        let consent = json!({
+            "resourceType": "Consent", "id": "c1", "status": "active",
+            "meta": {"versionId": "2"},
+            "text": {"status": "generated", "div": "<div>Alice trusts h2 and h3, not p9</div>"},
+            "performer": [{"reference": "RelatedPerson/mum"}],
+            "patient": {"reference": "Patient/alice"},
+            "provision": {"type": "permit", "purpose": [{"code": "TREAT"}],
+                "provision": [
+                    {"type": "permit", "actor": [
+                        {"reference": {"reference": "Organization/h2"}},
+                        {"reference": {"reference": "Organization/h3"}}],
+                     "provision": [
+                        {"type": "deny", "securityLabel": [{"code": "R"}]},
+                        {"type": "deny", "actor": [{"reference": {"reference": "Organization/h3"}}], "class": [{"code": "Condition"}]}]},
+                    {"type": "deny", "actor": [{"reference": {"reference": "Practitioner/p9"}}]}]}
+        });
+        let seen = redacted(&consent, &["Organization/h2".to_string()]);
+        let text = seen.to_string();
+        for hidden in [
+            "Organization/h3",
+            "Practitioner/p9",
+            "RelatedPerson/mum",
+            "not p9",
+        ] {
+            assert!(!text.contains(hidden), "{hidden} leaked: {text}");
+        }
+        assert_eq!(seen["id"], "c1");
+        assert_eq!(seen["meta"]["versionId"], "2");
+        assert_eq!(seen["meta"]["security"][0]["code"], "REDACTED");
+        let root = &seen["provision"];
+        assert_eq!(
+            root["purpose"][0]["code"], "TREAT",
+            "the path to h2 keeps its conditions"
+        );
+        let theirs = root["provision"].as_array().unwrap();
+        assert_eq!(theirs.len(), 1);
+        assert_eq!(theirs[0]["actor"].as_array().unwrap().len(), 1);
+        // The exception that applies to h2 through its parent stays; h3's own does not.
+        let exceptions = theirs[0]["provision"].as_array().unwrap();
+        assert_eq!(exceptions.len(), 1);
+        assert_eq!(exceptions[0]["securityLabel"][0]["code"], "R");
+
+        let stranger = redacted(&consent, &["Organization/h9".to_string()]);
+        assert!(stranger.get("provision").is_none());
     }
 
     fn issues(err: ConsentError) -> Vec<(String, String)> {

@@ -349,3 +349,67 @@ async fn requests_without_a_valid_token_are_401() {
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
     app.finish().await;
 }
+
+/// A consent naming two hospitals and excluding a practitioner: each hospital sees only what
+/// applies to it (read, vread, history, search); nobody named learns whom else she trusts;
+/// Alice sees it whole.
+#[actix_web::test]
+async fn a_named_actor_sees_only_its_own_provisions() {
+    let app = spawn_app().await;
+    let mut consent = alice_consent();
+    consent["provision"] = serde_json::json!({
+        "type": "permit",
+        "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
+        "provision": [
+            {"type": "permit", "actor": [
+                {"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]}, "reference": {"reference": "Organization/h1"}}]},
+            {"type": "permit", "actor": [
+                {"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PRCP"}]}, "reference": {"reference": "Organization/h2"}}],
+             "provision": [{"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Condition"}]}]}
+        ]
+    });
+    let alice = app.patient_token("Patient/alice");
+    let created = app.post_consent(&alice, &consent).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    let whole = app.get_consent(&alice, &id).await;
+    assert!(whole.body.to_string().contains("Organization/h2"));
+    assert!(whole.body["meta"].get("security").is_none());
+
+    let h1 = app.practitioner_token("Organization/h1");
+    let h2 = app.practitioner_token("Organization/h2");
+    for (token, mine, other) in [
+        (&h1, "Organization/h1", "Organization/h2"),
+        (&h2, "Organization/h2", "Organization/h1"),
+    ] {
+        let views = [
+            app.get_consent(token, &id).await.body,
+            app.get(&format!("/fhir/Consent/{id}/_history/1"), Some(token))
+                .await
+                .body,
+            app.get(&format!("/fhir/Consent/{id}/_history"), Some(token))
+                .await
+                .body["entry"][0]["resource"]
+                .clone(),
+            app.get("/fhir/Consent?patient=alice", Some(token))
+                .await
+                .body["entry"][0]["resource"]
+                .clone(),
+        ];
+        for view in views {
+            let text = view.to_string();
+            assert_eq!(view["resourceType"], "Consent", "{text}");
+            assert!(text.contains(mine), "{mine} should see itself: {text}");
+            assert!(!text.contains(other), "{mine} learned of {other}: {text}");
+            assert_eq!(view["meta"]["security"][0]["code"], "REDACTED");
+            assert_eq!(view["provision"]["purpose"][0]["code"], "TREAT");
+        }
+    }
+    // h2's exception (no Condition) applies to h2 and stays in its view.
+    let h2_view = app.get_consent(&h2, &id).await.body;
+    assert_eq!(
+        h2_view["provision"]["provision"][0]["provision"][0]["class"][0]["code"],
+        "Condition"
+    );
+}

@@ -11,7 +11,7 @@ use super::{existing, http_date, record, refuse, row_version};
 use crate::{
     domain::{
         access::{self, CONSENT},
-        resource::{format_instant, named_in, now_millis},
+        resource::{format_instant, named_in, now_millis, shown},
     },
     error::ConsentError,
     routes::AppState,
@@ -76,6 +76,7 @@ pub async fn history(
         .first()
         .map_or(current.last_updated, |v| v.last_updated);
     let base = &state.public_url;
+    let view = access::view(&caller);
     let mut entries = Vec::with_capacity(versions.len());
     for row in &versions {
         let version = row_version(row.version_id)?;
@@ -92,7 +93,7 @@ pub async fn history(
             "response": {"status": status, "etag": version.etag(), "lastModified": format_instant(row.last_updated)},
         });
         if !row.deleted {
-            entry["resource"] = row.resource.clone();
+            entry["resource"] = shown(&view, &row.resource);
         }
         entries.push(entry);
     }

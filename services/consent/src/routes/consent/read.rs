@@ -7,7 +7,7 @@ use super::{existing, record, refuse, resource_response, row_version};
 use crate::{
     domain::{
         access::{self, CONSENT},
-        resource::named_in,
+        resource::{named_in, shown},
         VersionId,
     },
     error::ConsentError,
@@ -70,7 +70,7 @@ pub async fn read(
         id,
         row_version(row.version_id)?,
         row.last_updated,
-        &row.resource,
+        &shown(&access::view(&caller), &row.resource),
         None,
     ))
 }
@@ -158,7 +158,7 @@ pub async fn vread(
         id,
         version,
         row.last_updated,
-        &row.resource,
+        &shown(&access::view(&caller), &row.resource),
         None,
     ))
 }

@@ -10,7 +10,7 @@ use super::{record, refuse};
 use crate::{
     domain::{
         access::{self, CONSENT},
-        resource::{format_instant, now_millis, STATUSES},
+        resource::{format_instant, now_millis, shown, STATUSES},
         PatientRef,
     },
     error::ConsentError,
@@ -193,12 +193,13 @@ pub async fn search(
             "url": format!("{base}/fhir/Consent?{}", query_string(requested, &params.statuses, count, offset + count)),
         }));
     }
+    let view = access::view(&caller);
     let entries: Vec<Value> = rows
         .iter()
         .map(|row| {
             json!({
                 "fullUrl": format!("{base}/fhir/Consent/{}", row.id),
-                "resource": row.resource,
+                "resource": shown(&view, &row.resource),
                 "search": {"mode": "match"},
             })
         })
