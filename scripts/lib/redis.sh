@@ -28,10 +28,11 @@ redis_acl_rules() {
   local produce=() tail=() group=() rules="" s
   case "$1" in
     identity) produce=(access identity) tail=(identity) group=(alerts) ;;
-    consent) produce=(access consent) tail=(identity) ;;
-    records) produce=(access) tail=(consent identity) ;;
+    consent) produce=(access consent) tail=(identity relationships) ;;
+    # records tails its own relationships stream too: other records replicas' memberships.
+    records) produce=(access relationships) tail=(consent identity relationships) ;;
     ledger) tail=(identity) group=(access) ;;
-    anomaly) produce=(alerts) tail=(identity) group=(access) ;;
+    anomaly) produce=(alerts access) tail=(identity) group=(access relationships) ;;
     gateway) tail=(identity) ;;
     admin) echo "~* &* +@all"; return ;;
     *) return 1 ;;

@@ -60,14 +60,14 @@ suite_redis_url() {
 }
 
 # The stream signing keys of the producers whose messages others obey (identity, consent,
-# anomaly), with their public keys beside them, and the internal service token. The services
+# anomaly, records), with their public keys beside them, and the internal service token. The services
 # would create them at start too; creating them first means every consumer trusts every
 # producer from its first message, whatever the start order.
 suite_keys() {
   local svc
   (umask 077 && mkdir -p "$SUITE_KEYS_DIR")
   chmod 700 "$SUITE_KEYS_DIR"
-  for svc in identity consent anomaly; do
+  for svc in identity consent anomaly records; do
     if [ ! -s "$SUITE_KEYS_DIR/$svc-stream.pem" ]; then
       (umask 077 && openssl genpkey -algorithm ed25519 -out "$SUITE_KEYS_DIR/$svc-stream.pem" 2>/dev/null)
     fi
@@ -102,6 +102,7 @@ suite_env() {
   fi
   case "$svc" in
     identity) env+=("ADMIN_USERNAME=${ADMIN_USERNAME:-admin}" "ADMIN_PASSWORD=${ADMIN_PASSWORD:-}") ;;
+    consent) env+=("RECORDS_URL=$(suite_url records)") ;;
     records) env+=("CONSENT_URL=$(suite_url consent)" "RECORDS_KEY_FILE=$SUITE_KEY_FILE") ;;
     gateway)
       env+=(

@@ -20,6 +20,8 @@ pub struct Settings {
     pub public_url: String,
     /// `IDENTITY_URL`: where the snapshot of suspended users and revoked tokens comes from.
     pub identity_url: String,
+    /// `RECORDS_URL`: where the snapshot of memberships comes from.
+    pub records_url: String,
 }
 
 pub const DEFAULT_PORT: u16 = 8082;
@@ -39,6 +41,10 @@ impl Settings {
                 .to_string(),
             identity_url: env
                 .string("IDENTITY_URL", "http://127.0.0.1:8081")
+                .trim_end_matches('/')
+                .to_string(),
+            records_url: env
+                .string("RECORDS_URL", "http://127.0.0.1:8083")
                 .trim_end_matches('/')
                 .to_string(),
         })

@@ -22,12 +22,15 @@
 //! - [`domain`]: parsed consents, patient references, versions, who may do what, audit events.
 //! - [`store`]: rows and queries; [`schema`]: the diesel tables.
 //! - [`error`]: the error policy (FHIR `OperationOutcome`s).
+//! - [`memberships`]: the membership replica `/consent/decide` expands actors with (records'
+//!   snapshot, then the signed relationships stream).
 //! - [`metrics`]: consent's own Prometheus counters.
 //! - [`openapi()`]: the OpenAPI document.
 
 pub mod configuration;
 pub mod domain;
 pub mod error;
+pub mod memberships;
 pub mod metrics;
 mod openapi;
 pub mod routes;

@@ -4,10 +4,15 @@
 use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, error::InternalError, middleware, web, App, HttpServer};
-use custodian_access::AccessLog;
+use custodian_access::{AccessLog, MembershipProbe, MembershipStore, MembershipUpdater};
 use custodian_auth::{DenyList, TokenVerifier};
 use custodian_database::PostgresProbe;
-use custodian_events::{outbox::Relay, streams::RedisProbe, Streams, OUTBOX_MIGRATIONS};
+use custodian_events::{
+    consumer::{latest_id, StreamTail},
+    outbox::Relay,
+    streams::RedisProbe,
+    Streams, OUTBOX_MIGRATIONS,
+};
 use custodian_telemetry::{shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -80,11 +85,25 @@ impl Application {
         )
         .await?;
         let verifier = TokenVerifier::remote(&settings.auth.jwks_url, &settings.auth.issuer, deny);
+        // Memberships: position on the relationships stream first, then its tail (signed by
+        // records), then records' snapshot (see `memberships`).
+        let streams = Streams::new(settings.redis.stream_prefix.clone());
+        let memberships = MembershipStore::new();
+        let mut position = redis.clone();
+        let after = latest_id(&mut position, &streams.relationships()).await?;
+        let tail =
+            StreamTail::new(settings.redis.url.expose(), streams.relationships(), after).await?;
+        background.spawn(tail.run(MembershipUpdater(memberships.clone()), background.token()));
+        actix_web::rt::spawn(crate::memberships::load_snapshot(
+            settings.records_url.clone(),
+            memberships.clone(),
+            background.token(),
+        ));
         let readiness = Readiness::new()
             .with(PostgresProbe(pool.clone()))
             .with(RedisProbe(redis.clone()))
-            .with(deny_probe);
-        let streams = Streams::new(settings.redis.stream_prefix.clone());
+            .with(deny_probe)
+            .with(MembershipProbe(memberships.clone()));
         let log = AccessLog::new(&streams, relay.clone());
         let state = web::Data::new(AppState {
             pool,
@@ -93,6 +112,7 @@ impl Application {
             log,
             metrics: consent_metrics,
             public_url: settings.public_url.clone(),
+            memberships,
         });
         // The access kernel's `Caller` extractor reads these (trusted proxies for the source).
         let access = web::Data::new(settings.access.clone());

@@ -7,7 +7,7 @@ use custodian_events::{
 };
 use uuid::Uuid;
 
-use crate::suspension::{SuspensionError, Suspensions};
+use crate::suspension::{Cause, SuspensionError, Suspensions};
 
 pub struct SuspendOnAlert(pub Suspensions);
 
@@ -24,7 +24,7 @@ impl Handler for SuspendOnAlert {
             "anomaly alert {} (score {:.2}): {}",
             alert.id, alert.score, alert.reason
         );
-        match self.0.suspend(user_id, &reason).await {
+        match self.0.suspend(user_id, &reason, Cause::Alert).await {
             Ok(change) => {
                 if !change.changed {
                     tracing::debug!(alert_id = %alert.id, "user already suspended");

@@ -54,6 +54,12 @@ pub mod basis {
     pub const PASSWORD: &str = "password";
     pub const CLIENT_CREDENTIALS: &str = "client-credentials";
     pub const UNLOCKED: &str = "unlocked";
+    /// The user (actor) was suspended on a signed anomaly alert.
+    pub const SUSPENDED_BY_ALERT: &str = "suspended-by-alert";
+    /// An administrator (actor) suspended a user.
+    pub const SUSPENDED_BY_ADMIN: &str = "suspended-by-admin";
+    /// An administrator (actor) reinstated a suspended user: the only way a suspension ends.
+    pub const REINSTATED: &str = "reinstated";
 }
 
 /// How long a client should wait after a 503 because every hash slot was taken.

@@ -9,9 +9,13 @@
 //!   parameters, the patient compartment.
 //! - [`search`]: search parameters to SQL.
 //! - [`store`]: encrypted versions, current rows, the search index.
+//! - [`facts`]: each resource's access facts (labels, codes, data time), for searches to
+//!   decide consents' instance conditions in SQL.
 //! - [`crypto`]: AES-256-GCM with a per-version nonce and the row address as AAD.
 //! - [`access`]: who may do what (consent, own record, roles) and the access events.
 //! - [`consent`]: the in-memory consent replica, its snapshot loader and stream tail.
+//! - [`relationships`]: memberships and care facts, written with each write and published on
+//!   the relationships stream; the kernel's membership replica.
 //! - [`error`], [`metrics`], [`state`], [`schema`].
 //!
 //! The resource JSON is encrypted; the search index (codes, references, dates, normalised
@@ -25,7 +29,9 @@ pub mod consent;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod facts;
 pub mod metrics;
+pub mod relationships;
 pub mod routes;
 pub mod schema;
 pub mod search;
@@ -51,6 +57,7 @@ use utoipa::OpenApi;
         routes::transaction::bundle,
         routes::everything::everything,
         routes::validate::validate,
+        routes::internal::memberships,
     ),
     tags((name = "fhir", description = "FHIR R4 interactions")),
     modifiers(&BearerAuth)

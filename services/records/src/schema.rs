@@ -50,3 +50,22 @@ diesel::allow_tables_to_appear_in_same_query!(
     search_index,
     compartments
 );
+
+diesel::table! {
+    membership_containers (container_ref) {
+        container_ref -> Text,
+        version -> Int8,
+        known -> Bool,
+    }
+}
+
+diesel::table! {
+    memberships (container_ref, member_ref) {
+        container_ref -> Text,
+        member_ref -> Text,
+        period_start -> Nullable<Timestamptz>,
+        period_end -> Nullable<Timestamptz>,
+        organization_ref -> Nullable<Text>,
+        source -> Text,
+    }
+}

@@ -21,7 +21,10 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use custodian_access::PatientScope;
+use std::collections::BTreeMap;
+
+use custodian_access::{Condition, ConditionalCompartment, Confidentiality, Fact, PatientScope};
+use custodian_policy::{model::CONFIDENTIALITY_SYSTEM, CONFIDENTIALITY_LEVELS};
 
 use crate::{
     domain::{
@@ -29,6 +32,7 @@ use crate::{
         search_params::{normalize_reference, normalize_string, text_param, ParamType, Registry},
     },
     error::RecordsError,
+    facts,
 };
 
 pub const DEFAULT_COUNT: usize = 50;
@@ -177,6 +181,152 @@ pub struct Match {
 
 struct Builder {
     binds: Vec<Bind>,
+}
+
+/// The compartments whose consents answer by the data's facts, as SQL: a resource is visible
+/// where its compartment's condition holds over its access facts ([`crate::facts`]), which
+/// must be those of its current version (a resource without them is left out). Compartments
+/// with the same conditions share one clause.
+fn conditional_sql(
+    b: &mut Builder,
+    compartments: &[ConditionalCompartment],
+    custodian: Option<&str>,
+) -> Vec<String> {
+    let never = Condition::False;
+    let mut groups: BTreeMap<String, (&Condition, &Condition, Vec<String>)> = BTreeMap::new();
+    for c in compartments {
+        let held = if custodian.is_some() { &c.held } else { &never };
+        if c.visible.is_false() && held.is_false() {
+            continue;
+        }
+        // Conditions serialise deterministically: equal ones share a key.
+        let key = serde_json::to_string(&(&c.visible, held)).unwrap_or_default();
+        groups
+            .entry(key)
+            .or_insert_with(|| (&c.visible, held, Vec::new()))
+            .2
+            .push(c.patient.as_str().to_string());
+    }
+    let mut out = Vec::new();
+    for (visible, held, patients) in groups.into_values() {
+        let patients = b.bind(Bind::Texts(patients));
+        let mut when = condition_sql(b, visible);
+        if let (Some(org), false) = (custodian, held.is_false()) {
+            let held = condition_sql(b, held);
+            when = format!(
+                "({when} OR (EXISTS (SELECT 1 FROM compartments c WHERE c.patient_ref = r.patient_ref \
+                 AND c.custodian = {org}) AND {held}))"
+            );
+        }
+        out.push(format!(
+            "(r.patient_ref = ANY({patients}) AND EXISTS (SELECT 1 FROM access_facts f \
+             WHERE f.resource_type = r.resource_type AND f.resource_id = r.resource_id \
+             AND f.version = r.version) AND {when})"
+        ));
+    }
+    out
+}
+
+/// A condition over a resource's access facts as SQL over `r` (the current row): the same
+/// meaning as [`Condition::holds`] over `InstanceFacts::of` the resource. Every fact is an
+/// `EXISTS` or a comparison of non-null values, so `NOT` is never unknown.
+fn condition_sql(b: &mut Builder, c: &Condition) -> String {
+    match c {
+        Condition::True => "true".into(),
+        Condition::False => "false".into(),
+        Condition::Not(inner) => format!("NOT ({})", condition_sql(b, inner)),
+        Condition::And(items) | Condition::Or(items) => {
+            let glue = if matches!(c, Condition::And(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            let parts: Vec<String> = items.iter().map(|i| condition_sql(b, i)).collect();
+            format!("({})", parts.join(glue))
+        }
+        Condition::Fact(fact) => fact_sql(b, fact),
+    }
+}
+
+fn fact_sql(b: &mut Builder, fact: &Fact) -> String {
+    let codings = |kind: &str, rest: String| {
+        format!(
+            "EXISTS (SELECT 1 FROM access_codings a WHERE a.resource_type = r.resource_type \
+             AND a.resource_id = r.resource_id AND a.kind = '{kind}' AND {rest})"
+        )
+    };
+    // `Coding::matches`: the same code, and the same system unless either has none.
+    let coding = |b: &mut Builder, kind: &str, c: &custodian_access::Coding| {
+        let code = b.text(c.code.clone());
+        let rest = match &c.system {
+            Some(system) => format!(
+                "a.code = {code} AND (a.system IS NULL OR a.system = {})",
+                b.text(system.clone())
+            ),
+            None => format!("a.code = {code}"),
+        };
+        codings(kind, rest)
+    };
+    // Times compare as exact nanoseconds (see `facts::nanos`).
+    let time = |b: &mut Builder, t: DateTime<Utc>| format!("{}::numeric", b.text(facts::nanos(t)));
+    let in_facts = |rest: String| {
+        format!(
+            "EXISTS (SELECT 1 FROM access_facts f WHERE f.resource_type = r.resource_type \
+             AND f.resource_id = r.resource_id AND f.data_from IS NOT NULL{rest})"
+        )
+    };
+    match fact {
+        Fact::Id(id) => format!("r.resource_id = {}", b.text(id.clone())),
+        Fact::Code(c) => coding(b, facts::CODE, c),
+        Fact::Label(c) => coding(b, facts::SECURITY, c),
+        Fact::ConfidentialityAtLeast(level) => {
+            // The highest v3-Confidentiality label (its system, or none), N without one.
+            let system = b.text(CONFIDENTIALITY_SYSTEM);
+            let confidentiality = |codes: String| {
+                codings(
+                    facts::SECURITY,
+                    format!("(a.system IS NULL OR a.system = {system}) AND a.code = ANY({codes})"),
+                )
+            };
+            let at_least: Vec<String> = CONFIDENTIALITY_LEVELS
+                .iter()
+                .filter(|l| *l >= level)
+                .map(|l| l.as_str().to_string())
+                .collect();
+            let some = confidentiality(b.bind(Bind::Texts(at_least)));
+            if *level <= Confidentiality::N {
+                let all = CONFIDENTIALITY_LEVELS
+                    .iter()
+                    .map(|l| l.as_str().to_string())
+                    .collect();
+                let none = confidentiality(b.bind(Bind::Texts(all)));
+                format!("({some} OR NOT {none})")
+            } else {
+                some
+            }
+        }
+        Fact::HasDataTime => in_facts(String::new()),
+        Fact::DataWithin(period) => {
+            let mut rest = String::new();
+            if let Some(start) = period.start() {
+                rest.push_str(&format!(" AND f.data_from >= {}", time(b, start)));
+            }
+            if let Some(end) = period.end() {
+                rest.push_str(&format!(" AND f.data_to <= {}", time(b, end)));
+            }
+            in_facts(rest)
+        }
+        Fact::DataTouches(period) => {
+            let mut rest = String::new();
+            if let Some(start) = period.start() {
+                rest.push_str(&format!(" AND f.data_to >= {}", time(b, start)));
+            }
+            if let Some(end) = period.end() {
+                rest.push_str(&format!(" AND f.data_from <= {}", time(b, end)));
+            }
+            in_facts(rest)
+        }
+    }
 }
 
 impl Builder {
@@ -671,8 +821,8 @@ impl SearchQuery {
             ));
             visible.push(format!("r.patient_ref = ANY({p})"));
         }
-        if let Some(custodian) = &scope.custodian {
-            let org = b.text(custodian.as_str());
+        let org = scope.custodian.as_ref().map(|c| b.text(c.as_str()));
+        if let Some(org) = &org {
             let excluded = b.bind(Bind::Texts(
                 scope
                     .excluded
@@ -685,6 +835,7 @@ impl SearchQuery {
                  AND NOT (r.patient_ref = ANY({excluded})))"
             ));
         }
+        visible.extend(conditional_sql(&mut b, &scope.conditional, org.as_deref()));
         if visible.is_empty() {
             self.filter.push_str(" AND false");
         } else {
@@ -855,6 +1006,45 @@ mod tests {
         assert_eq!(q.includes[0].target.as_deref(), Some("Patient"));
         assert_eq!(q.revincludes[0].source_type, "Provenance");
         assert!(parse("Observation", &[("_count", "-1")]).is_err());
+    }
+
+    #[test]
+    fn conditional_compartments_compile_to_bound_sql_grouped_by_condition() {
+        use custodian_access::{Coding, PatientRef};
+        let not_r = Condition::negate(Condition::fact(Fact::ConfidentialityAtLeast(
+            Confidentiality::R,
+        )));
+        let code = Condition::fact(Fact::Code(Coding::new(Some("http://x"), "sneaky' OR 1=1")));
+        let compartment = |p: &str, visible: &Condition| ConditionalCompartment {
+            patient: PatientRef::parse(p).unwrap(),
+            visible: visible.clone(),
+            held: Condition::False,
+            consents: vec![],
+        };
+        let mut q = parse("Observation", &[]).unwrap();
+        q.restrict(&PatientScope {
+            unowned: false,
+            conditional: vec![
+                compartment("Patient/a", &not_r),
+                compartment("Patient/b", &not_r),
+                compartment("Patient/c", &code),
+                compartment("Patient/d", &Condition::False),
+            ],
+            ..PatientScope::default()
+        });
+        let sql = q.sql();
+        // One clause per distinct condition; nothing visible for d.
+        assert_eq!(sql.matches("r.patient_ref = ANY(").count(), 2, "{sql}");
+        assert_eq!(sql.matches("f.version = r.version").count(), 2, "{sql}");
+        // Values are bound, never spliced.
+        assert!(
+            !sql.contains("sneaky") && !sql.contains("Patient/a"),
+            "{sql}"
+        );
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "sneaky' OR 1=1")));
     }
 
     #[test]

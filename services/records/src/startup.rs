@@ -15,7 +15,7 @@ use custodian_events::{
 use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
-use custodian_access::{AccessLog, Kernel};
+use custodian_access::{AccessLog, Kernel, MembershipProbe, MembershipUpdater};
 use custodian_policy::ConsentStore;
 
 use crate::{
@@ -24,6 +24,7 @@ use crate::{
     crypto::RecordCipher,
     domain::search_params::Registry,
     metrics::RecordsMetrics,
+    relationships::Relationships,
     routes::{self, metadata::Capability},
     state::AppState,
 };
@@ -99,12 +100,50 @@ impl Application {
             tasks.token(),
         ));
 
-        let relay = Relay::new(pool.clone(), redis.clone());
+        // Consent and other records instances obey memberships only when signed with records'
+        // stream key (access events are signed too, and not verified).
+        let signer = custodian_events::signing::StreamSigner::from_env("records")
+            .map_err(custodian_events::EventError::from)?;
+        let relay = Relay::new(pool.clone(), redis.clone()).with_signer(signer);
         for c in relay.collectors() {
             metrics.register(c);
         }
         tasks.spawn(relay.clone().run(tasks.token()));
         crate::access::backfill_custodians(&pool, &cipher).await?;
+        crate::facts::backfill(&pool, &cipher, Registry::global())
+            .await
+            .map_err(|e| StartupError::Backfill(e.to_string()))?;
+
+        // Memberships: position on the relationships stream first, then its tail (other
+        // instances' writes), then the tables, so nothing committed in between is missed
+        // (see `relationships`).
+        let relationships = Relationships {
+            stream: streams.relationships(),
+            store: kernel.memberships().clone(),
+        };
+        let after = latest_id(&mut redis, &relationships.stream).await?;
+        let tail =
+            StreamTail::new(&settings.redis_url, relationships.stream.clone(), after).await?;
+        tasks.spawn(tail.run(
+            MembershipUpdater(relationships.store.clone()),
+            tasks.token(),
+        ));
+        let unexpected = |e: crate::error::RecordsError| StartupError::Backfill(e.to_string());
+        crate::relationships::backfill(&pool, &cipher, &relationships.stream)
+            .await
+            .map_err(unexpected)?;
+        let snapshot = {
+            let mut conn = pool
+                .get()
+                .await
+                .map_err(|e| unexpected(crate::error::pool_error(e)))?;
+            crate::relationships::snapshot(&mut conn)
+                .await
+                .map_err(unexpected)?
+        };
+        tracing::info!(containers = snapshot.len(), "membership replica loaded");
+        relationships.store.load(snapshot);
+        relay.wake();
 
         let verifier = TokenVerifier::remote(
             settings.jwks_url.clone(),
@@ -128,6 +167,7 @@ impl Application {
         let capability = Capability(
             routes::metadata::capability_statement(registry, &settings.public_url).to_string(),
         );
+        let kernel_memberships = kernel.memberships().clone();
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             cipher,
@@ -137,12 +177,14 @@ impl Application {
             public_url: settings.public_url.clone(),
             metrics: records_metrics,
             registry,
+            relationships,
         });
         let capability = web::Data::new(capability);
         let readiness = Readiness::new()
             .with(PostgresProbe(pool))
             .with(RedisProbe(redis))
             .with(ReplicaProbe(replica))
+            .with(MembershipProbe(kernel_memberships))
             .with(deny_probe);
         let verifier = web::Data::new(verifier);
         let access_settings = web::Data::new(settings.access.clone());

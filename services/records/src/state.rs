@@ -7,7 +7,7 @@ use diesel_async::AsyncPgConnection;
 
 use crate::{
     crypto::RecordCipher, domain::search_params::Registry, error::RecordsError,
-    metrics::RecordsMetrics,
+    metrics::RecordsMetrics, relationships::Relationships,
 };
 
 pub struct AppState {
@@ -22,6 +22,8 @@ pub struct AppState {
     pub public_url: String,
     pub metrics: RecordsMetrics,
     pub registry: &'static Registry,
+    /// Memberships and care facts: where they are published, and the kernel's replica.
+    pub relationships: Relationships,
 }
 
 impl AppState {

@@ -40,6 +40,7 @@ fn load() -> Kernel {
     }
     let kernel = Kernel::new(AccessSettings::default(), store);
     kernel.mark_consents_loaded();
+    kernel.memberships().mark_loaded();
     kernel
 }
 

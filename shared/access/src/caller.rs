@@ -170,6 +170,8 @@ impl Caller {
     }
 
     /// Every reference the caller is known by in consents: its organisation, its practitioner.
+    /// The kernel adds the CareTeams, Groups and PractitionerRoles it is in
+    /// ([`crate::MembershipStore::view`]).
     pub fn actor_references(&self) -> Vec<String> {
         self.organization
             .iter()

@@ -13,7 +13,10 @@
 //!    break-glass permit: flagged, alerted, shown to the patient.
 //!
 //! Searches ask [`Kernel::visibility`] for the set of compartments the caller may see, which
-//! the store turns into SQL, so counts and pages are computed over visible data only.
+//! the store turns into SQL, so counts and pages are computed over visible data only. A
+//! patient whose consents answer by the data itself comes with the conditions (formulas over
+//! the data's facts, from `custodian_policy::partial`) for the store to compile too; a search
+//! naming one patient asks [`Kernel::search_patient`].
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -22,7 +25,9 @@ use std::sync::{
 
 use chrono::Utc;
 use custodian_auth::Role;
-use custodian_policy::{ConsentRequest, ConsentStore, ConsentVerdict, ResourceFacts, ScopeRequest};
+use custodian_policy::{
+    Condition, ConsentRequest, ConsentStore, ConsentVerdict, ResourceFacts, ScopeRequest,
+};
 use prometheus::{IntCounterVec, Opts};
 
 use crate::{
@@ -30,6 +35,7 @@ use crate::{
     decision::{Basis, Decision, Effect},
     error::AccessError,
     interaction::Interaction,
+    membership::MembershipStore,
     reference::{OrganizationRef, PatientRef},
     scope::Context,
     settings::{AccessSettings, CustodianMode},
@@ -79,9 +85,40 @@ pub struct PatientScope {
     pub unowned: bool,
     /// Compartments whose custodian is this organisation, except those in `excluded`.
     pub custodian: Option<OrganizationRef>,
+    /// Not visible through `custodian`: denied ones, and every `conditional` one (so a store
+    /// that ignored `conditional` would show less, never more).
     pub excluded: Vec<PatientRef>,
     /// Compartments visible whoever holds them (a consent permits, or the patient's own).
     pub included: Vec<PatientRef>,
+    /// Compartments whose consents' answer depends on the data: visible resource by resource.
+    pub conditional: Vec<ConditionalCompartment>,
+}
+
+/// A compartment whose consents answer by the data's own facts (security labels, codes, data
+/// time, ids): the store compiles the conditions into its query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionalCompartment {
+    pub patient: PatientRef,
+    /// A resource is visible where this holds (her consents permit), whoever holds her record.
+    pub visible: Condition,
+    /// Also visible where this holds (no consent of hers applies) when her record is held by
+    /// [`PatientScope::custodian`].
+    pub held: Condition,
+    /// The consents the answer depends on.
+    pub consents: Vec<String>,
+}
+
+/// The answer for a search naming one patient.
+#[derive(Debug, Clone)]
+pub enum PatientVisibility {
+    /// Her whole compartment is visible or not, as the decision says.
+    Decided(Decision),
+    /// Her consents answer resource by resource: the search runs over `scope` (her conditional
+    /// compartment and unowned resources); `decision` is the search's own.
+    Conditional {
+        scope: PatientScope,
+        decision: Decision,
+    },
 }
 
 /// The answer for a search with no single patient.
@@ -101,6 +138,8 @@ struct Inner {
     settings: AccessSettings,
     consents: ConsentStore,
     consents_loaded: AtomicBool,
+    /// Who is in which CareTeam, Group, PractitionerRole: consents naming them reach members.
+    memberships: MembershipStore,
     decisions: IntCounterVec,
 }
 
@@ -125,6 +164,7 @@ impl Kernel {
                 settings,
                 consents,
                 consents_loaded: AtomicBool::new(false),
+                memberships: MembershipStore::new(),
                 decisions,
             }),
         }
@@ -136,6 +176,11 @@ impl Kernel {
 
     pub fn consents(&self) -> &ConsentStore {
         &self.inner.consents
+    }
+
+    /// The replica of memberships; until it is marked loaded, consent decisions are 503.
+    pub fn memberships(&self) -> &MembershipStore {
+        &self.inner.memberships
     }
 
     /// Call once the consent snapshot is loaded; until then compartment decisions are 503.
@@ -237,26 +282,41 @@ impl Kernel {
             },
             Role::Practitioner | Role::Service => {
                 self.require_consents()?;
-                let actors = caller.actor_references();
+                let view = self
+                    .inner
+                    .memberships
+                    .view(caller.actor_references(), Utc::now());
                 let verdicts = self.inner.consents.scope(&ScopeRequest {
-                    actors: &actors,
+                    actors: view.actors(),
+                    membership: &view,
                     purpose: caller.purpose.as_str(),
                     action: interaction.consent_action(),
                     resource_type,
                     at: Utc::now(),
                 });
+                // Its read lock is released before the next view is taken (no nested locks).
+                drop(view);
                 let parse = |refs: Vec<String>| -> Vec<PatientRef> {
                     refs.iter()
                         .filter_map(|p| PatientRef::parse(p).ok())
                         .collect()
                 };
+                let custodian = self.custodian_may_act(caller).cloned();
                 let mut excluded = parse(verdicts.deny);
-                excluded.extend(parse(verdicts.undetermined));
+                let undetermined = parse(verdicts.undetermined);
+                let conditional = self.conditional_compartments(
+                    caller,
+                    resource_type,
+                    &undetermined,
+                    custodian.is_some(),
+                );
+                excluded.extend(undetermined);
                 PatientScope {
                     unowned: true,
-                    custodian: self.custodian_may_act(caller).cloned(),
+                    custodian,
                     excluded,
                     included: parse(verdicts.permit),
+                    conditional,
                 }
             }
         };
@@ -266,13 +326,102 @@ impl Kernel {
         })
     }
 
+    /// A search naming one patient: her decision, or, when her consents answer by the data's
+    /// facts, her compartment with the conditions (so the search sees exactly what reads by id
+    /// of each resource would). `target.facts` is type-level.
+    pub fn search_patient(
+        &self,
+        caller: &Caller,
+        target: &CompartmentTarget<'_>,
+    ) -> Result<PatientVisibility, AccessError> {
+        let decision = self.decide(
+            caller,
+            Interaction::Search,
+            &Target::Compartment(target.clone()),
+        )?;
+        if decision.permitted() || decision.basis != Basis::Undetermined {
+            return Ok(PatientVisibility::Decided(decision));
+        }
+        let held = target.custodian.is_some() && self.custodian_may_act(caller) == target.custodian;
+        let mut conditional = self.conditional_compartments(
+            caller,
+            target.facts.resource_type,
+            std::slice::from_ref(target.patient),
+            held,
+        );
+        let Some(mut compartment) = conditional.pop() else {
+            return Ok(PatientVisibility::Decided(decision));
+        };
+        // Her custodian is known here: fold the custodian rule into `visible`.
+        compartment.visible = Condition::or(
+            compartment.visible,
+            std::mem::replace(&mut compartment.held, Condition::False),
+        );
+        let consents = compartment.consents.clone();
+        Ok(PatientVisibility::Conditional {
+            scope: PatientScope {
+                unowned: true,
+                excluded: vec![target.patient.clone()],
+                conditional: vec![compartment],
+                ..PatientScope::default()
+            },
+            decision: self.count(Decision::permit(Basis::Search, consents)),
+        })
+    }
+
+    /// The conditions under which each of `patients` (whose consents answer Undetermined at
+    /// type level) has a resource visible. `held`: the custodian rule applies to the caller
+    /// for them. Patients with nothing visible are left out.
+    fn conditional_compartments(
+        &self,
+        caller: &Caller,
+        resource_type: &str,
+        patients: &[PatientRef],
+        held: bool,
+    ) -> Vec<ConditionalCompartment> {
+        let view = self
+            .inner
+            .memberships
+            .view(caller.actor_references(), Utc::now());
+        let request = ScopeRequest {
+            actors: view.actors(),
+            membership: &view,
+            purpose: caller.purpose.as_str(),
+            action: Interaction::Search.consent_action(),
+            resource_type,
+            at: Utc::now(),
+        };
+        patients
+            .iter()
+            .filter_map(|patient| {
+                let answer = self.inner.consents.conditional(patient.as_str(), &request);
+                let held = if held {
+                    answer.not_applicable
+                } else {
+                    Condition::False
+                };
+                (!(answer.permit.is_false() && held.is_false())).then(|| ConditionalCompartment {
+                    patient: patient.clone(),
+                    visible: answer.permit,
+                    held,
+                    consents: answer.consents,
+                })
+            })
+            .collect()
+    }
+
     fn require_consents(&self) -> Result<(), AccessError> {
-        if self.consents_loaded() {
-            Ok(())
-        } else {
+        if !self.consents_loaded() {
             Err(AccessError::Unavailable(
                 "consents are not loaded yet; try again shortly".into(),
             ))
+        } else if !self.inner.memberships.is_loaded() {
+            // Without memberships a deny naming a care team would miss its members.
+            Err(AccessError::Unavailable(
+                "memberships are not loaded yet; try again shortly".into(),
+            ))
+        } else {
+            Ok(())
         }
     }
 
@@ -359,15 +508,29 @@ impl Kernel {
             ));
         }
         self.require_consents()?;
-        let actors = caller.actor_references();
-        let verdict = self.inner.consents.evaluate(&ConsentRequest {
+        let at = Utc::now();
+        let view = self.inner.memberships.view(caller.actor_references(), at);
+        let request = ConsentRequest {
             patient: target.patient.as_str(),
-            actors: &actors,
+            actors: view.actors(),
+            membership: &view,
             purpose: caller.purpose.as_str(),
             action: interaction.consent_action(),
             resource: target.facts.clone(),
-            at: Utc::now(),
-        });
+            at,
+        };
+        let held = target.custodian.is_some() && self.custodian_may_act(caller) == target.custodian;
+        let verdict = match self.inner.consents.evaluate(&request) {
+            // E.g. a permit naming a container whose members are unknown: it admits no one by
+            // itself, but it cannot deny either, so the custodian still acts on what it holds.
+            ConsentVerdict::Undetermined { .. }
+                if held && !self.inner.consents.may_deny(&request) =>
+            {
+                ConsentVerdict::NotApplicable
+            }
+            verdict => verdict,
+        };
+        drop(view);
         let decision = match verdict {
             ConsentVerdict::Deny { consents } => Decision::deny(
                 Basis::ConsentDeny,
@@ -378,7 +541,7 @@ impl Kernel {
             ConsentVerdict::Undetermined { consents } => Decision::deny(
                 Basis::Undetermined,
                 consents,
-                "the patient's consent depends on details of the data that are not known here",
+                "the patient's consent depends on details of the data, or on memberships, that are not known here",
             ),
             ConsentVerdict::NotApplicable => match target.custodian {
                 None => Decision::deny(
@@ -523,6 +686,7 @@ mod tests {
             store,
         );
         kernel.mark_consents_loaded();
+        kernel.memberships().mark_loaded();
         kernel
     }
 
@@ -851,5 +1015,230 @@ mod tests {
                 "Observation"
             )
             .is_err());
+    }
+
+    /// Reads Alice's Observation as `c` under a kernel holding `provision` and `memberships`.
+    fn read_with(
+        provision: serde_json::Value,
+        memberships: Vec<custodian_events::MembershipChange>,
+        c: &Caller,
+    ) -> Decision {
+        let k = kernel(CustodianMode::Custodian, Some(provision));
+        for m in memberships {
+            k.memberships().apply(m);
+        }
+        let alice = PatientRef::parse("Patient/alice").unwrap();
+        let h1 = OrganizationRef::parse("Organization/h1").unwrap();
+        let target = Target::Compartment(CompartmentTarget {
+            patient: &alice,
+            custodian: Some(&h1),
+            facts: ResourceFacts {
+                resource_type: "Observation",
+                id: Some("o1"),
+                security_labels: Some(&[]),
+                data_time: None,
+                codes: Some(&[]),
+            },
+        });
+        k.decide(c, Interaction::Read, &target).unwrap()
+    }
+
+    fn team(container: &str, known: bool, members: &[&str]) -> custodian_events::MembershipChange {
+        custodian_events::MembershipChange {
+            container: container.into(),
+            version: 1,
+            known,
+            members: members
+                .iter()
+                .map(|m| custodian_events::Member {
+                    member: m.to_string(),
+                    start: None,
+                    end: None,
+                    organization: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn naming(kind: &str, actor: &str) -> serde_json::Value {
+        json!({"type": kind, "actor": [{"role": {"coding": [{"code": "IRCP"}]},
+               "reference": {"reference": actor}}]})
+    }
+
+    #[test]
+    fn consents_naming_containers_reach_their_members_exactly() {
+        let h1 = caller(Role::Practitioner, Some("Organization/h1"), "user/*.cruds");
+        let h2 = caller(Role::Practitioner, Some("Organization/h2"), "user/*.cruds");
+        let deny_ct1 = naming("deny", "CareTeam/ct1");
+        // Practitioner/p1 (every test caller) is in ct1 through a nested team.
+        let nested = vec![
+            team("CareTeam/ct1", true, &["CareTeam/inner"]),
+            team("CareTeam/inner", true, &["Practitioner/p1"]),
+        ];
+        let d = read_with(deny_ct1.clone(), nested, &h1);
+        assert_eq!((d.permitted(), d.basis), (false, Basis::ConsentDeny));
+        // Not a member: the custodian reads.
+        let d = read_with(deny_ct1.clone(), vec![team("CareTeam/ct1", true, &[])], &h1);
+        assert_eq!((d.permitted(), d.basis), (true, Basis::Custodian));
+        // Membership unknown (never seen; a Group with actual = false): fails closed.
+        let d = read_with(deny_ct1, vec![], &h1);
+        assert_eq!((d.permitted(), d.basis), (false, Basis::Undetermined));
+        let d = read_with(
+            naming("deny", "Group/g1"),
+            vec![team("Group/g1", false, &[])],
+            &h1,
+        );
+        assert_eq!((d.permitted(), d.basis), (false, Basis::Undetermined));
+        // A permit naming a team admits its members only.
+        let permit = naming("permit", "CareTeam/h2team");
+        let d = read_with(
+            permit.clone(),
+            vec![team("CareTeam/h2team", true, &["Practitioner/p1"])],
+            &h2,
+        );
+        assert_eq!((d.permitted(), d.basis), (true, Basis::Consent));
+        let d = read_with(
+            permit.clone(),
+            vec![team("CareTeam/h2team", true, &["Practitioner/other"])],
+            &h2,
+        );
+        assert_eq!((d.permitted(), d.basis), (false, Basis::NoPermit));
+        // Unknown: the permit admits no one, and does not shut the custodian out.
+        let d = read_with(permit.clone(), vec![], &h2);
+        assert_eq!((d.permitted(), d.basis), (false, Basis::Undetermined));
+        let d = read_with(permit, vec![], &h1);
+        assert_eq!((d.permitted(), d.basis), (true, Basis::Custodian));
+        // A related person matches no caller (none is one): a deny naming one is exact.
+        let d = read_with(naming("deny", "RelatedPerson/rp1"), vec![], &h1);
+        assert_eq!((d.permitted(), d.basis), (true, Basis::Custodian));
+    }
+
+    #[test]
+    fn searches_exclude_patients_whose_deny_reaches_the_caller_or_might() {
+        let k = kernel(
+            CustodianMode::Custodian,
+            Some(naming("deny", "CareTeam/ct1")),
+        );
+        let h1 = caller(Role::Practitioner, Some("Organization/h1"), "user/*.rs");
+        let excluded = |k: &Kernel| {
+            let Visibility::Visible { scope, .. } = k.visibility(&h1, "Observation").unwrap()
+            else {
+                panic!("visible")
+            };
+            scope.excluded
+        };
+        let alice = vec![PatientRef::parse("Patient/alice").unwrap()];
+        assert_eq!(excluded(&k), alice, "unknown team: fails closed");
+        k.memberships()
+            .apply(team("CareTeam/ct1", true, &["Practitioner/p2"]));
+        assert!(excluded(&k).is_empty(), "known, without the caller");
+        k.memberships().apply(custodian_events::MembershipChange {
+            version: 2,
+            ..team("CareTeam/ct1", true, &["Practitioner/p1"])
+        });
+        assert_eq!(excluded(&k), alice, "a member");
+        // Memberships not loaded: no decision.
+        let cold = Kernel::new(AccessSettings::default(), ConsentStore::new());
+        cold.mark_consents_loaded();
+        assert!(cold.visibility(&h1, "Observation").is_err());
+    }
+
+    #[test]
+    fn searches_over_consents_that_depend_on_the_data_carry_their_conditions() {
+        use custodian_policy::{Coding, Condition};
+        let labelled = |code: &str| [Coding::new(None, code)];
+        let holds = |c: &Condition, labels: &[Coding], codes: &[Coding]| {
+            c.holds(&ResourceFacts {
+                resource_type: "Observation",
+                id: Some("o1"),
+                security_labels: Some(labels),
+                data_time: None,
+                codes: Some(codes),
+            })
+        };
+        let alice = PatientRef::parse("Patient/alice").unwrap();
+        let h1 = OrganizationRef::parse("Organization/h1").unwrap();
+        // Hospital2 may, except data labelled R.
+        let mut except_r = permit_h2();
+        except_r["provision"] = json!([{"type": "deny", "securityLabel": [
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"}]}]);
+        let k = kernel(CustodianMode::Custodian, Some(except_r));
+        let h2 = caller(Role::Practitioner, Some("Organization/h2"), "user/*.rs");
+        let Visibility::Visible { scope, .. } = k.visibility(&h2, "Observation").unwrap() else {
+            panic!("visible")
+        };
+        assert_eq!(
+            scope.excluded,
+            vec![alice.clone()],
+            "not by the custodian rule"
+        );
+        assert!(scope.included.is_empty());
+        let [c] = scope.conditional.as_slice() else {
+            panic!("one conditional compartment: {scope:?}")
+        };
+        assert_eq!(c.patient, alice);
+        assert_eq!(c.consents, vec!["Consent/c1".to_string()]);
+        assert!(holds(&c.visible, &[], &[]));
+        assert!(holds(&c.visible, &labelled("N"), &[]));
+        assert!(!holds(&c.visible, &labelled("R"), &[]));
+        assert!(!holds(&c.visible, &labelled("V"), &[]));
+        // Naming her: the same conditions.
+        let target = CompartmentTarget {
+            patient: &alice,
+            custodian: Some(&h1),
+            facts: ResourceFacts::of_type("Observation"),
+        };
+        let PatientVisibility::Conditional { scope, decision } =
+            k.search_patient(&h2, &target).unwrap()
+        else {
+            panic!("conditional")
+        };
+        assert!(decision.permitted());
+        assert!(scope.custodian.is_none() && scope.included.is_empty());
+        assert!(holds(&scope.conditional[0].visible, &[], &[]));
+        assert!(!holds(&scope.conditional[0].visible, &labelled("R"), &[]));
+        // Break-glass still opens her whole compartment.
+        let mut glass = h2.clone();
+        glass.break_glass = BreakGlassReason::parse("unconscious");
+        assert!(matches!(
+            k.search_patient(&glass, &target).unwrap(),
+            PatientVisibility::Decided(d) if d.basis == Basis::BreakGlass
+        ));
+
+        // Her custodian, denied one code: it sees the rest.
+        let k = kernel(
+            CustodianMode::Custodian,
+            Some(
+                json!({"type": "deny", "actor": [{"role": {"coding": [{"code": "IRCP"}]},
+                "reference": {"reference": "Organization/h1"}}],
+                "code": [{"coding": [{"system": "http://loinc.org", "code": "X"}]}]}),
+            ),
+        );
+        let staff = caller(Role::Practitioner, Some("Organization/h1"), "user/*.rs");
+        let Visibility::Visible { scope, .. } = k.visibility(&staff, "Observation").unwrap() else {
+            panic!("visible")
+        };
+        let c = &scope.conditional[0];
+        assert!(c.visible.is_false(), "no permit");
+        let x = [Coding::new(Some("http://loinc.org"), "X")];
+        let y = [Coding::new(Some("http://loinc.org"), "Y")];
+        assert!(holds(&c.held, &[], &y) && !holds(&c.held, &[], &x));
+        let PatientVisibility::Conditional { scope, .. } =
+            k.search_patient(&staff, &target).unwrap()
+        else {
+            panic!("conditional")
+        };
+        let visible = &scope.conditional[0].visible;
+        assert!(holds(visible, &[], &y) && !holds(visible, &[], &x));
+        // Another organisation, not holding her record: nothing of hers.
+        let other = OrganizationRef::parse("Organization/h9").unwrap();
+        let elsewhere = CompartmentTarget {
+            custodian: Some(&other),
+            ..target.clone()
+        };
+        assert!(matches!(
+            k.search_patient(&staff, &elsewhere).unwrap(),
+            PatientVisibility::Decided(d) if !d.permitted()
+        ));
     }
 }

@@ -11,6 +11,8 @@
 //! - [`decision`]: [`Decision`] with its [`Basis`], consents and break-glass obligation.
 //! - [`event`]: the event builder and [`AccessLog`], the one way events are written.
 //! - [`ledger`]: which ledger entries a caller may read.
+//! - [`membership`]: [`MembershipStore`], who is in which CareTeam, Group and PractitionerRole,
+//!   so consents naming them reach exactly their members.
 //! - [`reference`]: typed references (`PatientRef`, `OrganizationRef`, `PractitionerRef`).
 //! - [`settings`]: `ACCESS_POLICY`, `TRUSTED_PROXIES`, `ACCESS_EXPLAIN_DENIALS`.
 //!
@@ -25,19 +27,22 @@ pub mod event;
 pub mod interaction;
 pub mod kernel;
 pub mod ledger;
+pub mod membership;
 pub mod reference;
 pub mod scope;
 pub mod settings;
 
 pub use caller::{request_id_of, source_of, BreakGlassReason, Caller, Purpose};
-pub use custodian_policy::{Coding, ResourceFacts};
+pub use custodian_policy::{Coding, Condition, Confidentiality, Fact, Period, ResourceFacts};
 pub use decision::{Basis, Decision, Effect};
 pub use error::AccessError;
 pub use event::{absent_event, login_event, AccessLog, LoginAttempt, Touched};
 pub use interaction::Interaction;
 pub use kernel::{
-    scope_allows, scope_denial, CompartmentTarget, Kernel, PatientScope, Target, Visibility,
+    scope_allows, scope_denial, CompartmentTarget, ConditionalCompartment, Kernel, PatientScope,
+    PatientVisibility, Target, Visibility,
 };
+pub use membership::{MembershipProbe, MembershipStore, MembershipUpdater, MembershipView};
 pub use reference::{OrganizationRef, PatientRef, PractitionerRef, ReferenceError};
 pub use scope::{Context, Permission, ScopeSet};
 pub use settings::{AccessSettings, CustodianMode, TrustedProxies};

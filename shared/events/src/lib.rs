@@ -8,19 +8,22 @@
 //! - [`consumer`]: consumer-group reading with ack-after-processing, and a tail reader for
 //!   replicas that must see every message.
 //! - [`signing`]: producers sign the messages others obey (consent changes, suspensions,
-//!   revocations, alerts); consumers verify them before any handler sees them.
+//!   revocations, alerts, memberships); consumers verify them before any handler sees them.
+//! - [`relationships`]: memberships and care relationships records reads from clinical data.
 
 pub mod access;
 pub mod alert;
 pub mod consumer;
 pub mod identity;
 pub mod outbox;
+pub mod relationships;
 pub mod signing;
 pub mod streams;
 
 pub use access::{AccessAction, AccessEvent, AccessOutcome, Actor, DecisionRecord, Source};
 pub use alert::Alert;
 pub use identity::IdentityEvent;
+pub use relationships::{CareChange, CareFact, Member, MembershipChange, RelationshipEvent};
 pub use streams::Streams;
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};

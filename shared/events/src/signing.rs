@@ -14,8 +14,9 @@
 //! - Consumers verify with a [`Keyring`] of trusted public keys (`STREAM_TRUSTED_KEYS_DIR`,
 //!   default `var/keys`, files `<producer>-stream.pub`, and `STREAM_KEY_<PRODUCER>` variables)
 //!   and an [`Authority`] per stream naming the producers it may come from (`consent` from
-//!   consent, `identity` from identity, `alerts` from anomaly). The `access` stream is an audit
-//!   feed, not an authority: it is signed when its producer has a key, and not verified.
+//!   consent, `identity` from identity, `alerts` from anomaly, `relationships` from records).
+//!   The `access` stream is an audit feed, not an authority: it is signed when its producer has
+//!   a key, and not verified.
 //!
 //! Signing happens in the relay, not at enqueue: the outbox table belongs to the producer and is
 //! as trusted as the rest of its database (whoever can write it can change the decisions it
@@ -348,7 +349,7 @@ pub enum Authority {
 
 impl Authority {
     /// The rule for a stream key (`<prefix>:<name>`): `consent` from consent, `identity` from
-    /// identity, `alerts` from anomaly, `access` unsigned. Any other stream is an authority no
+    /// identity, `alerts` from anomaly, `relationships` from records, `access` unsigned. Any other stream is an authority no
     /// producer is trusted for, so nothing on it is handled until a rule names one.
     pub fn of_stream(stream: &str) -> Self {
         match stream_name(stream) {
@@ -356,6 +357,8 @@ impl Authority {
             "consent" => Authority::SignedBy(&["consent"]),
             "identity" => Authority::SignedBy(&["identity"]),
             "alerts" => Authority::SignedBy(&["anomaly"]),
+            // Memberships decide who a consent naming a CareTeam or Group reaches.
+            "relationships" => Authority::SignedBy(&["records"]),
             _ => Authority::SignedBy(&[]),
         }
     }
@@ -373,6 +376,7 @@ pub fn stream_label(stream: &str) -> &'static str {
         "consent" => "consent",
         "identity" => "identity",
         "alerts" => "alerts",
+        "relationships" => "relationships",
         _ => "other",
     }
 }
@@ -720,6 +724,10 @@ mod tests {
         assert_eq!(
             Authority::of_stream("custodian:identity"),
             Authority::SignedBy(&["identity"])
+        );
+        assert_eq!(
+            Authority::of_stream("custodian:relationships"),
+            Authority::SignedBy(&["records"])
         );
         assert_eq!(
             Authority::of_stream("custodian:new"),

@@ -32,6 +32,12 @@ impl Streams {
         format!("{}:identity", self.prefix)
     }
 
+    /// Relationships records reads from clinical data: who is in which CareTeam, Group and
+    /// PractitionerRole (consent and every records replica follow it), and care facts.
+    pub fn relationships(&self) -> String {
+        format!("{}:relationships", self.prefix)
+    }
+
     /// Alerts raised by anomaly (identity consumes them to suspend users).
     pub fn alerts(&self) -> String {
         format!("{}:alerts", self.prefix)

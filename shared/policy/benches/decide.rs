@@ -9,8 +9,8 @@ use std::{hint::black_box, time::Instant};
 use chrono::{TimeZone, Utc};
 use criterion::{criterion_group, criterion_main, Criterion};
 use custodian_policy::{
-    Coding, Consent, ConsentAction, ConsentChange, ConsentRequest, ConsentStore, ResourceFacts,
-    ScopeRequest,
+    Coding, Consent, ConsentAction, ConsentChange, ConsentRequest, ConsentStore, KnownMembership,
+    ResourceFacts, ScopeRequest,
 };
 use serde_json::json;
 
@@ -77,6 +77,7 @@ fn decide(c: &mut Criterion) {
         store.evaluate(&ConsentRequest {
             patient,
             actors: &actors,
+            membership: &KnownMembership,
             purpose: "TREAT",
             action: ConsentAction::Access,
             resource: ResourceFacts {
@@ -121,6 +122,7 @@ fn decide(c: &mut Criterion) {
             b.iter(|| {
                 black_box(store.scope(&ScopeRequest {
                     actors: &actors,
+                    membership: &KnownMembership,
                     purpose: "TREAT",
                     action: ConsentAction::Access,
                     resource_type: "Condition",

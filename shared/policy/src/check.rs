@@ -4,7 +4,7 @@
 
 use crate::{
     error::Issues,
-    model::{ParsedConsent, Period, Provision, ProvisionType},
+    model::{ParsedConsent, Period, Provision},
     parse::MAX_DEPTH,
     resource_types::is_resource_type,
     ConsentError,
@@ -61,38 +61,23 @@ pub fn enforceable(consent: &ParsedConsent) -> Result<(), ConsentError> {
             "a privacy or research Consent states its rules in provision; without one (a bare policyRule such as OPTOUT) there is nothing the engine can enforce exactly",
         ),
         None => {}
-        Some(root) => provision(root, "Consent.provision", false, 0, &mut issues),
+        Some(root) => provision(root, "Consent.provision", 0, &mut issues),
     }
     issues.into_result(())
 }
 
-fn provision(p: &Provision, path: &str, deny_above: bool, depth: usize, issues: &mut Issues) {
+fn provision(p: &Provision, path: &str, depth: usize, issues: &mut Issues) {
     if depth >= MAX_DEPTH {
         issues.push(path, format!("provisions nest more than {MAX_DEPTH} deep"));
         return;
     }
-    // A deny (or a permit that re-admits under a deny) naming an actor whose members the
-    // engine cannot know would not apply to those members: it would fail open.
-    let narrows_a_deny = p.kind == ProvisionType::Deny || deny_above;
+    // Denies may name containers (CareTeam, Group, PractitionerRole) and related persons:
+    // evaluation knows their members, or answers Undetermined where it does not.
     for (i, actor) in p.actors.iter().enumerate() {
         let at = format!("{path}.actor[{i}].reference");
         let type_name = format!("{:?}", actor.kind);
         if !is_reference_to(&actor.reference, &type_name) {
             issues.push(at, format!("must be {type_name}/<id>"));
-            continue;
-        }
-        if narrows_a_deny && actor.kind.is_membership() {
-            let what = if p.kind == ProvisionType::Deny {
-                "a deny"
-            } else {
-                "a permit that re-admits under a deny"
-            };
-            issues.push(
-                at,
-                format!(
-                    "{what} cannot name a {type_name}: who belongs to it is not known to the engine, so the provision would not apply to its members (fail open); name Organizations, Practitioners, Patients or Devices instead"
-                ),
-            );
         }
     }
     for (i, purpose) in p.purposes.iter().enumerate() {
@@ -126,14 +111,7 @@ fn provision(p: &Provision, path: &str, deny_above: bool, depth: usize, issues: 
     }
     check_period(p.period.as_ref(), format!("{path}.period"), issues);
     check_period(p.data_period.as_ref(), format!("{path}.dataPeriod"), issues);
-    let deny_below = narrows_a_deny;
     for (i, child) in p.provisions.iter().enumerate() {
-        provision(
-            child,
-            &format!("{path}.provision[{i}]"),
-            deny_below,
-            depth + 1,
-            issues,
-        );
+        provision(child, &format!("{path}.provision[{i}]"), depth + 1, issues);
     }
 }

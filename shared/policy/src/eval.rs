@@ -44,13 +44,61 @@ impl<'a> ResourceFacts<'a> {
     }
 }
 
+/// What is known of the caller's memberships beyond the references in
+/// [`ConsentRequest::actors`] (which hold every container the caller is known to be in).
+pub trait Membership: Sync {
+    /// Whether the caller might be in `reference` although it is not among the request's
+    /// actors: a container (CareTeam, Group, PractitionerRole) whose members are not all known.
+    /// An actor condition naming it is then unknown (a deny that might apply is `Undetermined`).
+    fn uncertain(&self, reference: &str) -> bool;
+}
+
+impl std::fmt::Debug for dyn Membership + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Membership")
+    }
+}
+
+/// The request's actors are exactly who the caller is (every membership is known, or the
+/// caller is in none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KnownMembership;
+
+impl Membership for KnownMembership {
+    fn uncertain(&self, _: &str) -> bool {
+        false
+    }
+}
+
+/// Nothing is known of memberships: the caller might be in any CareTeam, Group or
+/// PractitionerRole it is not listed in (fails closed for denies naming them).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnknownMembership;
+
+impl Membership for UnknownMembership {
+    fn uncertain(&self, reference: &str) -> bool {
+        is_container(reference)
+    }
+}
+
+/// A reference to an actor that stands for its members: a CareTeam, Group or PractitionerRole.
+/// (A RelatedPerson is a person, matched by identity; no caller is one today.)
+pub fn is_container(reference: &str) -> bool {
+    reference
+        .split_once('/')
+        .is_some_and(|(kind, _)| matches!(kind, "CareTeam" | "Group" | "PractitionerRole"))
+}
+
 /// An access question.
 #[derive(Debug, Clone)]
 pub struct ConsentRequest<'a> {
     /// `Patient/<id>` whose data is asked for.
     pub patient: &'a str,
-    /// Every reference the caller is known by: `Organization/x`, `Practitioner/y` ...
+    /// Every reference the caller is known by: `Organization/x`, `Practitioner/y`, and every
+    /// container it is known to be in at `at` (`PractitionerRole/r`, `CareTeam/c`, `Group/g`).
     pub actors: &'a [String],
+    /// Containers the caller might be in without being listed in `actors`.
+    pub membership: &'a dyn Membership,
     /// HL7 v3 PurposeOfUse code (`TREAT`, `ETREAT`, `HPAYMT` ...).
     pub purpose: &'a str,
     pub action: ConsentAction,
@@ -202,13 +250,21 @@ impl Provision {
                 return Tri::No;
             }
         }
-        if !self.actors.is_empty()
-            && !self
-                .actors
-                .iter()
-                .any(|a| req.actors.contains(&a.reference))
-        {
-            return Tri::No;
+        // An actor is the caller, or a container it is (or might be) in.
+        let mut acc = Tri::Yes;
+        if !self.actors.is_empty() {
+            acc = Tri::any(&self.actors, |a| {
+                if req.actors.contains(&a.reference) {
+                    Tri::Yes
+                } else if req.membership.uncertain(&a.reference) {
+                    Tri::Unknown
+                } else {
+                    Tri::No
+                }
+            });
+            if acc == Tri::No {
+                return acc;
+            }
         }
         if !self.actions.is_empty() && !self.actions.contains(&req.action) {
             return Tri::No;
@@ -221,7 +277,6 @@ impl Provision {
         if !self.classes.is_empty() && !self.classes.iter().any(|c| c == facts.resource_type) {
             return Tri::No;
         }
-        let mut acc = Tri::Yes;
         if !self.data.is_empty() {
             acc = acc.and(Tri::any(&self.data, |reference| {
                 let Some((kind, id)) = reference.split_once('/') else {
@@ -382,6 +437,27 @@ pub fn evaluate<'a>(
             .into_iter()
             .map(|c| (c.reference().unwrap_or("Consent/?"), c.outcomes(req))),
     )
+}
+
+impl Provision {
+    /// This provision's own conditions on what the request states (caller, purpose, action,
+    /// type, time), leaving out those on the instance: `Some(holds)`, or `None` when unknown.
+    /// For [`crate::condition`], so partial evaluation shares these rules with evaluation.
+    pub(crate) fn request_conditions(&self, req: &ConsentRequest<'_>) -> Option<bool> {
+        let bare = Provision {
+            security_labels: Vec::new(),
+            codes: Vec::new(),
+            data_period: None,
+            data: Vec::new(),
+            provisions: Vec::new(),
+            ..self.clone()
+        };
+        match bare.conditions(req) {
+            Tri::Yes => Some(true),
+            Tri::No => Some(false),
+            Tri::Unknown => None,
+        }
+    }
 }
 
 /// Whether a provision naming purpose `named` covers a request made for `asked`: the same code,

@@ -20,8 +20,13 @@
 //!   in UTC; date-times carry their zone).
 //! - `actor[]`: one of the request's actor references equals a named one. Actors are named by
 //!   literal reference only (Organization, Practitioner, PractitionerRole, CareTeam,
-//!   RelatedPerson, Group, Patient, Device). Membership is not known to the engine: naming a
-//!   CareTeam matches only a caller who presents that CareTeam reference itself.
+//!   RelatedPerson, Group, Patient, Device). The request's actors hold the caller's own
+//!   references and every container (CareTeam, Group, PractitionerRole) it is known to be in
+//!   (the access kernel expands them from records' memberships); a named container the caller
+//!   is not listed in but might be in ([`Membership::uncertain`]: its members are not all
+//!   known) makes the condition unknown, so a deny naming it is `Undetermined` (refused by the
+//!   kernel) and a permit naming it admits no one. A RelatedPerson matches only a caller who is
+//!   that RelatedPerson.
 //! - `action[]`: the request's action (collect, access, use, disclose, correct).
 //! - `purpose[]`: the request's PurposeOfUse code equals one (compared by code).
 //! - `class[]`: the resource type is one of them.
@@ -53,17 +58,20 @@
 //! display only) or of another type, an actor role that describes the data's source (AUT, CST,
 //! INF, ENT, AUTHEN, LA: needs authorship facts), an action outside consentaction, a class that
 //! is not an R4 resource type, `data.meaning` related / dependents / authoredby (needs graph
-//! facts), a privacy or research consent without provisions, and a deny provision (or a permit
-//! below a deny, which re-admits) naming a CareTeam, Group, RelatedPerson or PractitionerRole:
-//! their members are not known, so the deny would fail open.
+//! facts), and a privacy or research consent without provisions. (Denies naming a CareTeam,
+//! Group, RelatedPerson or PractitionerRole are accepted: membership is evaluated, and where it
+//! is unknown the answer is `Undetermined`, never a deny that silently misses members.)
 //!
 //! # Modules
 //! - [`parse`]: JSON -> [`ParsedConsent`]; [`check`]: whole-model rules (also run when a
 //!   `ParsedConsent` is deserialised).
 //! - [`model`]: the typed Consent; [`eval`]: requests and verdicts; [`store`]: the replica.
+//! - [`condition`]: partial evaluation: the verdicts as formulas over instance facts, for
+//!   searches to compile into their queries.
 //! - [`time`]: FHIR dates; [`resource_types`]: R4 resource type names.
 
 pub mod check;
+pub mod condition;
 pub mod error;
 pub mod eval;
 pub mod model;
@@ -72,8 +80,12 @@ pub mod resource_types;
 pub mod store;
 pub mod time;
 
+pub use condition::{partial, Condition, Conditional, Fact, CONFIDENTIALITY_LEVELS};
 pub use error::{ConsentError, ConsentIssue};
-pub use eval::{evaluate, ConsentRequest, ConsentVerdict, ResourceFacts};
+pub use eval::{
+    evaluate, is_container, ConsentRequest, ConsentVerdict, KnownMembership, Membership,
+    ResourceFacts, UnknownMembership,
+};
 pub use model::{
     Actor, ActorKind, Coding, Confidentiality, ConsentAction, ConsentScope, ConsentStatus,
     ParsedConsent, Period, Provision, ProvisionType, SecurityLabel,

@@ -186,8 +186,8 @@ impl ActorKind {
         })
     }
 
-    /// Actors whose members the engine cannot know (who is in a care team, a group, who holds
-    /// a role, who is a related person): naming them in a deny would fail open.
+    /// Actors that stand for other parties (who is in a care team, a group, who holds a role,
+    /// who is a related person): evaluation needs the caller's memberships for them.
     pub fn is_membership(self) -> bool {
         matches!(
             self,

@@ -5,7 +5,7 @@
 //! extensions, unparseable dates, actors without a literal reference or of another type,
 //! classes that are not resource types, `data` meanings other than `instance`, and actor roles
 //! that describe where data came from rather than who receives it. The enforceability rules
-//! that hold for the typed model as a whole (membership actors under a deny ...) live in
+//! that hold for the typed model as a whole (references well formed, periods ordered ...) live in
 //! [`crate::check`] and run on every value, parsed or deserialised.
 
 use serde_json::{Map, Value};

@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    eval::{verdict, Combine, ConsentRequest, ResourceFacts, DENY, NA, PERMIT},
+    condition::{partial, Condition, Conditional},
+    eval::{verdict, Combine, ConsentRequest, Membership, ResourceFacts, DENY, NA, PERMIT},
     ConsentAction, ConsentVerdict, ParsedConsent,
 };
 
@@ -34,6 +35,8 @@ pub struct ConsentChange {
 #[derive(Debug, Clone, Copy)]
 pub struct ScopeRequest<'a> {
     pub actors: &'a [String],
+    /// Containers the caller might be in without being listed in `actors`.
+    pub membership: &'a dyn Membership,
     pub purpose: &'a str,
     pub action: ConsentAction,
     pub resource_type: &'a str,
@@ -183,6 +186,21 @@ impl ConsentStore {
         }
     }
 
+    /// Whether the patient's consents could answer Deny (also when the verdict is
+    /// `Undetermined`: one that can only be Permit or NotApplicable cannot deny).
+    pub fn may_deny(&self, req: &ConsentRequest<'_>) -> bool {
+        let Ok(inner) = self.inner.read() else {
+            return true;
+        };
+        inner.by_patient.get(req.patient).is_some_and(|list| {
+            let mut all = Combine::default();
+            for c in list {
+                all.add(c.outcomes(req));
+            }
+            all.result() & DENY != 0
+        })
+    }
+
     /// For a search: which patients' consents answer what for these actors, at type level
     /// (nothing known about the instances). Looks only at consents whose root names one of the
     /// actors or no actor at all.
@@ -197,7 +215,16 @@ impl ConsentStore {
             .iter()
             .filter_map(|a| inner.by_actor.get(a))
             .flatten()
-            .chain(inner.any_actor.iter());
+            .chain(inner.any_actor.iter())
+            // Consents naming a container the caller might be in: their answer for it may be
+            // Undetermined (a deny that might apply), which a scope must not miss.
+            .chain(
+                inner
+                    .by_actor
+                    .iter()
+                    .filter(|(actor, _)| req.membership.uncertain(actor))
+                    .flat_map(|(_, consents)| consents),
+            );
         for consent in candidates {
             if !seen.insert(consent.as_str()) {
                 continue;
@@ -208,6 +235,7 @@ impl ConsentStore {
             let req = ConsentRequest {
                 patient: policy.patient(),
                 actors: req.actors,
+                membership: req.membership,
                 purpose: req.purpose,
                 action: req.action,
                 resource: ResourceFacts::of_type(req.resource_type),
@@ -251,5 +279,32 @@ impl ConsentStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// For a search over one patient whose answer depends on the data: her consents' verdicts
+    /// as formulas over the instance facts ([`crate::condition::partial`]). A replica whose
+    /// lock was poisoned answers nothing as Permit or NotApplicable.
+    pub fn conditional(&self, patient: &str, req: &ScopeRequest<'_>) -> Conditional {
+        let Ok(inner) = self.inner.read() else {
+            return Conditional {
+                permit: Condition::False,
+                deny: Condition::True,
+                not_applicable: Condition::False,
+                consents: Vec::new(),
+            };
+        };
+        let consents = inner.by_patient.get(patient);
+        partial(
+            consents.into_iter().flatten().map(|c| c.as_ref()),
+            &ConsentRequest {
+                patient,
+                actors: req.actors,
+                membership: req.membership,
+                purpose: req.purpose,
+                action: req.action,
+                resource: ResourceFacts::of_type(req.resource_type),
+                at: req.at,
+            },
+        )
     }
 }

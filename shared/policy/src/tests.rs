@@ -131,6 +131,7 @@ impl Ask {
         let req = ConsentRequest {
             patient: "Patient/alice",
             actors: &self.actors,
+            membership: &KnownMembership,
             purpose: self.purpose,
             action: self.action,
             resource: ResourceFacts {
@@ -351,32 +352,6 @@ fn refusals_name_the_element() {
             "literal",
         ),
         (
-            "deny naming a care team",
-            json!({"type": "deny", "actor": [actor("CareTeam/ct1")]}),
-            "Consent.provision.actor[0].reference",
-            "fail open",
-        ),
-        (
-            "deny naming a practitioner role",
-            json!({"type": "deny", "actor": [actor("PractitionerRole/r1")]}),
-            "Consent.provision.actor[0].reference",
-            "fail open",
-        ),
-        (
-            "nested deny naming a related person",
-            json!({"actor": [actor("Organization/h1")],
-            "provision": [{"actor": [actor("RelatedPerson/rp1")]}]}),
-            "Consent.provision.provision[0].actor[0].reference",
-            "fail open",
-        ),
-        (
-            "permit under a deny naming a group",
-            json!({"type": "deny",
-            "provision": [{"type": "permit", "actor": [actor("Group/g1")]}]}),
-            "Consent.provision.provision[0].actor[0].reference",
-            "re-admits",
-        ),
-        (
             "class from another system",
             json!({"class": [{"system": "urn:ietf:bcp:13", "code": "application/hl7-cda+xml"}]}),
             "Consent.provision.class[0].system",
@@ -510,6 +485,24 @@ fn accepted_shapes() {
             json!({"actor": [actor("CareTeam/ct1")]}),
         ),
         (
+            "a deny naming a care team (its members are known, or the answer is Undetermined)",
+            json!({"type": "deny", "actor": [actor("CareTeam/ct1")]}),
+        ),
+        (
+            "a deny naming a practitioner role",
+            json!({"type": "deny", "actor": [actor("PractitionerRole/r1")]}),
+        ),
+        (
+            "a nested deny naming a related person",
+            json!({"actor": [actor("Organization/h1")],
+            "provision": [{"actor": [actor("RelatedPerson/rp1")]}]}),
+        ),
+        (
+            "a permit under a deny naming a group",
+            json!({"type": "deny",
+            "provision": [{"type": "permit", "actor": [actor("Group/g1")]}]}),
+        ),
+        (
             "a permit naming a group above a deny of an organisation",
             json!({"actor": [actor("Group/g1")],
             "provision": [{"type": "deny", "actor": [actor("Organization/h2")]}]}),
@@ -584,10 +577,11 @@ fn a_deserialised_consent_is_checked_again() {
     let json = serde_json::to_value(&c).unwrap();
     let back: ParsedConsent = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(back, c);
-    // Tamper: the nested deny now names a care team, which the parser would have refused.
+    // Tamper: the nested deny now names an actor whose reference is not of its kind, which
+    // the parser would have refused.
     let mut tampered = json;
     tampered["provision"]["provisions"][0]["actors"] =
-        json!([{"reference": "CareTeam/ct1", "kind": "CareTeam", "role": []}]);
+        json!([{"reference": "CareTeam/ct1", "kind": "Group", "role": []}]);
     assert!(serde_json::from_value::<ParsedConsent>(tampered).is_err());
 }
 
@@ -911,6 +905,7 @@ fn security_labels() {
     let req = ConsentRequest {
         patient: "Patient/alice",
         actors: &["Organization/h1".to_string()],
+        membership: &KnownMembership,
         purpose: "TREAT",
         action: ConsentAction::Access,
         resource: ResourceFacts {
@@ -1068,6 +1063,7 @@ fn verdicts_name_the_deciding_consents() {
     let mut req = ConsentRequest {
         patient: "Patient/alice",
         actors: &actors,
+        membership: &KnownMembership,
         purpose: "TREAT",
         action: ConsentAction::Access,
         resource: ResourceFacts::of_type("Observation"),
@@ -1117,6 +1113,7 @@ fn store_request<'a>(
     ConsentRequest {
         patient,
         actors,
+        membership: &KnownMembership,
         purpose,
         action: ConsentAction::Access,
         resource: ResourceFacts::of_type("Observation"),
@@ -1255,6 +1252,7 @@ fn scope_lists_patients_by_verdict_from_the_actor_index() {
     let h1 = vec!["Organization/h1".to_string(), "Practitioner/p1".to_string()];
     let scope = store.scope(&ScopeRequest {
         actors: &h1,
+        membership: &KnownMembership,
         purpose: "TREAT",
         action: ConsentAction::Access,
         resource_type: "Observation",
@@ -1266,6 +1264,7 @@ fn scope_lists_patients_by_verdict_from_the_actor_index() {
     let h3 = vec!["Organization/h3".to_string()];
     let stranger = store.scope(&ScopeRequest {
         actors: &h3,
+        membership: &KnownMembership,
         purpose: "TREAT",
         action: ConsentAction::Access,
         resource_type: "Observation",
@@ -1285,4 +1284,129 @@ fn a_consent_change_round_trips_through_json() {
     let back: ConsentChange =
         serde_json::from_str(&serde_json::to_string(&revoked).unwrap()).unwrap();
     assert_eq!(back.consent_policy, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actors named by membership.
+
+/// A request by `actors` (the caller and the containers it is known to be in), with what is
+/// known of other memberships.
+fn member_request<'a>(actors: &'a [String], membership: &'a dyn Membership) -> ConsentRequest<'a> {
+    ConsentRequest {
+        membership,
+        ..store_request("Patient/alice", actors, "TREAT")
+    }
+}
+
+#[test]
+fn a_deny_naming_a_container_applies_to_its_members_and_fails_closed_when_unknown() {
+    let deny = parse(&consent(
+        json!({"type": "deny", "actor": [actor("CareTeam/ct1")]}),
+    ));
+    let member = vec!["Practitioner/p1".to_string(), "CareTeam/ct1".to_string()];
+    let other = vec!["Practitioner/p2".to_string()];
+    assert!(deny
+        .evaluate(&member_request(&member, &KnownMembership))
+        .is_deny());
+    assert_eq!(
+        deny.evaluate(&member_request(&other, &KnownMembership)),
+        ConsentVerdict::NotApplicable,
+        "known membership without the caller: the deny does not apply"
+    );
+    assert_eq!(
+        deny.evaluate(&member_request(&other, &UnknownMembership)),
+        ConsentVerdict::Undetermined {
+            consents: vec!["Consent/c1".into()]
+        },
+        "unknown membership: it might apply"
+    );
+    // Known to be a member: decided, whatever else is unknown.
+    assert!(deny
+        .evaluate(&member_request(&member, &UnknownMembership))
+        .is_deny());
+}
+
+#[test]
+fn a_permit_naming_an_unknown_container_admits_no_one() {
+    let permit = parse(&consent(json!({"actor": [actor("Group/g1")]})));
+    let member = vec!["Practitioner/p1".to_string(), "Group/g1".to_string()];
+    let other = vec!["Practitioner/p2".to_string()];
+    assert!(permit
+        .evaluate(&member_request(&member, &KnownMembership))
+        .is_permit());
+    assert_eq!(
+        permit.evaluate(&member_request(&other, &KnownMembership)),
+        ConsentVerdict::NotApplicable
+    );
+    let unknown = permit.evaluate(&member_request(&other, &UnknownMembership));
+    assert!(matches!(unknown, ConsentVerdict::Undetermined { .. }));
+    // It cannot deny, though: a store tells the caller so (the custodian rule still applies).
+    let store = ConsentStore::new();
+    store.apply(change(
+        "Consent/c1",
+        "Patient/alice",
+        1,
+        Some(consent(json!({"actor": [actor("Group/g1")]}))),
+    ));
+    assert!(!store.may_deny(&member_request(&other, &UnknownMembership)));
+    store.apply(change(
+        "Consent/c1",
+        "Patient/alice",
+        2,
+        Some(consent(
+            json!({"type": "deny", "actor": [actor("Group/g1")]}),
+        )),
+    ));
+    assert!(store.may_deny(&member_request(&other, &UnknownMembership)));
+}
+
+#[test]
+fn related_persons_devices_and_patients_are_never_uncertain() {
+    for reference in [
+        "RelatedPerson/rp1",
+        "Device/d1",
+        "Patient/bob",
+        "Organization/h1",
+    ] {
+        assert!(!UnknownMembership.uncertain(reference), "{reference}");
+    }
+    for reference in ["CareTeam/ct1", "Group/g1", "PractitionerRole/r1"] {
+        assert!(UnknownMembership.uncertain(reference), "{reference}");
+    }
+}
+
+#[test]
+fn scopes_find_consents_naming_containers_the_caller_might_be_in() {
+    let store = ConsentStore::new();
+    store.apply(change(
+        "Consent/d",
+        "Patient/bob",
+        1,
+        Some(consent(
+            json!({"type": "deny", "actor": [actor("CareTeam/ct9")]}),
+        )),
+    ));
+    let h1 = vec!["Organization/h1".to_string()];
+    let ask = |membership: &dyn Membership| {
+        store.scope(&ScopeRequest {
+            actors: &h1,
+            membership,
+            purpose: "TREAT",
+            action: ConsentAction::Access,
+            resource_type: "Observation",
+            at: now(),
+        })
+    };
+    assert_eq!(ask(&KnownMembership), PatientVerdicts::default());
+    assert_eq!(ask(&UnknownMembership).undetermined, vec!["Patient/bob"]);
+    let in_team = vec!["Organization/h1".to_string(), "CareTeam/ct9".to_string()];
+    let scope = store.scope(&ScopeRequest {
+        actors: &in_team,
+        membership: &KnownMembership,
+        purpose: "TREAT",
+        action: ConsentAction::Access,
+        resource_type: "Observation",
+        at: now(),
+    });
+    assert_eq!(scope.deny, vec!["Patient/bob"]);
 }

@@ -10,7 +10,8 @@
 use chrono::{DateTime, TimeZone, Utc};
 use custodian_policy::{
     evaluate, Coding, Consent, ConsentAction, ConsentChange, ConsentRequest, ConsentStore,
-    ConsentVerdict, ParsedConsent, Provision, ProvisionType, ResourceFacts, ScopeRequest,
+    ConsentVerdict, KnownMembership, ParsedConsent, Provision, ProvisionType, ResourceFacts,
+    ScopeRequest,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -308,6 +309,7 @@ impl Question {
         ConsentRequest {
             patient: "Patient/alice",
             actors,
+            membership: &KnownMembership,
             purpose: self.purpose,
             action: self.action,
             resource,
@@ -402,6 +404,7 @@ proptest! {
         let actors: Vec<String> = actors.iter().map(|a| a.to_string()).collect();
         let scope = store.scope(&ScopeRequest {
             actors: &actors, purpose: q.purpose, action: q.action,
+            membership: &KnownMembership,
             resource_type: q.resource_type, at: year(q.at_year),
         });
         for patient in ["Patient/alice", "Patient/bob", "Patient/carol"] {

@@ -8,6 +8,7 @@
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use custodian_access::{Caller, Interaction, Touched};
+use custodian_fhir::FhirError;
 use custodian_policy::{
     evaluate, resource_types::is_resource_type, Coding, ConsentAction, ConsentVerdict,
     ParsedConsent, ResourceFacts,
@@ -41,7 +42,8 @@ pub struct DataTime {
 pub struct DecideRequest {
     /// `Patient/<id>` (or the bare id) whose data is asked for.
     pub patient: String,
-    /// Every reference the requester is known by (`Organization/h1`, `Practitioner/p1`).
+    /// Every reference the requester is known by (`Organization/h1`, `Practitioner/p1`). The
+    /// CareTeams, Groups and PractitionerRoles they are in (as records knows them) are added.
     #[serde(default)]
     pub actors: Vec<String>,
     /// HL7 v3 PurposeOfUse code (`TREAT`, `HPAYMT` ...).
@@ -128,6 +130,12 @@ pub async fn decide(
         )
         .await);
     }
+    if !state.memberships.is_loaded() {
+        return Err(FhirError::Unavailable(
+            "memberships are not loaded yet; try again shortly".into(),
+        )
+        .into());
+    }
     let mut conn = state.pool.get().await?;
     let stored = store::active_for_patient(&mut conn, patient.as_str()).await?;
     let consents: Vec<ParsedConsent> = stored
@@ -144,21 +152,29 @@ pub async fn decide(
             }
         })
         .collect();
-    let request = custodian_policy::ConsentRequest {
-        patient: patient.as_str(),
-        actors: &question.actors,
-        purpose,
-        action: question.action.unwrap_or(ConsentAction::Access),
-        resource: ResourceFacts {
-            resource_type,
-            id: question.resource_id.as_deref(),
-            security_labels: question.security_labels.as_deref(),
-            data_time: question.data_time.map(|t| (t.start, t.end)),
-            codes: question.codes.as_deref(),
-        },
-        at: question.at.unwrap_or_else(Utc::now),
+    // The actors with every container they are in at that time (CareTeam, Group,
+    // PractitionerRole); a container whose members are unknown makes a deny naming it
+    // Undetermined. The view's lock is released before the next await.
+    let at = question.at.unwrap_or_else(Utc::now);
+    let verdict = {
+        let view = state.memberships.view(question.actors.clone(), at);
+        let request = custodian_policy::ConsentRequest {
+            patient: patient.as_str(),
+            actors: view.actors(),
+            membership: &view,
+            purpose,
+            action: question.action.unwrap_or(ConsentAction::Access),
+            resource: ResourceFacts {
+                resource_type,
+                id: question.resource_id.as_deref(),
+                security_labels: question.security_labels.as_deref(),
+                data_time: question.data_time.map(|t| (t.start, t.end)),
+                codes: question.codes.as_deref(),
+            },
+            at,
+        };
+        evaluate(&consents, &request)
     };
-    let verdict = evaluate(&consents, &request);
     let decided = label(&verdict);
     state.metrics.decisions.with_label_values(&[decided]).inc();
     let mut call = decision;

@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: ConsentMetrics,
     /// `PUBLIC_URL` without a trailing slash.
     pub public_url: String,
+    /// Who is in which CareTeam, Group and PractitionerRole (records' relationships).
+    pub memberships: custodian_access::MembershipStore,
 }
 
 /// Mounts every route of the service (health and metrics are mounted by startup).

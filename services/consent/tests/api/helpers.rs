@@ -9,7 +9,7 @@ use consent::{
     startup::Application,
 };
 use custodian_auth::{testing::TestIssuer, Role};
-use custodian_events::{AccessEvent, Streams};
+use custodian_events::{AccessEvent, MembershipChange, RelationshipEvent, Streams};
 use custodian_policy::ConsentChange;
 use custodian_telemetry::config::{Listen, Secret};
 use serde_json::Value;
@@ -79,7 +79,59 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
 }
 
+/// Serves `GET /internal/memberships` with a fixed snapshot, like records.
+async fn fake_records(snapshot: Vec<MembershipChange>) -> String {
+    let body = serde_json::to_string(&snapshot).expect("snapshot JSON");
+    let server = actix_web::HttpServer::new(move || {
+        let body = body.clone();
+        actix_web::App::new().route(
+            "/internal/memberships",
+            actix_web::web::get().to(move || {
+                let body = body.clone();
+                async move {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .expect("bind");
+    let port = server.addrs()[0].port();
+    actix_web::rt::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_memberships(vec![]).await
+}
+
+/// The app, with records' membership snapshot holding `memberships`; returns once ready.
+pub async fn spawn_app_with_memberships(memberships: Vec<MembershipChange>) -> TestApp {
+    let app = build(fake_records(memberships).await).await;
+    // Ready once the identity and membership snapshots are loaded.
+    for _ in 0..100 {
+        if app.get("/readyz", None).await.status == StatusCode::OK {
+            return app;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("consent never became ready");
+}
+
+/// The app with no records answering: its membership snapshot never loads.
+pub async fn spawn_app_without_records() -> TestApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    build(format!("http://127.0.0.1:{port}")).await
+}
+
+async fn build(records_url: String) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         custodian_telemetry::logging::init("consent-test");
     }
@@ -112,6 +164,7 @@ pub async fn spawn_app() -> TestApp {
         identity_url: custodian_auth::testing::TestIdentity::start(Default::default())
             .await
             .url,
+        records_url,
     };
     let app = Application::build(settings)
         .await
@@ -350,6 +403,19 @@ impl TestApp {
     }
 
     /// Checks the outbox drained, stops the app, and drops the database and streams.
+    /// Publishes a relationship event as records' relay does (signed as records).
+    pub async fn publish_relationship(&self, event: &RelationshipEvent) {
+        use redis::AsyncCommands;
+        let mut redis = self.redis.clone();
+        let stream = self.streams.relationships();
+        let fields = custodian_events::signing::test_fields(
+            &stream,
+            &Uuid::new_v4().to_string(),
+            &serde_json::to_string(event).expect("event JSON"),
+        );
+        let _: String = redis.xadd(&stream, "*", &fields).await.expect("xadd");
+    }
+
     pub async fn finish(self) {
         let backlog = self.outbox_backlog().await;
         assert_eq!(backlog, 0, "events were left in the outbox");
@@ -358,6 +424,7 @@ impl TestApp {
         let _: Result<(), _> = redis::cmd("DEL")
             .arg(self.streams.consent())
             .arg(self.streams.access())
+            .arg(self.streams.relationships())
             .query_async(&mut redis)
             .await;
         custodian_database::drop_database(&self.database_url)

@@ -7,6 +7,7 @@ mod authorization;
 mod decide;
 mod helpers;
 mod lifecycle;
+mod memberships;
 mod migrations;
 mod operations;
 mod search;

@@ -85,6 +85,14 @@ async fn an_alert_asking_for_suspension_suspends_the_user() {
         })
         .await;
     assert!(event["reason"].as_str().unwrap().contains("burst of reads"));
+    // On the ledger: the suspended user as actor, refused from now on.
+    let audited = app
+        .wait_for_event(&app.streams.access(), |e| {
+            e["decision"]["basis"] == "suspended-by-alert"
+        })
+        .await;
+    assert_eq!(audited["actor"]["id"], alice.as_str());
+    assert_eq!(audited["outcome"], "deny");
     let user = app
         .get(&format!("/auth/admin/users/{alice}"), Some(&admin))
         .await;
@@ -158,6 +166,27 @@ async fn administrators_suspend_and_reinstate() {
         e["type"] == "user_suspended" && e["reason"] == "lost device"
     })
     .await;
+    let admin_id = crate::helpers::jwt_claims(&admin)["sub"].clone();
+    let audited = app
+        .wait_for_event(&app.streams.access(), |e| {
+            e["decision"]["basis"] == "suspended-by-admin"
+        })
+        .await;
+    assert_eq!(audited["actor"]["id"], admin_id);
+
+    // Only an administrator lifts a suspension.
+    let bob = patient(&app, &admin, "bob").await;
+    let bob_token = app.token_for("bob", "patient-password").await;
+    let refused = app
+        .post_json(
+            &format!("/auth/admin/users/{alice}/reinstate"),
+            Some(&bob_token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(suspended_ids(&app).await, vec![alice.clone()]);
+    assert!(!bob.is_empty());
 
     let reinstated = app
         .post_json(
@@ -177,6 +206,14 @@ async fn administrators_suspend_and_reinstate() {
         e["type"] == "user_reinstated" && e["user_id"] == alice.as_str()
     })
     .await;
+    // Audited: the administrator who lifted it, on the ledger.
+    let audited = app
+        .wait_for_event(&app.streams.access(), |e| {
+            e["decision"]["basis"] == "reinstated"
+        })
+        .await;
+    assert_eq!(audited["actor"]["id"], admin_id);
+    assert_eq!(audited["outcome"], "permit");
 
     let unknown = app
         .post_json(

@@ -169,18 +169,16 @@ impl TestApp {
         .await
     }
 
-    /// XADDs an event the way the outbox relay does (fields `id` and `event`).
+    /// XADDs an event the way a producer's outbox relay does (fields `id` and `event`, signed
+    /// by a key the process trusts for that stream).
     pub async fn publish_raw(&mut self, id: &str, payload: &str) {
-        let _: String = redis::cmd("XADD")
-            .arg(format!("{}:access", self.prefix))
-            .arg("*")
-            .arg("id")
-            .arg(id)
-            .arg("event")
-            .arg(payload)
-            .query_async(&mut self.redis)
-            .await
-            .expect("XADD");
+        let stream = format!("{}:access", self.prefix);
+        let mut command = redis::cmd("XADD");
+        command.arg(&stream).arg("*");
+        for (name, value) in custodian_events::signing::test_fields(&stream, id, payload) {
+            command.arg(name).arg(value);
+        }
+        let _: String = command.query_async(&mut self.redis).await.expect("XADD");
     }
 
     /// XADDs fields to the identity stream, as identity's relay (or anyone reaching Redis) would.

@@ -17,14 +17,12 @@ async fn stream_to_ledger_throughput() {
     let mut pipe = redis::pipe();
     for e in &payloads {
         let json = serde_json::to_string(e).expect("json");
-        pipe.cmd("XADD")
-            .arg(format!("{}:access", app.prefix))
-            .arg("*")
-            .arg("id")
-            .arg(e.id.to_string())
-            .arg("event")
-            .arg(json)
-            .ignore();
+        let stream = format!("{}:access", app.prefix);
+        let command = pipe.cmd("XADD").arg(&stream).arg("*");
+        for (name, value) in custodian_events::signing::test_fields(&stream, &e.id.to_string(), &json) {
+            command.arg(name).arg(value);
+        }
+        command.ignore();
     }
     let _: () = pipe
         .query_async(&mut app.redis)

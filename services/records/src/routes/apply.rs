@@ -13,8 +13,11 @@
 //!   not write learns nothing from them.
 
 use chrono::{DateTime, Utc};
-use custodian_access::{absent_event, Caller, Decision, Interaction, OrganizationRef, PatientRef};
-use custodian_events::AccessEvent;
+use custodian_access::{
+    absent_event, Basis, Caller, Decision, Interaction, OrganizationRef, PatientRef,
+};
+use custodian_auth::Role;
+use custodian_events::{AccessEvent, MembershipChange};
 use custodian_fhir::FhirError;
 use diesel_async::AsyncPgConnection;
 use serde_json::{json, Value};
@@ -25,8 +28,13 @@ use super::{
 };
 use crate::{
     access::{custodian_of, set_custodian, stored_patient, Subject},
-    domain::{resource::IncomingResource, ResourceType},
+    domain::{
+        relationships::{is_container_type, managers},
+        resource::IncomingResource,
+        ResourceType,
+    },
     error::RecordsError,
+    relationships,
     state::AppState,
     store::{self, Current, NewVersion},
 };
@@ -38,6 +46,8 @@ pub enum Applied {
         version: i64,
         created: bool,
         json: Option<String>,
+        /// Membership changes the write made, for the replica once it has committed.
+        memberships: Vec<MembershipChange>,
     },
     /// Deleting what was already deleted.
     AlreadyDeleted {
@@ -56,6 +66,16 @@ pub enum Applied {
     Precondition(String),
     /// Content for another compartment than the one the id is bound to.
     Conflict(String),
+}
+
+impl Applied {
+    /// The membership changes a committed write made (none for anything else).
+    pub fn memberships(&self) -> &[MembershipChange] {
+        match self {
+            Applied::Written { memberships, .. } => memberships,
+            _ => &[],
+        }
+    }
 }
 
 /// The organisation a Patient's body names as holding her record; Err when it names something
@@ -174,6 +194,59 @@ async fn denied_elsewhere(
     Ok(None)
 }
 
+/// For a CareTeam, Group or PractitionerRole in no patient's compartment: a denial when the
+/// caller does not act for an organisation that manages it, before or after the write (see
+/// `domain::relationships::managers`); otherwise anyone who may write shared resources could
+/// join a team a consent admits, or leave one it denies. In a compartment (a CareTeam's
+/// `subject`) the kernel already decides who writes: her custodian, or whom she permits. A
+/// container naming no manager stays open to every writer; administrators manage shared
+/// resources.
+#[allow(clippy::too_many_arguments)]
+async fn unmanaged(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    subject: &Subject,
+    resource_type: &str,
+    id: &str,
+    current: Option<&Current>,
+    incoming: Option<&IncomingResource>,
+) -> Result<Option<Decision>, RecordsError> {
+    if !is_container_type(resource_type)
+        || subject.patient.is_some()
+        || caller.role() == Role::Admin
+    {
+        return Ok(None);
+    }
+    let mut named = Vec::new();
+    if let Some(current) = current.filter(|c| !c.deleted) {
+        let stored = store::version(conn, &state.cipher, resource_type, id, current.version)
+            .await?
+            .and_then(|v| v.json);
+        if let Some(json) = stored {
+            let value: Value = serde_json::from_str(&json)
+                .map_err(|e| RecordsError::Internal(format!("stored JSON: {e}")))?;
+            named.push(managers(resource_type, |f| value.get(f).cloned()));
+        }
+    }
+    if let Some(incoming) = incoming {
+        named.push(managers(resource_type, |f| incoming.value_of(f)));
+    }
+    let own = caller.organization().map(OrganizationRef::as_str);
+    let manages = named
+        .iter()
+        .all(|m| m.is_empty() || own.is_some_and(|o| m.iter().any(|x| x == o)));
+    Ok((!manages).then(|| {
+        Decision::deny(
+            Basis::Custody,
+            vec![],
+            format!(
+                "only staff of the organisation that manages {resource_type}/{id} may change who is in it"
+            ),
+        )
+    }))
+}
+
 fn denied(
     state: &AppState,
     caller: &Caller,
@@ -214,7 +287,7 @@ async fn write(
     prepared: &Prepared,
     version: i64,
     now: DateTime<Utc>,
-) -> Result<String, RecordsError> {
+) -> Result<(String, Vec<MembershipChange>), RecordsError> {
     let id = subject.id.as_deref().unwrap_or_default();
     let json = stamp(incoming, id, version, now)?;
     store::write_version(
@@ -232,14 +305,26 @@ async fn write(
         },
     )
     .await?;
+    if subject.patient.is_some() {
+        crate::facts::write(conn, &subject.resource_type, id, version, &prepared.facts).await?;
+    }
     if subject.resource_type == "Patient" {
         if let Some(patient) = &subject.patient {
             set_custodian(conn, patient, subject.custodian.as_ref()).await?;
         }
     }
+    let memberships = relationships::record(
+        conn,
+        &state.relationships,
+        &subject.resource_type,
+        id,
+        version,
+        Some(&json),
+    )
+    .await?;
     let event = decision.event(caller, interaction, subject.touched(1));
     state.enqueue_events(conn, &[event]).await?;
-    Ok(json)
+    Ok((json, memberships))
 }
 
 /// Creates `id` (a new id: no existing row is expected).
@@ -281,6 +366,27 @@ pub async fn create(
             false,
         );
     }
+    if let Some(decision) = unmanaged(
+        conn,
+        state,
+        caller,
+        &subject,
+        resource_type,
+        id,
+        None,
+        Some(incoming),
+    )
+    .await?
+    {
+        return denied(
+            state,
+            caller,
+            Interaction::Create,
+            &subject,
+            decision,
+            false,
+        );
+    }
     if let Some((other, decision)) = denied_elsewhere(
         conn,
         state,
@@ -299,7 +405,7 @@ pub async fn create(
             "If-Match W/\"{expected}\" names a version of a resource that does not exist"
         )));
     }
-    let json = write(
+    let (json, memberships) = write(
         conn,
         state,
         caller,
@@ -316,6 +422,7 @@ pub async fn create(
         version: 1,
         created: true,
         json: Some(json),
+        memberships,
     })
 }
 
@@ -352,6 +459,27 @@ pub async fn update(
         .kernel
         .decide(caller, Interaction::Update, &existing.target())?;
     if !decision.permitted() {
+        return denied(
+            state,
+            caller,
+            Interaction::Update,
+            &existing,
+            decision,
+            true,
+        );
+    }
+    if let Some(decision) = unmanaged(
+        conn,
+        state,
+        caller,
+        &existing,
+        resource_type,
+        id,
+        Some(&current),
+        Some(incoming),
+    )
+    .await?
+    {
         return denied(
             state,
             caller,
@@ -423,7 +551,7 @@ pub async fn update(
     } else {
         Interaction::Update
     };
-    let json = write(
+    let (json, memberships) = write(
         conn,
         state,
         caller,
@@ -440,6 +568,7 @@ pub async fn update(
         version,
         created: current.deleted,
         json: Some(json),
+        memberships,
     })
 }
 
@@ -482,6 +611,20 @@ pub async fn delete(
     if !decision.permitted() {
         return denied(state, caller, Interaction::Delete, &subject, decision, true);
     }
+    if let Some(decision) = unmanaged(
+        conn,
+        state,
+        caller,
+        &subject,
+        resource_type,
+        id,
+        Some(&current),
+        None,
+    )
+    .await?
+    {
+        return denied(state, caller, Interaction::Delete, &subject, decision, true);
+    }
     if let Some(expected) = expected {
         if current.deleted || current.version != expected {
             return Ok(Applied::Precondition(format!(
@@ -510,11 +653,14 @@ pub async fn delete(
         },
     )
     .await?;
+    let memberships =
+        relationships::record(conn, &state.relationships, resource_type, id, version, None).await?;
     let event = decision.event(caller, Interaction::Delete, subject.touched(1));
     state.enqueue_events(conn, &[event]).await?;
     Ok(Applied::Written {
         version,
         created: false,
         json: None,
+        memberships,
     })
 }

@@ -85,6 +85,8 @@ async fn handle(
         .await?
     };
     state.relay.wake();
+    // Committed: this instance's replica follows at once (the others through the stream).
+    state.relationships.committed(applied.memberships());
     let json = match applied {
         Applied::Written {
             json: Some(json), ..

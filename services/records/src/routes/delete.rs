@@ -70,6 +70,8 @@ async fn handle(
         .await?
     };
     state.relay.wake();
+    // Committed: this instance's replica follows at once (the others through the stream).
+    state.relationships.committed(applied.memberships());
     let done = |version: i64, message: &str| {
         let minimal = prefer_return(req) == Return::Minimal;
         let mut builder = http::fhir(if minimal {

@@ -11,7 +11,7 @@ use custodian_fhir::FhirError;
 use super::{
     bundle::{Bundle, Link},
     http,
-    read::decide_current,
+    read::{decide_current, version_subject},
     search::{decide_each, Tally},
 };
 use crate::{
@@ -61,15 +61,38 @@ async fn handle(
             .await?;
         return Err(not_known("Patient", id.as_str()).into());
     };
-    let (subject, decision) = decide_current(
-        state,
+    // The Patient is decided on her own facts, as a read of her would be (a consent of hers
+    // may depend on them); a deleted one at type level.
+    let stored = store::version(
         &mut conn,
-        &caller,
+        &state.cipher,
         "Patient",
-        &current,
-        Interaction::Search,
+        id.as_str(),
+        current.version,
     )
     .await?;
+    let (subject, decision) = match stored {
+        Some(version) if version.json.is_some() => {
+            let subject =
+                version_subject(state, &mut conn, "Patient", id.as_str(), &current, &version)
+                    .await?;
+            let decision = state
+                .kernel
+                .decide(&caller, Interaction::Search, &subject.target())?;
+            (subject, decision)
+        }
+        _ => {
+            decide_current(
+                state,
+                &mut conn,
+                &caller,
+                "Patient",
+                &current,
+                Interaction::Search,
+            )
+            .await?
+        }
+    };
     if !decision.permitted() {
         let event = decision.event(&caller, Interaction::Search, subject.touched(0));
         state.record(&mut conn, &[event]).await?;

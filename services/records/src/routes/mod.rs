@@ -7,6 +7,7 @@ pub mod delete;
 pub mod everything;
 pub mod history;
 pub mod http;
+pub mod internal;
 pub mod metadata;
 pub mod read;
 pub mod search;
@@ -26,6 +27,7 @@ pub const MAX_BODY: usize = 32 << 20;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
         .service(web::resource("/fhir/metadata").route(web::get().to(metadata::metadata)))
+        .service(web::resource("/internal/memberships").route(web::get().to(internal::memberships)))
         .service(web::resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
         .service(
             web::resource("/fhir/Patient/{id}/$everything")

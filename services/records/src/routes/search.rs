@@ -2,8 +2,12 @@
 //!
 //! Access is inside the query: the kernel says which compartments the caller may see (or
 //! decides for the one patient the search names), the query is restricted to them, and
-//! `total`, paging and `_summary=count` are computed over visible resources only.
-//! Events: one permit event per (type, patient) on the page (count = their resources), one
+//! `total`, paging and `_summary=count` are computed over visible resources only. A patient
+//! whose consents answer by the data itself (labels, codes, data period, instances) comes as
+//! conditions the query evaluates over each resource's access facts; her resources on a page
+//! are then decided one by one on their own facts, as reads by id are.
+//! Events: one permit event per (type, patient, basis, consents) on the page (count = their
+//! resources), one
 //! deny event for a named patient the caller may not see, and one event for a search that
 //! returned nothing. `_include`d and `_revinclude`d resources are decided one by one with
 //! their own facts, with events under their own resource type.
@@ -12,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{
-    Basis, Caller, Decision, Interaction, PatientRef, PatientScope, Touched, Visibility,
+    Basis, Caller, CompartmentTarget, Decision, Interaction, PatientRef, PatientScope,
+    PatientVisibility, ResourceFacts, Touched, Visibility,
 };
 use custodian_events::AccessEvent;
 use custodian_fhir::FhirError;
@@ -28,7 +33,7 @@ use crate::{
     },
     domain::{is_valid_id, ResourceType},
     error::RecordsError,
-    search::{Match, SearchQuery, MAX_INCLUDES},
+    search::{SearchQuery, MAX_INCLUDES},
     state::AppState,
     store::{self, Current},
 };
@@ -130,10 +135,15 @@ struct Returned {
     confidentiality: Option<String>,
 }
 
-/// Events of a search, grouped by (resource type, patient).
+/// (resource type, patient, basis, consents).
+type ReturnedKey = (String, Option<PatientRef>, &'static str, Vec<String>);
+
+/// Events of a search, grouped by (resource type, patient, and for returned data the basis
+/// and consents that decided: a patient whose consents answer resource by resource gets one
+/// event per distinct answer).
 #[derive(Default)]
 pub(super) struct Tally {
-    returned: BTreeMap<(String, Option<PatientRef>), Returned>,
+    returned: BTreeMap<ReturnedKey, Returned>,
     denied: BTreeMap<(String, Option<PatientRef>), (Decision, Option<String>)>,
 }
 
@@ -141,7 +151,12 @@ impl Tally {
     fn permit(&mut self, subject: &Subject, decision: &Decision) {
         let r = self
             .returned
-            .entry((subject.resource_type.clone(), subject.patient.clone()))
+            .entry((
+                subject.resource_type.clone(),
+                subject.patient.clone(),
+                decision.basis.code(),
+                decision.consents.clone(),
+            ))
             .or_insert_with(|| Returned {
                 decision: decision.clone(),
                 count: 0,
@@ -161,12 +176,12 @@ impl Tally {
     }
 
     fn returned_any(&self, resource_type: &str) -> bool {
-        self.returned.keys().any(|(t, _)| t == resource_type)
+        self.returned.keys().any(|(t, ..)| t == resource_type)
     }
 
     pub(super) fn events(self, caller: &Caller) -> Vec<AccessEvent> {
         let mut events = Vec::new();
-        for ((t, patient), r) in &self.returned {
+        for ((t, patient, ..), r) in &self.returned {
             events.push(
                 r.decision.event(
                     caller,
@@ -344,28 +359,36 @@ async fn handle(
         .named_patient
         .as_deref()
         .and_then(|p| PatientRef::parse(p).ok());
-    let (scope, search_decision) = match &named {
+    let (scope, search_decision, named_conditional) = match &named {
         Some(patient) => {
             let custodian = custodian_of(&mut conn, patient).await?;
-            let subject = Subject::of_type(main_type, Some(patient.clone()), custodian);
-            let decision = state
-                .kernel
-                .decide(&caller, Interaction::Search, &subject.target())?;
-            if !decision.permitted() {
-                let event = decision.event(&caller, Interaction::Search, subject.touched(0));
-                state.record(&mut conn, &[event]).await?;
-                if refuses_the_request(&decision) || state.kernel.settings().explain_denials {
-                    return Err(refused(state, &decision).into());
-                }
-                // As for a patient with no data: an empty result.
-                return searchset(state, main_type, &query, 0, Vec::new());
-            }
-            let scope = PatientScope {
-                unowned: true,
-                included: vec![patient.clone()],
-                ..PatientScope::default()
+            let target = CompartmentTarget {
+                patient,
+                custodian: custodian.as_ref(),
+                facts: ResourceFacts::of_type(main_type),
             };
-            (scope, decision)
+            match state.kernel.search_patient(&caller, &target)? {
+                // Her consents answer resource by resource: their conditions go into the query.
+                PatientVisibility::Conditional { scope, decision } => (scope, decision, true),
+                PatientVisibility::Decided(decision) if decision.permitted() => {
+                    let scope = PatientScope {
+                        unowned: true,
+                        included: vec![patient.clone()],
+                        ..PatientScope::default()
+                    };
+                    (scope, decision, false)
+                }
+                PatientVisibility::Decided(decision) => {
+                    let subject = Subject::of_type(main_type, Some(patient.clone()), custodian);
+                    let event = decision.event(&caller, Interaction::Search, subject.touched(0));
+                    state.record(&mut conn, &[event]).await?;
+                    if refuses_the_request(&decision) || state.kernel.settings().explain_denials {
+                        return Err(refused(state, &decision).into());
+                    }
+                    // As for a patient with no data: an empty result.
+                    return searchset(state, main_type, &query, 0, Vec::new());
+                }
+            }
         }
         None => match state.kernel.visibility(&caller, main_type)? {
             Visibility::Denied(decision) => {
@@ -374,7 +397,7 @@ async fn handle(
                 state.record(&mut conn, &[event]).await?;
                 return Err(refused(state, &decision).into());
             }
-            Visibility::Visible { scope, decision } => (scope, decision),
+            Visibility::Visible { scope, decision } => (scope, decision, false),
         },
     };
     query.restrict(&scope);
@@ -383,7 +406,9 @@ async fn handle(
     let page = query.page(&mut conn, query.offset, query.count).await?;
 
     // Each patient on the page is decided again, for the event's basis and consents (and so a
-    // consent revoked since the scope was computed is honoured).
+    // consent revoked since the scope was computed is honoured). A patient whose consents
+    // answer by the data (Undetermined at type level) is decided resource by resource, on each
+    // resource's own facts, as a read by id would be.
     let patients: BTreeSet<PatientRef> = page
         .iter()
         .filter_map(|m| stored_patient(m.patient_ref.as_deref()))
@@ -394,45 +419,62 @@ async fn handle(
         let custodian = patient.as_ref().and_then(|p| custodians.get(p).cloned());
         let subject = Subject::of_type(main_type, patient.clone(), custodian);
         let decision = match (&named, &patient) {
-            (Some(n), Some(p)) if n == p => search_decision.clone(),
+            (Some(n), Some(p)) if n == p && !named_conditional => search_decision.clone(),
             _ => state
                 .kernel
                 .decide(&caller, Interaction::Search, &subject.target())?,
         };
         decisions.insert(patient, decision);
     }
-    let mut tally = Tally::default();
-    let visible: Vec<&Match> = page
+    let by_resource = |d: &Decision| !d.permitted() && d.basis == Basis::Undetermined;
+    let wanted: Vec<(String, i64)> = page
         .iter()
         .filter(|m| {
-            let patient = stored_patient(m.patient_ref.as_deref());
-            match decisions.get(&patient) {
-                Some(d) if d.permitted() => true,
-                Some(d) => {
-                    let subject = Subject::of_type(main_type, patient, None);
-                    tally.deny(&subject, d);
-                    false
-                }
-                None => false,
-            }
+            decisions
+                .get(&stored_patient(m.patient_ref.as_deref()))
+                .is_some_and(|d| d.permitted() || by_resource(d))
         })
-        .collect();
-    let wanted: Vec<(String, i64)> = visible
-        .iter()
         .map(|m| (m.resource_id.clone(), m.version))
         .collect();
     let mut bodies = store::current_bodies(&mut conn, &state.cipher, main_type, &wanted).await?;
+    let mut tally = Tally::default();
     let mut entries = Vec::new();
-    for m in &visible {
+    let mut page_ids = Vec::new();
+    for m in &page {
+        let patient = stored_patient(m.patient_ref.as_deref());
+        let Some(patient_decision) = decisions.get(&patient) else {
+            continue;
+        };
+        let mut subject = Subject::of_type(
+            main_type,
+            patient.clone(),
+            patient.as_ref().and_then(|p| custodians.get(p).cloned()),
+        );
+        subject.confidentiality = m.confidentiality.clone();
+        if !patient_decision.permitted() && !by_resource(patient_decision) {
+            tally.deny(&subject, patient_decision);
+            continue;
+        }
         let Some(json) = bodies.remove(&m.resource_id) else {
             continue;
         };
-        let patient = stored_patient(m.patient_ref.as_deref());
-        if let Some(decision) = decisions.get(&patient) {
-            let mut subject = Subject::of_type(main_type, patient, None);
-            subject.confidentiality = m.confidentiality.clone();
-            tally.permit(&subject, decision);
+        let decision = if patient_decision.permitted() {
+            patient_decision.clone()
+        } else {
+            let value: serde_json::Value =
+                serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
+            subject.id = Some(m.resource_id.clone());
+            subject.instance = Some(InstanceFacts::of(state.registry, main_type, &value));
+            state
+                .kernel
+                .decide(&caller, Interaction::Search, &subject.target())?
+        };
+        if !decision.permitted() {
+            tally.deny(&subject, &decision);
+            continue;
         }
+        tally.permit(&subject, &decision);
+        page_ids.push(m.resource_id.clone());
         entries.push(Entry {
             full_url: state.full_url(main_type, &m.resource_id),
             resource: raw(json),
@@ -441,7 +483,6 @@ async fn handle(
             response: None,
         });
     }
-    let page_ids: Vec<String> = visible.iter().map(|m| m.resource_id.clone()).collect();
     let included = include(
         state, &mut conn, &caller, main_type, &page_ids, &query, &mut tally,
     )

@@ -218,6 +218,8 @@ struct Answer {
     location: Option<String>,
     etag: Option<String>,
     outcome: Option<Value>,
+    /// Membership changes of the entry, for the replica once committed.
+    memberships: Vec<custodian_events::MembershipChange>,
 }
 
 enum Failure {
@@ -268,12 +270,14 @@ async fn run_entry(
             )))
         }
     };
+    let memberships = applied.memberships().to_vec();
     let answer = |status: &str, version: Option<i64>| Answer {
         index: p.index,
         status: status.to_string(),
         location: version.map(|v| format!("{t}/{id}/_history/{v}")),
         etag: version.map(http::etag),
         outcome: None,
+        memberships: memberships.clone(),
     };
     match applied {
         Applied::Written {
@@ -445,6 +449,9 @@ async fn transaction(
     match result {
         Ok(answers) => {
             state.relay.wake();
+            for answer in &answers {
+                state.relationships.committed(&answer.memberships);
+            }
             Ok(http::fhir(StatusCode::OK)
                 .body(response_bundle("transaction-response", answers).to_string()))
         }
@@ -477,6 +484,7 @@ async fn batch(
         location: None,
         etag: None,
         outcome: Some(e.outcome()),
+        memberships: Vec::new(),
     };
     for (index, entry) in bundle.entry.iter().enumerate() {
         let r = match plan(state, index, entry).and_then(|p| ready(state, p, now)) {
@@ -494,7 +502,10 @@ async fn batch(
             .await
         };
         match result {
-            Ok(answer) => answers.push(answer),
+            Ok(answer) => {
+                state.relationships.committed(&answer.memberships);
+                answers.push(answer)
+            }
             Err(Failure::Records(e)) => {
                 answers.push(refuse(index, FhirError::Internal(e.to_string())))
             }

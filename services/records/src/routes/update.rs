@@ -104,6 +104,8 @@ async fn handle(
         .await?
     };
     state.relay.wake();
+    // Committed: this instance's replica follows at once (the others through the stream).
+    state.relationships.committed(applied.memberships());
     match applied {
         Applied::Denied {
             decision,
@@ -117,6 +119,7 @@ async fn handle(
             version,
             created,
             json: Some(json),
+            ..
         } => {
             let status = if created {
                 StatusCode::CREATED

@@ -178,16 +178,20 @@ async fn specification_examples_round_trip() {
             r.text()
         );
     }
-    // A Patient example is registered by the organisation it names as holding her record.
+    // A Patient example is registered by the organisation it names as holding her record; a
+    // PractitionerRole is written by the organisation it is a role at (CareTeams and Groups in
+    // a patient's compartment are written by her custodian).
     let token_for = |text: &str| -> String {
         let org = serde_json::from_str::<Value>(text).ok().and_then(|v| {
-            (v["resourceType"] == "Patient")
-                .then(|| {
-                    v["managingOrganization"]["reference"]
-                        .as_str()
-                        .map(str::to_string)
-                })
-                .flatten()
+            let manager = match v["resourceType"].as_str() {
+                Some("Patient") => &v["managingOrganization"],
+                Some("PractitionerRole") => &v["organization"],
+                _ => &Value::Null,
+            };
+            manager["reference"]
+                .as_str()
+                .filter(|r| r.starts_with("Organization/"))
+                .map(str::to_string)
         });
         match org {
             Some(org) => app.practitioner(&org).1,

@@ -43,6 +43,8 @@ pub struct TestApp {
     pub address: String,
     pub database_url: String,
     pub prefix: String,
+    /// The record key, hex (for tests that work on the database directly).
+    pub key_hex: String,
     pub issuer: Arc<TestIssuer>,
     pub client: awc::Client,
     pub redis: redis::aio::ConnectionManager,
@@ -227,6 +229,7 @@ async fn build(consent_url: String) -> TestApp {
         address,
         database_url,
         prefix,
+        key_hex: hex::encode(key),
         issuer: Arc::new(issuer),
         client: awc::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -450,7 +453,7 @@ impl Drop for TestApp {
             let _: Result<(), redis::RedisError> = rt.block_on(async {
                 let mut redis =
                     custodian_events::streams::connect("redis://127.0.0.1:6379").await?;
-                let keys: Vec<String> = ["access", "consent", "identity"]
+                let keys: Vec<String> = ["access", "consent", "identity", "relationships"]
                     .iter()
                     .map(|s| format!("{prefix}:{s}"))
                     .collect();

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 mod attacks;
+mod conditional;
 mod consent;
 mod crud;
 mod decisions;
@@ -11,6 +12,7 @@ mod encryption;
 mod events;
 mod examples;
 mod helpers;
+mod memberships;
 mod metadata;
 mod migrations;
 mod search;

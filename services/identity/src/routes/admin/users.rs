@@ -20,6 +20,7 @@ use crate::{
         organization, user, NewUser, User,
     },
     state::AppState,
+    suspension::{Administrator, Cause},
 };
 
 /// A new user. No `Debug`: it carries a password.
@@ -296,7 +297,8 @@ pub async fn unlock(
     Ok(HttpResponse::Ok().json(Unlocked { was_locked }))
 }
 
-/// Suspends a user: no new tokens, and every service refuses their current ones.
+/// Suspends a user: no new tokens, and every service refuses their current ones. Audited: an
+/// access event with basis `suspended-by-admin` and the administrator as actor.
 #[utoipa::path(
     post,
     path = "/auth/admin/users/{id}/suspend",
@@ -312,6 +314,7 @@ pub async fn unlock(
     )
 )]
 pub async fn suspend(
+    req: HttpRequest,
     auth: Authenticated,
     path: web::Path<Uuid>,
     body: web::Json<SuspendUser>,
@@ -325,11 +328,23 @@ pub async fn suspend(
             "administrators cannot suspend themselves".into(),
         ));
     }
-    let change = state.suspensions.suspend(user_id, reason.as_str()).await?;
+    let administrator = Administrator {
+        actor: admin_actor(&auth),
+        attempt: Attempt::of(&req, &state.access.trusted_proxies),
+    };
+    let change = state
+        .suspensions
+        .suspend(
+            user_id,
+            reason.as_str(),
+            Cause::Administrator(administrator),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(change.user)))
 }
 
-/// Reinstates a suspended user.
+/// Reinstates a suspended user: the only way a suspension (an anomaly alert's too) ends.
+/// Audited: an access event with basis `reinstated` and the administrator as actor.
 #[utoipa::path(
     post,
     path = "/auth/admin/users/{id}/reinstate",
@@ -343,12 +358,20 @@ pub async fn suspend(
     )
 )]
 pub async fn reinstate(
+    req: HttpRequest,
     auth: Authenticated,
     path: web::Path<Uuid>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&auth)?;
-    let change = state.suspensions.reinstate(path.into_inner()).await?;
+    let administrator = Administrator {
+        actor: admin_actor(&auth),
+        attempt: Attempt::of(&req, &state.access.trusted_proxies),
+    };
+    let change = state
+        .suspensions
+        .reinstate(path.into_inner(), administrator)
+        .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(change.user)))
 }
 

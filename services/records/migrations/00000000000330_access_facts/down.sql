@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS access_codings;
+DROP TABLE IF EXISTS access_facts;

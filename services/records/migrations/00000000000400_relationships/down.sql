@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS memberships;
+DROP TABLE IF EXISTS membership_containers;
