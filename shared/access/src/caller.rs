@@ -86,6 +86,9 @@ pub struct Caller {
     organization: Option<OrganizationRef>,
     practitioner: Option<PractitionerRef>,
     patient: Option<PatientRef>,
+    /// Containers (PractitionerRole, CareTeam, Group) the caller is a member of, when a service
+    /// resolved them ([`Caller::with_memberships`]); the kernel resolves its own.
+    memberships: Vec<String>,
 }
 
 impl Caller {
@@ -114,7 +117,15 @@ impl Caller {
             organization,
             practitioner,
             patient,
+            memberships: Vec::new(),
         }
+    }
+
+    /// The same caller, also known by the containers it is a member of (a consent naming its
+    /// care team names it).
+    pub fn with_memberships(mut self, containers: Vec<String>) -> Self {
+        self.memberships = containers;
+        self
     }
 
     /// The caller of `req`, whose token was verified into `claims`.
@@ -169,15 +180,23 @@ impl Caller {
         self.patient.as_ref()
     }
 
-    /// Every reference the caller is known by in consents: its organisation, its practitioner.
+    /// Every reference the caller is known by in consents: its organisation, its practitioner,
+    /// and the containers a service resolved for it.
     /// The kernel adds the CareTeams, Groups and PractitionerRoles it is in
     /// ([`crate::MembershipStore::view`]).
     pub fn actor_references(&self) -> Vec<String> {
-        self.organization
+        let mut references: Vec<String> = self
+            .organization
             .iter()
             .map(|o| o.as_str().to_string())
             .chain(self.practitioner.iter().map(|p| p.as_str().to_string()))
-            .collect()
+            .collect();
+        for container in &self.memberships {
+            if !references.contains(container) {
+                references.push(container.clone());
+            }
+        }
+        references
     }
 
     /// The same caller with other scopes (tests, and narrowing a caller for a sub-request).

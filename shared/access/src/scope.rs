@@ -306,7 +306,9 @@ pub fn role_scopes(role: Role) -> &'static str {
         // Administrators register organisations and other shared resources; no PHI by role.
         Role::Admin => "system/*.cruds",
         // Auditors read the ledger and alerts, and who the actors in it are; no clinical data.
-        Role::Auditor => "user/AuditEvent.rs user/Organization.rs user/Practitioner.rs",
+        Role::Auditor => {
+            "user/AuditEvent.rs user/DetectedIssue.rus user/Organization.rs user/Practitioner.rs"
+        }
     }
 }
 

@@ -140,3 +140,46 @@ async fn no_decision_before_the_memberships_are_loaded() {
     );
     app.finish().await;
 }
+
+/// A consent naming a care team is its members' to see (read and search), only the part that
+/// names the team, and not their colleagues'.
+#[actix_web::test]
+async fn the_members_of_a_named_team_see_the_consent() {
+    let app = spawn_app_with_memberships(vec![change(
+        "CareTeam/ct1",
+        1,
+        true,
+        vec![member("Practitioner/p1", None)],
+    )])
+    .await;
+    let alice = app.patient_token("Patient/alice");
+    let created = app
+        .post_consent(&alice, &permitting("Patient/alice", "CareTeam/ct1"))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+
+    let token_for = |practitioner: &str| {
+        let mut claims = app.issuer.claims(custodian_auth::Role::Practitioner);
+        claims.organization = Some("Organization/h2".into());
+        claims.practitioner = Some(practitioner.into());
+        app.issuer.token(&claims)
+    };
+    let member = token_for("Practitioner/p1");
+    let read = app.get_consent(&member, &id).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.body);
+    assert!(read.body.to_string().contains("CareTeam/ct1"));
+    let listed = app.get("/fhir/Consent?patient=alice", Some(&member)).await;
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+
+    let colleague = token_for("Practitioner/p2");
+    assert_eq!(
+        app.get_consent(&colleague, &id).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let listed = app
+        .get("/fhir/Consent?patient=alice", Some(&colleague))
+        .await;
+    assert_eq!(listed.body["total"], 0, "{}", listed.body);
+    app.finish().await;
+}

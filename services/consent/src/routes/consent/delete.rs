@@ -7,7 +7,8 @@ use custodian_fhir::{OperationOutcome, FHIR_JSON};
 use diesel_async::AsyncConnection;
 
 use super::{
-    change_event, check_precondition, existing, if_match, refuse, row_version, with_version_headers,
+    change_event, check_precondition, existing, if_match, known, refuse, row_version,
+    with_version_headers,
 };
 use crate::{
     domain::{access, access::CONSENT, resource::now_millis},
@@ -42,6 +43,7 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
+    let caller = known(&state, caller);
     let interaction = Interaction::Delete;
     let precondition = if_match(&req)?;
     let (id, existing_row, patient) = existing(&state, &caller, interaction, &path).await?;

@@ -7,7 +7,7 @@ use custodian_fhir::FHIR_JSON;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{existing, http_date, record, refuse, row_version};
+use super::{existing, http_date, known, record, refuse, row_version};
 use crate::{
     domain::{
         access::{self, CONSENT},
@@ -37,6 +37,7 @@ pub async fn history(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
+    let caller = known(&state, caller);
     let interaction = Interaction::Read;
     let (id, current, patient) = existing(&state, &caller, interaction, &path).await?;
     let consent = format!("Consent/{id}");

@@ -54,6 +54,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The body as JSON: `application/json` or `application/fhir+json` (or no content type).
+/// The caller, also known by the containers it is a member of (PractitionerRole, CareTeam,
+/// Group), so a consent naming its care team is its to see. Before memberships are loaded it
+/// is known by its own references only: it sees less, never more.
+fn known(state: &AppState, caller: Caller) -> Caller {
+    let containers = state
+        .memberships
+        .view(caller.actor_references(), Utc::now())
+        .actors()
+        .to_vec();
+    caller.with_memberships(containers)
+}
+
 fn json_body(req: &HttpRequest, body: &[u8]) -> Result<Value, ConsentError> {
     if let Some(value) = req.headers().get(header::CONTENT_TYPE) {
         let raw = value.to_str().unwrap_or_default();

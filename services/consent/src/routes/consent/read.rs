@@ -3,7 +3,7 @@
 use actix_web::{http::StatusCode, web, HttpResponse};
 use custodian_access::{Caller, Interaction, Touched};
 
-use super::{existing, record, refuse, resource_response, row_version};
+use super::{existing, known, record, refuse, resource_response, row_version};
 use crate::{
     domain::{
         access::{self, CONSENT},
@@ -35,6 +35,7 @@ pub async fn read(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
+    let caller = known(&state, caller);
     let interaction = Interaction::Read;
     let (id, row, patient) = existing(&state, &caller, interaction, &path).await?;
     let consent = format!("Consent/{id}");
@@ -97,6 +98,7 @@ pub async fn vread(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ConsentError> {
+    let caller = known(&state, caller);
     let interaction = Interaction::Read;
     let (raw_id, raw_version) = path.into_inner();
     let (id, current, patient) = existing(&state, &caller, interaction, &raw_id).await?;

@@ -6,7 +6,7 @@ use custodian_fhir::FHIR_JSON;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{record, refuse};
+use super::{known, record, refuse};
 use crate::{
     domain::{
         access::{self, CONSENT},
@@ -159,6 +159,7 @@ pub async fn search(
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsentError> {
+    let caller = known(&state, caller);
     let interaction = Interaction::Search;
     let params = SearchParams::parse(&query)?;
     let requested = params.patient.as_ref();

@@ -6,8 +6,8 @@ use custodian_events::outbox;
 use diesel_async::AsyncConnection;
 
 use super::{
-    change_event, check_precondition, existing, if_match, json_body, refuse, resource_response,
-    row_version,
+    change_event, check_precondition, existing, if_match, json_body, known, refuse,
+    resource_response, row_version,
 };
 use crate::{
     domain::{access, access::CONSENT, resource::now_millis, ConsentResource},
@@ -47,6 +47,7 @@ pub async fn update(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsentError> {
+    let caller = known(&state, caller);
     let interaction = Interaction::Update;
     let precondition = if_match(&req)?;
     let resource = ConsentResource::parse(json_body(&req, &body)?)?;
