@@ -322,20 +322,25 @@ pub async fn referencing(
     source_type: &str,
     param: &str,
     refs: &[String],
+    after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<String>, RecordsError> {
     if refs.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(search_index::table
+    let mut query = search_index::table
         .filter(search_index::resource_type.eq(source_type))
         .filter(search_index::param.eq(param))
         .filter(search_index::value.eq_any(refs))
         .select(search_index::resource_id)
         .distinct()
+        .order(search_index::resource_id)
         .limit(limit)
-        .load(conn)
-        .await?)
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(search_index::resource_id.gt(after.to_string()));
+    }
+    Ok(query.load(conn).await?)
 }
 
 /// Every current, not deleted resource in a patient's compartment, by type then age.

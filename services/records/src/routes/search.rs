@@ -264,7 +264,9 @@ pub(super) async fn decide_each(
 }
 
 /// `_include` and `_revinclude`: the referenced (or referencing) resources of the page that the
-/// caller may see, as `include` entries.
+/// caller may see, as `include` entries, at most [`MAX_INCLUDES`] of them. Candidates are
+/// decided before they count, so hidden resources never crowd out visible ones; when the limit
+/// cuts the list short, an `outcome` entry says so (as HAPI FHIR does).
 async fn include(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
@@ -295,31 +297,22 @@ async fn include(
                 .insert(id.to_string());
         }
     }
-    let page_refs: Vec<String> = page_ids
-        .iter()
-        .map(|id| format!("{resource_type}/{id}"))
-        .collect();
-    for inc in &query.revincludes {
-        if inc.target.as_deref().is_some_and(|t| t != resource_type) {
-            continue;
-        }
-        for id in
-            store::referencing(conn, &inc.source_type, &inc.param, &page_refs, MAX_INCLUDES).await?
-        {
-            candidates
-                .entry(inc.source_type.clone())
-                .or_default()
-                .insert(id);
-        }
-    }
     if let Some(own) = candidates.get_mut(resource_type) {
         own.retain(|id| !page_ids.contains(id));
     }
     let mut budget = MAX_INCLUDES as usize;
     let mut entries = Vec::new();
+    let mut cut_short = false;
+    let mut decided: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (t, ids) in candidates {
+        if budget == 0 {
+            cut_short = true;
+            break;
+        }
+        let total = ids.len();
         let ids: Vec<String> = ids.into_iter().collect();
         let rows = store::current_rows(conn, &t, &ids).await?;
+        let before = entries.len();
         decide_each(
             state,
             conn,
@@ -332,6 +325,89 @@ async fn include(
             &mut entries,
         )
         .await?;
+        cut_short |= budget == 0 && entries.len() - before < total;
+        decided.entry(t).or_default().extend(ids);
+    }
+    let page_refs: Vec<String> = page_ids
+        .iter()
+        .map(|id| format!("{resource_type}/{id}"))
+        .collect();
+    for inc in &query.revincludes {
+        if inc.target.as_deref().is_some_and(|t| t != resource_type) {
+            continue;
+        }
+        // Keyset pages of referencing ids, each decided before the next is read.
+        let mut after: Option<String> = None;
+        loop {
+            if budget == 0 {
+                cut_short = true;
+                break;
+            }
+            let chunk = store::referencing(
+                conn,
+                &inc.source_type,
+                &inc.param,
+                &page_refs,
+                after.as_deref(),
+                MAX_INCLUDES,
+            )
+            .await?;
+            let Some(last) = chunk.last().cloned() else {
+                break;
+            };
+            let full = chunk.len() as i64 == MAX_INCLUDES;
+            let seen = decided.entry(inc.source_type.clone()).or_default();
+            let fresh: Vec<String> = chunk
+                .into_iter()
+                .filter(|id| {
+                    !(inc.source_type == resource_type && page_ids.contains(id))
+                        && seen.insert(id.clone())
+                })
+                .collect();
+            let rows = store::current_rows(conn, &inc.source_type, &fresh).await?;
+            let before = entries.len();
+            decide_each(
+                state,
+                conn,
+                caller,
+                &inc.source_type,
+                rows,
+                "include",
+                &mut budget,
+                tally,
+                &mut entries,
+            )
+            .await?;
+            if budget == 0 && (full || entries.len() - before < fresh.len()) {
+                cut_short = true;
+                break;
+            }
+            if !full {
+                break;
+            }
+            after = Some(last);
+        }
+    }
+    if cut_short {
+        entries.push(Entry {
+            full_url: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            resource: raw(
+                serde_json::json!({
+                    "resourceType": "OperationOutcome",
+                    "issue": [{
+                        "severity": "warning",
+                        "code": "incomplete",
+                        "diagnostics": format!(
+                            "only the first {MAX_INCLUDES} included resources are returned for one page; ask for a smaller _count to get the rest"
+                        ),
+                    }],
+                })
+                .to_string(),
+            ),
+            search: Some(Search { mode: "outcome" }),
+            request: None,
+            response: None,
+        });
     }
     Ok(entries)
 }

@@ -384,3 +384,82 @@ async fn break_glass_opens_emergency_reads_only() {
     );
     app.cleanup().await;
 }
+
+/// `_revinclude` decides candidates before they count toward its limit: a thousand resources
+/// the caller may not see, referencing the same page resource, do not crowd out the one it may.
+#[actix_web::test]
+async fn hidden_resources_do_not_crowd_out_visible_includes() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    register(&app, &h1, "alice").await;
+    register(&app, &h2, "bob").await;
+    let shared = app
+        .put(
+            "/fhir/Practitioner/dr-shared",
+            &h1,
+            &serde_json::json!({"resourceType": "Practitioner", "id": "dr-shared"}),
+            &[],
+        )
+        .await;
+    assert!(shared.status.is_success(), "{}", shared.text());
+    let asserted = |patient: &str| {
+        let mut c = condition(patient, "44054006");
+        c["asserter"] = serde_json::json!({"reference": "Practitioner/dr-shared"});
+        c
+    };
+    // Bob's thousand and one first (they come first in the table), then Alice's one.
+    let entries: Vec<Value> = (0..1001)
+        .map(|_| {
+            serde_json::json!({
+                "resource": asserted("Patient/bob"),
+                "request": {"method": "POST", "url": "Condition"},
+            })
+        })
+        .collect();
+    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    let written = app.post("/fhir", &h2, &bundle).await;
+    assert_eq!(written.status, 200, "{}", written.text());
+    let alices = app.post("/fhir/Condition", &h1, &asserted("Patient/alice")).await;
+    assert_eq!(alices.status, 201, "{}", alices.text());
+
+    let found = app
+        .get(
+            "/fhir/Practitioner?_id=dr-shared&_revinclude=Condition:asserter",
+            &h1,
+            &[],
+        )
+        .await
+        .json();
+    let included: Vec<&Value> = found["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["search"]["mode"] == "include")
+        .collect();
+    assert_eq!(included.len(), 1, "{found}");
+    assert_eq!(
+        included[0]["resource"]["subject"]["reference"],
+        "Patient/alice"
+    );
+    // Bob's hospital sees a thousand of its thousand and one, and is told the list was cut short.
+    let theirs = app
+        .get(
+            "/fhir/Practitioner?_id=dr-shared&_revinclude=Condition:asserter",
+            &h2,
+            &[],
+        )
+        .await
+        .json();
+    let entries = theirs["entry"].as_array().unwrap();
+    assert_eq!(
+        entries.iter().filter(|e| e["search"]["mode"] == "include").count(),
+        1000
+    );
+    let outcome = entries
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("an outcome entry saying the includes were cut short");
+    assert_eq!(outcome["resource"]["issue"][0]["code"], "incomplete");
+    app.cleanup().await;
+}
