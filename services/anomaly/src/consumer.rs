@@ -3,8 +3,12 @@
 //! scored are skipped (idempotent by event id); the others are scored in stream order with the
 //! shared [`Detector`], then one transaction stores the scores and, for each alert, the alert
 //! row and its [`custodian_events::Alert`] in the outbox (identity consumes it and suspends the
-//! user). At most one alert per actor per 10 minutes of event time. The relay is woken after
-//! the commit. If the transaction fails, the whole batch stays pending and is retried.
+//! user). At most one alert per actor per 10 minutes of event time. Each alert records its kind,
+//! its incident (the actor's alerts within the model's incident gap share one), the model's
+//! explanation and contributions, and asks for a suspension only at or above
+//! `ANOMALY_SUSPEND_CONFIDENCE`; with a webhook configured, its `DetectedIssue` is queued for
+//! delivery in the same transaction. The relay and the webhook worker are woken after the
+//! commit. If the transaction fails, the whole batch stays pending and is retried.
 
 use std::{
     collections::HashSet,
@@ -23,11 +27,14 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        alerts::{self, AlertRecord},
+        alerts::{self, AlertRecord, AlertStatus},
+        detected_issue,
+        kind::AlertKind,
         scored::{self, NewScoredEvent},
     },
     metrics::AnomalyMetrics,
     model::{Detector, Scored},
+    webhook::{self, WebhookWaker},
 };
 
 /// The detector shared by the consumer (and rebuilt at start).
@@ -48,8 +55,12 @@ pub struct AccessScorer {
     pub alerts_stream: String,
     /// `ANOMALY_SUSPEND`.
     pub suspend: bool,
+    /// `ANOMALY_SUSPEND_CONFIDENCE`: alerts below it do not ask for a suspension.
+    pub suspend_confidence: f64,
     pub relay: Relay,
     pub metrics: AnomalyMetrics,
+    /// Wakes the webhook worker; deliveries are queued only when one is configured.
+    pub webhook: WebhookWaker,
 }
 
 fn action_text(action: AccessAction) -> &'static str {
@@ -80,8 +91,8 @@ struct Stored {
     scored: Vec<f64>,
     /// Events another consumer stored first.
     raced: u64,
-    /// Alerts raised: (event id, user id, score).
-    alerts: Vec<(Uuid, String, f64)>,
+    /// Alerts raised: (event id, user id, score, kind, whether it asked for a suspension).
+    alerts: Vec<(Uuid, String, f64, AlertKind, bool)>,
     /// Over the threshold, but the actor had an alert within the cooldown.
     suppressed: u64,
 }
@@ -128,11 +139,16 @@ impl AccessScorer {
         }
         self.metrics.alerts_suppressed.inc_by(stored.suppressed);
         if !stored.alerts.is_empty() {
-            self.metrics.alerts.inc_by(stored.alerts.len() as u64);
             self.relay.wake();
+            self.webhook.wake();
         }
-        for (event_id, user_id, score) in &stored.alerts {
-            tracing::warn!(%event_id, %user_id, score, "anomaly alert raised");
+        for (event_id, user_id, score, kind, suspend) in &stored.alerts {
+            self.metrics.alert(*kind);
+            if *suspend {
+                self.metrics.suspensions.inc();
+            }
+            let kind = kind.code();
+            tracing::warn!(%event_id, %user_id, score, kind, suspend, "anomaly alert raised");
         }
         Ok(())
     }
@@ -146,6 +162,8 @@ impl AccessScorer {
     ) -> Result<Stored, diesel::result::Error> {
         let alerts_stream = self.alerts_stream.as_str();
         let suspend = self.suspend;
+        let suspend_confidence = self.suspend_confidence;
+        let webhook = self.webhook.enabled();
         conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
             let rows: Vec<NewScoredEvent<'_>> = fresh
                 .iter()
@@ -178,9 +196,17 @@ impl AccessScorer {
                     continue;
                 }
                 alerts::lock_actor(conn, &event.actor.id).await?;
+                let confident = suspend && scored.alert && scored.score >= suspend_confidence;
                 if !broke_glass && alerts::recent_for(conn, &event.actor.id, event.time).await? {
-                    stored.suppressed += 1;
-                    continue;
+                    // Within the cooldown, only an escalation is raised: the first alert
+                    // confident enough to ask for a suspension when none was asked yet.
+                    let escalation = confident
+                        && !alerts::recent_suspension_for(conn, &event.actor.id, event.time)
+                            .await?;
+                    if !escalation {
+                        stored.suppressed += 1;
+                        continue;
+                    }
                 }
                 let mut reasons = scored.reasons.clone();
                 if broke_glass && !scored.alert {
@@ -189,17 +215,43 @@ impl AccessScorer {
                         "break-glass access (its stated reason is in the ledger)".into(),
                     );
                 }
+                let kind = AlertKind::of_alert(
+                    scored.contributions.iter().map(|c| c.feature),
+                    broke_glass && !scored.alert,
+                );
+                let id = Uuid::now_v7();
+                let incident_id = alerts::incident_for(conn, &event.actor.id, event.time)
+                    .await?
+                    .unwrap_or(id);
+                let now = Utc::now();
                 let record = AlertRecord {
-                    id: Uuid::now_v7(),
+                    id,
                     event_id: event.id,
                     user_id: event.actor.id.clone(),
                     score: scored.score,
                     reasons: serde_json::json!(reasons),
                     event_time: event.time,
-                    created_at: Utc::now(),
-                    suspended: suspend && scored.alert,
+                    created_at: now,
+                    // Only a confident alert suspends (never a break-glass review alone).
+                    suspended: confident,
+                    kind: kind.code().to_string(),
+                    incident_id,
+                    explanation: if scored.explanation.is_empty() {
+                        reasons.join("; ")
+                    } else {
+                        scored.explanation.clone()
+                    },
+                    contributions: serde_json::to_value(&scored.contributions)
+                        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+                    patient_ref: event.patient.clone().filter(|p| !p.is_empty()),
+                    status: AlertStatus::Open.as_str().to_string(),
+                    updated_at: now,
                 };
                 alerts::insert(conn, &record).await?;
+                if webhook {
+                    let issue = detected_issue::render(&record, &[]);
+                    webhook::enqueue(conn, record.id, &issue).await?;
+                }
                 let alert = Alert {
                     id: record.id,
                     time: record.created_at,
@@ -212,7 +264,13 @@ impl AccessScorer {
                 let payload = serde_json::to_value(&alert)
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
                 outbox::enqueue(conn, alerts_stream, alert.id, &payload).await?;
-                stored.alerts.push((event.id, record.user_id, record.score));
+                stored.alerts.push((
+                    event.id,
+                    record.user_id,
+                    record.score,
+                    kind,
+                    record.suspended,
+                ));
             }
             Ok(stored)
         })
@@ -247,8 +305,10 @@ impl BatchHandler for AccessScorer {
     }
 }
 
-/// Rebuilds the detector's windows from the events scored in the last 10 minutes (of event
-/// time, before the newest), so a restart does not forget a burst in progress.
+/// Rebuilds the detector's windows and actor-patient relationships from the events scored in
+/// the last day (of event time, before the newest; [`scored::REBUILD_SPAN`]), so a restart
+/// does not forget a burst in progress nor who already cares for whom. Baselines, department
+/// facts and the calibration are relearned from the live stream.
 pub async fn rebuild(
     conn: &mut AsyncPgConnection,
     detector: &SharedDetector,

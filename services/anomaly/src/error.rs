@@ -12,6 +12,12 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// The access kernel denied it (the explanation names no patient).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request conflicts with the resource's state (feedback on a dismissed alert).
+    #[error("{0}")]
+    Conflict(String),
     /// The database could not be reached: worth retrying.
     #[error("the service is temporarily unavailable")]
     Unavailable(String),
@@ -28,10 +34,20 @@ impl ApiError {
         Self::Invalid(what.into())
     }
 
+    pub fn forbidden(what: impl Into<String>) -> Self {
+        Self::Forbidden(what.into())
+    }
+
+    pub fn conflict(what: impl Into<String>) -> Self {
+        Self::Conflict(what.into())
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound(_) => "not-found",
             ApiError::Invalid(_) => "invalid",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Unavailable(_) => "transient",
             ApiError::Unexpected(_) => "exception",
         }
@@ -41,6 +57,12 @@ impl ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         ApiError::Unexpected(e.to_string())
+    }
+}
+
+impl From<custodian_events::EventError> for ApiError {
+    fn from(e: custodian_events::EventError) -> Self {
+        ApiError::Unexpected(format!("access events: {e}"))
     }
 }
 
@@ -55,6 +77,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

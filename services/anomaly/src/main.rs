@@ -1,4 +1,5 @@
-//! `anomaly` runs the service; `anomaly replay --events FILE.jsonl` scores a file offline.
+//! `anomaly` runs the service; `anomaly replay --events FILE.jsonl` scores a file offline;
+//! `anomaly simulate` writes a labelled synthetic hospital log; `anomaly evaluate` scores one.
 
 use std::process::ExitCode;
 
@@ -8,9 +9,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("replay") => anomaly::replay::main(&args[1..]),
+        Some("simulate") => anomaly::simulate::main(&args[1..]),
+        Some("evaluate") => anomaly::evaluate::main(&args[1..]),
         None => serve(),
         Some(other) => {
-            eprintln!("unknown command {other:?}\nusage: anomaly [replay --events FILE.jsonl]");
+            eprintln!("unknown command {other:?}\nusage: anomaly [replay --events FILE.jsonl | simulate ... | evaluate ...]");
             ExitCode::from(64)
         }
     }

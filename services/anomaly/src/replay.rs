@@ -3,7 +3,8 @@
 //! line per event, in order: `{"id": "...", "score": 0.0..1.0, "alert": true|false}`.
 //!
 //! No database or Redis is needed. The threshold is `ANOMALY_ALERT_THRESHOLD` (default 0.8) or
-//! `--threshold X`. Blank lines are ignored. A malformed line stops the replay: the error goes
+//! `--threshold X`; the model's calibration comes from `ANOMALY_TARGET_FPR`,
+//! `ANOMALY_WARMUP_HOURS` and `ANOMALY_CALIBRATION_HOURS` as in the service. Blank lines are ignored. A malformed line stops the replay: the error goes
 //! to stderr with its line number and the exit status is 2, since scores after a dropped event
 //! would differ from what the service computed. `--skip-malformed` warns on stderr instead and
 //! goes on (the service dead-letters such messages and never scores them either). `-` as the
@@ -20,7 +21,10 @@ use custodian_events::AccessEvent;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{configuration::threshold_from_env, model::Detector};
+use crate::{
+    configuration::{model_config_from_env, threshold_from_env},
+    model::{Detector, ModelConfig},
+};
 
 /// How to replay.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,11 +61,23 @@ struct Line {
 /// skipped lines go to `warnings`.
 pub fn replay(
     input: impl BufRead,
+    output: impl Write,
+    warnings: impl Write,
+    options: &ReplayOptions,
+) -> Result<ReplaySummary, ReplayError> {
+    replay_with(input, output, warnings, options, &ModelConfig::default())
+}
+
+/// [`replay`] with the model's calibration settings (`ANOMALY_TARGET_FPR`,
+/// `ANOMALY_WARMUP_HOURS`, `ANOMALY_CALIBRATION_HOURS`, as the service reads them).
+pub fn replay_with(
+    input: impl BufRead,
     mut output: impl Write,
     mut warnings: impl Write,
     options: &ReplayOptions,
+    model: &ModelConfig,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut detector = Detector::new(options.threshold);
+    let mut detector = Detector::with_config(options.threshold, *model);
     let mut summary = ReplaySummary::default();
     for (index, line) in input.lines().enumerate() {
         let number = index as u64 + 1;
@@ -159,6 +175,13 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         },
     };
+    let model = match model_config_from_env() {
+        Ok(model) => model,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(64);
+        }
+    };
     let options = ReplayOptions {
         threshold,
         skip_malformed: args.skip_malformed,
@@ -175,7 +198,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let output = BufWriter::new(io::stdout().lock());
-    match replay(input, output, io::stderr(), &options) {
+    match replay_with(input, output, io::stderr(), &options, &model) {
         Ok(summary) => {
             eprintln!(
                 "replayed {} events: {} alerts, {} malformed lines skipped",

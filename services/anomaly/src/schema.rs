@@ -23,8 +23,65 @@ diesel::table! {
         event_time -> Timestamptz,
         created_at -> Timestamptz,
         suspended -> Bool,
+        kind -> Text,
+        incident_id -> Uuid,
+        explanation -> Text,
+        contributions -> Jsonb,
+        patient_ref -> Nullable<Text>,
+        status -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alert_feedback (id) {
+        id -> Uuid,
+        alert_id -> Uuid,
+        action -> Text,
+        author_id -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    relationships (id) {
+        id -> Int8,
+        origin -> Text,
+        actor_kind -> Text,
+        actor -> Text,
+        organization -> Nullable<Text>,
+        patient_ref -> Text,
+        via -> Text,
+        source -> Text,
+        source_version -> Int8,
+        start_time -> Timestamptz,
+        end_time -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        alert_id -> Uuid,
+        payload -> Jsonb,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        failed_at -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
     }
 }
 
 diesel::joinable!(alerts -> scored_events (event_id));
-diesel::allow_tables_to_appear_in_same_query!(scored_events, alerts);
+diesel::joinable!(alert_feedback -> alerts (alert_id));
+diesel::joinable!(webhook_deliveries -> alerts (alert_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    scored_events,
+    alerts,
+    alert_feedback,
+    relationships,
+    webhook_deliveries
+);

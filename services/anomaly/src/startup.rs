@@ -1,7 +1,8 @@
 //! Building and running the service: database (created when missing, migrated), Redis, the
-//! detector rebuilt from recent scores, the access-stream consumer and the outbox relay (which
-//! signs the alerts) as background tasks, the deny list (identity's snapshot, then the signed
-//! identity stream), and the HTTP server.
+//! detector rebuilt from recent scores and taught the stored relationships (dismissals, care
+//! facts), the access-stream consumer, the relationships-stream consumer, the outbox relay
+//! (which signs the alerts) and the webhook worker as background tasks, the deny list
+//! (identity's snapshot, then the signed identity stream), and the HTTP server.
 
 use std::{
     net::TcpListener,
@@ -10,6 +11,7 @@ use std::{
 };
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
+use custodian_access::{AccessLog, AccessSettings};
 use custodian_auth::{
     deny::{self, DenySource},
     DenyList, TokenVerifier,
@@ -26,15 +28,19 @@ use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness}
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
 use crate::{
+    care_facts::{CareFacts, RELATIONSHIPS_GROUP},
     configuration::Settings,
     consumer::{rebuild, AccessScorer, SharedDetector},
+    domain::relationships,
     error::ApiError,
     metrics::AnomalyMetrics,
     model::Detector,
-    routes,
+    routes::{self, Review},
+    webhook::{Webhook, WebhookWaker},
 };
 
-/// The service's own tables (`scored_events`, `alerts`).
+/// The service's own tables (`scored_events`, `alerts`, `alert_feedback`, `relationships`,
+/// `webhook_deliveries`).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The consumer group anomaly reads the access stream in.
@@ -55,6 +61,8 @@ pub enum StartupError {
     Redis(#[from] redis::RedisError),
     #[error(transparent)]
     Events(#[from] custodian_events::EventError),
+    #[error("configuration: {0}")]
+    Config(String),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
     #[error("could not bind {address}: {source}")]
@@ -68,6 +76,8 @@ pub struct Application {
     port: u16,
     server: Server,
     background: BackgroundTasks,
+    /// The webhook worker (on the actix runtime: its HTTP client is not `Send`).
+    webhook: Option<tokio::task::JoinHandle<()>>,
     pool: Pool,
     detector: SharedDetector,
 }
@@ -84,8 +94,11 @@ impl Application {
         let redis = connect(settings.redis.url.expose()).await?;
         let streams = Streams::new(settings.redis.stream_prefix.clone());
 
-        let detector: SharedDetector =
-            Arc::new(Mutex::new(Detector::new(settings.anomaly.alert_threshold)));
+        let detector: SharedDetector = Arc::new(Mutex::new(Detector::with_config(
+            settings.anomaly.alert_threshold,
+            crate::configuration::model_config_from_env()
+                .map_err(|e| StartupError::Config(e.to_string()))?,
+        )));
         {
             let mut conn = pool
                 .get()
@@ -95,6 +108,11 @@ impl Application {
             tracing::info!(
                 events = rebuilt,
                 "detector windows rebuilt from recent scores"
+            );
+            let taught = relationships::replay(&mut conn, &detector).await?;
+            tracing::info!(
+                relationships = taught,
+                "detector taught the stored relationships"
             );
         }
 
@@ -112,6 +130,15 @@ impl Application {
         }
 
         let mut background = BackgroundTasks::new();
+        let (webhook, webhook_waker) = match settings.webhook.clone() {
+            Some(webhook_settings) => {
+                let worker = Webhook::new(pool.clone(), webhook_settings, anomaly_metrics.clone());
+                let waker = worker.waker();
+                let token = background.token();
+                (Some(actix_web::rt::spawn(worker.run(token))), waker)
+            }
+            None => (None, WebhookWaker::default()),
+        };
         let consumer = GroupConsumer::new(
             settings.redis.url.expose(),
             streams.access(),
@@ -124,10 +151,33 @@ impl Application {
             detector: detector.clone(),
             alerts_stream: streams.alerts(),
             suspend: settings.anomaly.suspend,
+            suspend_confidence: settings.anomaly.suspend_confidence,
             relay: relay.clone(),
-            metrics: anomaly_metrics,
+            metrics: anomaly_metrics.clone(),
+            webhook: webhook_waker,
         };
         background.spawn(consumer.run_batched(scorer, background.token()));
+        // Care facts records reads from clinical data (signed by records).
+        let care = GroupConsumer::new(
+            settings.redis.url.expose(),
+            streams.relationships(),
+            RELATIONSHIPS_GROUP,
+            &settings.consumer_name,
+        )
+        .await?;
+        background.spawn(care.run(
+            CareFacts {
+                pool: pool.clone(),
+                detector: detector.clone(),
+                metrics: anomaly_metrics.clone(),
+            },
+            background.token(),
+        ));
+        let review = Review {
+            log: AccessLog::new(&streams, relay.clone()),
+            detector: detector.clone(),
+            metrics: anomaly_metrics,
+        };
         background.spawn(relay.run(background.token()));
 
         // Suspended users and revoked tokens are refused here too, not only at the gateway.
@@ -162,11 +212,22 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let server = run(listener, pool.clone(), verifier, readiness, metrics)?;
+        let server = run(
+            listener,
+            Shared {
+                pool: pool.clone(),
+                verifier,
+                access: settings.access.clone(),
+                review,
+            },
+            readiness,
+            metrics,
+        )?;
         Ok(Self {
             port,
             server,
             background,
+            webhook,
             pool,
             detector,
         })
@@ -197,19 +258,33 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let result = self.server.await;
         self.background.shutdown(SHUTDOWN_GRACE).await;
+        if let Some(webhook) = self.webhook {
+            if tokio::time::timeout(SHUTDOWN_GRACE, webhook).await.is_err() {
+                tracing::warn!("the webhook worker did not stop within the grace period");
+            }
+        }
         result
     }
 }
 
-fn run(
-    listener: TcpListener,
+/// What every worker's handlers share.
+struct Shared {
     pool: Pool,
     verifier: TokenVerifier,
+    access: AccessSettings,
+    review: Review,
+}
+
+fn run(
+    listener: TcpListener,
+    shared: Shared,
     readiness: Readiness,
     metrics: Metrics,
 ) -> Result<Server, StartupError> {
-    let pool = web::Data::new(pool);
-    let verifier = web::Data::new(verifier);
+    let pool = web::Data::new(shared.pool);
+    let verifier = web::Data::new(shared.verifier);
+    let access = web::Data::new(shared.access);
+    let review = web::Data::new(shared.review);
     let server = HttpServer::new(move || {
         let readiness = readiness.clone();
         let metrics = metrics.clone();
@@ -217,6 +292,8 @@ fn run(
             .wrap(from_fn(custodian_telemetry::http::observe))
             .app_data(pool.clone())
             .app_data(verifier.clone())
+            .app_data(access.clone())
+            .app_data(review.clone())
             .app_data(
                 web::QueryConfig::default()
                     .error_handler(|e, _| ApiError::invalid(e.to_string()).into()),

@@ -1,5 +1,13 @@
-//! Rows and queries: what was scored ([`scored`]) and the alerts raised ([`alerts`]). Query
-//! functions return diesel results only; callers decide what an error means.
+//! Rows, queries and the FHIR view of them: what was scored ([`scored`]), the alerts raised
+//! ([`alerts`]) and their [`kind`], the security team's [`feedback`], the [`relationships`]
+//! the detector is taught, alerts as FHIR `DetectedIssue`s ([`detected_issue`]), and who may
+//! read and review them ([`access`]). Query functions return diesel results only; callers
+//! decide what an error means.
 
+pub mod access;
 pub mod alerts;
+pub mod detected_issue;
+pub mod feedback;
+pub mod kind;
+pub mod relationships;
 pub mod scored;

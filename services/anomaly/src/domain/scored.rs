@@ -14,10 +14,11 @@ use crate::{
     schema::scored_events,
 };
 
-/// How far back of the newest scored event a restart rebuilds the windows from.
-pub const REBUILD_SPAN: Duration = Duration::minutes(10);
-/// A cap on the rows a restart reads (a heavy load writes millions in 10 minutes; the newest
-/// are the ones that matter for the 5-minute windows).
+/// How far back of the newest scored event a restart rebuilds from: the 5-minute windows, and
+/// the actor-patient relationships of the last day (the detector's other state is relearned).
+pub const REBUILD_SPAN: Duration = Duration::hours(24);
+/// A cap on the rows a restart reads (a heavy load writes millions a day; the newest are the
+/// ones that matter most).
 pub const REBUILD_MAX_ROWS: i64 = 500_000;
 
 #[derive(Debug, Clone, Insertable)]

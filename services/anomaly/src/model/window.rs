@@ -1,13 +1,14 @@
 //! One actor's sliding window and rate baseline.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    features::{Features, BASELINE_FLOOR},
-    EventFlags, Observation, Touch, MAX_ENTRIES_PER_ACTOR, RATE_WINDOW, WINDOW,
+    cache::{hash_str, KeyMap},
+    patterns::{WindowFeatures, BASELINE_FLOOR},
+    Observation, Touch, MAX_ENTRIES_PER_ACTOR, RATE_WINDOW, WINDOW,
 };
 
 /// Smoothing of the per-active-minute baseline.
@@ -17,7 +18,7 @@ const BASELINE_ALPHA: f64 = 0.05;
 struct Entry {
     id: Uuid,
     time: DateTime<Utc>,
-    patient: Option<String>,
+    patient: Option<u64>,
     touch: Touch,
 }
 
@@ -50,7 +51,7 @@ pub(super) struct ActorState {
     /// Sorted by time (ties in arrival order).
     entries: VecDeque<Entry>,
     ids: HashSet<Uuid>,
-    patients: HashMap<String, PatientCounts>,
+    patients: KeyMap<PatientCounts>,
     /// Patients read (or whose reading was attempted) in the window.
     read_patients: usize,
     /// Patients only seen in search results in the window.
@@ -58,6 +59,10 @@ pub(super) struct ActorState {
     /// Reads and writes of patients' data in the window, and how many were denied.
     share_events: u32,
     denied: u32,
+    /// Failed (denied) logins in the window.
+    failed_logins: u32,
+    /// Accesses that failed (outcome `error`: a record that does not exist) in the window.
+    errors: u32,
     /// The newest event time seen for this actor.
     newest: Option<DateTime<Utc>>,
     /// The minute (Unix seconds / 60) being counted, and its count so far.
@@ -70,10 +75,6 @@ pub(super) struct ActorState {
 impl ActorState {
     pub(super) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    pub(super) fn last_seen(&self) -> Option<DateTime<Utc>> {
-        self.newest
     }
 
     /// Remembers one event; false for a duplicate id or an event older than the window.
@@ -91,17 +92,18 @@ impl ActorState {
         self.newest = Some(newest);
         self.count_minute(o.time);
         let at = self.entries.partition_point(|e| e.time <= o.time);
+        let patient = o.patient.as_deref().map(hash_str);
         self.entries.insert(
             at,
             Entry {
                 id: o.id,
                 time: o.time,
-                patient: o.patient.clone(),
+                patient,
                 touch: o.touch,
             },
         );
         self.ids.insert(o.id);
-        self.account(o.patient.as_deref(), o.touch, 1);
+        self.account(patient, o.touch, 1);
         self.prune_before(newest - WINDOW);
         while self.entries.len() > MAX_ENTRIES_PER_ACTOR {
             self.pop_front();
@@ -110,7 +112,21 @@ impl ActorState {
     }
 
     /// Adds (`sign` 1) or removes (`sign` -1) one entry's contribution to the counters.
-    fn account(&mut self, patient: Option<&str>, touch: Touch, sign: i32) {
+    fn account(&mut self, patient: Option<u64>, touch: Touch, sign: i32) {
+        if let Touch::Login { denied: true } = touch {
+            self.failed_logins = if sign > 0 {
+                self.failed_logins.saturating_add(1)
+            } else {
+                self.failed_logins.saturating_sub(1)
+            };
+        }
+        if touch == Touch::Failed {
+            self.errors = if sign > 0 {
+                self.errors.saturating_add(1)
+            } else {
+                self.errors.saturating_sub(1)
+            };
+        }
         let Some(patient) = patient else { return };
         let step = |n: &mut u32| {
             *n = if sign > 0 {
@@ -126,12 +142,12 @@ impl ActorState {
                     step(&mut self.denied);
                 }
             }
-            Touch::Searched | Touch::None => {}
+            Touch::Searched | Touch::None | Touch::Login { .. } | Touch::Failed => {}
         }
         if !matches!(touch, Touch::Read { .. } | Touch::Searched) {
             return;
         }
-        let counts = self.patients.entry(patient.to_string()).or_default();
+        let counts = self.patients.entry(patient).or_default();
         let before = counts.class();
         match touch {
             Touch::Read { .. } => step(&mut counts.reads),
@@ -139,7 +155,7 @@ impl ActorState {
         }
         let after = counts.class();
         if after == Class::Absent {
-            self.patients.remove(patient);
+            self.patients.remove(&patient);
         }
         if before != after {
             for (class, delta) in [(before, -1i64), (after, 1)] {
@@ -184,11 +200,16 @@ impl ActorState {
             return;
         };
         self.ids.remove(&entry.id);
-        self.account(entry.patient.as_deref(), entry.touch, -1);
+        self.account(entry.patient, entry.touch, -1);
     }
 
-    /// The actor's features now, with the flags of the event being scored.
-    pub(super) fn features(&self, flags: EventFlags) -> Features {
+    /// Whether the event id is in the window (a redelivery).
+    pub(super) fn contains(&self, id: &Uuid) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// The actor's window features now.
+    pub(super) fn features(&self) -> WindowFeatures {
         let recent = match self.newest {
             Some(newest) => {
                 let from = newest - RATE_WINDOW;
@@ -196,14 +217,15 @@ impl ActorState {
             }
             None => 0,
         };
-        Features {
+        WindowFeatures {
             distinct_patients: self.read_patients,
             searched_patients: self.searched_patients,
             recent_events: recent,
             baseline: self.baseline,
             patient_events: self.share_events,
             denied: self.denied,
-            flags,
+            failed_logins: self.failed_logins,
+            errors: self.errors,
         }
     }
 }

@@ -3,7 +3,7 @@
 use custodian_auth::Role;
 use uuid::Uuid;
 
-use crate::helpers::{burst, eventually, spawn_app};
+use crate::helpers::{burst, eventually, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn only_auditors_and_admins_read_alerts() {
@@ -41,7 +41,8 @@ async fn only_auditors_and_admins_read_alerts() {
 
 #[actix_web::test]
 async fn alerts_are_listed_newest_first_filtered_and_read_one_by_one() {
-    let app = spawn_app().await;
+    // No suspensions, so no escalations: one alert per burst.
+    let app = spawn_app_with(|s| s.anomaly.suspend = false).await;
     let first = Uuid::new_v4().to_string();
     let second = Uuid::new_v4().to_string();
     for event in burst(&first) {

@@ -52,7 +52,8 @@ pub fn access_event(
     }
 }
 
-/// 20 reads of 20 patients in 40 seconds, 15 of them denied (no consent).
+/// 20 reads of 20 patients in 40 seconds, 15 of them denied (no consent); the ids in no order
+/// (a sweep through b0, b1, b2 ... is a signal of its own).
 pub fn burst(actor: &str) -> Vec<AccessEvent> {
     (0..20)
         .map(|i| {
@@ -61,7 +62,12 @@ pub fn burst(actor: &str) -> Vec<AccessEvent> {
             } else {
                 AccessOutcome::Deny
             };
-            access_event(actor, i * 2, Some(&format!("Patient/b{i}")), outcome)
+            access_event(
+                actor,
+                i * 2,
+                Some(&format!("Patient/b{}", i * 7 % 20)),
+                outcome,
+            )
         })
         .collect()
 }
@@ -99,12 +105,41 @@ pub async fn spawn_with_snapshot(
     issuer: Arc<TestIssuer>,
     snapshot: DenySnapshot,
 ) -> TestApp {
+    spawn_configured(database_url, prefix, issuer, snapshot, |_| {}).await
+}
+
+/// A fresh service whose settings `configure` adjusts (a webhook, another threshold).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let database_url = format!(
+        "postgres://postgres@127.0.0.1:5432/anomaly_test_{}",
+        Uuid::new_v4().simple()
+    );
+    let prefix = format!("anomaly-test-{}", Uuid::new_v4().simple());
+    let issuer = Arc::new(TestIssuer::start().await);
+    spawn_configured(
+        database_url,
+        prefix,
+        issuer,
+        DenySnapshot::default(),
+        configure,
+    )
+    .await
+}
+
+/// The service with settings adjusted by `configure`.
+pub async fn spawn_configured(
+    database_url: String,
+    prefix: String,
+    issuer: Arc<TestIssuer>,
+    snapshot: DenySnapshot,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let identity = TestIdentity::start(snapshot).await;
     // Logs only when asked for: `TEST_LOG=1 cargo test -p anomaly`.
     if std::env::var_os("TEST_LOG").is_some() {
         custodian_telemetry::logging::init("anomaly-test");
     }
-    let settings = Settings {
+    let mut settings = Settings {
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
@@ -126,13 +161,17 @@ pub async fn spawn_with_snapshot(
         anomaly: AnomalySettings {
             alert_threshold: 0.8,
             suspend: true,
+            suspend_confidence: 0.92,
         },
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),
         signing_key_file: std::env::temp_dir()
             .join(format!("anomaly-test-keys-{}", Uuid::new_v4().simple()))
             .join("anomaly-stream.pem"),
+        access: Default::default(),
+        webhook: None,
     };
+    configure(&mut settings);
     let app = Application::build(settings)
         .await
         .expect("the application builds");
@@ -232,15 +271,66 @@ impl TestApp {
         String::from_utf8(response.body().await.expect("body").to_vec()).expect("utf-8")
     }
 
-    /// The value of an unlabelled (but for the service label) counter or gauge.
+    /// The value of a counter or gauge, summed over its labels.
     pub async fn metric(&self, name: &str) -> f64 {
+        self.metric_with(name, &[]).await
+    }
+
+    /// The sum of a metric's series that carry all of `labels`.
+    pub async fn metric_with(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         let text = self.metrics().await;
         text.lines()
             .filter(|l| !l.starts_with('#'))
-            .find(|l| l.split(['{', ' ']).next() == Some(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0)
+            .filter(|l| l.split(['{', ' ']).next() == Some(name))
+            .filter(|l| {
+                labels
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// POSTs `body` (FHIR JSON) with a bearer token.
+    pub async fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(token)
+            .insert_header(("content-type", "application/fhir+json"));
+        let mut response = match body {
+            Some(body) => request.send_json(&body).await,
+            None => request.send().await,
+        }
+        .expect("request sent");
+        let status = response.status().as_u16();
+        let body = response.body().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Access events on the access stream (what the service itself recorded: reviews).
+    pub async fn access_events(&self) -> Vec<AccessEvent> {
+        let mut redis = self.redis.clone();
+        let reply: redis::streams::StreamRangeReply = redis
+            .xrange_all(self.streams.access())
+            .await
+            .expect("XRANGE");
+        reply
+            .ids
+            .iter()
+            .filter_map(|entry| {
+                let json: String = entry.get("event")?;
+                serde_json::from_str(&json).ok()
+            })
+            .collect()
     }
 
     /// Waits until the consumer has handled `scored` new events and `duplicates` redeliveries.
@@ -341,6 +431,8 @@ impl TestApp {
             format!("{}:dead", self.streams.access()),
             self.streams.alerts(),
             self.streams.identity(),
+            self.streams.relationships(),
+            format!("{}:dead", self.streams.relationships()),
         ];
         let (database_url, _, _) = self.stop().await;
         let _: Result<i64, _> = redis.del(&keys).await;

@@ -4,8 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 mod alerts;
+mod care_facts;
+mod detected_issue;
 mod helpers;
 mod migrations;
 mod replay;
 mod scoring;
+mod suspension;
 mod trust;
+mod webhook;

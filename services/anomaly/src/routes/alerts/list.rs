@@ -1,5 +1,5 @@
 use actix_web::{web, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_database::Pool;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -37,11 +37,11 @@ pub struct ListQuery {
     security(("bearer" = []))
 )]
 pub async fn list_alerts(
-    user: Authenticated,
+    caller: Caller,
     query: web::Query<ListQuery>,
     pool: web::Data<Pool>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    require_reader(&user)?;
+    require_reader(&caller)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::invalid(format!("limit must be within 1..={MAX_LIMIT}")).into());

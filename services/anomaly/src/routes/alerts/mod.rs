@@ -1,17 +1,22 @@
-//! `GET /anomaly/alerts` and `GET /anomaly/alerts/{id}` (roles auditor and admin).
+//! `GET /anomaly/alerts` and `GET /anomaly/alerts/{id}` (security staff): the alerts as stored,
+//! the same data as `/anomaly/DetectedIssue`.
 
 pub mod list;
 pub mod read;
 
-use custodian_auth::{AuthError, Authenticated, Role};
+use custodian_access::Caller;
 
-/// Alerts name users and events, not patients, but they are still for the security team only.
-pub(crate) fn require_reader(user: &Authenticated) -> Result<(), AuthError> {
-    if user.0.has_role(&[Role::Auditor, Role::Admin]) {
+use crate::{
+    domain::access::{decide, AlertInteraction},
+    error::ApiError,
+};
+
+/// Alerts name users and events, not clinical data, but they are for the security team only.
+pub(crate) fn require_reader(caller: &Caller) -> Result<(), ApiError> {
+    let decision = decide(caller, AlertInteraction::Read);
+    if decision.permitted() {
         Ok(())
     } else {
-        Err(AuthError::Forbidden(
-            "reading alerts requires the auditor or admin role".into(),
-        ))
+        Err(ApiError::forbidden(decision.explanation))
     }
 }

@@ -1,5 +1,5 @@
 use actix_web::{web, HttpResponse};
-use custodian_auth::Authenticated;
+use custodian_access::Caller;
 use custodian_database::Pool;
 use uuid::Uuid;
 
@@ -24,11 +24,11 @@ use crate::{
     security(("bearer" = []))
 )]
 pub async fn read_alert(
-    user: Authenticated,
+    caller: Caller,
     id: web::Path<String>,
     pool: web::Data<Pool>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    require_reader(&user)?;
+    require_reader(&caller)?;
     let Ok(id) = Uuid::parse_str(&id) else {
         return Err(ApiError::not_found("no such alert").into());
     };

@@ -1,0 +1,12 @@
+DROP TABLE webhook_deliveries;
+DROP TABLE relationships;
+DROP TABLE alert_feedback;
+DROP INDEX alerts_incident;
+ALTER TABLE alerts
+    DROP COLUMN kind,
+    DROP COLUMN incident_id,
+    DROP COLUMN explanation,
+    DROP COLUMN contributions,
+    DROP COLUMN patient_ref,
+    DROP COLUMN status,
+    DROP COLUMN updated_at;

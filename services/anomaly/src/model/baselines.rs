@@ -1,0 +1,496 @@
+//! Per-actor and per-group (role, department) baselines: hours of work, volume per hour,
+//! patients per hour, resource types, actions, purposes, sources (address and user agent) and
+//! break-glass habits. Each answers "how unusual is this event for this actor / for this role"
+//! as a value in `[0, 1]`, and says nothing (0) until it has seen enough to judge.
+
+use super::cache::KeyMap;
+
+pub const DAY: i64 = 86_400;
+const HOUR: i64 = 3_600;
+
+/// An actor's baselines are judged only after this much history (event time) and events.
+pub const ACTOR_MATURE_AGE: i64 = 2 * DAY;
+pub const ACTOR_MATURE_EVENTS: u32 = 60;
+
+/// A source (address or user agent) an actor used: when first and last, how often.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    key: u64,
+    prefix: u64,
+    first: i64,
+    last: i64,
+    count: u32,
+}
+
+/// A small set of sources, least recently used out when full.
+#[derive(Debug, Clone, Default)]
+struct Sources<const N: usize> {
+    seen: Vec<Seen>,
+}
+
+impl<const N: usize> Sources<N> {
+    /// How new `key` is for an actor whose history starts at `since`: 1 for never seen, fading
+    /// to 0 over the day after it first appeared; 0 for sources learned in the actor's first
+    /// days (that is the actor's normal). A new address in a known prefix counts half.
+    fn novelty(&self, key: u64, prefix: u64, t: i64, since: i64) -> f64 {
+        match self.seen.iter().find(|s| s.key == key) {
+            Some(s) if s.first <= since + ACTOR_MATURE_AGE => 0.0,
+            Some(s) => clamp01(1.0 - (t - s.first) as f64 / DAY as f64),
+            None if prefix != 0 && self.seen.iter().any(|s| s.prefix == prefix) => 0.5,
+            None => 1.0,
+        }
+    }
+
+    fn record(&mut self, key: u64, prefix: u64, t: i64) {
+        if let Some(s) = self.seen.iter_mut().find(|s| s.key == key) {
+            s.last = s.last.max(t);
+            s.count = s.count.saturating_add(1);
+            return;
+        }
+        let fresh = Seen {
+            key,
+            prefix,
+            first: t,
+            last: t,
+            count: 1,
+        };
+        if self.seen.len() < N {
+            self.seen.push(fresh);
+        } else if let Some(stalest) = self.seen.iter_mut().min_by_key(|s| s.last) {
+            *stalest = fresh;
+        }
+    }
+}
+
+/// Small counted set (resource types an actor reads), least used out when full.
+#[derive(Debug, Clone, Default)]
+struct Counts<const N: usize> {
+    items: Vec<(u64, u32)>,
+}
+
+impl<const N: usize> Counts<N> {
+    fn get(&self, key: u64) -> u32 {
+        self.items
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    fn add(&mut self, key: u64) {
+        if let Some(item) = self.items.iter_mut().find(|(k, _)| *k == key) {
+            item.1 = item.1.saturating_add(1);
+        } else if self.items.len() < N {
+            self.items.push((key, 1));
+        } else if let Some(least) = self.items.iter_mut().min_by_key(|(_, n)| *n) {
+            *least = (key, 1);
+        }
+    }
+}
+
+/// What one event brings to the baselines.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventKeys {
+    pub time: i64,
+    pub hour: usize,
+    pub ip: u64,
+    pub ip_prefix: u64,
+    pub agent: u64,
+    pub resource: u64,
+    /// Index of the action (see [`super::action_index`]).
+    pub action: usize,
+    pub purpose: u64,
+    pub break_glass: bool,
+    pub export: bool,
+    pub research: bool,
+    pub count: u32,
+    /// The event opens a patient not seen by this actor in the current hour.
+    pub new_patient_this_hour: bool,
+    /// The event reads data (read, search, export, break-glass): what volume counts. Writes
+    /// and logins are not reading (a lab system's batch of results is not curiosity).
+    pub reading: bool,
+}
+
+/// One actor's habits.
+#[derive(Debug, Clone, Default)]
+pub struct ActorBaseline {
+    pub first: i64,
+    pub events: u32,
+    hours: [f32; 24],
+    hour_total: f32,
+    /// The hour (Unix hours) being counted, its events and new patients so far.
+    slot: i64,
+    slot_events: u32,
+    slot_patients: u32,
+    /// EWMA of events and of distinct patients per active hour; hours folded in.
+    volume: f32,
+    patients: f32,
+    closed_hours: u32,
+    types: Counts<16>,
+    ips: Sources<8>,
+    agents: Sources<4>,
+    pub break_glass: u32,
+    pub exports: u32,
+    research: u32,
+    /// EWMA of log10(result count) of reads and searches.
+    log_count: f32,
+}
+
+/// What the actor baseline says about one event (each in `[0, 1]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ActorSignals {
+    /// Hours the actor (or, while the actor is new, the role) rarely works.
+    pub odd_hour: f64,
+    /// Events this hour against the usual per active hour.
+    pub volume: f64,
+    /// New patients this hour against the usual per active hour.
+    pub patients: f64,
+    /// New address and/or user agent.
+    pub new_source: f64,
+    pub new_address: bool,
+    pub new_agent: bool,
+    /// A result count far above what the actor usually gets.
+    pub large_result: f64,
+    pub mature: bool,
+    pub volume_now: u32,
+    pub patients_now: u32,
+}
+
+impl ActorBaseline {
+    pub fn new(first: i64) -> Self {
+        Self {
+            first,
+            slot: first.div_euclid(HOUR),
+            ..Self::default()
+        }
+    }
+
+    pub fn mature(&self, t: i64) -> bool {
+        t - self.first >= ACTOR_MATURE_AGE && self.events >= ACTOR_MATURE_EVENTS
+    }
+
+    /// Whether the actor read this resource type before (at least twice).
+    pub fn knows_type(&self, resource: u64) -> bool {
+        self.types.get(resource) >= 2
+    }
+
+    /// Share of the actor's events under purpose HRESCH.
+    pub fn research_share(&self) -> f64 {
+        f64::from(self.research) / f64::from(self.events.max(1))
+    }
+
+    pub fn signals(
+        &self,
+        k: &EventKeys,
+        group_hours: &[f32; 24],
+        group_total: f32,
+    ) -> ActorSignals {
+        let mature = self.mature(k.time);
+        let odd_hour = if mature && self.hour_total >= 50.0 {
+            hour_rarity(&self.hours, self.hour_total, k.hour)
+        } else if group_total >= 500.0 {
+            // Not yet the actor's own habits: the role's, counted for less.
+            0.6 * hour_rarity(group_hours, group_total, k.hour)
+        } else {
+            0.0
+        };
+        let (volume_now, patients_now) = if !k.reading {
+            (0, 0)
+        } else if k.time.div_euclid(HOUR) == self.slot {
+            (
+                self.slot_events + 1,
+                self.slot_patients + u32::from(k.new_patient_this_hour),
+            )
+        } else {
+            (1, u32::from(k.new_patient_this_hour))
+        };
+        // Volume needs only enough active hours, not the two days the habits of hours and
+        // sources need: an insider copying records on his second day is still copying.
+        let (volume, patients) = if k.reading
+            && self.closed_hours >= 8
+            && self.events >= ACTOR_MATURE_EVENTS
+        {
+            (
+                clamp01((f64::from(volume_now) / f64::from(self.volume).max(20.0) - 2.5) / 5.0),
+                clamp01((f64::from(patients_now) / f64::from(self.patients).max(6.0) - 2.0) / 4.0),
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let (address, agent) = if mature {
+            (
+                if k.ip == 0 {
+                    0.0
+                } else {
+                    self.ips.novelty(k.ip, k.ip_prefix, k.time, self.first)
+                },
+                if k.agent == 0 {
+                    0.0
+                } else {
+                    self.agents.novelty(k.agent, 0, k.time, self.first)
+                },
+            )
+        } else {
+            (0.0, 0.0)
+        };
+        let new_source = 0.5 * address.max(agent) + 0.5 * address.min(agent);
+        let large_result = if k.count >= 50 {
+            let usual = f64::from(self.log_count).max(20f64.log10());
+            clamp01(f64::from(k.count).log10() - usual - 0.3)
+        } else {
+            0.0
+        };
+        ActorSignals {
+            odd_hour,
+            volume,
+            patients,
+            new_source,
+            new_address: address >= 0.5,
+            new_agent: agent >= 0.5,
+            large_result,
+            mature,
+            volume_now,
+            patients_now,
+        }
+    }
+
+    pub fn record(&mut self, k: &EventKeys) {
+        self.events = self.events.saturating_add(1);
+        self.hours[k.hour] += 1.0;
+        self.hour_total += 1.0;
+        if self.hour_total > 4096.0 {
+            // Halving keeps the histogram bounded and lets habits change (shift rota).
+            for h in &mut self.hours {
+                *h /= 2.0;
+            }
+            self.hour_total /= 2.0;
+        }
+        let slot = k.time.div_euclid(HOUR);
+        if slot > self.slot {
+            let alpha = if self.closed_hours < 20 { 0.2 } else { 0.05 };
+            self.volume = (1.0 - alpha) * self.volume + alpha * self.slot_events as f32;
+            self.patients = (1.0 - alpha) * self.patients + alpha * self.slot_patients as f32;
+            self.closed_hours = self.closed_hours.saturating_add(1);
+            self.slot = slot;
+            self.slot_events = 0;
+            self.slot_patients = 0;
+        }
+        if slot == self.slot && k.reading {
+            self.slot_events += 1;
+            self.slot_patients += u32::from(k.new_patient_this_hour);
+        }
+        if k.resource != 0 {
+            self.types.add(k.resource);
+        }
+        if k.ip != 0 {
+            self.ips.record(k.ip, k.ip_prefix, k.time);
+        }
+        if k.agent != 0 {
+            self.agents.record(k.agent, 0, k.time);
+        }
+        self.break_glass += u32::from(k.break_glass);
+        self.exports += u32::from(k.export);
+        self.research += u32::from(k.research);
+        if k.count > 1 {
+            let l = f64::from(k.count).log10() as f32;
+            self.log_count = 0.95 * self.log_count + 0.05 * l;
+        }
+    }
+}
+
+/// A role's or a department's habits, pooled over its members.
+#[derive(Debug, Clone, Default)]
+pub struct GroupBaseline {
+    pub hours: [f32; 24],
+    pub total: f32,
+    types: KeyMap<f32>,
+    actions: [f32; 8],
+    purposes: KeyMap<f32>,
+    pub break_glass: f32,
+    pub research: f32,
+}
+
+impl GroupBaseline {
+    /// How rarely this group does what `k` does: resource type, action, purpose (0 while the
+    /// group has fewer than 500 events).
+    pub fn misuse(&self, k: &EventKeys) -> f64 {
+        if self.total < 500.0 {
+            return 0.0;
+        }
+        let total = self.total;
+        let of = |n: f32| rarity(n, total);
+        let mut m = of(self.actions[k.action]);
+        if k.resource != 0 {
+            m = m.max(of(self.types.get(&k.resource).copied().unwrap_or(0.0)));
+        }
+        if k.purpose != 0 {
+            m = m.max(of(self.purposes.get(&k.purpose).copied().unwrap_or(0.0)));
+        }
+        m
+    }
+
+    /// The group's break-glass accesses per event.
+    pub fn break_glass_rate(&self) -> f64 {
+        f64::from(self.break_glass) / f64::from(self.total.max(1.0))
+    }
+
+    pub fn research_share(&self) -> f64 {
+        f64::from(self.research) / f64::from(self.total.max(1.0))
+    }
+
+    pub fn record(&mut self, k: &EventKeys) {
+        self.hours[k.hour] += 1.0;
+        self.total += 1.0;
+        self.actions[k.action] += 1.0;
+        if k.resource != 0 && (self.types.len() < 256 || self.types.contains_key(&k.resource)) {
+            *self.types.entry(k.resource).or_default() += 1.0;
+        }
+        if k.purpose != 0 && (self.purposes.len() < 64 || self.purposes.contains_key(&k.purpose)) {
+            *self.purposes.entry(k.purpose).or_default() += 1.0;
+        }
+        self.break_glass += f32::from(u8::from(k.break_glass));
+        self.research += f32::from(u8::from(k.research));
+    }
+}
+
+/// 0 for something done in 1% or more of the group's events, 1 at 0.03% or less (log scale).
+fn rarity(count: f32, total: f32) -> f64 {
+    let p = (f64::from(count) + 0.5) / (f64::from(total) + 1.0);
+    clamp01((-p.log10() - 2.0) / 1.5)
+}
+
+/// How rarely the hour `h` (with half its neighbours) is worked: 0 at 4% of the events or
+/// more, 1 at 0.3% or less (log scale).
+fn hour_rarity(hours: &[f32; 24], total: f32, h: usize) -> f64 {
+    let near = f64::from(hours[h])
+        + 0.5 * f64::from(hours[(h + 23) % 24])
+        + 0.5 * f64::from(hours[(h + 1) % 24]);
+    let p = (near / 2.0 + 0.1) / f64::from(total.max(1.0));
+    clamp01((-p.log10() - 1.4) / 1.1)
+}
+
+pub fn clamp01(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(time: i64) -> EventKeys {
+        EventKeys {
+            time,
+            hour: (time.rem_euclid(DAY) / HOUR) as usize,
+            ip: 1,
+            ip_prefix: 100,
+            agent: 2,
+            resource: 3,
+            action: 0,
+            purpose: 4,
+            reading: true,
+            ..EventKeys::default()
+        }
+    }
+
+    /// A day worker: 30 events a day between 09:00 and 16:00, for 10 days.
+    fn day_worker() -> ActorBaseline {
+        let mut b = ActorBaseline::new(9 * HOUR);
+        for day in 0..10 {
+            for i in 0..30 {
+                b.record(&keys(day * DAY + 9 * HOUR + i * 840));
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn the_usual_is_quiet_the_unusual_is_not() {
+        let b = day_worker();
+        let none = [0.0; 24];
+        let usual = b.signals(&keys(10 * DAY + 10 * HOUR), &none, 0.0);
+        assert!(usual.mature);
+        assert_eq!(usual.odd_hour, 0.0);
+        assert_eq!(usual.new_source, 0.0);
+        let night = b.signals(&keys(10 * DAY + 3 * HOUR), &none, 0.0);
+        assert_eq!(night.odd_hour, 1.0);
+        let mut stolen = keys(10 * DAY + 10 * HOUR);
+        stolen.ip = 9;
+        stolen.ip_prefix = 900;
+        stolen.agent = 8;
+        assert_eq!(b.signals(&stolen, &none, 0.0).new_source, 1.0);
+        let mut vpn = keys(10 * DAY + 10 * HOUR);
+        vpn.ip = 9;
+        vpn.ip_prefix = 900;
+        assert_eq!(b.signals(&vpn, &none, 0.0).new_source, 0.5);
+    }
+
+    #[test]
+    fn a_new_actor_is_not_judged_on_its_own_habits() {
+        let mut b = ActorBaseline::new(0);
+        b.record(&keys(0));
+        let mut k = keys(3 * HOUR);
+        k.ip = 77;
+        let s = b.signals(&k, &[0.0; 24], 0.0);
+        assert!(!s.mature);
+        assert_eq!(
+            s,
+            ActorSignals {
+                volume_now: 1,
+                ..ActorSignals::default()
+            }
+        );
+    }
+
+    #[test]
+    fn role_misuse_is_what_the_role_never_does() {
+        let mut g = GroupBaseline::default();
+        for i in 0..2000 {
+            let mut k = keys(i);
+            k.resource = if i % 2 == 0 { 3 } else { 5 };
+            g.record(&k);
+        }
+        assert_eq!(g.misuse(&keys(0)), 0.0);
+        let mut odd = keys(0);
+        odd.resource = 42;
+        assert_eq!(g.misuse(&odd), 1.0);
+    }
+}
+
+#[cfg(test)]
+mod volume_tests {
+    use super::*;
+
+    #[test]
+    fn an_hour_of_far_more_reading_than_usual_stands_out() {
+        let mut b = ActorBaseline::new(0);
+        let mut k = EventKeys {
+            reading: true,
+            resource: 3,
+            ..EventKeys::default()
+        };
+        // Four days, 20 reads in each of 8 hours a day.
+        for day in 0..4 {
+            for h in 8..16 {
+                for i in 0..20 {
+                    k.time = day * DAY + h * HOUR + i * 60;
+                    k.hour = h as usize;
+                    b.record(&k);
+                }
+            }
+        }
+        let t0 = 4 * DAY + 12 * HOUR;
+        let mut last = ActorSignals::default();
+        for i in 0..300 {
+            k.time = t0 + i * 3;
+            k.hour = 12;
+            k.new_patient_this_hour = true;
+            last = b.signals(&k, &[0.0; 24], 0.0);
+            b.record(&k);
+        }
+        assert_eq!(last.volume, 1.0, "{last:?}");
+        assert_eq!(last.patients, 1.0, "{last:?}");
+    }
+}

@@ -1,0 +1,519 @@
+//! Explanations of legitimate access, learned from the stream itself (and from care facts when
+//! they are fed in). Most legitimate accesses to a patient's record are explained by a care
+//! relationship; an access that nothing explains is the core signal of snooping.
+//!
+//! What explains an access by actor `a` of department `d` to patient `p` at time `t`, the
+//! strongest wins:
+//!
+//! | explanation | strength |
+//! |---|---|
+//! | a care fact (`learn_relationship`) names `a`, or `d`, for `p` and covers `t` | 1.0 / 0.9 |
+//! | `a` touched `p` before, and that relationship is confirmed (it was explained itself, or a write, or seen on 2+ days) | 1.0 (within 180 days) |
+//! | someone of `d` wrote data for `p` (created an encounter, an observation) in the last 30 days | 1.0 |
+//! | someone of `d` (the ward proxy) touched `p` in the last 3 days / 14 days | 0.9 / 0.6 |
+//! | consult: a department `y` touched `p` in the last 3 days, and `d` habitually reads patients `y` has just touched (co-access share `s`) | `0.85 · min(1, 4s)` |
+//! | covering: `a` read 3+ patients of the same department `y` in the last 2 hours, and `p` is one of `y`'s | 0.75 |
+//! | research: purpose `HRESCH` by an actor or role that does research | 0.8 |
+//! | the patient's own record (decision basis `own-record`) | 1.0 |
+//! | a consent of the patient's names the actor's organisation (basis `consent`) | 0.6 |
+//!
+//! A relationship created by an access nothing explained is *provisional*: it explains nothing
+//! within the same day (so a snooper's second and third read of the VIP stay unexplained), and
+//! it is confirmed when the actor comes back on another day or the access is explained another
+//! way. Department facts, patient activity and co-access are learned only from accesses that
+//! did not alert, so an insider does not teach the model that his snooping is normal.
+
+use chrono::{DateTime, Utc};
+
+use super::cache::{pair, Bounded};
+
+const DAY: i64 = 86_400;
+const HOUR: i64 = 3_600;
+
+/// Where a care fact comes from in the clinical data (records publishes them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CareVia {
+    EncounterParticipant,
+    EncounterServiceProvider,
+    CareTeam,
+    GeneralPractitioner,
+    EpisodeOfCare,
+}
+
+/// Who the fact is about: a user (the id events carry as `actor.id`), or a whole department
+/// (a service provider, a care team's managing organisation), named as events name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CareActor {
+    User(String),
+    Department {
+        organization: Option<String>,
+        department: String,
+    },
+}
+
+/// A care relationship from the clinical data: `actor` cares for `patient` during `[start,
+/// end)` (`end` open while it lasts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareFact {
+    pub patient: String,
+    pub actor: CareActor,
+    pub via: CareVia,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// Why an access is legitimate, as far as the model can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    Nothing,
+    Care,
+    OwnHistory,
+    DepartmentWrote,
+    Department,
+    Consult,
+    Covering,
+    Research,
+    /// The patient reading her own record (decision basis `own-record`).
+    OwnRecord,
+    /// A consent of the patient's names the actor's organisation (decision basis `consent`).
+    Consent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Explanation {
+    /// In `[0, 1]`: 1 fully explained, 0 nothing explains the access.
+    pub strength: f64,
+    pub why: Why,
+    /// In `[0, 1]`: how long nobody else touched the patient (0 within a day, 1 after a week, or
+    /// never seen once the model is mature).
+    pub dormant: f64,
+    /// The actor never touched this patient before.
+    pub first_time: bool,
+    /// The patient first appeared in the stream within the last 2 hours (a new admission).
+    pub patient_new: bool,
+    /// The department that touched the patient most recently (other than the actor's own),
+    /// for the covering pattern.
+    pub other_department: Option<u64>,
+}
+
+impl Explanation {
+    pub const NONE: Explanation = Explanation {
+        strength: 0.0,
+        why: Why::Nothing,
+        dormant: 0.0,
+        first_time: false,
+        patient_new: false,
+        other_department: None,
+    };
+
+    fn offer(&mut self, strength: f64, why: Why) {
+        if strength > self.strength {
+            self.strength = strength;
+            self.why = why;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PairFact {
+    last: i64,
+    /// Day number of the last access, and on how many distinct days.
+    last_day: i64,
+    days: u16,
+    confirmed: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DeptFact {
+    last: i64,
+    last_actor: u64,
+    /// The newest touch by a member other than `last_actor`: an actor's own unexplained
+    /// access must not explain his next one through his department.
+    other: Option<i64>,
+    last_write: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PatientFact {
+    first: i64,
+    last: i64,
+    last_actor: u64,
+    /// The newest touch by anyone but `last_actor`.
+    other: Option<i64>,
+    /// The departments that touched the patient most recently, with when.
+    recent: [(u64, i64); 4],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CarePeriod {
+    start: i64,
+    end: i64,
+}
+
+/// Sizes of the relationship memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationLimits {
+    pub pairs: usize,
+    pub departments: usize,
+    pub patients: usize,
+    pub care: usize,
+}
+
+impl Default for RelationLimits {
+    fn default() -> Self {
+        Self {
+            pairs: 4_000_000,
+            departments: 2_000_000,
+            patients: 2_000_000,
+            care: 1_000_000,
+        }
+    }
+}
+
+/// The relationship memory.
+#[derive(Debug, Clone)]
+pub struct Relations {
+    pairs: Bounded<PairFact>,
+    depts: Bounded<DeptFact>,
+    patients: Bounded<PatientFact>,
+    care: Bounded<CarePeriod>,
+    /// Key `pair(d, y)`: how many of `d`'s reads were of a patient `y` had just touched.
+    coaccess: Bounded<f32>,
+    /// Key `d`: `d`'s reads counted for co-access.
+    dept_reads: Bounded<f32>,
+}
+
+/// What an access taught, for [`Relations::learn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learn {
+    Read,
+    Write,
+}
+
+/// One access, as the relationship memory sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub actor: u64,
+    pub dept: u64,
+    pub patient: u64,
+    pub time: i64,
+}
+
+impl Relations {
+    pub fn new(limits: RelationLimits) -> Self {
+        Self {
+            pairs: Bounded::new(limits.pairs),
+            depts: Bounded::new(limits.departments),
+            patients: Bounded::new(limits.patients),
+            care: Bounded::new(limits.care),
+            coaccess: Bounded::new(100_000),
+            dept_reads: Bounded::new(20_000),
+        }
+    }
+
+    /// Entries held over all maps (for the memory bound).
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+            + self.depts.len()
+            + self.patients.len()
+            + self.care.len()
+            + self.coaccess.len()
+            + self.dept_reads.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds a care fact (user or department).
+    pub fn learn_care(&mut self, who: u64, patient: u64, start: i64, end: Option<i64>) {
+        let period = self
+            .care
+            .get_or_insert_with(pair(who, patient), || CarePeriod {
+                start,
+                end: end.unwrap_or(i64::MAX),
+            });
+        period.start = period.start.min(start);
+        period.end = period.end.max(end.unwrap_or(i64::MAX));
+    }
+
+    /// What explains `access`; `mature` says whether the stream has run long enough for a
+    /// patient never seen to mean a dormant record rather than a model that just started.
+    pub fn explain(&self, access: Access, research: bool, mature: bool) -> Explanation {
+        let Access {
+            actor,
+            dept,
+            patient,
+            time: t,
+        } = access;
+        let mut e = Explanation::NONE;
+        for (who, strength) in [(actor, 1.0), (dept, 0.9)] {
+            if let Some(c) = self.care.peek(pair(who, patient)) {
+                if c.start <= t && t < c.end {
+                    e.offer(strength, Why::Care);
+                }
+            }
+        }
+        match self.pairs.peek(pair(actor, patient)) {
+            Some(p) if t - p.last <= 180 * DAY => {
+                if p.confirmed {
+                    e.offer(1.0, Why::OwnHistory);
+                } else if p.days >= 2 || t.div_euclid(DAY) > p.last_day {
+                    e.offer(0.7, Why::OwnHistory);
+                }
+            }
+            Some(_) => {}
+            None => e.first_time = true,
+        }
+        if let Some(d) = self.depts.peek(pair(dept, patient)) {
+            if d.last_write.is_some_and(|w| t - w <= 30 * DAY) {
+                e.offer(1.0, Why::DepartmentWrote);
+            }
+            let by_others = if d.last_actor == actor {
+                d.other
+            } else {
+                Some(d.last)
+            };
+            if let Some(last) = by_others {
+                if t - last <= 3 * DAY {
+                    e.offer(0.9, Why::Department);
+                } else if t - last <= 14 * DAY {
+                    e.offer(0.6, Why::Department);
+                }
+            }
+        }
+        match self.patients.peek(patient) {
+            Some(p) => {
+                let by_others = if p.last_actor == actor {
+                    p.other
+                } else {
+                    Some(p.last)
+                };
+                e.dormant = match by_others {
+                    Some(last) => clamp01(((t - last) as f64 / DAY as f64 - 1.0) / 6.0),
+                    None if mature => 1.0,
+                    None => 0.0,
+                };
+                e.patient_new = t - p.first <= 2 * HOUR;
+                let reads = self.dept_reads.peek(dept).copied().unwrap_or(0.0).max(20.0);
+                for (other, when) in p.recent {
+                    if other == 0 || other == dept || t - when > 3 * DAY {
+                        continue;
+                    }
+                    if e.other_department.is_none() {
+                        e.other_department = Some(other);
+                    }
+                    let share = f64::from(
+                        self.coaccess
+                            .peek(pair(dept, other))
+                            .copied()
+                            .unwrap_or(0.0),
+                    ) / f64::from(reads);
+                    e.offer(0.85 * (4.0 * share).min(1.0), Why::Consult);
+                }
+            }
+            None => e.dormant = if mature { 1.0 } else { 0.0 },
+        }
+        if research {
+            e.offer(0.8, Why::Research);
+        }
+        e
+    }
+
+    /// Remembers an access. `explained`: something explained it (a relationship made by it is
+    /// confirmed); `alerted`: it alerted, so it teaches nothing about departments and patients.
+    pub fn learn(&mut self, access: Access, kind: Learn, explained: bool, alerted: bool) {
+        let Access {
+            actor,
+            dept,
+            patient,
+            time: t,
+        } = access;
+        let day = t.div_euclid(DAY);
+        let fact = self
+            .pairs
+            .get_or_insert_with(pair(actor, patient), || PairFact {
+                last: t,
+                last_day: day,
+                days: 1,
+                confirmed: false,
+            });
+        if day > fact.last_day {
+            fact.days = fact.days.saturating_add(1);
+            fact.last_day = day;
+        }
+        fact.last = fact.last.max(t);
+        fact.confirmed |= explained || kind == Learn::Write || fact.days >= 2;
+        if alerted {
+            return;
+        }
+        let d = self
+            .depts
+            .get_or_insert_with(pair(dept, patient), || DeptFact {
+                last: t,
+                last_actor: actor,
+                other: None,
+                last_write: None,
+            });
+        if d.last_actor != actor {
+            d.other = Some(d.last);
+            d.last_actor = actor;
+        }
+        d.last = d.last.max(t);
+        if kind == Learn::Write {
+            d.last_write = Some(d.last_write.map_or(t, |w| w.max(t)));
+        }
+        let p = self.patients.get_or_insert_with(patient, || PatientFact {
+            first: t,
+            last: t,
+            last_actor: actor,
+            other: None,
+            recent: [(0, 0); 4],
+        });
+        let recent = p.recent;
+        if p.last_actor != actor {
+            p.other = Some(p.last);
+            p.last_actor = actor;
+        }
+        p.last = p.last.max(t);
+        // The ring of departments: refresh this one's time, or replace the stalest.
+        match p.recent.iter().position(|(k, _)| *k == dept) {
+            Some(i) => p.recent[i].1 = t,
+            None => {
+                let stalest = (0..p.recent.len())
+                    .min_by_key(|i| p.recent[*i].1)
+                    .unwrap_or(0);
+                p.recent[stalest] = (dept, t);
+            }
+        }
+        if kind == Learn::Read {
+            *self.dept_reads.get_or_insert_with(dept, || 0.0) += 1.0;
+            let mut counted = [0u64; 4];
+            for (i, (other, when)) in recent.into_iter().enumerate() {
+                if other == 0 || other == dept || t - when > 3 * DAY || counted.contains(&other) {
+                    continue;
+                }
+                counted[i] = other;
+                *self.coaccess.get_or_insert_with(pair(dept, other), || 0.0) += 1.0;
+            }
+        }
+    }
+}
+
+fn clamp01(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: u64 = 11;
+    const B: u64 = 12;
+    const WARD: u64 = 21;
+    const CARDIO: u64 = 22;
+    const ELSEWHERE: u64 = 23;
+    const P: u64 = 31;
+    const Q: u64 = 32;
+
+    fn access(actor: u64, dept: u64, patient: u64, time: i64) -> Access {
+        Access {
+            actor,
+            dept,
+            patient,
+            time,
+        }
+    }
+
+    #[test]
+    fn a_colleague_of_the_ward_is_explained_a_stranger_is_not() {
+        let mut r = Relations::new(RelationLimits::default());
+        r.learn(access(A, WARD, P, 0), Learn::Read, false, false);
+        let colleague = r.explain(access(B, WARD, P, 3600), false, true);
+        assert_eq!(colleague.why, Why::Department);
+        assert!(colleague.strength >= 0.9);
+        let stranger = r.explain(access(B, ELSEWHERE, P, 3600), false, true);
+        assert_eq!(stranger.strength, 0.0);
+        assert!(stranger.first_time);
+        // A patient nobody has ever touched, once the model is mature: dormant.
+        let never = r.explain(access(B, ELSEWHERE, Q, 3600), false, true);
+        assert_eq!(never.dormant, 1.0);
+    }
+
+    #[test]
+    fn a_provisional_relationship_explains_nothing_the_same_day() {
+        let mut r = Relations::new(RelationLimits::default());
+        r.learn(access(A, ELSEWHERE, P, 0), Learn::Read, false, false);
+        // A colleague of the department is explained by A's access; A's own next one is not.
+        assert_eq!(
+            r.explain(access(B, ELSEWHERE, P, 60), false, true).strength,
+            0.9
+        );
+        assert_eq!(
+            r.explain(access(A, ELSEWHERE, P, 60), false, true).strength,
+            0.0
+        );
+        // Nothing but the actor's own unexplained, alerting read: the same day, still nothing.
+        r.learn(access(B, CARDIO, Q, 0), Learn::Read, false, true);
+        let again = r.explain(access(B, CARDIO, Q, 120), false, true);
+        assert_eq!(again.strength, 0.0);
+        assert!(!again.first_time);
+        // Back another day, the relationship counts for something.
+        assert!(
+            r.explain(access(B, CARDIO, Q, 2 * DAY), false, true)
+                .strength
+                >= 0.7
+        );
+    }
+
+    #[test]
+    fn consults_are_learned_from_co_access() {
+        let mut r = Relations::new(RelationLimits::default());
+        // Cardiology reads, many times, patients the ward has just touched.
+        for i in 0..50 {
+            let patient = 1000 + i;
+            r.learn(
+                access(A, WARD, patient, i as i64 * 60),
+                Learn::Read,
+                false,
+                false,
+            );
+            r.learn(
+                access(B, CARDIO, patient, i as i64 * 60 + 30),
+                Learn::Read,
+                false,
+                false,
+            );
+        }
+        r.learn(access(A, WARD, P, 4000), Learn::Read, false, false);
+        let consult = r.explain(access(B, CARDIO, P, 4100), false, true);
+        assert_eq!(consult.why, Why::Consult);
+        assert!(consult.strength > 0.8, "{consult:?}");
+        // A department that never consults on the ward's patients is not explained.
+        assert_eq!(
+            r.explain(access(B, ELSEWHERE, P, 4100), false, true)
+                .strength,
+            0.0
+        );
+    }
+
+    #[test]
+    fn care_facts_explain_within_their_period() {
+        let mut r = Relations::new(RelationLimits::default());
+        r.learn_care(A, P, 100, Some(200));
+        assert_eq!(
+            r.explain(access(A, WARD, P, 150), false, true).why,
+            Why::Care
+        );
+        assert_eq!(
+            r.explain(access(A, WARD, P, 250), false, true).strength,
+            0.0
+        );
+        r.learn_care(CARDIO, P, 0, None);
+        assert!(r.explain(access(B, CARDIO, P, 9_999), false, true).strength >= 0.9);
+    }
+}

@@ -1,0 +1,198 @@
+//! Streaming Half-Space Trees (Tan, Ting & Liu, IJCAI 2011): a multivariate outlier score over
+//! the feature vector, learned online in constant memory and time.
+//!
+//! Each of [`TREES`] trees splits the unit cube in half along a random dimension at every
+//! level, down to [`DEPTH`]. Every node counts the points of the reference window (`r`, the
+//! previous [`WINDOW`] points learned) and of the latest window (`l`); when the latest window
+//! is full it becomes the reference. A point is scored against the reference mass of the node
+//! where it lands (descending while a node holds at least [`SIZE_LIMIT`] points): mass `m` at
+//! depth `k` stands for a density `m·2^k / WINDOW`; the tree's anomaly is `1 / (1 + density)`,
+//! and the score is the mean over the trees, in `(0, 1]`: a point in a region where recent
+//! traffic never goes scores near 1. Splits come from a fixed seed, so the forest is the same
+//! in every run (deterministic scores).
+
+pub const DIMS: usize = 8;
+pub const TREES: usize = 24;
+pub const DEPTH: usize = 8;
+pub const WINDOW: u32 = 1024;
+pub const SIZE_LIMIT: u32 = 8;
+const NODES: usize = (1 << (DEPTH + 1)) - 1;
+const INTERNAL: usize = (1 << DEPTH) - 1;
+
+#[derive(Debug, Clone)]
+struct Tree {
+    /// Per internal node: the split dimension and value.
+    dim: Vec<u8>,
+    split: Vec<f32>,
+    reference: Vec<u32>,
+    latest: Vec<u32>,
+}
+
+/// The forest.
+#[derive(Debug, Clone)]
+pub struct HalfSpaceTrees {
+    trees: Vec<Tree>,
+    /// Points in the latest window so far.
+    filled: u32,
+    /// Whether a reference window exists yet (before it, every point scores 0).
+    warm: bool,
+}
+
+/// splitmix64: a small, seeded, portable generator.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+impl HalfSpaceTrees {
+    pub fn new(seed: u64) -> Self {
+        let mut rng = SplitMix(seed);
+        let trees = (0..TREES)
+            .map(|_| {
+                // The work space: each dimension's range [s - 2·max(s, 1-s), s + 2·max(s, 1-s)]
+                // around a random s, so splits do not all fall at 0.5 (Tan et al. §3.1).
+                let mut low = [0f64; DIMS];
+                let mut high = [0f64; DIMS];
+                for d in 0..DIMS {
+                    let s = rng.unit();
+                    let half = 2.0 * s.max(1.0 - s);
+                    low[d] = s - half;
+                    high[d] = s + half;
+                }
+                let mut dim = vec![0u8; INTERNAL];
+                let mut split = vec![0f32; INTERNAL];
+                build(&mut rng, 0, &mut low, &mut high, &mut dim, &mut split);
+                Tree {
+                    dim,
+                    split,
+                    reference: vec![0; NODES],
+                    latest: vec![0; NODES],
+                }
+            })
+            .collect();
+        Self {
+            trees,
+            filled: 0,
+            warm: false,
+        }
+    }
+
+    /// The anomaly score of `x` (each coordinate in `[0, 1]`) in `[0, 1]`; 0 until a first
+    /// window has been learned.
+    pub fn score(&self, x: &[f64; DIMS]) -> f64 {
+        if !self.warm {
+            return 0.0;
+        }
+        let mut total = 0.0;
+        for tree in &self.trees {
+            let mut node = 0usize;
+            let mut depth = 0usize;
+            while node < INTERNAL && tree.reference[node] >= SIZE_LIMIT {
+                node = child(tree, node, x);
+                depth += 1;
+            }
+            let density =
+                f64::from(tree.reference[node]) * (1u64 << depth) as f64 / f64::from(WINDOW);
+            total += 1.0 / (1.0 + density);
+        }
+        total / TREES as f64
+    }
+
+    /// Adds `x` to the latest window; a full window becomes the reference.
+    pub fn learn(&mut self, x: &[f64; DIMS]) {
+        for tree in &mut self.trees {
+            let mut node = 0usize;
+            loop {
+                tree.latest[node] += 1;
+                if node >= INTERNAL {
+                    break;
+                }
+                node = child(tree, node, x);
+            }
+        }
+        self.filled += 1;
+        if self.filled >= WINDOW {
+            for tree in &mut self.trees {
+                std::mem::swap(&mut tree.reference, &mut tree.latest);
+                tree.latest.iter_mut().for_each(|n| *n = 0);
+            }
+            self.filled = 0;
+            self.warm = true;
+        }
+    }
+}
+
+fn child(tree: &Tree, node: usize, x: &[f64; DIMS]) -> usize {
+    let d = usize::from(tree.dim[node]);
+    if x[d] < f64::from(tree.split[node]) {
+        2 * node + 1
+    } else {
+        2 * node + 2
+    }
+}
+
+fn build(
+    rng: &mut SplitMix,
+    node: usize,
+    low: &mut [f64; DIMS],
+    high: &mut [f64; DIMS],
+    dim: &mut [u8],
+    split: &mut [f32],
+) {
+    if node >= INTERNAL {
+        return;
+    }
+    let d = (rng.next() % DIMS as u64) as usize;
+    let mid = (low[d] + high[d]) / 2.0;
+    dim[node] = d as u8;
+    split[node] = mid as f32;
+    let saved = high[d];
+    high[d] = mid;
+    build(rng, 2 * node + 1, low, high, dim, split);
+    high[d] = saved;
+    let saved = low[d];
+    low[d] = mid;
+    build(rng, 2 * node + 2, low, high, dim, split);
+    low[d] = saved;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normal(i: usize) -> [f64; DIMS] {
+        let mut x = [0.0; DIMS];
+        // Ordinary traffic: small values in a couple of dimensions.
+        x[0] = (i % 7) as f64 * 0.02;
+        x[3] = (i % 5) as f64 * 0.03;
+        x
+    }
+
+    #[test]
+    fn rare_points_score_higher_than_common_ones_and_it_is_deterministic() {
+        let mut a = HalfSpaceTrees::new(7);
+        let mut b = HalfSpaceTrees::new(7);
+        for i in 0..3 * WINDOW as usize {
+            a.learn(&normal(i));
+            b.learn(&normal(i));
+        }
+        let odd = [0.9, 0.8, 0.0, 0.9, 0.7, 0.0, 1.0, 0.5];
+        let common = a.score(&normal(3));
+        let rare = a.score(&odd);
+        assert!(rare > 0.8, "{rare}");
+        assert!(common < 0.3, "{common}");
+        assert_eq!(a.score(&odd), b.score(&odd));
+        assert!(HalfSpaceTrees::new(8).score(&odd) == 0.0);
+    }
+}

@@ -1,0 +1,377 @@
+//! Patterns over an actor's recent events: bursts of distinct patients, rate against the
+//! actor's own baseline, denied accesses and failed logins (from the 5-minute window), a
+//! spree of unexplained patients, enumeration (monotone sweeps of patient ids, many searches
+//! with few reads) and covering (several patients of one other department in a row).
+
+use std::collections::VecDeque;
+
+use super::{baselines::clamp01, cache::hash_str};
+
+/// The rate baseline never counts as lower than this many events per minute, so a new or
+/// usually quiet actor is not flagged for a dozen clicks.
+pub const BASELINE_FLOOR: f64 = 6.0;
+
+/// A patient only seen in a search result counts as 1/SEARCH_WEIGHT of one read: a search casts
+/// a wide net (a ward list returns dozens of patients at once, a research query hundreds),
+/// reading opens records one by one.
+pub const SEARCH_WEIGHT: f64 = 10.0;
+
+const HOUR: i64 = 3_600;
+
+/// What the 5-minute window knows about an actor.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowFeatures {
+    /// Distinct patients read (or whose reading was attempted) in the window.
+    pub distinct_patients: usize,
+    /// Further distinct patients only seen in search results in the window; each counts 1/3.
+    pub searched_patients: usize,
+    /// Events in the last 60 s (all kinds).
+    pub recent_events: usize,
+    /// EWMA of events per active minute, once known.
+    pub baseline: Option<f64>,
+    /// Events with a patient in the window, and how many of them were denied.
+    pub patient_events: u32,
+    pub denied: u32,
+    pub failed_logins: u32,
+    /// Accesses that failed (outcome `error`) in the window.
+    pub errors: u32,
+}
+
+impl WindowFeatures {
+    /// `d = r + s/10` distinct patients.
+    pub fn weighted_patients(&self) -> f64 {
+        self.distinct_patients as f64 + self.searched_patients as f64 / SEARCH_WEIGHT
+    }
+
+    /// `d` against the actor's usual `b` (EWMA of `d` at its events): `(d − m) / 10` with
+    /// `m = max(5, 3b)`: for most, 5 → 0, 10 → 0.5, ≥ 15 → 1; a service that always reads
+    /// populations is judged against its own normal.
+    pub fn burst(&self, usual: f64) -> f64 {
+        let floor = (3.0 * usual).max(5.0);
+        clamp01((self.weighted_patients() - floor) / 10.0)
+    }
+
+    pub fn effective_baseline(&self) -> f64 {
+        self.baseline.unwrap_or(0.0).max(BASELINE_FLOOR)
+    }
+
+    /// Events in the last minute against the baseline: ≤ 3× → 0, ≥ 10× → 1.
+    pub fn rate(&self) -> f64 {
+        let ratio = self.recent_events as f64 / self.effective_baseline();
+        clamp01((ratio - 3.0) / 7.0)
+    }
+
+    /// `(k / m) · min(1, k / 5)` for `k` denied of `m` patient accesses.
+    pub fn denied_share(&self) -> f64 {
+        if self.patient_events == 0 {
+            return 0.0;
+        }
+        let denied = f64::from(self.denied);
+        clamp01(denied / f64::from(self.patient_events) * (denied / 5.0).min(1.0))
+    }
+
+    /// Failed accesses (records that do not exist) in 5 minutes: 2 → 0, 6 → 1.
+    pub fn failures(&self) -> f64 {
+        clamp01((f64::from(self.errors) - 2.0) / 4.0)
+    }
+
+    /// Failed logins in 5 minutes: 3 → 0, 7 → 1 (people mistype, and lock themselves out
+    /// after five; guessing goes on).
+    pub fn failed_logins(&self) -> f64 {
+        clamp01((f64::from(self.failed_logins) - 3.0) / 4.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Recent {
+    patient: u64,
+    last: i64,
+    /// 1 − explanation strength at the actor's most recent access.
+    unexplained: f32,
+}
+
+/// Where a patient id sorts: ids ending in digits by (the hash of what precedes the digits,
+/// the number); others by their first 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct SortKey {
+    prefix: u64,
+    value: u64,
+    numeric: bool,
+}
+
+impl SortKey {
+    fn of(reference: &str) -> Self {
+        let id = reference.rsplit('/').next().unwrap_or(reference);
+        let digits = id.bytes().rev().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && digits <= 18 {
+            let (head, tail) = id.split_at(id.len() - digits);
+            if let Ok(value) = tail.parse::<u64>() {
+                return Self {
+                    prefix: hash_str(head),
+                    value,
+                    numeric: true,
+                };
+            }
+        }
+        let mut word = [0u8; 8];
+        for (w, b) in word.iter_mut().zip(id.bytes()) {
+            *w = b.to_ascii_lowercase();
+        }
+        Self {
+            prefix: 0,
+            value: u64::from_be_bytes(word),
+            numeric: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Run {
+    last_key: SortKey,
+    last_patient: u64,
+    last: i64,
+    direction: i8,
+    len: u16,
+    /// Steps of at most 10 (a numeric sweep).
+    tight: u16,
+    unexplained: f32,
+}
+
+/// One actor's pattern memory (bounded: 32 recent patients, 64 search times, 3 departments).
+#[derive(Debug, Clone, Default)]
+pub struct Patterns {
+    recent: Vec<Recent>,
+    run: Run,
+    searches: VecDeque<i64>,
+    last_search: (i64, u64),
+    /// The request being seen (its key) and the patients it touched so far.
+    request: (u64, u64, u32),
+    cover: [(u64, u16, i64); 3],
+}
+
+const RECENT: usize = 32;
+const SEARCHES: usize = 64;
+
+impl Patterns {
+    /// Whether the actor touched the patient earlier in the same hour.
+    pub fn seen_this_hour(&self, patient: u64, t: i64) -> bool {
+        self.recent
+            .iter()
+            .any(|r| r.patient == patient && r.last.div_euclid(HOUR) == t.div_euclid(HOUR))
+    }
+
+    /// Remembers the actor's access to a patient and how unexplained it was.
+    pub fn record_patient(&mut self, patient: u64, t: i64, unexplained: f64) {
+        let unexplained = unexplained as f32;
+        if let Some(r) = self.recent.iter_mut().find(|r| r.patient == patient) {
+            r.last = r.last.max(t);
+            r.unexplained = r.unexplained.min(unexplained);
+            return;
+        }
+        let fresh = Recent {
+            patient,
+            last: t,
+            unexplained,
+        };
+        if self.recent.len() < RECENT {
+            self.recent.push(fresh);
+        } else if let Some(stalest) = self.recent.iter_mut().min_by_key(|r| r.last) {
+            *stalest = fresh;
+        }
+    }
+
+    /// Distinct patients the actor accessed in the last hour with (almost) no explanation,
+    /// counting `current` (not yet recorded) when it is one of them.
+    pub fn unexplained_patients(&self, t: i64, current: Option<u64>) -> usize {
+        let known = self
+            .recent
+            .iter()
+            .filter(|r| t - r.last <= HOUR && r.unexplained >= 0.7 && Some(r.patient) != current)
+            .count();
+        known + usize::from(current.is_some())
+    }
+
+    /// Feeds a patient access into the sweep detector; returns the sweep signal in `[0, 1]`:
+    /// a run of `n` distinct patients in monotone id order (each within 15 minutes of the
+    /// previous), weighted by how unexplained they were. Tight numeric steps: 4 → 0, 7 → 1;
+    /// otherwise 4 → 0, 10 → 1.
+    pub fn sweep(&mut self, patient: u64, reference: &str, t: i64, unexplained: f64) -> f64 {
+        let run = &mut self.run;
+        if patient == run.last_patient && run.len > 0 {
+            return run_signal(run);
+        }
+        let key = SortKey::of(reference);
+        let direction =
+            if run.len == 0 || t - run.last > 15 * 60 || key.prefix != run.last_key.prefix {
+                0
+            } else if key.value > run.last_key.value {
+                1
+            } else if key.value < run.last_key.value {
+                -1
+            } else {
+                0
+            };
+        let step = key.value.abs_diff(run.last_key.value);
+        if direction != 0 && (run.direction == 0 || run.direction == direction) {
+            run.len += 1;
+            run.tight += u16::from(key.numeric && step <= 10);
+            run.unexplained += unexplained as f32;
+            run.direction = direction;
+        } else if direction != 0 {
+            // Turned around: the last two form a new run.
+            run.len = 2;
+            run.tight = u16::from(key.numeric && step <= 10);
+            run.unexplained = unexplained as f32 + run.unexplained / f32::from(run.len.max(1));
+            run.direction = direction;
+        } else {
+            run.len = 1;
+            run.tight = 0;
+            run.unexplained = unexplained as f32;
+            run.direction = 0;
+        }
+        run.last_key = key;
+        run.last_patient = patient;
+        run.last = t;
+        run_signal(run)
+    }
+
+    /// Counts a search request (consecutive search events of one request count once) and
+    /// returns how many the actor made in the last 10 minutes.
+    pub fn search(&mut self, t: i64, request: u64) -> usize {
+        if self.last_search != (t, request) {
+            self.last_search = (t, request);
+            if self.searches.len() == SEARCHES {
+                self.searches.pop_front();
+            }
+            self.searches.push_back(t);
+        }
+        self.searches.iter().filter(|s| t - **s <= 600).count()
+    }
+
+    /// Counts `patient` in request `request`; returns how many other patients the request
+    /// touched before it. A request for one patient's data (`Observation?patient=…`) is as
+    /// specific as a read; the 30th patient of a ward list is not.
+    pub fn position_in_request(&mut self, request: u64, patient: u64) -> u32 {
+        let (key, last, seen) = &mut self.request;
+        if *key != request {
+            self.request = (request, patient, 0);
+            return 0;
+        }
+        if *last != patient {
+            *last = patient;
+            *seen += 1;
+        }
+        *seen
+    }
+
+    /// Search requests in the last 10 minutes, without counting one.
+    pub fn searches(&self, t: i64) -> usize {
+        self.searches.iter().filter(|s| t - **s <= 600).count()
+    }
+
+    /// Whether the actor has been reading the patients of `dept` (3 or more in 2 hours): a
+    /// colleague covering another ward.
+    pub fn covering(&self, dept: u64, t: i64) -> bool {
+        self.cover
+            .iter()
+            .any(|(d, n, last)| *d == dept && *n >= 3 && t - *last <= 2 * HOUR)
+    }
+
+    pub fn record_cover(&mut self, dept: u64, t: i64) {
+        if let Some(c) = self.cover.iter_mut().find(|c| c.0 == dept) {
+            c.1 = if t - c.2 <= 2 * HOUR {
+                c.1.saturating_add(1)
+            } else {
+                1
+            };
+            c.2 = t;
+        } else if let Some(stalest) = self.cover.iter_mut().min_by_key(|c| c.2) {
+            *stalest = (dept, 1, t);
+        }
+    }
+}
+
+fn run_signal(run: &Run) -> f64 {
+    let len = f64::from(run.len);
+    let unexplained = f64::from(run.unexplained) / len.max(1.0);
+    let shape = if run.tight + 1 >= run.len && run.len >= 3 {
+        clamp01((len - 4.0) / 3.0)
+    } else {
+        clamp01((len - 4.0) / 6.0)
+    };
+    shape * unexplained
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_numeric_sweep_is_found_a_ward_round_is_not() {
+        let mut p = Patterns::default();
+        let mut last = 0.0;
+        for i in 0..8 {
+            let reference = format!("Patient/{}", 5000 + i);
+            last = p.sweep(hash_str(&reference), &reference, i * 20, 1.0);
+        }
+        assert_eq!(last, 1.0);
+        // The same order, but every patient explained (the ward's own, in bed order): nothing.
+        let mut ward = Patterns::default();
+        for i in 0..8 {
+            let reference = format!("Patient/{}", 5000 + i);
+            last = ward.sweep(hash_str(&reference), &reference, i * 20, 0.0);
+        }
+        assert_eq!(last, 0.0);
+        // Random order: runs stay short.
+        let mut random = Patterns::default();
+        let ids = [17, 3, 44, 12, 9, 31, 2, 40, 8, 25];
+        let mut top: f64 = 0.0;
+        for (i, id) in ids.iter().enumerate() {
+            let reference = format!("Patient/{id}");
+            top = top.max(random.sweep(hash_str(&reference), &reference, i as i64 * 20, 1.0));
+        }
+        assert_eq!(top, 0.0);
+    }
+
+    #[test]
+    fn alphabetical_sweeps_of_opaque_ids_count_too() {
+        let mut p = Patterns::default();
+        let mut last = 0.0;
+        for (i, id) in ["ab", "ac", "bd", "ce", "da", "ef", "fa", "gz", "hh", "ka"]
+            .iter()
+            .enumerate()
+        {
+            let reference = format!("Patient/{id}x-");
+            last = p.sweep(hash_str(&reference), &reference, i as i64 * 30, 1.0);
+        }
+        assert_eq!(last, 1.0);
+    }
+
+    #[test]
+    fn unexplained_patients_and_covering() {
+        let mut p = Patterns::default();
+        for i in 0..4u64 {
+            p.record_patient(i, i as i64 * 60, 1.0);
+        }
+        p.record_patient(9, 300, 0.0);
+        assert_eq!(p.unexplained_patients(400, None), 4);
+        assert_eq!(p.unexplained_patients(400, Some(10)), 5);
+        assert_eq!(p.unexplained_patients(4 * HOUR, None), 0);
+        for i in 0..3 {
+            p.record_cover(77, i * 60);
+        }
+        assert!(p.covering(77, 200));
+        assert!(!p.covering(78, 200));
+        assert!(!p.covering(77, 200 + 3 * HOUR));
+    }
+
+    #[test]
+    fn search_requests_count_once() {
+        let mut p = Patterns::default();
+        for _ in 0..30 {
+            p.search(0, 1);
+        }
+        assert_eq!(p.search(5, 2), 2);
+        assert_eq!(p.searches(700), 0);
+    }
+}

@@ -1,0 +1,611 @@
+use super::*;
+use chrono::TimeZone;
+use custodian_events::{Actor, Source};
+
+pub(crate) fn base() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
+        .single()
+        .expect("valid time")
+}
+
+pub(crate) fn event(
+    actor: &str,
+    seconds: i64,
+    patient: Option<&str>,
+    outcome: AccessOutcome,
+) -> AccessEvent {
+    AccessEvent {
+        id: Uuid::new_v4(),
+        time: base() + Duration::seconds(seconds),
+        actor: Actor {
+            id: actor.into(),
+            role: "practitioner".into(),
+            organization: Some("Organization/h1".into()),
+            department: None,
+        },
+        patient: patient.map(str::to_string),
+        action: AccessAction::Read,
+        resource_type: Some("Observation".into()),
+        count: 1,
+        purpose: "TREAT".into(),
+        outcome,
+        break_glass: false,
+        confidentiality: None,
+        source: Source::default(),
+        decision: None,
+        request_id: None,
+    }
+}
+
+/// A model that keeps its prior threshold (no calibration), so the tests read the raw rules.
+fn uncalibrated() -> Detector {
+    Detector::with_config(
+        DEFAULT_THRESHOLD,
+        ModelConfig {
+            calibration: CalibrationSettings {
+                calibration_seconds: 0,
+                ..CalibrationSettings::default()
+            },
+            ..ModelConfig::default()
+        },
+    )
+}
+
+/// 20 reads across 20 patients in 40 seconds, 15 of them denied (ids in no order: a sweep
+/// through p0, p1, p2 ... has its own test).
+fn burst(actor: &str, start: i64) -> Vec<AccessEvent> {
+    (0..20)
+        .map(|i| {
+            let outcome = if i % 4 == 0 {
+                AccessOutcome::Permit
+            } else {
+                AccessOutcome::Deny
+            };
+            event(
+                actor,
+                start + i * 2,
+                Some(&format!("Patient/p{}", i * 7 % 20)),
+                outcome,
+            )
+        })
+        .collect()
+}
+
+/// A practitioner's morning: 4 consenting patients, a few resources each, over 40 minutes.
+fn normal(actor: &str) -> Vec<AccessEvent> {
+    let mut events = vec![event(actor, 0, None, AccessOutcome::Permit)];
+    events[0].action = AccessAction::Login;
+    for p in 0..4 {
+        for r in 0..5 {
+            events.push(event(
+                actor,
+                60 + p * 600 + r * 20,
+                Some(&format!("Patient/n{p}")),
+                AccessOutcome::Permit,
+            ));
+        }
+    }
+    events
+}
+
+fn run(detector: &mut Detector, events: &[AccessEvent]) -> Vec<Scored> {
+    events.iter().map(|e| detector.score(e)).collect()
+}
+
+#[test]
+fn burst_alerts() {
+    let mut detector = Detector::default();
+    run(&mut detector, &normal("dr-a"));
+    let scored = run(&mut detector, &burst("dr-b", 0));
+    let last = scored.last().expect("scored");
+    assert!(last.alert, "{last:?}");
+    assert!(last.score >= 0.9, "{last:?}");
+    assert!(last.reasons[0].contains("distinct patients"), "{last:?}");
+    assert_eq!(last.contributions[0].feature, "distinct_patients");
+    assert!(last.explanation.ends_with('.'), "{last:?}");
+    // The first events of the burst are unremarkable; the alert comes as it builds up.
+    assert!(!scored[0].alert);
+}
+
+#[test]
+fn fifteen_patients_alone_score_at_least_0_9() {
+    let mut detector = Detector::default();
+    // Permitted, unhurried (one every 19 s), daytime.
+    let scored: Vec<_> = (0..15)
+        .map(|i| {
+            detector.score(&event(
+                "dr-c",
+                i * 19,
+                Some(&format!("Patient/q{}", i * 37 % 15)),
+                AccessOutcome::Permit,
+            ))
+        })
+        .collect();
+    assert!(scored[14].score >= 0.9, "{:?}", scored[14]);
+    assert!(scored[9].score < 0.8, "{:?}", scored[9]);
+}
+
+#[test]
+fn normal_traffic_stays_below_the_threshold() {
+    let mut detector = Detector::default();
+    for s in run(&mut detector, &normal("dr-a")) {
+        // A first look at each patient without history counts (0.4); nothing more.
+        assert!(s.score <= 0.4, "{s:?}");
+        assert!(!s.alert);
+    }
+    // One denial (a patient without consent) of a restricted record does not alert either.
+    let mut denied = event("dr-a", 3000, Some("Patient/other"), AccessOutcome::Deny);
+    denied.confidentiality = Some("R".into());
+    let s = detector.score(&denied);
+    assert!(!s.alert, "{s:?}");
+}
+
+#[test]
+fn deterministic() {
+    let mut events = normal("dr-a");
+    events.extend(burst("dr-b", 100));
+    events.extend(normal("dr-c"));
+    events.sort_by_key(|e| e.time);
+    let first = run(&mut Detector::default(), &events);
+    let second = run(&mut Detector::default(), &events);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn tolerates_small_disorder() {
+    let events = burst("dr-b", 0);
+    let mut shuffled = events.clone();
+    // Swap neighbours: every event arrives up to 2 s late.
+    for i in (0..shuffled.len() - 1).step_by(2) {
+        shuffled.swap(i, i + 1);
+    }
+    let out_of_order = run(&mut Detector::default(), &shuffled);
+    assert!(out_of_order.last().is_some_and(|s| s.alert));
+
+    let mut normal_shuffled = normal("dr-a");
+    normal_shuffled.swap(3, 4);
+    normal_shuffled.swap(10, 11);
+    assert!(run(&mut Detector::default(), &normal_shuffled)
+        .iter()
+        .all(|s| !s.alert));
+}
+
+#[test]
+fn late_events_beyond_the_window_are_scored_not_remembered() {
+    let mut detector = Detector::default();
+    detector.score(&event(
+        "dr-a",
+        1000,
+        Some("Patient/a"),
+        AccessOutcome::Permit,
+    ));
+    let late = event("dr-a", 0, Some("Patient/b"), AccessOutcome::Permit);
+    let scored = detector.score(&late);
+    assert!(!scored.alert);
+    assert_eq!(detector.entries(), 1);
+}
+
+#[test]
+fn redelivered_events_count_once() {
+    let events = burst("dr-b", 0);
+    let mut twice = Detector::default();
+    for e in &events[..10] {
+        twice.score(e);
+        twice.score(e);
+    }
+    assert_eq!(twice.entries(), 10);
+    let mut once = Detector::default();
+    run(&mut once, &events[..10]);
+    // What comes next scores the same whether or not the first ten came twice.
+    let next = &events[10];
+    assert_eq!(once.score(next), twice.score(next));
+}
+
+#[test]
+fn state_is_bounded() {
+    let config = ModelConfig {
+        limits: Limits {
+            actors: 1_000,
+            groups: 100,
+            relations: RelationLimits {
+                pairs: 2_000,
+                departments: 2_000,
+                patients: 2_000,
+                care: 100,
+            },
+        },
+        ..ModelConfig::default()
+    };
+    let mut detector = Detector::with_config(DEFAULT_THRESHOLD, config);
+    // 5,000 actors, each reading a few patients, over two days.
+    for i in 0..20_000i64 {
+        let actor = format!("u{}", i % 5_000);
+        detector.score(&event(
+            &actor,
+            i * 8,
+            Some(&format!("Patient/x{}", i % 7_919)),
+            AccessOutcome::Permit,
+        ));
+        assert!(detector.actors() <= 1_000);
+    }
+    assert!(detector.relations() <= 2_000 * 3 + 100 + 100_000 + 20_000);
+    // Windows that slid past are emptied at the next sweep.
+    let later = 20_000 * 8 + 3_600;
+    for i in 0..SWEEP_EVERY as i64 {
+        detector.score(&event("night-owl", later + i, None, AccessOutcome::Permit));
+    }
+    assert!(detector.entries() <= 301, "{}", detector.entries());
+}
+
+#[test]
+fn failed_logins_alert_and_successful_ones_do_not() {
+    let mut detector = Detector::default();
+    let mut last = None;
+    for i in 0..8 {
+        let mut login = event("guesser", i * 5, None, AccessOutcome::Deny);
+        login.action = AccessAction::Login;
+        last = Some(detector.score(&login));
+    }
+    let last = last.expect("scored");
+    assert!(last.alert, "{last:?}");
+    assert!(last.reasons[0].contains("failed logins"), "{last:?}");
+
+    let mut detector = Detector::default();
+    for i in 0..200 {
+        let mut login = event("sso", i / 4, None, AccessOutcome::Permit);
+        login.action = AccessAction::Login;
+        let s = detector.score(&login);
+        assert!(!s.alert, "{s:?}");
+    }
+}
+
+#[test]
+fn rate_is_judged_against_the_actors_own_baseline() {
+    let mut detector = Detector::default();
+    // A scripted client: 40 reads a minute of one patient, for an hour.
+    let scored: Vec<_> = (0..2400)
+        .map(|i| {
+            detector.score(&event(
+                "integration",
+                i * 3 / 2,
+                Some("Patient/a"),
+                AccessOutcome::Permit,
+            ))
+        })
+        .collect();
+    // At first 40 a minute is well above the floor of 6...
+    assert!(scored[100].score > 0.05, "{:?}", scored[100]);
+    // ...an hour later it is this actor's normal.
+    assert!(scored[2399].score < 0.05, "{:?}", scored[2399]);
+    // A sudden 10x still stands out.
+    let fast: Vec<_> = (0..400)
+        .map(|i| {
+            detector.score(&event(
+                "integration",
+                3600 + i / 7,
+                Some("Patient/a"),
+                AccessOutcome::Permit,
+            ))
+        })
+        .collect();
+    assert!(fast[399].score >= 0.45, "{:?}", fast[399]);
+}
+
+#[test]
+fn writing_many_patients_is_not_reading_them() {
+    let mut detector = Detector::default();
+    let scored: Vec<_> = (0..20)
+        .map(|i| {
+            let mut e = event(
+                "registrar",
+                i * 3,
+                Some(&format!("Patient/new{i}")),
+                AccessOutcome::Permit,
+            );
+            e.action = AccessAction::Create;
+            detector.score(&e)
+        })
+        .collect();
+    assert!(scored.iter().all(|s| s.score < 0.5), "{scored:?}");
+}
+
+#[test]
+fn a_ward_list_search_is_not_a_burst_but_reading_its_patients_is() {
+    let mut detector = Detector::default();
+    // One search returns 30 patients' data and withholds 10 more.
+    let mut last = None;
+    for i in 0..40 {
+        let outcome = if i < 30 {
+            AccessOutcome::Permit
+        } else {
+            AccessOutcome::Deny
+        };
+        let mut e = event("dr-ward", 0, Some(&format!("Patient/w{i}")), outcome);
+        e.action = AccessAction::Search;
+        last = Some(detector.score(&e));
+    }
+    let last = last.expect("scored");
+    assert!(!last.alert && last.score < 0.8, "{last:?}");
+    assert!(last.score < 0.5, "{last:?}");
+    // Then opening 15 of them one by one, quickly: that is the burst signal.
+    let mut scored = None;
+    for i in 0..15 {
+        scored = Some(detector.score(&event(
+            "dr-ward",
+            30 + i * 3,
+            Some(&format!("Patient/w{}", i * 7 % 15)),
+            AccessOutcome::Permit,
+        )));
+    }
+    assert!(scored.is_some_and(|s| s.score >= 0.9));
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small hospital: two wards, a few staff each, three days of ordinary work, then the cases.
+
+const DAYS: i64 = 3;
+
+fn staff_event(
+    actor: &str,
+    dept: &str,
+    seconds: i64,
+    patient: Option<&str>,
+    action: AccessAction,
+) -> AccessEvent {
+    let mut e = event(actor, seconds, patient, AccessOutcome::Permit);
+    e.actor.department = Some(dept.into());
+    e.action = action;
+    e.source = Source {
+        ip: Some(format!("10.20.{}.{}", dept.len(), actor.len())),
+        user_agent: Some("Workstation/1.0".into()),
+    };
+    e.time = Utc
+        .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+        .single()
+        .expect("valid time")
+        + Duration::seconds(seconds);
+    e
+}
+
+/// Nurses `n0..n4` of "Ward A" care for `Patient/a0..a19`, nurses `m0..m4` of "Ward B" for
+/// `Patient/b0..b19`, every day 08:00-17:00; each patient is admitted (created) by the ward.
+fn hospital() -> (Detector, Vec<AccessEvent>) {
+    let mut events = Vec::new();
+    for (dept, nurses, patients) in [("Ward A", "n", "a"), ("Ward B", "m", "b")] {
+        for p in 0..20 {
+            events.push(staff_event(
+                &format!("{nurses}0"),
+                dept,
+                7 * 3600 + p * 60,
+                Some(&format!("Patient/{patients}{p}")),
+                AccessAction::Create,
+            ));
+        }
+        for day in 0..DAYS {
+            for n in 0..5 {
+                for k in 0..40 {
+                    let p = (n * 7 + k * 3 + day) % 20;
+                    events.push(staff_event(
+                        &format!("{nurses}{n}"),
+                        dept,
+                        day * 86_400 + 8 * 3600 + n * 17 + k * 800,
+                        Some(&format!("Patient/{patients}{p}")),
+                        AccessAction::Read,
+                    ));
+                }
+            }
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut detector = uncalibrated();
+    for e in &events {
+        detector.score(e);
+    }
+    (detector, events)
+}
+
+fn day4(hours: i64) -> i64 {
+    DAYS * 86_400 + hours * 3600
+}
+
+#[test]
+fn the_ward_nurse_reading_her_ward_is_quiet_the_vip_read_is_not() {
+    let (mut d, _) = hospital();
+    let ward = d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10),
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(!ward.alert && ward.score < 0.3, "{ward:?}");
+    // A colleague of Ward B's patient, read by Ward A: no relationship, but an active patient.
+    let mut vip = staff_event(
+        "n2",
+        "Ward A",
+        day4(10) + 60,
+        Some("Patient/vip"),
+        AccessAction::Read,
+    );
+    vip.confidentiality = Some("V".into());
+    let s = d.score(&vip);
+    assert!(s.alert, "{s:?}");
+    assert!(
+        s.explanation.to_lowercase().contains("very restricted"),
+        "{s:?}"
+    );
+    assert!(s.explanation.contains("first access"), "{s:?}");
+    assert!(s.incident.is_some());
+}
+
+#[test]
+fn a_care_fact_explains_the_access() {
+    let (mut d, _) = hospital();
+    d.learn_relationship(&CareFact {
+        patient: "Patient/vip".into(),
+        actor: CareActor::User("n2".into()),
+        via: CareVia::CareTeam,
+        start: base() - Duration::days(30),
+        end: None,
+    });
+    let mut vip = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/vip"),
+        AccessAction::Read,
+    );
+    vip.confidentiality = Some("V".into());
+    let s = d.score(&vip);
+    assert!(!s.alert, "{s:?}");
+}
+
+#[test]
+fn a_neighbours_dormant_record_at_night_from_home_alerts() {
+    let (mut d, _) = hospital();
+    let mut e = staff_event(
+        "m3",
+        "Ward B",
+        day4(23),
+        Some("Patient/neighbour"),
+        AccessAction::Read,
+    );
+    e.source = Source {
+        ip: Some("81.2.69.160".into()),
+        user_agent: Some("Mozilla/5.0 (Macintosh)".into()),
+    };
+    let s = d.score(&e);
+    assert!(s.alert, "{s:?}");
+    assert!(s.explanation.contains("first access"), "{s:?}");
+    let names: Vec<_> = s.contributions.iter().map(|c| c.feature).collect();
+    assert!(names.contains(&"new_source"), "{s:?}");
+    assert!(names.contains(&"odd_hour"), "{s:?}");
+    // The next reads of the same record in that session stay suspicious: one incident.
+    let mut next = e.clone();
+    next.id = Uuid::new_v4();
+    next.time += Duration::seconds(40);
+    next.resource_type = Some("Condition".into());
+    let s2 = d.score(&next);
+    assert!(s2.alert, "{s2:?}");
+    assert_eq!(s2.incident, s.incident);
+}
+
+#[test]
+fn covering_another_ward_is_learned_within_a_few_patients() {
+    let (mut d, _) = hospital();
+    // n4 covers Ward B for a shift: B's active patients, in daytime, from the workstation.
+    let scored: Vec<_> = (0..10)
+        .map(|k| {
+            d.score(&staff_event(
+                "n4",
+                "Ward A",
+                day4(9) + k * 600,
+                Some(&format!("Patient/b{k}")),
+                AccessAction::Read,
+            ))
+        })
+        .collect();
+    let alerts = scored.iter().filter(|s| s.alert).count();
+    assert!(alerts <= 3, "{scored:?}");
+    assert!(!scored[9].alert, "{:?}", scored[9]);
+}
+
+#[test]
+fn an_enumeration_sweep_alerts() {
+    let (mut d, _) = hospital();
+    let scored: Vec<_> = (0..10)
+        .map(|k| {
+            d.score(&staff_event(
+                "m1",
+                "Ward B",
+                day4(11) + k * 30,
+                Some(&format!("Patient/{}", 40_100 + k)),
+                AccessAction::Read,
+            ))
+        })
+        .collect();
+    assert!(scored[6].alert, "{:?}", scored[6]);
+    assert!(scored[9].alert, "{:?}", scored[9]);
+}
+
+#[test]
+fn a_first_bulk_export_alerts() {
+    let (mut d, _) = hospital();
+    let mut e = staff_event(
+        "n0",
+        "Ward A",
+        day4(12),
+        Some("Patient/a1"),
+        AccessAction::Export,
+    );
+    e.count = 5_000;
+    let s = d.score(&e);
+    assert!(s.alert, "{s:?}");
+    assert!(s.reasons.iter().any(|r| r.contains("export")), "{s:?}");
+}
+
+#[test]
+fn break_glass_without_context_alerts() {
+    let (mut d, _) = hospital();
+    let mut e = staff_event(
+        "m2",
+        "Ward B",
+        day4(14),
+        Some("Patient/someone"),
+        AccessAction::Read,
+    );
+    e.break_glass = true;
+    e.purpose = "ETREAT".into();
+    let s = d.score(&e);
+    assert!(s.alert, "{s:?}");
+    assert!(
+        s.reasons.iter().any(|r| r.contains("no emergency context")),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn stolen_credentials_alert() {
+    let (mut d, _) = hospital();
+    // n3's account, from an unknown address and browser at 03:00, reads Ward B's patients.
+    let scored: Vec<_> = (0..6)
+        .map(|k| {
+            let mut e = staff_event(
+                "n3",
+                "Ward A",
+                day4(3) + k * 45,
+                Some(&format!("Patient/b{}", 3 * k + 1)),
+                AccessAction::Read,
+            );
+            e.source = Source {
+                ip: Some("185.220.101.7".into()),
+                user_agent: Some("python-requests/2.31".into()),
+            };
+            d.score(&e)
+        })
+        .collect();
+    assert!(scored.iter().filter(|s| s.alert).count() >= 5, "{scored:?}");
+}
+
+#[test]
+fn every_scored_event_explains_itself() {
+    let (mut d, _) = hospital();
+    let mut e = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/x"),
+        AccessAction::Read,
+    );
+    e.confidentiality = Some("R".into());
+    let s = d.score(&e);
+    assert!(!s.contributions.is_empty());
+    let total: f64 = s.contributions.iter().map(|c| c.contribution).sum();
+    assert!(total > 0.0);
+    assert!(
+        s.explanation.starts_with(|c: char| c.is_uppercase()),
+        "{s:?}"
+    );
+    let json = serde_json::to_value(&s).expect("json");
+    assert!(json["contributions"][0]["feature"].is_string());
+}
