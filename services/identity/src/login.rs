@@ -100,14 +100,16 @@ impl Attempt {
         outcome: AccessOutcome,
         basis: &str,
     ) -> AccessEvent {
-        self.event_as(principal.actor(), principal.patient(), outcome, basis)
+        self.event_as(principal.actor(), principal.patient(), None, outcome, basis)
     }
 
-    /// The access event of this attempt with an explicit actor (an administrator's unlock).
+    /// The access event of this attempt with an explicit actor (an administrator's unlock),
+    /// naming the `account` acted on when it is not the actor.
     pub fn event_as(
         &self,
         actor: Option<Actor>,
         patient: Option<PatientRef>,
+        account: Option<String>,
         outcome: AccessOutcome,
         basis: &str,
     ) -> AccessEvent {
@@ -117,6 +119,7 @@ impl Attempt {
                 patient: patient.as_ref(),
                 source: self.source.clone(),
                 request_id: self.request_id.clone(),
+                account,
             },
             outcome,
             basis,
@@ -167,6 +170,7 @@ pub fn user_actor(u: &User) -> Actor {
         role: u.role.clone(),
         organization: u.organization_ref(),
         department: u.department.clone(),
+        practitioner: u.practitioner_ref.clone(),
     }
 }
 
@@ -178,6 +182,7 @@ pub fn client_actor(c: &Client) -> Actor {
             .organization_id
             .map(crate::domain::OrganizationId::reference),
         department: None,
+        practitioner: None,
     }
 }
 
@@ -435,6 +440,7 @@ impl Logins {
         let event = attempt.event_as(
             Some(administrator),
             patient,
+            Some(kind.account_reference(id)),
             AccessOutcome::Permit,
             basis::UNLOCKED,
         );

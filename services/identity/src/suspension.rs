@@ -143,12 +143,14 @@ impl Suspensions {
                     (Cause::Alert, _) => Attempt::internal().event_as(
                         Some(user_actor(&updated)),
                         patient_of(&updated),
+                        Some(format!("User/{user_id}")),
                         AccessOutcome::Deny,
                         basis::SUSPENDED_BY_ALERT,
                     ),
                     (Cause::Administrator(admin), suspending) => admin.attempt.event_as(
                         Some(admin.actor.clone()),
                         patient_of(&updated),
+                        Some(format!("User/{user_id}")),
                         AccessOutcome::Permit,
                         if suspending {
                             basis::SUSPENDED_BY_ADMIN

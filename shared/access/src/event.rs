@@ -63,6 +63,7 @@ fn build(
             role: claims.role.as_str().to_string(),
             organization: caller.organization().map(|o| o.as_str().to_string()),
             department: claims.department.clone(),
+            practitioner: caller.practitioner().map(|p| p.as_str().to_string()),
         },
         patient: touched.patient.map(|p| p.as_str().to_string()),
         action: interaction.event_action(),
@@ -83,6 +84,7 @@ fn build(
             break_glass_reason: d.break_glass.as_ref().map(|r| r.as_str().to_string()),
         }),
         request_id: caller.request_id.clone(),
+        account: None,
     }
 }
 
@@ -141,6 +143,9 @@ pub struct LoginAttempt<'a> {
     pub patient: Option<&'a PatientRef>,
     pub source: custodian_events::Source,
     pub request_id: Option<String>,
+    /// The account an administrator acted on (`User/<id>`, `Client/<id>`), for an unlock,
+    /// suspension or reinstatement; None for a login, whose account is its actor.
+    pub account: Option<String>,
 }
 
 /// The event of a login: permitted, or denied with `basis` (`bad-credentials`, `locked-out`,
@@ -154,6 +159,7 @@ pub fn login_event(attempt: LoginAttempt<'_>, outcome: AccessOutcome, basis: &st
             role: "patient".into(),
             organization: None,
             department: None,
+            practitioner: None,
         }),
         patient: attempt.patient.map(|p| p.as_str().to_string()),
         action: custodian_events::AccessAction::Login,
@@ -170,6 +176,7 @@ pub fn login_event(attempt: LoginAttempt<'_>, outcome: AccessOutcome, basis: &st
             break_glass_reason: None,
         }),
         request_id: attempt.request_id,
+        account: attempt.account,
     }
 }
 

@@ -37,6 +37,10 @@ pub struct Actor {
     /// From the practitioner's role, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub department: Option<String>,
+    /// `Practitioner/<id>` the user is, when the token names one: the reference consents and
+    /// care facts (Encounter participants, CareTeam members) name people by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub practitioner: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +88,10 @@ pub struct AccessEvent {
     /// The request's `X-Request-Id`, to join the ledger with service logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The account an administrative action was about (`User/<id>` or `Client/<id>`): the one
+    /// unlocked, suspended or reinstated; the actor is who did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl AccessEvent {
@@ -106,6 +114,7 @@ mod tests {
                 role: "practitioner".into(),
                 organization: Some("Organization/h1".into()),
                 department: None,
+                practitioner: None,
             },
             patient: Some("Patient/alice".into()),
             action: AccessAction::BreakGlass,
@@ -125,6 +134,7 @@ mod tests {
                 break_glass_reason: Some("unconscious".into()),
             }),
             request_id: Some("r1".into()),
+            account: None,
         }
     }
 

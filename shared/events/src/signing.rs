@@ -14,9 +14,10 @@
 //! - Consumers verify with a [`Keyring`] of trusted public keys (`STREAM_TRUSTED_KEYS_DIR`,
 //!   default `var/keys`, files `<producer>-stream.pub`, and `STREAM_KEY_<PRODUCER>` variables)
 //!   and an [`Authority`] per stream naming the producers it may come from (`consent` from
-//!   consent, `identity` from identity, `alerts` from anomaly, `relationships` from records).
-//!   The `access` stream is an audit feed, not an authority: it is signed when its producer has
-//!   a key, and not verified.
+//!   consent, `identity` from identity, `alerts` from anomaly, `relationships` from records,
+//!   `access` from records, consent, identity or anomaly). The `access` stream is verified
+//!   too: it is what the ledger records and what moves the anomaly model, whose alerts suspend
+//!   people, so a forged burst must not reach either.
 //!
 //! Signing happens in the relay, not at enqueue: the outbox table belongs to the producer and is
 //! as trusted as the rest of its database (whoever can write it can change the decisions it
@@ -341,7 +342,7 @@ fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
 /// Which producers a stream's messages must be signed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authority {
-    /// Not verified (the `access` audit feed).
+    /// Not verified. No stream is, today.
     Unsigned,
     /// Only messages signed by a trusted key of one of these producers are handled.
     SignedBy(&'static [&'static str]),
@@ -349,11 +350,13 @@ pub enum Authority {
 
 impl Authority {
     /// The rule for a stream key (`<prefix>:<name>`): `consent` from consent, `identity` from
-    /// identity, `alerts` from anomaly, `relationships` from records, `access` unsigned. Any other stream is an authority no
-    /// producer is trusted for, so nothing on it is handled until a rule names one.
+    /// identity, `alerts` from anomaly, `relationships` from records, `access` from the services
+    /// that decide accesses. Any other stream is an authority no producer is trusted for, so nothing on it is handled until a rule names one.
     pub fn of_stream(stream: &str) -> Self {
         match stream_name(stream) {
-            "access" => Authority::Unsigned,
+            // Every producer of access events: what reaches the ledger and moves the anomaly
+            // model (whose alerts suspend people) must come from a service that decided it.
+            "access" => Authority::SignedBy(&["records", "consent", "identity", "anomaly"]),
             "consent" => Authority::SignedBy(&["consent"]),
             "identity" => Authority::SignedBy(&["identity"]),
             "alerts" => Authority::SignedBy(&["anomaly"]),
@@ -716,7 +719,10 @@ mod tests {
 
     #[test]
     fn authorities_by_stream() {
-        assert_eq!(Authority::of_stream("x:access"), Authority::Unsigned);
+        assert_eq!(
+            Authority::of_stream("x:access"),
+            Authority::SignedBy(&["records", "consent", "identity", "anomaly"])
+        );
         assert_eq!(
             Authority::of_stream("custodian:alerts"),
             Authority::SignedBy(&["anomaly"])
@@ -796,7 +802,9 @@ mod tests {
             Keyring::shared().verify(Authority::of_stream(stream), stream, &message(&fields)),
             Ok(())
         );
-        assert_eq!(test_fields("t:access", "e1", "{}").len(), 2);
+        // Access events are signed too (by records, the first of their producers).
+        let access = test_fields("t:access", "e1", "{}");
+        assert_eq!(message(&access).producer, Some("records"));
     }
 
     #[test]

@@ -29,6 +29,14 @@ impl PrincipalKind {
         }
     }
 
+    /// `User/<id>` or `Client/<id>`, as access events name the account acted on.
+    pub fn account_reference(self, id: &str) -> String {
+        match self {
+            PrincipalKind::User => format!("User/{id}"),
+            PrincipalKind::Client => format!("Client/{id}"),
+        }
+    }
+
     fn parse(raw: &str) -> Option<Self> {
         match raw {
             "user" => Some(PrincipalKind::User),

@@ -165,6 +165,8 @@ async fn an_administrator_unlock_restores_the_account_and_is_audited() {
     assert_eq!(event["actor"]["role"], "admin");
     assert_eq!(event["outcome"], "permit");
     assert_eq!(event["action"], "login");
+    // The ledger says whose lockout was lifted, not only who lifted it.
+    assert_eq!(event["account"], format!("User/{carol}"));
     app.cleanup().await;
 }
 

@@ -214,6 +214,7 @@ async fn administrators_suspend_and_reinstate() {
         .await;
     assert_eq!(audited["actor"]["id"], admin_id);
     assert_eq!(audited["outcome"], "permit");
+    assert_eq!(audited["account"], format!("User/{alice}"));
 
     let unknown = app
         .post_json(

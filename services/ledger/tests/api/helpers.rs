@@ -125,6 +125,7 @@ pub fn event(patient: Option<&str>, actor: &str) -> AccessEvent {
             role: "practitioner".into(),
             organization: Some("Organization/h1".into()),
             department: None,
+            practitioner: None,
         },
         patient: patient.map(str::to_string),
         action: AccessAction::Read,
@@ -140,6 +141,7 @@ pub fn event(patient: Option<&str>, actor: &str) -> AccessEvent {
         },
         decision: None,
         request_id: None,
+        account: None,
     }
 }
 

@@ -10,4 +10,5 @@ mod helpers;
 mod migrations;
 mod proofs;
 mod restart;
+mod stream_trust;
 mod throughput;

@@ -30,6 +30,7 @@ pub(crate) fn admin_actor(auth: &Authenticated) -> custodian_events::Actor {
         role: auth.0.role.as_str().to_string(),
         organization: auth.0.organization.clone(),
         department: auth.0.department.clone(),
+        practitioner: auth.0.practitioner.clone(),
     }
 }
 
