@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use custodian_access::{
-    Coding, CompartmentTarget, Decision, OrganizationRef, PatientRef, ResourceFacts, Target,
-    Touched,
+    Coding, CompartmentTarget, Decision, OrganizationRef, PatientRef, Referrers, ResourceFacts,
+    Target, Touched,
 };
 use custodian_fhir::FhirError;
 use diesel::prelude::*;
@@ -41,12 +41,37 @@ pub struct InstanceFacts {
     pub security_labels: Vec<Coding>,
     pub codes: Vec<Coding>,
     pub data_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Its literal references, normalised ([`crate::facts::references_of`]).
+    pub references: Vec<String>,
+    /// Which resources' current versions refer to it, as far as asked
+    /// ([`Subject::with_referrers`]): None until asked (unknown).
+    pub referrers: Option<AskedReferrers>,
+}
+
+/// The answer to "which of these resources' current versions refer to this one?".
+#[derive(Debug, Clone, Default)]
+pub struct AskedReferrers {
+    /// The resources asked about, whose answer is known (`Type/id`).
+    pub asked: Vec<String>,
+    /// Those of `asked` that refer to it.
+    pub referring: Vec<String>,
+}
+
+#[derive(QueryableByName)]
+struct ReferrerRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    source: String,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    known: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    refers: bool,
 }
 
 impl InstanceFacts {
-    /// From the resource JSON: `meta.security`, the type's `code` parameter, and its `date`
-    /// parameter as the time the data is about.
-    pub fn of(registry: &Registry, resource_type: &str, resource: &Value) -> Self {
+    /// From the resource JSON: `meta.security`, the type's `code` parameter, its `date`
+    /// parameter as the time the data is about, and its references (`base`: this server's
+    /// public URL, whose absolute references are its own).
+    pub fn of(registry: &Registry, base: &str, resource_type: &str, resource: &Value) -> Self {
         let security_labels = resource
             .pointer("/meta/security")
             .and_then(Value::as_array)
@@ -81,6 +106,8 @@ impl InstanceFacts {
             security_labels,
             codes,
             data_time,
+            references: crate::facts::references_of(base, resource),
+            referrers: None,
         }
     }
 }
@@ -117,9 +144,79 @@ impl Subject {
                     security_labels: self.instance.as_ref().map(|f| f.security_labels.as_slice()),
                     data_time: self.instance.as_ref().and_then(|f| f.data_time),
                     codes: self.instance.as_ref().map(|f| f.codes.as_slice()),
+                    references: self.instance.as_ref().map(|f| f.references.as_slice()),
+                    referrers: self
+                        .instance
+                        .as_ref()
+                        .and_then(|f| f.referrers.as_ref())
+                        .map(|r| Referrers {
+                            asked: &r.asked,
+                            referring: &r.referring,
+                        }),
                 },
             }),
         }
+    }
+
+    /// Asks which of the resources the patient's consents name under `data.meaning = related`
+    /// refer to this one in their current version (from `access_references`), so a decision
+    /// about it can apply them. Only those are asked: usually none, and then no query runs. A
+    /// named resource whose current references are not recorded (an unreadable body) stays
+    /// unasked, so its condition is unknown (fails closed).
+    pub async fn with_referrers(
+        mut self,
+        conn: &mut AsyncPgConnection,
+        state: &AppState,
+    ) -> Result<Self, RecordsError> {
+        let (Some(patient), Some(id), Some(instance)) =
+            (&self.patient, &self.id, self.instance.as_mut())
+        else {
+            return Ok(self);
+        };
+        let mut named: Vec<String> = Vec::new();
+        for consent in state.kernel.consents().consents_of(patient.as_str()) {
+            for r in consent.related_data() {
+                if !named.iter().any(|n| n == r) {
+                    named.push(r.to_string());
+                }
+            }
+        }
+        if named.is_empty() {
+            instance.referrers = Some(AskedReferrers::default());
+            return Ok(self);
+        }
+        let (types, ids): (Vec<String>, Vec<String>) = named
+            .iter()
+            .filter_map(|n| n.split_once('/'))
+            .map(|(t, i)| (t.to_string(), i.to_string()))
+            .unzip();
+        // A resource that does not exist or is deleted refers to nothing (known); one whose
+        // current version has no recorded references is unknown.
+        let rows: Vec<ReferrerRow> = diesel::sql_query(
+            "SELECT n.t || '/' || n.i AS source, \
+             (x.resource_id IS NULL OR x.deleted OR s.version IS NOT NULL) AS known, \
+             (x.resource_id IS NOT NULL AND NOT x.deleted AND EXISTS (SELECT 1 FROM access_references a \
+               WHERE a.resource_type = n.t AND a.resource_id = n.i AND a.version = x.version \
+               AND a.target = $1)) AS refers \
+             FROM unnest($2::text[], $3::text[]) AS n(t, i) \
+             LEFT JOIN resources x ON x.resource_type = n.t AND x.resource_id = n.i \
+             LEFT JOIN access_reference_sets s ON s.resource_type = n.t AND s.resource_id = n.i \
+               AND s.version = x.version",
+        )
+        .bind::<diesel::sql_types::Text, _>(format!("{}/{id}", self.resource_type))
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(types)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(ids)
+        .load(conn)
+        .await?;
+        let mut answer = AskedReferrers::default();
+        for row in rows.into_iter().filter(|r| r.known) {
+            if row.refers {
+                answer.referring.push(row.source.clone());
+            }
+            answer.asked.push(row.source);
+        }
+        instance.referrers = Some(answer);
+        Ok(self)
     }
 
     /// What the access touched, for its event.

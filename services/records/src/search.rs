@@ -210,6 +210,7 @@ fn conditional_sql(
     let mut out = Vec::new();
     for (visible, held, patients) in groups.into_values() {
         let patients = b.bind(Bind::Texts(patients));
+        let known = references_known(b, &[visible, held]);
         let mut when = condition_sql(b, visible);
         if let (Some(org), false) = (custodian, held.is_false()) {
             let held = condition_sql(b, held);
@@ -221,7 +222,7 @@ fn conditional_sql(
         out.push(format!(
             "(r.patient_ref = ANY({patients}) AND EXISTS (SELECT 1 FROM access_facts f \
              WHERE f.resource_type = r.resource_type AND f.resource_id = r.resource_id \
-             AND f.version = r.version) AND {when})"
+             AND f.version = r.version){known} AND {when})"
         ));
     }
     out
@@ -326,7 +327,79 @@ fn fact_sql(b: &mut Builder, fact: &Fact) -> String {
             }
             in_facts(rest)
         }
+        // What the row's current version refers to.
+        Fact::RefersTo(target) => format!(
+            "EXISTS (SELECT 1 FROM access_references ar WHERE ar.resource_type = r.resource_type \
+             AND ar.resource_id = r.resource_id AND ar.version = r.version AND ar.target = {})",
+            b.text(target.clone())
+        ),
+        // The named resource's current version (not deleted) refers to the row.
+        Fact::ReferredToBy(source) => match source.split_once('/') {
+            Some((kind, id)) => format!(
+                "EXISTS (SELECT 1 FROM resources x JOIN access_references ar \
+                 ON ar.resource_type = x.resource_type AND ar.resource_id = x.resource_id \
+                 AND ar.version = x.version WHERE x.resource_type = {} AND x.resource_id = {} \
+                 AND NOT x.deleted AND ar.target = r.resource_type || '/' || r.resource_id)",
+                b.text(kind.to_string()),
+                b.text(id.to_string())
+            ),
+            None => "false".into(),
+        },
     }
+}
+
+/// Every reference fact a formula mentions.
+fn reference_facts<'c>(c: &'c Condition, out: &mut Vec<&'c Fact>) {
+    match c {
+        Condition::True | Condition::False => {}
+        Condition::Not(inner) => reference_facts(inner, out),
+        Condition::And(items) | Condition::Or(items) => {
+            for item in items {
+                reference_facts(item, out);
+            }
+        }
+        Condition::Fact(fact @ (Fact::RefersTo(_) | Fact::ReferredToBy(_))) => {
+            if !out.contains(&fact) {
+                out.push(fact);
+            }
+        }
+        Condition::Fact(_) => {}
+    }
+}
+
+/// SQL that holds when the references the formulas read are recorded: the row's (for
+/// `RefersTo`) and each named resource's current version's (for `ReferredToBy`; a resource
+/// that does not exist or is deleted refers to nothing). Where they are not (an unreadable
+/// body), the rows are left out, as a read by id answers Undetermined: never shown by guess.
+fn references_known(b: &mut Builder, formulas: &[&Condition]) -> String {
+    let mut facts = Vec::new();
+    for f in formulas {
+        reference_facts(f, &mut facts);
+    }
+    let mut out = String::new();
+    if facts.iter().any(|f| matches!(f, Fact::RefersTo(_))) {
+        out.push_str(
+            " AND EXISTS (SELECT 1 FROM access_reference_sets s WHERE s.resource_type = r.resource_type \
+             AND s.resource_id = r.resource_id AND s.version = r.version)",
+        );
+    }
+    for fact in facts {
+        let Fact::ReferredToBy(source) = fact else {
+            continue;
+        };
+        let Some((kind, id)) = source.split_once('/') else {
+            continue;
+        };
+        out.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM resources x WHERE x.resource_type = {} \
+             AND x.resource_id = {} AND NOT x.deleted AND NOT EXISTS (SELECT 1 FROM \
+             access_reference_sets s WHERE s.resource_type = x.resource_type \
+             AND s.resource_id = x.resource_id AND s.version = x.version))",
+            b.text(kind.to_string()),
+            b.text(id.to_string())
+        ));
+    }
+    out
 }
 
 impl Builder {

@@ -110,7 +110,10 @@ impl Application {
         }
         tasks.spawn(relay.clone().run(tasks.token()));
         crate::access::backfill_custodians(&pool, &cipher).await?;
-        crate::facts::backfill(&pool, &cipher, Registry::global())
+        crate::facts::backfill(&pool, &cipher, Registry::global(), &settings.public_url)
+            .await
+            .map_err(|e| StartupError::Backfill(e.to_string()))?;
+        crate::facts::backfill_references(&pool, &cipher, &settings.public_url)
             .await
             .map_err(|e| StartupError::Backfill(e.to_string()))?;
 

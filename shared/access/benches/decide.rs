@@ -87,6 +87,8 @@ fn decide(c: &mut Criterion) {
                     security_labels: Some(&labels),
                     data_time: None,
                     codes: None,
+                    references: None,
+                    referrers: None,
                 },
             });
             kernel.decide(caller, Interaction::Read, &target)

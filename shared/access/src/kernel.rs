@@ -954,6 +954,8 @@ mod tests {
                     security_labels: Some(&[]),
                     data_time: None,
                     codes: Some(&[]),
+                    references: None,
+                    referrers: None,
                 },
             });
             let d = k.decide(&c, interaction, &target).unwrap();
@@ -1038,6 +1040,8 @@ mod tests {
                 security_labels: Some(&[]),
                 data_time: None,
                 codes: Some(&[]),
+                references: None,
+                referrers: None,
             },
         });
         k.decide(c, Interaction::Read, &target).unwrap()
@@ -1154,6 +1158,8 @@ mod tests {
                 security_labels: Some(labels),
                 data_time: None,
                 codes: Some(codes),
+                references: None,
+                referrers: None,
             })
         };
         let alice = PatientRef::parse("Patient/alice").unwrap();

@@ -33,7 +33,9 @@ pub mod scope;
 pub mod settings;
 
 pub use caller::{request_id_of, source_of, BreakGlassReason, Caller, Purpose};
-pub use custodian_policy::{Coding, Condition, Confidentiality, Fact, Period, ResourceFacts};
+pub use custodian_policy::{
+    Coding, Condition, Confidentiality, Fact, Period, Referrers, ResourceFacts,
+};
 pub use decision::{Basis, Decision, Effect};
 pub use error::AccessError;
 pub use event::{absent_event, login_event, AccessLog, LoginAttempt, Touched};

@@ -86,6 +86,8 @@ fn decide(c: &mut Criterion) {
                 security_labels: Some(&labels),
                 data_time: data_time.map(|t| (t, t)),
                 codes: Some(&codes),
+                references: Some(&[]),
+                referrers: None,
             },
             at,
         })

@@ -98,7 +98,15 @@ fn provision(p: &Provision, path: &str, depth: usize, issues: &mut Issues) {
             issues.push(format!("{path}.code[{i}]"), "a coding needs a code");
         }
     }
-    for (i, data) in p.data.iter().enumerate() {
+    // Entries of every meaning, in the order `data` is rebuilt from them (paths are indicative
+    // after deserialisation, where the original order is gone).
+    for (i, data) in p
+        .data
+        .iter()
+        .chain(&p.dependents)
+        .chain(&p.related)
+        .enumerate()
+    {
         let valid = data
             .split_once('/')
             .is_some_and(|(kind, id)| is_resource_type(kind) && is_fhir_id(id));

@@ -2,9 +2,11 @@
 //! not known yet (a search), as formulas over those facts.
 //!
 //! [`partial`] runs the same rules as [`crate::evaluate`], but where evaluation would look at
-//! the resource's id, codes, security labels or data time it builds a [`Condition`] instead.
-//! The result, [`Conditional`], holds one formula per verdict: for any resource of the asked
-//! type whose id, codes and labels are known (its data time may be absent), evaluating the
+//! the resource's id, codes, security labels, data time or references it builds a
+//! [`Condition`] instead. The result, [`Conditional`], holds one formula per verdict: for any
+//! resource of the asked type whose id, codes, labels, references and referrers are known
+//! (referrers asked about every resource the consents name under `related`; its data time may
+//! be absent), evaluating the
 //! request with that resource's facts answers Permit exactly when `permit` holds, Deny exactly
 //! when `deny` holds, NotApplicable exactly when `not_applicable` holds, and Undetermined
 //! otherwise (a data period over data with no data time, an actor membership not known). A
@@ -71,6 +73,10 @@ pub enum Fact {
     DataWithin(crate::Period),
     /// The resource has a data time and it shares an instant with the period.
     DataTouches(crate::Period),
+    /// One of the resource's references is this `Type/id` (`data.meaning = dependents`).
+    RefersTo(String),
+    /// The current version of this `Type/id` refers to the resource (`data.meaning = related`).
+    ReferredToBy(String),
 }
 
 /// A boolean formula over [`Fact`]s. Built through [`Condition::and`], [`Condition::or`] and
@@ -227,6 +233,12 @@ impl Condition {
                     Fact::DataTouches(period) => facts
                         .data_time
                         .is_some_and(|(from, to)| period.overlaps(from, to)),
+                    Fact::RefersTo(target) => {
+                        facts.references.unwrap_or(&[]).iter().any(|r| r == target)
+                    }
+                    Fact::ReferredToBy(source) => facts
+                        .referrers
+                        .is_some_and(|r| r.referring.iter().any(|x| x == source)),
                 }
             }
         }
@@ -377,13 +389,28 @@ impl Outs {
 /// The provision's own instance conditions (its static ones hold).
 fn instance_conditions(p: &Provision, resource_type: &str) -> Sym {
     let mut acc = Sym::known(Condition::True);
-    if !p.data.is_empty() {
-        acc = acc.and(Sym::known(Condition::any(p.data.iter().filter_map(
-            |reference| {
-                let (kind, id) = reference.split_once('/')?;
-                (kind == resource_type).then(|| Condition::fact(Fact::Id(id.to_string())))
-            },
-        ))));
+    if p.names_data() {
+        // The resource is the named one (by id, when the type is the asked one).
+        let is = |reference: &String| {
+            let (kind, id) = reference.split_once('/')?;
+            (kind == resource_type).then(|| Condition::fact(Fact::Id(id.to_string())))
+        };
+        let instance = p.data.iter().filter_map(is);
+        let dependents = p.dependents.iter().map(|r| {
+            Condition::or(
+                is(r).unwrap_or(Condition::False),
+                Condition::fact(Fact::RefersTo(r.clone())),
+            )
+        });
+        let related = p.related.iter().map(|r| {
+            Condition::or(
+                is(r).unwrap_or(Condition::False),
+                Condition::fact(Fact::ReferredToBy(r.clone())),
+            )
+        });
+        acc = acc.and(Sym::known(Condition::any(
+            instance.chain(dependents).chain(related),
+        )));
     }
     if !p.security_labels.is_empty() {
         acc = acc.and(Sym::known(Condition::any(p.security_labels.iter().map(
@@ -529,7 +556,7 @@ mod tests {
     use crate::{
         evaluate,
         model::{Actor, ActorKind, ConsentScope, ConsentStatus, Period, CONFIDENTIALITY_SYSTEM},
-        ConsentAction, ConsentVerdict, KnownMembership, Membership, UnknownMembership,
+        ConsentAction, ConsentVerdict, KnownMembership, Membership, Referrers, UnknownMembership,
     };
 
     fn day(n: i64) -> DateTime<Utc> {
@@ -582,6 +609,16 @@ mod tests {
         ]
     }
 
+    /// Resources `data` names and references point to (the facts' own id is among them).
+    fn reference_pool() -> Vec<&'static str> {
+        vec![
+            "Observation/o1",
+            "Observation/o2",
+            "Encounter/e1",
+            "DiagnosticReport/d1",
+        ]
+    }
+
     fn period() -> impl Strategy<Value = Period> {
         (prop::option::of(0i64..6), prop::option::of(0i64..6)).prop_map(|(a, b)| {
             let (a, b) = match (a, b) {
@@ -612,9 +649,23 @@ mod tests {
                 0..=2,
             ),
             prop::option::weighted(0.1, period()),
+            prop::sample::subsequence(reference_pool(), 0..=2),
+            prop::sample::subsequence(reference_pool(), 0..=2),
         )
             .prop_map(
-                |(permit, actors, purposes, classes, codes, labels, data_period, data, p)| {
+                |(
+                    permit,
+                    actors,
+                    purposes,
+                    classes,
+                    codes,
+                    labels,
+                    data_period,
+                    data,
+                    p,
+                    dependents,
+                    related,
+                )| {
                     Provision {
                         kind: if permit {
                             ProvisionType::Permit
@@ -641,6 +692,8 @@ mod tests {
                         codes,
                         data_period,
                         data: data.into_iter().map(str::to_string).collect(),
+                        dependents: dependents.into_iter().map(str::to_string).collect(),
+                        related: related.into_iter().map(str::to_string).collect(),
                         provisions: Vec::new(),
                     }
                 },
@@ -674,6 +727,8 @@ mod tests {
         labels: Vec<Coding>,
         codes: Vec<Coding>,
         time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        references: Vec<String>,
+        referring: Vec<String>,
     }
 
     fn facts() -> impl Strategy<Value = Facts> {
@@ -682,12 +737,16 @@ mod tests {
             prop::sample::subsequence(resource_label_pool(), 0..=3),
             prop::sample::subsequence(code_pool(), 0..=2),
             prop::option::of((0i64..6, 0i64..3)),
+            prop::sample::subsequence(reference_pool(), 0..=3),
+            prop::sample::subsequence(reference_pool(), 0..=3),
         )
-            .prop_map(|(id, labels, codes, time)| Facts {
+            .prop_map(|(id, labels, codes, time, references, referring)| Facts {
                 id,
                 labels,
                 codes,
                 time: time.map(|(from, len)| (day(from), day(from + len))),
+                references: references.into_iter().map(str::to_string).collect(),
+                referring: referring.into_iter().map(str::to_string).collect(),
             })
     }
 
@@ -724,6 +783,8 @@ mod tests {
             let actors = vec!["Organization/h2".to_string()];
             let conditional =
                 partial(&consents, &request(&actors, membership, ResourceFacts::of_type("Observation")));
+            // Referrers asked about every resource a consent could name under `related`.
+            let asked: Vec<String> = reference_pool().into_iter().map(str::to_string).collect();
             for f in &samples {
                 let facts = ResourceFacts {
                     resource_type: "Observation",
@@ -731,6 +792,8 @@ mod tests {
                     security_labels: Some(&f.labels),
                     data_time: f.time,
                     codes: Some(&f.codes),
+                    references: Some(&f.references),
+                    referrers: Some(Referrers { asked: &asked, referring: &f.referring }),
                 };
                 let verdict = evaluate(&consents, &request(&actors, membership, facts.clone()));
                 prop_assert_eq!(
@@ -764,6 +827,8 @@ mod tests {
             codes: vec![coding(Some(LOINC), code)],
             data_period: None,
             data: Vec::new(),
+            dependents: Vec::new(),
+            related: Vec::new(),
             provisions: Vec::new(),
         }
     }
@@ -824,6 +889,8 @@ mod tests {
             codes: Vec::new(),
             data_period: None,
             data: Vec::new(),
+            dependents: Vec::new(),
+            related: Vec::new(),
             provisions: vec![Provision {
                 kind: ProvisionType::Deny,
                 period: None,
@@ -835,6 +902,8 @@ mod tests {
                 codes: Vec::new(),
                 data_period: None,
                 data: Vec::new(),
+                dependents: Vec::new(),
+                related: Vec::new(),
                 provisions: Vec::new(),
             }],
         };

@@ -29,6 +29,23 @@ pub struct ResourceFacts<'a> {
     pub data_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// The resource's codes (e.g. `Observation.code` codings).
     pub codes: Option<&'a [Coding]>,
+    /// The resources this one refers to: every literal reference in it, normalised to
+    /// `Type/id` (records: `facts::references_of`). For `data.meaning = dependents`.
+    pub references: Option<&'a [String]>,
+    /// Which resources' current versions refer to this one. For `data.meaning = related`.
+    pub referrers: Option<Referrers<'a>>,
+}
+
+/// What is known of the resources referring to one resource: for some resources (`asked`),
+/// whether their current version refers to it. Asking only about the resources consents name
+/// under `related` keeps this cheap; a named one that was not asked about is unknown (so a
+/// consent changing between the question and the decision fails closed, never open).
+#[derive(Debug, Clone, Copy)]
+pub struct Referrers<'a> {
+    /// The resources asked about (`Type/id`).
+    pub asked: &'a [String],
+    /// Those of `asked` whose current version refers to this resource.
+    pub referring: &'a [String],
 }
 
 impl<'a> ResourceFacts<'a> {
@@ -40,6 +57,39 @@ impl<'a> ResourceFacts<'a> {
             security_labels: None,
             data_time: None,
             codes: None,
+            references: None,
+            referrers: None,
+        }
+    }
+
+    /// Whether this is the resource `reference` (`Type/id`): unknown without an id.
+    fn is(&self, reference: &str) -> Tri {
+        let Some((kind, id)) = reference.split_once('/') else {
+            return Tri::No;
+        };
+        if kind != self.resource_type {
+            return Tri::No;
+        }
+        match self.id {
+            Some(known) => Tri::from_bool(known == id),
+            None => Tri::Unknown,
+        }
+    }
+
+    /// `data.meaning = dependents`: this resource refers to `reference`.
+    fn refers_to(&self, reference: &str) -> Tri {
+        match self.references {
+            Some(references) => Tri::from_bool(references.iter().any(|r| r == reference)),
+            None => Tri::Unknown,
+        }
+    }
+
+    /// `data.meaning = related`: the current version of `reference` refers to this resource.
+    fn referred_to_by(&self, reference: &str) -> Tri {
+        match self.referrers {
+            Some(r) if r.referring.iter().any(|x| x == reference) => Tri::Yes,
+            Some(r) if r.asked.iter().any(|x| x == reference) => Tri::No,
+            _ => Tri::Unknown,
         }
     }
 }
@@ -277,19 +327,13 @@ impl Provision {
         if !self.classes.is_empty() && !self.classes.iter().any(|c| c == facts.resource_type) {
             return Tri::No;
         }
-        if !self.data.is_empty() {
-            acc = acc.and(Tri::any(&self.data, |reference| {
-                let Some((kind, id)) = reference.split_once('/') else {
-                    return Tri::No;
-                };
-                if kind != facts.resource_type {
-                    return Tri::No;
-                }
-                match facts.id {
-                    Some(known) => Tri::from_bool(known == id),
-                    None => Tri::Unknown,
-                }
-            }));
+        if self.names_data() {
+            // One entry of any meaning: the instance itself, or what refers to it
+            // (dependents), or what its current version refers to (related).
+            let instance = Tri::any(&self.data, |r| facts.is(r));
+            let dependents = Tri::any(&self.dependents, |r| facts.is(r).or(facts.refers_to(r)));
+            let related = Tri::any(&self.related, |r| facts.is(r).or(facts.referred_to_by(r)));
+            acc = acc.and(instance.or(dependents).or(related));
             if acc == Tri::No {
                 return acc;
             }
@@ -449,6 +493,8 @@ impl Provision {
             codes: Vec::new(),
             data_period: None,
             data: Vec::new(),
+            dependents: Vec::new(),
+            related: Vec::new(),
             provisions: Vec::new(),
             ..self.clone()
         };

@@ -38,7 +38,12 @@
 //!   (PSY, HIV, ...): the resource carries it.
 //! - `dataPeriod`: a permit covers data whose clinical time lies wholly inside; a deny covers
 //!   data whose clinical time touches it.
-//! - `data[]` (meaning `instance` only): the resource is one of the referenced instances.
+//! - `data[]`: one entry covers the resource. Meaning `instance`: it is the referenced
+//!   resource. `dependents`: it is the referenced resource or refers to it (one of its literal
+//!   references, normalised to `Type/id`, names it: [`ResourceFacts::references`]).
+//!   `related`: it is the referenced resource or the referenced resource's current version
+//!   refers to it ([`ResourceFacts::referrers`]). References are followed one step, never
+//!   transitively (FHIR R4 says "instances it refers to", "instances that refer to it").
 //!
 //! Where a fact is unknown (`None` in [`ResourceFacts`], e.g. a type-level question for a search)
 //! the condition is unknown; when that could change the outcome the answer is `Undetermined`.
@@ -57,8 +62,9 @@
 //! period that ends before it starts, an actor without a literal reference (identifier or
 //! display only) or of another type, an actor role that describes the data's source (AUT, CST,
 //! INF, ENT, AUTHEN, LA: needs authorship facts), an action outside consentaction, a class that
-//! is not an R4 resource type, `data.meaning` related / dependents / authoredby (needs graph
-//! facts), and a privacy or research consent without provisions. (Denies naming a CareTeam,
+//! is not an R4 resource type, `data.meaning` authoredby (which element names a resource's
+//! author differs per type: `Observation.performer`, `Composition.author`,
+//! `DiagnosticReport.resultsInterpreter` ..., and no one rule is exact), and a privacy or research consent without provisions. (Denies naming a CareTeam,
 //! Group, RelatedPerson or PractitionerRole are accepted: membership is evaluated, and where it
 //! is unknown the answer is `Undetermined`, never a deny that silently misses members.)
 //!
@@ -83,7 +89,7 @@ pub mod time;
 pub use condition::{partial, Condition, Conditional, Fact, CONFIDENTIALITY_LEVELS};
 pub use error::{ConsentError, ConsentIssue};
 pub use eval::{
-    evaluate, is_container, ConsentRequest, ConsentVerdict, KnownMembership, Membership,
+    evaluate, is_container, ConsentRequest, ConsentVerdict, KnownMembership, Membership, Referrers,
     ResourceFacts, UnknownMembership,
 };
 pub use model::{

@@ -327,6 +327,14 @@ pub struct Provision {
     /// `data` with meaning `instance`: literal references `Type/id`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) data: Vec<String>,
+    /// `data` with meaning `dependents` (`Type/id`): the instance and every resource that
+    /// refers to it. A `data` condition holds when one entry of any meaning does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) dependents: Vec<String>,
+    /// `data` with meaning `related` (`Type/id`): the instance and every resource its current
+    /// version refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) related: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) provisions: Vec<Provision>,
 }
@@ -361,6 +369,16 @@ impl Provision {
     }
     pub fn data(&self) -> &[String] {
         &self.data
+    }
+    pub fn dependents(&self) -> &[String] {
+        &self.dependents
+    }
+    pub fn related(&self) -> &[String] {
+        &self.related
+    }
+    /// Whether `data` states a condition (an entry of any meaning).
+    pub(crate) fn names_data(&self) -> bool {
+        !(self.data.is_empty() && self.dependents.is_empty() && self.related.is_empty())
     }
     pub fn provisions(&self) -> &[Provision] {
         &self.provisions
@@ -464,6 +482,27 @@ impl ParsedConsent {
     }
 
     /// The root provision.
+    /// Every resource a provision names with `data.meaning = related` (deduplicated): whose
+    /// current versions' references a decision about one resource needs
+    /// ([`crate::eval::Referrers`]).
+    pub fn related_data(&self) -> Vec<&str> {
+        fn walk<'a>(p: &'a Provision, out: &mut Vec<&'a str>) {
+            for r in &p.related {
+                if !out.contains(&r.as_str()) {
+                    out.push(r);
+                }
+            }
+            for child in &p.provisions {
+                walk(child, out);
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.provision {
+            walk(root, &mut out);
+        }
+        out
+    }
+
     pub fn provision(&self) -> Option<&Provision> {
         self.provision.as_ref()
     }
@@ -522,6 +561,8 @@ impl ParsedConsent {
                 codes: Vec::new(),
                 data_period: None,
                 data: Vec::new(),
+                dependents: Vec::new(),
+                related: Vec::new(),
                 provisions: Vec::new(),
             }),
         }

@@ -3,7 +3,7 @@
 //! The parser reads every element that bounds access and refuses, with the element's path,
 //! whatever it cannot read or enforce: unknown elements inside `provision`, modifier
 //! extensions, unparseable dates, actors without a literal reference or of another type,
-//! classes that are not resource types, `data` meanings other than `instance`, and actor roles
+//! classes that are not resource types, `data` meaning `authoredby`, and actor roles
 //! that describe where data came from rather than who receives it. The enforceability rules
 //! that hold for the typed model as a whole (references well formed, periods ordered ...) live in
 //! [`crate::check`] and run on every value, parsed or deserialised.
@@ -567,28 +567,38 @@ fn class(value: &Value, path: &str, issues: &mut Issues) -> Option<String> {
     Some(c.code)
 }
 
-fn data(value: &Value, path: &str, issues: &mut Issues) -> Option<String> {
+/// `data.meaning` this engine enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meaning {
+    Instance,
+    Dependents,
+    Related,
+}
+
+fn data(value: &Value, path: &str, issues: &mut Issues) -> Option<(Meaning, String)> {
     let object = object(value, path, issues)?;
     check_keys(object, path, &DATA_ELEMENTS, issues);
-    let meaning_ok = match object.get("meaning") {
-        Some(Value::String(m)) if m == "instance" => true,
-        Some(Value::String(m)) if matches!(m.as_str(), "related" | "dependents" | "authoredby") => {
+    let meaning = match object.get("meaning") {
+        Some(Value::String(m)) if m == "instance" => Some(Meaning::Instance),
+        Some(Value::String(m)) if m == "dependents" => Some(Meaning::Dependents),
+        Some(Value::String(m)) if m == "related" => Some(Meaning::Related),
+        Some(Value::String(m)) if m == "authoredby" => {
             issues.push(
                 format!("{path}.meaning"),
-                format!("meaning {m:?} needs facts about how resources relate (references, dependents, authorship) that the engine does not have; only \"instance\" can be enforced exactly"),
+                "meaning \"authoredby\" needs authorship facts the engine does not have (which element names the author differs per resource type); instance, related and dependents can be enforced exactly",
             );
-            false
+            None
         }
         Some(other) => {
             issues.push(
                 format!("{path}.meaning"),
                 format!("{other} is not a consent-data-meaning code (instance, related, dependents, authoredby)"),
             );
-            false
+            None
         }
         None => {
             issues.push(format!("{path}.meaning"), "is required");
-            false
+            None
         }
     };
     let reference_path = format!("{path}.reference");
@@ -615,11 +625,7 @@ fn data(value: &Value, path: &str, issues: &mut Issues) -> Option<String> {
             None
         }
     };
-    if meaning_ok {
-        reference
-    } else {
-        None
-    }
+    Some((meaning?, reference?))
 }
 
 fn list<T>(
@@ -689,7 +695,14 @@ fn provision(
     .into_iter()
     .flatten()
     .collect();
-    let data = list(object, "data", path, issues, data);
+    let (mut data, mut dependents, mut related) = (Vec::new(), Vec::new(), Vec::new());
+    for (meaning, reference) in list(object, "data", path, issues, self::data) {
+        match meaning {
+            Meaning::Instance => data.push(reference),
+            Meaning::Dependents => dependents.push(reference),
+            Meaning::Related => related.push(reference),
+        }
+    }
     let provisions = match object.get("provision") {
         None => Vec::new(),
         Some(value) => {
@@ -720,6 +733,8 @@ fn provision(
         codes,
         data_period,
         data,
+        dependents,
+        related,
         provisions,
     })
 }

@@ -72,6 +72,9 @@ struct Ask {
     labels: Option<Vec<Coding>>,
     codes: Option<Vec<Coding>>,
     data_time: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    references: Option<Vec<String>>,
+    /// (asked, referring)
+    referrers: Option<(Vec<String>, Vec<String>)>,
     at: DateTime<Utc>,
 }
 
@@ -85,6 +88,8 @@ fn ask(actor: &str) -> Ask {
         labels: Some(vec![]),
         codes: Some(vec![]),
         data_time: Some((t("2025-01-01T00:00:00Z"), t("2025-01-01T00:00:00Z"))),
+        references: Some(vec![]),
+        referrers: Some((vec![], vec![])),
         at: now(),
     }
 }
@@ -118,6 +123,15 @@ impl Ask {
         self.data_time = span.map(|(a, b)| (t(a), t(b)));
         self
     }
+    fn references(mut self, refs: Option<&[&str]>) -> Self {
+        self.references = refs.map(|l| l.iter().map(|r| r.to_string()).collect());
+        self
+    }
+    fn referrers(mut self, r: Option<(&[&str], &[&str])>) -> Self {
+        let own = |l: &[&str]| l.iter().map(|r| r.to_string()).collect();
+        self.referrers = r.map(|(asked, referring)| (own(asked), own(referring)));
+        self
+    }
     fn at(mut self, at: &str) -> Self {
         self.at = t(at);
         self
@@ -140,6 +154,11 @@ impl Ask {
                 security_labels: self.labels.as_deref(),
                 data_time: self.data_time,
                 codes: self.codes.as_deref(),
+                references: self.references.as_deref(),
+                referrers: self
+                    .referrers
+                    .as_ref()
+                    .map(|(asked, referring)| Referrers { asked, referring }),
             },
             at: self.at,
         };
@@ -322,22 +341,16 @@ fn refusals_name_the_element() {
             "deny or permit",
         ),
         (
-            "data related",
-            json!({"data": [{"meaning": "related", "reference": {"reference": "Task/t1"}}]}),
-            "Consent.provision.data[0].meaning",
-            "relate",
-        ),
-        (
-            "data dependents",
-            json!({"data": [{"meaning": "dependents", "reference": {"reference": "Encounter/e1"}}]}),
-            "Consent.provision.data[0].meaning",
-            "instance",
-        ),
-        (
             "data authoredby",
             json!({"data": [{"meaning": "authoredby", "reference": {"reference": "Practitioner/p1"}}]}),
             "Consent.provision.data[0].meaning",
-            "instance",
+            "authorship",
+        ),
+        (
+            "data related by identifier",
+            json!({"data": [{"meaning": "related", "reference": {"identifier": {"value": "x"}}}]}),
+            "Consent.provision.data[0].reference",
+            "literal",
         ),
         (
             "data without literal reference",
@@ -1001,6 +1014,89 @@ fn codes_data_periods_and_instances() {
             ("that one", h1(), V::P),
             ("another", h1().id(Some("o2")), V::Na),
             ("unknown", h1().id(None), V::U),
+        ],
+    );
+}
+
+#[test]
+fn dependents_and_related_follow_one_reference() {
+    // A permit of Encounter/e1 and what refers to it; of DiagnosticReport/d1 and what it
+    // refers to.
+    let dependents = consent(json!({"actor": [actor("Organization/h1")],
+        "data": [{"meaning": "dependents", "reference": {"reference": "Encounter/e1"}}]}));
+    let parsed = Consent::parse(&dependents).unwrap();
+    assert_eq!(parsed.provision().unwrap().dependents(), ["Encounter/e1"]);
+    assert!(parsed.related_data().is_empty());
+    let h1 = || ask("Organization/h1");
+    run(
+        "dependents",
+        &[dependents],
+        &[
+            (
+                "the encounter itself",
+                h1().of("Encounter").id(Some("e1")),
+                V::P,
+            ),
+            (
+                "the encounter itself, references unknown",
+                h1().of("Encounter").id(Some("e1")).references(None),
+                V::P,
+            ),
+            (
+                "another encounter",
+                h1().of("Encounter").id(Some("e2")),
+                V::Na,
+            ),
+            (
+                "an observation referring to it",
+                h1().references(Some(&["Patient/alice", "Encounter/e1"])),
+                V::P,
+            ),
+            (
+                "an observation referring elsewhere",
+                h1().references(Some(&["Encounter/e2"])),
+                V::Na,
+            ),
+            ("references unknown", h1().references(None), V::U),
+            (
+                "referrers do not matter",
+                h1().referrers(Some((&["Encounter/e1"], &["Encounter/e1"]))),
+                V::Na,
+            ),
+        ],
+    );
+    let related = consent(json!({"actor": [actor("Organization/h1")],
+        "provision": [{"type": "deny",
+            "data": [{"meaning": "related", "reference": {"reference": "DiagnosticReport/d1"}}]}]}));
+    let parsed = Consent::parse(&related).unwrap();
+    assert_eq!(parsed.related_data(), ["DiagnosticReport/d1"]);
+    let d1: &[&str] = &["DiagnosticReport/d1"];
+    run(
+        "related",
+        &[related],
+        &[
+            (
+                "the report itself",
+                h1().of("DiagnosticReport").id(Some("d1")).referrers(None),
+                V::D,
+            ),
+            (
+                "in the report's result",
+                h1().referrers(Some((d1, d1))),
+                V::D,
+            ),
+            ("not in it", h1().referrers(Some((d1, &[]))), V::P),
+            ("referrers unknown", h1().referrers(None), V::U),
+            (
+                "the report was not asked about: unknown, never a guess",
+                h1().referrers(Some((&["DiagnosticReport/d2"], &[]))),
+                V::U,
+            ),
+            (
+                "it refers to the report: not related",
+                h1().references(Some(d1)).referrers(Some((d1, &[]))),
+                V::P,
+            ),
         ],
     );
 }

@@ -62,6 +62,7 @@ const STRINGS: &[&str] = &[
     "Practitioner/p1",
     "instance",
     "related",
+    "dependents",
     "2026",
     "2026-02-30",
     "2026-11-23T10:00:00Z",
@@ -302,6 +303,8 @@ impl Question {
                 security_labels: Some(&self.labels),
                 data_time: Some((year(self.data_year), year(self.data_year))),
                 codes: Some(&self.codes),
+                references: Some(&[]),
+                referrers: None,
             }
         } else {
             ResourceFacts::of_type(self.resource_type)

@@ -170,6 +170,11 @@ pub async fn decide(
                 security_labels: question.security_labels.as_deref(),
                 data_time: question.data_time.map(|t| (t.start, t.end)),
                 codes: question.codes.as_deref(),
+                // The consent service holds no clinical data: what refers to what is unknown
+                // here, so `data.meaning` dependents/related answer Undetermined (records
+                // decides them on its own facts).
+                references: None,
+                referrers: None,
             },
             at,
         };

@@ -172,13 +172,13 @@ async fn what_the_engine_cannot_enforce_exactly_is_422_with_the_element_path() {
             "Location",
         ),
         (
-            "data related",
+            "data related by identifier only",
             |c| {
                 c["provision"]["provision"][0]["data"] =
-                    json!([{"meaning": "related", "reference": {"reference": "Encounter/e1"}}]);
+                    json!([{"meaning": "related", "reference": {"identifier": {"value": "e1"}}}]);
             },
-            "Consent.provision.provision[0].data[0].meaning",
-            "instance",
+            "Consent.provision.provision[0].data[0].reference",
+            "literal",
         ),
         (
             "data authored by",
@@ -186,7 +186,7 @@ async fn what_the_engine_cannot_enforce_exactly_is_422_with_the_element_path() {
                 c["provision"]["data"] = json!([{"meaning": "authoredby", "reference": {"reference": "Practitioner/p1"}}]);
             },
             "Consent.provision.data[0].meaning",
-            "instance",
+            "authorship",
         ),
         (
             "an unparseable date",

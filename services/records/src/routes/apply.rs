@@ -136,6 +136,7 @@ fn with_custodian(
 /// one her body names), and its facts.
 async fn content_subject(
     conn: &mut AsyncPgConnection,
+    state: &AppState,
     resource_type: &str,
     id: &str,
     prepared: &Prepared,
@@ -147,14 +148,16 @@ async fn content_subject(
         (Some(p), _) => custodian_of(conn, p).await?,
         (None, _) => None,
     };
-    Ok(Subject {
+    Subject {
         resource_type: resource_type.to_string(),
         id: Some(id.to_string()),
         patient,
         custodian,
         confidentiality: prepared.confidentiality.clone(),
         instance: Some(prepared.facts.clone()),
-    })
+    }
+    .with_referrers(conn, state)
+    .await
 }
 
 /// A denied write. For existing data, whether the caller may read it decides how the denial
@@ -183,7 +186,9 @@ async fn denied_elsewhere(
             custodian,
             confidentiality: prepared.confidentiality.clone(),
             instance: Some(prepared.facts.clone()),
-        };
+        }
+        .with_referrers(conn, state)
+        .await?;
         let decision = state
             .kernel
             .decide(caller, interaction, &subject.target())?;
@@ -308,6 +313,14 @@ async fn write(
     if subject.patient.is_some() {
         crate::facts::write(conn, &subject.resource_type, id, version, &prepared.facts).await?;
     }
+    crate::facts::write_references(
+        conn,
+        &subject.resource_type,
+        id,
+        version,
+        &prepared.facts.references,
+    )
+    .await?;
     if subject.resource_type == "Patient" {
         if let Some(patient) = &subject.patient {
             set_custodian(conn, patient, subject.custodian.as_ref()).await?;
@@ -352,7 +365,7 @@ pub async fn create(
         Some((i, p)) => (i, p),
         None => (incoming, prepared),
     };
-    let subject = content_subject(conn, resource_type, id, prepared, custodian).await?;
+    let subject = content_subject(conn, state, resource_type, id, prepared, custodian).await?;
     let decision = state
         .kernel
         .decide(caller, Interaction::Create, &subject.target())?;
@@ -517,7 +530,7 @@ pub async fn update(
             return denied(state, caller, Interaction::Update, &existing, change, true);
         }
     }
-    let subject = content_subject(conn, resource_type, id, prepared, custodian).await?;
+    let subject = content_subject(conn, state, resource_type, id, prepared, custodian).await?;
     let decision = state
         .kernel
         .decide(caller, Interaction::Update, &subject.target())?;

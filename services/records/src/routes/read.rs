@@ -94,20 +94,27 @@ pub async fn version_subject(
             let value: serde_json::Value =
                 serde_json::from_str(json).map_err(|e| RecordsError::Internal(e.to_string()))?;
             (
-                Some(InstanceFacts::of(state.registry, resource_type, &value)),
+                Some(InstanceFacts::of(
+                    state.registry,
+                    &state.public_url,
+                    resource_type,
+                    &value,
+                )),
                 crate::domain::compartment::confidentiality_of(&value),
             )
         }
         None => (None, current.confidentiality.clone()),
     };
-    Ok(Subject {
+    Subject {
         resource_type: resource_type.to_string(),
         id: Some(id.to_string()),
         patient,
         custodian,
         confidentiality,
         instance,
-    })
+    }
+    .with_referrers(conn, state)
+    .await
 }
 
 /// Decides the current row's compartment at type level (when there is no version to decide

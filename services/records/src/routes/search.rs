@@ -241,8 +241,15 @@ pub(super) async fn decide_each(
             custodian: patient.as_ref().and_then(|p| custodians.get(p).cloned()),
             patient,
             confidentiality: current.confidentiality.clone(),
-            instance: Some(InstanceFacts::of(state.registry, resource_type, &value)),
-        };
+            instance: Some(InstanceFacts::of(
+                state.registry,
+                &state.public_url,
+                resource_type,
+                &value,
+            )),
+        }
+        .with_referrers(conn, state)
+        .await?;
         let decision = state
             .kernel
             .decide(caller, Interaction::Search, &subject.target())?;
@@ -540,7 +547,13 @@ async fn handle(
             let value: serde_json::Value =
                 serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
             subject.id = Some(m.resource_id.clone());
-            subject.instance = Some(InstanceFacts::of(state.registry, main_type, &value));
+            subject.instance = Some(InstanceFacts::of(
+                state.registry,
+                &state.public_url,
+                main_type,
+                &value,
+            ));
+            subject = subject.with_referrers(&mut conn, state).await?;
             state
                 .kernel
                 .decide(&caller, Interaction::Search, &subject.target())?

@@ -82,6 +82,11 @@ pub fn prepare(
         patient,
         confidentiality: confidentiality_of(&value),
         index: state.registry.extract(resource_type.as_str(), &value),
-        facts: InstanceFacts::of(state.registry, resource_type.as_str(), &value),
+        facts: InstanceFacts::of(
+            state.registry,
+            &state.public_url,
+            resource_type.as_str(),
+            &value,
+        ),
     })
 }

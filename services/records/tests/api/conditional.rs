@@ -574,6 +574,7 @@ async fn facts_of_older_resources_are_backfilled() {
         &pool,
         &cipher,
         records::domain::search_params::Registry::global(),
+        crate::helpers::PUBLIC_URL,
     )
     .await
     .unwrap();
@@ -584,6 +585,7 @@ async fn facts_of_older_resources_are_backfilled() {
         &pool,
         &cipher,
         records::domain::search_params::Registry::global(),
+        crate::helpers::PUBLIC_URL,
     )
     .await
     .unwrap();

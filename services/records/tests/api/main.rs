@@ -15,6 +15,7 @@ mod helpers;
 mod memberships;
 mod metadata;
 mod migrations;
+mod references;
 mod search;
 mod stream_trust;
 mod transaction;
