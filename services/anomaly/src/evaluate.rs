@@ -7,7 +7,8 @@
 //! settings: `ANOMALY_ALERT_THRESHOLD` and the model's); with `--scores` the replay
 //! output of any scorer is read instead (one `{"id","score","alert"}` line per event). With
 //! `--threshold` an event alerts when its score reaches it; otherwise the `alert` field (or the
-//! detector's threshold) decides.
+//! detector's threshold) decides. `--parameters global.json` replays with a federated model's
+//! parameters imported (see [`crate::federated`]).
 //!
 //! Labels are JSON lines `{"id": "<event id>", "incident": "...", "kind": "..."}`, one per
 //! attack event; unlisted events are benign. An incident is found when at least one of its
@@ -31,8 +32,8 @@ use uuid::Uuid;
 
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
-    model::ModelConfig,
-    replay::{replay_with, ReplayError, ReplayOptions},
+    model::{Detector, GlobalParameters, ModelConfig},
+    replay::{replay_detector, ReplayError, ReplayOptions},
 };
 
 /// The false-positive rate the ranked recall is read at.
@@ -401,12 +402,21 @@ pub fn detect(
     threshold: f64,
     model: &ModelConfig,
 ) -> Result<Vec<ScoreLine>, EvaluateError> {
+    detect_with(file, events, Detector::with_config(threshold, *model))
+}
+
+/// [`detect`] with a given detector (e.g. one that imported federated parameters).
+pub fn detect_with(
+    file: &str,
+    events: &[u8],
+    detector: Detector,
+) -> Result<Vec<ScoreLine>, EvaluateError> {
     let mut out = Vec::new();
     let options = ReplayOptions {
-        threshold,
+        threshold: detector.threshold(),
         skip_malformed: false,
     };
-    replay_with(events, &mut out, io::sink(), &options, model).map_err(|e| match e {
+    replay_detector(events, &mut out, io::sink(), &options, detector).map_err(|e| match e {
         ReplayError::Malformed { line, reason } => EvaluateError::Malformed {
             file: file.to_string(),
             line,
@@ -483,8 +493,7 @@ pub fn table(report: &Report) -> String {
     s
 }
 
-const USAGE: &str =
-    "usage: anomaly evaluate --events FILE --labels FILE [--scores FILE] [--threshold X] [--json]";
+const USAGE: &str = "usage: anomaly evaluate --events FILE --labels FILE [--scores FILE] [--threshold X] [--json] [--parameters GLOBAL.json]";
 
 #[derive(Debug, PartialEq)]
 struct Args {
@@ -493,11 +502,13 @@ struct Args {
     scores: Option<PathBuf>,
     threshold: Option<f64>,
     json: bool,
+    parameters: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let (mut events, mut labels, mut scores, mut threshold, mut json) =
         (None, None, None, None, false);
+    let mut parameters = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -515,6 +526,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 threshold = Some(t);
             }
             "--json" => json = true,
+            "--parameters" => {
+                parameters = Some(PathBuf::from(it.next().ok_or("--parameters needs a file")?));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -525,6 +539,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         scores,
         threshold,
         json,
+        parameters,
     })
 }
 
@@ -561,7 +576,22 @@ fn run(args: &Args) -> Result<Report, EvaluateError> {
                 file: "environment".into(),
                 reason: e.to_string(),
             })?;
-            (detect(&events_name, &events_text, threshold, &model)?, None)
+            let mut detector = Detector::with_config(threshold, model);
+            if let Some(path) = &args.parameters {
+                let name = path.display().to_string();
+                let parameters: GlobalParameters = serde_json::from_slice(&read_file(path)?)
+                    .map_err(|e| EvaluateError::Mismatch {
+                        file: name.clone(),
+                        reason: e.to_string(),
+                    })?;
+                detector
+                    .import_parameters(&parameters)
+                    .map_err(|e| EvaluateError::Mismatch {
+                        file: name,
+                        reason: e.to_string(),
+                    })?;
+            }
+            (detect_with(&events_name, &events_text, detector)?, None)
         }
     };
     evaluate(&events, &labels, &scores, threshold)

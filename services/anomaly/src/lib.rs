@@ -6,6 +6,8 @@
 //! - [`replay`]: `anomaly replay --events FILE.jsonl`, offline scoring without database or Redis.
 //! - [`simulate`]: `anomaly simulate`, a synthetic hospital's access log with labelled incidents;
 //!   [`evaluate`]: `anomaly evaluate`, precision, recall and delays of a detector against it.
+//! - [`federated`]: federated training across hospitals: parameters with Gaussian noise for a
+//!   stated (ε, δ), averaged (FedAvg); `anomaly federate train|aggregate`.
 //! - [`consumer`]: the `anomaly` group's handler on the access stream: idempotent by event id,
 //!   stores scores, raises alerts (one per actor per 10 minutes) through the outbox onto the
 //!   alerts stream, where identity picks them up.
@@ -25,6 +27,7 @@ pub mod consumer;
 pub mod domain;
 pub mod error;
 pub mod evaluate;
+pub mod federated;
 pub mod metrics;
 pub mod model;
 pub mod replay;

@@ -1,5 +1,6 @@
 //! `anomaly` runs the service; `anomaly replay --events FILE.jsonl` scores a file offline;
-//! `anomaly simulate` writes a labelled synthetic hospital log; `anomaly evaluate` scores one.
+//! `anomaly simulate` writes a labelled synthetic hospital log; `anomaly evaluate` scores one;
+//! `anomaly federate train|aggregate` is federated training across hospitals.
 
 use std::process::ExitCode;
 
@@ -11,9 +12,10 @@ fn main() -> ExitCode {
         Some("replay") => anomaly::replay::main(&args[1..]),
         Some("simulate") => anomaly::simulate::main(&args[1..]),
         Some("evaluate") => anomaly::evaluate::main(&args[1..]),
+        Some("federate") => anomaly::federated::cli::main(&args[1..]),
         None => serve(),
         Some(other) => {
-            eprintln!("unknown command {other:?}\nusage: anomaly [replay --events FILE.jsonl | simulate ... | evaluate ...]");
+            eprintln!("unknown command {other:?}\nusage: anomaly [replay --events FILE.jsonl | simulate ... | evaluate ... | federate train|aggregate ...]");
             ExitCode::from(64)
         }
     }

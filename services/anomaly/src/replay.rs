@@ -8,7 +8,8 @@
 //! to stderr with its line number and the exit status is 2, since scores after a dropped event
 //! would differ from what the service computed. `--skip-malformed` warns on stderr instead and
 //! goes on (the service dead-letters such messages and never scores them either). `-` as the
-//! file reads stdin.
+//! file reads stdin. `--parameters global.json` scores with a federated model's parameters
+//! (see [`crate::federated`]).
 
 use std::{
     fs::File,
@@ -72,12 +73,24 @@ pub fn replay(
 /// `ANOMALY_WARMUP_HOURS`, `ANOMALY_CALIBRATION_HOURS`, as the service reads them).
 pub fn replay_with(
     input: impl BufRead,
-    mut output: impl Write,
-    mut warnings: impl Write,
+    output: impl Write,
+    warnings: impl Write,
     options: &ReplayOptions,
     model: &ModelConfig,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut detector = Detector::with_config(options.threshold, *model);
+    let detector = Detector::with_config(options.threshold, *model);
+    replay_detector(input, output, warnings, options, detector).map(|(summary, _)| summary)
+}
+
+/// [`replay`] with a given detector (e.g. one that imported federated parameters); returns it
+/// as the events left it.
+pub fn replay_detector(
+    input: impl BufRead,
+    mut output: impl Write,
+    mut warnings: impl Write,
+    options: &ReplayOptions,
+    mut detector: Detector,
+) -> Result<(ReplaySummary, Detector), ReplayError> {
     let mut summary = ReplaySummary::default();
     for (index, line) in input.lines().enumerate() {
         let number = index as u64 + 1;
@@ -111,22 +124,24 @@ pub fn replay_with(
         writeln!(output, "{json}")?;
     }
     output.flush()?;
-    Ok(summary)
+    Ok((summary, detector))
 }
 
-const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed]";
+const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed] [--parameters GLOBAL.json]";
 
 #[derive(Debug, PartialEq)]
 struct Args {
     events: PathBuf,
     threshold: Option<f64>,
     skip_malformed: bool,
+    parameters: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut events = None;
     let mut threshold = None;
     let mut skip_malformed = false;
+    let mut parameters = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -142,6 +157,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 threshold = Some(t);
             }
             "--skip-malformed" => skip_malformed = true,
+            "--parameters" => {
+                parameters = Some(PathBuf::from(it.next().ok_or("--parameters needs a file")?));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -150,6 +168,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         events: events.ok_or("--events is required")?,
         threshold,
         skip_malformed,
+        parameters,
     })
 }
 
@@ -197,9 +216,18 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     };
+    let mut detector = Detector::with_config(threshold, model);
+    if let Some(path) = &args.parameters {
+        let imported = crate::federated::read_parameters(path)
+            .and_then(|p| detector.import_parameters(&p).map_err(Into::into));
+        if let Err(e) = imported {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
     let output = BufWriter::new(io::stdout().lock());
-    match replay_with(input, output, io::stderr(), &options, &model) {
-        Ok(summary) => {
+    match replay_detector(input, output, io::stderr(), &options, detector) {
+        Ok((summary, _)) => {
             eprintln!(
                 "replayed {} events: {} alerts, {} malformed lines skipped",
                 summary.scored, summary.alerts, summary.skipped
@@ -305,12 +333,17 @@ mod tests {
             Ok(Args {
                 events: "x.jsonl".into(),
                 threshold: None,
-                skip_malformed: false
+                skip_malformed: false,
+                parameters: None,
             })
         );
         assert_eq!(
             a(&["--events", "x", "--threshold", "0.5", "--skip-malformed"]).map(|a| a.threshold),
             Ok(Some(0.5))
+        );
+        assert_eq!(
+            a(&["--events", "x", "--parameters", "g.json"]).map(|a| a.parameters),
+            Ok(Some("g.json".into()))
         );
         assert!(a(&[]).is_err());
         assert!(a(&["--events", "x", "--threshold", "2"]).is_err());

@@ -41,7 +41,8 @@ pub struct Administrator {
 pub enum Cause {
     /// A signed anomaly alert asked for it.
     Alert,
-    Administrator(Administrator),
+    /// Boxed: an administrator's actor and request are large beside `Alert`.
+    Administrator(Box<Administrator>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +112,7 @@ impl Suspensions {
         user_id: Uuid,
         administrator: Administrator,
     ) -> Result<Change, SuspensionError> {
-        self.set(user_id, None, Cause::Administrator(administrator))
+        self.set(user_id, None, Cause::Administrator(Box::new(administrator)))
             .await
     }
 

@@ -126,7 +126,9 @@ pub fn default_scope(role: Role) -> &'static str {
         Role::Practitioner => "user/*.cruds",
         Role::Patient => "patient/*.rs patient/Consent.cruds",
         Role::Service | Role::Admin => "system/*.cruds",
-        Role::Auditor => "user/AuditEvent.rs user/DetectedIssue.rus user/Organization.rs user/Practitioner.rs",
+        Role::Auditor => {
+            "user/AuditEvent.rs user/DetectedIssue.rus user/Organization.rs user/Practitioner.rs"
+        }
     }
 }
 

@@ -194,6 +194,8 @@ pub enum Learn {
 #[derive(Debug, Clone, Copy)]
 pub struct Access {
     pub actor: u64,
+    /// The actor's `Practitioner/<id>` key, 0 when unknown: care facts name people by it.
+    pub person: u64,
     pub dept: u64,
     pub patient: u64,
     pub time: i64,
@@ -242,12 +244,16 @@ impl Relations {
     pub fn explain(&self, access: Access, research: bool, mature: bool) -> Explanation {
         let Access {
             actor,
+            person,
             dept,
             patient,
             time: t,
         } = access;
         let mut e = Explanation::NONE;
-        for (who, strength) in [(actor, 1.0), (dept, 0.9)] {
+        for (who, strength) in [(actor, 1.0), (person, 1.0), (dept, 0.9)] {
+            if who == 0 {
+                continue;
+            }
             if let Some(c) = self.care.peek(pair(who, patient)) {
                 if c.start <= t && t < c.end {
                     e.offer(strength, Why::Care);
@@ -328,6 +334,7 @@ impl Relations {
             dept,
             patient,
             time: t,
+            ..
         } = access;
         let day = t.div_euclid(DAY);
         let fact = self
@@ -423,6 +430,7 @@ mod tests {
     fn access(actor: u64, dept: u64, patient: u64, time: i64) -> Access {
         Access {
             actor,
+            person: 0,
             dept,
             patient,
             time,

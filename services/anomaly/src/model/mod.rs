@@ -18,6 +18,8 @@
 //! - [`outlier`]: Half-Space Trees over an 8-dimensional summary of the event.
 //! - [`ensemble`]: the weighted noisy-OR and its calibration to a false-positive rate.
 //! - [`incidents`]: alerts grouped per actor and time; suspicious events near an alert join it.
+//! - [`parameters`]: what federated training shares ([`Detector::export_parameters`],
+//!   [`Detector::import_parameters`]): the trees' masses and the calibration histogram.
 //!
 //! # Features (each `f` in `[0, 1]`; raw risk `1 − Π (1 − w·f)`)
 //!
@@ -103,6 +105,7 @@ pub mod ensemble;
 pub mod explanations;
 pub mod incidents;
 pub mod outlier;
+pub mod parameters;
 pub mod patterns;
 mod window;
 
@@ -119,6 +122,7 @@ use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
 use incidents::{Incidents, CARRY};
 use outlier::{HalfSpaceTrees, DIMS};
+pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
 use window::ActorState;
 
@@ -351,6 +355,8 @@ impl Default for Detector {
 #[derive(Debug, Clone, Copy)]
 struct Keys {
     actor: u64,
+    /// The actor's `Practitioner/<id>` (0 when the event names none): what care facts name.
+    person: u64,
     role: u64,
     dept: u64,
     patient: Option<u64>,
@@ -369,6 +375,12 @@ impl Keys {
             _ => role,
         };
         let actor = hash_str(&event.actor.id);
+        let person = event
+            .actor
+            .practitioner
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map_or(0, hash_str);
         let patient = event
             .patient
             .as_deref()
@@ -388,6 +400,7 @@ impl Keys {
             .map_or(0, hash_str);
         Self {
             actor,
+            person,
             role,
             dept,
             patient,
@@ -558,6 +571,7 @@ impl Detector {
             // Only the actor's own relationship: the stored rows have no department.
             let access = Access {
                 actor: actor_key,
+                person: 0,
                 dept: actor_key,
                 patient: hash_str(patient),
                 time: t,
@@ -619,6 +633,7 @@ impl Detector {
         if let Some(patient) = keys.patient.filter(|_| read_like || search || write) {
             let access = Access {
                 actor: keys.actor,
+                person: keys.person,
                 dept: keys.dept,
                 patient,
                 time: t,
@@ -892,6 +907,7 @@ impl Detector {
                 if permitted && (specific || write) {
                     let access = Access {
                         actor: keys.actor,
+                        person: keys.person,
                         dept: keys.dept,
                         patient,
                         time: t,

@@ -10,6 +10,11 @@
 //! and the score is the mean over the trees, in `(0, 1]`: a point in a region where recent
 //! traffic never goes scores near 1. Splits come from a fixed seed, so the forest is the same
 //! in every run (deterministic scores).
+//!
+//! Federation: every node also counts all the points it ever learned ([`HalfSpaceTrees::masses`]).
+//! Since the same seed builds the same trees in every hospital, those masses, normalised by the
+//! root's, are comparable and average meaningfully; an imported average
+//! ([`HalfSpaceTrees::set_prior`]) is the reference until a local window exists, then half of it.
 
 pub const DIMS: usize = 8;
 pub const TREES: usize = 24;
@@ -26,6 +31,8 @@ struct Tree {
     split: Vec<f32>,
     reference: Vec<u32>,
     latest: Vec<u32>,
+    /// Points learned through each node since the start (what federates).
+    learned: Vec<u32>,
 }
 
 /// The forest.
@@ -36,7 +43,12 @@ pub struct HalfSpaceTrees {
     filled: u32,
     /// Whether a reference window exists yet (before it, every point scores 0).
     warm: bool,
+    /// Imported reference proportions (node mass / root mass), tree after tree.
+    prior: Option<Vec<f32>>,
 }
+
+/// Nodes per tree (internal and leaves).
+pub const NODES_PER_TREE: usize = NODES;
 
 /// splitmix64: a small, seeded, portable generator.
 struct SplitMix(u64);
@@ -78,6 +90,7 @@ impl HalfSpaceTrees {
                     split,
                     reference: vec![0; NODES],
                     latest: vec![0; NODES],
+                    learned: vec![0; NODES],
                 }
             })
             .collect();
@@ -85,25 +98,81 @@ impl HalfSpaceTrees {
             trees,
             filled: 0,
             warm: false,
+            prior: None,
+        }
+    }
+
+    /// Every node's count of points learned since the start, tree after tree
+    /// (`TREES × NODES_PER_TREE` values; each tree's first is its root: all points learned).
+    pub fn masses(&self) -> Vec<f64> {
+        self.trees
+            .iter()
+            .flat_map(|t| t.learned.iter().map(|&n| f64::from(n)))
+            .collect()
+    }
+
+    /// Imports reference proportions (node mass / root mass, tree after tree, as
+    /// [`Self::masses`] normalised): scoring uses them at once, and blends them half and half
+    /// with the local reference window once there is one. Wrong lengths are ignored.
+    pub fn set_prior(&mut self, proportions: &[f64]) {
+        if proportions.len() != TREES * NODES {
+            return;
+        }
+        self.prior = Some(
+            proportions
+                .iter()
+                .map(|&p| {
+                    if p.is_finite() {
+                        p.clamp(0.0, 1.0) as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+        );
+    }
+
+    /// The reference mass of a node (in points of a window): local, imported, or a blend.
+    fn mass(&self, tree: usize, node: usize) -> f64 {
+        let local = f64::from(self.trees[tree].reference[node]);
+        match &self.prior {
+            None => local,
+            Some(prior) => {
+                let imported = f64::from(prior[tree * NODES + node]) * f64::from(WINDOW);
+                if self.warm {
+                    0.5 * (local + imported)
+                } else {
+                    imported
+                }
+            }
         }
     }
 
     /// The anomaly score of `x` (each coordinate in `[0, 1]`) in `[0, 1]`; 0 until a first
     /// window has been learned.
     pub fn score(&self, x: &[f64; DIMS]) -> f64 {
-        if !self.warm {
+        if !self.warm && self.prior.is_none() {
             return 0.0;
         }
         let mut total = 0.0;
-        for tree in &self.trees {
+        for (index, tree) in self.trees.iter().enumerate() {
             let mut node = 0usize;
             let mut depth = 0usize;
-            while node < INTERNAL && tree.reference[node] >= SIZE_LIMIT {
-                node = child(tree, node, x);
-                depth += 1;
-            }
-            let density =
-                f64::from(tree.reference[node]) * (1u64 << depth) as f64 / f64::from(WINDOW);
+            // Without imported masses, the local window alone (the hot path, kept as it was).
+            let density = if self.prior.is_none() {
+                while node < INTERNAL && tree.reference[node] >= SIZE_LIMIT {
+                    node = child(tree, node, x);
+                    depth += 1;
+                }
+                f64::from(tree.reference[node])
+            } else {
+                while node < INTERNAL && self.mass(index, node) >= f64::from(SIZE_LIMIT) {
+                    node = child(tree, node, x);
+                    depth += 1;
+                }
+                self.mass(index, node)
+            } * (1u64 << depth) as f64
+                / f64::from(WINDOW);
             total += 1.0 / (1.0 + density);
         }
         total / TREES as f64
@@ -115,6 +184,7 @@ impl HalfSpaceTrees {
             let mut node = 0usize;
             loop {
                 tree.latest[node] += 1;
+                tree.learned[node] = tree.learned[node].saturating_add(1);
                 if node >= INTERNAL {
                     break;
                 }
@@ -194,5 +264,23 @@ mod tests {
         assert!(common < 0.3, "{common}");
         assert_eq!(a.score(&odd), b.score(&odd));
         assert!(HalfSpaceTrees::new(8).score(&odd) == 0.0);
+    }
+
+    #[test]
+    fn imported_masses_score_like_the_forest_they_came_from() {
+        let mut a = HalfSpaceTrees::new(7);
+        for i in 0..3 * WINDOW as usize {
+            a.learn(&normal(i));
+        }
+        let masses = a.masses();
+        assert_eq!(masses.len(), TREES * NODES_PER_TREE);
+        assert_eq!(masses[0], 3.0 * f64::from(WINDOW));
+        let proportions: Vec<f64> = masses.iter().map(|m| m / masses[0]).collect();
+        let mut b = HalfSpaceTrees::new(7);
+        b.set_prior(&proportions);
+        let odd = [0.9, 0.8, 0.0, 0.9, 0.7, 0.0, 1.0, 0.5];
+        // The same traffic in every window: the imported reference is (nearly) the local one.
+        assert!((b.score(&odd) - a.score(&odd)).abs() < 0.02);
+        assert!((b.score(&normal(3)) - a.score(&normal(3))).abs() < 0.02);
     }
 }

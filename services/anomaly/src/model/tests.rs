@@ -22,6 +22,7 @@ pub(crate) fn event(
             role: "practitioner".into(),
             organization: Some("Organization/h1".into()),
             department: None,
+            practitioner: None,
         },
         patient: patient.map(str::to_string),
         action: AccessAction::Read,
@@ -34,6 +35,7 @@ pub(crate) fn event(
         source: Source::default(),
         decision: None,
         request_id: None,
+        account: None,
     }
 }
 

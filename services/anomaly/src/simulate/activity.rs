@@ -398,6 +398,7 @@ impl<'a> Sim<'a> {
             role: member.role.to_string(),
             organization: Some(self.world.orgs[member.org].reference.clone()),
             department,
+            practitioner: None,
         }
     }
 
@@ -1983,6 +1984,7 @@ impl<'a> Sim<'a> {
                 role: "service".into(),
                 organization: Some(self.world.orgs[0].reference.clone()),
                 department: None,
+                practitioner: None,
             },
             source: Source {
                 ip: Some(svc.ip.clone()),
@@ -2020,6 +2022,7 @@ impl<'a> Sim<'a> {
                     role: "patient".into(),
                     organization: None,
                     department: None,
+                    practitioner: None,
                 },
                 source: Source {
                     ip: Some(user.ip.clone()),
@@ -2073,6 +2076,7 @@ impl<'a> Sim<'a> {
                         role: "patient".into(),
                         organization: None,
                         department: None,
+                        practitioner: None,
                     },
                     source: Source {
                         ip: Some(public_ip(&mut self.rng)),

@@ -744,6 +744,7 @@ impl Sim<'_> {
                         role: "service".into(),
                         organization: Some(world.orgs[0].reference.clone()),
                         department: None,
+                        practitioner: None,
                     },
                     source: Source {
                         ip,

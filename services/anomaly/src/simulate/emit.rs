@@ -186,6 +186,7 @@ pub fn access(
             break_glass_reason: access.break_glass.map(str::to_string),
         }),
         request_id: Some(request.to_string()),
+        account: None,
     };
     sink.push(t, event)
 }
@@ -209,6 +210,7 @@ pub fn login(
             role: "patient".into(),
             organization: None,
             department: None,
+            practitioner: None,
         }
     };
     let event = AccessEvent {
@@ -230,6 +232,7 @@ pub fn login(
             break_glass_reason: None,
         }),
         request_id: Some(request_id(rng)),
+        account: None,
     };
     sink.push(t, event)
 }

@@ -98,15 +98,16 @@ async fn care_facts_are_stored_replaced_by_version_and_taught() {
         0
     );
 
-    // The detector uses the fact for the actor it names: a read of the VIP by that actor is
-    // explained, the same read by anyone else alerts. (Access events name users by id; the
-    // actor id here is the fact's reference to show the path, see the README on the gap.)
+    // The detector uses the fact for the person it names: a read of the VIP by the user who is
+    // Practitioner/p1 (access events carry the user's id and practitioner reference) is
+    // explained, the same read by anyone else alerts.
     let mut named = access_event(
-        "Practitioner/p1",
+        &Uuid::new_v4().to_string(),
         1,
         Some("Patient/vip"),
         AccessOutcome::Permit,
     );
+    named.actor.practitioner = Some("Practitioner/p1".into());
     named.confidentiality = Some("V".into());
     let mut stranger = access_event(
         &Uuid::new_v4().to_string(),

@@ -37,6 +37,7 @@ pub fn access_event(
             role: "practitioner".into(),
             organization: Some("Organization/h1".into()),
             department: None,
+            practitioner: None,
         },
         patient: patient.map(str::to_string),
         action: AccessAction::Read,
@@ -49,6 +50,7 @@ pub fn access_event(
         source: Source::default(),
         decision: None,
         request_id: None,
+        account: None,
     }
 }
 
@@ -225,16 +227,12 @@ impl TestApp {
         self.publish_raw(&event.id.to_string(), &json).await;
     }
 
+    /// XADDs a payload as a producer's relay would: signed by a key trusted for the stream.
     pub async fn publish_raw(&self, id: &str, payload: &str) {
         let mut redis = self.redis.clone();
-        let _: String = redis
-            .xadd(
-                self.streams.access(),
-                "*",
-                &[("id", id), ("event", payload)],
-            )
-            .await
-            .expect("XADD");
+        let stream = self.streams.access();
+        let fields = custodian_events::signing::test_fields(&stream, id, payload);
+        let _: String = redis.xadd(&stream, "*", &fields).await.expect("XADD");
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {

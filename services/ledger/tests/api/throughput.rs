@@ -19,7 +19,9 @@ async fn stream_to_ledger_throughput() {
         let json = serde_json::to_string(e).expect("json");
         let stream = format!("{}:access", app.prefix);
         let command = pipe.cmd("XADD").arg(&stream).arg("*");
-        for (name, value) in custodian_events::signing::test_fields(&stream, &e.id.to_string(), &json) {
+        for (name, value) in
+            custodian_events::signing::test_fields(&stream, &e.id.to_string(), &json)
+        {
             command.arg(name).arg(value);
         }
         command.ignore();

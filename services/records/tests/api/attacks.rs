@@ -417,10 +417,13 @@ async fn hidden_resources_do_not_crowd_out_visible_includes() {
             })
         })
         .collect();
-    let bundle = serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+    let bundle =
+        serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
     let written = app.post("/fhir", &h2, &bundle).await;
     assert_eq!(written.status, 200, "{}", written.text());
-    let alices = app.post("/fhir/Condition", &h1, &asserted("Patient/alice")).await;
+    let alices = app
+        .post("/fhir/Condition", &h1, &asserted("Patient/alice"))
+        .await;
     assert_eq!(alices.status, 201, "{}", alices.text());
 
     let found = app
@@ -453,7 +456,10 @@ async fn hidden_resources_do_not_crowd_out_visible_includes() {
         .json();
     let entries = theirs["entry"].as_array().unwrap();
     assert_eq!(
-        entries.iter().filter(|e| e["search"]["mode"] == "include").count(),
+        entries
+            .iter()
+            .filter(|e| e["search"]["mode"] == "include")
+            .count(),
         1000
     );
     let outcome = entries

@@ -337,7 +337,7 @@ pub async fn suspend(
         .suspend(
             user_id,
             reason.as_str(),
-            Cause::Administrator(administrator),
+            Cause::Administrator(Box::new(administrator)),
         )
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(change.user)))
