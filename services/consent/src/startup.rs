@@ -4,7 +4,7 @@
 use std::{net::TcpListener, time::Duration};
 
 use actix_web::{dev::Server, error::InternalError, middleware, web, App, HttpServer};
-use custodian_access::{AccessLog, MembershipProbe, MembershipStore, MembershipUpdater};
+use custodian_access::{AccessLog, MembershipStore, MembershipUpdater};
 use custodian_auth::{DenyList, TokenVerifier};
 use custodian_database::PostgresProbe;
 use custodian_events::{
@@ -99,11 +99,14 @@ impl Application {
             memberships.clone(),
             background.token(),
         ));
+        // Not gated on memberships: records waits for consent's snapshot before it is ready,
+        // so consent waiting for records' would leave neither ready (and an orchestrator routes
+        // nothing to a pod that is not). Decisions wait for them instead: `/consent/decide`
+        // answers 503 until they are loaded, and consent visibility is narrower until then.
         let readiness = Readiness::new()
             .with(PostgresProbe(pool.clone()))
             .with(RedisProbe(redis.clone()))
-            .with(deny_probe)
-            .with(MembershipProbe(memberships.clone()));
+            .with(deny_probe);
         let log = AccessLog::new(&streams, relay.clone());
         let state = web::Data::new(AppState {
             pool,
