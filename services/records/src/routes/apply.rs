@@ -204,8 +204,8 @@ async fn denied_elsewhere(
 /// `domain::relationships::managers`); otherwise anyone who may write shared resources could
 /// join a team a consent admits, or leave one it denies. In a compartment (a CareTeam's
 /// `subject`) the kernel already decides who writes: her custodian, or whom she permits. A
-/// container naming no manager stays open to every writer; administrators manage shared
-/// resources.
+/// container naming no manager is an administrator's to write: were it open to every writer,
+/// anyone could join a team a consent names (or create one it names before it exists).
 #[allow(clippy::too_many_arguments)]
 async fn unmanaged(
     conn: &mut AsyncPgConnection,
@@ -240,13 +240,13 @@ async fn unmanaged(
     let own = caller.organization().map(OrganizationRef::as_str);
     let manages = named
         .iter()
-        .all(|m| m.is_empty() || own.is_some_and(|o| m.iter().any(|x| x == o)));
+        .all(|m| own.is_some_and(|o| m.iter().any(|x| x == o)));
     Ok((!manages).then(|| {
         Decision::deny(
             Basis::Custody,
             vec![],
             format!(
-                "only staff of the organisation that manages {resource_type}/{id} may change who is in it"
+                "only staff of the organisation that manages {resource_type}/{id} (its managingOrganization, managingEntity or organization, which must name the writer's) may change who is in it; one naming none is an administrator's"
             ),
         )
     }))

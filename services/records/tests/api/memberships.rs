@@ -23,9 +23,16 @@ async fn alice_at_h1(app: &TestApp, h1: &str) -> String {
     format!("/fhir/Observation/{}", obs.json()["id"].as_str().unwrap())
 }
 
+/// A CareTeam of Hospital1 (outside any compartment a team needs a managing organisation, and
+/// only its staff change it).
 fn care_team(id: &str, members: &[&str]) -> Value {
+    care_team_of("Organization/h1", id, members)
+}
+
+fn care_team_of(organization: &str, id: &str, members: &[&str]) -> Value {
     json!({
         "resourceType": "CareTeam", "id": id, "status": "active",
+        "managingOrganization": [{"reference": organization}],
         "participant": members.iter().map(|m| json!({"member": {"reference": m}})).collect::<Vec<_>>()
     })
 }
@@ -120,7 +127,12 @@ async fn a_permit_naming_a_hospital2_team_or_role_admits_its_members_only() {
                 "practitioner": {"reference": doctor}, "organization": {"reference": "Organization/h2"}}),
     )
     .await;
-    put(&app, &h2, &care_team("h2team", &["PractitionerRole/r2"])).await;
+    put(
+        &app,
+        &h2,
+        &care_team_of("Organization/h2", "h2team", &["PractitionerRole/r2"]),
+    )
+    .await;
 
     app.publish_consent(&permit(
         "Consent/c1",
@@ -175,14 +187,30 @@ async fn a_permit_naming_a_hospital2_team_or_role_admits_its_members_only() {
             .status,
         403
     );
-    let mut managed = care_team("h2team", &["PractitionerRole/r2"]);
-    managed["managingOrganization"] = json!([{"reference": "Organization/h2"}]);
+    let managed = care_team_of("Organization/h2", "h2team", &["PractitionerRole/r2"]);
     put(&app, &h2, &managed).await;
     let mut with_outsider = managed.clone();
     with_outsider["participant"] = json!([{"member": {"reference": outsider}}]);
     let r = app
         .put("/fhir/CareTeam/h2team", &h3, &with_outsider, &[])
         .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    // A team naming no manager is no one's to join (nor to create before a consent names it):
+    // an administrator's only.
+    let mut unmanaged = with_outsider.clone();
+    unmanaged["id"] = json!("loose");
+    unmanaged
+        .as_object_mut()
+        .unwrap()
+        .remove("managingOrganization");
+    let r = app.put("/fhir/CareTeam/loose", &h3, &unmanaged, &[]).await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let admin = app.token_for(custodian_auth::Role::Admin);
+    let r = app
+        .put("/fhir/CareTeam/loose", &admin, &unmanaged, &[])
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
+    let r = app.put("/fhir/CareTeam/loose", &h3, &unmanaged, &[]).await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert_eq!(app.get(&path, &h3, &[]).await.status, 404);
 
@@ -209,7 +237,8 @@ async fn a_deny_naming_a_descriptive_group_fails_closed_and_teams_nest() {
     put(
         &app,
         &h1,
-        &json!({"resourceType": "Group", "id": "g1", "type": "practitioner", "actual": false}),
+        &json!({"resourceType": "Group", "id": "g1", "type": "practitioner", "actual": false,
+                "managingEntity": {"reference": "Organization/h1"}}),
     )
     .await;
     app.publish_consent(&deny("Consent/c1", "Patient/alice", Some("Group/g1"), 1))
@@ -221,6 +250,7 @@ async fn a_deny_naming_a_descriptive_group_fails_closed_and_teams_nest() {
         &app,
         &h1,
         &json!({"resourceType": "Group", "id": "g1", "type": "practitioner", "actual": true,
+                "managingEntity": {"reference": "Organization/h1"},
                 "member": [{"entity": {"reference": "Practitioner/someone-else"}}]}),
     )
     .await;
