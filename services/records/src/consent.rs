@@ -7,8 +7,6 @@
 //! fails and consent-dependent requests answer 503: deciding on a partial replica could deny
 //! wrongly, or permit what a not-yet-seen newer consent revoked.
 
-use std::time::Duration;
-
 use custodian_access::Kernel;
 
 use custodian_events::consumer::{Handler, HandlerError};
@@ -81,42 +79,13 @@ impl ReadinessProbe for ReplicaProbe {
     }
 }
 
-async fn fetch(url: &str) -> Result<Vec<ConsentChange>, String> {
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .finish();
-    // `/internal/*` needs the service credential (INTERNAL_TOKEN_FILE).
-    let request = custodian_auth::internal::authorize(client.get(url));
-    let mut response = request.send().await.map_err(|e| e.to_string())?;
-    if !response.status().is_success() {
-        return Err(format!("consent answered {}", response.status()));
-    }
-    response
-        .json::<Vec<ConsentChange>>()
-        .limit(256 << 20)
-        .await
-        .map_err(|e| e.to_string())
-}
-
-/// Loads the snapshot, retrying with backoff (100 ms doubling to 5 s) until it succeeds or
-/// `token` is cancelled. Runs on the actix runtime (awc is not `Send`).
+/// Loads the snapshot, retrying until the consent service answers or `token` is cancelled.
 pub async fn load_snapshot(consent_url: String, replica: Replica, token: CancellationToken) {
     let url = format!("{}/internal/consents", consent_url.trim_end_matches('/'));
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match fetch(&url).await {
-            Ok(changes) => {
-                replica.load(changes);
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "consent snapshot not loaded; retrying");
-            }
-        }
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+    if let Some(changes) =
+        custodian_auth::internal::fetch_snapshot::<Vec<ConsentChange>>(&url, "consents", &token)
+            .await
+    {
+        replica.load(changes);
     }
 }

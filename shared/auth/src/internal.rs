@@ -152,6 +152,51 @@ pub fn authorize(request: awc::ClientRequest) -> awc::ClientRequest {
     }
 }
 
+/// GETs another service's `/internal/*` snapshot at `url` (with the service credential),
+/// retrying with backoff (100 ms doubling to 5 s) until it is read; None when `token` is
+/// cancelled first. `source` names the snapshot in the logs. Runs on the actix runtime (awc is
+/// not `Send`).
+pub async fn fetch_snapshot<T: serde::de::DeserializeOwned>(
+    url: &str,
+    source: &'static str,
+    token: &tokio_util::sync::CancellationToken,
+) -> Option<T> {
+    async fn fetch<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
+        let client = awc::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .finish();
+        let mut response = authorize(client.get(url))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status()));
+        }
+        response
+            .json::<T>()
+            .limit(256 << 20)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    let mut backoff = std::time::Duration::from_millis(100);
+    loop {
+        match fetch(url).await {
+            Ok(snapshot) => return Some(snapshot),
+            Err(e) => tracing::warn!(
+                snapshot = source,
+                error = %e,
+                retry_in_ms = backoff.as_millis() as u64,
+                "snapshot not loaded; retrying"
+            ),
+        }
+        tokio::select! {
+            _ = token.cancelled() => return None,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
 fn write_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
