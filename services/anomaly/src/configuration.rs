@@ -12,7 +12,7 @@ pub use custodian_auth::{AuthSettings, InternalToken};
 pub use custodian_database::DatabaseSettings;
 pub use custodian_events::streams::RedisSettings;
 
-use crate::model::{CalibrationSettings, ModelConfig, DEFAULT_THRESHOLD};
+use crate::model::{CalibrationSettings, ModelConfig, DEFAULT_THRESHOLD, MAX_GRACE};
 
 pub const DEFAULT_PORT: u16 = 8085;
 /// `ANOMALY_SUSPEND_CONFIDENCE`: alerts scoring at or above it ask identity to suspend.
@@ -52,6 +52,8 @@ pub struct AnomalySettings {
     /// Alerts scoring at or above it ask identity to suspend (`ANOMALY_SUSPEND_CONFIDENCE`,
     /// 0.92); below it they alert only.
     pub suspend_confidence: f64,
+    /// The model's calibration and grace period ([`model_config_from_env`]).
+    pub model: ModelConfig,
 }
 
 /// The alert webhook.
@@ -152,7 +154,18 @@ pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
         let h: u32 = Env.parse(name, u32::try_from(default / 3600).unwrap_or(48))?;
         Ok(i64::from(h) * 3600)
     };
+    let grace: u32 = Env.parse(
+        "ANOMALY_GRACE_SECONDS",
+        u32::try_from(defaults.grace_seconds).unwrap_or(60),
+    )?;
+    if i64::from(grace) > MAX_GRACE {
+        return Err(ConfigError::Invalid {
+            name: "ANOMALY_GRACE_SECONDS".into(),
+            reason: format!("must be at most {MAX_GRACE}"),
+        });
+    }
     Ok(ModelConfig {
+        grace_seconds: i64::from(grace),
         calibration: CalibrationSettings {
             target_fpr: fpr,
             warmup_seconds: hours("ANOMALY_WARMUP_HOURS", defaults.calibration.warmup_seconds)?,
@@ -193,6 +206,7 @@ impl Settings {
                     "ANOMALY_SUSPEND_CONFIDENCE",
                     DEFAULT_SUSPEND_CONFIDENCE,
                 )?,
+                model: model_config_from_env()?,
             },
             identity_url: env
                 .string("IDENTITY_URL", "http://127.0.0.1:8081")

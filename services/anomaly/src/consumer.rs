@@ -9,6 +9,12 @@
 //! `ANOMALY_SUSPEND_CONFIDENCE`; with a webhook configured, its `DetectedIssue` is queued for
 //! delivery in the same transaction. The relay and the webhook worker are woken after the
 //! commit. If the transaction fails, the whole batch stays pending and is retried.
+//!
+//! An alert that rests only on a missing explanation waits for the model's grace period
+//! (`ANOMALY_GRACE_SECONDS`, event time) for the actor to document for the patient; if nothing
+//! comes, the detector hands it over later ([`Detector::take_matured`], while scoring a later
+//! batch) and it is raised then, in that batch's transaction. Waiting alerts live in memory: a
+//! restart within the grace period forgets them (the event's score is stored either way).
 
 use std::{
     collections::HashSet,
@@ -23,6 +29,7 @@ use custodian_events::{
     AccessAction, AccessEvent, AccessOutcome, Alert,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
@@ -33,7 +40,7 @@ use crate::{
         scored::{self, NewScoredEvent},
     },
     metrics::AnomalyMetrics,
-    model::{Detector, Scored},
+    model::{Detector, Matured, Scored},
     webhook::{self, WebhookWaker},
 };
 
@@ -48,6 +55,7 @@ pub fn lock(detector: &SharedDetector) -> MutexGuard<'_, Detector> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+#[derive(Clone)]
 pub struct AccessScorer {
     pub pool: Pool,
     pub detector: SharedDetector,
@@ -109,6 +117,7 @@ impl AccessScorer {
         let mut seen = HashSet::new();
         let mut fresh = Vec::with_capacity(events.len());
         let mut duplicates = 0u64;
+        let matured;
         {
             // The detector ignores ids already in its window, so a batch retried after a
             // failed store does not count its events twice.
@@ -120,13 +129,21 @@ impl AccessScorer {
                 }
                 fresh.push((event, detector.score(event)));
             }
+            matured = detector.take_matured();
         }
-        let stored = if fresh.is_empty() {
+        let stored = if fresh.is_empty() && matured.is_empty() {
             Stored::default()
         } else {
-            self.store(&mut conn, &fresh)
-                .await
-                .map_err(|e| e.to_string())?
+            match self.store(&mut conn, &fresh, &matured).await {
+                Ok(stored) => stored,
+                Err(e) => {
+                    // The batch is retried, but its events are already in the detector's
+                    // window (a retry does not score them again): keep the late alerts for
+                    // the next store.
+                    lock(&self.detector).restore_matured(matured);
+                    return Err(e.to_string());
+                }
+            }
         };
         self.metrics
             .events_duplicate
@@ -153,12 +170,14 @@ impl AccessScorer {
         Ok(())
     }
 
-    /// One transaction: the scores, and for each alert not within an actor's cooldown the alert
-    /// row and its outbox entry.
+    /// One transaction: the scores, and for each alert not within an actor's cooldown (the
+    /// fresh events' and those that waited out their grace period) the alert row and its
+    /// outbox entry.
     async fn store(
         &self,
         conn: &mut AsyncPgConnection,
         fresh: &[(&AccessEvent, Scored)],
+        matured: &[Matured],
     ) -> Result<Stored, diesel::result::Error> {
         let alerts_stream = self.alerts_stream.as_str();
         let suspend = self.suspend;
@@ -182,12 +201,20 @@ impl AccessScorer {
                 .into_iter()
                 .collect();
             let mut stored = Stored::default();
+            let mut candidates: Vec<(&AccessEvent, &Scored)> = Vec::with_capacity(fresh.len());
             for (event, scored) in fresh {
                 if !inserted.contains(&event.id) {
                     stored.raced += 1;
                     continue;
                 }
                 stored.scored.push(scored.score);
+                candidates.push((event, scored));
+            }
+            for m in matured {
+                scored::raise_score(conn, m.event.id, m.scored.score).await?;
+            }
+            candidates.extend(matured.iter().map(|m| (&m.event, &m.scored)));
+            for (event, scored) in candidates {
                 // Every permitted break-glass is alerted on (the access policy's obligation),
                 // whatever its score, never suppressed by a cooldown, and never by itself a
                 // reason to suspend: the security team reviews it.
@@ -275,6 +302,43 @@ impl AccessScorer {
             Ok(stored)
         })
         .await
+    }
+}
+
+/// How often the live path looks for late alerts when the stream is quiet.
+pub const LATE_ALERT_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl AccessScorer {
+    /// Raises the alerts whose grace period ran out while no event came to move the model's
+    /// clock: every [`LATE_ALERT_TICK`], the clock moves to the wall clock, or, when producers'
+    /// clocks run ahead of ours, by as long as the stream has been quiet.
+    pub async fn raise_late_alerts(self, token: CancellationToken) {
+        let mut tick = tokio::time::interval(LATE_ALERT_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut seen = (u64::MAX, std::time::Instant::now());
+        loop {
+            tokio::select! {
+                () = token.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let due = {
+                let mut detector = lock(&self.detector);
+                let observed = detector.observed();
+                if observed != seen.0 {
+                    seen = (observed, std::time::Instant::now());
+                }
+                let quiet = chrono::Duration::from_std(seen.1.elapsed()).unwrap_or_default();
+                detector.advance(Utc::now());
+                detector.advance_quiet(quiet);
+                detector.has_matured()
+            };
+            if !due {
+                continue;
+            }
+            if let Err(reason) = self.process(&[]).await {
+                tracing::warn!(%reason, "late alerts not stored yet; retrying");
+            }
+        }
     }
 }
 

@@ -12,7 +12,9 @@
 //!
 //! Labels are JSON lines `{"id": "<event id>", "incident": "...", "kind": "..."}`, one per
 //! attack event; unlisted events are benign. An incident is found when at least one of its
-//! events alerts; its delay is the event time from its first event to its first alerted one.
+//! events alerts; its delay is the event time from its first event to its first alert (for an
+//! event that alerted late, taken into an incident by a later alert, the time of that alert:
+//! its line's `alerted_at`).
 //!
 //! It is a report: exit 0 whatever the figures; 2 on bad input (with the file and line), 64 on
 //! bad arguments.
@@ -67,6 +69,10 @@ pub struct ScoreLine {
     pub id: Uuid,
     pub score: f64,
     pub alert: bool,
+    /// For an event that alerted late (taken into an incident by a later alert), the event
+    /// time of that alert: the delay counts to it.
+    #[serde(default)]
+    pub alerted_at: Option<DateTime<Utc>>,
 }
 
 /// What the evaluation needs of an event.
@@ -238,10 +244,10 @@ pub fn evaluate(
                 entry.max_score = entry.max_score.max(score.score);
                 if alert {
                     entry.alerted += 1;
-                    if entry.delay_seconds.is_none() {
-                        let delay = (event.time - entry.first).num_milliseconds() as f64 / 1000.0;
-                        entry.delay_seconds = Some(delay);
-                    }
+                    let at = score.alerted_at.unwrap_or(event.time).max(event.time);
+                    let delay = (at - entry.first).num_milliseconds() as f64 / 1000.0;
+                    entry.delay_seconds =
+                        Some(entry.delay_seconds.map_or(delay, |d: f64| d.min(delay)));
                 }
             }
         }
@@ -415,6 +421,7 @@ pub fn detect_with(
     let options = ReplayOptions {
         threshold: detector.threshold(),
         skip_malformed: false,
+        explain: false,
     };
     replay_detector(events, &mut out, io::sink(), &options, detector).map_err(|e| match e {
         ReplayError::Malformed { line, reason } => EvaluateError::Malformed {
@@ -681,6 +688,7 @@ mod tests {
                     id: id(n),
                     score,
                     alert: score >= 0.8,
+                    alerted_at: None,
                 }
             })
             .collect();
@@ -720,6 +728,23 @@ mod tests {
         // B: both its events alert, delay 0; A: 10 s.
         assert_eq!(r.delay_median_seconds, Some(5.0));
         assert_eq!(r.delay_max_seconds, Some(10.0));
+    }
+
+    #[test]
+    fn a_late_alert_counts_its_delay_to_when_it_was_raised() {
+        let (events, labels, mut scores) = tiny();
+        // A's first event (50 s) was taken into the incident by an alert raised at 75 s; its
+        // own first alert on its merits is at 60 s: the delay is 10 s, not 0.
+        scores[4].alert = true;
+        scores[4].alerted_at = Some(at(75));
+        let r = evaluate(&events, &labels, &scores, None).unwrap();
+        assert_eq!(r.true_positives, 3);
+        assert_eq!(r.delay_median_seconds, Some(10.0));
+        // Alone (the 60 s and 70 s alerts gone), the late one's delay is 25 s.
+        scores[5].alert = false;
+        scores[6].alert = false;
+        let r = evaluate(&events, &labels, &scores, None).unwrap();
+        assert_eq!(r.delay_median_seconds, Some(25.0));
     }
 
     #[test]

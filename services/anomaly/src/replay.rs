@@ -12,19 +12,21 @@
 //! (see [`crate::federated`]).
 
 use std::{
+    collections::{HashMap, VecDeque},
     fs::File,
     io::{self, BufRead, BufReader, BufWriter, Write},
     path::PathBuf,
     process::ExitCode,
 };
 
+use chrono::{DateTime, Utc};
 use custodian_events::AccessEvent;
 use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
-    model::{Detector, ModelConfig},
+    model::{incidents::LOOKBACK, Contribution, Detector, Matured, ModelConfig, Scored, MAX_GRACE},
 };
 
 /// How to replay.
@@ -33,6 +35,8 @@ pub struct ReplayOptions {
     pub threshold: f64,
     /// Warn about malformed lines and go on instead of stopping.
     pub skip_malformed: bool,
+    /// Add each score's explanation and contributions to its line (`--explain`).
+    pub explain: bool,
 }
 
 /// What a replay did.
@@ -52,10 +56,115 @@ pub enum ReplayError {
 }
 
 #[derive(Serialize)]
-struct Line {
+struct Line<'a> {
     id: Uuid,
     score: f64,
     alert: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerted_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explanation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contributions: Option<&'a [Contribution]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incident: Option<u64>,
+}
+
+/// Scores held back for [`LOOKBACK`] or the detector's grace period of event time, so that an alert can still
+/// take the events just before it into its incident ([`Scored::joined`]), and an alert that
+/// waited for an explanation and found none ([`Matured`]) can still be marked, before they are
+/// written: those lines then say `"alert": true`, a score of at least the threshold, and
+/// `alerted_at`, the event time the alert was raised. Lines leave in input order.
+#[derive(Debug)]
+pub struct LateAlerts {
+    threshold: f64,
+    /// Seconds of event time a line is held.
+    hold: i64,
+    held: VecDeque<(DateTime<Utc>, Scored, Option<DateTime<Utc>>)>,
+    /// Position in `held` of each held id, offset by `released`.
+    index: HashMap<Uuid, u64>,
+    released: u64,
+}
+
+/// Lines held at most, whatever the event times (a file out of time order cannot hold more).
+pub const MAX_HELD: usize = 500_000;
+
+impl LateAlerts {
+    /// For a detector: held as long as its grace period or [`LOOKBACK`], whichever is longer.
+    pub fn for_detector(detector: &Detector) -> Self {
+        let grace = detector.config().grace_seconds.clamp(0, MAX_GRACE);
+        Self {
+            threshold: detector.threshold(),
+            hold: grace.max(LOOKBACK) + 1,
+            held: VecDeque::new(),
+            index: HashMap::new(),
+            released: 0,
+        }
+    }
+
+    /// Marks a held line as alerting late, at `at`, in `incident`.
+    fn late(&mut self, id: &Uuid, at: DateTime<Utc>, score: f64, incident: Option<u64>) {
+        let Some(&position) = self.index.get(id) else {
+            return;
+        };
+        if let Some((_, earlier, late)) = self.held.get_mut((position - self.released) as usize) {
+            if !earlier.alert {
+                earlier.alert = true;
+                earlier.score = earlier.score.max(score).max(self.threshold);
+                earlier.incident = incident;
+                *late = Some(at);
+            }
+        }
+    }
+
+    /// Marks the lines of alerts that waited out their grace period ([`Detector::take_matured`])
+    /// and the events each took into its incident.
+    pub fn matured(&mut self, matured: &[Matured]) {
+        for m in matured {
+            self.late(&m.scored.id, m.at, m.scored.score, m.scored.incident);
+            for id in &m.scored.joined {
+                self.late(id, m.at, self.threshold, m.scored.incident);
+            }
+        }
+    }
+
+    /// Adds one event's score (marking the held events it joined) and returns the lines that
+    /// no later alert can reach any more.
+    pub fn push(
+        &mut self,
+        time: DateTime<Utc>,
+        scored: Scored,
+    ) -> Vec<(Scored, Option<DateTime<Utc>>)> {
+        for id in &scored.joined {
+            self.late(id, time, self.threshold, scored.incident);
+        }
+        self.index
+            .insert(scored.id, self.released + self.held.len() as u64);
+        self.held.push_back((time, scored, None));
+        let horizon = time - chrono::Duration::seconds(self.hold);
+        let mut out = Vec::new();
+        while let Some((t, _, _)) = self.held.front() {
+            if *t >= horizon && self.held.len() <= MAX_HELD {
+                break;
+            }
+            out.extend(self.pop());
+        }
+        out
+    }
+
+    /// Everything still held, in input order (at the end of the input).
+    pub fn finish(&mut self) -> Vec<(Scored, Option<DateTime<Utc>>)> {
+        std::iter::from_fn(|| self.pop()).collect()
+    }
+
+    fn pop(&mut self) -> Option<(Scored, Option<DateTime<Utc>>)> {
+        let (_, scored, late) = self.held.pop_front()?;
+        self.released += 1;
+        if self.index.get(&scored.id) == Some(&(self.released - 1)) {
+            self.index.remove(&scored.id);
+        }
+        Some((scored, late))
+    }
 }
 
 /// Scores every event of `input` and writes one JSON line per event to `output`. Warnings about
@@ -92,6 +201,7 @@ pub fn replay_detector(
     mut detector: Detector,
 ) -> Result<(ReplaySummary, Detector), ReplayError> {
     let mut summary = ReplaySummary::default();
+    let mut held = LateAlerts::for_detector(&detector);
     for (index, line) in input.lines().enumerate() {
         let number = index as u64 + 1;
         let line = line?;
@@ -114,26 +224,49 @@ pub fn replay_detector(
         };
         let scored = detector.score(&event);
         summary.scored += 1;
-        summary.alerts += u64::from(scored.alert);
-        let json = serde_json::to_string(&Line {
-            id: scored.id,
-            score: scored.score,
-            alert: scored.alert,
-        })
-        .map_err(io::Error::other)?;
-        writeln!(output, "{json}")?;
+        held.matured(&detector.take_matured());
+        for (scored, late) in held.push(event.time, scored) {
+            write_line(&mut output, &mut summary, options, &scored, late)?;
+        }
+    }
+    held.matured(&detector.finish());
+    for (scored, late) in held.finish() {
+        write_line(&mut output, &mut summary, options, &scored, late)?;
     }
     output.flush()?;
     Ok((summary, detector))
 }
 
-const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed] [--parameters GLOBAL.json]";
+fn write_line(
+    output: &mut impl Write,
+    summary: &mut ReplaySummary,
+    options: &ReplayOptions,
+    scored: &Scored,
+    alerted_at: Option<DateTime<Utc>>,
+) -> Result<(), ReplayError> {
+    summary.alerts += u64::from(scored.alert);
+    let json = serde_json::to_string(&Line {
+        id: scored.id,
+        score: scored.score,
+        alert: scored.alert,
+        alerted_at,
+        explanation: options.explain.then_some(scored.explanation.as_str()),
+        contributions: options.explain.then_some(scored.contributions.as_slice()),
+        incident: scored.incident.filter(|_| options.explain),
+    })
+    .map_err(io::Error::other)?;
+    writeln!(output, "{json}")?;
+    Ok(())
+}
+
+const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed] [--explain] [--parameters GLOBAL.json]";
 
 #[derive(Debug, PartialEq)]
 struct Args {
     events: PathBuf,
     threshold: Option<f64>,
     skip_malformed: bool,
+    explain: bool,
     parameters: Option<PathBuf>,
 }
 
@@ -141,6 +274,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut events = None;
     let mut threshold = None;
     let mut skip_malformed = false;
+    let mut explain = false;
     let mut parameters = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -157,6 +291,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                 threshold = Some(t);
             }
             "--skip-malformed" => skip_malformed = true,
+            "--explain" => explain = true,
             "--parameters" => {
                 parameters = Some(PathBuf::from(it.next().ok_or("--parameters needs a file")?));
             }
@@ -168,6 +303,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         events: events.ok_or("--events is required")?,
         threshold,
         skip_malformed,
+        explain,
         parameters,
     })
 }
@@ -204,6 +340,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let options = ReplayOptions {
         threshold,
         skip_malformed: args.skip_malformed,
+        explain: args.explain,
     };
     let input: Box<dyn BufRead> = if args.events.as_os_str() == "-" {
         Box::new(BufReader::new(io::stdin().lock()))
@@ -252,6 +389,7 @@ mod tests {
         ReplayOptions {
             threshold: 0.8,
             skip_malformed: false,
+            explain: false,
         }
     }
 
@@ -289,9 +427,51 @@ mod tests {
             let score = line["score"].as_f64().expect("score");
             assert!((0.0..=1.0).contains(&score));
             assert_eq!(line["alert"], score >= 0.8);
-            assert_eq!(line.as_object().map(|o| o.len()), Some(3));
+            // `alerted_at` only on lines an alert took late.
+            let keys: Vec<&String> = line.as_object().expect("object").keys().collect();
+            assert!(
+                keys.len() == 3
+                    || (keys.len() == 4 && line["alert"] == true && line["alerted_at"].is_string()),
+                "{keys:?}"
+            );
         }
         assert_eq!(lines[19]["alert"], true);
+    }
+
+    #[test]
+    fn explain_adds_the_reasons_to_each_line_and_changes_no_score() {
+        let input = burst_file();
+        let (mut plain, mut explained) = (Vec::new(), Vec::new());
+        replay(input.as_bytes(), &mut plain, io::sink(), &options()).expect("replay");
+        let explain = ReplayOptions {
+            explain: true,
+            ..options()
+        };
+        replay(input.as_bytes(), &mut explained, io::sink(), &explain).expect("replay");
+        let parse = |bytes: &[u8]| -> Vec<serde_json::Value> {
+            String::from_utf8_lossy(bytes)
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json line"))
+                .collect()
+        };
+        let (plain, explained) = (parse(&plain), parse(&explained));
+        assert_eq!(plain.len(), explained.len());
+        for (p, e) in plain.iter().zip(&explained) {
+            assert_eq!(p["id"], e["id"]);
+            assert_eq!(p["score"], e["score"]);
+        }
+        let last = &explained[19];
+        assert_eq!(last["alert"], true);
+        assert!(last["incident"].is_u64(), "{last}");
+        let text = last["explanation"].as_str().expect("explanation");
+        assert!(text.contains("distinct patients"), "{text}");
+        let features: Vec<&str> = last["contributions"]
+            .as_array()
+            .expect("contributions")
+            .iter()
+            .filter_map(|c| c["feature"].as_str())
+            .collect();
+        assert!(features.contains(&"distinct_patients"), "{features:?}");
     }
 
     #[test]
@@ -334,8 +514,13 @@ mod tests {
                 events: "x.jsonl".into(),
                 threshold: None,
                 skip_malformed: false,
+                explain: false,
                 parameters: None,
             })
+        );
+        assert_eq!(
+            a(&["--events", "x", "--explain"]).map(|a| a.explain),
+            Ok(true)
         );
         assert_eq!(
             a(&["--events", "x", "--threshold", "0.5", "--skip-malformed"]).map(|a| a.threshold),

@@ -96,8 +96,7 @@ impl Application {
 
         let detector: SharedDetector = Arc::new(Mutex::new(Detector::with_config(
             settings.anomaly.alert_threshold,
-            crate::configuration::model_config_from_env()
-                .map_err(|e| StartupError::Config(e.to_string()))?,
+            settings.anomaly.model,
         )));
         {
             let mut conn = pool
@@ -156,6 +155,7 @@ impl Application {
             metrics: anomaly_metrics.clone(),
             webhook: webhook_waker,
         };
+        background.spawn(scorer.clone().raise_late_alerts(background.token()));
         background.spawn(consumer.run_batched(scorer, background.token()));
         // Care facts records reads from clinical data (signed by records).
         let care = GroupConsumer::new(

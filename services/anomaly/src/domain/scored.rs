@@ -95,6 +95,17 @@ pub async fn insert_many(
         .await
 }
 
+/// Raises a stored score to `score` (an alert that waited for its grace period and came of
+/// age: the stored score says it alerted, as the alert does).
+pub async fn raise_score(conn: &mut AsyncPgConnection, id: Uuid, score: f64) -> QueryResult<()> {
+    diesel::update(scored_events::table.find(id))
+        .filter(scored_events::score.lt(score))
+        .set(scored_events::score.eq(score))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// The events of the last [`REBUILD_SPAN`] before the newest one (at most the newest
 /// [`REBUILD_MAX_ROWS`] of them), oldest first.
 pub async fn recent(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ScoredEventRow>> {

@@ -105,6 +105,7 @@ fn train(
     let options = ReplayOptions {
         threshold,
         skip_malformed: false,
+        explain: false,
     };
     let detector = Detector::with_config(threshold, model);
     let (summary, detector) = replay_detector(

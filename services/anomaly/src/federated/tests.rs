@@ -103,7 +103,16 @@ fn train(detector: &mut Detector, events: &[AccessEvent]) {
 
 /// F1 of `detector` (consumed) on a hospital's later period.
 fn f1(mut detector: Detector, h: &Hospital) -> (f64, Vec<f64>) {
-    let scored: Vec<_> = h.test.iter().map(|e| detector.score(e)).collect();
+    // As `anomaly replay` writes them: late alerts applied.
+    let mut held = crate::replay::LateAlerts::for_detector(&detector);
+    let mut settled = Vec::new();
+    for e in &h.test {
+        let scored = detector.score(e);
+        held.matured(&detector.take_matured());
+        settled.extend(held.push(e.time, scored));
+    }
+    held.matured(&detector.finish());
+    settled.extend(held.finish());
     let refs: Vec<EventRef> = h
         .test
         .iter()
@@ -112,18 +121,19 @@ fn f1(mut detector: Detector, h: &Hospital) -> (f64, Vec<f64>) {
             time: e.time,
         })
         .collect();
-    let lines: Vec<ScoreLine> = scored
+    let lines: Vec<ScoreLine> = settled
         .iter()
-        .map(|s| ScoreLine {
+        .map(|(s, late)| ScoreLine {
             id: s.id,
             score: s.score,
             alert: s.alert,
+            alerted_at: *late,
         })
         .collect();
     let report = evaluate(&refs, &h.labels, &lines, None).unwrap();
     (
         report.f1.unwrap_or(0.0),
-        scored.iter().map(|s| s.score).collect(),
+        lines.iter().map(|s| s.score).collect(),
     )
 }
 

@@ -148,6 +148,19 @@ impl Feature {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Values(pub [f64; FEATURES]);
 
+impl Feature {
+    /// The features that say only that nothing explains an access (and how much that
+    /// matters): what a later explanation (the actor documenting for the patient) answers.
+    pub const EXPLANATION: [Feature; 6] = [
+        Feature::NoRelationship,
+        Feature::SensitiveUnexplained,
+        Feature::DormantUnexplained,
+        Feature::UnexplainedContext,
+        Feature::Outlier,
+        Feature::Restricted,
+    ];
+}
+
 impl Values {
     pub fn set(&mut self, feature: Feature, value: f64) {
         self.0[feature as usize] = if value.is_nan() {
@@ -171,6 +184,15 @@ impl Values {
     }
 
     /// `1 − Π (1 − wᵢ fᵢ)`.
+    /// These values with `features` set to 0.
+    pub fn without(&self, features: &[Feature]) -> Values {
+        let mut rest = *self;
+        for f in features {
+            rest.0[*f as usize] = 0.0;
+        }
+        rest
+    }
+
     pub fn raw(&self) -> f64 {
         let keep: f64 = self.contributions().iter().map(|c| 1.0 - c).product();
         (1.0 - keep).clamp(0.0, 1.0)

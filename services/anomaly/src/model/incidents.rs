@@ -6,10 +6,23 @@
 //! rarely has every access stand out on its own, but once one did, the similar ones around it
 //! belong to the same incident.
 
+use std::collections::VecDeque;
+
+use uuid::Uuid;
+
 /// An incident closes this long (event time) after its last alert.
 pub const INCIDENT_GAP: i64 = 30 * 60;
 /// Share of the raw threshold an event needs to join an open incident.
 pub const CARRY: f64 = 0.6;
+/// How far back (event time) an alert on its own merits reaches for the actor's earlier,
+/// suspicious events: the start of the burst or sweep that made it stand out.
+pub const LOOKBACK: i64 = 5 * 60;
+/// Share of the raw threshold an earlier event needs to join the incident.
+pub const JOIN: f64 = 0.3;
+/// Share an earlier event of the same request (the other patients of one search) needs.
+pub const JOIN_SAME_REQUEST: f64 = 0.1;
+/// Earlier events remembered per actor at most.
+pub const MAX_SUSPECTS: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Incident {
@@ -27,16 +40,66 @@ impl Incident {
     }
 }
 
-/// An actor's incident slot.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// An event that did not alert, remembered for [`LOOKBACK`] in case an alert shortly after it
+/// shows that it was the start of the same incident.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Suspect {
+    id: Uuid,
+    time: i64,
+    request: u64,
+    /// Its raw risk as a share of the raw threshold in force when it was scored.
+    share: f32,
+}
+
+/// An actor's incident slot, and its recent events that did not alert.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Incidents {
     current: Option<Incident>,
+    suspects: VecDeque<Suspect>,
 }
 
 impl Incidents {
     /// The incident open at `t`, if any.
     pub fn open(&self, t: i64) -> Option<Incident> {
         self.current.filter(|i| i.open_at(t))
+    }
+
+    /// Remembers an event that did not alert (events arrive in about time order; older ones
+    /// than [`LOOKBACK`] before it are forgotten).
+    pub fn remember(&mut self, id: Uuid, time: i64, request: u64, share: f64) {
+        if share < JOIN_SAME_REQUEST {
+            return;
+        }
+        while self
+            .suspects
+            .front()
+            .is_some_and(|s| time - s.time > LOOKBACK || self.suspects.len() >= MAX_SUSPECTS)
+        {
+            self.suspects.pop_front();
+        }
+        self.suspects.push_back(Suspect {
+            id,
+            time,
+            request,
+            share: share as f32,
+        });
+    }
+
+    /// The remembered events that an alert on its own merits at `time` (of request `request`)
+    /// takes into its incident: within [`LOOKBACK`], at least [`JOIN`] of the threshold, or
+    /// [`JOIN_SAME_REQUEST`] when of the same request. They are forgotten (each joins once).
+    pub fn join(&mut self, time: i64, request: u64) -> Vec<Uuid> {
+        let mut joined = Vec::new();
+        self.suspects.retain(|s| {
+            let within = time - s.time <= LOOKBACK;
+            let joins =
+                within && (f64::from(s.share) >= JOIN || (request != 0 && s.request == request));
+            if joins {
+                joined.push(s.id);
+            }
+            within && !joins
+        });
+        joined
     }
 
     /// Records an alert at `t`: extends the open incident or opens a new one with `next_id`.
@@ -67,6 +130,27 @@ impl Incidents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn an_alert_takes_the_suspicious_events_just_before_it() {
+        let mut i = Incidents::default();
+        i.remember(id(1), 0, 7, 0.5); // too old by the time of the alert
+        i.remember(id(2), 400, 7, 0.05); // not suspicious enough even in the same request
+        i.remember(id(3), 500, 9, 0.2); // another request, below JOIN
+        i.remember(id(4), 510, 7, 0.2); // the same request as the alert
+        i.remember(id(5), 520, 8, 0.4); // suspicious on its own
+        assert_eq!(i.join(600, 7), vec![id(4), id(5)]);
+        // Each event joins once; what did not join stays for a later alert.
+        assert_eq!(i.join(610, 9), vec![id(3)]);
+        assert!(i.join(620, 9).is_empty());
+        // Nothing older than the look-back joins.
+        i.remember(id(6), 700, 9, 0.9);
+        assert!(i.join(701 + LOOKBACK, 9).is_empty());
+    }
 
     #[test]
     fn alerts_close_in_time_are_one_incident() {

@@ -430,14 +430,53 @@ fn the_ward_nurse_reading_her_ward_is_quiet_the_vip_read_is_not() {
         AccessAction::Read,
     );
     vip.confidentiality = Some("V".into());
+    // It rests only on a missing explanation: it waits for the grace period.
+    let mut documented = d.clone();
     let s = d.score(&vip);
-    assert!(s.alert, "{s:?}");
+    assert!(!s.alert && s.score < DEFAULT_THRESHOLD, "{s:?}");
     assert!(
         s.explanation.to_lowercase().contains("very restricted"),
         "{s:?}"
     );
     assert!(s.explanation.contains("first access"), "{s:?}");
-    assert!(s.incident.is_some());
+    assert!(d.take_matured().is_empty());
+    // Nothing explains it within the grace period: anyone's later event moves the clock, and
+    // the alert comes of age with its incident.
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + 60 + GRACE,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    let late = &matured[0];
+    assert_eq!(late.event.id, vip.id);
+    assert!(late.scored.alert && late.scored.score >= DEFAULT_THRESHOLD);
+    assert!(late.scored.incident.is_some());
+    assert_eq!(late.at.timestamp() - vip.time.timestamp(), GRACE);
+
+    // The same read followed by a note the nurse writes for the VIP is care: no alert.
+    let read = documented.score(&vip);
+    assert!(!read.alert, "{read:?}");
+    let note = documented.score(&staff_event(
+        "n2",
+        "Ward A",
+        day4(10) + 90,
+        Some("Patient/vip"),
+        AccessAction::Create,
+    ));
+    assert!(!note.alert, "{note:?}");
+    documented.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + 60 + 10 * GRACE,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(documented.take_matured().is_empty());
+    assert!(documented.finish().is_empty());
 }
 
 #[test]

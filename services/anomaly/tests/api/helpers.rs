@@ -164,6 +164,11 @@ pub async fn spawn_configured(
             alert_threshold: 0.8,
             suspend: true,
             suspend_confidence: 0.92,
+            // Alerts that wait for an explanation come of age after a second of quiet.
+            model: anomaly::model::ModelConfig {
+                grace_seconds: 1,
+                ..Default::default()
+            },
         },
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),

@@ -64,6 +64,7 @@ fn the_binary_prints_what_the_library_computes() {
     let options = ReplayOptions {
         threshold: 0.8,
         skip_malformed: false,
+        explain: false,
     };
     replay(
         contents.as_bytes(),
