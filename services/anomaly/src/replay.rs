@@ -26,7 +26,10 @@ use uuid::Uuid;
 
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
-    model::{incidents::LOOKBACK, Contribution, Detector, Matured, ModelConfig, Scored, MAX_GRACE},
+    model::{
+        incidents::LOOKBACK, Contribution, Detector, Matured, ModelConfig, Scored, MAX_GRACE,
+        QUIET_LOOK_WAIT,
+    },
 };
 
 /// How to replay.
@@ -70,7 +73,7 @@ struct Line<'a> {
     incident: Option<u64>,
 }
 
-/// Scores held back for [`LOOKBACK`] or the detector's grace period of event time, so that an alert can still
+/// Scores held back for as long as a late alert can come (see [`LateAlerts::for_detector`]), so that an alert can still
 /// take the events just before it into its incident ([`Scored::joined`]), and an alert that
 /// waited for an explanation and found none ([`Matured`]) can still be marked, before they are
 /// written: those lines then say `"alert": true`, a score of at least the threshold, and
@@ -90,12 +93,13 @@ pub struct LateAlerts {
 pub const MAX_HELD: usize = 500_000;
 
 impl LateAlerts {
-    /// For a detector: held as long as its grace period or [`LOOKBACK`], whichever is longer.
+    /// For a detector: held as long as the longest a late alert can come: its grace period,
+    /// [`LOOKBACK`] or [`QUIET_LOOK_WAIT`].
     pub fn for_detector(detector: &Detector) -> Self {
         let grace = detector.config().grace_seconds.clamp(0, MAX_GRACE);
         Self {
             threshold: detector.threshold(),
-            hold: grace.max(LOOKBACK) + 1,
+            hold: grace.max(LOOKBACK).max(QUIET_LOOK_WAIT) + 1,
             held: VecDeque::new(),
             index: HashMap::new(),
             released: 0,

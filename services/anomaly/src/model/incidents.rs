@@ -16,7 +16,7 @@ pub const INCIDENT_GAP: i64 = 30 * 60;
 pub const CARRY: f64 = 0.6;
 /// How far back (event time) an alert on its own merits reaches for the actor's earlier,
 /// suspicious events: the start of the burst or sweep that made it stand out.
-pub const LOOKBACK: i64 = 5 * 60;
+pub const LOOKBACK: i64 = 10 * 60;
 /// Share of the raw threshold an earlier event needs to join the incident.
 pub const JOIN: f64 = 0.3;
 /// Share an earlier event of the same request (the other patients of one search) needs.
@@ -138,15 +138,16 @@ mod tests {
     #[test]
     fn an_alert_takes_the_suspicious_events_just_before_it() {
         let mut i = Incidents::default();
+        let at = LOOKBACK + 100;
         i.remember(id(1), 0, 7, 0.5); // too old by the time of the alert
-        i.remember(id(2), 400, 7, 0.05); // not suspicious enough even in the same request
-        i.remember(id(3), 500, 9, 0.2); // another request, below JOIN
-        i.remember(id(4), 510, 7, 0.2); // the same request as the alert
-        i.remember(id(5), 520, 8, 0.4); // suspicious on its own
-        assert_eq!(i.join(600, 7), vec![id(4), id(5)]);
+        i.remember(id(2), at - 200, 7, 0.05); // not suspicious enough even in the same request
+        i.remember(id(3), at - 100, 9, 0.2); // another request, below JOIN
+        i.remember(id(4), at - 90, 7, 0.2); // the same request as the alert
+        i.remember(id(5), at - 80, 8, 0.4); // suspicious on its own
+        assert_eq!(i.join(at, 7), vec![id(4), id(5)]);
         // Each event joins once; what did not join stays for a later alert.
-        assert_eq!(i.join(610, 9), vec![id(3)]);
-        assert!(i.join(620, 9).is_empty());
+        assert_eq!(i.join(at + 10, 9), vec![id(3)]);
+        assert!(i.join(at + 20, 9).is_empty());
         // Nothing older than the look-back joins.
         i.remember(id(6), 700, 9, 0.9);
         assert!(i.join(701 + LOOKBACK, 9).is_empty());

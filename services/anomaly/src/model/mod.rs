@@ -149,6 +149,13 @@ pub const GRACE: i64 = 60;
 pub const MAX_GRACE: i64 = 3_600;
 /// Alerts waiting for their grace period at most; beyond, they alert at once.
 pub const MAX_PENDING: usize = 10_000;
+/// How long (event time) a quiet look waits: a first look at a record nobody touched lately,
+/// with nothing to explain it, that stays below the threshold. If within this time the actor
+/// documents nothing for the patient and nobody else touches her record, nobody is caring for
+/// her here: the look alerts (the curious colleague's or neighbour's one or two looks).
+pub const QUIET_LOOK_WAIT: i64 = 30 * 60;
+/// Quiet looks waiting at most.
+pub const MAX_LOOKS: usize = 10_000;
 
 /// How much the model may remember.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -238,11 +245,22 @@ pub struct Matured {
     pub at: DateTime<Utc>,
 }
 
-/// An alert waiting for [`GRACE`].
+/// What a waiting alert waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// [`GRACE`]: the actor documenting, or a colleague of the department caring for her.
+    Grace,
+    /// [`QUIET_LOOK_WAIT`]: the actor documenting, or anyone else touching her record.
+    QuietLook,
+}
+
+/// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
 #[derive(Debug, Clone)]
 struct Pending {
+    wait: Wait,
     due: i64,
     actor: u64,
+    dept: u64,
     patient: u64,
     request: u64,
     event: AccessEvent,
@@ -386,6 +404,10 @@ pub struct Detector {
     /// Alerts waiting for their grace period, oldest first, and those that came of age since
     /// the last [`Detector::take_matured`].
     pending: std::collections::VecDeque<Pending>,
+    /// Quiet looks waiting, oldest first.
+    looks: std::collections::VecDeque<Pending>,
+    /// How many waiting alerts (of both kinds) name each patient.
+    waiting_patients: std::collections::HashMap<u64, u32>,
     matured: Vec<Matured>,
 }
 
@@ -551,6 +573,8 @@ impl Detector {
             observed: 0,
             incidents: 0,
             pending: std::collections::VecDeque::new(),
+            looks: std::collections::VecDeque::new(),
+            waiting_patients: std::collections::HashMap::new(),
             matured: Vec::new(),
         }
     }
@@ -941,14 +965,32 @@ impl Detector {
         } else if !alert && !deferred && !duplicate && q > 0.0 {
             actor.incidents.remember(event.id, t, request, raw / q);
         }
-        // A note or an observation written for the patient explains the reads waiting on her.
-        if write && permitted {
-            if let Some(patient) = keys.patient {
-                let actor_key = keys.actor;
-                self.pending
-                    .retain(|p| !(p.actor == actor_key && p.patient == patient));
-            }
-        }
+        // A look below the threshold at a record nobody touched lately, with nothing to
+        // explain it, waits to see whether anyone is caring for the patient.
+        let quiet_look = !alert
+            && !deferred
+            && !duplicate
+            && mature
+            && permitted
+            && specific
+            && read_like_or_search(event.action)
+            && !keys.base.break_glass
+            && q > 0.0
+            && raw >= 0.75 * q
+            && u >= 0.75
+            && explanation.dormant >= 0.5
+            && self.looks.len() < MAX_LOOKS
+            && keys.patient.is_some_and(|patient| {
+                !self.waiting_patients.contains_key(&patient)
+                    || !self
+                        .looks
+                        .iter()
+                        .any(|p| p.actor == keys.actor && p.patient == patient)
+            });
+        // A note or an observation written for the patient explains the reads waiting on her;
+        // someone else caring for her explains a quiet look, a colleague of the department a
+        // waiting alert.
+        let settles = keys.patient.filter(|_| permitted && (specific || write));
         let suspicious = alert || deferred;
 
         // Learning. Habits (how unexplained the actor's and its groups' ordinary work is) learn
@@ -1073,27 +1115,83 @@ impl Detector {
             incident,
             joined,
         };
+        if let Some(patient) = settles {
+            self.settle(keys.actor, keys.dept, patient, write);
+        }
         if alert {
             // The actor's waiting alerts belong to this incident: they come of age now.
             self.mature_where(t, |p| p.actor == keys.actor);
         }
-        if deferred {
-            if let Some(patient) = keys.patient {
-                self.pending.push_back(Pending {
-                    due: t + self.config.grace_seconds.clamp(0, MAX_GRACE),
-                    actor: keys.actor,
-                    patient,
-                    request,
-                    event: event.clone(),
-                    scored: Scored {
-                        score: raw_score,
-                        alert: true,
-                        ..scored.clone()
-                    },
-                });
+        if let (Some(patient), true) = (keys.patient, deferred || quiet_look) {
+            let (wait, due, alerting) = if deferred {
+                let due = t + self.config.grace_seconds.clamp(0, MAX_GRACE);
+                (Wait::Grace, due, raw_score)
+            } else {
+                (Wait::QuietLook, t + QUIET_LOOK_WAIT, self.threshold)
+            };
+            let mut waiting = Scored {
+                score: alerting.max(scored.score),
+                alert: true,
+                ..scored.clone()
+            };
+            if wait == Wait::QuietLook {
+                waiting.reasons.insert(0, QUIET_LOOK_REASON.into());
+                waiting.explanation = sentence(&waiting.reasons);
             }
+            self.wait(Pending {
+                wait,
+                due,
+                actor: keys.actor,
+                dept: keys.dept,
+                patient,
+                request,
+                event: event.clone(),
+                scored: waiting,
+            });
         }
         scored
+    }
+
+    fn wait(&mut self, p: Pending) {
+        *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
+        match p.wait {
+            Wait::Grace => self.pending.push_back(p),
+            Wait::QuietLook => self.looks.push_back(p),
+        }
+    }
+
+    fn unwait(&mut self, patient: u64) {
+        if let Some(n) = self.waiting_patients.get_mut(&patient) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.waiting_patients.remove(&patient);
+            }
+        }
+    }
+
+    /// `actor` of `dept` touched `patient` (wrote for her if `write`): what waits on her and
+    /// this explains is dropped.
+    fn settle(&mut self, actor: u64, dept: u64, patient: u64, write: bool) {
+        if !self.waiting_patients.contains_key(&patient) {
+            return;
+        }
+        let explained = |p: &Pending| {
+            p.patient == patient
+                && if p.actor == actor {
+                    write
+                } else {
+                    p.wait == Wait::QuietLook || p.dept == dept
+                }
+        };
+        let mut dropped = 0;
+        for queue in [&mut self.pending, &mut self.looks] {
+            let before = queue.len();
+            queue.retain(|p| !explained(p));
+            dropped += before - queue.len();
+        }
+        for _ in 0..dropped {
+            self.unwait(patient);
+        }
     }
 
     /// Alerts whose grace period ran out, without an explanation, since the last call (the
@@ -1141,23 +1239,42 @@ impl Detector {
 
     /// Raises the waiting alerts due by `t`.
     fn mature(&mut self, t: i64) {
-        while self.pending.front().is_some_and(|p| p.due <= t) {
-            let Some(p) = self.pending.pop_front() else {
-                break;
+        loop {
+            let grace = self.pending.front().map_or(i64::MAX, |p| p.due);
+            let look = self.looks.front().map_or(i64::MAX, |p| p.due);
+            let next = if grace <= look {
+                self.pending.pop_front()
+            } else {
+                self.looks.pop_front()
             };
-            self.raise(p, t);
+            match next {
+                Some(p) if p.due <= t => self.raise(p, t),
+                Some(p) => {
+                    // Not due: put it back where it was.
+                    match p.wait {
+                        Wait::Grace => self.pending.push_front(p),
+                        Wait::QuietLook => self.looks.push_front(p),
+                    }
+                    break;
+                }
+                None => break,
+            }
         }
     }
 
     /// Raises, at `t`, the waiting alerts that `which` picks.
     fn mature_where(&mut self, t: i64, which: impl Fn(&Pending) -> bool) {
-        if !self.pending.iter().any(&which) {
-            return;
+        let mut now = Vec::new();
+        for queue in [&mut self.pending, &mut self.looks] {
+            if !queue.iter().any(&which) {
+                continue;
+            }
+            let (picked, rest): (Vec<Pending>, Vec<Pending>) =
+                std::mem::take(queue).into_iter().partition(|p| which(p));
+            *queue = rest.into();
+            now.extend(picked);
         }
-        let (now, wait): (Vec<Pending>, Vec<Pending>) = std::mem::take(&mut self.pending)
-            .into_iter()
-            .partition(|p| which(p));
-        self.pending = wait.into();
+        now.sort_by_key(|p| p.due);
         for p in now {
             self.raise(p, t);
         }
@@ -1165,6 +1282,7 @@ impl Detector {
 
     /// Raises one waiting alert at `t`: its incident, and the events it takes into it.
     fn raise(&mut self, mut p: Pending, t: i64) {
+        self.unwait(p.patient);
         {
             let at = p.event.time.timestamp();
             let (incident, joined) = match self.actors.get_mut(p.actor) {
@@ -1218,6 +1336,10 @@ impl Detector {
         }
     }
 }
+
+/// The reason a quiet look alerts with.
+const QUIET_LOOK_REASON: &str =
+    "nobody else touched this record and the user documented nothing for the patient within 30 minutes";
 
 /// A department's key within its organisation (events and care facts alike).
 fn department_key(organization: Option<&str>, department: &str) -> u64 {

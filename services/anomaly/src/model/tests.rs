@@ -650,3 +650,61 @@ fn every_scored_event_explains_itself() {
     let json = serde_json::to_value(&s).expect("json");
     assert!(json["contributions"][0]["feature"].is_string());
 }
+
+#[test]
+fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_it() {
+    let (mut d, _) = hospital();
+    let look = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/neighbour"),
+        AccessAction::Read,
+    );
+    let mut cared_for = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert, "{s:?}");
+    // Half an hour on, nobody else opened the record and n2 wrote nothing for her.
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, look.id);
+    assert!(matured[0].scored.alert && matured[0].scored.score >= DEFAULT_THRESHOLD);
+    assert!(
+        matured[0]
+            .scored
+            .explanation
+            .starts_with("Nobody else touched"),
+        "{:?}",
+        matured[0].scored
+    );
+
+    // The same look, then a physician of another ward opens her chart: she is in care.
+    cared_for.score(&look);
+    cared_for.score(&staff_event(
+        "m1",
+        "Ward B",
+        day4(10) + 600,
+        Some("Patient/neighbour"),
+        AccessAction::Read,
+    ));
+    cared_for.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let late: Vec<_> = cared_for
+        .take_matured()
+        .into_iter()
+        .filter(|m| m.event.id == look.id)
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
+}
