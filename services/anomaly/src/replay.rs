@@ -17,6 +17,7 @@ use std::{
     io::{self, BufRead, BufReader, BufWriter, Write},
     path::PathBuf,
     process::ExitCode,
+    sync::mpsc,
 };
 
 use chrono::{DateTime, Utc};
@@ -174,7 +175,7 @@ impl LateAlerts {
 /// Scores every event of `input` and writes one JSON line per event to `output`. Warnings about
 /// skipped lines go to `warnings`.
 pub fn replay(
-    input: impl BufRead,
+    input: impl BufRead + Send,
     output: impl Write,
     warnings: impl Write,
     options: &ReplayOptions,
@@ -185,7 +186,7 @@ pub fn replay(
 /// [`replay`] with the model's calibration settings (`ANOMALY_TARGET_FPR`,
 /// `ANOMALY_WARMUP_HOURS`, `ANOMALY_CALIBRATION_HOURS`, as the service reads them).
 pub fn replay_with(
-    input: impl BufRead,
+    input: impl BufRead + Send,
     output: impl Write,
     warnings: impl Write,
     options: &ReplayOptions,
@@ -198,47 +199,100 @@ pub fn replay_with(
 /// [`replay`] with a given detector (e.g. one that imported federated parameters); returns it
 /// as the events left it.
 pub fn replay_detector(
-    input: impl BufRead,
+    input: impl BufRead + Send,
     mut output: impl Write,
     mut warnings: impl Write,
     options: &ReplayOptions,
     mut detector: Detector,
 ) -> Result<(ReplaySummary, Detector), ReplayError> {
     let mut summary = ReplaySummary::default();
+    detector.explain_all(options.explain);
     let mut held = LateAlerts::for_detector(&detector);
-    for (index, line) in input.lines().enumerate() {
-        let number = index as u64 + 1;
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event = match AccessEvent::parse(&line) {
-            Ok(event) => event,
-            Err(e) if options.skip_malformed => {
-                writeln!(warnings, "warning: line {number} skipped: {e}")?;
-                summary.skipped += 1;
-                continue;
+    // Parsing is about half the work: a second thread parses while this one scores, in order.
+    std::thread::scope(|scope| -> Result<(), ReplayError> {
+        let (batches, parsed) = mpsc::sync_channel::<io::Result<Vec<Parsed>>>(4);
+        scope.spawn(move || parse_lines(input, &batches));
+        for batch in parsed {
+            for item in batch? {
+                let event = match item {
+                    Parsed::Event(event) => event,
+                    Parsed::Malformed { line, reason } if options.skip_malformed => {
+                        writeln!(warnings, "warning: line {line} skipped: {reason}")?;
+                        summary.skipped += 1;
+                        continue;
+                    }
+                    Parsed::Malformed { line, reason } => {
+                        return Err(ReplayError::Malformed { line, reason })
+                    }
+                };
+                let scored = detector.score(&event);
+                summary.scored += 1;
+                held.matured(&detector.take_matured());
+                for (scored, late) in held.push(event.time, scored) {
+                    write_line(&mut output, &mut summary, options, &scored, late)?;
+                }
             }
-            Err(e) => {
-                return Err(ReplayError::Malformed {
-                    line: number,
-                    reason: e.to_string(),
-                })
-            }
-        };
-        let scored = detector.score(&event);
-        summary.scored += 1;
-        held.matured(&detector.take_matured());
-        for (scored, late) in held.push(event.time, scored) {
-            write_line(&mut output, &mut summary, options, &scored, late)?;
         }
-    }
+        Ok(())
+    })?;
     held.matured(&detector.finish());
     for (scored, late) in held.finish() {
         write_line(&mut output, &mut summary, options, &scored, late)?;
     }
     output.flush()?;
     Ok((summary, detector))
+}
+
+/// One line of the input, parsed.
+enum Parsed {
+    Event(Box<AccessEvent>),
+    Malformed { line: u64, reason: String },
+}
+
+/// Lines parsed per batch sent to the scoring thread.
+const PARSE_BATCH: usize = 1024;
+
+/// Parses `input` line by line (blank lines skipped) into batches; stops at the first read
+/// error (sent on) or when the receiver is gone.
+fn parse_lines(mut input: impl BufRead, batches: &mpsc::SyncSender<io::Result<Vec<Parsed>>>) {
+    let mut line = String::new();
+    let mut number = 0u64;
+    let mut batch = Vec::with_capacity(PARSE_BATCH);
+    loop {
+        line.clear();
+        match input.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = batches.send(Err(e));
+                return;
+            }
+        }
+        number += 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        batch.push(match AccessEvent::parse(&line) {
+            Ok(event) => Parsed::Event(Box::new(event)),
+            Err(e) => Parsed::Malformed {
+                line: number,
+                reason: e.to_string(),
+            },
+        });
+        if batch.len() == PARSE_BATCH
+            && batches
+                .send(Ok(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(PARSE_BATCH),
+                )))
+                .is_err()
+        {
+            return;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = batches.send(Ok(batch));
+    }
 }
 
 fn write_line(
@@ -262,6 +316,9 @@ fn write_line(
     writeln!(output, "{json}")?;
     Ok(())
 }
+
+/// Bytes read from the events file at a time.
+const READ_BUFFER: usize = 1 << 20;
 
 const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed] [--explain] [--parameters GLOBAL.json]";
 
@@ -346,11 +403,11 @@ pub fn main(args: &[String]) -> ExitCode {
         skip_malformed: args.skip_malformed,
         explain: args.explain,
     };
-    let input: Box<dyn BufRead> = if args.events.as_os_str() == "-" {
-        Box::new(BufReader::new(io::stdin().lock()))
+    let input: Box<dyn BufRead + Send> = if args.events.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin()))
     } else {
         match File::open(&args.events) {
-            Ok(file) => Box::new(BufReader::new(file)),
+            Ok(file) => Box::new(BufReader::with_capacity(READ_BUFFER, file)),
             Err(e) => {
                 eprintln!("error: cannot open {}: {e}", args.events.display());
                 return ExitCode::from(66);
@@ -366,7 +423,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let output = BufWriter::new(io::stdout().lock());
+    let output = BufWriter::with_capacity(READ_BUFFER, io::stdout().lock());
     match replay_detector(input, output, io::stderr(), &options, detector) {
         Ok((summary, _)) => {
             eprintln!(
