@@ -90,6 +90,24 @@ pub struct LateAlerts {
     released: u64,
 }
 
+/// Scores `events` (in order) as `anomaly replay` writes them: late alerts marked, each with
+/// the event time it was raised at.
+pub fn settle_all(
+    detector: &mut Detector,
+    events: &[AccessEvent],
+) -> Vec<(Scored, Option<DateTime<Utc>>)> {
+    let mut held = LateAlerts::for_detector(detector);
+    let mut settled = Vec::with_capacity(events.len());
+    for event in events {
+        let scored = detector.score(event);
+        held.matured(&detector.take_matured());
+        settled.extend(held.push(event.time, scored));
+    }
+    held.matured(&detector.finish());
+    settled.extend(held.finish());
+    settled
+}
+
 /// Lines held at most, whatever the event times (a file out of time order cannot hold more).
 pub const MAX_HELD: usize = 500_000;
 

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use anomaly::{
     model::Detector,
-    replay::LateAlerts,
+    replay::settle_all,
     simulate::{simulate, Params},
 };
 
@@ -30,15 +30,7 @@ fn a_small_simulated_hospital_is_caught_within_floors() {
     let mut found = HashSet::new();
     // As `anomaly replay` settles them: late alerts (events an alert took into its incident,
     // alerts that waited for an explanation and found none) marked.
-    let mut held = LateAlerts::for_detector(&detector);
-    let mut settled = Vec::new();
-    for event in &sim.events {
-        let scored = detector.score(event);
-        held.matured(&detector.take_matured());
-        settled.extend(held.push(event.time, scored));
-    }
-    held.matured(&detector.finish());
-    settled.extend(held.finish());
+    let settled = settle_all(&mut detector, &sim.events);
     assert_eq!(settled.len(), sim.events.len());
     for (scored, _) in &settled {
         match (labels.get(&scored.id), scored.alert) {

@@ -104,15 +104,7 @@ fn train(detector: &mut Detector, events: &[AccessEvent]) {
 /// F1 of `detector` (consumed) on a hospital's later period.
 fn f1(mut detector: Detector, h: &Hospital) -> (f64, Vec<f64>) {
     // As `anomaly replay` writes them: late alerts applied.
-    let mut held = crate::replay::LateAlerts::for_detector(&detector);
-    let mut settled = Vec::new();
-    for e in &h.test {
-        let scored = detector.score(e);
-        held.matured(&detector.take_matured());
-        settled.extend(held.push(e.time, scored));
-    }
-    held.matured(&detector.finish());
-    settled.extend(held.finish());
+    let settled = crate::replay::settle_all(&mut detector, &h.test);
     let refs: Vec<EventRef> = h
         .test
         .iter()

@@ -333,23 +333,7 @@ fn login(actor: &str, time: DateTime<Utc>) -> AccessEvent {
 }
 
 async fn score_of(app: &TestApp, event: &AccessEvent) -> f64 {
-    #[derive(diesel::QueryableByName)]
-    struct Score {
-        #[diesel(sql_type = diesel::sql_types::Double)]
-        score: f64,
-    }
-    eventually("the event scored", || async {
-        let mut conn = app.pool.get().await.expect("connection");
-        let rows: Vec<Score> = diesel_async::RunQueryDsl::load(
-            diesel::sql_query("SELECT score FROM scored_events WHERE event_id = $1")
-                .bind::<diesel::sql_types::Uuid, _>(event.id),
-            &mut conn,
-        )
-        .await
-        .expect("query");
-        rows.first().map(|r| r.score)
-    })
-    .await
+    score_reaching(app, event, f64::NEG_INFINITY).await
 }
 
 /// The event's stored score once it reaches `at_least`: an alert that rests only on a missing
