@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
+        alert_events,
         alerts::{self, AlertRecord, AlertStatus},
         detected_issue,
         kind::AlertKind,
@@ -231,6 +232,14 @@ impl AccessScorer {
                         && !alerts::recent_suspension_for(conn, &event.actor.id, event.time)
                             .await?;
                     if !escalation {
+                        // No alert of its own: its events join the actor's alert in force.
+                        if let Some(latest) =
+                            alerts::latest_for(conn, &event.actor.id, event.time).await?
+                        {
+                            let mut events = vec![event.id];
+                            events.extend(&scored.joined);
+                            alert_events::add(conn, latest, &events).await?;
+                        }
                         stored.suppressed += 1;
                         continue;
                     }
@@ -275,8 +284,9 @@ impl AccessScorer {
                     updated_at: now,
                 };
                 alerts::insert(conn, &record).await?;
+                alert_events::add(conn, record.id, &scored.joined).await?;
                 if webhook {
-                    let issue = detected_issue::render(&record, &[]);
+                    let issue = detected_issue::render(&record, &[], &scored.joined);
                     webhook::enqueue(conn, record.id, &issue).await?;
                 }
                 let alert = Alert {

@@ -75,11 +75,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_events (alert_id, event_id) {
+        alert_id -> Uuid,
+        event_id -> Uuid,
+        added_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(alerts -> scored_events (event_id));
+diesel::joinable!(alert_events -> alerts (alert_id));
 diesel::joinable!(alert_feedback -> alerts (alert_id));
 diesel::joinable!(webhook_deliveries -> alerts (alert_id));
 diesel::allow_tables_to_appear_in_same_query!(
     scored_events,
+    alert_events,
     alerts,
     alert_feedback,
     relationships,

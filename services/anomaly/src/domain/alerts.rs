@@ -116,6 +116,24 @@ pub async fn recent_for(
     .await
 }
 
+/// The actor's newest alert within [`ALERT_COOLDOWN`] of `time` (either side): the one a
+/// suppressed alert's events join.
+pub async fn latest_for(
+    conn: &mut AsyncPgConnection,
+    user_id: &str,
+    time: DateTime<Utc>,
+) -> QueryResult<Option<Uuid>> {
+    alerts::table
+        .filter(alerts::user_id.eq(user_id))
+        .filter(alerts::event_time.gt(time - ALERT_COOLDOWN))
+        .filter(alerts::event_time.lt(time + ALERT_COOLDOWN))
+        .order((alerts::event_time.desc(), alerts::id.desc()))
+        .select(alerts::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 /// Whether the actor already has an alert within [`ALERT_COOLDOWN`] of `time` that asked for a
 /// suspension (a more confident alert within the cooldown escalates only when none did).
 pub async fn recent_suspension_for(

@@ -8,7 +8,7 @@
 //! | `patient` | the access event's patient, as the ledger shows it to auditors |
 //! | `identifiedDateTime` | the access event's time |
 //! | `author` | `Device/custodian-anomaly`, the detector |
-//! | `implicated` | `AuditEvent/<event id>`: the access event (its ledger entry) |
+//! | `implicated` | `AuditEvent/<event id>`: the access event (its ledger entry), then the other events of its incident (taken in late, or alerting within the cooldown; at most 1,000) |
 //! | `detail` | the plain-words explanation |
 //! | `evidence` | one per feature that drove the score: `code` the feature ([`FEATURE_SYSTEM`]), extension [`CONTRIBUTION_URL`] its value and contribution |
 //! | `mitigation` | `suspend-user` when identity was asked to suspend, then each `acknowledged` / `dismissed` with its reviewer and date ([`MITIGATION_SYSTEM`]) |
@@ -19,6 +19,7 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use super::{
     alerts::{AlertRecord, AlertStatus},
@@ -96,7 +97,20 @@ fn evidence(contribution: &Value) -> Option<Value> {
 }
 
 /// The alert with its feedback (oldest first) as a `DetectedIssue`.
-pub fn render(alert: &AlertRecord, feedback: &[FeedbackRow]) -> Value {
+/// The alert's access event, then the other events of its incident.
+fn implicated(event: Uuid, others: &[Uuid]) -> Value {
+    let mut refs =
+        vec![json!({ "reference": format!("AuditEvent/{event}"), "display": "the access event" })];
+    refs.extend(
+        others
+            .iter()
+            .filter(|id| **id != event)
+            .map(|id| json!({ "reference": format!("AuditEvent/{id}"), "display": "an access event of the same incident" })),
+    );
+    Value::Array(refs)
+}
+
+pub fn render(alert: &AlertRecord, feedback: &[FeedbackRow], others: &[Uuid]) -> Value {
     let kind = AlertKind::parse(&alert.kind);
     let detector = json!({ "reference": DETECTOR, "display": "Custodian anomaly detector" });
     let mut mitigations = Vec::new();
@@ -157,7 +171,7 @@ pub fn render(alert: &AlertRecord, feedback: &[FeedbackRow]) -> Value {
         "severity": severity(alert.score),
         "identifiedDateTime": instant(alert.event_time),
         "author": detector,
-        "implicated": [{ "reference": format!("AuditEvent/{}", alert.event_id), "display": "the access event" }],
+        "implicated": implicated(alert.event_id, others),
         "detail": detail,
     });
     if let Some(patient) = alert.patient_ref.as_deref() {
@@ -223,9 +237,30 @@ mod tests {
     }
 
     #[test]
+    fn the_incidents_other_events_are_implicated_after_the_alerts_own() {
+        let a = alert();
+        let (x, y) = (Uuid::from_u128(7), Uuid::from_u128(8));
+        let issue = render(&a, &[], &[x, a.event_id, y]);
+        let refs: Vec<&str> = issue["implicated"]
+            .as_array()
+            .expect("implicated")
+            .iter()
+            .filter_map(|r| r["reference"].as_str())
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                format!("AuditEvent/{}", a.event_id),
+                format!("AuditEvent/{x}"),
+                format!("AuditEvent/{y}")
+            ]
+        );
+    }
+
+    #[test]
     fn an_open_alert_is_a_preliminary_issue_with_evidence() {
         let a = alert();
-        let issue = render(&a, &[]);
+        let issue = render(&a, &[], &[]);
         assert_eq!(issue["resourceType"], "DetectedIssue");
         assert_eq!(issue["status"], "preliminary");
         assert_eq!(issue["severity"], "high");
@@ -264,7 +299,7 @@ mod tests {
             note: Some("covering for a colleague".into()),
             created_at: Utc::now(),
         };
-        let issue = render(&a, &[row]);
+        let issue = render(&a, &[row], &[]);
         assert_eq!(issue["status"], "cancelled");
         assert_eq!(issue["severity"], "low");
         assert_eq!(

@@ -1,10 +1,11 @@
 //! Rows, queries and the FHIR view of them: what was scored ([`scored`]), the alerts raised
-//! ([`alerts`]) and their [`kind`], the security team's [`feedback`], the [`relationships`]
+//! ([`alerts`]), the other events of their incidents ([`alert_events`]) and their [`kind`], the security team's [`feedback`], the [`relationships`]
 //! the detector is taught, alerts as FHIR `DetectedIssue`s ([`detected_issue`]), and who may
 //! read and review them ([`access`]). Query functions return diesel results only; callers
 //! decide what an error means.
 
 pub mod access;
+pub mod alert_events;
 pub mod alerts;
 pub mod detected_issue;
 pub mod feedback;

@@ -32,19 +32,28 @@ async fn issues(app: &TestApp, query: &str) -> Vec<Value> {
 
 /// Publishes a burst and waits until all of it is scored; returns the newest alert's id.
 async fn alert_for_burst(app: &TestApp, actor: &str) -> String {
-    for event in burst(actor) {
-        app.publish(&event).await;
+    alert_and_events_for_burst(app, actor).await.0
+}
+
+/// [`alert_for_burst`], with the burst's event ids.
+async fn alert_and_events_for_burst(app: &TestApp, actor: &str) -> (String, Vec<String>) {
+    let events = burst(actor);
+    for event in &events {
+        app.publish(event).await;
     }
     app.wait_for_scored(20.0, 0.0).await;
     let alerts = app.alerts(&format!("?user={actor}")).await;
-    alerts[0]["id"].as_str().expect("id").to_string()
+    (
+        alerts[0]["id"].as_str().expect("id").to_string(),
+        events.iter().map(|e| e.id.to_string()).collect(),
+    )
 }
 
 #[actix_web::test]
 async fn alerts_are_detected_issues_for_security_staff_only() {
     let app = spawn_app().await;
     let actor = Uuid::new_v4().to_string();
-    let id = alert_for_burst(&app, &actor).await;
+    let (id, burst_ids) = alert_and_events_for_burst(&app, &actor).await;
 
     let found = issues(&app, "").await;
     assert!(!found.is_empty());
@@ -79,6 +88,24 @@ async fn alerts_are_detected_issues_for_security_staff_only() {
             "AuditEvent/{}",
             alert["event_id"].as_str().unwrap_or_default()
         )
+    );
+    // The burst's other events are the same incident's: the events before the alert that it
+    // took in, and those after it that alerted within the cooldown without an alert of their
+    // own. Each once, all of the burst.
+    let implicated: Vec<&str> = issue["implicated"]
+        .as_array()
+        .expect("implicated")
+        .iter()
+        .filter_map(|r| r["reference"].as_str()?.strip_prefix("AuditEvent/"))
+        .collect();
+    assert!(implicated.len() > 1, "{issue}");
+    let unique: std::collections::HashSet<&&str> = implicated.iter().collect();
+    assert_eq!(unique.len(), implicated.len(), "{implicated:?}");
+    assert!(
+        implicated
+            .iter()
+            .all(|id| burst_ids.iter().any(|b| b == id)),
+        "{implicated:?}"
     );
     assert_eq!(issue["patient"]["reference"], alert["patient_ref"]);
     assert!(

@@ -19,6 +19,7 @@ use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
 
 use crate::domain::{
+    alert_events,
     alerts::AlertRecord,
     detected_issue::render,
     feedback::{self, FeedbackRow},
@@ -27,16 +28,23 @@ use crate::domain::{
 /// FHIR JSON.
 pub const FHIR_JSON: &str = "application/fhir+json";
 
-/// The issues of `alerts`, with their feedback.
+/// The issues of `alerts`, with their feedback and the other events of their incidents.
 pub(crate) async fn render_all(
     conn: &mut AsyncPgConnection,
     alerts: &[AlertRecord],
 ) -> diesel::QueryResult<Vec<serde_json::Value>> {
     let ids: Vec<Uuid> = alerts.iter().map(|a| a.id).collect();
     let mut by_alert: HashMap<Uuid, Vec<FeedbackRow>> = feedback::for_alerts(conn, &ids).await?;
+    let mut events = alert_events::for_alerts(conn, &ids).await?;
     Ok(alerts
         .iter()
-        .map(|a| render(a, &by_alert.remove(&a.id).unwrap_or_default()))
+        .map(|a| {
+            render(
+                a,
+                &by_alert.remove(&a.id).unwrap_or_default(),
+                &events.remove(&a.id).unwrap_or_default(),
+            )
+        })
         .collect())
 }
 
