@@ -225,7 +225,12 @@ impl AccessScorer {
                 }
                 alerts::lock_actor(conn, &event.actor.id).await?;
                 let confident = suspend && scored.alert && scored.score >= suspend_confidence;
-                if !broke_glass && alerts::recent_for(conn, &event.actor.id, event.time).await? {
+                let in_force = if broke_glass {
+                    None
+                } else {
+                    alerts::latest_for(conn, &event.actor.id, event.time).await?
+                };
+                if let Some(latest) = in_force {
                     // Within the cooldown, only an escalation is raised: the first alert
                     // confident enough to ask for a suspension when none was asked yet.
                     let escalation = confident
@@ -233,13 +238,9 @@ impl AccessScorer {
                             .await?;
                     if !escalation {
                         // No alert of its own: its events join the actor's alert in force.
-                        if let Some(latest) =
-                            alerts::latest_for(conn, &event.actor.id, event.time).await?
-                        {
-                            let mut events = vec![event.id];
-                            events.extend(&scored.joined);
-                            alert_events::add(conn, latest, &events).await?;
-                        }
+                        let mut events = vec![event.id];
+                        events.extend(&scored.joined);
+                        alert_events::add(conn, latest, &events).await?;
                         stored.suppressed += 1;
                         continue;
                     }

@@ -99,25 +99,9 @@ pub async fn lock_actor(conn: &mut AsyncPgConnection, user_id: &str) -> QueryRes
         .map(|_| ())
 }
 
-/// Whether the actor already has an alert within [`ALERT_COOLDOWN`] of `time` (either side,
-/// since events may arrive slightly out of order).
-pub async fn recent_for(
-    conn: &mut AsyncPgConnection,
-    user_id: &str,
-    time: DateTime<Utc>,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        alerts::table
-            .filter(alerts::user_id.eq(user_id))
-            .filter(alerts::event_time.gt(time - ALERT_COOLDOWN))
-            .filter(alerts::event_time.lt(time + ALERT_COOLDOWN)),
-    ))
-    .get_result(conn)
-    .await
-}
-
-/// The actor's newest alert within [`ALERT_COOLDOWN`] of `time` (either side): the one a
-/// suppressed alert's events join.
+/// The actor's newest alert within [`ALERT_COOLDOWN`] of `time` (either side, since events may
+/// arrive slightly out of order): while there is one, a new alert is suppressed (unless it
+/// escalates) and its events join that one.
 pub async fn latest_for(
     conn: &mut AsyncPgConnection,
     user_id: &str,
