@@ -1,8 +1,9 @@
 //! `Detector::score` on a simulated hospital's stream (`anomaly simulate`, 14 days, 120 staff,
 //! 3,000 patients). Prints the throughput of a whole replay from an empty model, the latency
 //! of single events on a model that has seen the stream (p50/p99/p99.9, the live path's
-//! cost inside the consumer's lock), and the memory held with 100,000 actors; then runs
-//! criterion. Goals (issue 6): replay ≥ 100,000 events/s, live p99 ≤ 5 ms.
+//! cost inside the consumer's lock), the memory held with 100,000 actors, and what saving and
+//! loading each model's state costs (the live consumer's snapshot: a clone under the lock,
+//! then encoding off it); then runs criterion. Goals (issue 6): replay ≥ 100,000 events/s, live p99 ≤ 5 ms.
 //!
 //! `cargo bench -p anomaly --bench score`
 
@@ -76,7 +77,7 @@ fn report(events: &[AccessEvent]) -> Detector {
 
 /// 100,000 actors, each with a week of a day worker's events (10 a day, 5 patients, one
 /// address and agent): the memory the model then holds.
-fn memory(template: &AccessEvent) {
+fn memory(template: &AccessEvent) -> Detector {
     let before = rss_kib();
     let mut detector = Detector::default();
     let mut e = template.clone();
@@ -101,12 +102,44 @@ fn memory(template: &AccessEvent) {
         detector.relations(),
         (after.saturating_sub(before)) / 1024
     );
+    detector
+}
+
+/// The snapshot of `detector`: clone (under the consumer's lock), encode, size, decode.
+fn snapshot(what: &str, detector: &Detector) {
+    let start = Instant::now();
+    let copy = detector.clone();
+    let cloned = start.elapsed();
+    let start = Instant::now();
+    let Ok(bytes) = copy.encode_snapshot() else {
+        println!("snapshot of {what}: not encoded");
+        return;
+    };
+    let encoded = start.elapsed();
+    let start = Instant::now();
+    let decoded = Detector::decode_snapshot(&bytes, detector.threshold(), *detector.config());
+    let elapsed = start.elapsed();
+    println!(
+        "snapshot of {what}: {:.1} MiB; clone {:.0} ms, encode {:.0} ms, decode {:.0} ms{}",
+        bytes.len() as f64 / (1024.0 * 1024.0),
+        cloned.as_secs_f64() * 1000.0,
+        encoded.as_secs_f64() * 1000.0,
+        elapsed.as_secs_f64() * 1000.0,
+        if decoded.is_ok() {
+            ""
+        } else {
+            " (did not decode)"
+        }
+    );
 }
 
 fn bench(c: &mut Criterion) {
     let events = stream();
     let mut detector = report(&events);
-    memory(&events[events.len() / 2]);
+    snapshot("the simulated hospital", &detector);
+    let large = memory(&events[events.len() / 2]);
+    snapshot("100,000 actors", &large);
+    drop(large);
     let mut i = 0usize;
     c.bench_function("score one event (trained model)", |b| {
         b.iter(|| {

@@ -19,6 +19,9 @@ pub const DEFAULT_PORT: u16 = 8085;
 pub const DEFAULT_SUSPEND_CONFIDENCE: f64 = 0.92;
 /// `ANOMALY_WEBHOOK_MAX_ATTEMPTS`: attempts before a webhook delivery is given up.
 pub const DEFAULT_WEBHOOK_MAX_ATTEMPTS: u32 = 10;
+/// `ANOMALY_SNAPSHOT_SECONDS`: how often the detector's state is saved (at most this much of
+/// learning is observed again, with less detail, after a restart).
+pub const DEFAULT_SNAPSHOT_SECONDS: u64 = 300;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -54,6 +57,9 @@ pub struct AnomalySettings {
     pub suspend_confidence: f64,
     /// The model's calibration and grace period ([`model_config_from_env`]).
     pub model: ModelConfig,
+    /// `ANOMALY_SNAPSHOT_SECONDS` (300): how often the detector's state is saved with a batch;
+    /// `None` (0) never (a restart then relearns).
+    pub snapshot_every: Option<std::time::Duration>,
 }
 
 /// The alert webhook.
@@ -207,6 +213,12 @@ impl Settings {
                     DEFAULT_SUSPEND_CONFIDENCE,
                 )?,
                 model: model_config_from_env()?,
+                snapshot_every: match env
+                    .parse("ANOMALY_SNAPSHOT_SECONDS", DEFAULT_SNAPSHOT_SECONDS)?
+                {
+                    0 => None,
+                    seconds => Some(std::time::Duration::from_secs(seconds)),
+                },
             },
             identity_url: env
                 .string("IDENTITY_URL", "http://127.0.0.1:8081")

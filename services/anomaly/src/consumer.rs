@@ -13,8 +13,12 @@
 //! An alert that rests only on a missing explanation waits for the model's grace period
 //! (`ANOMALY_GRACE_SECONDS`, event time) for the actor to document for the patient; if nothing
 //! comes, the detector hands it over later ([`Detector::take_matured`], while scoring a later
-//! batch) and it is raised then, in that batch's transaction. Waiting alerts live in memory: a
-//! restart within the grace period forgets them (the event's score is stored either way).
+//! batch) and it is raised then, in that batch's transaction.
+//!
+//! Every `ANOMALY_SNAPSHOT_SECONDS` (300) the detector's whole state is saved in the
+//! transaction that stores a batch ([`crate::domain::snapshots`]), so it holds exactly the
+//! events stored up to then; a restart loads it and observes only the scores stored after it
+//! ([`rebuild`]): calibration, baselines, relationships and waiting alerts survive a restart.
 
 use std::{
     collections::HashSet,
@@ -39,9 +43,10 @@ use crate::{
         detected_issue,
         kind::AlertKind,
         scored::{self, NewScoredEvent},
+        snapshots::{self, NewSnapshot},
     },
     metrics::AnomalyMetrics,
-    model::{Detector, Matured, Scored},
+    model::{snapshot, Detector, Matured, Scored},
     webhook::{self, WebhookWaker},
 };
 
@@ -70,6 +75,65 @@ pub struct AccessScorer {
     pub metrics: AnomalyMetrics,
     /// Wakes the webhook worker; deliveries are queued only when one is configured.
     pub webhook: WebhookWaker,
+    /// When the detector's state is saved next.
+    pub snapshots: SnapshotSchedule,
+}
+
+/// How often the detector's state is saved (`ANOMALY_SNAPSHOT_SECONDS`; none when 0), and
+/// when it last was (shared by the clones of the scorer).
+#[derive(Clone)]
+pub struct SnapshotSchedule {
+    every: Option<std::time::Duration>,
+    last: Arc<Mutex<std::time::Instant>>,
+}
+
+impl SnapshotSchedule {
+    pub fn every(every: Option<std::time::Duration>) -> Self {
+        Self {
+            every,
+            last: Arc::new(Mutex::new(std::time::Instant::now())),
+        }
+    }
+
+    fn due(&self) -> bool {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        self.every.is_some_and(|every| last.elapsed() >= every)
+    }
+
+    fn done(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+    }
+}
+
+/// A state to save with the batch it follows.
+struct State {
+    bytes: Vec<u8>,
+    events: i64,
+    newest: Option<chrono::DateTime<Utc>>,
+}
+
+/// Encodes a copy of the detector off the async threads (a large hospital's state is hundreds
+/// of megabytes); `None`, logged, when it cannot be encoded.
+async fn encode(copy: Detector) -> Option<State> {
+    let encoded = tokio::task::spawn_blocking(move || {
+        copy.encode_snapshot().map(|bytes| State {
+            bytes,
+            events: i64::try_from(copy.observed()).unwrap_or(i64::MAX),
+            newest: copy.newest(),
+        })
+    })
+    .await;
+    match encoded {
+        Ok(Ok(state)) => Some(state),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "detector state not saved");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "detector state not saved");
+            None
+        }
+    }
 }
 
 fn action_text(action: AccessAction) -> &'static str {
@@ -119,6 +183,7 @@ impl AccessScorer {
         let mut fresh = Vec::with_capacity(events.len());
         let mut duplicates = 0u64;
         let matured;
+        let copy;
         {
             // The detector ignores ids already in its window, so a batch retried after a
             // failed store does not count its events twice.
@@ -131,11 +196,24 @@ impl AccessScorer {
                 fresh.push((event, detector.score(event)));
             }
             matured = detector.take_matured();
+            // A copy of the state right after this batch, saved with it (cloning under the
+            // lock is quick; encoding is not).
+            copy = (!fresh.is_empty() && self.snapshots.due()).then(|| detector.clone());
         }
+        let state = match copy {
+            Some(copy) => {
+                self.snapshots.done();
+                encode(copy).await
+            }
+            None => None,
+        };
         let stored = if fresh.is_empty() && matured.is_empty() {
             Stored::default()
         } else {
-            match self.store(&mut conn, &fresh, &matured).await {
+            match self
+                .store(&mut conn, &fresh, &matured, state.as_ref())
+                .await
+            {
                 Ok(stored) => stored,
                 Err(e) => {
                     // The batch is retried, but its events are already in the detector's
@@ -156,6 +234,12 @@ impl AccessScorer {
             self.metrics.score.observe(*score);
         }
         self.metrics.alerts_suppressed.inc_by(stored.suppressed);
+        if let Some(state) = &state {
+            self.metrics
+                .snapshot_bytes
+                .set(i64::try_from(state.bytes.len()).unwrap_or(i64::MAX));
+            self.metrics.snapshot_time.set(Utc::now().timestamp());
+        }
         if !stored.alerts.is_empty() {
             self.relay.wake();
             self.webhook.wake();
@@ -173,12 +257,13 @@ impl AccessScorer {
 
     /// One transaction: the scores, and for each alert not within an actor's cooldown (the
     /// fresh events' and those that waited out their grace period) the alert row and its
-    /// outbox entry.
+    /// outbox entry; and the detector's state when one is due.
     async fn store(
         &self,
         conn: &mut AsyncPgConnection,
         fresh: &[(&AccessEvent, Scored)],
         matured: &[Matured],
+        state: Option<&State>,
     ) -> Result<Stored, diesel::result::Error> {
         let alerts_stream = self.alerts_stream.as_str();
         let suspend = self.suspend;
@@ -213,8 +298,21 @@ impl AccessScorer {
             }
             for m in matured {
                 scored::raise_score(conn, m.event.id, m.scored.score).await?;
+                // Restored from a snapshot taken before it was raised the first time.
+                if !alerts::exists_for_event(conn, m.event.id).await? {
+                    candidates.push((&m.event, &m.scored));
+                }
             }
-            candidates.extend(matured.iter().map(|m| (&m.event, &m.scored)));
+            if let Some(state) = state {
+                let snapshot = NewSnapshot {
+                    name: snapshots::ACCESS_SCORER,
+                    format: i32::try_from(snapshot::FORMAT).unwrap_or(i32::MAX),
+                    state: &state.bytes,
+                    events: state.events,
+                    newest: state.newest,
+                };
+                snapshots::save(conn, &snapshot).await?;
+            }
             for (event, scored) in candidates {
                 // Every permitted break-glass is alerted on (the access policy's obligation),
                 // whatever its score, never suppressed by a cooldown, and never by itself a
@@ -380,21 +478,56 @@ impl BatchHandler for AccessScorer {
     }
 }
 
-/// Rebuilds the detector's windows and actor-patient relationships from the events scored in
-/// the last day (of event time, before the newest; [`scored::REBUILD_SPAN`]), so a restart
-/// does not forget a burst in progress nor who already cares for whom. Baselines, department
-/// facts and the calibration are relearned from the live stream.
+/// Where a restart took the detector's state from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuilt {
+    /// The saved state, then the events stored after it.
+    Snapshot { events_after: usize },
+    /// No usable saved state: windows and actor-patient relationships from the events scored
+    /// in the last day; the rest is relearned.
+    Recent { events: usize },
+}
+
+/// Restores the detector at start: from its saved state when there is one this version reads
+/// (then the scores stored after it are observed), otherwise from the events scored in the last
+/// day (of event time, before the newest; [`scored::REBUILD_SPAN`]), so a restart does not
+/// forget a burst in progress nor who already cares for whom; baselines, department facts and
+/// the calibration are then relearned from the live stream.
 pub async fn rebuild(
     conn: &mut AsyncPgConnection,
     detector: &SharedDetector,
-) -> Result<usize, diesel::result::Error> {
+) -> Result<Rebuilt, diesel::result::Error> {
+    if let Some(saved) = snapshots::load(conn, snapshots::ACCESS_SCORER).await? {
+        let (threshold, config) = {
+            let d = lock(detector);
+            (d.threshold(), *d.config())
+        };
+        let decoded = tokio::task::spawn_blocking(move || {
+            Detector::decode_snapshot(&saved.state, threshold, config).map(|d| (d, saved.taken_at))
+        })
+        .await;
+        match decoded {
+            Ok(Ok((restored, taken_at))) => {
+                let rows = scored::stored_after(conn, taken_at).await?;
+                let events_after = rows.len();
+                let mut detector = lock(detector);
+                *detector = restored;
+                for row in rows {
+                    detector.observe(&row.observation());
+                }
+                return Ok(Rebuilt::Snapshot { events_after });
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "saved detector state not used; relearning"),
+            Err(e) => tracing::warn!(error = %e, "saved detector state not used; relearning"),
+        }
+    }
     let rows = scored::recent(conn).await?;
-    let count = rows.len();
+    let events = rows.len();
     let mut detector = lock(detector);
     for row in rows {
         detector.observe(&row.observation());
     }
-    Ok(count)
+    Ok(Rebuilt::Recent { events })
 }
 
 #[cfg(test)]

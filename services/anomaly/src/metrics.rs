@@ -37,6 +37,9 @@ pub struct AnomalyMetrics {
     pub care_facts: IntCounter,
     /// Distribution of scores.
     pub score: Histogram,
+    /// Size of the detector's last saved state, and when it was saved (Unix seconds).
+    pub snapshot_bytes: IntGauge,
+    pub snapshot_time: IntGauge,
 }
 
 impl AnomalyMetrics {
@@ -94,6 +97,14 @@ impl AnomalyMetrics {
                 HistogramOpts::new("anomaly_score", "Anomaly scores of access events")
                     .buckets(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]),
             )?,
+            snapshot_bytes: IntGauge::new(
+                "anomaly_detector_snapshot_bytes",
+                "Size of the detector's last saved state",
+            )?,
+            snapshot_time: IntGauge::new(
+                "anomaly_detector_snapshot_timestamp_seconds",
+                "When the detector's state was last saved (Unix time)",
+            )?,
         })
     }
 
@@ -115,6 +126,8 @@ impl AnomalyMetrics {
             Box::new(self.webhook_pending.clone()),
             Box::new(self.care_facts.clone()),
             Box::new(self.score.clone()),
+            Box::new(self.snapshot_bytes.clone()),
+            Box::new(self.snapshot_time.clone()),
         ]
     }
 }

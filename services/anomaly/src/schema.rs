@@ -83,6 +83,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    detector_snapshots (name) {
+        name -> Text,
+        format -> Int4,
+        state -> Bytea,
+        events -> Int8,
+        newest -> Nullable<Timestamptz>,
+        taken_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(alerts -> scored_events (event_id));
 diesel::joinable!(alert_events -> alerts (alert_id));
 diesel::joinable!(alert_feedback -> alerts (alert_id));
@@ -93,5 +104,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     alert_feedback,
     relationships,
-    webhook_deliveries
+    webhook_deliveries,
+    detector_snapshots
 );

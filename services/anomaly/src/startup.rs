@@ -30,7 +30,7 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use crate::{
     care_facts::{CareFacts, RELATIONSHIPS_GROUP},
     configuration::Settings,
-    consumer::{rebuild, AccessScorer, SharedDetector},
+    consumer::{rebuild, AccessScorer, Rebuilt, SharedDetector, SnapshotSchedule},
     domain::relationships,
     error::ApiError,
     metrics::AnomalyMetrics,
@@ -103,11 +103,16 @@ impl Application {
                 .get()
                 .await
                 .map_err(|e| StartupError::Pool(e.to_string()))?;
-            let rebuilt = rebuild(&mut conn, &detector).await?;
-            tracing::info!(
-                events = rebuilt,
-                "detector windows rebuilt from recent scores"
-            );
+            match rebuild(&mut conn, &detector).await? {
+                Rebuilt::Snapshot { events_after } => tracing::info!(
+                    events_after,
+                    "detector restored from its saved state and the scores stored after it"
+                ),
+                Rebuilt::Recent { events } => tracing::info!(
+                    events,
+                    "no saved detector state: windows rebuilt from recent scores"
+                ),
+            }
             let taught = relationships::replay(&mut conn, &detector).await?;
             tracing::info!(
                 relationships = taught,
@@ -154,6 +159,7 @@ impl Application {
             relay: relay.clone(),
             metrics: anomaly_metrics.clone(),
             webhook: webhook_waker,
+            snapshots: SnapshotSchedule::every(settings.anomaly.snapshot_every),
         };
         background.spawn(scorer.clone().raise_late_alerts(background.token()));
         background.spawn(consumer.run_batched(scorer, background.token()));

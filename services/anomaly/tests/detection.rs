@@ -66,3 +66,51 @@ fn a_small_simulated_hospital_is_caught_within_floors() {
         "{summary}"
     );
 }
+
+/// A restart resumes from the saved state: a detector decoded from a snapshot taken mid-stream
+/// (calibrated, with alerts waiting) scores the rest of the stream exactly as the one that
+/// never stopped, and raises the same waiting alerts.
+#[test]
+fn a_detector_restored_from_its_snapshot_scores_as_if_it_never_stopped() {
+    let sim = simulate(&Params {
+        days: 5,
+        staff: 40,
+        patients: 500,
+        incidents_per_kind: 1,
+        ..Params::standard(22)
+    });
+    let config = anomaly::model::ModelConfig::default();
+    let mut running = Detector::with_config(0.8, config);
+    let from = sim.events.len() * 4 / 5;
+    let mut cut = None;
+    for (i, event) in sim.events.iter().enumerate() {
+        running.score(event);
+        if i >= from && running.waiting() > 0 {
+            cut = Some(i + 1);
+            break;
+        }
+    }
+    let cut = cut.expect("an alert waiting in the last fifth of the stream");
+    assert_eq!(running.calibration().0, anomaly::model::Phase::Calibrated);
+    let bytes = running.encode_snapshot().expect("encoded");
+    let mut restored = Detector::decode_snapshot(&bytes, 0.8, config).expect("decoded");
+    assert_eq!(restored.calibration(), running.calibration());
+    assert_eq!(restored.waiting(), running.waiting());
+    assert_eq!(restored.observed(), running.observed());
+    let mut alerts = 0;
+    for event in &sim.events[cut..] {
+        let (a, b) = (running.score(event), restored.score(event));
+        assert_eq!(a, b, "event {}", event.id);
+        alerts += usize::from(a.alert);
+        assert_eq!(running.take_matured(), restored.take_matured());
+    }
+    assert!(alerts > 0);
+    assert_eq!(running.finish(), restored.finish());
+
+    // Another version's snapshot, or a damaged one, is refused (the service then relearns).
+    let mut other = bytes.clone();
+    other[3] ^= 0xff;
+    assert!(Detector::decode_snapshot(&other, 0.8, config).is_err());
+    assert!(Detector::decode_snapshot(&bytes[..bytes.len() / 2], 0.8, config).is_err());
+    assert!(Detector::decode_snapshot(&[], 0.8, config).is_err());
+}

@@ -136,6 +136,16 @@ pub async fn recent_suspension_for(
     .await
 }
 
+/// Whether the event has an alert already (a waiting alert restored from a snapshot that had
+/// been raised after it was taken).
+pub async fn exists_for_event(conn: &mut AsyncPgConnection, event_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        alerts::table.filter(alerts::event_id.eq(event_id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
 pub async fn insert(conn: &mut AsyncPgConnection, alert: &AlertRecord) -> QueryResult<()> {
     diesel::insert_into(alerts::table)
         .values(alert)

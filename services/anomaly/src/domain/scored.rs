@@ -126,3 +126,20 @@ pub async fn recent(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ScoredEvent
     rows.reverse();
     Ok(rows)
 }
+
+/// The events stored after `taken_at` (a snapshot's time: those it does not hold), oldest
+/// first, at most [`REBUILD_MAX_ROWS`] (the newest).
+pub async fn stored_after(
+    conn: &mut AsyncPgConnection,
+    taken_at: DateTime<Utc>,
+) -> QueryResult<Vec<ScoredEventRow>> {
+    let mut rows: Vec<ScoredEventRow> = scored_events::table
+        .filter(scored_events::scored_at.gt(taken_at))
+        .order((scored_events::time.desc(), scored_events::scored_at.desc()))
+        .limit(REBUILD_MAX_ROWS)
+        .select(ScoredEventRow::as_select())
+        .load(conn)
+        .await?;
+    rows.reverse();
+    Ok(rows)
+}

@@ -13,7 +13,7 @@ pub const ACTOR_MATURE_AGE: i64 = 2 * DAY;
 pub const ACTOR_MATURE_EVENTS: u32 = 60;
 
 /// A source (address or user agent) an actor used: when first and last, how often.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Seen {
     key: u64,
     prefix: u64,
@@ -23,7 +23,7 @@ struct Seen {
 }
 
 /// A small set of sources, least recently used out when full.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Sources<const N: usize> {
     seen: Vec<Seen>,
 }
@@ -63,7 +63,7 @@ impl<const N: usize> Sources<N> {
 }
 
 /// Small counted set (resource types an actor reads), least used out when full.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Counts<const N: usize> {
     items: Vec<(u64, u32)>,
 }
@@ -111,7 +111,7 @@ pub struct EventKeys {
 }
 
 /// One actor's habits.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ActorBaseline {
     pub first: i64,
     pub events: u32,
@@ -298,7 +298,7 @@ impl ActorBaseline {
 }
 
 /// A role's or a department's habits, pooled over its members.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct GroupBaseline {
     pub hours: [f32; 24],
     pub total: f32,

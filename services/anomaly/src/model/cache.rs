@@ -69,7 +69,7 @@ impl Hasher for KeyHasher {
 pub type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
 
 /// A map of at most `capacity` entries, forgetting the least recently used (approximately).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Bounded<V> {
     young: KeyMap<V>,
     old: KeyMap<V>,

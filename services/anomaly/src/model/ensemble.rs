@@ -200,7 +200,7 @@ impl Values {
 }
 
 /// The calibration settings.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalibrationSettings {
     /// The share of training events allowed to alert.
     pub target_fpr: f64,
@@ -221,14 +221,14 @@ impl Default for CalibrationSettings {
 }
 
 /// Where the calibration stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     Warmup,
     Calibrating,
     Calibrated,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Calibrator {
     settings: CalibrationSettings,
     /// The actor-hour being counted and how many of its events were sampled.
@@ -244,6 +244,11 @@ pub struct Calibrator {
 }
 
 impl Calibrator {
+    /// Runs on under other settings (a restart restored from a snapshot with changed ones).
+    pub fn set_settings(&mut self, settings: CalibrationSettings) {
+        self.settings = settings;
+    }
+
     pub fn new(settings: CalibrationSettings) -> Self {
         Self {
             settings,

@@ -114,7 +114,7 @@ impl Explanation {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct PairFact {
     last: i64,
     /// Day number of the last access, and on how many distinct days.
@@ -123,7 +123,7 @@ struct PairFact {
     confirmed: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct DeptFact {
     last: i64,
     last_actor: u64,
@@ -133,7 +133,7 @@ struct DeptFact {
     last_write: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct PatientFact {
     first: i64,
     last: i64,
@@ -144,14 +144,14 @@ struct PatientFact {
     recent: [(u64, i64); 4],
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct CarePeriod {
     start: i64,
     end: i64,
 }
 
 /// Sizes of the relationship memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RelationLimits {
     pub pairs: usize,
     pub departments: usize,
@@ -171,7 +171,7 @@ impl Default for RelationLimits {
 }
 
 /// The relationship memory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Relations {
     pairs: Bounded<PairFact>,
     depts: Bounded<DeptFact>,

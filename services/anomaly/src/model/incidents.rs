@@ -24,7 +24,7 @@ pub const JOIN_SAME_REQUEST: f64 = 0.1;
 /// Earlier events remembered per actor at most.
 pub const MAX_SUSPECTS: usize = 512;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     /// Deterministic: the detector's running count of incidents.
     pub id: u64,
@@ -42,7 +42,7 @@ impl Incident {
 
 /// An event that did not alert, remembered for [`LOOKBACK`] in case an alert shortly after it
 /// shows that it was the start of the same incident.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Suspect {
     id: Uuid,
     time: i64,
@@ -52,7 +52,7 @@ struct Suspect {
 }
 
 /// An actor's incident slot, and its recent events that did not alert.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incidents {
     current: Option<Incident>,
     suspects: VecDeque<Suspect>,

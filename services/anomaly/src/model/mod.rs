@@ -111,10 +111,11 @@
 //!
 //! # Restart
 //!
-//! The service rebuilds state by [`Detector::observe`]-ing the scored events it stored (see
-//! `consumer::rebuild`): windows and actor–patient relationships come back; department facts,
-//! baselines and the calibration are relearned from the live stream (the stored rows lack the
-//! department, sources and resource types).
+//! The whole state serialises ([`snapshot`]: CBOR behind a format number); the service saves
+//! it every `ANOMALY_SNAPSHOT_SECONDS` with a batch's scores and, at start, loads it and
+//! [`Detector::observe`]s the scores stored after it (see `consumer::rebuild`). Without a
+//! usable snapshot it observes the scores of the last day: windows and actor–patient
+//! relationships come back; department facts, baselines and the calibration are relearned.
 
 pub mod baselines;
 pub mod cache;
@@ -124,6 +125,7 @@ pub mod incidents;
 pub mod outlier;
 pub mod parameters;
 pub mod patterns;
+pub mod snapshot;
 mod window;
 
 use chrono::{DateTime, Duration, Utc};
@@ -141,6 +143,7 @@ use incidents::{Incidents, CARRY};
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
+pub use snapshot::SnapshotError;
 use window::ActorState;
 
 /// The sliding window the window features look at.
@@ -175,7 +178,7 @@ pub const QUIET_LOOK_WAIT: i64 = 30 * 60;
 pub const MAX_LOOKS: usize = 10_000;
 
 /// How much the model may remember.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     pub actors: usize,
     pub groups: usize,
@@ -193,7 +196,7 @@ impl Default for Limits {
 }
 
 /// Everything configurable about the model.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelConfig {
     pub calibration: CalibrationSettings,
     pub limits: Limits,
@@ -225,8 +228,34 @@ pub struct Contribution {
     pub contribution: f64,
 }
 
+/// Read back from a snapshot (a waiting alert's): the feature's name becomes
+/// [`ensemble::Feature::name`]'s again.
+impl<'de> serde::Deserialize<'de> for Contribution {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            feature: String,
+            value: f64,
+            contribution: f64,
+        }
+        let stored = Stored::deserialize(deserializer)?;
+        let feature = Feature::ALL
+            .iter()
+            .map(|f| f.name())
+            .find(|n| *n == stored.feature)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown feature {}", stored.feature))
+            })?;
+        Ok(Self {
+            feature,
+            value: stored.value,
+            contribution: stored.contribution,
+        })
+    }
+}
+
 /// One event's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Scored {
     pub id: Uuid,
     /// In `[0, 1]`, rounded to 4 decimals.
@@ -234,27 +263,27 @@ pub struct Scored {
     /// `score >= threshold`.
     pub alert: bool,
     /// Human-readable contributions, strongest first (only those that added to the score).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
     /// The features that contributed, strongest first (at most 6).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contributions: Vec<Contribution>,
     /// The reasons in one plain sentence.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub explanation: String,
     /// The incident (actor, time window) an alert belongs to.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incident: Option<u64>,
     /// Earlier events of the same actor, scored before this one without alerting, that this
     /// alert shows to be part of its incident (the start of the burst or sweep, the other
     /// patients of the same search): they alert now, late.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub joined: Vec<Uuid>,
 }
 
 /// An alert that waited for [`GRACE`] and found no explanation: raised late, at `at` (event
 /// time), with the incident it opened or extended and the earlier events it takes into it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Matured {
     pub event: AccessEvent,
     /// The event's score, `alert` now true, `incident` and `joined` set.
@@ -263,7 +292,7 @@ pub struct Matured {
 }
 
 /// What a waiting alert waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Wait {
     /// [`GRACE`]: the actor documenting, or a colleague of the department caring for her.
     Grace,
@@ -272,7 +301,7 @@ enum Wait {
 }
 
 /// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Pending {
     wait: Wait,
     due: i64,
@@ -295,7 +324,7 @@ pub struct Observation {
 }
 
 /// How an event touches its patient, as far as the window features care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Touch {
     /// No patient, or a search result withheld from the actor: rate only.
     None,
@@ -352,7 +381,7 @@ impl Observation {
 }
 
 /// Everything the model keeps about one actor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct ActorModel {
     window: ActorState,
     baseline: ActorBaseline,
@@ -392,7 +421,7 @@ impl ActorModel {
 }
 
 /// A role's or department's pooled habits, plus its habitual unexplained share.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Group {
     baseline: GroupBaseline,
     unexplained_habit: f32,
@@ -404,7 +433,7 @@ struct Group {
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
 /// itself (the service wraps it in a mutex).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Detector {
     threshold: f64,
     config: ModelConfig,
@@ -1253,6 +1282,16 @@ impl Detector {
     }
 
     /// Events scored or observed so far.
+    /// Alerts waiting (for their grace period, or quiet looks).
+    pub fn waiting(&self) -> usize {
+        self.pending.len() + self.looks.len()
+    }
+
+    /// The newest event time seen.
+    pub fn newest(&self) -> Option<DateTime<Utc>> {
+        self.newest.and_then(|t| DateTime::from_timestamp(t, 0))
+    }
+
     pub fn observed(&self) -> u64 {
         self.observed
     }

@@ -24,7 +24,7 @@ pub const SIZE_LIMIT: u32 = 8;
 const NODES: usize = (1 << (DEPTH + 1)) - 1;
 const INTERNAL: usize = (1 << DEPTH) - 1;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Tree {
     /// Per internal node: the split dimension and value.
     dim: Vec<u8>,
@@ -36,7 +36,7 @@ struct Tree {
 }
 
 /// The forest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HalfSpaceTrees {
     trees: Vec<Tree>,
     /// Points in the latest window so far.

@@ -82,7 +82,7 @@ impl WindowFeatures {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Recent {
     patient: u64,
     last: i64,
@@ -92,7 +92,7 @@ struct Recent {
 
 /// Where a patient id sorts: ids ending in digits by (the hash of what precedes the digits,
 /// the number); others by their first 8 bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 struct SortKey {
     prefix: u64,
     value: u64,
@@ -125,7 +125,7 @@ impl SortKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Run {
     last_key: SortKey,
     last_patient: u64,
@@ -138,7 +138,7 @@ struct Run {
 }
 
 /// One actor's pattern memory (bounded: 32 recent patients, 64 search times, 3 departments).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Patterns {
     recent: Vec<Recent>,
     run: Run,

@@ -14,7 +14,7 @@ use super::{
 /// Smoothing of the per-active-minute baseline.
 const BASELINE_ALPHA: f64 = 0.05;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Entry {
     id: Uuid,
     time: DateTime<Utc>,
@@ -23,13 +23,13 @@ struct Entry {
 }
 
 /// How one patient appears in the window: read (or attempted), or only seen in search results.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct PatientCounts {
     reads: u32,
     searches: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Class {
     Absent,
     Read,
@@ -46,7 +46,7 @@ impl PatientCounts {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct ActorState {
     /// Sorted by time (ties in arrival order).
     entries: VecDeque<Entry>,

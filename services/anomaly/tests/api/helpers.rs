@@ -82,6 +82,8 @@ pub struct TestApp {
     pub issuer: Arc<TestIssuer>,
     pub pool: Pool,
     pub client: awc::Client,
+    /// The live detector (to look at what it learned).
+    pub detector: anomaly::consumer::SharedDetector,
     server: actix_web::dev::ServerHandle,
     running: tokio::task::JoinHandle<()>,
 }
@@ -169,6 +171,8 @@ pub async fn spawn_configured(
                 grace_seconds: 1,
                 ..Default::default()
             },
+            // Saved only where a test asks (each save is one more write per batch).
+            snapshot_every: None,
         },
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),
@@ -185,6 +189,7 @@ pub async fn spawn_configured(
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.server_handle();
     let pool = app.pool();
+    let detector = app.detector();
     let running = actix_web::rt::spawn(async move {
         let _ = app.run_until_stopped().await;
     });
@@ -201,6 +206,7 @@ pub async fn spawn_configured(
         client: awc::Client::builder()
             .timeout(Duration::from_secs(10))
             .finish(),
+        detector,
         server,
         running,
     }

@@ -3,7 +3,15 @@
 use custodian_events::AccessOutcome;
 use uuid::Uuid;
 
-use crate::helpers::{access_event, burst, eventually, spawn_app, spawn_on};
+use anomaly::{
+    configuration::Settings,
+    consumer::lock,
+    model::{CalibrationSettings, Phase},
+};
+
+use crate::helpers::{
+    access_event, burst, eventually, spawn_app, spawn_app_with, spawn_configured, spawn_on,
+};
 
 /// A burst alerts at once; within the cooldown only one escalation follows, the first alert at
 /// or above `ANOMALY_SUSPEND_CONFIDENCE` (0.92), which asks identity to suspend.
@@ -192,5 +200,110 @@ async fn a_restart_remembers_a_burst_in_progress() {
     })
     .await;
     assert_eq!(alerts[0]["user_id"], actor);
+    app.cleanup().await;
+}
+
+/// Saves the detector with every batch, and calibrates in two hours of event time.
+fn saving(settings: &mut Settings) {
+    settings.anomaly.snapshot_every = Some(std::time::Duration::ZERO);
+    settings.anomaly.model.calibration = CalibrationSettings {
+        target_fpr: 0.05,
+        warmup_seconds: 3_600,
+        calibration_seconds: 3_600,
+    };
+}
+
+/// A restart resumes from the detector's saved state (the calibration took hours of event
+/// time, a live hospital's takes days), then observes the scores stored after it; a state this
+/// version cannot read is set aside and the service relearns.
+#[actix_web::test]
+async fn a_restart_resumes_from_the_saved_state() {
+    let app = spawn_app_with(saving).await;
+    // Three hours of five clinicians reading their own patients, one read a minute each.
+    let actors: Vec<String> = (0..5).map(|_| Uuid::new_v4().to_string()).collect();
+    let mut published: u32 = 0;
+    for minute in 0..180i64 {
+        for (a, actor) in actors.iter().enumerate() {
+            if (minute + a as i64) % 3 != 0 {
+                continue;
+            }
+            let patient = format!("Patient/c{a}-{}", minute % 7);
+            app.publish(&access_event(
+                actor,
+                minute * 60,
+                Some(&patient),
+                AccessOutcome::Permit,
+            ))
+            .await;
+            published += 1;
+        }
+    }
+    app.wait_for_scored(f64::from(published), 0.0).await;
+    let (phase, raw) = lock(&app.detector).calibration();
+    assert_eq!(phase, Phase::Calibrated);
+    assert_eq!(app.count("detector_snapshots").await, 1);
+    let (database_url, prefix, issuer) = app.stop().await;
+
+    // Restarted without saving: the state comes back whole.
+    let app = spawn_configured(
+        database_url,
+        prefix,
+        issuer,
+        Default::default(),
+        |s: &mut Settings| {
+            saving(s);
+            s.anomaly.snapshot_every = None;
+        },
+    )
+    .await;
+    assert_eq!(lock(&app.detector).calibration(), (phase, raw));
+    assert_eq!(lock(&app.detector).observed(), u64::from(published));
+    // Ten more events, stored after the saved state.
+    for i in 0..10 {
+        app.publish(&access_event(
+            &actors[0],
+            180 * 60 + i * 60,
+            Some("Patient/c0-1"),
+            AccessOutcome::Permit,
+        ))
+        .await;
+    }
+    app.wait_for_scored(10.0, 0.0).await;
+    let (database_url, prefix, issuer) = app.stop().await;
+
+    // Again: the saved state, then the ten events stored after it.
+    let app = spawn_configured(
+        database_url.clone(),
+        prefix.clone(),
+        issuer.clone(),
+        Default::default(),
+        saving,
+    )
+    .await;
+    assert_eq!(lock(&app.detector).calibration(), (phase, raw));
+    assert_eq!(lock(&app.detector).observed(), u64::from(published) + 10);
+    let (database_url, prefix, issuer) = app.stop().await;
+
+    // A state of another format is not used: the model starts over and still scores.
+    {
+        let pool = custodian_database::pool(&database_url, 1).expect("pool");
+        let mut conn = pool.get().await.expect("connection");
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query("UPDATE detector_snapshots SET state = '\\x000003e7'::bytea"),
+            &mut conn,
+        )
+        .await
+        .expect("update");
+    }
+    let app = spawn_configured(database_url, prefix, issuer, Default::default(), saving).await;
+    assert_eq!(lock(&app.detector).calibration().0, Phase::Warmup);
+    let late = access_event(
+        &actors[1],
+        200 * 60,
+        Some("Patient/c1-2"),
+        AccessOutcome::Permit,
+    );
+    app.publish(&late).await;
+    app.wait_for_scored(1.0, 0.0).await;
     app.cleanup().await;
 }
