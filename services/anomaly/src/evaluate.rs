@@ -350,7 +350,7 @@ pub fn read_events(file: &str, reader: impl BufRead) -> Result<Vec<EventRef>, Ev
     lines(file, reader)
         .map(|line| {
             let (n, l) = line?;
-            AccessEvent::parse(&l)
+            AccessEvent::parse_lenient(&l)
                 .map(|e| EventRef {
                     id: e.id,
                     time: e.time,

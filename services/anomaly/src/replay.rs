@@ -4,7 +4,10 @@
 //!
 //! No database or Redis is needed. The threshold is `ANOMALY_ALERT_THRESHOLD` (default 0.8) or
 //! `--threshold X`; the model's calibration comes from `ANOMALY_TARGET_FPR`,
-//! `ANOMALY_WARMUP_HOURS` and `ANOMALY_CALIBRATION_HOURS` as in the service. Blank lines are ignored. A malformed line stops the replay: the error goes
+//! `ANOMALY_WARMUP_HOURS` and `ANOMALY_CALIBRATION_HOURS` as in the service. Blank lines are
+//! ignored. Lines are read as another system's log may write them
+//! ([`AccessEvent::parse_lenient`]: missing detail such as `source` or `count` takes its empty
+//! value, a time without an offset is UTC). A malformed line stops the replay: the error goes
 //! to stderr with its line number and the exit status is 2, since scores after a dropped event
 //! would differ from what the service computed. `--skip-malformed` warns on stderr instead and
 //! goes on (the service dead-letters such messages and never scores them either). `-` as the
@@ -290,7 +293,7 @@ fn parse_lines(mut input: impl BufRead, batches: &mpsc::SyncSender<io::Result<Ve
         if line.trim().is_empty() {
             continue;
         }
-        batch.push(match AccessEvent::parse(&line) {
+        batch.push(match AccessEvent::parse_lenient(&line) {
             Ok(event) => Parsed::Event(Box::new(event)),
             Err(e) => Parsed::Malformed {
                 line: number,

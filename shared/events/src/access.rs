@@ -99,11 +99,71 @@ impl AccessEvent {
     pub fn parse(json: &str) -> Result<Self, crate::EventError> {
         serde_json::from_str(json).map_err(|e| crate::EventError::Malformed(e.to_string()))
     }
+
+    /// Parses an event from a log another system wrote (offline replay and evaluation): what
+    /// identifies the access (`id`, `time`, `actor.id` and `role`, `action`, `outcome`) is still
+    /// required, but fields that only add detail take their empty value when missing
+    /// (`source`, `count` 0, `purpose` empty, `break_glass` false, `resource_type`,
+    /// `confidentiality`, `patient` null), and a time without an offset is taken as UTC. The
+    /// error is the strict parse's.
+    pub fn parse_lenient(json: &str) -> Result<Self, crate::EventError> {
+        let strict = match Self::parse(json) {
+            Ok(event) => return Ok(event),
+            Err(e) => e,
+        };
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(json) else {
+            return Err(strict);
+        };
+        let defaults = [
+            (
+                "source",
+                serde_json::json!({"ip": null, "user_agent": null}),
+            ),
+            ("count", serde_json::json!(0)),
+            ("purpose", serde_json::json!("")),
+            ("break_glass", serde_json::json!(false)),
+        ];
+        for (name, value) in defaults {
+            match fields.get(name) {
+                None | Some(serde_json::Value::Null) => {
+                    fields.insert(name.to_string(), value);
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(serde_json::Value::String(time)) = fields.get_mut("time") {
+            if DateTime::parse_from_rfc3339(time).is_err()
+                && chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
+            {
+                time.push('Z');
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|_| strict)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lenient_parse_fills_what_only_adds_detail_and_still_needs_the_access() {
+        let minimal = r#"{"id":"0bc2a1c3-cc90-4773-ba77-349ef18853fa","time":"2026-03-02T08:06:14",
+            "actor":{"id":"u1","role":"practitioner"},"action":"read","outcome":"permit",
+            "patient":"Patient/p1"}"#;
+        assert!(AccessEvent::parse(minimal).is_err());
+        let event = AccessEvent::parse_lenient(minimal).expect("lenient");
+        assert_eq!(event.time.to_rfc3339(), "2026-03-02T08:06:14+00:00");
+        assert_eq!(event.source, Source::default());
+        assert_eq!((event.count, event.break_glass), (0, false));
+        assert_eq!(event.patient.as_deref(), Some("Patient/p1"));
+        for missing in ["\"action\":\"read\",", "\"outcome\":\"permit\","] {
+            let without = minimal.replace(missing, "");
+            assert!(AccessEvent::parse_lenient(&without).is_err(), "{without}");
+        }
+        assert!(AccessEvent::parse_lenient(&minimal.replace("read", "peek")).is_err());
+        assert!(AccessEvent::parse_lenient("not json").is_err());
+    }
 
     fn sample() -> AccessEvent {
         AccessEvent {
