@@ -196,6 +196,9 @@ impl AccessScorer {
                 fresh.push((event, detector.score(event)));
             }
             matured = detector.take_matured();
+            self.metrics
+                .alerts_waiting
+                .set(i64::try_from(detector.waiting()).unwrap_or(i64::MAX));
             // A copy of the state right after this batch, saved with it (cloning under the
             // lock is quick; encoding is not).
             copy = (!fresh.is_empty() && self.snapshots.due()).then(|| detector.clone());

@@ -37,6 +37,8 @@ pub struct AnomalyMetrics {
     pub care_facts: IntCounter,
     /// Distribution of scores.
     pub score: Histogram,
+    /// Alerts waiting for an explanation (grace period or quiet look), as of the last batch.
+    pub alerts_waiting: IntGauge,
     /// Size of the detector's last saved state, and when it was saved (Unix seconds).
     pub snapshot_bytes: IntGauge,
     pub snapshot_time: IntGauge,
@@ -97,6 +99,10 @@ impl AnomalyMetrics {
                 HistogramOpts::new("anomaly_score", "Anomaly scores of access events")
                     .buckets(vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0]),
             )?,
+            alerts_waiting: IntGauge::new(
+                "anomaly_alerts_waiting",
+                "Alerts waiting for an explanation before they are raised",
+            )?,
             snapshot_bytes: IntGauge::new(
                 "anomaly_detector_snapshot_bytes",
                 "Size of the detector's last saved state",
@@ -126,6 +132,7 @@ impl AnomalyMetrics {
             Box::new(self.webhook_pending.clone()),
             Box::new(self.care_facts.clone()),
             Box::new(self.score.clone()),
+            Box::new(self.alerts_waiting.clone()),
             Box::new(self.snapshot_bytes.clone()),
             Box::new(self.snapshot_time.clone()),
         ]
