@@ -116,15 +116,13 @@ pub async fn recent(conn: &mut AsyncPgConnection) -> QueryResult<Vec<ScoredEvent
     let Some(newest) = newest else {
         return Ok(Vec::new());
     };
-    let mut rows: Vec<ScoredEventRow> = scored_events::table
-        .filter(scored_events::time.gt(newest - REBUILD_SPAN))
-        .order((scored_events::time.desc(), scored_events::scored_at.desc()))
-        .limit(REBUILD_MAX_ROWS)
-        .select(ScoredEventRow::as_select())
-        .load(conn)
-        .await?;
-    rows.reverse();
-    Ok(rows)
+    newest_oldest_first(
+        conn,
+        scored_events::table
+            .filter(scored_events::time.gt(newest - REBUILD_SPAN))
+            .into_boxed(),
+    )
+    .await
 }
 
 /// The events stored after `taken_at` (a snapshot's time: those it does not hold), oldest
@@ -133,8 +131,21 @@ pub async fn stored_after(
     conn: &mut AsyncPgConnection,
     taken_at: DateTime<Utc>,
 ) -> QueryResult<Vec<ScoredEventRow>> {
-    let mut rows: Vec<ScoredEventRow> = scored_events::table
-        .filter(scored_events::scored_at.gt(taken_at))
+    newest_oldest_first(
+        conn,
+        scored_events::table
+            .filter(scored_events::scored_at.gt(taken_at))
+            .into_boxed(),
+    )
+    .await
+}
+
+/// The newest [`REBUILD_MAX_ROWS`] rows `query` selects, in the order they happened.
+async fn newest_oldest_first(
+    conn: &mut AsyncPgConnection,
+    query: scored_events::BoxedQuery<'_, diesel::pg::Pg>,
+) -> QueryResult<Vec<ScoredEventRow>> {
+    let mut rows: Vec<ScoredEventRow> = query
         .order((scored_events::time.desc(), scored_events::scored_at.desc()))
         .limit(REBUILD_MAX_ROWS)
         .select(ScoredEventRow::as_select())
