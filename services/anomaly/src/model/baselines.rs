@@ -11,6 +11,10 @@ const HOUR: i64 = 3_600;
 /// An actor's baselines are judged only after this much history (event time) and events.
 pub const ACTOR_MATURE_AGE: i64 = 2 * DAY;
 pub const ACTOR_MATURE_EVENTS: u32 = 60;
+/// How much of the busiest hour remains after each further active hour (about a day's).
+pub const PEAK_FADE: f32 = 0.97;
+/// The share of the (faded) busiest hour an hour may reach as usual.
+pub const PEAK_SHARE: f32 = 0.4;
 
 /// A source (address or user agent) an actor used: when first and last, how often.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
@@ -125,6 +129,14 @@ pub struct ActorBaseline {
     volume: f32,
     patients: f32,
     closed_hours: u32,
+    /// The busiest hour's new patients, fading by [`PEAK_FADE`] per active hour: an actor
+    /// whose day starts with a ward list has such hours daily, however small the mean.
+    #[serde(default)]
+    patients_peak: f32,
+    /// Whether the hour being counted had suspicious events (then it does not become a peak:
+    /// an exfiltration must not make the next one look usual).
+    #[serde(default)]
+    slot_suspicious: bool,
     types: Counts<16>,
     ips: Sources<8>,
     agents: Sources<4>,
@@ -205,17 +217,21 @@ impl ActorBaseline {
         };
         // Volume needs only enough active hours, not the two days the habits of hours and
         // sources need: an insider copying records on his second day is still copying.
-        let (volume, patients) = if k.reading
-            && self.closed_hours >= 8
-            && self.events >= ACTOR_MATURE_EVENTS
-        {
-            (
-                clamp01((f64::from(volume_now) / f64::from(self.volume).max(20.0) - 2.5) / 5.0),
-                clamp01((f64::from(patients_now) / f64::from(self.patients).max(6.0) - 2.0) / 4.0),
-            )
-        } else {
-            (0.0, 0.0)
-        };
+        let (volume, patients) =
+            if k.reading && self.closed_hours >= 8 && self.events >= ACTOR_MATURE_EVENTS {
+                (
+                    clamp01((f64::from(volume_now) / f64::from(self.volume).max(20.0) - 2.5) / 5.0),
+                    clamp01(
+                        (f64::from(patients_now)
+                            / f64::from(self.patients.max(PEAK_SHARE * self.patients_peak))
+                                .max(6.0)
+                            - 2.0)
+                            / 4.0,
+                    ),
+                )
+            } else {
+                (0.0, 0.0)
+            };
         let (address, agent) = if mature {
             (
                 if k.ip == 0 {
@@ -253,7 +269,8 @@ impl ActorBaseline {
         }
     }
 
-    pub fn record(&mut self, k: &EventKeys) {
+    /// Learns one event; `suspicious` when it alerted or came during an open incident.
+    pub fn record(&mut self, k: &EventKeys, suspicious: bool) {
         self.events = self.events.saturating_add(1);
         self.hours[k.hour] += 1.0;
         self.hour_total += 1.0;
@@ -267,14 +284,22 @@ impl ActorBaseline {
         let slot = k.time.div_euclid(HOUR);
         if slot > self.slot {
             let alpha = if self.closed_hours < 20 { 0.2 } else { 0.05 };
+            self.patients_peak *= PEAK_FADE;
             self.volume = (1.0 - alpha) * self.volume + alpha * self.slot_events as f32;
             self.patients = (1.0 - alpha) * self.patients + alpha * self.slot_patients as f32;
+            // The mean learns suspicious hours too (a false alert must not recur every busy
+            // hour); the peak does not (an exfiltration must not make the next one usual).
+            if !self.slot_suspicious {
+                self.patients_peak = self.patients_peak.max(self.slot_patients as f32);
+            }
+            self.slot_suspicious = false;
             self.closed_hours = self.closed_hours.saturating_add(1);
             self.slot = slot;
             self.slot_events = 0;
             self.slot_patients = 0;
         }
         if slot == self.slot && k.reading {
+            self.slot_suspicious |= suspicious;
             self.slot_events += 1;
             self.slot_patients += u32::from(k.new_patient_this_hour);
         }
@@ -400,7 +425,7 @@ mod tests {
         let mut b = ActorBaseline::new(9 * HOUR);
         for day in 0..10 {
             for i in 0..30 {
-                b.record(&keys(day * DAY + 9 * HOUR + i * 840));
+                b.record(&keys(day * DAY + 9 * HOUR + i * 840), false);
             }
         }
         b
@@ -427,10 +452,41 @@ mod tests {
         assert_eq!(b.signals(&vpn, &none, 0.0).new_source, 0.5);
     }
 
+    /// Six days of 8 active hours: one hour opens a 100-patient ward list, seven see 3 new
+    /// patients each (`suspicious`: the list hours came during an incident). Then the list
+    /// again: what the patients-per-hour signal says of its 100th patient.
+    fn list_hour_again(suspicious: bool) -> f64 {
+        let mut b = ActorBaseline::new(0);
+        let list = |b: &mut ActorBaseline, day: i64, hour: i64, n: i64, flag: bool| {
+            for i in 0..n {
+                let mut k = keys(day * DAY + hour * HOUR + i * 30);
+                k.new_patient_this_hour = true;
+                b.record(&k, flag);
+            }
+        };
+        for day in 0..6 {
+            list(&mut b, day, 8, 100, suspicious);
+            for hour in 9..16 {
+                list(&mut b, day, hour, 3, false);
+            }
+        }
+        list(&mut b, 6, 8, 99, false);
+        let mut k = keys(6 * DAY + 8 * HOUR + 99 * 30);
+        k.new_patient_this_hour = true;
+        b.signals(&k, &[0.0; 24], 0.0).patients
+    }
+
+    #[test]
+    fn a_daily_ward_list_is_usual_unless_it_was_learned_under_suspicion() {
+        let usual = list_hour_again(false);
+        assert!(usual < 0.5, "{usual}");
+        assert_eq!(list_hour_again(true), 1.0);
+    }
+
     #[test]
     fn a_new_actor_is_not_judged_on_its_own_habits() {
         let mut b = ActorBaseline::new(0);
-        b.record(&keys(0));
+        b.record(&keys(0), false);
         let mut k = keys(3 * HOUR);
         k.ip = 77;
         let s = b.signals(&k, &[0.0; 24], 0.0);
@@ -477,7 +533,7 @@ mod volume_tests {
                 for i in 0..20 {
                     k.time = day * DAY + h * HOUR + i * 60;
                     k.hour = h as usize;
-                    b.record(&k);
+                    b.record(&k, false);
                 }
             }
         }
@@ -488,7 +544,7 @@ mod volume_tests {
             k.hour = 12;
             k.new_patient_this_hour = true;
             last = b.signals(&k, &[0.0; 24], 0.0);
-            b.record(&k);
+            b.record(&k, false);
         }
         assert_eq!(last.volume, 1.0, "{last:?}");
         assert_eq!(last.patients, 1.0, "{last:?}");

@@ -1,10 +1,11 @@
 //! Incidents: alerts grouped per actor and time window. An alert opens an incident for its
 //! actor (or extends the open one); the incident stays open [`INCIDENT_GAP`] after its last
 //! alert on its own merits. While it is open, the actor's further events that are themselves
-//! suspicious (raw risk at least [`CARRY`] of the raw threshold) alert as part of it (without
-//! extending it): an insider's session
-//! rarely has every access stand out on its own, but once one did, the similar ones around it
-//! belong to the same incident.
+//! suspicious (raw risk at least [`CARRY`] of the raw threshold), and the further patients of
+//! the search its latest alert belonged to ([`Incident::request`], at [`JOIN_SAME_REQUEST`]),
+//! alert as part of it (without extending it): an insider's session rarely has every access
+//! stand out on its own, but once one did, the similar ones around it belong to the same
+//! incident. Before it, [`Incidents::join`] takes in the run of suspicious events that led to it.
 
 use std::collections::VecDeque;
 
@@ -21,6 +22,8 @@ pub const LOOKBACK: i64 = 10 * 60;
 pub const JOIN: f64 = 0.3;
 /// Share an earlier event of the same request (the other patients of one search) needs.
 pub const JOIN_SAME_REQUEST: f64 = 0.1;
+/// How far back a chain of suspicious events may reach at most (see [`Incidents::join`]).
+pub const MAX_REACH: i64 = 30 * 60;
 /// Earlier events remembered per actor at most.
 pub const MAX_SUSPECTS: usize = 512;
 
@@ -32,6 +35,9 @@ pub struct Incident {
     pub last_alert: i64,
     pub alerts: u32,
     pub peak: f64,
+    /// The request of its latest alert: the rest of that search's list belongs to it.
+    #[serde(default)]
+    pub request: u64,
 }
 
 impl Incident {
@@ -73,7 +79,7 @@ impl Incidents {
         while self
             .suspects
             .front()
-            .is_some_and(|s| time - s.time > LOOKBACK || self.suspects.len() >= MAX_SUSPECTS)
+            .is_some_and(|s| time - s.time > MAX_REACH || self.suspects.len() >= MAX_SUSPECTS)
         {
             self.suspects.pop_front();
         }
@@ -86,31 +92,40 @@ impl Incidents {
     }
 
     /// The remembered events that an alert on its own merits at `time` (of request `request`)
-    /// takes into its incident: within [`LOOKBACK`], at least [`JOIN`] of the threshold, or
-    /// [`JOIN_SAME_REQUEST`] when of the same request. They are forgotten (each joins once).
+    /// takes into its incident: at least [`JOIN`] of the threshold, or [`JOIN_SAME_REQUEST`]
+    /// when of the same request, within [`LOOKBACK`] of the alert or of a later event that
+    /// joined (a run of suspicious events with no pause of [`LOOKBACK`] is one incident, up to
+    /// [`MAX_REACH`] back). They are forgotten (each joins once).
     pub fn join(&mut self, time: i64, request: u64) -> Vec<Uuid> {
         let mut joined = Vec::new();
-        self.suspects.retain(|s| {
-            let within = time - s.time <= LOOKBACK;
-            let joins =
-                within && (f64::from(s.share) >= JOIN || (request != 0 && s.request == request));
-            if joins {
-                joined.push(s.id);
+        let mut reach = time;
+        for s in self.suspects.iter_mut().rev() {
+            if reach - s.time > LOOKBACK || time - s.time > MAX_REACH {
+                break;
             }
-            within && !joins
-        });
+            if f64::from(s.share) >= JOIN || (request != 0 && s.request == request) {
+                joined.push(s.id);
+                reach = reach.min(s.time);
+                s.share = f32::NAN;
+            }
+        }
+        self.suspects.retain(|s| !s.share.is_nan());
+        joined.reverse();
         joined
     }
 
     /// Records an alert at `t`: extends the open incident or opens a new one with `next_id`.
     /// Returns the incident's id and whether it is new.
-    pub fn alert(&mut self, t: i64, score: f64, next_id: u64) -> (u64, bool) {
+    pub fn alert(&mut self, t: i64, score: f64, request: u64, next_id: u64) -> (u64, bool) {
         match &mut self.current {
             Some(i) if i.open_at(t) => {
                 i.last_alert = i.last_alert.max(t);
                 i.start = i.start.min(t);
                 i.alerts = i.alerts.saturating_add(1);
                 i.peak = i.peak.max(score);
+                if t >= i.last_alert {
+                    i.request = request;
+                }
                 (i.id, false)
             }
             _ => {
@@ -120,6 +135,7 @@ impl Incidents {
                     last_alert: t,
                     alerts: 1,
                     peak: score,
+                    request,
                 });
                 (next_id, true)
             }
@@ -139,7 +155,7 @@ mod tests {
     fn an_alert_takes_the_suspicious_events_just_before_it() {
         let mut i = Incidents::default();
         let at = LOOKBACK + 100;
-        i.remember(id(1), 0, 7, 0.5); // too old by the time of the alert
+        i.remember(id(1), -50, 7, 0.5); // too old by the time of the alert
         i.remember(id(2), at - 200, 7, 0.05); // not suspicious enough even in the same request
         i.remember(id(3), at - 100, 9, 0.2); // another request, below JOIN
         i.remember(id(4), at - 90, 7, 0.2); // the same request as the alert
@@ -154,13 +170,38 @@ mod tests {
     }
 
     #[test]
+    fn a_run_of_suspicious_events_joins_back_to_its_start() {
+        let at = 2 * LOOKBACK;
+        let mut i = Incidents::default();
+        i.remember(id(1), 0, 1, 0.5); // the run's start, 20 minutes before the alert
+        i.remember(id(2), LOOKBACK - 60, 2, 0.5); // within the look-back of the next one
+        i.remember(id(3), at - 60, 3, 0.5);
+        assert_eq!(i.join(at, 9), vec![id(1), id(2), id(3)]);
+        // A pause longer than the look-back ends the run.
+        let mut i = Incidents::default();
+        i.remember(id(1), 0, 1, 0.5);
+        i.remember(id(3), at - 60, 3, 0.5);
+        assert_eq!(i.join(at, 9), vec![id(3)]);
+        // However long the run, nothing older than MAX_REACH joins.
+        let mut i = Incidents::default();
+        let mut t = 0;
+        while t < MAX_REACH + 600 {
+            i.remember(id(t as u128), t, 1, 0.5);
+            t += 300;
+        }
+        let joined = i.join(t, 9);
+        assert!(!joined.is_empty());
+        assert!(joined.iter().all(|j| t - j.as_u128() as i64 <= MAX_REACH));
+    }
+
+    #[test]
     fn alerts_close_in_time_are_one_incident() {
         let mut i = Incidents::default();
-        assert_eq!(i.alert(0, 0.9, 1), (1, true));
-        assert_eq!(i.alert(600, 0.95, 2), (1, false));
+        assert_eq!(i.alert(0, 0.9, 0, 1), (1, true));
+        assert_eq!(i.alert(600, 0.95, 0, 2), (1, false));
         assert!(i.open(600 + INCIDENT_GAP).is_some());
         assert!(i.open(601 + INCIDENT_GAP).is_none());
-        assert_eq!(i.alert(700 + INCIDENT_GAP, 0.9, 2), (2, true));
+        assert_eq!(i.alert(700 + INCIDENT_GAP, 0.9, 0, 2), (2, true));
         assert_eq!(i.open(700 + INCIDENT_GAP).map(|i| i.alerts), Some(1));
     }
 }

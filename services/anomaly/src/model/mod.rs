@@ -51,7 +51,7 @@
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half; fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20): `(x − 2.5) / 5` | 0.50 |
-//! | `patients_per_hour` | new patients this hour vs the usual (floor 6): `(x − 2) / 4` | 0.60 |
+//! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
 //! | `restricted` | sensitivity alone | 0.10 |
 //!
@@ -67,10 +67,13 @@
 //! (raw − q)/(1 − q)` above). `alert = score ≥ threshold` (`ANOMALY_ALERT_THRESHOLD`, 0.8).
 //! Before calibration the prior `q = 0.8` holds, so the rules that need no history alert from the
 //! first event. An alert opens an incident for the actor; for 30 minutes after its last alert,
-//! the actor's events with at least 60% of the raw threshold alert with it (without extending it).
-//! An alert on its own merits also takes into its incident the actor's events of the
-//! [`incidents::LOOKBACK`] before it that did not alert but had 30% of the raw threshold, or 10%
-//! and the same request ([`Scored::joined`]: they alert late).
+//! the actor's events with at least 60% of the raw threshold alert with it (without extending
+//! it), and so do, with 10%, the further patients of the search whose first patient alerted
+//! (writes never: they are care). An alert on its own merits also takes into its incident the
+//! actor's earlier reads and searches that did not alert but had 30% of the raw threshold, or
+//! 10% and the same request, within [`incidents::LOOKBACK`] of it or of a later one that joined
+//! (a run with no pause of 10 minutes, at most [`incidents::MAX_REACH`] back;
+//! [`Scored::joined`]: they alert late).
 //!
 //! # Alerts that wait
 //!
@@ -95,7 +98,7 @@
 //!
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
 //! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): precision 0.73-0.87, recall of
-//! attack events 0.91-0.98, false-positive rate 0.28-0.47%, 21-25 of 27 incidents on the
+//! attack events 0.93-0.98, false-positive rate 0.30-0.48%, 21-25 of 27 incidents on the
 //! unseen seeds, with the colleague looked at while in care elsewhere the main miss.
 //!
 //! # Memory
@@ -974,7 +977,12 @@ impl Detector {
         let mut incident = None;
         let mut carried = false;
         if let Some(open) = actor.incidents.open(t) {
-            if !alert && raw >= CARRY * q {
+            // Suspicious enough, or the rest of the list whose first patient alerted.
+            let same_list = search && open.request != 0 && open.request == request;
+            if !alert
+                && !write
+                && (raw >= CARRY * q || (same_list && raw >= incidents::JOIN_SAME_REQUEST * q))
+            {
                 score = score.max(self.threshold.min(1.0));
                 alert = true;
                 carried = true;
@@ -1012,13 +1020,14 @@ impl Detector {
             score = score.min(self.threshold - 0.0001).max(0.0);
         }
         if alert && !carried && !duplicate {
-            let (id, new) = actor.incidents.alert(t, score, self.incidents + 1);
+            let (id, new) = actor.incidents.alert(t, score, request, self.incidents + 1);
             if new {
                 self.incidents += 1;
             }
             incident = Some(id);
             joined = actor.incidents.join(t, request);
-        } else if !alert && !deferred && !duplicate && q > 0.0 {
+        } else if !alert && !deferred && !duplicate && !write && q > 0.0 {
+            // Writes are care: they are not what an incident disclosed.
             actor.incidents.remember(event.id, t, request, raw / q);
         }
         // A look below the threshold at a record nobody touched lately, with nothing to
@@ -1052,13 +1061,11 @@ impl Detector {
         // Learning. Habits (how unexplained the actor's and its groups' ordinary work is) learn
         // from every patient a read or search touched, list members at their weight, but not
         // from alerts or while an incident is open: an exfiltration must not teach itself.
-        let habitual = permitted
-            && keys.patient.is_some()
-            && weight > 0.0
-            && !suspicious
-            && actor.incidents.open(t).is_none();
+        let in_incident = actor.incidents.open(t).is_some();
+        let habitual =
+            permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
         if !duplicate {
-            actor.baseline.record(&keys.base);
+            actor.baseline.record(&keys.base, suspicious || in_incident);
             let minute = t.div_euclid(60);
             let weighted = window.weighted_patients() as f32;
             let mut closed = None;
@@ -1359,9 +1366,10 @@ impl Detector {
             let at = p.event.time.timestamp();
             let (incident, joined) = match self.actors.get_mut(p.actor) {
                 Some(actor) => {
-                    let (id, new) = actor
-                        .incidents
-                        .alert(at, p.scored.score, self.incidents + 1);
+                    let (id, new) =
+                        actor
+                            .incidents
+                            .alert(at, p.scored.score, p.request, self.incidents + 1);
                     if new {
                         self.incidents += 1;
                     }

@@ -708,3 +708,38 @@ fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_i
         .collect();
     assert!(late.is_empty(), "{late:?}");
 }
+
+#[test]
+fn the_rest_of_a_list_whose_first_patient_alerted_alerts_with_it() {
+    let (mut d, _) = hospital();
+    // Alerts at once (no grace period to wait for a note).
+    d.config.grace_seconds = 0;
+    let search = |d: &mut Detector, request: &str, at: i64, patient: &str, vip: bool| {
+        let mut e = staff_event("m1", "Ward B", at, Some(patient), AccessAction::Search);
+        e.request_id = Some(request.into());
+        e.count = 3;
+        if vip {
+            e.confidentiality = Some("V".into());
+        }
+        d.score(&e)
+    };
+    // The same strangers in a ward list (its first patient the ward's own): nothing.
+    let (mut control, _) = hospital();
+    control.config.grace_seconds = 0;
+    let ward: Vec<Scored> = std::iter::once("Patient/b0".to_string())
+        .chain((0..4).map(|k| format!("Patient/z{k}")))
+        .map(|p| search(&mut control, "req-ward", day4(11), &p, false))
+        .collect();
+    assert!(ward.iter().all(|s| !s.alert), "{ward:?}");
+    // A search for a VIP nobody here cares for: her record alerts on its own, and the other
+    // patients the same search returned belong to the same incident.
+    let first = search(&mut d, "req-vip", day4(11), "Patient/vip", true);
+    assert!(first.alert, "{first:?}");
+    let rest: Vec<Scored> = (0..4)
+        .map(|k| search(&mut d, "req-vip", day4(11), &format!("Patient/z{k}"), false))
+        .collect();
+    for scored in &rest {
+        assert!(scored.alert, "{scored:?}");
+        assert_eq!(scored.incident, first.incident);
+    }
+}
