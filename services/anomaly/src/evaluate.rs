@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
-    model::{Detector, GlobalParameters, ModelConfig},
+    model::{CareFact, Detector, GlobalParameters, ModelConfig},
     replay::{replay_detector, ReplayError, ReplayOptions},
 };
 
@@ -417,11 +417,22 @@ pub fn detect_with(
     events: &[u8],
     detector: Detector,
 ) -> Result<Vec<ScoreLine>, EvaluateError> {
+    detect_with_care(file, events, detector, Vec::new())
+}
+
+/// [`detect_with`], teaching the clinical record's care facts as the events reach them.
+pub fn detect_with_care(
+    file: &str,
+    events: &[u8],
+    detector: Detector,
+    care: Vec<CareFact>,
+) -> Result<Vec<ScoreLine>, EvaluateError> {
     let mut out = Vec::new();
     let options = ReplayOptions {
         threshold: detector.threshold(),
         skip_malformed: false,
         explain: false,
+        care,
     };
     replay_detector(events, &mut out, io::sink(), &options, detector).map_err(|e| match e {
         ReplayError::Malformed { line, reason } => EvaluateError::Malformed {
@@ -500,7 +511,7 @@ pub fn table(report: &Report) -> String {
     s
 }
 
-const USAGE: &str = "usage: anomaly evaluate --events FILE --labels FILE [--scores FILE] [--threshold X] [--json] [--parameters GLOBAL.json]";
+const USAGE: &str = "usage: anomaly evaluate --events FILE --labels FILE [--scores FILE] [--threshold X] [--json] [--parameters GLOBAL.json] [--care-facts FILE]";
 
 #[derive(Debug, PartialEq)]
 struct Args {
@@ -510,12 +521,15 @@ struct Args {
     threshold: Option<f64>,
     json: bool,
     parameters: Option<PathBuf>,
+    /// Care facts to teach while replaying (`anomaly simulate --out-care`).
+    care: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let (mut events, mut labels, mut scores, mut threshold, mut json) =
         (None, None, None, None, false);
     let mut parameters = None;
+    let mut care = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -536,6 +550,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--parameters" => {
                 parameters = Some(PathBuf::from(it.next().ok_or("--parameters needs a file")?));
             }
+            "--care-facts" => {
+                care = Some(PathBuf::from(it.next().ok_or("--care-facts needs a file")?));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -547,6 +564,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         threshold,
         json,
         parameters,
+        care,
     })
 }
 
@@ -598,7 +616,19 @@ fn run(args: &Args) -> Result<Report, EvaluateError> {
                         reason: e.to_string(),
                     })?;
             }
-            (detect_with(&events_name, &events_text, detector)?, None)
+            let care = match &args.care {
+                Some(path) => crate::replay::read_care_facts(path).map_err(|reason| {
+                    EvaluateError::Mismatch {
+                        file: path.display().to_string(),
+                        reason,
+                    }
+                })?,
+                None => Vec::new(),
+            };
+            (
+                detect_with_care(&events_name, &events_text, detector, care)?,
+                None,
+            )
         }
     };
     evaluate(&events, &labels, &scores, threshold)

@@ -31,8 +31,8 @@ use uuid::Uuid;
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
     model::{
-        incidents::LOOKBACK, Contribution, Detector, Matured, ModelConfig, Scored, MAX_GRACE,
-        QUIET_LOOK_WAIT,
+        incidents::LOOKBACK, CareFact, Contribution, Detector, Matured, ModelConfig, Scored,
+        MAX_GRACE, QUIET_LOOK_WAIT,
     },
 };
 
@@ -44,6 +44,9 @@ pub struct ReplayOptions {
     pub skip_malformed: bool,
     /// Add each score's explanation and contributions to its line (`--explain`).
     pub explain: bool,
+    /// Care facts from the clinical record (`--care-facts`), by start: each is taught when the
+    /// events reach its start, as records would publish it.
+    pub care: Vec<CareFact>,
 }
 
 /// What a replay did.
@@ -229,6 +232,7 @@ pub fn replay_detector(
     let mut summary = ReplaySummary::default();
     detector.explain_all(options.explain);
     let mut held = LateAlerts::for_detector(&detector);
+    let mut care = options.care.iter().peekable();
     // Parsing is about half the work: a second thread parses while this one scores, in order.
     std::thread::scope(|scope| -> Result<(), ReplayError> {
         let (batches, parsed) = mpsc::sync_channel::<io::Result<Vec<Parsed>>>(4);
@@ -246,6 +250,9 @@ pub fn replay_detector(
                         return Err(ReplayError::Malformed { line, reason })
                     }
                 };
+                while let Some(fact) = care.next_if(|f| f.start <= event.time) {
+                    detector.learn_relationship(fact);
+                }
                 let scored = detector.score(&event);
                 summary.scored += 1;
                 held.matured(&detector.take_matured());
@@ -341,7 +348,7 @@ fn write_line(
 /// Bytes read from the events file at a time.
 const READ_BUFFER: usize = 1 << 20;
 
-const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed] [--explain] [--parameters GLOBAL.json]";
+const USAGE: &str = "usage: anomaly replay --events FILE.jsonl [--threshold X] [--skip-malformed] [--explain] [--parameters GLOBAL.json] [--care-facts FILE.jsonl]";
 
 #[derive(Debug, PartialEq)]
 struct Args {
@@ -350,6 +357,24 @@ struct Args {
     skip_malformed: bool,
     explain: bool,
     parameters: Option<PathBuf>,
+    care: Option<PathBuf>,
+}
+
+/// Reads a care facts file (one [`CareFact`] per line, blank lines ignored), ordered by start.
+pub fn read_care_facts(path: &std::path::Path) -> Result<Vec<CareFact>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut facts = Vec::new();
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fact: CareFact = serde_json::from_str(&line)
+            .map_err(|e| format!("{}:{}: malformed care fact: {e}", path.display(), n + 1))?;
+        facts.push(fact);
+    }
+    facts.sort_by_key(|f| f.start);
+    Ok(facts)
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -358,10 +383,14 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut skip_malformed = false;
     let mut explain = false;
     let mut parameters = None;
+    let mut care = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--events" => events = Some(PathBuf::from(it.next().ok_or("--events needs a file")?)),
+            "--care-facts" => {
+                care = Some(PathBuf::from(it.next().ok_or("--care-facts needs a file")?));
+            }
             "--threshold" => {
                 let raw = it.next().ok_or("--threshold needs a value")?;
                 let t: f64 = raw
@@ -387,6 +416,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         skip_malformed,
         explain,
         parameters,
+        care,
     })
 }
 
@@ -419,10 +449,21 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(64);
         }
     };
+    let care = match &args.care {
+        Some(path) => match read_care_facts(path) {
+            Ok(care) => care,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Vec::new(),
+    };
     let options = ReplayOptions {
         threshold,
         skip_malformed: args.skip_malformed,
         explain: args.explain,
+        care,
     };
     let input: Box<dyn BufRead + Send> = if args.events.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin()))
@@ -472,6 +513,7 @@ mod tests {
             threshold: 0.8,
             skip_malformed: false,
             explain: false,
+            care: Vec::new(),
         }
     }
 
@@ -488,6 +530,77 @@ mod tests {
             })
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// A VIP's record opened by a stranger; then again by a user whose care for her starts
+    /// between the two: only the second is explained.
+    #[test]
+    fn care_facts_are_taught_when_the_events_reach_their_start() {
+        use crate::model::{CareActor, CareVia};
+        let vip = |actor: &str, seconds: i64| {
+            let mut e = event(actor, seconds, Some("Patient/vip"), AccessOutcome::Permit);
+            e.confidentiality = Some("V".into());
+            // Departments of their own: neither explains the other's access.
+            e.actor.department = Some(format!("dept-of-{actor}"));
+            serde_json::to_string(&e).expect("json")
+        };
+        let input = [vip("dr-early", 0), vip("dr-cares", 3_600)].join("\n");
+        let scores = |care: Vec<CareFact>| {
+            let mut out = Vec::new();
+            let options = ReplayOptions { care, ..options() };
+            replay(input.as_bytes(), &mut out, io::sink(), &options).expect("replay");
+            String::from_utf8(out)
+                .expect("utf-8")
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).expect("line")["score"].clone()
+                })
+                .map(|s| s.as_f64().expect("score"))
+                .collect::<Vec<_>>()
+        };
+        let fact = |actor: &str, start: i64| CareFact {
+            patient: "Patient/vip".into(),
+            actor: CareActor::User(actor.into()),
+            via: CareVia::EncounterParticipant,
+            start: crate::model::tests::base() + chrono::Duration::seconds(start),
+            end: None,
+        };
+        let without = scores(Vec::new());
+        let with = scores(vec![fact("dr-early", 1_800), fact("dr-cares", 1_800)]);
+        assert!(without[1] >= 0.8, "{without:?}");
+        // Taught at its start: too late for the first access, in time for the second.
+        assert_eq!(with[0], without[0]);
+        assert!(with[1] < 0.5, "{with:?}");
+    }
+
+    #[test]
+    fn a_care_facts_file_is_read_in_order_of_start_and_refused_when_malformed() {
+        let dir = std::env::temp_dir().join(format!("care-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("care.jsonl");
+        let line = |start: &str| {
+            format!(
+                r#"{{"patient":"Patient/1","actor":{{"department":{{"organization":"Organization/h","department":"Cardiology"}}}},"via":"encounter-service-provider","start":"{start}"}}"#
+            )
+        };
+        std::fs::write(
+            &path,
+            [
+                line("2026-03-02T10:00:00Z"),
+                String::new(),
+                line("2026-03-01T10:00:00Z"),
+            ]
+            .join("\n"),
+        )
+        .expect("write");
+        let facts = read_care_facts(&path).expect("read");
+        assert_eq!(facts.len(), 2);
+        assert!(facts[0].start < facts[1].start);
+        assert!(facts[0].end.is_none());
+        std::fs::write(&path, "{\"patient\": 1}").expect("write");
+        assert!(read_care_facts(&path).is_err_and(|e| e.contains(":1:")));
+        assert!(read_care_facts(&dir.join("missing.jsonl")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -598,8 +711,14 @@ mod tests {
                 skip_malformed: false,
                 explain: false,
                 parameters: None,
+                care: None,
             })
         );
+        assert_eq!(
+            a(&["--events", "x", "--care-facts", "c.jsonl"]).map(|a| a.care),
+            Ok(Some("c.jsonl".into()))
+        );
+        assert!(a(&["--events", "x", "--care-facts"]).is_err());
         assert_eq!(
             a(&["--events", "x", "--explain"]).map(|a| a.explain),
             Ok(true)

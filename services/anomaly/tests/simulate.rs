@@ -209,13 +209,75 @@ fn anomaly(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The clinical record's care facts: ordered by start, mostly about patients and users of the
+/// log (a record may be cared for without being opened in the period), and hardly ever
+/// covering an attack (the insider has no part in her care).
+#[test]
+fn care_facts_cover_care_and_not_attacks() {
+    use anomaly::model::CareActor;
+    let sim = medium();
+    assert!(sim.care.len() > 100, "{} care facts", sim.care.len());
+    assert!(sim.care.windows(2).all(|w| w[0].start <= w[1].start));
+    let patients: HashSet<_> = sim
+        .events
+        .iter()
+        .filter_map(|e| e.patient.clone())
+        .collect();
+    let users: HashSet<_> = sim.events.iter().map(|e| e.actor.id.clone()).collect();
+    let known = sim
+        .care
+        .iter()
+        .filter(|f| {
+            patients.contains(&f.patient)
+                && match &f.actor {
+                    CareActor::User(id) => users.contains(id),
+                    CareActor::Department { .. } => true,
+                }
+        })
+        .count();
+    assert!(
+        known * 10 >= sim.care.len() * 8,
+        "{known} of {}",
+        sim.care.len()
+    );
+    let covers = |e: &AccessEvent| {
+        sim.care.iter().any(|f| {
+            Some(&f.patient) == e.patient.as_ref()
+                && f.actor == CareActor::User(e.actor.id.clone())
+                && f.start <= e.time
+                && f.end.is_none_or(|end| e.time < end)
+        })
+    };
+    let attack: HashSet<_> = sim.labels.iter().map(|l| l.id).collect();
+    let (mut covered, mut attacks) = (0, 0);
+    let (mut benign_covered, mut benign) = (0, 0);
+    for e in sim.events.iter().filter(|e| e.patient.is_some()).step_by(7) {
+        if attack.contains(&e.id) {
+            attacks += 1;
+            covered += usize::from(covers(e));
+        } else {
+            benign += 1;
+            benign_covered += usize::from(covers(e));
+        }
+    }
+    assert!(
+        covered * 20 <= attacks,
+        "{covered} of {attacks} attack events covered"
+    );
+    assert!(
+        benign_covered * 10 >= benign,
+        "{benign_covered} of {benign} benign events covered"
+    );
+}
+
 #[test]
 fn simulate_then_evaluate_end_to_end() {
     let dir = scratch("e2e");
-    let (events, labels, scores) = (
+    let (events, labels, scores, care) = (
         dir.join("e.jsonl"),
         dir.join("l.jsonl"),
         dir.join("s.jsonl"),
+        dir.join("c.jsonl"),
     );
     let out = anomaly(&[
         "simulate",
@@ -226,6 +288,8 @@ fn simulate_then_evaluate_end_to_end() {
         events.to_str().unwrap(),
         "--out-labels",
         labels.to_str().unwrap(),
+        "--out-care",
+        care.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -233,6 +297,8 @@ fn simulate_then_evaluate_end_to_end() {
         String::from_utf8_lossy(&out.stderr)
     );
     let written = std::fs::read_to_string(&events).unwrap();
+    let care_written = std::fs::read_to_string(&care).unwrap();
+    assert_eq!(care_written.lines().count(), small(2).care.len());
     assert_eq!(written.lines().count(), small(2).events.len());
 
     let out = anomaly(&[
@@ -283,6 +349,27 @@ fn simulate_then_evaluate_end_to_end() {
     );
     let from_file: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(from_file, report);
+
+    // With the clinical record's care facts taught as the events reach them: the same events,
+    // scored otherwise.
+    let out = anomaly(&[
+        "evaluate",
+        "--json",
+        "--events",
+        events.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+        "--care-facts",
+        care.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let with_care: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(with_care["events"], report["events"]);
+    assert_ne!(with_care["auc"], report["auc"]);
 
     // The table for people names every kind.
     let out = anomaly(&[

@@ -106,6 +106,7 @@ fn train(
         threshold,
         skip_malformed: false,
         explain: false,
+        care: Vec::new(),
     };
     let detector = Detector::with_config(threshold, model);
     let (summary, detector) = replay_detector(

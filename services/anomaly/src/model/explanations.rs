@@ -31,7 +31,8 @@ const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
 
 /// Where a care fact comes from in the clinical data (records publishes them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CareVia {
     EncounterParticipant,
     EncounterServiceProvider,
@@ -42,7 +43,8 @@ pub enum CareVia {
 
 /// Who the fact is about: a user (the id events carry as `actor.id`), or a whole department
 /// (a service provider, a care team's managing organisation), named as events name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum CareActor {
     User(String),
     Department {
@@ -52,13 +54,17 @@ pub enum CareActor {
 }
 
 /// A care relationship from the clinical data: `actor` cares for `patient` during `[start,
-/// end)` (`end` open while it lasts).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// end)` (`end` open while it lasts). Offline (`anomaly replay --care-facts`) one JSON object
+/// per line: `{"patient": "Patient/1", "actor": {"user": "<user id>"} | {"department":
+/// {"organization": "Organization/h", "department": "Cardiology"}}, "via":
+/// "encounter-participant", "start": "...", "end": "..." | null}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CareFact {
     pub patient: String,
     pub actor: CareActor,
     pub via: CareVia,
     pub start: DateTime<Utc>,
+    #[serde(default)]
     pub end: Option<DateTime<Utc>>,
 }
 

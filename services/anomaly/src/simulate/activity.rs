@@ -91,6 +91,8 @@ pub struct Sim<'a> {
     pub sessions: Vec<Vec<Session>>,
     pub stays: Vec<Stay>,
     pub ed_visits: Vec<EdVisit>,
+    /// Consults: (patient, consultant, when asked).
+    pub consults: Vec<(usize, usize, Ms)>,
     busy_until: Vec<Ms>,
     /// Sessions of the services (token per hour): (service, hour) already logged in.
     service_hours: std::collections::HashSet<(usize, i64)>,
@@ -113,6 +115,7 @@ impl<'a> Sim<'a> {
             sessions: vec![Vec::new(); world.staff.len()],
             stays: Vec::new(),
             ed_visits: Vec::new(),
+            consults: Vec::new(),
             busy_until: vec![i64::MIN; world.patients.len()],
             service_hours: Default::default(),
             horizon: params.days as i64 * DAY,
@@ -1252,6 +1255,9 @@ impl<'a> Sim<'a> {
                 .copied()
                 .collect::<Vec<_>>()
             {
+                // The consult is asked (the consultant named on the encounter) before the look.
+                let asked_at = t - 30 * MIN;
+                self.consults.push((p, s, asked_at));
                 let ctx = self.ctx(s, t);
                 let st = steps(&[
                     (Read, "Patient"),

@@ -34,6 +34,8 @@ use std::{
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use custodian_events::AccessEvent;
+
+use crate::model::{CareActor, CareFact, CareVia};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -156,6 +158,11 @@ pub struct Simulation {
     pub labels: Vec<Label>,
     /// Incident ids and kinds, in the order they were injected.
     pub incidents: Vec<(String, Kind)>,
+    /// What the clinical record says about who cares for whom (as records would publish it
+    /// from Encounters), by start time: each stay's ward and attending, each ED visit, each
+    /// consultant from the time the consult was asked. Not every legitimate access has one
+    /// (nurses floated, pharmacy, coding, research); no attack has one.
+    pub care: Vec<CareFact>,
 }
 
 /// Runs the simulation.
@@ -169,6 +176,7 @@ pub fn simulate(params: &Params) -> Simulation {
     sim.run_care();
     let incidents = sim.inject(params.incidents_per_kind);
 
+    let care = care_facts(&world, &sim, params.base());
     let emit::Sink { events, labels, .. } = sim.sink;
     let horizon = sim.horizon;
     // Keep what falls inside the simulated period (work begun the evening before is cut).
@@ -212,7 +220,85 @@ pub fn simulate(params: &Params) -> Simulation {
         events,
         labels,
         incidents,
+        care,
     }
+}
+
+/// The care facts of the simulated period, by start time.
+fn care_facts(world: &world::World, sim: &activity::Sim<'_>, base: DateTime<Utc>) -> Vec<CareFact> {
+    let at = |t: i64| base + Duration::milliseconds(t);
+    let horizon = sim.horizon;
+    let department = |dept: usize| CareActor::Department {
+        organization: Some(world.orgs[world.depts[dept].org].reference.clone()),
+        department: world.depts[dept].name.to_string(),
+    };
+    let user = |staff: usize| CareActor::User(world.staff[staff].id.clone());
+    let mut facts: Vec<(i64, CareFact)> = Vec::new();
+    let mut fact = |patient: usize, actor: CareActor, via: CareVia, start: i64, end: i64| {
+        if start < horizon && end > 0 {
+            facts.push((
+                start,
+                CareFact {
+                    patient: world.patients[patient].reference.clone(),
+                    actor,
+                    via,
+                    start: at(start),
+                    end: Some(at(end)),
+                },
+            ));
+        }
+    };
+    for stay in &sim.stays {
+        fact(
+            stay.patient,
+            department(stay.dept),
+            CareVia::EncounterServiceProvider,
+            stay.start,
+            stay.end,
+        );
+        if let Some(attending) = stay.attending {
+            fact(
+                stay.patient,
+                user(attending),
+                CareVia::EncounterParticipant,
+                stay.start,
+                stay.end,
+            );
+        }
+    }
+    if let Some(ed) = world
+        .depts
+        .iter()
+        .position(|d| d.kind == world::DeptKind::Emergency)
+    {
+        for visit in &sim.ed_visits {
+            fact(
+                visit.patient,
+                department(ed),
+                CareVia::EncounterServiceProvider,
+                visit.start,
+                visit.end,
+            );
+        }
+    }
+    for &(patient, consultant, asked) in &sim.consults {
+        let end = sim
+            .stays
+            .iter()
+            .filter(|s| s.patient == patient && s.start <= asked && asked < s.end)
+            .map(|s| s.end)
+            .max()
+            .unwrap_or(asked + emit::DAY);
+        fact(
+            patient,
+            user(consultant),
+            CareVia::EncounterParticipant,
+            asked,
+            end.max(asked + emit::DAY),
+        );
+    }
+    facts.sort_by_key(|(start, _)| *start);
+    facts.into_iter().map(|(_, f)| f).collect()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,7 +327,9 @@ pub fn write_jsonl<T: Serialize>(path: &Path, items: &[T]) -> Result<(), Simulat
 }
 
 const USAGE: &str = "usage: anomaly simulate [--seed N] [--days D] [--staff S] [--patients P] \
-[--incidents-per-kind K] [--utc-offset H] [--small] --out-events FILE --out-labels FILE
+[--incidents-per-kind K] [--utc-offset H] [--small] --out-events FILE --out-labels FILE \
+[--out-care FILE]
+  --out-care also writes the care facts the clinical record would give (for replay --care-facts)
   defaults: --seed 1, 14 days, 120 staff, 3000 patients, 3 incidents per kind (--small: 3 days,
   40 staff, 500 patients, 1 per kind); files default to var/sim/seed<N>.{events,labels}.jsonl";
 
@@ -250,6 +338,7 @@ struct Args {
     params: Params,
     events: PathBuf,
     labels: PathBuf,
+    care: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
@@ -262,6 +351,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut offset = None;
     let mut events = None;
     let mut labels = None;
+    let mut care = None;
     let mut it = args.iter();
     fn number<T: std::str::FromStr>(flag: &str, raw: Option<&String>) -> Result<T, String> {
         let raw = raw.ok_or(format!("{flag} needs a value"))?;
@@ -283,6 +373,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
             "--out-labels" => {
                 labels = Some(PathBuf::from(it.next().ok_or("--out-labels needs a file")?))
             }
+            "--out-care" => care = Some(PathBuf::from(it.next().ok_or("--out-care needs a file")?)),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -317,6 +408,7 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         params,
         events,
         labels,
+        care,
     })
 }
 
@@ -334,7 +426,11 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let sim = simulate(&args.params);
     let written = write_jsonl(&args.events, &sim.events)
-        .and_then(|()| write_jsonl(&args.labels, &sim.labels));
+        .and_then(|()| write_jsonl(&args.labels, &sim.labels))
+        .and_then(|()| match &args.care {
+            Some(care) => write_jsonl(care, &sim.care),
+            None => Ok(()),
+        });
     if let Err(e) = written {
         eprintln!("error: {e}");
         return ExitCode::from(73);

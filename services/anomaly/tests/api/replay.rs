@@ -65,6 +65,7 @@ fn the_binary_prints_what_the_library_computes() {
         threshold: 0.8,
         skip_malformed: false,
         explain: false,
+        care: Vec::new(),
     };
     replay(
         contents.as_bytes(),
