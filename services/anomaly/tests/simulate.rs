@@ -209,6 +209,30 @@ fn anomaly(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `anomaly evaluate --json` over `events` and `labels` with `extra` arguments: its report.
+fn evaluate_json(
+    events: &std::path::Path,
+    labels: &std::path::Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "evaluate",
+        "--json",
+        "--events",
+        events.to_str().unwrap(),
+        "--labels",
+        labels.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = anomaly(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The clinical record's care facts: ordered by start, mostly about patients and users of the
 /// log (a record may be cared for without being opened in the period), and hardly ever
 /// covering an attack (the insider has no part in her care).
@@ -301,20 +325,7 @@ fn simulate_then_evaluate_end_to_end() {
     assert_eq!(care_written.lines().count(), small(2).care.len());
     assert_eq!(written.lines().count(), small(2).events.len());
 
-    let out = anomaly(&[
-        "evaluate",
-        "--json",
-        "--events",
-        events.to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = evaluate_json(&events, &labels, &[]);
     let sim = small(2);
     assert_eq!(report["events"], sim.events.len());
     assert_eq!(report["attack_events"], sim.labels.len());
@@ -332,42 +343,12 @@ fn simulate_then_evaluate_end_to_end() {
     let out = anomaly(&["replay", "--events", events.to_str().unwrap()]);
     assert!(out.status.success());
     std::fs::write(&scores, &out.stdout).unwrap();
-    let out = anomaly(&[
-        "evaluate",
-        "--json",
-        "--events",
-        events.to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-        "--scores",
-        scores.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let from_file: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_file = evaluate_json(&events, &labels, &["--scores", scores.to_str().unwrap()]);
     assert_eq!(from_file, report);
 
     // With the clinical record's care facts taught as the events reach them: the same events,
     // scored otherwise.
-    let out = anomaly(&[
-        "evaluate",
-        "--json",
-        "--events",
-        events.to_str().unwrap(),
-        "--labels",
-        labels.to_str().unwrap(),
-        "--care-facts",
-        care.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let with_care: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let with_care = evaluate_json(&events, &labels, &["--care-facts", care.to_str().unwrap()]);
     assert_eq!(with_care["events"], report["events"]);
     assert_ne!(with_care["auc"], report["auc"]);
 
