@@ -122,18 +122,12 @@ async fn encode(copy: Detector) -> Option<State> {
             newest: copy.newest(),
         })
     })
-    .await;
-    match encoded {
-        Ok(Ok(state)) => Some(state),
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "detector state not saved");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "detector state not saved");
-            None
-        }
-    }
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|encoded| encoded.map_err(|e| e.to_string()));
+    encoded
+        .inspect_err(|error| tracing::warn!(%error, "detector state not saved"))
+        .ok()
 }
 
 fn action_text(action: AccessAction) -> &'static str {
@@ -508,9 +502,11 @@ pub async fn rebuild(
         let decoded = tokio::task::spawn_blocking(move || {
             Detector::decode_snapshot(&saved.state, threshold, config).map(|d| (d, saved.taken_at))
         })
-        .await;
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|decoded| decoded.map_err(|e| e.to_string()));
         match decoded {
-            Ok(Ok((restored, taken_at))) => {
+            Ok((restored, taken_at)) => {
                 let rows = scored::stored_after(conn, taken_at).await?;
                 let events_after = rows.len();
                 let mut detector = lock(detector);
@@ -520,8 +516,7 @@ pub async fn rebuild(
                 }
                 return Ok(Rebuilt::Snapshot { events_after });
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "saved detector state not used; relearning"),
-            Err(e) => tracing::warn!(error = %e, "saved detector state not used; relearning"),
+            Err(error) => tracing::warn!(%error, "saved detector state not used; relearning"),
         }
     }
     let rows = scored::recent(conn).await?;
