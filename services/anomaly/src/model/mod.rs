@@ -133,7 +133,7 @@ mod window;
 
 use chrono::{DateTime, Duration, Utc};
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use baselines::{ActorBaseline, EventKeys, GroupBaseline, DAY};
@@ -181,7 +181,7 @@ pub const QUIET_LOOK_WAIT: i64 = 30 * 60;
 pub const MAX_LOOKS: usize = 10_000;
 
 /// How much the model may remember.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
     pub actors: usize,
     pub groups: usize,
@@ -199,7 +199,7 @@ impl Default for Limits {
 }
 
 /// Everything configurable about the model.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     pub calibration: CalibrationSettings,
     pub limits: Limits,
@@ -233,9 +233,9 @@ pub struct Contribution {
 
 /// Read back from a snapshot (a waiting alert's): the feature's name becomes
 /// [`ensemble::Feature::name`]'s again.
-impl<'de> serde::Deserialize<'de> for Contribution {
+impl<'de> Deserialize<'de> for Contribution {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(serde::Deserialize)]
+        #[derive(Deserialize)]
         struct Stored {
             feature: String,
             value: f64,
@@ -258,7 +258,7 @@ impl<'de> serde::Deserialize<'de> for Contribution {
 }
 
 /// One event's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scored {
     pub id: Uuid,
     /// In `[0, 1]`, rounded to 4 decimals.
@@ -286,7 +286,7 @@ pub struct Scored {
 
 /// An alert that waited for [`GRACE`] and found no explanation: raised late, at `at` (event
 /// time), with the incident it opened or extended and the earlier events it takes into it.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Matured {
     pub event: AccessEvent,
     /// The event's score, `alert` now true, `incident` and `joined` set.
@@ -295,7 +295,7 @@ pub struct Matured {
 }
 
 /// What a waiting alert waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Wait {
     /// [`GRACE`]: the actor documenting, or a colleague of the department caring for her.
     Grace,
@@ -304,7 +304,7 @@ enum Wait {
 }
 
 /// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     wait: Wait,
     due: i64,
@@ -327,7 +327,7 @@ pub struct Observation {
 }
 
 /// How an event touches its patient, as far as the window features care.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Touch {
     /// No patient, or a search result withheld from the actor: rate only.
     None,
@@ -384,7 +384,7 @@ impl Observation {
 }
 
 /// Everything the model keeps about one actor.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ActorModel {
     window: ActorState,
     baseline: ActorBaseline,
@@ -424,7 +424,7 @@ impl ActorModel {
 }
 
 /// A role's or department's pooled habits, plus its habitual unexplained share.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Group {
     baseline: GroupBaseline,
     unexplained_habit: f32,
@@ -436,7 +436,7 @@ struct Group {
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
 /// itself (the service wraps it in a mutex).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Detector {
     threshold: f64,
     config: ModelConfig,
