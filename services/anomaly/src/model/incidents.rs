@@ -71,7 +71,7 @@ impl Incidents {
     }
 
     /// Remembers an event that did not alert (events arrive in about time order; older ones
-    /// than [`LOOKBACK`] before it are forgotten).
+    /// than [`MAX_REACH`] before it are forgotten).
     pub fn remember(&mut self, id: Uuid, time: i64, request: u64, share: f64) {
         if share < JOIN_SAME_REQUEST {
             return;
