@@ -187,7 +187,12 @@ impl AccessScorer {
                     duplicates += 1;
                     continue;
                 }
-                fresh.push((event, detector.score(event)));
+                let started = std::time::Instant::now();
+                let scored = detector.score(event);
+                self.metrics
+                    .score_duration
+                    .observe(started.elapsed().as_secs_f64());
+                fresh.push((event, scored));
             }
             matured = detector.take_matured();
             self.metrics

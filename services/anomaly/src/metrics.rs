@@ -37,6 +37,8 @@ pub struct AnomalyMetrics {
     pub care_facts: IntCounter,
     /// Distribution of scores.
     pub score: Histogram,
+    /// Time the detector takes to score one event (under its lock): the live scoring latency.
+    pub score_duration: Histogram,
     /// Alerts waiting for an explanation (grace period or quiet look), as of the last batch.
     pub alerts_waiting: IntGauge,
     /// Size of the detector's last saved state, and when it was saved (Unix seconds).
@@ -103,6 +105,15 @@ impl AnomalyMetrics {
                 "anomaly_alerts_waiting",
                 "Alerts waiting for an explanation before they are raised",
             )?,
+            score_duration: Histogram::with_opts(
+                HistogramOpts::new(
+                    "anomaly_score_duration_seconds",
+                    "Time to score one access event (the detector alone)",
+                )
+                .buckets(vec![
+                    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3,
+                ]),
+            )?,
             snapshot_bytes: IntGauge::new(
                 "anomaly_detector_snapshot_bytes",
                 "Size of the detector's last saved state",
@@ -132,6 +143,7 @@ impl AnomalyMetrics {
             Box::new(self.webhook_pending.clone()),
             Box::new(self.care_facts.clone()),
             Box::new(self.score.clone()),
+            Box::new(self.score_duration.clone()),
             Box::new(self.alerts_waiting.clone()),
             Box::new(self.snapshot_bytes.clone()),
             Box::new(self.snapshot_time.clone()),

@@ -65,6 +65,12 @@ async fn a_burst_raises_one_alert_and_asks_identity_to_suspend() {
 
     // Every event is scored, and the rest of the burst raises no further alert.
     app.wait_for_scored(20.0, 0.0).await;
+    // Each was timed (the live scoring latency operators watch).
+    assert!(
+        app.metric("custodian_anomaly_score_duration_seconds_count")
+            .await
+            >= 20.0
+    );
     let raised = app.alerts("").await.len();
     assert!((1..=2).contains(&raised), "{raised} alerts");
     assert_eq!(app.alerts_on_stream().await.len(), raised);
