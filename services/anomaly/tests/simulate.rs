@@ -11,7 +11,7 @@ use std::{
 };
 
 use anomaly::simulate::{simulate, Kind, Params, Simulation};
-use custodian_events::AccessEvent;
+use custodian_events::{AccessAction, AccessEvent};
 
 fn small(seed: u64) -> Simulation {
     simulate(&Params::small(seed))
@@ -291,6 +291,35 @@ fn care_facts_cover_care_and_not_attacks() {
     assert!(
         benign_covered * 10 >= benign,
         "{benign_covered} of {benign} benign events covered"
+    );
+    // A clinic visit's Encounter names the physician from check-in: the chart she opens before
+    // writing the visit's Encounter is covered from its first read.
+    let visits: Vec<&AccessEvent> = sim
+        .events
+        .iter()
+        .filter(|e| {
+            e.action == AccessAction::Create
+                && e.resource_type.as_deref() == Some("Encounter")
+                && !attack.contains(&e.id)
+                // Admissions and the emergency department open encounters for others.
+                && !matches!(
+                    e.actor.department.as_deref(),
+                    Some("Admissions" | "Emergency")
+                )
+        })
+        .collect();
+    let opened_covered = visits
+        .iter()
+        .filter(|v| {
+            let mut opened = AccessEvent::clone(v);
+            opened.time -= chrono::Duration::minutes(5);
+            covers(v) && covers(&opened)
+        })
+        .count();
+    assert!(
+        !visits.is_empty() && opened_covered * 10 >= visits.len() * 9,
+        "{opened_covered} of {} clinic visits covered from the chart's opening",
+        visits.len()
     );
 }
 

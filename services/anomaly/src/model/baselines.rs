@@ -26,6 +26,11 @@ struct Seen {
     count: u32,
 }
 
+/// How much of an address's novelty counts when the actor's department uses it every day.
+const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
+/// Unsuspicious events of a group from an address that make it one of the group's.
+const GROUP_ADDRESS_SEEN: u32 = 20;
+
 /// A small set of sources, least recently used out when full.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Sources<const N: usize> {
@@ -160,11 +165,25 @@ pub struct ActorSignals {
     pub new_source: f64,
     pub new_address: bool,
     pub new_agent: bool,
+    /// The address's and the agent's novelty, each in `[0, 1]`.
+    pub address: f64,
+    pub agent: f64,
     /// A result count far above what the actor usually gets.
     pub large_result: f64,
     pub mature: bool,
     pub volume_now: u32,
     pub patients_now: u32,
+}
+
+impl ActorSignals {
+    /// The address is new to the actor but an everyday one of the actor's department (a
+    /// partner's second egress address, another ward's workstations): it counts for less.
+    pub fn address_known_to_group(&mut self) {
+        let (address, agent) = (self.address * GROUP_ADDRESS_NOVELTY, self.agent);
+        self.address = address;
+        self.new_source = 0.5 * address.max(agent) + 0.5 * address.min(agent);
+        self.new_address = address >= 0.5;
+    }
 }
 
 impl ActorBaseline {
@@ -262,6 +281,8 @@ impl ActorBaseline {
             new_source,
             new_address: address >= 0.5,
             new_agent: agent >= 0.5,
+            address,
+            agent,
             large_result,
             mature,
             volume_now,
@@ -332,9 +353,30 @@ pub struct GroupBaseline {
     purposes: KeyMap<f32>,
     pub break_glass: f32,
     pub research: f32,
+    /// Addresses the group's members use, from events that raised no suspicion.
+    #[serde(default)]
+    addresses: Sources<64>,
 }
 
 impl GroupBaseline {
+    /// Whether `ip` is one of the group's everyday addresses (seen in at least
+    /// [`GROUP_ADDRESS_SEEN`] unsuspicious events).
+    pub fn knows_address(&self, ip: u64) -> bool {
+        ip != 0
+            && self
+                .addresses
+                .seen
+                .iter()
+                .any(|s| s.key == ip && s.count >= GROUP_ADDRESS_SEEN)
+    }
+
+    /// Learns the address of an event that raised no suspicion.
+    pub fn record_address(&mut self, k: &EventKeys) {
+        if k.ip != 0 {
+            self.addresses.record(k.ip, k.ip_prefix, k.time);
+        }
+    }
+
     /// How rarely this group does what `k` does: resource type, action, purpose (0 while the
     /// group has fewer than 500 events).
     pub fn misuse(&self, k: &EventKeys) -> f64 {
@@ -450,6 +492,36 @@ mod tests {
         vpn.ip = 9;
         vpn.ip_prefix = 900;
         assert_eq!(b.signals(&vpn, &none, 0.0).new_source, 0.5);
+    }
+
+    /// An address new to the actor but one the department uses every day (a partner's second
+    /// egress address) counts for less; one the department saw only a few times does not.
+    #[test]
+    fn an_address_the_department_uses_every_day_is_barely_new() {
+        let b = day_worker();
+        let none = [0.0; 24];
+        let mut other = keys(10 * DAY + 10 * HOUR);
+        other.ip = 7;
+        other.ip_prefix = 700;
+        let mut dept = GroupBaseline::default();
+        for i in 0..GROUP_ADDRESS_SEEN - 1 {
+            dept.record_address(&keys(i64::from(i) * HOUR));
+            dept.record_address(&other);
+        }
+        assert!(!dept.knows_address(7));
+        dept.record_address(&other);
+        assert!(dept.knows_address(7));
+        assert!(!dept.knows_address(8) && !dept.knows_address(0));
+        let mut s = b.signals(&other, &none, 0.0);
+        assert_eq!(s.new_source, 0.5);
+        s.address_known_to_group();
+        assert!(s.new_source < 0.2 && !s.new_address, "{s:?}");
+        // Agent and address both new, the address the department's: still the agent's half.
+        other.agent = 99;
+        let mut s = b.signals(&other, &none, 0.0);
+        assert_eq!(s.new_source, 1.0);
+        s.address_known_to_group();
+        assert!((0.5..0.7).contains(&s.new_source), "{s:?}");
     }
 
     /// Six days of 8 active hours: one hour opens a 100-patient ward list, seven see 3 new

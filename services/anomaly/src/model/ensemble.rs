@@ -28,10 +28,19 @@ pub const PRIOR_RAW_THRESHOLD: f64 = 0.8;
 /// not make faint signals alert).
 pub const MIN_RAW_THRESHOLD: f64 = 0.3;
 const BINS: usize = 4096;
+const DAY: i64 = 86_400;
 const RECOMPUTE_EVERY: u64 = 4096;
 const MIN_SAMPLES: u64 = 20_000;
 /// Events of one actor in one hour of event time sampled for calibration at most.
 pub const PER_ACTOR_HOUR: u32 = 30;
+/// Events of one actor in one day sampled at most once calibrated: one insider's long day
+/// cannot move the threshold that should catch him.
+pub const PER_ACTOR_DAY: u32 = 120;
+/// What a day of raw risks still weighs the next day, once calibrated (about a week's memory).
+/// The traffic of the calibration days is not every week's (a partner hospital busier, a
+/// clinic day, a holiday): measured on simulated hospitals, a threshold frozen after its two
+/// calibration days let the false-positive rate drift to 0.6-0.9% against a target of 0.5%.
+pub const FOLLOW_DECAY: f64 = 0.8;
 
 /// The features, in table order (see the module doc of [`crate::model`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +250,20 @@ pub struct Calibrator {
     phase: Phase,
     /// An imported threshold waiting for the end of the warm-up.
     imported: Option<f64>,
+    /// After calibration: the raw risks of recent days (the calibration's histogram to start
+    /// with), each day's counts multiplied by [`FOLLOW_DECAY`] when the next begins; the
+    /// threshold follows them once a day. Empty while calibrating and when the threshold was
+    /// imported.
+    #[serde(default)]
+    recent: Vec<f64>,
+    #[serde(default)]
+    recent_day: i64,
+    /// Events of each actor sampled today (at most [`PER_ACTOR_DAY`]).
+    #[serde(default)]
+    actor_day: KeyMap<u32>,
+    /// The threshold came from outside: it is not followed locally.
+    #[serde(default)]
+    threshold_imported: bool,
 }
 
 impl Calibrator {
@@ -260,6 +283,10 @@ impl Calibrator {
             raw_threshold: PRIOR_RAW_THRESHOLD,
             phase: Phase::Warmup,
             imported: None,
+            recent: Vec::new(),
+            recent_day: 0,
+            actor_day: KeyMap::default(),
+            threshold_imported: false,
         }
     }
 
@@ -302,10 +329,11 @@ impl Calibrator {
             if let Some(q) = self.imported.take() {
                 self.raw_threshold = q;
                 self.phase = Phase::Calibrated;
+                self.threshold_imported = true;
             }
         }
         match self.phase {
-            Phase::Calibrated => {}
+            Phase::Calibrated => self.follow(t, actor, raw),
             _ if since < self.settings.warmup_seconds => {}
             _ if since < self.settings.warmup_seconds + self.settings.calibration_seconds => {
                 self.phase = Phase::Calibrating;
@@ -319,6 +347,8 @@ impl Calibrator {
             _ => {
                 if self.samples > 0 {
                     self.recompute();
+                    self.recent = self.histogram.iter().map(|&n| f64::from(n)).collect();
+                    self.recent_day = t.div_euclid(DAY);
                 }
                 self.phase = Phase::Calibrated;
             }
@@ -347,9 +377,37 @@ impl Calibrator {
         let q = raw_threshold.clamp(MIN_RAW_THRESHOLD, 1.0);
         if self.phase == Phase::Calibrated {
             self.raw_threshold = q;
+            self.threshold_imported = true;
         } else {
             self.imported = Some(q);
         }
+    }
+
+    /// Counts a calibrated period's raw risk; on the first event of a new day, the older days
+    /// fade and the threshold is set from what remains.
+    fn follow(&mut self, t: i64, actor: u64, raw: f64) {
+        if self.threshold_imported || self.recent.len() != BINS {
+            return;
+        }
+        let day = t.div_euclid(DAY);
+        if day > self.recent_day {
+            let fade = FOLLOW_DECAY.powi(i32::try_from(day - self.recent_day).unwrap_or(i32::MAX));
+            for n in &mut self.recent {
+                *n *= fade;
+            }
+            self.recent_day = day;
+            self.actor_day.clear();
+            if let Some(q) = threshold_from_histogram(&self.recent, self.settings.target_fpr) {
+                self.raw_threshold = q;
+            }
+        }
+        let n = self.actor_day.entry(actor).or_default();
+        *n += 1;
+        if *n > PER_ACTOR_DAY {
+            return;
+        }
+        let bin = ((raw.clamp(0.0, 1.0) * BINS as f64) as usize).min(BINS - 1);
+        self.recent[bin] += 1.0;
     }
 
     fn recompute(&mut self) {
@@ -429,6 +487,62 @@ mod tests {
         assert_eq!((d.phase(), d.raw_threshold()), (Phase::Calibrated, q));
         d.import_threshold(0.5);
         assert_eq!((d.phase(), d.raw_threshold()), (Phase::Calibrated, 0.5));
+    }
+
+    /// Once calibrated, the threshold follows the traffic: days whose raw risks run higher
+    /// than the calibration days' bring the false-positive rate back to its target within a
+    /// week; an imported threshold is left alone.
+    #[test]
+    fn the_calibrated_threshold_follows_a_heavier_week() {
+        let settings = CalibrationSettings {
+            target_fpr: 0.005,
+            warmup_seconds: 0,
+            calibration_seconds: DAY,
+        };
+        let mut c = Calibrator::new(settings);
+        let mut state = 99u64;
+        let mut draw = |power: i32| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64).powi(power)
+        };
+        // A day of calibration (one event per actor: no cap), then a heavier tail.
+        let per_day = 40_000i64;
+        let mut t = 0i64;
+        let mut actor = 0u64;
+        let mut day = |c: &mut Calibrator, power: i32, draw: &mut dyn FnMut(i32) -> f64| {
+            for i in 0..per_day {
+                actor += 1;
+                c.observe(t + i * DAY / per_day, actor, draw(power));
+            }
+            t += DAY;
+        };
+        day(&mut c, 6, &mut draw);
+        day(&mut c, 2, &mut draw);
+        assert_eq!(c.phase(), Phase::Calibrated);
+        let mut imported = c.clone();
+        imported.import_threshold(c.raw_threshold());
+        let frozen = c.raw_threshold();
+        let rate = |c: &Calibrator, draw: &mut dyn FnMut(i32) -> f64| {
+            let n = 50_000;
+            (0..n)
+                .filter(|_| c.score(draw(2)) >= CALIBRATED_ANCHOR)
+                .count() as f64
+                / n as f64
+        };
+        assert!(
+            rate(&c, &mut draw) > 0.01,
+            "the heavier traffic alerts too often at first"
+        );
+        for _ in 0..7 {
+            day(&mut c, 2, &mut draw);
+            day(&mut imported, 2, &mut draw);
+        }
+        assert!(c.raw_threshold() > frozen);
+        let followed = rate(&c, &mut draw);
+        assert!((0.003..=0.008).contains(&followed), "{followed}");
+        assert_eq!(imported.raw_threshold(), frozen);
     }
 
     #[test]

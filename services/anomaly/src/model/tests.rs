@@ -372,6 +372,16 @@ fn staff_event(
 /// Nurses `n0..n4` of "Ward A" care for `Patient/a0..a19`, nurses `m0..m4` of "Ward B" for
 /// `Patient/b0..b19`, every day 08:00-17:00; each patient is admitted (created) by the ward.
 fn hospital() -> (Detector, Vec<AccessEvent>) {
+    let events = hospital_events();
+    let mut detector = uncalibrated();
+    for e in &events {
+        detector.score(e);
+    }
+    (detector, events)
+}
+
+/// The same hospital's three days, in time order.
+fn hospital_events() -> Vec<AccessEvent> {
     let mut events = Vec::new();
     for (dept, nurses, patients) in [("Ward A", "n", "a"), ("Ward B", "m", "b")] {
         for p in 0..20 {
@@ -399,11 +409,39 @@ fn hospital() -> (Detector, Vec<AccessEvent>) {
         }
     }
     events.sort_by_key(|e| e.time);
+    events
+}
+
+/// The hospital, with a cardiologist `c0` who sees six of Ward B's patients a day in consult
+/// (reads the chart, writes a note two minutes later).
+fn hospital_with_consults() -> Detector {
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..6 {
+            let patient = format!("Patient/b{}", (k * 3 + day) % 20);
+            let at = day * 86_400 + 10 * 3600 + k * 1800;
+            events.push(staff_event(
+                "c0",
+                "Cardiology",
+                at,
+                Some(&patient),
+                AccessAction::Read,
+            ));
+            events.push(staff_event(
+                "c0",
+                "Cardiology",
+                at + 120,
+                Some(&patient),
+                AccessAction::Create,
+            ));
+        }
+    }
+    events.sort_by_key(|e| e.time);
     let mut detector = uncalibrated();
     for e in &events {
         detector.score(e);
     }
-    (detector, events)
+    detector
 }
 
 fn day4(hours: i64) -> i64 {
@@ -742,4 +780,108 @@ fn the_rest_of_a_list_whose_first_patient_alerted_alerts_with_it() {
         assert!(scored.alert, "{scored:?}");
         assert_eq!(scored.incident, first.incident);
     }
+}
+
+#[test]
+fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
+    let mut d = hospital_with_consults();
+    // Ward B admits a VIP; an hour later the cardiologist opens her record.
+    let mut admitted = staff_event(
+        "m1",
+        "Ward B",
+        day4(9),
+        Some("Patient/vip"),
+        AccessAction::Create,
+    );
+    admitted.confidentiality = Some("V".into());
+    d.score(&admitted);
+    let mut look = staff_event(
+        "c0",
+        "Cardiology",
+        day4(10),
+        Some("Patient/vip"),
+        AccessAction::Read,
+    );
+    look.confidentiality = Some("V".into());
+    let mut consulted = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert, "a consult is likely: {s:?}");
+    // No note within half an hour: it alerts, saying why.
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, look.id);
+    assert!(matured[0].scored.alert && matured[0].scored.score >= DEFAULT_THRESHOLD);
+    assert!(
+        matured[0]
+            .scored
+            .explanation
+            .starts_with("Opened like a consult, but no consult note"),
+        "{:?}",
+        matured[0].scored
+    );
+
+    // The same look followed by the cardiologist's note: a consult, no alert.
+    consulted.score(&look);
+    let mut note = staff_event(
+        "c0",
+        "Cardiology",
+        day4(10) + 600,
+        Some("Patient/vip"),
+        AccessAction::Create,
+    );
+    note.resource_type = Some("DocumentReference".into());
+    assert!(!consulted.score(&note).alert);
+    consulted.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(consulted.take_matured().is_empty());
+    assert!(consulted.finish().is_empty());
+}
+
+#[test]
+fn a_sign_in_that_works_after_failures_from_a_new_address_and_device_alerts() {
+    let (mut d, _) = hospital();
+    let attempt = |seconds: i64, outcome: AccessOutcome, ip: &str, agent: &str| {
+        let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
+        e.outcome = outcome;
+        e.source = Source {
+            ip: Some(ip.into()),
+            user_agent: Some(agent.into()),
+        };
+        e
+    };
+    let mut stolen = d.clone();
+    // n3 mistypes her password at her own workstation, then signs in: nothing remarkable.
+    let own = ("10.20.6.2", "Workstation/1.0");
+    d.score(&attempt(day4(9), AccessOutcome::Deny, own.0, own.1));
+    let ok = d.score(&attempt(day4(9) + 20, AccessOutcome::Permit, own.0, own.1));
+    assert!(!ok.alert, "{ok:?}");
+    // Someone else fails twice with her name, from elsewhere, and then gets in.
+    let away = ("185.220.101.7", "python-requests/2.31");
+    stolen.score(&attempt(day4(9), AccessOutcome::Deny, away.0, away.1));
+    stolen.score(&attempt(day4(9) + 30, AccessOutcome::Deny, away.0, away.1));
+    let broke_in = stolen.score(&attempt(
+        day4(9) + 50,
+        AccessOutcome::Permit,
+        away.0,
+        away.1,
+    ));
+    assert!(broke_in.alert, "{broke_in:?}");
+    assert!(
+        broke_in
+            .explanation
+            .starts_with("Signed in after 2 failed attempts"),
+        "{broke_in:?}"
+    );
 }

@@ -93,6 +93,9 @@ pub struct Sim<'a> {
     pub ed_visits: Vec<EdVisit>,
     /// Consults: (patient, consultant, when asked).
     pub consults: Vec<(usize, usize, Ms)>,
+    /// Outpatient clinic visits: (patient, physician, when the chart was opened). The visit's
+    /// Encounter exists from check-in, before the physician opens the chart.
+    pub clinic_visits: Vec<(usize, usize, Ms)>,
     busy_until: Vec<Ms>,
     /// Sessions of the services (token per hour): (service, hour) already logged in.
     service_hours: std::collections::HashSet<(usize, i64)>,
@@ -116,6 +119,7 @@ impl<'a> Sim<'a> {
             stays: Vec::new(),
             ed_visits: Vec::new(),
             consults: Vec::new(),
+            clinic_visits: Vec::new(),
             busy_until: vec![i64::MIN; world.patients.len()],
             service_hours: Default::default(),
             horizon: params.days as i64 * DAY,
@@ -1204,6 +1208,7 @@ impl<'a> Sim<'a> {
                     self.world.mrn_order.choose(&mut self.rng).copied()
                 };
                 let Some(p) = p else { continue };
+                self.clinic_visits.push((p, s, t));
                 let ctx = self.ctx(s, t);
                 let st = steps(&[
                     (Read, "Patient"),

@@ -297,6 +297,16 @@ fn care_facts(world: &world::World, sim: &activity::Sim<'_>, base: DateTime<Utc>
             end.max(asked + emit::DAY),
         );
     }
+    for &(patient, physician, opened) in &sim.clinic_visits {
+        // Checked in a quarter of an hour before; the visit's Encounter names the physician.
+        fact(
+            patient,
+            user(physician),
+            CareVia::EncounterParticipant,
+            opened - 15 * emit::MIN,
+            opened + emit::DAY,
+        );
+    }
     facts.sort_by_key(|(start, _)| *start);
     facts.into_iter().map(|(_, f)| f).collect()
 }
