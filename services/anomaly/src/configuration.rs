@@ -144,7 +144,8 @@ fn unit_interval(name: &str, default: f64) -> Result<f64, ConfigError> {
 }
 
 /// The model's calibration from `ANOMALY_TARGET_FPR` (0.005: the share of the training
-/// period allowed to alert), `ANOMALY_WARMUP_HOURS` (48: event time that only learns) and
+/// period allowed to alert), `ANOMALY_DAILY_ALERT_BUDGET` (75: alerting events a day at most,
+/// which lowers the share for a busy hospital; 0 = no limit), `ANOMALY_WARMUP_HOURS` (48: event time that only learns) and
 /// `ANOMALY_CALIBRATION_HOURS` (48: event time whose scores set the threshold); the live
 /// service and the replay read the same.
 pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
@@ -170,10 +171,21 @@ pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
             reason: format!("must be at most {MAX_GRACE}"),
         });
     }
+    let budget: f64 = Env.parse(
+        "ANOMALY_DAILY_ALERT_BUDGET",
+        defaults.calibration.daily_alert_budget,
+    )?;
+    if !budget.is_finite() || budget < 0.0 {
+        return Err(ConfigError::Invalid {
+            name: "ANOMALY_DAILY_ALERT_BUDGET".into(),
+            reason: "must be a number of alerts, 0 or more".into(),
+        });
+    }
     Ok(ModelConfig {
         grace_seconds: i64::from(grace),
         calibration: CalibrationSettings {
             target_fpr: fpr,
+            daily_alert_budget: budget,
             warmup_seconds: hours("ANOMALY_WARMUP_HOURS", defaults.calibration.warmup_seconds)?,
             calibration_seconds: hours(
                 "ANOMALY_CALIBRATION_HOURS",

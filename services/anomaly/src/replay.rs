@@ -151,6 +151,15 @@ impl LateAlerts {
     pub fn matured(&mut self, matured: &[Matured]) {
         for m in matured {
             self.late(&m.scored.id, m.at, m.scored.score, m.scored.incident);
+            // The line says why it alerted late (a quiet look, a consult with no note), as the
+            // live alert does.
+            if let Some(&position) = self.index.get(&m.scored.id) {
+                if let Some((_, line, _)) = self.held.get_mut((position - self.released) as usize) {
+                    line.reasons.clone_from(&m.scored.reasons);
+                    line.contributions.clone_from(&m.scored.contributions);
+                    line.explanation.clone_from(&m.scored.explanation);
+                }
+            }
             for id in &m.scored.joined {
                 self.late(id, m.at, self.threshold, m.scored.incident);
             }

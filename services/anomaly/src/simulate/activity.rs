@@ -96,6 +96,8 @@ pub struct Sim<'a> {
     /// Outpatient clinic visits: (patient, physician, when the chart was opened). The visit's
     /// Encounter exists from check-in, before the physician opens the chart.
     pub clinic_visits: Vec<(usize, usize, Ms)>,
+    /// The partner hospital's inpatients by day: (patient, department, day).
+    pub partner_caseload: std::collections::BTreeSet<(usize, usize, i64)>,
     busy_until: Vec<Ms>,
     /// Sessions of the services (token per hour): (service, hour) already logged in.
     service_hours: std::collections::HashSet<(usize, i64)>,
@@ -120,6 +122,7 @@ impl<'a> Sim<'a> {
             ed_visits: Vec::new(),
             consults: Vec::new(),
             clinic_visits: Vec::new(),
+            partner_caseload: std::collections::BTreeSet::new(),
             busy_until: vec![i64::MIN; world.patients.len()],
             service_hours: Default::default(),
             horizon: params.days as i64 * DAY,
@@ -1708,6 +1711,9 @@ impl<'a> Sim<'a> {
             let day = shift.start.div_euclid(DAY).max(0) as usize;
             let len = own.len();
             own = (0..25.min(len)).map(|i| own[(day * 8 + i) % len]).collect();
+            for &p in &own {
+                self.partner_caseload.insert((p, shift.dept, day as i64));
+            }
         }
         let n = ((self.rng.gen_range(8..20) as f64) * self.world.staff[s].volume) as usize;
         let mut t = shift.start + self.uniform(5 * MIN, 30 * MIN);

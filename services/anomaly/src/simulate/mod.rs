@@ -297,6 +297,34 @@ fn care_facts(world: &world::World, sim: &activity::Sim<'_>, base: DateTime<Utc>
             end.max(asked + emit::DAY),
         );
     }
+    // The partner hospital's stays (its Encounters name it the service provider), a day at a
+    // time as its caseload turns over.
+    for &(patient, dept, day) in &sim.partner_caseload {
+        fact(
+            patient,
+            department(dept),
+            CareVia::EncounterServiceProvider,
+            day * emit::DAY,
+            (day + 1) * emit::DAY,
+        );
+    }
+    // The family practice is its patients' general practitioner.
+    for (dept, d) in world.depts.iter().enumerate() {
+        if d.name != "Family Practice" {
+            continue;
+        }
+        for (patient, p) in world.patients.iter().enumerate() {
+            if p.custodian == d.org {
+                fact(
+                    patient,
+                    department(dept),
+                    CareVia::GeneralPractitioner,
+                    0,
+                    horizon + emit::DAY,
+                );
+            }
+        }
+    }
     for &(patient, physician, opened) in &sim.clinic_visits {
         // Checked in a quarter of an hour before; the visit's Encounter names the physician.
         fact(

@@ -216,6 +216,7 @@ fn saving(settings: &mut Settings) {
         target_fpr: 0.05,
         warmup_seconds: 3_600,
         calibration_seconds: 3_600,
+        daily_alert_budget: 0.0,
     };
 }
 
