@@ -1062,9 +1062,9 @@ impl Detector {
             // Writes are care: they are not what an incident disclosed.
             actor.incidents.remember(event.id, t, request, raw / q);
         }
-        // A look below the threshold at a record nobody touched lately, with nothing to
-        // explain it, waits to see whether anyone is caring for the patient.
-        let quiet_look = !alert
+        // What may wait to see whether care follows: a first look that did not alert, at one
+        // patient's record, by a user the patient did not refuse.
+        let may_wait = !alert
             && !deferred
             && !duplicate
             && mature
@@ -1072,11 +1072,14 @@ impl Detector {
             && specific
             && read_like_or_search(event.action)
             && !keys.base.break_glass
+            && self.looks.len() < MAX_LOOKS;
+        // A look below the threshold at a record nobody touched lately, with nothing to
+        // explain it, waits to see whether anyone is caring for the patient.
+        let quiet_look = may_wait
             && q > 0.0
             && raw >= 0.75 * q
             && u >= 0.75
             && explanation.dormant >= 0.5
-            && self.looks.len() < MAX_LOOKS
             && keys.patient.is_some_and(|patient| {
                 !self.waiting_patients.contains_key(&patient)
                     || !self
@@ -1087,19 +1090,11 @@ impl Detector {
         // A very restricted record (a VIP's) opened on nothing but a guessed consult (the actor's
         // department often reads patients of a department that touched her lately) waits for
         // the consult's note: the curious look like consultants who never write.
-        let consult_note = !alert
-            && !deferred
+        let consult_note = may_wait
             && !quiet_look
-            && !duplicate
-            && mature
-            && permitted
-            && specific
-            && read_like_or_search(event.action)
-            && !keys.base.break_glass
             && sens >= 1.0
             && explanation.why == Why::Consult
-            && explanation.first_time
-            && self.looks.len() < MAX_LOOKS;
+            && explanation.first_time;
         // A note or an observation written for the patient explains the reads waiting on her;
         // someone else caring for her explains a quiet look, a colleague of the department a
         // waiting alert.

@@ -689,6 +689,24 @@ fn every_scored_event_explains_itself() {
     assert!(json["contributions"][0]["feature"].is_string());
 }
 
+/// Moves the clock to `at` (an unrelated read of Ward A's) and returns the one alert that came
+/// of age: `look`'s.
+fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        at,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let mut matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    let late = matured.remove(0);
+    assert_eq!(late.event.id, look.id);
+    assert!(late.scored.alert && late.scored.score >= DEFAULT_THRESHOLD);
+    late.scored
+}
+
 #[test]
 fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_it() {
     let (mut d, _) = hospital();
@@ -703,24 +721,10 @@ fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_i
     let s = d.score(&look);
     assert!(!s.alert, "{s:?}");
     // Half an hour on, nobody else opened the record and n2 wrote nothing for her.
-    d.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
-    let matured = d.take_matured();
-    assert_eq!(matured.len(), 1, "{matured:?}");
-    assert_eq!(matured[0].event.id, look.id);
-    assert!(matured[0].scored.alert && matured[0].scored.score >= DEFAULT_THRESHOLD);
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
     assert!(
-        matured[0]
-            .scored
-            .explanation
-            .starts_with("Nobody else touched"),
-        "{:?}",
-        matured[0].scored
+        late.explanation.starts_with("Nobody else touched"),
+        "{late:?}"
     );
 
     // The same look, then a physician of another ward opens her chart: she is in care.
@@ -807,24 +811,11 @@ fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
     let s = d.score(&look);
     assert!(!s.alert, "a consult is likely: {s:?}");
     // No note within half an hour: it alerts, saying why.
-    d.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
-    let matured = d.take_matured();
-    assert_eq!(matured.len(), 1, "{matured:?}");
-    assert_eq!(matured[0].event.id, look.id);
-    assert!(matured[0].scored.alert && matured[0].scored.score >= DEFAULT_THRESHOLD);
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
     assert!(
-        matured[0]
-            .scored
-            .explanation
+        late.explanation
             .starts_with("Opened like a consult, but no consult note"),
-        "{:?}",
-        matured[0].scored
+        "{late:?}"
     );
 
     // The same look followed by the cardiologist's note: a consult, no alert.
