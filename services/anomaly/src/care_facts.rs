@@ -1,8 +1,11 @@
 //! The `anomaly` group's handler on records' signed `<prefix>:relationships` stream: each
 //! `care` message (every care fact read from one source resource, as of a version) replaces
 //! the stored facts of that resource (`relationships` table, unless a newer version is stored)
-//! and teaches them to the detector ([`crate::model::Detector::learn_relationship`]); restarts
-//! teach them again from the table. `membership` messages are consent's business: skipped.
+//! and teaches them to the detector ([`crate::model::Detector::learn_relationship`]); each
+//! `labels` message (a patient's `meta.security` labels, as of a version of her Patient
+//! resource) replaces her stored labels (`patient_labels`, unless a newer version is stored)
+//! and teaches them ([`crate::model::Detector::learn_patient_labels`]); restarts teach both
+//! again from the tables. `membership` messages are consent's business: skipped.
 //!
 //! Care facts name actors by FHIR reference (`Practitioner/..`, `Organization/..`), access
 //! events by user id (token `sub`): a fact explains an access only once the two meet (see the
@@ -13,13 +16,16 @@ use chrono::{DateTime, Utc};
 use custodian_database::Pool;
 use custodian_events::{
     consumer::{Handler, HandlerError},
-    CareChange, RelationshipEvent,
+    CareChange, PatientLabels, RelationshipEvent,
 };
 use diesel_async::AsyncConnection;
 
 use crate::{
     consumer::{lock, SharedDetector},
-    domain::relationships::{self, teach, via_text, NewRelationship, ORIGIN_CARE},
+    domain::{
+        labels,
+        relationships::{self, teach, via_text, NewRelationship, ORIGIN_CARE},
+    },
     metrics::AnomalyMetrics,
     model::CareVia,
 };
@@ -71,8 +77,10 @@ impl Handler for CareFacts {
     async fn handle(&self, payload: &str) -> Result<(), HandlerError> {
         let event: RelationshipEvent = serde_json::from_str(payload)
             .map_err(|e| HandlerError::Reject(format!("not a relationship event: {e}")))?;
-        let RelationshipEvent::Care(change) = event else {
-            return Ok(());
+        let change = match event {
+            RelationshipEvent::Care(change) => change,
+            RelationshipEvent::Labels(patient) => return self.labels(patient).await,
+            RelationshipEvent::Membership(_) => return Ok(()),
         };
         let rows = rows(&change);
         let mut conn = self
@@ -95,6 +103,32 @@ impl Handler for CareFacts {
                 teach(&mut detector, &row.fact());
             }
             self.metrics.care_facts.inc_by(rows.len() as u64);
+        }
+        Ok(())
+    }
+}
+
+impl CareFacts {
+    /// Stores a patient's labels (unless newer ones are) and teaches them.
+    async fn labels(&self, patient: PatientLabels) -> Result<(), HandlerError> {
+        if patient.patient.is_empty() {
+            return Err(HandlerError::Reject("labels without a patient".into()));
+        }
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| HandlerError::Retry(e.to_string()))?;
+        let stored = labels::replace(
+            &mut conn,
+            &patient.patient,
+            patient.version,
+            &patient.labels,
+        )
+        .await
+        .map_err(|e| HandlerError::Retry(e.to_string()))?;
+        if stored {
+            lock(&self.detector).learn_patient_labels(&patient.patient, &patient.labels);
         }
         Ok(())
     }

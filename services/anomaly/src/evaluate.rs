@@ -34,8 +34,8 @@ use uuid::Uuid;
 
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
-    model::{CareFact, Detector, GlobalParameters, ModelConfig},
-    replay::{replay_detector, ReplayError, ReplayOptions},
+    model::{Detector, GlobalParameters, ModelConfig},
+    replay::{replay_detector, RecordFacts, ReplayError, ReplayOptions},
 };
 
 /// The false-positive rate the ranked recall is read at.
@@ -417,7 +417,7 @@ pub fn detect_with(
     events: &[u8],
     detector: Detector,
 ) -> Result<Vec<ScoreLine>, EvaluateError> {
-    detect_with_care(file, events, detector, Vec::new())
+    detect_with_care(file, events, detector, RecordFacts::default())
 }
 
 /// [`detect_with`], teaching the clinical record's care facts as the events reach them.
@@ -425,14 +425,15 @@ pub fn detect_with_care(
     file: &str,
     events: &[u8],
     detector: Detector,
-    care: Vec<CareFact>,
+    facts: RecordFacts,
 ) -> Result<Vec<ScoreLine>, EvaluateError> {
     let mut out = Vec::new();
     let options = ReplayOptions {
         threshold: detector.threshold(),
         skip_malformed: false,
         explain: false,
-        care,
+        care: facts.care,
+        labels: facts.labels,
     };
     replay_detector(events, &mut out, io::sink(), &options, detector).map_err(|e| match e {
         ReplayError::Malformed { line, reason } => EvaluateError::Malformed {
@@ -623,7 +624,7 @@ fn run(args: &Args) -> Result<Report, EvaluateError> {
                         reason,
                     }
                 })?,
-                None => Vec::new(),
+                None => RecordFacts::default(),
             };
             (
                 detect_with_care(&events_name, &events_text, detector, care)?,

@@ -47,6 +47,23 @@ pub struct ReplayOptions {
     /// Care facts from the clinical record (`--care-facts`), by start: each is taught when the
     /// events reach its start, as records would publish it.
     pub care: Vec<CareFact>,
+    /// Patients' labels from the same file, taught before the first event.
+    pub labels: Vec<PatientLabel>,
+}
+
+/// A patient's labels in a care facts file (`{"patient": "Patient/..", "labels": ["EMP"]}`):
+/// her Patient resource's `meta.security` ActCode codes, as records publishes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PatientLabel {
+    pub patient: String,
+    pub labels: Vec<String>,
+}
+
+/// What a care facts file holds: care facts by start, and patients' labels.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordFacts {
+    pub care: Vec<CareFact>,
+    pub labels: Vec<PatientLabel>,
 }
 
 /// What a replay did.
@@ -238,6 +255,9 @@ pub fn replay_detector(
     options: &ReplayOptions,
     mut detector: Detector,
 ) -> Result<(ReplaySummary, Detector), ReplayError> {
+    for patient in &options.labels {
+        detector.learn_patient_labels(&patient.patient, &patient.labels);
+    }
     let mut summary = ReplaySummary::default();
     detector.explain_all(options.explain);
     let mut held = LateAlerts::for_detector(&detector);
@@ -369,20 +389,31 @@ struct Args {
     care: Option<PathBuf>,
 }
 
-/// Reads a care facts file (one [`CareFact`] per line, blank lines ignored), ordered by start.
-pub fn read_care_facts(path: &std::path::Path) -> Result<Vec<CareFact>, String> {
+/// Reads a care facts file (one [`CareFact`] or [`PatientLabel`] per line, blank lines
+/// ignored), the care facts ordered by start.
+pub fn read_care_facts(path: &std::path::Path) -> Result<RecordFacts, String> {
     let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut facts = Vec::new();
+    let mut facts = RecordFacts::default();
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
         if line.trim().is_empty() {
             continue;
         }
-        let fact: CareFact = serde_json::from_str(&line)
-            .map_err(|e| format!("{}:{}: malformed care fact: {e}", path.display(), n + 1))?;
-        facts.push(fact);
+        let malformed = |e: serde_json::Error| {
+            format!("{}:{}: malformed care fact: {e}", path.display(), n + 1)
+        };
+        let value: serde_json::Value = serde_json::from_str(&line).map_err(malformed)?;
+        if value.get("labels").is_some() {
+            facts
+                .labels
+                .push(serde_json::from_value(value).map_err(malformed)?);
+        } else {
+            facts
+                .care
+                .push(serde_json::from_value(value).map_err(malformed)?);
+        }
     }
-    facts.sort_by_key(|f| f.start);
+    facts.care.sort_by_key(|f| f.start);
     Ok(facts)
 }
 
@@ -458,21 +489,22 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    let care = match &args.care {
+    let facts = match &args.care {
         Some(path) => match read_care_facts(path) {
-            Ok(care) => care,
+            Ok(facts) => facts,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         },
-        None => Vec::new(),
+        None => RecordFacts::default(),
     };
     let options = ReplayOptions {
         threshold,
         skip_malformed: args.skip_malformed,
         explain: args.explain,
-        care,
+        care: facts.care,
+        labels: facts.labels,
     };
     let input: Box<dyn BufRead + Send> = if args.events.as_os_str() == "-" {
         Box::new(BufReader::with_capacity(READ_BUFFER, io::stdin()))
@@ -523,6 +555,7 @@ mod tests {
             skip_malformed: false,
             explain: false,
             care: Vec::new(),
+            labels: Vec::new(),
         }
     }
 
@@ -603,9 +636,29 @@ mod tests {
         )
         .expect("write");
         let facts = read_care_facts(&path).expect("read");
-        assert_eq!(facts.len(), 2);
-        assert!(facts[0].start < facts[1].start);
-        assert!(facts[0].end.is_none());
+        assert_eq!(facts.care.len(), 2);
+        assert!(facts.care[0].start < facts.care[1].start);
+        assert!(facts.care[0].end.is_none());
+        assert!(facts.labels.is_empty());
+        // Patients' labels may share the file.
+        std::fs::write(
+            &path,
+            [
+                line("2026-03-02T10:00:00Z"),
+                r#"{"patient":"Patient/7","labels":["EMP"]}"#.into(),
+            ]
+            .join("\n"),
+        )
+        .expect("write");
+        let facts = read_care_facts(&path).expect("read");
+        assert_eq!(facts.care.len(), 1);
+        assert_eq!(
+            facts.labels,
+            vec![PatientLabel {
+                patient: "Patient/7".into(),
+                labels: vec!["EMP".into()]
+            }]
+        );
         std::fs::write(&path, "{\"patient\": 1}").expect("write");
         assert!(read_care_facts(&path).is_err_and(|e| e.contains(":1:")));
         assert!(read_care_facts(&dir.join("missing.jsonl")).is_err());

@@ -62,6 +62,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    patient_labels (patient_ref) {
+        patient_ref -> Text,
+        version -> Int8,
+        labels -> Array<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     webhook_deliveries (id) {
         id -> Uuid,
         alert_id -> Uuid,
@@ -105,5 +114,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_feedback,
     relationships,
     webhook_deliveries,
-    detector_snapshots
+    detector_snapshots,
+    patient_labels
 );

@@ -1,6 +1,6 @@
 //! Building and running the service: database (created when missing, migrated), Redis, the
 //! detector rebuilt from recent scores and taught the stored relationships (dismissals, care
-//! facts), the access-stream consumer, the relationships-stream consumer, the outbox relay
+//! facts) and patient labels, the access-stream consumer, the relationships-stream consumer, the outbox relay
 //! (which signs the alerts) and the webhook worker as background tasks, the deny list
 //! (identity's snapshot, then the signed identity stream), and the HTTP server.
 
@@ -31,7 +31,7 @@ use crate::{
     care_facts::{CareFacts, RELATIONSHIPS_GROUP},
     configuration::Settings,
     consumer::{rebuild, AccessScorer, Rebuilt, SharedDetector, SnapshotSchedule},
-    domain::relationships,
+    domain::{labels, relationships},
     error::ApiError,
     metrics::AnomalyMetrics,
     model::Detector,
@@ -40,7 +40,7 @@ use crate::{
 };
 
 /// The service's own tables (`scored_events`, `alerts`, `alert_feedback`, `relationships`,
-/// `webhook_deliveries`).
+/// `patient_labels`, `webhook_deliveries`, `detector_snapshots` ...).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The consumer group anomaly reads the access stream in.
@@ -114,9 +114,11 @@ impl Application {
                 ),
             }
             let taught = relationships::replay(&mut conn, &detector).await?;
+            let labelled = labels::replay(&mut conn, &detector).await?;
             tracing::info!(
                 relationships = taught,
-                "detector taught the stored relationships"
+                patients_labelled = labelled,
+                "detector taught the stored relationships and patient labels"
             );
         }
 

@@ -292,6 +292,12 @@ fn care_facts_cover_care_and_not_attacks() {
         benign_covered * 10 >= benign,
         "{benign_covered} of {benign} benign events covered"
     );
+    // Every member of staff who is a patient is labelled so, and only they.
+    assert!(!sim.patient_labels.is_empty());
+    assert!(sim
+        .patient_labels
+        .iter()
+        .all(|l| l.labels == ["EMP"] && l.patient.starts_with("Patient/")));
     // A clinic visit's Encounter names the physician from check-in: the chart she opens before
     // writing the visit's Encounter is covered from its first read.
     let visits: Vec<&AccessEvent> = sim
@@ -351,7 +357,11 @@ fn simulate_then_evaluate_end_to_end() {
     );
     let written = std::fs::read_to_string(&events).unwrap();
     let care_written = std::fs::read_to_string(&care).unwrap();
-    assert_eq!(care_written.lines().count(), small(2).care.len());
+    let expected = small(2);
+    assert_eq!(
+        care_written.lines().count(),
+        expected.care.len() + expected.patient_labels.len()
+    );
     assert_eq!(written.lines().count(), small(2).events.len());
 
     let report = evaluate_json(&events, &labels, &[]);

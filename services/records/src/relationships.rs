@@ -75,6 +75,9 @@ pub async fn record(
     if let Some(care) = extracted.care {
         events.push(RelationshipEvent::Care(care));
     }
+    if let Some(labels) = extracted.labels {
+        events.push(RelationshipEvent::Labels(labels));
+    }
     let rows = events
         .iter()
         .map(|e| {

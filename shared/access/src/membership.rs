@@ -228,7 +228,8 @@ impl MembershipStore {
     }
 }
 
-/// Applies the membership messages of the relationships stream (care facts are not held).
+/// Applies the membership messages of the relationships stream (care facts and patient labels
+/// are not held).
 pub struct MembershipUpdater(pub MembershipStore);
 
 impl Handler for MembershipUpdater {
@@ -239,7 +240,7 @@ impl Handler for MembershipUpdater {
             RelationshipEvent::Membership(change) => {
                 self.0.apply(change);
             }
-            RelationshipEvent::Care(_) => {}
+            RelationshipEvent::Care(_) | RelationshipEvent::Labels(_) => {}
         }
         Ok(())
     }

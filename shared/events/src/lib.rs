@@ -23,7 +23,9 @@ pub mod streams;
 pub use access::{AccessAction, AccessEvent, AccessOutcome, Actor, DecisionRecord, Source};
 pub use alert::Alert;
 pub use identity::IdentityEvent;
-pub use relationships::{CareChange, CareFact, Member, MembershipChange, RelationshipEvent};
+pub use relationships::{
+    CareChange, CareFact, Member, MembershipChange, PatientLabels, RelationshipEvent,
+};
 pub use streams::Streams;
 
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};

@@ -9,6 +9,9 @@
 //!   members, `Patient.generalPractitioner`, EpisodeOfCare care manager, team and managing
 //!   organisation), replacing every fact read from the same source resource. Published for the
 //!   anomaly detector; nobody obeys them yet.
+//! - `labels`: who the patient is, as her Patient resource's `meta.security` says (HL7 v3
+//!   ActCode: `EMP` a member of staff, `CEL` a celebrity ...), replacing the labels of earlier
+//!   versions. Published for the anomaly detector: the records the curious look for.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -19,6 +22,20 @@ use serde::{Deserialize, Serialize};
 pub enum RelationshipEvent {
     Membership(MembershipChange),
     Care(CareChange),
+    Labels(PatientLabels),
+}
+
+/// A patient's labels as of `version` of her Patient resource (empty once none are left, or
+/// the resource is deleted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PatientLabels {
+    /// `Patient/<id>`.
+    pub patient: String,
+    pub version: i64,
+    /// Codes of `meta.security` in `http://terminology.hl7.org/CodeSystem/v3-ActCode`
+    /// (`EMP`, `CEL`, ...), sorted, without duplicates.
+    #[serde(default)]
+    pub labels: Vec<String>,
 }
 
 /// A container's members as of `version` of the resource they were read from.
@@ -109,5 +126,17 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(care, RelationshipEvent::Care(c) if c.facts.len() == 1));
+        let labels = RelationshipEvent::Labels(PatientLabels {
+            patient: "Patient/a".into(),
+            version: 4,
+            labels: vec!["EMP".into()],
+        });
+        let json = serde_json::to_value(&labels).unwrap();
+        assert_eq!(json["kind"], "labels");
+        assert_eq!(json["labels"][0], "EMP");
+        assert_eq!(
+            serde_json::from_value::<RelationshipEvent>(json).unwrap(),
+            labels
+        );
     }
 }

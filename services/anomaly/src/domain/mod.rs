@@ -1,6 +1,7 @@
 //! Rows, queries and the FHIR view of them: what was scored ([`scored`]), the alerts raised
 //! ([`alerts`]), the other events of their incidents ([`alert_events`]) and their [`kind`],
-//! the security team's [`feedback`], the [`relationships`] the detector is taught, its saved
+//! the security team's [`feedback`], the [`relationships`] and patient [`labels`] the detector
+//! is taught, its saved
 //! state ([`snapshots`]), alerts as FHIR `DetectedIssue`s ([`detected_issue`]), and who may
 //! read and review them ([`access`]). Query functions return diesel results only; callers
 //! decide what an error means.
@@ -11,6 +12,7 @@ pub mod alerts;
 pub mod detected_issue;
 pub mod feedback;
 pub mod kind;
+pub mod labels;
 pub mod relationships;
 pub mod scored;
 pub mod snapshots;

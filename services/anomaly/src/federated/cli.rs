@@ -107,6 +107,7 @@ fn train(
         skip_malformed: false,
         explain: false,
         care: Vec::new(),
+        labels: Vec::new(),
     };
     let detector = Detector::with_config(threshold, model);
     let (summary, detector) = replay_detector(

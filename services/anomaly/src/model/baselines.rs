@@ -27,9 +27,9 @@ struct Seen {
 }
 
 /// How much of an address's novelty counts when the actor's department uses it every day.
-const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
+pub const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
 /// Unsuspicious events of a group from an address that make it one of the group's.
-const GROUP_ADDRESS_SEEN: u32 = 20;
+pub const GROUP_ADDRESS_SEEN: u32 = 20;
 
 /// A small set of sources, least recently used out when full.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

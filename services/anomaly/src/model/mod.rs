@@ -8,7 +8,9 @@
 //!   history with the patient, the department as a proxy for the ward, data the department
 //!   wrote, consults learned as department co-access, colleagues covering a ward, research under
 //!   `HRESCH`, the patient's own record) and from care facts fed with
-//!   [`Detector::learn_relationship`]. An access nothing explains is the core signal.
+//!   [`Detector::learn_relationship`]. An access nothing explains is the core signal. Who the
+//!   patient is comes from her labels ([`Detector::learn_patient_labels`]: `EMP` staff, `CEL`
+//!   a celebrity, counted as a V record).
 //! - [`baselines`]: per actor, and per role and department: hours of work, events and new
 //!   patients per hour, resource types, actions and purposes (role misuse), addresses and user
 //!   agents (novelty: stolen credentials), break-glass and export habits.
@@ -87,13 +89,13 @@
 //! under the threshold (at least 75% of it) at a record nobody touched lately (dormancy ≥ 0.5)
 //! with nothing to explain it (`u ≥ 0.75`) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
 //! actor writes for the patient or anyone else touches her record, raised otherwise. A first
-//! look at a very restricted (V) record explained by nothing but a guessed consult (the actor's
-//! department often reads patients of a department that touched her lately) waits as long for
-//! the consult's note: dropped if the actor, or a colleague of the department, writes for her;
-//! raised otherwise ("opened like a consult, but no consult note followed within 30 minutes").
-//! Another alert of the actor raises its waiting ones at once. Time is event time; live, the consumer
-//! also moves it with the wall clock when the stream is quiet ([`Detector::advance`],
-//! [`Detector::advance_quiet`]).
+//! look at a very restricted (V, `CEL`) or a staff member's (`EMP`) record explained by nothing
+//! but a guessed consult (the actor's department often reads patients of a department that
+//! touched her lately) waits as long for the consult's note: dropped if the actor, or a
+//! colleague of the department, writes for her; raised otherwise ("opened like a consult, but
+//! no consult note followed within 30 minutes"). Another alert of the actor raises its waiting
+//! ones at once. Time is event time; live, the consumer also moves it with the wall clock when
+//! the stream is quiet ([`Detector::advance`], [`Detector::advance_quiet`]).
 //!
 //! Every [`Scored`] carries its contributions (feature, value, `w·f`), strongest first, the
 //! `reasons` in words, and a one-line `explanation` ("Very restricted (V) record, e.g. a VIP,
@@ -104,10 +106,9 @@
 //!
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
 //! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): with the clinical record's care
-//! facts precision 0.81-0.89, recall of attack events 0.97-0.99, false-positive rate
-//! 0.27-0.38%, 24-27 of 27 incidents, median delay 59-60 s; from the access events alone
-//! precision 0.76-0.86, recall 0.93-0.99. The colleague looked at while in care elsewhere is
-//! the main miss.
+//! facts and patient labels precision 0.81-0.88, recall of attack events 0.97-0.99,
+//! false-positive rate 0.29-0.40%, 25-27 of 27 incidents, median delay 59-60 s; from the access
+//! events alone precision 0.76-0.86, recall 0.93-0.99.
 //!
 //! # Memory
 //!
@@ -472,6 +473,21 @@ pub struct Detector {
     /// How many waiting alerts (of both kinds) name each patient.
     waiting_patients: std::collections::HashMap<u64, u32>,
     matured: Vec<Matured>,
+    /// Patients' labels ([`LABEL_EMPLOYEE`], [`LABEL_CELEBRITY`]) from records.
+    #[serde(default = "patient_labels")]
+    patient_labels: Bounded<u8>,
+}
+
+/// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
+/// look up.
+pub const LABEL_EMPLOYEE: u8 = 1;
+/// A patient labelled `CEL`: a celebrity, counted as a very restricted record.
+pub const LABEL_CELEBRITY: u8 = 2;
+/// Labelled patients remembered at most.
+const PATIENT_LABELS: usize = 200_000;
+
+fn patient_labels() -> Bounded<u8> {
+    Bounded::new(PATIENT_LABELS)
 }
 
 impl Default for Detector {
@@ -641,6 +657,7 @@ impl Detector {
             looks: std::collections::VecDeque::new(),
             waiting_patients: std::collections::HashMap::new(),
             matured: Vec::new(),
+            patient_labels: patient_labels(),
         }
     }
 
@@ -695,6 +712,31 @@ impl Detector {
             fact.start.timestamp(),
             fact.end.map(|e| e.timestamp()),
         );
+    }
+
+    /// Sets a patient's labels (her Patient resource's `meta.security` ActCode codes, as records
+    /// publishes them), replacing earlier ones; codes the model does not use are ignored.
+    pub fn learn_patient_labels(&mut self, patient: &str, labels: &[String]) {
+        let bits = labels.iter().fold(0u8, |bits, label| {
+            bits | match label.trim() {
+                "EMP" => LABEL_EMPLOYEE,
+                "CEL" => LABEL_CELEBRITY,
+                _ => 0,
+            }
+        });
+        let key = hash_str(patient);
+        if bits == 0 && self.patient_labels.peek(key).is_none() {
+            return;
+        }
+        *self.patient_labels.get_or_insert_with(key, || 0) = bits;
+    }
+
+    /// A patient's labels as the model holds them ([`LABEL_EMPLOYEE`], [`LABEL_CELEBRITY`]).
+    pub fn patient_labels(&self, patient: &str) -> u8 {
+        self.patient_labels
+            .peek(hash_str(patient))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Adds an event to the windows and relationships without scoring it (restart rebuild).
@@ -852,7 +894,16 @@ impl Detector {
             0.0
         };
         let u = raw_unexplained * weight * ordinary;
-        let sens = sensitivity(event);
+        let labels = keys
+            .patient
+            .and_then(|p| self.patient_labels.peek(p).copied())
+            .unwrap_or(0);
+        let employee = labels & LABEL_EMPLOYEE != 0;
+        let sens = if labels & LABEL_CELEBRITY != 0 {
+            1.0
+        } else {
+            sensitivity(event)
+        };
 
         // A department whose work is unexplained by nature (admissions, coding) still has no
         // reason to open a VIP's record: its habit discounts a restricted record's signal less.
@@ -1087,12 +1138,13 @@ impl Detector {
                         .iter()
                         .any(|p| p.actor == keys.actor && p.patient == patient)
             });
-        // A very restricted record (a VIP's) opened on nothing but a guessed consult (the actor's
-        // department often reads patients of a department that touched her lately) waits for
-        // the consult's note: the curious look like consultants who never write.
+        // A very restricted record (a VIP's) or a colleague's (labelled staff) opened on nothing
+        // but a guessed consult (the actor's department often reads patients of a department
+        // that touched her lately) waits for the consult's note: the curious look like
+        // consultants who never write.
         let consult_note = may_wait
             && !quiet_look
-            && sens >= 1.0
+            && (sens >= 1.0 || employee)
             && explanation.why == Why::Consult
             && explanation.first_time;
         // A note or an observation written for the patient explains the reads waiting on her;
@@ -1255,6 +1307,7 @@ impl Detector {
             let reason = match wait {
                 Wait::Grace => None,
                 Wait::QuietLook => Some(QUIET_LOOK_REASON),
+                Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON),
             };
             if let Some(reason) = reason {
@@ -1478,6 +1531,10 @@ impl Detector {
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =
     "nobody else touched this record and the user documented nothing for the patient within 30 minutes";
+
+/// The reason a staff member's record opened on a guessed consult alerts with.
+const STAFF_CONSULT_NOTE_REASON: &str =
+    "a staff member's record opened like a consult, but no consult note followed within 30 minutes";
 
 /// The reason a VIP's record opened on a guessed consult alerts with.
 const CONSULT_NOTE_REASON: &str =

@@ -876,3 +876,46 @@ fn a_sign_in_that_works_after_failures_from_a_new_address_and_device_alerts() {
         "{broke_in:?}"
     );
 }
+
+#[test]
+fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labelled_staff() {
+    let mut d = hospital_with_consults();
+    // Ward B admits a nurse of the hospital; records says she is staff (EMP).
+    d.score(&staff_event(
+        "m1",
+        "Ward B",
+        day4(9),
+        Some("Patient/nurse"),
+        AccessAction::Create,
+    ));
+    let mut unlabelled = d.clone();
+    d.learn_patient_labels("Patient/nurse", &["EMP".to_string()]);
+    assert_eq!(d.patient_labels("Patient/nurse"), LABEL_EMPLOYEE);
+    let look = staff_event(
+        "c0",
+        "Cardiology",
+        day4(10),
+        Some("Patient/nurse"),
+        AccessAction::Read,
+    );
+    assert!(!d.score(&look).alert);
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation
+            .starts_with("A staff member's record opened like a consult"),
+        "{late:?}"
+    );
+    // Without the label it is any inpatient's consult: nothing waits.
+    assert!(!unlabelled.score(&look).alert);
+    unlabelled.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(unlabelled.take_matured().is_empty());
+    // Labels are replaced, not added to: the label withdrawn, she is anyone again.
+    d.learn_patient_labels("Patient/nurse", &[]);
+    assert_eq!(d.patient_labels("Patient/nurse"), 0);
+}

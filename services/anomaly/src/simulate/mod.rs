@@ -35,7 +35,10 @@ use std::{
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use custodian_events::AccessEvent;
 
-use crate::model::{CareActor, CareFact, CareVia};
+use crate::{
+    model::{CareActor, CareFact, CareVia},
+    replay::PatientLabel,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -163,6 +166,17 @@ pub struct Simulation {
     /// consultant from the time the consult was asked. Not every legitimate access has one
     /// (nurses floated, pharmacy, coding, research); no attack has one.
     pub care: Vec<CareFact>,
+    /// Patients' labels as their Patient resources carry them: every member of staff who is
+    /// also a patient is labelled `EMP` (the employee flag an HR feed sets).
+    pub patient_labels: Vec<PatientLabel>,
+}
+
+/// One line of the care facts file: a patient's labels or a care fact.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RecordLine<'a> {
+    Labels(&'a PatientLabel),
+    Care(&'a CareFact),
 }
 
 /// Runs the simulation.
@@ -177,6 +191,15 @@ pub fn simulate(params: &Params) -> Simulation {
     let incidents = sim.inject(params.incidents_per_kind);
 
     let care = care_facts(&world, &sim, params.base());
+    let patient_labels = world
+        .patients
+        .iter()
+        .filter(|p| p.staff.is_some())
+        .map(|p| PatientLabel {
+            patient: p.reference.clone(),
+            labels: vec!["EMP".into()],
+        })
+        .collect();
     let emit::Sink { events, labels, .. } = sim.sink;
     let horizon = sim.horizon;
     // Keep what falls inside the simulated period (work begun the evening before is cut).
@@ -221,6 +244,7 @@ pub fn simulate(params: &Params) -> Simulation {
         labels,
         incidents,
         care,
+        patient_labels,
     }
 }
 
@@ -466,7 +490,15 @@ pub fn main(args: &[String]) -> ExitCode {
     let written = write_jsonl(&args.events, &sim.events)
         .and_then(|()| write_jsonl(&args.labels, &sim.labels))
         .and_then(|()| match &args.care {
-            Some(care) => write_jsonl(care, &sim.care),
+            Some(care) => {
+                let lines: Vec<RecordLine<'_>> = sim
+                    .patient_labels
+                    .iter()
+                    .map(RecordLine::Labels)
+                    .chain(sim.care.iter().map(RecordLine::Care))
+                    .collect();
+                write_jsonl(care, &lines)
+            }
             None => Ok(()),
         });
     if let Err(e) = written {

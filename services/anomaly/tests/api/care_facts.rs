@@ -1,8 +1,11 @@
-//! Care facts from records' signed relationships stream: stored (a newer version of a source
-//! resource replaces its facts), taught to the detector, and refused when not signed by records.
+//! Care facts and patient labels from records' signed relationships stream: stored (a newer
+//! version of a source resource replaces its facts, of a Patient her labels), taught to the
+//! detector, and refused when not signed by records.
 
+use anomaly::model::{LABEL_CELEBRITY, LABEL_EMPLOYEE};
 use custodian_events::{
-    signing::StreamSigner, AccessOutcome, CareChange, CareFact, MembershipChange, RelationshipEvent,
+    signing::StreamSigner, AccessOutcome, CareChange, CareFact, MembershipChange, PatientLabels,
+    RelationshipEvent,
 };
 use redis::AsyncCommands;
 use uuid::Uuid;
@@ -130,5 +133,76 @@ async fn care_facts_are_stored_replaced_by_version_and_taught() {
     .await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert_eq!(alerts[0]["user_id"], stranger.actor.id);
+    app.cleanup().await;
+}
+
+/// The labels the running detector holds for `patient`.
+fn labels_of(app: &TestApp, patient: &str) -> u8 {
+    anomaly::consumer::lock(&app.detector).patient_labels(patient)
+}
+
+fn labels(patient: &str, version: i64, labels: &[&str]) -> String {
+    serde_json::to_string(&RelationshipEvent::Labels(PatientLabels {
+        patient: patient.into(),
+        version,
+        labels: labels.iter().map(|l| (*l).to_string()).collect(),
+    }))
+    .expect("json")
+}
+
+#[actix_web::test]
+async fn patient_labels_are_stored_by_version_and_taught() {
+    let app = spawn_app().await;
+    let records = StreamSigner::ephemeral("records").expect("signer");
+    let stream = app.streams.relationships();
+    let sign = |id: &str, payload: &str| records.fields(&stream, id, payload).expect("signed");
+
+    // Unsigned: never handled.
+    publish(
+        &app,
+        &[
+            ("id", "u1".into()),
+            ("event", labels("Patient/eve", 1, &["EMP"])),
+        ],
+    )
+    .await;
+    // Version 2 says she is staff; the stale version 1 (no labels) arrives after it.
+    publish(
+        &app,
+        &sign("l2", &labels("Patient/ann", 2, &["EMP", "PSY"])),
+    )
+    .await;
+    publish(&app, &sign("l1", &labels("Patient/ann", 1, &[]))).await;
+    publish(&app, &sign("l3", &labels("Patient/cel", 1, &["CEL"]))).await;
+    eventually("the celebrity taught", || async {
+        (labels_of(&app, "Patient/cel") == LABEL_CELEBRITY).then_some(())
+    })
+    .await;
+    assert_eq!(labels_of(&app, "Patient/ann"), LABEL_EMPLOYEE);
+    assert_eq!(labels_of(&app, "Patient/eve"), 0);
+    assert_eq!(
+        app.count("patient_labels WHERE patient_ref = 'Patient/ann' AND version = 2 AND labels = ARRAY['EMP','PSY']")
+            .await,
+        1
+    );
+    assert_eq!(app.count("patient_labels").await, 2);
+    // A newer version that drops the label takes it away.
+    publish(&app, &sign("l4", &labels("Patient/ann", 3, &[]))).await;
+    eventually("the label dropped", || async {
+        (labels_of(&app, "Patient/ann") == 0).then_some(())
+    })
+    .await;
+    assert_eq!(app.count("patient_labels WHERE version = 3").await, 1);
+    // At start the stored labels are taught again.
+    let mut conn = app.pool.get().await.expect("connection");
+    let fresh = anomaly::consumer::SharedDetector::default();
+    let taught = anomaly::domain::labels::replay(&mut conn, &fresh)
+        .await
+        .expect("replay");
+    assert_eq!(taught, 2);
+    assert_eq!(
+        anomaly::consumer::lock(&fresh).patient_labels("Patient/cel"),
+        LABEL_CELEBRITY
+    );
     app.cleanup().await;
 }

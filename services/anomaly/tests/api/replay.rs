@@ -66,6 +66,7 @@ fn the_binary_prints_what_the_library_computes() {
         skip_malformed: false,
         explain: false,
         care: Vec::new(),
+        labels: Vec::new(),
     };
     replay(
         contents.as_bytes(),

@@ -25,9 +25,12 @@
 //! Care facts: Encounter `participant.individual` and `serviceProvider` with its Patient
 //! `subject`; CareTeam members with its Patient `subject`; `Patient.generalPractitioner`;
 //! EpisodeOfCare `careManager`, `team` and `managingOrganization` with its `patient`.
+//!
+//! Patient labels: the codes of a Patient's `meta.security` in the v3 ActCode system (`EMP` a
+//! member of staff, `CEL` a celebrity ...), for the anomaly detector.
 
 use chrono::{DateTime, Utc};
-use custodian_events::{CareChange, CareFact, Member, MembershipChange};
+use custodian_events::{CareChange, CareFact, Member, MembershipChange, PatientLabels};
 use custodian_policy::time::instant_range;
 use serde_json::Value;
 
@@ -69,6 +72,26 @@ pub fn managers(resource_type: &str, field: impl Fn(&str) -> Option<Value>) -> V
 pub struct Extracted {
     pub membership: Option<MembershipChange>,
     pub care: Option<CareChange>,
+    pub labels: Option<PatientLabels>,
+}
+
+/// The code system of the labels published (`meta.security` codes of other systems are not).
+const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+/// A Patient's ActCode security labels, sorted and without duplicates.
+fn patient_labels(value: &Value) -> Vec<String> {
+    let mut labels: Vec<String> = value
+        .pointer("/meta/security")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("system").and_then(Value::as_str) == Some(ACT_CODE))
+        .filter_map(|c| c.get("code").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    labels.sort();
+    labels.dedup();
+    labels
 }
 
 /// Whether writes of this type carry relationships.
@@ -111,7 +134,16 @@ pub fn extract(resource_type: &str, id: &str, version: i64, value: Option<&Value
         }),
         _ => None,
     };
-    Extracted { membership, care }
+    let labels = (resource_type == "Patient").then(|| PatientLabels {
+        patient: format!("Patient/{id}"),
+        version,
+        labels: value.map(patient_labels).unwrap_or_default(),
+    });
+    Extracted {
+        membership,
+        care,
+        labels,
+    }
 }
 
 /// `Type/id` exactly, when `value` is a Reference with such a literal reference.
@@ -418,6 +450,25 @@ mod tests {
                 .len(),
             3
         );
+        // A Patient's ActCode labels (not another system's), once each.
+        let staff = json!({"resourceType": "Patient", "meta": {"security": [
+            {"system": ACT_CODE, "code": "EMP"},
+            {"system": ACT_CODE, "code": "EMP"},
+            {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "R"},
+            {"system": ACT_CODE, "code": "CEL"}]}});
+        let labels = extract("Patient", "bob", 3, Some(&staff)).labels.unwrap();
+        assert_eq!(
+            (labels.patient.as_str(), labels.version, labels.labels),
+            ("Patient/bob", 3, vec!["CEL".to_string(), "EMP".to_string()])
+        );
+        assert!(extract("Patient", "bob", 4, None)
+            .labels
+            .unwrap()
+            .labels
+            .is_empty());
+        assert!(extract("Encounter", "e1", 1, Some(&encounter))
+            .labels
+            .is_none());
         // A deletion withdraws every fact of the source.
         assert!(extract("Encounter", "e1", 2, None)
             .care

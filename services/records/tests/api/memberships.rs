@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{deny, permit, register, spawn_app, weight, TestApp};
+use crate::helpers::{deny, patient_resource, permit, register, spawn_app, weight, TestApp};
 
 /// Hospital1 registers Alice and writes an Observation for her; its path.
 async fn alice_at_h1(app: &TestApp, h1: &str) -> String {
@@ -284,6 +284,12 @@ async fn memberships_and_care_facts_go_out_signed_and_the_snapshot_needs_the_cre
     let (claims, h1) = app.practitioner("Organization/h1");
     let me = claims.practitioner.unwrap();
     register(&app, &h1, "alice").await;
+    // Bob is a member of staff: his record says so.
+    let mut bob = patient_resource("bob", "Doe", "bob");
+    bob["meta"] = json!({"security": [
+        {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "EMP"}]});
+    let r = app.put("/fhir/Patient/bob", &h1, &bob, &[]).await;
+    assert_eq!(r.status, 201, "{}", r.text());
     put(&app, &h1, &care_team("ct1", &[&me])).await;
     let encounter = json!({"resourceType": "Encounter", "status": "finished",
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
@@ -341,6 +347,15 @@ async fn memberships_and_care_facts_go_out_signed_and_the_snapshot_needs_the_cre
         .collect();
     assert_eq!(actors, vec![me.as_str(), "Organization/h1"]);
     assert_eq!(care.0["facts"][0]["patient"], "Patient/alice");
+    // Each Patient's labels, for the anomaly detector.
+    let labels = |patient: &str| {
+        events
+            .iter()
+            .find(|(e, _)| e["kind"] == "labels" && e["patient"] == patient)
+            .map(|(e, _)| e["labels"].clone())
+    };
+    assert_eq!(labels("Patient/bob"), Some(json!(["EMP"])));
+    assert_eq!(labels("Patient/alice"), Some(json!([])));
 
     // The consent service's snapshot: only with the service credential.
     assert_eq!(app.get_public("/internal/memberships").await.status, 401);
