@@ -20,6 +20,11 @@ async fn publish(app: &TestApp, fields: &[(&'static str, String)]) {
         .expect("XADD");
 }
 
+/// Publishes `event` with no signature (as anyone with Redis access could).
+async fn publish_unsigned(app: &TestApp, event: String) {
+    publish(app, &[("id", "u1".into()), ("event", event)]).await;
+}
+
 fn care(source: &str, version: i64, actors: &[&str]) -> String {
     serde_json::to_string(&RelationshipEvent::Care(CareChange {
         source: source.into(),
@@ -46,14 +51,7 @@ async fn care_facts_are_stored_replaced_by_version_and_taught() {
     let sign = |id: &str, payload: &str| records.fields(&stream, id, payload).expect("signed");
 
     // Unsigned: never handled.
-    publish(
-        &app,
-        &[
-            ("id", "u1".into()),
-            ("event", care("Encounter/e0", 1, &["Practitioner/x"])),
-        ],
-    )
-    .await;
+    publish_unsigned(&app, care("Encounter/e0", 1, &["Practitioner/x"])).await;
     // A membership (consent's business), then version 2 of an encounter, then its stale version 1.
     let membership = serde_json::to_string(&RelationshipEvent::Membership(MembershipChange {
         container: "CareTeam/ct1".into(),
@@ -158,14 +156,7 @@ async fn patient_labels_are_stored_by_version_and_taught() {
     let sign = |id: &str, payload: &str| records.fields(&stream, id, payload).expect("signed");
 
     // Unsigned: never handled.
-    publish(
-        &app,
-        &[
-            ("id", "u1".into()),
-            ("event", labels("Patient/eve", 1, &["EMP"])),
-        ],
-    )
-    .await;
+    publish_unsigned(&app, labels("Patient/eve", 1, &["EMP"])).await;
     // Version 2 says she is staff; the stale version 1 (no labels) arrives after it.
     publish(
         &app,
