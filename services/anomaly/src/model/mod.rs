@@ -120,7 +120,7 @@
 //! entries), 32 recent patients, 8 addresses, 4 agents, 16 resource types; per department 64
 //! everyday addresses. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
-//! --bench score`): 100,000 actors with a week of a day worker's history each hold 265 MiB.
+//! --bench score`): 100,000 actors with a week of a day worker's history each hold 273 MiB.
 //!
 //! # Restart
 //!
@@ -470,7 +470,7 @@ pub struct Detector {
     explain_all: bool,
     /// Quiet looks waiting, oldest first.
     looks: std::collections::VecDeque<Pending>,
-    /// How many waiting alerts (of both kinds) name each patient.
+    /// How many waiting alerts (of every kind) name each patient.
     waiting_patients: std::collections::HashMap<u64, u32>,
     matured: Vec<Matured>,
     /// Patients' labels ([`LABEL_EMPLOYEE`], [`LABEL_CELEBRITY`]) from records.
