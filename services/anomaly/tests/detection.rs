@@ -12,18 +12,23 @@ use anomaly::{
     evaluate,
     model::Detector,
     replay::{settle_all, RecordFacts},
-    simulate::{simulate, Params},
+    simulate::{simulate, Params, Simulation},
 };
 
-#[test]
-fn a_small_simulated_hospital_is_caught_within_floors() {
-    let sim = simulate(&Params {
+/// Six days of a 60-staff, 1,000-patient hospital, one incident of each kind (seed 21).
+fn small_hospital() -> Simulation {
+    simulate(&Params {
         days: 6,
         staff: 60,
         patients: 1_000,
         incidents_per_kind: 1,
         ..Params::standard(21)
-    });
+    })
+}
+
+#[test]
+fn a_small_simulated_hospital_is_caught_within_floors() {
+    let sim = small_hospital();
     let labels: HashMap<_, _> = sim.labels.iter().map(|l| (l.id, &l.incident)).collect();
     let mut detector = Detector::default();
     let (mut tp, mut fp, mut fn_, mut tn) = (0u64, 0u64, 0u64, 0u64);
@@ -121,13 +126,7 @@ fn a_detector_restored_from_its_snapshot_scores_as_if_it_never_stopped() {
 /// good as from the events alone, every incident found.
 #[test]
 fn the_clinical_record_lifts_the_small_hospital() {
-    let sim = simulate(&Params {
-        days: 6,
-        staff: 60,
-        patients: 1_000,
-        incidents_per_kind: 1,
-        ..Params::standard(21)
-    });
+    let sim = small_hospital();
     let mut jsonl = Vec::new();
     for e in &sim.events {
         serde_json::to_writer(&mut jsonl, e).expect("json");
