@@ -214,7 +214,7 @@ impl Settings {
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(&env, "custodian_anomaly")?,
-            redis: RedisSettings::from_env(&env),
+            redis: RedisSettings::from_env(&env)?,
             auth: AuthSettings::from_env(&env),
             consumer_name: custodian_events::streams::consumer_name_from_env(&env, "anomaly"),
             anomaly: AnomalySettings {

@@ -151,7 +151,8 @@ impl Application {
             CONSUMER_GROUP,
             &settings.consumer_name,
         )
-        .await?;
+        .await?
+        .claiming(settings.redis.claim);
         let scorer = AccessScorer {
             pool: pool.clone(),
             detector: detector.clone(),
@@ -172,7 +173,8 @@ impl Application {
             RELATIONSHIPS_GROUP,
             &settings.consumer_name,
         )
-        .await?;
+        .await?
+        .claiming(settings.redis.claim);
         background.spawn(care.run(
             CareFacts {
                 pool: pool.clone(),

@@ -32,7 +32,7 @@ impl Settings {
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(&env, "custodian_consent")?,
-            redis: RedisSettings::from_env(&env),
+            redis: RedisSettings::from_env(&env)?,
             auth: AuthSettings::from_env(&env),
             access: AccessSettings::from_env(&env)?,
             public_url: env

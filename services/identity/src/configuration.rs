@@ -161,7 +161,7 @@ impl Settings {
             host: env.string("HOST", "127.0.0.1"),
             port: env.parse("PORT", DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(&env, "custodian_identity")?,
-            redis: RedisSettings::from_env(&env),
+            redis: RedisSettings::from_env(&env)?,
             tokens: TokenSettings {
                 issuer: env
                     .string("TOKEN_ISSUER", "http://127.0.0.1:8080")

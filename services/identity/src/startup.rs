@@ -131,7 +131,8 @@ impl Application {
             ALERTS_GROUP,
             &settings.consumer_name,
         )
-        .await?;
+        .await?
+        .claiming(settings.redis.claim);
         tasks.spawn(alerts.run(SuspendOnAlert(suspensions.clone()), tasks.token()));
         let tail = StreamTail::new(redis_url, streams.identity(), identity_after).await?;
         tasks.spawn(tail.run(DenyListUpdater(deny.clone()), tasks.token()));

@@ -105,7 +105,8 @@ impl Application {
         let consumer =
             GroupConsumer::new(redis_url, streams.access(), GROUP, &settings.consumer_name)
                 .await
-                .map_err(|e| StartupError::Redis(e.to_string()))?;
+                .map_err(|e| StartupError::Redis(e.to_string()))?
+                .claiming(settings.redis.claim);
         tasks.spawn(consumer.run_batched(AccessEventHandler::new(ledger.clone()), tasks.token()));
         tasks.spawn(checkpointer::run(
             ledger.clone(),

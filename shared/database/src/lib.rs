@@ -131,8 +131,14 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
     Ok(())
 }
 
-/// Runs the embedded migrations not yet applied. Several sets (a service's own and a shared
-/// crate's, like the outbox) may run against one database; their version names differ.
+/// The advisory lock every replica takes before migrating (advisory locks are per database):
+/// replicas starting together migrate one after the other, and all but the first find nothing
+/// left to do.
+const MIGRATION_LOCK: i64 = 0x6375_7374_6f64_6961; // "custodia"
+
+/// Runs the embedded migrations not yet applied, under [`MIGRATION_LOCK`]. Several sets (a
+/// service's own and a shared crate's, like the outbox) may run against one database; their
+/// version names differ.
 pub async fn run_migrations(
     url: &str,
     migrations: EmbeddedMigrations,
@@ -142,9 +148,24 @@ pub async fn run_migrations(
         let mut conn =
             <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
                 .map_err(|e| DatabaseError::Connect(e.to_string()))?;
-        conn.run_pending_migrations(migrations)
+        // Session-level: released below, or by PostgreSQL when this connection ends however
+        // the process does.
+        diesel::RunQueryDsl::execute(
+            sql_query("SELECT pg_advisory_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK),
+            &mut conn,
+        )
+        .map_err(|e| DatabaseError::Migrate(format!("migration lock: {e}")))?;
+        let migrated = conn
+            .run_pending_migrations(migrations)
             .map(|_| ())
-            .map_err(|e| DatabaseError::Migrate(e.to_string()))
+            .map_err(|e| DatabaseError::Migrate(e.to_string()));
+        let _ = diesel::RunQueryDsl::execute(
+            sql_query("SELECT pg_advisory_unlock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK),
+            &mut conn,
+        );
+        migrated
     })
     .await
     .map_err(|e| DatabaseError::Migrate(e.to_string()))?

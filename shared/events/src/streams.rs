@@ -44,26 +44,77 @@ impl Streams {
     }
 }
 
-/// `REDIS_URL` and `REDIS_STREAM_PREFIX`, read the same way by every service.
+/// `REDIS_URL`, `REDIS_STREAM_PREFIX` and the consumer groups' claim policy
+/// (`STREAM_CLAIM_IDLE_MS`, `STREAM_MAX_DELIVERIES`), read the same way by every service.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     /// May carry a password, hence a secret.
     pub url: custodian_telemetry::config::Secret,
     pub stream_prefix: String,
+    pub claim: ClaimPolicy,
 }
 
 impl RedisSettings {
-    pub fn from_env(env: &custodian_telemetry::Env) -> Self {
-        Self {
+    pub fn from_env(
+        env: &custodian_telemetry::Env,
+    ) -> Result<Self, custodian_telemetry::ConfigError> {
+        Ok(Self {
             url: custodian_telemetry::config::Secret::new(
                 env.string("REDIS_URL", "redis://127.0.0.1:6379"),
             ),
             stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
-        }
+            claim: ClaimPolicy::from_env(env)?,
+        })
     }
 
     pub fn streams(&self) -> Streams {
         Streams::new(self.stream_prefix.clone())
+    }
+}
+
+/// When a consumer group's messages change hands. A message delivered to a consumer that has not
+/// acknowledged it for `min_idle` (it died, or hangs) is claimed by another member of the group;
+/// a message delivered `max_deliveries` times without being acknowledged (it kills whoever
+/// handles it) goes to the dead-letter stream instead of killing the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimPolicy {
+    pub min_idle: std::time::Duration,
+    pub max_deliveries: usize,
+}
+
+impl Default for ClaimPolicy {
+    fn default() -> Self {
+        Self {
+            min_idle: std::time::Duration::from_secs(20),
+            max_deliveries: 5,
+        }
+    }
+}
+
+impl ClaimPolicy {
+    pub fn from_env(
+        env: &custodian_telemetry::Env,
+    ) -> Result<Self, custodian_telemetry::ConfigError> {
+        let default = Self::default();
+        let min_idle_ms: u64 =
+            env.parse("STREAM_CLAIM_IDLE_MS", default.min_idle.as_millis() as u64)?;
+        let max_deliveries: usize = env.parse("STREAM_MAX_DELIVERIES", default.max_deliveries)?;
+        if min_idle_ms < 100 {
+            return Err(custodian_telemetry::ConfigError::Invalid {
+                name: "STREAM_CLAIM_IDLE_MS".into(),
+                reason: "must be at least 100 (a live consumer must not lose its messages)".into(),
+            });
+        }
+        if max_deliveries < 2 {
+            return Err(custodian_telemetry::ConfigError::Invalid {
+                name: "STREAM_MAX_DELIVERIES".into(),
+                reason: "must be at least 2 (one crash must not dead-letter a message)".into(),
+            });
+        }
+        Ok(Self {
+            min_idle: std::time::Duration::from_millis(min_idle_ms),
+            max_deliveries,
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use actix_web::{http::header::CONTENT_TYPE, web, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -59,6 +59,11 @@ impl Metrics {
         if let Some(rejections) = stream_rejections() {
             metrics.register(Box::new(rejections.clone()));
         }
+        if let Some(groups) = consumer_groups() {
+            for collector in groups.collectors() {
+                metrics.register(collector);
+            }
+        }
         metrics
     }
 
@@ -98,6 +103,74 @@ pub fn stream_rejections() -> Option<&'static IntCounterVec> {
             )
             .map_err(|e| tracing::error!(error = %e, "stream rejection counter not created"))
             .ok()
+        })
+        .as_ref()
+}
+
+/// How the consumer groups this process belongs to are doing, labelled by stream and group (both
+/// fixed names). Process-wide like [`stream_rejections`], registered by [`Metrics::new`].
+#[derive(Clone)]
+pub struct ConsumerGroupMetrics {
+    /// `stream_group_pending_messages`: delivered to the group, not yet acknowledged.
+    pub pending: IntGaugeVec,
+    /// `stream_group_lag_messages`: in the stream, not yet delivered to the group.
+    pub lag: IntGaugeVec,
+    /// `stream_messages_redelivered_total`: claimed from a consumer that stopped acknowledging.
+    pub redelivered: IntCounterVec,
+    /// `stream_messages_dead_lettered_total{reason}`: moved to `<stream>:dead`.
+    pub dead_lettered: IntCounterVec,
+}
+
+impl ConsumerGroupMetrics {
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![
+            Box::new(self.pending.clone()),
+            Box::new(self.lag.clone()),
+            Box::new(self.redelivered.clone()),
+            Box::new(self.dead_lettered.clone()),
+        ]
+    }
+}
+
+pub fn consumer_groups() -> Option<&'static ConsumerGroupMetrics> {
+    static METRICS: OnceLock<Option<ConsumerGroupMetrics>> = OnceLock::new();
+    METRICS
+        .get_or_init(|| {
+            let build = || -> Result<ConsumerGroupMetrics, prometheus::Error> {
+                Ok(ConsumerGroupMetrics {
+                    pending: IntGaugeVec::new(
+                        Opts::new(
+                            "stream_group_pending_messages",
+                            "Messages delivered to the consumer group and not yet acknowledged",
+                        ),
+                        &["stream", "group"],
+                    )?,
+                    lag: IntGaugeVec::new(
+                        Opts::new(
+                            "stream_group_lag_messages",
+                            "Messages in the stream not yet delivered to the consumer group",
+                        ),
+                        &["stream", "group"],
+                    )?,
+                    redelivered: IntCounterVec::new(
+                        Opts::new(
+                            "stream_messages_redelivered_total",
+                            "Messages claimed from a group member that stopped acknowledging (died or hung)",
+                        ),
+                        &["stream", "group"],
+                    )?,
+                    dead_lettered: IntCounterVec::new(
+                        Opts::new(
+                            "stream_messages_dead_lettered_total",
+                            "Messages moved to the dead-letter stream, by reason",
+                        ),
+                        &["stream", "group", "reason"],
+                    )?,
+                })
+            };
+            build()
+                .map_err(|e| tracing::error!(error = %e, "consumer group metrics not created"))
+                .ok()
         })
         .as_ref()
 }

@@ -156,6 +156,7 @@ pub async fn spawn_configured(
         redis: RedisSettings {
             url: custodian_telemetry::config::Secret::new("redis://127.0.0.1:6379"),
             stream_prefix: prefix.clone(),
+            claim: Default::default(),
         },
         auth: AuthSettings {
             issuer: issuer.issuer.clone(),

@@ -154,6 +154,7 @@ async fn build(records_url: String) -> TestApp {
         redis: RedisSettings {
             url: Secret::new(REDIS_URL),
             stream_prefix: prefix.clone(),
+            claim: Default::default(),
         },
         auth: AuthSettings {
             issuer: issuer.issuer.clone(),

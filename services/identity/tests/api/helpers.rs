@@ -51,6 +51,7 @@ fn settings(database_url: &str, prefix: &str, admin_password: &str) -> Settings 
         redis: RedisSettings {
             url: Secret::new(REDIS_URL),
             stream_prefix: prefix.to_string(),
+            claim: Default::default(),
         },
         tokens: TokenSettings {
             issuer: "http://identity.test".into(),

@@ -79,6 +79,7 @@ async fn start(
         redis: RedisSettings {
             url: Secret::new("redis://127.0.0.1:6379"),
             stream_prefix: prefix.clone(),
+            claim: Default::default(),
         },
         auth: AuthSettings {
             issuer: issuer.issuer.clone(),
