@@ -194,7 +194,7 @@ if ! redis_answers; then
     redis_log="$redis_dir/redis.log"
   fi
   mkdir -p "$redis_dir" "$(dirname "$redis_log")"
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly yes \
     --dir "$redis_dir" --logfile "$redis_log"
   for _ in $(seq 1 20); do redis_answers && break; sleep 0.25; done
   redis_answers || die "Redis did not start; see $redis_log"

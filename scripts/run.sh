@@ -3,7 +3,8 @@
 # their databases on the local PostgreSQL and their streams on the project's own Redis (port
 # 6380, a password per service: scripts/lib/redis.sh), loads the demo
 # data set, prints where everything is, and runs until Ctrl-C (or SIGTERM), then stops every
-# service cleanly.
+# service cleanly. A service that dies meanwhile is restarted with a back-off, as Kubernetes
+# would (logged to the terminal and var/log/supervisor.log).
 #
 # Overridable: GATEWAY_PORT IDENTITY_PORT CONSENT_PORT RECORDS_PORT LEDGER_PORT ANOMALY_PORT
 # (8080..8085), DATABASE_BASE_URL (postgres://postgres@127.0.0.1:5432), DATABASE_PREFIX
@@ -119,13 +120,10 @@ cat <<EOF
 ================================================================================
 EOF
 
-# Wait for Ctrl-C / SIGTERM; `sleep & wait` so the trap runs at once.
+# Wait for Ctrl-C / SIGTERM, restarting any service that dies meanwhile as Kubernetes would
+# (scripts/lib/suite.sh: suite_supervise); `sleep & wait` so the trap runs at once.
 while :; do
-  if dead="$(suite_dead_service)"; then
-    echo "error: $dead stopped unexpectedly" >&2
-    suite_log_tail "$dead"
-    shutdown 1
-  fi
-  sleep 2 &
+  suite_supervise
+  sleep 1 &
   wait $! || true
 done

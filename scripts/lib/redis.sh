@@ -4,7 +4,7 @@
 #
 # `make run` and the end-to-end tests do not use whatever Redis answers on 6379 (often one
 # without a password): they start their own on CUSTODIAN_REDIS_PORT (6380), from var/redis/,
-# bound to the loopback addresses, with persistence off and
+# bound to the loopback addresses, with an append-only file synced on every write and
 #   - the `default` user disabled: every connection must authenticate;
 #   - one ACL user per service that may run only the stream commands it needs, on only the
 #     streams it produces or consumes (`%W~*:consent` for consent, `%R~*:consent` for records,
@@ -39,10 +39,12 @@ redis_acl_rules() {
   esac
   # Connection upkeep only at the top level; every key permission is in a selector.
   rules="resetkeys resetchannels -@all +ping +echo +select +client|getname +client|setname +client|id"
-  for s in "${produce[@]}"; do rules+=" (%W~*:$s +xadd)"; done
+  # A producer's outbox keeps what it published until every group acknowledged it, and checks
+  # that Redis still holds it (XRANGE, XINFO GROUPS, XPENDING: reads only).
+  for s in "${produce[@]}"; do rules+=" (%W~*:$s +xadd) (%R~*:$s +xrange +xinfo|groups +xpending)"; done
   for s in "${tail[@]}"; do rules+=" (%R~*:$s +xread +xrevrange +xrange)"; done
   for s in "${group[@]}"; do
-    rules+=" (~*:$s +xreadgroup +xack +xgroup|create +xpending +xclaim +xautoclaim +xrange)"
+    rules+=" (~*:$s +xreadgroup +xack +xgroup|create +xgroup|delconsumer +xpending +xclaim +xautoclaim +xrange +xinfo|groups +xinfo|consumers)"
     rules+=" (%W~*:$s:dead +xadd)"
   done
   echo "$rules"
@@ -89,7 +91,11 @@ pidfile $CUSTODIAN_REDIS_DIR/redis.pid
 logfile $CUSTODIAN_REDIS_DIR/redis.log
 aclfile $CUSTODIAN_REDIS_DIR/users.acl
 save ""
-appendonly no
+# Every acknowledged write is on disk before Redis answers: the relays forget an event only once
+# it is here (and every group acknowledged it), and they publish in batches, one fsync each.
+appendonly yes
+appendfsync always
+appendfilename "custodian.aof"
 EOF
   chmod 600 "$CUSTODIAN_REDIS_DIR/redis.conf"
 }
@@ -104,6 +110,9 @@ redis_ensure() {
   redis_write_config
   if redis_answers_admin; then
     redis_cli_admin acl load >/dev/null || { echo "error: the Redis on port $CUSTODIAN_REDIS_PORT did not reload $CUSTODIAN_REDIS_DIR/users.acl" >&2; return 1; }
+    # Started by an older checkout without persistence: turn it on in place.
+    redis_cli_admin config set appendfsync always >/dev/null || true
+    redis_cli_admin config set appendonly yes >/dev/null || true
     return 0
   fi
   if (exec 3<>"/dev/tcp/127.0.0.1/$CUSTODIAN_REDIS_PORT") 2>/dev/null; then

@@ -141,15 +141,66 @@ suite_start() {
     fi
   done
   for svc in "${SUITE_SERVICES[@]}"; do
-    local -a env=()
-    mapfile -t env < <(suite_env "$svc")
-    # setsid: the services get their own session, so a Ctrl-C in the terminal reaches only this
-    # script, which then stops them in order (SIGTERM, grace period, SIGKILL).
-    setsid env "${env[@]}" "$SUITE_BIN_DIR/$svc" >"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
-    SUITE_PIDS[$svc]=$!
-    echo "${SUITE_PIDS[$svc]}" >"$SUITE_RUN_DIR/$svc.pid"
+    suite_start_one "$svc" new
     printf '  started %-8s pid %-7s port %s  log %s\n' "$svc" "${SUITE_PIDS[$svc]}" "$(suite_port "$svc")" "$SUITE_LOG_DIR/$svc.log"
   done
+}
+
+declare -A SUITE_STARTED_AT=() SUITE_RESTARTS=() SUITE_RESTART_AT=()
+
+# Starts one service; `new` truncates its log, `append` (a restart) keeps what it said before.
+suite_start_one() {
+  local svc="$1" mode="$2"
+  local -a env=()
+  mapfile -t env < <(suite_env "$svc")
+  # setsid: the services get their own session, so a Ctrl-C in the terminal reaches only this
+  # script, which then stops them in order (SIGTERM, grace period, SIGKILL).
+  if [ "$mode" = append ]; then
+    setsid env "${env[@]}" "$SUITE_BIN_DIR/$svc" >>"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
+  else
+    setsid env "${env[@]}" "$SUITE_BIN_DIR/$svc" >"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
+  fi
+  SUITE_PIDS[$svc]=$!
+  SUITE_STARTED_AT[$svc]=$(date +%s)
+  echo "${SUITE_PIDS[$svc]}" >"$SUITE_RUN_DIR/$svc.pid"
+}
+
+# One round of supervision, as Kubernetes restarts a container: a service that exited is started
+# again after a back-off that doubles with each restart (1, 2, 4 ... 30 s) and starts over once
+# it has run for a minute. Every exit and restart is logged to stderr and var/log/supervisor.log
+# (SUITE_LOG_DIR). Call it every second or two.
+suite_supervise() {
+  local svc pid code now ran n delay
+  now=$(date +%s)
+  for svc in "${SUITE_SERVICES[@]}"; do
+    pid="${SUITE_PIDS[$svc]:-}"
+    [ -n "$pid" ] || continue
+    if [ -z "${SUITE_RESTART_AT[$svc]:-}" ]; then
+      kill -0 "$pid" 2>/dev/null && continue
+      code=0
+      wait "$pid" 2>/dev/null || code=$?
+      ran=$(( now - ${SUITE_STARTED_AT[$svc]:-$now} ))
+      n="${SUITE_RESTARTS[$svc]:-0}"
+      [ "$ran" -ge 60 ] && n=0
+      delay=$(( 1 << (n < 5 ? n : 5) ))
+      [ "$delay" -gt 30 ] && delay=30
+      SUITE_RESTARTS[$svc]=$(( n + 1 ))
+      SUITE_RESTART_AT[$svc]=$(( now + delay ))
+      suite_supervisor_log "$svc exited (status $code) after ${ran}s; restarting in ${delay}s (restart $(( n + 1 )) in a row)"
+      suite_log_tail "$svc"
+    elif [ "$now" -ge "${SUITE_RESTART_AT[$svc]}" ]; then
+      unset 'SUITE_RESTART_AT[$svc]'
+      suite_start_one "$svc" append
+      suite_supervisor_log "$svc restarted, pid ${SUITE_PIDS[$svc]}"
+    fi
+  done
+}
+
+suite_supervisor_log() {
+  local line
+  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) supervisor: $*"
+  echo "$line" >&2
+  echo "$line" >>"$SUITE_LOG_DIR/supervisor.log"
 }
 
 # Waits for every service's /readyz. On a timeout or an early exit: error with the log tail.
@@ -177,19 +228,6 @@ suite_wait_ready() {
       sleep 0.3
     done
   done
-}
-
-# Prints the first service that is no longer running, if any.
-suite_dead_service() {
-  local svc
-  for svc in "${SUITE_SERVICES[@]}"; do
-    [ -n "${SUITE_PIDS[$svc]:-}" ] || continue
-    if ! kill -0 "${SUITE_PIDS[$svc]}" 2>/dev/null; then
-      echo "$svc"
-      return 0
-    fi
-  done
-  return 1
 }
 
 # SIGTERM to every service we started, wait up to SUITE_STOP_GRACE seconds, then SIGKILL.

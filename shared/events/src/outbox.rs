@@ -1,8 +1,14 @@
 //! The transactional outbox. Producers call [`enqueue`] inside the transaction of the change
 //! (or, for reads, before answering): once the caller has its 2xx, the event is durable in
-//! PostgreSQL. The [`Relay`] moves events to Redis in order and deletes them only after Redis
-//! acknowledged the XADDs, so a Redis outage delays events and never loses them. A crash between
-//! XADD and the delete republishes a batch: consumers are idempotent by event id.
+//! PostgreSQL. The [`Relay`] moves events to Redis in order and marks them published only after
+//! Redis acknowledged the XADDs, so a Redis outage delays events and never loses them. A crash
+//! between XADD and the mark republishes a batch: consumers are idempotent by event id.
+//!
+//! A published event is kept until every consumer group its stream must reach
+//! ([`crate::streams::groups_of`]) has acknowledged it. Meanwhile the relay checks that Redis
+//! still holds the newest event it published on each stream; when it does not (Redis restarted
+//! empty, or lost its last writes in a crash), every event kept for that stream is published
+//! again. So losing Redis costs no event: at worst consumers see some twice.
 //!
 //! A relay given the producer's key ([`Relay::with_signer`]) signs every message it publishes
 //! (fields `producer`, `kid`, `sig`; see [`crate::signing`]). It signs at publication, over the
@@ -28,10 +34,99 @@ diesel::table! {
         stream -> Text,
         payload -> Jsonb,
         created_at -> Timestamptz,
+        published_at -> Nullable<Timestamptz>,
+        stream_ms -> Nullable<Int8>,
+        stream_seq -> Nullable<Int8>,
     }
 }
 
 const BATCH: i64 = 500;
+
+/// How often the relay forgets what every group acknowledged and checks Redis still has the rest.
+const KEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// A Redis stream id, `<ms>-<seq>`, ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StreamPosition {
+    pub ms: i64,
+    pub seq: i64,
+}
+
+impl StreamPosition {
+    pub fn parse(id: &str) -> Option<Self> {
+        let (ms, seq) = id.split_once('-')?;
+        Some(Self {
+            ms: ms.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for StreamPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl StreamPosition {
+    /// The smallest id after this one.
+    fn next(self) -> Self {
+        Self {
+            ms: self.ms,
+            seq: self.seq.saturating_add(1),
+        }
+    }
+}
+
+/// What the consumer groups a stream must reach have acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acknowledged {
+    /// A group the stream must reach does not exist (yet, or any more): keep everything.
+    Nothing,
+    /// Every message before this id.
+    Before(StreamPosition),
+}
+
+/// Published events of streams no group must reach (read by replicas' tails, which start from a
+/// snapshot) are kept this long, so that a Redis that lost them gives them to the tails again.
+const KEEP_TAILED: Duration = Duration::from_secs(300);
+
+/// Up to where every group in `groups` has acknowledged `stream`: a group with nothing pending
+/// has acknowledged all it was given; one with pending messages, everything before the oldest.
+async fn acknowledged(
+    redis: &mut redis::aio::ConnectionManager,
+    stream: &str,
+    groups: &[&str],
+) -> Result<Acknowledged, EventError> {
+    use redis::{
+        streams::{StreamInfoGroupsReply, StreamPendingReply},
+        AsyncCommands,
+    };
+    let info: StreamInfoGroupsReply = match redis.xinfo_groups(stream).await {
+        Ok(info) => info,
+        Err(e) if e.to_string().contains("no such key") => return Ok(Acknowledged::Nothing),
+        Err(e) => return Err(e.into()),
+    };
+    let mut upto: Option<StreamPosition> = None;
+    for name in groups {
+        let Some(group) = info.groups.iter().find(|g| g.name == *name) else {
+            return Ok(Acknowledged::Nothing);
+        };
+        let bound = if group.pending == 0 {
+            StreamPosition::parse(&group.last_delivered_id).map(StreamPosition::next)
+        } else {
+            match redis.xpending(stream, *name).await? {
+                StreamPendingReply::Data(d) => StreamPosition::parse(&d.start_id),
+                _ => None,
+            }
+        };
+        let Some(bound) = bound else {
+            return Ok(Acknowledged::Nothing);
+        };
+        upto = Some(upto.map_or(bound, |u| u.min(bound)));
+    }
+    Ok(upto.map_or(Acknowledged::Nothing, Acknowledged::Before))
+}
 
 impl From<diesel::result::Error> for EventError {
     fn from(e: diesel::result::Error) -> Self {
@@ -95,6 +190,8 @@ pub struct Relay {
     wake: Arc<Notify>,
     published: IntCounterVec,
     backlog: IntGauge,
+    kept: IntGauge,
+    republished: IntCounterVec,
     signer: Option<Arc<StreamSigner>>,
 }
 
@@ -120,6 +217,19 @@ impl Relay {
                 "Events in the last batch read from the outbox",
             )
             .expect("static metric options are valid"),
+            kept: IntGauge::new(
+                "outbox_kept_events",
+                "Published events kept until every consumer group of their stream acknowledged them",
+            )
+            .expect("static metric options are valid"),
+            republished: IntCounterVec::new(
+                Opts::new(
+                    "events_republished_total",
+                    "Events published again because Redis had lost them",
+                ),
+                &["stream"],
+            )
+            .expect("static metric options are valid"),
             signer: None,
         }
     }
@@ -136,6 +246,8 @@ impl Relay {
         vec![
             Box::new(self.published.clone()),
             Box::new(self.backlog.clone()),
+            Box::new(self.kept.clone()),
+            Box::new(self.republished.clone()),
         ]
     }
 
@@ -147,7 +259,14 @@ impl Relay {
     /// Publishes until `token` is cancelled, then makes one last attempt to drain.
     pub async fn run(self, token: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
+        let mut next_keep = tokio::time::Instant::now();
         loop {
+            if tokio::time::Instant::now() >= next_keep {
+                next_keep = tokio::time::Instant::now() + KEEP_EVERY;
+                if let Err(e) = self.keep().await {
+                    tracing::warn!(error = %e, "outbox: published events not checked against Redis; retrying");
+                }
+            }
             match self.publish_batch().await {
                 Ok(n) => {
                     backoff = Duration::from_millis(100);
@@ -177,6 +296,96 @@ impl Relay {
         tracing::info!("outbox relay stopped");
     }
 
+    /// Forgets published events every group of their stream acknowledged, and publishes again
+    /// those of a stream on which Redis no longer holds the newest one published.
+    pub async fn keep(&self) -> Result<(), EventError> {
+        use diesel::sql_types::{BigInt, Text};
+        use redis::{streams::StreamRangeReply, AsyncCommands};
+        let mut conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| EventError::Database(e.to_string()))?;
+        let mut redis = self.redis.clone();
+        let streams: Vec<String> = event_outbox::table
+            .filter(event_outbox::published_at.is_not_null())
+            .select(event_outbox::stream)
+            .distinct()
+            .load(&mut conn)
+            .await?;
+        for stream in streams {
+            let newest: Option<(Option<i64>, Option<i64>)> = event_outbox::table
+                .filter(event_outbox::stream.eq(&stream))
+                .filter(event_outbox::published_at.is_not_null())
+                .select((event_outbox::stream_ms, event_outbox::stream_seq))
+                .order((
+                    event_outbox::stream_ms.desc(),
+                    event_outbox::stream_seq.desc(),
+                ))
+                .first(&mut conn)
+                .await
+                .optional()?;
+            if let Some((Some(ms), Some(seq))) = newest {
+                let id = StreamPosition { ms, seq }.to_string();
+                let there: StreamRangeReply = redis.xrange(&stream, &id, &id).await?;
+                if there.ids.is_empty() {
+                    let again = diesel::update(
+                        event_outbox::table
+                            .filter(event_outbox::stream.eq(&stream))
+                            .filter(event_outbox::published_at.is_not_null()),
+                    )
+                    .set((
+                        event_outbox::published_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                        event_outbox::stream_ms.eq(None::<i64>),
+                        event_outbox::stream_seq.eq(None::<i64>),
+                    ))
+                    .execute(&mut conn)
+                    .await?;
+                    let label = crate::signing::stream_label(&stream);
+                    tracing::warn!(
+                        stream = label,
+                        events = again,
+                        "Redis lost events this service published; publishing them again"
+                    );
+                    self.republished
+                        .with_label_values(&[label])
+                        .inc_by(again as u64);
+                    self.wake();
+                    continue;
+                }
+            }
+            let groups = crate::streams::groups_of(&stream);
+            if groups.is_empty() {
+                diesel::sql_query(
+                    "DELETE FROM event_outbox WHERE stream = $1 AND published_at < now() - make_interval(secs => $2)",
+                )
+                .bind::<Text, _>(&stream)
+                .bind::<BigInt, _>(KEEP_TAILED.as_secs() as i64)
+                .execute(&mut conn)
+                .await?;
+                continue;
+            }
+            if let Acknowledged::Before(upto) = acknowledged(&mut redis, &stream, groups).await? {
+                diesel::sql_query(
+                    "DELETE FROM event_outbox WHERE stream = $1 AND published_at IS NOT NULL \
+                     AND (stream_ms, stream_seq) < ($2, $3)",
+                )
+                .bind::<Text, _>(&stream)
+                .bind::<BigInt, _>(upto.ms)
+                .bind::<BigInt, _>(upto.seq)
+                .execute(&mut conn)
+                .await?;
+            }
+        }
+        let kept: i64 = event_outbox::table
+            .filter(event_outbox::published_at.is_not_null())
+            .count()
+            .get_result(&mut conn)
+            .await?;
+        self.kept.set(kept);
+        Ok(())
+    }
+
     /// Moves up to one batch; returns how many events were published.
     pub async fn publish_batch(&self) -> Result<usize, EventError> {
         let mut conn = self
@@ -196,6 +405,7 @@ impl Relay {
                     event_outbox::stream,
                     event_outbox::payload,
                 ))
+                .filter(event_outbox::published_at.is_null())
                 .order(event_outbox::seq)
                 .limit(BATCH)
                 .for_update()
@@ -224,13 +434,29 @@ impl Relay {
                         .arg(crate::signing::SIGNATURE_FIELD)
                         .arg(sig);
                 }
-                command.arg("id").arg(id).arg("event").arg(payload).ignore();
+                command.arg("id").arg(id).arg("event").arg(payload);
             }
-            pipe.query_async::<()>(&mut redis).await?;
+            let positions: Vec<String> = pipe.query_async(&mut redis).await?;
             let seqs: Vec<i64> = rows.iter().map(|r| r.0).collect();
-            diesel::delete(event_outbox::table.filter(event_outbox::seq.eq_any(&seqs)))
-                .execute(conn)
-                .await?;
+            let mut ms = Vec::with_capacity(rows.len());
+            let mut seq = Vec::with_capacity(rows.len());
+            for position in &positions {
+                let position = StreamPosition::parse(position).ok_or_else(|| {
+                    EventError::Malformed(format!("XADD answered {position:?}, not a stream id"))
+                })?;
+                ms.push(position.ms);
+                seq.push(position.seq);
+            }
+            diesel::sql_query(
+                "UPDATE event_outbox SET published_at = now(), stream_ms = p.ms, stream_seq = p.seq \
+                 FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS p(row_seq, ms, seq) \
+                 WHERE event_outbox.seq = p.row_seq",
+            )
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&seqs)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ms)
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&seq)
+            .execute(conn)
+            .await?;
             for (_, _, stream, _) in &rows {
                 published.with_label_values(&[stream]).inc();
             }

@@ -44,6 +44,19 @@ impl Streams {
     }
 }
 
+/// The consumer groups that must acknowledge a stream's message before its producer's outbox
+/// forgets it (`outbox::Relay::keep`): the ledger and anomaly for access events, anomaly for
+/// care facts and labels, identity for alerts. Consent and identity changes are read by
+/// replicas' tails (which start from a snapshot), not by groups.
+pub fn groups_of(stream: &str) -> &'static [&'static str] {
+    match stream.rsplit(':').next().unwrap_or(stream) {
+        "access" => &["ledger", "anomaly"],
+        "relationships" => &["anomaly"],
+        "alerts" => &["identity"],
+        _ => &[],
+    }
+}
+
 /// `REDIS_URL`, `REDIS_STREAM_PREFIX` and the consumer groups' claim policy
 /// (`STREAM_CLAIM_IDLE_MS`, `STREAM_MAX_DELIVERIES`), read the same way by every service.
 #[derive(Debug, Clone)]

@@ -445,10 +445,12 @@ impl TestApp {
             .expect("connect");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
         loop {
-            let count: Count = diesel::sql_query("SELECT count(*) AS n FROM event_outbox")
-                .get_result(&mut conn)
-                .await
-                .expect("count");
+            let count: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM event_outbox WHERE published_at IS NULL",
+            )
+            .get_result(&mut conn)
+            .await
+            .expect("count");
             if count.n == 0 || tokio::time::Instant::now() > deadline {
                 return count.n;
             }

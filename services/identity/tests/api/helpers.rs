@@ -267,10 +267,11 @@ impl TestApp {
             .await
             .expect("the test database");
         for _ in 0..100 {
-            let left: Vec<Count> = sql_query("SELECT count(*) AS n FROM event_outbox")
-                .load(&mut conn)
-                .await
-                .expect("the outbox");
+            let left: Vec<Count> =
+                sql_query("SELECT count(*) AS n FROM event_outbox WHERE published_at IS NULL")
+                    .load(&mut conn)
+                    .await
+                    .expect("the outbox");
             if left.iter().map(|c| c.n).next() == Some(0) {
                 return;
             }
