@@ -146,9 +146,20 @@ impl Gateway {
 
     /// OAuth2 token request with form fields.
     pub async fn token(&self, form: &[(&str, &str)]) -> Result<Response, ApiError> {
-        let mut response = self
-            .client
-            .post(format!("{}/auth/token", self.base))
+        self.token_with(form, &[]).await
+    }
+
+    /// [`Gateway::token`] with extra headers (an `X-Request-Id`, say).
+    pub async fn token_with(
+        &self,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ApiError> {
+        let mut request = self.client.post(format!("{}/auth/token", self.base));
+        for (k, v) in headers {
+            request = request.insert_header((*k, *v));
+        }
+        let mut response = request
             .send_form(&form)
             .await
             .map_err(|e| ApiError::Transport(e.to_string()))?;

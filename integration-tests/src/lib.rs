@@ -5,10 +5,13 @@
 //! - [`api`]: a small HTTP client for the gateway (tokens, FHIR, admin calls).
 //! - [`demo`]: the demo data set (two hospitals, their practitioners, Alice and her consent),
 //!   loaded by `make run` through the `demo-seed` binary and by the end-to-end story.
+//! - [`faults`]: the fault harness (`make faults`): load through the gateway while services,
+//!   Redis and PostgreSQL are killed, then proof that nothing acknowledged was lost.
 //! - [`verify`]: an independent check of ledger proofs and checkpoint signatures, so the
 //!   story does not trust the ledger's own verifier.
 
 pub mod api;
 pub mod demo;
+pub mod faults;
 pub mod suite;
 pub mod verify;

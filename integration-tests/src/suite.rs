@@ -11,7 +11,6 @@
 
 use std::{
     collections::BTreeMap,
-    fs::File,
     net::TcpListener,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -35,7 +34,8 @@ pub fn binary_dir() -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -64,9 +64,29 @@ pub struct Suite {
     /// The suite's credential and stream keys (see the module doc).
     pub key_dir: PathBuf,
     database_base: String,
+    /// One `REDIS_URL` for every service, or each its own (see [`redis_url`]).
+    redis: Option<String>,
     /// Settings given to every service after the defaults (see [`Suite::start_with`]).
     settings: Vec<(String, String)>,
     children: Vec<(&'static str, Child)>,
+    /// Starts so far, per service: with [`Backing::new_consumer_names`], a restarted service
+    /// joins its consumer groups under a new name, as a new pod would.
+    starts: BTreeMap<&'static str, u32>,
+    new_consumer_names: bool,
+    /// Records' encryption key: the same across restarts, or what it stored is unreadable.
+    records_key: String,
+}
+
+/// Where a suite keeps its data, when not on the local servers (the fault harness brings its
+/// own PostgreSQL and Redis, to restart them).
+#[derive(Debug, Clone)]
+pub struct Backing {
+    /// `postgres://user@host:port`, without a database name.
+    pub database_base: String,
+    pub redis_url: String,
+    /// A restarted service takes a new consumer name (hostname-pid, a Deployment's new pod)
+    /// instead of its old one (a StatefulSet's): what it left pending must then be claimed.
+    pub new_consumer_names: bool,
 }
 
 impl Suite {
@@ -91,9 +111,24 @@ impl Suite {
     /// [`Suite::start`] with settings given to every service over the defaults, e.g.
     /// `[("ACCESS_POLICY", "opt-in")]` or `[("ACCESS_EXPLAIN_DENIALS", "true")]`.
     pub async fn start_with(settings: &[(&str, &str)]) -> Self {
-        let prefix = format!("s{}", random_hex(6));
         let database_base = std::env::var("E2E_DATABASE_BASE")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        Self::start_on(
+            Backing {
+                database_base,
+                redis_url: String::new(),
+                new_consumer_names: false,
+            },
+            settings,
+        )
+        .await
+    }
+
+    /// [`Suite::start_with`] on another PostgreSQL and Redis (an empty `redis_url`: the usual
+    /// ones, see [`redis_url`]).
+    pub async fn start_on(backing: Backing, settings: &[(&str, &str)]) -> Self {
+        let prefix = format!("s{}", random_hex(6));
+        let database_base = backing.database_base;
         let log_dir = binary_dir().join("e2e-logs").join(&prefix);
         std::fs::create_dir_all(&log_dir).expect("log directory");
         let key_dir = log_dir.join("keys");
@@ -105,11 +140,15 @@ impl Suite {
             log_dir,
             key_dir,
             database_base,
+            redis: Some(backing.redis_url).filter(|u| !u.is_empty()),
             settings: settings
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             children: Vec::new(),
+            starts: BTreeMap::new(),
+            new_consumer_names: backing.new_consumer_names,
+            records_key: random_hex(32),
         };
         for service in SERVICES {
             suite.spawn(service);
@@ -122,7 +161,10 @@ impl Suite {
         let mut env: Vec<(&str, String)> = vec![
             ("HOST", "127.0.0.1".into()),
             ("PORT", self.ports[service].to_string()),
-            ("REDIS_URL", redis_url(service)),
+            (
+                "REDIS_URL",
+                self.redis.clone().unwrap_or_else(|| redis_url(service)),
+            ),
             // Every service that verifies tokens loads identity's deny-list snapshot.
             ("IDENTITY_URL", self.url("identity")),
             ("REDIS_STREAM_PREFIX", self.prefix.clone()),
@@ -132,7 +174,7 @@ impl Suite {
                 format!("{}/.well-known/jwks.json", self.url("identity")),
             ),
             ("PUBLIC_URL", self.gateway_url()),
-            ("CONSUMER_NAME", format!("{service}-{}", self.prefix)),
+            ("CONSUMER_NAME", self.consumer_name(service)),
             ("RUST_LOG", "info".into()),
             ("DATABASE_POOL_SIZE", "8".into()),
             (
@@ -161,7 +203,7 @@ impl Suite {
             }
             "records" => {
                 env.push(("CONSENT_URL", self.url("consent")));
-                env.push(("RECORDS_ENCRYPTION_KEY", random_hex(32)));
+                env.push(("RECORDS_ENCRYPTION_KEY", self.records_key.clone()));
             }
             "ledger" => env.push(("CHECKPOINT_INTERVAL_MS", "200".into())),
             "gateway" => {
@@ -187,6 +229,15 @@ impl Suite {
         env
     }
 
+    fn consumer_name(&self, service: &'static str) -> String {
+        let starts = self.starts.get(service).copied().unwrap_or(0);
+        if self.new_consumer_names && starts > 1 {
+            format!("{service}-{}-{starts}", self.prefix)
+        } else {
+            format!("{service}-{}", self.prefix)
+        }
+    }
+
     fn spawn(&mut self, service: &'static str) {
         let binary = binary_dir().join(service);
         assert!(
@@ -194,7 +245,13 @@ impl Suite {
             "{} is missing: build the services first (`cargo build --workspace --bins`; `make test` does)",
             binary.display()
         );
-        let log = File::create(self.log_dir.join(format!("{service}.log"))).expect("log file");
+        *self.starts.entry(service).or_default() += 1;
+        // A restart appends: what the service said before it died stays readable.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{service}.log")))
+            .expect("log file");
         let err = log.try_clone().expect("log file");
         let child = Command::new(&binary)
             .envs(self.env_for(service))
@@ -257,6 +314,26 @@ impl Suite {
         self.stop(service);
         self.spawn(service);
         self.wait_ready(service).await;
+    }
+
+    /// SIGKILL: the service dies at once, whatever it was doing.
+    pub fn kill(&mut self, service: &str) {
+        if let Some(index) = self.children.iter().position(|(s, _)| *s == service) {
+            let (_, mut child) = self.children.remove(index);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a service that is not running (after [`Suite::kill`]) and waits until ready.
+    pub async fn start_again(&mut self, service: &'static str) {
+        self.spawn(service);
+        self.wait_ready(service).await;
+    }
+
+    /// The suite's stream prefix: its streams are `<prefix>:access`, ...
+    pub fn stream_prefix(&self) -> &str {
+        &self.prefix
     }
 }
 
