@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test bench build fmt fmt-check lint openapi clean-data deps
+.PHONY: help run test bench faults build fmt fmt-check lint openapi clean-data deps
 
 help: ## List the targets
 	@echo "Custodian: make <target>"
@@ -17,6 +17,9 @@ run: ## Build (release), start all six services, load demo data; Ctrl-C stops th
 
 test: ## Build every binary (debug) and run every test of the workspace
 	@scripts/test.sh
+
+faults: ## Fault harness: kill every service, Redis and PostgreSQL under load, prove nothing was lost
+	@scripts/faults.sh
 
 bench: ## Throughput/latency of creates and reads vs raw PostgreSQL (writes var/bench/results.md)
 	@scripts/bench.sh

@@ -92,8 +92,7 @@ pub async fn drained(
     }
     for (stream, group) in GROUPS {
         let key = format!("{prefix}:{stream}");
-        let groups: redis::streams::StreamInfoGroupsReply = match redis.xinfo_groups(&key).await
-        {
+        let groups: redis::streams::StreamInfoGroupsReply = match redis.xinfo_groups(&key).await {
             Ok(g) => g,
             Err(_) => continue,
         };
@@ -192,9 +191,10 @@ pub async fn ledger(url: &str) -> Result<LedgerFindings, String> {
     let wanted: BTreeSet<i64> = checkpoints.iter().map(|c| c.tree_size).collect();
     for (expected, leaf) in leaves.iter().enumerate() {
         if leaf.idx != expected as i64 {
-            findings
-                .broken
-                .push(format!("leaf {expected} missing: the next stored is {}", leaf.idx));
+            findings.broken.push(format!(
+                "leaf {expected} missing: the next stored is {}",
+                leaf.idx
+            ));
             break;
         }
         let hash = leaf_hash(leaf.payload.as_bytes());

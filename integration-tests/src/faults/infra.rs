@@ -100,15 +100,22 @@ impl Postgres {
         };
         if pg.as_postgres {
             run(
-                Command::new("chown").args(["-R", "postgres:"]).arg(&pg.root),
+                Command::new("chown")
+                    .args(["-R", "postgres:"])
+                    .arg(&pg.root),
                 "chown of the cluster directory",
             )?;
         }
         let mut initdb = pg.command("initdb");
-        initdb
-            .arg("-D")
-            .arg(pg.root.join("data"))
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        initdb.arg("-D").arg(pg.root.join("data")).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]);
         run(&mut initdb, "initdb")?;
         pg.start()?;
         Ok(Self { control: pg })
@@ -120,7 +127,6 @@ impl Postgres {
 }
 
 impl PostgresControl {
-
     fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
         if self.as_postgres {

@@ -317,14 +317,7 @@ async fn run_in(plan: &Plan, scratch: &std::path::Path) -> Result<Report, String
             .iter()
             .filter(|r| missing.contains(&r.request_id))
             .take(5)
-            .map(|r| {
-                format!(
-                    "{:?} {} at {:.1} s",
-                    r.op,
-                    r.request_id,
-                    r.at.as_secs_f64()
-                )
-            })
+            .map(|r| format!("{:?} {} at {:.1} s", r.op, r.request_id, r.at.as_secs_f64()))
             .collect();
         report.failures.push(format!(
             "{} served requests have no access event in the ledger: {}",
@@ -426,9 +419,9 @@ async fn run_in(plan: &Plan, scratch: &std::path::Path) -> Result<Report, String
     }
     let logins = requests.iter().filter(|r| r.op == Op::Login).count();
     if logins == 0 || report.writes == 0 {
-        report
-            .failures
-            .push("the clients made no sign-in or no acknowledged write: nothing was tested".into());
+        report.failures.push(
+            "the clients made no sign-in or no acknowledged write: nothing was tested".into(),
+        );
     }
     drop(suite);
     Ok(report)
