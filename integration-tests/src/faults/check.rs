@@ -12,7 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use redis::AsyncCommands;
 use sha2::{Digest, Sha256};
 
-use crate::verify::{leaf_hash, Hash};
+use crate::verify::{leaf_hash, node_hash, Hash};
 
 /// The producers, whose outboxes must be empty once everything is delivered.
 pub const PRODUCERS: [&str; 4] = ["identity", "consent", "records", "anomaly"];
@@ -126,14 +126,6 @@ pub struct LedgerFindings {
     /// Anything that makes the log unverifiable: a gap in the indexes, a leaf whose hash is not
     /// its payload's, a checkpoint whose root is not the root of the leaves before it.
     pub broken: Vec<String>,
-}
-
-fn node_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut h = Sha256::new();
-    h.update([1u8]);
-    h.update(left);
-    h.update(right);
-    h.finalize().into()
 }
 
 /// RFC 9162's Merkle tree hash of the leaves appended so far, kept as the perfect subtrees of a
