@@ -314,21 +314,39 @@ impl Relay {
             .load(&mut conn)
             .await?;
         for stream in streams {
-            let newest: Option<(Option<i64>, Option<i64>)> = event_outbox::table
-                .filter(event_outbox::stream.eq(&stream))
-                .filter(event_outbox::published_at.is_not_null())
-                .select((event_outbox::stream_ms, event_outbox::stream_seq))
-                .order((
-                    event_outbox::stream_ms.desc(),
-                    event_outbox::stream_seq.desc(),
-                ))
-                .first(&mut conn)
-                .await
-                .optional()?;
-            if let Some((Some(ms), Some(seq))) = newest {
-                let id = StreamPosition { ms, seq }.to_string();
-                let there: StreamRangeReply = redis.xrange(&stream, &id, &id).await?;
-                if there.ids.is_empty() {
+            // The newest kept event is gone when Redis lost its last writes; the oldest, when
+            // it came back empty (even if this or another producer has published since).
+            let mut lost = false;
+            for newest_first in [true, false] {
+                let kept = event_outbox::table
+                    .filter(event_outbox::stream.eq(&stream))
+                    .filter(event_outbox::published_at.is_not_null())
+                    .select((event_outbox::stream_ms, event_outbox::stream_seq));
+                let end: Option<(Option<i64>, Option<i64>)> = if newest_first {
+                    kept.order((
+                        event_outbox::stream_ms.desc(),
+                        event_outbox::stream_seq.desc(),
+                    ))
+                    .first(&mut conn)
+                    .await
+                    .optional()?
+                } else {
+                    kept.order((
+                        event_outbox::stream_ms.asc(),
+                        event_outbox::stream_seq.asc(),
+                    ))
+                    .first(&mut conn)
+                    .await
+                    .optional()?
+                };
+                if let Some((Some(ms), Some(seq))) = end {
+                    let id = StreamPosition { ms, seq }.to_string();
+                    let there: StreamRangeReply = redis.xrange(&stream, &id, &id).await?;
+                    lost |= there.ids.is_empty();
+                }
+            }
+            {
+                if lost {
                     let again = diesel::update(
                         event_outbox::table
                             .filter(event_outbox::stream.eq(&stream))
