@@ -91,6 +91,22 @@ enum Acknowledged {
 /// snapshot) are kept this long, so that a Redis that lost them gives them to the tails again.
 const KEEP_TAILED: Duration = Duration::from_secs(300);
 
+/// The newest and the oldest kept event of a stream (`$1`): the newest is gone when Redis lost
+/// its last writes; the oldest, when it came back empty (even if this or another producer has
+/// published to it since).
+const KEPT_ENDS: &str = "(SELECT stream_ms AS ms, stream_seq AS seq FROM event_outbox \
+     WHERE stream = $1 AND published_at IS NOT NULL ORDER BY stream_ms DESC, stream_seq DESC LIMIT 1) \
+     UNION ALL (SELECT stream_ms, stream_seq FROM event_outbox \
+     WHERE stream = $1 AND published_at IS NOT NULL ORDER BY stream_ms, stream_seq LIMIT 1)";
+
+#[derive(diesel::QueryableByName)]
+struct KeptEnd {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    ms: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    seq: i64,
+}
+
 /// Up to where every group in `groups` has acknowledged `stream`: a group with nothing pending
 /// has acknowledged all it was given; one with pending messages, everything before the oldest.
 async fn acknowledged(
@@ -314,63 +330,44 @@ impl Relay {
             .load(&mut conn)
             .await?;
         for stream in streams {
-            // The newest kept event is gone when Redis lost its last writes; the oldest, when
-            // it came back empty (even if this or another producer has published since).
+            let ends: Vec<KeptEnd> = diesel::sql_query(KEPT_ENDS)
+                .bind::<Text, _>(&stream)
+                .load(&mut conn)
+                .await?;
             let mut lost = false;
-            for newest_first in [true, false] {
-                let kept = event_outbox::table
-                    .filter(event_outbox::stream.eq(&stream))
-                    .filter(event_outbox::published_at.is_not_null())
-                    .select((event_outbox::stream_ms, event_outbox::stream_seq));
-                let end: Option<(Option<i64>, Option<i64>)> = if newest_first {
-                    kept.order((
-                        event_outbox::stream_ms.desc(),
-                        event_outbox::stream_seq.desc(),
-                    ))
-                    .first(&mut conn)
-                    .await
-                    .optional()?
-                } else {
-                    kept.order((
-                        event_outbox::stream_ms.asc(),
-                        event_outbox::stream_seq.asc(),
-                    ))
-                    .first(&mut conn)
-                    .await
-                    .optional()?
-                };
-                if let Some((Some(ms), Some(seq))) = end {
-                    let id = StreamPosition { ms, seq }.to_string();
-                    let there: StreamRangeReply = redis.xrange(&stream, &id, &id).await?;
-                    lost |= there.ids.is_empty();
+            for end in ends {
+                let id = StreamPosition {
+                    ms: end.ms,
+                    seq: end.seq,
                 }
+                .to_string();
+                let there: StreamRangeReply = redis.xrange(&stream, &id, &id).await?;
+                lost |= there.ids.is_empty();
             }
-            {
-                if lost {
-                    let again = diesel::update(
-                        event_outbox::table
-                            .filter(event_outbox::stream.eq(&stream))
-                            .filter(event_outbox::published_at.is_not_null()),
-                    )
-                    .set((
-                        event_outbox::published_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                        event_outbox::stream_ms.eq(None::<i64>),
-                        event_outbox::stream_seq.eq(None::<i64>),
-                    ))
-                    .execute(&mut conn)
-                    .await?;
-                    let label = crate::signing::stream_label(&stream);
-                    tracing::warn!(
-                        stream = label,
-                        events = again,
-                        "Redis lost events this service published; publishing them again"
-                    );
-                    self.republished
-                        .with_label_values(&[label])
-                        .inc_by(again as u64);
-                    self.wake();
-                    continue;
-                }
+            if lost {
+                let again = diesel::update(
+                    event_outbox::table
+                        .filter(event_outbox::stream.eq(&stream))
+                        .filter(event_outbox::published_at.is_not_null()),
+                )
+                .set((
+                    event_outbox::published_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+                    event_outbox::stream_ms.eq(None::<i64>),
+                    event_outbox::stream_seq.eq(None::<i64>),
+                ))
+                .execute(&mut conn)
+                .await?;
+                let label = crate::signing::stream_label(&stream);
+                tracing::warn!(
+                    stream = label,
+                    events = again,
+                    "Redis lost events this service published; publishing them again"
+                );
+                self.republished
+                    .with_label_values(&[label])
+                    .inc_by(again as u64);
+                self.wake();
+                continue;
             }
             let groups = crate::streams::groups_of(&stream);
             if groups.is_empty() {
