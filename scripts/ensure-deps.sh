@@ -5,7 +5,8 @@
 # On a fresh Debian 12 machine (as root, or as a user with sudo) it
 #   - installs the missing Debian packages: build-essential, pkg-config, libssl-dev, curl, jq,
 #     postgresql (server, psql, pgbench), redis-server (+ redis-tools), and kubectl (Debian's
-#     kubernetes-client, only when no kubectl exists at all);
+#     kubernetes-client, only when no kubectl exists at all), and promtool (taken out of Debian's
+#     prometheus package; no Prometheus server is installed);
 #   - installs the Rust toolchain when cargo is missing (rustup; rust-toolchain.toml pins the
 #     version, which rustup installs on first use);
 #   - starts PostgreSQL when 127.0.0.1:5432 does not answer and makes sure
@@ -102,6 +103,23 @@ fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}"
+fi
+
+# promtool (checks and unit-tests the Prometheus alert rules in k8s/monitoring): only the one
+# binary, taken out of Debian's prometheus package, so no Prometheus server gets installed or
+# started here.
+if ! have promtool; then
+  log "installing promtool from Debian's prometheus package"
+  prom_dir="$(mktemp -d)"
+  chmod 777 "$prom_dir" # apt-get download runs as _apt where it can
+  (cd "$prom_dir" && apt-get download -q prometheus >/dev/null 2>&1) || {
+    as_root apt-get update -q >/dev/null
+    (cd "$prom_dir" && apt-get download -q prometheus >/dev/null 2>&1)
+  } || die "could not download Debian's prometheus package (for promtool)"
+  dpkg-deb -x "$prom_dir"/prometheus_*.deb "$prom_dir/root"
+  as_root install -m 0755 "$prom_dir/root/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$prom_dir"
+  have promtool || die "promtool still missing"
 fi
 
 # ---------------------------------------------------------------------------------------------
