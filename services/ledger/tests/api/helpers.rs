@@ -91,6 +91,8 @@ async fn start(
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),
         access: custodian_access::AccessSettings::default(),
+        signing_key_file: None,
+        witnessing: Default::default(),
     };
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
