@@ -366,18 +366,19 @@ pub fn add_checkpoint_body(old_size: u64, proof: &[impl AsRef<[u8]>], note: &str
     body
 }
 
-/// Asks one witness to cosign `checkpoint`, from the size it is believed to hold.
+/// Asks one witness to cosign `checkpoint`, from the size it is believed to hold; a size the
+/// witness states (409) replaces the belief.
 async fn submit(
     client: &awc::Client,
     ledger: &LedgerService,
     witness: &WitnessEndpoint,
     checkpoint: &SignedCheckpoint,
-    believed_size: u64,
+    believed_size: &mut u64,
 ) -> Result<VerifiedCosignature, (Refusal, String)> {
     let (body_text, _) = signing::split_note(&checkpoint.note)
         .map_err(|e| (Refusal::BadRequest, format!("unsendable note: {e}")))?;
-    let mut old = believed_size;
     for attempt in 0..2 {
+        let old = *believed_size;
         if old > checkpoint.tree_size {
             return Err((
                 Refusal::Conflict,
@@ -417,7 +418,7 @@ async fn submit(
                     .map_err(|e| (Refusal::BadCosignature, e.to_string()));
             }
             409 if attempt == 0 => {
-                old = answer
+                *believed_size = answer
                     .strip_suffix('\n')
                     .and_then(|s| s.parse::<u64>().ok())
                     .ok_or_else(|| {
@@ -522,34 +523,22 @@ async fn witness_round(
 ) {
     let size = checkpoint.tree_size;
     let now = Instant::now();
-    let due: Vec<usize> = progress
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            p.cosigned.as_ref().is_none_or(|(s, _)| *s != size)
-                && p.retry_at.is_none_or(|t| t <= now)
-        })
-        .map(|(i, _)| i)
-        .collect();
-    if due.is_empty() {
-        return;
-    }
-    let requests = due.iter().map(|&i| {
-        submit(
-            client,
-            ledger,
-            &settings.witnesses[i],
-            checkpoint,
-            progress[i].size,
-        )
-    });
-    let outcomes = futures_util::future::join_all(requests).await;
     let Ok(tree_size) = i64::try_from(size) else {
         return;
     };
-    for (i, outcome) in due.into_iter().zip(outcomes) {
-        let witness = &settings.witnesses[i];
-        let p = &mut progress[i];
+    let requests = progress
+        .iter_mut()
+        .zip(&settings.witnesses)
+        .filter(|(p, _)| {
+            p.cosigned.as_ref().is_none_or(|(s, _)| *s != size)
+                && p.retry_at.is_none_or(|t| t <= now)
+        })
+        .map(|(p, witness)| async move {
+            let outcome = submit(client, ledger, witness, checkpoint, &mut p.size).await;
+            (p, witness, outcome)
+        });
+    let outcomes = futures_util::future::join_all(requests).await;
+    for (p, witness, outcome) in outcomes {
         match outcome {
             Ok(cosignature) => {
                 metrics
@@ -659,6 +648,58 @@ mod tests {
         Cosigner::from_raw(name, &generate_private_key().unwrap())
             .unwrap()
             .verifier_key()
+    }
+
+    /// Collects what the JSON log layer writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_counted_and_logged_at_error_with_the_witness_and_reason() {
+        let settings = WitnessingSettings::parse(
+            &format!("{}@http://w", vkey("w1")),
+            1,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let registry = custodian_telemetry::Metrics::new("ledger");
+        let metrics = WitnessingMetrics::register(&registry, &settings).unwrap();
+        let series = "custodian_ledger_witness_failures_total{reason=\"inconsistent\",witness=\"w1\",service=\"ledger\"}";
+        let rendered = registry.render();
+        assert!(
+            rendered.contains(&format!("{series} 0")),
+            "not pre-created:\n{rendered}"
+        );
+
+        let captured = Captured::default();
+        let writer = captured.clone();
+        // The same layer as `custodian_telemetry::logging::init`.
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            metrics.refused("w1", Refusal::Inconsistent, 6, "HTTP 422 for old size 5");
+        });
+        assert!(registry.render().contains(&format!("{series} 1")));
+        let line = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let log: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        assert_eq!(log["level"], "ERROR");
+        assert_eq!(log["witness"], "w1");
+        assert_eq!(log["reason"], "inconsistent");
+        assert_eq!(log["tree_size"], 6);
+        assert_eq!(log["message"], "witness did not cosign the checkpoint");
     }
 
     #[test]

@@ -470,3 +470,117 @@ async fn witnesses_refuse_a_forked_or_rewritten_history() {
     w1.finish().await;
     w2.finish().await;
 }
+
+#[actix_web::test]
+async fn concurrent_submissions_advance_a_witness_once() {
+    let log = log_signer();
+    let w = TestWitness::spawn("w.hospital-c.example", &[log.verifier_key()]).await;
+    let verifier = CosignatureVerifier::parse(&w.verifier_key).unwrap();
+    let mut tree = ledger::tree::Tree::new();
+    for i in 0..40u32 {
+        tree.append(&i.to_be_bytes());
+    }
+    let note_at = |size: u64| {
+        log.sign_checkpoint(&Checkpoint {
+            origin: ORIGIN.into(),
+            tree_size: size,
+            root_hash: tree.root_at(size).unwrap(),
+        })
+        .unwrap()
+    };
+    let first = w.add_checkpoint(add_body(0, &[], &note_at(5))).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let note5 = note_at(5);
+    let (body5, _) = split_note(&note5).unwrap();
+    verifier.verify(body5, &first.body).unwrap();
+    // The same checkpoint again is cosigned again.
+    assert_eq!(
+        w.add_checkpoint(add_body(5, &[], &note_at(5))).await.status,
+        200
+    );
+
+    let mut held = 5;
+    for _ in 0..10 {
+        let body = |size: u64| {
+            add_body(
+                held,
+                &tree.consistency_proof(held, size).unwrap(),
+                &note_at(size),
+            )
+        };
+        let (a, b) = futures_util::future::join(
+            w.add_checkpoint(body(held + 1)),
+            w.add_checkpoint(body(held + 2)),
+        )
+        .await;
+        let (winner, loser, size) = match (a.status, b.status) {
+            (200, 409) => (a, b, held + 1),
+            (409, 200) => (b, a, held + 2),
+            other => panic!("exactly one must advance the witness, got {other:?}"),
+        };
+        assert_eq!(loser.content_type, "text/x.tlog.size");
+        assert_eq!(
+            loser.body,
+            format!("{size}\n"),
+            "the loser learns the winner's size"
+        );
+        let note = note_at(size);
+        let (text, _) = split_note(&note).unwrap();
+        verifier.verify(text, &winner.body).unwrap();
+        held = size;
+    }
+    let origin_hash = hex::encode(Sha256::digest(ORIGIN.as_bytes()));
+    let stored = w.get(&format!("/{origin_hash}/checkpoint")).await;
+    assert_eq!(
+        ledger::verify_note(&stored.body, &log.verifier_key())
+            .unwrap()
+            .tree_size,
+        held
+    );
+    w.finish().await;
+}
+
+#[actix_web::test]
+async fn the_witness_database_migrations_undo() {
+    use diesel_async::{async_connection_wrapper::AsyncConnectionWrapper, AsyncPgConnection};
+    use diesel_migrations::MigrationHarness;
+
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/witness_test_{}",
+        Uuid::new_v4().simple()
+    );
+    custodian_database::ensure_database(&url).await.unwrap();
+    let check = url.clone();
+    tokio::task::spawn_blocking(move || {
+        use diesel::{sql_query, QueryableByName, RunQueryDsl};
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let tables = |conn: &mut AsyncConnectionWrapper<AsyncPgConnection>| {
+            sql_query(
+                "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public' \
+                 AND table_name IN ('witnessed_logs', 'witness_key')",
+            )
+            .load::<Count>(conn)
+            .unwrap()[0]
+                .n
+        };
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&check)
+                .unwrap();
+        conn.run_pending_migrations(ledger::witness::startup::WITNESS_MIGRATIONS)
+            .unwrap();
+        assert_eq!(tables(&mut conn), 2);
+        conn.revert_all_migrations(ledger::witness::startup::WITNESS_MIGRATIONS)
+            .unwrap();
+        assert_eq!(tables(&mut conn), 0);
+        conn.run_pending_migrations(ledger::witness::startup::WITNESS_MIGRATIONS)
+            .unwrap();
+        assert_eq!(tables(&mut conn), 2);
+    })
+    .await
+    .unwrap();
+    custodian_database::drop_database(&url).await.unwrap();
+}
