@@ -219,6 +219,19 @@ impl Witness {
             metrics.cosigned.with_label_values(&[origin.as_str()]);
             logs.entry(origin).or_default().push(key.clone());
         }
+        for reason in [
+            "malformed",
+            "unknown_log",
+            "forbidden",
+            "conflict",
+            "inconsistent",
+            "internal",
+        ] {
+            metrics.refusals.with_label_values(&[reason]);
+        }
+        if logs.is_empty() {
+            tracing::warn!("WITNESS_LOGS is empty: every checkpoint will be refused (404)");
+        }
         Ok(Self {
             pool,
             cosigner,
@@ -250,7 +263,13 @@ impl Witness {
             Ok(_) => {}
             Err(e) => {
                 self.metrics.refusals.with_label_values(&[e.label()]).inc();
-                tracing::warn!(reason = e.label(), detail = %e, "checkpoint not cosigned");
+                if matches!(e, AddCheckpointError::Inconsistent(_)) {
+                    // A validly signed checkpoint that contradicts what was cosigned: evidence
+                    // of a forked or rewritten log.
+                    tracing::error!(reason = e.label(), detail = %e, "checkpoint not cosigned");
+                } else {
+                    tracing::warn!(reason = e.label(), detail = %e, "checkpoint not cosigned");
+                }
             }
         }
         outcome

@@ -303,6 +303,22 @@ async fn two_witnesses_cosign_a_growing_log() {
         7.0
     );
 
+    // A restarted log serves what the witnesses cosigned at once.
+    let list = format!(
+        "{}@{},{}@{}",
+        w1.verifier_key, w1.url, w2.verifier_key, w2.url
+    );
+    let file = key_file(&[&log]);
+    let mut app = app
+        .restart_with(move |s: &mut Settings| {
+            s.signing_key_file = Some(file);
+            s.witnessing = WitnessingSettings::parse(&list, 2, Duration::from_secs(5)).unwrap();
+        })
+        .await;
+    let res = app.get("/ledger/checkpoint", None).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.body, note7);
+
     // A dead witness: appends go on, publication waits, the failure is counted.
     w2.server.stop(true).await;
     app.publish(&event(Some("Patient/p7"), "u1")).await;
@@ -583,4 +599,73 @@ async fn the_witness_database_migrations_undo() {
     .await
     .unwrap();
     custodian_database::drop_database(&url).await.unwrap();
+}
+
+/// Figures, not a pass/fail test:
+/// `cargo test -p ledger --test api witness_throughput -- --ignored --nocapture`.
+/// Sequential add-checkpoint requests to one witness (each one leaf larger, with its proof),
+/// then how long a witnessed log (quorum 2) takes from an append to publishing it.
+#[actix_web::test]
+#[ignore]
+async fn witness_throughput() {
+    use std::time::Instant;
+    let log = log_signer();
+    let w = TestWitness::spawn("w.bench", &[log.verifier_key()]).await;
+    let mut tree = ledger::tree::Tree::new();
+    let n = 500u64;
+    for i in 0..=n {
+        tree.append(&i.to_be_bytes());
+    }
+    let note_at = |size: u64| {
+        log.sign_checkpoint(&Checkpoint {
+            origin: ORIGIN.into(),
+            tree_size: size,
+            root_hash: tree.root_at(size).unwrap(),
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        w.add_checkpoint(add_body(0, &[], &note_at(1))).await.status,
+        200
+    );
+    let started = Instant::now();
+    for size in 2..=n {
+        let body = add_body(
+            size - 1,
+            &tree.consistency_proof(size - 1, size).unwrap(),
+            &note_at(size),
+        );
+        assert_eq!(w.add_checkpoint(body).await.status, 200);
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "add-checkpoint: {} requests in {:.2} s = {:.0}/s, {:.2} ms each",
+        n - 1,
+        elapsed.as_secs_f64(),
+        (n - 1) as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1000.0 / (n - 1) as f64
+    );
+    w.finish().await;
+
+    let log_key = log.verifier_key();
+    let w1 = TestWitness::spawn("w1.bench", std::slice::from_ref(&log_key)).await;
+    let w2 = TestWitness::spawn("w2.bench", std::slice::from_ref(&log_key)).await;
+    let mut app = spawn_witnessed_log(key_file(&[&log]), &[&w1, &w2], 2).await;
+    wait_for_published(&app, 0, &log_key).await;
+    let mut latencies = Vec::new();
+    for i in 0..20u64 {
+        let started = Instant::now();
+        app.publish(&event(Some("Patient/p1"), "u1")).await;
+        wait_for_published(&app, i + 1, &log_key).await;
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "append to published (checkpoint interval 100 ms, 2 witnesses): median {:.0} ms, max {:.0} ms",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    app.finish().await;
+    w1.finish().await;
+    w2.finish().await;
 }
