@@ -1,6 +1,6 @@
 //! Settings from environment variables (names and defaults in `docs/contracts.md`).
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 pub use custodian_auth::{AuthSettings, InternalToken};
 pub use custodian_database::DatabaseSettings;
@@ -26,6 +26,11 @@ pub struct Settings {
     pub internal_token: InternalToken,
     /// `TRUSTED_PROXIES` and the rest of the access kernel's settings.
     pub access: custodian_access::AccessSettings,
+    /// `LEDGER_SIGNING_KEY_FILE`: note private keys, the first signs (see [`crate::keys`]);
+    /// unset, a key generated once is kept in the database.
+    pub signing_key_file: Option<PathBuf>,
+    /// `LEDGER_WITNESSES`, `LEDGER_WITNESS_QUORUM`, `LEDGER_WITNESS_TIMEOUT_MS`.
+    pub witnessing: crate::witnessing::WitnessingSettings,
 }
 
 pub const DEFAULT_PORT: u16 = 8084;
@@ -48,6 +53,16 @@ impl Settings {
                 reason: "no spaces or '+' allowed".into(),
             });
         }
+        let witness_timeout_ms: u64 = env.parse("LEDGER_WITNESS_TIMEOUT_MS", 5000)?;
+        let witnessing = crate::witnessing::WitnessingSettings::parse(
+            &env.string("LEDGER_WITNESSES", ""),
+            env.parse("LEDGER_WITNESS_QUORUM", 0)?,
+            Duration::from_millis(witness_timeout_ms.max(1)),
+        )
+        .map_err(|reason| ConfigError::Invalid {
+            name: "LEDGER_WITNESSES".into(),
+            reason,
+        })?;
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(&env, "custodian_ledger")?,
@@ -62,6 +77,8 @@ impl Settings {
                 .to_string(),
             internal_token: InternalToken::from_env()?,
             access: custodian_access::AccessSettings::from_env(&env)?,
+            signing_key_file: env.optional("LEDGER_SIGNING_KEY_FILE").map(PathBuf::from),
+            witnessing,
         })
     }
 }

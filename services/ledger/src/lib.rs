@@ -5,10 +5,14 @@
 //! and consistency proofs let anyone check an entry is in the log and that the log only grew.
 //!
 //! - [`tree`]: the tree math, pure: hashing, roots, proofs, verification (RFC 9162 §2.1).
-//! - [`signing`]: Ed25519 signed notes and checkpoints (C2SP), [`verify_note`].
+//! - [`signing`]: Ed25519 signed notes and checkpoints (C2SP), [`verify_note`];
+//!   [`cosignature`]: witness cosignatures (C2SP `cosignature/v1`); [`keys`]: the log's
+//!   signing keys and their rotation.
 //! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends.
 //! - [`service`]: the three kept in step: durable leaves, in-memory tree, latest checkpoint.
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
+//! - [`witnessing`]: the log asks witnesses to cosign and publishes what a quorum cosigned;
+//!   [`witness`]: the same binary run as a witness (`ledger witness`).
 //! - [`domain`]: the checkpoint body and who may see which entries.
 //! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
 //! - [`configuration`], [`startup`]: settings and wiring.
@@ -17,8 +21,10 @@ use custodian_auth::openapi::BearerAuth;
 pub mod checkpointer;
 pub mod configuration;
 pub mod consumer;
+pub mod cosignature;
 pub mod domain;
 pub mod error;
+pub mod keys;
 pub mod routes;
 pub mod schema;
 pub mod service;
@@ -26,6 +32,8 @@ pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod tree;
+pub mod witness;
+pub mod witnessing;
 
 pub use domain::Checkpoint;
 pub use signing::verify_note;
@@ -46,6 +54,8 @@ use utoipa::OpenApi;
     components(schemas(
         routes::ErrorBody,
         routes::checkpoint::KeyResponse,
+        routes::checkpoint::VerifierKeyEntry,
+        routes::checkpoint::WitnessEntry,
         routes::accesses::AccessesResponse,
         routes::accesses::AccessEntry,
         routes::entries::EntryResponse,

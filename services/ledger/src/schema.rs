@@ -30,4 +30,37 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(leaves, checkpoints, signing_key);
+diesel::table! {
+    signing_keys (verifier_key) {
+        verifier_key -> Text,
+        first_used_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    witness_state (witness) {
+        witness -> Text,
+        tree_size -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    cosignatures (tree_size, witness) {
+        tree_size -> Int8,
+        witness -> Text,
+        line -> Text,
+        cosigned_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(cosignatures -> checkpoints (tree_size));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    leaves,
+    checkpoints,
+    signing_key,
+    signing_keys,
+    witness_state,
+    cosignatures
+);

@@ -11,6 +11,7 @@ use base64::{engine::general_purpose::STANDARD, Engine as _};
 use custodian_database::Pool;
 use custodian_events::AccessEvent;
 use prometheus::{IntCounter, IntGauge};
+use tokio::sync::watch;
 
 use crate::{
     domain::Checkpoint,
@@ -76,7 +77,17 @@ pub struct LedgerService {
     /// One signer at a time in this process (the database settles races between replicas).
     signing: tokio::sync::Mutex<()>,
     metrics: LedgerMetrics,
+    /// What is served: the newest checkpoint with at least `witness_quorum` cosignatures (its
+    /// note carries them); without witnesses, the newest signed. See [`crate::witnessing`].
+    published: watch::Sender<SignedCheckpoint>,
+    /// The newest signed checkpoint, watched by the witnessing task.
+    signed: watch::Sender<SignedCheckpoint>,
+    witness_quorum: usize,
 }
+
+/// How long a request needing a checkpoint that covers new entries waits for the witnesses to
+/// cosign one, before it is answered with the newest published checkpoint.
+const PUBLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Leaves read per query when loading the tree or catching up.
 const LOAD_PAGE: i64 = 100_000;
@@ -93,11 +104,14 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, LedgerError> {
 
 impl LedgerService {
     /// Loads the tree from the stored leaves and checks the latest stored checkpoint against
-    /// it: a database whose leaves no longer match what was signed is refused.
+    /// it: a database whose leaves no longer match what was signed is refused. With a
+    /// `witness_quorum`, nothing is published until [`crate::witnessing`] restores or obtains
+    /// a checkpoint with enough cosignatures.
     pub async fn open(
         pool: Pool,
         signer: NoteSigner,
         metrics: LedgerMetrics,
+        witness_quorum: usize,
     ) -> Result<Arc<Self>, LedgerError> {
         let mut conn = pool.get().await?;
         let mut tree = Tree::new();
@@ -151,13 +165,25 @@ impl LedgerService {
             checkpoint = latest.tree_size,
             "ledger loaded"
         );
+        let published = if witness_quorum == 0 {
+            latest.clone()
+        } else {
+            SignedCheckpoint {
+                tree_size: 0,
+                root_hash: tree::empty_root(),
+                note: String::new(),
+            }
+        };
         let service = Arc::new(Self {
             pool,
             tree: RwLock::new(tree),
             signer,
+            signed: watch::Sender::new(latest.clone()),
             latest: RwLock::new(latest),
             signing: tokio::sync::Mutex::new(()),
             metrics,
+            published: watch::Sender::new(published),
+            witness_quorum,
         });
         if needs_first {
             service.sign_current(true).await?;
@@ -182,12 +208,53 @@ impl LedgerService {
         self.tree.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The latest signed checkpoint.
+    /// The published checkpoint: what is served and what proofs are given against (with
+    /// witnesses, the newest one they cosigned; its note carries their cosignatures).
     pub fn latest(&self) -> SignedCheckpoint {
+        self.published.borrow().clone()
+    }
+
+    /// The newest signed checkpoint, published or not.
+    pub fn latest_signed(&self) -> SignedCheckpoint {
         self.latest
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Signed checkpoints as they come (the witnessing task submits each to the witnesses).
+    pub fn subscribe_signed(&self) -> watch::Receiver<SignedCheckpoint> {
+        self.signed.subscribe()
+    }
+
+    /// Cosignatures a checkpoint needs before it is published.
+    pub fn witness_quorum(&self) -> usize {
+        self.witness_quorum
+    }
+
+    /// Publishes a checkpoint (with its cosignature lines) unless a larger one already is.
+    pub fn publish(&self, checkpoint: SignedCheckpoint) -> bool {
+        self.published.send_if_modified(|current| {
+            let newer = checkpoint.tree_size > current.tree_size
+                || current.note.is_empty()
+                || (checkpoint.tree_size == current.tree_size && checkpoint.note != current.note);
+            if newer {
+                *current = checkpoint;
+            }
+            newer
+        })
+    }
+
+    /// A consistency proof from `first` to `second` leaves: the one place the witnessing
+    /// code gets proofs from (the proof source may change without touching it).
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, LedgerError> {
+        self.tree()
+            .consistency_proof(first, second)
+            .map_err(|e| LedgerError::Validation(e.to_string()))
     }
 
     /// Appends events (`payload` is the exact JSON received; it becomes the leaf data).
@@ -259,7 +326,7 @@ impl LedgerService {
     /// Signs a checkpoint of the current tree when it grew since the latest one (or `force`).
     pub async fn sign_current(&self, force: bool) -> Result<SignedCheckpoint, LedgerError> {
         let _guard = self.signing.lock().await;
-        let latest = self.latest();
+        let latest = self.latest_signed();
         let (size, root) = {
             let tree = self.tree();
             (tree.size(), tree.root())
@@ -298,12 +365,20 @@ impl LedgerService {
         let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
         if signed.tree_size >= latest.tree_size {
             *latest = signed.clone();
+            drop(latest);
+            self.signed.send_replace(signed.clone());
+            if self.witness_quorum == 0 {
+                self.publish(signed.clone());
+            }
         }
         tracing::debug!(tree_size = size, "checkpoint signed");
         Ok(signed)
     }
 
-    /// The latest checkpoint if it covers `size` leaves, or a freshly signed one.
+    /// The published checkpoint if it covers `size` leaves, or a freshly signed one. With
+    /// witnesses, the fresh one is published only once cosigned: this waits up to
+    /// [`PUBLICATION_WAIT`] for that and then answers the newest published checkpoint, which
+    /// may not cover `size` (callers use its size, never `size`).
     pub async fn checkpoint_covering(&self, size: u64) -> Result<SignedCheckpoint, LedgerError> {
         let latest = self.latest();
         if latest.tree_size >= size {
@@ -318,6 +393,15 @@ impl LedgerService {
                 "the log has fewer than {size} entries"
             )));
         }
-        Ok(signed)
+        if self.witness_quorum == 0 {
+            return Ok(signed);
+        }
+        let mut published = self.published.subscribe();
+        let _ = tokio::time::timeout(
+            PUBLICATION_WAIT,
+            published.wait_for(|p| p.tree_size >= size),
+        )
+        .await;
+        Ok(self.latest())
     }
 }

@@ -32,6 +32,10 @@ pub enum SigningError {
     MalformedNote(String),
     #[error("no valid signature by {0}")]
     NoValidSignature(String),
+    /// A signature line names the key (name and ID) but does not verify: the note is forged
+    /// or corrupted, not merely unsigned by that key.
+    #[error("a signature by {0} does not verify")]
+    InvalidSignature(String),
     #[error(transparent)]
     Checkpoint(#[from] crate::domain::checkpoint::CheckpointError),
 }
@@ -102,6 +106,35 @@ impl NoteSigner {
         &self.name
     }
 
+    /// A signer from a note private key line (type 0x01, key ID checked).
+    pub fn from_private_key(line: &PrivateKeyLine) -> Result<Self, SigningError> {
+        if line.key_type != ED25519_TYPE {
+            return Err(SigningError::Key(format!(
+                "key {} is not an Ed25519 note key",
+                line.name
+            )));
+        }
+        let signer = Self::from_raw(&line.name, &line.seed)?;
+        if signer.key_id != line.key_id {
+            return Err(SigningError::Key(format!(
+                "the key ID of key {} does not match its key",
+                line.name
+            )));
+        }
+        Ok(signer)
+    }
+
+    /// This key as a private key line (tests write key files with it).
+    pub fn private_key_line(&self) -> Result<String, SigningError> {
+        let seed = self.key.raw_private_key().map_err(key_error)?;
+        Ok(format_private_key(
+            &self.name,
+            ED25519_TYPE,
+            self.key_id,
+            &seed,
+        ))
+    }
+
     /// The raw 32-byte Ed25519 public key.
     pub fn public_key(&self) -> &[u8] {
         &self.public_key
@@ -145,6 +178,77 @@ impl NoteSigner {
     }
 }
 
+/// A private key in the C2SP/Go note format, `PRIVATE+KEY+<name>+<hex id>+<base64(type ||
+/// seed)>`: what a key file holds (one per line).
+#[derive(Clone)]
+pub struct PrivateKeyLine {
+    pub name: String,
+    /// The signature type byte (0x01 for a note key, 0x04 for an Ed25519 cosigner key).
+    pub key_type: u8,
+    /// The 32-byte Ed25519 seed.
+    pub seed: Vec<u8>,
+    /// The key ID the line states (checked against the key by [`NoteSigner::from_private_key`]
+    /// and its cosigner counterpart).
+    pub key_id: [u8; 4],
+}
+
+impl std::fmt::Debug for PrivateKeyLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrivateKeyLine")
+            .field("name", &self.name)
+            .field("key_id", &hex::encode(self.key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses one private key line; the key ID is checked by whoever knows how to derive it for
+/// the key's type.
+pub fn parse_private_key(line: &str) -> Result<PrivateKeyLine, SigningError> {
+    // Never echo the line: it is a secret.
+    let bad = |m: &str| SigningError::Key(format!("malformed private key: {m}"));
+    let rest = line
+        .trim()
+        .strip_prefix("PRIVATE+KEY+")
+        .ok_or_else(|| bad("it does not start with PRIVATE+KEY+"))?;
+    let mut parts = rest.splitn(3, '+');
+    let (name, id_hex, key_b64) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(i), Some(k)) => (n, i, k),
+        _ => return Err(bad("expected PRIVATE+KEY+<name>+<hex id>+<base64 key>")),
+    };
+    if !valid_name(name) {
+        return Err(bad("invalid key name"));
+    }
+    let key_id: [u8; 4] = hex::decode(id_hex)
+        .ok()
+        .filter(|_| id_hex.len() == 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("key id is not 8 hex digits"))?;
+    let typed = STANDARD
+        .decode(key_b64)
+        .map_err(|_| bad("key is not base64"))?;
+    let (key_type, seed) = typed.split_first().ok_or_else(|| bad("empty key"))?;
+    if seed.len() != 32 {
+        return Err(bad("not a 32-byte Ed25519 seed"));
+    }
+    Ok(PrivateKeyLine {
+        name: name.to_string(),
+        key_type: *key_type,
+        seed: seed.to_vec(),
+        key_id,
+    })
+}
+
+/// `PRIVATE+KEY+<name>+<hex id>+<base64(type || seed)>` (tests and key-generation tools).
+pub fn format_private_key(name: &str, key_type: u8, key_id: [u8; 4], seed: &[u8]) -> String {
+    let mut typed = vec![key_type];
+    typed.extend_from_slice(seed);
+    format!(
+        "PRIVATE+KEY+{name}+{}+{}",
+        hex::encode(key_id),
+        STANDARD.encode(typed)
+    )
+}
+
 /// A parsed verifier key.
 struct VerifierKey {
     name: String,
@@ -183,6 +287,31 @@ fn parse_verifier_key(vkey: &str) -> Result<VerifierKey, SigningError> {
         key_id,
         key,
     })
+}
+
+/// The name of a verifier key (`<name>+...`), checked.
+pub fn verifier_key_name(verifier_key: &str) -> Result<String, SigningError> {
+    parse_verifier_key(verifier_key).map(|k| k.name)
+}
+
+/// Splits a signed note into its text (with its final newline) and its signature lines (each
+/// with its newline), without verifying anything.
+pub fn split_note(note: &str) -> Result<(&str, &str), SigningError> {
+    let malformed = |m: &str| SigningError::MalformedNote(m.to_string());
+    let split = note
+        .find("\n\n")
+        .ok_or_else(|| malformed("no blank line before the signatures"))?;
+    let (text, signatures) = (&note[..split + 1], &note[split + 2..]);
+    if signatures.is_empty() || !signatures.ends_with('\n') {
+        return Err(malformed("signatures must end with a newline"));
+    }
+    if signatures
+        .lines()
+        .any(|l| !l.starts_with(SIG_PREFIX) || l.len() == SIG_PREFIX.len())
+    {
+        return Err(malformed("a signature line lacks the em dash"));
+    }
+    Ok((text, signatures))
 }
 
 /// Verifies a signed note against one verifier key and returns its text.
@@ -228,7 +357,7 @@ pub fn verify_note_text(note: &str, verifier_key: &str) -> Result<String, Signin
         {
             verified = true;
         } else {
-            return Err(SigningError::NoValidSignature(key.name.clone()));
+            return Err(SigningError::InvalidSignature(key.name.clone()));
         }
     }
     if !verified {

@@ -19,9 +19,9 @@ use crate::{
     checkpointer,
     configuration::Settings,
     consumer::{AccessEventHandler, GROUP},
+    keys::{self, KeyDirectory},
     service::{LedgerMetrics, LedgerService},
-    signing::{self, NoteSigner},
-    storage,
+    witnessing::{self, WitnessingMetrics},
 };
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -76,27 +76,42 @@ impl Application {
             .await
             .map_err(|e| StartupError::Redis(e.to_string()))?;
 
-        let private_key = {
+        let signing_keys = {
             let mut conn = pool
                 .get()
                 .await
                 .map_err(|e| StartupError::Ledger(e.to_string()))?;
-            storage::load_or_create_key(&mut conn, || {
-                let private = signing::generate_private_key()?;
-                let public = NoteSigner::from_raw(&settings.origin, &private)?
-                    .public_key()
-                    .to_vec();
-                Ok::<_, signing::SigningError>((private, public))
-            })
+            keys::load(
+                &mut conn,
+                &settings.origin,
+                settings.signing_key_file.as_deref(),
+            )
             .await
             .map_err(|e| StartupError::Ledger(e.to_string()))?
         };
-        let signer = NoteSigner::from_raw(&settings.origin, &private_key)
-            .map_err(|e| StartupError::Ledger(e.to_string()))?;
+        let key_directory = web::Data::new(KeyDirectory {
+            retired: signing_keys.retired,
+            witnesses: settings
+                .witnessing
+                .witnesses
+                .iter()
+                .map(|w| (w.name().to_string(), w.verifier.verifier_key().to_string()))
+                .collect(),
+            witness_quorum: settings.witnessing.quorum,
+        });
 
         let metrics = Metrics::new("ledger");
         let ledger_metrics = LedgerMetrics::register(&metrics)?;
-        let ledger = LedgerService::open(pool.clone(), signer, ledger_metrics)
+        let witnessing_metrics = WitnessingMetrics::register(&metrics, &settings.witnessing)?;
+        let ledger = LedgerService::open(
+            pool.clone(),
+            signing_keys.signer,
+            ledger_metrics,
+            settings.witnessing.quorum,
+        )
+        .await
+        .map_err(|e| StartupError::Ledger(e.to_string()))?;
+        witnessing::restore_published(&ledger, &settings.witnessing)
             .await
             .map_err(|e| StartupError::Ledger(e.to_string()))?;
 
@@ -110,6 +125,14 @@ impl Application {
         tasks.spawn(consumer.run_batched(AccessEventHandler::new(ledger.clone()), tasks.token()));
         tasks.spawn(checkpointer::run(
             ledger.clone(),
+            settings.checkpoint_interval,
+            tasks.token(),
+        ));
+        // Its HTTP client is tied to this thread's runtime: a local task, stopped by the token.
+        actix_web::rt::spawn(witnessing::run(
+            ledger.clone(),
+            settings.witnessing.clone(),
+            witnessing_metrics,
             settings.checkpoint_interval,
             tasks.token(),
         ));
@@ -144,6 +167,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(web::Data::new(verifier.clone()))
                 .app_data(access.clone())
+                .app_data(key_directory.clone())
                 .configure(|cfg| {
                     custodian_telemetry::health::configure(cfg, readiness.clone(), metrics.clone())
                 })

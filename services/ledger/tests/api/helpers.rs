@@ -59,6 +59,26 @@ pub async fn spawn_app_with_snapshot(snapshot: DenySnapshot) -> TestApp {
     start(issuer, identity, db_url, prefix, Duration::from_millis(100)).await
 }
 
+/// The ledger with settings changed by `configure` (signing key file, witnesses).
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let issuer = Arc::new(TestIssuer::start().await);
+    let db_url = format!(
+        "postgres://postgres@127.0.0.1:5432/ledger_test_{}",
+        Uuid::new_v4().simple()
+    );
+    let prefix = format!("test-{}", Uuid::new_v4().simple());
+    let identity = Arc::new(TestIdentity::start(DenySnapshot::default()).await);
+    start_with(
+        issuer,
+        identity,
+        db_url,
+        prefix,
+        Duration::from_millis(100),
+        configure,
+    )
+    .await
+}
+
 async fn start(
     issuer: Arc<TestIssuer>,
     identity: Arc<TestIdentity>,
@@ -66,7 +86,18 @@ async fn start(
     prefix: String,
     interval: Duration,
 ) -> TestApp {
-    let settings = Settings {
+    start_with(issuer, identity, db_url, prefix, interval, |_| {}).await
+}
+
+async fn start_with(
+    issuer: Arc<TestIssuer>,
+    identity: Arc<TestIdentity>,
+    db_url: String,
+    prefix: String,
+    interval: Duration,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = Settings {
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
@@ -91,7 +122,10 @@ async fn start(
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),
         access: custodian_access::AccessSettings::default(),
+        signing_key_file: None,
+        witnessing: Default::default(),
     };
+    configure(&mut settings);
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let stop = app.stop_handle();
@@ -168,6 +202,20 @@ impl TestApp {
             self.db_url.clone(),
             self.prefix.clone(),
             self.interval,
+        )
+        .await
+    }
+
+    /// Restarts the ledger on the same database with settings changed by `configure`.
+    pub async fn restart_with(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        self.stop.stop().await;
+        start_with(
+            self.issuer.clone(),
+            self.identity.clone(),
+            self.db_url.clone(),
+            self.prefix.clone(),
+            self.interval,
+            configure,
         )
         .await
     }

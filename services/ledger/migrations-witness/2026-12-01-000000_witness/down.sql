@@ -1,0 +1,2 @@
+DROP TABLE witness_key;
+DROP TABLE witnessed_logs;

@@ -1,0 +1,3 @@
+DROP TABLE cosignatures;
+DROP TABLE witness_state;
+DROP TABLE signing_keys;
