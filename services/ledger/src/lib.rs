@@ -11,6 +11,7 @@
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
 //! - [`domain`]: the checkpoint body and who may see which entries.
 //! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
+//! - [`verify`]: `ledger verify`, the whole log checked from PostgreSQL or the HTTP API.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
 use custodian_auth::openapi::BearerAuth;
@@ -26,6 +27,7 @@ pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod tree;
+pub mod verify;
 
 pub use domain::Checkpoint;
 pub use signing::verify_note;
@@ -40,6 +42,8 @@ use utoipa::OpenApi;
         routes::checkpoint::key,
         routes::accesses::list,
         routes::entries::get,
+        routes::entries::range,
+        routes::checkpoints::list,
         routes::proofs::inclusion,
         routes::proofs::consistency,
     ),
@@ -49,6 +53,10 @@ use utoipa::OpenApi;
         routes::accesses::AccessesResponse,
         routes::accesses::AccessEntry,
         routes::entries::EntryResponse,
+        routes::entries::RangeResponse,
+        routes::entries::RangeEntry,
+        routes::checkpoints::CheckpointsResponse,
+        routes::checkpoints::StoredCheckpoint,
         routes::proofs::InclusionProofResponse,
         routes::proofs::ConsistencyProofResponse,
     )),
