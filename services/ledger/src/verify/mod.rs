@@ -285,7 +285,9 @@ pub async fn verify<S: Source>(source: &mut S, trust: &Trust) -> Result<Report, 
     let outcome = walk.run(source, trust).await?;
     let mut report = walk.report;
     report.leaves = walk.leaves.frontier.size();
-    report.unsigned_leaves = report.leaves - walk.previous.map_or(0, |(size, _)| size);
+    report.unsigned_leaves = report
+        .leaves
+        .saturating_sub(walk.previous.map_or(0, |(size, _)| size));
     if let Err(problem) = outcome {
         report.ok = false;
         report.first_bad_leaf = problem.first_bad_leaf();
