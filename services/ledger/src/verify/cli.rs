@@ -191,7 +191,7 @@ pub fn summary(report: &Report) -> String {
             None => out.push_str("  first bad leaf: none (a checkpoint's own problem)\n"),
         }
         out.push_str(&format!("  problem:     {message}\n"));
-        out.push_str("  checked before it:\n");
+        out.push_str("  verified before it:\n");
     }
     out.push_str(&format!("  source:      {}\n", report.source));
     out.push_str(&format!(
