@@ -15,6 +15,7 @@
 //!   [`witness`]: the same binary run as a witness (`ledger witness`).
 //! - [`domain`]: the checkpoint body and who may see which entries.
 //! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
+//! - [`verify`]: `ledger verify`, the whole log checked from PostgreSQL or the HTTP API.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
 use custodian_auth::openapi::BearerAuth;
@@ -34,6 +35,7 @@ pub mod storage;
 pub mod tree;
 pub mod witness;
 pub mod witnessing;
+pub mod verify;
 
 pub use domain::Checkpoint;
 pub use signing::verify_note;
@@ -48,6 +50,8 @@ use utoipa::OpenApi;
         routes::checkpoint::key,
         routes::accesses::list,
         routes::entries::get,
+        routes::entries::range,
+        routes::checkpoints::list,
         routes::proofs::inclusion,
         routes::proofs::consistency,
     ),
@@ -59,6 +63,10 @@ use utoipa::OpenApi;
         routes::accesses::AccessesResponse,
         routes::accesses::AccessEntry,
         routes::entries::EntryResponse,
+        routes::entries::RangeResponse,
+        routes::entries::RangeEntry,
+        routes::checkpoints::CheckpointsResponse,
+        routes::checkpoints::StoredCheckpoint,
         routes::proofs::InclusionProofResponse,
         routes::proofs::ConsistencyProofResponse,
     )),

@@ -132,6 +132,22 @@ pub async fn leaf_hashes_from(
         .await
 }
 
+/// `(idx, leaf_hash, payload)` of at most `limit` leaves from index `from` on, in index order
+/// (keyset pagination on the primary key: each page costs the same however deep).
+pub async fn leaves_from(
+    conn: &mut AsyncPgConnection,
+    from: i64,
+    limit: i64,
+) -> QueryResult<Vec<(i64, Vec<u8>, String)>> {
+    leaves::table
+        .filter(leaves::idx.ge(from))
+        .order(leaves::idx.asc())
+        .limit(limit)
+        .select((leaves::idx, leaves::leaf_hash, leaves::payload))
+        .load(conn)
+        .await
+}
+
 pub async fn entry(conn: &mut AsyncPgConnection, idx: i64) -> QueryResult<Option<LeafRow>> {
     leaves::table
         .find(idx)
@@ -217,6 +233,22 @@ pub async fn latest_checkpoint(conn: &mut AsyncPgConnection) -> QueryResult<Opti
         .first(conn)
         .await
         .optional()
+}
+
+/// At most `limit` stored checkpoints with a size above `after` (all when `None`), in size
+/// order.
+pub async fn checkpoints_after(
+    conn: &mut AsyncPgConnection,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<CheckpointRow>> {
+    checkpoints::table
+        .filter(checkpoints::tree_size.gt(after.unwrap_or(-1)))
+        .order(checkpoints::tree_size.asc())
+        .limit(limit)
+        .select(CheckpointRow::as_select())
+        .load(conn)
+        .await
 }
 
 /// Stores a checkpoint; returns the stored one (another replica may have signed that size

@@ -3,6 +3,7 @@
 
 pub mod accesses;
 pub mod checkpoint;
+pub mod checkpoints;
 pub mod entries;
 pub mod proofs;
 
@@ -27,6 +28,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/checkpoint", web::get().to(checkpoint::checkpoint))
             .route("/key", web::get().to(checkpoint::key))
             .route("/accesses", web::get().to(accesses::list))
+            .route("/checkpoints", web::get().to(checkpoints::list))
+            .route("/entries", web::get().to(entries::range))
             .route("/entries/{index}", web::get().to(entries::get))
             .route("/proof/inclusion", web::get().to(proofs::inclusion))
             .route("/proof/consistency", web::get().to(proofs::consistency)),

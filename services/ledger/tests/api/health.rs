@@ -27,6 +27,8 @@ fn the_openapi_document_names_every_endpoint() {
         "/ledger/key",
         "/ledger/accesses",
         "/ledger/entries/{index}",
+        "/ledger/entries",
+        "/ledger/checkpoints",
         "/ledger/proof/inclusion",
         "/ledger/proof/consistency",
     ] {

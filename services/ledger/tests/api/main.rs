@@ -14,3 +14,4 @@ mod restart;
 mod stream_trust;
 mod throughput;
 mod witness;
+mod verify;
