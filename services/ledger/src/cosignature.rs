@@ -9,14 +9,14 @@
 //! Beside [`crate::signing`], which signs the log's own notes; like it, it knows nothing about
 //! storage or HTTP.
 
+use crate::signing::{
+    key_error, parse_typed_verifier_key, typed_key_id, valid_name, PrivateKeyLine, SigningError,
+};
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use openssl::{
     pkey::{Id, PKey, Private, Public},
     sign::{Signer, Verifier},
 };
-use sha2::{Digest, Sha256};
-
-use crate::signing::{PrivateKeyLine, SigningError};
 
 /// Signature type byte of Ed25519 cosignatures.
 pub const COSIGNATURE_TYPE: u8 = 0x04;
@@ -25,23 +25,6 @@ const NOTE_KEY_TYPE: u8 = 0x01;
 const SIG_PREFIX: &str = "\u{2014} ";
 /// Key ID, timestamp, Ed25519 signature.
 const BLOB_LEN: usize = 4 + 8 + 64;
-
-fn key_error(e: openssl::error::ErrorStack) -> SigningError {
-    SigningError::Key(e.to_string())
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
-}
-
-fn typed_key_id(name: &str, key_type: u8, public_key: &[u8]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([0x0A, key_type]);
-    h.update(public_key);
-    let digest = h.finalize();
-    [digest[0], digest[1], digest[2], digest[3]]
-}
 
 /// The 4-byte key ID of an Ed25519 cosigner key.
 pub fn cosigner_key_id(name: &str, public_key: &[u8]) -> [u8; 4] {
@@ -179,36 +162,12 @@ pub struct VerifiedCosignature {
 impl CosignatureVerifier {
     /// Parses `<name>+<hex key id>+<base64(0x04 || public key)>`.
     pub fn parse(verifier_key: &str) -> Result<Self, SigningError> {
-        let bad = |m: &str| SigningError::BadVerifierKey(m.to_string());
         let verifier_key = verifier_key.trim();
-        let mut parts = verifier_key.splitn(3, '+');
-        let (name, id_hex, key_b64) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(n), Some(i), Some(k)) => (n, i, k),
-            _ => return Err(bad("expected <name>+<hex id>+<base64 key>")),
-        };
-        if !valid_name(name) {
-            return Err(bad("invalid key name"));
-        }
-        let key_id: [u8; 4] = hex::decode(id_hex)
-            .ok()
-            .filter(|_| id_hex.len() == 8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| bad("key id is not 8 hex digits"))?;
-        let typed = STANDARD
-            .decode(key_b64)
-            .map_err(|_| bad("key is not base64"))?;
-        let (key_type, public) = typed.split_first().ok_or_else(|| bad("empty key"))?;
-        if *key_type != COSIGNATURE_TYPE || public.len() != 32 {
-            return Err(bad("not an Ed25519 cosignature/v1 key (type 0x04)"));
-        }
-        if cosigner_key_id(name, public) != key_id {
-            return Err(bad("key id does not match the key"));
-        }
-        let key = PKey::public_key_from_raw_bytes(public, Id::ED25519).map_err(key_error)?;
+        let parsed = parse_typed_verifier_key(verifier_key, COSIGNATURE_TYPE)?;
         Ok(Self {
-            name: name.to_string(),
-            key_id,
-            key,
+            name: parsed.name,
+            key_id: parsed.key_id,
+            key: parsed.key,
             verifier_key: verifier_key.to_string(),
         })
     }
@@ -302,6 +261,7 @@ mod tests {
         let parts: Vec<&str> = vkey.splitn(3, '+').collect();
         let typed = STANDARD.decode(parts[2]).unwrap();
         assert_eq!(typed[0], 0x04);
+        use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(b"w\n\x04");
         h.update(&typed[1..]);

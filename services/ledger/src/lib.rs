@@ -33,9 +33,9 @@ pub mod signing;
 pub mod startup;
 pub mod storage;
 pub mod tree;
+pub mod verify;
 pub mod witness;
 pub mod witnessing;
-pub mod verify;
 
 pub use domain::Checkpoint;
 pub use signing::verify_note;

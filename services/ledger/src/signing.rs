@@ -40,23 +40,64 @@ pub enum SigningError {
     Checkpoint(#[from] crate::domain::checkpoint::CheckpointError),
 }
 
-fn key_error(e: openssl::error::ErrorStack) -> SigningError {
+pub(crate) fn key_error(e: openssl::error::ErrorStack) -> SigningError {
     SigningError::Key(e.to_string())
 }
 
 /// A key name must be non-empty and contain no whitespace or `+`.
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
-/// The 4-byte key ID of an Ed25519 key.
+/// The 4-byte key ID of an Ed25519 note key.
 pub fn key_id(name: &str, public_key: &[u8]) -> [u8; 4] {
+    typed_key_id(name, ED25519_TYPE, public_key)
+}
+
+/// The 4-byte key ID of a key of signature type `key_type`: the first bytes of
+/// `SHA-256(name || 0x0A || type || public key)`.
+pub(crate) fn typed_key_id(name: &str, key_type: u8, public_key: &[u8]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([0x0A, ED25519_TYPE]);
+    h.update([0x0A, key_type]);
     h.update(public_key);
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
+}
+
+/// The parts of `<name>+<hex key id>+<base64(type || key)>`: a verifier key, or the tail of a
+/// private key line.
+struct KeyParts<'a> {
+    name: &'a str,
+    key_id: [u8; 4],
+    key_type: u8,
+    key: Vec<u8>,
+}
+
+/// Splits a key into its name, stated key ID, type byte and key bytes (nothing is checked
+/// against the key yet: that depends on its type).
+fn key_parts(text: &str) -> Result<KeyParts<'_>, &'static str> {
+    let mut parts = text.splitn(3, '+');
+    let (name, id_hex, key_b64) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(i), Some(k)) => (n, i, k),
+        _ => return Err("expected <name>+<hex id>+<base64 key>"),
+    };
+    if !valid_name(name) {
+        return Err("invalid key name");
+    }
+    let key_id: [u8; 4] = hex::decode(id_hex)
+        .ok()
+        .filter(|_| id_hex.len() == 8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("key id is not 8 hex digits")?;
+    let typed = STANDARD.decode(key_b64).map_err(|_| "key is not base64")?;
+    let (key_type, key) = typed.split_first().ok_or("empty key")?;
+    Ok(KeyParts {
+        name,
+        key_id,
+        key_type: *key_type,
+        key: key.to_vec(),
+    })
 }
 
 /// Generates a new Ed25519 private key; returns its 32 raw bytes.
@@ -210,30 +251,19 @@ pub fn parse_private_key(line: &str) -> Result<PrivateKeyLine, SigningError> {
         .trim()
         .strip_prefix("PRIVATE+KEY+")
         .ok_or_else(|| bad("it does not start with PRIVATE+KEY+"))?;
-    let mut parts = rest.splitn(3, '+');
-    let (name, id_hex, key_b64) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(n), Some(i), Some(k)) => (n, i, k),
-        _ => return Err(bad("expected PRIVATE+KEY+<name>+<hex id>+<base64 key>")),
-    };
-    if !valid_name(name) {
-        return Err(bad("invalid key name"));
-    }
-    let key_id: [u8; 4] = hex::decode(id_hex)
-        .ok()
-        .filter(|_| id_hex.len() == 8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("key id is not 8 hex digits"))?;
-    let typed = STANDARD
-        .decode(key_b64)
-        .map_err(|_| bad("key is not base64"))?;
-    let (key_type, seed) = typed.split_first().ok_or_else(|| bad("empty key"))?;
+    let KeyParts {
+        name,
+        key_id,
+        key_type,
+        key: seed,
+    } = key_parts(rest).map_err(bad)?;
     if seed.len() != 32 {
         return Err(bad("not a 32-byte Ed25519 seed"));
     }
     Ok(PrivateKeyLine {
         name: name.to_string(),
-        key_type: *key_type,
-        seed: seed.to_vec(),
+        key_type,
+        seed,
         key_id,
     })
 }
@@ -249,44 +279,44 @@ pub fn format_private_key(name: &str, key_type: u8, key_id: [u8; 4], seed: &[u8]
     )
 }
 
-/// A parsed verifier key.
-struct VerifierKey {
-    name: String,
-    key_id: [u8; 4],
-    key: PKey<Public>,
+/// A parsed Ed25519 verifier key of one signature type.
+pub(crate) struct VerifierKey {
+    pub(crate) name: String,
+    pub(crate) key_id: [u8; 4],
+    pub(crate) key: PKey<Public>,
 }
 
-fn parse_verifier_key(vkey: &str) -> Result<VerifierKey, SigningError> {
+/// Parses `<name>+<hex key id>+<base64(type || public key)>` of signature type `key_type`,
+/// checking the key ID against the key.
+pub(crate) fn parse_typed_verifier_key(
+    vkey: &str,
+    key_type: u8,
+) -> Result<VerifierKey, SigningError> {
     let bad = |m: &str| SigningError::BadVerifierKey(m.to_string());
-    let mut parts = vkey.trim().splitn(3, '+');
-    let (name, id_hex, key_b64) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(n), Some(i), Some(k)) => (n, i, k),
-        _ => return Err(bad("expected <name>+<hex id>+<base64 key>")),
-    };
-    if !valid_name(name) {
-        return Err(bad("invalid key name"));
+    let KeyParts {
+        name,
+        key_id,
+        key_type: actual_type,
+        key: public,
+    } = key_parts(vkey.trim()).map_err(bad)?;
+    if actual_type != key_type || public.len() != 32 {
+        return Err(bad(&format!(
+            "not an Ed25519 key of signature type {key_type:#04x}"
+        )));
     }
-    let key_id: [u8; 4] = hex::decode(id_hex)
-        .ok()
-        .filter(|_| id_hex.len() == 8)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("key id is not 8 hex digits"))?;
-    let typed = STANDARD
-        .decode(key_b64)
-        .map_err(|_| bad("key is not base64"))?;
-    let (alg, public) = typed.split_first().ok_or_else(|| bad("empty key"))?;
-    if *alg != ED25519_TYPE || public.len() != 32 {
-        return Err(bad("not an Ed25519 key"));
-    }
-    if self::key_id(name, public) != key_id {
+    if typed_key_id(name, key_type, &public) != key_id {
         return Err(bad("key id does not match the key"));
     }
-    let key = PKey::public_key_from_raw_bytes(public, Id::ED25519).map_err(key_error)?;
+    let key = PKey::public_key_from_raw_bytes(&public, Id::ED25519).map_err(key_error)?;
     Ok(VerifierKey {
         name: name.to_string(),
         key_id,
         key,
     })
+}
+
+fn parse_verifier_key(vkey: &str) -> Result<VerifierKey, SigningError> {
+    parse_typed_verifier_key(vkey, ED25519_TYPE)
 }
 
 /// The name of a verifier key (`<name>+...`), checked.

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::Viewer,
-    schema::{checkpoints, leaves, signing_key},
+    schema::{checkpoints, cosignatures, leaves, signing_key},
 };
 
 /// The advisory lock key of the single-writer append ("ledger" in ASCII).
@@ -236,19 +236,34 @@ pub async fn latest_checkpoint(conn: &mut AsyncPgConnection) -> QueryResult<Opti
 }
 
 /// At most `limit` stored checkpoints with a size above `after` (all when `None`), in size
-/// order.
+/// order, each note with the witnesses' cosignature lines it received appended after the
+/// log's signature (in witness order), as it was or would be published.
 pub async fn checkpoints_after(
     conn: &mut AsyncPgConnection,
     after: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<CheckpointRow>> {
-    checkpoints::table
+    let mut rows: Vec<CheckpointRow> = checkpoints::table
         .filter(checkpoints::tree_size.gt(after.unwrap_or(-1)))
         .order(checkpoints::tree_size.asc())
         .limit(limit)
         .select(CheckpointRow::as_select())
         .load(conn)
-        .await
+        .await?;
+    let sizes: Vec<i64> = rows.iter().map(|r| r.tree_size).collect();
+    let lines: Vec<(i64, String)> = cosignatures::table
+        .filter(cosignatures::tree_size.eq_any(&sizes))
+        .order((cosignatures::tree_size, cosignatures::witness))
+        .select((cosignatures::tree_size, cosignatures::line))
+        .load(conn)
+        .await?;
+    let mut lines = lines.into_iter().peekable();
+    for row in &mut rows {
+        while let Some((_, line)) = lines.next_if(|(size, _)| *size == row.tree_size) {
+            row.note.push_str(&line);
+        }
+    }
+    Ok(rows)
 }
 
 /// Stores a checkpoint; returns the stored one (another replica may have signed that size

@@ -4,14 +4,16 @@ use std::process::ExitCode;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
-use super::{cosign, http::HttpSource, postgres::PgSource, verify, Report, SourceError, Trust};
+use crate::cosignature::CosignatureVerifier;
+
+use super::{http::HttpSource, postgres::PgSource, verify, Report, SourceError, Trust};
 
 pub const USAGE: &str = "\
 usage: ledger verify (--database postgres://... | --url http://host:port [--token-file FILE])
                      (--key VKEY)... [--trust-served-keys]
                      [(--witness VKEY)... [--quorum N]] [--json]
 
-Checks the whole log: every checkpoint's signature (and a quorum of witness cosignatures),
+Checks the whole log: every checkpoint's signature (and witness cosignatures),
 every leaf's payload against its leaf hash, indices dense from 0, and the leaves against
 every checkpoint's root. From --url the token must see every entry (auditor or admin), and
 the consistency proofs between checkpoints are checked too.
@@ -19,7 +21,9 @@ the consistency proofs between checkpoints are checked too.
   --key VKEY            a trusted log verifier key (repeatable: any one may sign)
   --trust-served-keys   with --url, also trust the key the log serves at /ledger/key
   --witness VKEY        a witness's cosignature verifier key (type 0x04, repeatable)
-  --quorum N            witnesses that must cosign every checkpoint (default: all given)
+  --quorum N            witnesses that must have cosigned a checkpoint (default: all given);
+                        the newest checkpoints may still await cosignatures, but one must
+                        have the quorum, and every cosignature by a given witness must verify
   --json                one JSON report on stdout
 
 Exit status: 0 verified, 1 the log is not intact (the first bad leaf is named), 2 could
@@ -143,7 +147,7 @@ pub async fn verify_with(args: &Args) -> Result<Report, SourceError> {
     let witnesses = args
         .witnesses
         .iter()
-        .map(|w| cosign::parse_verifier_key(w, cosign::COSIGNATURE_ED25519))
+        .map(|w| CosignatureVerifier::parse(w))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SourceError(e.to_string()))?;
     let mut trust = Trust {
@@ -228,8 +232,13 @@ pub fn summary(report: &Report) -> String {
     }
     if report.quorum > 0 {
         out.push_str(&format!(
-            "  witnesses:   {} of {} must cosign every checkpoint\n",
-            report.quorum, report.witnesses
+            "  witnesses:   {} of {} cosigned {} checkpoints, the newest at size {}; every cosignature by them verified\n",
+            report.quorum,
+            report.witnesses,
+            report.witnessed_checkpoints,
+            report
+                .witnessed_size
+                .map_or_else(|| "-".to_string(), |s| s.to_string()),
         ));
     } else {
         out.push_str("  witnesses:   not checked (quorum 0)\n");

@@ -15,7 +15,6 @@
 //! The first problem stops the walk and is reported with the first leaf it concerns.
 
 pub mod cli;
-pub mod cosign;
 mod frontier;
 pub mod http;
 pub mod postgres;
@@ -27,11 +26,11 @@ use serde::Serialize;
 pub use frontier::Frontier;
 
 use crate::{
+    cosignature::CosignatureVerifier,
     domain::Checkpoint,
-    signing::verify_note,
+    signing::{split_note, verifier_key_name, verify_note, SigningError},
     tree::{self, Hash, HASH_LEN},
 };
-use cosign::VerifierKey;
 
 /// A leaf as a source serves it.
 #[derive(Debug, Clone)]
@@ -84,7 +83,7 @@ pub struct Trust {
     pub log_keys: Vec<String>,
     /// Where the log keys came from: `true` when taken from the log's own `/ledger/key`.
     pub keys_served_by_log: bool,
-    pub witnesses: Vec<VerifierKey>,
+    pub witnesses: Vec<CosignatureVerifier>,
     pub quorum: usize,
 }
 
@@ -109,12 +108,16 @@ pub enum Problem {
     BadSignature { checkpoint: u64, reason: String },
     /// The signed note and what is stored beside it disagree.
     CheckpointMismatch { checkpoint: u64, reason: String },
-    /// Fewer witnesses than the quorum cosigned the checkpoint.
+    /// No checkpoint is cosigned by the quorum: `checkpoint` is the newest one, with the
+    /// most cosignatures any checkpoint got.
     Quorum {
         checkpoint: u64,
         cosigned: usize,
         quorum: usize,
     },
+    /// A cosignature line by a trusted witness on this checkpoint does not verify: the note
+    /// was altered after the witness signed it, or the line was forged.
+    BadCosignature { checkpoint: u64, witness: String },
     /// Checkpoint sizes did not grow.
     NotGrowing { checkpoint: u64, previous: u64 },
     /// The served consistency proof between two checkpoints does not verify.
@@ -148,6 +151,7 @@ impl Problem {
             | Problem::BadSignature { checkpoint, .. }
             | Problem::CheckpointMismatch { checkpoint, .. }
             | Problem::Quorum { checkpoint, .. }
+            | Problem::BadCosignature { checkpoint, .. }
             | Problem::NotGrowing { checkpoint, .. }
             | Problem::Inconsistent { checkpoint, .. } => Some(*checkpoint),
             _ => None,
@@ -195,7 +199,11 @@ impl std::fmt::Display for Problem {
                 quorum,
             } => write!(
                 f,
-                "the checkpoint of size {checkpoint} is cosigned by {cosigned} trusted witness(es), fewer than the quorum of {quorum}"
+                "no checkpoint up to size {checkpoint} is cosigned by the quorum of {quorum} trusted witnesses (at most {cosigned})"
+            ),
+            Problem::BadCosignature { checkpoint, witness } => write!(
+                f,
+                "the checkpoint of size {checkpoint} carries a cosignature by witness {witness} that does not verify"
             ),
             Problem::NotGrowing {
                 checkpoint,
@@ -235,6 +243,10 @@ pub struct Report {
     pub keys_served_by_log: bool,
     pub witnesses: usize,
     pub quorum: usize,
+    /// Size of the newest checkpoint cosigned by the quorum (with a quorum asked).
+    pub witnessed_size: Option<u64>,
+    /// Checkpoints cosigned by the quorum.
+    pub witnessed_checkpoints: u64,
     /// Consistency proofs fetched and verified between consecutive checkpoints.
     pub consistency_proofs: u64,
     pub seconds: f64,
@@ -253,9 +265,9 @@ pub async fn verify<S: Source>(source: &mut S, trust: &Trust) -> Result<Report, 
         .log_keys
         .iter()
         .map(|k| {
-            cosign::parse_verifier_key(k, cosign::NOTE_ED25519)
-                .map(|k| k.to_string())
-                .map_err(|e| SourceError(e.to_string()))
+            verifier_key_name(k)
+                .map(|_| k.clone())
+                .map_err(|e| SourceError(format!("log key {k:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() {
@@ -273,6 +285,8 @@ pub async fn verify<S: Source>(source: &mut S, trust: &Trust) -> Result<Report, 
             keys_served_by_log: trust.keys_served_by_log,
             witnesses: trust.witnesses.len(),
             quorum: trust.quorum,
+            witnessed_size: None,
+            witnessed_checkpoints: 0,
             consistency_proofs: 0,
             seconds: 0.0,
             problem: None,
@@ -281,6 +295,7 @@ pub async fn verify<S: Source>(source: &mut S, trust: &Trust) -> Result<Report, 
         },
         leaves: Leaves::default(),
         previous: None,
+        most_cosigned: 0,
     };
     let outcome = walk.run(source, trust).await?;
     let mut report = walk.report;
@@ -376,6 +391,24 @@ fn check_leaf(leaf: &SourceLeaf, expected: u64) -> Result<(), Problem> {
     Ok(())
 }
 
+/// How many of `witnesses` validly cosigned `note` (the log's signed note with the witnesses'
+/// cosignature lines after its signature); `Err(witness)` when a line by a trusted witness
+/// (its name and key ID) does not verify.
+pub fn cosigners(note: &str, witnesses: &[CosignatureVerifier]) -> Result<usize, String> {
+    let Ok((text, lines)) = split_note(note) else {
+        return Ok(0);
+    };
+    let mut valid = 0;
+    for witness in witnesses {
+        match witness.verify(text, lines) {
+            Ok(_) => valid += 1,
+            Err(SigningError::NoValidSignature(_)) => {}
+            Err(_) => return Err(witness.verifier_key().to_string()),
+        }
+    }
+    Ok(valid)
+}
+
 /// Checks the note's signature by any trusted key; returns the signed checkpoint.
 fn signed_checkpoint(note: &str, keys: &[String]) -> Result<Checkpoint, String> {
     let mut reasons = Vec::new();
@@ -393,6 +426,8 @@ struct Walk {
     leaves: Leaves,
     /// The latest verified checkpoint: size and root.
     previous: Option<(u64, Hash)>,
+    /// The most cosignatures by trusted witnesses any checkpoint carried.
+    most_cosigned: usize,
 }
 
 impl Walk {
@@ -415,7 +450,20 @@ impl Walk {
             }
         }
         // Leaves after the latest checkpoint: no root to match yet, but hashes and indices.
-        self.leaves.advance(source, None).await
+        if let Err(problem) = self.leaves.advance(source, None).await? {
+            return Ok(Err(problem));
+        }
+        // Checkpoints are signed every second and cosigned when the witnesses answer, so the
+        // newest ones may not be cosigned yet; but some checkpoint must be, and since every
+        // root was computed from the same leaves, a cosigned one vouches for all before it.
+        if trust.quorum > 0 && self.report.witnessed_size.is_none() {
+            return Ok(Err(Problem::Quorum {
+                checkpoint: self.report.signed_size.unwrap_or(0),
+                cosigned: self.most_cosigned,
+                quorum: trust.quorum,
+            }));
+        }
+        Ok(Ok(()))
     }
 
     /// Verifies one stored checkpoint, integrating the leaves it covers first, so a problem
@@ -462,16 +510,17 @@ impl Walk {
                 }));
             }
         }
-        if trust.quorum > 0 {
-            let cosigned = cosign::count_cosigners(&stored.note, &trust.witnesses);
-            if cosigned < trust.quorum {
-                return Ok(Err(Problem::Quorum {
+        let cosigned = match cosigners(&stored.note, &trust.witnesses) {
+            Ok(n) => n,
+            Err(witness) => {
+                return Ok(Err(Problem::BadCosignature {
                     checkpoint: size,
-                    cosigned,
-                    quorum: trust.quorum,
-                }));
+                    witness,
+                }))
             }
-        }
+        };
+        self.most_cosigned = self.most_cosigned.max(cosigned);
+        let witnessed = trust.quorum > 0 && cosigned >= trust.quorum;
         if self.leaves.frontier.root() != checkpoint.root_hash {
             return Ok(Err(Problem::RootMismatch {
                 checkpoint: size,
@@ -501,6 +550,10 @@ impl Walk {
         self.previous = Some((size, checkpoint.root_hash));
         self.report.checkpoints += 1;
         self.report.signed_size = Some(size);
+        if witnessed {
+            self.report.witnessed_size = Some(size);
+            self.report.witnessed_checkpoints += 1;
+        }
         Ok(Ok(()))
     }
 }
@@ -711,7 +764,7 @@ mod tests {
         assert!(matches!(
             report.problem,
             Some(Problem::Quorum {
-                checkpoint: 5,
+                checkpoint: 10,
                 cosigned: 0,
                 quorum: 1
             })
@@ -734,5 +787,52 @@ mod tests {
             report.problem,
             Some(Problem::BadSignature { checkpoint: 5, .. })
         ));
+    }
+
+    #[test]
+    fn cosigners_are_counted_and_a_bad_cosignature_is_an_error() {
+        use crate::cosignature::Cosigner;
+        use base64::{engine::general_purpose::STANDARD, Engine as _};
+        let (source, _) = log(5, 5);
+        let note = source.checkpoints[0].note.clone();
+        let (text, _) = split_note(&note).unwrap();
+        let cosigner =
+            |name: &str| Cosigner::from_raw(name, &generate_private_key().unwrap()).unwrap();
+        let (w1, w2, stranger) = (
+            cosigner("w1.example"),
+            cosigner("w2.example"),
+            cosigner("w3.example"),
+        );
+        let keys: Vec<CosignatureVerifier> = [&w1, &w2]
+            .iter()
+            .map(|w| CosignatureVerifier::parse(&w.verifier_key()).unwrap())
+            .collect();
+        let one = format!(
+            "{note}{}{}",
+            w1.cosign(text, 1_700_000_000).unwrap(),
+            stranger.cosign(text, 1_700_000_000).unwrap()
+        );
+        assert_eq!(cosigners(&one, &keys), Ok(1));
+        let both = format!("{one}{}", w2.cosign(text, 5).unwrap());
+        assert_eq!(cosigners(&both, &keys), Ok(2));
+        // A cosignature of another checkpoint (an altered note) is an error.
+        let other = text.replace("\n5\n", "\n6\n");
+        let wrong = format!("{note}{}", w2.cosign(&other, 5).unwrap());
+        assert!(cosigners(&wrong, &keys).is_err());
+        // So is one whose timestamp was changed after signing.
+        let line = w2.cosign(text, 5).unwrap();
+        let (head, b64) = line.trim_end().rsplit_once(' ').unwrap();
+        let mut blob = STANDARD.decode(b64).unwrap();
+        blob[11] ^= 1;
+        let forged = format!("{note}{head} {}\n", STANDARD.encode(blob));
+        assert!(cosigners(&forged, &keys).is_err());
+        // Lines by unknown witnesses are ignored.
+        assert_eq!(
+            cosigners(
+                &format!("{note}{}", stranger.cosign(text, 9).unwrap()),
+                &keys
+            ),
+            Ok(0)
+        );
     }
 }

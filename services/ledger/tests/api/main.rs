@@ -13,5 +13,5 @@ mod proofs;
 mod restart;
 mod stream_trust;
 mod throughput;
-mod witness;
 mod verify;
+mod witness;

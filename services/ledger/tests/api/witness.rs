@@ -12,6 +12,7 @@ use ledger::{
     cosignature::CosignatureVerifier,
     signing::{generate_private_key, split_note, NoteSigner},
     tree::verify_consistency,
+    verify::{postgres::PgSource, verify, Problem, Report, Trust},
     witness::{configuration::WitnessSettings, startup::WitnessApplication},
     witnessing::WitnessingSettings,
     Checkpoint,
@@ -257,6 +258,12 @@ async fn two_witnesses_cosign_a_growing_log() {
     assert_eq!(res.json()["tree_size"], 7);
     assert_cosigned(res.json()["checkpoint"].as_str().unwrap(), &[&w1, &w2]);
 
+    // `ledger verify` with both witnesses' keys: every cosignature verifies and a checkpoint
+    // covering everything published carries the quorum.
+    let report = verify_with_witnesses(&app, &log_key, &[&w1, &w2]).await;
+    assert!(report.ok, "{:?}", report.problem);
+    assert!(report.witnessed_size >= Some(7), "{report:?}");
+
     // The key listing names the witnesses and the quorum.
     let key = app.get("/ledger/key", None).await.json();
     assert_eq!(key["verifier_key"], log_key);
@@ -481,10 +488,37 @@ async fn witnesses_refuse_a_forked_or_rewritten_history() {
     );
     let held = w2.get(&format!("/{origin_hash}/checkpoint")).await;
     assert_eq!(ledger::verify_note(&held.body, &log_key).unwrap(), honest);
+    // Its own signatures are fine, but `ledger verify` with the witnesses' keys refuses it.
+    let report = verify_with_witnesses(&rogue, &log_key, &[&w1, &w2]).await;
+    assert!(
+        matches!(report.problem, Some(Problem::Quorum { cosigned: 0, .. })),
+        "{report:?}"
+    );
 
     rogue.finish().await;
     w1.finish().await;
     w2.finish().await;
+}
+
+/// `ledger verify` of the log's database, trusting the log key and `witnesses` (all must
+/// cosign).
+async fn verify_with_witnesses(app: &TestApp, log_key: &str, witnesses: &[&TestWitness]) -> Report {
+    use diesel_async::AsyncConnection;
+    let mut conn = diesel_async::AsyncPgConnection::establish(&app.db_url)
+        .await
+        .unwrap();
+    let trust = Trust {
+        log_keys: vec![log_key.to_string()],
+        witnesses: witnesses
+            .iter()
+            .map(|w| CosignatureVerifier::parse(&w.verifier_key).unwrap())
+            .collect(),
+        quorum: witnesses.len(),
+        ..Trust::default()
+    };
+    verify(&mut PgSource::new(&mut conn, "test"), &trust)
+        .await
+        .unwrap()
 }
 
 #[actix_web::test]
