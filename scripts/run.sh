@@ -110,6 +110,8 @@ cat <<EOF
    Services:            identity $(suite_url identity)  consent $(suite_url consent)
                         records $(suite_url records)  ledger $(suite_url ledger)
                         anomaly $(suite_url anomaly)
+   Witness:             $(suite_url witness) (a peer's witness, standing in: it cosigns
+                        the ledger's checkpoints; keys in var/keys/*.vkey)
 EOF
 if [ -s "$SEED_OUT" ]; then
   echo "   Demo data (also in $SEED_OUT):"

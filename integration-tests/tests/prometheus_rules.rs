@@ -46,7 +46,11 @@ fn scratch_with_rules() -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     let mut rules = serde_yaml::Mapping::new();
     rules.insert("groups".into(), rule_groups());
-    fs::write(dir.join("rules.yml"), serde_yaml::to_string(&rules).unwrap()).unwrap();
+    fs::write(
+        dir.join("rules.yml"),
+        serde_yaml::to_string(&rules).unwrap(),
+    )
+    .unwrap();
     dir
 }
 
@@ -61,10 +65,7 @@ fn promtool(args: &[&str], dir: &Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success(),
-        "promtool {args:?} failed:\n{text}"
-    );
+    assert!(out.status.success(), "promtool {args:?} failed:\n{text}");
     text
 }
 

@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Starting and stopping the six Custodian services as local processes. Sourced by scripts/run.sh
+# Starting and stopping the six Custodian services as local processes, and a witness: the
+# ledger binary run as `ledger witness`, standing in for a peer hospital that cosigns the
+# ledger's checkpoints (the ledger publishes a checkpoint once it cosigned). Sourced by scripts/run.sh
 # and scripts/bench.sh; not meant to be run on its own.
 #
 # Inputs (set before calling suite_start; every one has a default):
@@ -16,12 +18,15 @@
 #   SUITE_KEYS_DIR       stream signing keys and the internal service token (var/keys):
 #                        STREAM_SIGNING_KEY_FILE, STREAM_TRUSTED_KEYS_DIR, INTERNAL_TOKEN_FILE
 #   GATEWAY_PORT IDENTITY_PORT CONSENT_PORT RECORDS_PORT LEDGER_PORT ANOMALY_PORT (8080..8085)
+#   WITNESS_PORT         the witness (8094)
+#   SUITE_WITNESS        1 (default): run the witness, the ledger publishing what it cosigned;
+#                        0: no witness, the ledger publishes what it signed
 #   ADMIN_PASSWORD       identity bootstraps the administrator with it
 #   SUITE_READY_TIMEOUT  seconds to wait for every /readyz (90)
 #   SUITE_STOP_GRACE     seconds between SIGTERM and SIGKILL (15)
 #   SUITE_EXTRA_ENV      extra NAME=value words given to every service (e.g. ANOMALY_SUSPEND=false)
 
-SUITE_SERVICES=(identity consent records ledger anomaly gateway)
+SUITE_SERVICES=(identity consent records witness ledger anomaly gateway)
 declare -A SUITE_PIDS=()
 
 suite_defaults() {
@@ -36,6 +41,10 @@ suite_defaults() {
   : "${SUITE_READY_TIMEOUT:=90}"
   : "${SUITE_STOP_GRACE:=15}"
   : "${SUITE_EXTRA_ENV:=}"
+  : "${SUITE_WITNESS:=1}" "${WITNESS_PORT:=8094}"
+  if [ "$SUITE_WITNESS" != 1 ]; then
+    SUITE_SERVICES=(identity consent records ledger anomaly gateway)
+  fi
   : "${GATEWAY_PORT:=8080}" "${IDENTITY_PORT:=8081}" "${CONSENT_PORT:=8082}"
   : "${RECORDS_PORT:=8083}" "${LEDGER_PORT:=8084}" "${ANOMALY_PORT:=8085}"
 }
@@ -48,11 +57,29 @@ suite_port() {
     records) echo "$RECORDS_PORT" ;;
     ledger) echo "$LEDGER_PORT" ;;
     anomaly) echo "$ANOMALY_PORT" ;;
+    witness) echo "$WITNESS_PORT" ;;
     *) return 1 ;;
   esac
 }
 
 suite_url() { echo "http://127.0.0.1:$(suite_port "$1")"; }
+
+# The program of a service: its binary (the witness is the ledger binary's `witness` mode).
+suite_bin() {
+  case "$1" in
+    witness) echo "$SUITE_BIN_DIR/ledger" ;;
+    *) echo "$SUITE_BIN_DIR/$1" ;;
+  esac
+}
+suite_args() {
+  case "$1" in
+    witness) echo witness ;;
+  esac
+}
+
+# The name of the local witness's key, and of the log it witnesses (LEDGER_ORIGIN's default).
+SUITE_WITNESS_NAME="custodian.local/witness"
+SUITE_LEDGER_ORIGIN="custodian.local/ledger"
 
 # REDIS_URL of one service: SUITE_REDIS_URL when set, else its own ACL user.
 suite_redis_url() {
@@ -78,11 +105,30 @@ suite_keys() {
   if [ ! -s "$SUITE_KEYS_DIR/internal.token" ]; then
     (umask 077 && openssl rand -hex 32 >"$SUITE_KEYS_DIR/internal.token")
   fi
+  # The ledger's checkpoint signing key and the witness's cosigning key (files, as Kubernetes
+  # Secrets would mount them), with the verifier keys each side trusts of the other.
+  if [ ! -s "$SUITE_KEYS_DIR/ledger-signing.key" ]; then
+    rm -f "$SUITE_KEYS_DIR/ledger-signing.key"
+    "$SUITE_BIN_DIR/ledger" keygen --name "$SUITE_LEDGER_ORIGIN" \
+      --out "$SUITE_KEYS_DIR/ledger-signing.key" >"$SUITE_KEYS_DIR/ledger.vkey"
+  fi
+  if [ ! -s "$SUITE_KEYS_DIR/witness.key" ]; then
+    rm -f "$SUITE_KEYS_DIR/witness.key"
+    "$SUITE_BIN_DIR/ledger" keygen --name "$SUITE_WITNESS_NAME" --cosigner \
+      --out "$SUITE_KEYS_DIR/witness.key" >"$SUITE_KEYS_DIR/witness.vkey"
+  fi
 }
 
 # The environment of one service, as NAME=value words (see docs/contracts.md).
 suite_env() {
   local svc="$1"
+  if [ "$svc" = witness ]; then
+    printf '%s\n' "WITNESS_HOST=127.0.0.1" "WITNESS_PORT=$WITNESS_PORT" \
+      "WITNESS_DATABASE_URL=$SUITE_DB_BASE/${SUITE_DB_PREFIX}_witness" \
+      "WITNESS_NAME=$SUITE_WITNESS_NAME" "WITNESS_KEY_FILE=$SUITE_KEYS_DIR/witness.key" \
+      "WITNESS_LOGS=$(cat "$SUITE_KEYS_DIR/ledger.vkey")" "RUST_LOG=${RUST_LOG:-info}"
+    return
+  fi
   local -a env=(
     "HOST=127.0.0.1"
     "PORT=$(suite_port "$svc")"
@@ -104,6 +150,15 @@ suite_env() {
     identity) env+=("ADMIN_USERNAME=${ADMIN_USERNAME:-admin}" "ADMIN_PASSWORD=${ADMIN_PASSWORD:-}") ;;
     consent) env+=("RECORDS_URL=$(suite_url records)") ;;
     records) env+=("CONSENT_URL=$(suite_url consent)" "RECORDS_KEY_FILE=$SUITE_KEY_FILE") ;;
+    ledger)
+      env+=("LEDGER_ORIGIN=$SUITE_LEDGER_ORIGIN" "LEDGER_SIGNING_KEY_FILE=$SUITE_KEYS_DIR/ledger-signing.key")
+      if [ "$SUITE_WITNESS" = 1 ]; then
+        env+=(
+          "LEDGER_WITNESSES=$(cat "$SUITE_KEYS_DIR/witness.vkey")@$(suite_url witness)"
+          "LEDGER_WITNESS_QUORUM=1"
+        )
+      fi
+      ;;
     gateway)
       env+=(
         "IDENTITY_URL=$(suite_url identity)" "CONSENT_URL=$(suite_url consent)"
@@ -129,10 +184,11 @@ suite_log_tail() {
 suite_start() {
   suite_defaults
   mkdir -p "$SUITE_LOG_DIR" "$SUITE_RUN_DIR"
-  suite_keys
   local svc port
+  [ -x "$SUITE_BIN_DIR/ledger" ] || { echo "error: $SUITE_BIN_DIR/ledger does not exist (build failed?)" >&2; return 1; }
+  suite_keys
   for svc in "${SUITE_SERVICES[@]}"; do
-    [ -x "$SUITE_BIN_DIR/$svc" ] || { echo "error: $SUITE_BIN_DIR/$svc does not exist (build failed?)" >&2; return 1; }
+    [ -x "$(suite_bin "$svc")" ] || { echo "error: $(suite_bin "$svc") does not exist (build failed?)" >&2; return 1; }
     port="$(suite_port "$svc")"
     if suite_port_busy "$port"; then
       echo "error: port $port ($svc) is already in use; another 'make run' or 'make bench'?" >&2
@@ -151,14 +207,16 @@ declare -A SUITE_STARTED_AT=() SUITE_RESTARTS=() SUITE_RESTART_AT=()
 # Starts one service; `new` truncates its log, `append` (a restart) keeps what it said before.
 suite_start_one() {
   local svc="$1" mode="$2"
-  local -a env=()
+  local -a env=() args=()
   mapfile -t env < <(suite_env "$svc")
+  # shellcheck disable=SC2207 # one word or none
+  args=($(suite_args "$svc"))
   # setsid: the services get their own session, so a Ctrl-C in the terminal reaches only this
   # script, which then stops them in order (SIGTERM, grace period, SIGKILL).
   if [ "$mode" = append ]; then
-    setsid env "${env[@]}" "$SUITE_BIN_DIR/$svc" >>"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
+    setsid env "${env[@]}" "$(suite_bin "$svc")" "${args[@]}" >>"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
   else
-    setsid env "${env[@]}" "$SUITE_BIN_DIR/$svc" >"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
+    setsid env "${env[@]}" "$(suite_bin "$svc")" "${args[@]}" >"$SUITE_LOG_DIR/$svc.log" 2>&1 </dev/null &
   fi
   SUITE_PIDS[$svc]=$!
   SUITE_STARTED_AT[$svc]=$(date +%s)
@@ -236,7 +294,7 @@ suite_stop() {
   [ "${#SUITE_PIDS[@]}" -gt 0 ] || return 0
   echo "stopping services (SIGTERM, ${SUITE_STOP_GRACE:-15}s grace)..." >&2
   # Gateway first so no new requests arrive, then the rest.
-  for svc in gateway identity consent records ledger anomaly; do
+  for svc in gateway identity consent records ledger anomaly witness; do
     pid="${SUITE_PIDS[$svc]:-}"
     [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
   done

@@ -10,7 +10,8 @@
 //! storage or HTTP.
 
 use crate::signing::{
-    key_error, parse_typed_verifier_key, typed_key_id, valid_name, PrivateKeyLine, SigningError,
+    format_private_key, key_error, parse_typed_verifier_key, typed_key_id, valid_name,
+    PrivateKeyLine, SigningError,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use openssl::{
@@ -97,6 +98,16 @@ impl Cosigner {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// This key as a private key line (type 0x04), for `WITNESS_KEY_FILE`.
+    pub fn private_key_line(&self) -> Result<String, SigningError> {
+        Ok(format_private_key(
+            &self.name,
+            COSIGNATURE_TYPE,
+            self.key_id,
+            &self.raw_private_key()?,
+        ))
     }
 
     /// The raw 32-byte Ed25519 private key (to store a generated key).

@@ -15,7 +15,8 @@
 //!   [`witness`]: the same binary run as a witness (`ledger witness`).
 //! - [`domain`]: the checkpoint body and who may see which entries.
 //! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
-//! - [`verify`]: `ledger verify`, the whole log checked from PostgreSQL or the HTTP API.
+//! - [`verify`]: `ledger verify`, the whole log checked from PostgreSQL or the HTTP API;
+//!   [`keygen`]: `ledger keygen`, keys for a log or a witness.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
 use custodian_auth::openapi::BearerAuth;
@@ -25,6 +26,7 @@ pub mod consumer;
 pub mod cosignature;
 pub mod domain;
 pub mod error;
+pub mod keygen;
 pub mod keys;
 pub mod routes;
 pub mod schema;

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Some("verify") => {
             return actix_web::rt::System::new().block_on(ledger::verify::cli::run(&args[1..]))
         }
+        Some("keygen") => return ledger::keygen::run(&args[1..]),
         Some("witness") => actix_web::rt::System::new().block_on(witness()),
         _ => actix_web::rt::System::new().block_on(serve()),
     };
