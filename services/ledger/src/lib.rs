@@ -6,8 +6,11 @@
 //!
 //! - [`tree`]: the tree math, pure: hashing, roots, proofs, verification (RFC 9162 §2.1).
 //! - [`signing`]: Ed25519 signed notes and checkpoints (C2SP), [`verify_note`].
-//! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends.
-//! - [`service`]: the three kept in step: durable leaves, in-memory tree, latest checkpoint.
+//! - [`tiles`]: the tree as C2SP tlog-tiles (pure): the right edge, tile paths, a cache.
+//! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends;
+//!   [`tile_storage`]: the tiles, written in the appends' transactions.
+//! - [`service`]: the three kept in step: durable leaves and tiles, the tree's right edge in
+//!   memory, latest checkpoint.
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
 //! - [`domain`]: the checkpoint body and who may see which entries.
 //! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
@@ -25,6 +28,8 @@ pub mod service;
 pub mod signing;
 pub mod startup;
 pub mod storage;
+pub mod tile_storage;
+pub mod tiles;
 pub mod tree;
 
 pub use domain::Checkpoint;

@@ -30,4 +30,12 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(leaves, checkpoints, signing_key);
+diesel::table! {
+    tiles (level, idx) {
+        level -> Int2,
+        idx -> Int8,
+        hashes -> Bytea,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(leaves, checkpoints, signing_key, tiles);
