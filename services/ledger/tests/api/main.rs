@@ -12,3 +12,4 @@ mod proofs;
 mod restart;
 mod stream_trust;
 mod throughput;
+mod tiles;
