@@ -47,6 +47,8 @@ use utoipa::OpenApi;
         routes::entries::get,
         routes::proofs::inclusion,
         routes::proofs::consistency,
+        routes::tiles::hashes,
+        routes::tiles::entries,
     ),
     components(schemas(
         routes::ErrorBody,

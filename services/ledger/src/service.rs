@@ -347,6 +347,36 @@ impl LedgerService {
         compute(&set).map_err(tree_error)
     }
 
+    /// The stored hashes of tile `id`: the edge's own for its partial tiles, else the cache or
+    /// the database. `None` when the tile does not exist (yet).
+    pub async fn tile(&self, id: TileId) -> Result<Option<Arc<Vec<Hash>>>, LedgerError> {
+        let edge = self.edge();
+        if let Some((edge_id, entries)) = edge.partial_tile(id.level) {
+            if edge_id == id {
+                return Ok(Some(Arc::new(entries.to_vec())));
+            }
+        }
+        if let Some(tile) = self
+            .tile_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
+            return Ok(Some(tile));
+        }
+        let mut conn = self.pool.get().await?;
+        let tile = tile_storage::fetch_tiles(&mut conn, &[id])
+            .await?
+            .remove(&id);
+        if let Some(tile) = &tile {
+            self.tile_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, tile.clone());
+        }
+        Ok(tile)
+    }
+
     /// The root of the tree when it held `size` leaves.
     pub async fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
         self.with_tiles(size, |source| tree::root_at(source, size))

@@ -230,3 +230,23 @@ pub async fn integrate_untiled(conn: &mut AsyncPgConnection) -> QueryResult<u64>
         }
     }
 }
+
+/// `(idx, payload, patient_ref, actor_id)` of the leaves `[from, to)`, in index order: the
+/// data of an entry bundle and what decides who may read it.
+pub async fn leaf_range(
+    conn: &mut AsyncPgConnection,
+    from: i64,
+    to: i64,
+) -> QueryResult<Vec<(i64, String, Option<String>, String)>> {
+    leaves::table
+        .filter(leaves::idx.ge(from).and(leaves::idx.lt(to)))
+        .order(leaves::idx.asc())
+        .select((
+            leaves::idx,
+            leaves::payload,
+            leaves::patient_ref,
+            leaves::actor_id,
+        ))
+        .load(conn)
+        .await
+}

@@ -225,3 +225,90 @@ async fn leaves_stored_without_tiles_get_them_at_open_and_when_caught_up() {
     drop((ledger, replica));
     scratch.finish().await;
 }
+
+/// Status and raw body of a GET.
+async fn fetch(app: &crate::helpers::TestApp, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+    let mut req = app.client.get(format!("{}{}", app.address, path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let mut res = req.send().await.unwrap();
+    let body = res.body().limit(1 << 20).await.unwrap();
+    (res.status().as_u16(), body.to_vec())
+}
+
+#[actix_web::test]
+async fn tiles_are_served_as_c2sp_tlog_tiles() {
+    let mut app = crate::helpers::spawn_app().await;
+    let mut payloads = Vec::new();
+    for i in 0..5 {
+        payloads.push(
+            app.publish(&event(Some(&format!("Patient/p{i}")), "u1"))
+                .await,
+        );
+    }
+    let (_, checkpoint) = app.wait_for_checkpoint(5).await;
+    assert_eq!(checkpoint.tree_size, 5);
+
+    // Hash tiles are public; the partial level-0 tile of the signed tree is the leaf hashes,
+    // and they give the signed root.
+    let (status, body) = fetch(&app, "/ledger/tile/0/000.p/5", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), 5 * 32);
+    let hashes: Vec<[u8; 32]> = body.chunks(32).map(|c| c.try_into().unwrap()).collect();
+    let tree = Tree::from_leaf_hashes(hashes.iter().copied());
+    assert_eq!(tree.root(), checkpoint.root_hash);
+    // A narrower partial tile is a prefix.
+    let (status, body) = fetch(&app, "/ledger/tile/0/000.p/2", None).await;
+    assert_eq!((status, body.len()), (200, 64));
+    // Not (yet) in the signed tree, or not a tile path: 404.
+    for path in [
+        "/ledger/tile/0/000",
+        "/ledger/tile/0/000.p/6",
+        "/ledger/tile/1/000.p/1",
+        "/ledger/tile/0/001.p/1",
+        "/ledger/tile/0/0",
+        "/ledger/tile/0/000.p/0",
+        "/ledger/tile/x/000",
+    ] {
+        assert_eq!(fetch(&app, path, None).await.0, 404, "{path}");
+    }
+
+    // Entry bundles name patients: a token is needed, and every entry must be the caller's.
+    assert_eq!(
+        fetch(&app, "/ledger/tile/entries/000.p/5", None).await.0,
+        401
+    );
+    let (_, alice) = app.issuer.patient("Patient/p0");
+    assert_eq!(
+        fetch(&app, "/ledger/tile/entries/000.p/5", Some(&alice))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        fetch(&app, "/ledger/tile/entries/000.p/1", Some(&alice))
+            .await
+            .0,
+        200,
+        "a bundle of only her own entry"
+    );
+    let (status, bundle) = fetch(&app, "/ledger/tile/entries/000.p/5", Some(&app.auditor())).await;
+    assert_eq!(status, 200);
+    let mut rest = bundle.as_slice();
+    let mut entries = Vec::new();
+    while !rest.is_empty() {
+        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        entries.push(rest[2..2 + len].to_vec());
+        rest = &rest[2 + len..];
+    }
+    assert_eq!(entries.len(), 5);
+    for (entry, hash) in entries.iter().zip(&hashes) {
+        assert_eq!(leaf_hash(entry), *hash);
+    }
+    let logged: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+    for payload in &payloads {
+        assert!(logged.contains(&payload.as_bytes()));
+    }
+    app.finish().await;
+}
