@@ -41,6 +41,8 @@ struct Args {
     proofs: usize,
     db: Option<String>,
     keep: bool,
+    /// Pool connections recycled without the `SELECT 1` check deadpool makes by default.
+    fast_recycle: bool,
 }
 
 fn args() -> Args {
@@ -52,6 +54,7 @@ fn args() -> Args {
         proofs: 10_000,
         db: None,
         keep: false,
+        fast_recycle: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +67,7 @@ fn args() -> Args {
             "--proofs" => a.proofs = value().parse().expect("--proofs N"),
             "--db" => a.db = Some(value()),
             "--keep" => a.keep = true,
+            "--fast-recycle" => a.fast_recycle = true,
             other => panic!("unknown flag {other}"),
         }
     }
@@ -150,7 +154,20 @@ async fn main() {
     custodian_database::run_migrations(&url, ledger::startup::MIGRATIONS)
         .await
         .unwrap();
-    let pool = custodian_database::pool(&url, 8).unwrap();
+    let pool = if args.fast_recycle {
+        use diesel_async::pooled_connection::{
+            AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+        };
+        let mut config = ManagerConfig::default();
+        config.recycling_method = RecyclingMethod::Fast;
+        let manager = AsyncDieselConnectionManager::new_with_config(&url, config);
+        custodian_database::Pool::builder(manager)
+            .max_size(8)
+            .build()
+            .unwrap()
+    } else {
+        custodian_database::pool(&url, 8).unwrap()
+    };
     let mut conn = pool.get().await.unwrap();
     let key = ledger::storage::load_or_create_key(&mut conn, || {
         let private = signing::generate_private_key()?;
@@ -311,6 +328,16 @@ async fn main() {
         percentiles(inclusion),
         args.proofs
     );
+    // The same with every tile cached: the CPU part alone.
+    let mut warm = Vec::with_capacity(args.proofs);
+    let hot: Vec<u64> = (0..64).map(|_| next() % size).collect();
+    for k in 0..args.proofs {
+        let index = hot[k % hot.len()];
+        let t = Instant::now();
+        ledger.inclusion_proof(index, size).await.unwrap();
+        warm.push(t.elapsed());
+    }
+    println!("inclusion proofs, tiles cached: {}", percentiles(warm));
     let mut consistency = Vec::with_capacity(args.proofs);
     for k in 0..args.proofs {
         let first = 1 + next() % size;

@@ -261,8 +261,8 @@ impl LedgerService {
             })
             .collect();
         let mut conn = self.pool.get().await?;
-        let known = Edge::clone(&self.edge());
-        let (outcomes, edge) = storage::append(&mut conn, &batch, known).await?;
+        let (outcomes, edge) =
+            storage::append(&mut conn, &batch, || Edge::clone(&self.edge())).await?;
         drop(conn);
         self.advance(edge);
         let new = outcomes
@@ -298,11 +298,12 @@ impl LedgerService {
 
     /// Runs `compute` over the tiles of the tree of `size` leaves: a first pass lists the
     /// nodes it reads, their tiles come from the edge, the cache or one query, then the real
-    /// pass. Sizes beyond the integrated tree are caught up first, then 404.
+    /// pass. `compute` also gets the tree's root at `size` when it is the edge's (computed once
+    /// per edge). Sizes beyond the integrated tree are caught up first, then 404.
     async fn with_tiles<T>(
         &self,
         size: u64,
-        compute: impl Fn(&dyn HashSource) -> Result<T, TreeError>,
+        compute: impl Fn(&dyn HashSource, Option<Hash>) -> Result<T, TreeError>,
     ) -> Result<T, LedgerError> {
         if size > self.size() && self.catch_up().await? < size {
             return Err(LedgerError::NotFound(format!(
@@ -310,8 +311,9 @@ impl LedgerService {
             )));
         }
         let edge = self.edge();
+        let known_root = (edge.size() == size).then(|| edge.root());
         let recorder = NodeRecorder::new();
-        compute(&recorder).map_err(tree_error)?;
+        compute(&recorder, known_root).map_err(tree_error)?;
         let wanted: BTreeSet<TileId> = recorder
             .into_nodes()
             .into_iter()
@@ -344,7 +346,7 @@ impl LedgerService {
                 set.tiles.insert(id, tile);
             }
         }
-        compute(&set).map_err(tree_error)
+        compute(&set, known_root).map_err(tree_error)
     }
 
     /// The stored hashes of tile `id`: the edge's own for its partial tiles, else the cache or
@@ -379,8 +381,11 @@ impl LedgerService {
 
     /// The root of the tree when it held `size` leaves.
     pub async fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
-        self.with_tiles(size, |source| tree::root_at(source, size))
-            .await
+        self.with_tiles(size, |source, known| match known {
+            Some(root) => Ok(root),
+            None => tree::root_at(source, size),
+        })
+        .await
     }
 
     /// The inclusion proof of leaf `index` in the tree of `size` leaves, with the leaf's hash
@@ -403,8 +408,11 @@ impl LedgerService {
         indices: &[u64],
         size: u64,
     ) -> Result<Vec<InclusionProof>, LedgerError> {
-        self.with_tiles(size, |source| {
-            let root = tree::root_at(source, size)?;
+        self.with_tiles(size, |source, known| {
+            let root = match known {
+                Some(root) => root,
+                None => tree::root_at(source, size)?,
+            };
             indices
                 .iter()
                 .map(|&index| {
@@ -434,11 +442,14 @@ impl LedgerService {
                 "a consistency proof needs 0 < first <= second".into(),
             ));
         }
-        self.with_tiles(second, |source| {
+        self.with_tiles(second, |source, known| {
             Ok(ConsistencyProof {
                 proof: tree::consistency_proof(source, first, second)?,
                 first_root: tree::root_at(source, first)?,
-                second_root: tree::root_at(source, second)?,
+                second_root: match known {
+                    Some(root) => root,
+                    None => tree::root_at(source, second)?,
+                },
             })
         })
         .await

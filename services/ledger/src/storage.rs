@@ -72,11 +72,12 @@ pub enum Appended {
 /// Appends a batch of leaves in one transaction, in order; returns one outcome per leaf and the
 /// tree's right edge after it. An event already stored, or repeated within the batch, is a
 /// duplicate and keeps its index. The new leaves' tiles are written in the same transaction;
-/// `edge` is the caller's latest edge, reused when no other writer appended since.
+/// `latest_edge` gives the caller's latest edge once the lock is held, reused when no other
+/// writer appended since (else the edge is read from the tiles).
 pub async fn append(
     conn: &mut AsyncPgConnection,
     batch: &[NewLeaf],
-    edge: Edge,
+    latest_edge: impl FnOnce() -> Edge + Send,
 ) -> QueryResult<(Vec<Appended>, Edge)> {
     let mut leaf_hashes = Vec::with_capacity(batch.len());
     for leaf in batch {
@@ -93,7 +94,7 @@ pub async fn append(
             .first(conn)
             .await?;
         let mut next = max.map_or(0, |m| m + 1);
-        let mut edge = tile_storage::edge_at_locked(conn, edge, next as u64).await?;
+        let mut edge = tile_storage::edge_at_locked(conn, latest_edge(), next as u64).await?;
         let ids: Vec<Uuid> = batch.iter().map(|l| l.event_id).collect();
         let mut known: HashMap<Uuid, i64> = leaves::table
             .filter(leaves::event_id.eq_any(&ids))

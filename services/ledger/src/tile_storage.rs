@@ -15,7 +15,7 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::{
-    schema::leaves,
+    schema::{leaves, tiles},
     storage::APPEND_LOCK,
     tiles::{edge_tiles, hashes_from_bytes, hashes_to_bytes, Edge, TileId, TileWrites},
     tree::Hash,
@@ -23,16 +23,6 @@ use crate::{
 
 /// Leaf hashes read per query when integrating leaves stored without tiles.
 pub const INTEGRATE_PAGE: i64 = 65_536;
-
-#[derive(QueryableByName)]
-struct TileRow {
-    #[diesel(sql_type = SmallInt)]
-    level: i16,
-    #[diesel(sql_type = BigInt)]
-    idx: i64,
-    #[diesel(sql_type = Bytea)]
-    hashes: Vec<u8>,
-}
 
 fn corrupt(what: String) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(what.into())
@@ -64,36 +54,37 @@ pub async fn write_tiles(
     Ok(())
 }
 
-/// The stored tiles among `ids`, in one query (absent ones are missing from the map).
+/// The stored tiles among `ids` (absent ones are missing from the map): one query per level
+/// asked (a proof's upper-level tiles are nearly always cached, so in practice one query). The
+/// query is built with diesel's DSL so its prepared statement is cached (a raw `sql_query` is
+/// prepared again every time: one more round trip).
 pub async fn fetch_tiles(
     conn: &mut AsyncPgConnection,
     ids: &[TileId],
 ) -> QueryResult<HashMap<TileId, Arc<Vec<Hash>>>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+    let mut by_level: std::collections::BTreeMap<u32, Vec<i64>> = Default::default();
+    for id in ids {
+        by_level.entry(id.level).or_default().push(id.index as i64);
     }
-    let levels: Vec<i16> = ids.iter().map(|id| id.level as i16).collect();
-    let indices: Vec<i64> = ids.iter().map(|id| id.index as i64).collect();
-    let rows: Vec<TileRow> = sql_query(
-        "SELECT t.level, t.idx, t.hashes FROM tiles t \
-         JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) \
-         ON t.level = w.level AND t.idx = w.idx",
-    )
-    .bind::<Array<SmallInt>, _>(levels)
-    .bind::<Array<BigInt>, _>(indices)
-    .load(conn)
-    .await?;
-    rows.into_iter()
-        .map(|row| {
+    let mut out = HashMap::with_capacity(ids.len());
+    for (level, indices) in by_level {
+        let rows: Vec<(i64, Vec<u8>)> = tiles::table
+            .filter(tiles::level.eq(level as i16))
+            .filter(tiles::idx.eq_any(indices))
+            .select((tiles::idx, tiles::hashes))
+            .load(conn)
+            .await?;
+        for (idx, bytes) in rows {
             let id = TileId {
-                level: row.level as u32,
-                index: row.idx as u64,
+                level,
+                index: idx as u64,
             };
-            let hashes = hashes_from_bytes(&row.hashes)
+            let hashes = hashes_from_bytes(&bytes)
                 .ok_or_else(|| corrupt(format!("tile {id:?} is not whole hashes")))?;
-            Ok((id, Arc::new(hashes)))
-        })
-        .collect()
+            out.insert(id, Arc::new(hashes));
+        }
+    }
+    Ok(out)
 }
 
 /// Number of leaves the stored tiles cover: the end of the last level-0 tile.

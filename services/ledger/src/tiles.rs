@@ -12,7 +12,10 @@
 //!   each): enough to append and to compute the root, and all the service keeps in memory.
 //! - [`TileSet`]: a [`HashSource`] over fetched tiles (and an edge).
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::{Arc, OnceLock},
+};
 
 use crate::tree::{empty_root, node_hash, perfect_root, Hash, HashSource, Node, HASH_LEN};
 
@@ -84,12 +87,22 @@ pub fn edge_tiles(size: u64) -> Vec<(TileId, u64)> {
 
 /// The right edge of a tree: its size and, per level, the entries of the rightmost tile that
 /// is not full yet. At most `64 / 8 = 8` levels of at most 255 hashes: 64 KiB, whatever the size.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Edge {
     size: u64,
     /// `partial[L]` has exactly `(size >> 8L) % 256` entries.
     partial: Vec<Vec<Hash>>,
+    /// The root, computed once (up to ~2,000 hashes) when first asked.
+    root: OnceLock<Hash>,
 }
+
+impl PartialEq for Edge {
+    fn eq(&self, other: &Self) -> bool {
+        self.size == other.size && self.partial == other.partial
+    }
+}
+
+impl Eq for Edge {}
 
 /// What appending to an [`Edge`] changed: tiles to write (full ones once, partial ones upserted).
 #[derive(Debug, Default)]
@@ -120,7 +133,11 @@ impl Edge {
             }
             partial.push(entries.to_vec());
         }
-        Ok(Self { size, partial })
+        Ok(Self {
+            size,
+            partial,
+            root: OnceLock::new(),
+        })
     }
 
     pub fn size(&self) -> u64 {
@@ -180,6 +197,7 @@ impl Edge {
             level += 1;
         }
         self.size = size_after;
+        self.root = OnceLock::new();
     }
 
     /// The partial tiles `writes` says changed, to upsert.
@@ -196,6 +214,10 @@ impl Edge {
 
     /// The root of the tree: the perfect subtrees of the edge, folded right to left.
     pub fn root(&self) -> Hash {
+        *self.root.get_or_init(|| self.compute_root())
+    }
+
+    fn compute_root(&self) -> Hash {
         let mut subtrees = Vec::new();
         for entries in self.partial.iter().rev() {
             let mut offset = 0;
