@@ -8,8 +8,11 @@
 //! - [`signing`]: Ed25519 signed notes and checkpoints (C2SP), [`verify_note`];
 //!   [`cosignature`]: witness cosignatures (C2SP `cosignature/v1`); [`keys`]: the log's
 //!   signing keys and their rotation.
-//! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends.
-//! - [`service`]: the three kept in step: durable leaves, in-memory tree, latest checkpoint.
+//! - [`tiles`]: the tree as C2SP tlog-tiles (pure): the right edge, tile paths, a cache.
+//! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends;
+//!   [`tile_storage`]: the tiles, written in the appends' transactions.
+//! - [`service`]: the three kept in step: durable leaves and tiles, the tree's right edge in
+//!   memory, the latest signed and the published checkpoint.
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
 //! - [`witnessing`]: the log asks witnesses to cosign and publishes what a quorum cosigned;
 //!   [`witness`]: the same binary run as a witness (`ledger witness`).
@@ -34,6 +37,8 @@ pub mod service;
 pub mod signing;
 pub mod startup;
 pub mod storage;
+pub mod tile_storage;
+pub mod tiles;
 pub mod tree;
 pub mod verify;
 pub mod witness;
@@ -56,6 +61,8 @@ use utoipa::OpenApi;
         routes::checkpoints::list,
         routes::proofs::inclusion,
         routes::proofs::consistency,
+        routes::tiles::hashes,
+        routes::tiles::entries,
     ),
     components(schemas(
         routes::ErrorBody,

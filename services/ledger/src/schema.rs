@@ -56,11 +56,20 @@ diesel::table! {
 
 diesel::joinable!(cosignatures -> checkpoints (tree_size));
 
+diesel::table! {
+    tiles (level, idx) {
+        level -> Int2,
+        idx -> Int8,
+        hashes -> Bytea,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     leaves,
     checkpoints,
     signing_key,
     signing_keys,
     witness_state,
-    cosignatures
+    cosignatures,
+    tiles
 );

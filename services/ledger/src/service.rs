@@ -1,11 +1,19 @@
-//! The ledger itself: the durable leaves (storage), the in-memory tree built from them (tree
-//! math) and the latest signed checkpoint (signing), kept in step.
+//! The ledger itself: the durable leaves and tiles (storage), the tree's right edge in memory
+//! (tile math) and the latest signed checkpoint (signing), kept in step.
 //!
-//! Writes go to PostgreSQL first, which assigns the index; the in-memory tree then integrates
-//! every leaf up to the stored ones, in index order ([`LedgerService::catch_up`]), so a leaf
-//! appended by another replica is integrated too, and a crash between the two loses nothing.
+//! Writes go to PostgreSQL first, which assigns the index and stores the leaves' tiles in the
+//! same transaction; the in-memory right edge then moves to the stored size. A leaf appended
+//! by another replica is picked up by [`LedgerService::catch_up`], which reloads the edge from
+//! the tiles. Proofs read the (at most a handful of) tiles they need in one query, through a
+//! small cache of full tiles.
+//!
+//! Memory is bounded whatever the log's size: the edge (at most 8 partial tiles, 64 KiB) and
+//! [`TILE_CACHE_TILES`] full tiles of 8 KiB.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex, RwLock},
+};
 
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use custodian_database::Pool;
@@ -18,8 +26,13 @@ use crate::{
     error::LedgerError,
     signing::NoteSigner,
     storage::{self, Appended, CheckpointRow, NewLeaf},
-    tree::{self, Hash, Tree},
+    tile_storage,
+    tiles::{tile_of, Edge, TileCache, TileId, TileSet},
+    tree::{self, Hash, HashSource, Node, NodeRecorder, TreeError},
 };
+
+/// Full tiles kept in memory for proofs (8 KiB each: 32 MiB).
+pub const TILE_CACHE_TILES: usize = 4096;
 
 /// The ledger's own metrics.
 #[derive(Clone)]
@@ -69,9 +82,28 @@ impl SignedCheckpoint {
     }
 }
 
+/// An inclusion proof with what it proves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    pub leaf_hash: Hash,
+    /// Sibling hashes, leaf first (RFC 9162 §2.1.3.1).
+    pub proof: Vec<Hash>,
+    pub root: Hash,
+}
+
+/// A consistency proof with the two roots it links.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyProof {
+    pub proof: Vec<Hash>,
+    pub first_root: Hash,
+    pub second_root: Hash,
+}
+
 pub struct LedgerService {
     pool: Pool,
-    tree: RwLock<Tree>,
+    /// The tree's right edge at the size integrated so far; replaced whole, never edited.
+    edge: RwLock<Arc<Edge>>,
+    tile_cache: Mutex<TileCache>,
     signer: NoteSigner,
     latest: RwLock<SignedCheckpoint>,
     /// One signer at a time in this process (the database settles races between replicas).
@@ -89,9 +121,6 @@ pub struct LedgerService {
 /// cosign one, before it is answered with the newest published checkpoint.
 const PUBLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Leaves read per query when loading the tree or catching up.
-const LOAD_PAGE: i64 = 100_000;
-
 fn to_i64(n: u64) -> Result<i64, LedgerError> {
     i64::try_from(n).map_err(|_| LedgerError::Validation("number too large".into()))
 }
@@ -102,11 +131,22 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, LedgerError> {
         .map_err(|_| LedgerError::unexpected(format!("stored {what} is not 32 bytes")))
 }
 
+/// A request's own mistake (an index beyond the size) is a 404 like a size the log lacks; a
+/// node missing from the tiles is a fault.
+fn tree_error(e: TreeError) -> LedgerError {
+    match e {
+        TreeError::MissingNode(_) => LedgerError::unexpected(e),
+        other => LedgerError::NotFound(other.to_string()),
+    }
+}
+
 impl LedgerService {
-    /// Loads the tree from the stored leaves and checks the latest stored checkpoint against
-    /// it: a database whose leaves no longer match what was signed is refused. With a
-    /// `witness_quorum`, nothing is published until [`crate::witnessing`] restores or obtains
-    /// a checkpoint with enough cosignatures.
+    /// Opens the ledger: builds the tiles of leaves stored without them (a database from
+    /// before tiles), loads the tree's right edge from the tiles and checks the latest stored
+    /// checkpoint's root against them: a database whose tree no longer matches what was
+    /// signed is refused. Reads O(log n) tiles, not the leaves.
+    /// With a `witness_quorum`, nothing is published until [`crate::witnessing`] restores or
+    /// obtains a checkpoint with enough cosignatures.
     pub async fn open(
         pool: Pool,
         signer: NoteSigner,
@@ -114,39 +154,33 @@ impl LedgerService {
         witness_quorum: usize,
     ) -> Result<Arc<Self>, LedgerError> {
         let mut conn = pool.get().await?;
-        let mut tree = Tree::new();
-        loop {
-            let rows =
-                storage::leaf_hashes_from(&mut conn, to_i64(tree.size())?, LOAD_PAGE).await?;
-            if rows.is_empty() {
-                break;
-            }
-            for (idx, hash) in rows {
-                if idx != tree.size() as i64 {
-                    return Err(LedgerError::unexpected(format!(
-                        "leaf indices have a gap at {}",
-                        tree.size()
-                    )));
-                }
-                tree.push_leaf_hash(hash_of(&hash, "leaf hash")?);
-            }
+        let integrated = tile_storage::integrate_untiled(&mut conn).await?;
+        if integrated > 0 {
+            tracing::info!(integrated, "tiles built for leaves stored without them");
         }
+        let size = tile_storage::tiled_size(&mut conn).await?;
+        let edge = tile_storage::load_edge(&mut conn, size).await?;
         let stored = storage::latest_checkpoint(&mut conn).await?;
-        drop(conn);
         let latest = match stored {
             Some(row) => {
-                let size = u64::try_from(row.tree_size).map_err(LedgerError::unexpected)?;
+                let signed_size = u64::try_from(row.tree_size).map_err(LedgerError::unexpected)?;
                 let root = hash_of(&row.root_hash, "checkpoint root")?;
-                match tree.root_at(size) {
-                    Ok(r) if r == root => {}
-                    _ => {
-                        return Err(LedgerError::unexpected(format!(
-                            "the stored leaves do not match the checkpoint signed at size {size}"
-                        )))
-                    }
+                let mismatch = || {
+                    LedgerError::unexpected(format!(
+                        "the stored tree does not match the checkpoint signed at size {signed_size}"
+                    ))
+                };
+                if signed_size > size {
+                    return Err(mismatch());
+                }
+                let at_signed = tile_storage::load_edge(&mut conn, signed_size)
+                    .await
+                    .map_err(|_| mismatch())?;
+                if at_signed.root() != root {
+                    return Err(mismatch());
                 }
                 SignedCheckpoint {
-                    tree_size: size,
+                    tree_size: signed_size,
                     root_hash: root,
                     note: row.note,
                 }
@@ -158,10 +192,11 @@ impl LedgerService {
                 note: String::new(),
             },
         };
+        drop(conn);
         let needs_first = latest.note.is_empty();
-        metrics.tree_size.set(tree.size() as i64);
+        metrics.tree_size.set(size as i64);
         tracing::info!(
-            tree_size = tree.size(),
+            tree_size = size,
             checkpoint = latest.tree_size,
             "ledger loaded"
         );
@@ -176,7 +211,8 @@ impl LedgerService {
         };
         let service = Arc::new(Self {
             pool,
-            tree: RwLock::new(tree),
+            edge: RwLock::new(Arc::new(edge)),
+            tile_cache: Mutex::new(TileCache::new(TILE_CACHE_TILES)),
             signer,
             signed: watch::Sender::new(latest.clone()),
             latest: RwLock::new(latest),
@@ -199,13 +235,31 @@ impl LedgerService {
         &self.pool
     }
 
-    /// The tree, for reading proofs.
-    pub fn tree(&self) -> RwLockReadGuard<'_, Tree> {
-        self.tree.read().unwrap_or_else(|e| e.into_inner())
+    /// The tree's right edge as integrated so far.
+    pub fn edge(&self) -> Arc<Edge> {
+        self.edge.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn tree_mut(&self) -> RwLockWriteGuard<'_, Tree> {
-        self.tree.write().unwrap_or_else(|e| e.into_inner())
+    /// Number of leaves integrated so far.
+    pub fn size(&self) -> u64 {
+        self.edge().size()
+    }
+
+    /// Size and root of the tree as integrated so far.
+    pub fn head(&self) -> (u64, Hash) {
+        let edge = self.edge();
+        (edge.size(), edge.root())
+    }
+
+    /// Moves the edge forward (never back: a slower task may finish with an older one).
+    fn advance(&self, edge: Edge) -> u64 {
+        let mut current = self.edge.write().unwrap_or_else(|e| e.into_inner());
+        if edge.size() > current.size() {
+            *current = Arc::new(edge);
+        }
+        let size = current.size();
+        self.metrics.tree_size.set(size as i64);
+        size
     }
 
     /// The published checkpoint: what is served and what proofs are given against (with
@@ -245,18 +299,6 @@ impl LedgerService {
         })
     }
 
-    /// A consistency proof from `first` to `second` leaves: the one place the witnessing
-    /// code gets proofs from (the proof source may change without touching it).
-    pub async fn consistency_proof(
-        &self,
-        first: u64,
-        second: u64,
-    ) -> Result<Vec<Hash>, LedgerError> {
-        self.tree()
-            .consistency_proof(first, second)
-            .map_err(|e| LedgerError::Validation(e.to_string()))
-    }
-
     /// Appends events (`payload` is the exact JSON received; it becomes the leaf data).
     pub async fn append(
         &self,
@@ -274,63 +316,214 @@ impl LedgerService {
             })
             .collect();
         let mut conn = self.pool.get().await?;
-        let outcomes = storage::append(&mut conn, &batch).await?;
-        let mut fast_path = true;
-        {
-            let mut tree = self.tree_mut();
-            for (outcome, leaf) in outcomes.iter().zip(&batch) {
-                match outcome {
-                    Appended::New(idx) if fast_path && *idx == tree.size() as i64 => {
-                        // The leaf hash was computed above: 32 bytes.
-                        if let Ok(h) = <Hash>::try_from(leaf.leaf_hash.as_slice()) {
-                            tree.push_leaf_hash(h);
-                        }
-                    }
-                    Appended::New(_) => fast_path = false,
-                    Appended::Duplicate(_) => {}
-                }
-            }
-            self.metrics.tree_size.set(tree.size() as i64);
-        }
+        let (outcomes, edge) =
+            storage::append(&mut conn, &batch, || Edge::clone(&self.edge())).await?;
+        drop(conn);
+        self.advance(edge);
         let new = outcomes
             .iter()
             .filter(|o| matches!(o, Appended::New(_)))
             .count() as u64;
         self.metrics.appends.inc_by(new);
         self.metrics.duplicates.inc_by(outcomes.len() as u64 - new);
-        if !fast_path {
-            // Another writer appended in between: integrate everything stored, in order.
-            drop(conn);
-            self.catch_up().await?;
-        }
         Ok(outcomes)
     }
 
-    /// Integrates into the tree every stored leaf it does not hold yet.
+    /// Integrates what other writers stored since: builds missing tiles (leaves from a writer
+    /// of the version before tiles) and moves the edge to the stored size. Two cheap queries
+    /// when nothing changed.
     pub async fn catch_up(&self) -> Result<u64, LedgerError> {
-        let from = self.tree().size();
         let mut conn = self.pool.get().await?;
-        let rows = storage::leaf_hashes_from(&mut conn, to_i64(from)?, LOAD_PAGE).await?;
+        let stored = tile_storage::leaf_count(&mut conn).await?;
+        if stored <= self.size() {
+            return Ok(self.size());
+        }
+        let mut tiled = tile_storage::tiled_size(&mut conn).await?;
+        if tiled < stored {
+            tile_storage::integrate_untiled(&mut conn).await?;
+            tiled = tile_storage::tiled_size(&mut conn).await?;
+        }
+        if tiled <= self.size() {
+            return Ok(self.size());
+        }
+        let edge = tile_storage::load_edge(&mut conn, tiled).await?;
         drop(conn);
-        let mut tree = self.tree_mut();
-        for (idx, hash) in rows {
-            // Rows another task already integrated are skipped; a gap would be a bug.
-            if idx == tree.size() as i64 {
-                tree.push_leaf_hash(hash_of(&hash, "leaf hash")?);
+        Ok(self.advance(edge))
+    }
+
+    /// Runs `compute` over the tiles of the tree of `size` leaves: a first pass lists the
+    /// nodes it reads, their tiles come from the edge, the cache or one query, then the real
+    /// pass. `compute` also gets the tree's root at `size` when it is the edge's (computed once
+    /// per edge). Sizes beyond the integrated tree are caught up first, then 404.
+    async fn with_tiles<T>(
+        &self,
+        size: u64,
+        compute: impl Fn(&dyn HashSource, Option<Hash>) -> Result<T, TreeError>,
+    ) -> Result<T, LedgerError> {
+        if size > self.size() && self.catch_up().await? < size {
+            return Err(LedgerError::NotFound(format!(
+                "the log has fewer than {size} entries"
+            )));
+        }
+        let edge = self.edge();
+        let known_root = (edge.size() == size).then(|| edge.root());
+        let recorder = NodeRecorder::new();
+        compute(&recorder, known_root).map_err(tree_error)?;
+        let wanted: BTreeSet<TileId> = recorder
+            .into_nodes()
+            .into_iter()
+            .map(|node| tile_of(node).0)
+            .filter(|id| edge.partial_tile(id.level).map(|(edge_id, _)| edge_id) != Some(*id))
+            .collect();
+        let mut set = TileSet {
+            tiles: Default::default(),
+            edge: edge.clone(),
+        };
+        let mut missing = Vec::new();
+        {
+            let mut cache = self.tile_cache.lock().unwrap_or_else(|e| e.into_inner());
+            for id in wanted {
+                match cache.get(id) {
+                    Some(tile) => {
+                        set.tiles.insert(id, tile);
+                    }
+                    None => missing.push(id),
+                }
             }
         }
-        self.metrics.tree_size.set(tree.size() as i64);
-        Ok(tree.size())
+        if !missing.is_empty() {
+            let mut conn = self.pool.get().await?;
+            let fetched = tile_storage::fetch_tiles(&mut conn, &missing).await?;
+            drop(conn);
+            let mut cache = self.tile_cache.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, tile) in fetched {
+                cache.insert(id, tile.clone());
+                set.tiles.insert(id, tile);
+            }
+        }
+        compute(&set, known_root).map_err(tree_error)
+    }
+
+    /// The stored hashes of tile `id`: the edge's own for its partial tiles, else the cache or
+    /// the database. `None` when the tile does not exist (yet).
+    pub async fn tile(&self, id: TileId) -> Result<Option<Arc<Vec<Hash>>>, LedgerError> {
+        let edge = self.edge();
+        if let Some((edge_id, entries)) = edge.partial_tile(id.level) {
+            if edge_id == id {
+                return Ok(Some(Arc::new(entries.to_vec())));
+            }
+        }
+        if let Some(tile) = self
+            .tile_cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
+            return Ok(Some(tile));
+        }
+        let mut conn = self.pool.get().await?;
+        let tile = tile_storage::fetch_tiles(&mut conn, &[id])
+            .await?
+            .remove(&id);
+        if let Some(tile) = &tile {
+            self.tile_cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, tile.clone());
+        }
+        Ok(tile)
+    }
+
+    /// The root of the tree when it held `size` leaves.
+    pub async fn root_at(&self, size: u64) -> Result<Hash, LedgerError> {
+        self.with_tiles(size, |source, known| match known {
+            Some(root) => Ok(root),
+            None => tree::root_at(source, size),
+        })
+        .await
+    }
+
+    /// The inclusion proof of leaf `index` in the tree of `size` leaves, with the leaf's hash
+    /// and that tree's root.
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<InclusionProof, LedgerError> {
+        let mut proofs = self.inclusion_proofs(&[index], size).await?;
+        proofs
+            .pop()
+            .ok_or_else(|| LedgerError::unexpected("no proof computed"))
+    }
+
+    /// Inclusion proofs of several leaves in the tree of `size` leaves, in the order asked,
+    /// from one read of the tiles.
+    pub async fn inclusion_proofs(
+        &self,
+        indices: &[u64],
+        size: u64,
+    ) -> Result<Vec<InclusionProof>, LedgerError> {
+        self.with_tiles(size, |source, known| {
+            let root = match known {
+                Some(root) => root,
+                None => tree::root_at(source, size)?,
+            };
+            indices
+                .iter()
+                .map(|&index| {
+                    let leaf_hash = source
+                        .node(Node { height: 0, index })
+                        .ok_or(TreeError::IndexOutOfRange { index, size })?;
+                    Ok(InclusionProof {
+                        proof: tree::inclusion_proof(source, index, size)?,
+                        leaf_hash,
+                        root,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    /// The consistency proof between the trees of `first` and `second` leaves
+    /// (`0 < first <= second`), with both roots.
+    pub async fn consistency(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<ConsistencyProof, LedgerError> {
+        if first == 0 || first > second {
+            return Err(LedgerError::Validation(
+                "a consistency proof needs 0 < first <= second".into(),
+            ));
+        }
+        self.with_tiles(second, |source, known| {
+            Ok(ConsistencyProof {
+                proof: tree::consistency_proof(source, first, second)?,
+                first_root: tree::root_at(source, first)?,
+                second_root: match known {
+                    Some(root) => root,
+                    None => tree::root_at(source, second)?,
+                },
+            })
+        })
+        .await
+    }
+
+    /// The consistency proof between the trees of `first` and `second` leaves.
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, LedgerError> {
+        Ok(self.consistency(first, second).await?.proof)
     }
 
     /// Signs a checkpoint of the current tree when it grew since the latest one (or `force`).
     pub async fn sign_current(&self, force: bool) -> Result<SignedCheckpoint, LedgerError> {
         let _guard = self.signing.lock().await;
         let latest = self.latest_signed();
-        let (size, root) = {
-            let tree = self.tree();
-            (tree.size(), tree.root())
-        };
+        let (size, root) = self.head();
         if size <= latest.tree_size && !force {
             return Ok(latest);
         }
@@ -384,7 +577,7 @@ impl LedgerService {
         if latest.tree_size >= size {
             return Ok(latest);
         }
-        if self.tree().size() < size {
+        if self.size() < size {
             self.catch_up().await?;
         }
         let signed = self.sign_current(false).await?;

@@ -3,7 +3,8 @@
 //!
 //! Appends take a transaction-scoped advisory lock, so exactly one writer at a time (across
 //! every replica) picks the next index: indices are dense, 0, 1, 2, ... with no gaps. An event
-//! already in the log (same `event_id`) is not appended twice.
+//! already in the log (same `event_id`) is not appended twice. The same transaction writes the
+//! tree's tiles ([`crate::tile_storage`]) for the new leaves.
 
 use std::collections::HashMap;
 
@@ -15,10 +16,13 @@ use uuid::Uuid;
 use crate::{
     domain::Viewer,
     schema::{checkpoints, cosignatures, leaves, signing_key},
+    tile_storage,
+    tiles::Edge,
+    tree::Hash,
 };
 
 /// The advisory lock key of the single-writer append ("ledger" in ASCII).
-const APPEND_LOCK: i64 = 0x6c65_6467_6572;
+pub(crate) const APPEND_LOCK: i64 = 0x6c65_6467_6572;
 
 /// A leaf as stored.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -65,9 +69,22 @@ pub enum Appended {
     Duplicate(i64),
 }
 
-/// Appends a batch of leaves in one transaction, in order; returns one outcome per leaf. An
-/// event already stored, or repeated within the batch, is a duplicate and keeps its index.
-pub async fn append(conn: &mut AsyncPgConnection, batch: &[NewLeaf]) -> QueryResult<Vec<Appended>> {
+/// Appends a batch of leaves in one transaction, in order; returns one outcome per leaf and the
+/// tree's right edge after it. An event already stored, or repeated within the batch, is a
+/// duplicate and keeps its index. The new leaves' tiles are written in the same transaction;
+/// `latest_edge` gives the caller's latest edge once the lock is held, reused when no other
+/// writer appended since (else the edge is read from the tiles).
+pub async fn append(
+    conn: &mut AsyncPgConnection,
+    batch: &[NewLeaf],
+    latest_edge: impl FnOnce() -> Edge + Send,
+) -> QueryResult<(Vec<Appended>, Edge)> {
+    let mut leaf_hashes = Vec::with_capacity(batch.len());
+    for leaf in batch {
+        leaf_hashes.push(<Hash>::try_from(leaf.leaf_hash.as_slice()).map_err(|_| {
+            diesel::result::Error::QueryBuilderError("a leaf hash is not 32 bytes".into())
+        })?);
+    }
     conn.transaction(async move |conn| {
         sql_query(format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
             .execute(conn)
@@ -77,6 +94,7 @@ pub async fn append(conn: &mut AsyncPgConnection, batch: &[NewLeaf]) -> QueryRes
             .first(conn)
             .await?;
         let mut next = max.map_or(0, |m| m + 1);
+        let mut edge = tile_storage::edge_at_locked(conn, latest_edge(), next as u64).await?;
         let ids: Vec<Uuid> = batch.iter().map(|l| l.event_id).collect();
         let mut known: HashMap<Uuid, i64> = leaves::table
             .filter(leaves::event_id.eq_any(&ids))
@@ -87,7 +105,8 @@ pub async fn append(conn: &mut AsyncPgConnection, batch: &[NewLeaf]) -> QueryRes
             .collect();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut rows = Vec::with_capacity(batch.len());
-        for leaf in batch {
+        let mut new_hashes = Vec::with_capacity(batch.len());
+        for (leaf, hash) in batch.iter().zip(&leaf_hashes) {
             if let Some(idx) = known.get(&leaf.event_id) {
                 outcomes.push(Appended::Duplicate(*idx));
                 continue;
@@ -103,6 +122,7 @@ pub async fn append(conn: &mut AsyncPgConnection, batch: &[NewLeaf]) -> QueryRes
                 time: leaf.time,
             });
             outcomes.push(Appended::New(next));
+            new_hashes.push(*hash);
             next += 1;
         }
         // 7 parameters a row; PostgreSQL takes at most 65535 per statement.
@@ -112,7 +132,8 @@ pub async fn append(conn: &mut AsyncPgConnection, batch: &[NewLeaf]) -> QueryRes
                 .execute(conn)
                 .await?;
         }
-        Ok(outcomes)
+        tile_storage::extend_and_write(conn, &mut edge, new_hashes).await?;
+        Ok((outcomes, edge))
     })
     .await
 }

@@ -2,6 +2,9 @@
 //!
 //! - Hashing: a leaf is `SHA-256(0x00 || data)`, an interior node `SHA-256(0x01 || left ||
 //!   right)`, the empty tree `SHA-256("")` (§2.1.1).
+//! - [`HashSource`]: where the proof algorithms ([`root_at`], [`inclusion_proof`],
+//!   [`consistency_proof`]) read complete nodes; [`NodeRecorder`] lists the nodes a proof will
+//!   read, so a storage (C2SP tiles, [`crate::tiles`]) can fetch them in one go.
 //! - [`Tree`] keeps the hash of every *perfect* subtree, level by level: `levels[k][i]` covers
 //!   leaves `[i·2^k, (i+1)·2^k)`. Appending touches at most one entry per level (O(log n)).
 //!   Every perfect subtree the RFC's recursions (MTH, PATH, PROOF) visit is aligned on its own
@@ -49,6 +52,8 @@ pub enum TreeError {
     IndexOutOfRange { index: u64, size: u64 },
     #[error("a consistency proof needs 0 < first <= second (got {first}, {second})")]
     BadConsistencyRange { first: u64, second: u64 },
+    #[error("the hash of node {0:?} is not available")]
+    MissingNode(Node),
 }
 
 /// Why a proof was rejected.
@@ -76,11 +81,189 @@ fn split_point(n: u64) -> u64 {
     1u64 << (63 - (n - 1).leading_zeros())
 }
 
-/// An append-only Merkle tree held in memory as perfect-subtree hashes per level.
+/// A complete node of the tree: the perfect subtree of height `height` (2^height leaves)
+/// covering leaves `[index·2^height, (index+1)·2^height)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Node {
+    pub height: u32,
+    pub index: u64,
+}
+
+/// Where the proof algorithms read the hashes of complete nodes. Every perfect subtree the
+/// RFC's recursions (MTH, PATH, SUBPROOF) visit is aligned on its own size, so a proof over a
+/// tree of `n` leaves reads only nodes complete at size `n`: O(log n) of them.
+pub trait HashSource {
+    /// The hash of `node`, or `None` when this source does not hold it.
+    fn node(&self, node: Node) -> Option<Hash>;
+}
+
+/// Records which nodes an algorithm reads (answering with a placeholder hash), so a storage
+/// can fetch them all at once before the real computation.
+#[derive(Debug, Default)]
+pub struct NodeRecorder {
+    nodes: std::cell::RefCell<Vec<Node>>,
+}
+
+impl NodeRecorder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The nodes read so far, in reading order (with repeats).
+    pub fn into_nodes(self) -> Vec<Node> {
+        self.nodes.into_inner()
+    }
+}
+
+impl HashSource for NodeRecorder {
+    fn node(&self, node: Node) -> Option<Hash> {
+        self.nodes.borrow_mut().push(node);
+        Some([0; 32])
+    }
+}
+
+/// MTH(D[0:size]) over `source`.
+pub fn root_at<S: HashSource + ?Sized>(source: &S, size: u64) -> Result<Hash, TreeError> {
+    mth(source, 0, size)
+}
+
+/// The inclusion path of leaf `index` in the tree of the first `size` leaves (§2.1.3.1).
+pub fn inclusion_proof<S: HashSource + ?Sized>(
+    source: &S,
+    index: u64,
+    size: u64,
+) -> Result<Vec<Hash>, TreeError> {
+    if index >= size {
+        return Err(TreeError::IndexOutOfRange { index, size });
+    }
+    let mut path = Vec::new();
+    path_of(source, index, 0, size, &mut path)?;
+    Ok(path)
+}
+
+/// The consistency proof between the trees of `first` and `second` leaves (§2.1.4.1).
+/// Equal sizes give the empty proof; `first` must not be zero.
+pub fn consistency_proof<S: HashSource + ?Sized>(
+    source: &S,
+    first: u64,
+    second: u64,
+) -> Result<Vec<Hash>, TreeError> {
+    if first == 0 || first > second {
+        return Err(TreeError::BadConsistencyRange { first, second });
+    }
+    let mut proof = Vec::new();
+    if first < second {
+        subproof(source, first, 0, second, true, &mut proof)?;
+    }
+    Ok(proof)
+}
+
+/// MTH(D[start:end]). Perfect aligned ranges are one node; others split at the largest power
+/// of two below their size, whose left part is always perfect and aligned.
+fn mth<S: HashSource + ?Sized>(source: &S, start: u64, end: u64) -> Result<Hash, TreeError> {
+    let n = end - start;
+    if n == 0 {
+        return Ok(empty_root());
+    }
+    if n.is_power_of_two() && start.is_multiple_of(n) {
+        let node = Node {
+            height: n.trailing_zeros(),
+            index: start >> n.trailing_zeros(),
+        };
+        return source.node(node).ok_or(TreeError::MissingNode(node));
+    }
+    let k = split_point(n);
+    Ok(node_hash(
+        &mth(source, start, start + k)?,
+        &mth(source, start + k, end)?,
+    ))
+}
+
+/// PATH(m, D[start:end]) with `m` relative to `start`, siblings appended leaf first.
+fn path_of<S: HashSource + ?Sized>(
+    source: &S,
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), TreeError> {
+    let n = end - start;
+    if n <= 1 {
+        return Ok(());
+    }
+    let k = split_point(n);
+    if m < k {
+        path_of(source, m, start, start + k, out)?;
+        out.push(mth(source, start + k, end)?);
+    } else {
+        path_of(source, m - k, start + k, end, out)?;
+        out.push(mth(source, start, start + k)?);
+    }
+    Ok(())
+}
+
+/// SUBPROOF(m, D[start:end], b).
+fn subproof<S: HashSource + ?Sized>(
+    source: &S,
+    m: u64,
+    start: u64,
+    end: u64,
+    complete: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), TreeError> {
+    let n = end - start;
+    if m == n {
+        if !complete {
+            out.push(mth(source, start, end)?);
+        }
+        return Ok(());
+    }
+    let k = split_point(n);
+    if m <= k {
+        subproof(source, m, start, start + k, complete, out)?;
+        out.push(mth(source, start + k, end)?);
+    } else {
+        subproof(source, m - k, start + k, end, false, out)?;
+        out.push(mth(source, start, start + k)?);
+    }
+    Ok(())
+}
+
+/// The root of a perfect subtree from its `2^k` bottom hashes, in order.
+pub fn perfect_root(bottom: &[Hash]) -> Hash {
+    debug_assert!(bottom.len().is_power_of_two());
+    if bottom.len() == 1 {
+        return bottom[0];
+    }
+    let mut row: Vec<Hash> = bottom
+        .chunks_exact(2)
+        .map(|p| node_hash(&p[0], &p[1]))
+        .collect();
+    while row.len() > 1 {
+        let next: Vec<Hash> = row
+            .chunks_exact(2)
+            .map(|p| node_hash(&p[0], &p[1]))
+            .collect();
+        row = next;
+    }
+    row[0]
+}
+
+/// An append-only Merkle tree held in memory as perfect-subtree hashes per level. The
+/// reference the tile-backed tree is tested against; fine for small logs and tests.
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
     /// `levels[0]` are the leaf hashes; `levels[k][i]` the hash of leaves `[i·2^k, (i+1)·2^k)`.
     levels: Vec<Vec<Hash>>,
+}
+
+impl HashSource for Tree {
+    fn node(&self, node: Node) -> Option<Hash> {
+        self.levels
+            .get(node.height as usize)?
+            .get(usize::try_from(node.index).ok()?)
+            .copied()
+    }
 }
 
 impl Tree {
@@ -132,46 +315,32 @@ impl Tree {
 
     /// The hash of leaf `index`.
     pub fn leaf(&self, index: u64) -> Option<Hash> {
-        self.levels
-            .first()?
-            .get(usize::try_from(index).ok()?)
-            .copied()
+        self.node(Node { height: 0, index })
     }
 
     /// The root of the whole tree.
     pub fn root(&self) -> Hash {
-        self.mth(0, self.size())
+        // Every node below the size is held: this cannot miss.
+        root_at(self, self.size()).unwrap_or_else(|_| empty_root())
     }
 
     /// The root the tree had when it held `size` leaves.
     pub fn root_at(&self, size: u64) -> Result<Hash, TreeError> {
         self.check_size(size)?;
-        Ok(self.mth(0, size))
+        root_at(self, size)
     }
 
     /// The inclusion path of leaf `index` in the tree of the first `size` leaves (§2.1.3.1).
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, TreeError> {
         self.check_size(size)?;
-        if index >= size {
-            return Err(TreeError::IndexOutOfRange { index, size });
-        }
-        let mut path = Vec::new();
-        self.path(index, 0, size, &mut path);
-        Ok(path)
+        inclusion_proof(self, index, size)
     }
 
     /// The consistency proof between the trees of `first` and `second` leaves (§2.1.4.1).
     /// Equal sizes give the empty proof; `first` must not be zero.
     pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<Hash>, TreeError> {
         self.check_size(second)?;
-        if first == 0 || first > second {
-            return Err(TreeError::BadConsistencyRange { first, second });
-        }
-        let mut proof = Vec::new();
-        if first < second {
-            self.subproof(first, 0, second, true, &mut proof);
-        }
-        Ok(proof)
+        consistency_proof(self, first, second)
     }
 
     fn check_size(&self, requested: u64) -> Result<(), TreeError> {
@@ -182,56 +351,6 @@ impl Tree {
             });
         }
         Ok(())
-    }
-
-    /// MTH(D[start:end]). Perfect aligned ranges are a lookup; others split at the largest power
-    /// of two below their size, whose left part is always perfect and aligned.
-    fn mth(&self, start: u64, end: u64) -> Hash {
-        let n = end - start;
-        if n == 0 {
-            return empty_root();
-        }
-        if n.is_power_of_two() && start.is_multiple_of(n) {
-            let level = n.trailing_zeros() as usize;
-            return self.levels[level][(start >> level) as usize];
-        }
-        let k = split_point(n);
-        node_hash(&self.mth(start, start + k), &self.mth(start + k, end))
-    }
-
-    /// PATH(m, D[start:end]) with `m` relative to `start`, siblings appended leaf first.
-    fn path(&self, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
-        let n = end - start;
-        if n <= 1 {
-            return;
-        }
-        let k = split_point(n);
-        if m < k {
-            self.path(m, start, start + k, out);
-            out.push(self.mth(start + k, end));
-        } else {
-            self.path(m - k, start + k, end, out);
-            out.push(self.mth(start, start + k));
-        }
-    }
-
-    /// SUBPROOF(m, D[start:end], b).
-    fn subproof(&self, m: u64, start: u64, end: u64, complete: bool, out: &mut Vec<Hash>) {
-        let n = end - start;
-        if m == n {
-            if !complete {
-                out.push(self.mth(start, end));
-            }
-            return;
-        }
-        let k = split_point(n);
-        if m <= k {
-            self.subproof(m, start, start + k, complete, out);
-            out.push(self.mth(start + k, end));
-        } else {
-            self.subproof(m - k, start + k, end, false, out);
-            out.push(self.mth(start, start + k));
-        }
     }
 }
 

@@ -118,28 +118,28 @@ pub async fn list(
     .await?;
     drop(conn);
 
-    let tree = ledger.tree();
+    // Every proof from one read of the tiles.
+    let indices: Vec<u64> = rows.iter().map(|row| row.idx as u64).collect();
+    let proofs = ledger
+        .inclusion_proofs(&indices, checkpoint.tree_size)
+        .await?;
     let mut entries = Vec::with_capacity(rows.len());
-    for row in rows {
+    for (row, proof) in rows.into_iter().zip(proofs) {
         let index = row.idx as u64;
-        if tree.leaf(index).as_ref().map(|h| h.as_slice()) != Some(row.leaf_hash.as_slice()) {
+        if proof.leaf_hash.as_slice() != row.leaf_hash.as_slice() {
             return Err(LedgerError::unexpected(format!(
                 "leaf {index} differs from the tree"
             )));
         }
-        let proof = tree
-            .inclusion_proof(index, checkpoint.tree_size)
-            .map_err(LedgerError::unexpected)?;
         let event = serde_json::from_str(&row.payload).map_err(LedgerError::unexpected)?;
         entries.push(AccessEntry {
             index,
             leaf_hash: b64(&row.leaf_hash),
             payload: row.payload,
             event,
-            inclusion_proof: proof.iter().map(|h| b64(h)).collect(),
+            inclusion_proof: proof.proof.iter().map(|h| b64(h)).collect(),
         });
     }
-    drop(tree);
     Ok(HttpResponse::Ok().json(AccessesResponse {
         root_hash: checkpoint.root_base64(),
         tree_size: checkpoint.tree_size,

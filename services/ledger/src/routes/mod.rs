@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod checkpoints;
 pub mod entries;
 pub mod proofs;
+pub mod tiles;
 
 use actix_web::web;
 use base64::{engine::general_purpose::STANDARD, Engine as _};
@@ -32,7 +33,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/entries", web::get().to(entries::range))
             .route("/entries/{index}", web::get().to(entries::get))
             .route("/proof/inclusion", web::get().to(proofs::inclusion))
-            .route("/proof/consistency", web::get().to(proofs::consistency)),
+            .route("/proof/consistency", web::get().to(proofs::consistency))
+            .route("/tile/entries/{tile:.*}", web::get().to(tiles::entries))
+            .route("/tile/{tile:.*}", web::get().to(tiles::hashes)),
     );
 }
 

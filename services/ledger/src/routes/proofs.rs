@@ -32,7 +32,7 @@ pub struct InclusionProofResponse {
 
 /// Checks `size` against the tree (404 beyond it) and makes sure a checkpoint covers it.
 async fn ensure_size(ledger: &LedgerService, size: u64) -> Result<(), LedgerError> {
-    if ledger.tree().size() < size && ledger.catch_up().await? < size {
+    if ledger.size() < size && ledger.catch_up().await? < size {
         return Err(LedgerError::NotFound(format!(
             "the log has fewer than {size} entries"
         )));
@@ -67,23 +67,13 @@ pub async fn inclusion(
         )));
     }
     ensure_size(&ledger, size).await?;
-    let tree = ledger.tree();
-    let proof = tree
-        .inclusion_proof(index, size)
-        .map_err(|e| LedgerError::NotFound(e.to_string()))?;
-    let leaf = tree
-        .leaf(index)
-        .ok_or_else(|| LedgerError::NotFound(format!("no entry {index}")))?;
-    let root = tree
-        .root_at(size)
-        .map_err(|e| LedgerError::NotFound(e.to_string()))?;
-    drop(tree);
+    let proof = ledger.inclusion_proof(index, size).await?;
     Ok(HttpResponse::Ok().json(InclusionProofResponse {
         index,
         tree_size: size,
-        leaf_hash: b64(&leaf),
-        root_hash: b64(&root),
-        inclusion_proof: proof.iter().map(|h| b64(h)).collect(),
+        leaf_hash: b64(&proof.leaf_hash),
+        root_hash: b64(&proof.root),
+        inclusion_proof: proof.proof.iter().map(|h| b64(h)).collect(),
     }))
 }
 
@@ -127,22 +117,12 @@ pub async fn consistency(
         ));
     }
     ensure_size(&ledger, second).await?;
-    let tree = ledger.tree();
-    let proof = tree
-        .consistency_proof(first, second)
-        .map_err(|e| LedgerError::NotFound(e.to_string()))?;
-    let first_root = tree
-        .root_at(first)
-        .map_err(|e| LedgerError::NotFound(e.to_string()))?;
-    let second_root = tree
-        .root_at(second)
-        .map_err(|e| LedgerError::NotFound(e.to_string()))?;
-    drop(tree);
+    let proof = ledger.consistency(first, second).await?;
     Ok(HttpResponse::Ok().json(ConsistencyProofResponse {
         first,
         second,
-        first_root: b64(&first_root),
-        second_root: b64(&second_root),
-        consistency_proof: proof.iter().map(|h| b64(h)).collect(),
+        first_root: b64(&proof.first_root),
+        second_root: b64(&proof.second_root),
+        consistency_proof: proof.proof.iter().map(|h| b64(h)).collect(),
     }))
 }

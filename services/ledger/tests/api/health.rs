@@ -31,6 +31,8 @@ fn the_openapi_document_names_every_endpoint() {
         "/ledger/checkpoints",
         "/ledger/proof/inclusion",
         "/ledger/proof/consistency",
+        "/ledger/tile/{tile}",
+        "/ledger/tile/entries/{tile}",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }

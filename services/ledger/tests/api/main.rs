@@ -13,5 +13,6 @@ mod proofs;
 mod restart;
 mod stream_trust;
 mod throughput;
+mod tiles;
 mod verify;
 mod witness;

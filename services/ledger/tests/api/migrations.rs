@@ -13,7 +13,7 @@ fn ledger_tables(conn: &mut AsyncConnectionWrapper<AsyncPgConnection>) -> i64 {
     use diesel::RunQueryDsl;
     let rows: Vec<Count> = sql_query(
         "SELECT count(*) AS n FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_name IN ('leaves', 'checkpoints', 'signing_key')",
+         WHERE table_schema = 'public' AND table_name IN ('leaves', 'checkpoints', 'signing_key', 'tiles')",
     )
     .load(conn)
     .expect("count tables");
@@ -36,13 +36,13 @@ async fn every_down_migration_undoes_its_up() {
                 .expect("connect");
         conn.run_pending_migrations(ledger::startup::MIGRATIONS)
             .expect("up");
-        assert_eq!(ledger_tables(&mut conn), 3);
+        assert_eq!(ledger_tables(&mut conn), 4);
         conn.revert_all_migrations(ledger::startup::MIGRATIONS)
             .expect("down");
         assert_eq!(ledger_tables(&mut conn), 0);
         conn.run_pending_migrations(ledger::startup::MIGRATIONS)
             .expect("up again");
-        assert_eq!(ledger_tables(&mut conn), 3);
+        assert_eq!(ledger_tables(&mut conn), 4);
     })
     .await
     .expect("migration checks");
