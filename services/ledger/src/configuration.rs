@@ -26,6 +26,9 @@ pub struct Settings {
     pub internal_token: InternalToken,
     /// `TRUSTED_PROXIES` and the rest of the access kernel's settings.
     pub access: custodian_access::AccessSettings,
+    /// `PUBLIC_URL` (`http://127.0.0.1:8080`, the gateway): the base of the links in FHIR
+    /// answers (`/fhir/AuditEvent` bundles, an `AuditEvent`'s entry and proof).
+    pub public_url: String,
 }
 
 pub const DEFAULT_PORT: u16 = 8084;
@@ -62,6 +65,10 @@ impl Settings {
                 .to_string(),
             internal_token: InternalToken::from_env()?,
             access: custodian_access::AccessSettings::from_env(&env)?,
+            public_url: env
+                .string("PUBLIC_URL", "http://127.0.0.1:8080")
+                .trim_end_matches('/')
+                .to_string(),
         })
     }
 }

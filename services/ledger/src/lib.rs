@@ -9,11 +9,13 @@
 //! - [`storage`]: leaves, checkpoints and the key in PostgreSQL; single-writer appends.
 //! - [`service`]: the three kept in step: durable leaves, in-memory tree, latest checkpoint.
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
-//! - [`domain`]: the checkpoint body and who may see which entries.
-//! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
+//! - [`domain`]: the checkpoint body, who may see which entries, a leaf as a FHIR `AuditEvent`
+//!   and the parsed `AuditEvent` search; [`audit_search`]: that search in PostgreSQL.
+//! - [`routes`]: the HTTP API under `/ledger` and `/fhir/AuditEvent`; [`error`]: errors to HTTP answers.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
 use custodian_auth::openapi::BearerAuth;
+pub mod audit_search;
 pub mod checkpointer;
 pub mod configuration;
 pub mod consumer;
@@ -42,6 +44,8 @@ use utoipa::OpenApi;
         routes::entries::get,
         routes::proofs::inclusion,
         routes::proofs::consistency,
+        routes::audit_event::search,
+        routes::audit_event::read,
     ),
     components(schemas(
         routes::ErrorBody,

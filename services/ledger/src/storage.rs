@@ -12,8 +12,13 @@ use diesel::{prelude::*, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use custodian_events::{AccessAction, AccessOutcome};
+
 use crate::{
-    domain::Viewer,
+    domain::{
+        audit_event::{stored_action, stored_outcome},
+        Viewer,
+    },
     schema::{checkpoints, leaves, signing_key},
 };
 
@@ -42,6 +47,10 @@ pub struct NewLeaf {
     pub patient_ref: Option<String>,
     pub actor_id: String,
     pub time: DateTime<Utc>,
+    /// The event's action, outcome and `actor.practitioner`, for searches (`/fhir/AuditEvent`).
+    pub action: AccessAction,
+    pub outcome: AccessOutcome,
+    pub actor_practitioner: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -54,6 +63,9 @@ struct InsertLeaf<'a> {
     patient_ref: Option<&'a str>,
     actor_id: &'a str,
     time: DateTime<Utc>,
+    action: &'static str,
+    outcome: &'static str,
+    actor_practitioner: Option<&'a str>,
 }
 
 /// What [`append`] did.
@@ -101,11 +113,14 @@ pub async fn append(conn: &mut AsyncPgConnection, batch: &[NewLeaf]) -> QueryRes
                 patient_ref: leaf.patient_ref.as_deref(),
                 actor_id: &leaf.actor_id,
                 time: leaf.time,
+                action: stored_action(leaf.action),
+                outcome: stored_outcome(leaf.outcome),
+                actor_practitioner: leaf.actor_practitioner.as_deref(),
             });
             outcomes.push(Appended::New(next));
             next += 1;
         }
-        // 7 parameters a row; PostgreSQL takes at most 65535 per statement.
+        // 10 parameters a row; PostgreSQL takes at most 65535 per statement.
         for chunk in rows.chunks(1000) {
             diesel::insert_into(leaves::table)
                 .values(chunk)

@@ -1,7 +1,9 @@
-//! The HTTP API, all under `/ledger`. Checkpoint and key are public; everything else needs a
-//! bearer token, and entries are filtered by [`crate::domain::Viewer`].
+//! The HTTP API under `/ledger`, and the same log as FHIR `AuditEvent`s under
+//! `/fhir/AuditEvent`. Checkpoint and key are public; everything else needs a bearer token,
+//! and entries are filtered by [`crate::domain::Viewer`].
 
 pub mod accesses;
+pub mod audit_event;
 pub mod checkpoint;
 pub mod entries;
 pub mod proofs;
@@ -30,6 +32,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/entries/{index}", web::get().to(entries::get))
             .route("/proof/inclusion", web::get().to(proofs::inclusion))
             .route("/proof/consistency", web::get().to(proofs::consistency)),
+    )
+    .service(
+        web::scope("/fhir/AuditEvent")
+            .route("", web::get().to(audit_event::search))
+            .route("", web::route().to(audit_event::not_allowed))
+            .route("/{id}", web::get().to(audit_event::read))
+            .route("/{id}", web::route().to(audit_event::not_allowed)),
     );
 }
 

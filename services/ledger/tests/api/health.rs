@@ -29,6 +29,8 @@ fn the_openapi_document_names_every_endpoint() {
         "/ledger/entries/{index}",
         "/ledger/proof/inclusion",
         "/ledger/proof/consistency",
+        "/fhir/AuditEvent",
+        "/fhir/AuditEvent/{id}",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }

@@ -17,6 +17,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub const ORIGIN: &str = "custodian.local/ledger";
+/// The base of the links in FHIR answers.
+pub const PUBLIC_URL: &str = "https://gateway.test";
 
 pub struct TestApp {
     pub address: String,
@@ -91,6 +93,7 @@ async fn start(
         identity_url: identity.url.clone(),
         internal_token: identity.credential.clone(),
         access: custodian_access::AccessSettings::default(),
+        public_url: PUBLIC_URL.into(),
     };
     let app = Application::build(settings).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
