@@ -7,6 +7,7 @@
 
 use diesel::{
     pg::Pg,
+    prelude::*,
     query_builder::{BoxedSqlQuery, SqlQuery},
     serialize::ToSql,
     sql_query,
@@ -14,11 +15,16 @@ use diesel::{
     QueryResult, QueryableByName,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
 
-use crate::domain::{
-    audit_event::{stored_action, stored_outcome},
-    audit_search::{AgentRef, AuditSearch, Sort, TimeFilter},
-    Viewer,
+use crate::{
+    domain::{
+        audit_event::{stored_action, stored_outcome},
+        audit_search::{AgentRef, AuditSearch, Sort, TimeFilter},
+        Viewer,
+    },
+    schema::leaves,
+    storage::LeafRow,
 };
 
 /// What a search returns of a leaf.
@@ -173,4 +179,17 @@ pub async fn search(
     });
     st = st.sql(" LIMIT ").bind::<BigInt, _>(search.count + 1);
     st.query.load(conn).await
+}
+
+/// The leaf of an event (`event_id` is unique: an event is appended once).
+pub async fn by_event_id(
+    conn: &mut AsyncPgConnection,
+    event_id: Uuid,
+) -> QueryResult<Option<LeafRow>> {
+    leaves::table
+        .filter(leaves::event_id.eq(event_id))
+        .select(LeafRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }

@@ -6,9 +6,10 @@
 //! Security Alert / Emergency Override Started. The user is the requesting agent (an
 //! information recipient, with the client's address and the purpose of use), the service that
 //! served the request the destination agent and the observer, the patient and the resource type
-//! touched are entities, and the request id is BALP's `XrequestId` entity. An extension names
-//! the leaf (index, hash, event id) and where its entry and inclusion proof are served, so an
-//! auditor can check the event is in the signed log.
+//! touched are entities, and the request id is BALP's `XrequestId` entity. The id is the event's
+//! (what anomaly's `DetectedIssue.implicated` already names: `AuditEvent/<event id>`). An
+//! extension names the leaf (index and hash) and where its entry and inclusion proof are
+//! served, so an auditor can check the event is in the signed log.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
@@ -349,13 +350,12 @@ pub fn audit_event(event: &AccessEvent, leaf: LeafInfo<'_>, base: &str) -> Value
     let service = observer(event);
     let mut resource = json!({
         "resourceType": "AuditEvent",
-        "id": leaf.index.to_string(),
+        "id": event.id.to_string(),
         "extension": [{
             "url": LEDGER_LEAF_EXTENSION,
             "extension": [
                 {"url": "index", "valueUnsignedInt": leaf.index},
                 {"url": "leafHash", "valueBase64Binary": leaf.leaf_hash_base64},
-                {"url": "eventId", "valueUuid": format!("urn:uuid:{}", event.id)},
                 {"url": "entry", "valueUrl": format!("{base}/ledger/entries/{}", leaf.index)},
                 {"url": "inclusionProof", "valueUrl": format!("{base}/ledger/proof/inclusion?index={}", leaf.index)},
             ]
@@ -515,7 +515,7 @@ mod tests {
             },
             "https://gw",
         );
-        assert_eq!(r["id"], "42");
+        assert_eq!(r["id"], Uuid::nil().to_string());
         assert_eq!(r["type"]["code"], "rest");
         assert_eq!(r["subtype"][0]["code"], "read");
         assert_eq!(r["action"], "R");
@@ -539,7 +539,7 @@ mod tests {
         assert_eq!(leaf["extension"][0]["valueUnsignedInt"], 42);
         assert_eq!(leaf["extension"][1]["valueBase64Binary"], "aGFzaA==");
         assert_eq!(
-            leaf["extension"][4]["valueUrl"],
+            leaf["extension"][3]["valueUrl"],
             "https://gw/ledger/proof/inclusion?index=42"
         );
     }

@@ -1,5 +1,7 @@
 //! `GET /fhir/AuditEvent` (search) and `GET /fhir/AuditEvent/{id}` (read): the log as FHIR R4
-//! `AuditEvent`s, one per leaf, the id being the leaf index (stable: a leaf never moves).
+//! `AuditEvent`s, one per leaf. The id is the access event's id: stable, unique in the log (an
+//! event is appended once), and what anomaly's `DetectedIssue.implicated` names; the leaf index
+//! is in the ledger-leaf extension.
 //!
 //! Who sees what is the ledger's one rule ([`Viewer`]), as for `/ledger/accesses`: auditors and
 //! administrators every entry, a patient the entries about her (naming another patient is
@@ -15,6 +17,7 @@ use custodian_access::{reference::is_fhir_id, Caller};
 use custodian_events::AccessEvent;
 use custodian_fhir::{FhirError, OperationOutcome, FHIR_JSON};
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::{
     audit_search,
@@ -25,7 +28,6 @@ use crate::{
     },
     routes::b64,
     service::LedgerService,
-    storage,
 };
 
 /// The public base URL links are built on (`PUBLIC_URL`, the gateway's address).
@@ -133,9 +135,10 @@ pub async fn search(
     let base = base.0.as_str();
     let mut entries = Vec::with_capacity(rows.len() + 1);
     for row in &rows {
+        let resource = resource(row.idx, &row.leaf_hash, &row.payload, base)?;
         entries.push(json!({
-            "fullUrl": format!("{base}/fhir/AuditEvent/{}", row.idx),
-            "resource": resource(row.idx, &row.leaf_hash, &row.payload, base)?,
+            "fullUrl": format!("{base}/fhir/AuditEvent/{}", resource["id"].as_str().unwrap_or_default()),
+            "resource": resource,
             "search": {"mode": "match"},
         }));
     }
@@ -169,12 +172,12 @@ pub async fn search(
     Ok(fhir_json(StatusCode::OK, &bundle))
 }
 
-/// One leaf as an `AuditEvent`; the id is the leaf index.
+/// One leaf as an `AuditEvent`; the id is the access event's.
 #[utoipa::path(
     get,
     path = "/fhir/AuditEvent/{id}",
     tag = "fhir",
-    params(("id" = String, Path, description = "the leaf index")),
+    params(("id" = String, Path, description = "the access event's id (a UUID)")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "AuditEvent (application/fhir+json)"),
@@ -198,14 +201,10 @@ pub async fn read(
         )));
     }
     let not_found = || FhirError::NotFound(format!("AuditEvent/{id} is not known"));
-    // Every index is a valid id; any other valid id names nothing.
-    let index = id
-        .parse::<u64>()
-        .ok()
-        .filter(|n| *n <= i64::MAX as u64)
-        .ok_or_else(not_found)? as i64;
+    // Every event id is a valid FHIR id; any other valid id names nothing.
+    let event_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let mut conn = ledger.pool().get().await.map_err(db)?;
-    let row = storage::entry(&mut conn, index)
+    let row = audit_search::by_event_id(&mut conn, event_id)
         .await
         .map_err(db)?
         .ok_or_else(not_found)?;

@@ -42,11 +42,7 @@ fn leaf_part<'a>(resource: &'a Value, part: &str) -> &'a Value {
 }
 
 fn event_id(resource: &Value) -> String {
-    leaf_part(resource, "eventId")
-        .as_str()
-        .expect("eventId")
-        .trim_start_matches("urn:uuid:")
-        .to_string()
+    resource["id"].as_str().expect("id").to_string()
 }
 
 /// A path on the test server from a link the server gave (built on `PUBLIC_URL`).
@@ -358,7 +354,7 @@ async fn pages_follow_next_links_without_duplicates_or_gaps() {
 }
 
 #[actix_web::test]
-async fn an_audit_event_is_read_by_leaf_index_and_leads_to_its_proof() {
+async fn an_audit_event_is_read_by_event_id_and_leads_to_its_leaf_and_proof() {
     let mut app = spawn_app().await;
     let events: Vec<AccessEvent> = (0..5).map(|_| event(Some("Patient/alice"), "u1")).collect();
     log(&mut app, &events).await;
@@ -367,11 +363,10 @@ async fn an_audit_event_is_read_by_leaf_index_and_leads_to_its_proof() {
 
     for (index, e) in events.iter().enumerate() {
         let res = app
-            .get(&format!("/fhir/AuditEvent/{index}"), Some(&auditor))
+            .get(&format!("/fhir/AuditEvent/{}", e.id), Some(&auditor))
             .await;
         let resource = assert_fhir(&res, 200);
         assert!(custodian_fhir::validate_resource(&resource).is_ok());
-        assert_eq!(resource["id"], index.to_string());
         assert_eq!(event_id(&resource), e.id.to_string());
         assert_eq!(resource["action"], "R");
         assert_eq!(resource["outcome"], "0");
@@ -418,10 +413,18 @@ async fn an_audit_event_is_read_by_leaf_index_and_leads_to_its_proof() {
 
     // The same resource through search and read.
     let (_, _, bundle) = page(&app.get("/fhir/AuditEvent?_count=1", Some(&auditor)).await);
-    let read = app.get("/fhir/AuditEvent/4", Some(&auditor)).await.json();
+    let read = app
+        .get(
+            &format!("/fhir/AuditEvent/{}", events[4].id),
+            Some(&auditor),
+        )
+        .await
+        .json();
     assert_eq!(bundle["entry"][0]["resource"], read);
 
-    assert_outcome(&app.get("/fhir/AuditEvent/5", Some(&auditor)).await, 404);
+    let unknown = format!("/fhir/AuditEvent/{}", Uuid::new_v4());
+    assert_outcome(&app.get(&unknown, Some(&auditor)).await, 404);
+    assert_outcome(&app.get("/fhir/AuditEvent/4", Some(&auditor)).await, 404);
     assert_outcome(&app.get("/fhir/AuditEvent/abc", Some(&auditor)).await, 404);
     assert_outcome(
         &app.get("/fhir/AuditEvent/99999999999999999999", Some(&auditor))
@@ -434,7 +437,7 @@ async fn an_audit_event_is_read_by_leaf_index_and_leads_to_its_proof() {
     );
     let res = app
         .client
-        .delete(format!("{}/fhir/AuditEvent/0", app.address))
+        .delete(format!("{}/fhir/AuditEvent/{}", app.address, events[0].id))
         .bearer_auth(&auditor)
         .send()
         .await
@@ -490,32 +493,18 @@ async fn patients_see_their_own_practitioners_theirs_and_auditors_everything() {
         );
     }
     // Reads follow the same rule.
-    assert_eq!(
-        app.get("/fhir/AuditEvent/0", Some(&alice)).await.status,
-        200
-    );
-    assert_outcome(&app.get("/fhir/AuditEvent/2", Some(&alice)).await, 403);
-    assert_eq!(
-        app.get("/fhir/AuditEvent/2", Some(&doctor_token))
-            .await
-            .status,
-        200
-    );
-    assert_outcome(
-        &app.get("/fhir/AuditEvent/3", Some(&doctor_token)).await,
-        403,
-    );
-    assert_outcome(
-        &app.get("/fhir/AuditEvent/0", Some(&other_doctor_token))
-            .await,
-        403,
-    );
+    let read = |n: usize| format!("/fhir/AuditEvent/{}", events[n].id);
+    assert_eq!(app.get(&read(0), Some(&alice)).await.status, 200);
+    assert_outcome(&app.get(&read(2), Some(&alice)).await, 403);
+    assert_eq!(app.get(&read(2), Some(&doctor_token)).await.status, 200);
+    assert_outcome(&app.get(&read(3), Some(&doctor_token)).await, 403);
+    assert_outcome(&app.get(&read(0), Some(&other_doctor_token)).await, 403);
 
     // Services read no entries; a token is needed.
     let service = app.issuer.token(&app.issuer.claims(Role::Service));
     assert_outcome(&app.get("/fhir/AuditEvent", Some(&service)).await, 403);
     assert_eq!(app.get("/fhir/AuditEvent", None).await.status, 401);
-    assert_eq!(app.get("/fhir/AuditEvent/0", None).await.status, 401);
+    assert_eq!(app.get(&read(0), None).await.status, 401);
 
     // Reading the log adds nothing to it.
     let (_, before) = app.wait_for_checkpoint(5).await;
