@@ -5,6 +5,7 @@
 //! Each filter has an index that keeps index order (`(patient_ref, idx)`, `(actor_id, idx)`,
 //! `(action, idx)`, `(outcome, idx)`, `(actor_practitioner, idx)`; `(time, idx)` for dates).
 
+use chrono::{DateTime, Utc};
 use diesel::{
     pg::Pg,
     prelude::*,
@@ -20,7 +21,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         audit_event::{stored_action, stored_outcome},
-        audit_search::{AgentRef, AuditSearch, Sort, TimeFilter},
+        audit_search::{AgentRef, AuditSearch, Cursor, Sort, TimeFilter},
         Viewer,
     },
     schema::leaves,
@@ -36,6 +37,8 @@ pub struct AuditRow {
     pub leaf_hash: Vec<u8>,
     #[diesel(sql_type = Text)]
     pub payload: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub time: DateTime<Utc>,
 }
 
 /// SQL text with `$n` placeholders numbered as values are bound.
@@ -93,7 +96,7 @@ pub async fn search(
     viewer: &Viewer,
     search: &AuditSearch,
 ) -> QueryResult<Vec<AuditRow>> {
-    let mut st = Statement::new("SELECT idx, leaf_hash, payload FROM leaves WHERE TRUE");
+    let mut st = Statement::new("SELECT idx, leaf_hash, payload, time FROM leaves WHERE TRUE");
     st = match viewer {
         Viewer::Everything => st,
         Viewer::Patient(p) => st.any_of("patient_ref", vec![p.as_str().to_string()]),
@@ -159,19 +162,23 @@ pub async fn search(
         );
     }
     // The keyset: strictly after the previous page's last leaf in this order.
-    if let Some(cursor) = search.cursor {
-        st = match search.sort {
-            Sort::IndexDescending => st.sql(" AND idx < ").bind::<BigInt, _>(cursor),
-            Sort::DateDescending => st
-                .sql(" AND (time, idx) < (SELECT time, idx FROM leaves WHERE idx = ")
-                .bind::<BigInt, _>(cursor)
-                .sql(")"),
-            Sort::DateAscending => st
-                .sql(" AND (time, idx) > (SELECT time, idx FROM leaves WHERE idx = ")
-                .bind::<BigInt, _>(cursor)
-                .sql(")"),
-        };
-    }
+    // The keyset: strictly after the previous page's last leaf in this order.
+    st = match (search.cursor, search.sort) {
+        (None, _) => st,
+        (Some(Cursor::Index(index)), _) => st.sql(" AND idx < ").bind::<BigInt, _>(index),
+        (Some(Cursor::Date { time, index }), Sort::DateAscending) => st
+            .sql(" AND (time, idx) > (")
+            .bind::<Timestamptz, _>(time)
+            .sql(", ")
+            .bind::<BigInt, _>(index)
+            .sql(")"),
+        (Some(Cursor::Date { time, index }), _) => st
+            .sql(" AND (time, idx) < (")
+            .bind::<Timestamptz, _>(time)
+            .sql(", ")
+            .bind::<BigInt, _>(index)
+            .sql(")"),
+    };
     st = st.sql(match search.sort {
         Sort::IndexDescending => " ORDER BY idx DESC",
         Sort::DateDescending => " ORDER BY time DESC, idx DESC",

@@ -97,6 +97,45 @@ pub enum Sort {
     DateAscending,
 }
 
+/// Where the next page starts: strictly after this leaf in the search's order. Date orders
+/// carry the leaf's time in the cursor itself, so a cursor never makes the server look up a
+/// leaf the caller may not see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cursor {
+    Index(i64),
+    Date { time: DateTime<Utc>, index: i64 },
+}
+
+impl Cursor {
+    /// The cursor after a leaf, for `sort`.
+    pub fn after(sort: Sort, index: i64, time: DateTime<Utc>) -> Self {
+        match sort {
+            Sort::IndexDescending => Self::Index(index),
+            Sort::DateDescending | Sort::DateAscending => Self::Date { time, index },
+        }
+    }
+
+    /// `<index>`, or `<microseconds since 1970>_<index>` for date orders.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Index(index) => index.to_string(),
+            Self::Date { time, index } => format!("{}_{index}", time.timestamp_micros()),
+        }
+    }
+
+    fn decode(raw: &str, sort: Sort) -> Option<Self> {
+        let index = |s: &str| s.parse::<i64>().ok().filter(|n| *n >= 0);
+        match (sort, raw.split_once('_')) {
+            (Sort::IndexDescending, None) => index(raw).map(Self::Index),
+            (Sort::DateDescending | Sort::DateAscending, Some((micros, idx))) => Some(Self::Date {
+                time: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+                index: index(idx)?,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// A parsed search.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditSearch {
@@ -109,8 +148,8 @@ pub struct AuditSearch {
     pub outcomes: Vec<Vec<AccessOutcome>>,
     pub count: i64,
     pub sort: Sort,
-    /// Only entries after this leaf in the sort order (the previous page's last).
-    pub cursor: Option<i64>,
+    /// Only entries after the previous page's last.
+    pub cursor: Option<Cursor>,
     /// The parameters used, as received, for the self and next links (no `_cursor`).
     pub link_params: Vec<(String, String)>,
     /// Unknown parameters ignored under lenient handling.
@@ -152,6 +191,7 @@ impl AuditSearch {
             link_params: Vec::new(),
             ignored: Vec::new(),
         };
+        let mut cursor = None;
         for (name, value) in pairs {
             let (code, modifier) = match name.split_once(':') {
                 Some((c, m)) => (c, Some(m)),
@@ -249,18 +289,19 @@ impl AuditSearch {
                     };
                 }
                 "_cursor" => {
-                    search.cursor = Some(
-                        value
-                            .parse::<i64>()
-                            .ok()
-                            .filter(|n| *n >= 0)
-                            .ok_or_else(|| bad("_cursor is not one this server gave"))?,
-                    );
+                    // Decoded once the order is known (`_sort` may come after it).
+                    cursor = Some(value);
                     continue;
                 }
                 _ => {}
             }
             search.link_params.push((name, value));
+        }
+        if let Some(raw) = cursor {
+            search.cursor = Some(
+                Cursor::decode(&raw, search.sort)
+                    .ok_or_else(|| bad("_cursor is not one this server gave for this order"))?,
+            );
         }
         Ok(search)
     }
@@ -517,7 +558,7 @@ mod tests {
             ("date", "ge2026-11"),
             ("_count", "10"),
             ("_sort", "-date"),
-            ("_cursor", "17"),
+            ("_cursor", "1764583200123456_17"),
             ("_format", "json"),
         ])
         .unwrap();
@@ -545,7 +586,14 @@ mod tests {
         assert_eq!(s.outcomes, vec![vec![AccessOutcome::Deny], vec![]]);
         assert_eq!(
             (s.count, s.sort, s.cursor),
-            (10, Sort::DateDescending, Some(17))
+            (
+                10,
+                Sort::DateDescending,
+                Some(Cursor::Date {
+                    time: t("2025-12-01T10:00:00.123456Z"),
+                    index: 17
+                })
+            )
         );
         assert_eq!(s.link_params.len(), 9, "{:?}", s.link_params);
         assert!(s.ignored.is_empty());
@@ -568,6 +616,8 @@ mod tests {
             [("_count", "ten")],
             [("_sort", "_id")],
             [("_cursor", "-1")],
+            [("_cursor", "1764583200123456_17")],
+            [("_cursor", "x_17")],
             [("patient:missing", "true")],
         ] {
             assert!(
@@ -575,6 +625,21 @@ mod tests {
                 "{query:?}"
             );
         }
+    }
+
+    #[test]
+    fn cursors_round_trip_in_their_order() {
+        let time = t("2026-11-30T10:00:00.123456Z");
+        for sort in [
+            Sort::IndexDescending,
+            Sort::DateAscending,
+            Sort::DateDescending,
+        ] {
+            let cursor = Cursor::after(sort, 42, time);
+            assert_eq!(Cursor::decode(&cursor.encode(), sort), Some(cursor));
+        }
+        assert_eq!(Cursor::decode("42", Sort::DateAscending), None);
+        assert_eq!(Cursor::decode("1_42", Sort::IndexDescending), None);
     }
 
     #[test]

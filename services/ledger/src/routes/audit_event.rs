@@ -23,7 +23,7 @@ use crate::{
     audit_search,
     domain::{
         audit_event::{audit_event, LeafInfo},
-        audit_search::{AuditSearch, Handling},
+        audit_search::{AuditSearch, Cursor, Handling},
         Viewer,
     },
     routes::b64,
@@ -56,13 +56,13 @@ fn resource(index: i64, leaf_hash: &[u8], payload: &str, base: &str) -> Result<V
     ))
 }
 
-fn search_url(base: &str, params: &[(String, String)], cursor: Option<i64>) -> String {
+fn search_url(base: &str, params: &[(String, String)], cursor: Option<Cursor>) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (name, value) in params {
         query.append_pair(name, value);
     }
     if let Some(cursor) = cursor {
-        query.append_pair("_cursor", &cursor.to_string());
+        query.append_pair("_cursor", &cursor.encode());
     }
     let query = query.finish();
     if query.is_empty() {
@@ -127,7 +127,8 @@ pub async fn search(
     drop(conn);
     let next = if rows.len() as i64 > search.count {
         rows.truncate(search.count as usize);
-        rows.last().map(|r| r.idx)
+        rows.last()
+            .map(|r| Cursor::after(search.sort, r.idx, r.time))
     } else {
         None
     };

@@ -535,6 +535,7 @@ async fn bad_parameters_are_operation_outcomes_and_unknown_ones_follow_prefer() 
         "_count=-1",
         "_sort=_lastUpdated",
         "_cursor=abc",
+        "_sort=date&_cursor=5",
         "patient:missing=true",
     ] {
         assert_outcome(
