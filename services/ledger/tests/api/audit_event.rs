@@ -678,3 +678,69 @@ async fn leaves_logged_before_the_search_columns_are_backfilled() {
         .await
         .expect("dropped");
 }
+
+/// Search latency over HTTP on a log of 20,000 leaves. Not a pass/fail test:
+/// `cargo test -p ledger --test api audit_event_search_latency -- --ignored --nocapture`.
+#[actix_web::test]
+#[ignore]
+async fn audit_event_search_latency() {
+    use std::time::{Duration, Instant};
+    let mut app = spawn_app().await;
+    let n = 20_000u64;
+    let stream = format!("{}:access", app.prefix);
+    for chunk in 0..(n / 1000) {
+        let mut pipe = redis::pipe();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            let mut e = event(
+                Some(&format!("Patient/p{}", i % 500)),
+                &format!("u{}", i % 50),
+            );
+            e.time = at("2026-01-01T00:00:00Z") + chrono::Duration::minutes(i as i64 * 26);
+            if i % 50 == 0 {
+                e.outcome = AccessOutcome::Deny;
+            }
+            let json = serde_json::to_string(&e).unwrap();
+            let command = pipe.cmd("XADD").arg(&stream).arg("*");
+            for (name, value) in
+                custodian_events::signing::test_fields(&stream, &e.id.to_string(), &json)
+            {
+                command.arg(name).arg(value);
+            }
+            command.ignore();
+        }
+        let _: () = pipe.query_async(&mut app.redis).await.unwrap();
+    }
+    app.wait_for_metric("ledger_appends_total", n as f64).await;
+    let auditor = app.auditor();
+    let (_, alice) = app.issuer.patient("Patient/p7");
+    let queries: [(&str, &str); 6] = [
+        ("first page, auditor", "/fhir/AuditEvent"),
+        ("deep page (cursor)", "/fhir/AuditEvent?_cursor=1000"),
+        ("patient", "/fhir/AuditEvent?patient=p7"),
+        ("month, -date", "/fhir/AuditEvent?date=2026-06&_sort=-date"),
+        ("outcome=4, agent", "/fhir/AuditEvent?outcome=4&agent=u0"),
+        ("patient's own, 200", "/fhir/AuditEvent?_count=200"),
+    ];
+    for (name, path) in queries {
+        let token = if name.starts_with("patient's") {
+            &alice
+        } else {
+            &auditor
+        };
+        let mut times: Vec<Duration> = Vec::new();
+        for _ in 0..50 {
+            let started = Instant::now();
+            let res = app.get(path, Some(token)).await;
+            times.push(started.elapsed());
+            assert_eq!(res.status, 200, "{}", res.body);
+        }
+        times.sort();
+        println!(
+            "{name:>22}: p50 {:.1?}, p95 {:.1?} ({} bytes)",
+            times[25],
+            times[47],
+            app.get(path, Some(token)).await.body.len()
+        );
+    }
+    app.finish().await;
+}
