@@ -11,7 +11,8 @@
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
 //! - [`domain`]: the checkpoint body, who may see which entries, a leaf as a FHIR `AuditEvent`
 //!   and the parsed `AuditEvent` search; [`audit_search`]: that search in PostgreSQL.
-//! - [`routes`]: the HTTP API under `/ledger` and `/fhir/AuditEvent`; [`error`]: errors to HTTP answers.
+//! - [`routes`]: the HTTP API under `/ledger` and `/fhir/AuditEvent`; [`error`]: errors to HTTP
+//!   answers.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
 use custodian_auth::openapi::BearerAuth;

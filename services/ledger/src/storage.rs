@@ -8,11 +8,10 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use custodian_events::{AccessAction, AccessOutcome};
 use diesel::{prelude::*, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
-
-use custodian_events::{AccessAction, AccessOutcome};
 
 use crate::{
     domain::{

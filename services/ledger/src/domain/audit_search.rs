@@ -217,7 +217,7 @@ impl AuditSearch {
                         )))
                     }
                     Handling::Lenient => {
-                        search.ignored.push(name);
+                        search.ignored.push(name.chars().take(80).collect());
                         continue;
                     }
                 }
