@@ -86,6 +86,9 @@ pub fn route(path: &str) -> Result<Route, Unroutable> {
         Upstream::Identity
     } else if under(path, "/fhir/Consent") || under(path, "/consent") {
         Upstream::Consent
+    } else if under(path, "/fhir/AuditEvent") {
+        // The audit trail is the ledger's log, served as FHIR there, not a record.
+        Upstream::Ledger
     } else if under(path, "/fhir") {
         Upstream::Records
     } else if under(path, "/ledger") {
@@ -127,6 +130,10 @@ mod tests {
             ("/fhir/ConsentLike", Records),
             ("/ledger/checkpoint", Ledger),
             ("/ledger/entries/5", Ledger),
+            ("/fhir/AuditEvent", Ledger),
+            ("/fhir/AuditEvent/17", Ledger),
+            ("/fhir/AuditEventX", Records),
+            ("/fhir/Patient/1/AuditEvent", Records),
             ("/anomaly/alerts", Anomaly),
         ];
         for (path, expected) in cases {
@@ -187,6 +194,8 @@ mod tests {
             "/ledger/entries",
             "/anomaly/alerts",
             "/ledger/checkpoints",
+            "/fhir/AuditEvent",
+            "/fhir/AuditEvent/0",
         ] {
             assert!(!route(path).unwrap().public, "{path}");
         }

@@ -189,11 +189,12 @@ async fn main() {
         while from < args.leaves {
             let to = (from + chunk).min(args.leaves);
             sql_query(format!(
-                "INSERT INTO leaves (idx, event_id, leaf_hash, payload, patient_ref, actor_id, time) \
+                "INSERT INTO leaves (idx, event_id, leaf_hash, payload, patient_ref, actor_id, time, \
+                                     action, outcome) \
                  SELECT i, gen_random_uuid(), \
                         sha256('\\x00'::bytea || convert_to('bulk leaf ' || i, 'UTF8')), \
                         'bulk leaf ' || i, 'Patient/' || lpad((i % 100000)::text, 8, '0'), \
-                        'practitioner-' || (i % 97), now() \
+                        'practitioner-' || (i % 97), now(), 'read', 'permit' \
                  FROM generate_series({from}::bigint, {}::bigint) AS i",
                 to - 1
             ))

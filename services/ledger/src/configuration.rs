@@ -31,6 +31,9 @@ pub struct Settings {
     pub signing_key_file: Option<PathBuf>,
     /// `LEDGER_WITNESSES`, `LEDGER_WITNESS_QUORUM`, `LEDGER_WITNESS_TIMEOUT_MS`.
     pub witnessing: crate::witnessing::WitnessingSettings,
+    /// `PUBLIC_URL` (`http://127.0.0.1:8080`, the gateway): the base of the links in FHIR
+    /// answers (`/fhir/AuditEvent` bundles, an `AuditEvent`'s entry and proof).
+    pub public_url: String,
 }
 
 pub const DEFAULT_PORT: u16 = 8084;
@@ -79,6 +82,10 @@ impl Settings {
             access: custodian_access::AccessSettings::from_env(&env)?,
             signing_key_file: env.optional("LEDGER_SIGNING_KEY_FILE").map(PathBuf::from),
             witnessing,
+            public_url: env
+                .string("PUBLIC_URL", "http://127.0.0.1:8080")
+                .trim_end_matches('/')
+                .to_string(),
         })
     }
 }

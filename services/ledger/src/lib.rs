@@ -16,13 +16,16 @@
 //! - [`consumer`]: the access-stream handler; [`checkpointer`]: the periodic signer.
 //! - [`witnessing`]: the log asks witnesses to cosign and publishes what a quorum cosigned;
 //!   [`witness`]: the same binary run as a witness (`ledger witness`).
-//! - [`domain`]: the checkpoint body and who may see which entries.
-//! - [`routes`]: the HTTP API under `/ledger`; [`error`]: errors to HTTP answers.
 //! - [`verify`]: `ledger verify`, the whole log checked from PostgreSQL or the HTTP API;
 //!   [`keygen`]: `ledger keygen`, keys for a log or a witness.
+//! - [`domain`]: the checkpoint body, who may see which entries, a leaf as a FHIR `AuditEvent`
+//!   and the parsed `AuditEvent` search; [`audit_search`]: that search in PostgreSQL.
+//! - [`routes`]: the HTTP API under `/ledger` and `/fhir/AuditEvent`; [`error`]: errors to HTTP
+//!   answers.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
 use custodian_auth::openapi::BearerAuth;
+pub mod audit_search;
 pub mod checkpointer;
 pub mod configuration;
 pub mod consumer;
@@ -63,6 +66,8 @@ use utoipa::OpenApi;
         routes::proofs::consistency,
         routes::tiles::hashes,
         routes::tiles::entries,
+        routes::audit_event::search,
+        routes::audit_event::read,
     ),
     components(schemas(
         routes::ErrorBody,

@@ -9,6 +9,9 @@ diesel::table! {
         patient_ref -> Nullable<Text>,
         actor_id -> Text,
         time -> Timestamptz,
+        action -> Text,
+        outcome -> Text,
+        actor_practitioner -> Nullable<Text>,
     }
 }
 

@@ -313,6 +313,9 @@ impl LedgerService {
                 patient_ref: event.patient.clone(),
                 actor_id: event.actor.id.clone(),
                 time: event.time,
+                action: event.action,
+                outcome: event.outcome,
+                actor_practitioner: event.actor.practitioner.clone(),
             })
             .collect();
         let mut conn = self.pool.get().await?;

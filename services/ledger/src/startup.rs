@@ -161,6 +161,9 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = web::Data::from(ledger.clone());
         let access = web::Data::new(settings.access.clone());
+        let public_url = web::Data::new(crate::routes::audit_event::PublicUrl(
+            settings.public_url.clone(),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(custodian_telemetry::http::observe))
@@ -168,6 +171,7 @@ impl Application {
                 .app_data(web::Data::new(verifier.clone()))
                 .app_data(access.clone())
                 .app_data(key_directory.clone())
+                .app_data(public_url.clone())
                 .configure(|cfg| {
                     custodian_telemetry::health::configure(cfg, readiness.clone(), metrics.clone())
                 })

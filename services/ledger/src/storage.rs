@@ -9,12 +9,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use custodian_events::{AccessAction, AccessOutcome};
 use diesel::{prelude::*, sql_query};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    domain::Viewer,
+    domain::{
+        audit_event::{stored_action, stored_outcome},
+        Viewer,
+    },
     schema::{checkpoints, cosignatures, leaves, signing_key},
     tile_storage,
     tiles::Edge,
@@ -46,6 +50,10 @@ pub struct NewLeaf {
     pub patient_ref: Option<String>,
     pub actor_id: String,
     pub time: DateTime<Utc>,
+    /// The event's action, outcome and `actor.practitioner`, for searches (`/fhir/AuditEvent`).
+    pub action: AccessAction,
+    pub outcome: AccessOutcome,
+    pub actor_practitioner: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -58,6 +66,9 @@ struct InsertLeaf<'a> {
     patient_ref: Option<&'a str>,
     actor_id: &'a str,
     time: DateTime<Utc>,
+    action: &'static str,
+    outcome: &'static str,
+    actor_practitioner: Option<&'a str>,
 }
 
 /// What [`append`] did.
@@ -120,12 +131,15 @@ pub async fn append(
                 patient_ref: leaf.patient_ref.as_deref(),
                 actor_id: &leaf.actor_id,
                 time: leaf.time,
+                action: stored_action(leaf.action),
+                outcome: stored_outcome(leaf.outcome),
+                actor_practitioner: leaf.actor_practitioner.as_deref(),
             });
             outcomes.push(Appended::New(next));
             new_hashes.push(*hash);
             next += 1;
         }
-        // 7 parameters a row; PostgreSQL takes at most 65535 per statement.
+        // 10 parameters a row; PostgreSQL takes at most 65535 per statement.
         for chunk in rows.chunks(1000) {
             diesel::insert_into(leaves::table)
                 .values(chunk)

@@ -1,7 +1,9 @@
-//! The HTTP API, all under `/ledger`. Checkpoint and key are public; everything else needs a
-//! bearer token, and entries are filtered by [`crate::domain::Viewer`].
+//! The HTTP API under `/ledger`, and the same log as FHIR `AuditEvent`s under
+//! `/fhir/AuditEvent`. Checkpoint and key are public; everything else needs a bearer token,
+//! and entries are filtered by [`crate::domain::Viewer`].
 
 pub mod accesses;
+pub mod audit_event;
 pub mod checkpoint;
 pub mod checkpoints;
 pub mod entries;
@@ -36,6 +38,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/proof/consistency", web::get().to(proofs::consistency))
             .route("/tile/entries/{tile:.*}", web::get().to(tiles::entries))
             .route("/tile/{tile:.*}", web::get().to(tiles::hashes)),
+    )
+    .service(
+        web::scope("/fhir/AuditEvent")
+            .route("", web::get().to(audit_event::search))
+            .route("", web::route().to(audit_event::not_allowed))
+            .route("/{id}", web::get().to(audit_event::read))
+            .route("/{id}", web::route().to(audit_event::not_allowed)),
     );
 }
 

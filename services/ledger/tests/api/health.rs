@@ -33,6 +33,8 @@ fn the_openapi_document_names_every_endpoint() {
         "/ledger/proof/consistency",
         "/ledger/tile/{tile}",
         "/ledger/tile/entries/{tile}",
+        "/fhir/AuditEvent",
+        "/fhir/AuditEvent/{id}",
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }

@@ -17,6 +17,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 pub const ORIGIN: &str = "custodian.local/ledger";
+/// The base of the links in FHIR answers.
+pub const PUBLIC_URL: &str = "https://gateway.test";
 
 pub struct TestApp {
     pub address: String,
@@ -124,6 +126,7 @@ async fn start_with(
         access: custodian_access::AccessSettings::default(),
         signing_key_file: None,
         witnessing: Default::default(),
+        public_url: PUBLIC_URL.into(),
     };
     configure(&mut settings);
     let app = Application::build(settings).await.expect("the app builds");

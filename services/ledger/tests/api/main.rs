@@ -4,6 +4,7 @@
 
 mod accesses;
 mod appends;
+mod audit_event;
 mod deny;
 mod health;
 mod helpers;

@@ -164,7 +164,7 @@ async fn an_intact_log_verifies_and_every_kind_of_damage_names_its_first_bad_lea
     let insert = format!(
         "INSERT INTO leaves (idx, event_id, leaf_hash, payload, patient_ref, actor_id, time) \
          SELECT 5, gen_random_uuid(), {SQL_LEAF_HASH}, payload, 'Patient/forged', 'u9', now() \
-         FROM (SELECT '{{\"forged\":true}}'::text AS payload) AS forged"
+         FROM (SELECT '{{\"forged\":true,\"action\":\"read\",\"outcome\":\"permit\"}}'::text AS payload) AS forged"
     );
     let report = damaged(
         &app,

@@ -32,6 +32,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 .iter()
                 .map(|c| json!({"code": c}))
                 .collect();
+            if t.as_str() == "AuditEvent" {
+                return audit_event_capability();
+            }
             let mut resource = json!({
                 "type": t.as_str(),
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -84,6 +87,40 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
             "interaction": [{"code": "transaction"}, {"code": "batch"}]
         }]
+    })
+}
+
+/// `AuditEvent` is the ledger's log, served by the ledger (the gateway routes
+/// `/fhir/AuditEvent` there): read and search only, with the parameters it supports.
+fn audit_event_capability() -> Value {
+    let params: Vec<Value> = [
+        ("patient", "reference"),
+        ("agent", "reference"),
+        ("date", "date"),
+        ("action", "token"),
+        ("outcome", "token"),
+    ]
+    .iter()
+    .map(|(name, kind)| {
+        json!({
+            "name": name,
+            "type": kind,
+            "definition": format!("http://hl7.org/fhir/SearchParameter/AuditEvent-{name}"),
+        })
+    })
+    .collect();
+    json!({
+        "type": "AuditEvent",
+        "profile": "http://hl7.org/fhir/StructureDefinition/AuditEvent",
+        "documentation": "The access ledger, one AuditEvent per entry (IHE BALP); append-only",
+        "interaction": [{"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "readHistory": false,
+        "updateCreate": false,
+        "conditionalCreate": false,
+        "conditionalUpdate": false,
+        "conditionalDelete": "not-supported",
+        "searchParam": params,
     })
 }
 
@@ -141,6 +178,24 @@ mod tests {
         assert!(
             !names.contains(&"code-value-quantity"),
             "composite parameters are not supported"
+        );
+        let audit = resources
+            .iter()
+            .find(|r| r["type"] == "AuditEvent")
+            .unwrap();
+        assert_eq!(
+            audit["interaction"],
+            serde_json::json!([{"code": "read"}, {"code": "search-type"}])
+        );
+        let audit_params: Vec<&str> = audit["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            audit_params,
+            ["patient", "agent", "date", "action", "outcome"]
         );
         assert_eq!(
             cs["rest"][0]["security"]["extension"][0]["extension"][0]["valueUri"],
