@@ -70,6 +70,9 @@ fn is_public(path: &str) -> bool {
         "/auth/token" | "/auth/revoke" | "/fhir/metadata" | "/ledger/checkpoint" | "/ledger/key"
     ) || under(path, "/.well-known")
         || under(path, "/fhir/.well-known")
+        // The ledger's hash tiles (C2SP tlog-tiles) carry hashes only; its entry bundles name
+        // patients and need a token.
+        || (under(path, "/ledger/tile") && !under(path, "/ledger/tile/entries"))
 }
 
 /// The service for `path` (the path only, without the query string).
@@ -182,6 +185,8 @@ mod tests {
             "/fhir/metadata",
             "/ledger/checkpoint",
             "/ledger/key",
+            "/ledger/tile/0/000",
+            "/ledger/tile/1/x001/234.p/7",
         ] {
             assert!(route(path).unwrap().public, "{path}");
         }
@@ -196,6 +201,9 @@ mod tests {
             "/ledger/checkpoints",
             "/fhir/AuditEvent",
             "/fhir/AuditEvent/0",
+            "/ledger/tile/entries/000",
+            "/ledger/tile/entries/x001/234.p/9",
+            "/ledger/tiles",
         ] {
             assert!(!route(path).unwrap().public, "{path}");
         }
