@@ -6,7 +6,8 @@
 #   - installs the missing Debian packages: build-essential, pkg-config, libssl-dev, curl, jq,
 #     postgresql (server, psql, pgbench), redis-server (+ redis-tools), and kubectl (Debian's
 #     kubernetes-client, only when no kubectl exists at all), and promtool (taken out of Debian's
-#     prometheus package; no Prometheus server is installed);
+#     prometheus package; no Prometheus server is installed), python3-cryptography (the README's
+#     proof-checking example runs in a test);
 #   - installs the Rust toolchain when cargo is missing (rustup; rust-toolchain.toml pins the
 #     version, which rustup installs on first use);
 #   - starts PostgreSQL when 127.0.0.1:5432 does not answer and makes sure
@@ -95,6 +96,11 @@ elif ! have redis-cli; then
 fi
 # openssl and sha256sum: passwords, stream keys and the internal token are generated with them.
 have openssl || missing+=(openssl)
+# python3 with cryptography: the README's patient-side proof check
+# (docs/examples/check_my_accesses.py) runs in the ledger's tests.
+if ! { have python3 && python3 -c 'import cryptography' 2>/dev/null; }; then
+  missing+=(python3 python3-cryptography)
+fi
 # kubectl: only when there is none at all (a newer kubectl may already be installed elsewhere;
 # Debian's kubernetes-client would conflict with it).
 if ! have kubectl; then

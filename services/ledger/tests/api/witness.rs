@@ -258,6 +258,27 @@ async fn two_witnesses_cosign_a_growing_log() {
     assert_eq!(res.json()["tree_size"], 7);
     assert_cosigned(res.json()["checkpoint"].as_str().unwrap(), &[&w1, &w2]);
 
+    // The README's few lines of Python check the same answer independently: every entry's
+    // inclusion proof against the root of a checkpoint signed by the log and both witnesses.
+    let checked = check_accesses_in_python(&app, &log_key, &[&w1, &w2]).await;
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        said.contains("7 accesses in custodian.local/ledger at size 7: verified"),
+        "{said}"
+    );
+    let other = TestWitness::spawn("w3.hospital-c.example", &[log_key.clone()]).await;
+    let refused = check_accesses_in_python(&app, &log_key, &[&w1, &other]).await;
+    assert!(
+        !refused.status.success(),
+        "a witness that never cosigned was accepted"
+    );
+    other.finish().await;
+
     // `ledger verify` with both witnesses' keys: every cosignature verifies and a checkpoint
     // covering everything published carries the quorum.
     let report = verify_with_witnesses(&app, &log_key, &[&w1, &w2]).await;
@@ -498,6 +519,33 @@ async fn witnesses_refuse_a_forked_or_rewritten_history() {
     rogue.finish().await;
     w1.finish().await;
     w2.finish().await;
+}
+
+/// Runs `docs/examples/check_my_accesses.py` (the README's patient-side check) on the log's
+/// `/ledger/accesses` answer for the auditor, trusting `log_key` and `witnesses`.
+async fn check_accesses_in_python(
+    app: &TestApp,
+    log_key: &str,
+    witnesses: &[&TestWitness],
+) -> std::process::Output {
+    let token = std::env::temp_dir().join(format!("auditor-{}.token", Uuid::new_v4()));
+    std::fs::write(&token, app.auditor()).unwrap();
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/examples/check_my_accesses.py");
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(script)
+        .arg(&app.address)
+        .arg(&token)
+        .arg(log_key)
+        .args(witnesses.iter().map(|w| w.verifier_key.as_str()));
+    // Off this thread: the app that answers the script runs on it.
+    let output = actix_web::rt::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("python3 runs (scripts/ensure-deps.sh installs it with python3-cryptography)");
+    std::fs::remove_file(&token).ok();
+    output
 }
 
 /// `ledger verify` of the log's database, trusting the log key and `witnesses` (all must
