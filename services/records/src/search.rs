@@ -13,7 +13,7 @@
 //! `:iterate`, `_has`, composite and special parameters, `:above`/`:identifier`.
 
 use chrono::{DateTime, Utc};
-use custodian_fhir::FhirError;
+use custodian_fhir::{dates, FhirError};
 use diesel::{
     query_builder::BoxedSqlQuery,
     sql_types::{Array, Double, Text, Timestamptz},
@@ -28,7 +28,7 @@ use custodian_policy::{model::CONFIDENTIALITY_SYSTEM, CONFIDENTIALITY_LEVELS};
 
 use crate::{
     domain::{
-        dates, is_valid_id,
+        is_valid_id,
         search_params::{normalize_reference, normalize_string, text_param, ParamType, Registry},
     },
     error::RecordsError,

@@ -1,5 +1,6 @@
 //! FHIR R4 (4.0.1) helpers shared by the services that speak FHIR.
 //!
+//! - [`dates`]: `date`, `dateTime` and `instant` values as the time range their precision covers.
 //! - [`outcome`]: `OperationOutcome` bodies and the error enum mapped to FHIR status codes.
 //! - [`validate`]: structural validation against the specification's own JSON Schema
 //!   (`schema/fhir.schema.json`, R4 4.0.1), compiled once per resource type.
@@ -7,6 +8,7 @@
 //! The client's JSON is the record of truth: it is validated, never re-serialised through a
 //! typed model (fhir-sdk's model is R4B and lossy; see the README).
 
+pub mod dates;
 pub mod outcome;
 pub mod validate;
 

@@ -8,10 +8,10 @@
 //! OR; repeating a parameter is an AND. Unknown parameters are refused under
 //! `Prefer: handling=strict` and otherwise ignored and reported, as HAPI FHIR does.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use custodian_access::{PatientRef, PractitionerRef};
 use custodian_events::{AccessAction, AccessOutcome};
-use custodian_fhir::FhirError;
+use custodian_fhir::{dates::parse_range, FhirError};
 
 use super::audit_event::{FhirAction, FhirOutcome};
 
@@ -334,84 +334,6 @@ fn parse_date_filter(raw: &str) -> Result<TimeFilter, FhirError> {
     })
 }
 
-/// A FHIR `date`, `dateTime` or `instant` as the half-open range its precision covers:
-/// `2026` the year, `2026-11` the month, `2026-11-30` the day, `...T10:00Z` the minute,
-/// `...T10:00:00Z` the second, `...T10:00:00.5Z` that tenth. Without a zone, UTC.
-pub fn parse_range(raw: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    // An unencoded `+` in a query string arrives as a space.
-    let fixed = raw.trim().replace(' ', "+");
-    let raw = fixed.as_str();
-    let midnight = |d: NaiveDate| Utc.from_utc_datetime(&d.and_time(NaiveTime::MIN));
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    match raw.len() {
-        4 if digits(raw) => {
-            let year: i32 = raw.parse().ok()?;
-            let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
-            let end = NaiveDate::from_ymd_opt(year + 1, 1, 1)?;
-            return Some((midnight(start), midnight(end)));
-        }
-        7 if digits(&raw[..4]) && &raw[4..5] == "-" && digits(&raw[5..]) => {
-            let year: i32 = raw[..4].parse().ok()?;
-            let month: u32 = raw[5..].parse().ok()?;
-            let start = NaiveDate::from_ymd_opt(year, month, 1)?;
-            let end = if month == 12 {
-                NaiveDate::from_ymd_opt(year + 1, 1, 1)?
-            } else {
-                NaiveDate::from_ymd_opt(year, month + 1, 1)?
-            };
-            return Some((midnight(start), midnight(end)));
-        }
-        10 => {
-            let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
-            let start = midnight(day);
-            return Some((start, start + Duration::days(1)));
-        }
-        _ => {}
-    }
-    let (date_part, time_part) = raw.split_once('T')?;
-    if date_part.len() != 10 {
-        return None;
-    }
-    let day = NaiveDate::parse_from_str(date_part, "%Y-%m-%d").ok()?;
-    let (clock, offset) = if let Some(c) = time_part.strip_suffix('Z') {
-        (c, FixedOffset::east_opt(0)?)
-    } else if let Some(pos) = time_part.rfind(['+', '-']) {
-        let (c, zone) = time_part.split_at(pos);
-        let (h, m) = zone[1..].split_once(':')?;
-        if h.len() != 2 || m.len() != 2 || !digits(h) || !digits(m) {
-            return None;
-        }
-        let seconds = h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60;
-        let sign = if zone.starts_with('-') { -1 } else { 1 };
-        (c, FixedOffset::east_opt(sign * seconds)?)
-    } else {
-        (time_part, FixedOffset::east_opt(0)?)
-    };
-    let (time, precision) = match clock.len() {
-        5 => (
-            NaiveTime::parse_from_str(clock, "%H:%M").ok()?,
-            Duration::minutes(1),
-        ),
-        8 => (
-            NaiveTime::parse_from_str(clock, "%H:%M:%S").ok()?,
-            Duration::seconds(1),
-        ),
-        n if n > 9 && n <= 18 && clock.as_bytes()[8] == b'.' && digits(&clock[9..]) => {
-            let places = (n - 9) as u32;
-            (
-                NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").ok()?,
-                Duration::nanoseconds(10_i64.pow(9 - places.min(9))),
-            )
-        }
-        _ => return None,
-    };
-    let start = offset
-        .from_local_datetime(&day.and_time(time))
-        .single()?
-        .with_timezone(&Utc);
-    Some((start, start + precision))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -426,54 +348,6 @@ mod tests {
             query.iter().map(|(k, v)| (k.to_string(), v.to_string())),
             Handling::Lenient,
         )
-    }
-
-    #[test]
-    fn precision_sets_the_range() {
-        assert_eq!(
-            parse_range("2026-11").unwrap(),
-            (t("2026-11-01T00:00:00Z"), t("2026-12-01T00:00:00Z"))
-        );
-        assert_eq!(parse_range("2026-12").unwrap().1, t("2027-01-01T00:00:00Z"));
-        assert_eq!(
-            parse_range("2026").unwrap(),
-            (t("2026-01-01T00:00:00Z"), t("2027-01-01T00:00:00Z"))
-        );
-        assert_eq!(
-            parse_range("2026-02-28").unwrap().1,
-            t("2026-03-01T00:00:00Z")
-        );
-        assert_eq!(
-            parse_range("2026-11-30T10:00+01:00").unwrap(),
-            (t("2026-11-30T09:00:00Z"), t("2026-11-30T09:01:00Z"))
-        );
-        assert_eq!(
-            parse_range("2026-11-30T10:00:00 01:00").unwrap().0,
-            t("2026-11-30T09:00:00Z")
-        );
-        assert_eq!(
-            parse_range("2026-11-30T10:00:00.25Z").unwrap(),
-            (t("2026-11-30T10:00:00.25Z"), t("2026-11-30T10:00:00.26Z"))
-        );
-        assert_eq!(
-            parse_range("2026-11-30T10:00:00").unwrap().0,
-            t("2026-11-30T10:00:00Z")
-        );
-        for bad in [
-            "",
-            "26",
-            "2026-1",
-            "2026-13",
-            "2026-11-31",
-            "yesterday",
-            "2026-11-30T25:00Z",
-            "2026-11-30T10Z",
-            "2026-11-30T10:00:00+1",
-            "+2026-11",
-            "2026-11-30T10:00:00.Z",
-        ] {
-            assert!(parse_range(bad).is_none(), "{bad}");
-        }
     }
 
     #[test]

@@ -4,13 +4,11 @@
 //! - [`resource`]: the client's JSON kept as the record of truth, with id and meta stamped.
 //! - [`search_params`]: the R4 search-parameter registry and the index values of a resource.
 //! - [`compartment`]: which patient a resource belongs to, and its confidentiality.
-//! - [`dates`]: FHIR partial dates as time ranges.
 //! - [`relationships`]: memberships (CareTeam, Group, PractitionerRole) and care facts read
 //!   from a resource.
 //! - [`validation`]: the R4 JSON Schema, one compiled validator for every type.
 
 pub mod compartment;
-pub mod dates;
 pub mod relationships;
 pub mod resource;
 pub mod search_params;

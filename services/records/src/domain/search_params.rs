@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
-use super::dates;
+use custodian_fhir::dates;
 
 static SEARCH_PARAMETERS: &str =
     include_str!("../../../../shared/fhir/schema/search-parameters.json");
