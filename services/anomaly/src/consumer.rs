@@ -30,7 +30,7 @@ use custodian_database::Pool;
 use custodian_events::{
     consumer::{BatchHandler, HandlerError},
     outbox::{self, Relay},
-    AccessAction, AccessEvent, AccessOutcome, Alert,
+    AccessEvent, AccessOutcome, Alert,
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use tokio_util::sync::CancellationToken;
@@ -128,27 +128,6 @@ async fn encode(copy: Detector) -> Option<State> {
     encoded
         .inspect_err(|error| tracing::warn!(%error, "detector state not saved"))
         .ok()
-}
-
-fn action_text(action: AccessAction) -> &'static str {
-    match action {
-        AccessAction::Read => "read",
-        AccessAction::Search => "search",
-        AccessAction::Create => "create",
-        AccessAction::Update => "update",
-        AccessAction::Delete => "delete",
-        AccessAction::Export => "export",
-        AccessAction::Login => "login",
-        AccessAction::BreakGlass => "break-glass",
-    }
-}
-
-fn outcome_text(outcome: AccessOutcome) -> &'static str {
-    match outcome {
-        AccessOutcome::Permit => "permit",
-        AccessOutcome::Deny => "deny",
-        AccessOutcome::Error => "error",
-    }
 }
 
 /// What storing one batch came to.
@@ -279,8 +258,8 @@ impl AccessScorer {
                     actor_id: &event.actor.id,
                     patient_ref: event.patient.as_deref(),
                     time: event.time,
-                    action: action_text(event.action),
-                    outcome: outcome_text(event.outcome),
+                    action: event.action.as_str(),
+                    outcome: event.outcome.as_str(),
                     score: scored.score,
                 })
                 .collect();
@@ -531,38 +510,4 @@ pub async fn rebuild(
         detector.observe(&row.observation());
     }
     Ok(Rebuilt::Recent { events })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_spellings_are_the_events_own() {
-        for action in [
-            AccessAction::Read,
-            AccessAction::Search,
-            AccessAction::Create,
-            AccessAction::Update,
-            AccessAction::Delete,
-            AccessAction::Export,
-            AccessAction::Login,
-            AccessAction::BreakGlass,
-        ] {
-            assert_eq!(
-                serde_json::to_value(action).ok(),
-                Some(serde_json::json!(action_text(action)))
-            );
-        }
-        for outcome in [
-            AccessOutcome::Permit,
-            AccessOutcome::Deny,
-            AccessOutcome::Error,
-        ] {
-            assert_eq!(
-                serde_json::to_value(outcome).ok(),
-                Some(serde_json::json!(outcome_text(outcome)))
-            );
-        }
-    }
 }

@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        audit_event::{stored_action, stored_outcome},
         audit_search::{AgentRef, AuditSearch, Cursor, Sort, TimeFilter},
         Viewer,
     },
@@ -146,19 +145,13 @@ pub async fn search(
     for actions in &search.actions {
         st = st.any_of(
             "action",
-            actions
-                .iter()
-                .map(|a| stored_action(*a).to_string())
-                .collect(),
+            actions.iter().map(|a| a.as_str().to_string()).collect(),
         );
     }
     for outcomes in &search.outcomes {
         st = st.any_of(
             "outcome",
-            outcomes
-                .iter()
-                .map(|o| stored_outcome(*o).to_string())
-                .collect(),
+            outcomes.iter().map(|o| o.as_str().to_string()).collect(),
         );
     }
     // The keyset: strictly after the previous page's last leaf in this order.

@@ -15,10 +15,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
-    domain::{
-        audit_event::{stored_action, stored_outcome},
-        Viewer,
-    },
+    domain::Viewer,
     schema::{checkpoints, cosignatures, leaves, signing_key},
     tile_storage,
     tiles::Edge,
@@ -131,8 +128,8 @@ pub async fn append(
                 patient_ref: leaf.patient_ref.as_deref(),
                 actor_id: &leaf.actor_id,
                 time: leaf.time,
-                action: stored_action(leaf.action),
-                outcome: stored_outcome(leaf.outcome),
+                action: leaf.action.as_str(),
+                outcome: leaf.outcome.as_str(),
                 actor_practitioner: leaf.actor_practitioner.as_deref(),
             });
             outcomes.push(Appended::New(next));

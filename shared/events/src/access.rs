@@ -19,12 +19,54 @@ pub enum AccessAction {
     BreakGlass,
 }
 
+impl AccessAction {
+    /// Every action, in declaration order.
+    pub const ALL: [Self; 8] = [
+        Self::Read,
+        Self::Search,
+        Self::Create,
+        Self::Update,
+        Self::Delete,
+        Self::Export,
+        Self::Login,
+        Self::BreakGlass,
+    ];
+
+    /// The action as the event's JSON spells it (what consumers store in their columns).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Search => "search",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Delete => "delete",
+            Self::Export => "export",
+            Self::Login => "login",
+            Self::BreakGlass => "break-glass",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccessOutcome {
     Permit,
     Deny,
     Error,
+}
+
+impl AccessOutcome {
+    /// Every outcome, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Permit, Self::Deny, Self::Error];
+
+    /// The outcome as the event's JSON spells it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Permit => "permit",
+            Self::Deny => "deny",
+            Self::Error => "error",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,18 +272,35 @@ mod tests {
             .iter()
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
-        for action in [
-            AccessAction::Read,
-            AccessAction::Search,
-            AccessAction::Create,
-            AccessAction::Update,
-            AccessAction::Delete,
-            AccessAction::Export,
-            AccessAction::Login,
-            AccessAction::BreakGlass,
-        ] {
+        for action in AccessAction::ALL {
             let spelled = serde_json::to_value(action).unwrap();
             assert!(actions.contains(&spelled.as_str().unwrap().to_string()));
+        }
+        assert_eq!(actions.len(), AccessAction::ALL.len());
+    }
+
+    #[test]
+    fn as_str_is_the_serde_spelling_of_every_value() {
+        for action in AccessAction::ALL {
+            assert_eq!(
+                serde_json::to_value(action).unwrap(),
+                serde_json::json!(action.as_str())
+            );
+            assert_eq!(
+                serde_json::from_value::<AccessAction>(serde_json::json!(action.as_str())).unwrap(),
+                action
+            );
+        }
+        for outcome in AccessOutcome::ALL {
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                serde_json::json!(outcome.as_str())
+            );
+            assert_eq!(
+                serde_json::from_value::<AccessOutcome>(serde_json::json!(outcome.as_str()))
+                    .unwrap(),
+                outcome
+            );
         }
     }
 }

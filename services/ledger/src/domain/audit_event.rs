@@ -32,23 +32,6 @@ const OBJECT_ROLE: &str = "http://terminology.hl7.org/CodeSystem/object-role";
 const SOURCE_TYPE: &str = "http://terminology.hl7.org/CodeSystem/security-source-type";
 const BALP_ENTITY_TYPE: &str = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType";
 
-/// Every action an access event can carry (for the reverse mapping of search codes).
-pub const ALL_ACTIONS: [AccessAction; 8] = [
-    AccessAction::Read,
-    AccessAction::Search,
-    AccessAction::Create,
-    AccessAction::Update,
-    AccessAction::Delete,
-    AccessAction::Export,
-    AccessAction::Login,
-    AccessAction::BreakGlass,
-];
-pub const ALL_OUTCOMES: [AccessOutcome; 3] = [
-    AccessOutcome::Permit,
-    AccessOutcome::Deny,
-    AccessOutcome::Error,
-];
-
 /// `AuditEvent.action` (audit-event-action): Create, Read, Update, Delete, Execute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FhirAction {
@@ -97,7 +80,7 @@ impl FhirAction {
 
     /// The logged actions this code stands for.
     pub fn actions(self) -> Vec<AccessAction> {
-        ALL_ACTIONS
+        AccessAction::ALL
             .into_iter()
             .filter(|a| Self::of(*a) == self)
             .collect()
@@ -145,33 +128,10 @@ impl FhirOutcome {
 
     /// The logged outcomes this code stands for.
     pub fn outcomes(self) -> Vec<AccessOutcome> {
-        ALL_OUTCOMES
+        AccessOutcome::ALL
             .into_iter()
             .filter(|o| Self::of(*o) == self)
             .collect()
-    }
-}
-
-/// The action as the leaf spells it (the event's JSON), which the `leaves.action` column holds.
-pub fn stored_action(action: AccessAction) -> &'static str {
-    match action {
-        AccessAction::Read => "read",
-        AccessAction::Search => "search",
-        AccessAction::Create => "create",
-        AccessAction::Update => "update",
-        AccessAction::Delete => "delete",
-        AccessAction::Export => "export",
-        AccessAction::Login => "login",
-        AccessAction::BreakGlass => "break-glass",
-    }
-}
-
-/// The outcome as the leaf spells it, which the `leaves.outcome` column holds.
-pub fn stored_outcome(outcome: AccessOutcome) -> &'static str {
-    match outcome {
-        AccessOutcome::Permit => "permit",
-        AccessOutcome::Deny => "deny",
-        AccessOutcome::Error => "error",
     }
 }
 
@@ -428,22 +388,6 @@ mod tests {
     }
 
     #[test]
-    fn stored_spellings_are_the_events_own() {
-        for action in ALL_ACTIONS {
-            assert_eq!(
-                serde_json::to_value(action).unwrap(),
-                json!(stored_action(action))
-            );
-        }
-        for outcome in ALL_OUTCOMES {
-            assert_eq!(
-                serde_json::to_value(outcome).unwrap(),
-                json!(stored_outcome(outcome))
-            );
-        }
-    }
-
-    #[test]
     fn codes_map_both_ways() {
         assert_eq!(FhirAction::R.actions(), vec![AccessAction::Read]);
         assert_eq!(
@@ -471,8 +415,8 @@ mod tests {
 
     #[test]
     fn every_action_and_outcome_is_valid_r4() {
-        for action in ALL_ACTIONS {
-            for outcome in ALL_OUTCOMES {
+        for action in AccessAction::ALL {
+            for outcome in AccessOutcome::ALL {
                 let mut e = event(action, outcome);
                 let leaf = LeafInfo {
                     index: 7,
