@@ -10,13 +10,12 @@
 //! storage or HTTP.
 
 use crate::signing::{
-    format_private_key, key_error, parse_typed_verifier_key, typed_key_id, valid_name,
-    PrivateKeyLine, SigningError,
+    key_error, parse_typed_verifier_key, typed_key_id, NamedKey, PrivateKeyLine, SigningError,
 };
 use base64::{engine::general_purpose::STANDARD, Engine as _};
 use openssl::{
-    pkey::{Id, PKey, Private, Public},
-    sign::{Signer, Verifier},
+    pkey::{PKey, Public},
+    sign::Verifier,
 };
 
 /// Signature type byte of Ed25519 cosignatures.
@@ -39,38 +38,25 @@ fn signed_message(checkpoint_body: &str, timestamp: u64) -> String {
 
 /// Cosigns checkpoints as one named witness key.
 pub struct Cosigner {
-    name: String,
-    key: PKey<Private>,
-    public_key: Vec<u8>,
-    key_id: [u8; 4],
+    key: NamedKey,
 }
 
 impl std::fmt::Debug for Cosigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cosigner")
-            .field("name", &self.name)
-            .field("key_id", &hex::encode(self.key_id))
-            .finish()
+        self.key.fmt_debug(f, "Cosigner", COSIGNATURE_TYPE)
     }
 }
 
 impl Cosigner {
     /// A cosigner from the raw 32-byte Ed25519 private key.
     pub fn from_raw(name: &str, private_key: &[u8]) -> Result<Self, SigningError> {
-        if !valid_name(name) {
-            return Err(SigningError::Key(format!(
-                "{name:?} is not a valid key name"
-            )));
-        }
-        let key = PKey::private_key_from_raw_bytes(private_key, Id::ED25519).map_err(key_error)?;
-        let public_key = key.raw_public_key().map_err(key_error)?;
-        let key_id = cosigner_key_id(name, &public_key);
         Ok(Self {
-            name: name.to_string(),
-            key,
-            public_key,
-            key_id,
+            key: NamedKey::from_raw(name, private_key)?,
         })
+    }
+
+    fn key_id(&self) -> [u8; 4] {
+        self.key.key_id(COSIGNATURE_TYPE)
     }
 
     /// A cosigner from a private key line: type 0x04 (cosigner key ID) or 0x01 (a note key
@@ -78,8 +64,8 @@ impl Cosigner {
     pub fn from_private_key(line: &PrivateKeyLine) -> Result<Self, SigningError> {
         let cosigner = Self::from_raw(&line.name, &line.seed)?;
         let expected = match line.key_type {
-            COSIGNATURE_TYPE => cosigner.key_id,
-            NOTE_KEY_TYPE => typed_key_id(&line.name, NOTE_KEY_TYPE, &cosigner.public_key),
+            COSIGNATURE_TYPE => cosigner.key_id(),
+            NOTE_KEY_TYPE => cosigner.key.key_id(NOTE_KEY_TYPE),
             other => {
                 return Err(SigningError::Key(format!(
                     "key {} has signature type {other:#04x}, not Ed25519",
@@ -97,50 +83,37 @@ impl Cosigner {
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.key.name()
     }
 
     /// This key as a private key line (type 0x04), for `WITNESS_KEY_FILE`.
     pub fn private_key_line(&self) -> Result<String, SigningError> {
-        Ok(format_private_key(
-            &self.name,
-            COSIGNATURE_TYPE,
-            self.key_id,
-            &self.raw_private_key()?,
-        ))
+        self.key.private_key_line(COSIGNATURE_TYPE)
     }
 
     /// The raw 32-byte Ed25519 private key (to store a generated key).
     pub fn raw_private_key(&self) -> Result<Vec<u8>, SigningError> {
-        self.key.raw_private_key().map_err(key_error)
+        self.key.raw_private_key()
     }
 
     /// `<name>+<hex key id>+<base64(0x04 || public key)>`.
     pub fn verifier_key(&self) -> String {
-        let mut typed = vec![COSIGNATURE_TYPE];
-        typed.extend_from_slice(&self.public_key);
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(typed)
-        )
+        self.key.verifier_key(COSIGNATURE_TYPE)
     }
 
     /// The cosignature line (`— <name> <base64 blob>\n`) of a checkpoint body at `timestamp`
     /// (seconds since the epoch, never zero per the spec).
     pub fn cosign(&self, checkpoint_body: &str, timestamp: u64) -> Result<String, SigningError> {
-        let mut signer = Signer::new_without_digest(&self.key).map_err(key_error)?;
-        let signature = signer
-            .sign_oneshot_to_vec(signed_message(checkpoint_body, timestamp).as_bytes())
-            .map_err(key_error)?;
+        let signature = self
+            .key
+            .sign(signed_message(checkpoint_body, timestamp).as_bytes())?;
         let mut blob = Vec::with_capacity(BLOB_LEN);
-        blob.extend_from_slice(&self.key_id);
+        blob.extend_from_slice(&self.key_id());
         blob.extend_from_slice(&timestamp.to_be_bytes());
         blob.extend_from_slice(&signature);
         Ok(format!(
             "{SIG_PREFIX}{} {}\n",
-            self.name,
+            self.key.name(),
             STANDARD.encode(blob)
         ))
     }
@@ -320,7 +293,7 @@ mod tests {
     fn cosigners_load_from_private_key_lines() {
         let seed = generate_private_key().unwrap();
         let w = Cosigner::from_raw("w", &seed).unwrap();
-        let line = format_private_key("w", COSIGNATURE_TYPE, w.key_id, &seed);
+        let line = format_private_key("w", COSIGNATURE_TYPE, w.key_id(), &seed);
         let loaded = Cosigner::from_private_key(&parse_private_key(&line).unwrap()).unwrap();
         assert_eq!(loaded.verifier_key(), w.verifier_key());
         // A note key line (type 0x01) of the same seed gives the same cosigner.

@@ -107,26 +107,17 @@ pub fn generate_private_key() -> Result<Vec<u8>, SigningError> {
         .map_err(key_error)
 }
 
-/// Signs notes as one named key.
-pub struct NoteSigner {
+/// A named Ed25519 private key: what a note signer and a cosigner share. The signature type
+/// (0x01 note, 0x04 cosignature) is the caller's; it enters the key ID and the key's lines.
+pub(crate) struct NamedKey {
     name: String,
     key: PKey<Private>,
     public_key: Vec<u8>,
-    key_id: [u8; 4],
 }
 
-impl std::fmt::Debug for NoteSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NoteSigner")
-            .field("name", &self.name)
-            .field("key_id", &hex::encode(self.key_id))
-            .finish()
-    }
-}
-
-impl NoteSigner {
-    /// A signer from the raw 32-byte Ed25519 private key.
-    pub fn from_raw(name: &str, private_key: &[u8]) -> Result<Self, SigningError> {
+impl NamedKey {
+    /// A key from its name and raw 32-byte Ed25519 private key.
+    pub(crate) fn from_raw(name: &str, private_key: &[u8]) -> Result<Self, SigningError> {
         if !valid_name(name) {
             return Err(SigningError::Key(format!(
                 "{name:?} is not a valid key name"
@@ -134,17 +125,99 @@ impl NoteSigner {
         }
         let key = PKey::private_key_from_raw_bytes(private_key, Id::ED25519).map_err(key_error)?;
         let public_key = key.raw_public_key().map_err(key_error)?;
-        let key_id = key_id(name, &public_key);
         Ok(Self {
             name: name.to_string(),
             key,
             public_key,
-            key_id,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The raw 32-byte Ed25519 public key.
+    pub(crate) fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// The key ID under signature type `key_type`.
+    pub(crate) fn key_id(&self, key_type: u8) -> [u8; 4] {
+        typed_key_id(&self.name, key_type, &self.public_key)
+    }
+
+    /// The raw 32-byte Ed25519 private key.
+    pub(crate) fn raw_private_key(&self) -> Result<Vec<u8>, SigningError> {
+        self.key.raw_private_key().map_err(key_error)
+    }
+
+    /// `<name>+<hex key id>+<base64(type || public key)>`.
+    pub(crate) fn verifier_key(&self, key_type: u8) -> String {
+        let mut typed = vec![key_type];
+        typed.extend_from_slice(&self.public_key);
+        format!(
+            "{}+{}+{}",
+            self.name,
+            hex::encode(self.key_id(key_type)),
+            STANDARD.encode(typed)
+        )
+    }
+
+    /// `PRIVATE+KEY+<name>+<hex key id>+<base64(type || seed)>`.
+    pub(crate) fn private_key_line(&self, key_type: u8) -> Result<String, SigningError> {
+        Ok(format_private_key(
+            &self.name,
+            key_type,
+            self.key_id(key_type),
+            &self.raw_private_key()?,
+        ))
+    }
+
+    /// The 64-byte Ed25519 signature of `message`.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        let mut signer = Signer::new_without_digest(&self.key).map_err(key_error)?;
+        signer.sign_oneshot_to_vec(message).map_err(key_error)
+    }
+
+    /// Debug output naming the key and its ID, never the private key.
+    pub(crate) fn fmt_debug(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        type_name: &str,
+        key_type: u8,
+    ) -> std::fmt::Result {
+        f.debug_struct(type_name)
+            .field("name", &self.name)
+            .field("key_id", &hex::encode(self.key_id(key_type)))
+            .finish()
+    }
+}
+
+/// Signs notes as one named key.
+pub struct NoteSigner {
+    key: NamedKey,
+}
+
+impl std::fmt::Debug for NoteSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.key.fmt_debug(f, "NoteSigner", ED25519_TYPE)
+    }
+}
+
+impl NoteSigner {
+    /// A signer from the raw 32-byte Ed25519 private key.
+    pub fn from_raw(name: &str, private_key: &[u8]) -> Result<Self, SigningError> {
+        Ok(Self {
+            key: NamedKey::from_raw(name, private_key)?,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.key.name()
+    }
+
+    fn key_id(&self) -> [u8; 4] {
+        self.key.key_id(ED25519_TYPE)
     }
 
     /// A signer from a note private key line (type 0x01, key ID checked).
@@ -156,7 +229,7 @@ impl NoteSigner {
             )));
         }
         let signer = Self::from_raw(&line.name, &line.seed)?;
-        if signer.key_id != line.key_id {
+        if signer.key_id() != line.key_id {
             return Err(SigningError::Key(format!(
                 "the key ID of key {} does not match its key",
                 line.name
@@ -167,30 +240,17 @@ impl NoteSigner {
 
     /// This key as a private key line (tests write key files with it).
     pub fn private_key_line(&self) -> Result<String, SigningError> {
-        let seed = self.key.raw_private_key().map_err(key_error)?;
-        Ok(format_private_key(
-            &self.name,
-            ED25519_TYPE,
-            self.key_id,
-            &seed,
-        ))
+        self.key.private_key_line(ED25519_TYPE)
     }
 
     /// The raw 32-byte Ed25519 public key.
     pub fn public_key(&self) -> &[u8] {
-        &self.public_key
+        self.key.public_key()
     }
 
     /// `<name>+<hex key id>+<base64(0x01 || public key)>`.
     pub fn verifier_key(&self) -> String {
-        let mut typed = vec![ED25519_TYPE];
-        typed.extend_from_slice(&self.public_key);
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(self.key_id),
-            STANDARD.encode(typed)
-        )
+        self.key.verifier_key(ED25519_TYPE)
     }
 
     /// The signed note of `text` (which must end with a newline).
@@ -200,15 +260,12 @@ impl NoteSigner {
                 "text must end with one newline and hold no blank line".into(),
             ));
         }
-        let mut signer = Signer::new_without_digest(&self.key).map_err(key_error)?;
-        let signature = signer
-            .sign_oneshot_to_vec(text.as_bytes())
-            .map_err(key_error)?;
-        let mut blob = self.key_id.to_vec();
+        let signature = self.key.sign(text.as_bytes())?;
+        let mut blob = self.key_id().to_vec();
         blob.extend_from_slice(&signature);
         Ok(format!(
             "{text}\n{SIG_PREFIX}{} {}\n",
-            self.name,
+            self.name(),
             STANDARD.encode(blob)
         ))
     }
