@@ -271,7 +271,7 @@ async fn two_witnesses_cosign_a_growing_log() {
         said.contains("7 accesses in custodian.local/ledger at size 7: verified"),
         "{said}"
     );
-    let other = TestWitness::spawn("w3.hospital-c.example", &[log_key.clone()]).await;
+    let other = TestWitness::spawn("w3.hospital-c.example", std::slice::from_ref(&log_key)).await;
     let refused = check_accesses_in_python(&app, &log_key, &[&w1, &other]).await;
     assert!(
         !refused.status.success(),
