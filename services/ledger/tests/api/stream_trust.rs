@@ -58,4 +58,5 @@ async fn forged_access_events_never_reach_the_ledger() {
     }
     assert_eq!(dead, 2, "both forgeries dead-lettered");
     assert_eq!(app.metric("ledger_appends_total").await, Some(1.0));
+    app.finish().await;
 }
