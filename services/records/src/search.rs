@@ -30,6 +30,7 @@ use crate::{
     domain::{
         is_valid_id,
         search_params::{normalize_reference, normalize_string, text_param, ParamType, Registry},
+        served_elsewhere,
     },
     error::RecordsError,
     facts,
@@ -86,7 +87,9 @@ fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
     if parts.next().is_some() {
         return Err(bad(format!("{raw:?} is not Type:parameter[:target]")));
     }
-    if !custodian_fhir::validate::is_resource_type(source_type) || source_type == "Consent" {
+    if !custodian_fhir::validate::is_resource_type(source_type)
+        || served_elsewhere(source_type).is_some()
+    {
         return Err(bad(format!(
             "{source_type:?} is not a resource type served here"
         )));
@@ -100,7 +103,7 @@ fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
         }
     }
     if let Some(t) = &target {
-        if !custodian_fhir::validate::is_resource_type(t) || t == "Consent" {
+        if !custodian_fhir::validate::is_resource_type(t) || served_elsewhere(t).is_some() {
             return Err(bad(format!("{t:?} is not a resource type served here")));
         }
     }

@@ -21,22 +21,38 @@ use std::fmt;
 pub enum AddressError {
     #[error("unknown resource type {0:?}")]
     UnknownType(String),
-    #[error("Consent resources are served by the consent service")]
-    NotServedHere,
+    #[error("{resource_type} resources are served by {by}")]
+    NotServedHere {
+        resource_type: &'static str,
+        by: &'static str,
+    },
     #[error("{0:?} is not a valid resource id ([A-Za-z0-9-.]{{1,64}})")]
     BadId(String),
     #[error("{0:?} is not a valid version id")]
     BadVersion(String),
 }
 
-/// An R4 resource type this service stores (every type but Consent).
+/// Types other services serve under the same `/fhir` base: records neither stores nor searches
+/// them. Consent lives in the consent service; AuditEvent is the ledger's view of its log (one
+/// written here would be an audit record anyone with write access could forge).
+pub const SERVED_ELSEWHERE: [(&str, &str); 2] = [
+    ("Consent", "the consent service"),
+    ("AuditEvent", "the ledger"),
+];
+
+/// The type and its service, when `raw` is a type another service serves.
+pub fn served_elsewhere(raw: &str) -> Option<(&'static str, &'static str)> {
+    SERVED_ELSEWHERE.into_iter().find(|(t, _)| *t == raw)
+}
+
+/// An R4 resource type this service stores (every type but those [`SERVED_ELSEWHERE`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ResourceType(String);
 
 impl ResourceType {
     pub fn parse(raw: &str) -> Result<Self, AddressError> {
-        if raw == "Consent" {
-            return Err(AddressError::NotServedHere);
+        if let Some((resource_type, by)) = served_elsewhere(raw) {
+            return Err(AddressError::NotServedHere { resource_type, by });
         }
         if raw.is_empty()
             || !raw.chars().all(|c| c.is_ascii_alphabetic())
@@ -55,7 +71,7 @@ impl ResourceType {
     pub fn all() -> Vec<ResourceType> {
         custodian_fhir::validate::resource_types()
             .into_iter()
-            .filter(|t| t != "Consent")
+            .filter(|t| served_elsewhere(t).is_none())
             .map(ResourceType)
             .collect()
     }
@@ -130,12 +146,24 @@ mod tests {
         assert!(ResourceType::parse("MedicinalProduct").is_ok());
         assert_eq!(
             ResourceType::parse("Consent"),
-            Err(AddressError::NotServedHere)
+            Err(AddressError::NotServedHere {
+                resource_type: "Consent",
+                by: "the consent service"
+            })
         );
+        assert!(matches!(
+            ResourceType::parse("AuditEvent"),
+            Err(AddressError::NotServedHere {
+                by: "the ledger",
+                ..
+            })
+        ));
         assert!(ResourceType::parse("Banana").is_err());
         assert!(ResourceType::parse("").is_err());
         assert!(ResourceType::parse("Patient/1").is_err());
-        assert!(!ResourceType::all().iter().any(|t| t.as_str() == "Consent"));
+        assert!(!ResourceType::all()
+            .iter()
+            .any(|t| ["Consent", "AuditEvent"].contains(&t.as_str())));
         assert!(ResourceType::all().len() > 140);
     }
 

@@ -83,7 +83,7 @@ pub fn http_date(t: DateTime<Utc>) -> String {
 
 pub fn parse_type(raw: &str) -> Result<ResourceType, FhirError> {
     ResourceType::parse(raw).map_err(|e| match e {
-        AddressError::NotServedHere => FhirError::NotFound(e.to_string()),
+        AddressError::NotServedHere { .. } => FhirError::NotFound(e.to_string()),
         other => FhirError::NotFound(other.to_string()),
     })
 }

@@ -15,7 +15,7 @@ use crate::{
 
 /// The CapabilityStatement.
 pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
-    let resources: Vec<Value> = ResourceType::all()
+    let mut resources: Vec<Value> = ResourceType::all()
         .iter()
         .map(|t| {
             let mut params: Vec<Value> = vec![
@@ -32,9 +32,6 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 .iter()
                 .map(|c| json!({"code": c}))
                 .collect();
-            if t.as_str() == "AuditEvent" {
-                return audit_event_capability();
-            }
             let mut resource = json!({
                 "type": t.as_str(),
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -56,6 +53,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             resource
         })
         .collect();
+    // Served by the ledger through the same base (the gateway routes it there).
+    resources.push(audit_event_capability());
+    resources.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",

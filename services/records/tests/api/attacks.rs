@@ -469,3 +469,38 @@ async fn hidden_resources_do_not_crowd_out_visible_includes() {
     assert_eq!(outcome["resource"]["issue"][0]["code"], "incomplete");
     app.cleanup().await;
 }
+
+/// The audit trail is the ledger's: an AuditEvent written into records would be an audit
+/// record anyone with write access could forge. Refused by every route, as Consent is.
+#[actix_web::test]
+async fn no_audit_event_can_be_forged_in_records() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    register(&app, &h1, "alice").await;
+    let forged = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "recorded": "2026-12-01T00:00:00Z",
+        "agent": [{"requestor": true, "who": {"reference": "Practitioner/nobody"}}],
+        "source": {"observer": {"display": "records"}},
+        "entity": [{"what": {"reference": "Patient/alice"}}]
+    });
+    let created = app.post("/fhir/AuditEvent", &h1, &forged).await;
+    assert_eq!(created.status, 404, "{}", created.text());
+    assert_eq!(created.json()["resourceType"], "OperationOutcome");
+    assert!(created.text().contains("the ledger"), "{}", created.text());
+    let put = app.put("/fhir/AuditEvent/forged", &h1, &forged, &[]).await;
+    assert_eq!(put.status, 404, "{}", put.text());
+    let tx = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"resource": forged, "request": {"method": "POST", "url": "AuditEvent"}}]});
+    let refused = app.post("/fhir", &h1, &tx).await;
+    assert!(
+        refused.status.is_client_error(),
+        "{}: {}",
+        refused.status,
+        refused.text()
+    );
+    // Nothing was stored: records does not even search the type.
+    assert_eq!(app.get("/fhir/AuditEvent", &h1, &[]).await.status, 404);
+    app.cleanup().await;
+}
