@@ -214,6 +214,25 @@ fn add_body(old: u64, proof: &[[u8; 32]], note: &str) -> String {
     ledger::witnessing::add_checkpoint_body(old, proof, note)
 }
 
+/// A tree of `leaves` leaves, as a log would hold it.
+fn tree_of(leaves: u64) -> ledger::tree::Tree {
+    let mut tree = ledger::tree::Tree::new();
+    for i in 0..leaves {
+        tree.append(&i.to_be_bytes());
+    }
+    tree
+}
+
+/// The log's signed checkpoint of `tree`'s first `size` leaves.
+fn note_at(log: &NoteSigner, tree: &ledger::tree::Tree, size: u64) -> String {
+    log.sign_checkpoint(&Checkpoint {
+        origin: ORIGIN.into(),
+        tree_size: size,
+        root_hash: tree.root_at(size).unwrap(),
+    })
+    .unwrap()
+}
+
 #[actix_web::test]
 async fn two_witnesses_cosign_a_growing_log() {
     let log = log_signer();
@@ -574,18 +593,8 @@ async fn concurrent_submissions_advance_a_witness_once() {
     let log = log_signer();
     let w = TestWitness::spawn("w.hospital-c.example", &[log.verifier_key()]).await;
     let verifier = CosignatureVerifier::parse(&w.verifier_key).unwrap();
-    let mut tree = ledger::tree::Tree::new();
-    for i in 0..40u32 {
-        tree.append(&i.to_be_bytes());
-    }
-    let note_at = |size: u64| {
-        log.sign_checkpoint(&Checkpoint {
-            origin: ORIGIN.into(),
-            tree_size: size,
-            root_hash: tree.root_at(size).unwrap(),
-        })
-        .unwrap()
-    };
+    let tree = tree_of(40);
+    let note_at = |size: u64| note_at(&log, &tree, size);
     let first = w.add_checkpoint(add_body(0, &[], &note_at(5))).await;
     assert_eq!(first.status, 200, "{}", first.body);
     let note5 = note_at(5);
@@ -693,19 +702,9 @@ async fn witness_throughput() {
     use std::time::Instant;
     let log = log_signer();
     let w = TestWitness::spawn("w.bench", &[log.verifier_key()]).await;
-    let mut tree = ledger::tree::Tree::new();
     let n = 500u64;
-    for i in 0..=n {
-        tree.append(&i.to_be_bytes());
-    }
-    let note_at = |size: u64| {
-        log.sign_checkpoint(&Checkpoint {
-            origin: ORIGIN.into(),
-            tree_size: size,
-            root_hash: tree.root_at(size).unwrap(),
-        })
-        .unwrap()
-    };
+    let tree = tree_of(n + 1);
+    let note_at = |size: u64| note_at(&log, &tree, size);
     assert_eq!(
         w.add_checkpoint(add_body(0, &[], &note_at(1))).await.status,
         200
