@@ -33,7 +33,7 @@ pub enum ConsentError {
 impl ConsentError {
     fn as_fhir(&self) -> FhirError {
         match self {
-            ConsentError::Fhir(e) => clone_fhir(e),
+            ConsentError::Fhir(e) => e.clone(),
             ConsentError::Invalid(issues) => FhirError::Unprocessable(issues.clone()),
             ConsentError::Database(e) => FhirError::Internal(e.to_string()),
             ConsentError::Pool(e) => FhirError::Unavailable(e.clone()),
@@ -59,24 +59,6 @@ impl ConsentError {
 
     pub fn unprocessable(issues: Vec<(String, String)>) -> Self {
         ConsentError::Invalid(issues)
-    }
-}
-
-/// `FhirError` is not `Clone`; the variants carry only strings.
-fn clone_fhir(e: &FhirError) -> FhirError {
-    match e {
-        FhirError::BadRequest(m) => FhirError::BadRequest(m.clone()),
-        FhirError::Unprocessable(i) => FhirError::Unprocessable(i.clone()),
-        FhirError::Unauthorized(m) => FhirError::Unauthorized(m.clone()),
-        FhirError::Forbidden(m) => FhirError::Forbidden(m.clone()),
-        FhirError::NotFound(m) => FhirError::NotFound(m.clone()),
-        FhirError::Gone(m) => FhirError::Gone(m.clone()),
-        FhirError::MethodNotAllowed(m) => FhirError::MethodNotAllowed(m.clone()),
-        FhirError::Conflict(m) => FhirError::Conflict(m.clone()),
-        FhirError::PreconditionFailed(m) => FhirError::PreconditionFailed(m.clone()),
-        FhirError::UnsupportedMediaType(m) => FhirError::UnsupportedMediaType(m.clone()),
-        FhirError::Unavailable(m) => FhirError::Unavailable(m.clone()),
-        FhirError::Internal(m) => FhirError::Internal(m.clone()),
     }
 }
 

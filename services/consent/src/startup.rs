@@ -127,6 +127,8 @@ impl Application {
             let readiness = readiness.clone();
             let metrics = metrics.clone();
             App::new()
+                // Inner to `observe`, so a 406 is counted like any answer.
+                .wrap(middleware::from_fn(custodian_fhir::http::negotiate))
                 .wrap(middleware::from_fn(custodian_telemetry::http::observe))
                 .app_data(state.clone())
                 .app_data(verifier.clone())

@@ -166,6 +166,8 @@ impl Application {
         ));
         let server = HttpServer::new(move || {
             App::new()
+                // Inner to `observe`, so a 406 is counted like any answer.
+                .wrap(from_fn(custodian_fhir::http::negotiate))
                 .wrap(from_fn(custodian_telemetry::http::observe))
                 .app_data(data.clone())
                 .app_data(web::Data::new(verifier.clone()))

@@ -196,6 +196,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                // Inner to `observe`, so a 406 is counted like any answer.
+                .wrap(from_fn(custodian_fhir::http::negotiate))
                 .wrap(from_fn(custodian_telemetry::http::observe))
                 .app_data(state.clone())
                 .app_data(capability.clone())

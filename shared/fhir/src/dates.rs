@@ -7,10 +7,21 @@
 //! in UTC). Any number of fractional digits is accepted, as R4's `(\.[0-9]+)?` allows; the
 //! range never gets narrower than a nanosecond.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, TimeZone, Utc};
 
 /// [start, end).
 pub type Range = (DateTime<Utc>, DateTime<Utc>);
+
+/// A FHIR `instant` with milliseconds, UTC: `2026-11-23T04:22:58.123Z`.
+pub fn format_instant(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Now, truncated to milliseconds, so `meta.lastUpdated` and the stored timestamp agree.
+pub fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
 
 fn is_digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())

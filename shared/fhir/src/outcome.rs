@@ -40,7 +40,7 @@ impl OperationOutcome {
 }
 
 /// Every way a FHIR interaction fails. Causes go to the log; clients get the message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FhirError {
     /// 400: malformed JSON, bad search parameter, wrong resourceType.
     #[error("{0}")]
@@ -67,6 +67,9 @@ pub enum FhirError {
     PreconditionFailed(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// 406: the client asked for a format that is not served.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// 503: a dependency (database, consent replica) is not available.
     #[error("the service is temporarily unavailable")]
     Unavailable(String),
@@ -83,7 +86,9 @@ impl FhirError {
             FhirError::Unauthorized(_) => "login",
             FhirError::Forbidden(_) => "forbidden",
             FhirError::NotFound(_) | FhirError::Gone(_) => "not-found",
-            FhirError::MethodNotAllowed(_) | FhirError::UnsupportedMediaType(_) => "not-supported",
+            FhirError::MethodNotAllowed(_)
+            | FhirError::UnsupportedMediaType(_)
+            | FhirError::NotAcceptable(_) => "not-supported",
             FhirError::Conflict(_) | FhirError::PreconditionFailed(_) => "conflict",
             FhirError::Unavailable(_) => "transient",
             FhirError::Internal(_) => "exception",
@@ -111,6 +116,7 @@ impl ResponseError for FhirError {
             FhirError::Conflict(_) => StatusCode::CONFLICT,
             FhirError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             FhirError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            FhirError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             FhirError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             FhirError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -13,4 +13,4 @@ pub mod version;
 
 pub use custodian_access::PatientRef;
 pub use resource::ConsentResource;
-pub use version::{IfMatch, VersionId};
+pub use version::VersionId;

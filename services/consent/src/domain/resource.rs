@@ -3,7 +3,7 @@
 //! client's JSON is kept as the record of truth; the server sets only `id` and
 //! `meta.versionId`, `meta.lastUpdated`.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use custodian_access::{consents::ConsentView, PatientRef};
 use custodian_policy::{Consent, ConsentStatus, ParsedConsent};
 use serde_json::{json, Value};
@@ -277,16 +277,7 @@ fn redact_provision(
     Some(Value::Object(kept))
 }
 
-/// A FHIR instant with milliseconds: `2026-11-23T04:22:58.123Z`.
-pub fn format_instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Now, truncated to milliseconds so `meta.lastUpdated` and the stored timestamp agree.
-pub fn now_millis() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
+pub use custodian_fhir::dates::{format_instant, now_millis};
 
 #[cfg(test)]
 mod tests {

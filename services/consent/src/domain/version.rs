@@ -1,4 +1,4 @@
-//! Version ids (`meta.versionId`), weak `ETag`s and `If-Match` preconditions.
+//! Version ids (`meta.versionId`) and their weak `ETag`s.
 
 use std::fmt;
 
@@ -23,7 +23,7 @@ impl VersionId {
 
     /// `W/"<n>"`, the FHIR spelling of a version's ETag.
     pub fn etag(self) -> String {
-        format!("W/\"{}\"", self.0)
+        custodian_fhir::http::etag(self.0)
     }
 
     /// A path segment or `meta.versionId` value.
@@ -38,51 +38,16 @@ impl fmt::Display for VersionId {
     }
 }
 
-/// The version an `If-Match` header requires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IfMatch(VersionId);
-
-impl IfMatch {
-    /// Accepts `W/"3"`, `"3"` and (leniently) `3`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        let unweak = raw.strip_prefix("W/").unwrap_or(raw);
-        let bare = unweak
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .unwrap_or(unweak);
-        VersionId::parse(bare)
-            .map(Self)
-            .ok_or_else(|| format!("If-Match {raw:?} is not a version ETag like W/\"1\""))
-    }
-
-    pub fn matches(self, current: VersionId) -> bool {
-        self.0 == current
-    }
-
-    pub fn version(self) -> VersionId {
-        self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn etags_round_trip_through_if_match() {
+    fn versions_and_their_etags() {
         let v = VersionId::FIRST.next();
         assert_eq!(v.etag(), "W/\"2\"");
-        assert!(IfMatch::parse(&v.etag()).unwrap().matches(v));
-        assert!(IfMatch::parse("\"2\"").unwrap().matches(v));
-        assert!(!IfMatch::parse("W/\"1\"").unwrap().matches(v));
-    }
-
-    #[test]
-    fn rejects_malformed_preconditions() {
-        assert!(IfMatch::parse("W/\"x\"").is_err());
-        assert!(IfMatch::parse("*").is_err());
-        assert!(IfMatch::parse("W/\"0\"").is_err());
+        assert_eq!(VersionId::parse("2"), Some(v));
         assert!(VersionId::parse("-1").is_none());
+        assert!(VersionId::new(0).is_none());
     }
 }

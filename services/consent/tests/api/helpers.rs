@@ -226,7 +226,7 @@ impl TestApp {
         self.issuer.token(&claims)
     }
 
-    async fn send(&self, request: awc::ClientRequest, body: Option<String>) -> Response {
+    pub async fn send(&self, request: awc::ClientRequest, body: Option<String>) -> Response {
         let sent = match body {
             Some(body) => request.send_body(body).await,
             None => request.send().await,
@@ -250,7 +250,7 @@ impl TestApp {
         }
     }
 
-    fn request(
+    pub fn request(
         &self,
         method: actix_web::http::Method,
         path: &str,

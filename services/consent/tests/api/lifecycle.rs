@@ -321,3 +321,44 @@ async fn futures_join<A: std::future::Future, B: std::future::Future>(
 ) -> (A::Output, B::Output) {
     tokio::join!(a, b)
 }
+
+#[actix_web::test]
+async fn conditional_reads_answer_304_when_the_clients_copy_is_current() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let created = app.post_consent(&alice, &alice_consent()).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let path = format!("/fhir/Consent/{id}");
+    let last_modified = created.header("last-modified").unwrap();
+    let read_with = |name: &'static str, value: String| {
+        app.request(actix_web::http::Method::GET, &path, Some(&alice))
+            .insert_header((name, value))
+    };
+
+    let current = app
+        .send(read_with("If-None-Match", "W/\"1\"".into()), None)
+        .await;
+    assert_eq!(current.status, StatusCode::NOT_MODIFIED);
+    assert_eq!(current.header("etag").as_deref(), Some("W/\"1\""));
+    let stale = app
+        .send(read_with("If-None-Match", "W/\"7\"".into()), None)
+        .await;
+    assert_eq!(stale.status, StatusCode::OK);
+    assert_eq!(stale.body["id"], id.as_str());
+    let unchanged = app
+        .send(read_with("If-Modified-Since", last_modified), None)
+        .await;
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    let changed = app
+        .send(
+            read_with("If-Modified-Since", "Mon, 01 Jan 2024 00:00:00 GMT".into()),
+            None,
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK);
+    let malformed = app
+        .send(read_with("If-None-Match", "v1".into()), None)
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    app.finish().await;
+}

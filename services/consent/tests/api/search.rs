@@ -75,9 +75,51 @@ async fn search_by_patient_and_status_returns_a_searchset_bundle() {
         0
     );
 
-    let unsupported = app.get("/fhir/Consent?colour=blue", Some(&alice)).await;
-    assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
-    unsupported.outcome();
+    // Unknown parameters: ignored and reported by default (real clients send their own),
+    // refused under `Prefer: handling=strict`.
+    let lenient = app.get("/fhir/Consent?colour=blue", Some(&alice)).await;
+    assert_eq!(lenient.status, StatusCode::OK, "{}", lenient.body);
+    let entries = lenient.body["entry"].as_array().unwrap();
+    let outcome = entries
+        .iter()
+        .find(|e| e["search"]["mode"] == "outcome")
+        .expect("an outcome entry");
+    assert!(outcome["resource"]["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    assert!(entries.iter().any(|e| e["search"]["mode"] == "match"));
+    assert!(!lenient.body["link"][0]["url"]
+        .as_str()
+        .unwrap()
+        .contains("colour"));
+    let strict = app
+        .send(
+            app.request(
+                actix_web::http::Method::GET,
+                "/fhir/Consent?colour=blue",
+                Some(&alice),
+            )
+            .insert_header(("Prefer", "handling=strict")),
+            None,
+        )
+        .await;
+    assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+    strict.outcome();
+    // Only JSON is served: XML, asked for either way, is a 406 before anything else.
+    let by_accept = app
+        .request(actix_web::http::Method::GET, "/fhir/Consent", Some(&alice))
+        .insert_header(("Accept", "application/fhir+xml"));
+    let by_format = app.request(
+        actix_web::http::Method::GET,
+        "/fhir/Consent?_format=xml",
+        Some(&alice),
+    );
+    for request in [by_accept, by_format] {
+        let refused = app.send(request, None).await;
+        assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE);
+        refused.outcome();
+    }
     let bad_patient = app.get("/fhir/Consent?patient=x%C3%A9", Some(&alice)).await;
     assert_eq!(bad_patient.status, StatusCode::BAD_REQUEST);
     app.finish().await;

@@ -11,39 +11,19 @@
 use chrono::{DateTime, Utc};
 use custodian_access::{PatientRef, PractitionerRef};
 use custodian_events::{AccessAction, AccessOutcome};
-use custodian_fhir::{dates::parse_range, FhirError};
+use custodian_fhir::{bundle::page_size, dates::parse_range, FhirError};
 
 use super::audit_event::{FhirAction, FhirOutcome};
 
-pub const DEFAULT_COUNT: i64 = 50;
-pub const MAX_COUNT: i64 = 1000;
+/// The FHIR REST core's default page size.
+const DEFAULT_COUNT: i64 = custodian_fhir::bundle::DEFAULT_COUNT as i64;
 
 const ACTION_SYSTEM: &str = "http://hl7.org/fhir/audit-event-action";
 const OUTCOME_SYSTEM: &str = "http://hl7.org/fhir/audit-event-outcome";
 /// Accepted and without effect (answers are always JSON, totals are not counted).
 const IGNORED: &[&str] = &["_format", "_pretty", "_total"];
 
-/// How unknown parameters are handled (`Prefer: handling=...`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handling {
-    Strict,
-    Lenient,
-}
-
-impl Handling {
-    /// From the `Prefer` header's value; lenient unless it asks for strict.
-    pub fn from_prefer(prefer: Option<&str>) -> Self {
-        let strict = prefer.is_some_and(|p| {
-            p.split([',', ';'])
-                .any(|part| part.trim().eq_ignore_ascii_case("handling=strict"))
-        });
-        if strict {
-            Self::Strict
-        } else {
-            Self::Lenient
-        }
-    }
-}
+pub use custodian_fhir::http::Handling;
 
 /// Whom `agent` names: a user by id (the token's `sub`) or by their practitioner reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,13 +248,7 @@ impl AuditSearch {
                     search.outcomes.push(outcomes);
                 }
                 "_count" => {
-                    search.count = value
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|n| (1..=MAX_COUNT).contains(n))
-                        .ok_or_else(|| {
-                            bad(format!("_count must be an integer from 1 to {MAX_COUNT}"))
-                        })?;
+                    search.count = i64::try_from(page_size(&value)?).unwrap_or(DEFAULT_COUNT);
                 }
                 "_sort" => {
                     search.sort = match value.as_str() {
@@ -523,14 +497,5 @@ mod tests {
         assert_eq!(lenient.ignored, vec!["entity-type".to_string()]);
         assert!(lenient.link_params.is_empty());
         assert!(AuditSearch::parse(pairs(), Handling::Strict).is_err());
-        assert_eq!(
-            Handling::from_prefer(Some("return=minimal, handling=strict")),
-            Handling::Strict
-        );
-        assert_eq!(
-            Handling::from_prefer(Some("handling=lenient")),
-            Handling::Lenient
-        );
-        assert_eq!(Handling::from_prefer(None), Handling::Lenient);
     }
 }

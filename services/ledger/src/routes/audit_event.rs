@@ -15,7 +15,7 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{reference::is_fhir_id, Caller};
 use custodian_events::AccessEvent;
-use custodian_fhir::{FhirError, OperationOutcome, FHIR_JSON};
+use custodian_fhir::{bundle::Entry, http::Prefer, FhirError, FHIR_JSON};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -23,7 +23,7 @@ use crate::{
     audit_search,
     domain::{
         audit_event::{audit_event, LeafInfo},
-        audit_search::{AuditSearch, Cursor, Handling},
+        audit_search::{AuditSearch, Cursor},
         Viewer,
     },
     routes::b64,
@@ -89,7 +89,7 @@ fn fhir_json(status: StatusCode, body: &Value) -> HttpResponse {
         ("date" = Option<String>, Query, description = "`recorded`, with a prefix (eq ne lt gt le ge sa eb) and the value's precision; repeat for a range"),
         ("action" = Option<String>, Query, description = "C, R, U, D or E"),
         ("outcome" = Option<String>, Query, description = "0, 4, 8 or 12"),
-        ("_count" = Option<i64>, Query, description = "page size, 1 to 1000 (default 50)"),
+        ("_count" = Option<i64>, Query, description = "page size (default 50; above 1000 lowered to 1000)"),
         ("_sort" = Option<String>, Query, description = "`date` or `-date` (default: newest appended first)"),
         ("_cursor" = Option<String>, Query, description = "from a `next` link"),
         ("Prefer" = Option<String>, Header, description = "`handling=strict` refuses unknown parameters (default: ignored and reported)"),
@@ -109,9 +109,8 @@ pub async fn search(
     base: web::Data<PublicUrl>,
 ) -> Result<HttpResponse, FhirError> {
     let viewer = viewer(&caller)?;
-    let prefer = req.headers().get("prefer").and_then(|v| v.to_str().ok());
     let pairs = form_urlencoded::parse(req.query_string().as_bytes()).into_owned();
-    let search = AuditSearch::parse(pairs, Handling::from_prefer(prefer))?;
+    let search = AuditSearch::parse(pairs, Prefer::of(&req).handling)?;
     if let Viewer::Patient(own) = &viewer {
         if search.patients.iter().flatten().any(|asked| asked != own) {
             return Err(FhirError::Forbidden(
@@ -143,16 +142,9 @@ pub async fn search(
             "search": {"mode": "match"},
         }));
     }
-    if !search.ignored.is_empty() {
-        let outcome = OperationOutcome::single(
-            "warning",
-            "not-supported",
-            &format!(
-                "ignored unknown search parameters: {}",
-                search.ignored.join(", ")
-            ),
-        );
-        entries.push(json!({"resource": outcome, "search": {"mode": "outcome"}}));
+    if let Some(ignored) = Entry::ignored_parameters(&search.ignored) {
+        entries
+            .push(serde_json::to_value(ignored).map_err(|e| FhirError::Internal(e.to_string()))?);
     }
     let mut link = vec![json!({
         "relation": "self",

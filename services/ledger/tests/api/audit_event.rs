@@ -530,8 +530,6 @@ async fn bad_parameters_are_operation_outcomes_and_unknown_ones_follow_prefer() 
         "outcome=success",
         "patient=Practitioner/p1",
         "agent=Organization/o1",
-        "_count=0",
-        "_count=100000",
         "_count=-1",
         "_sort=_lastUpdated",
         "_cursor=abc",
@@ -543,6 +541,14 @@ async fn bad_parameters_are_operation_outcomes_and_unknown_ones_follow_prefer() 
                 .await,
             400,
         );
+    }
+
+    // `_count` as every FHIR search takes it: 0 is an empty page, too many is lowered.
+    for query in ["_count=0", "_count=100000"] {
+        let answer = app
+            .get(&format!("/fhir/AuditEvent?{query}"), Some(&auditor))
+            .await;
+        assert_eq!(answer.status, 200, "{query}");
     }
 
     // Unknown parameters: ignored and reported by default, refused when strict.

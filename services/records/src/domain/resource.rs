@@ -2,7 +2,7 @@
 //! text the client sent (minified), so decimals keep their textual form (`60.50` stays `60.50`)
 //! and element order is kept; only `id` and `meta` are rewritten by the server.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde_json::{value::RawValue, Map, Value};
 
@@ -192,16 +192,7 @@ impl IncomingResource {
     }
 }
 
-/// FHIR `instant` with milliseconds, UTC.
-pub fn format_instant(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// Now, truncated to milliseconds (what `meta.lastUpdated` can show).
-pub fn now_millis() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
-}
+pub use custodian_fhir::dates::{format_instant, now_millis};
 
 #[cfg(test)]
 mod tests {

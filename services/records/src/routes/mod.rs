@@ -78,6 +78,7 @@ pub fn observe(
             410 => "gone",
             412 => "precondition_failed",
             415 => "unsupported_media_type",
+            406 => "not_acceptable",
             422 => "unprocessable",
             409 => "conflict",
             503 => "unavailable",

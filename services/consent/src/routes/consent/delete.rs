@@ -1,15 +1,12 @@
 //! `DELETE /fhir/Consent/{id}`
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{Caller, Interaction, Touched};
 use custodian_events::outbox;
-use custodian_fhir::{OperationOutcome, FHIR_JSON};
+use custodian_fhir::{http, OperationOutcome};
 use diesel_async::AsyncConnection;
 
-use super::{
-    change_event, check_precondition, existing, if_match, known, refuse, row_version,
-    with_version_headers,
-};
+use super::{change_event, check_precondition, existing, if_match, known, refuse, row_version};
 use crate::{
     domain::{access, access::CONSENT, resource::now_millis},
     error::ConsentError,
@@ -113,11 +110,11 @@ pub async fn delete(
     state.log.wake();
     state.metrics.written.with_label_values(&["delete"]).inc();
     tracing::info!(consent = %id, version = row.version_id, "consent deleted");
-    let mut builder = HttpResponse::Ok();
-    builder.content_type(FHIR_JSON);
-    with_version_headers(&mut builder, row_version(row.version_id)?, row.last_updated);
-    Ok(builder.body(
-        OperationOutcome::information(&format!("Consent/{id} was deleted; it is revoked"))
-            .to_string(),
-    ))
+    let version = row_version(row.version_id)?;
+    Ok(
+        http::versioned(StatusCode::OK, version.get(), row.last_updated).body(
+            OperationOutcome::information(&format!("Consent/{id} was deleted; it is revoked"))
+                .to_string(),
+        ),
+    )
 }

@@ -7,7 +7,7 @@ use custodian_fhir::FHIR_JSON;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::{existing, http_date, known, record, refuse, row_version};
+use super::{existing, known, record, refuse, row_version};
 use crate::{
     domain::{
         access::{self, CONSENT},
@@ -114,7 +114,7 @@ pub async fn history(
         .content_type(FHIR_JSON)
         .insert_header((
             actix_web::http::header::LAST_MODIFIED,
-            http_date(newest_seen),
+            custodian_fhir::http::http_date(newest_seen),
         ))
         .body(bundle.to_string()))
 }

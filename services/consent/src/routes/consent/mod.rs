@@ -20,18 +20,18 @@ use actix_web::{
         header::{self, HeaderValue},
         StatusCode,
     },
-    web, HttpRequest, HttpResponse, HttpResponseBuilder,
+    web, HttpRequest, HttpResponse,
 };
 use chrono::{DateTime, Utc};
 use custodian_access::{absent_event, Caller, Decision, Interaction, Touched};
 use custodian_events::{AccessEvent, Streams};
-use custodian_fhir::{FhirError, FHIR_JSON};
+use custodian_fhir::{http, FhirError};
 use custodian_policy::{ConsentChange, ParsedConsent};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{
-    domain::{access::CONSENT, IfMatch, PatientRef, VersionId},
+    domain::{access::CONSENT, PatientRef, VersionId},
     error::ConsentError,
     routes::AppState,
     store::ConsentRow,
@@ -53,7 +53,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/Consent/{id}/_history/{vid}").route(web::get().to(read::vread)));
 }
 
-/// The body as JSON: `application/json` or `application/fhir+json` (or no content type).
 /// The caller, also known by the containers it is a member of (PractitionerRole, CareTeam,
 /// Group), so a consent naming its care team is its to see. Before memberships are loaded it
 /// is known by its own references only: it sees less, never more.
@@ -66,22 +65,9 @@ fn known(state: &AppState, caller: Caller) -> Caller {
     caller.with_memberships(containers)
 }
 
+/// The body as JSON: FHIR JSON by the FHIR REST core's media rules.
 fn json_body(req: &HttpRequest, body: &[u8]) -> Result<Value, ConsentError> {
-    if let Some(value) = req.headers().get(header::CONTENT_TYPE) {
-        let raw = value.to_str().unwrap_or_default();
-        let essence = raw
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && essence != "application/fhir+json" {
-            return Err(FhirError::UnsupportedMediaType(format!(
-                "content type {raw:?} is not supported; send application/fhir+json"
-            ))
-            .into());
-        }
-    }
+    http::require_json(req)?;
     serde_json::from_slice(body)
         .map_err(|e| ConsentError::bad_request(format!("the body is not valid JSON: {e}")))
 }
@@ -92,21 +78,17 @@ fn parse_id(raw: &str) -> Result<Uuid, ConsentError> {
 }
 
 /// The `If-Match` precondition, when the request has one.
-fn if_match(req: &HttpRequest) -> Result<Option<IfMatch>, ConsentError> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .map(|v| IfMatch::parse(v.to_str().unwrap_or_default()).map_err(ConsentError::bad_request))
-        .transpose()
+fn if_match(req: &HttpRequest) -> Result<Option<VersionId>, ConsentError> {
+    Ok(http::if_match(req)?.and_then(VersionId::new))
 }
 
 fn check_precondition(
-    precondition: Option<IfMatch>,
+    precondition: Option<VersionId>,
     current: VersionId,
 ) -> Result<(), ConsentError> {
     match precondition {
-        Some(m) if !m.matches(current) => Err(FhirError::PreconditionFailed(format!(
-            "If-Match names version {} but the current version is {current}",
-            m.version()
+        Some(wanted) if wanted != current => Err(FhirError::PreconditionFailed(format!(
+            "If-Match names version {wanted} but the current version is {current}"
         ))
         .into()),
         _ => Ok(()),
@@ -122,21 +104,6 @@ fn row_version(version: i64) -> Result<VersionId, ConsentError> {
         .ok_or_else(|| ConsentError::Unexpected(format!("stored version {version} is invalid")))
 }
 
-/// `Last-Modified` spelling (RFC 7231 IMF-fixdate).
-fn http_date(t: DateTime<Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
-fn with_version_headers(
-    builder: &mut HttpResponseBuilder,
-    version: VersionId,
-    last_updated: DateTime<Utc>,
-) {
-    builder
-        .insert_header((header::ETAG, version.etag()))
-        .insert_header((header::LAST_MODIFIED, http_date(last_updated)));
-}
-
 /// A resource answer with `ETag`, `Last-Modified` and (for writes) `Location`.
 fn resource_response(
     status: StatusCode,
@@ -146,9 +113,7 @@ fn resource_response(
     resource: &Value,
     location: Option<&str>,
 ) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.content_type(FHIR_JSON);
-    with_version_headers(&mut builder, version, last_updated);
+    let mut builder = http::versioned(status, version.get(), last_updated);
     if let Some(base) = location {
         let url = format!("{base}/fhir/Consent/{id}/_history/{version}");
         if let Ok(value) = HeaderValue::from_str(&url) {

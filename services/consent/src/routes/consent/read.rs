@@ -1,7 +1,8 @@
 //! `GET /fhir/Consent/{id}` and `GET /fhir/Consent/{id}/_history/{vid}`
 
-use actix_web::{http::StatusCode, web, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{Caller, Interaction, Touched};
+use custodian_fhir::http;
 
 use super::{existing, known, record, refuse, resource_response, row_version};
 use crate::{
@@ -24,6 +25,7 @@ use crate::{
     params(("id" = String, Path, description = "The consent's id")),
     responses(
         (status = 200, description = "The consent", body = Object, content_type = "application/fhir+json"),
+        (status = 304, description = "Not modified: If-None-Match names the current version, or If-Modified-Since is not before the last update"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 404, description = "Not known, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 410, description = "Deleted", body = Object, content_type = "application/fhir+json"),
@@ -31,6 +33,7 @@ use crate::{
     security(("bearer" = []))
 )]
 pub async fn read(
+    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -66,10 +69,14 @@ pub async fn read(
         &[decision.event(&caller, interaction, touched.count(1))],
     )
     .await?;
+    let version = row_version(row.version_id)?;
+    if let Some(current) = http::not_modified(&req, version.get(), row.last_updated)? {
+        return Ok(current);
+    }
     Ok(resource_response(
         StatusCode::OK,
         id,
-        row_version(row.version_id)?,
+        version,
         row.last_updated,
         &shown(&access::view(&caller), &row.resource),
         None,

@@ -1,16 +1,17 @@
 //! `GET /fhir/Consent?patient=&status=`
 
-use actix_web::{web, HttpResponse};
+use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{Caller, Decision, Interaction, Touched};
-use custodian_fhir::FHIR_JSON;
-use serde_json::{json, Value};
-use uuid::Uuid;
+use custodian_fhir::{
+    bundle::{page_size, raw, Bundle, Entry, Link, Search, DEFAULT_COUNT},
+    http::{self, Handling, Prefer},
+};
 
 use super::{known, record, refuse};
 use crate::{
     domain::{
         access::{self, CONSENT},
-        resource::{format_instant, now_millis, shown, STATUSES},
+        resource::{shown, STATUSES},
         PatientRef,
     },
     error::ConsentError,
@@ -18,20 +19,19 @@ use crate::{
     store::{self, ConsentRow, SearchFilter},
 };
 
-const DEFAULT_COUNT: i64 = 50;
-const MAX_COUNT: i64 = 500;
-
-/// A parsed search: the parameters this server supports, nothing else.
+/// A parsed search: the parameters this server supports, and those it ignored (lenient
+/// handling) or refused (strict).
 #[derive(Debug, Default)]
 struct SearchParams {
     patient: Option<PatientRef>,
     statuses: Vec<String>,
-    count: Option<i64>,
+    count: Option<usize>,
     offset: Option<i64>,
+    ignored: Vec<String>,
 }
 
 impl SearchParams {
-    fn parse(pairs: &[(String, String)]) -> Result<Self, ConsentError> {
+    fn parse(pairs: &[(String, String)], handling: Handling) -> Result<Self, ConsentError> {
         let mut params = SearchParams::default();
         for (name, value) in pairs {
             match name.as_str() {
@@ -49,15 +49,18 @@ impl SearchParams {
                         params.statuses.push(status.to_string());
                     }
                 }
-                "_count" => params.count = Some(Self::number(name, value)?),
+                "_count" => params.count = Some(page_size(value)?),
                 "_offset" => params.offset = Some(Self::number(name, value)?),
-                // Only JSON is served; the format parameter changes nothing.
-                "_format" => {}
-                other => {
-                    return Err(ConsentError::bad_request(format!(
-                        "search parameter {other:?} is not supported (patient, status, _count, _offset)"
-                    )))
-                }
+                // Negotiated before the route (only JSON is served); no effect on the matches.
+                "_format" | "_pretty" => {}
+                other => match handling {
+                    Handling::Strict => {
+                        return Err(ConsentError::bad_request(format!(
+                            "search parameter {other:?} is not supported (patient, status, _count, _offset)"
+                        )))
+                    }
+                    Handling::Lenient => params.ignored.push(other.to_string()),
+                },
             }
         }
         Ok(params)
@@ -78,7 +81,7 @@ impl SearchParams {
 fn query_string(
     patient: Option<&PatientRef>,
     statuses: &[String],
-    count: i64,
+    count: usize,
     offset: i64,
 ) -> String {
     let mut parts = Vec::new();
@@ -155,13 +158,14 @@ fn events(
     security(("bearer" = []))
 )]
 pub async fn search(
+    req: HttpRequest,
     caller: Caller,
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ConsentError> {
     let caller = known(&state, caller);
     let interaction = Interaction::Search;
-    let params = SearchParams::parse(&query)?;
+    let params = SearchParams::parse(&query, Prefer::of(&req).handling)?;
     let requested = params.patient.as_ref();
     let (visible, decision) = match access::search(&caller, requested) {
         Ok(found) => found,
@@ -170,13 +174,13 @@ pub async fn search(
             return Err(refuse(&state, &caller, interaction, &refused, requested, error).await);
         }
     };
-    let count = params.count.unwrap_or(DEFAULT_COUNT).min(MAX_COUNT);
+    let count = params.count.unwrap_or(DEFAULT_COUNT);
     let offset = params.offset.unwrap_or(0);
     let filter = SearchFilter {
         visible,
         patient: requested.map(|p| p.to_string()),
         statuses: params.statuses.clone(),
-        limit: count,
+        limit: i64::try_from(count).unwrap_or(i64::MAX),
         offset,
     };
     let mut conn = state.pool.get().await?;
@@ -184,40 +188,41 @@ pub async fn search(
     drop(conn);
 
     let base = &state.public_url;
-    let mut links = vec![json!({
-        "relation": "self",
-        "url": format!("{base}/fhir/Consent?{}", query_string(requested, &params.statuses, count, offset)),
-    })];
-    if count > 0 && offset + count < total {
-        links.push(json!({
-            "relation": "next",
-            "url": format!("{base}/fhir/Consent?{}", query_string(requested, &params.statuses, count, offset + count)),
-        }));
+    let page = |offset: i64| {
+        format!(
+            "{base}/fhir/Consent?{}",
+            query_string(requested, &params.statuses, count, offset)
+        )
+    };
+    let mut links = vec![Link {
+        relation: "self",
+        url: page(offset),
+    }];
+    let end = offset.saturating_add(i64::try_from(count).unwrap_or(i64::MAX));
+    if count > 0 && end < total {
+        links.push(Link {
+            relation: "next",
+            url: page(end),
+        });
     }
     let view = access::view(&caller);
-    let entries: Vec<Value> = rows
+    let mut entries: Vec<Entry> = rows
         .iter()
-        .map(|row| {
-            json!({
-                "fullUrl": format!("{base}/fhir/Consent/{}", row.id),
-                "resource": shown(&view, &row.resource),
-                "search": {"mode": "match"},
-            })
+        .map(|row| Entry {
+            full_url: format!("{base}/fhir/Consent/{}", row.id),
+            resource: raw(shown(&view, &row.resource).to_string()),
+            search: Some(Search { mode: "match" }),
+            request: None,
+            response: None,
         })
         .collect();
+    entries.extend(Entry::ignored_parameters(&params.ignored));
     record(&state, &events(&caller, &decision, requested, &rows)).await?;
-    let bundle = json!({
-        "resourceType": "Bundle",
-        "id": Uuid::new_v4().to_string(),
-        "meta": {"lastUpdated": format_instant(now_millis())},
-        "type": "searchset",
-        "total": total,
-        "link": links,
-        "entry": entries,
-    });
-    Ok(HttpResponse::Ok()
-        .content_type(FHIR_JSON)
-        .body(bundle.to_string()))
+    let total = usize::try_from(total).unwrap_or_default();
+    let bundle = Bundle::new("searchset", total, links, entries);
+    let body =
+        serde_json::to_string(&bundle).map_err(|e| ConsentError::Unexpected(e.to_string()))?;
+    Ok(http::fhir(StatusCode::OK).body(body))
 }
 
 #[cfg(test)]
@@ -232,22 +237,35 @@ mod tests {
 
     #[test]
     fn parses_supported_parameters() {
-        let p = SearchParams::parse(&pairs(&[
-            ("patient", "alice"),
-            ("status", "active,inactive"),
-            ("_count", "5"),
-        ]))
+        let p = SearchParams::parse(
+            &pairs(&[
+                ("patient", "alice"),
+                ("status", "active,inactive"),
+                ("_count", "5"),
+                ("_total", "accurate"),
+            ]),
+            Handling::Lenient,
+        )
         .unwrap();
         assert_eq!(p.patient.unwrap().as_str(), "Patient/alice");
         assert_eq!(p.statuses, vec!["active", "inactive"]);
         assert_eq!(p.count, Some(5));
+        assert_eq!(p.ignored, vec!["_total"]);
     }
 
     #[test]
-    fn rejects_unknown_or_malformed_parameters() {
-        assert!(SearchParams::parse(&pairs(&[("colour", "blue")])).is_err());
-        assert!(SearchParams::parse(&pairs(&[("status", "sleepy")])).is_err());
-        assert!(SearchParams::parse(&pairs(&[("_count", "-1")])).is_err());
-        assert!(SearchParams::parse(&pairs(&[("patient", "Organization/h1")])).is_err());
+    fn rejects_malformed_parameters_and_unknown_ones_when_strict() {
+        let strict = |raw: &[(&str, &str)]| SearchParams::parse(&pairs(raw), Handling::Strict);
+        let lenient = |raw: &[(&str, &str)]| SearchParams::parse(&pairs(raw), Handling::Lenient);
+        assert!(strict(&[("colour", "blue")]).is_err());
+        assert_eq!(
+            lenient(&[("colour", "blue")]).unwrap().ignored,
+            vec!["colour"]
+        );
+        for handling in [strict, lenient] {
+            assert!(handling(&[("status", "sleepy")]).is_err());
+            assert!(handling(&[("_count", "-1")]).is_err());
+            assert!(handling(&[("patient", "Organization/h1")]).is_err());
+        }
     }
 }
