@@ -101,6 +101,11 @@ have openssl || missing+=(openssl)
 if ! { have python3 && python3 -c 'import cryptography' 2>/dev/null; }; then
   missing+=(python3 python3-cryptography)
 fi
+# python3's venv: the FHIR clients test (scripts/fhir-clients) installs fhirpy, fhirclient and
+# fhir.resources from PyPI into a venv of its own.
+if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  missing+=(python3-venv)
+fi
 # kubectl: only when there is none at all (a newer kubectl may already be installed elsewhere;
 # Debian's kubernetes-client would conflict with it).
 if ! have kubectl; then
