@@ -1,5 +1,6 @@
 //! FHIR R4 (4.0.1) helpers shared by the services that speak FHIR.
 //!
+//! - [`elements`]: `_summary` and `_elements` subsets of a resource.
 //! - [`dates`]: `date`, `dateTime` and `instant` values as the time range their precision covers.
 //! - [`outcome`]: `OperationOutcome` bodies and the error enum mapped to FHIR status codes.
 //! - [`validate`]: structural validation against the specification's own JSON Schema
@@ -9,6 +10,7 @@
 //! typed model (fhir-sdk's model is R4B and lossy; see the README).
 
 pub mod dates;
+pub mod elements;
 pub mod outcome;
 pub mod validate;
 
