@@ -559,6 +559,11 @@ fn token_rows(param: &SearchParam, node: &Value, out: &mut Vec<IndexRow>) {
     }
 }
 
+/// The index name of a reference parameter's `:identifier` rows (`Reference.identifier`).
+pub fn identifier_param(code: &str) -> String {
+    format!("{code}:identifier")
+}
+
 /// The index name of a token parameter's `:text` rows.
 pub fn text_param(code: &str) -> String {
     format!("{code}:text")
@@ -599,6 +604,15 @@ fn index_values(param: &SearchParam, node: &Value) -> Vec<IndexRow> {
                 Value::String(s) => Some(s.clone()),
                 _ => None,
             };
+            // `:identifier` searches Reference.identifier, kept as token rows.
+            if let Some(id) = node.get("identifier") {
+                if let Some(value) = id.get("value").and_then(Value::as_str) {
+                    let mut r = IndexRow::new(&identifier_param(&param.code));
+                    r.system = id.get("system").and_then(Value::as_str).map(str::to_string);
+                    r.value = Some(value.to_string());
+                    out.push(r);
+                }
+            }
             if let Some(value) = value.filter(|v| !v.is_empty() && !v.starts_with('#')) {
                 let mut r = IndexRow::new(&param.code);
                 r.system = value

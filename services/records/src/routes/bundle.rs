@@ -56,7 +56,8 @@ pub struct Bundle {
     pub meta: Meta,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub total: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
     pub link: Vec<Link>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<Entry>,
@@ -71,10 +72,18 @@ impl Bundle {
                 last_updated: crate::domain::resource::format_instant(chrono::Utc::now()),
             },
             kind,
-            total,
+            total: Some(total),
             link,
             entry,
         }
+    }
+}
+
+impl Bundle {
+    /// Without `total` (a search with `_total=none`).
+    pub fn without_total(mut self) -> Self {
+        self.total = None;
+        self
     }
 }
 
