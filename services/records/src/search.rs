@@ -2,15 +2,29 @@
 //! the search index. Parameters AND; comma-separated values OR.
 //!
 //! Supported: token (`system|code`, `code`, `|code`, `system|`; `:not`, and `:text` over
-//! CodeableConcept.text and Coding.display), reference (`Type/id`, `id`, absolute URLs, `:Type`),
-//! string (starts-with, case and accent insensitive; `:exact`, `:contains`), date (`eq ne lt gt
-//! le ge sa eb ap` on partial dates against dates, date-times, instants and Periods), number and
-//! quantity (`[prefix]n[|system|code]`), uri (`:below`), `:missing` on any parameter, `_id`,
-//! `_lastUpdated`, `_count` (default 50, max 1000), `_offset`, `_sort` (`_lastUpdated`, `_id` or
-//! any supported parameter, `-` for descending, comma-separated keys), `_summary=count`,
-//! `_include` and `_revinclude` (one level; the route filters them by access like the matches).
-//! Unknown parameters are a 400, as HAPI FHIR does by default. Not supported (400): chaining,
-//! `:iterate`, `_has`, composite and special parameters, `:above`/`:identifier`.
+//! CodeableConcept.text and Coding.display), reference (`Type/id`, `id`, absolute URLs, `:Type`,
+//! `:identifier` over Reference.identifier), string (starts-with, case and accent insensitive;
+//! `:exact`, `:contains`), date (`eq ne lt gt le ge sa eb ap` on partial dates against dates,
+//! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
+//! (`:below`, `:above`), `:missing` on any parameter, `_id`, `_lastUpdated`.
+//!
+//! Chains of any depth up to [`MAX_CHAIN`] links (`subject:Patient.name`, `subject.name` over
+//! every target type that has `name`, a 400 when none has; modifiers on the last link) and
+//! `_has:Type:param:...`, nested, as subqueries (see `Conditions`). Every resource a chain or
+//! `_has` goes through must be one the caller may see: the kernel's scope for its type is
+//! compiled into the subquery ([`SearchQuery::restrict_linked`]), so a chain never tells a
+//! caller anything about a resource she could not find by searching its own type.
+//!
+//! Result parameters: `_count` (default 50, max 1000), `_offset`, `_sort` (`_lastUpdated`,
+//! `_id` or any supported parameter, `-` for descending, comma-separated keys), `_summary`
+//! (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate` counts exactly, as
+//! `accurate`), `_include` and `_revinclude` (`Type:param[:target]`, `Type:*`, `_include=*`,
+//! `:iterate`; the route decides every included resource by access like the matches).
+//!
+//! Unknown or unsupported parameters (composite and special ones, `_contained`, `_filter`, ...)
+//! follow `Prefer: handling`: left out and listed in [`SearchQuery::ignored`] (lenient, the
+//! default) or refused (strict, a 400). Malformed values of known parameters, unknown `_sort`
+//! keys, unsupported modifiers and malformed `_include`s are a 400 either way.
 
 use chrono::{DateTime, Utc};
 use custodian_fhir::{dates, elements::Summary, FhirError};

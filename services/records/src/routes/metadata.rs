@@ -1,13 +1,15 @@
 //! `GET /fhir/metadata`: the CapabilityStatement (public, no token), built from what this
 //! service actually serves and the search parameters it actually indexes.
 
+use std::collections::BTreeMap;
+
 use actix_web::{http::StatusCode, web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::http;
 use crate::{
     domain::{
-        search_params::{Registry, SPECIAL},
+        search_params::{ParamType, Registry, SPECIAL},
         ResourceType,
     },
     state::AppState,
@@ -15,6 +17,7 @@ use crate::{
 
 /// The CapabilityStatement.
 pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
+    let revincludes = revincludes(registry);
     let mut resources: Vec<Value> = ResourceType::all()
         .iter()
         .map(|t| {
@@ -44,6 +47,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "conditionalDelete": "not-supported",
                 "searchParam": params,
             });
+            resource["searchInclude"] = json!(includes(registry, t.as_str()));
+            resource["searchRevInclude"] =
+                json!(revincludes.get(t.as_str()).cloned().unwrap_or_default());
             if t.as_str() == "Patient" {
                 resource["operation"] = json!([{
                     "name": "everything",
@@ -88,6 +94,36 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             "interaction": [{"code": "transaction"}, {"code": "batch"}]
         }]
     })
+}
+
+/// `_include` values a search of `resource_type` takes: `*`, `Type:*` and each reference
+/// parameter (`:iterate` follows any of them from included resources).
+fn includes(registry: &Registry, resource_type: &str) -> Vec<String> {
+    let mut out = vec!["*".to_string(), format!("{resource_type}:*")];
+    for p in registry.params(resource_type) {
+        if p.kind == ParamType::Reference {
+            out.push(format!("{resource_type}:{}", p.code));
+        }
+    }
+    out
+}
+
+/// `_revinclude` values by target type: every `Source:param` whose targets include it.
+fn revincludes(registry: &Registry) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for source in ResourceType::all() {
+        for p in registry.params(source.as_str()) {
+            if p.kind != ParamType::Reference {
+                continue;
+            }
+            for target in &p.targets {
+                out.entry(target.clone())
+                    .or_default()
+                    .push(format!("{source}:{}", p.code));
+            }
+        }
+    }
+    out
 }
 
 /// `AuditEvent` is the ledger's log, served by the ledger (the gateway routes
@@ -175,6 +211,13 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n}");
         }
+        let includes = obs["searchInclude"].as_array().unwrap();
+        assert!(includes.contains(&json!("Observation:subject")) && includes.contains(&json!("*")));
+        let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
+        assert!(patient["searchRevInclude"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Observation:subject")));
         assert!(
             !names.contains(&"code-value-quantity"),
             "composite parameters are not supported"

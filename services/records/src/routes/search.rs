@@ -9,8 +9,12 @@
 //! Events: one permit event per (type, patient, basis, consents) on the page (count = their
 //! resources), one
 //! deny event for a named patient the caller may not see, and one event for a search that
-//! returned nothing. `_include`d and `_revinclude`d resources are decided one by one with
-//! their own facts, with events under their own resource type.
+//! returned nothing. `_include`d and `_revinclude`d resources (`:iterate` too) are decided one
+//! by one with their own facts, with events under their own resource type.
+//! Chains and `_has` go only through resources of each type the caller may see (the kernel's
+//! scope for that type, compiled into the query; none under break-glass, which is for one named
+//! patient's own data). Linked resources are not returned, so they have no event.
+//! Parameters a lenient search ignored are named in an `outcome` entry.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -543,9 +547,10 @@ async fn handle(
         query.restrict_linked(&linked, scope.as_ref());
     }
 
+    // `_summary=count` is the count, whatever `_total` says.
     let total = match query.total_mode {
-        TotalMode::None => None,
-        TotalMode::Estimate | TotalMode::Accurate => Some(query.total(&mut conn).await?),
+        TotalMode::None if query.count > 0 => None,
+        _ => Some(query.total(&mut conn).await?),
     };
     // One more than the page, to know whether there is a next one.
     let limit = if query.count == 0 { 0 } else { query.count + 1 };
