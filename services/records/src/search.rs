@@ -6,7 +6,9 @@
 //! `:identifier` over Reference.identifier), string (starts-with, case and accent insensitive;
 //! `:exact`, `:contains`), date (`eq ne lt gt le ge sa eb ap` on partial dates against dates,
 //! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
-//! (`:below`, `:above`), `:missing` on any parameter, `_id`, `_lastUpdated`.
+//! (`:below`, `:above`), composites over the whole resource (`code-value-quantity=
+//! loinc|1234$gt5`; not those over an element such as `component-code-value-quantity`),
+//! `:missing` on any parameter, `_id`, `_lastUpdated`.
 //!
 //! Chains of any depth up to [`MAX_CHAIN`] links (`subject:Patient.name`, `subject.name` over
 //! every target type that has `name`, a 400 when none has; modifiers on the last link) and
@@ -21,7 +23,7 @@
 //! `accurate`), `_include` and `_revinclude` (`Type:param[:target]`, `Type:*`, `_include=*`,
 //! `:iterate`; the route decides every included resource by access like the matches).
 //!
-//! Unknown or unsupported parameters (composite and special ones, `_contained`, `_filter`, ...)
+//! Unknown or unsupported parameters (element composites, special ones, `_contained`, `_filter`, ...)
 //! follow `Prefer: handling`: left out and listed in [`SearchQuery::ignored`] (lenient, the
 //! default) or refused (strict, a 400). Malformed values of known parameters, unknown `_sort`
 //! keys, unsupported modifiers and malformed `_include`s are a 400 either way.
@@ -957,6 +959,14 @@ impl Conditions<'_> {
     ) -> Result<Option<String>, Refusal> {
         let (code, modifier) = split_modifier(name);
         let special = SPECIAL.contains(&code);
+        if !special && self.registry.get(resource_type, code).is_none() {
+            if let Some(composite) = self.registry.composite(resource_type, code) {
+                if modifier.is_some() {
+                    return Err(bad(format!("modifiers are not supported on {code}")).into());
+                }
+                return self.composite(resource_type, &composite.components, code, raw);
+            }
+        }
         let param = if special {
             None
         } else {
@@ -1041,6 +1051,64 @@ impl Conditions<'_> {
             }
         }
     }
+}
+
+impl Conditions<'_> {
+    /// A composite over the whole resource: `a$b` holds when each component parameter holds
+    /// for its part; comma-separated values OR.
+    fn composite(
+        &mut self,
+        resource_type: &str,
+        components: &[String],
+        code: &str,
+        raw: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let mut ors = Vec::new();
+        for value in split_escaped(raw, ',') {
+            let parts = split_escaped(&value, '$');
+            if parts.len() != components.len() {
+                return Err(bad(format!(
+                    "{code} takes {} values separated by $",
+                    components.len()
+                ))
+                .into());
+            }
+            let mut ands = Vec::new();
+            for (component, part) in components.iter().zip(&parts) {
+                match self.leaf(resource_type, component, part)? {
+                    Some(condition) => ands.push(condition),
+                    None => return Err(bad(format!("{code}: a component is empty")).into()),
+                }
+            }
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        if ors.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!("({})", ors.join(" OR "))))
+    }
+}
+
+/// Splits on `sep` where not escaped with `\`, keeping escapes (the parts are split again).
+fn split_escaped(raw: &str, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut escaped = false;
+    for c in raw.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            cur.push(c);
+            escaped = true;
+        } else if c == sep {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out.into_iter().filter(|v| !v.is_empty()).collect()
 }
 
 /// Leaves `name` out of a lenient search (noting why), or refuses a strict one.
@@ -1566,6 +1634,19 @@ mod tests {
             Handling::Lenient
         );
         assert_eq!(Handling::from_prefer(None), Handling::Lenient);
+    }
+
+    #[test]
+    fn composites_and_their_parts() {
+        let q = parse(
+            "Observation",
+            &[("code-value-quantity", "http://loinc.org|1234$gt5,x$lt1")],
+        )
+        .unwrap();
+        assert_eq!(q.sql().matches("i.param = ").count(), 4, "{}", q.sql());
+        assert!(parse("Observation", &[("code-value-quantity", "x")]).is_err());
+        assert!(parse("Observation", &[("code-value-quantity", "x$soon")]).is_err());
+        assert_eq!(split_escaped("a\\$b$c", '$'), vec!["a\\$b", "c"]);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 }
                 params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
             }
+            for c in registry.composites(t.as_str()) {
+                params.push(json!({"name": c.code, "type": "composite", "definition": c.url}));
+            }
             let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
                 .iter()
                 .map(|c| json!({"code": c}))
@@ -218,10 +221,9 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("Observation:subject")));
-        assert!(
-            !names.contains(&"code-value-quantity"),
-            "composite parameters are not supported"
-        );
+        // Composites over the resource are supported, those over an element are not.
+        assert!(names.contains(&"code-value-quantity"));
+        assert!(!names.contains(&"component-code-value-quantity"));
         let audit = resources
             .iter()
             .find(|r| r["type"] == "AuditEvent")

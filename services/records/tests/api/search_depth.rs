@@ -71,6 +71,7 @@ async fn world() -> World {
     a1["meta"] = json!({"profile": ["http://example.org/fhir/StructureDefinition/weight"]});
     // Alice's observation lists Carol's as a member (a hidden resource one step away).
     a1["hasMember"] = json!([{"reference": "Observation/c1"}]);
+    a1["valueQuantity"] = json!({"value": 7, "system": "http://unitsofmeasure.org", "code": "kg"});
     put(&app, &h1, a1).await;
     put(&app, &h2, observation("c1", "Patient/carol", "9999-9")).await;
     put(&app, &h2, observation("d1", "Patient/dave", "7777-7")).await;
@@ -459,8 +460,44 @@ async fn summary_elements_and_total() {
 }
 
 #[actix_web::test]
-async fn identifier_and_above_modifiers() {
+async fn identifier_above_and_composites() {
     let w = world().await;
+    assert_eq!(
+        matches(
+            &search(
+                &w,
+                &w.h1,
+                "/fhir/Observation?code-value-quantity=http://loinc.org|1234-5$gt5"
+            )
+            .await
+        ),
+        vec!["a1"]
+    );
+    assert!(matches(
+        &search(
+            &w,
+            &w.h1,
+            "/fhir/Observation?code-value-quantity=1234-5$gt10"
+        )
+        .await
+    )
+    .is_empty());
+    assert!(matches(
+        &search(
+            &w,
+            &w.h1,
+            "/fhir/Observation?code-value-quantity=7777-7$gt5"
+        )
+        .await
+    )
+    .is_empty());
+    assert_eq!(
+        w.app
+            .get("/fhir/Observation?code-value-quantity=1234-5", &w.h1, &[])
+            .await
+            .status,
+        400
+    );
     assert_eq!(
         matches(
             &search(
