@@ -8,7 +8,8 @@
 //! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
 //! (`:below`, `:above`), composites over the whole resource (`code-value-quantity=
 //! loinc|1234$gt5`; not those over an element such as `component-code-value-quantity`),
-//! `:missing` on any parameter, `_id`, `_lastUpdated`.
+//! `:of-type` on identifiers (`system|code|value`), `:missing` on any parameter, `_id`,
+//! `_lastUpdated`.
 //!
 //! Chains of any depth up to [`MAX_CHAIN`] links (`subject:Patient.name`, `subject.name` over
 //! every target type that has `name`, a 400 when none has; modifiers on the last link) and
@@ -46,8 +47,8 @@ use crate::{
     domain::{
         is_valid_id,
         search_params::{
-            identifier_param, normalize_reference, normalize_string, text_param, ParamType,
-            Registry, SPECIAL,
+            identifier_param, normalize_reference, normalize_string, of_type_param, text_param,
+            ParamType, Registry, SPECIAL,
         },
         served_elsewhere,
     },
@@ -1024,6 +1025,30 @@ impl Conditions<'_> {
                 }
                 Ok(Some(format!("({})", ors.join(" OR "))))
             }
+            (_, Some(param)) if modifier == Some("of-type") && param.kind == ParamType::Token => {
+                // `system|code|value`: an Identifier of that type with that value.
+                let p = b.text(of_type_param(code));
+                let mut ors = Vec::new();
+                for v in &values {
+                    let parts: Vec<String> = split_escaped(v, '|')
+                        .into_iter()
+                        .map(|x| x.replace("\\|", "|"))
+                        .collect();
+                    let [system, type_code, value] = parts.as_slice() else {
+                        return Err(bad(format!("{name}={v} is not system|code|value")).into());
+                    };
+                    ors.push(format!(
+                        "(i.system = {} AND i.value = {})",
+                        b.text(system.as_str()),
+                        b.text(format!("{type_code}|{value}"))
+                    ));
+                }
+                Ok(Some(format!(
+                    "EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                     AND i.resource_id = r.resource_id AND i.param = {p} AND ({}))",
+                    ors.join(" OR ")
+                )))
+            }
             (_, Some(param)) => {
                 let negated = modifier == Some("not") && param.kind == ParamType::Token;
                 let text = modifier == Some("text") && param.kind == ParamType::Token;
@@ -1647,6 +1672,12 @@ mod tests {
         assert!(parse("Observation", &[("code-value-quantity", "x")]).is_err());
         assert!(parse("Observation", &[("code-value-quantity", "x$soon")]).is_err());
         assert_eq!(split_escaped("a\\$b$c", '$'), vec!["a\\$b", "c"]);
+        let q = parse("Patient", &[("identifier:of-type", "http://t|MR|123")]).unwrap();
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "MR|123")));
+        assert!(parse("Patient", &[("identifier:of-type", "MR|123")]).is_err());
     }
 
     #[test]

@@ -625,6 +625,22 @@ fn token_rows(param: &SearchParam, node: &Value, out: &mut Vec<IndexRow>) {
                 texts.extend(obj.get("display").and_then(Value::as_str));
             } else if let Some(value) = obj.get("value").and_then(Value::as_str) {
                 row(obj.get("system").and_then(Value::as_str), value);
+                // `:of-type` (Identifier.type): the type's system, `code|value`.
+                let types = obj
+                    .get("type")
+                    .and_then(|t| t.get("coding"))
+                    .and_then(Value::as_array);
+                for coding in types.into_iter().flatten() {
+                    if let Some(code) = coding.get("code").and_then(Value::as_str) {
+                        let mut r = IndexRow::new(&of_type_param(&param.code));
+                        r.system = coding
+                            .get("system")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        r.value = Some(format!("{code}|{value}"));
+                        out.push(r);
+                    }
+                }
             } else {
                 texts.extend(obj.get("text").and_then(Value::as_str));
             }
@@ -643,6 +659,11 @@ fn token_rows(param: &SearchParam, node: &Value, out: &mut Vec<IndexRow>) {
 /// The index name of a reference parameter's `:identifier` rows (`Reference.identifier`).
 pub fn identifier_param(code: &str) -> String {
     format!("{code}:identifier")
+}
+
+/// The index name of an identifier parameter's `:of-type` rows.
+pub fn of_type_param(code: &str) -> String {
+    format!("{code}:of-type")
 }
 
 /// The index name of a token parameter's `:text` rows.

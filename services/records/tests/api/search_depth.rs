@@ -58,6 +58,10 @@ async fn world() -> World {
     .await;
     let mut alice = patient_resource("alice", "Peterson", "Alice");
     alice["generalPractitioner"] = json!([{"reference": "Practitioner/welby"}]);
+    alice["identifier"] = json!([{
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
+        "system": "urn:mrn", "value": "A-1"
+    }]);
     alice["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Alice</div>"});
     put(&app, &h1, alice).await;
     let mut carol = patient_resource("carol", "Secretname", "Carol");
@@ -462,6 +466,27 @@ async fn summary_elements_and_total() {
 #[actix_web::test]
 async fn identifier_above_and_composites() {
     let w = world().await;
+    let mr = "http://terminology.hl7.org/CodeSystem/v2-0203|MR";
+    assert_eq!(
+        matches(
+            &search(
+                &w,
+                &w.h1,
+                &format!("/fhir/Patient?identifier:of-type={mr}|A-1")
+            )
+            .await
+        ),
+        vec!["alice"]
+    );
+    assert!(matches(
+        &search(
+            &w,
+            &w.h1,
+            &format!("/fhir/Patient?identifier:of-type={mr}|A-2")
+        )
+        .await
+    )
+    .is_empty());
     assert_eq!(
         matches(
             &search(
