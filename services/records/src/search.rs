@@ -18,7 +18,8 @@
 //! compiled into the subquery ([`SearchQuery::restrict_linked`]), so a chain never tells a
 //! caller anything about a resource she could not find by searching its own type.
 //!
-//! Result parameters: `_count` (default 50, max 1000), `_offset`, `_sort` (`_lastUpdated`,
+//! Result parameters: `_count` (default 50, max 1000), `_cursor` (pages of the default order,
+//! given in `next` links), `_offset` (pages of other orders), `_sort` (`_lastUpdated`,
 //! `_id` or any supported parameter, `-` for descending, comma-separated keys), `_summary`
 //! (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate` counts exactly, as
 //! `accurate`), `_include` and `_revinclude` (`Type:param[:target]`, `Type:*`, `_include=*`,
@@ -244,6 +245,8 @@ pub struct SearchQuery {
     pub named_patient: Option<String>,
     pub count: usize,
     pub offset: usize,
+    /// `_cursor`: the page after this (last updated, id) in the default order.
+    pub cursor: Option<(DateTime<Utc>, String)>,
     pub sort: Vec<Sort>,
     /// The parameters that define the search (for `self` and `next` links).
     pub link_params: Vec<(String, String)>,
@@ -1136,6 +1139,24 @@ fn split_escaped(raw: &str, sep: char) -> Vec<String> {
     out.into_iter().filter(|v| !v.is_empty()).collect()
 }
 
+/// The `_cursor` of a row: its last update (microseconds, as stored) and id.
+pub fn cursor_of(last_updated: DateTime<Utc>, id: &str) -> String {
+    format!(
+        "{}|{id}",
+        last_updated.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+}
+
+fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), FhirError> {
+    let refused = || bad("_cursor is not a cursor this server gave");
+    let (at, id) = raw.split_once('|').ok_or_else(refused)?;
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| refused())?;
+    if !is_valid_id(id) {
+        return Err(refused());
+    }
+    Ok((at.with_timezone(&Utc), id.to_string()))
+}
+
 /// Leaves `name` out of a lenient search (noting why), or refuses a strict one.
 fn refuse(
     handling: Handling,
@@ -1215,6 +1236,7 @@ impl SearchQuery {
         let mut named_patient: Option<String> = None;
         let mut count = DEFAULT_COUNT;
         let mut offset = 0usize;
+        let mut cursor = None;
         let mut sort: Vec<Sort> = Vec::new();
         let mut includes = Vec::new();
         let mut revincludes = Vec::new();
@@ -1232,6 +1254,10 @@ impl SearchQuery {
                         .map_err(|_| bad("_count must be a non-negative integer"))?
                         .min(MAX_COUNT);
                     link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_cursor" => {
+                    cursor = Some(parse_cursor(raw)?);
                     continue;
                 }
                 "_offset" | "_getpagesoffset" => {
@@ -1363,6 +1389,12 @@ impl SearchQuery {
         if sort.is_empty() {
             sort.push(Sort::LastUpdated { descending: false });
         }
+        if cursor.is_some() {
+            if sort != [Sort::LastUpdated { descending: false }] {
+                return Err(bad("_cursor pages only the default order (_lastUpdated)"));
+            }
+            offset = 0;
+        }
         let mut order = Vec::new();
         for key in &sort {
             order.push(match key {
@@ -1394,6 +1426,7 @@ impl SearchQuery {
             named_patient,
             count,
             offset,
+            cursor,
             sort,
             link_params,
             ignored,
@@ -1401,6 +1434,13 @@ impl SearchQuery {
             summary,
             elements,
         })
+    }
+
+    /// Whether pages follow each other by cursor (the default order, ascending last update
+    /// then id, is a key: a page starts after the previous one's last row, so resources
+    /// written meanwhile shift nothing) rather than by `_offset`.
+    pub fn keyset(&self) -> bool {
+        self.sort == [Sort::LastUpdated { descending: false }]
     }
 
     /// Limits the search to what the caller may see: compartments in `scope`, and resources
@@ -1485,13 +1525,26 @@ impl SearchQuery {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let mut query = self.clone();
+        let after = match &self.cursor {
+            Some((at, id)) => {
+                let mut b = Builder {
+                    binds: std::mem::take(&mut query.binds),
+                };
+                let at = b.bind(Bind::Time(*at));
+                let id = b.text(id.as_str());
+                query.binds = b.binds;
+                format!(" AND (r.last_updated, r.resource_id) > ({at}, {id})")
+            }
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated {} \
+            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated {}{after} \
              ORDER BY {} LIMIT {limit} OFFSET {offset}",
             self.filter_sql(),
             self.order
         );
-        Ok(self.bound(sql).load::<Match>(conn).await?)
+        Ok(query.bound(sql).load::<Match>(conn).await?)
     }
 
     #[cfg(test)]
@@ -1659,6 +1712,25 @@ mod tests {
             Handling::Lenient
         );
         assert_eq!(Handling::from_prefer(None), Handling::Lenient);
+    }
+
+    #[test]
+    fn cursors_page_the_default_order() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let c = cursor_of(at, "a-1");
+        let q = parse("Patient", &[("_cursor", c.as_str()), ("_offset", "5")]).unwrap();
+        assert_eq!(q.cursor, Some((at, "a-1".to_string())));
+        assert_eq!(q.offset, 0);
+        assert!(q.keyset());
+        assert!(parse("Patient", &[("_cursor", "yesterday|a")]).is_err());
+        assert!(parse(
+            "Patient",
+            &[("_cursor", c.as_str()), ("_sort", "-_lastUpdated")]
+        )
+        .is_err());
+        assert!(!parse("Patient", &[("_sort", "_id")]).unwrap().keyset());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use crate::{
     },
     domain::{is_valid_id, ResourceType},
     error::RecordsError,
-    search::{Handling, Include, SearchQuery, TotalMode, MAX_INCLUDES, MAX_ITERATIONS},
+    search::{cursor_of, Handling, Include, SearchQuery, TotalMode, MAX_INCLUDES, MAX_ITERATIONS},
     state::AppState,
     store::{self, Current},
 };
@@ -124,18 +124,19 @@ fn handling(req: &HttpRequest) -> Handling {
     Handling::from_prefer(Some(&prefer.join(",")))
 }
 
+/// A link of the search, with `extra` (`_offset` or `_cursor`) appended.
 fn link_url(
     state: &AppState,
     resource_type: &str,
     params: &[(String, String)],
-    offset: Option<usize>,
+    extra: Option<(&str, String)>,
 ) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         s.append_pair(k, v);
     }
-    if let Some(o) = offset {
-        s.append_pair("_offset", &o.to_string());
+    if let Some((k, v)) = extra {
+        s.append_pair(k, &v);
     }
     let query = s.finish();
     if query.is_empty() {
@@ -523,7 +524,7 @@ async fn handle(
                         return Err(refused(state, &decision).into());
                     }
                     // As for a patient with no data: an empty result.
-                    return searchset(state, main_type, &query, Some(0), false, Vec::new());
+                    return searchset(state, main_type, &query, Some(0), None, Vec::new());
                 }
             }
         }
@@ -557,6 +558,14 @@ async fn handle(
     let mut page = query.page(&mut conn, query.offset, limit).await?;
     let more = page.len() > query.count;
     page.truncate(query.count);
+    // Where the next page starts, if there is one.
+    let next = match page.last() {
+        Some(last) if more && query.keyset() => {
+            Some(("_cursor", cursor_of(last.last_updated, &last.resource_id)))
+        }
+        Some(_) if more => Some(("_offset", (query.offset + query.count).to_string())),
+        _ => None,
+    };
 
     // Each patient on the page is decided again, for the event's basis and consents (and so a
     // consent revoked since the scope was computed is honoured). A patient whose consents
@@ -658,7 +667,7 @@ async fn handle(
         ));
     }
     state.record(&mut conn, &events).await?;
-    searchset(state, main_type, &query, total, more, entries)
+    searchset(state, main_type, &query, total, next, entries)
 }
 
 /// The subset `_summary` and `_elements` ask for, of every match (`_elements`) and of every
@@ -697,7 +706,7 @@ fn searchset(
     resource_type: &str,
     query: &SearchQuery,
     total: Option<usize>,
-    more: bool,
+    next: Option<(&str, String)>,
     mut entries: Vec<Entry>,
 ) -> Result<HttpResponse, RecordsError> {
     shape(query, &mut entries)?;
@@ -716,24 +725,19 @@ fn searchset(
             .collect();
         entries.push(outcome_entry(issues));
     }
+    let this = match (&query.cursor, query.offset) {
+        (Some((at, id)), _) => Some(("_cursor", cursor_of(*at, id))),
+        (None, 0) => None,
+        (None, offset) => Some(("_offset", offset.to_string())),
+    };
     let mut link = vec![Link {
         relation: "self",
-        url: link_url(
-            state,
-            resource_type,
-            &query.link_params,
-            (query.offset > 0).then_some(query.offset),
-        ),
+        url: link_url(state, resource_type, &query.link_params, this),
     }];
-    if more && query.count > 0 {
+    if let Some(next) = next.filter(|_| query.count > 0) {
         link.push(Link {
             relation: "next",
-            url: link_url(
-                state,
-                resource_type,
-                &query.link_params,
-                Some(query.offset + query.count),
-            ),
+            url: link_url(state, resource_type, &query.link_params, Some(next)),
         });
     }
     if query.offset > 0 {
@@ -743,7 +747,10 @@ fn searchset(
                 state,
                 resource_type,
                 &query.link_params,
-                Some(query.offset.saturating_sub(query.count)),
+                Some((
+                    "_offset",
+                    query.offset.saturating_sub(query.count).to_string(),
+                )),
             ),
         });
     }

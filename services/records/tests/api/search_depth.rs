@@ -567,3 +567,48 @@ async fn identifier_above_and_composites() {
     );
     w.app.cleanup().await;
 }
+
+#[actix_web::test]
+async fn default_order_pages_by_cursor() {
+    let w = world().await;
+    let mut next = Some("/fhir/Observation?_count=1".to_string());
+    let mut seen = Vec::new();
+    while let Some(path) = next.take() {
+        let b = search(&w, &w.h1, &path).await;
+        assert_eq!(b["total"], if seen.is_empty() { 2 } else { 3 });
+        seen.extend(matches(&b));
+        next = b["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| {
+                let url = l["url"].as_str().unwrap();
+                assert!(url.contains("_cursor="), "{url}");
+                url.replace("http://gateway.test", "")
+            });
+        if seen.len() == 1 {
+            // Written between pages: comes last, shifts nothing.
+            put(&w.app, &w.h1, observation("a2", "Patient/alice", "1234-5")).await;
+        }
+        assert!(seen.len() < 10);
+    }
+    assert_eq!(seen, vec!["a1", "d1", "a2"]);
+    assert_eq!(
+        w.app
+            .get("/fhir/Observation?_cursor=nonsense", &w.h1, &[])
+            .await
+            .status,
+        400
+    );
+    // Other orders page by offset.
+    let b = search(&w, &w.h1, "/fhir/Observation?_count=1&_sort=-_lastUpdated").await;
+    let next = b["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .unwrap();
+    assert!(next["url"].as_str().unwrap().contains("_offset=1"));
+    w.app.cleanup().await;
+}
