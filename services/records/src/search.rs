@@ -129,6 +129,10 @@ pub const MAX_ITERATIONS: usize = 3;
 /// Most links in one chained or `_has` parameter.
 pub const MAX_CHAIN: usize = 4;
 
+/// Most linked subqueries in one search (a chain without types fans out to every target type
+/// that has the next parameter, at each link).
+pub const MAX_LINKED: usize = 64;
+
 fn served_type(t: &str) -> bool {
     custodian_fhir::validate::is_resource_type(t) && served_elsewhere(t).is_none()
 }
@@ -814,6 +818,8 @@ struct Conditions<'r> {
     registry: &'r Registry,
     b: Builder,
     linked: BTreeMap<String, Option<String>>,
+    /// Linked subqueries so far (at most [`MAX_LINKED`]).
+    subqueries: usize,
 }
 
 impl Conditions<'_> {
@@ -841,9 +847,16 @@ impl Conditions<'_> {
         self.leaf(resource_type, name, raw)
     }
 
-    fn linked(&mut self, resource_type: &str) -> String {
+    fn linked(&mut self, resource_type: &str) -> Result<String, Refusal> {
+        self.subqueries += 1;
+        if self.subqueries > MAX_LINKED {
+            return Err(bad(format!(
+                "the chained parameters reach more than {MAX_LINKED} resource types: name them with :Type"
+            ))
+            .into());
+        }
         self.linked.insert(resource_type.to_string(), None);
-        visible_marker(resource_type)
+        Ok(visible_marker(resource_type))
     }
 
     /// `_has:Type:param:rest`: some resource of `Type` the caller may see refers to `r`
@@ -872,7 +885,7 @@ impl Conditions<'_> {
         };
         let t = self.b.text(source);
         let p = self.b.text(code);
-        let visible = self.linked(source);
+        let visible = self.linked(source)?;
         let h = format!("h{depth}");
         Ok(Some(format!(
             "EXISTS (SELECT 1 FROM search_index {h} WHERE {h}.resource_type = {t} AND {h}.param = {p} \
@@ -940,7 +953,7 @@ impl Conditions<'_> {
                 return Ok(None);
             };
             let tb = self.b.text(t.as_str());
-            let visible = self.linked(t);
+            let visible = self.linked(t)?;
             selects.push(format!(
                 "SELECT r.resource_type || '/' || r.resource_id FROM resources r WHERE \
                  r.resource_type = {tb} AND NOT r.deleted AND {condition} AND {visible}"
@@ -1229,6 +1242,7 @@ impl SearchQuery {
             registry,
             b: Builder { binds: Vec::new() },
             linked: BTreeMap::new(),
+            subqueries: 0,
         };
         let type_bind = c.b.text(resource_type);
         let mut sql =
@@ -1802,6 +1816,10 @@ mod tests {
             &[("_has:Observation:patient:_has:Observation:patient:_has:Observation:patient:_has:Observation:patient:_has:Observation:patient:code", "x")]
         )
         .is_err());
+        // Fan-out is bounded.
+        let q = lenient("Observation", &[("focus.name", "x")]);
+        assert!(q.is_ok() || q.is_err());
+        assert!(lenient("Observation", &[("focus.focus.focus.focus.name", "x")]).is_err());
     }
 
     #[test]
