@@ -2,18 +2,36 @@
 //! the search index. Parameters AND; comma-separated values OR.
 //!
 //! Supported: token (`system|code`, `code`, `|code`, `system|`; `:not`, and `:text` over
-//! CodeableConcept.text and Coding.display), reference (`Type/id`, `id`, absolute URLs, `:Type`),
-//! string (starts-with, case and accent insensitive; `:exact`, `:contains`), date (`eq ne lt gt
-//! le ge sa eb ap` on partial dates against dates, date-times, instants and Periods), number and
-//! quantity (`[prefix]n[|system|code]`), uri (`:below`), `:missing` on any parameter, `_id`,
-//! `_lastUpdated`, `_count` (default 50, max 1000), `_offset`, `_sort` (`_lastUpdated`, `_id` or
-//! any supported parameter, `-` for descending, comma-separated keys), `_summary=count`,
-//! `_include` and `_revinclude` (one level; the route filters them by access like the matches).
-//! Unknown parameters are a 400, as HAPI FHIR does by default. Not supported (400): chaining,
-//! `:iterate`, `_has`, composite and special parameters, `:above`/`:identifier`.
+//! CodeableConcept.text and Coding.display), reference (`Type/id`, `id`, absolute URLs, `:Type`,
+//! `:identifier` over Reference.identifier), string (starts-with, case and accent insensitive;
+//! `:exact`, `:contains`), date (`eq ne lt gt le ge sa eb ap` on partial dates against dates,
+//! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
+//! (`:below`, `:above`), composites over the whole resource (`code-value-quantity=
+//! loinc|1234$gt5`; not those over an element such as `component-code-value-quantity`),
+//! `:of-type` on identifiers (`system|code|value`), `:missing` on any parameter, `_id`,
+//! `_lastUpdated`.
+//!
+//! Chains of any depth up to [`MAX_CHAIN`] links (`subject:Patient.name`, `subject.name` over
+//! every target type that has `name`, a 400 when none has; modifiers on the last link) and
+//! `_has:Type:param:...`, nested, as subqueries (see `Conditions`). Every resource a chain or
+//! `_has` goes through must be one the caller may see: the kernel's scope for its type is
+//! compiled into the subquery ([`SearchQuery::restrict_linked`]), so a chain never tells a
+//! caller anything about a resource she could not find by searching its own type.
+//!
+//! Result parameters: `_count` (default 50, max 1000), `_cursor` (pages of the default order,
+//! given in `next` links), `_offset` (pages of other orders), `_sort` (`_lastUpdated`,
+//! `_id` or any supported parameter, `-` for descending, comma-separated keys), `_summary`
+//! (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate` counts exactly, as
+//! `accurate`), `_include` and `_revinclude` (`Type:param[:target]`, `Type:*`, `_include=*`,
+//! `:iterate`; the route decides every included resource by access like the matches).
+//!
+//! Unknown or unsupported parameters (element composites, special ones, `_contained`, `_filter`, ...)
+//! follow `Prefer: handling`: left out and listed in [`SearchQuery::ignored`] (lenient, the
+//! default) or refused (strict, a 400). Malformed values of known parameters, unknown `_sort`
+//! keys, unsupported modifiers and malformed `_include`s are a 400 either way.
 
 use chrono::{DateTime, Utc};
-use custodian_fhir::{dates, FhirError};
+use custodian_fhir::{dates, elements::Summary, FhirError};
 use diesel::{
     query_builder::BoxedSqlQuery,
     sql_types::{Array, Double, Text, Timestamptz},
@@ -29,7 +47,10 @@ use custodian_policy::{model::CONFIDENTIALITY_SYSTEM, CONFIDENTIALITY_LEVELS};
 use crate::{
     domain::{
         is_valid_id,
-        search_params::{normalize_reference, normalize_string, text_param, ParamType, Registry},
+        search_params::{
+            identifier_param, normalize_reference, normalize_string, of_type_param, text_param,
+            ParamType, Registry, SPECIAL,
+        },
         served_elsewhere,
     },
     error::RecordsError,
@@ -40,7 +61,7 @@ pub const DEFAULT_COUNT: usize = 50;
 pub const MAX_COUNT: usize = 1000;
 
 /// Parameters accepted and ignored (responses are always JSON).
-const IGNORED: &[&str] = &["_format", "_pretty", "_total"];
+const IGNORED: &[&str] = &["_format", "_pretty"];
 
 /// One `_sort` key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,18 +88,69 @@ enum Bind {
     Float(f64),
 }
 
-/// `_include=Type:param[:target]` or `_revinclude=Type:param[:target]`.
+/// `_include=Type:param[:target]` or `_revinclude=Type:param[:target]`; `param` is `*` for
+/// every reference parameter of the type, and `_include=*` has `source_type` `*` too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Include {
     pub source_type: String,
     pub param: String,
     pub target: Option<String>,
+    /// `:iterate` (or R3's `:recurse`): also followed from included resources.
+    pub iterate: bool,
+}
+
+impl Include {
+    /// Whether the include applies to resources of `resource_type`.
+    pub fn applies_to(&self, resource_type: &str) -> bool {
+        self.source_type == "*" || self.source_type == resource_type
+    }
+
+    /// The reference parameters it follows from `resource_type`.
+    pub fn params(&self, registry: &Registry, resource_type: &str) -> Vec<String> {
+        if self.param == "*" {
+            registry
+                .params(resource_type)
+                .into_iter()
+                .filter(|p| p.kind == ParamType::Reference)
+                .map(|p| p.code.clone())
+                .collect()
+        } else {
+            vec![self.param.clone()]
+        }
+    }
 }
 
 /// Most resources `_include`/`_revinclude` add to one page.
 pub const MAX_INCLUDES: i64 = 1000;
 
-fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
+/// How many times `:iterate` includes are followed from included resources.
+pub const MAX_ITERATIONS: usize = 3;
+
+/// Most links in one chained or `_has` parameter.
+pub const MAX_CHAIN: usize = 4;
+
+/// Most linked subqueries in one search (a chain without types fans out to every target type
+/// that has the next parameter, at each link).
+pub const MAX_LINKED: usize = 64;
+
+fn served_type(t: &str) -> bool {
+    custodian_fhir::validate::is_resource_type(t) && served_elsewhere(t).is_none()
+}
+
+fn parse_include(
+    registry: &Registry,
+    raw: &str,
+    iterate: bool,
+    reverse: bool,
+) -> Result<Include, FhirError> {
+    if raw == "*" && !reverse {
+        return Ok(Include {
+            source_type: "*".into(),
+            param: "*".into(),
+            target: None,
+            iterate,
+        });
+    }
     let mut parts = raw.split(':');
     let (Some(source_type), Some(param)) = (parts.next(), parts.next()) else {
         return Err(bad(format!("{raw:?} is not Type:parameter[:target]")));
@@ -87,23 +159,23 @@ fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
     if parts.next().is_some() {
         return Err(bad(format!("{raw:?} is not Type:parameter[:target]")));
     }
-    if !custodian_fhir::validate::is_resource_type(source_type)
-        || served_elsewhere(source_type).is_some()
-    {
+    if !served_type(source_type) {
         return Err(bad(format!(
             "{source_type:?} is not a resource type served here"
         )));
     }
-    match registry.get(source_type, param) {
-        Some(p) if p.kind == ParamType::Reference => {}
-        _ => {
-            return Err(bad(format!(
-                "{source_type}:{param} is not a reference search parameter"
-            )))
+    if param != "*" {
+        match registry.get(source_type, param) {
+            Some(p) if p.kind == ParamType::Reference => {}
+            _ => {
+                return Err(bad(format!(
+                    "{source_type}:{param} is not a reference search parameter"
+                )))
+            }
         }
     }
     if let Some(t) = &target {
-        if !custodian_fhir::validate::is_resource_type(t) || served_elsewhere(t).is_some() {
+        if !served_type(t) {
             return Err(bad(format!("{t:?} is not a resource type served here")));
         }
     }
@@ -111,7 +183,51 @@ fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
         source_type: source_type.to_string(),
         param: param.to_string(),
         target,
+        iterate,
     })
+}
+
+/// `Prefer: handling`: what a search does with parameters it does not know or support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Handling {
+    /// Ignore them, and say so in an `outcome` entry (the specification's default).
+    #[default]
+    Lenient,
+    /// Refuse the search (400).
+    Strict,
+}
+
+impl Handling {
+    /// From a `Prefer` header (`return=minimal, handling=strict`); lenient unless strict.
+    pub fn from_prefer(prefer: Option<&str>) -> Self {
+        let strict = prefer.is_some_and(|p| {
+            p.split([',', ';'])
+                .map(|part| part.trim().replace(' ', ""))
+                .any(|part| part.eq_ignore_ascii_case("handling=strict"))
+        });
+        if strict {
+            Self::Strict
+        } else {
+            Self::Lenient
+        }
+    }
+}
+
+/// A parameter a lenient search left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub name: String,
+    pub reason: String,
+}
+
+/// `_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TotalMode {
+    None,
+    /// Counted exactly, as `accurate` is.
+    Estimate,
+    #[default]
+    Accurate,
 }
 
 /// A parsed search.
@@ -119,18 +235,36 @@ fn parse_include(registry: &Registry, raw: &str) -> Result<Include, FhirError> {
 pub struct SearchQuery {
     pub includes: Vec<Include>,
     pub revincludes: Vec<Include>,
-    /// `FROM resources r WHERE ...`: the parameters, then what the caller may see.
+    /// `FROM resources r WHERE ...`: the parameters, then what the caller may see. Resources
+    /// a chain or `_has` goes through carry a marker per type ([`visible_marker`]), replaced
+    /// by [`SearchQuery::restrict_linked`] (and by `false` until then).
     filter: String,
     order: String,
     binds: Vec<Bind>,
+    /// Types a chain or `_has` links through, with what the caller may see of each once
+    /// [`SearchQuery::restrict_linked`] has said.
+    linked: BTreeMap<String, Option<String>>,
     /// The one patient the search names (`patient=`, `subject=Patient/..`, `Patient?_id=`):
     /// access is decided for her, and break-glass is possible.
     pub named_patient: Option<String>,
     pub count: usize,
     pub offset: usize,
+    /// `_cursor`: the page after this (last updated, id) in the default order.
+    pub cursor: Option<(DateTime<Utc>, String)>,
     pub sort: Vec<Sort>,
     /// The parameters that define the search (for `self` and `next` links).
     pub link_params: Vec<(String, String)>,
+    /// Parameters left out (lenient handling), for the `outcome` entry.
+    pub ignored: Vec<Ignored>,
+    pub total_mode: TotalMode,
+    pub summary: Option<Summary>,
+    pub elements: Option<Vec<String>>,
+}
+
+/// The placeholder of what the caller may see of linked resources of `resource_type` (a
+/// validated type name: letters only).
+fn visible_marker(resource_type: &str) -> String {
+    format!("{{visible:{resource_type}}}")
 }
 
 #[derive(QueryableByName)]
@@ -637,6 +771,11 @@ fn value_sql(
                 "i.value LIKE {} ESCAPE '\\'",
                 b.text(format!("{}%", like_escape(raw)))
             )),
+            // The stored URI is a prefix of the searched one (`:above` of a canonical URL).
+            Some("above") => Ok(format!(
+                "(i.value IS NOT NULL AND starts_with({}, i.value))",
+                b.text(raw)
+            )),
             Some(m) => Err(bad(format!(
                 "modifier :{m} is not supported on uri parameters"
             ))),
@@ -644,29 +783,484 @@ fn value_sql(
     }
 }
 
+/// Why a parameter cannot be used: unknown or unsupported (ignored when handling is lenient),
+/// or malformed (always a 400).
+enum Refusal {
+    Unknown(String),
+    Bad(FhirError),
+}
+
+impl From<FhirError> for Refusal {
+    fn from(e: FhirError) -> Self {
+        Self::Bad(e)
+    }
+}
+
+fn split_modifier(name: &str) -> (&str, Option<&str>) {
+    match name.split_once(':') {
+        Some((c, m)) => (c, Some(m)),
+        None => (name, None),
+    }
+}
+
+/// Builds the condition each search parameter puts on `r`, a row of `resources`.
+///
+/// Chains and `_has` are nested subqueries that name their own rows `r` again (SQL scoping:
+/// the innermost `r` wins), so every condition, and what the caller may see, is written once
+/// over `r` and holds for the main resources and for every linked one alike. Each linked
+/// resource must be one the caller may see: its subquery ends with the visibility marker of
+/// its type, which [`SearchQuery::restrict_linked`] replaces with the same SQL
+/// [`SearchQuery::restrict`] adds for the main type (the kernel's scope for that type). This is
+/// exact rather than a refusal of chains: the scope the kernel gives for a type is what a
+/// search of that type would return, so `Observation?subject.name=x` matches through exactly
+/// the Patients `Patient?name=x` would show the caller, and never through a hidden one.
+struct Conditions<'r> {
+    registry: &'r Registry,
+    b: Builder,
+    linked: BTreeMap<String, Option<String>>,
+    /// Linked subqueries so far (at most [`MAX_LINKED`]).
+    subqueries: usize,
+}
+
+impl Conditions<'_> {
+    /// The condition of `name=raw` on `r`, a resource of `resource_type`; `None` when the value
+    /// is empty (the parameter is then left out, as an absent one).
+    fn param(
+        &mut self,
+        resource_type: &str,
+        name: &str,
+        raw: &str,
+        depth: usize,
+    ) -> Result<Option<String>, Refusal> {
+        if depth > MAX_CHAIN {
+            return Err(bad(format!(
+                "at most {MAX_CHAIN} links in one chained or _has parameter"
+            ))
+            .into());
+        }
+        if let Some(rest) = name.strip_prefix("_has:") {
+            return self.has(rest, raw, depth);
+        }
+        if let Some((link, rest)) = name.split_once('.') {
+            return self.chain(resource_type, link, rest, raw, depth);
+        }
+        self.leaf(resource_type, name, raw)
+    }
+
+    fn linked(&mut self, resource_type: &str) -> Result<String, Refusal> {
+        self.subqueries += 1;
+        if self.subqueries > MAX_LINKED {
+            return Err(bad(format!(
+                "the chained parameters reach more than {MAX_LINKED} resource types: name them with :Type"
+            ))
+            .into());
+        }
+        self.linked.insert(resource_type.to_string(), None);
+        Ok(visible_marker(resource_type))
+    }
+
+    /// `_has:Type:param:rest`: some resource of `Type` the caller may see refers to `r`
+    /// through `param` and satisfies `rest` (itself possibly a `_has` or a chain).
+    fn has(&mut self, rest: &str, raw: &str, depth: usize) -> Result<Option<String>, Refusal> {
+        let mut parts = rest.splitn(3, ':');
+        let (Some(source), Some(code), Some(inner)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad(format!("_has:{rest} is not _has:Type:parameter:parameter")).into());
+        };
+        if !served_type(source) {
+            return Err(Refusal::Unknown(format!(
+                "_has: {source:?} is not a resource type served here"
+            )));
+        }
+        match self.registry.get(source, code) {
+            Some(p) if p.kind == ParamType::Reference => {}
+            _ => {
+                return Err(Refusal::Unknown(format!(
+                    "_has: {source}:{code} is not a reference search parameter"
+                )))
+            }
+        }
+        let Some(condition) = self.param(source, inner, raw, depth + 1)? else {
+            return Ok(None);
+        };
+        let t = self.b.text(source);
+        let p = self.b.text(code);
+        let visible = self.linked(source)?;
+        let h = format!("h{depth}");
+        Ok(Some(format!(
+            "EXISTS (SELECT 1 FROM search_index {h} WHERE {h}.resource_type = {t} AND {h}.param = {p} \
+             AND {h}.value = r.resource_type || '/' || r.resource_id AND EXISTS (SELECT 1 FROM resources r \
+             WHERE r.resource_type = {h}.resource_type AND r.resource_id = {h}.resource_id AND NOT r.deleted \
+             AND {condition} AND {visible}))"
+        )))
+    }
+
+    /// `param[:Type].rest`: `r` refers through `param` to a resource the caller may see that
+    /// satisfies `rest`. Without a type, every target type that has `rest`'s parameter.
+    fn chain(
+        &mut self,
+        resource_type: &str,
+        link: &str,
+        rest: &str,
+        raw: &str,
+        depth: usize,
+    ) -> Result<Option<String>, Refusal> {
+        let (code, modifier) = split_modifier(link);
+        let registry = self.registry;
+        let Some(param) = registry.get(resource_type, code) else {
+            return Err(Refusal::Unknown(format!(
+                "Unknown search parameter \"{code}\" for resource type \"{resource_type}\""
+            )));
+        };
+        if param.kind != ParamType::Reference {
+            return Err(bad(format!(
+                "{code} is not a reference parameter: it cannot be chained"
+            ))
+            .into());
+        }
+        let next = rest.split(['.', ':']).next().unwrap_or_default();
+        let targets: Vec<String> = match modifier {
+            Some(t) => {
+                if !served_type(t) {
+                    return Err(bad(format!("{t:?} is not a resource type served here")).into());
+                }
+                if !param.targets.is_empty() && !param.targets.iter().any(|x| x == t) {
+                    return Err(bad(format!("{code} does not refer to {t}")).into());
+                }
+                vec![t.to_string()]
+            }
+            None => param
+                .targets
+                .iter()
+                .filter(|t| {
+                    served_type(t)
+                        && (next == "_has"
+                            || SPECIAL.contains(&next)
+                            || registry.get(t, next).is_some())
+                })
+                .cloned()
+                .collect(),
+        };
+        if targets.is_empty() {
+            return Err(bad(format!(
+                "no resource type {resource_type}.{code} refers to has a search parameter {next:?}"
+            ))
+            .into());
+        }
+        let mut selects = Vec::new();
+        for t in &targets {
+            let Some(condition) = self.param(t, rest, raw, depth + 1)? else {
+                return Ok(None);
+            };
+            let tb = self.b.text(t.as_str());
+            let visible = self.linked(t)?;
+            selects.push(format!(
+                "SELECT r.resource_type || '/' || r.resource_id FROM resources r WHERE \
+                 r.resource_type = {tb} AND NOT r.deleted AND {condition} AND {visible}"
+            ));
+        }
+        let p = self.b.text(code);
+        Ok(Some(format!(
+            "EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+             AND i.resource_id = r.resource_id AND i.param = {p} AND i.value IN ({}))",
+            selects.join(" UNION ALL ")
+        )))
+    }
+
+    /// One parameter of `r` itself.
+    fn leaf(
+        &mut self,
+        resource_type: &str,
+        name: &str,
+        raw: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let (code, modifier) = split_modifier(name);
+        let special = SPECIAL.contains(&code);
+        if !special && self.registry.get(resource_type, code).is_none() {
+            if let Some(composite) = self.registry.composite(resource_type, code) {
+                if modifier.is_some() {
+                    return Err(bad(format!("modifiers are not supported on {code}")).into());
+                }
+                return self.composite(resource_type, &composite.components, code, raw);
+            }
+        }
+        let param = if special {
+            None
+        } else {
+            Some(self.registry.get(resource_type, code).ok_or_else(|| {
+                Refusal::Unknown(format!(
+                    "Unknown search parameter \"{code}\" for resource type \"{resource_type}\""
+                ))
+            })?)
+        };
+        let values = split_values(raw);
+        if values.is_empty() {
+            return Ok(None);
+        }
+        let b = &mut self.b;
+        if modifier == Some("missing") {
+            let missing = match raw {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad(":missing takes true or false").into()),
+            };
+            if special {
+                return Ok(Some(if missing { "false" } else { "true" }.into()));
+            }
+            let p = b.text(code);
+            let exists = format!(
+                "EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                 AND i.resource_id = r.resource_id AND i.param = {p})"
+            );
+            return Ok(Some(if missing {
+                format!("NOT {exists}")
+            } else {
+                exists
+            }));
+        }
+        match (code, param) {
+            ("_id", _) => {
+                if modifier.is_some() {
+                    return Err(bad("modifiers are not supported on _id").into());
+                }
+                let p = b.bind(Bind::Texts(values));
+                Ok(Some(format!("r.resource_id = ANY({p})")))
+            }
+            (_, None) => {
+                if modifier.is_some() {
+                    return Err(bad("modifiers are not supported on _lastUpdated").into());
+                }
+                let mut ors = Vec::new();
+                for v in &values {
+                    ors.push(date_sql(
+                        b,
+                        "r.last_updated",
+                        "(r.last_updated + interval '1 millisecond')",
+                        v,
+                    )?);
+                }
+                Ok(Some(format!("({})", ors.join(" OR "))))
+            }
+            (_, Some(param)) if modifier == Some("of-type") && param.kind == ParamType::Token => {
+                // `system|code|value`: an Identifier of that type with that value.
+                let p = b.text(of_type_param(code));
+                let mut ors = Vec::new();
+                for v in &values {
+                    let parts: Vec<String> = split_escaped(v, '|')
+                        .into_iter()
+                        .map(|x| x.replace("\\|", "|"))
+                        .collect();
+                    let [system, type_code, value] = parts.as_slice() else {
+                        return Err(bad(format!("{name}={v} is not system|code|value")).into());
+                    };
+                    ors.push(format!(
+                        "(i.system = {} AND i.value = {})",
+                        b.text(system.as_str()),
+                        b.text(format!("{type_code}|{value}"))
+                    ));
+                }
+                Ok(Some(format!(
+                    "EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                     AND i.resource_id = r.resource_id AND i.param = {p} AND ({}))",
+                    ors.join(" OR ")
+                )))
+            }
+            (_, Some(param)) => {
+                let negated = modifier == Some("not") && param.kind == ParamType::Token;
+                let text = modifier == Some("text") && param.kind == ParamType::Token;
+                let identifier =
+                    modifier == Some("identifier") && param.kind == ParamType::Reference;
+                let (p, kind, modifier) = if text {
+                    (b.text(text_param(code)), ParamType::String, None)
+                } else if identifier {
+                    (b.text(identifier_param(code)), ParamType::Token, None)
+                } else if negated {
+                    (b.text(code), param.kind, None)
+                } else {
+                    (b.text(code), param.kind, modifier)
+                };
+                let mut ors = Vec::new();
+                for v in &values {
+                    ors.push(value_sql(b, kind, modifier, &param.targets, v)?);
+                }
+                Ok(Some(format!(
+                    "{}EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                     AND i.resource_id = r.resource_id AND i.param = {p} AND ({}))",
+                    if negated { "NOT " } else { "" },
+                    ors.join(" OR ")
+                )))
+            }
+        }
+    }
+}
+
+impl Conditions<'_> {
+    /// A composite over the whole resource: `a$b` holds when each component parameter holds
+    /// for its part; comma-separated values OR.
+    fn composite(
+        &mut self,
+        resource_type: &str,
+        components: &[String],
+        code: &str,
+        raw: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let mut ors = Vec::new();
+        for value in split_escaped(raw, ',') {
+            let parts = split_escaped(&value, '$');
+            if parts.len() != components.len() {
+                return Err(bad(format!(
+                    "{code} takes {} values separated by $",
+                    components.len()
+                ))
+                .into());
+            }
+            let mut ands = Vec::new();
+            for (component, part) in components.iter().zip(&parts) {
+                match self.leaf(resource_type, component, part)? {
+                    Some(condition) => ands.push(condition),
+                    None => return Err(bad(format!("{code}: a component is empty")).into()),
+                }
+            }
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        if ors.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!("({})", ors.join(" OR "))))
+    }
+}
+
+/// Splits on `sep` where not escaped with `\`, keeping escapes (the parts are split again).
+fn split_escaped(raw: &str, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut escaped = false;
+    for c in raw.chars() {
+        if escaped {
+            cur.push(c);
+            escaped = false;
+        } else if c == '\\' {
+            cur.push(c);
+            escaped = true;
+        } else if c == sep {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out.into_iter().filter(|v| !v.is_empty()).collect()
+}
+
+/// The `_cursor` of a row: its last update (microseconds, as stored) and id.
+pub fn cursor_of(last_updated: DateTime<Utc>, id: &str) -> String {
+    format!(
+        "{}|{id}",
+        last_updated.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+}
+
+fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), FhirError> {
+    let refused = || bad("_cursor is not a cursor this server gave");
+    let (at, id) = raw.split_once('|').ok_or_else(refused)?;
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| refused())?;
+    if !is_valid_id(id) {
+        return Err(refused());
+    }
+    Ok((at.with_timezone(&Utc), id.to_string()))
+}
+
+/// Leaves `name` out of a lenient search (noting why), or refuses a strict one.
+fn refuse(
+    handling: Handling,
+    ignored: &mut Vec<Ignored>,
+    name: &str,
+    reason: String,
+) -> Result<(), FhirError> {
+    match handling {
+        Handling::Strict => Err(bad(reason)),
+        Handling::Lenient => {
+            ignored.push(Ignored {
+                name: name.to_string(),
+                reason,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// What the caller may see, as SQL over `r`: compartments in `scope`, and resources in none
+/// when the scope says so.
+fn visible_sql(b: &mut Builder, scope: &PatientScope) -> String {
+    let mut visible = Vec::new();
+    if scope.unowned {
+        visible.push("r.patient_ref IS NULL".to_string());
+    }
+    if !scope.included.is_empty() {
+        let p = b.bind(Bind::Texts(
+            scope
+                .included
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+        ));
+        visible.push(format!("r.patient_ref = ANY({p})"));
+    }
+    let org = scope.custodian.as_ref().map(|c| b.text(c.as_str()));
+    if let Some(org) = &org {
+        let excluded = b.bind(Bind::Texts(
+            scope
+                .excluded
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+        ));
+        visible.push(format!(
+            "(r.patient_ref IN (SELECT c.patient_ref FROM compartments c WHERE c.custodian = {org}) \
+             AND NOT (r.patient_ref = ANY({excluded})))"
+        ));
+    }
+    visible.extend(conditional_sql(b, &scope.conditional, org.as_deref()));
+    if visible.is_empty() {
+        "false".into()
+    } else {
+        format!("({})", visible.join(" OR "))
+    }
+}
+
 impl SearchQuery {
-    /// Parses the query parameters of a search on `resource_type`.
+    /// Parses the query parameters of a search on `resource_type`. Parameters it does not know
+    /// or support are refused when `handling` is strict, else left out and listed in
+    /// [`SearchQuery::ignored`]; malformed values of known parameters are refused either way.
     pub fn parse(
         registry: &Registry,
         resource_type: &str,
         pairs: &[(String, String)],
+        handling: Handling,
     ) -> Result<Self, FhirError> {
-        let mut b = Builder { binds: Vec::new() };
-        let type_bind = b.text(resource_type);
+        let mut c = Conditions {
+            registry,
+            b: Builder { binds: Vec::new() },
+            linked: BTreeMap::new(),
+            subqueries: 0,
+        };
+        let type_bind = c.b.text(resource_type);
         let mut sql =
             format!("FROM resources r WHERE r.resource_type = {type_bind} AND NOT r.deleted");
         let mut named_patient: Option<String> = None;
         let mut count = DEFAULT_COUNT;
         let mut offset = 0usize;
+        let mut cursor = None;
         let mut sort: Vec<Sort> = Vec::new();
         let mut includes = Vec::new();
         let mut revincludes = Vec::new();
         let mut link_params = Vec::new();
+        let mut ignored = Vec::new();
+        let mut total_mode = TotalMode::default();
+        let mut summary = None;
+        let mut elements = None;
         for (name, raw) in pairs {
-            let (code, modifier) = match name.split_once(':') {
-                Some((c, m)) => (c, Some(m)),
-                None => (name.as_str(), None),
-            };
+            let (code, modifier) = split_modifier(name);
             match code {
                 "_count" => {
                     count = raw
@@ -676,6 +1270,10 @@ impl SearchQuery {
                     link_params.push((name.clone(), raw.clone()));
                     continue;
                 }
+                "_cursor" => {
+                    cursor = Some(parse_cursor(raw)?);
+                    continue;
+                }
                 "_offset" | "_getpagesoffset" => {
                     offset = raw
                         .parse::<usize>()
@@ -683,6 +1281,8 @@ impl SearchQuery {
                     continue;
                 }
                 "_sort" => {
+                    // An unknown key is a bad value of `_sort` (as in HAPI FHIR): a 400 whatever
+                    // the handling, since ignoring it would reorder the pages silently.
                     for key in raw.split(',').map(str::trim).filter(|k| !k.is_empty()) {
                         let (descending, key) = match key.strip_prefix('-') {
                             Some(k) => (true, k),
@@ -692,12 +1292,12 @@ impl SearchQuery {
                             "_lastUpdated" => Sort::LastUpdated { descending },
                             "_id" => Sort::Id { descending },
                             other => match registry.get(resource_type, other) {
-                                Some(p) => Sort::Param {
+                                Some(p) if !SPECIAL.contains(&other) => Sort::Param {
                                     code: p.code.clone(),
                                     kind: p.kind,
                                     descending,
                                 },
-                                None => {
+                                _ => {
                                     return Err(bad(format!(
                                         "cannot sort by unknown parameter {other:?}"
                                     )))
@@ -709,138 +1309,105 @@ impl SearchQuery {
                     continue;
                 }
                 "_include" | "_revinclude" => {
-                    if modifier.is_some() {
-                        return Err(bad(format!("{name} is not supported (no :iterate)")));
-                    }
-                    let include = parse_include(registry, raw)?;
-                    if code == "_include" {
-                        if include.source_type != resource_type {
+                    let iterate = match modifier {
+                        None => false,
+                        Some("iterate" | "recurse") => true,
+                        Some(m) => return Err(bad(format!("{code}:{m} is not supported"))),
+                    };
+                    let reverse = code == "_revinclude";
+                    let include = parse_include(registry, raw, iterate, reverse)?;
+                    if reverse {
+                        revincludes.push(include);
+                    } else {
+                        if !iterate && !include.applies_to(resource_type) {
                             return Err(bad(format!(
                                 "_include={raw} does not start with {resource_type}"
                             )));
                         }
                         includes.push(include);
-                    } else {
-                        revincludes.push(include);
                     }
                     link_params.push((name.clone(), raw.clone()));
                     continue;
                 }
                 "_summary" => {
-                    match raw.as_str() {
-                        "count" => count = 0,
-                        "false" => {}
+                    let s = Summary::parse(raw).ok_or_else(|| {
+                        bad(format!(
+                            "_summary={raw} is not true, text, data, count or false"
+                        ))
+                    })?;
+                    if s == Summary::Count {
+                        count = 0;
+                    }
+                    summary = Some(s);
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_elements" => {
+                    let names: Vec<String> = raw
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    if let Some(e) = names
+                        .iter()
+                        .find(|e| !e.chars().all(|c| c.is_ascii_alphanumeric()))
+                    {
+                        return Err(bad(format!("_elements: {e:?} is not an element name")));
+                    }
+                    elements = Some(names);
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_total" => {
+                    total_mode = match raw.as_str() {
+                        "none" => TotalMode::None,
+                        "estimate" => TotalMode::Estimate,
+                        "accurate" => TotalMode::Accurate,
                         other => {
                             return Err(bad(format!(
-                                "_summary={other} is not supported (count or false)"
+                                "_total={other} is not none, estimate or accurate"
                             )))
                         }
-                    }
+                    };
                     link_params.push((name.clone(), raw.clone()));
                     continue;
                 }
                 c if IGNORED.contains(&c) => continue,
                 _ => {}
             }
-            if code.contains('.') {
-                return Err(bad(format!(
-                    "chained search parameters ({name}) are not supported"
-                )));
-            }
-            if code.starts_with('_')
-                && !["_id", "_lastUpdated"].contains(&code)
-                && registry.get(resource_type, code).is_none()
-            {
-                return Err(bad(format!("the search parameter {code} is not supported")));
-            }
-            let values = split_values(raw);
-            if values.is_empty() {
-                continue;
-            }
-            link_params.push((name.clone(), raw.clone()));
-            if modifier == Some("missing") {
-                let missing = match raw.as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(bad(":missing takes true or false")),
-                };
-                if code == "_id" || code == "_lastUpdated" {
-                    if missing {
-                        sql.push_str(" AND false");
-                    }
+            let condition = match c.param(resource_type, name, raw, 0) {
+                Ok(Some(condition)) => condition,
+                Ok(None) => continue,
+                Err(Refusal::Unknown(reason)) => {
+                    refuse(handling, &mut ignored, name, reason)?;
                     continue;
                 }
-                let p = b.text(code);
-                let exists = format!(
-                    "EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
-                     AND i.resource_id = r.resource_id AND i.param = {p})"
-                );
-                sql.push_str(&if missing {
-                    format!(" AND NOT {exists}")
-                } else {
-                    format!(" AND {exists}")
-                });
-                continue;
-            }
-            match code {
-                "_id" => {
-                    if modifier.is_some() {
-                        return Err(bad("modifiers are not supported on _id"));
+                Err(Refusal::Bad(e)) => return Err(e),
+            };
+            sql.push_str(&format!(" AND {condition}"));
+            link_params.push((name.clone(), raw.clone()));
+            if named_patient.is_none() && !name.contains('.') && !name.starts_with("_has:") {
+                let values = split_values(raw);
+                if let [value] = values.as_slice() {
+                    if code == "_id" {
+                        if resource_type == "Patient" && is_valid_id(value) {
+                            named_patient = Some(format!("Patient/{value}"));
+                        }
+                    } else if let Some(p) = registry.get(resource_type, code) {
+                        named_patient = patient_named_by(code, modifier, &p.targets, value);
                     }
-                    if resource_type == "Patient"
-                        && values.len() == 1
-                        && is_valid_id(&values[0])
-                        && named_patient.is_none()
-                    {
-                        named_patient = Some(format!("Patient/{}", values[0]));
-                    }
-                    let p = b.bind(Bind::Texts(values));
-                    sql.push_str(&format!(" AND r.resource_id = ANY({p})"));
-                }
-                "_lastUpdated" => {
-                    let mut ors = Vec::new();
-                    for v in &values {
-                        ors.push(date_sql(
-                            &mut b,
-                            "r.last_updated",
-                            "(r.last_updated + interval '1 millisecond')",
-                            v,
-                        )?);
-                    }
-                    sql.push_str(&format!(" AND ({})", ors.join(" OR ")));
-                }
-                _ => {
-                    let param = registry.get(resource_type, code).ok_or_else(|| {
-                        bad(format!("Unknown search parameter \"{code}\" for resource type \"{resource_type}\""))
-                    })?;
-                    let negated = modifier == Some("not") && param.kind == ParamType::Token;
-                    let text = modifier == Some("text") && param.kind == ParamType::Token;
-                    let (p, kind, modifier) = if text {
-                        (b.text(text_param(code)), ParamType::String, None)
-                    } else if negated {
-                        (b.text(code), param.kind, None)
-                    } else {
-                        (b.text(code), param.kind, modifier)
-                    };
-                    if named_patient.is_none() && !negated && !text && values.len() == 1 {
-                        named_patient =
-                            patient_named_by(code, modifier, &param.targets, &values[0]);
-                    }
-                    let mut ors = Vec::new();
-                    for v in &values {
-                        ors.push(value_sql(&mut b, kind, modifier, &param.targets, v)?);
-                    }
-                    sql.push_str(&format!(
-                        " AND {}EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
-                         AND i.resource_id = r.resource_id AND i.param = {p} AND ({}))",
-                        if negated { "NOT " } else { "" },
-                        ors.join(" OR ")
-                    ));
                 }
             }
         }
         if sort.is_empty() {
             sort.push(Sort::LastUpdated { descending: false });
+        }
+        if cursor.is_some() {
+            if sort != [Sort::LastUpdated { descending: false }] {
+                return Err(bad("_cursor pages only the default order (_lastUpdated)"));
+            }
+            offset = 0;
         }
         let mut order = Vec::new();
         for key in &sort {
@@ -854,7 +1421,7 @@ impl SearchQuery {
                         _ => "i.value",
                     };
                     let (agg, dir) = if *descending { ("MAX", "DESC") } else { ("MIN", "ASC") };
-                    let p = b.text(code.clone());
+                    let p = c.b.text(code.clone());
                     format!(
                         "(SELECT {agg}({column}) FROM search_index i WHERE i.resource_type = r.resource_type \
                          AND i.resource_id = r.resource_id AND i.param = {p}) {dir} NULLS LAST"
@@ -868,13 +1435,26 @@ impl SearchQuery {
             revincludes,
             filter: sql,
             order: order.join(", "),
-            binds: b.binds,
+            binds: c.b.binds,
+            linked: c.linked,
             named_patient,
             count,
             offset,
+            cursor,
             sort,
             link_params,
+            ignored,
+            total_mode,
+            summary,
+            elements,
         })
+    }
+
+    /// Whether pages follow each other by cursor (the default order, ascending last update
+    /// then id, is a key: a page starts after the previous one's last row, so resources
+    /// written meanwhile shift nothing) rather than by `_offset`.
+    pub fn keyset(&self) -> bool {
+        self.sort == [Sort::LastUpdated { descending: false }]
     }
 
     /// Limits the search to what the caller may see: compartments in `scope`, and resources
@@ -883,42 +1463,44 @@ impl SearchQuery {
         let mut b = Builder {
             binds: std::mem::take(&mut self.binds),
         };
-        let mut visible = Vec::new();
-        if scope.unowned {
-            visible.push("r.patient_ref IS NULL".to_string());
-        }
-        if !scope.included.is_empty() {
-            let p = b.bind(Bind::Texts(
-                scope
-                    .included
-                    .iter()
-                    .map(|p| p.as_str().to_string())
-                    .collect(),
-            ));
-            visible.push(format!("r.patient_ref = ANY({p})"));
-        }
-        let org = scope.custodian.as_ref().map(|c| b.text(c.as_str()));
-        if let Some(org) = &org {
-            let excluded = b.bind(Bind::Texts(
-                scope
-                    .excluded
-                    .iter()
-                    .map(|p| p.as_str().to_string())
-                    .collect(),
-            ));
-            visible.push(format!(
-                "(r.patient_ref IN (SELECT c.patient_ref FROM compartments c WHERE c.custodian = {org}) \
-                 AND NOT (r.patient_ref = ANY({excluded})))"
-            ));
-        }
-        visible.extend(conditional_sql(&mut b, &scope.conditional, org.as_deref()));
-        if visible.is_empty() {
-            self.filter.push_str(" AND false");
-        } else {
-            self.filter
-                .push_str(&format!(" AND ({})", visible.join(" OR ")));
-        }
+        let visible = visible_sql(&mut b, scope);
+        self.filter.push_str(&format!(" AND {visible}"));
         self.binds = b.binds;
+    }
+
+    /// The resource types chains and `_has` go through: each needs
+    /// [`SearchQuery::restrict_linked`], else no resource of it links.
+    pub fn linked_types(&self) -> Vec<String> {
+        self.linked.keys().cloned().collect()
+    }
+
+    /// Limits the linked resources of `resource_type` to what the caller may see of that type
+    /// (`None`: nothing, as when the kernel denies the type).
+    pub fn restrict_linked(&mut self, resource_type: &str, scope: Option<&PatientScope>) {
+        if !self.linked.contains_key(resource_type) {
+            return;
+        }
+        let sql = match scope {
+            Some(scope) => {
+                let mut b = Builder {
+                    binds: std::mem::take(&mut self.binds),
+                };
+                let sql = visible_sql(&mut b, scope);
+                self.binds = b.binds;
+                sql
+            }
+            None => "false".into(),
+        };
+        self.linked.insert(resource_type.to_string(), Some(sql));
+    }
+
+    /// The filter, linked resources restricted (to nothing where not yet said).
+    fn filter_sql(&self) -> String {
+        let mut filter = self.filter.clone();
+        for (t, visible) in &self.linked {
+            filter = filter.replace(&visible_marker(t), visible.as_deref().unwrap_or("false"));
+        }
+        filter
     }
 
     fn bound<'q>(
@@ -941,7 +1523,7 @@ impl SearchQuery {
     /// How many resources match (after [`SearchQuery::restrict`]: how many the caller may see).
     pub async fn total(&self, conn: &mut AsyncPgConnection) -> Result<usize, RecordsError> {
         let row: Total = self
-            .bound(format!("SELECT COUNT(*) AS n {}", self.filter))
+            .bound(format!("SELECT COUNT(*) AS n {}", self.filter_sql()))
             .get_result(conn)
             .await?;
         Ok(usize::try_from(row.n).unwrap_or(0))
@@ -957,17 +1539,31 @@ impl SearchQuery {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        let mut query = self.clone();
+        let after = match &self.cursor {
+            Some((at, id)) => {
+                let mut b = Builder {
+                    binds: std::mem::take(&mut query.binds),
+                };
+                let at = b.bind(Bind::Time(*at));
+                let id = b.text(id.as_str());
+                query.binds = b.binds;
+                format!(" AND (r.last_updated, r.resource_id) > ({at}, {id})")
+            }
+            None => String::new(),
+        };
         let sql = format!(
-            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated {} \
+            "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated {}{after} \
              ORDER BY {} LIMIT {limit} OFFSET {offset}",
-            self.filter, self.order
+            self.filter_sql(),
+            self.order
         );
-        Ok(self.bound(sql).load::<Match>(conn).await?)
+        Ok(query.bound(sql).load::<Match>(conn).await?)
     }
 
     #[cfg(test)]
     fn sql(&self) -> String {
-        format!("{} ORDER BY {}", self.filter, self.order)
+        format!("{} ORDER BY {}", self.filter_sql(), self.order)
     }
 }
 
@@ -988,8 +1584,10 @@ mod tests {
             value in "\\PC{0,24}",
         ) {
             let pairs = vec![(name.to_string(), value.clone())];
-            let _ = SearchQuery::parse(Registry::global(), "Observation", &pairs);
-            let _ = SearchQuery::parse(Registry::global(), "Patient", &pairs);
+            for handling in [Handling::Lenient, Handling::Strict] {
+                let _ = SearchQuery::parse(Registry::global(), "Observation", &pairs, handling);
+                let _ = SearchQuery::parse(Registry::global(), "Patient", &pairs, handling);
+            }
             let _ = split_prefix(&value);
             let _ = dates::parse_range(&value);
         }
@@ -1023,7 +1621,15 @@ mod tests {
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        SearchQuery::parse(Registry::global(), t, &pairs)
+        SearchQuery::parse(Registry::global(), t, &pairs, Handling::Strict)
+    }
+
+    fn lenient(t: &str, q: &[(&str, &str)]) -> Result<SearchQuery, FhirError> {
+        let pairs: Vec<(String, String)> = q
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        SearchQuery::parse(Registry::global(), t, &pairs, Handling::Lenient)
     }
 
     #[test]
@@ -1056,32 +1662,164 @@ mod tests {
     }
 
     #[test]
-    fn refuses_unknown_and_unsupported() {
+    fn refuses_unknown_and_unsupported_when_strict() {
         assert!(parse("Observation", &[("colour", "blue")]).is_err());
-        assert!(parse("Observation", &[("subject.name", "x")]).is_err());
+        assert!(parse("Observation", &[("subject.colour", "x")]).is_err());
         assert!(parse("Observation", &[("date", "soon")]).is_err());
         assert!(parse("Observation", &[("code:text", "x")]).is_ok());
         assert!(parse("Observation", &[("code:above", "x")]).is_err());
         assert!(parse("Observation", &[("_sort", "colour")]).is_err());
-        assert!(parse("Observation", &[("_summary", "text")]).is_err());
+        assert!(parse("Observation", &[("_summary", "maybe")]).is_err());
+        assert!(parse("Observation", &[("_total", "some")]).is_err());
         assert!(parse("Observation", &[("_include", "Observation:code")]).is_err());
         assert!(parse("Observation", &[("_include", "Patient:organization")]).is_err());
-        assert!(parse(
-            "Observation",
-            &[("_include:iterate", "Observation:subject")]
-        )
-        .is_err());
+        assert!(parse("Observation", &[("_include:deep", "Observation:subject")]).is_err());
+        assert!(parse("Observation", &[("_has:Colour:x:y", "1")]).is_err());
         let q = parse(
             "Observation",
             &[
                 ("_include", "Observation:subject:Patient"),
                 ("_revinclude", "Provenance:target"),
+                ("_include:iterate", "Patient:general-practitioner"),
+                ("_include", "*"),
             ],
         )
         .unwrap();
         assert_eq!(q.includes[0].target.as_deref(), Some("Patient"));
+        assert!(q.includes[1].iterate && q.includes[2].applies_to("Encounter"));
         assert_eq!(q.revincludes[0].source_type, "Provenance");
         assert!(parse("Observation", &[("_count", "-1")]).is_err());
+    }
+
+    #[test]
+    fn lenient_ignores_unknown_but_not_malformed() {
+        let q = lenient(
+            "Observation",
+            &[
+                ("colour", "blue"),
+                ("_sort", "-date"),
+                ("_contained", "true"),
+                ("code", "x"),
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = q.ignored.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, vec!["colour", "_contained"]);
+        assert_eq!(
+            q.link_params,
+            vec![
+                ("_sort".to_string(), "-date".to_string()),
+                ("code".to_string(), "x".to_string())
+            ]
+        );
+        assert!(lenient("Observation", &[("_sort", "colour")]).is_err());
+        assert!(lenient("Observation", &[("date", "soon")]).is_err());
+        assert!(lenient("Observation", &[("code:above", "x")]).is_err());
+        // A chain none of whose targets has the parameter is a 400 either way.
+        assert!(lenient("Observation", &[("subject.colour", "x")]).is_err());
+        assert_eq!(
+            Handling::from_prefer(Some("return=minimal, handling=strict")),
+            Handling::Strict
+        );
+        assert_eq!(
+            Handling::from_prefer(Some("handling=lenient")),
+            Handling::Lenient
+        );
+        assert_eq!(Handling::from_prefer(None), Handling::Lenient);
+    }
+
+    #[test]
+    fn cursors_page_the_default_order() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.123456Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let c = cursor_of(at, "a-1");
+        let q = parse("Patient", &[("_cursor", c.as_str()), ("_offset", "5")]).unwrap();
+        assert_eq!(q.cursor, Some((at, "a-1".to_string())));
+        assert_eq!(q.offset, 0);
+        assert!(q.keyset());
+        assert!(parse("Patient", &[("_cursor", "yesterday|a")]).is_err());
+        assert!(parse(
+            "Patient",
+            &[("_cursor", c.as_str()), ("_sort", "-_lastUpdated")]
+        )
+        .is_err());
+        assert!(!parse("Patient", &[("_sort", "_id")]).unwrap().keyset());
+    }
+
+    #[test]
+    fn composites_and_their_parts() {
+        let q = parse(
+            "Observation",
+            &[("code-value-quantity", "http://loinc.org|1234$gt5,x$lt1")],
+        )
+        .unwrap();
+        assert_eq!(q.sql().matches("i.param = ").count(), 4, "{}", q.sql());
+        assert!(parse("Observation", &[("code-value-quantity", "x")]).is_err());
+        assert!(parse("Observation", &[("code-value-quantity", "x$soon")]).is_err());
+        assert_eq!(split_escaped("a\\$b$c", '$'), vec!["a\\$b", "c"]);
+        let q = parse("Patient", &[("identifier:of-type", "http://t|MR|123")]).unwrap();
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "MR|123")));
+        assert!(parse("Patient", &[("identifier:of-type", "MR|123")]).is_err());
+    }
+
+    #[test]
+    fn chains_and_has_link_through_visible_resources_only() {
+        let mut q = parse(
+            "Observation",
+            &[
+                ("subject:Patient.name", "peter"),
+                ("subject.general-practitioner.name:exact", "X"),
+            ],
+        )
+        .unwrap();
+        // general-practitioner: Organization, Practitioner (PractitionerRole has no name).
+        assert_eq!(
+            q.linked_types(),
+            vec!["Organization", "Patient", "Practitioner"]
+        );
+        // Linked rows see nothing until restricted.
+        assert_eq!(q.sql().matches("AND false").count(), 4, "{}", q.sql());
+        assert!(!q.sql().contains("{visible"));
+        q.restrict_linked(
+            "Patient",
+            Some(&PatientScope {
+                unowned: true,
+                ..PatientScope::default()
+            }),
+        );
+        let sql = q.sql();
+        assert_eq!(sql.matches("r.patient_ref IS NULL").count(), 2, "{sql}");
+        assert!(!sql.contains("peter"));
+        let q = parse("Observation", &[("subject.name", "peter")]).unwrap();
+        // Patient, Group, Device, Location have `name`; Medication and Substance... do not.
+        assert!(
+            q.linked_types().contains(&"Patient".to_string()),
+            "{:?}",
+            q.linked_types()
+        );
+        let q = parse(
+            "Patient",
+            &[(
+                "_has:Observation:patient:_has:Provenance:target:agent",
+                "Practitioner/p",
+            )],
+        )
+        .unwrap();
+        assert_eq!(q.linked_types(), vec!["Observation", "Provenance"]);
+        assert!(q.named_patient.is_none());
+        assert!(parse(
+            "Patient",
+            &[("_has:Observation:patient:_has:Observation:patient:_has:Observation:patient:_has:Observation:patient:_has:Observation:patient:code", "x")]
+        )
+        .is_err());
+        // Fan-out is bounded.
+        let q = lenient("Observation", &[("focus.name", "x")]);
+        assert!(q.is_ok() || q.is_err());
+        assert!(lenient("Observation", &[("focus.focus.focus.focus.name", "x")]).is_err());
     }
 
     #[test]

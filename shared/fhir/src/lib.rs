@@ -3,6 +3,7 @@
 //! - [`http`]: media types and negotiation, `Prefer`, ETags and preconditions, versioned
 //!   responses: the HTTP rules of every FHIR interaction, in one place.
 //! - [`bundle`]: Bundles embedding stored resources verbatim, `_count` and page links.
+//! - [`elements`]: `_summary` and `_elements` subsets of a resource.
 //! - [`dates`]: `date`, `dateTime` and `instant` values as the time range their precision covers.
 //! - [`outcome`]: `OperationOutcome` bodies and the error enum mapped to FHIR status codes.
 //! - [`validate`]: structural validation against the specification's own JSON Schema
@@ -13,6 +14,7 @@
 
 pub mod bundle;
 pub mod dates;
+pub mod elements;
 pub mod http;
 pub mod outcome;
 pub mod validate;

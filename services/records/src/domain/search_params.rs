@@ -110,9 +110,23 @@ impl IndexRow {
     }
 }
 
+/// A composite parameter over the whole resource (`Observation?code-value-quantity=`): each
+/// component is another parameter of the type, and the composite holds when all of them do.
+/// Composites over an element (`component-code-value-quantity`, over `Observation.component`)
+/// would need the components to match within one element, which the index does not record:
+/// they are not supported.
+#[derive(Debug, Clone)]
+pub struct Composite {
+    pub code: String,
+    pub url: String,
+    /// The components' parameter codes, in order.
+    pub components: Vec<String>,
+}
+
 /// Every supported search parameter, by resource type.
 pub struct Registry {
     by_type: HashMap<String, BTreeMap<String, SearchParam>>,
+    composites: HashMap<String, BTreeMap<String, Composite>>,
     /// Parameters on `Resource`/`DomainResource` that every type has (`_tag`, `_profile` ...).
     common: BTreeMap<String, SearchParam>,
 }
@@ -294,6 +308,7 @@ impl Registry {
         let bundle: Value = serde_json::from_str(text).unwrap_or(Value::Null);
         let mut by_type: HashMap<String, BTreeMap<String, SearchParam>> = HashMap::new();
         let mut common = BTreeMap::new();
+        let mut composite_defs: Vec<Value> = Vec::new();
         let entries = bundle
             .get("entry")
             .and_then(Value::as_array)
@@ -303,6 +318,10 @@ impl Registry {
             let Some(sp) = entry.get("resource") else {
                 continue;
             };
+            if sp.get("type").and_then(Value::as_str) == Some("composite") {
+                composite_defs.push(sp.clone());
+                continue;
+            }
             let (Some(code), Some(kind), Some(expression)) = (
                 sp.get("code").and_then(Value::as_str),
                 sp.get("type")
@@ -362,7 +381,69 @@ impl Registry {
                 }
             }
         }
-        Registry { by_type, common }
+        let mut composites: HashMap<String, BTreeMap<String, Composite>> = HashMap::new();
+        for sp in &composite_defs {
+            let (Some(code), Some(expression), Some(bases), Some(parts)) = (
+                sp.get("code").and_then(Value::as_str),
+                sp.get("expression").and_then(Value::as_str),
+                sp.get("base").and_then(Value::as_array),
+                sp.get("component").and_then(Value::as_array),
+            ) else {
+                continue;
+            };
+            for base in bases.iter().filter_map(Value::as_str) {
+                // Only composites whose expression is the resource itself.
+                if expression.trim() != base {
+                    continue;
+                }
+                let Some(params) = by_type.get(base) else {
+                    continue;
+                };
+                let components: Option<Vec<String>> = parts
+                    .iter()
+                    .map(|c| {
+                        let url = c.get("definition").and_then(Value::as_str)?;
+                        params
+                            .values()
+                            .chain(common.values())
+                            .find(|p| p.url == url)
+                            .map(|p| p.code.clone())
+                    })
+                    .collect();
+                if let Some(components) = components.filter(|c| !c.is_empty()) {
+                    composites.entry(base.to_string()).or_default().insert(
+                        code.to_string(),
+                        Composite {
+                            code: code.to_string(),
+                            url: sp
+                                .get("url")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_string(),
+                            components,
+                        },
+                    );
+                }
+            }
+        }
+        Registry {
+            by_type,
+            common,
+            composites,
+        }
+    }
+
+    /// The composite parameter `code` of `resource_type`, if supported.
+    pub fn composite(&self, resource_type: &str, code: &str) -> Option<&Composite> {
+        self.composites.get(resource_type).and_then(|m| m.get(code))
+    }
+
+    /// Every supported composite parameter of a type.
+    pub fn composites(&self, resource_type: &str) -> Vec<&Composite> {
+        self.composites
+            .get(resource_type)
+            .map(|m| m.values().collect())
+            .unwrap_or_default()
     }
 
     /// The parameter `code` of `resource_type`, if supported.
@@ -544,6 +625,22 @@ fn token_rows(param: &SearchParam, node: &Value, out: &mut Vec<IndexRow>) {
                 texts.extend(obj.get("display").and_then(Value::as_str));
             } else if let Some(value) = obj.get("value").and_then(Value::as_str) {
                 row(obj.get("system").and_then(Value::as_str), value);
+                // `:of-type` (Identifier.type): the type's system, `code|value`.
+                let types = obj
+                    .get("type")
+                    .and_then(|t| t.get("coding"))
+                    .and_then(Value::as_array);
+                for coding in types.into_iter().flatten() {
+                    if let Some(code) = coding.get("code").and_then(Value::as_str) {
+                        let mut r = IndexRow::new(&of_type_param(&param.code));
+                        r.system = coding
+                            .get("system")
+                            .and_then(Value::as_str)
+                            .map(str::to_string);
+                        r.value = Some(format!("{code}|{value}"));
+                        out.push(r);
+                    }
+                }
             } else {
                 texts.extend(obj.get("text").and_then(Value::as_str));
             }
@@ -557,6 +654,16 @@ fn token_rows(param: &SearchParam, node: &Value, out: &mut Vec<IndexRow>) {
         }
         _ => {}
     }
+}
+
+/// The index name of a reference parameter's `:identifier` rows (`Reference.identifier`).
+pub fn identifier_param(code: &str) -> String {
+    format!("{code}:identifier")
+}
+
+/// The index name of an identifier parameter's `:of-type` rows.
+pub fn of_type_param(code: &str) -> String {
+    format!("{code}:of-type")
 }
 
 /// The index name of a token parameter's `:text` rows.
@@ -599,6 +706,15 @@ fn index_values(param: &SearchParam, node: &Value) -> Vec<IndexRow> {
                 Value::String(s) => Some(s.clone()),
                 _ => None,
             };
+            // `:identifier` searches Reference.identifier, kept as token rows.
+            if let Some(id) = node.get("identifier") {
+                if let Some(value) = id.get("value").and_then(Value::as_str) {
+                    let mut r = IndexRow::new(&identifier_param(&param.code));
+                    r.system = id.get("system").and_then(Value::as_str).map(str::to_string);
+                    r.value = Some(value.to_string());
+                    out.push(r);
+                }
+            }
             if let Some(value) = value.filter(|v| !v.is_empty() && !v.starts_with('#')) {
                 let mut r = IndexRow::new(&param.code);
                 r.system = value
@@ -779,6 +895,17 @@ mod tests {
         let q = rows.iter().find(|r| r.param == "value-quantity").unwrap();
         assert_eq!(q.number, Some(60.5));
         assert_eq!(q.value.as_deref(), Some("kg"));
+    }
+
+    #[test]
+    fn composites_over_the_resource_are_known() {
+        let c = registry()
+            .composite("Observation", "code-value-quantity")
+            .unwrap();
+        assert_eq!(c.components, vec!["code", "value-quantity"]);
+        assert!(registry()
+            .composite("Observation", "component-code-value-quantity")
+            .is_none());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! `GET /fhir/metadata`: the CapabilityStatement (public, no token), built from what this
 //! service actually serves and the search parameters it actually indexes.
 
+use std::collections::BTreeMap;
+
 use actix_web::{http::StatusCode, web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::http;
 use crate::{
     domain::{
-        search_params::{Registry, SPECIAL},
+        search_params::{ParamType, Registry, SPECIAL},
         ResourceType,
     },
     state::AppState,
@@ -15,6 +17,7 @@ use crate::{
 
 /// The CapabilityStatement.
 pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
+    let revincludes = revincludes(registry);
     let mut resources: Vec<Value> = ResourceType::all()
         .iter()
         .map(|t| {
@@ -27,6 +30,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                     continue;
                 }
                 params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
+            }
+            for c in registry.composites(t.as_str()) {
+                params.push(json!({"name": c.code, "type": "composite", "definition": c.url}));
             }
             let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
                 .iter()
@@ -44,6 +50,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "conditionalDelete": "not-supported",
                 "searchParam": params,
             });
+            resource["searchInclude"] = json!(includes(registry, t.as_str()));
+            resource["searchRevInclude"] =
+                json!(revincludes.get(t.as_str()).cloned().unwrap_or_default());
             if t.as_str() == "Patient" {
                 resource["operation"] = json!([{
                     "name": "everything",
@@ -88,6 +97,36 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             "interaction": [{"code": "transaction"}, {"code": "batch"}]
         }]
     })
+}
+
+/// `_include` values a search of `resource_type` takes: `*`, `Type:*` and each reference
+/// parameter (`:iterate` follows any of them from included resources).
+fn includes(registry: &Registry, resource_type: &str) -> Vec<String> {
+    let mut out = vec!["*".to_string(), format!("{resource_type}:*")];
+    for p in registry.params(resource_type) {
+        if p.kind == ParamType::Reference {
+            out.push(format!("{resource_type}:{}", p.code));
+        }
+    }
+    out
+}
+
+/// `_revinclude` values by target type: every `Source:param` whose targets include it.
+fn revincludes(registry: &Registry) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for source in ResourceType::all() {
+        for p in registry.params(source.as_str()) {
+            if p.kind != ParamType::Reference {
+                continue;
+            }
+            for target in &p.targets {
+                out.entry(target.clone())
+                    .or_default()
+                    .push(format!("{source}:{}", p.code));
+            }
+        }
+    }
+    out
 }
 
 /// `AuditEvent` is the ledger's log, served by the ledger (the gateway routes
@@ -175,10 +214,16 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n}");
         }
-        assert!(
-            !names.contains(&"code-value-quantity"),
-            "composite parameters are not supported"
-        );
+        let includes = obs["searchInclude"].as_array().unwrap();
+        assert!(includes.contains(&json!("Observation:subject")) && includes.contains(&json!("*")));
+        let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
+        assert!(patient["searchRevInclude"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Observation:subject")));
+        // Composites over the resource are supported, those over an element are not.
+        assert!(names.contains(&"code-value-quantity"));
+        assert!(!names.contains(&"component-code-value-quantity"));
         let audit = resources
             .iter()
             .find(|r| r["type"] == "AuditEvent")

@@ -5,7 +5,10 @@
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{absent_event, Caller, Decision, Interaction};
-use custodian_fhir::FhirError;
+use custodian_fhir::{
+    elements::{self, Summary},
+    FhirError,
+};
 
 use super::http;
 use crate::{
@@ -30,13 +33,16 @@ use crate::{
     security(("bearer" = []))
 )]
 pub async fn read(
-    _req: HttpRequest,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id) = path.into_inner();
-    let result = handle(&raw_type, &raw_id, None, &caller, &state).await;
+    let result = match Subset::parse(req.query_string()) {
+        Ok(subset) => handle(&raw_type, &raw_id, None, subset, &caller, &state).await,
+        Err(e) => Err(e.into()),
+    };
     super::observe(&state, "read", &raw_type, &result);
     result
 }
@@ -55,18 +61,78 @@ pub async fn read(
     security(("bearer" = []))
 )]
 pub async fn vread(
-    _req: HttpRequest,
+    req: HttpRequest,
     path: web::Path<(String, String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id, raw_version) = path.into_inner();
-    let result = match VersionId::parse(&raw_version) {
-        Ok(v) => handle(&raw_type, &raw_id, Some(v), &caller, &state).await,
-        Err(e) => Err(FhirError::NotFound(e.to_string()).into()),
+    let result = match (
+        VersionId::parse(&raw_version),
+        Subset::parse(req.query_string()),
+    ) {
+        (Ok(v), Ok(subset)) => handle(&raw_type, &raw_id, Some(v), subset, &caller, &state).await,
+        (Err(e), _) => Err(FhirError::NotFound(e.to_string()).into()),
+        (_, Err(e)) => Err(e.into()),
     };
     super::observe(&state, "vread", &raw_type, &result);
     result
+}
+
+/// `_summary` and `_elements` of a read (other parameters are ignored, as `_format` is).
+#[derive(Debug, Default)]
+pub struct Subset {
+    summary: Option<Summary>,
+    elements: Option<Vec<String>>,
+}
+
+impl Subset {
+    fn parse(query: &str) -> Result<Self, FhirError> {
+        let mut subset = Self::default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match k.as_ref() {
+                "_summary" => {
+                    subset.summary = Some(Summary::parse(&v).ok_or_else(|| {
+                        FhirError::BadRequest(format!(
+                            "_summary={v} is not true, text, data, count or false"
+                        ))
+                    })?)
+                }
+                "_elements" => {
+                    let names: Vec<String> = v
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(str::to_string)
+                        .collect();
+                    if names
+                        .iter()
+                        .any(|e| !e.chars().all(|c| c.is_ascii_alphanumeric()))
+                    {
+                        return Err(FhirError::BadRequest(format!(
+                            "_elements={v} is not a list of element names"
+                        )));
+                    }
+                    subset.elements = Some(names);
+                }
+                _ => {}
+            }
+        }
+        Ok(subset)
+    }
+
+    /// The body to return: `json` itself unless a subset was asked for.
+    fn apply(&self, json: String) -> Result<String, RecordsError> {
+        let summary = self
+            .summary
+            .filter(|s| !matches!(s, Summary::False | Summary::Count));
+        if summary.is_none() && self.elements.is_none() {
+            return Ok(json);
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
+        Ok(elements::subset(&value, summary, self.elements.as_deref()).to_string())
+    }
 }
 
 /// The subject of one stored version: its own compartment (or, for a row from before versions
@@ -144,6 +210,7 @@ async fn handle(
     raw_type: &str,
     raw_id: &str,
     version: Option<VersionId>,
+    subset: Subset,
     caller: &Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
@@ -197,7 +264,10 @@ async fn handle(
         Some(json) => {
             let event = decision.event(caller, Interaction::Read, subject.touched(1));
             state.record(&mut conn, &[event]).await?;
-            Ok(http::versioned(StatusCode::OK, stored.version, stored.last_updated).body(json))
+            Ok(
+                http::versioned(StatusCode::OK, stored.version, stored.last_updated)
+                    .body(subset.apply(json)?),
+            )
         }
     }
 }

@@ -9,8 +9,12 @@
 //! Events: one permit event per (type, patient, basis, consents) on the page (count = their
 //! resources), one
 //! deny event for a named patient the caller may not see, and one event for a search that
-//! returned nothing. `_include`d and `_revinclude`d resources are decided one by one with
-//! their own facts, with events under their own resource type.
+//! returned nothing. `_include`d and `_revinclude`d resources (`:iterate` too) are decided one
+//! by one with their own facts, with events under their own resource type.
+//! Chains and `_has` go only through resources of each type the caller may see (the kernel's
+//! scope for that type, compiled into the query; none under break-glass, which is for one named
+//! patient's own data). Linked resources are not returned, so they have no event.
+//! Parameters a lenient search ignored are named in an `outcome` entry.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,7 +24,10 @@ use custodian_access::{
     PatientVisibility, ResourceFacts, Touched, Visibility,
 };
 use custodian_events::AccessEvent;
-use custodian_fhir::FhirError;
+use custodian_fhir::{
+    elements::{self, Summary},
+    FhirError,
+};
 
 use super::{
     bundle::{raw, Bundle, Entry, Link, Search},
@@ -33,7 +40,7 @@ use crate::{
     },
     domain::{is_valid_id, ResourceType},
     error::RecordsError,
-    search::{SearchQuery, MAX_INCLUDES},
+    search::{cursor_of, Handling, Include, SearchQuery, TotalMode, MAX_INCLUDES, MAX_ITERATIONS},
     state::AppState,
     store::{self, Current},
 };
@@ -59,7 +66,7 @@ pub async fn search_get(
     let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    let result = handle(&path, pairs, caller, &state).await;
+    let result = handle(&path, pairs, handling(&req), caller, &state).await;
     super::observe(&state, "search", &path, &result);
     result
 }
@@ -101,24 +108,35 @@ pub async fn search_post(
                 .into_owned()
                 .collect();
         pairs.extend(form_urlencoded::parse(&body).into_owned());
-        handle(&path, pairs, caller, &state).await
+        handle(&path, pairs, handling(&req), caller, &state).await
     };
     super::observe(&state, "search", &path, &result);
     result
 }
 
+/// `Prefer: handling=strict|lenient` (lenient when absent).
+fn handling(req: &HttpRequest) -> Handling {
+    let prefer: Vec<&str> = req
+        .headers()
+        .get_all("Prefer")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    Handling::from_prefer(Some(&prefer.join(",")))
+}
+
+/// A link of the search, with `extra` (`_offset` or `_cursor`) appended.
 fn link_url(
     state: &AppState,
     resource_type: &str,
     params: &[(String, String)],
-    offset: Option<usize>,
+    extra: Option<(&str, String)>,
 ) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
         s.append_pair(k, v);
     }
-    if let Some(o) = offset {
-        s.append_pair("_offset", &o.to_string());
+    if let Some((k, v)) = extra {
+        s.append_pair(k, &v);
     }
     let query = s.finish();
     if query.is_empty() {
@@ -217,7 +235,8 @@ pub(super) async fn decide_each(
     budget: &mut usize,
     tally: &mut Tally,
     entries: &mut Vec<Entry>,
-) -> Result<(), RecordsError> {
+) -> Result<Vec<String>, RecordsError> {
+    let mut permitted = Vec::new();
     let versions: Vec<(String, i64)> = rows.iter().map(|(id, c)| (id.clone(), c.version)).collect();
     let mut bodies = store::current_bodies(conn, &state.cipher, resource_type, &versions).await?;
     let patients: Vec<PatientRef> = rows
@@ -263,17 +282,21 @@ pub(super) async fn decide_each(
                 request: None,
                 response: None,
             });
+            permitted.push(id);
         } else {
             tally.deny(&subject, &decision);
         }
     }
-    Ok(())
+    Ok(permitted)
 }
 
 /// `_include` and `_revinclude`: the referenced (or referencing) resources of the page that the
 /// caller may see, as `include` entries, at most [`MAX_INCLUDES`] of them. Candidates are
 /// decided before they count, so hidden resources never crowd out visible ones; when the limit
-/// cuts the list short, an `outcome` entry says so (as HAPI FHIR does).
+/// cuts the list short, an `outcome` entry says so (as HAPI FHIR does). `:iterate` includes are
+/// then followed from the included resources, [`MAX_ITERATIONS`] times at most, and only from
+/// those the caller was shown: a hidden resource is never a step to another (its references
+/// would tell what it holds).
 async fn include(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
@@ -286,98 +309,70 @@ async fn include(
     if page_ids.is_empty() || (query.includes.is_empty() && query.revincludes.is_empty()) {
         return Ok(Vec::new());
     }
-    let mut candidates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for inc in &query.includes {
-        for reference in store::references_of(conn, resource_type, &inc.param, page_ids).await? {
-            let Some((t, id)) = reference.split_once('/') else {
-                continue;
-            };
-            if inc.target.as_deref().is_some_and(|target| target != t)
-                || !is_valid_id(id)
-                || ResourceType::parse(t).is_err()
-            {
-                continue;
-            }
-            candidates
-                .entry(t.to_string())
-                .or_default()
-                .insert(id.to_string());
-        }
-    }
-    if let Some(own) = candidates.get_mut(resource_type) {
-        own.retain(|id| !page_ids.contains(id));
-    }
     let mut budget = MAX_INCLUDES as usize;
     let mut entries = Vec::new();
     let mut cut_short = false;
+    // Every resource already decided (shown or not), by type: none is decided twice.
     let mut decided: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (t, ids) in candidates {
-        if budget == 0 {
-            cut_short = true;
+    decided
+        .entry(resource_type.to_string())
+        .or_default()
+        .extend(page_ids.iter().cloned());
+    // The resources shown in the last round: where the next one starts.
+    let mut frontier: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    frontier.insert(resource_type.to_string(), page_ids.to_vec());
+    for round in 0..=MAX_ITERATIONS {
+        let includes: Vec<&Include> = query
+            .includes
+            .iter()
+            .filter(|i| round == 0 || i.iterate)
+            .collect();
+        let revincludes: Vec<&Include> = query
+            .revincludes
+            .iter()
+            .filter(|i| round == 0 || i.iterate)
+            .collect();
+        if frontier.is_empty() || (includes.is_empty() && revincludes.is_empty()) {
             break;
         }
-        let total = ids.len();
-        let ids: Vec<String> = ids.into_iter().collect();
-        let rows = store::current_rows(conn, &t, &ids).await?;
-        let before = entries.len();
-        decide_each(
-            state,
-            conn,
-            caller,
-            &t,
-            rows,
-            "include",
-            &mut budget,
-            tally,
-            &mut entries,
-        )
-        .await?;
-        cut_short |= budget == 0 && entries.len() - before < total;
-        decided.entry(t).or_default().extend(ids);
-    }
-    let page_refs: Vec<String> = page_ids
-        .iter()
-        .map(|id| format!("{resource_type}/{id}"))
-        .collect();
-    for inc in &query.revincludes {
-        if inc.target.as_deref().is_some_and(|t| t != resource_type) {
-            continue;
+        let mut next: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut candidates: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (source, ids) in &frontier {
+            for inc in includes.iter().filter(|i| i.applies_to(source)) {
+                for param in inc.params(state.registry, source) {
+                    for reference in store::references_of(conn, source, &param, ids).await? {
+                        let Some((t, id)) = reference.split_once('/') else {
+                            continue;
+                        };
+                        if inc.target.as_deref().is_some_and(|target| target != t)
+                            || !is_valid_id(id)
+                            || ResourceType::parse(t).is_err()
+                            || decided.get(t).is_some_and(|d| d.contains(id))
+                        {
+                            continue;
+                        }
+                        candidates
+                            .entry(t.to_string())
+                            .or_default()
+                            .insert(id.to_string());
+                    }
+                }
+            }
         }
-        // Keyset pages of referencing ids, each decided before the next is read.
-        let mut after: Option<String> = None;
-        loop {
+        for (t, ids) in candidates {
             if budget == 0 {
                 cut_short = true;
                 break;
             }
-            let chunk = store::referencing(
-                conn,
-                &inc.source_type,
-                &inc.param,
-                &page_refs,
-                after.as_deref(),
-                MAX_INCLUDES,
-            )
-            .await?;
-            let Some(last) = chunk.last().cloned() else {
-                break;
-            };
-            let full = chunk.len() as i64 == MAX_INCLUDES;
-            let seen = decided.entry(inc.source_type.clone()).or_default();
-            let fresh: Vec<String> = chunk
-                .into_iter()
-                .filter(|id| {
-                    !(inc.source_type == resource_type && page_ids.contains(id))
-                        && seen.insert(id.clone())
-                })
-                .collect();
-            let rows = store::current_rows(conn, &inc.source_type, &fresh).await?;
+            let total = ids.len();
+            let ids: Vec<String> = ids.into_iter().collect();
+            let rows = store::current_rows(conn, &t, &ids).await?;
             let before = entries.len();
-            decide_each(
+            let shown = decide_each(
                 state,
                 conn,
                 caller,
-                &inc.source_type,
+                &t,
                 rows,
                 "include",
                 &mut budget,
@@ -385,38 +380,97 @@ async fn include(
                 &mut entries,
             )
             .await?;
-            if budget == 0 && (full || entries.len() - before < fresh.len()) {
-                cut_short = true;
-                break;
-            }
-            if !full {
-                break;
-            }
-            after = Some(last);
+            cut_short |= budget == 0 && entries.len() - before < total;
+            decided.entry(t.clone()).or_default().extend(ids);
+            next.entry(t).or_default().extend(shown);
         }
+        for inc in &revincludes {
+            for (target_type, ids) in &frontier {
+                if inc.target.as_deref().is_some_and(|t| t != target_type) {
+                    continue;
+                }
+                let refs: Vec<String> =
+                    ids.iter().map(|id| format!("{target_type}/{id}")).collect();
+                for param in inc.params(state.registry, &inc.source_type) {
+                    // Keyset pages of referencing ids, each decided before the next is read.
+                    let mut after: Option<String> = None;
+                    loop {
+                        if budget == 0 {
+                            cut_short = true;
+                            break;
+                        }
+                        let chunk = store::referencing(
+                            conn,
+                            &inc.source_type,
+                            &param,
+                            &refs,
+                            after.as_deref(),
+                            MAX_INCLUDES,
+                        )
+                        .await?;
+                        let Some(last) = chunk.last().cloned() else {
+                            break;
+                        };
+                        let full = chunk.len() as i64 == MAX_INCLUDES;
+                        let seen = decided.entry(inc.source_type.clone()).or_default();
+                        let fresh: Vec<String> = chunk
+                            .into_iter()
+                            .filter(|id| seen.insert(id.clone()))
+                            .collect();
+                        let rows = store::current_rows(conn, &inc.source_type, &fresh).await?;
+                        let before = entries.len();
+                        let shown = decide_each(
+                            state,
+                            conn,
+                            caller,
+                            &inc.source_type,
+                            rows,
+                            "include",
+                            &mut budget,
+                            tally,
+                            &mut entries,
+                        )
+                        .await?;
+                        next.entry(inc.source_type.clone())
+                            .or_default()
+                            .extend(shown);
+                        if budget == 0 && (full || entries.len() - before < fresh.len()) {
+                            cut_short = true;
+                            break;
+                        }
+                        if !full {
+                            break;
+                        }
+                        after = Some(last);
+                    }
+                }
+            }
+        }
+        frontier = next;
     }
     if cut_short {
-        entries.push(Entry {
-            full_url: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-            resource: raw(
-                serde_json::json!({
-                    "resourceType": "OperationOutcome",
-                    "issue": [{
-                        "severity": "warning",
-                        "code": "incomplete",
-                        "diagnostics": format!(
-                            "only the first {MAX_INCLUDES} included resources are returned for one page; ask for a smaller _count to get the rest"
-                        ),
-                    }],
-                })
-                .to_string(),
+        entries.push(outcome_entry(vec![serde_json::json!({
+            "severity": "warning",
+            "code": "incomplete",
+            "diagnostics": format!(
+                "only the first {MAX_INCLUDES} included resources are returned for one page; ask for a smaller _count to get the rest"
             ),
-            search: Some(Search { mode: "outcome" }),
-            request: None,
-            response: None,
-        });
+        })]));
     }
     Ok(entries)
+}
+
+/// An `outcome` entry: an OperationOutcome with `issues`.
+fn outcome_entry(issues: Vec<serde_json::Value>) -> Entry {
+    Entry {
+        full_url: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+        resource: raw(
+            serde_json::json!({"resourceType": "OperationOutcome", "issue": issues}).to_string(),
+        ),
+        search: Some(Search { mode: "outcome" }),
+        request: None,
+        response: None,
+    }
 }
 
 /// Denials that answer a search with 403 rather than an empty result: they are about the
@@ -428,12 +482,13 @@ fn refuses_the_request(decision: &Decision) -> bool {
 async fn handle(
     raw_type: &str,
     pairs: Vec<(String, String)>,
+    handling: Handling,
     caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let main_type = resource_type.as_str();
-    let mut query = SearchQuery::parse(state.registry, main_type, &pairs)?;
+    let mut query = SearchQuery::parse(state.registry, main_type, &pairs, handling)?;
     let mut conn = state.connection().await?;
 
     // What the caller may see: one named patient, decided for her; or the caller's visible
@@ -469,7 +524,7 @@ async fn handle(
                         return Err(refused(state, &decision).into());
                     }
                     // As for a patient with no data: an empty result.
-                    return searchset(state, main_type, &query, 0, Vec::new());
+                    return searchset(state, main_type, &query, Some(0), None, Vec::new());
                 }
             }
         }
@@ -484,9 +539,33 @@ async fn handle(
         },
     };
     query.restrict(&scope);
+    // Chains and `_has` link only through resources of each type the caller may see.
+    for linked in query.linked_types() {
+        let scope = match state.kernel.visibility(&caller, &linked)? {
+            Visibility::Visible { scope, .. } => Some(scope),
+            Visibility::Denied(_) => None,
+        };
+        query.restrict_linked(&linked, scope.as_ref());
+    }
 
-    let total = query.total(&mut conn).await?;
-    let page = query.page(&mut conn, query.offset, query.count).await?;
+    // `_summary=count` is the count, whatever `_total` says.
+    let total = match query.total_mode {
+        TotalMode::None if query.count > 0 => None,
+        _ => Some(query.total(&mut conn).await?),
+    };
+    // One more than the page, to know whether there is a next one.
+    let limit = if query.count == 0 { 0 } else { query.count + 1 };
+    let mut page = query.page(&mut conn, query.offset, limit).await?;
+    let more = page.len() > query.count;
+    page.truncate(query.count);
+    // Where the next page starts, if there is one.
+    let next = match page.last() {
+        Some(last) if more && query.keyset() => {
+            Some(("_cursor", cursor_of(last.last_updated, &last.resource_id)))
+        }
+        Some(_) if more => Some(("_offset", (query.offset + query.count).to_string())),
+        _ => None,
+    };
 
     // Each patient on the page is decided again, for the event's basis and consents (and so a
     // consent revoked since the scope was computed is honoured). A patient whose consents
@@ -588,35 +667,77 @@ async fn handle(
         ));
     }
     state.record(&mut conn, &events).await?;
-    searchset(state, main_type, &query, total, entries)
+    searchset(state, main_type, &query, total, next, entries)
 }
 
-/// The searchset Bundle with its paging links.
+/// The subset `_summary` and `_elements` ask for, of every match (`_elements`) and of every
+/// match and included resource (`_summary`).
+fn shape(query: &SearchQuery, entries: &mut [Entry]) -> Result<(), RecordsError> {
+    let summary = query
+        .summary
+        .filter(|s| !matches!(s, Summary::False | Summary::Count));
+    if summary.is_none() && query.elements.is_none() {
+        return Ok(());
+    }
+    for entry in entries.iter_mut() {
+        let mode = entry.search.as_ref().map(|s| s.mode);
+        let elements = match mode {
+            Some("match") => query.elements.as_deref(),
+            Some("include") => None,
+            _ => continue,
+        };
+        if summary.is_none() && elements.is_none() {
+            continue;
+        }
+        let Some(resource) = &entry.resource else {
+            continue;
+        };
+        let value: serde_json::Value = serde_json::from_str(resource.get())
+            .map_err(|e| RecordsError::Internal(e.to_string()))?;
+        entry.resource = raw(elements::subset(&value, summary, elements).to_string());
+    }
+    Ok(())
+}
+
+/// The searchset Bundle with its paging links, and an `outcome` entry naming the parameters a
+/// lenient search ignored.
 fn searchset(
     state: &AppState,
     resource_type: &str,
     query: &SearchQuery,
-    total: usize,
-    entries: Vec<Entry>,
+    total: Option<usize>,
+    next: Option<(&str, String)>,
+    mut entries: Vec<Entry>,
 ) -> Result<HttpResponse, RecordsError> {
+    shape(query, &mut entries)?;
+    if !query.ignored.is_empty() {
+        let issues = query
+            .ignored
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "severity": "warning",
+                    "code": "not-supported",
+                    "diagnostics": format!("{} was ignored: {}", i.name, i.reason),
+                    "expression": [i.name],
+                })
+            })
+            .collect();
+        entries.push(outcome_entry(issues));
+    }
+    let this = match (&query.cursor, query.offset) {
+        (Some((at, id)), _) => Some(("_cursor", cursor_of(*at, id))),
+        (None, 0) => None,
+        (None, offset) => Some(("_offset", offset.to_string())),
+    };
     let mut link = vec![Link {
         relation: "self",
-        url: link_url(
-            state,
-            resource_type,
-            &query.link_params,
-            (query.offset > 0).then_some(query.offset),
-        ),
+        url: link_url(state, resource_type, &query.link_params, this),
     }];
-    if query.offset + query.count < total && query.count > 0 {
+    if let Some(next) = next.filter(|_| query.count > 0) {
         link.push(Link {
             relation: "next",
-            url: link_url(
-                state,
-                resource_type,
-                &query.link_params,
-                Some(query.offset + query.count),
-            ),
+            url: link_url(state, resource_type, &query.link_params, Some(next)),
         });
     }
     if query.offset > 0 {
@@ -626,11 +747,19 @@ fn searchset(
                 state,
                 resource_type,
                 &query.link_params,
-                Some(query.offset.saturating_sub(query.count)),
+                Some((
+                    "_offset",
+                    query.offset.saturating_sub(query.count).to_string(),
+                )),
             ),
         });
     }
-    let bundle = Bundle::new("searchset", total, link, entries);
+    let bundle = Bundle::new("searchset", total.unwrap_or(0), link, entries);
+    let bundle = if total.is_none() {
+        bundle.without_total()
+    } else {
+        bundle
+    };
     let body = serde_json::to_string(&bundle).map_err(|e| RecordsError::Internal(e.to_string()))?;
     Ok(http::fhir(StatusCode::OK).body(body))
 }

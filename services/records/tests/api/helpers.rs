@@ -476,3 +476,35 @@ pub async fn register(app: &TestApp, token: &str, id: &str) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+/// A consent: `actor` may see `patient`'s resources of `types` only.
+pub fn permit_types(
+    consent: &str,
+    patient: &str,
+    actor_ref: &str,
+    types: &[&str],
+) -> ConsentChange {
+    let class: Vec<Value> = types
+        .iter()
+        .map(|t| serde_json::json!({"system": "http://hl7.org/fhir/resource-types", "code": t}))
+        .collect();
+    consent_change(
+        consent,
+        patient,
+        1,
+        serde_json::json!({"type": "permit", "actor": [actor(actor_ref)], "class": class}),
+    )
+}
+
+/// Ids of a searchset's entries of search mode `mode`.
+pub fn entry_ids(bundle: &Value, mode: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|x| x["search"]["mode"] == mode)
+                .filter_map(|x| x["resource"]["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}

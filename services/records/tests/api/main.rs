@@ -17,6 +17,7 @@ mod metadata;
 mod migrations;
 mod references;
 mod search;
+mod search_depth;
 mod stream_trust;
 mod transaction;
 mod validation;

@@ -445,8 +445,15 @@ async fn string_date_token_quantity_and_paging() {
     assert_eq!(counted["total"], 3);
     assert!(counted.get("entry").is_none() || counted["entry"].as_array().unwrap().is_empty());
 
-    // Unknown or unsupported parameters are 400 OperationOutcomes.
-    let unknown = app.get("/fhir/Patient?colour=blue", &h1, &[]).await;
+    // Unknown or unsupported parameters are 400 OperationOutcomes when handling is strict
+    // (lenient handling: search_depth.rs).
+    let unknown = app
+        .get(
+            "/fhir/Patient?colour=blue",
+            &h1,
+            &[("Prefer", "handling=strict")],
+        )
+        .await;
     assert_eq!(unknown.status, 400);
     assert_eq!(unknown.json()["resourceType"], "OperationOutcome");
     assert_eq!(
