@@ -17,7 +17,10 @@ async fn fhirpy_fhirclient_and_fhir_resources_work_unmodified() {
         .await
         .expect("the demo data set loads");
     let token = gw
-        .login(&demo.h1_practitioner.username, &demo.h1_practitioner.password)
+        .login(
+            &demo.h1_practitioner.username,
+            &demo.h1_practitioner.password,
+        )
         .await
         .expect("Hospital1's practitioner signs in");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/fhir-clients/run.sh");

@@ -187,38 +187,7 @@ fn parse_include(
     })
 }
 
-/// `Prefer: handling`: what a search does with parameters it does not know or support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Handling {
-    /// Ignore them, and say so in an `outcome` entry (the specification's default).
-    #[default]
-    Lenient,
-    /// Refuse the search (400).
-    Strict,
-}
-
-impl Handling {
-    /// From a `Prefer` header (`return=minimal, handling=strict`); lenient unless strict.
-    pub fn from_prefer(prefer: Option<&str>) -> Self {
-        let strict = prefer.is_some_and(|p| {
-            p.split([',', ';'])
-                .map(|part| part.trim().replace(' ', ""))
-                .any(|part| part.eq_ignore_ascii_case("handling=strict"))
-        });
-        if strict {
-            Self::Strict
-        } else {
-            Self::Lenient
-        }
-    }
-}
-
-/// A parameter a lenient search left out, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ignored {
-    pub name: String,
-    pub reason: String,
-}
+pub use custodian_fhir::{bundle::Ignored, http::Handling};
 
 /// `_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -1717,15 +1686,6 @@ mod tests {
         assert!(lenient("Observation", &[("code:above", "x")]).is_err());
         // A chain none of whose targets has the parameter is a 400 either way.
         assert!(lenient("Observation", &[("subject.colour", "x")]).is_err());
-        assert_eq!(
-            Handling::from_prefer(Some("return=minimal, handling=strict")),
-            Handling::Strict
-        );
-        assert_eq!(
-            Handling::from_prefer(Some("handling=lenient")),
-            Handling::Lenient
-        );
-        assert_eq!(Handling::from_prefer(None), Handling::Lenient);
     }
 
     #[test]

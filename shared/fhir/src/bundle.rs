@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::{dates::format_instant, FhirError, OperationOutcome};
+use crate::{dates::format_instant, FhirError};
 
 /// `_count` when the client gives none.
 pub const DEFAULT_COUNT: usize = 50;
@@ -62,28 +62,44 @@ pub struct Entry {
     pub response: Option<Response>,
 }
 
+/// A search parameter a lenient search left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub name: String,
+    pub reason: String,
+}
+
 impl Entry {
-    /// The searchset entry (`search.mode = outcome`) that tells the client which of its
-    /// parameters were ignored under `Prefer: handling=lenient`; none when nothing was.
-    pub fn ignored_parameters(ignored: &[String]) -> Option<Entry> {
-        if ignored.is_empty() {
-            return None;
-        }
-        let outcome = OperationOutcome::single(
-            "warning",
-            "not-supported",
-            &format!(
-                "ignored search parameters this server does not support: {}",
-                ignored.join(", ")
-            ),
-        );
-        Some(Entry {
-            full_url: String::new(),
+    /// A searchset entry (`search.mode = outcome`) holding an `OperationOutcome` of `issues`.
+    pub fn outcome(issues: Vec<serde_json::Value>) -> Entry {
+        let outcome = serde_json::json!({"resourceType": "OperationOutcome", "issue": issues});
+        Entry {
+            full_url: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
             resource: raw(outcome.to_string()),
             search: Some(Search { mode: "outcome" }),
             request: None,
             response: None,
-        })
+        }
+    }
+
+    /// The outcome entry that tells the client which of its parameters were ignored under
+    /// `Prefer: handling=lenient` (one warning each); none when nothing was.
+    pub fn ignored_parameters(ignored: &[Ignored]) -> Option<Entry> {
+        if ignored.is_empty() {
+            return None;
+        }
+        let issues = ignored
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "severity": "warning",
+                    "code": "not-supported",
+                    "diagnostics": format!("{} was ignored: {}", i.name, i.reason),
+                    "expression": [i.name],
+                })
+            })
+            .collect();
+        Some(Entry::outcome(issues))
     }
 }
 
@@ -165,7 +181,11 @@ mod tests {
     #[test]
     fn searchsets_say_what_they_ignored() {
         assert!(Entry::ignored_parameters(&[]).is_none());
-        let entry = Entry::ignored_parameters(&["_foo".into()]).unwrap();
+        let entry = Entry::ignored_parameters(&[Ignored {
+            name: "_foo".into(),
+            reason: "unknown".into(),
+        }])
+        .unwrap();
         let json: serde_json::Value =
             serde_json::from_str(&serde_json::to_string(&entry).unwrap()).unwrap();
         assert_eq!(json["search"]["mode"], "outcome");
@@ -174,7 +194,6 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("_foo"));
-        assert!(json.get("fullUrl").is_none());
         let bundle = Bundle::new("searchset", 0, vec![], vec![]).without_total();
         let json = serde_json::to_value(&bundle).unwrap();
         assert!(json.get("total").is_none());

@@ -26,6 +26,7 @@ use custodian_access::{
 use custodian_events::AccessEvent;
 use custodian_fhir::{
     elements::{self, Summary},
+    http::Prefer,
     FhirError,
 };
 
@@ -66,7 +67,7 @@ pub async fn search_get(
     let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    let result = handle(&path, pairs, handling(&req), caller, &state).await;
+    let result = handle(&path, pairs, Prefer::of(&req).handling, caller, &state).await;
     super::observe(&state, "search", &path, &result);
     result
 }
@@ -108,20 +109,10 @@ pub async fn search_post(
                 .into_owned()
                 .collect();
         pairs.extend(form_urlencoded::parse(&body).into_owned());
-        handle(&path, pairs, handling(&req), caller, &state).await
+        handle(&path, pairs, Prefer::of(&req).handling, caller, &state).await
     };
     super::observe(&state, "search", &path, &result);
     result
-}
-
-/// `Prefer: handling=strict|lenient` (lenient when absent).
-fn handling(req: &HttpRequest) -> Handling {
-    let prefer: Vec<&str> = req
-        .headers()
-        .get_all("Prefer")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    Handling::from_prefer(Some(&prefer.join(",")))
 }
 
 /// A link of the search, with `extra` (`_offset` or `_cursor`) appended.
@@ -449,7 +440,7 @@ async fn include(
         frontier = next;
     }
     if cut_short {
-        entries.push(outcome_entry(vec![serde_json::json!({
+        entries.push(Entry::outcome(vec![serde_json::json!({
             "severity": "warning",
             "code": "incomplete",
             "diagnostics": format!(
@@ -461,18 +452,6 @@ async fn include(
 }
 
 /// An `outcome` entry: an OperationOutcome with `issues`.
-fn outcome_entry(issues: Vec<serde_json::Value>) -> Entry {
-    Entry {
-        full_url: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
-        resource: raw(
-            serde_json::json!({"resourceType": "OperationOutcome", "issue": issues}).to_string(),
-        ),
-        search: Some(Search { mode: "outcome" }),
-        request: None,
-        response: None,
-    }
-}
-
 /// Denials that answer a search with 403 rather than an empty result: they are about the
 /// request itself (its scopes, break-glass without a patient), not about whether data exists.
 fn refuses_the_request(decision: &Decision) -> bool {
@@ -710,21 +689,7 @@ fn searchset(
     mut entries: Vec<Entry>,
 ) -> Result<HttpResponse, RecordsError> {
     shape(query, &mut entries)?;
-    if !query.ignored.is_empty() {
-        let issues = query
-            .ignored
-            .iter()
-            .map(|i| {
-                serde_json::json!({
-                    "severity": "warning",
-                    "code": "not-supported",
-                    "diagnostics": format!("{} was ignored: {}", i.name, i.reason),
-                    "expression": [i.name],
-                })
-            })
-            .collect();
-        entries.push(outcome_entry(issues));
-    }
+    entries.extend(Entry::ignored_parameters(&query.ignored));
     let this = match (&query.cursor, query.offset) {
         (Some((at, id)), _) => Some(("_cursor", cursor_of(*at, id))),
         (None, 0) => None,

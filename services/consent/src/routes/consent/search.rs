@@ -3,7 +3,7 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{Caller, Decision, Interaction, Touched};
 use custodian_fhir::{
-    bundle::{page_size, raw, Bundle, Entry, Link, Search, DEFAULT_COUNT},
+    bundle::{page_size, raw, Bundle, Entry, Ignored, Link, Search, DEFAULT_COUNT},
     http::{self, Handling, Prefer},
 };
 
@@ -27,7 +27,7 @@ struct SearchParams {
     statuses: Vec<String>,
     count: Option<usize>,
     offset: Option<i64>,
-    ignored: Vec<String>,
+    ignored: Vec<Ignored>,
 }
 
 impl SearchParams {
@@ -59,7 +59,10 @@ impl SearchParams {
                             "search parameter {other:?} is not supported (patient, status, _count, _offset)"
                         )))
                     }
-                    Handling::Lenient => params.ignored.push(other.to_string()),
+                    Handling::Lenient => params.ignored.push(Ignored {
+                        name: other.to_string(),
+                        reason: "not a search parameter of Consent here (patient, status, _count, _offset)".into(),
+                    }),
                 },
             }
         }
@@ -250,7 +253,7 @@ mod tests {
         assert_eq!(p.patient.unwrap().as_str(), "Patient/alice");
         assert_eq!(p.statuses, vec!["active", "inactive"]);
         assert_eq!(p.count, Some(5));
-        assert_eq!(p.ignored, vec!["_total"]);
+        assert_eq!(p.ignored[0].name, "_total");
     }
 
     #[test]
@@ -259,8 +262,8 @@ mod tests {
         let lenient = |raw: &[(&str, &str)]| SearchParams::parse(&pairs(raw), Handling::Lenient);
         assert!(strict(&[("colour", "blue")]).is_err());
         assert_eq!(
-            lenient(&[("colour", "blue")]).unwrap().ignored,
-            vec!["colour"]
+            lenient(&[("colour", "blue")]).unwrap().ignored[0].name,
+            "colour"
         );
         for handling in [strict, lenient] {
             assert!(handling(&[("status", "sleepy")]).is_err());
