@@ -52,6 +52,8 @@ use utoipa::OpenApi;
         routes::history::history,
         routes::update::update,
         routes::delete::delete,
+        routes::conditional::update,
+        routes::conditional::delete,
         routes::search::search_get,
         routes::search::search_post,
         routes::transaction::bundle,

@@ -39,9 +39,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalCreate": true,
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "searchParam": params,
             });
             if t.as_str() == "Patient" {

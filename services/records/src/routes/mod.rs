@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod bundle;
+pub mod conditional;
 pub mod create;
 pub mod delete;
 pub mod everything;
@@ -42,7 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/fhir/{type}")
                 .route(web::get().to(search::search_get))
-                .route(web::post().to(create::create)),
+                .route(web::post().to(create::create))
+                .route(web::put().to(conditional::update))
+                .route(web::delete().to(conditional::delete)),
         )
         .service(
             web::resource("/fhir/{type}/{id}/_history/{vid}").route(web::get().to(read::vread)),
