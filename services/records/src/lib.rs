@@ -54,6 +54,8 @@ use utoipa::OpenApi;
         routes::delete::delete,
         routes::conditional::update,
         routes::conditional::delete,
+        routes::patch::patch,
+        routes::patch::conditional_patch,
         routes::search::search_get,
         routes::search::search_post,
         routes::transaction::bundle,

@@ -324,7 +324,7 @@ impl Outcome {
 
 /// Inside a conditional write's transaction: the matching, with its events enqueued on
 /// `conn`; `Err` with the outcome when the request itself is refused.
-async fn matched(
+pub(super) async fn matched(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     caller: &Caller,
@@ -341,7 +341,7 @@ async fn matched(
 
 /// Inside the transaction, after the write: a denial's or absence's event is recorded too
 /// (the transaction commits; nothing was written).
-async fn enqueue_refusal(
+pub(super) async fn enqueue_refusal(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     outcome: &Outcome,
@@ -359,13 +359,18 @@ async fn enqueue_refusal(
 }
 
 /// After the commit: the relay and this instance's replica follow.
-fn committed(state: &AppState, outcome: &Outcome) {
+pub(super) fn committed(state: &AppState, outcome: &Outcome) {
     state.relay.wake();
     state.relationships.committed(outcome.memberships());
 }
 
 /// The error of a write that did not happen.
-fn failed(state: &AppState, resource_type: &str, id: &str, applied: Applied) -> RecordsError {
+pub(super) fn failed(
+    state: &AppState,
+    resource_type: &str,
+    id: &str,
+    applied: Applied,
+) -> RecordsError {
     match applied {
         Applied::Denied {
             decision,
@@ -385,7 +390,7 @@ fn failed(state: &AppState, resource_type: &str, id: &str, applied: Applied) -> 
 }
 
 /// The answer to a write that wrote version `version` of `id`.
-fn written(
+pub(super) fn written(
     req: &HttpRequest,
     state: &AppState,
     resource_type: &str,

@@ -28,7 +28,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 }
                 params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
             }
-            let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
+            let interactions: Vec<Value> = ["read", "vread", "update", "patch", "delete", "history-instance", "create", "search-type"]
                 .iter()
                 .map(|c| json!({"code": c}))
                 .collect();

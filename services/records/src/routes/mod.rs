@@ -6,10 +6,12 @@ pub mod conditional;
 pub mod create;
 pub mod delete;
 pub mod everything;
+pub mod fhirpath_patch;
 pub mod history;
 pub mod http;
 pub mod internal;
 pub mod metadata;
+pub mod patch;
 pub mod read;
 pub mod search;
 pub mod transaction;
@@ -45,7 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(search::search_get))
                 .route(web::post().to(create::create))
                 .route(web::put().to(conditional::update))
-                .route(web::delete().to(conditional::delete)),
+                .route(web::delete().to(conditional::delete))
+                .route(web::patch().to(patch::conditional_patch)),
         )
         .service(
             web::resource("/fhir/{type}/{id}/_history/{vid}").route(web::get().to(read::vread)),
@@ -55,7 +58,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/fhir/{type}/{id}")
                 .route(web::get().to(read::read))
                 .route(web::put().to(update::update))
-                .route(web::delete().to(delete::delete)),
+                .route(web::delete().to(delete::delete))
+                .route(web::patch().to(patch::patch)),
         );
 }
 

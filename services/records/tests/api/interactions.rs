@@ -299,3 +299,219 @@ async fn conditional_delete_deletes_one_visible_match() {
     let r = app.delete("/fhir/Patient", &h1, &[]).await;
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+const JSON_PATCH: &str = "application/json-patch+json";
+
+#[actix_web::test]
+async fn json_patch_updates_through_the_update_path() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let id = create(&app, &h1, "p1").await;
+    let path = format!("/fhir/Patient/{id}");
+    let ops = json!([
+        {"op": "test", "path": "/birthDate", "value": "1980-02-01"},
+        {"op": "replace", "path": "/birthDate", "value": "1981-03-04"},
+        {"op": "add", "path": "/name/0/given/-", "value": "Beth"}
+    ])
+    .to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some((JSON_PATCH, &ops)),
+            &[("If-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("etag").as_deref(), Some("W/\"2\""));
+    let body = r.json();
+    assert_eq!(body["birthDate"], "1981-03-04");
+    assert_eq!(body["name"][0]["given"], json!(["Ann", "Beth"]));
+    assert_eq!(body["meta"]["versionId"], "2");
+    // The custodian the update path keeps.
+    assert_eq!(body["managingOrganization"]["reference"], "Organization/h1");
+    // A stale If-Match: 412, nothing written.
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some((JSON_PATCH, &ops)),
+            &[("If-Match", "W/\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    // A failed test op: 422.
+    let failed = json!([{"op": "test", "path": "/birthDate", "value": "1900-01-01"},
+                        {"op": "remove", "path": "/birthDate"}])
+    .to_string();
+    let r = app
+        .request("PATCH", &path, &h1, Some((JSON_PATCH, &failed)), &[])
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    // A path that does not exist: 422; a malformed patch: 400; another media type: 415.
+    let missing = json!([{"op": "replace", "path": "/telecom/3", "value": {}}]).to_string();
+    let r = app
+        .request("PATCH", &path, &h1, Some((JSON_PATCH, &missing)), &[])
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = app
+        .request("PATCH", &path, &h1, Some((JSON_PATCH, "{\"op\":1}")), &[])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = app
+        .request("PATCH", &path, &h1, Some(("text/plain", "x")), &[])
+        .await;
+    assert_eq!(r.status, 415, "{}", r.text());
+    // A result that is not valid R4, or changes the id: 422.
+    for bad in [
+        json!([{"op": "replace", "path": "/birthDate", "value": "yesterday"}]),
+        json!([{"op": "replace", "path": "/id", "value": "other"}]),
+        json!([{"op": "replace", "path": "/resourceType", "value": "Group"}]),
+    ] {
+        let r = app
+            .request(
+                "PATCH",
+                &path,
+                &h1,
+                Some((JSON_PATCH, &bad.to_string())),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.text());
+    }
+    let read = app.get(&path, &h1, &[]).await;
+    assert_eq!(read.json()["meta"]["versionId"], "2");
+    // Unknown: 404.
+    let r = app
+        .request(
+            "PATCH",
+            "/fhir/Patient/nobody",
+            &h1,
+            Some((JSON_PATCH, &ops)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
+
+#[actix_web::test]
+async fn patch_by_an_outsider_is_an_unknown_resource() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let id = create(&app, &h1, "p2").await;
+    let path = format!("/fhir/Patient/{id}");
+    // Even a patch that would fail its test answers as for an unknown id.
+    for ops in [
+        json!([{"op": "replace", "path": "/birthDate", "value": "1999-01-01"}]),
+        json!([{"op": "test", "path": "/birthDate", "value": "nope"}]),
+    ] {
+        let r = app
+            .request(
+                "PATCH",
+                &path,
+                &h2,
+                Some((JSON_PATCH, &ops.to_string())),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(!r.text().contains("birthDate"));
+    }
+    // A conditional patch sees no match either.
+    let ops = json!([{"op": "replace", "path": "/birthDate", "value": "1999-01-01"}]).to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/fhir/Patient?{}", cond("p2")),
+            &h2,
+            Some((JSON_PATCH, &ops)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(
+        app.get(&path, &h1, &[]).await.json()["birthDate"],
+        "1980-02-01"
+    );
+    // The custodian's conditional patch works; several matches are a 412.
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/fhir/Patient?{}", cond("p2")),
+            &h1,
+            Some((JSON_PATCH, &ops)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["id"], id.as_str());
+    create(&app, &h1, "p2").await;
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/fhir/Patient?{}", cond("p2")),
+            &h1,
+            Some((JSON_PATCH, &ops)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 412, "{}", r.text());
+}
+
+#[actix_web::test]
+async fn fhirpath_patch_simple_paths() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let id = create(&app, &h1, "p3").await;
+    let path = format!("/fhir/Patient/{id}");
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": "Patient.birthDate"},
+            {"name": "value", "valueDate": "1970-05-06"}]},
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "insert"},
+            {"name": "path", "valueString": "Patient.name[0].given"},
+            {"name": "index", "valueInteger": 0},
+            {"name": "value", "valueString": "Zoe"}]},
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "add"},
+            {"name": "path", "valueString": "Patient"},
+            {"name": "name", "valueString": "active"},
+            {"name": "value", "valueBoolean": true}]}
+    ]})
+    .to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some(("application/fhir+json", &params)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["birthDate"], "1970-05-06");
+    assert_eq!(body["name"][0]["given"], json!(["Zoe", "Ann"]));
+    assert_eq!(body["active"], true);
+    // Paths with functions are refused with a 400.
+    let unsupported = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "delete"},
+            {"name": "path", "valueString": "Patient.identifier.where(system='x')"}]}]})
+    .to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some(("application/fhir+json", &unsupported)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}
