@@ -50,6 +50,8 @@ use utoipa::OpenApi;
         routes::read::read,
         routes::read::vread,
         routes::history::history,
+        routes::history::type_history,
+        routes::history::system_history,
         routes::update::update,
         routes::delete::delete,
         routes::conditional::update,

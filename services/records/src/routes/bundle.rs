@@ -56,7 +56,9 @@ pub struct Bundle {
     pub meta: Meta,
     #[serde(rename = "type")]
     pub kind: &'static str,
-    pub total: usize,
+    /// None for a history (whose total would cost a count of every visible version).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
     pub link: Vec<Link>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<Entry>,
@@ -71,9 +73,17 @@ impl Bundle {
                 last_updated: crate::domain::resource::format_instant(chrono::Utc::now()),
             },
             kind,
-            total,
+            total: Some(total),
             link,
             entry,
+        }
+    }
+
+    /// A Bundle without `total` (histories).
+    pub fn without_total(kind: &'static str, link: Vec<Link>, entry: Vec<Entry>) -> Self {
+        Self {
+            total: None,
+            ..Self::new(kind, 0, link, entry)
         }
     }
 }

@@ -28,7 +28,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 }
                 params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
             }
-            let interactions: Vec<Value> = ["read", "vread", "update", "patch", "delete", "history-instance", "create", "search-type"]
+            let interactions: Vec<Value> = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
                 .iter()
                 .map(|c| json!({"code": c}))
                 .collect();
@@ -85,7 +85,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             },
             "resource": resources,
             "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
-            "interaction": [{"code": "transaction"}, {"code": "batch"}]
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]
     })
 }

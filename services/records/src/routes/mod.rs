@@ -37,11 +37,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(everything::everything)),
         )
         .service(web::resource(["/fhir", "/fhir/"]).route(web::post().to(transaction::bundle)))
+        .service(web::resource("/fhir/_history").route(web::get().to(history::system_history)))
         .service(
             web::resource("/fhir/{type}/_search")
                 .route(web::post().to(search::search_post))
                 .route(web::get().to(search::search_get)),
         )
+        .service(web::resource("/fhir/{type}/_history").route(web::get().to(history::type_history)))
         .service(
             web::resource("/fhir/{type}")
                 .route(web::get().to(search::search_get))

@@ -515,3 +515,178 @@ async fn fhirpath_patch_simple_paths() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
 }
+
+/// The path of an absolute link.
+fn local(url: &str) -> String {
+    url.strip_prefix(crate::helpers::PUBLIC_URL)
+        .unwrap()
+        .to_string()
+}
+
+/// Every entry of a history, following `next` links: ("Type/id/version" or "... DELETE").
+async fn history_all(app: &TestApp, token: &str, path: &str) -> (Vec<String>, usize) {
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(path.to_string());
+    while let Some(p) = next.take() {
+        let r = app.get(&p, token, &[]).await;
+        assert_eq!(r.status, 200, "{p}: {}", r.text());
+        let b = r.json();
+        assert_eq!(b["type"], "history");
+        pages += 1;
+        for e in b["entry"].as_array().cloned().unwrap_or_default() {
+            let url = e["fullUrl"].as_str().unwrap();
+            let tail: Vec<&str> = url.rsplit('/').take(2).collect();
+            let etag = e["response"]["etag"].as_str().unwrap();
+            let method = e["request"]["method"].as_str().unwrap();
+            assert_eq!(e.get("resource").is_none(), method == "DELETE", "{e}");
+            seen.push(format!("{}/{}/{etag}/{method}", tail[1], tail[0]));
+        }
+        next = b["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| local(l["url"].as_str().unwrap()));
+    }
+    (seen, pages)
+}
+
+#[actix_web::test]
+async fn type_and_system_history_list_only_visible_versions_with_paging() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    crate::helpers::register(&app, &h1, "alice").await;
+    crate::helpers::register(&app, &h2, "mallory").await;
+    let obs = |p: &str| crate::helpers::weight(p, "60");
+    let a = app
+        .send_json("POST", "/fhir/Observation", &h1, &obs("Patient/alice"), &[])
+        .await;
+    let a_id = a.json()["id"].as_str().unwrap().to_string();
+    let mut changed = a.json();
+    changed["status"] = json!("amended");
+    let r = app
+        .put(&format!("/fhir/Observation/{a_id}"), &h1, &changed, &[])
+        .await;
+    assert_eq!(r.status, 200);
+    let b = app
+        .send_json("POST", "/fhir/Observation", &h1, &obs("Patient/alice"), &[])
+        .await;
+    let b_id = b.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.delete(&format!("/fhir/Observation/{b_id}"), &h1, &[])
+            .await
+            .status,
+        200
+    );
+    let c = app
+        .send_json(
+            "POST",
+            "/fhir/Observation",
+            &h2,
+            &obs("Patient/mallory"),
+            &[],
+        )
+        .await;
+    let c_id = c.json()["id"].as_str().unwrap().to_string();
+
+    // Hospital1: its four Observation versions, newest first, on pages of two.
+    let expected = vec![
+        format!("Observation/{b_id}/W/\"2\"/DELETE"),
+        format!("Observation/{b_id}/W/\"1\"/POST"),
+        format!("Observation/{a_id}/W/\"2\"/PUT"),
+        format!("Observation/{a_id}/W/\"1\"/POST"),
+    ];
+    let (all, pages) = history_all(&app, &h1, "/fhir/Observation/_history").await;
+    assert_eq!(all, expected);
+    assert_eq!(pages, 1);
+    let (paged, pages) = history_all(&app, &h1, "/fhir/Observation/_history?_count=2").await;
+    assert_eq!(paged, expected);
+    assert!(pages >= 2, "{pages}");
+    let (one_by_one, _) = history_all(&app, &h1, "/fhir/Observation/_history?_count=1").await;
+    assert_eq!(one_by_one, expected);
+    // Hospital2 sees its own only; never Alice's.
+    let (theirs, _) = history_all(&app, &h2, "/fhir/Observation/_history?_count=1").await;
+    assert_eq!(theirs, vec![format!("Observation/{c_id}/W/\"1\"/POST")]);
+    // System history: every type, still only what each may see.
+    let (system, _) = history_all(&app, &h1, "/fhir/_history?_count=3").await;
+    assert_eq!(system.len(), 5, "{system:?}");
+    assert_eq!(system[..4], expected[..]);
+    assert_eq!(system[4], "Patient/alice/W/\"1\"/POST");
+    let (system2, _) = history_all(&app, &h2, "/fhir/_history").await;
+    assert!(
+        system2
+            .iter()
+            .all(|e| !e.contains("alice") && !e.contains(&a_id) && !e.contains(&b_id)),
+        "{system2:?}"
+    );
+    assert_eq!(system2.len(), 2, "{system2:?}");
+
+    // _since: versions written at or after an instant.
+    let since = changed_last_updated(&app, &h1, &a_id).await;
+    let (recent, _) = history_all(
+        &app,
+        &h1,
+        &format!("/fhir/Observation/_history?_since={}", urlencode(&since)),
+    )
+    .await;
+    assert_eq!(recent, expected[..3].to_vec());
+    // _at: the versions current at that instant (A v2; B did not exist yet... or just then).
+    let (at, _) = history_all(
+        &app,
+        &h1,
+        &format!(
+            "/fhir/Observation/{a_id}/_history?_at={}",
+            urlencode(&since)
+        ),
+    )
+    .await;
+    assert_eq!(at, vec![format!("Observation/{a_id}/W/\"2\"/PUT")]);
+    // Instance history pages too.
+    let (inst, pages) = history_all(
+        &app,
+        &h1,
+        &format!("/fhir/Observation/{a_id}/_history?_count=1"),
+    )
+    .await;
+    assert_eq!(inst, expected[2..].to_vec());
+    assert_eq!(pages, 2);
+
+    // Unknown parameters: ignored, or a 400 when strict; bad values: 400.
+    let r = app
+        .get("/fhir/Observation/_history?_list=x", &h1, &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .get(
+            "/fhir/Observation/_history?_list=x",
+            &h1,
+            &[("Prefer", "handling=strict")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    for bad in ["_since=yesterday", "_count=x", "_at=sa2020", "_cursor=zz"] {
+        let r = app.get(&format!("/fhir/_history?{bad}"), &h1, &[]).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    // History of an unknown type: 404.
+    assert_eq!(
+        app.get("/fhir/Nonsense/_history", &h1, &[]).await.status,
+        404
+    );
+}
+
+async fn changed_last_updated(app: &TestApp, token: &str, id: &str) -> String {
+    let r = app
+        .get(&format!("/fhir/Observation/{id}"), token, &[])
+        .await;
+    r.json()["meta"]["lastUpdated"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
