@@ -104,8 +104,8 @@ impl Condition {
         Self::parse(resource_type, req.query_string())
     }
 
-    /// A stable text for the advisory lock.
-    fn key(&self, resource_type: &str) -> String {
+    /// A stable text for the condition (its lock; equal conditions in a Bundle).
+    pub fn key(&self, resource_type: &str) -> String {
         let mut pairs = self.pairs.clone();
         pairs.sort();
         let mut s = form_urlencoded::Serializer::new(format!("{resource_type}?"));

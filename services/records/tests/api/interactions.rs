@@ -690,3 +690,196 @@ async fn changed_last_updated(app: &TestApp, token: &str, id: &str) -> String {
 fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+fn bundle(kind: &str, entries: Vec<Value>) -> String {
+    json!({"resourceType": "Bundle", "type": kind, "entry": entries}).to_string()
+}
+
+fn observation_of(reference: &str) -> Value {
+    serde_json::from_str(&crate::helpers::weight(reference, "70")).unwrap()
+}
+
+#[actix_web::test]
+async fn transactions_resolve_conditions_and_conditional_references() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let existing = create(&app, &h1, "t1").await;
+    let ifne = |mrn: &str, full_url: &str| {
+        json!({"fullUrl": full_url, "resource": patient(None, mrn, "Tx"),
+               "request": {"method": "POST", "url": "Patient", "ifNoneExist": cond(mrn)}})
+    };
+    // A conditional create that matches (t1), one that does not (t2); an Observation referring
+    // to each: by fullUrl, and by a conditional reference.
+    let text = bundle(
+        "transaction",
+        vec![
+            ifne("t1", "urn:uuid:00000000-0000-0000-0000-000000000001"),
+            ifne("t2", "urn:uuid:00000000-0000-0000-0000-000000000002"),
+            json!({"resource": observation_of("urn:uuid:00000000-0000-0000-0000-000000000001"),
+                   "request": {"method": "POST", "url": "Observation"}}),
+            json!({"resource": observation_of(&format!("Patient?{}", cond("t2"))),
+                   "request": {"method": "POST", "url": "Observation"}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h1, &text, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    let statuses: Vec<&str> = out["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["response"]["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["200 OK", "201 Created", "201 Created", "201 Created"]
+    );
+    assert_eq!(
+        out["entry"][0]["response"]["location"],
+        format!("Patient/{existing}/_history/1")
+    );
+    let new_patient = out["entry"][1]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .split("/_history")
+        .next()
+        .unwrap()
+        .to_string();
+    let subject = |i: usize| {
+        let loc = out["entry"][i]["response"]["location"].as_str().unwrap();
+        format!("/fhir/{}", loc.split("/_history").next().unwrap())
+    };
+    let o1 = app.get(&subject(2), &h1, &[]).await.json();
+    assert_eq!(o1["subject"]["reference"], format!("Patient/{existing}"));
+    let o2 = app.get(&subject(3), &h1, &[]).await.json();
+    assert_eq!(o2["subject"]["reference"], new_patient.as_str());
+    assert_eq!(count(&app, &h1, "t1").await, 1);
+    assert_eq!(count(&app, &h1, "t2").await, 1);
+
+    // Conditional update and delete entries.
+    let text = bundle(
+        "transaction",
+        vec![
+            json!({"resource": patient(None, "t1", "Renamed"),
+                   "request": {"method": "PUT", "url": format!("Patient?{}", cond("t1"))}}),
+            json!({"request": {"method": "DELETE", "url": format!("Patient?{}", cond("t2"))}}),
+            json!({"request": {"method": "DELETE", "url": format!("Patient?{}", cond("none"))}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h1, &text, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["entry"][0]["response"]["status"], "200 OK", "{out}");
+    assert_eq!(
+        out["entry"][1]["response"]["status"], "204 No Content",
+        "{out}"
+    );
+    assert_eq!(
+        out["entry"][2]["response"]["status"], "204 No Content",
+        "{out}"
+    );
+    let renamed = app
+        .get(&format!("/fhir/Patient/{existing}"), &h1, &[])
+        .await
+        .json();
+    assert_eq!(renamed["name"][0]["family"], "Renamed");
+    assert_eq!(count(&app, &h1, "t2").await, 0);
+
+    // A conditional reference matching nothing, or several: 412, nothing written.
+    create(&app, &h1, "dup").await;
+    create(&app, &h1, "dup").await;
+    for reference in [
+        format!("Patient?{}", cond("nobody")),
+        format!("Patient?{}", cond("dup")),
+    ] {
+        let text = bundle(
+            "transaction",
+            vec![
+                json!({"resource": patient(None, "t9", "Nine"),
+                       "request": {"method": "POST", "url": "Patient"}}),
+                json!({"resource": observation_of(&reference),
+                       "request": {"method": "POST", "url": "Observation"}}),
+            ],
+        );
+        let r = app.send_json("POST", "/fhir", &h1, &text, &[]).await;
+        assert_eq!(r.status, 412, "{reference}: {}", r.text());
+        assert_eq!(count(&app, &h1, "t9").await, 0);
+    }
+    // Several matches of ifNoneExist fail the transaction; in a batch, just the entry.
+    let entries = vec![
+        ifne("dup", "urn:uuid:00000000-0000-0000-0000-000000000003"),
+        json!({"resource": patient(None, "t10", "Ten"), "request": {"method": "POST", "url": "Patient"}}),
+    ];
+    let r = app
+        .send_json(
+            "POST",
+            "/fhir",
+            &h1,
+            &bundle("transaction", entries.clone()),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert_eq!(count(&app, &h1, "t10").await, 0);
+    let r = app
+        .send_json("POST", "/fhir", &h1, &bundle("batch", entries), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert!(
+        out["entry"][0]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("412"),
+        "{out}"
+    );
+    assert_eq!(
+        out["entry"][1]["response"]["status"], "201 Created",
+        "{out}"
+    );
+}
+
+#[actix_web::test]
+async fn transaction_conditions_never_match_hidden_resources() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let hidden = create(&app, &h1, "x1").await;
+    // Hospital2 cannot point at, delete or return Hospital1's patient through conditions.
+    let text = bundle(
+        "transaction",
+        vec![
+            json!({"resource": observation_of(&format!("Patient?{}", cond("x1"))),
+                    "request": {"method": "POST", "url": "Observation"}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h2, &text, &[]).await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    assert!(!r.text().contains(&hidden));
+    let text = bundle(
+        "transaction",
+        vec![
+            json!({"request": {"method": "DELETE", "url": format!("Patient?{}", cond("x1"))}}),
+            json!({"resource": patient(None, "x1", "Mine"),
+                   "request": {"method": "POST", "url": "Patient", "ifNoneExist": cond("x1")}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h2, &text, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(
+        out["entry"][0]["response"]["status"], "204 No Content",
+        "{out}"
+    );
+    assert_eq!(
+        out["entry"][1]["response"]["status"], "201 Created",
+        "{out}"
+    );
+    assert!(!r.text().contains(&hidden));
+    assert_eq!(
+        app.get(&format!("/fhir/Patient/{hidden}"), &h1, &[])
+            .await
+            .status,
+        200
+    );
+}
