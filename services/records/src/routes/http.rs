@@ -73,6 +73,66 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, FhirError> {
     })
 }
 
+/// `If-None-Match` on a read: the versions it names, or every version (`*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoneMatch {
+    Any,
+    Versions(Vec<i64>),
+}
+
+impl NoneMatch {
+    pub fn matches(&self, version: i64) -> bool {
+        match self {
+            NoneMatch::Any => true,
+            NoneMatch::Versions(v) => v.contains(&version),
+        }
+    }
+}
+
+/// `If-None-Match: W/"3", "4"` or `*`. Entity tags that are not versions match nothing.
+pub fn if_none_match(req: &HttpRequest) -> Option<NoneMatch> {
+    let raw = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())?;
+    if raw.trim() == "*" {
+        return Some(NoneMatch::Any);
+    }
+    Some(NoneMatch::Versions(
+        raw.split(',')
+            .filter_map(|tag| {
+                let tag = tag.trim();
+                tag.strip_prefix("W/")
+                    .unwrap_or(tag)
+                    .trim_matches('"')
+                    .parse::<i64>()
+                    .ok()
+            })
+            .collect(),
+    ))
+}
+
+/// `If-Modified-Since` (an HTTP date); unparseable dates are ignored, as RFC 9110 says.
+pub fn if_modified_since(req: &HttpRequest) -> Option<DateTime<Utc>> {
+    let raw = req
+        .headers()
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())?;
+    DateTime::parse_from_rfc2822(raw.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Whether a read of `version`, written at `last_updated`, is answered 304: `If-None-Match`
+/// names it, or (without `If-None-Match`) it was not modified since `If-Modified-Since`.
+pub fn not_modified(req: &HttpRequest, version: i64, last_updated: DateTime<Utc>) -> bool {
+    match if_none_match(req) {
+        Some(tags) => tags.matches(version),
+        None => if_modified_since(req)
+            .is_some_and(|since| last_updated.timestamp() <= since.timestamp()),
+    }
+}
+
 pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
 }
@@ -174,6 +234,39 @@ mod tests {
             .insert_header(("Content-Type", "application/xml"))
             .to_http_request();
         assert!(require_json(&bad).is_err());
+    }
+
+    #[test]
+    fn read_preconditions() {
+        let t = DateTime::parse_from_rfc3339("2024-01-02T03:04:05.250Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let req = |k: &str, v: &str| {
+            TestRequest::default()
+                .insert_header((k, v))
+                .to_http_request()
+        };
+        assert!(not_modified(&req("If-None-Match", "W/\"3\""), 3, t));
+        assert!(not_modified(&req("If-None-Match", "\"2\", W/\"3\""), 3, t));
+        assert!(!not_modified(&req("If-None-Match", "W/\"2\""), 3, t));
+        assert!(not_modified(&req("If-None-Match", "*"), 3, t));
+        assert!(!not_modified(&req("If-None-Match", "junk"), 3, t));
+        assert!(not_modified(
+            &req("If-Modified-Since", "Tue, 02 Jan 2024 03:04:05 GMT"),
+            3,
+            t
+        ));
+        assert!(!not_modified(
+            &req("If-Modified-Since", "Tue, 02 Jan 2024 03:04:04 GMT"),
+            3,
+            t
+        ));
+        assert!(!not_modified(&req("If-Modified-Since", "yesterday"), 3, t));
+        assert!(!not_modified(
+            &TestRequest::default().to_http_request(),
+            3,
+            t
+        ));
     }
 
     #[test]

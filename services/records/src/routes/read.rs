@@ -24,19 +24,20 @@ use crate::{
     params(("type" = String, Path), ("id" = String, Path)),
     responses(
         (status = 200, description = "The resource; ETag and Last-Modified set"),
+        (status = 304, description = "If-None-Match names the current version, or it was not modified since If-Modified-Since"),
         (status = 404, description = "Unknown resource, or one the caller may not see (OperationOutcome)"),
         (status = 410, description = "Deleted")
     ),
     security(("bearer" = []))
 )]
 pub async fn read(
-    _req: HttpRequest,
+    req: HttpRequest,
     path: web::Path<(String, String)>,
     caller: Caller,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id) = path.into_inner();
-    let result = handle(&raw_type, &raw_id, None, &caller, &state).await;
+    let result = handle(&raw_type, &raw_id, None, Some(&req), &caller, &state).await;
     super::observe(&state, "read", &raw_type, &result);
     result
 }
@@ -62,7 +63,7 @@ pub async fn vread(
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id, raw_version) = path.into_inner();
     let result = match VersionId::parse(&raw_version) {
-        Ok(v) => handle(&raw_type, &raw_id, Some(v), &caller, &state).await,
+        Ok(v) => handle(&raw_type, &raw_id, Some(v), None, &caller, &state).await,
         Err(e) => Err(FhirError::NotFound(e.to_string()).into()),
     };
     super::observe(&state, "vread", &raw_type, &result);
@@ -140,10 +141,13 @@ pub async fn decide_current(
     Ok((subject, decision))
 }
 
+/// `preconditions`: a read's request, whose `If-None-Match` and `If-Modified-Since` are
+/// answered (304) once access is decided; the read is recorded either way.
 async fn handle(
     raw_type: &str,
     raw_id: &str,
     version: Option<VersionId>,
+    preconditions: Option<&HttpRequest>,
     caller: &Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
@@ -197,6 +201,16 @@ async fn handle(
         Some(json) => {
             let event = decision.event(caller, Interaction::Read, subject.touched(1));
             state.record(&mut conn, &[event]).await?;
+            if preconditions
+                .is_some_and(|req| http::not_modified(req, stored.version, stored.last_updated))
+            {
+                return Ok(http::versioned(
+                    StatusCode::NOT_MODIFIED,
+                    stored.version,
+                    stored.last_updated,
+                )
+                .finish());
+            }
             Ok(http::versioned(StatusCode::OK, stored.version, stored.last_updated).body(json))
         }
     }

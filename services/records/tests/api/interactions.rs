@@ -883,3 +883,63 @@ async fn transaction_conditions_never_match_hidden_resources() {
         200
     );
 }
+
+#[actix_web::test]
+async fn read_preconditions_answer_304_after_access_is_decided() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let id = create(&app, &h1, "r1").await;
+    let path = format!("/fhir/Patient/{id}");
+    let read = app.get(&path, &h1, &[]).await;
+    let last_modified = read.header("last-modified").unwrap();
+    // Current: 304 with the ETag and no body.
+    for headers in [
+        [("If-None-Match", "W/\"1\"")],
+        [("If-None-Match", "*")],
+        [("If-Modified-Since", last_modified.as_str())],
+    ] {
+        let r = app.get(&path, &h1, &headers).await;
+        assert_eq!(r.status, 304, "{headers:?}: {}", r.text());
+        assert_eq!(r.header("etag").as_deref(), Some("W/\"1\""));
+        assert!(r.body.is_empty());
+    }
+    // Not current: 200.
+    let r = app.get(&path, &h1, &[("If-None-Match", "W/\"0\"")]).await;
+    assert_eq!(r.status, 200);
+    let r = app
+        .get(
+            &path,
+            &h1,
+            &[("If-Modified-Since", "Mon, 01 Jan 2001 00:00:00 GMT")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // A caller who may not see it gets the 404 of an unknown id, whatever it sends.
+    let r = app.get(&path, &h2, &[("If-None-Match", "W/\"1\"")]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Each 304 is a read, recorded.
+    let reads = app
+        .wait_for_events(5, |e| {
+            e.action == custodian_events::AccessAction::Read
+                && e.outcome == custodian_events::AccessOutcome::Permit
+        })
+        .await;
+    assert!(reads.len() >= 5, "{}", reads.len());
+
+    // PUT with If-None-Match: * creates only.
+    let body = patient(Some("fresh"), "r2", "Fresh");
+    let r = app
+        .put("/fhir/Patient/fresh", &h1, &body, &[("If-None-Match", "*")])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = app
+        .put("/fhir/Patient/fresh", &h1, &body, &[("If-None-Match", "*")])
+        .await;
+    assert_eq!(r.status, 412, "{}", r.text());
+    // Not an oracle: an outsider gets the same 404 as without the header.
+    let r = app
+        .put("/fhir/Patient/fresh", &h2, &body, &[("If-None-Match", "*")])
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
