@@ -2,7 +2,9 @@
 //! or `batch` (each entry on its own). Entries may create (`POST Type`, conditionally with
 //! `ifNoneExist`), update or create with an id (`PUT Type/id`, `ifMatch`), update
 //! conditionally (`PUT Type?params`), delete (`DELETE Type/id`) and delete conditionally
-//! (`DELETE Type?params`); read and search entries are not supported (400). Conditions are
+//! (`DELETE Type?params`) and patch (`PATCH Type/id` or `Type?params`, the patch a Binary
+//! holding a JSON Patch or a FHIRPath Patch Parameters); read and search entries are not
+//! supported (400). Conditions are
 //! matched as `conditional.rs` matches them (the caller's access inside the query), before any
 //! entry is written. In a transaction, references to an entry's `fullUrl` (e.g.
 //! `urn:uuid:...`) are rewritten to the `Type/id` the server assigned (for a conditional create
@@ -14,6 +16,7 @@
 //! still recorded, as are the searches the matching made.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use base64::{engine::general_purpose::STANDARD, Engine};
 use custodian_access::Caller;
 use custodian_events::AccessEvent;
 use custodian_fhir::FhirError;
@@ -24,7 +27,9 @@ use serde_json::{json, value::RawValue, Value};
 use super::{
     apply::{self, Applied},
     conditional::{self, Condition, Resolved},
+    fhirpath_patch::FhirPatch,
     http,
+    patch::{self, Patch},
     write::{parse_body, prepare, Prepared},
 };
 use crate::{
@@ -77,6 +82,11 @@ enum Op {
     Delete {
         expected: Option<i64>,
     },
+    /// A JSON Patch (a Binary) or a FHIRPath Patch (a Parameters).
+    Patch {
+        patch: Box<Patch>,
+        expected: Option<i64>,
+    },
 }
 
 struct Planned {
@@ -106,7 +116,7 @@ impl Planned {
         match self.op {
             Op::Delete { .. } => 0,
             Op::Create { .. } => 1,
-            Op::Update { .. } => 2,
+            Op::Update { .. } | Op::Patch { .. } => 2,
         }
     }
 }
@@ -142,6 +152,38 @@ fn parse_etag(raw: &str) -> Result<i64, FhirError> {
     inner
         .parse()
         .map_err(|_| FhirError::BadRequest(format!("ifMatch {raw:?} is not a version ETag")))
+}
+
+/// The patch of a PATCH entry: a Binary holding a JSON Patch, or a FHIRPath Patch Parameters.
+fn patch_of(entry: &InEntry) -> Result<Patch, FhirError> {
+    let resource: Value = entry
+        .resource
+        .as_ref()
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .ok_or_else(|| FhirError::BadRequest("a PATCH entry needs its patch as resource".into()))?;
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Binary") => {
+            if resource.get("contentType").and_then(Value::as_str) != Some(patch::JSON_PATCH) {
+                return Err(FhirError::BadRequest(format!(
+                    "a PATCH entry's Binary must have contentType {}",
+                    patch::JSON_PATCH
+                )));
+            }
+            let data = resource
+                .get("data")
+                .and_then(Value::as_str)
+                .and_then(|d| STANDARD.decode(d).ok())
+                .ok_or_else(|| FhirError::BadRequest("the Binary's data is not base64".into()))?;
+            serde_json::from_slice(&data)
+                .map(Patch::Json)
+                .map_err(|e| FhirError::BadRequest(format!("the Binary is not a JSON Patch: {e}")))
+        }
+        Some("Parameters") => FhirPatch::parse(&resource).map(Patch::Fhir),
+        _ => Err(FhirError::BadRequest(
+            "a PATCH entry's resource is a Binary (JSON Patch) or a Parameters (FHIRPath Patch)"
+                .into(),
+        )),
+    }
 }
 
 fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, FhirError> {
@@ -214,6 +256,22 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
             http::parse_type(t)?,
             http::parse_id(id)?,
             Op::Delete { expected },
+        ),
+        ("PATCH", [t, id], None) => (
+            http::parse_type(t)?,
+            http::parse_id(id)?,
+            Op::Patch {
+                patch: Box::new(patch_of(entry)?),
+                expected,
+            },
+        ),
+        ("PATCH", [t], Some(_)) => (
+            http::parse_type(t)?,
+            ResourceId::generate(),
+            Op::Patch {
+                patch: Box::new(patch_of(entry)?),
+                expected,
+            },
         ),
         (method, _, _) => {
             return Err(FhirError::BadRequest(format!(
@@ -338,6 +396,30 @@ async fn run_entry(
         }
         (Op::Delete { expected }, _, _) => {
             apply::delete(conn, state, caller, t, id, *expected, now).await?
+        }
+        (Op::Patch { patch, expected }, _, _) => {
+            match patch::patch_on(
+                conn,
+                state,
+                caller,
+                &p.resource_type,
+                id,
+                patch,
+                *expected,
+                now,
+            )
+            .await?
+            {
+                conditional::Outcome::Applied { applied, .. } => applied,
+                conditional::Outcome::Refused(e) => {
+                    return Err(Failure::Refused(p.index, entry_error(p.index, e), None))
+                }
+                _ => {
+                    return Err(Failure::Records(RecordsError::Internal(
+                        "a patch entry wrote nothing".into(),
+                    )))
+                }
+            }
         }
         _ => {
             return Err(Failure::Records(RecordsError::Internal(
@@ -570,6 +652,23 @@ async fn resolve(
                 }
             }
             Ok(Resolution::Write)
+        }
+        (Op::Patch { .. }, Some(c)) => {
+            let m = matched(conn, state, caller, index, &t, c, events).await?;
+            match m.resolved() {
+                Resolved::One(found) => {
+                    p.id = found_id(found)?;
+                    Ok(Resolution::Write)
+                }
+                Resolved::None => Err(fail(
+                    index,
+                    FhirError::NotFound(format!("no {t} matches the condition")),
+                )),
+                Resolved::Several => Err(fail(
+                    index,
+                    conditional::several(&t, "a conditional patch changes one resource"),
+                )),
+            }
         }
         (Op::Delete { .. }, Some(c)) => {
             let m = matched(conn, state, caller, index, &t, c, events).await?;

@@ -943,3 +943,58 @@ async fn read_preconditions_answer_304_after_access_is_decided() {
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 }
+
+#[actix_web::test]
+async fn patch_entries_in_transactions() {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let id = create(&app, &h1, "tp").await;
+    let binary = |ops: Value| {
+        json!({"resourceType": "Binary", "contentType": JSON_PATCH,
+               "data": STANDARD.encode(ops.to_string())})
+    };
+    let replace = binary(json!([{"op": "replace", "path": "/birthDate", "value": "1990-09-09"}]));
+    let params = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "add"},
+            {"name": "path", "valueString": "Patient"},
+            {"name": "name", "valueString": "active"},
+            {"name": "value", "valueBoolean": false}]}]});
+    let text = bundle(
+        "transaction",
+        vec![
+            json!({"resource": replace, "request": {"method": "PATCH", "url": format!("Patient/{id}"), "ifMatch": "W/\"1\""}}),
+            json!({"resource": params, "request": {"method": "PATCH", "url": format!("Patient?{}", cond("tp"))}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h1, &text, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert_eq!(out["entry"][0]["response"]["etag"], "W/\"2\"", "{out}");
+    assert_eq!(out["entry"][1]["response"]["etag"], "W/\"3\"", "{out}");
+    let read = app
+        .get(&format!("/fhir/Patient/{id}"), &h1, &[])
+        .await
+        .json();
+    assert_eq!(read["birthDate"], "1990-09-09");
+    assert_eq!(read["active"], false);
+    // A failing patch fails the transaction; an outsider's patch is a 404.
+    let failing = bundle(
+        "transaction",
+        vec![
+            json!({"resource": binary(json!([{"op": "test", "path": "/birthDate", "value": "x"}])),
+                    "request": {"method": "PATCH", "url": format!("Patient/{id}")}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h1, &failing, &[]).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = app.send_json("POST", "/fhir", &h2, &text, &[]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let read = app
+        .get(&format!("/fhir/Patient/{id}"), &h1, &[])
+        .await
+        .json();
+    assert_eq!(read["meta"]["versionId"], "3");
+}
