@@ -39,6 +39,7 @@ use crate::{
     access::{custodian_of, hidden, refused, Subject},
     domain::{
         resource::{now_millis, IncomingResource},
+        search_params::Registry,
         ResourceId, ResourceType,
     },
     error::RecordsError,
@@ -97,6 +98,24 @@ impl Condition {
             ));
         }
         Ok(Self { pairs })
+    }
+
+    /// Every parameter must be one searches support on `resource_type`: a condition that
+    /// ignored a parameter would select more than the client meant (a conditional delete
+    /// would delete it), so this holds whatever leniency searches have.
+    pub fn check(&self, registry: &Registry, resource_type: &str) -> Result<(), FhirError> {
+        for (name, _) in &self.pairs {
+            let code = name.split(':').next().unwrap_or_default();
+            if !code.contains('.')
+                && !["_id", "_lastUpdated"].contains(&code)
+                && registry.get(resource_type, code).is_none()
+            {
+                return Err(FhirError::BadRequest(format!(
+                    "the condition's parameter {code:?} is not a search parameter of {resource_type} here"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The condition of a request's query string.
@@ -181,6 +200,7 @@ pub async fn matches(
     resource_type: &str,
     condition: &Condition,
 ) -> Result<Matches, RecordsError> {
+    condition.check(state.registry, resource_type)?;
     lock(conn, resource_type, condition).await?;
     let mut query = SearchQuery::parse(state.registry, resource_type, &condition.pairs)?;
     let named = query
@@ -714,6 +734,17 @@ mod tests {
         assert!(Condition::parse("Patient", "").is_err());
         assert!(Condition::parse("Patient", "_count=1").is_err());
         assert!(Condition::parse("Patient", "identifier=").is_err());
+    }
+
+    #[test]
+    fn conditions_name_known_parameters_only() {
+        let registry = Registry::global();
+        let ok = Condition::parse("Patient", "identifier=a&_id=x&name:exact=y").unwrap();
+        assert!(ok.check(registry, "Patient").is_ok());
+        let unknown = Condition::parse("Patient", "identifier=a&nonsense=1").unwrap();
+        assert!(unknown.check(registry, "Patient").is_err());
+        let has = Condition::parse("Patient", "_has:Observation:subject:code=1").unwrap();
+        assert!(has.check(registry, "Patient").is_err());
     }
 
     #[test]

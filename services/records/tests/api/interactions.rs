@@ -998,3 +998,131 @@ async fn patch_entries_in_transactions() {
         .json();
     assert_eq!(read["meta"]["versionId"], "3");
 }
+
+/// The events of one request (by its `X-Request-Id`), once `n` have arrived.
+async fn events_of(
+    app: &TestApp,
+    request_id: &str,
+    n: usize,
+) -> Vec<custodian_events::AccessEvent> {
+    let id = request_id.to_string();
+    let events = app
+        .wait_for_events(n, move |e| e.request_id.as_deref() == Some(id.as_str()))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let id = request_id.to_string();
+    let again = app
+        .wait_for_events(n, move |e| e.request_id.as_deref() == Some(id.as_str()))
+        .await;
+    assert_eq!(events.len(), again.len(), "events kept arriving");
+    again
+}
+
+#[actix_web::test]
+async fn conditional_interactions_record_the_matching_and_the_write_once() {
+    use custodian_events::{AccessAction as A, AccessOutcome as O};
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let id = create(&app, &h1, "e1").await;
+    let body = patient(None, "e1", "Doe").to_string();
+    let patient_ref = format!("Patient/{id}");
+
+    // A conditional create that matched: one search returning her, nothing written.
+    let r = app
+        .send_json(
+            "POST",
+            "/fhir/Patient",
+            &h1,
+            &body,
+            &[
+                ("If-None-Exist", &cond("e1")),
+                ("X-Request-Id", "req-create"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let events = events_of(&app, "req-create", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].action, events[0].outcome, events[0].count),
+        (A::Search, O::Permit, 1)
+    );
+    assert_eq!(events[0].patient.as_deref(), Some(patient_ref.as_str()));
+
+    // A conditional update: the search, then the update, each once.
+    let r = app
+        .send_json(
+            "PUT",
+            &format!("/fhir/Patient?{}", cond("e1")),
+            &h1,
+            &body,
+            &[("X-Request-Id", "req-update")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let events = events_of(&app, "req-update", 2).await;
+    let actions: Vec<_> = events.iter().map(|e| (e.action, e.outcome)).collect();
+    assert_eq!(
+        actions,
+        [(A::Search, O::Permit), (A::Update, O::Permit)],
+        "{events:?}"
+    );
+
+    // An outsider's conditional delete: its search found nothing of hers; nothing deleted.
+    let r = app
+        .request(
+            "DELETE",
+            &format!("/fhir/Patient?{}", cond("e1")),
+            &h2,
+            None,
+            &[("X-Request-Id", "req-delete")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let events = events_of(&app, "req-delete", 1).await;
+    assert!(events.iter().all(|e| e.action == A::Search), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.outcome == O::Permit && e.patient.as_deref() == Some(patient_ref.as_str())),
+        "{events:?}"
+    );
+
+    // A patch: one update event.
+    let ops = json!([{"op": "replace", "path": "/birthDate", "value": "1999-01-01"}]).to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &format!("/fhir/{patient_ref}"),
+            &h1,
+            Some((JSON_PATCH, &ops)),
+            &[("X-Request-Id", "req-patch")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let events = events_of(&app, "req-patch", 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0].action, events[0].outcome, events[0].count),
+        (A::Update, O::Permit, 1)
+    );
+
+    // A type history: searches, one per (type, patient); never a permit for her to Hospital2.
+    let r = app
+        .get(
+            "/fhir/Patient/_history",
+            &h2,
+            &[("X-Request-Id", "req-history")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let events = events_of(&app, "req-history", 1).await;
+    assert!(events.iter().all(|e| e.action == A::Search), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.outcome == O::Permit && e.patient.as_deref() == Some(patient_ref.as_str())),
+        "{events:?}"
+    );
+}
