@@ -3,9 +3,10 @@
 //! `source`, `destination` as the type needs.
 //!
 //! Only simple paths are supported: the resource type, then element names, each with an
-//! optional index (`Patient.birthDate`, `Patient.name[0].given`). A path through a repeating
-//! element without an index must select exactly one element. Functions (`where(...)`,
-//! `first()`, ...) and values given as `part`s (anonymous types) are refused (400).
+//! optional index or `.where(child='value')` (`Patient.birthDate`, `Patient.name[0].given`,
+//! `Patient.identifier.where(system='http://x').value`). A path through a repeating element
+//! without an index must select exactly one element. Other functions (`first()`, `exists()`,
+//! ...), other `where` criteria and values given as `part`s (anonymous types) are refused (400).
 
 use custodian_fhir::FhirError;
 use serde_json::Value;
@@ -48,6 +49,8 @@ pub struct FhirPatch {
 struct Segment {
     name: String,
     index: Option<usize>,
+    /// `.where(field='value')` on the element: the one repetition whose `field` is `value`.
+    filter: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -73,20 +76,59 @@ fn is_name(s: &str) -> bool {
 
 impl Path {
     fn parse(raw: &str) -> Result<Self, FhirError> {
-        if raw.contains(['(', ')', ' ', '\'', '"', '|', '$']) {
-            return Err(bad(format!(
-                "the path {raw:?} is not supported: only simple paths (Type.element[index].element) are"
-            )));
+        let unsupported = || {
+            bad(format!(
+                "the path {raw:?} is not supported: only simple paths are \
+                 (Type.element[index].element, element.where(child='value'))"
+            ))
+        };
+        // Split on the dots outside quotes.
+        let mut parts = Vec::new();
+        let (mut current, mut quoted) = (String::new(), false);
+        for c in raw.chars() {
+            match c {
+                '\'' => {
+                    quoted = !quoted;
+                    current.push(c);
+                }
+                '.' if !quoted => parts.push(std::mem::take(&mut current)),
+                _ => current.push(c),
+            }
         }
-        let mut parts = raw.split('.');
-        let root = parts.next().unwrap_or_default().to_string();
+        if quoted {
+            return Err(unsupported());
+        }
+        parts.push(current);
+        let mut parts = parts.into_iter();
+        let root = parts.next().unwrap_or_default();
         if !custodian_fhir::validate::is_resource_type(&root) {
             return Err(bad(format!(
                 "the path {raw:?} does not start with a resource type"
             )));
         }
-        let mut segments = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
         for part in parts {
+            if let Some(inner) = part
+                .strip_prefix("where(")
+                .and_then(|p| p.strip_suffix(')'))
+            {
+                let (field, value) = inner.split_once('=').ok_or_else(unsupported)?;
+                let field = field.trim();
+                let value = value
+                    .trim()
+                    .strip_prefix('\'')
+                    .and_then(|v| v.strip_suffix('\''))
+                    .ok_or_else(unsupported)?;
+                let previous = segments.last_mut().ok_or_else(unsupported)?;
+                if !is_name(field) || previous.index.is_some() || previous.filter.is_some() {
+                    return Err(unsupported());
+                }
+                previous.filter = Some((field.to_string(), value.to_string()));
+                continue;
+            }
+            if part.contains(['(', ')', ' ', '\'', '"', '|', '$']) {
+                return Err(unsupported());
+            }
             let (name, index) = match part.split_once('[') {
                 Some((name, rest)) => {
                     let index = rest
@@ -95,7 +137,7 @@ impl Path {
                         .ok_or_else(|| bad(format!("the index in {raw:?} is not [n]")))?;
                     (name, Some(index))
                 }
-                None => (part, None),
+                None => (part.as_str(), None),
             };
             if !is_name(name) {
                 return Err(bad(format!(
@@ -105,6 +147,7 @@ impl Path {
             segments.push(Segment {
                 name: name.to_string(),
                 index,
+                filter: None,
             });
         }
         Ok(Self {
@@ -132,6 +175,30 @@ impl Path {
             pointer.push('/');
             pointer.push_str(&seg.name.replace('~', "~0").replace('/', "~1"));
             node = child;
+            if let Some((field, value)) = &seg.filter {
+                let is_it = |item: &Value| item.get(field).and_then(Value::as_str) == Some(value);
+                match node.as_array() {
+                    Some(items) => {
+                        let mut hits = items.iter().enumerate().filter(|(_, item)| is_it(item));
+                        match (hits.next(), hits.next()) {
+                            (Some((n, item)), None) => {
+                                pointer.push_str(&format!("/{n}"));
+                                node = item;
+                            }
+                            (None, _) => return Ok(None),
+                            (Some(_), Some(_)) => {
+                                return Err(unprocessable(
+                                    &self.raw,
+                                    format!("several {} match the where()", seg.name),
+                                ))
+                            }
+                        }
+                    }
+                    None if is_it(node) => {}
+                    None => return Ok(None),
+                }
+                continue;
+            }
             match (seg.index, node.as_array()) {
                 (Some(n), Some(items)) => {
                     let Some(item) = items.get(n) else {
@@ -486,6 +553,46 @@ mod tests {
     }
 
     #[test]
+    fn where_selects_one_repetition() {
+        let mut doc = json!({"resourceType": "Patient", "id": "a", "identifier": [
+            {"system": "http://a.org/mrn", "value": "1"},
+            {"system": "http://b.org/ssn", "value": "2"}]});
+        patch(vec![
+            op(
+                "replace",
+                "Patient.identifier.where(system='http://b.org/ssn').value",
+                vec![json!({"name": "value", "valueString": "3"})],
+            ),
+            op(
+                "delete",
+                "Patient.identifier.where(system='http://a.org/mrn')",
+                vec![],
+            ),
+        ])
+        .apply("Patient", &mut doc)
+        .unwrap();
+        assert_eq!(
+            doc["identifier"],
+            json!([{"system": "http://b.org/ssn", "value": "3"}])
+        );
+        // Several matches are ambiguous; none selects nothing.
+        let mut doc = json!({"resourceType": "Patient", "id": "a", "identifier": [
+            {"system": "s", "value": "1"}, {"system": "s", "value": "2"}]});
+        let ambiguous = patch(vec![op(
+            "delete",
+            "Patient.identifier.where(system='s')",
+            vec![],
+        )]);
+        assert!(ambiguous.apply("Patient", &mut doc).is_err());
+        let none = patch(vec![op(
+            "delete",
+            "Patient.identifier.where(system='t')",
+            vec![],
+        )]);
+        assert!(none.apply("Patient", &mut doc).is_ok());
+    }
+
+    #[test]
     fn refuses_what_it_does_not_support() {
         let refused = |path: &str| {
             FhirPatch::parse(
@@ -493,7 +600,9 @@ mod tests {
             )
             .is_err()
         };
-        assert!(refused("Patient.identifier.where(system='x')"));
+        assert!(refused("Patient.identifier.where(system='x').first()"));
+        assert!(refused("Patient.identifier.where(system='x)"));
+        assert!(refused("Patient.where(system='x')"));
         assert!(refused("Patient.name.first()"));
         assert!(refused("name"));
         assert!(FhirPatch::parse(&json!({"resourceType": "Patient"})).is_err());

@@ -498,11 +498,29 @@ async fn fhirpath_patch_simple_paths() {
     assert_eq!(body["birthDate"], "1970-05-06");
     assert_eq!(body["name"][0]["given"], json!(["Zoe", "Ann"]));
     assert_eq!(body["active"], true);
-    // Paths with functions are refused with a 400.
+    // where(child='value') selects one repetition.
+    let by_system = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "operation", "part": [
+            {"name": "type", "valueCode": "replace"},
+            {"name": "path", "valueString": format!("Patient.identifier.where(system='{SYS}').value")},
+            {"name": "value", "valueString": "p3-new"}]}]})
+    .to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some(("application/fhir+json", &by_system)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["identifier"][0]["value"], "p3-new");
+    // Other functions are refused with a 400.
     let unsupported = json!({"resourceType": "Parameters", "parameter": [
         {"name": "operation", "part": [
             {"name": "type", "valueCode": "delete"},
-            {"name": "path", "valueString": "Patient.identifier.where(system='x')"}]}]})
+            {"name": "path", "valueString": "Patient.identifier.first()"}]}]})
     .to_string();
     let r = app
         .request(
