@@ -364,3 +364,220 @@ pub async fn compartment(
         .load(conn)
         .await?)
 }
+
+/// A position in history order (newest first): the last entry a page ended on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub last_updated: DateTime<Utc>,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub version: i64,
+}
+
+/// Which compartments a history may list (from the kernel's [`custodian_access::PatientScope`]):
+/// a version's compartment is its own, or for rows from before versions kept one, its
+/// resource's.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryScope {
+    pub unowned: bool,
+    pub included: Vec<String>,
+    pub custodian: Option<String>,
+    pub excluded: Vec<String>,
+}
+
+/// What a history lists.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    /// `_since`: versions written at or after it.
+    pub since: Option<DateTime<Utc>>,
+    /// `_at`: versions current at some point in (after, before): written before `before`,
+    /// and not replaced by a version written at or before `after`.
+    pub current_after: Option<DateTime<Utc>>,
+    pub written_before: Option<DateTime<Utc>>,
+    /// Versions after (older than) this position.
+    pub cursor: Option<HistoryCursor>,
+    /// None: every compartment (each version is decided anyway).
+    pub scope: Option<HistoryScope>,
+}
+
+/// One version in a history page, with its resource's current row.
+pub struct HistoryVersion {
+    pub resource_type: String,
+    pub resource_id: String,
+    pub version: StoredVersion,
+    pub current: Current,
+}
+
+#[derive(QueryableByName)]
+struct HistoryRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    resource_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    resource_id: String,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    version: i64,
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    body: Vec<u8>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    deleted: bool,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    last_updated: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    patient_ref: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    current_version: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    current_patient_ref: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    current_confidentiality: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    current_deleted: bool,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    current_last_updated: DateTime<Utc>,
+}
+
+enum HistoryBind {
+    Text(String),
+    Texts(Vec<String>),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+/// Up to `limit` versions matching `filter`, newest first (by last_updated, then type, id and
+/// version, descending: a stable order for cursors), decrypted.
+pub async fn history_page(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    filter: &HistoryFilter,
+    limit: usize,
+) -> Result<Vec<HistoryVersion>, RecordsError> {
+    let mut binds: Vec<HistoryBind> = Vec::new();
+    let mut bind = |b: HistoryBind| {
+        binds.push(b);
+        format!("${}", binds.len())
+    };
+    let mut sql = String::from(
+        "SELECT v.resource_type, v.resource_id, v.version, v.body, v.deleted, v.last_updated, \
+         v.patient_ref, r.version AS current_version, r.patient_ref AS current_patient_ref, \
+         r.confidentiality AS current_confidentiality, r.deleted AS current_deleted, \
+         r.last_updated AS current_last_updated \
+         FROM resource_versions v JOIN resources r \
+         ON r.resource_type = v.resource_type AND r.resource_id = v.resource_id WHERE true",
+    );
+    if let Some(t) = &filter.resource_type {
+        sql.push_str(&format!(
+            " AND v.resource_type = {}",
+            bind(HistoryBind::Text(t.clone()))
+        ));
+    }
+    if let Some(id) = &filter.resource_id {
+        sql.push_str(&format!(
+            " AND v.resource_id = {}",
+            bind(HistoryBind::Text(id.clone()))
+        ));
+    }
+    if let Some(since) = filter.since {
+        sql.push_str(&format!(
+            " AND v.last_updated >= {}",
+            bind(HistoryBind::Time(since))
+        ));
+    }
+    if let Some(before) = filter.written_before {
+        sql.push_str(&format!(
+            " AND v.last_updated < {}",
+            bind(HistoryBind::Time(before))
+        ));
+    }
+    if let Some(after) = filter.current_after {
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM resource_versions n WHERE n.resource_type = v.resource_type \
+             AND n.resource_id = v.resource_id AND n.version = v.version + 1 AND n.last_updated <= {})",
+            bind(HistoryBind::Time(after))
+        ));
+    }
+    if let Some(c) = &filter.cursor {
+        let (t, ty, id, v) = (
+            bind(HistoryBind::Time(c.last_updated)),
+            bind(HistoryBind::Text(c.resource_type.clone())),
+            bind(HistoryBind::Text(c.resource_id.clone())),
+            bind(HistoryBind::Int(c.version)),
+        );
+        sql.push_str(&format!(
+            " AND (v.last_updated, v.resource_type, v.resource_id, v.version) < ({t}, {ty}, {id}, {v})"
+        ));
+    }
+    if let Some(scope) = &filter.scope {
+        let p = "COALESCE(v.patient_ref, r.patient_ref)";
+        let mut visible = Vec::new();
+        if scope.unowned {
+            visible.push(format!("{p} IS NULL"));
+        }
+        if !scope.included.is_empty() {
+            visible.push(format!(
+                "{p} = ANY({})",
+                bind(HistoryBind::Texts(scope.included.clone()))
+            ));
+        }
+        if let Some(org) = &scope.custodian {
+            let org = bind(HistoryBind::Text(org.clone()));
+            let excluded = bind(HistoryBind::Texts(scope.excluded.clone()));
+            visible.push(format!(
+                "({p} IN (SELECT c.patient_ref FROM compartments c WHERE c.custodian = {org}) \
+                 AND NOT ({p} = ANY({excluded})))"
+            ));
+        }
+        if visible.is_empty() {
+            sql.push_str(" AND false");
+        } else {
+            sql.push_str(&format!(" AND ({})", visible.join(" OR ")));
+        }
+    }
+    sql.push_str(&format!(
+        " ORDER BY v.last_updated DESC, v.resource_type DESC, v.resource_id DESC, v.version DESC \
+         LIMIT {limit}"
+    ));
+    let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+    for b in binds {
+        query = match b {
+            HistoryBind::Text(s) => query.bind::<diesel::sql_types::Text, _>(s),
+            HistoryBind::Texts(v) => {
+                query.bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(v)
+            }
+            HistoryBind::Time(t) => query.bind::<diesel::sql_types::Timestamptz, _>(t),
+            HistoryBind::Int(i) => query.bind::<diesel::sql_types::Int8, _>(i),
+        };
+    }
+    let rows: Vec<HistoryRow> = query.load(conn).await?;
+    rows.into_iter()
+        .map(|r| {
+            let json = open(
+                cipher,
+                &r.resource_type,
+                &r.resource_id,
+                r.version,
+                r.deleted,
+                &r.body,
+            )?;
+            Ok(HistoryVersion {
+                version: StoredVersion {
+                    version: r.version,
+                    patient_ref: r.patient_ref,
+                    deleted: r.deleted,
+                    last_updated: r.last_updated,
+                    json,
+                },
+                current: Current {
+                    version: r.current_version,
+                    patient_ref: r.current_patient_ref,
+                    confidentiality: r.current_confidentiality,
+                    deleted: r.current_deleted,
+                    last_updated: r.current_last_updated,
+                },
+                resource_type: r.resource_type,
+                resource_id: r.resource_id,
+            })
+        })
+        .collect()
+}

@@ -252,7 +252,8 @@ async fn unmanaged(
     }))
 }
 
-fn denied(
+/// A denial as an [`Applied`], with its event (and whether the caller may even see it).
+pub(super) fn denied(
     state: &AppState,
     caller: &Caller,
     interaction: Interaction,
@@ -586,7 +587,7 @@ pub async fn update(
 }
 
 /// The subject of the current version of an existing id (decrypted for its facts when live).
-async fn existing_subject(
+pub(super) async fn existing_subject(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     resource_type: &str,

@@ -1,4 +1,5 @@
-//! `POST /fhir/{type}`: create with a server-assigned id.
+//! `POST /fhir/{type}`: create with a server-assigned id (conditional with `If-None-Exist`:
+//! `conditional.rs`).
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::Caller;
@@ -7,6 +8,7 @@ use diesel_async::AsyncConnection;
 
 use super::{
     apply::{self, Applied},
+    conditional::{self, Condition},
     http::{self, prefer_return},
     write::{parse_body, prepare},
 };
@@ -25,9 +27,11 @@ use crate::{
     params(("type" = String, Path, description = "R4 resource type")),
     request_body(content = serde_json::Value, content_type = "application/fhir+json"),
     responses(
+        (status = 200, description = "If-None-Exist matched one resource: it, and nothing created"),
         (status = 201, description = "Created; Location, ETag and Last-Modified set"),
-        (status = 400, description = "Malformed JSON or resourceType mismatch"),
+        (status = 400, description = "Malformed JSON, resourceType mismatch, or an invalid If-None-Exist"),
         (status = 403, description = "Not permitted"),
+        (status = 412, description = "If-None-Exist matched several resources"),
         (status = 415, description = "Not FHIR JSON"),
         (status = 422, description = "Not valid FHIR R4 (OperationOutcome lists every issue)")
     ),
@@ -55,6 +59,14 @@ async fn handle(
     let resource_type = http::parse_type(raw_type)?;
     http::require_json(req)?;
     let incoming = parse_body(body, &resource_type)?;
+    if let Some(raw) = req.headers().get("if-none-exist") {
+        let raw = raw.to_str().map_err(|_| {
+            FhirError::BadRequest("If-None-Exist is not a visible ASCII query".into())
+        })?;
+        let condition = Condition::parse(resource_type.as_str(), raw)?;
+        return conditional::create(req, &resource_type, &condition, &incoming, &caller, state)
+            .await;
+    }
     let id = ResourceId::generate();
     let now = now_millis();
     let prepared = prepare(state, &incoming, &resource_type, id.as_str(), now)?;

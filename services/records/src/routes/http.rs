@@ -2,7 +2,8 @@
 //! addresses records serves.
 
 pub use custodian_fhir::http::{
-    etag, fhir, http_date, if_match, prefer_return, require_json, versioned, write_body, Return,
+    etag, fhir, http_date, if_match, not_modified, prefer_return, require_json, versioned,
+    write_body, IfNoneMatch, Return,
 };
 use custodian_fhir::FhirError;
 

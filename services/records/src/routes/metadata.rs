@@ -34,7 +34,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             for c in registry.composites(t.as_str()) {
                 params.push(json!({"name": c.code, "type": "composite", "definition": c.url}));
             }
-            let interactions: Vec<Value> = ["read", "vread", "update", "delete", "history-instance", "create", "search-type"]
+            let interactions: Vec<Value> = ["read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create", "search-type"]
                 .iter()
                 .map(|c| json!({"code": c}))
                 .collect();
@@ -45,9 +45,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalCreate": true,
+                "conditionalUpdate": true,
+                "conditionalDelete": "single",
                 "searchParam": params,
             });
             resource["searchInclude"] = json!(includes(registry, t.as_str()));
@@ -94,7 +94,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             },
             "resource": resources,
             "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
-            "interaction": [{"code": "transaction"}, {"code": "batch"}]
+            "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]
     })
 }

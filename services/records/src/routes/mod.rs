@@ -2,13 +2,16 @@
 
 pub mod apply;
 pub mod bundle;
+pub mod conditional;
 pub mod create;
 pub mod delete;
 pub mod everything;
+pub mod fhirpath_patch;
 pub mod history;
 pub mod http;
 pub mod internal;
 pub mod metadata;
+pub mod patch;
 pub mod read;
 pub mod search;
 pub mod transaction;
@@ -34,15 +37,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(everything::everything)),
         )
         .service(web::resource(["/fhir", "/fhir/"]).route(web::post().to(transaction::bundle)))
+        .service(web::resource("/fhir/_history").route(web::get().to(history::system_history)))
         .service(
             web::resource("/fhir/{type}/_search")
                 .route(web::post().to(search::search_post))
                 .route(web::get().to(search::search_get)),
         )
+        .service(web::resource("/fhir/{type}/_history").route(web::get().to(history::type_history)))
         .service(
             web::resource("/fhir/{type}")
                 .route(web::get().to(search::search_get))
-                .route(web::post().to(create::create)),
+                .route(web::post().to(create::create))
+                .route(web::put().to(conditional::update))
+                .route(web::delete().to(conditional::delete))
+                .route(web::patch().to(patch::conditional_patch)),
         )
         .service(
             web::resource("/fhir/{type}/{id}/_history/{vid}").route(web::get().to(read::vread)),
@@ -52,7 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/fhir/{type}/{id}")
                 .route(web::get().to(read::read))
                 .route(web::put().to(update::update))
-                .route(web::delete().to(delete::delete)),
+                .route(web::delete().to(delete::delete))
+                .route(web::patch().to(patch::patch)),
         );
 }
 

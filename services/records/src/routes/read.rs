@@ -27,6 +27,7 @@ use crate::{
     params(("type" = String, Path), ("id" = String, Path)),
     responses(
         (status = 200, description = "The resource; ETag and Last-Modified set"),
+        (status = 304, description = "If-None-Match names the current version, or it was not modified since If-Modified-Since"),
         (status = 404, description = "Unknown resource, or one the caller may not see (OperationOutcome)"),
         (status = 410, description = "Deleted")
     ),
@@ -40,7 +41,18 @@ pub async fn read(
 ) -> Result<HttpResponse, RecordsError> {
     let (raw_type, raw_id) = path.into_inner();
     let result = match Subset::parse(req.query_string()) {
-        Ok(subset) => handle(&raw_type, &raw_id, None, subset, &caller, &state).await,
+        Ok(subset) => {
+            handle(
+                &raw_type,
+                &raw_id,
+                None,
+                subset,
+                Some(&req),
+                &caller,
+                &state,
+            )
+            .await
+        }
         Err(e) => Err(e.into()),
     };
     super::observe(&state, "read", &raw_type, &result);
@@ -71,7 +83,9 @@ pub async fn vread(
         VersionId::parse(&raw_version),
         Subset::parse(req.query_string()),
     ) {
-        (Ok(v), Ok(subset)) => handle(&raw_type, &raw_id, Some(v), subset, &caller, &state).await,
+        (Ok(v), Ok(subset)) => {
+            handle(&raw_type, &raw_id, Some(v), subset, None, &caller, &state).await
+        }
         (Err(e), _) => Err(FhirError::NotFound(e.to_string()).into()),
         (_, Err(e)) => Err(e.into()),
     };
@@ -206,11 +220,14 @@ pub async fn decide_current(
     Ok((subject, decision))
 }
 
+/// `preconditions`: a read's request, whose `If-None-Match` and `If-Modified-Since` are
+/// answered (304) once access is decided; the read is recorded either way.
 async fn handle(
     raw_type: &str,
     raw_id: &str,
     version: Option<VersionId>,
     subset: Subset,
+    preconditions: Option<&HttpRequest>,
     caller: &Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
@@ -264,6 +281,14 @@ async fn handle(
         Some(json) => {
             let event = decision.event(caller, Interaction::Read, subject.touched(1));
             state.record(&mut conn, &[event]).await?;
+            // After the decision and its event: a 304 is a read, and an outsider learns
+            // nothing from preconditions.
+            if let Some(req) = preconditions {
+                if let Some(current) = http::not_modified(req, stored.version, stored.last_updated)?
+                {
+                    return Ok(current);
+                }
+            }
             Ok(
                 http::versioned(StatusCode::OK, stored.version, stored.last_updated)
                     .body(subset.apply(json)?),

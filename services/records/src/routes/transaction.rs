@@ -1,23 +1,35 @@
 //! `POST /fhir` with a Bundle of type `transaction` (all or nothing, one database transaction)
-//! or `batch` (each entry on its own). Entries may create (`POST Type`), update or create with
-//! an id (`PUT Type/id`, `ifMatch`) and delete (`DELETE Type/id`); read and search entries and
-//! conditional operations are not supported (400). In a transaction, references to an entry's
-//! `fullUrl` (e.g. `urn:uuid:...`) are rewritten to the `Type/id` the server assigned, and
-//! entries run in the specification's order: deletes, creates, updates. Access control and
-//! events are per entry, exactly as for the single interactions; a denied entry fails the whole
-//! transaction (403) and its deny event is still recorded.
+//! or `batch` (each entry on its own). Entries may create (`POST Type`, conditionally with
+//! `ifNoneExist`), update or create with an id (`PUT Type/id`, `ifMatch`), update
+//! conditionally (`PUT Type?params`), delete (`DELETE Type/id`) and delete conditionally
+//! (`DELETE Type?params`) and patch (`PATCH Type/id` or `Type?params`, the patch a Binary
+//! holding a JSON Patch or a FHIRPath Patch Parameters); read and search entries are not
+//! supported (400). Conditions are
+//! matched as `conditional.rs` matches them (the caller's access inside the query), before any
+//! entry is written. In a transaction, references to an entry's `fullUrl` (e.g.
+//! `urn:uuid:...`) are rewritten to the `Type/id` the server assigned (for a conditional create
+//! that matched, the match's), and conditional references (`Patient?identifier=s|v`) to the one
+//! resource they match (the one a conditional create of the Bundle with that condition makes);
+//! none or several fail the transaction with a 412. Entries run in the specification's order:
+//! deletes, creates, updates. Access control and events are per entry, exactly as for the
+//! single interactions; a denied entry fails the whole transaction (403) and its deny event is
+//! still recorded, as are the searches the matching made.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
+use base64::{engine::general_purpose::STANDARD, Engine};
 use custodian_access::Caller;
 use custodian_events::AccessEvent;
 use custodian_fhir::FhirError;
-use diesel_async::AsyncConnection;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Deserialize;
 use serde_json::{json, value::RawValue, Value};
 
 use super::{
     apply::{self, Applied},
+    conditional::{self, Condition, Resolved},
+    fhirpath_patch::FhirPatch,
     http,
+    patch::{self, Patch},
     write::{parse_body, prepare, Prepared},
 };
 use crate::{
@@ -27,6 +39,7 @@ use crate::{
     },
     error::RecordsError,
     state::AppState,
+    store,
 };
 
 #[derive(Deserialize)]
@@ -53,20 +66,49 @@ struct InRequest {
     url: String,
     #[serde(rename = "ifMatch")]
     if_match: Option<String>,
+    #[serde(rename = "ifNoneExist")]
+    if_none_exist: Option<String>,
 }
 
 enum Op {
-    Create { body: String },
-    Update { body: String, expected: Option<i64> },
-    Delete { expected: Option<i64> },
+    Create {
+        body: String,
+        if_none_exist: Option<Condition>,
+    },
+    Update {
+        body: String,
+        expected: Option<i64>,
+    },
+    Delete {
+        expected: Option<i64>,
+    },
+    /// A JSON Patch (a Binary) or a FHIRPath Patch (a Parameters).
+    Patch {
+        patch: Box<Patch>,
+        expected: Option<i64>,
+    },
 }
 
 struct Planned {
     index: usize,
     resource_type: ResourceType,
+    /// For a conditional update or delete, a placeholder until the condition is matched.
     id: ResourceId,
+    /// `PUT Type?params` or `DELETE Type?params`.
+    condition: Option<Condition>,
     full_url: Option<String>,
     op: Op,
+}
+
+/// What matching an entry's condition decided.
+#[derive(Clone, Copy)]
+enum Resolution {
+    /// Write (create, update or delete `id`).
+    Write,
+    /// A conditional create matched this version of an existing resource: nothing written.
+    Existing(i64),
+    /// A conditional delete matched nothing.
+    Nothing,
 }
 
 impl Planned {
@@ -74,7 +116,7 @@ impl Planned {
         match self.op {
             Op::Delete { .. } => 0,
             Op::Create { .. } => 1,
-            Op::Update { .. } => 2,
+            Op::Update { .. } | Op::Patch { .. } => 2,
         }
     }
 }
@@ -82,6 +124,7 @@ impl Planned {
 /// A parsed and validated entry, ready to write.
 struct Ready {
     planned: Planned,
+    resolution: Resolution,
     incoming: Option<IncomingResource>,
     prepared: Option<Prepared>,
 }
@@ -111,6 +154,38 @@ fn parse_etag(raw: &str) -> Result<i64, FhirError> {
         .map_err(|_| FhirError::BadRequest(format!("ifMatch {raw:?} is not a version ETag")))
 }
 
+/// The patch of a PATCH entry: a Binary holding a JSON Patch, or a FHIRPath Patch Parameters.
+fn patch_of(entry: &InEntry) -> Result<Patch, FhirError> {
+    let resource: Value = entry
+        .resource
+        .as_ref()
+        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .ok_or_else(|| FhirError::BadRequest("a PATCH entry needs its patch as resource".into()))?;
+    match resource.get("resourceType").and_then(Value::as_str) {
+        Some("Binary") => {
+            if resource.get("contentType").and_then(Value::as_str) != Some(patch::JSON_PATCH) {
+                return Err(FhirError::BadRequest(format!(
+                    "a PATCH entry's Binary must have contentType {}",
+                    patch::JSON_PATCH
+                )));
+            }
+            let data = resource
+                .get("data")
+                .and_then(Value::as_str)
+                .and_then(|d| STANDARD.decode(d).ok())
+                .ok_or_else(|| FhirError::BadRequest("the Binary's data is not base64".into()))?;
+            serde_json::from_slice(&data)
+                .map(Patch::Json)
+                .map_err(|e| FhirError::BadRequest(format!("the Binary is not a JSON Patch: {e}")))
+        }
+        Some("Parameters") => FhirPatch::parse(&resource).map(Patch::Fhir),
+        _ => Err(FhirError::BadRequest(
+            "a PATCH entry's resource is a Binary (JSON Patch) or a Parameters (FHIRPath Patch)"
+                .into(),
+        )),
+    }
+}
+
 fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, FhirError> {
     let request = entry
         .request
@@ -122,11 +197,13 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
         .strip_prefix(&prefix)
         .unwrap_or(&request.url)
         .trim_start_matches('/');
-    if url.contains('?') {
-        return Err(FhirError::BadRequest(
-            "conditional operations are not supported".into(),
-        ));
-    }
+    let (url, condition) = match url.split_once('?') {
+        Some((path, _)) => {
+            let condition = Condition::parse(path, url)?;
+            (path, Some(condition))
+        }
+        None => (url, None),
+    };
     let parts: Vec<&str> = url.split('/').collect();
     let body = || {
         entry
@@ -136,16 +213,38 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
             .ok_or_else(|| FhirError::BadRequest("entry has no resource".into()))
     };
     let expected = request.if_match.as_deref().map(parse_etag).transpose()?;
-    let (resource_type, id, op) = match (
-        request.method.to_ascii_uppercase().as_str(),
-        parts.as_slice(),
-    ) {
-        ("POST", [t]) => (
+    let method = request.method.to_ascii_uppercase();
+    let (resource_type, id, op) = match (method.as_str(), parts.as_slice(), &condition) {
+        ("POST", [t], None) => {
+            let resource_type = http::parse_type(t)?;
+            let if_none_exist = request
+                .if_none_exist
+                .as_deref()
+                .map(|c| Condition::parse(resource_type.as_str(), c))
+                .transpose()?;
+            (
+                resource_type,
+                ResourceId::generate(),
+                Op::Create {
+                    body: body()?,
+                    if_none_exist,
+                },
+            )
+        }
+        ("PUT", [t], Some(_)) => (
             http::parse_type(t)?,
             ResourceId::generate(),
-            Op::Create { body: body()? },
+            Op::Update {
+                body: body()?,
+                expected,
+            },
         ),
-        ("PUT", [t, id]) => (
+        ("DELETE", [t], Some(_)) => (
+            http::parse_type(t)?,
+            ResourceId::generate(),
+            Op::Delete { expected },
+        ),
+        ("PUT", [t, id], None) => (
             http::parse_type(t)?,
             http::parse_id(id)?,
             Op::Update {
@@ -153,12 +252,28 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
                 expected,
             },
         ),
-        ("DELETE", [t, id]) => (
+        ("DELETE", [t, id], None) => (
             http::parse_type(t)?,
             http::parse_id(id)?,
             Op::Delete { expected },
         ),
-        (method, _) => {
+        ("PATCH", [t, id], None) => (
+            http::parse_type(t)?,
+            http::parse_id(id)?,
+            Op::Patch {
+                patch: Box::new(patch_of(entry)?),
+                expected,
+            },
+        ),
+        ("PATCH", [t], Some(_)) => (
+            http::parse_type(t)?,
+            ResourceId::generate(),
+            Op::Patch {
+                patch: Box::new(patch_of(entry)?),
+                expected,
+            },
+        ),
+        (method, _, _) => {
             return Err(FhirError::BadRequest(format!(
                 "{method} {} is not supported in a Bundle",
                 request.url
@@ -169,6 +284,7 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
         index,
         resource_type,
         id,
+        condition,
         full_url: entry.full_url.clone(),
         op,
     })
@@ -177,13 +293,15 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
 fn ready(
     state: &AppState,
     planned: Planned,
+    resolution: Resolution,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Ready, FhirError> {
-    let body = match &planned.op {
-        Op::Create { body } | Op::Update { body, .. } => body,
-        Op::Delete { .. } => {
+    let body = match (&planned.op, resolution) {
+        (Op::Create { body, .. } | Op::Update { body, .. }, Resolution::Write) => body,
+        _ => {
             return Ok(Ready {
                 planned,
+                resolution,
                 incoming: None,
                 prepared: None,
             })
@@ -191,7 +309,8 @@ fn ready(
     };
     let incoming = parse_body(body.as_bytes(), &planned.resource_type)?;
     if let Op::Update { .. } = planned.op {
-        if incoming.id().as_deref() != Some(planned.id.as_str()) {
+        let conditional_without_id = planned.condition.is_some() && incoming.id().is_none();
+        if !conditional_without_id && incoming.id().as_deref() != Some(planned.id.as_str()) {
             return Err(FhirError::BadRequest(
                 "the resource's id must equal the request URL's".into(),
             ));
@@ -206,6 +325,7 @@ fn ready(
     )?;
     Ok(Ready {
         planned,
+        resolution,
         incoming: Some(incoming),
         prepared: Some(prepared),
     })
@@ -251,6 +371,19 @@ async fn run_entry(
 ) -> Result<Answer, Failure> {
     let p = &entry.planned;
     let (t, id) = (p.resource_type.as_str(), p.id.as_str());
+    let answer = |status: &str, version: Option<i64>| Answer {
+        index: p.index,
+        status: status.to_string(),
+        location: version.map(|v| format!("{t}/{id}/_history/{v}")),
+        etag: version.map(http::etag),
+        outcome: None,
+        memberships: Vec::new(),
+    };
+    match entry.resolution {
+        Resolution::Existing(version) => return Ok(answer("200 OK", Some(version))),
+        Resolution::Nothing => return Ok(answer("204 No Content", None)),
+        Resolution::Write => {}
+    }
     let applied = match (&p.op, &entry.incoming, &entry.prepared) {
         (Op::Create { .. }, Some(incoming), Some(prepared)) => {
             apply::create(conn, state, caller, t, id, incoming, prepared, None, now).await?
@@ -264,6 +397,30 @@ async fn run_entry(
         (Op::Delete { expected }, _, _) => {
             apply::delete(conn, state, caller, t, id, *expected, now).await?
         }
+        (Op::Patch { patch, expected }, _, _) => {
+            match patch::patch_on(
+                conn,
+                state,
+                caller,
+                &p.resource_type,
+                id,
+                patch,
+                *expected,
+                now,
+            )
+            .await?
+            {
+                conditional::Outcome::Applied { applied, .. } => applied,
+                conditional::Outcome::Refused(e) => {
+                    return Err(Failure::Refused(p.index, entry_error(p.index, e), None))
+                }
+                _ => {
+                    return Err(Failure::Records(RecordsError::Internal(
+                        "a patch entry wrote nothing".into(),
+                    )))
+                }
+            }
+        }
         _ => {
             return Err(Failure::Records(RecordsError::Internal(
                 "entry not prepared".into(),
@@ -272,12 +429,8 @@ async fn run_entry(
     };
     let memberships = applied.memberships().to_vec();
     let answer = |status: &str, version: Option<i64>| Answer {
-        index: p.index,
-        status: status.to_string(),
-        location: version.map(|v| format!("{t}/{id}/_history/{v}")),
-        etag: version.map(http::etag),
-        outcome: None,
         memberships: memberships.clone(),
+        ..answer(status, version)
     };
     match applied {
         Applied::Written {
@@ -334,6 +487,7 @@ async fn run_entry(
         (status = 200, description = "transaction-response or batch-response Bundle"),
         (status = 400, description = "Not a transaction or batch, or an unsupported entry"),
         (status = 403, description = "An entry of a transaction was not permitted"),
+        (status = 412, description = "A condition of a transaction (ifNoneExist, a conditional URL or reference) matched several resources, or a conditional reference none"),
         (status = 422, description = "An entry is not valid FHIR R4")
     ),
     security(("bearer" = []))
@@ -399,6 +553,279 @@ async fn handle(
     }
 }
 
+fn fail(index: usize, e: FhirError) -> Failure {
+    Failure::Refused(index, entry_error(index, e), None)
+}
+
+/// Matches `condition` for entry `index`, keeping the matching's events in `events`.
+async fn matched(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    index: usize,
+    resource_type: &str,
+    condition: &Condition,
+    events: &mut Vec<AccessEvent>,
+) -> Result<conditional::Matches, Failure> {
+    let matches = conditional::matches(conn, state, caller, resource_type, condition).await?;
+    events.extend(matches.events.iter().cloned());
+    if let Some(decision) = &matches.refused {
+        return Err(Failure::Refused(
+            index,
+            crate::access::refused(state, decision),
+            None,
+        ));
+    }
+    Ok(matches)
+}
+
+fn found_id(found: &conditional::Found) -> Result<ResourceId, RecordsError> {
+    http::parse_id(&found.id).map_err(|e| RecordsError::Internal(e.to_string()))
+}
+
+/// Resolves an entry's condition (`ifNoneExist`, `PUT`/`DELETE Type?params`), setting its id.
+async fn resolve(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    p: &mut Planned,
+    events: &mut Vec<AccessEvent>,
+) -> Result<Resolution, Failure> {
+    let t = p.resource_type.as_str().to_string();
+    let index = p.index;
+    match (&p.op, &p.condition) {
+        (
+            Op::Create {
+                if_none_exist: Some(c),
+                ..
+            },
+            _,
+        ) => {
+            let m = matched(conn, state, caller, index, &t, c, events).await?;
+            match m.resolved() {
+                Resolved::None => Ok(Resolution::Write),
+                Resolved::One(found) => {
+                    p.id = found_id(found)?;
+                    Ok(Resolution::Existing(found.version))
+                }
+                Resolved::Several => Err(fail(
+                    index,
+                    conditional::several(&t, "make ifNoneExist more selective"),
+                )),
+            }
+        }
+        (Op::Update { body, .. }, Some(c)) => {
+            let body_id = serde_json::from_str::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_string));
+            let m = matched(conn, state, caller, index, &t, c, events).await?;
+            match m.resolved() {
+                Resolved::One(found) => {
+                    if body_id.as_ref().is_some_and(|b| *b != found.id) {
+                        return Err(fail(
+                            index,
+                            FhirError::BadRequest(
+                                "the resource's id is not the id of the resource the condition \
+                                 matched"
+                                    .into(),
+                            ),
+                        ));
+                    }
+                    p.id = found_id(found)?;
+                }
+                Resolved::None => {
+                    if let Some(b) = body_id {
+                        let id = http::parse_id(&b).map_err(|e| fail(index, e))?;
+                        if store::current(conn, &t, id.as_str(), false)
+                            .await?
+                            .is_none()
+                        {
+                            p.id = id;
+                        }
+                    }
+                }
+                Resolved::Several => {
+                    return Err(fail(
+                        index,
+                        conditional::several(&t, "a conditional update changes one resource"),
+                    ))
+                }
+            }
+            Ok(Resolution::Write)
+        }
+        (Op::Patch { .. }, Some(c)) => {
+            let m = matched(conn, state, caller, index, &t, c, events).await?;
+            match m.resolved() {
+                Resolved::One(found) => {
+                    p.id = found_id(found)?;
+                    Ok(Resolution::Write)
+                }
+                Resolved::None => Err(fail(
+                    index,
+                    FhirError::NotFound(format!("no {t} matches the condition")),
+                )),
+                Resolved::Several => Err(fail(
+                    index,
+                    conditional::several(&t, "a conditional patch changes one resource"),
+                )),
+            }
+        }
+        (Op::Delete { .. }, Some(c)) => {
+            let m = matched(conn, state, caller, index, &t, c, events).await?;
+            match m.resolved() {
+                Resolved::None => Ok(Resolution::Nothing),
+                Resolved::One(found) => {
+                    p.id = found_id(found)?;
+                    Ok(Resolution::Write)
+                }
+                Resolved::Several => Err(fail(
+                    index,
+                    conditional::several(&t, "a conditional delete removes one resource"),
+                )),
+            }
+        }
+        _ => Ok(Resolution::Write),
+    }
+}
+
+/// The conditional references (`Type?params`) in a resource.
+fn conditional_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(o) => {
+            for (k, v) in o {
+                match (k.as_str(), v) {
+                    ("reference", Value::String(r)) => {
+                        if let Some((t, q)) = r.split_once('?') {
+                            if !t.contains('/')
+                                && !q.is_empty()
+                                && custodian_fhir::validate::is_resource_type(t)
+                                && !out.contains(r)
+                            {
+                                out.push(r.clone());
+                            }
+                        }
+                    }
+                    _ => conditional_references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| conditional_references(v, out)),
+        _ => {}
+    }
+}
+
+/// Replaces every `from` string value in a JSON text by `to`.
+fn rewrite(body: &mut String, from: &str, to: &str) -> Result<(), RecordsError> {
+    let quoted = serde_json::to_string(from).map_err(|e| RecordsError::Internal(e.to_string()))?;
+    if body.contains(&quoted) {
+        *body = body.replace(&quoted, &format!("\"{to}\""));
+    }
+    Ok(())
+}
+
+/// Matches the entries' conditions, rewrites their references (to entries' `fullUrl`s when
+/// `full_urls`, and conditional ones), validates them and runs them in the specification's
+/// order, on `conn`. The matching's events are kept in `events` (and enqueued on success).
+async fn process(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    mut planned: Vec<Planned>,
+    full_urls: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    events: &mut Vec<AccessEvent>,
+) -> Result<Vec<Answer>, Failure> {
+    let mut resolutions = Vec::with_capacity(planned.len());
+    for p in planned.iter_mut() {
+        resolutions.push(resolve(conn, state, caller, p, events).await?);
+    }
+    // fullUrl -> the Type/id it becomes, rewritten wherever the Bundle refers to it.
+    let rewrites: Vec<(String, String)> = if full_urls {
+        planned
+            .iter()
+            .filter_map(|p| {
+                p.full_url
+                    .clone()
+                    .map(|u| (u, format!("{}/{}", p.resource_type, p.id)))
+            })
+            .filter(|(from, _)| !from.is_empty())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Conditions of the Bundle's own conditional creates: a reference with the same condition
+    // is to that entry's resource.
+    let own: Vec<(String, String)> = planned
+        .iter()
+        .filter_map(|p| match &p.op {
+            Op::Create {
+                if_none_exist: Some(c),
+                ..
+            } if full_urls => Some((
+                c.key(p.resource_type.as_str()),
+                format!("{}/{}", p.resource_type, p.id),
+            )),
+            _ => None,
+        })
+        .collect();
+    let mut resolved_refs: Vec<(String, String)> = Vec::new();
+    let mut readies = Vec::new();
+    for (mut p, resolution) in planned.into_iter().zip(resolutions) {
+        let index = p.index;
+        if let Op::Create { body, .. } | Op::Update { body, .. } = &mut p.op {
+            for (from, to) in &rewrites {
+                rewrite(body, from, to)?;
+            }
+            let mut refs = Vec::new();
+            if let Ok(value) = serde_json::from_str::<Value>(body) {
+                conditional_references(&value, &mut refs);
+            }
+            for r in refs {
+                let target =
+                    match resolved_refs.iter().find(|(from, _)| *from == r) {
+                        Some((_, to)) => to.clone(),
+                        None => {
+                            let (t, _) = r.split_once('?').unwrap_or_default();
+                            let c = Condition::parse(t, &r).map_err(|e| fail(index, e))?;
+                            let to =
+                                match own.iter().find(|(k, _)| *k == c.key(t)) {
+                                    Some((_, to)) => to.clone(),
+                                    None => {
+                                        let m = matched(conn, state, caller, index, t, &c, events)
+                                            .await?;
+                                        match m.resolved() {
+                                            Resolved::One(found) => format!("{t}/{}", found.id),
+                                            Resolved::None | Resolved::Several => {
+                                                return Err(fail(
+                                                    index,
+                                                    FhirError::PreconditionFailed(format!(
+                                                "the conditional reference {r:?} must match \
+                                                 exactly one resource; it matches {}",
+                                                if m.found.is_empty() { "none" } else { "several" }
+                                            )),
+                                                ))
+                                            }
+                                        }
+                                    }
+                                };
+                            resolved_refs.push((r.clone(), to.clone()));
+                            to
+                        }
+                    };
+                rewrite(body, &r, &target)?;
+            }
+        }
+        readies.push(ready(state, p, resolution, now).map_err(|e| fail(index, e))?);
+    }
+    readies.sort_by_key(|r| r.planned.order());
+    let mut answers = Vec::new();
+    for r in &readies {
+        answers.push(run_entry(conn, state, caller, r, now).await?);
+    }
+    state.enqueue_events(conn, &std::mem::take(events)).await?;
+    Ok(answers)
+}
+
 async fn transaction(
     state: &AppState,
     caller: &Caller,
@@ -409,43 +836,19 @@ async fn transaction(
     for (index, entry) in bundle.entry.iter().enumerate() {
         planned.push(plan(state, index, entry).map_err(|e| entry_error(index, e))?);
     }
-    // fullUrl -> the Type/id it becomes, rewritten wherever the Bundle refers to it.
-    let rewrites: Vec<(String, String)> = planned
-        .iter()
-        .filter_map(|p| {
-            p.full_url
-                .clone()
-                .map(|u| (u, format!("{}/{}", p.resource_type, p.id)))
-        })
-        .filter(|(from, _)| !from.is_empty())
-        .collect();
-    let mut readies = Vec::new();
-    for mut p in planned {
-        if let Op::Create { body } | Op::Update { body, .. } = &mut p.op {
-            for (from, to) in &rewrites {
-                let quoted = serde_json::to_string(from)
-                    .map_err(|e| RecordsError::Internal(e.to_string()))?;
-                if body.contains(&quoted) {
-                    *body = body.replace(&quoted, &format!("\"{to}\""));
-                }
-            }
-        }
-        let index = p.index;
-        readies.push(ready(state, p, now).map_err(|e| entry_error(index, e))?);
-    }
-    readies.sort_by_key(|r| r.planned.order());
     let mut conn = state.connection().await?;
+    let mut events = Vec::new();
     let result = {
-        let readies = &readies;
+        let events = &mut events;
         conn.transaction::<Vec<Answer>, Failure, _>(async move |conn| {
-            let mut answers = Vec::new();
-            for r in readies {
-                answers.push(run_entry(conn, state, caller, r, now).await?);
-            }
-            Ok(answers)
+            process(conn, state, caller, planned, true, now, events).await
         })
         .await
     };
+    if result.is_err() && !events.is_empty() {
+        // Rolled back: the searches the matching made are still accesses to record.
+        state.record(&mut conn, &events).await?;
+    }
     match result {
         Ok(answers) => {
             state.relay.wake();
@@ -487,25 +890,33 @@ async fn batch(
         memberships: Vec::new(),
     };
     for (index, entry) in bundle.entry.iter().enumerate() {
-        let r = match plan(state, index, entry).and_then(|p| ready(state, p, now)) {
-            Ok(r) => r,
+        let p = match plan(state, index, entry) {
+            Ok(p) => p,
             Err(e) => {
                 answers.push(refuse(index, entry_error(index, e)));
                 continue;
             }
         };
+        let mut events = Vec::new();
         let result = {
-            let r = &r;
-            conn.transaction::<Answer, Failure, _>(async move |conn| {
-                run_entry(conn, state, caller, r, now).await
+            let events = &mut events;
+            conn.transaction::<Vec<Answer>, Failure, _>(async move |conn| {
+                process(conn, state, caller, vec![p], false, now, events).await
             })
             .await
         };
-        match result {
-            Ok(answer) => {
+        if result.is_err() && !events.is_empty() {
+            state.record(&mut conn, &events).await?;
+        }
+        match result.map(|mut a| a.pop()) {
+            Ok(Some(answer)) => {
                 state.relationships.committed(&answer.memberships);
                 answers.push(answer)
             }
+            Ok(None) => answers.push(refuse(
+                index,
+                FhirError::Internal("the entry was not run".into()),
+            )),
             Err(Failure::Records(e)) => {
                 answers.push(refuse(index, FhirError::Internal(e.to_string())))
             }

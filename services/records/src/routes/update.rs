@@ -1,7 +1,7 @@
 //! `PUT /fhir/{type}/{id}`: a new version, or a create with the client's id.
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_access::Caller;
+use custodian_access::{Caller, Interaction};
 use custodian_fhir::FhirError;
 use diesel_async::AsyncConnection;
 
@@ -15,7 +15,36 @@ use crate::{
     domain::resource::now_millis,
     error::RecordsError,
     state::AppState,
+    store,
 };
+
+/// For `If-None-Match: *`, when the id has a live resource: the caller's right to update it is
+/// decided first (a caller who may not learns nothing), then the 412.
+async fn existing(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Applied>, RecordsError> {
+    let Some(current) = store::current(conn, resource_type, id, true).await? else {
+        return Ok(None);
+    };
+    if current.deleted {
+        return Ok(None);
+    }
+    let subject = apply::existing_subject(conn, state, resource_type, id, &current).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Update, &subject.target())?;
+    if !decision.permitted() {
+        return apply::denied(state, caller, Interaction::Update, &subject, decision, true)
+            .map(Some);
+    }
+    Ok(Some(Applied::Precondition(format!(
+        "If-None-Match: * but {resource_type}/{id} exists"
+    ))))
+}
 
 /// Update a resource (or create it with this id).
 #[utoipa::path(
@@ -29,7 +58,7 @@ use crate::{
         (status = 201, description = "Created with the client's id"),
         (status = 400, description = "Malformed, or body id differs from the URL"),
         (status = 403, description = "Not permitted"),
-        (status = 412, description = "If-Match does not match the current version"),
+        (status = 412, description = "If-Match does not match the current version, or If-None-Match: * and it exists"),
         (status = 422, description = "Not valid FHIR R4")
     ),
     security(("bearer" = []))
@@ -59,6 +88,8 @@ async fn handle(
     let id = http::parse_id(raw_id)?;
     http::require_json(req)?;
     let expected = http::if_match(req)?;
+    // `If-None-Match: *`: create only.
+    let create_only = http::IfNoneMatch::of(req)? == Some(http::IfNoneMatch::Any);
     let incoming = parse_body(body, &resource_type)?;
     match incoming.id() {
         None => {
@@ -82,18 +113,28 @@ async fn handle(
         let (incoming, prepared, caller) = (&incoming, &prepared, &caller);
         let (resource_type, id) = (resource_type.as_str(), id.as_str());
         conn.transaction::<Applied, RecordsError, _>(async move |conn| {
-            let applied = apply::update(
-                conn,
-                state,
-                caller,
-                resource_type,
-                id,
-                incoming,
-                prepared,
-                expected,
-                now,
-            )
-            .await?;
+            let exists = if create_only {
+                existing(conn, state, caller, resource_type, id).await?
+            } else {
+                None
+            };
+            let applied = match exists {
+                Some(refusal) => refusal,
+                None => {
+                    apply::update(
+                        conn,
+                        state,
+                        caller,
+                        resource_type,
+                        id,
+                        incoming,
+                        prepared,
+                        expected,
+                        now,
+                    )
+                    .await?
+                }
+            };
             if let Applied::Denied { event, .. } = &applied {
                 state
                     .enqueue_events(conn, std::slice::from_ref(event))

@@ -508,3 +508,33 @@ pub fn entry_ids(bundle: &Value, mode: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+impl TestApp {
+    /// Any method (PATCH included), with an optional body of `content_type`.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .bearer_auth(token);
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let resp = match body {
+            Some((content_type, body)) => req
+                .insert_header(("Content-Type", content_type))
+                .send_body(body.to_string())
+                .await
+                .unwrap(),
+            None => req.send().await.unwrap(),
+        };
+        self.finish(resp).await
+    }
+}

@@ -12,6 +12,7 @@ mod encryption;
 mod events;
 mod examples;
 mod helpers;
+mod interactions;
 mod memberships;
 mod metadata;
 mod migrations;
