@@ -190,6 +190,16 @@ pub async fn negotiate(
         .map(ServiceResponse::map_into_boxed_body)
 }
 
+/// The answer to a method a FHIR path does not serve (a resource's `default_service`): 405
+/// with an `OperationOutcome`, not actix's empty body.
+pub async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, FhirError> {
+    Err(FhirError::MethodNotAllowed(format!(
+        "{} is not supported on {}",
+        req.method(),
+        req.path()
+    )))
+}
+
 /// `W/"3"`: the weak ETag of version 3.
 pub fn etag(version: i64) -> String {
     format!("W/\"{version}\"")
@@ -229,23 +239,17 @@ pub enum IfNoneMatch {
 }
 
 impl IfNoneMatch {
-    pub fn of(req: &HttpRequest) -> Result<Option<Self>, FhirError> {
-        let Some(raw) = req.headers().get(header::IF_NONE_MATCH) else {
-            return Ok(None);
-        };
+    /// The header, when present. Entity tags that are not version ETags match nothing (the
+    /// request then proceeds as if unconditional, as RFC 9110 has it for tags that differ).
+    pub fn of(req: &HttpRequest) -> Option<Self> {
+        let raw = req.headers().get(header::IF_NONE_MATCH)?;
         let raw = raw.to_str().unwrap_or_default().trim();
         if raw == "*" {
-            return Ok(Some(Self::Any));
+            return Some(Self::Any);
         }
-        raw.split(',')
-            .map(|tag| parse_etag(tag).ok_or(()))
-            .collect::<Result<Vec<i64>, ()>>()
-            .map(|versions| Some(Self::Versions(versions)))
-            .map_err(|()| {
-                FhirError::BadRequest(format!(
-                    "If-None-Match {raw:?} is not * or version ETags like W/\"1\""
-                ))
-            })
+        Some(Self::Versions(
+            raw.split(',').filter_map(parse_etag).collect(),
+        ))
     }
 
     /// Whether the current `version` matches (a read then answers 304).
@@ -281,17 +285,17 @@ pub fn not_modified(
     req: &HttpRequest,
     version: i64,
     last_updated: DateTime<Utc>,
-) -> Result<Option<HttpResponse>, FhirError> {
-    let current = match IfNoneMatch::of(req)? {
+) -> Option<HttpResponse> {
+    let current = match IfNoneMatch::of(req) {
         Some(tags) => tags.matches(version),
         None => if_modified_since(req).is_some_and(|since| not_modified_since(last_updated, since)),
     };
-    Ok(current.then(|| {
+    current.then(|| {
         HttpResponse::NotModified()
             .insert_header((header::ETAG, etag(version)))
             .insert_header((header::LAST_MODIFIED, http_date(last_updated)))
             .finish()
-    }))
+    })
 }
 
 /// `Last-Modified` spelling (RFC 9110 IMF-fixdate).
@@ -378,12 +382,12 @@ mod tests {
         let req = TestRequest::default()
             .insert_header(("If-None-Match", "W/\"1\", W/\"2\""))
             .to_http_request();
-        let none = IfNoneMatch::of(&req).unwrap().unwrap();
+        let none = IfNoneMatch::of(&req).unwrap();
         assert!(none.matches(2) && !none.matches(3));
         let req = TestRequest::default()
             .insert_header(("If-None-Match", "*"))
             .to_http_request();
-        assert_eq!(IfNoneMatch::of(&req).unwrap(), Some(IfNoneMatch::Any));
+        assert_eq!(IfNoneMatch::of(&req), Some(IfNoneMatch::Any));
     }
 
     #[test]
@@ -436,23 +440,15 @@ mod tests {
                 .insert_header((name.to_string(), value.to_string()))
                 .to_http_request()
         };
-        let hit = not_modified(&req("If-None-Match", "W/\"2\""), 2, t).unwrap();
+        let hit = not_modified(&req("If-None-Match", "W/\"2\""), 2, t);
         assert_eq!(hit.unwrap().status(), StatusCode::NOT_MODIFIED);
-        assert!(not_modified(&req("If-None-Match", "W/\"1\""), 2, t)
-            .unwrap()
-            .is_none());
+        assert!(not_modified(&req("If-None-Match", "W/\"1\""), 2, t).is_none());
         let since = http_date(t);
-        assert!(not_modified(&req("If-Modified-Since", &since), 2, t)
-            .unwrap()
-            .is_some());
+        assert!(not_modified(&req("If-Modified-Since", &since), 2, t).is_some());
         let earlier = http_date(t - chrono::Duration::seconds(5));
-        assert!(not_modified(&req("If-Modified-Since", &earlier), 2, t)
-            .unwrap()
-            .is_none());
-        assert!(not_modified(&req("If-Modified-Since", "yesterday"), 2, t)
-            .unwrap()
-            .is_none());
-        assert!(not_modified(&req("If-None-Match", "bad"), 2, t).is_err());
+        assert!(not_modified(&req("If-Modified-Since", &earlier), 2, t).is_none());
+        assert!(not_modified(&req("If-Modified-Since", "yesterday"), 2, t).is_none());
+        assert!(not_modified(&req("If-None-Match", "bad"), 2, t).is_none());
     }
 
     #[test]

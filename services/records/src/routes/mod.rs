@@ -26,38 +26,44 @@ use crate::{domain::ResourceType, error::RecordsError, state::AppState};
 /// Bodies up to 32 MiB (large Bundles and documents).
 pub const MAX_BODY: usize = 32 << 20;
 
+/// A FHIR path: methods it does not serve are a 405 with an `OperationOutcome`.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(custodian_fhir::http::method_not_allowed))
+}
+
 /// Registers every FHIR route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
-        .service(web::resource("/fhir/metadata").route(web::get().to(metadata::metadata)))
+        .service(resource("/fhir/metadata").route(web::get().to(metadata::metadata)))
         .service(web::resource("/internal/memberships").route(web::get().to(internal::memberships)))
-        .service(web::resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
+        .service(resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
         .service(
-            web::resource("/fhir/Patient/{id}/$everything")
-                .route(web::get().to(everything::everything)),
+            resource("/fhir/Patient/{id}/$everything").route(web::get().to(everything::everything)),
         )
-        .service(web::resource(["/fhir", "/fhir/"]).route(web::post().to(transaction::bundle)))
-        .service(web::resource("/fhir/_history").route(web::get().to(history::system_history)))
         .service(
-            web::resource("/fhir/{type}/_search")
+            web::resource(["/fhir", "/fhir/"])
+                .route(web::post().to(transaction::bundle))
+                .default_service(web::to(custodian_fhir::http::method_not_allowed)),
+        )
+        .service(resource("/fhir/_history").route(web::get().to(history::system_history)))
+        .service(
+            resource("/fhir/{type}/_search")
                 .route(web::post().to(search::search_post))
                 .route(web::get().to(search::search_get)),
         )
-        .service(web::resource("/fhir/{type}/_history").route(web::get().to(history::type_history)))
+        .service(resource("/fhir/{type}/_history").route(web::get().to(history::type_history)))
         .service(
-            web::resource("/fhir/{type}")
+            resource("/fhir/{type}")
                 .route(web::get().to(search::search_get))
                 .route(web::post().to(create::create))
                 .route(web::put().to(conditional::update))
                 .route(web::delete().to(conditional::delete))
                 .route(web::patch().to(patch::conditional_patch)),
         )
+        .service(resource("/fhir/{type}/{id}/_history/{vid}").route(web::get().to(read::vread)))
+        .service(resource("/fhir/{type}/{id}/_history").route(web::get().to(history::history)))
         .service(
-            web::resource("/fhir/{type}/{id}/_history/{vid}").route(web::get().to(read::vread)),
-        )
-        .service(web::resource("/fhir/{type}/{id}/_history").route(web::get().to(history::history)))
-        .service(
-            web::resource("/fhir/{type}/{id}")
+            resource("/fhir/{type}/{id}")
                 .route(web::get().to(read::read))
                 .route(web::put().to(update::update))
                 .route(web::delete().to(delete::delete))

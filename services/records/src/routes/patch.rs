@@ -33,11 +33,15 @@ use crate::{
 };
 
 pub const JSON_PATCH: &str = "application/json-patch+json";
+pub const MERGE_PATCH: &str = "application/merge-patch+json";
 
 /// A parsed patch document.
 pub enum Patch {
     Json(json_patch::Patch),
     Fhir(fhirpath_patch::FhirPatch),
+    /// JSON Merge Patch (RFC 7386): an object whose members replace (or, when null, remove)
+    /// the resource's. Not in R4, but what some clients send (fhirpy's `patch`).
+    Merge(Value),
 }
 
 impl Patch {
@@ -57,14 +61,41 @@ impl Patch {
             JSON_PATCH => serde_json::from_slice(body).map(Patch::Json).map_err(|e| {
                 FhirError::BadRequest(format!("the body is not a JSON Patch (RFC 6902): {e}"))
             }),
-            "application/fhir+json" | "application/json" => {
+            MERGE_PATCH => match serde_json::from_slice(body) {
+                Ok(value @ Value::Object(_)) => Ok(Patch::Merge(value)),
+                _ => Err(FhirError::BadRequest(
+                    "a JSON Merge Patch (RFC 7386) is a JSON object".into(),
+                )),
+            },
+            // One media type, three documents, told apart by their shape: an array is a JSON
+            // Patch, a Parameters resource a FHIRPath Patch, any other object a merge patch.
+            "application/fhir+json" | "application/json" | "" => {
                 let value: Value = serde_json::from_slice(body)
                     .map_err(|e| FhirError::BadRequest(format!("the body is not JSON: {e}")))?;
-                fhirpath_patch::FhirPatch::parse(&value).map(Patch::Fhir)
+                match &value {
+                    Value::Array(_) => {
+                        serde_json::from_value(value).map(Patch::Json).map_err(|e| {
+                            FhirError::BadRequest(format!(
+                                "the body is not a JSON Patch (RFC 6902): {e}"
+                            ))
+                        })
+                    }
+                    Value::Object(o)
+                        if o.get("resourceType").and_then(Value::as_str) == Some("Parameters") =>
+                    {
+                        fhirpath_patch::FhirPatch::parse(&value).map(Patch::Fhir)
+                    }
+                    Value::Object(_) => Ok(Patch::Merge(value)),
+                    _ => Err(FhirError::BadRequest(
+                        "a patch is a JSON Patch array, a FHIRPath Patch Parameters resource or a \
+                         JSON Merge Patch object"
+                            .into(),
+                    )),
+                }
             }
             other => Err(FhirError::UnsupportedMediaType(format!(
-                "content type {other:?} is not a patch; send {JSON_PATCH} or a FHIRPath Patch \
-                 Parameters resource as application/fhir+json"
+                "content type {other:?} is not a patch; send {JSON_PATCH}, a FHIRPath Patch \
+                 Parameters resource as application/fhir+json, or {MERGE_PATCH}"
             ))),
         }
     }
@@ -83,6 +114,10 @@ impl Patch {
                 )])
             }),
             Patch::Fhir(patch) => patch.apply(resource_type, doc),
+            Patch::Merge(patch) => {
+                json_patch::merge(doc, patch);
+                Ok(())
+            }
         }
     }
 }

@@ -284,7 +284,7 @@ async fn handle(
             // After the decision and its event: a 304 is a read, and an outsider learns
             // nothing from preconditions.
             if let Some(req) = preconditions {
-                if let Some(current) = http::not_modified(req, stored.version, stored.last_updated)?
+                if let Some(current) = http::not_modified(req, stored.version, stored.last_updated)
                 {
                     return Ok(current);
                 }

@@ -89,7 +89,7 @@ async fn handle(
     http::require_json(req)?;
     let expected = http::if_match(req)?;
     // `If-None-Match: *`: create only.
-    let create_only = http::IfNoneMatch::of(req)? == Some(http::IfNoneMatch::Any);
+    let create_only = http::IfNoneMatch::of(req) == Some(http::IfNoneMatch::Any);
     let incoming = parse_body(body, &resource_type)?;
     match incoming.id() {
         None => {

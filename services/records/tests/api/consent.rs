@@ -327,17 +327,12 @@ async fn not_ready_until_the_consent_snapshot_is_loaded() {
         )
         .await;
     assert_eq!(org.status, 201, "{}", org.text());
-    // Unsupported methods on a known route (PATCH is supported: see interactions.rs).
-    let trace = app
-        .client
-        .request(
-            awc::http::Method::TRACE,
-            format!("{}/fhir/Patient/alice", app.address),
-        )
-        .bearer_auth(&h1)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(trace.status(), 405);
+    // Unsupported methods on a known route (PATCH is supported: see interactions.rs): 405,
+    // answered as FHIR.
+    for path in ["/fhir/Patient/alice", "/fhir/Patient", "/fhir/metadata", "/fhir"] {
+        let trace = app.request("TRACE", path, &h1, None, &[]).await;
+        assert_eq!(trace.status, 405, "{path}");
+        assert_eq!(trace.json()["resourceType"], "OperationOutcome", "{path}");
+    }
     app.cleanup().await;
 }

@@ -303,6 +303,61 @@ async fn conditional_delete_deletes_one_visible_match() {
 const JSON_PATCH: &str = "application/json-patch+json";
 
 #[actix_web::test]
+async fn merge_patches_and_json_patches_sent_as_json_are_told_apart_by_shape() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let id = create(&app, &h1, "p1").await;
+    let path = format!("/fhir/Patient/{id}");
+    // An object sent as application/json is a JSON Merge Patch (what fhirpy sends).
+    let merge = json!({"birthDate": "1979-12-31", "gender": null}).to_string();
+    let r = app
+        .request("PATCH", &path, &h1, Some(("application/json", &merge)), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["birthDate"], "1979-12-31");
+    assert!(body.get("gender").is_none(), "null removes: {body}");
+    assert_eq!(body["name"][0]["given"][0], "Ann", "the rest is kept");
+    // An array sent as application/json is a JSON Patch.
+    let ops = json!([{"op": "replace", "path": "/birthDate", "value": "1978-01-01"}]).to_string();
+    let r = app
+        .request("PATCH", &path, &h1, Some(("application/json", &ops)), &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["birthDate"], "1978-01-01");
+    // application/merge-patch+json takes objects only; a merge patch cannot change the id.
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some(("application/merge-patch+json", "[]")),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let moved = json!({"id": "elsewhere"}).to_string();
+    let r = app
+        .request(
+            "PATCH",
+            &path,
+            &h1,
+            Some(("application/merge-patch+json", &moved)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    // Another hospital cannot merge-patch what it may not see: 404, nothing changes.
+    let r = app
+        .request("PATCH", &path, &h2, Some(("application/json", &merge)), &[])
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = app.request("GET", &path, &h1, None, &[]).await;
+    assert_eq!(r.json()["birthDate"], "1978-01-01");
+}
+
+#[actix_web::test]
 async fn json_patch_updates_through_the_update_path() {
     let app = spawn_app().await;
     let (_, h1) = app.practitioner("Organization/h1");

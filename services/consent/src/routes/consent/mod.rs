@@ -38,19 +38,23 @@ use crate::{
 };
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Methods a path does not serve: 405 with an OperationOutcome.
+    let resource = |path: &str| {
+        web::resource(path).default_service(web::to(custodian_fhir::http::method_not_allowed))
+    };
     cfg.service(
-        web::resource("/Consent")
+        resource("/Consent")
             .route(web::post().to(create::create))
             .route(web::get().to(search::search)),
     )
     .service(
-        web::resource("/Consent/{id}")
+        resource("/Consent/{id}")
             .route(web::get().to(read::read))
             .route(web::put().to(update::update))
             .route(web::delete().to(delete::delete)),
     )
-    .service(web::resource("/Consent/{id}/_history").route(web::get().to(history::history)))
-    .service(web::resource("/Consent/{id}/_history/{vid}").route(web::get().to(read::vread)));
+    .service(resource("/Consent/{id}/_history").route(web::get().to(history::history)))
+    .service(resource("/Consent/{id}/_history/{vid}").route(web::get().to(read::vread)));
 }
 
 /// The caller, also known by the containers it is a member of (PractitionerRole, CareTeam,

@@ -70,7 +70,7 @@ pub async fn read(
     )
     .await?;
     let version = row_version(row.version_id)?;
-    if let Some(current) = http::not_modified(&req, version.get(), row.last_updated)? {
+    if let Some(current) = http::not_modified(&req, version.get(), row.last_updated) {
         return Ok(current);
     }
     Ok(resource_response(
