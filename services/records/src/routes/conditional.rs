@@ -20,10 +20,7 @@ use actix_web::{
     http::{header, StatusCode},
     web, HttpRequest, HttpResponse,
 };
-use custodian_access::{
-    Basis, Caller, CompartmentTarget, Decision, Interaction, PatientRef, PatientScope,
-    PatientVisibility, ResourceFacts, Touched, Visibility,
-};
+use custodian_access::{Caller, Decision, Interaction, PatientRef, Touched};
 use custodian_events::AccessEvent;
 use custodian_fhir::{FhirError, OperationOutcome};
 use diesel::sql_types::Text;
@@ -32,11 +29,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::{
     apply::{self, Applied},
     http::{self, prefer_return, Return},
-    search::{decide_each, Tally},
+    search::{decide_each, refuses_the_request, scope_query, Scoped, Tally},
     write::{parse_body, prepare},
 };
 use crate::{
-    access::{custodian_of, hidden, refused, Subject},
+    access::{hidden, refused},
     domain::{
         resource::{now_millis, IncomingResource},
         search_params::Registry,
@@ -172,11 +169,6 @@ impl Matches {
     }
 }
 
-/// Denials that answer with 403 rather than "no match": they are about the request itself.
-fn refuses_the_request(decision: &Decision) -> bool {
-    matches!(decision.basis, Basis::Scope | Basis::BreakGlassRefused)
-}
-
 /// Serialises conditional writes with the same condition until the transaction ends.
 async fn lock(
     conn: &mut AsyncPgConnection,
@@ -209,55 +201,24 @@ pub async fn matches(
         &condition.pairs,
         crate::search::Handling::Strict,
     )?;
-    let named = query
-        .named_patient
-        .as_deref()
-        .and_then(|p| PatientRef::parse(p).ok());
     let empty = |events: Vec<AccessEvent>, refused: Option<Decision>| Matches {
         found: Vec::new(),
         events,
         refused,
     };
-    let (scope, search_decision) = match &named {
-        Some(patient) => {
-            let custodian = custodian_of(conn, patient).await?;
-            let target = CompartmentTarget {
-                patient,
-                custodian: custodian.as_ref(),
-                facts: ResourceFacts::of_type(resource_type),
-            };
-            match state.kernel.search_patient(caller, &target)? {
-                PatientVisibility::Conditional { scope, decision } => (scope, decision),
-                PatientVisibility::Decided(decision) if decision.permitted() => {
-                    let scope = PatientScope {
-                        unowned: true,
-                        included: vec![patient.clone()],
-                        ..PatientScope::default()
-                    };
-                    (scope, decision)
-                }
-                PatientVisibility::Decided(decision) => {
-                    let subject = Subject::of_type(resource_type, Some(patient.clone()), custodian);
-                    let event = decision.event(caller, Interaction::Search, subject.touched(0));
-                    let refused = refuses_the_request(&decision).then_some(decision);
-                    return Ok(empty(vec![event], refused));
-                }
-            }
+    let search_decision = match scope_query(conn, state, caller, resource_type, &mut query).await? {
+        Scoped::Visible { decision, .. } => decision,
+        Scoped::Denied {
+            decision, event, ..
+        } => {
+            let refused = refuses_the_request(&decision).then_some(decision);
+            return Ok(empty(vec![*event], refused));
         }
-        None => match state.kernel.visibility(caller, resource_type)? {
-            Visibility::Denied(decision) => {
-                let event = decision.event(
-                    caller,
-                    Interaction::Search,
-                    Touched::new(resource_type, None),
-                );
-                let refused = refuses_the_request(&decision).then_some(decision);
-                return Ok(empty(vec![event], refused));
-            }
-            Visibility::Visible { scope, decision } => (scope, decision),
-        },
     };
-    query.restrict(&scope);
+    let named = query
+        .named_patient
+        .as_deref()
+        .and_then(|p| PatientRef::parse(p).ok());
 
     // Pages of candidates, each decided on its own facts, until two are visible.
     const PAGE: usize = 20;

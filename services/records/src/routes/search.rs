@@ -454,8 +454,101 @@ async fn include(
 /// An `outcome` entry: an OperationOutcome with `issues`.
 /// Denials that answer a search with 403 rather than an empty result: they are about the
 /// request itself (its scopes, break-glass without a patient), not about whether data exists.
-fn refuses_the_request(decision: &Decision) -> bool {
+pub(super) fn refuses_the_request(decision: &Decision) -> bool {
     matches!(decision.basis, Basis::Scope | Basis::BreakGlassRefused)
+}
+
+/// What a search may see, decided before its query runs.
+pub(super) enum Scoped {
+    /// The query is restricted to what the caller may see: the main type's compartments, and
+    /// every type its chains and `_has` link through.
+    Visible {
+        decision: Decision,
+        /// The named patient's consents answer resource by resource.
+        named_conditional: bool,
+    },
+    /// Nothing may be seen: the event to record, and whether a patient was named (an empty
+    /// result may then answer, as for a patient with no data).
+    Denied {
+        decision: Decision,
+        event: Box<AccessEvent>,
+        named: bool,
+    },
+}
+
+/// Puts access into `query`: for one named patient, her decision; otherwise the caller's
+/// visible compartments of `resource_type`; and for every linked type of a chain or `_has`,
+/// that type's visible compartments (a link through what may not be seen matches nothing).
+/// The search route and conditional interactions both search through it.
+pub(super) async fn scope_query(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    query: &mut SearchQuery,
+) -> Result<Scoped, RecordsError> {
+    let named = query
+        .named_patient
+        .as_deref()
+        .and_then(|p| PatientRef::parse(p).ok());
+    let (scope, decision, named_conditional) = match &named {
+        Some(patient) => {
+            let custodian = custodian_of(conn, patient).await?;
+            let target = CompartmentTarget {
+                patient,
+                custodian: custodian.as_ref(),
+                facts: ResourceFacts::of_type(resource_type),
+            };
+            match state.kernel.search_patient(caller, &target)? {
+                // Her consents answer resource by resource: their conditions go into the query.
+                PatientVisibility::Conditional { scope, decision } => (scope, decision, true),
+                PatientVisibility::Decided(decision) if decision.permitted() => {
+                    let scope = PatientScope {
+                        unowned: true,
+                        included: vec![patient.clone()],
+                        ..PatientScope::default()
+                    };
+                    (scope, decision, false)
+                }
+                PatientVisibility::Decided(decision) => {
+                    let subject = Subject::of_type(resource_type, Some(patient.clone()), custodian);
+                    let event = decision.event(caller, Interaction::Search, subject.touched(0));
+                    return Ok(Scoped::Denied {
+                        decision,
+                        event: Box::new(event),
+                        named: true,
+                    });
+                }
+            }
+        }
+        None => match state.kernel.visibility(caller, resource_type)? {
+            Visibility::Denied(decision) => {
+                let event = decision.event(
+                    caller,
+                    Interaction::Search,
+                    Touched::new(resource_type, None),
+                );
+                return Ok(Scoped::Denied {
+                    decision,
+                    event: Box::new(event),
+                    named: false,
+                });
+            }
+            Visibility::Visible { scope, decision } => (scope, decision, false),
+        },
+    };
+    query.restrict(&scope);
+    for linked in query.linked_types() {
+        let scope = match state.kernel.visibility(caller, &linked)? {
+            Visibility::Visible { scope, .. } => Some(scope),
+            Visibility::Denied(_) => None,
+        };
+        query.restrict_linked(&linked, scope.as_ref());
+    }
+    Ok(Scoped::Visible {
+        decision,
+        named_conditional,
+    })
 }
 
 async fn handle(
@@ -470,62 +563,32 @@ async fn handle(
     let mut query = SearchQuery::parse(state.registry, main_type, &pairs, handling)?;
     let mut conn = state.connection().await?;
 
-    // What the caller may see: one named patient, decided for her; or the caller's visible
-    // compartments. Either becomes part of the query.
+    let (search_decision, named_conditional) =
+        match scope_query(&mut conn, state, &caller, main_type, &mut query).await? {
+            Scoped::Visible {
+                decision,
+                named_conditional,
+            } => (decision, named_conditional),
+            Scoped::Denied {
+                decision,
+                event,
+                named,
+            } => {
+                state.record(&mut conn, &[*event]).await?;
+                if named
+                    && !refuses_the_request(&decision)
+                    && !state.kernel.settings().explain_denials
+                {
+                    // As for a patient with no data: an empty result.
+                    return searchset(state, main_type, &query, Some(0), None, Vec::new());
+                }
+                return Err(refused(state, &decision).into());
+            }
+        };
     let named = query
         .named_patient
         .as_deref()
         .and_then(|p| PatientRef::parse(p).ok());
-    let (scope, search_decision, named_conditional) = match &named {
-        Some(patient) => {
-            let custodian = custodian_of(&mut conn, patient).await?;
-            let target = CompartmentTarget {
-                patient,
-                custodian: custodian.as_ref(),
-                facts: ResourceFacts::of_type(main_type),
-            };
-            match state.kernel.search_patient(&caller, &target)? {
-                // Her consents answer resource by resource: their conditions go into the query.
-                PatientVisibility::Conditional { scope, decision } => (scope, decision, true),
-                PatientVisibility::Decided(decision) if decision.permitted() => {
-                    let scope = PatientScope {
-                        unowned: true,
-                        included: vec![patient.clone()],
-                        ..PatientScope::default()
-                    };
-                    (scope, decision, false)
-                }
-                PatientVisibility::Decided(decision) => {
-                    let subject = Subject::of_type(main_type, Some(patient.clone()), custodian);
-                    let event = decision.event(&caller, Interaction::Search, subject.touched(0));
-                    state.record(&mut conn, &[event]).await?;
-                    if refuses_the_request(&decision) || state.kernel.settings().explain_denials {
-                        return Err(refused(state, &decision).into());
-                    }
-                    // As for a patient with no data: an empty result.
-                    return searchset(state, main_type, &query, Some(0), None, Vec::new());
-                }
-            }
-        }
-        None => match state.kernel.visibility(&caller, main_type)? {
-            Visibility::Denied(decision) => {
-                let event =
-                    decision.event(&caller, Interaction::Search, Touched::new(main_type, None));
-                state.record(&mut conn, &[event]).await?;
-                return Err(refused(state, &decision).into());
-            }
-            Visibility::Visible { scope, decision } => (scope, decision, false),
-        },
-    };
-    query.restrict(&scope);
-    // Chains and `_has` link only through resources of each type the caller may see.
-    for linked in query.linked_types() {
-        let scope = match state.kernel.visibility(&caller, &linked)? {
-            Visibility::Visible { scope, .. } => Some(scope),
-            Visibility::Denied(_) => None,
-        };
-        query.restrict_linked(&linked, scope.as_ref());
-    }
 
     // `_summary=count` is the count, whatever `_total` says.
     let total = match query.total_mode {

@@ -329,7 +329,12 @@ async fn not_ready_until_the_consent_snapshot_is_loaded() {
     assert_eq!(org.status, 201, "{}", org.text());
     // Unsupported methods on a known route (PATCH is supported: see interactions.rs): 405,
     // answered as FHIR.
-    for path in ["/fhir/Patient/alice", "/fhir/Patient", "/fhir/metadata", "/fhir"] {
+    for path in [
+        "/fhir/Patient/alice",
+        "/fhir/Patient",
+        "/fhir/metadata",
+        "/fhir",
+    ] {
         let trace = app.request("TRACE", path, &h1, None, &[]).await;
         assert_eq!(trace.status, 405, "{path}");
         assert_eq!(trace.json()["resourceType"], "OperationOutcome", "{path}");
