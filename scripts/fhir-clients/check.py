@@ -2,7 +2,8 @@
 
 fhirpy (Beda Software), fhirclient (SMART on FHIR) and fhir.resources (pydantic models) do
 what an EHR vendor's integration would do: discover the server, create, read, search, count,
-page, include, update, patch, refresh, conditionally update and delete. Every resource the
+page, include, update, patch, refresh, conditionally update and delete, and a Bulk Data
+export is kicked off, polled and downloaded. Every resource the
 server returns is validated with fhir.resources' R4B models (R4B's JSON is R4's for these
 resources). Each check prints `ok NAME` or `FAIL NAME: why`; the exit status is the number of
 failures.
@@ -243,6 +244,40 @@ def model_round_trip():
     expect(answer.status_code == 201, f"{answer.status_code} {answer.text}")
     stored = PatientModel.model_validate(answer.json())
     expect(stored.birthDate == model.birthDate and stored.name[0].family == f"Model{RUN}", "stored")
+
+
+@check("Bulk Data: $export kick-off, polling and NDJSON through the gateway")
+def bulk_export():
+    import json
+    import time
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    kicked = requests.get(
+        f"{BASE}/Patient/$export?_type=Patient",
+        headers={**auth, "Accept": "application/fhir+json", "Prefer": "respond-async"},
+        timeout=10,
+    )
+    expect(kicked.status_code == 202, f"kick-off {kicked.status_code} {kicked.text}")
+    status = kicked.headers["Content-Location"]
+    for _ in range(200):
+        polled = requests.get(status, headers={**auth, "Accept": "application/json"}, timeout=10)
+        if polled.status_code != 202:
+            break
+        time.sleep(0.1)
+    expect(polled.status_code == 200, f"status {polled.status_code} {polled.text}")
+    manifest = polled.json()
+    ids = set()
+    for output in manifest["output"]:
+        got = requests.get(
+            output["url"], headers={**auth, "Accept": "application/fhir+ndjson"}, timeout=10
+        )
+        expect(got.status_code == 200, f"file {got.status_code}")
+        for line in got.text.splitlines():
+            patient = PatientModel.model_validate(json.loads(line))
+            ids.add(patient.id)
+    expect(state["patient"].id in ids, "the registered patient is in the export")
+    gone = requests.delete(status, headers=auth, timeout=10)
+    expect(gone.status_code == 202, f"delete {gone.status_code}")
 
 
 print(f"{len(FAILURES)} failed" if FAILURES else "all passed", flush=True)

@@ -29,6 +29,7 @@ pub mod consent;
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod exports;
 pub mod facts;
 pub mod metrics;
 pub mod relationships;
@@ -63,6 +64,12 @@ use utoipa::OpenApi;
         routes::transaction::bundle,
         routes::everything::everything,
         routes::validate::validate,
+        routes::export::system,
+        routes::export::patients,
+        routes::export::group,
+        routes::export::status,
+        routes::export::delete,
+        routes::export::file,
         routes::internal::memberships,
     ),
     tags((name = "fhir", description = "FHIR R4 interactions")),

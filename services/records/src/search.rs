@@ -1437,6 +1437,28 @@ impl SearchQuery {
         self.binds = b.binds;
     }
 
+    /// Limits the search to resources in patient compartments: any (`None`, a Patient-level
+    /// export) or those of `patients` (a Group's members).
+    pub fn within_compartments(&mut self, patients: Option<&[String]>) {
+        match patients {
+            None => self.filter.push_str(" AND r.patient_ref IS NOT NULL"),
+            Some(patients) => {
+                let mut b = Builder {
+                    binds: std::mem::take(&mut self.binds),
+                };
+                let p = b.bind(Bind::Texts(patients.to_vec()));
+                self.filter
+                    .push_str(&format!(" AND r.patient_ref = ANY({p})"));
+                self.binds = b.binds;
+            }
+        }
+    }
+
+    /// Continues the default order after (`last_updated`, `id`): the next page of a keyset walk.
+    pub fn continue_after(&mut self, last_updated: DateTime<Utc>, id: &str) {
+        self.cursor = Some((last_updated, id.to_string()));
+    }
+
     /// The resource types chains and `_has` go through: each needs
     /// [`SearchQuery::restrict_linked`], else no resource of it links.
     pub fn linked_types(&self) -> Vec<String> {

@@ -17,6 +17,9 @@ pub enum Interaction {
     /// update, patch.
     Update,
     Delete,
+    /// Bulk Data `$export`: the data leaves in files. SMART's bulk scopes are read scopes; the
+    /// ledger records it as an export (what anomaly watches for exfiltration).
+    Export,
 }
 
 impl Interaction {
@@ -28,6 +31,7 @@ impl Interaction {
             Interaction::Create => Permission::Create,
             Interaction::Update => Permission::Update,
             Interaction::Delete => Permission::Delete,
+            Interaction::Export => Permission::Read,
         }
     }
 
@@ -35,7 +39,7 @@ impl Interaction {
     /// changing or removing data is `correct`.
     pub fn consent_action(self) -> ConsentAction {
         match self {
-            Interaction::Read | Interaction::Search => ConsentAction::Access,
+            Interaction::Read | Interaction::Search | Interaction::Export => ConsentAction::Access,
             Interaction::Create => ConsentAction::Collect,
             Interaction::Update | Interaction::Delete => ConsentAction::Correct,
         }
@@ -48,6 +52,7 @@ impl Interaction {
             Interaction::Create => AccessAction::Create,
             Interaction::Update => AccessAction::Update,
             Interaction::Delete => AccessAction::Delete,
+            Interaction::Export => AccessAction::Export,
         }
     }
 

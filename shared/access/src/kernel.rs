@@ -568,6 +568,11 @@ impl Kernel {
         // Break-glass: a practitioner's read of one patient's data, with a stated reason, for
         // (emergency) treatment: it is recorded as ETREAT, so no other purpose may claim it.
         match (&caller.break_glass, interaction.writes()) {
+            (Some(_), false) if interaction == Interaction::Export => Ok(Decision::deny(
+                Basis::BreakGlassRefused,
+                decision.consents,
+                "break-glass opens one patient's record for emergency care, never a bulk export",
+            )),
             (Some(_), false) if !matches!(caller.purpose.as_str(), "TREAT" | "ETREAT") => {
                 Ok(Decision::deny(
                     Basis::BreakGlassRefused,
@@ -840,6 +845,28 @@ mod tests {
                 true,
                 false,
                 Basis::NoPermit,
+            ),
+            (
+                "break-glass to export",
+                practitioner("Organization/h2"),
+                Custodian,
+                None,
+                Interaction::Export,
+                "TREAT",
+                true,
+                false,
+                Basis::BreakGlassRefused,
+            ),
+            (
+                "the custodian exports",
+                practitioner("Organization/h1"),
+                Custodian,
+                None,
+                Interaction::Export,
+                "TREAT",
+                false,
+                true,
+                Basis::Custodian,
             ),
             (
                 "break-glass to market",

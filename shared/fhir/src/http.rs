@@ -160,7 +160,13 @@ pub fn acceptable(req: &HttpRequest) -> Result<(), FhirError> {
             && (JSON_TYPES.contains(&mime.as_str())
                 || matches!(
                     mime.as_str(),
-                    "*/*" | "application/*" | "text/*" | "text/json"
+                    // Bulk Data files are NDJSON.
+                    "*/*"
+                        | "application/*"
+                        | "text/*"
+                        | "text/json"
+                        | "application/fhir+ndjson"
+                        | "application/ndjson"
                 ))
     });
     if served {

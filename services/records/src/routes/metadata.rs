@@ -57,6 +57,15 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 resource["operation"] = json!([{
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                }, {
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+                }]);
+            }
+            if t.as_str() == "Group" {
+                resource["operation"] = json!([{
+                    "name": "export",
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
                 }]);
             }
             resource
@@ -93,7 +102,10 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "description": "OAuth2 bearer tokens issued by Custodian identity; access follows patients' consents"
             },
             "resource": resources,
-            "operation": [{"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"}],
+            "operation": [
+                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
+                {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
+            ],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]
     })

@@ -6,6 +6,7 @@ pub mod conditional;
 pub mod create;
 pub mod delete;
 pub mod everything;
+pub mod export;
 pub mod fhirpath_patch;
 pub mod history;
 pub mod http;
@@ -37,6 +38,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/fhir/metadata").route(web::get().to(metadata::metadata)))
         .service(web::resource("/internal/memberships").route(web::get().to(internal::memberships)))
         .service(resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
+        // Bulk Data: before the generic routes their paths would also match.
+        .service(
+            resource("/fhir/$export")
+                .route(web::get().to(export::system))
+                .route(web::post().to(export::system)),
+        )
+        .service(
+            resource("/fhir/Patient/$export")
+                .route(web::get().to(export::patients))
+                .route(web::post().to(export::patients)),
+        )
+        .service(
+            resource("/fhir/Group/{id}/$export")
+                .route(web::get().to(export::group))
+                .route(web::post().to(export::group)),
+        )
+        .service(
+            resource("/fhir/$export-status/{job}")
+                .route(web::get().to(export::status))
+                .route(web::delete().to(export::delete)),
+        )
+        .service(resource("/fhir/$export-file/{job}/{part}").route(web::get().to(export::file)))
         .service(
             resource("/fhir/Patient/{id}/$everything").route(web::get().to(everything::everything)),
         )

@@ -147,6 +147,9 @@ struct Returned {
 /// (resource type, patient, basis, consents).
 type ReturnedKey = (String, Option<PatientRef>, &'static str, Vec<String>);
 
+/// (patient, "Patient") for a patient's exported data; (None, type) for data in no compartment.
+type ExportKey = (Option<PatientRef>, String);
+
 /// Events of a search, grouped by (resource type, patient, and for returned data the basis
 /// and consents that decided: a patient whose consents answer resource by resource gets one
 /// event per distinct answer).
@@ -210,6 +213,50 @@ impl Tally {
         }
         events
     }
+
+    /// The events of a bulk export: one per patient whose data left (what the ledger shows
+    /// her: an export of her compartment, `Patient`, counting every resource of every type),
+    /// one per patient refused, and one per type for resources in no compartment.
+    pub(super) fn export_events(self, caller: &Caller) -> Vec<AccessEvent> {
+        let key = |t: String, patient: Option<PatientRef>| match patient {
+            Some(p) => (Some(p), "Patient".to_string()),
+            None => (None, t),
+        };
+        let mut exported: BTreeMap<ExportKey, (Decision, u32, Option<String>)> = BTreeMap::new();
+        for ((t, patient, ..), r) in self.returned {
+            let e = exported
+                .entry(key(t, patient))
+                .or_insert_with(|| (r.decision.clone(), 0, None));
+            e.1 += r.count;
+            e.2 = most_restrictive(e.2.take(), r.confidentiality.as_deref());
+        }
+        let mut refused: BTreeMap<ExportKey, (Decision, Option<String>)> = BTreeMap::new();
+        for ((t, patient), (decision, confidentiality)) in self.denied {
+            let e = refused
+                .entry(key(t, patient))
+                .or_insert_with(|| (decision, None));
+            e.1 = most_restrictive(e.1.take(), confidentiality.as_deref());
+        }
+        let exported = exported
+            .into_iter()
+            .map(|((patient, t), (decision, count, c))| {
+                decision.event(
+                    caller,
+                    Interaction::Export,
+                    Touched::new(&t, patient.as_ref())
+                        .count(count)
+                        .confidentiality(c.as_deref()),
+                )
+            });
+        let refused = refused.into_iter().map(|((patient, t), (decision, c))| {
+            decision.event(
+                caller,
+                Interaction::Export,
+                Touched::new(&t, patient.as_ref()).confidentiality(c.as_deref()),
+            )
+        });
+        exported.chain(refused).collect()
+    }
 }
 
 /// Decides every resource of `rows` one by one, with its own facts (`_include`d and
@@ -217,6 +264,35 @@ impl Tally {
 /// `$everything`), adding what is permitted to `entries` with search mode `mode`.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn decide_each(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    resource_type: &str,
+    rows: Vec<(String, Current)>,
+    mode: &'static str,
+    budget: &mut usize,
+    tally: &mut Tally,
+    entries: &mut Vec<Entry>,
+) -> Result<Vec<String>, RecordsError> {
+    decide_each_as(
+        Interaction::Search,
+        state,
+        conn,
+        caller,
+        resource_type,
+        rows,
+        mode,
+        budget,
+        tally,
+        entries,
+    )
+    .await
+}
+
+/// [`decide_each`] for another interaction than a search (a bulk export).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn decide_each_as(
+    interaction: Interaction,
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
     caller: &Caller,
@@ -262,7 +338,7 @@ pub(super) async fn decide_each(
         .await?;
         let decision = state
             .kernel
-            .decide(caller, Interaction::Search, &subject.target())?;
+            .decide(caller, interaction, &subject.target())?;
         if decision.permitted() {
             *budget -= 1;
             tally.permit(&subject, &decision);

@@ -11,6 +11,7 @@ mod decisions;
 mod encryption;
 mod events;
 mod examples;
+mod export;
 mod helpers;
 mod interactions;
 mod memberships;

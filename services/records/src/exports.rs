@@ -1,0 +1,275 @@
+//! Bulk Data `$export` jobs and their NDJSON parts in records' database. A part is sealed with
+//! the records key like a resource version (its address `export/{job}/{seq}` as associated
+//! data), so exported data is never at rest in clear.
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    sql_types::{Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+    QueryableByName,
+};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::{crypto::RecordCipher, error::RecordsError};
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    InProgress,
+    Complete,
+    Failed,
+}
+
+impl JobStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::InProgress => "in-progress",
+            JobStatus::Complete => "complete",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(raw: &str) -> Self {
+        match raw {
+            "complete" => JobStatus::Complete,
+            "in-progress" => JobStatus::InProgress,
+            _ => JobStatus::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, QueryableByName)]
+struct JobRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Text)]
+    requester: String,
+    #[diesel(sql_type = Text)]
+    request_url: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    progress: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    error: Option<String>,
+    #[diesel(sql_type = Timestamptz)]
+    transaction_time: DateTime<Utc>,
+}
+
+/// One export job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: Uuid,
+    pub requester: String,
+    pub request_url: String,
+    pub status: JobStatus,
+    pub progress: String,
+    pub error: Option<String>,
+    pub transaction_time: DateTime<Utc>,
+}
+
+impl From<JobRow> for Job {
+    fn from(row: JobRow) -> Self {
+        Job {
+            id: row.id,
+            requester: row.requester,
+            request_url: row.request_url,
+            status: JobStatus::parse(&row.status),
+            progress: row.progress,
+            error: row.error,
+            transaction_time: row.transaction_time,
+        }
+    }
+}
+
+/// One NDJSON part of a finished job (without its body).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Part {
+    #[diesel(sql_type = Integer)]
+    pub seq: i32,
+    #[diesel(sql_type = Text)]
+    pub resource_type: String,
+    #[diesel(sql_type = Integer)]
+    pub resources: i32,
+}
+
+#[derive(QueryableByName)]
+struct Body {
+    #[diesel(sql_type = diesel::sql_types::Bytea)]
+    body: Vec<u8>,
+}
+
+fn aad(job: Uuid, seq: i32) -> String {
+    format!("export/{job}/{seq}")
+}
+
+pub async fn create_job(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    requester: &str,
+    request_url: &str,
+    transaction_time: DateTime<Utc>,
+) -> Result<(), RecordsError> {
+    diesel::sql_query(
+        "INSERT INTO export_jobs (id, requester, request_url, status, transaction_time) \
+         VALUES ($1, $2, $3, 'in-progress', $4)",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(requester)
+    .bind::<Text, _>(request_url)
+    .bind::<Timestamptz, _>(transaction_time)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_job(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Job>, RecordsError> {
+    let row: Option<JobRow> = diesel::sql_query(
+        "SELECT id, requester, request_url, status, progress, error, transaction_time \
+         FROM export_jobs WHERE id = $1",
+    )
+    .bind::<SqlUuid, _>(id)
+    .get_result(conn)
+    .await
+    .map(Some)
+    .or_else(|e| match e {
+        diesel::result::Error::NotFound => Ok(None),
+        other => Err(other),
+    })?;
+    Ok(row.map(Job::from))
+}
+
+pub async fn set_progress(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    progress: &str,
+) -> Result<(), RecordsError> {
+    diesel::sql_query("UPDATE export_jobs SET progress = $2, heartbeat = now() WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(progress)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Ends a job; `false` when it no longer exists (deleted by its requester meanwhile).
+pub async fn finish_job(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: JobStatus,
+    error: Option<&str>,
+) -> Result<bool, RecordsError> {
+    let n = diesel::sql_query(
+        "UPDATE export_jobs SET status = $2, error = $3, finished_at = now() \
+         WHERE id = $1 AND status = 'in-progress'",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(status.as_str())
+    .bind::<Nullable<Text>, _>(error)
+    .execute(conn)
+    .await?;
+    Ok(n == 1)
+}
+
+pub async fn delete_job(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, RecordsError> {
+    let n = diesel::sql_query("DELETE FROM export_jobs WHERE id = $1")
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)
+        .await?;
+    Ok(n == 1)
+}
+
+/// How long a running job may go without a heartbeat before it counts as interrupted.
+pub const STALE_AFTER_SECONDS: i64 = 300;
+
+/// Jobs whose runner stopped (a restart, a crash): nobody will finish them, and their data
+/// was never handed out, so no access happened.
+pub async fn fail_interrupted(conn: &mut AsyncPgConnection) -> Result<usize, RecordsError> {
+    Ok(diesel::sql_query(
+        "UPDATE export_jobs SET status = 'failed', finished_at = now(), \
+         error = 'the export was interrupted (its runner stopped); kick it off again' \
+         WHERE status = 'in-progress' AND heartbeat < now() - make_interval(secs => $1)",
+    )
+    .bind::<diesel::sql_types::Double, _>(STALE_AFTER_SECONDS as f64)
+    .execute(conn)
+    .await?)
+}
+
+pub async fn add_part(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    job: Uuid,
+    seq: i32,
+    resource_type: &str,
+    resources: i32,
+    ndjson: &[u8],
+) -> Result<(), RecordsError> {
+    let body = cipher.seal(&aad(job, seq), ndjson)?;
+    diesel::sql_query(
+        "INSERT INTO export_files (job_id, seq, resource_type, resources, body) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind::<SqlUuid, _>(job)
+    .bind::<Integer, _>(seq)
+    .bind::<Text, _>(resource_type)
+    .bind::<Integer, _>(resources)
+    .bind::<diesel::sql_types::Bytea, _>(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn parts(conn: &mut AsyncPgConnection, job: Uuid) -> Result<Vec<Part>, RecordsError> {
+    Ok(diesel::sql_query(
+        "SELECT seq, resource_type, resources FROM export_files WHERE job_id = $1 ORDER BY seq",
+    )
+    .bind::<SqlUuid, _>(job)
+    .load(conn)
+    .await?)
+}
+
+pub async fn part_body(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    job: Uuid,
+    seq: i32,
+) -> Result<Option<Vec<u8>>, RecordsError> {
+    let row: Option<Body> =
+        diesel::sql_query("SELECT body FROM export_files WHERE job_id = $1 AND seq = $2")
+            .bind::<SqlUuid, _>(job)
+            .bind::<Integer, _>(seq)
+            .get_result(conn)
+            .await
+            .map(Some)
+            .or_else(|e| match e {
+                diesel::result::Error::NotFound => Ok(None),
+                other => Err(other),
+            })?;
+    row.map(|r| {
+        cipher
+            .open(&aad(job, seq), &r.body)
+            .map_err(RecordsError::from)
+    })
+    .transpose()
+}
+
+#[derive(QueryableByName)]
+struct TypeRow {
+    #[diesel(sql_type = Text)]
+    resource_type: String,
+}
+
+/// The types holding current data (in patient compartments only, when `in_compartments`): what
+/// an export without `_type` goes through.
+pub async fn types_in_use(
+    conn: &mut AsyncPgConnection,
+    in_compartments: bool,
+) -> Result<Vec<String>, RecordsError> {
+    let sql = if in_compartments {
+        "SELECT DISTINCT resource_type FROM resources WHERE NOT deleted AND patient_ref IS NOT NULL ORDER BY 1"
+    } else {
+        "SELECT DISTINCT resource_type FROM resources WHERE NOT deleted ORDER BY 1"
+    };
+    let rows: Vec<TypeRow> = diesel::sql_query(sql).load(conn).await?;
+    Ok(rows.into_iter().map(|r| r.resource_type).collect())
+}
