@@ -62,6 +62,7 @@ use utoipa::OpenApi;
         routes::search::search_post,
         routes::transaction::bundle,
         routes::everything::everything,
+        routes::erase::erase,
         routes::validate::validate,
         routes::internal::memberships,
     ),

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod conditional;
 pub mod create;
 pub mod delete;
+pub mod erase;
 pub mod everything;
 pub mod fhirpath_patch;
 pub mod history;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/fhir/Patient/{id}/$everything").route(web::get().to(everything::everything)),
         )
+        .service(resource("/fhir/Patient/{id}/$erase").route(web::post().to(erase::erase)))
         .service(
             web::resource(["/fhir", "/fhir/"])
                 .route(web::post().to(transaction::bundle))
