@@ -71,6 +71,14 @@ pub struct RecordCipher {
     key: [u8; 32],
 }
 
+impl Drop for RecordCipher {
+    /// Best effort: the key bytes do not outlive the cipher in this copy.
+    fn drop(&mut self) {
+        self.key.fill(0);
+        std::hint::black_box(&mut self.key);
+    }
+}
+
 impl std::fmt::Debug for RecordCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RecordCipher(***)")
