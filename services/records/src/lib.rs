@@ -63,6 +63,7 @@ use utoipa::OpenApi;
         routes::search::search_post,
         routes::transaction::bundle,
         routes::everything::everything,
+        routes::erase::erase,
         routes::validate::validate,
         routes::export::system,
         routes::export::patients,

@@ -9,6 +9,7 @@ diesel::table! {
         deleted -> Bool,
         last_updated -> Timestamptz,
         patient_ref -> Nullable<Text>,
+        sealed_by -> Int2,
     }
 }
 
@@ -44,11 +45,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    patient_keys (patient_ref) {
+        patient_ref -> Text,
+        wrapped_key -> Nullable<Bytea>,
+        created_at -> Timestamptz,
+        erased_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     resource_versions,
     resources,
     search_index,
-    compartments
+    compartments,
+    patient_keys
 );
 
 diesel::table! {

@@ -1,5 +1,11 @@
 //! Storage: encrypted versions, the current-version row access control reads, and the search
 //! index. Every function takes a connection so callers decide the transaction.
+//!
+//! All encryption happens here (with [`crate::crypto`]): a version in a patient compartment is
+//! sealed with her data key (`patient_keys`, created on the first write into her compartment),
+//! one in no compartment with the master key; `sealed_by` says which, so rows written before
+//! data keys existed (master key) still open. A version whose patient's key was erased reads
+//! as a deletion (no body): nothing of it can be decrypted any more.
 
 use std::collections::HashMap;
 
@@ -7,11 +13,13 @@ use chrono::{DateTime, Utc};
 use diesel::{prelude::*, upsert::excluded};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
+use custodian_fhir::FhirError;
+
 use crate::{
-    crypto::{aad, RecordCipher},
+    crypto::{aad, CryptoError, RecordCipher, SealedBy},
     domain::search_params::IndexRow,
     error::RecordsError,
-    schema::{resource_versions, resources, search_index},
+    schema::{patient_keys, resource_versions, resources, search_index},
 };
 
 /// The current version of a resource.
@@ -55,24 +63,130 @@ pub async fn current(
     Ok(found)
 }
 
-fn open(
-    cipher: &RecordCipher,
-    resource_type: &str,
-    id: &str,
-    version: i64,
-    deleted: bool,
-    body: &[u8],
-) -> Result<Option<String>, RecordsError> {
-    if deleted {
-        return Ok(None);
-    }
-    let plain = cipher.open(&aad(resource_type, id, version), body)?;
-    String::from_utf8(plain)
-        .map(Some)
-        .map_err(|_| RecordsError::Crypto(crate::crypto::CryptoError::Decrypt))
+/// The keys rows can be opened with: the master key, and the data keys of the compartments
+/// asked for (None: erased).
+struct Keys<'a> {
+    master: &'a RecordCipher,
+    patients: HashMap<String, Option<RecordCipher>>,
 }
 
-type VersionRow = (i64, Vec<u8>, bool, DateTime<Utc>, Option<String>);
+impl<'a> Keys<'a> {
+    /// The data keys of `refs` (the compartments of rows sealed with one).
+    async fn load(
+        conn: &mut AsyncPgConnection,
+        master: &'a RecordCipher,
+        refs: Vec<&str>,
+    ) -> Result<Keys<'a>, RecordsError> {
+        let mut patients = HashMap::new();
+        if !refs.is_empty() {
+            let rows: Vec<(String, Option<Vec<u8>>)> = patient_keys::table
+                .filter(patient_keys::patient_ref.eq_any(&refs))
+                .select((patient_keys::patient_ref, patient_keys::wrapped_key))
+                .load(conn)
+                .await?;
+            for (patient, wrapped) in rows {
+                let key = wrapped
+                    .map(|w| master.unwrap_key(&patient, &w))
+                    .transpose()?;
+                patients.insert(patient, key);
+            }
+        }
+        Ok(Keys { master, patients })
+    }
+
+    /// The compartments whose data keys rows need (those sealed with one).
+    fn needed<'r>(rows: impl Iterator<Item = (i16, Option<&'r str>)>) -> Vec<&'r str> {
+        let mut refs: Vec<&str> = rows
+            .filter(|(sealed_by, _)| *sealed_by == SealedBy::PatientKey.code())
+            .filter_map(|(_, p)| p)
+            .collect();
+        refs.sort_unstable();
+        refs.dedup();
+        refs
+    }
+
+    /// A stored row's JSON: (deleted, JSON). A row whose patient's key was erased reads as a
+    /// deletion.
+    fn open(&self, row: Sealed<'_>) -> Result<(bool, Option<String>), RecordsError> {
+        if row.deleted {
+            return Ok((true, None));
+        }
+        let key = match SealedBy::from_code(row.sealed_by)? {
+            SealedBy::Master => self.master,
+            SealedBy::PatientKey => match row.patient_ref.and_then(|p| self.patients.get(p)) {
+                Some(Some(key)) => key,
+                Some(None) => return Ok((true, None)),
+                None => return Err(CryptoError::Decrypt.into()),
+            },
+        };
+        let plain = key.open(&aad(row.resource_type, row.id, row.version), row.body)?;
+        String::from_utf8(plain)
+            .map(|json| (false, Some(json)))
+            .map_err(|_| RecordsError::Crypto(CryptoError::Decrypt))
+    }
+}
+
+/// One stored row to open.
+struct Sealed<'r> {
+    resource_type: &'r str,
+    id: &'r str,
+    version: i64,
+    deleted: bool,
+    sealed_by: i16,
+    patient_ref: Option<&'r str>,
+    body: &'r [u8],
+}
+
+/// What a write into `patient_ref`'s compartment seals with: her data key, created on the first
+/// write (concurrent first writes agree on one: the first insert wins, every writer reads it
+/// back). A compartment whose key was erased takes no more writes (410).
+async fn data_key(
+    conn: &mut AsyncPgConnection,
+    master: &RecordCipher,
+    patient_ref: &str,
+) -> Result<RecordCipher, RecordsError> {
+    async fn stored(
+        conn: &mut AsyncPgConnection,
+        patient_ref: &str,
+    ) -> Result<Option<Option<Vec<u8>>>, RecordsError> {
+        Ok(patient_keys::table
+            .filter(patient_keys::patient_ref.eq(patient_ref))
+            .select(patient_keys::wrapped_key)
+            // Held until the write commits: an erasure waits for it (and so purges what it
+            // wrote), or has already erased and this write is refused.
+            .for_share()
+            .first(conn)
+            .await
+            .optional()?)
+    }
+    let found = match stored(conn, patient_ref).await? {
+        Some(found) => found,
+        None => {
+            let key = RecordCipher::generate()?;
+            let wrapped = master.wrap_key(patient_ref, &key)?;
+            diesel::insert_into(patient_keys::table)
+                .values((
+                    patient_keys::patient_ref.eq(patient_ref),
+                    patient_keys::wrapped_key.eq(Some(&wrapped)),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            stored(conn, patient_ref).await?.ok_or_else(|| {
+                RecordsError::Internal("a patient's data key vanished as it was created".into())
+            })?
+        }
+    };
+    match found {
+        Some(wrapped) => Ok(master.unwrap_key(patient_ref, &wrapped)?),
+        None => Err(FhirError::Gone(format!(
+            "{patient_ref}'s record was erased: nothing more can be written into it"
+        ))
+        .into()),
+    }
+}
+
+type VersionRow = (i64, Vec<u8>, bool, DateTime<Utc>, Option<String>, i16);
 
 const VERSION_COLUMNS: (
     resource_versions::version,
@@ -80,13 +194,51 @@ const VERSION_COLUMNS: (
     resource_versions::deleted,
     resource_versions::last_updated,
     resource_versions::patient_ref,
+    resource_versions::sealed_by,
 ) = (
     resource_versions::version,
     resource_versions::body,
     resource_versions::deleted,
     resource_versions::last_updated,
     resource_versions::patient_ref,
+    resource_versions::sealed_by,
 );
+
+/// Opens version rows of `resource_type/id`.
+async fn open_versions(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+    rows: Vec<VersionRow>,
+) -> Result<Vec<StoredVersion>, RecordsError> {
+    let keys = Keys::load(
+        conn,
+        cipher,
+        Keys::needed(rows.iter().map(|r| (r.5, r.4.as_deref()))),
+    )
+    .await?;
+    rows.into_iter()
+        .map(|(v, body, deleted, last_updated, patient_ref, sealed_by)| {
+            let (deleted, json) = keys.open(Sealed {
+                resource_type,
+                id,
+                version: v,
+                deleted,
+                sealed_by,
+                patient_ref: patient_ref.as_deref(),
+                body: &body,
+            })?;
+            Ok(StoredVersion {
+                version: v,
+                patient_ref,
+                deleted,
+                last_updated,
+                json,
+            })
+        })
+        .collect()
+}
 
 pub async fn version(
     conn: &mut AsyncPgConnection,
@@ -103,16 +255,11 @@ pub async fn version(
         .first(conn)
         .await
         .optional()?;
-    row.map(|(v, body, deleted, last_updated, patient_ref)| {
-        Ok(StoredVersion {
-            version: v,
-            patient_ref,
-            deleted,
-            last_updated,
-            json: open(cipher, resource_type, id, v, deleted, &body)?,
-        })
-    })
-    .transpose()
+    Ok(
+        open_versions(conn, cipher, resource_type, id, row.into_iter().collect())
+            .await?
+            .pop(),
+    )
 }
 
 /// Every version, newest first.
@@ -129,17 +276,7 @@ pub async fn history(
         .select(VERSION_COLUMNS)
         .load(conn)
         .await?;
-    rows.into_iter()
-        .map(|(v, body, deleted, last_updated, patient_ref)| {
-            Ok(StoredVersion {
-                version: v,
-                patient_ref,
-                deleted,
-                last_updated,
-                json: open(cipher, resource_type, id, v, deleted, &body)?,
-            })
-        })
-        .collect()
+    open_versions(conn, cipher, resource_type, id, rows).await
 }
 
 /// The current bodies of `ids` (id -> JSON), for search pages.
@@ -154,7 +291,8 @@ pub async fn current_bodies(
     }
     let ids: Vec<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
     let versions: HashMap<&str, i64> = wanted.iter().map(|(id, v)| (id.as_str(), *v)).collect();
-    let rows: Vec<(String, i64, Vec<u8>, bool)> = resource_versions::table
+    type BodyRow = (String, i64, Vec<u8>, bool, i16, Option<String>);
+    let rows: Vec<BodyRow> = resource_versions::table
         .inner_join(
             resources::table.on(resources::resource_type
                 .eq(resource_versions::resource_type)
@@ -168,16 +306,33 @@ pub async fn current_bodies(
             resource_versions::version,
             resource_versions::body,
             resource_versions::deleted,
+            resource_versions::sealed_by,
+            resource_versions::patient_ref,
         ))
         .load(conn)
         .await?;
+    let keys = Keys::load(
+        conn,
+        cipher,
+        Keys::needed(rows.iter().map(|r| (r.4, r.5.as_deref()))),
+    )
+    .await?;
     let mut out = HashMap::new();
-    for (id, v, body, deleted) in rows {
-        if versions.get(id.as_str()) != Some(&v) {
+    for (id, v, body, deleted, sealed_by, patient_ref) in &rows {
+        if versions.get(id.as_str()) != Some(v) {
             continue;
         }
-        if let Some(json) = open(cipher, resource_type, &id, v, deleted, &body)? {
-            out.insert(id, json);
+        let (_, json) = keys.open(Sealed {
+            resource_type,
+            id,
+            version: *v,
+            deleted: *deleted,
+            sealed_by: *sealed_by,
+            patient_ref: patient_ref.as_deref(),
+            body,
+        })?;
+        if let Some(json) = json {
+            out.insert(id.clone(), json);
         }
     }
     Ok(out)
@@ -203,12 +358,25 @@ pub async fn write_version(
     new: NewVersion<'_>,
 ) -> Result<(), RecordsError> {
     let deleted = new.json.is_none();
-    let body = match new.json {
-        Some(json) => cipher.seal(
-            &aad(new.resource_type, new.id, new.version),
-            json.as_bytes(),
-        )?,
-        None => Vec::new(),
+    let (body, sealed_by) = match (new.json, new.patient_ref) {
+        (Some(json), Some(patient)) => {
+            let key = data_key(conn, cipher, patient).await?;
+            (
+                key.seal(
+                    &aad(new.resource_type, new.id, new.version),
+                    json.as_bytes(),
+                )?,
+                SealedBy::PatientKey,
+            )
+        }
+        (Some(json), None) => (
+            cipher.seal(
+                &aad(new.resource_type, new.id, new.version),
+                json.as_bytes(),
+            )?,
+            SealedBy::Master,
+        ),
+        (None, _) => (Vec::new(), SealedBy::Master),
     };
     diesel::insert_into(resource_versions::table)
         .values((
@@ -219,6 +387,7 @@ pub async fn write_version(
             resource_versions::deleted.eq(deleted),
             resource_versions::last_updated.eq(new.last_updated),
             resource_versions::patient_ref.eq(new.patient_ref),
+            resource_versions::sealed_by.eq(sealed_by.code()),
         ))
         .execute(conn)
         .await?;
@@ -426,6 +595,8 @@ struct HistoryRow {
     last_updated: DateTime<Utc>,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
     patient_ref: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Int2)]
+    sealed_by: i16,
     #[diesel(sql_type = diesel::sql_types::Int8)]
     current_version: i64,
     #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
@@ -460,7 +631,7 @@ pub async fn history_page(
     };
     let mut sql = String::from(
         "SELECT v.resource_type, v.resource_id, v.version, v.body, v.deleted, v.last_updated, \
-         v.patient_ref, r.version AS current_version, r.patient_ref AS current_patient_ref, \
+         v.patient_ref, v.sealed_by, r.version AS current_version, r.patient_ref AS current_patient_ref, \
          r.confidentiality AS current_confidentiality, r.deleted AS current_deleted, \
          r.last_updated AS current_last_updated \
          FROM resource_versions v JOIN resources r \
@@ -550,21 +721,28 @@ pub async fn history_page(
         };
     }
     let rows: Vec<HistoryRow> = query.load(conn).await?;
+    let keys = Keys::load(
+        conn,
+        cipher,
+        Keys::needed(rows.iter().map(|r| (r.sealed_by, r.patient_ref.as_deref()))),
+    )
+    .await?;
     rows.into_iter()
         .map(|r| {
-            let json = open(
-                cipher,
-                &r.resource_type,
-                &r.resource_id,
-                r.version,
-                r.deleted,
-                &r.body,
-            )?;
+            let (deleted, json) = keys.open(Sealed {
+                resource_type: &r.resource_type,
+                id: &r.resource_id,
+                version: r.version,
+                deleted: r.deleted,
+                sealed_by: r.sealed_by,
+                patient_ref: r.patient_ref.as_deref(),
+                body: &r.body,
+            })?;
             Ok(HistoryVersion {
                 version: StoredVersion {
                     version: r.version,
                     patient_ref: r.patient_ref,
-                    deleted: r.deleted,
+                    deleted,
                     last_updated: r.last_updated,
                     json,
                 },
@@ -580,4 +758,152 @@ pub async fn history_page(
             })
         })
         .collect()
+}
+
+/// Live (not deleted) resources of `patient_ref`'s compartment, per type.
+pub async fn compartment_counts(
+    conn: &mut AsyncPgConnection,
+    patient_ref: &str,
+) -> Result<std::collections::BTreeMap<String, i64>, RecordsError> {
+    let rows: Vec<(String, i64)> = resources::table
+        .filter(resources::patient_ref.eq(patient_ref))
+        .filter(resources::deleted.eq(false))
+        .group_by(resources::resource_type)
+        .select((resources::resource_type, diesel::dsl::count_star()))
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Whether `patient_ref`'s record was erased (her data key destroyed).
+pub async fn erased(conn: &mut AsyncPgConnection, patient_ref: &str) -> Result<bool, RecordsError> {
+    let found: Option<Option<DateTime<Utc>>> = patient_keys::table
+        .filter(patient_keys::patient_ref.eq(patient_ref))
+        .select(patient_keys::erased_at)
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(matches!(found, Some(Some(_))))
+}
+
+/// What an erasure did.
+#[derive(Debug, Default)]
+pub struct Erased {
+    /// The live resources it deleted, per type.
+    pub counts: std::collections::BTreeMap<String, i64>,
+    /// Each resource it deleted, with its deletion version (type, id, version).
+    pub deleted: Vec<(String, String, i64)>,
+}
+
+#[derive(QueryableByName)]
+struct DeletedRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    resource_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    resource_id: String,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    version: i64,
+}
+
+/// Erases `patient_ref`'s record on `conn` (the caller's transaction), as of `now`:
+/// - her data key is destroyed (the wrapped key deleted; the row stays, with `erased_at`, so
+///   no later write into her compartment gets a new key: they are refused with 410);
+/// - her versions sealed with the master key (written before data keys existed) have their
+///   ciphertext removed, since no key destruction would erase them;
+/// - each of her live resources gets a deletion version and its current row is marked deleted
+///   (reads answer 410, searches find nothing, her history lists deletions only);
+/// - the search index rows of her resources, and those of any resource that name her, and the
+///   access facts and references kept for her resources, are deleted.
+///
+/// Kept: her versions' rows (ciphertext no key opens, with their `patient_ref`), her resources'
+/// current rows (type, id, `patient_ref`, confidentiality code, dates), her `compartments` row
+/// (the reference and her custodian's), and the ledger's events, which name the same reference.
+pub async fn erase(
+    conn: &mut AsyncPgConnection,
+    patient_ref: &str,
+    now: DateTime<Utc>,
+) -> Result<Erased, RecordsError> {
+    use diesel::sql_types::{Text, Timestamptz};
+    // First: a write into her compartment holds her key row until it commits, so this waits
+    // for it (and purges what it wrote), and any later write finds the key erased.
+    diesel::insert_into(patient_keys::table)
+        .values((
+            patient_keys::patient_ref.eq(patient_ref),
+            patient_keys::wrapped_key.eq(None::<Vec<u8>>),
+            patient_keys::created_at.eq(now),
+            patient_keys::erased_at.eq(Some(now)),
+        ))
+        .on_conflict(patient_keys::patient_ref)
+        .do_update()
+        .set((
+            patient_keys::wrapped_key.eq(None::<Vec<u8>>),
+            patient_keys::erased_at.eq(Some(now)),
+        ))
+        .execute(conn)
+        .await?;
+    let counts = compartment_counts(conn, patient_ref).await?;
+    // Versions from before versions kept their compartment: name it, so they read as erased.
+    diesel::sql_query(
+        "UPDATE resource_versions v SET patient_ref = r.patient_ref FROM resources r \
+         WHERE r.resource_type = v.resource_type AND r.resource_id = v.resource_id \
+         AND r.patient_ref = $1 AND v.patient_ref IS NULL",
+    )
+    .bind::<Text, _>(patient_ref)
+    .execute(conn)
+    .await?;
+    // Master-key ciphertext of hers is removed: the master key stays, so it would still open.
+    diesel::sql_query(
+        "UPDATE resource_versions SET body = '\\x'::bytea, sealed_by = $2 \
+         WHERE patient_ref = $1 AND sealed_by = $3 AND NOT deleted",
+    )
+    .bind::<Text, _>(patient_ref)
+    .bind::<diesel::sql_types::SmallInt, _>(SealedBy::PatientKey.code())
+    .bind::<diesel::sql_types::SmallInt, _>(SealedBy::Master.code())
+    .execute(conn)
+    .await?;
+    let deleted: Vec<DeletedRow> = diesel::sql_query(
+        "INSERT INTO resource_versions \
+         (resource_type, resource_id, version, body, deleted, last_updated, patient_ref, sealed_by) \
+         SELECT resource_type, resource_id, version + 1, '\\x'::bytea, true, $2, patient_ref, $3 \
+         FROM resources WHERE patient_ref = $1 AND NOT deleted \
+         RETURNING resource_type, resource_id, version",
+    )
+    .bind::<Text, _>(patient_ref)
+    .bind::<Timestamptz, _>(now)
+    .bind::<diesel::sql_types::SmallInt, _>(SealedBy::Master.code())
+    .load(conn)
+    .await?;
+    diesel::update(
+        resources::table
+            .filter(resources::patient_ref.eq(patient_ref))
+            .filter(resources::deleted.eq(false)),
+    )
+    .set((
+        resources::version.eq(resources::version + 1),
+        resources::deleted.eq(true),
+        resources::last_updated.eq(now),
+    ))
+    .execute(conn)
+    .await?;
+    for table in ["search_index", "access_facts", "access_reference_sets"] {
+        diesel::sql_query(format!(
+            "DELETE FROM {table} t USING resources r WHERE r.resource_type = t.resource_type \
+             AND r.resource_id = t.resource_id AND r.patient_ref = $1"
+        ))
+        .bind::<Text, _>(patient_ref)
+        .execute(conn)
+        .await?;
+    }
+    // Index rows of other resources that name her (absolute references end with hers).
+    diesel::sql_query("DELETE FROM search_index WHERE value = $1 OR value LIKE '%/' || $1")
+        .bind::<Text, _>(patient_ref)
+        .execute(conn)
+        .await?;
+    Ok(Erased {
+        counts,
+        deleted: deleted
+            .into_iter()
+            .map(|r| (r.resource_type, r.resource_id, r.version))
+            .collect(),
+    })
 }

@@ -251,6 +251,39 @@ impl Kernel {
         self.count(decision)
     }
 
+    /// May `caller` erase `patient`'s record (GDPR art. 17: her data keys destroyed, her index
+    /// purged)? Only the patient herself (her token names her, its scopes reach her Patient,
+    /// no break-glass), or an administrator whose scopes grant deleting Patients. Nobody else:
+    /// not her custodian's staff, whose duty to keep the record is not hers to waive for her.
+    pub fn decide_erasure(&self, caller: &Caller, patient: &PatientRef) -> Decision {
+        let decision = match caller.role() {
+            _ if caller.asks_break_glass() => Decision::deny(
+                Basis::BreakGlassRefused,
+                vec![],
+                "break-glass is for reading in emergencies, never for erasing",
+            ),
+            Role::Patient if caller.own_patient() != Some(patient) => Decision::deny(
+                Basis::Role,
+                vec![],
+                "patients may erase their own record only",
+            ),
+            Role::Patient if !scope_allows(caller, Interaction::Read, "Patient", Some(patient)) => {
+                scope_denial(Interaction::Read, "Patient")
+            }
+            Role::Patient => Decision::permit(Basis::OwnRecord, vec![]),
+            Role::Admin if !scope_allows(caller, Interaction::Delete, "Patient", None) => {
+                scope_denial(Interaction::Delete, "Patient")
+            }
+            Role::Admin => Decision::permit(Basis::Role, vec![]),
+            _ => Decision::deny(
+                Basis::Role,
+                vec![],
+                "only the patient herself or an administrator may erase a patient's record",
+            ),
+        };
+        self.count(decision)
+    }
+
     /// The compartments a search of `resource_type` naming no single patient may return.
     pub fn visibility(
         &self,
@@ -717,6 +750,34 @@ mod tests {
         bool,
         Basis,
     );
+
+    #[test]
+    fn only_she_or_an_administrator_may_erase_her_record() {
+        let k = kernel(CustodianMode::Custodian, Some(permit_h2()));
+        let alice = PatientRef::parse("Patient/alice").unwrap();
+        let bob = PatientRef::parse("Patient/bob").unwrap();
+        let her = caller(Role::Patient, None, "patient/*.rs");
+        let d = k.decide_erasure(&her, &alice);
+        assert!(d.permitted() && d.basis == Basis::OwnRecord);
+        assert_eq!(k.decide_erasure(&her, &bob).basis, Basis::Role);
+        let narrow = caller(Role::Patient, None, "patient/Observation.rs");
+        assert_eq!(k.decide_erasure(&narrow, &alice).basis, Basis::Scope);
+        let admin = caller(Role::Admin, None, "system/*.cruds");
+        let d = k.decide_erasure(&admin, &alice);
+        assert!(d.permitted() && d.basis == Basis::Role);
+        let reader = caller(Role::Admin, None, "system/*.rs");
+        assert!(!k.decide_erasure(&reader, &alice).permitted());
+        for role in [Role::Practitioner, Role::Service, Role::Auditor] {
+            let c = caller(role, Some("Organization/h1"), "user/*.cruds system/*.cruds");
+            assert!(!k.decide_erasure(&c, &alice).permitted(), "{role:?}");
+        }
+        let mut glass = her.clone();
+        glass.break_glass = BreakGlassReason::parse("emergency");
+        assert_eq!(
+            k.decide_erasure(&glass, &alice).basis,
+            Basis::BreakGlassRefused
+        );
+    }
 
     #[test]
     fn the_policy() {

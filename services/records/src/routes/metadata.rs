@@ -58,6 +58,10 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
                 }, {
+                    "name": "erase",
+                    "definition": super::erase::DEFINITION,
+                    "documentation": "The patient's right to erasure (GDPR art. 17), by her or an administrator: POST without confirm answers what would be erased and a confirmation code; POST with confirm=<code> destroys her record's key and deletes her resources"
+                }, {
                     "name": "export",
                     "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
                 }]);

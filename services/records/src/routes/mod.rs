@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod conditional;
 pub mod create;
 pub mod delete;
+pub mod erase;
 pub mod everything;
 pub mod export;
 pub mod fhirpath_patch;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/fhir/Patient/{id}/$everything").route(web::get().to(everything::everything)),
         )
+        .service(resource("/fhir/Patient/{id}/$erase").route(web::post().to(erase::erase)))
         .service(
             web::resource(["/fhir", "/fhir/"])
                 .route(web::post().to(transaction::bundle))

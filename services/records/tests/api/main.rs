@@ -9,6 +9,7 @@ mod consent;
 mod crud;
 mod decisions;
 mod encryption;
+mod erasure;
 mod events;
 mod examples;
 mod export;
