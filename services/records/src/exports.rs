@@ -182,6 +182,15 @@ pub async fn delete_job(conn: &mut AsyncPgConnection, id: Uuid) -> Result<bool, 
 /// How long a running job may go without a heartbeat before it counts as interrupted.
 pub const STALE_AFTER_SECONDS: i64 = 300;
 
+/// Removes a job's files (it failed after writing some).
+pub async fn delete_parts(conn: &mut AsyncPgConnection, job: Uuid) -> Result<(), RecordsError> {
+    diesel::sql_query("DELETE FROM export_files WHERE job_id = $1")
+        .bind::<SqlUuid, _>(job)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Jobs whose runner stopped (a restart, a crash): nobody will finish them, and their data
 /// was never handed out, so no access happened.
 pub async fn fail_interrupted(conn: &mut AsyncPgConnection) -> Result<usize, RecordsError> {
@@ -272,4 +281,56 @@ pub async fn types_in_use(
     };
     let rows: Vec<TypeRow> = diesel::sql_query(sql).load(conn).await?;
     Ok(rows.into_iter().map(|r| r.resource_type).collect())
+}
+
+/// Records whose data a complete job holds.
+pub async fn add_job_patients(
+    conn: &mut AsyncPgConnection,
+    job: Uuid,
+    patients: &[String],
+) -> Result<(), RecordsError> {
+    diesel::sql_query(
+        "INSERT INTO export_job_patients (job_id, patient_ref) \
+         SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind::<SqlUuid, _>(job)
+    .bind::<diesel::sql_types::Array<Text>, _>(patients)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    n: i64,
+}
+
+/// Whether any of `patients` had her record erased (a job that read her before the erasure
+/// must not complete with her data).
+pub async fn any_erased(
+    conn: &mut AsyncPgConnection,
+    patients: &[String],
+) -> Result<bool, RecordsError> {
+    let row: Count = diesel::sql_query(
+        "SELECT COUNT(*) AS n FROM patient_keys WHERE erased_at IS NOT NULL AND patient_ref = ANY($1)",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(patients)
+    .get_result(conn)
+    .await?;
+    Ok(row.n > 0)
+}
+
+/// Removes every export job holding `patient_ref`'s data, files included (her erasure).
+pub async fn delete_jobs_holding(
+    conn: &mut AsyncPgConnection,
+    patient_ref: &str,
+) -> Result<usize, RecordsError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM export_jobs WHERE id IN \
+         (SELECT job_id FROM export_job_patients WHERE patient_ref = $1)",
+    )
+    .bind::<Text, _>(patient_ref)
+    .execute(conn)
+    .await?)
 }

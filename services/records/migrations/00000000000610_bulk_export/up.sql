@@ -22,3 +22,12 @@ CREATE TABLE export_files (
     body bytea NOT NULL,
     PRIMARY KEY (job_id, seq)
 );
+
+-- The patients whose data a complete job holds: an erasure removes those jobs (their files
+-- are sealed with the records key, not hers).
+CREATE TABLE export_job_patients (
+    job_id uuid NOT NULL REFERENCES export_jobs (id) ON DELETE CASCADE,
+    patient_ref text NOT NULL,
+    PRIMARY KEY (job_id, patient_ref)
+);
+CREATE INDEX export_job_patients_patient ON export_job_patients (patient_ref);

@@ -275,6 +275,8 @@ async fn handle(
                 .into());
             }
             let erased = store::erase(conn, patient.as_str(), now).await?;
+            // Bulk exports holding her data are sealed with the records key, not hers: gone too.
+            crate::exports::delete_jobs_holding(conn, patient.as_str()).await?;
             let mut memberships = Vec::new();
             for (t, rid, version) in &erased.deleted {
                 memberships.extend(

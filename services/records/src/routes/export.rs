@@ -553,14 +553,30 @@ async fn run(
         }
         part.flush(&mut conn, state, job).await?;
     }
+    let mut patients = tally.patients();
+    patients.sort();
+    patients.dedup();
     let mut events = tally.export_events(caller);
     events.extend(refusals);
     let finished = conn
         .transaction::<bool, RecordsError, _>(async |conn| {
+            // A patient in it erased meanwhile: her data must not be handed out.
+            if exports::any_erased(conn, &patients).await? {
+                exports::finish_job(
+                    conn,
+                    job,
+                    JobStatus::Failed,
+                    Some("a patient's record was erased while the export ran; kick it off again"),
+                )
+                .await?;
+                exports::delete_parts(conn, job).await?;
+                return Ok(false);
+            }
             // Deleted meanwhile: nothing was handed out, nothing to record.
             if !exports::finish_job(conn, job, JobStatus::Complete, None).await? {
                 return Ok(false);
             }
+            exports::add_job_patients(conn, job, &patients).await?;
             state.enqueue_events(conn, &events).await?;
             Ok(true)
         })

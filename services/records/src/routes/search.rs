@@ -187,6 +187,17 @@ impl Tally {
         e.1 = most_restrictive(e.1.take(), subject.confidentiality.as_deref());
     }
 
+    /// The patients whose data was returned.
+    pub(super) fn patients(&self) -> Vec<String> {
+        let mut patients: Vec<String> = self
+            .returned
+            .keys()
+            .filter_map(|(_, p, ..)| p.as_ref().map(|p| p.as_str().to_string()))
+            .collect();
+        patients.dedup();
+        patients
+    }
+
     fn returned_any(&self, resource_type: &str) -> bool {
         self.returned.keys().any(|(t, ..)| t == resource_type)
     }

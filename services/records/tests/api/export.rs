@@ -273,3 +273,63 @@ async fn a_group_export_holds_its_visible_members_only() {
     assert_eq!(r.status, 404, "{}", r.text());
     app.cleanup().await;
 }
+
+#[actix_web::test]
+async fn her_erasure_removes_the_exports_that_hold_her_data() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    put_patient(&app, &h1, "alice", "Smith").await;
+    put_patient(&app, &h1, "bob", "Jones").await;
+    observation(&app, &h1, "Patient/alice", "60.5").await;
+    let with_alice = export(&app, &h1, "/fhir/Patient/$export").await;
+    let file = with_alice["output"][0]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(crate::helpers::PUBLIC_URL)
+        .unwrap()
+        .to_string();
+    assert_eq!(app.get(&file, &h1, &[]).await.status, 200);
+    let only_bob = export(
+        &app,
+        &h1,
+        "/fhir/Patient/$export?_type=Patient&_typeFilter=Patient%3F_id%3Dbob",
+    )
+    .await;
+    let bobs_file = only_bob["output"][0]["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(crate::helpers::PUBLIC_URL)
+        .unwrap()
+        .to_string();
+
+    // Alice erases her record (two steps).
+    let (_, alice) = app.patient("Patient/alice");
+    let preview = app
+        .send_json("POST", "/fhir/Patient/alice/$erase", &alice, "", &[])
+        .await;
+    assert_eq!(preview.status, 200, "{}", preview.text());
+    let code = preview.json()["parameter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "confirm")
+        .unwrap()["valueString"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let erased = app
+        .send_json(
+            "POST",
+            &format!("/fhir/Patient/alice/$erase?confirm={code}"),
+            &alice,
+            "",
+            &[],
+        )
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text());
+
+    // The export that held her data is gone; Bob's alone is not.
+    assert_eq!(app.get(&file, &h1, &[]).await.status, 404);
+    assert_eq!(app.get(&bobs_file, &h1, &[]).await.status, 200);
+    app.cleanup().await;
+}
