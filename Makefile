@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test bench faults build fmt fmt-check lint openapi clean-data deps
+.PHONY: help run test bench faults load build fmt fmt-check lint openapi clean-data deps
 
 help: ## List the targets
 	@echo "Custodian: make <target>"
@@ -41,3 +41,6 @@ openapi: ## Regenerate openapi/openapi.json
 
 clean-data: ## Drop the local databases (custodian_*), this suite's Redis streams and var/ (keeps target/)
 	@scripts/clean-data.sh
+
+load: ## FHIR at scale: load 10,000 then 1,000,000 resources, measure searches, $everything, $export, ingest (var/load/results.md)
+	@scripts/load.sh
