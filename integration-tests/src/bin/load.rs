@@ -57,6 +57,9 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// The request path of one workload, drawn per request.
+type PathOf = Arc<dyn Fn(&mut StdRng) -> String + Send + Sync>;
+
 /// Requests per second and latency percentiles of one workload.
 struct Measured {
     requests: usize,
@@ -80,7 +83,7 @@ async fn measure(
     token: &str,
     connections: usize,
     seconds: u64,
-    path_of: Arc<dyn Fn(&mut StdRng) -> String + Send + Sync>,
+    path_of: PathOf,
 ) -> Measured {
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(0usize));
@@ -202,7 +205,7 @@ async fn run(args: Args) -> Result<String, String> {
         );
         let seed = args.seed;
         let pick = move |rng: &mut StdRng| rng.gen_range(0..patients);
-        let workloads: Vec<(&str, Arc<dyn Fn(&mut StdRng) -> String + Send + Sync>)> = vec![
+        let workloads: Vec<(&str, PathOf)> = vec![
             (
                 "token search, selective (Patient?identifier=)",
                 Arc::new(move |rng| {
