@@ -62,6 +62,7 @@ use utoipa::OpenApi;
         routes::search::search_post,
         routes::transaction::bundle,
         routes::everything::everything,
+        routes::everything::everything_post,
         routes::validate::validate,
         routes::internal::memberships,
     ),

@@ -243,36 +243,45 @@ pub async fn write_version(
         ))
         .execute(conn)
         .await?;
+    let index: &[IndexRow] = if deleted { &[] } else { new.index };
+    replace_index(conn, new.resource_type, new.id, index).await
+}
+
+/// Rewrites a resource's search index.
+async fn replace_index(
+    conn: &mut AsyncPgConnection,
+    resource_type: &str,
+    id: &str,
+    index: &[IndexRow],
+) -> Result<(), RecordsError> {
     diesel::delete(
         search_index::table
-            .filter(search_index::resource_type.eq(new.resource_type))
-            .filter(search_index::resource_id.eq(new.id)),
+            .filter(search_index::resource_type.eq(resource_type))
+            .filter(search_index::resource_id.eq(id)),
     )
     .execute(conn)
     .await?;
-    if !deleted {
-        // PostgreSQL takes at most 65535 bind parameters per statement: 8 per row.
-        for chunk in new.index.chunks(4000) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|r| {
-                    (
-                        search_index::resource_type.eq(new.resource_type),
-                        search_index::resource_id.eq(new.id),
-                        search_index::param.eq(&r.param),
-                        search_index::system.eq(r.system.as_deref()),
-                        search_index::value.eq(r.value.as_deref()),
-                        search_index::value_start.eq(r.start),
-                        search_index::value_end.eq(r.end),
-                        search_index::number.eq(r.number),
-                    )
-                })
-                .collect();
-            diesel::insert_into(search_index::table)
-                .values(rows)
-                .execute(conn)
-                .await?;
-        }
+    // PostgreSQL takes at most 65535 bind parameters per statement: 8 per row.
+    for chunk in index.chunks(4000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    search_index::resource_type.eq(resource_type),
+                    search_index::resource_id.eq(id),
+                    search_index::param.eq(&r.param),
+                    search_index::system.eq(r.system.as_deref()),
+                    search_index::value.eq(r.value.as_deref()),
+                    search_index::value_start.eq(r.start),
+                    search_index::value_end.eq(r.end),
+                    search_index::number.eq(r.number),
+                )
+            })
+            .collect();
+        diesel::insert_into(search_index::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
@@ -343,26 +352,92 @@ pub async fn referencing(
     Ok(query.load(conn).await?)
 }
 
-/// Every current, not deleted resource in a patient's compartment, by type then age.
-pub async fn compartment(
+/// Which resources of a patient's compartment a `$everything` page reads.
+pub struct CompartmentPage<'a> {
+    pub patient_ref: &'a str,
+    /// Only these types (None: all).
+    pub types: Option<&'a [String]>,
+    /// Only those last updated at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those after this (type, id), in (type, id) order: the keyset of the page.
+    pub after: Option<(&'a str, &'a str)>,
+    pub limit: i64,
+}
+
+/// Current, not deleted resources of a patient's compartment in (type, id) order, from a
+/// keyset position (no OFFSET: a page costs the same however deep it is).
+pub async fn compartment_page(
     conn: &mut AsyncPgConnection,
-    patient_ref: &str,
+    page: &CompartmentPage<'_>,
 ) -> Result<Vec<(String, String, Current)>, RecordsError> {
-    Ok(resources::table
-        .filter(resources::patient_ref.eq(patient_ref))
+    let mut query = resources::table
+        .filter(resources::patient_ref.eq(page.patient_ref))
         .filter(resources::deleted.eq(false))
-        .order((
-            resources::resource_type,
-            resources::last_updated,
-            resources::resource_id,
-        ))
+        .order((resources::resource_type, resources::resource_id))
         .select((
             resources::resource_type,
             resources::resource_id,
             Current::as_select(),
         ))
-        .load(conn)
-        .await?)
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(types) = page.types {
+        query = query.filter(resources::resource_type.eq_any(types));
+    }
+    if let Some(since) = page.since {
+        query = query.filter(resources::last_updated.ge(since));
+    }
+    if let Some((t, id)) = page.after {
+        query = query.filter(
+            resources::resource_type
+                .gt(t.to_string())
+                .or(resources::resource_type
+                    .eq(t.to_string())
+                    .and(resources::resource_id.gt(id.to_string()))),
+        );
+    }
+    Ok(query.load(conn).await?)
+}
+
+/// Replaces the body of the current version `version` in place (`$meta-add`, `$meta-delete`:
+/// meta changes make no new version), with its confidentiality and search index.
+#[allow(clippy::too_many_arguments)]
+pub async fn rewrite_current(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    json: &str,
+    confidentiality: Option<&str>,
+    index: &[IndexRow],
+) -> Result<(), RecordsError> {
+    let body = cipher.seal(&aad(resource_type, id, version), json.as_bytes())?;
+    let changed = diesel::update(
+        resource_versions::table
+            .filter(resource_versions::resource_type.eq(resource_type))
+            .filter(resource_versions::resource_id.eq(id))
+            .filter(resource_versions::version.eq(version))
+            .filter(resource_versions::deleted.eq(false)),
+    )
+    .set(resource_versions::body.eq(&body))
+    .execute(conn)
+    .await?;
+    if changed != 1 {
+        return Err(RecordsError::Internal(format!(
+            "{resource_type}/{id} has no live version {version} to rewrite"
+        )));
+    }
+    diesel::update(
+        resources::table
+            .filter(resources::resource_type.eq(resource_type))
+            .filter(resources::resource_id.eq(id))
+            .filter(resources::version.eq(version)),
+    )
+    .set(resources::confidentiality.eq(confidentiality))
+    .execute(conn)
+    .await?;
+    replace_index(conn, resource_type, id, index).await
 }
 
 /// A position in history order (newest first): the last entry a page ended on.

@@ -11,6 +11,7 @@ pub mod history;
 pub mod http;
 pub mod internal;
 pub mod metadata;
+pub mod parameters;
 pub mod patch;
 pub mod read;
 pub mod search;
@@ -38,7 +39,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/internal/memberships").route(web::get().to(internal::memberships)))
         .service(resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
         .service(
-            resource("/fhir/Patient/{id}/$everything").route(web::get().to(everything::everything)),
+            resource("/fhir/Patient/{id}/$everything")
+                .route(web::get().to(everything::everything))
+                .route(web::post().to(everything::everything_post)),
         )
         .service(
             web::resource(["/fhir", "/fhir/"])

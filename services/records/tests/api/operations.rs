@@ -1,0 +1,354 @@
+//! Operations: `Patient/[id]/$everything` (parameters, keyset paging, access on every page),
+//! `$meta`, `$meta-add` and `$meta-delete` (access decided as updates, no new version).
+
+use std::{collections::BTreeSet, time::Duration};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    condition, permit_types, register, spawn_app, spawn_app_with, weight, TestApp,
+};
+
+/// `Type/id` of every entry of a searchset (outcomes left out).
+fn refs(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|x| x["search"]["mode"] == "match")
+                .map(|x| {
+                    format!(
+                        "{}/{}",
+                        x["resource"]["resourceType"].as_str().unwrap(),
+                        x["resource"]["id"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn next_link(bundle: &Value) -> Option<String> {
+    bundle["link"]
+        .as_array()?
+        .iter()
+        .find(|l| l["relation"] == "next")
+        .and_then(|l| l["url"].as_str())
+        .map(|u| {
+            u.strip_prefix(crate::helpers::PUBLIC_URL)
+                .unwrap_or(u)
+                .to_string()
+        })
+}
+
+/// Follows `next` links from `first`: every page's references, in order.
+async fn all_pages(app: &TestApp, first: &str, token: &str, page_size: usize) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut url = Some(first.to_string());
+    while let Some(u) = url {
+        let r = app.get(&u, token, &[]).await;
+        assert_eq!(r.status, 200, "{u}: {}", r.text());
+        let b = r.json();
+        let page = refs(&b);
+        assert!(page.len() <= page_size, "{b}");
+        pages.push(page);
+        url = next_link(&b);
+        assert!(pages.len() < 100, "paging does not end");
+    }
+    pages
+}
+
+/// Alice (Hospital1's) with 5 Observations and 2 Conditions; Bob with one Observation.
+async fn alice(app: &TestApp, h1: &str) -> BTreeSet<String> {
+    register(app, h1, "alice").await;
+    register(app, h1, "bob").await;
+    let mut all = BTreeSet::from(["Patient/alice".to_string()]);
+    for kg in 60..65 {
+        let r = app
+            .send_json(
+                "POST",
+                "/fhir/Observation",
+                h1,
+                &weight("Patient/alice", &kg.to_string()),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        all.insert(format!("Observation/{}", r.json()["id"].as_str().unwrap()));
+    }
+    for code in ["44054006", "38341003"] {
+        let r = app
+            .post("/fhir/Condition", h1, &condition("Patient/alice", code))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        all.insert(format!("Condition/{}", r.json()["id"].as_str().unwrap()));
+    }
+    app.send_json(
+        "POST",
+        "/fhir/Observation",
+        h1,
+        &weight("Patient/bob", "80"),
+        &[],
+    )
+    .await;
+    all
+}
+
+#[actix_web::test]
+async fn everything_pages_by_keyset_without_duplicates_or_misses() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let all = alice(&app, &h1).await;
+
+    // Unpaged (one page holds it all): a total.
+    let whole = app.get("/fhir/Patient/alice/$everything", &h1, &[]).await;
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    assert_eq!(whole.json()["total"], 8);
+    assert!(next_link(&whole.json()).is_none());
+
+    for size in [1, 2, 3, 7, 8] {
+        let pages = all_pages(
+            &app,
+            &format!("/fhir/Patient/alice/$everything?_count={size}"),
+            &h1,
+            size,
+        )
+        .await;
+        let flat: Vec<String> = pages.concat();
+        let unique: BTreeSet<String> = flat.iter().cloned().collect();
+        assert_eq!(flat.len(), unique.len(), "duplicates at _count={size}");
+        assert_eq!(unique, all, "_count={size}");
+        // Every page is full but the last, and the last is never empty.
+        assert_eq!(pages.len(), all.len().div_ceil(size), "_count={size}");
+    }
+    // A paged answer has no total (it would need every page decided).
+    let first = app
+        .get("/fhir/Patient/alice/$everything?_count=2", &h1, &[])
+        .await
+        .json();
+    assert!(first.get("total").is_none(), "{first}");
+    assert!(next_link(&first).unwrap().contains("_cursor="));
+
+    // _type, repeated or comma-separated.
+    let conditions = app
+        .get("/fhir/Patient/alice/$everything?_type=Condition", &h1, &[])
+        .await
+        .json();
+    let got = refs(&conditions);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|r| r.starts_with("Condition/")));
+    let two = app
+        .get(
+            "/fhir/Patient/alice/$everything?_type=Condition,Patient&_count=1",
+            &h1,
+            &[],
+        )
+        .await;
+    assert_eq!(two.status, 200);
+    let pages = all_pages(
+        &app,
+        "/fhir/Patient/alice/$everything?_type=Condition&_type=Patient&_count=1",
+        &h1,
+        1,
+    )
+    .await;
+    assert_eq!(pages.concat().len(), 3);
+
+    // _since: only what changed since.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let r = app
+        .send_json(
+            "POST",
+            "/fhir/Observation",
+            &h1,
+            &weight("Patient/alice", "70"),
+            &[],
+        )
+        .await;
+    let newest = format!("Observation/{}", r.json()["id"].as_str().unwrap());
+    let recent = app
+        .get(
+            &format!(
+                "/fhir/Patient/alice/$everything?_since={}",
+                urlencoding(&since)
+            ),
+            &h1,
+            &[],
+        )
+        .await;
+    assert_eq!(recent.status, 200, "{}", recent.text());
+    assert_eq!(refs(&recent.json()), vec![newest.clone()]);
+    // Its links keep _since.
+    let paged = app
+        .get(
+            &format!(
+                "/fhir/Patient/alice/$everything?_since={}&_count=1",
+                urlencoding(&since)
+            ),
+            &h1,
+            &[],
+        )
+        .await
+        .json();
+    assert!(paged["link"][0]["url"]
+        .as_str()
+        .unwrap()
+        .contains("_since="));
+
+    // POST with a Parameters body.
+    let body = json!({"resourceType": "Parameters", "parameter": [
+        {"name": "_type", "valueCode": "Observation"},
+        {"name": "_count", "valueInteger": 4}
+    ]});
+    let posted = app
+        .post("/fhir/Patient/alice/$everything", &h1, &body)
+        .await;
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    let b = posted.json();
+    assert_eq!(refs(&b).len(), 4);
+    let rest = all_pages(&app, &next_link(&b).unwrap(), &h1, 4).await;
+    assert_eq!(rest.concat().len(), 2);
+
+    // Bad parameters are 400s, never 500s.
+    for bad in [
+        "_count=-1",
+        "_count=x",
+        "_type=Nope",
+        "_since=yesterday",
+        "_cursor=nonsense",
+    ] {
+        let r = app
+            .get(&format!("/fhir/Patient/alice/$everything?{bad}"), &h1, &[])
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    }
+    for bad in [
+        json!({"resourceType": "Patient"}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "_count"}]}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "_count", "valueInteger": -3}]}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "_type", "valueCoding": {"code": "Observation"}}]}),
+    ] {
+        let r = app.post("/fhir/Patient/alice/$everything", &h1, &bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let r = app
+        .send_json("POST", "/fhir/Patient/alice/$everything", &h1, "{", &[])
+        .await;
+    assert_eq!(r.status, 400);
+    // Unsupported parameters are named in an outcome (refused when strict).
+    let lenient = app
+        .get("/fhir/Patient/alice/$everything?start=2020", &h1, &[])
+        .await
+        .json();
+    assert!(
+        lenient.to_string().contains("start was ignored"),
+        "{lenient}"
+    );
+    let strict = app
+        .get(
+            "/fhir/Patient/alice/$everything?start=2020",
+            &h1,
+            &[("Prefer", "handling=strict")],
+        )
+        .await;
+    assert_eq!(strict.status, 400);
+    app.cleanup().await;
+}
+
+fn urlencoding(raw: &str) -> String {
+    form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
+#[actix_web::test]
+async fn everything_pages_show_only_what_the_caller_may_see() {
+    // Alice lets Hospital2 see her Patient and Observations only.
+    let app = spawn_app_with(vec![permit_types(
+        "Consent/a",
+        "Patient/alice",
+        "Organization/h2",
+        &["Patient", "Observation"],
+    )])
+    .await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (claims, h2) = app.practitioner("Organization/h2");
+    let all = alice(&app, &h1).await;
+    // A hidden Procedure comes last in (type, id) order.
+    let r = app
+        .post(
+            "/fhir/Procedure",
+            &h1,
+            &json!({"resourceType": "Procedure", "status": "completed",
+                    "subject": {"reference": "Patient/alice"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let observations: BTreeSet<String> = all
+        .iter()
+        .filter(|r| !r.starts_with("Condition/"))
+        .cloned()
+        .collect();
+    for size in [1, 2, 6] {
+        let pages = all_pages(
+            &app,
+            &format!("/fhir/Patient/alice/$everything?_count={size}"),
+            &h2,
+            size,
+        )
+        .await;
+        let flat = pages.concat();
+        assert_eq!(flat.len(), observations.len(), "_count={size}");
+        assert_eq!(flat.into_iter().collect::<BTreeSet<_>>(), observations);
+        // No page is empty: a next link is given only when something visible follows.
+        assert!(pages.iter().all(|p| !p.is_empty()), "{pages:?}");
+        assert_eq!(pages.len(), observations.len().div_ceil(size));
+    }
+    // The hidden Conditions are denied once per page that passed them: once per paging.
+    let condition_denials = |e: &custodian_events::AccessEvent| {
+        e.actor.id == claims.sub
+            && e.outcome == custodian_events::AccessOutcome::Deny
+            && e.resource_type.as_deref() == Some("Condition")
+    };
+    app.wait_for_events(3, condition_denials).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let denied = app.wait_for_events(3, condition_denials).await;
+    assert_eq!(denied.len(), 3, "one per paging of three");
+
+    // Hospital3 sees nothing of hers, on any page, with any cursor.
+    let (_, h3) = app.practitioner("Organization/h3");
+    for url in [
+        "/fhir/Patient/alice/$everything?_count=1",
+        "/fhir/Patient/alice/$everything?_count=1&_cursor=Condition/x",
+        "/fhir/Patient/alice/$everything?_type=Observation",
+    ] {
+        let r = app.get(url, &h3, &[]).await;
+        assert_eq!(r.status, 404, "{url}: {}", r.text());
+        assert!(!r.text().contains("Observation/"), "{}", r.text());
+    }
+    let r = app
+        .post(
+            "/fhir/Patient/alice/$everything",
+            &h3,
+            &json!({"resourceType": "Parameters", "parameter": [{"name": "_count", "valueInteger": 1}]}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn a_patient_gets_her_own_everything() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let all = alice(&app, &h1).await;
+    let (_, own) = app.patient("Patient/alice");
+    let pages = all_pages(&app, "/fhir/Patient/alice/$everything?_count=3", &own, 3).await;
+    let flat: BTreeSet<String> = pages.concat().into_iter().collect();
+    assert_eq!(flat, all);
+    // Not Bob's.
+    let r = app.get("/fhir/Patient/bob/$everything", &own, &[]).await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    app.cleanup().await;
+}
