@@ -53,12 +53,21 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             resource["searchInclude"] = json!(includes(registry, t.as_str()));
             resource["searchRevInclude"] =
                 json!(revincludes.get(t.as_str()).cloned().unwrap_or_default());
+            let mut operations: Vec<Value> = ["meta", "meta-add", "meta-delete"]
+                .iter()
+                .map(|op| json!({
+                    "name": op,
+                    "definition": format!("http://hl7.org/fhir/OperationDefinition/Resource-{op}"),
+                }))
+                .collect();
             if t.as_str() == "Patient" {
-                resource["operation"] = json!([{
+                operations.push(json!({
                     "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
-                }]);
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                    "documentation": "GET or POST; _since, _type and _count, paged by cursor; start and end are not supported",
+                }));
             }
+            resource["operation"] = json!(operations);
             resource
         })
         .collect();
@@ -214,6 +223,13 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n}");
         }
+        let operations: Vec<&str> = obs["operation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(operations, ["meta", "meta-add", "meta-delete"]);
         let includes = obs["searchInclude"].as_array().unwrap();
         assert!(includes.contains(&json!("Observation:subject")) && includes.contains(&json!("*")));
         let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
@@ -221,6 +237,11 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("Observation:subject")));
+        assert!(patient["operation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "everything"));
         // Composites over the resource are supported, those over an element are not.
         assert!(names.contains(&"code-value-quantity"));
         assert!(!names.contains(&"component-code-value-quantity"));

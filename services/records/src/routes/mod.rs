@@ -10,6 +10,7 @@ pub mod fhirpath_patch;
 pub mod history;
 pub mod http;
 pub mod internal;
+pub mod meta;
 pub mod metadata;
 pub mod parameters;
 pub mod patch;
@@ -47,6 +48,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource(["/fhir", "/fhir/"])
                 .route(web::post().to(transaction::bundle))
                 .default_service(web::to(custodian_fhir::http::method_not_allowed)),
+        )
+        .service(resource("/fhir/$meta").route(web::get().to(meta::meta_in_use)))
+        .service(resource("/fhir/{type}/$meta").route(web::get().to(meta::meta_in_use)))
+        .service(resource("/fhir/{type}/{id}/$meta").route(web::get().to(meta::meta)))
+        .service(resource("/fhir/{type}/{id}/$meta-add").route(web::post().to(meta::meta_add)))
+        .service(
+            resource("/fhir/{type}/{id}/$meta-delete").route(web::post().to(meta::meta_delete)),
+        )
+        .service(
+            resource("/fhir/{type}/{id}/_history/{vid}/$meta")
+                .route(web::get().to(meta::version_meta)),
         )
         .service(resource("/fhir/_history").route(web::get().to(history::system_history)))
         .service(

@@ -352,3 +352,226 @@ async fn a_patient_gets_her_own_everything() {
     assert_eq!(r.status, 404, "{}", r.text());
     app.cleanup().await;
 }
+
+const CONFIDENTIALITY: &str = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality";
+
+fn meta_body(meta: Value) -> Value {
+    json!({"resourceType": "Parameters", "parameter": [{"name": "meta", "valueMeta": meta}]})
+}
+
+fn returned_meta(r: &crate::helpers::TestResponse) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["resourceType"], "Parameters", "{b}");
+    assert_eq!(b["parameter"][0]["name"], "return");
+    b["parameter"][0]["valueMeta"].clone()
+}
+
+/// Alice (Hospital1's) lets Hospital2 see her data for treatment, except what is labelled R.
+fn alice_but_restricted() -> custodian_policy::ConsentChange {
+    crate::helpers::consent_change(
+        "Consent/alice",
+        "Patient/alice",
+        1,
+        json!({
+            "type": "permit",
+            "actor": [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]},
+                       "reference": {"reference": "Organization/h2"}}],
+            "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
+            "provision": [{"type": "deny", "securityLabel": [{"system": CONFIDENTIALITY, "code": "R"}]}]
+        }),
+    )
+}
+
+#[actix_web::test]
+async fn meta_add_and_delete_change_labels_in_place_and_access_follows() {
+    let app = spawn_app_with(vec![alice_but_restricted()]).await;
+    let (h1_claims, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let (_, h3) = app.practitioner("Organization/h3");
+    register(&app, &h1, "alice").await;
+    let r = app
+        .send_json(
+            "POST",
+            "/fhir/Observation",
+            &h1,
+            &weight("Patient/alice", "60"),
+            &[],
+        )
+        .await;
+    let obs = format!("/fhir/Observation/{}", r.json()["id"].as_str().unwrap());
+
+    // $meta is a read.
+    let meta = returned_meta(&app.get(&format!("{obs}/$meta"), &h1, &[]).await);
+    assert_eq!(meta["versionId"], "1");
+    assert!(meta.get("security").is_none());
+    let meta = returned_meta(&app.get(&format!("{obs}/_history/1/$meta"), &h2, &[]).await);
+    assert_eq!(meta["versionId"], "1");
+    assert_eq!(app.get(&format!("{obs}/$meta"), &h3, &[]).await.status, 404);
+    assert_eq!(
+        app.get("/fhir/Observation/nope/$meta", &h1, &[])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(app.get(&obs, &h2, &[]).await.status, 200);
+
+    // Hospital3, which may not see it, can neither label it nor learn it exists.
+    let restricted = meta_body(json!({"security": [{"system": CONFIDENTIALITY, "code": "R"}]}));
+    let r = app
+        .post(&format!("{obs}/$meta-add"), &h3, &restricted)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // The custodian adds a tag and the R label: no new version, and reads show them.
+    let r = app
+        .post(
+            &format!("{obs}/$meta-add"),
+            &h1,
+            &meta_body(json!({
+                "tag": [{"system": "urn:custodian:test", "code": "reviewed"}],
+                "security": [{"system": CONFIDENTIALITY, "code": "R"}],
+                "profile": ["http://example.org/StructureDefinition/weight"]
+            })),
+        )
+        .await;
+    let meta = returned_meta(&r);
+    assert_eq!(meta["versionId"], "1", "{meta}");
+    assert_eq!(meta["tag"][0]["code"], "reviewed");
+    assert_eq!(meta["security"][0]["code"], "R");
+    // Again: sets, no duplicates.
+    let meta = returned_meta(
+        &app.post(&format!("{obs}/$meta-add"), &h1, &restricted)
+            .await,
+    );
+    assert_eq!(meta["security"].as_array().unwrap().len(), 1);
+    let read = app.get(&obs, &h1, &[]).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.header("etag").as_deref(), Some("W/\"1\""));
+    let body = read.json();
+    assert_eq!(body["meta"]["security"][0]["code"], "R");
+    assert_eq!(body["meta"]["tag"][0]["code"], "reviewed");
+    let history = app.get(&format!("{obs}/_history"), &h1, &[]).await.json();
+    assert_eq!(history["entry"].as_array().unwrap().len(), 1);
+    // The search index follows.
+    let tagged = app
+        .get(
+            "/fhir/Observation?_tag=urn:custodian:test|reviewed",
+            &h1,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(tagged["total"], 1, "{tagged}");
+    // The update is recorded.
+    app.wait_for_events(2, |e| {
+        e.actor.id == h1_claims.sub
+            && e.action == custodian_events::AccessAction::Update
+            && e.outcome == custodian_events::AccessOutcome::Permit
+    })
+    .await;
+
+    // At once, Hospital2 (whose consent excludes R) no longer sees it: read, $meta, search,
+    // $everything.
+    assert_eq!(app.get(&obs, &h2, &[]).await.status, 404);
+    assert_eq!(app.get(&format!("{obs}/$meta"), &h2, &[]).await.status, 404);
+    let search = app
+        .get("/fhir/Observation?patient=Patient/alice", &h2, &[])
+        .await
+        .json();
+    assert!(
+        crate::helpers::entry_ids(&search, "match").is_empty(),
+        "{search}"
+    );
+    let all = app
+        .get("/fhir/Patient/alice/$everything", &h2, &[])
+        .await
+        .json();
+    assert_eq!(refs(&all), vec!["Patient/alice".to_string()]);
+
+    // Hospital2 may not take the label off (it may not even see the resource: 404).
+    let r = app
+        .post(&format!("{obs}/$meta-delete"), &h2, &restricted)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    // Nor may Alice (patients read their record, they do not relabel it).
+    let (_, alice) = app.patient("Patient/alice");
+    let r = app
+        .post(&format!("{obs}/$meta-delete"), &alice, &restricted)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let body = app.get(&obs, &h1, &[]).await.json();
+    assert_eq!(body["meta"]["security"][0]["code"], "R", "unchanged");
+
+    // The custodian takes it off: Hospital2 sees it again.
+    let meta = returned_meta(
+        &app.post(&format!("{obs}/$meta-delete"), &h1, &restricted)
+            .await,
+    );
+    assert!(meta.get("security").is_none(), "{meta}");
+    assert_eq!(meta["tag"][0]["code"], "reviewed");
+    assert_eq!(app.get(&obs, &h2, &[]).await.status, 200);
+    app.cleanup().await;
+}
+
+#[actix_web::test]
+async fn meta_operations_refuse_bad_requests() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    register(&app, &h1, "alice").await;
+    let path = "/fhir/Patient/alice/$meta-add";
+    for bad in [
+        json!({"resourceType": "Patient"}),
+        json!({"resourceType": "Parameters"}),
+        json!({"resourceType": "Parameters", "parameter": [{"name": "meta", "valueString": "R"}]}),
+        json!({"resourceType": "Parameters", "parameter": [
+            {"name": "meta", "valueMeta": {"tag": [{"code": "a"}]}},
+            {"name": "meta", "valueMeta": {"tag": [{"code": "b"}]}}]}),
+        meta_body(json!({})),
+        meta_body(json!({"tag": [{"system": "urn:x"}]})),
+        meta_body(json!({"security": "R"})),
+        meta_body(json!({"profile": [{"url": "x"}]})),
+        meta_body(json!({"source": "urn:x"})),
+    ] {
+        let r = app.post(path, &h1, &bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+        assert_eq!(r.json()["resourceType"], "OperationOutcome");
+    }
+    let r = app.send_json("POST", path, &h1, "not json", &[]).await;
+    assert_eq!(r.status, 400);
+    // Unknown resources and types.
+    let ok = meta_body(json!({"tag": [{"code": "a"}]}));
+    assert_eq!(
+        app.post("/fhir/Patient/nobody/$meta-add", &h1, &ok)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.post("/fhir/Nope/alice/$meta-add", &h1, &ok)
+            .await
+            .status,
+        404
+    );
+    // A deleted resource: 410.
+    let r = app
+        .post(
+            "/fhir/Observation",
+            &h1,
+            &serde_json::from_str::<Value>(&weight("Patient/alice", "1")).unwrap(),
+        )
+        .await;
+    let obs = format!("/fhir/Observation/{}", r.json()["id"].as_str().unwrap());
+    assert!(app.delete(&obs, &h1, &[]).await.status.is_success());
+    assert_eq!(
+        app.post(&format!("{obs}/$meta-add"), &h1, &ok).await.status,
+        410
+    );
+    // What is in use across resources is not served: a 405 that says so.
+    for path in ["/fhir/$meta", "/fhir/Observation/$meta"] {
+        let r = app.get(path, &h1, &[]).await;
+        assert_eq!(r.status, 405, "{path}: {}", r.text());
+        assert!(r.text().contains("[type]/[id]/$meta"));
+    }
+    app.cleanup().await;
+}
