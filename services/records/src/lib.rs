@@ -63,6 +63,7 @@ use utoipa::OpenApi;
         routes::transaction::bundle,
         routes::everything::everything,
         routes::everything::everything_post,
+        routes::everything::everything_all,
         routes::meta::meta,
         routes::meta::version_meta,
         routes::meta::meta_in_use,

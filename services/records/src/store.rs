@@ -399,6 +399,52 @@ pub async fn compartment_page(
     Ok(query.load(conn).await?)
 }
 
+#[derive(QueryableByName)]
+struct PatientRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    patient_ref: String,
+}
+
+/// Which compartments a type-level `$everything` page may go through, in order.
+pub struct VisiblePatients<'a> {
+    /// Compartments held by this organisation, except `excluded`.
+    pub custodian: Option<&'a str>,
+    pub excluded: &'a [String],
+    /// Compartments visible whoever holds them.
+    pub named: &'a [String],
+    /// From this compartment (`Patient/x`), itself included or not.
+    pub from: Option<(&'a str, bool)>,
+    pub limit: i64,
+}
+
+/// Compartments (`Patient/x`) among `visible`, in order, from its position.
+pub async fn visible_patients(
+    conn: &mut AsyncPgConnection,
+    visible: &VisiblePatients<'_>,
+) -> Result<Vec<String>, RecordsError> {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+    let (from, inclusive) = match visible.from {
+        Some((p, inclusive)) => (Some(p), inclusive),
+        None => (None, false),
+    };
+    let rows: Vec<PatientRow> = diesel::sql_query(
+        "SELECT patient_ref FROM compartments \
+         WHERE (($1::text IS NOT NULL AND custodian = $1 AND NOT (patient_ref = ANY($2))) \
+                OR patient_ref = ANY($3)) \
+           AND ($4::text IS NULL OR patient_ref > $4 OR ($5 AND patient_ref = $4)) \
+         ORDER BY patient_ref LIMIT $6",
+    )
+    .bind::<Nullable<Text>, _>(visible.custodian)
+    .bind::<Array<Text>, _>(visible.excluded)
+    .bind::<Array<Text>, _>(visible.named)
+    .bind::<Nullable<Text>, _>(from)
+    .bind::<Bool, _>(inclusive)
+    .bind::<BigInt, _>(visible.limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.patient_ref).collect())
+}
+
 /// Replaces the body of the current version `version` in place (`$meta-add`, `$meta-delete`:
 /// meta changes make no new version), with its confidentiality and search index.
 #[allow(clippy::too_many_arguments)]

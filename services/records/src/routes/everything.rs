@@ -16,7 +16,9 @@ use std::collections::HashMap;
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use custodian_access::{absent_event, Caller, Interaction, PatientRef};
+use custodian_access::{
+    absent_event, Caller, Decision, Interaction, PatientRef, Touched, Visibility,
+};
 use custodian_fhir::{
     bundle::{page_size, page_url, Ignored, DEFAULT_COUNT},
     dates::parse_range,
@@ -31,7 +33,7 @@ use super::{
     search::{decide_row, Tally},
 };
 use crate::{
-    access::{custodians_of, hidden, not_known, stored_patient},
+    access::{custodians_of, hidden, not_known, refused, stored_patient, Subject},
     domain::{is_valid_id, ResourceType},
     error::RecordsError,
     state::AppState,
@@ -44,8 +46,9 @@ pub struct Asked {
     since: Option<DateTime<Utc>>,
     types: Option<Vec<String>>,
     count: usize,
-    /// The last (type, id) the previous page consumed.
-    cursor: Option<(String, String)>,
+    /// Where the page starts (`_cursor`, from a `next` link): see [`instance_cursor`] and
+    /// [`type_cursor`].
+    cursor: Option<String>,
     ignored: Vec<Ignored>,
 }
 
@@ -86,17 +89,7 @@ impl Asked {
                         ));
                     }
                 }
-                "_cursor" => {
-                    let cursor = value
-                        .split_once('/')
-                        .filter(|(t, id)| ResourceType::parse(t).is_ok() && is_valid_id(id))
-                        .ok_or_else(|| {
-                            FhirError::BadRequest(format!(
-                                "_cursor={value} is not a position of a page (Type/id)"
-                            ))
-                        })?;
-                    asked.cursor = Some((cursor.0.to_string(), cursor.1.to_string()));
-                }
+                "_cursor" => asked.cursor = Some(value.clone()),
                 "_format" => {}
                 other => {
                     let reason = match other {
@@ -214,27 +207,66 @@ fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
-/// One page: up to `count` resources the caller may see, the position of the last resource
-/// it consumed, and whether another visible resource follows.
-struct Page {
-    entries: Vec<Entry>,
-    tally: Tally,
-    next: Option<(String, String)>,
+/// A position in a compartment: the last (type, id) a page consumed.
+type Position = (String, String);
+
+/// `_cursor` of a patient's `$everything`: `Type/id`.
+fn instance_cursor(raw: &str) -> Result<Position, FhirError> {
+    raw.split_once('/')
+        .filter(|(t, id)| ResourceType::parse(t).is_ok() && is_valid_id(id))
+        .map(|(t, id)| (t.to_string(), id.to_string()))
+        .ok_or_else(|| {
+            FhirError::BadRequest(format!(
+                "_cursor={raw} is not a position of a page (Type/id)"
+            ))
+        })
 }
 
-async fn page(
+/// `_cursor` of the type-level `$everything`: `patient` (from the start of her compartment)
+/// or `patient/Type/id`.
+fn type_cursor(raw: &str) -> Result<(String, Option<Position>), FhirError> {
+    let bad = || {
+        FhirError::BadRequest(format!(
+            "_cursor={raw} is not a position of a page (patient id, or patient id/Type/id)"
+        ))
+    };
+    let (patient, rest) = match raw.split_once('/') {
+        Some((p, rest)) => (p, Some(instance_cursor(rest).map_err(|_| bad())?)),
+        None => (raw, None),
+    };
+    if !is_valid_id(patient) {
+        return Err(bad());
+    }
+    Ok((patient.to_string(), rest))
+}
+
+/// How filling a page from one compartment ended.
+enum Filled {
+    /// The page is full and one more resource the caller may see follows; the position of
+    /// the last resource consumed from this compartment (None: none was).
+    Full(Option<Position>),
+    /// The compartment has nothing more.
+    Exhausted,
+}
+
+/// Fills `entries` from a patient's compartment after `after`, up to `asked.count` resources
+/// the caller may see, each decided on its own facts. Hidden resources passed over are
+/// recorded in `tally` (they are consumed); a visible resource beyond the page is decided but
+/// neither returned nor recorded: the next page starts with it.
+#[allow(clippy::too_many_arguments)]
+async fn fill(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
     caller: &Caller,
     patient: &str,
     asked: &Asked,
-) -> Result<Page, RecordsError> {
-    let mut entries = Vec::new();
-    let mut tally = Tally::default();
-    let mut after = asked.cursor.clone();
-    let mut consumed: Option<(String, String)> = None;
+    mut after: Option<Position>,
+    entries: &mut Vec<Entry>,
+    tally: &mut Tally,
+) -> Result<Filled, RecordsError> {
+    let mut consumed: Option<Position> = None;
     loop {
-        let limit = asked.count - entries.len() + 1;
+        let limit = asked.count.saturating_sub(entries.len()) + 1;
         let rows = store::compartment_page(
             conn,
             &CompartmentPage {
@@ -248,7 +280,7 @@ async fn page(
         .await?;
         let exhausted = rows.len() < limit;
         let Some((t, id, _)) = rows.last() else {
-            break;
+            return Ok(Filled::Exhausted);
         };
         after = Some((t.clone(), id.clone()));
         // The rows come in type order: decrypt and decide one type's run at a time.
@@ -277,14 +309,8 @@ async fn page(
                 let (subject, decision) =
                     decide_row(state, conn, caller, &t, &id, &current, &json, &custodians).await?;
                 if decision.permitted() {
-                    if entries.len() == asked.count {
-                        // One more the caller may see: the next page starts with it. It is
-                        // neither returned nor recorded here.
-                        return Ok(Page {
-                            entries,
-                            tally,
-                            next: consumed,
-                        });
+                    if entries.len() >= asked.count {
+                        return Ok(Filled::Full(consumed));
                     }
                     tally.permit(&subject, &decision);
                     entries.push(Entry {
@@ -301,58 +327,37 @@ async fn page(
             }
         }
         if exhausted {
-            break;
+            return Ok(Filled::Exhausted);
         }
     }
-    Ok(Page {
-        entries,
-        tally,
-        next: None,
-    })
 }
 
-async fn handle(
-    raw_id: &str,
-    asked: Asked,
-    caller: Caller,
+/// The decision on a patient for her `$everything`: on her own facts, as a read of her would
+/// be (a consent of hers may depend on them); a deleted one at type level. None when she does
+/// not exist.
+async fn decide_patient(
     state: &AppState,
-) -> Result<HttpResponse, RecordsError> {
-    let id = http::parse_id(raw_id)?;
-    let mut conn = state.connection().await?;
-    let Some(current) = store::current(&mut conn, "Patient", id.as_str(), false).await? else {
-        state
-            .record(
-                &mut conn,
-                &[absent_event(&caller, Interaction::Search, "Patient")],
-            )
-            .await?;
-        return Err(not_known("Patient", id.as_str()).into());
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<(Subject, Decision, bool)>, RecordsError> {
+    let Some(current) = store::current(conn, "Patient", id, false).await? else {
+        return Ok(None);
     };
-    // The Patient is decided on her own facts, as a read of her would be (a consent of hers
-    // may depend on them); a deleted one at type level.
-    let stored = store::version(
-        &mut conn,
-        &state.cipher,
-        "Patient",
-        id.as_str(),
-        current.version,
-    )
-    .await?;
+    let stored = store::version(conn, &state.cipher, "Patient", id, current.version).await?;
     let (subject, decision) = match stored {
         Some(version) if version.json.is_some() => {
-            let subject =
-                version_subject(state, &mut conn, "Patient", id.as_str(), &current, &version)
-                    .await?;
+            let subject = version_subject(state, conn, "Patient", id, &current, &version).await?;
             let decision = state
                 .kernel
-                .decide(&caller, Interaction::Search, &subject.target())?;
+                .decide(caller, Interaction::Search, &subject.target())?;
             (subject, decision)
         }
         _ => {
             decide_current(
                 state,
-                &mut conn,
-                &caller,
+                conn,
+                caller,
                 "Patient",
                 &current,
                 Interaction::Search,
@@ -360,39 +365,23 @@ async fn handle(
             .await?
         }
     };
-    if !decision.permitted() {
-        let event = decision.event(&caller, Interaction::Search, subject.touched(0));
-        state.record(&mut conn, &[event]).await?;
-        return Err(hidden(state, &decision, "Patient", id.as_str()).into());
-    }
-    if current.deleted {
-        let event = decision.failed_event(&caller, Interaction::Search, subject.touched(0));
-        state.record(&mut conn, &[event]).await?;
-        return Err(FhirError::Gone(format!("Patient/{id} was deleted")).into());
-    }
-    let patient = format!("Patient/{id}");
-    let Page {
-        mut entries,
-        tally,
-        next,
-    } = page(state, &mut conn, &caller, &patient, &asked).await?;
-    let mut events = if tally.is_empty() {
-        // Nothing on this page: the operation itself is recorded.
-        vec![decision.event(&caller, Interaction::Search, subject.touched(0))]
-    } else {
-        Vec::new()
-    };
-    events.extend(tally.events(&caller));
-    state.record(&mut conn, &events).await?;
+    Ok(Some((subject, decision, current.deleted)))
+}
 
-    let base = state.public_url.as_str();
-    let path = format!("fhir/Patient/{id}/$everything");
-    let with_cursor = |cursor: Option<&(String, String)>| {
+/// The searchset of one page, its links carrying `cursor`s.
+fn searchset(
+    state: &AppState,
+    path: &str,
+    asked: &Asked,
+    next: Option<String>,
+    mut entries: Vec<Entry>,
+) -> Result<HttpResponse, RecordsError> {
+    let with_cursor = |cursor: Option<&String>| {
         let mut params = asked.link_params();
-        if let Some((t, id)) = cursor {
-            params.push(("_cursor".to_string(), format!("{t}/{id}")));
+        if let Some(c) = cursor {
+            params.push(("_cursor".to_string(), c.clone()));
         }
-        page_url(base, &path, &params)
+        page_url(&state.public_url, path, &params)
     };
     let mut link = vec![Link {
         relation: "self",
@@ -418,6 +407,214 @@ async fn handle(
     Ok(http::fhir(StatusCode::OK).body(body))
 }
 
+async fn handle(
+    raw_id: &str,
+    asked: Asked,
+    caller: Caller,
+    state: &AppState,
+) -> Result<HttpResponse, RecordsError> {
+    let id = http::parse_id(raw_id)?;
+    let after = asked.cursor.as_deref().map(instance_cursor).transpose()?;
+    let mut conn = state.connection().await?;
+    let Some((subject, decision, deleted)) =
+        decide_patient(state, &mut conn, &caller, id.as_str()).await?
+    else {
+        state
+            .record(
+                &mut conn,
+                &[absent_event(&caller, Interaction::Search, "Patient")],
+            )
+            .await?;
+        return Err(not_known("Patient", id.as_str()).into());
+    };
+    if !decision.permitted() {
+        let event = decision.event(&caller, Interaction::Search, subject.touched(0));
+        state.record(&mut conn, &[event]).await?;
+        return Err(hidden(state, &decision, "Patient", id.as_str()).into());
+    }
+    if deleted {
+        let event = decision.failed_event(&caller, Interaction::Search, subject.touched(0));
+        state.record(&mut conn, &[event]).await?;
+        return Err(FhirError::Gone(format!("Patient/{id} was deleted")).into());
+    }
+    let patient = format!("Patient/{id}");
+    let mut entries = Vec::new();
+    let mut tally = Tally::default();
+    let filled = fill(
+        state,
+        &mut conn,
+        &caller,
+        &patient,
+        &asked,
+        after.clone(),
+        &mut entries,
+        &mut tally,
+    )
+    .await?;
+    let next = match filled {
+        Filled::Full(consumed) => consumed.or(after).map(|(t, id)| format!("{t}/{id}")),
+        Filled::Exhausted => None,
+    };
+    let mut events = if tally.is_empty() {
+        // Nothing on this page: the operation itself is recorded.
+        vec![decision.event(&caller, Interaction::Search, subject.touched(0))]
+    } else {
+        Vec::new()
+    };
+    events.extend(tally.events(&caller));
+    state.record(&mut conn, &events).await?;
+    searchset(
+        state,
+        &format!("fhir/Patient/{id}/$everything"),
+        &asked,
+        next,
+        entries,
+    )
+}
+
+/// Everything of every patient the caller may see.
+#[utoipa::path(
+    get,
+    path = "/fhir/Patient/$everything",
+    tag = "fhir",
+    params(
+        ("_since" = Option<String>, Query, description = "Only resources last updated at or after this instant"),
+        ("_type" = Option<String>, Query, description = "Only these resource types (comma-separated)"),
+        ("_count" = Option<usize>, Query, description = "Page size (default 50)"),
+        ("_cursor" = Option<String>, Query, description = "Where the page starts (from a next link)")
+    ),
+    responses(
+        (status = 200, description = "searchset Bundle of what the caller may see of every patient it may see, paged by patient"),
+        (status = 400, description = "Malformed parameter"),
+        (status = 403, description = "The caller may not search patients at all")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn everything_all(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, RecordsError> {
+    let pairs = query_pairs(&req);
+    let result = match Asked::parse(&pairs, Prefer::of(&req).handling) {
+        Ok(asked) => handle_all(asked, caller, &state).await,
+        Err(e) => Err(e.into()),
+    };
+    super::observe(&state, "everything", "Patient", &result);
+    result
+}
+
+/// How many patients one query of the type level reads.
+const PATIENT_BATCH: i64 = 100;
+
+/// The type level: the patients the kernel's scope admits, in id order, each decided as for
+/// her own `$everything` (those it denies are recorded and passed over), then her compartment.
+async fn handle_all(
+    asked: Asked,
+    caller: Caller,
+    state: &AppState,
+) -> Result<HttpResponse, RecordsError> {
+    let start = asked.cursor.as_deref().map(type_cursor).transpose()?;
+    let mut conn = state.connection().await?;
+    let (scope, type_decision) = match state.kernel.visibility(&caller, "Patient")? {
+        Visibility::Visible { scope, decision } => (scope, decision),
+        Visibility::Denied(decision) => {
+            let event = decision.event(&caller, Interaction::Search, Touched::new("Patient", None));
+            state.record(&mut conn, &[event]).await?;
+            return Err(refused(state, &decision).into());
+        }
+    };
+    let excluded: Vec<String> = scope
+        .excluded
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect();
+    let named: Vec<String> = scope
+        .included
+        .iter()
+        .chain(scope.conditional.iter().map(|c| &c.patient))
+        .map(|p| p.as_str().to_string())
+        .collect();
+    let mut entries = Vec::new();
+    let mut tally = Tally::default();
+    // The cursor's patient, and where in her compartment the page starts.
+    let (mut from, mut after) = match start {
+        Some((patient, after)) => {
+            let patient = format!("Patient/{patient}");
+            (Some((patient.clone(), true)), after.map(|a| (patient, a)))
+        }
+        None => (None, None),
+    };
+    let mut next: Option<String> = None;
+    'patients: loop {
+        let patients = store::visible_patients(
+            &mut conn,
+            &store::VisiblePatients {
+                custodian: scope.custodian.as_ref().map(|c| c.as_str()),
+                excluded: &excluded,
+                named: &named,
+                from: from.as_ref().map(|(p, inclusive)| (p.as_str(), *inclusive)),
+                limit: PATIENT_BATCH,
+            },
+        )
+        .await?;
+        let done = patients.len() < usize::try_from(PATIENT_BATCH).unwrap_or(usize::MAX);
+        for patient in &patients {
+            let Some(id) = patient.strip_prefix("Patient/") else {
+                continue;
+            };
+            // Only in the cursor's patient (were she no longer visible, the next one starts
+            // from her beginning).
+            let resume = after
+                .take()
+                .filter(|(p, _)| p == patient)
+                .map(|(_, position)| position);
+            let Some((subject, decision, deleted)) =
+                decide_patient(state, &mut conn, &caller, id).await?
+            else {
+                continue;
+            };
+            if !decision.permitted() {
+                tally.deny(&subject, &decision);
+                continue;
+            }
+            if deleted {
+                continue;
+            }
+            let filled = fill(
+                state,
+                &mut conn,
+                &caller,
+                patient,
+                &asked,
+                resume.clone(),
+                &mut entries,
+                &mut tally,
+            )
+            .await?;
+            if let Filled::Full(consumed) = filled {
+                next = Some(match consumed.or(resume) {
+                    Some((t, rid)) => format!("{id}/{t}/{rid}"),
+                    None => id.to_string(),
+                });
+                break 'patients;
+            }
+        }
+        match patients.last() {
+            Some(last) if !done => from = Some((last.clone(), false)),
+            _ => break,
+        }
+    }
+    let mut events = if tally.is_empty() {
+        vec![type_decision.event(&caller, Interaction::Search, Touched::new("Patient", None))]
+    } else {
+        Vec::new()
+    };
+    events.extend(tally.events(&caller));
+    state.record(&mut conn, &events).await?;
+    searchset(state, "fhir/Patient/$everything", &asked, next, entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,7 +633,6 @@ mod tests {
                 ("_type", "Observation"),
                 ("_count", "2"),
                 ("_since", "2020-01-01T00:00:00Z"),
-                ("_cursor", "Condition/c1"),
             ]),
             Handling::Lenient,
         )
@@ -446,15 +642,23 @@ mod tests {
             Some(&["Condition".to_string(), "Observation".to_string()][..])
         );
         assert_eq!(asked.count, 2);
-        assert_eq!(asked.cursor, Some(("Condition".into(), "c1".into())));
+        assert_eq!(
+            instance_cursor("Condition/c1").unwrap(),
+            ("Condition".to_string(), "c1".to_string())
+        );
+        assert!(instance_cursor("x").is_err() && instance_cursor("Observation/a b").is_err());
+        assert_eq!(type_cursor("alice").unwrap(), ("alice".to_string(), None));
+        assert_eq!(
+            type_cursor("alice/Condition/c1").unwrap().1,
+            Some(("Condition".to_string(), "c1".to_string()))
+        );
+        assert!(type_cursor("a b").is_err() && type_cursor("alice/Nope/x").is_err());
         assert!(asked.since.is_some());
         for bad in [
             ("_type", "Nope"),
             ("_count", "-1"),
             ("_count", "0"),
             ("_since", "yesterday"),
-            ("_cursor", "x"),
-            ("_cursor", "Observation/a b"),
         ] {
             assert!(
                 Asked::parse(&pairs(&[bad]), Handling::Lenient).is_err(),

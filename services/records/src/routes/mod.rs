@@ -40,6 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/internal/memberships").route(web::get().to(internal::memberships)))
         .service(resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
         .service(
+            resource("/fhir/Patient/$everything").route(web::get().to(everything::everything_all)),
+        )
+        .service(
             resource("/fhir/Patient/{id}/$everything")
                 .route(web::get().to(everything::everything))
                 .route(web::post().to(everything::everything_post)),

@@ -575,3 +575,89 @@ async fn meta_operations_refuse_bad_requests() {
     }
     app.cleanup().await;
 }
+
+#[actix_web::test]
+async fn type_level_everything_pages_through_every_visible_patient() {
+    // Carol lets Hospital2 see her Patient and Observations; Hospital2 holds Dave's record.
+    let app = spawn_app_with(vec![permit_types(
+        "Consent/c",
+        "Patient/carol",
+        "Organization/h2",
+        &["Patient", "Observation"],
+    )])
+    .await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let (_, h2) = app.practitioner("Organization/h2");
+    let alice = alice(&app, &h1).await;
+    register(&app, &h1, "carol").await;
+    register(&app, &h2, "dave").await;
+    let mut h2_sees = BTreeSet::from(["Patient/carol".to_string(), "Patient/dave".to_string()]);
+    for (patient, token) in [("carol", &h1), ("dave", &h2)] {
+        for kg in ["50", "51"] {
+            let r = app
+                .send_json(
+                    "POST",
+                    "/fhir/Observation",
+                    token,
+                    &weight(&format!("Patient/{patient}"), kg),
+                    &[],
+                )
+                .await;
+            h2_sees.insert(format!("Observation/{}", r.json()["id"].as_str().unwrap()));
+        }
+    }
+    // Carol's Condition is hidden from Hospital2.
+    app.post(
+        "/fhir/Condition",
+        &h1,
+        &condition("Patient/carol", "44054006"),
+    )
+    .await;
+    for size in [1, 2, 3, 50] {
+        let pages = all_pages(
+            &app,
+            &format!("/fhir/Patient/$everything?_count={size}"),
+            &h2,
+            size,
+        )
+        .await;
+        let flat = pages.concat();
+        let unique: BTreeSet<String> = flat.iter().cloned().collect();
+        assert_eq!(flat.len(), unique.len(), "duplicates at _count={size}");
+        assert_eq!(unique, h2_sees, "_count={size}");
+        assert!(pages.iter().all(|p| !p.is_empty()), "{pages:?}");
+    }
+    // Hospital1 sees Alice's, Bob's and Carol's, none of Dave's.
+    let pages = all_pages(&app, "/fhir/Patient/$everything?_count=4", &h1, 4).await;
+    let flat: BTreeSet<String> = pages.concat().into_iter().collect();
+    assert!(alice.is_subset(&flat));
+    assert!(flat.contains("Patient/carol") && flat.contains("Patient/bob"));
+    assert!(!flat.contains("Patient/dave"));
+    // A patient: only her own.
+    let (_, own) = app.patient("Patient/alice");
+    let pages = all_pages(&app, "/fhir/Patient/$everything?_count=3", &own, 3).await;
+    let flat: BTreeSet<String> = pages.concat().into_iter().collect();
+    assert_eq!(flat, alice);
+    // _type applies; a cursor naming a patient one may not see gives nothing of hers.
+    let only = app
+        .get("/fhir/Patient/$everything?_type=Patient", &h2, &[])
+        .await
+        .json();
+    assert_eq!(refs(&only).len(), 2);
+    let r = app
+        .get(
+            "/fhir/Patient/$everything?_cursor=alice/Observation/x",
+            &h2,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(!r.text().contains("Patient/alice"));
+    assert_eq!(
+        app.get("/fhir/Patient/$everything?_cursor=a%20b", &h2, &[])
+            .await
+            .status,
+        400
+    );
+    app.cleanup().await;
+}
