@@ -20,8 +20,7 @@ use diesel_async::AsyncConnection;
 use serde_json::{json, Map, Value};
 
 use super::{
-    apply::{self, Applied},
-    http, parameters,
+    apply, http, parameters,
     read::visible_version,
     write::{parse_body, prepare, stamp},
 };
@@ -396,33 +395,32 @@ async fn change(
     }
 }
 
-/// A denial as [`Changed::Not`]: 403, or the 404 of an unknown id for a caller who may not
-/// even see the resource.
+/// A denial as [`Changed::Not`], its event about `subject`: 403, or the 404 of an unknown id
+/// for a caller who may not even read the resource as it is (`existing`; on its own rights:
+/// break-glass opens reads, and must not tell a writer that a resource exists).
 fn deny(
     state: &AppState,
     caller: &Caller,
     subject: &Subject,
+    existing: &Subject,
     decision: custodian_access::Decision,
 ) -> Result<Changed, RecordsError> {
-    let rt = subject.resource_type.as_str();
-    let id = subject.id.as_deref().unwrap_or_default();
-    match apply::denied(state, caller, Interaction::Update, subject, decision, true)? {
-        Applied::Denied {
-            decision,
-            event,
-            hidden: true,
-        } => Ok(Changed::Not(
-            Box::new(event),
-            hidden(state, &decision, rt, id).into(),
-        )),
-        Applied::Denied {
-            decision, event, ..
-        } => Ok(Changed::Not(
-            Box::new(event),
-            refused(state, &decision).into(),
-        )),
-        _ => Err(RecordsError::Internal("a denial was expected".into())),
-    }
+    let event = decision.event(caller, Interaction::Update, subject.touched(0));
+    let may_read = state
+        .kernel
+        .decide(
+            &caller.without_break_glass(),
+            Interaction::Read,
+            &existing.target(),
+        )?
+        .permitted();
+    let error = if may_read {
+        refused(state, &decision)
+    } else {
+        let id = existing.id.as_deref().unwrap_or_default();
+        hidden(state, &decision, &existing.resource_type, id)
+    };
+    Ok(Changed::Not(Box::new(event), error.into()))
 }
 
 /// Changes the current version's meta in place, under its row lock, once the caller is
@@ -448,7 +446,7 @@ async fn apply_change(
         .kernel
         .decide(caller, Interaction::Update, &existing.target())?;
     if !decision.permitted() {
-        return deny(state, caller, &existing, decision);
+        return deny(state, caller, &existing, &existing, decision);
     }
     let stored = store::version(conn, &state.cipher, rt, id, current.version)
         .await?
@@ -482,7 +480,7 @@ async fn apply_change(
     )
     .await?
     {
-        return deny(state, caller, &existing, decision);
+        return deny(state, caller, &existing, &existing, decision);
     }
     // As it becomes: its new labels, in the same compartment (meta moves nothing).
     let mut facts = prepared.facts.clone();
@@ -496,7 +494,7 @@ async fn apply_change(
         .kernel
         .decide(caller, Interaction::Update, &subject.target())?;
     if !decision.permitted() {
-        return deny(state, caller, &subject, decision);
+        return deny(state, caller, &subject, &existing, decision);
     }
     let json = stamp(&incoming, id, current.version, current.last_updated)?;
     store::rewrite_current(

@@ -423,6 +423,15 @@ async fn meta_add_and_delete_change_labels_in_place_and_access_follows() {
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
+    // Hospital2 may update it, but not into data it may not see: a 403 (it may read it), and
+    // nothing changes.
+    let r = app
+        .post(&format!("{obs}/$meta-add"), &h2, &restricted)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let meta = returned_meta(&app.get(&format!("{obs}/$meta"), &h2, &[]).await);
+    assert!(meta.get("security").is_none(), "{meta}");
+
     // The custodian adds a tag and the R label: no new version, and reads show them.
     let r = app
         .post(
