@@ -352,6 +352,9 @@ pub async fn referencing(
     Ok(query.load(conn).await?)
 }
 
+/// Care dates `[start, end)`, either side open.
+pub type CareDates = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// Which resources of a patient's compartment a `$everything` page reads.
 pub struct CompartmentPage<'a> {
     pub patient_ref: &'a str,
@@ -361,6 +364,9 @@ pub struct CompartmentPage<'a> {
     pub since: Option<DateTime<Utc>>,
     /// Only those after this (type, id), in (type, id) order: the keyset of the page.
     pub after: Option<(&'a str, &'a str)>,
+    /// Care dates `[start, end)`: only resources whose `date` parameter (the data period
+    /// consents name) overlaps them, and those without one.
+    pub care: Option<CareDates>,
     pub limit: i64,
 }
 
@@ -386,6 +392,34 @@ pub async fn compartment_page(
     }
     if let Some(since) = page.since {
         query = query.filter(resources::last_updated.ge(since));
+    }
+    if let Some((start, end)) = page.care {
+        let dated = || {
+            search_index::table
+                .filter(search_index::resource_type.eq(resources::resource_type))
+                .filter(search_index::resource_id.eq(resources::resource_id))
+                .filter(search_index::param.eq("date"))
+        };
+        // An open side is the widest instant both PostgreSQL and chrono hold.
+        let start = start.or_else(|| DateTime::from_timestamp(-62_135_596_800, 0));
+        let end = end.or_else(|| DateTime::from_timestamp(253_402_300_799, 0));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(RecordsError::Internal("no widest instant".into()));
+        };
+        let overlapping = dated()
+            .filter(
+                search_index::value_end
+                    .is_null()
+                    .or(search_index::value_end.gt(start)),
+            )
+            .filter(
+                search_index::value_start
+                    .is_null()
+                    .or(search_index::value_start.lt(end)),
+            );
+        query = query.filter(
+            diesel::dsl::not(diesel::dsl::exists(dated())).or(diesel::dsl::exists(overlapping)),
+        );
     }
     if let Some((t, id)) = page.after {
         query = query.filter(

@@ -8,8 +8,10 @@
 //! page consumed. A page holds `_count` resources the caller may see; hidden ones are passed
 //! over (their denials recorded on the page that passed them), and a `next` link is given only
 //! when one more resource the caller may see follows, so links tell nothing about hidden data.
-//! `start` and `end` (care dates) are not supported: ignored and named in an `outcome` entry
-//! (or refused under `Prefer: handling=strict`), as unknown parameters are.
+//! `start` and `end` (care dates) keep resources whose `date` parameter (the data period
+//! consents name) overlaps them, and those without one (the Patient, a Condition ...).
+//! Unknown parameters are ignored and named in an `outcome` entry (refused under
+//! `Prefer: handling=strict`).
 //! Events: one per (type, patient, basis, consents) on the page, as searches have.
 
 use std::collections::HashMap;
@@ -37,7 +39,7 @@ use crate::{
     domain::{is_valid_id, ResourceType},
     error::RecordsError,
     state::AppState,
-    store::{self, CompartmentPage, Current},
+    store::{self, CareDates, CompartmentPage, Current},
 };
 
 /// What an `$everything` asks for.
@@ -46,6 +48,9 @@ pub struct Asked {
     since: Option<DateTime<Utc>>,
     types: Option<Vec<String>>,
     count: usize,
+    /// `start` and `end` (care dates), as given and as the range they cover.
+    start: Option<(String, DateTime<Utc>)>,
+    end: Option<(String, DateTime<Utc>)>,
     /// Where the page starts (`_cursor`, from a `next` link): see [`instance_cursor`] and
     /// [`type_cursor`].
     cursor: Option<String>,
@@ -59,6 +64,8 @@ impl Asked {
             since: None,
             types: None,
             count: DEFAULT_COUNT,
+            start: None,
+            end: None,
             cursor: None,
             ignored: Vec::new(),
         };
@@ -89,13 +96,20 @@ impl Asked {
                         ));
                     }
                 }
+                "start" | "end" => {
+                    let (from, to) = parse_range(value).ok_or_else(|| {
+                        FhirError::BadRequest(format!("{name}={value} is not a date"))
+                    })?;
+                    if name == "start" {
+                        asked.start = Some((value.clone(), from));
+                    } else {
+                        asked.end = Some((value.clone(), to));
+                    }
+                }
                 "_cursor" => asked.cursor = Some(value.clone()),
                 "_format" => {}
                 other => {
-                    let reason = match other {
-                        "start" | "end" => "care date ranges are not supported by $everything",
-                        _ => "not a parameter of $everything",
-                    };
+                    let reason = "not a parameter of $everything";
                     if handling == Handling::Strict {
                         return Err(FhirError::BadRequest(format!("{other}: {reason}")));
                     }
@@ -123,6 +137,11 @@ impl Asked {
         if let Some(types) = &self.types {
             params.push(("_type".to_string(), types.join(",")));
         }
+        for (name, given) in [("start", &self.start), ("end", &self.end)] {
+            if let Some((raw, _)) = given {
+                params.push((name.to_string(), raw.clone()));
+            }
+        }
         params.push(("_count".to_string(), self.count.to_string()));
         params
     }
@@ -137,6 +156,8 @@ impl Asked {
         ("id" = String, Path),
         ("_since" = Option<String>, Query, description = "Only resources last updated at or after this instant"),
         ("_type" = Option<String>, Query, description = "Only these resource types (comma-separated)"),
+        ("start" = Option<String>, Query, description = "Care dates from (resources whose date parameter ends before it are left out)"),
+        ("end" = Option<String>, Query, description = "Care dates until (resources whose date parameter starts after it are left out)"),
         ("_count" = Option<usize>, Query, description = "Page size (default 50)"),
         ("_cursor" = Option<String>, Query, description = "Where the page starts (from a next link)")
     ),
@@ -169,7 +190,7 @@ pub async fn everything(
     path = "/fhir/Patient/{id}/$everything",
     tag = "fhir",
     params(("id" = String, Path)),
-    request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: _since (valueInstant), _type (valueCode, repeatable), _count (valueInteger)"),
+    request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: _since (valueInstant), _type (valueCode, repeatable), start and end (valueDate), _count (valueInteger)"),
     responses(
         (status = 200, description = "searchset Bundle of what the caller may see, paged"),
         (status = 400, description = "Malformed Parameters"),
@@ -240,6 +261,12 @@ fn type_cursor(raw: &str) -> Result<(String, Option<Position>), FhirError> {
     Ok((patient.to_string(), rest))
 }
 
+/// `start`/`end` as the range of care dates a page is restricted to.
+fn care_dates(asked: &Asked) -> Option<CareDates> {
+    let (start, end) = (asked.start.as_ref(), asked.end.as_ref());
+    (start.is_some() || end.is_some()).then(|| (start.map(|s| s.1), end.map(|e| e.1)))
+}
+
 /// How filling a page from one compartment ended.
 enum Filled {
     /// The page is full and one more resource the caller may see follows; the position of
@@ -274,6 +301,7 @@ async fn fill(
                 types: asked.types.as_deref(),
                 since: asked.since,
                 after: after.as_ref().map(|(t, id)| (t.as_str(), id.as_str())),
+                care: care_dates(asked),
                 limit: i64::try_from(limit).unwrap_or(i64::MAX),
             },
         )
@@ -480,6 +508,8 @@ async fn handle(
     params(
         ("_since" = Option<String>, Query, description = "Only resources last updated at or after this instant"),
         ("_type" = Option<String>, Query, description = "Only these resource types (comma-separated)"),
+        ("start" = Option<String>, Query, description = "Care dates from (resources whose date parameter ends before it are left out)"),
+        ("end" = Option<String>, Query, description = "Care dates until (resources whose date parameter starts after it are left out)"),
         ("_count" = Option<usize>, Query, description = "Page size (default 50)"),
         ("_cursor" = Option<String>, Query, description = "Where the page starts (from a next link)")
     ),
@@ -665,9 +695,18 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let lenient = Asked::parse(&pairs(&[("start", "2020")]), Handling::Lenient).unwrap();
+        let lenient = Asked::parse(&pairs(&[("nope", "2020")]), Handling::Lenient).unwrap();
         assert_eq!(lenient.ignored.len(), 1);
-        assert!(Asked::parse(&pairs(&[("start", "2020")]), Handling::Strict).is_err());
+        assert!(Asked::parse(&pairs(&[("nope", "2020")]), Handling::Strict).is_err());
+        let care = Asked::parse(
+            &pairs(&[("start", "2020"), ("end", "2020-06")]),
+            Handling::Strict,
+        )
+        .unwrap();
+        let (start, end) = care_dates(&care).unwrap();
+        assert_eq!(start.unwrap().to_rfc3339(), "2020-01-01T00:00:00+00:00");
+        assert_eq!(end.unwrap().to_rfc3339(), "2020-07-01T00:00:00+00:00");
+        assert!(Asked::parse(&pairs(&[("end", "June")]), Handling::Lenient).is_err());
         assert_eq!(
             Asked::parse(&[], Handling::Lenient).unwrap().count,
             DEFAULT_COUNT

@@ -64,7 +64,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 operations.push(json!({
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                    "documentation": "Patient/[id]/$everything (GET or POST) and Patient/$everything (GET, every patient the caller may see); _since, _type and _count, paged by cursor; start and end are not supported",
+                    "documentation": "Patient/[id]/$everything (GET or POST) and Patient/$everything (GET, every patient the caller may see); _since, _type, start, end (care dates: the date parameter) and _count, paged by cursor",
                 }));
             }
             resource["operation"] = json!(operations);

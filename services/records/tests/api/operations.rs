@@ -238,23 +238,62 @@ async fn everything_pages_by_keyset_without_duplicates_or_misses() {
         .send_json("POST", "/fhir/Patient/alice/$everything", &h1, "{", &[])
         .await;
     assert_eq!(r.status, 400);
-    // Unsupported parameters are named in an outcome (refused when strict).
+    // Unknown parameters are named in an outcome (refused when strict).
     let lenient = app
-        .get("/fhir/Patient/alice/$everything?start=2020", &h1, &[])
+        .get("/fhir/Patient/alice/$everything?foo=2020", &h1, &[])
         .await
         .json();
-    assert!(
-        lenient.to_string().contains("start was ignored"),
-        "{lenient}"
-    );
+    assert!(lenient.to_string().contains("foo was ignored"), "{lenient}");
     let strict = app
         .get(
-            "/fhir/Patient/alice/$everything?start=2020",
+            "/fhir/Patient/alice/$everything?foo=2020",
             &h1,
             &[("Prefer", "handling=strict")],
         )
         .await;
     assert_eq!(strict.status, 400);
+
+    // start/end: care dates (the date parameter); what has none stays.
+    let later = json!({"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": "Patient/alice"}, "effectiveDateTime": "2023-05-01"});
+    let r = app.post("/fhir/Observation", &h1, &later).await;
+    let in_2023 = format!("Observation/{}", r.json()["id"].as_str().unwrap());
+    let undated: BTreeSet<String> = all
+        .iter()
+        .filter(|r| !r.starts_with("Observation/"))
+        .cloned()
+        .collect();
+    let since_2021: BTreeSet<String> = refs(
+        &app.get("/fhir/Patient/alice/$everything?start=2021", &h1, &[])
+            .await
+            .json(),
+    )
+    .into_iter()
+    .collect();
+    let mut expected = undated.clone();
+    expected.insert(in_2023.clone());
+    assert_eq!(since_2021, expected);
+    let in_2020 = all_pages(
+        &app,
+        "/fhir/Patient/alice/$everything?start=2020-03-04&end=2020-12&_type=Observation&_count=2",
+        &h1,
+        2,
+    )
+    .await
+    .concat();
+    assert_eq!(in_2020.len(), 6, "{in_2020:?}"); // 5 weights and the one of _since
+    assert!(!in_2020.contains(&in_2023));
+    let before = app
+        .post(
+            "/fhir/Patient/alice/$everything",
+            &h1,
+            &json!({"resourceType": "Parameters", "parameter": [
+                {"name": "end", "valueDate": "2019-12-31"}]}),
+        )
+        .await
+        .json();
+    assert_eq!(refs(&before).into_iter().collect::<BTreeSet<_>>(), undated);
     app.cleanup().await;
 }
 
