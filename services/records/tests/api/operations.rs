@@ -386,6 +386,30 @@ async fn a_patient_gets_her_own_everything() {
     let pages = all_pages(&app, "/fhir/Patient/alice/$everything?_count=3", &own, 3).await;
     let flat: BTreeSet<String> = pages.concat().into_iter().collect();
     assert_eq!(flat, all);
+    // One event per (type, patient) of a page, counting what it returned.
+    let (claims, once) = app.patient("Patient/alice");
+    let r = app.get("/fhir/Patient/alice/$everything", &once, &[]).await;
+    assert_eq!(r.json()["total"], 8);
+    app.wait_for_events(3, |e| e.actor.id == claims.sub).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = app.wait_for_events(3, |e| e.actor.id == claims.sub).await;
+    let mut counts: Vec<(String, u32)> = events
+        .iter()
+        .map(|e| (e.resource_type.clone().unwrap_or_default(), e.count))
+        .collect();
+    counts.sort();
+    assert_eq!(
+        counts,
+        [
+            ("Condition".to_string(), 2),
+            ("Observation".to_string(), 5),
+            ("Patient".to_string(), 1)
+        ]
+    );
+    assert!(events
+        .iter()
+        .all(|e| e.patient.as_deref() == Some("Patient/alice")
+            && e.action == custodian_events::AccessAction::Search));
     // Not Bob's.
     let r = app.get("/fhir/Patient/bob/$everything", &own, &[]).await;
     assert_eq!(r.status, 404, "{}", r.text());
