@@ -351,6 +351,27 @@ pub struct NewVersion<'a> {
     pub index: &'a [IndexRow],
 }
 
+/// A version's body sealed as it must be: with her data key when it is in a patient's
+/// compartment, with the master key when in none.
+async fn seal_version(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    patient_ref: Option<&str>,
+    json: &str,
+) -> Result<(Vec<u8>, SealedBy), RecordsError> {
+    let aad = aad(resource_type, id, version);
+    Ok(match patient_ref {
+        Some(patient) => {
+            let key = data_key(conn, cipher, patient).await?;
+            (key.seal(&aad, json.as_bytes())?, SealedBy::PatientKey)
+        }
+        None => (cipher.seal(&aad, json.as_bytes())?, SealedBy::Master),
+    })
+}
+
 /// Writes a version, makes it current and rewrites the resource's search index.
 pub async fn write_version(
     conn: &mut AsyncPgConnection,
@@ -358,25 +379,20 @@ pub async fn write_version(
     new: NewVersion<'_>,
 ) -> Result<(), RecordsError> {
     let deleted = new.json.is_none();
-    let (body, sealed_by) = match (new.json, new.patient_ref) {
-        (Some(json), Some(patient)) => {
-            let key = data_key(conn, cipher, patient).await?;
-            (
-                key.seal(
-                    &aad(new.resource_type, new.id, new.version),
-                    json.as_bytes(),
-                )?,
-                SealedBy::PatientKey,
+    let (body, sealed_by) = match new.json {
+        Some(json) => {
+            seal_version(
+                conn,
+                cipher,
+                new.resource_type,
+                new.id,
+                new.version,
+                new.patient_ref,
+                json,
             )
+            .await?
         }
-        (Some(json), None) => (
-            cipher.seal(
-                &aad(new.resource_type, new.id, new.version),
-                json.as_bytes(),
-            )?,
-            SealedBy::Master,
-        ),
-        (None, _) => (Vec::new(), SealedBy::Master),
+        None => (Vec::new(), SealedBy::Master),
     };
     diesel::insert_into(resource_versions::table)
         .values((
@@ -412,36 +428,45 @@ pub async fn write_version(
         ))
         .execute(conn)
         .await?;
+    let index: &[IndexRow] = if deleted { &[] } else { new.index };
+    replace_index(conn, new.resource_type, new.id, index).await
+}
+
+/// Rewrites a resource's search index.
+async fn replace_index(
+    conn: &mut AsyncPgConnection,
+    resource_type: &str,
+    id: &str,
+    index: &[IndexRow],
+) -> Result<(), RecordsError> {
     diesel::delete(
         search_index::table
-            .filter(search_index::resource_type.eq(new.resource_type))
-            .filter(search_index::resource_id.eq(new.id)),
+            .filter(search_index::resource_type.eq(resource_type))
+            .filter(search_index::resource_id.eq(id)),
     )
     .execute(conn)
     .await?;
-    if !deleted {
-        // PostgreSQL takes at most 65535 bind parameters per statement: 8 per row.
-        for chunk in new.index.chunks(4000) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|r| {
-                    (
-                        search_index::resource_type.eq(new.resource_type),
-                        search_index::resource_id.eq(new.id),
-                        search_index::param.eq(&r.param),
-                        search_index::system.eq(r.system.as_deref()),
-                        search_index::value.eq(r.value.as_deref()),
-                        search_index::value_start.eq(r.start),
-                        search_index::value_end.eq(r.end),
-                        search_index::number.eq(r.number),
-                    )
-                })
-                .collect();
-            diesel::insert_into(search_index::table)
-                .values(rows)
-                .execute(conn)
-                .await?;
-        }
+    // PostgreSQL takes at most 65535 bind parameters per statement: 8 per row.
+    for chunk in index.chunks(4000) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|r| {
+                (
+                    search_index::resource_type.eq(resource_type),
+                    search_index::resource_id.eq(id),
+                    search_index::param.eq(&r.param),
+                    search_index::system.eq(r.system.as_deref()),
+                    search_index::value.eq(r.value.as_deref()),
+                    search_index::value_start.eq(r.start),
+                    search_index::value_end.eq(r.end),
+                    search_index::number.eq(r.number),
+                )
+            })
+            .collect();
+        diesel::insert_into(search_index::table)
+            .values(rows)
+            .execute(conn)
+            .await?;
     }
     Ok(())
 }
@@ -512,26 +537,192 @@ pub async fn referencing(
     Ok(query.load(conn).await?)
 }
 
-/// Every current, not deleted resource in a patient's compartment, by type then age.
-pub async fn compartment(
+/// Care dates `[start, end)`, either side open.
+pub type CareDates = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Which resources of a patient's compartment a `$everything` page reads.
+pub struct CompartmentPage<'a> {
+    pub patient_ref: &'a str,
+    /// Only these types (None: all).
+    pub types: Option<&'a [String]>,
+    /// Only those last updated at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Only those after this (type, id), in (type, id) order: the keyset of the page.
+    pub after: Option<(&'a str, &'a str)>,
+    /// Care dates `[start, end)`: only resources whose `date` parameter (the data period
+    /// consents name) overlaps them, and those without one.
+    pub care: Option<CareDates>,
+    pub limit: i64,
+}
+
+/// Current, not deleted resources of a patient's compartment in (type, id) order, from a
+/// keyset position (no OFFSET: a page costs the same however deep it is).
+pub async fn compartment_page(
     conn: &mut AsyncPgConnection,
-    patient_ref: &str,
+    page: &CompartmentPage<'_>,
 ) -> Result<Vec<(String, String, Current)>, RecordsError> {
-    Ok(resources::table
-        .filter(resources::patient_ref.eq(patient_ref))
+    let mut query = resources::table
+        .filter(resources::patient_ref.eq(page.patient_ref))
         .filter(resources::deleted.eq(false))
-        .order((
-            resources::resource_type,
-            resources::last_updated,
-            resources::resource_id,
-        ))
+        .order((resources::resource_type, resources::resource_id))
         .select((
             resources::resource_type,
             resources::resource_id,
             Current::as_select(),
         ))
-        .load(conn)
-        .await?)
+        .limit(page.limit)
+        .into_boxed();
+    if let Some(types) = page.types {
+        query = query.filter(resources::resource_type.eq_any(types));
+    }
+    if let Some(since) = page.since {
+        query = query.filter(resources::last_updated.ge(since));
+    }
+    if let Some((start, end)) = page.care {
+        let dated = || {
+            search_index::table
+                .filter(search_index::resource_type.eq(resources::resource_type))
+                .filter(search_index::resource_id.eq(resources::resource_id))
+                .filter(search_index::param.eq("date"))
+        };
+        // An open side is the widest instant both PostgreSQL and chrono hold.
+        let start = start.or_else(|| DateTime::from_timestamp(-62_135_596_800, 0));
+        let end = end.or_else(|| DateTime::from_timestamp(253_402_300_799, 0));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(RecordsError::Internal("no widest instant".into()));
+        };
+        let overlapping = dated()
+            .filter(
+                search_index::value_end
+                    .is_null()
+                    .or(search_index::value_end.gt(start)),
+            )
+            .filter(
+                search_index::value_start
+                    .is_null()
+                    .or(search_index::value_start.lt(end)),
+            );
+        query = query.filter(
+            diesel::dsl::not(diesel::dsl::exists(dated())).or(diesel::dsl::exists(overlapping)),
+        );
+    }
+    if let Some((t, id)) = page.after {
+        query = query.filter(
+            resources::resource_type
+                .gt(t.to_string())
+                .or(resources::resource_type
+                    .eq(t.to_string())
+                    .and(resources::resource_id.gt(id.to_string()))),
+        );
+    }
+    Ok(query.load(conn).await?)
+}
+
+#[derive(QueryableByName)]
+struct PatientRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    patient_ref: String,
+}
+
+/// Which compartments a type-level `$everything` page may go through, in order.
+pub struct VisiblePatients<'a> {
+    /// Compartments held by this organisation, except `excluded`.
+    pub custodian: Option<&'a str>,
+    pub excluded: &'a [String],
+    /// Compartments visible whoever holds them.
+    pub named: &'a [String],
+    /// From this compartment (`Patient/x`), itself included or not.
+    pub from: Option<(&'a str, bool)>,
+    pub limit: i64,
+}
+
+/// Compartments (`Patient/x`) among `visible`, in order, from its position.
+pub async fn visible_patients(
+    conn: &mut AsyncPgConnection,
+    visible: &VisiblePatients<'_>,
+) -> Result<Vec<String>, RecordsError> {
+    use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+    let (from, inclusive) = match visible.from {
+        Some((p, inclusive)) => (Some(p), inclusive),
+        None => (None, false),
+    };
+    let rows: Vec<PatientRow> = diesel::sql_query(
+        "SELECT patient_ref FROM compartments \
+         WHERE (($1::text IS NOT NULL AND custodian = $1 AND NOT (patient_ref = ANY($2))) \
+                OR patient_ref = ANY($3)) \
+           AND ($4::text IS NULL OR patient_ref > $4 OR ($5 AND patient_ref = $4)) \
+         ORDER BY patient_ref LIMIT $6",
+    )
+    .bind::<Nullable<Text>, _>(visible.custodian)
+    .bind::<Array<Text>, _>(visible.excluded)
+    .bind::<Array<Text>, _>(visible.named)
+    .bind::<Nullable<Text>, _>(from)
+    .bind::<Bool, _>(inclusive)
+    .bind::<BigInt, _>(visible.limit)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.patient_ref).collect())
+}
+
+/// Replaces the body of the current version `version` in place (`$meta-add`, `$meta-delete`:
+/// meta changes make no new version), with its confidentiality and search index.
+#[allow(clippy::too_many_arguments)]
+pub async fn rewrite_current(
+    conn: &mut AsyncPgConnection,
+    cipher: &RecordCipher,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    json: &str,
+    confidentiality: Option<&str>,
+    index: &[IndexRow],
+) -> Result<(), RecordsError> {
+    // Sealed as a new version would be (her key, within her compartment): the row's key
+    // and `sealed_by` change together.
+    let patient_ref: Option<String> = resources::table
+        .filter(resources::resource_type.eq(resource_type))
+        .filter(resources::resource_id.eq(id))
+        .select(resources::patient_ref)
+        .first(conn)
+        .await?;
+    let (body, sealed_by) = seal_version(
+        conn,
+        cipher,
+        resource_type,
+        id,
+        version,
+        patient_ref.as_deref(),
+        json,
+    )
+    .await?;
+    let changed = diesel::update(
+        resource_versions::table
+            .filter(resource_versions::resource_type.eq(resource_type))
+            .filter(resource_versions::resource_id.eq(id))
+            .filter(resource_versions::version.eq(version))
+            .filter(resource_versions::deleted.eq(false)),
+    )
+    .set((
+        resource_versions::body.eq(&body),
+        resource_versions::sealed_by.eq(sealed_by.code()),
+    ))
+    .execute(conn)
+    .await?;
+    if changed != 1 {
+        return Err(RecordsError::Internal(format!(
+            "{resource_type}/{id} has no live version {version} to rewrite"
+        )));
+    }
+    diesel::update(
+        resources::table
+            .filter(resources::resource_type.eq(resource_type))
+            .filter(resources::resource_id.eq(id))
+            .filter(resources::version.eq(version)),
+    )
+    .set(resources::confidentiality.eq(confidentiality))
+    .execute(conn)
+    .await?;
+    replace_index(conn, resource_type, id, index).await
 }
 
 /// A position in history order (newest first): the last entry a page ended on.

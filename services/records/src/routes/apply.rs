@@ -207,7 +207,7 @@ async fn denied_elsewhere(
 /// container naming no manager is an administrator's to write: were it open to every writer,
 /// anyone could join a team a consent names (or create one it names before it exists).
 #[allow(clippy::too_many_arguments)]
-async fn unmanaged(
+pub(super) async fn unmanaged(
     conn: &mut AsyncPgConnection,
     state: &AppState,
     caller: &Caller,

@@ -53,25 +53,36 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             resource["searchInclude"] = json!(includes(registry, t.as_str()));
             resource["searchRevInclude"] =
                 json!(revincludes.get(t.as_str()).cloned().unwrap_or_default());
+            let mut operations: Vec<Value> = ["meta", "meta-add", "meta-delete"]
+                .iter()
+                .map(|op| json!({
+                    "name": op,
+                    "definition": format!("http://hl7.org/fhir/OperationDefinition/Resource-{op}"),
+                }))
+                .collect();
             if t.as_str() == "Patient" {
-                resource["operation"] = json!([{
+                operations.push(json!({
                     "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
-                }, {
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                    "documentation": "Patient/[id]/$everything (GET or POST) and Patient/$everything (GET, every patient the caller may see); _since, _type, start, end (care dates: the date parameter) and _count, paged by cursor",
+                }));
+                operations.push(json!({
                     "name": "erase",
                     "definition": super::erase::DEFINITION,
                     "documentation": "The patient's right to erasure (GDPR art. 17), by her or an administrator: POST without confirm answers what would be erased and a confirmation code; POST with confirm=<code> destroys her record's key and deletes her resources"
-                }, {
+                }));
+                operations.push(json!({
                     "name": "export",
                     "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
-                }]);
+                }));
             }
             if t.as_str() == "Group" {
-                resource["operation"] = json!([{
+                operations.push(json!({
                     "name": "export",
                     "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
-                }]);
+                }));
             }
+            resource["operation"] = json!(operations);
             resource
         })
         .collect();
@@ -230,6 +241,13 @@ mod tests {
         ] {
             assert!(names.contains(&n), "{n}");
         }
+        let operations: Vec<&str> = obs["operation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(operations, ["meta", "meta-add", "meta-delete"]);
         let includes = obs["searchInclude"].as_array().unwrap();
         assert!(includes.contains(&json!("Observation:subject")) && includes.contains(&json!("*")));
         let patient = resources.iter().find(|r| r["type"] == "Patient").unwrap();
@@ -237,6 +255,11 @@ mod tests {
             .as_array()
             .unwrap()
             .contains(&json!("Observation:subject")));
+        assert!(patient["operation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["name"] == "everything"));
         // Composites over the resource are supported, those over an element are not.
         assert!(names.contains(&"code-value-quantity"));
         assert!(!names.contains(&"component-code-value-quantity"));

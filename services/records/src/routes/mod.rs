@@ -12,7 +12,9 @@ pub mod fhirpath_patch;
 pub mod history;
 pub mod http;
 pub mod internal;
+pub mod meta;
 pub mod metadata;
+pub mod parameters;
 pub mod patch;
 pub mod read;
 pub mod search;
@@ -62,13 +64,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/fhir/$export-file/{job}/{part}").route(web::get().to(export::file)))
         .service(
-            resource("/fhir/Patient/{id}/$everything").route(web::get().to(everything::everything)),
+            resource("/fhir/Patient/$everything").route(web::get().to(everything::everything_all)),
+        )
+        .service(
+            resource("/fhir/Patient/{id}/$everything")
+                .route(web::get().to(everything::everything))
+                .route(web::post().to(everything::everything_post)),
         )
         .service(resource("/fhir/Patient/{id}/$erase").route(web::post().to(erase::erase)))
         .service(
             web::resource(["/fhir", "/fhir/"])
                 .route(web::post().to(transaction::bundle))
                 .default_service(web::to(custodian_fhir::http::method_not_allowed)),
+        )
+        .service(resource("/fhir/$meta").route(web::get().to(meta::meta_in_use)))
+        .service(resource("/fhir/{type}/$meta").route(web::get().to(meta::meta_in_use)))
+        .service(resource("/fhir/{type}/{id}/$meta").route(web::get().to(meta::meta)))
+        .service(resource("/fhir/{type}/{id}/$meta-add").route(web::post().to(meta::meta_add)))
+        .service(
+            resource("/fhir/{type}/{id}/$meta-delete").route(web::post().to(meta::meta_delete)),
+        )
+        .service(
+            resource("/fhir/{type}/{id}/_history/{vid}/$meta")
+                .route(web::get().to(meta::version_meta)),
         )
         .service(resource("/fhir/_history").route(web::get().to(history::system_history)))
         .service(

@@ -220,6 +220,68 @@ pub async fn decide_current(
     Ok((subject, decision))
 }
 
+/// Reads version `version` (the current one when None) of a resource for `caller`: decided
+/// on its own compartment and facts, the read recorded (also when refused); a hidden resource
+/// is a 404 like an unknown one, a deletion a 410.
+pub(super) async fn visible_version(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    rt: &str,
+    id: &str,
+    version: Option<VersionId>,
+) -> Result<(StoredVersion, String), RecordsError> {
+    let Some(current) = store::current(conn, rt, id, false).await? else {
+        state
+            .record(conn, &[absent_event(caller, Interaction::Read, rt)])
+            .await?;
+        return Err(not_known(rt, id).into());
+    };
+    let wanted = version.map(|v| v.get()).unwrap_or(current.version);
+    let stored = match store::version(conn, &state.cipher, rt, id, wanted).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            // A row that does not decrypt: decided at type level, recorded as an error.
+            let (subject, decision) =
+                decide_current(state, conn, caller, rt, &current, Interaction::Read).await?;
+            let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
+            state.record(conn, &[event]).await?;
+            return Err(e);
+        }
+    };
+    let Some(stored) = stored else {
+        let (subject, decision) =
+            decide_current(state, conn, caller, rt, &current, Interaction::Read).await?;
+        let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
+        state.record(conn, &[event]).await?;
+        if !decision.permitted() {
+            return Err(hidden(state, &decision, rt, id).into());
+        }
+        return Err(FhirError::NotFound(format!("{rt}/{id} has no version {wanted}")).into());
+    };
+    let subject = version_subject(state, conn, rt, id, &current, &stored).await?;
+    let decision = state
+        .kernel
+        .decide(caller, Interaction::Read, &subject.target())?;
+    if !decision.permitted() {
+        let event = decision.event(caller, Interaction::Read, subject.touched(0));
+        state.record(conn, &[event]).await?;
+        return Err(hidden(state, &decision, rt, id).into());
+    }
+    match stored.json.clone() {
+        None => {
+            let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
+            state.record(conn, &[event]).await?;
+            Err(FhirError::Gone(format!("{rt}/{id} was deleted")).into())
+        }
+        Some(json) => {
+            let event = decision.event(caller, Interaction::Read, subject.touched(1));
+            state.record(conn, &[event]).await?;
+            Ok((stored, json))
+        }
+    }
+}
+
 /// `preconditions`: a read's request, whose `If-None-Match` and `If-Modified-Since` are
 /// answered (304) once access is decided; the read is recorded either way.
 async fn handle(
@@ -235,64 +297,16 @@ async fn handle(
     let id = http::parse_id(raw_id)?;
     let (rt, id) = (resource_type.as_str(), id.as_str());
     let mut conn = state.connection().await?;
-    let Some(current) = store::current(&mut conn, rt, id, false).await? else {
-        state
-            .record(&mut conn, &[absent_event(caller, Interaction::Read, rt)])
-            .await?;
-        return Err(not_known(rt, id).into());
-    };
-    let wanted = version.map(|v| v.get()).unwrap_or(current.version);
-    let stored = match store::version(&mut conn, &state.cipher, rt, id, wanted).await {
-        Ok(stored) => stored,
-        Err(e) => {
-            // A row that does not decrypt: decided at type level, recorded as an error.
-            let (subject, decision) =
-                decide_current(state, &mut conn, caller, rt, &current, Interaction::Read).await?;
-            let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
-            state.record(&mut conn, &[event]).await?;
-            return Err(e);
-        }
-    };
-    let Some(stored) = stored else {
-        let (subject, decision) =
-            decide_current(state, &mut conn, caller, rt, &current, Interaction::Read).await?;
-        let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
-        state.record(&mut conn, &[event]).await?;
-        if !decision.permitted() {
-            return Err(hidden(state, &decision, rt, id).into());
-        }
-        return Err(FhirError::NotFound(format!("{rt}/{id} has no version {wanted}")).into());
-    };
-    let subject = version_subject(state, &mut conn, rt, id, &current, &stored).await?;
-    let decision = state
-        .kernel
-        .decide(caller, Interaction::Read, &subject.target())?;
-    if !decision.permitted() {
-        let event = decision.event(caller, Interaction::Read, subject.touched(0));
-        state.record(&mut conn, &[event]).await?;
-        return Err(hidden(state, &decision, rt, id).into());
-    }
-    match stored.json {
-        None => {
-            let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
-            state.record(&mut conn, &[event]).await?;
-            Err(FhirError::Gone(format!("{rt}/{id} was deleted")).into())
-        }
-        Some(json) => {
-            let event = decision.event(caller, Interaction::Read, subject.touched(1));
-            state.record(&mut conn, &[event]).await?;
-            // After the decision and its event: a 304 is a read, and an outsider learns
-            // nothing from preconditions.
-            if let Some(req) = preconditions {
-                if let Some(current) = http::not_modified(req, stored.version, stored.last_updated)
-                {
-                    return Ok(current);
-                }
-            }
-            Ok(
-                http::versioned(StatusCode::OK, stored.version, stored.last_updated)
-                    .body(subset.apply(json)?),
-            )
+    let (stored, json) = visible_version(state, &mut conn, caller, rt, id, version).await?;
+    // After the decision and its event: a 304 is a read, and an outsider learns nothing from
+    // preconditions.
+    if let Some(req) = preconditions {
+        if let Some(current) = http::not_modified(req, stored.version, stored.last_updated) {
+            return Ok(current);
         }
     }
+    Ok(
+        http::versioned(StatusCode::OK, stored.version, stored.last_updated)
+            .body(subset.apply(json)?),
+    )
 }

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use actix_web::{http::header, http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{
-    Basis, Caller, CompartmentTarget, Decision, Interaction, PatientRef, PatientScope,
-    PatientVisibility, ResourceFacts, Touched, Visibility,
+    Basis, Caller, CompartmentTarget, Decision, Interaction, OrganizationRef, PatientRef,
+    PatientScope, PatientVisibility, ResourceFacts, Touched, Visibility,
 };
 use custodian_events::AccessEvent;
 use custodian_fhir::{
@@ -160,7 +160,7 @@ pub(super) struct Tally {
 }
 
 impl Tally {
-    fn permit(&mut self, subject: &Subject, decision: &Decision) {
+    pub(super) fn permit(&mut self, subject: &Subject, decision: &Decision) {
         let r = self
             .returned
             .entry((
@@ -179,7 +179,7 @@ impl Tally {
             most_restrictive(r.confidentiality.take(), subject.confidentiality.as_deref());
     }
 
-    fn deny(&mut self, subject: &Subject, decision: &Decision) {
+    pub(super) fn deny(&mut self, subject: &Subject, decision: &Decision) {
         let e = self
             .denied
             .entry((subject.resource_type.clone(), subject.patient.clone()))
@@ -196,6 +196,11 @@ impl Tally {
             .collect();
         patients.dedup();
         patients
+    }
+
+    /// Nothing was decided.
+    pub(super) fn is_empty(&self) -> bool {
+        self.returned.is_empty() && self.denied.is_empty()
     }
 
     fn returned_any(&self, resource_type: &str) -> bool {
@@ -329,27 +334,18 @@ pub(super) async fn decide_each_as(
         let Some(json) = bodies.remove(&id) else {
             continue;
         };
-        let value: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
-        let patient = stored_patient(current.patient_ref.as_deref());
-        let subject = Subject {
-            resource_type: resource_type.to_string(),
-            id: Some(id.clone()),
-            custodian: patient.as_ref().and_then(|p| custodians.get(p).cloned()),
-            patient,
-            confidentiality: current.confidentiality.clone(),
-            instance: Some(InstanceFacts::of(
-                state.registry,
-                &state.public_url,
-                resource_type,
-                &value,
-            )),
-        }
-        .with_referrers(conn, state)
+        let (subject, decision) = decide_row(
+            interaction,
+            state,
+            conn,
+            caller,
+            resource_type,
+            &id,
+            &current,
+            &json,
+            &custodians,
+        )
         .await?;
-        let decision = state
-            .kernel
-            .decide(caller, interaction, &subject.target())?;
         if decision.permitted() {
             *budget -= 1;
             tally.permit(&subject, &decision);
@@ -366,6 +362,44 @@ pub(super) async fn decide_each_as(
         }
     }
     Ok(permitted)
+}
+
+/// One stored resource decided for a search on its own facts: its compartment, custodian
+/// (from `custodians`), confidentiality and the facts of its body `json`.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn decide_row(
+    interaction: Interaction,
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+    current: &Current,
+    json: &str,
+    custodians: &HashMap<PatientRef, OrganizationRef>,
+) -> Result<(Subject, Decision), RecordsError> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| RecordsError::Internal(e.to_string()))?;
+    let patient = stored_patient(current.patient_ref.as_deref());
+    let subject = Subject {
+        resource_type: resource_type.to_string(),
+        id: Some(id.to_string()),
+        custodian: patient.as_ref().and_then(|p| custodians.get(p).cloned()),
+        patient,
+        confidentiality: current.confidentiality.clone(),
+        instance: Some(InstanceFacts::of(
+            state.registry,
+            &state.public_url,
+            resource_type,
+            &value,
+        )),
+    }
+    .with_referrers(conn, state)
+    .await?;
+    let decision = state
+        .kernel
+        .decide(caller, interaction, &subject.target())?;
+    Ok((subject, decision))
 }
 
 /// `_include` and `_revinclude`: the referenced (or referencing) resources of the page that the

@@ -18,6 +18,7 @@ mod interactions;
 mod memberships;
 mod metadata;
 mod migrations;
+mod operations;
 mod references;
 mod search;
 mod search_depth;
