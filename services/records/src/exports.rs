@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{
     sql_types::{Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
-    QueryableByName,
+    OptionalExtension, QueryableByName,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -131,11 +131,7 @@ pub async fn find_job(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<J
     .bind::<SqlUuid, _>(id)
     .get_result(conn)
     .await
-    .map(Some)
-    .or_else(|e| match e {
-        diesel::result::Error::NotFound => Ok(None),
-        other => Err(other),
-    })?;
+    .optional()?;
     Ok(row.map(Job::from))
 }
 
