@@ -886,8 +886,8 @@ pub async fn history_page(
             let org = bind(HistoryBind::Text(org.clone()));
             let excluded = bind(HistoryBind::Texts(scope.excluded.clone()));
             visible.push(format!(
-                "({p} IN (SELECT c.patient_ref FROM compartments c WHERE c.custodian = {org}) \
-                 AND NOT ({p} = ANY({excluded})))"
+                "(EXISTS (SELECT 1 FROM compartments c WHERE c.patient_ref = {p} \
+                 AND c.custodian = {org} OFFSET 0) AND NOT ({p} = ANY({excluded})))"
             ));
         }
         if visible.is_empty() {

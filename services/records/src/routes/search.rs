@@ -711,16 +711,23 @@ async fn handle(
         .as_deref()
         .and_then(|p| PatientRef::parse(p).ok());
 
-    // `_summary=count` is the count, whatever `_total` says.
-    let total = match query.total_mode {
-        TotalMode::None if query.count > 0 => None,
-        _ => Some(query.total(&mut conn).await?),
-    };
     // One more than the page, to know whether there is a next one.
     let limit = if query.count == 0 { 0 } else { query.count + 1 };
     let mut page = query.page(&mut conn, query.offset, limit).await?;
     let more = page.len() > query.count;
     page.truncate(query.count);
+    // A first page with nothing after it is every match: its length is the total.
+    let whole = (query.offset == 0 && query.cursor.is_none() && !more).then_some(page.len());
+    let total = match query.total_mode {
+        // `_count=0` and `_summary=count` are the count, whatever `_total` says.
+        _ if query.count == 0 => Some(query.total(&mut conn).await?),
+        TotalMode::None => None,
+        TotalMode::WhenCheap => whole,
+        TotalMode::Accurate | TotalMode::Estimate => match whole {
+            Some(n) => Some(n),
+            None => Some(query.total(&mut conn).await?),
+        },
+    };
     // Where the next page starts, if there is one.
     let next = match page.last() {
         Some(last) if more && query.keyset() => {

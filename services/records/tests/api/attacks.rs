@@ -217,7 +217,11 @@ async fn counts_and_pages_cover_visible_data_only() {
         .await;
     }
     let page = app
-        .get("/fhir/Condition?code=44054006&_count=2", &h1, &[])
+        .get(
+            "/fhir/Condition?code=44054006&_count=2&_total=accurate",
+            &h1,
+            &[],
+        )
         .await
         .json();
     assert_eq!(total(&page), 3, "{page}");

@@ -365,7 +365,7 @@ async fn string_date_token_quantity_and_paging() {
     );
     let page = app
         .get(
-            "/fhir/Observation?subject=Patient/alice&_count=3&_sort=-_lastUpdated",
+            "/fhir/Observation?subject=Patient/alice&_count=3&_sort=-_lastUpdated&_total=accurate",
             &h1,
             &[],
         )
@@ -373,6 +373,27 @@ async fn string_date_token_quantity_and_paging() {
         .json();
     assert_eq!(page["total"], 4);
     assert_eq!(page["entry"].as_array().unwrap().len(), 3);
+    // Without `_total`: a total only when the first page holds every match (a page of a
+    // broad search must not cost a count of all of it); `_summary=count` always counts.
+    let default = app
+        .get("/fhir/Observation?subject=Patient/alice&_count=3", &h1, &[])
+        .await
+        .json();
+    assert!(default.get("total").is_none(), "{default}");
+    let whole = app
+        .get("/fhir/Observation?subject=Patient/alice&_count=4", &h1, &[])
+        .await
+        .json();
+    assert_eq!(whole["total"], 4, "{whole}");
+    let counted = app
+        .get(
+            "/fhir/Observation?subject=Patient/alice&_summary=count",
+            &h1,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(counted["total"], 4, "{counted}");
     let next = page["link"]
         .as_array()
         .unwrap()
