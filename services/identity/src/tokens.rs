@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, Header};
 use crate::{error::Unexpected, keys::Keys};
 
 /// The scopes a role may be granted; the access kernel's rule (`custodian_access::scope`).
-pub use custodian_access::scope::{grant, role_scopes};
+pub use custodian_access::scope::{grant, grantable_scopes, role_scopes};
 
 /// Scopes that grant no clinical data and that SMART clients send; granted when asked for.
 pub const NON_RESOURCE_SCOPES: &[&str] =
@@ -27,7 +27,7 @@ const ROLES: [Role; 5] = [
 pub fn all_scopes() -> Vec<String> {
     let mut all: Vec<String> = Vec::new();
     for role in ROLES {
-        for scope in role_scopes(role).split_whitespace() {
+        for scope in grantable_scopes(role).split_whitespace() {
             if !all.iter().any(|s| s == scope) {
                 all.push(scope.to_string());
             }

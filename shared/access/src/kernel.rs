@@ -267,8 +267,12 @@ impl Kernel {
                 vec![],
                 "patients may erase their own record only",
             ),
-            Role::Patient if !scope_allows(caller, Interaction::Read, "Patient", Some(patient)) => {
-                scope_denial(Interaction::Read, "Patient")
+            // Her own token must carry the delete permission on her Patient, which no default
+            // grant does: reading her record is not erasing it.
+            Role::Patient
+                if !scope_allows(caller, Interaction::Delete, "Patient", Some(patient)) =>
+            {
+                scope_denial(Interaction::Delete, "Patient")
             }
             Role::Patient => Decision::permit(Basis::OwnRecord, vec![]),
             Role::Admin if !scope_allows(caller, Interaction::Delete, "Patient", None) => {
@@ -756,12 +760,19 @@ mod tests {
         let k = kernel(CustodianMode::Custodian, Some(permit_h2()));
         let alice = PatientRef::parse("Patient/alice").unwrap();
         let bob = PatientRef::parse("Patient/bob").unwrap();
-        let her = caller(Role::Patient, None, "patient/*.rs");
+        let her = caller(Role::Patient, None, "patient/*.rs patient/Patient.d");
         let d = k.decide_erasure(&her, &alice);
         assert!(d.permitted() && d.basis == Basis::OwnRecord);
         assert_eq!(k.decide_erasure(&her, &bob).basis, Basis::Role);
         let narrow = caller(Role::Patient, None, "patient/Observation.rs");
         assert_eq!(k.decide_erasure(&narrow, &alice).basis, Basis::Scope);
+        // Her default grant reads everything of hers and erases nothing.
+        let default = caller(
+            Role::Patient,
+            None,
+            crate::scope::role_scopes(Role::Patient),
+        );
+        assert_eq!(k.decide_erasure(&default, &alice).basis, Basis::Scope);
         let admin = caller(Role::Admin, None, "system/*.cruds");
         let d = k.decide_erasure(&admin, &alice);
         assert!(d.permitted() && d.basis == Basis::Role);

@@ -312,15 +312,25 @@ pub fn role_scopes(role: Role) -> &'static str {
     }
 }
 
-/// Grants a requested scope string for `role`: all of the role's scopes when nothing is
-/// requested, else the request if every scope in it is within the role's (RFC 6749
-/// `invalid_scope` otherwise: no silent widening or narrowing).
+/// The scopes a role may ask for: its default ones ([`role_scopes`]) and those it gets only by
+/// asking. A patient's `patient/Patient.d` lets a token erase her record (`$erase`): never in
+/// a default grant, so an app she let read her data cannot erase it.
+pub fn grantable_scopes(role: Role) -> &'static str {
+    match role {
+        Role::Patient => "patient/*.rs patient/Consent.cruds patient/Patient.d",
+        _ => role_scopes(role),
+    }
+}
+
+/// Grants a requested scope string for `role`: the role's default scopes when nothing is
+/// requested, else the request if every scope in it is within what the role may ask for
+/// (RFC 6749 `invalid_scope` otherwise: no silent widening or narrowing).
 pub fn grant(role: Role, requested: Option<&str>) -> Result<ScopeSet, String> {
-    let allowed = ScopeSet::parse_request(role_scopes(role)).map_err(|e| e.to_string())?;
     let requested = requested.map(str::trim).filter(|r| !r.is_empty());
     let Some(requested) = requested else {
-        return Ok(allowed);
+        return ScopeSet::parse_request(role_scopes(role)).map_err(|e| e.to_string());
     };
+    let allowed = ScopeSet::parse_request(grantable_scopes(role)).map_err(|e| e.to_string())?;
     let set = ScopeSet::parse_request(requested).map_err(|e| e.to_string())?;
     set.within(&allowed).map_err(|scope| {
         format!(
@@ -335,6 +345,15 @@ pub fn grant(role: Role, requested: Option<&str>) -> Result<ScopeSet, String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn erasure_is_granted_only_when_asked_for() {
+        let default = grant(Role::Patient, None).unwrap().to_scope_string();
+        assert!(!default.contains("Patient.d"), "{default}");
+        assert!(grant(Role::Patient, Some("patient/*.rs patient/Patient.d")).is_ok());
+        assert!(grant(Role::Patient, Some("patient/Observation.d")).is_err());
+        assert!(grant(Role::Practitioner, Some("patient/Patient.d")).is_err());
+    }
 
     fn parse(raw: &str) -> Result<Scope, ScopeError> {
         Scope::parse(raw, custodian_policy::resource_types::is_resource_type)

@@ -82,6 +82,18 @@ async fn smart_v2_scopes_are_granted_within_the_role_and_carried_in_the_token() 
         "patient/Observation.rs patient/Consent.c launch/patient"
     );
 
+    // Erasing her record is hers to ask for, never in her default grant.
+    let default = app.login("alice", "alice-password").await;
+    assert!(!default.body["scope"]
+        .as_str()
+        .unwrap()
+        .contains("Patient.d"));
+    let eraser = app
+        .login_with_scope("alice", "alice-password", "patient/*.rs patient/Patient.d")
+        .await;
+    assert_eq!(eraser.status, StatusCode::OK, "{}", eraser.body);
+    assert_eq!(eraser.body["scope"], "patient/*.rs patient/Patient.d");
+
     // A refused scope is a denied login in the ledger.
     let denied = app.login_events("scope").await;
     assert_eq!(denied.len(), 6, "{denied:?}");

@@ -176,9 +176,14 @@ async fn erasure_destroys_her_key_and_purges_her_index_and_leaves_others_untouch
     }
     assert!(count(&mut conn, HER_INDEX_ROWS, "Patient/alice").await > 0);
 
-    // Step 1: she asks; nothing is erased yet.
-    let (alice_claims, alice) = app.patient("Patient/alice");
+    // A token she gave an app to read her record erases nothing, not even a preview.
+    let (_, reader) = app.patient("Patient/alice");
     let path = "/fhir/Patient/alice/$erase";
+    let refused = app.send_json("POST", path, &reader, "", &[]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+
+    // Step 1: she asks; nothing is erased yet.
+    let (alice_claims, alice) = app.patient_erasing("Patient/alice");
     let preview = app.send_json("POST", path, &alice, "", &[]).await;
     assert_eq!(preview.status, 200, "{}", preview.text());
     let preview = preview.json();
@@ -203,7 +208,7 @@ async fn erasure_destroys_her_key_and_purges_her_index_and_leaves_others_untouch
         chrono::Utc::now().timestamp() - 1,
     )
     .unwrap();
-    let (_, mallory) = app.patient("Patient/mallory");
+    let (_, mallory) = app.patient_erasing("Patient/mallory");
     let admin_claims = app.issuer.claims(Role::Admin);
     let admin = app.issuer.token(&admin_claims);
     let admins_code = code_of(&app.send_json("POST", path, &admin, "", &[]).await.json());

@@ -303,7 +303,7 @@ async fn her_erasure_removes_the_exports_that_hold_her_data() {
         .to_string();
 
     // Alice erases her record (two steps).
-    let (_, alice) = app.patient("Patient/alice");
+    let (_, alice) = app.patient_erasing("Patient/alice");
     let preview = app
         .send_json("POST", "/fhir/Patient/alice/$erase", &alice, "", &[])
         .await;

@@ -397,6 +397,15 @@ impl TestApp {
         self.issuer.patient(patient)
     }
 
+    /// A patient's token that also asks for `patient/Patient.d`: the one scope that lets her
+    /// erase her record, never in a default grant.
+    pub fn patient_erasing(&self, patient: &str) -> (custodian_auth::Claims, String) {
+        let (mut claims, _) = self.issuer.patient(patient);
+        claims.scope = format!("{} patient/Patient.d", claims.scope);
+        let token = self.issuer.token(&claims);
+        (claims, token)
+    }
+
     pub fn token_for(&self, role: custodian_auth::Role) -> String {
         let claims = self.issuer.claims(role);
         self.issuer.token(&claims)
