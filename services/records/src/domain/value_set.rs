@@ -69,11 +69,8 @@ impl CodeSet {
             excluded.retain(|c| !self.codes.contains(&(system.clone(), c.clone())));
         }
         let systems = &self.systems;
-        self.codes.retain(|(s, c)| {
-            systems
-                .get(s)
-                .is_none_or(|excluded| excluded.contains(c))
-        });
+        self.codes
+            .retain(|(s, c)| systems.get(s).is_none_or(|excluded| excluded.contains(c)));
         self
     }
 
@@ -202,19 +199,21 @@ impl Expander<'_, '_> {
         self.stack.push(name.to_string());
         let set = match value_set.get("expansion") {
             Some(expansion) => from_expansion(name, expansion),
-            None => self.from_compose(name, value_set),
+            None => self.compose(name, value_set),
         };
         self.stack.pop();
         set
     }
 
-    fn from_compose(&mut self, name: &str, value_set: &Value) -> Result<CodeSet, ValueSetError> {
+    fn compose(&mut self, name: &str, value_set: &Value) -> Result<CodeSet, ValueSetError> {
         let not_exact = |reason: String| ValueSetError::NotExact {
             value_set: name.to_string(),
             reason,
         };
         let Some(compose) = value_set.get("compose") else {
-            return Err(not_exact("it has neither an expansion nor a compose".into()));
+            return Err(not_exact(
+                "it has neither an expansion nor a compose".into(),
+            ));
         };
         // Inactive codes are in a ValueSet unless it says otherwise; which codes are inactive
         // only the code system knows.
@@ -280,7 +279,9 @@ impl Expander<'_, '_> {
                 None => imported,
             });
         }
-        set.ok_or_else(|| not_exact("an include or exclude names neither a system nor a ValueSet".into()))
+        set.ok_or_else(|| {
+            not_exact("an include or exclude names neither a system nor a ValueSet".into())
+        })
     }
 }
 
@@ -294,7 +295,10 @@ fn from_expansion(name: &str, expansion: &Value) -> Result<CodeSet, ValueSetErro
         .and_then(Value::as_u64)
         .is_some_and(|o| o > 0)
         || array(expansion, "parameter").iter().any(|p| {
-            matches!(p.get("name").and_then(Value::as_str), Some("offset" | "count"))
+            matches!(
+                p.get("name").and_then(Value::as_str),
+                Some("offset" | "count")
+            )
         });
     if paged {
         return Err(not_exact("its expansion is one page of a larger one"));
