@@ -3,8 +3,9 @@
 //!
 //! Supported: token (`system|code`, `code`, `|code`, `system|`; `:not`, `:text` over
 //! CodeableConcept.text and Coding.display, and `:in`/`:not-in` a ValueSet stored here, listed
-//! exactly by [`crate::domain::value_set`] once the route has read it through access), reference (`Type/id`, `id`, absolute URLs, `:Type`,
-//! `:identifier` over Reference.identifier), string (starts-with, case and accent insensitive;
+//! exactly by [`crate::domain::value_set`] once the route has read it through access),
+//! reference (`Type/id`, `id`, absolute URLs, `:Type`, `:identifier` over
+//! Reference.identifier), string (starts-with, case and accent insensitive;
 //! `:exact`, `:contains`), date (`eq ne lt gt le ge sa eb ap` on partial dates against dates,
 //! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
 //! (`:below`, `:above`), composites over the whole resource (`code-value-quantity=
@@ -17,17 +18,17 @@
 //! `_has:Type:param:...`, nested, as subqueries (see `Conditions`). Every resource a chain or
 //! `_has` goes through must be one the caller may see: the kernel's scope for its type is
 //! compiled into the subquery ([`SearchQuery::restrict_linked`]), so a chain never tells a
-//! caller anything about a resource she could not find by searching its own type. `_list=List/id`
-//! keeps the resources the List's entries name, once the route has read a List the caller may
-//! see ([`SearchQuery::use_lists`]).
+//! caller anything about a resource she could not find by searching its own type.
+//! `_list=List/id` keeps the resources the List's entries name, once the route has read a List
+//! the caller may see ([`SearchQuery::use_lists`]).
 //!
 //! Result parameters: `_count` (default 50, max 1000), `_cursor` (pages of the default order,
-//! given in `next` and `previous` links), `_offset` (pages of other orders), `_sort` (`_lastUpdated`,
-//! `_id` or any supported parameter, `-` for descending, comma-separated keys), `_summary`
-//! (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate` counts exactly, as
-//! `accurate`), `_include` and `_revinclude` (`Type:param[:target]`, `Type:*`, `_include=*`,
-//! `_revinclude=*`, `:iterate`; the route decides every included resource by access like the
-//! matches).
+//! given in `next` and `previous` links), `_offset` (pages of other orders), `_sort`
+//! (`_lastUpdated`, `_id` or any supported parameter, `-` for descending, comma-separated
+//! keys), `_summary` (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate`
+//! counts exactly, as `accurate`), `_include` and `_revinclude` (`Type:param[:target]`,
+//! `Type:*`, `_include=*`, `_revinclude=*`, `:iterate`; the route decides every included
+//! resource by access like the matches).
 //!
 //! Unknown or unsupported parameters (element composites, special ones, `_contained=true`,
 //! `_text`, `_content`, `_filter`, ...) follow `Prefer: handling`: left out and listed in
