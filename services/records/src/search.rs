@@ -1,9 +1,11 @@
 //! FHIR search: query parameters become one SQL statement over the current-version table and
 //! the search index. Parameters AND; comma-separated values OR.
 //!
-//! Supported: token (`system|code`, `code`, `|code`, `system|`; `:not`, and `:text` over
-//! CodeableConcept.text and Coding.display), reference (`Type/id`, `id`, absolute URLs, `:Type`,
-//! `:identifier` over Reference.identifier), string (starts-with, case and accent insensitive;
+//! Supported: token (`system|code`, `code`, `|code`, `system|`; `:not`, `:text` over
+//! CodeableConcept.text and Coding.display, and `:in`/`:not-in` a ValueSet stored here, listed
+//! exactly by [`crate::domain::value_set`] once the route has read it through access),
+//! reference (`Type/id`, `id`, absolute URLs, `:Type`, `:identifier` over
+//! Reference.identifier), string (starts-with, case and accent insensitive;
 //! `:exact`, `:contains`), date (`eq ne lt gt le ge sa eb ap` on partial dates against dates,
 //! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
 //! (`:below`, `:above`), composites over the whole resource (`code-value-quantity=
@@ -17,18 +19,22 @@
 //! `_has` goes through must be one the caller may see: the kernel's scope for its type is
 //! compiled into the subquery ([`SearchQuery::restrict_linked`]), so a chain never tells a
 //! caller anything about a resource she could not find by searching its own type.
+//! `_list=List/id` keeps the resources the List's entries name, once the route has read a List
+//! the caller may see ([`SearchQuery::use_lists`]).
 //!
 //! Result parameters: `_count` (default 50, max 1000), `_cursor` (pages of the default order,
-//! given in `next` links), `_offset` (pages of other orders), `_sort` (`_lastUpdated`,
-//! `_id` or any supported parameter, `-` for descending, comma-separated keys), `_summary`
-//! (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate` counts exactly, as
-//! `accurate`), `_include` and `_revinclude` (`Type:param[:target]`, `Type:*`, `_include=*`,
-//! `:iterate`; the route decides every included resource by access like the matches).
+//! given in `next` and `previous` links), `_offset` (pages of other orders), `_sort`
+//! (`_lastUpdated`, `_id` or any supported parameter, `-` for descending, comma-separated
+//! keys), `_summary` (`true|text|data|count|false`), `_elements`, `_total` (`none`; `estimate`
+//! counts exactly, as `accurate`), `_include` and `_revinclude` (`Type:param[:target]`,
+//! `Type:*`, `_include=*`, `_revinclude=*`, `:iterate`; the route decides every included
+//! resource by access like the matches).
 //!
-//! Unknown or unsupported parameters (element composites, special ones, `_contained`, `_filter`, ...)
-//! follow `Prefer: handling`: left out and listed in [`SearchQuery::ignored`] (lenient, the
-//! default) or refused (strict, a 400). Malformed values of known parameters, unknown `_sort`
-//! keys, unsupported modifiers and malformed `_include`s are a 400 either way.
+//! Unknown or unsupported parameters (element composites, special ones, `_contained=true`,
+//! `_text`, `_content`, `_filter`, ...) follow `Prefer: handling`: left out and listed in
+//! [`SearchQuery::ignored`] (lenient, the default) or refused (strict, a 400). Malformed values
+//! of known parameters, unknown `_sort` keys, unsupported modifiers and malformed `_include`s
+//! are a 400 either way, and so is a ValueSet `:in` cannot list exactly.
 
 use chrono::{DateTime, Utc};
 use custodian_fhir::{dates, elements::Summary, FhirError};
@@ -39,7 +45,7 @@ use diesel::{
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use custodian_access::{Condition, ConditionalCompartment, Confidentiality, Fact, PatientScope};
 use custodian_policy::{model::CONFIDENTIALITY_SYSTEM, CONFIDENTIALITY_LEVELS};
@@ -52,6 +58,7 @@ use crate::{
             ParamType, Registry, SPECIAL,
         },
         served_elsewhere,
+        value_set::CodeSet,
     },
     error::RecordsError,
     facts,
@@ -62,6 +69,36 @@ pub const MAX_COUNT: usize = 1000;
 
 /// Parameters accepted and ignored (responses are always JSON).
 const IGNORED: &[&str] = &["_format", "_pretty"];
+
+/// Why `_text` and `_content` are not searched.
+const NO_FULL_TEXT: &str = "full-text search (_text, _content) is not supported: resources are \
+     encrypted at rest and the search index holds no narrative or full text";
+
+/// Why `_contained=true|both` is not searched.
+const NO_CONTAINED: &str = "searching contained resources (_contained=true|both) is not \
+     supported: contained resources are not indexed";
+
+/// A `_cursor`: the page after (or, for `previous` links, before) a row of the default order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub last_updated: DateTime<Utc>,
+    pub id: String,
+    pub before: bool,
+}
+
+impl Cursor {
+    /// The value of `_cursor`.
+    pub fn token(&self) -> String {
+        let at = self
+            .last_updated
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        if self.before {
+            format!("before|{at}|{}", self.id)
+        } else {
+            format!("{at}|{}", self.id)
+        }
+    }
+}
 
 /// One `_sort` key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +126,8 @@ enum Bind {
 }
 
 /// `_include=Type:param[:target]` or `_revinclude=Type:param[:target]`; `param` is `*` for
-/// every reference parameter of the type, and `_include=*` has `source_type` `*` too.
+/// every reference parameter of the type, and `_include=*` and `_revinclude=*` (every reference
+/// to the matches) have `source_type` `*` too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Include {
     pub source_type: String,
@@ -137,13 +175,8 @@ fn served_type(t: &str) -> bool {
     custodian_fhir::validate::is_resource_type(t) && served_elsewhere(t).is_none()
 }
 
-fn parse_include(
-    registry: &Registry,
-    raw: &str,
-    iterate: bool,
-    reverse: bool,
-) -> Result<Include, FhirError> {
-    if raw == "*" && !reverse {
+fn parse_include(registry: &Registry, raw: &str, iterate: bool) -> Result<Include, FhirError> {
+    if raw == "*" {
         return Ok(Include {
             source_type: "*".into(),
             param: "*".into(),
@@ -225,13 +258,19 @@ pub struct SearchQuery {
     pub named_patient: Option<String>,
     pub count: usize,
     pub offset: usize,
-    /// `_cursor`: the page after this (last updated, id) in the default order.
-    pub cursor: Option<(DateTime<Utc>, String)>,
+    /// `_cursor`: the page after (or before) a (last updated, id) in the default order.
+    pub cursor: Option<Cursor>,
     pub sort: Vec<Sort>,
     /// The parameters that define the search (for `self` and `next` links).
     pub link_params: Vec<(String, String)>,
     /// Parameters left out (lenient handling), for the `outcome` entry.
     pub ignored: Vec<Ignored>,
+    /// `:in`/`:not-in` conditions, each a marker in `filter` ([`in_marker`]) until
+    /// [`SearchQuery::use_value_sets`] gives its SQL (`false` until then).
+    value_sets: Vec<(InValueSet, Option<String>)>,
+    /// `_list` parameters (List ids each), markers ([`list_marker`]) until
+    /// [`SearchQuery::use_lists`] (`false` until then).
+    lists: Vec<(Vec<String>, Option<String>)>,
     pub total_mode: TotalMode,
     pub summary: Option<Summary>,
     pub elements: Option<Vec<String>>,
@@ -241,6 +280,54 @@ pub struct SearchQuery {
 /// validated type name: letters only).
 fn visible_marker(resource_type: &str) -> String {
     format!("{{visible:{resource_type}}}")
+}
+
+/// The placeholder of the `n`th `:in`/`:not-in` condition (the whole condition, so that one
+/// not yet given matches nothing, negated or not).
+fn in_marker(n: usize) -> String {
+    format!("{{in:{n}}}")
+}
+
+/// The placeholder of the `n`th `_list` condition.
+fn list_marker(n: usize) -> String {
+    format!("{{list:{n}}}")
+}
+
+/// `param:in=vs1,vs2` (or `:not-in`): the ValueSets, as given (`url`, `url|version`,
+/// `ValueSet/id`).
+#[derive(Debug, Clone)]
+struct InValueSet {
+    param: String,
+    negated: bool,
+    value_sets: Vec<String>,
+}
+
+/// SQL over `i`, a token row of the index: its system and code are in `set`. Rows without a
+/// system (elements of type `code`) are in no set: a ValueSet names codes by system.
+fn code_set_sql(b: &mut Builder, set: &CodeSet) -> String {
+    let mut ors = Vec::new();
+    if !set.codes().is_empty() {
+        let (systems, codes): (Vec<String>, Vec<String>) = set.codes().iter().cloned().unzip();
+        let s = b.bind(Bind::Texts(systems));
+        let c = b.bind(Bind::Texts(codes));
+        ors.push(format!(
+            "(i.system, i.value) IN (SELECT v.system, v.code FROM unnest({s}::text[], {c}::text[]) AS v(system, code))"
+        ));
+    }
+    for (system, excluded) in set.systems() {
+        let s = b.text(system.as_str());
+        if excluded.is_empty() {
+            ors.push(format!("i.system = {s}"));
+        } else {
+            let e = b.bind(Bind::Texts(excluded.iter().cloned().collect()));
+            ors.push(format!("(i.system = {s} AND NOT (i.value = ANY({e})))"));
+        }
+    }
+    if ors.is_empty() {
+        "false".into()
+    } else {
+        format!("({})", ors.join(" OR "))
+    }
 }
 
 #[derive(QueryableByName)]
@@ -796,6 +883,8 @@ struct Conditions<'r> {
     linked: BTreeMap<String, Option<String>>,
     /// Linked subqueries so far (at most [`MAX_LINKED`]).
     subqueries: usize,
+    /// `:in`/`:not-in` conditions, by marker number.
+    value_sets: Vec<InValueSet>,
 }
 
 impl Conditions<'_> {
@@ -815,7 +904,7 @@ impl Conditions<'_> {
             .into());
         }
         if let Some(rest) = name.strip_prefix("_has:") {
-            return self.has(rest, raw, depth);
+            return self.has(resource_type, rest, raw, depth);
         }
         if let Some((link, rest)) = name.split_once('.') {
             return self.chain(resource_type, link, rest, raw, depth);
@@ -835,9 +924,16 @@ impl Conditions<'_> {
         Ok(visible_marker(resource_type))
     }
 
-    /// `_has:Type:param:rest`: some resource of `Type` the caller may see refers to `r`
-    /// through `param` and satisfies `rest` (itself possibly a `_has` or a chain).
-    fn has(&mut self, rest: &str, raw: &str, depth: usize) -> Result<Option<String>, Refusal> {
+    /// `_has:Type:param:rest`: some resource of `Type` the caller may see refers to `r` (of
+    /// `resource_type`) through `param` and satisfies `rest` (itself possibly a `_has` or a
+    /// chain).
+    fn has(
+        &mut self,
+        resource_type: &str,
+        rest: &str,
+        raw: &str,
+        depth: usize,
+    ) -> Result<Option<String>, Refusal> {
         let mut parts = rest.splitn(3, ':');
         let (Some(source), Some(code), Some(inner)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -861,13 +957,21 @@ impl Conditions<'_> {
         };
         let t = self.b.text(source);
         let p = self.b.text(code);
+        let prefix = format!("{resource_type}/");
+        // 1-based: the id after `Type/` (a type name is ASCII letters).
+        let from = prefix.len() + 1;
+        let prefix = self.b.text(prefix);
         let visible = self.linked(source)?;
         let h = format!("h{depth}");
+        // As chains: the referrers do not depend on `r` (the inner `r` is the referrer), so the
+        // ids they name are found once (an InitPlan) and `r` looked up by key, rather than a
+        // correlated EXISTS run again for every row. `value = Type/id` exactly when the value
+        // starts with `Type/` and the rest is the id.
         Ok(Some(format!(
-            "EXISTS (SELECT 1 FROM search_index {h} WHERE {h}.resource_type = {t} AND {h}.param = {p} \
-             AND {h}.value = r.resource_type || '/' || r.resource_id AND EXISTS (SELECT 1 FROM resources r \
-             WHERE r.resource_type = {h}.resource_type AND r.resource_id = {h}.resource_id AND NOT r.deleted \
-             AND {condition} AND {visible}))"
+            "r.resource_id = ANY(ARRAY(SELECT substr({h}.value, {from}) FROM search_index {h} \
+             JOIN resources r ON r.resource_type = {h}.resource_type AND r.resource_id = {h}.resource_id \
+             WHERE {h}.resource_type = {t} AND {h}.param = {p} AND starts_with({h}.value, {prefix}) \
+             AND NOT r.deleted AND {condition} AND {visible}))"
         )))
     }
 
@@ -1021,6 +1125,17 @@ impl Conditions<'_> {
                 }
                 Ok(Some(format!("({})", ors.join(" OR "))))
             }
+            (_, Some(param))
+                if matches!(modifier, Some("in" | "not-in")) && param.kind == ParamType::Token =>
+            {
+                // Listed once the route has read the ValueSets ([`SearchQuery::use_value_sets`]).
+                self.value_sets.push(InValueSet {
+                    param: code.to_string(),
+                    negated: modifier == Some("not-in"),
+                    value_sets: values.iter().map(|v| v.replace("\\|", "|")).collect(),
+                });
+                Ok(Some(in_marker(self.value_sets.len() - 1)))
+            }
             (_, Some(param)) if modifier == Some("of-type") && param.kind == ParamType::Token => {
                 // `system|code|value`: an Identifier of that type with that value.
                 let p = b.text(of_type_param(code));
@@ -1132,22 +1247,32 @@ fn split_escaped(raw: &str, sep: char) -> Vec<String> {
     out.into_iter().filter(|v| !v.is_empty()).collect()
 }
 
-/// The `_cursor` of a row: its last update (microseconds, as stored) and id.
+/// The `_cursor` of the page after a row: its last update (microseconds, as stored) and id.
 pub fn cursor_of(last_updated: DateTime<Utc>, id: &str) -> String {
-    format!(
-        "{}|{id}",
-        last_updated.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    )
+    Cursor {
+        last_updated,
+        id: id.to_string(),
+        before: false,
+    }
+    .token()
 }
 
-fn parse_cursor(raw: &str) -> Result<(DateTime<Utc>, String), FhirError> {
+fn parse_cursor(raw: &str) -> Result<Cursor, FhirError> {
     let refused = || bad("_cursor is not a cursor this server gave");
-    let (at, id) = raw.split_once('|').ok_or_else(refused)?;
+    let (before, rest) = match raw.strip_prefix("before|") {
+        Some(rest) => (true, rest),
+        None => (false, raw),
+    };
+    let (at, id) = rest.split_once('|').ok_or_else(refused)?;
     let at = DateTime::parse_from_rfc3339(at).map_err(|_| refused())?;
     if !is_valid_id(id) {
         return Err(refused());
     }
-    Ok((at.with_timezone(&Utc), id.to_string()))
+    Ok(Cursor {
+        last_updated: at.with_timezone(&Utc),
+        id: id.to_string(),
+        before,
+    })
 }
 
 /// Leaves `name` out of a lenient search (noting why), or refuses a strict one.
@@ -1229,6 +1354,7 @@ impl SearchQuery {
             b: Builder { binds: Vec::new() },
             linked: BTreeMap::new(),
             subqueries: 0,
+            value_sets: Vec::new(),
         };
         let type_bind = c.b.text(resource_type);
         let mut sql =
@@ -1245,6 +1371,7 @@ impl SearchQuery {
         let mut total_mode = TotalMode::default();
         let mut summary = None;
         let mut elements = None;
+        let mut lists: Vec<Vec<String>> = Vec::new();
         for (name, raw) in pairs {
             let (code, modifier) = split_modifier(name);
             match code {
@@ -1301,7 +1428,7 @@ impl SearchQuery {
                         Some(m) => return Err(bad(format!("{code}:{m} is not supported"))),
                     };
                     let reverse = code == "_revinclude";
-                    let include = parse_include(registry, raw, iterate, reverse)?;
+                    let include = parse_include(registry, raw, iterate)?;
                     if reverse {
                         revincludes.push(include);
                     } else {
@@ -1357,6 +1484,57 @@ impl SearchQuery {
                         }
                     };
                     link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_list" => {
+                    if modifier.is_some() {
+                        return Err(bad("modifiers are not supported on _list"));
+                    }
+                    let values = split_values(raw);
+                    if let Some(f) = values.iter().find(|v| v.starts_with('$')) {
+                        refuse(
+                            handling,
+                            &mut ignored,
+                            name,
+                            format!("_list={f}: functional lists are not supported; name a List as List/id"),
+                        )?;
+                        continue;
+                    }
+                    let mut ids = Vec::new();
+                    for v in &values {
+                        let id = v.strip_prefix("List/").unwrap_or(v);
+                        if !is_valid_id(id) {
+                            return Err(bad(format!("_list={v} is not List/id")));
+                        }
+                        ids.push(id.to_string());
+                    }
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    sql.push_str(&format!(" AND {}", list_marker(lists.len())));
+                    lists.push(ids);
+                    link_params.push((name.clone(), raw.clone()));
+                    continue;
+                }
+                "_contained" | "_containedType" => {
+                    if modifier.is_some() {
+                        return Err(bad(format!("modifiers are not supported on {code}")));
+                    }
+                    // The defaults (`false`, `container`) are what every search does.
+                    match (code, raw.as_str()) {
+                        ("_contained", "false") | ("_containedType", "container") => {}
+                        ("_contained", "true" | "both") | ("_containedType", "contained") => {
+                            refuse(handling, &mut ignored, name, NO_CONTAINED.into())?
+                        }
+                        _ if code == "_contained" => {
+                            return Err(bad("_contained takes true, false or both"))
+                        }
+                        _ => return Err(bad("_containedType takes container or contained")),
+                    }
+                    continue;
+                }
+                "_text" | "_content" => {
+                    refuse(handling, &mut ignored, name, NO_FULL_TEXT.into())?;
                     continue;
                 }
                 c if IGNORED.contains(&c) => continue,
@@ -1430,6 +1608,8 @@ impl SearchQuery {
             sort,
             link_params,
             ignored,
+            value_sets: c.value_sets.into_iter().map(|v| (v, None)).collect(),
+            lists: lists.into_iter().map(|l| (l, None)).collect(),
             total_mode,
             summary,
             elements,
@@ -1473,7 +1653,100 @@ impl SearchQuery {
 
     /// Continues the default order after (`last_updated`, `id`): the next page of a keyset walk.
     pub fn continue_after(&mut self, last_updated: DateTime<Utc>, id: &str) {
-        self.cursor = Some((last_updated, id.to_string()));
+        self.cursor = Some(Cursor {
+            last_updated,
+            id: id.to_string(),
+            before: false,
+        });
+    }
+
+    /// Whether this page is the one before its cursor (reached by a `previous` link).
+    pub fn backward(&self) -> bool {
+        self.cursor.as_ref().is_some_and(|c| c.before)
+    }
+
+    /// Whether some match the caller may see comes before (`before`) or after the row
+    /// (`last_updated`, `id`) in the default order: where a `previous` or `next` link of a
+    /// keyset page leads somewhere.
+    pub async fn any_beyond(
+        &self,
+        conn: &mut AsyncPgConnection,
+        last_updated: DateTime<Utc>,
+        id: &str,
+        before: bool,
+    ) -> Result<bool, RecordsError> {
+        let mut probe = self.clone();
+        probe.cursor = Some(Cursor {
+            last_updated,
+            id: id.to_string(),
+            before,
+        });
+        Ok(!probe.page(conn, 0, 1).await?.is_empty())
+    }
+
+    /// The ValueSets `:in` and `:not-in` name, as given (`url`, `url|version`, `ValueSet/id`).
+    pub fn value_sets_wanted(&self) -> BTreeSet<String> {
+        self.value_sets
+            .iter()
+            .flat_map(|(v, _)| v.value_sets.iter().cloned())
+            .collect()
+    }
+
+    /// Gives `:in` and `:not-in` their codes: `sets` holds the codes of every ValueSet
+    /// [`SearchQuery::value_sets_wanted`] named (one missing lists none).
+    pub fn use_value_sets(&mut self, sets: &BTreeMap<String, CodeSet>) {
+        let mut b = Builder {
+            binds: std::mem::take(&mut self.binds),
+        };
+        let empty = CodeSet::default();
+        for (wanted, sql) in &mut self.value_sets {
+            let p = b.text(wanted.param.as_str());
+            let ors: Vec<String> = wanted
+                .value_sets
+                .iter()
+                .map(|v| code_set_sql(&mut b, sets.get(v).unwrap_or(&empty)))
+                .collect();
+            *sql = Some(format!(
+                "{}EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = r.resource_type \
+                 AND i.resource_id = r.resource_id AND i.param = {p} AND ({}))",
+                if wanted.negated { "NOT " } else { "" },
+                ors.join(" OR ")
+            ));
+        }
+        self.binds = b.binds;
+    }
+
+    /// The Lists `_list` names (ids).
+    pub fn lists_wanted(&self) -> BTreeSet<String> {
+        self.lists
+            .iter()
+            .flat_map(|(ids, _)| ids.iter().cloned())
+            .collect()
+    }
+
+    /// Gives `_list` its members: `members` holds, for each List the caller may see, the ids
+    /// of resources of the searched type its entries name (a List not in it names none).
+    pub fn use_lists(&mut self, members: &BTreeMap<String, Vec<String>>) {
+        let mut b = Builder {
+            binds: std::mem::take(&mut self.binds),
+        };
+        for (lists, sql) in &mut self.lists {
+            let ids: BTreeSet<String> = lists
+                .iter()
+                .filter_map(|l| members.get(l))
+                .flatten()
+                .cloned()
+                .collect();
+            *sql = Some(if ids.is_empty() {
+                "false".into()
+            } else {
+                format!(
+                    "r.resource_id = ANY({})",
+                    b.bind(Bind::Texts(ids.into_iter().collect()))
+                )
+            });
+        }
+        self.binds = b.binds;
     }
 
     /// The resource types chains and `_has` go through: each needs
@@ -1502,11 +1775,18 @@ impl SearchQuery {
         self.linked.insert(resource_type.to_string(), Some(sql));
     }
 
-    /// The filter, linked resources restricted (to nothing where not yet said).
+    /// The filter, linked resources restricted (to nothing where not yet said), `:in` and
+    /// `_list` given (matching nothing where not yet given).
     fn filter_sql(&self) -> String {
         let mut filter = self.filter.clone();
         for (t, visible) in &self.linked {
             filter = filter.replace(&visible_marker(t), visible.as_deref().unwrap_or("false"));
+        }
+        for (n, (_, sql)) in self.value_sets.iter().enumerate() {
+            filter = filter.replace(&in_marker(n), sql.as_deref().unwrap_or("false"));
+        }
+        for (n, (_, sql)) in self.lists.iter().enumerate() {
+            filter = filter.replace(&list_marker(n), sql.as_deref().unwrap_or("false"));
         }
         filter
     }
@@ -1548,25 +1828,76 @@ impl SearchQuery {
             return Ok(Vec::new());
         }
         let mut query = self.clone();
+        let mut order = self.order.as_str();
         let after = match &self.cursor {
-            Some((at, id)) => {
+            Some(c) => {
                 let mut b = Builder {
                     binds: std::mem::take(&mut query.binds),
                 };
-                let at = b.bind(Bind::Time(*at));
-                let id = b.text(id.as_str());
+                let at = b.bind(Bind::Time(c.last_updated));
+                let id = b.text(c.id.as_str());
                 query.binds = b.binds;
-                format!(" AND (r.last_updated, r.resource_id) > ({at}, {id})")
+                if c.before {
+                    // The rows nearest before it, read backwards, then put in order.
+                    order = "r.last_updated DESC, r.resource_id DESC";
+                    format!(" AND (r.last_updated, r.resource_id) < ({at}, {id})")
+                } else {
+                    format!(" AND (r.last_updated, r.resource_id) > ({at}, {id})")
+                }
             }
             None => String::new(),
         };
         let sql = format!(
             "SELECT r.resource_id, r.version, r.patient_ref, r.confidentiality, r.last_updated {}{after} \
-             ORDER BY {} LIMIT {limit} OFFSET {offset}",
+             ORDER BY {order} LIMIT {limit} OFFSET {offset}",
             self.filter_sql(),
-            self.order
         );
-        Ok(query.bound(sql).load::<Match>(conn).await?)
+        let mut rows = query.bound(sql).load::<Match>(conn).await?;
+        if self.backward() {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// Ids of resources whose reference parameters `sources` ((type, parameter) pairs) hold one
+    /// of `refs`, in (type, id) order after `after`, at most `limit` (`_revinclude=*`).
+    pub async fn referencing_any(
+        conn: &mut AsyncPgConnection,
+        sources: &[(String, String)],
+        refs: &[String],
+        after: Option<&(String, String)>,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>, RecordsError> {
+        #[derive(QueryableByName)]
+        struct Referrer {
+            #[diesel(sql_type = Text)]
+            resource_type: String,
+            #[diesel(sql_type = Text)]
+            resource_id: String,
+        }
+        if sources.is_empty() || refs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (types, params): (Vec<String>, Vec<String>) = sources.iter().cloned().unzip();
+        // ("", "") precedes every (type, id): types are never empty.
+        let (after_type, after_id) = after.cloned().unwrap_or_default();
+        let rows: Vec<Referrer> = diesel::sql_query(format!(
+            "SELECT DISTINCT i.resource_type, i.resource_id FROM unnest($1::text[], $2::text[]) AS p(t, c) \
+             JOIN search_index i ON i.resource_type = p.t AND i.param = p.c \
+             WHERE i.value = ANY($3) AND (i.resource_type, i.resource_id) > ($4, $5) \
+             ORDER BY 1, 2 LIMIT {limit}"
+        ))
+        .bind::<Array<Text>, _>(types)
+        .bind::<Array<Text>, _>(params)
+        .bind::<Array<Text>, _>(refs.to_vec())
+        .bind::<Text, _>(after_type)
+        .bind::<Text, _>(after_id)
+        .load(conn)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.resource_type, r.resource_id))
+            .collect())
     }
 
     #[cfg(test)]
@@ -1690,9 +2021,11 @@ mod tests {
                 ("_revinclude", "Provenance:target"),
                 ("_include:iterate", "Patient:general-practitioner"),
                 ("_include", "*"),
+                ("_revinclude", "*"),
             ],
         )
         .unwrap();
+        assert_eq!(q.revincludes[1].source_type, "*");
         assert_eq!(q.includes[0].target.as_deref(), Some("Patient"));
         assert!(q.includes[1].iterate && q.includes[2].applies_to("Encounter"));
         assert_eq!(q.revincludes[0].source_type, "Provenance");
@@ -1734,9 +2067,25 @@ mod tests {
             .with_timezone(&Utc);
         let c = cursor_of(at, "a-1");
         let q = parse("Patient", &[("_cursor", c.as_str()), ("_offset", "5")]).unwrap();
-        assert_eq!(q.cursor, Some((at, "a-1".to_string())));
+        assert_eq!(
+            q.cursor,
+            Some(Cursor {
+                last_updated: at,
+                id: "a-1".to_string(),
+                before: false
+            })
+        );
         assert_eq!(q.offset, 0);
-        assert!(q.keyset());
+        assert!(q.keyset() && !q.backward());
+        let back = Cursor {
+            last_updated: at,
+            id: "a-1".into(),
+            before: true,
+        };
+        let q = parse("Patient", &[("_cursor", back.token().as_str())]).unwrap();
+        assert_eq!(q.cursor, Some(back));
+        assert!(q.backward());
+        assert!(parse("Patient", &[("_cursor", "before|a-1")]).is_err());
         assert!(parse("Patient", &[("_cursor", "yesterday|a")]).is_err());
         assert!(parse(
             "Patient",
@@ -1819,6 +2168,106 @@ mod tests {
         let q = lenient("Observation", &[("focus.name", "x")]);
         assert!(q.is_ok() || q.is_err());
         assert!(lenient("Observation", &[("focus.focus.focus.focus.name", "x")]).is_err());
+    }
+
+    #[test]
+    fn has_is_uncorrelated_nested_too() {
+        let q = parse(
+            "Patient",
+            &[(
+                "_has:Observation:patient:_has:Provenance:target:agent",
+                "Practitioner/p",
+            )],
+        )
+        .unwrap();
+        let sql = q.sql();
+        // Each level: ids of its own type found once, no reference to the row outside.
+        assert_eq!(
+            sql.matches("r.resource_id = ANY(ARRAY(SELECT substr(")
+                .count(),
+            2,
+            "{sql}"
+        );
+        assert!(!sql.contains("r.resource_type || '/'"), "{sql}");
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "Patient/")));
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "Observation/")));
+    }
+
+    #[test]
+    fn in_and_list_match_nothing_until_given() {
+        let mut q = parse(
+            "Observation",
+            &[
+                ("code:not-in", "http://x/vs|2,ValueSet/v1"),
+                ("_list", "List/l1,l2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            q.value_sets_wanted().into_iter().collect::<Vec<_>>(),
+            vec!["ValueSet/v1", "http://x/vs|2"]
+        );
+        assert_eq!(
+            q.lists_wanted().into_iter().collect::<Vec<_>>(),
+            vec!["l1", "l2"]
+        );
+        // Not given: `false` stands for the whole condition (never `NOT false`).
+        let sql = q.sql();
+        assert!(
+            !sql.contains('{') && sql.matches("AND false").count() == 2,
+            "{sql}"
+        );
+        let mut set = CodeSet::default();
+        set = set.union({
+            let vs = serde_json::json!({"compose": {"include": [{"system": "http://loinc.org", "concept": [{"code": "1"}]}]}});
+            crate::domain::value_set::expand("v", &vs, &|_| None).unwrap()
+        });
+        q.use_value_sets(&BTreeMap::from([("ValueSet/v1".to_string(), set)]));
+        q.use_lists(&BTreeMap::from([(
+            "l2".to_string(),
+            vec!["o1".to_string()],
+        )]));
+        let sql = q.sql();
+        assert!(
+            sql.contains("NOT EXISTS") && sql.contains("unnest("),
+            "{sql}"
+        );
+        assert!(sql.contains("r.resource_id = ANY("), "{sql}");
+        assert!(!sql.contains("loinc") && !sql.contains("o1"), "{sql}");
+        // Only tokens take :in.
+        assert!(parse("Observation", &[("subject:in", "ValueSet/v1")]).is_err());
+        assert!(parse("Observation", &[("_list", "Group/g")]).is_err());
+        assert!(parse("Observation", &[("_list", "$current-problems")]).is_err());
+        let q = lenient("Observation", &[("_list", "$current-problems")]).unwrap();
+        assert_eq!(q.ignored.len(), 1);
+    }
+
+    #[test]
+    fn contained_and_full_text_are_refused_with_their_reason() {
+        assert!(parse("Observation", &[("_contained", "false")]).is_ok());
+        assert!(parse("Observation", &[("_containedType", "container")]).is_ok());
+        assert!(parse("Observation", &[("_contained", "maybe")]).is_err());
+        for (name, value) in [
+            ("_contained", "true"),
+            ("_contained", "both"),
+            ("_containedType", "contained"),
+            ("_text", "fever"),
+            ("_content", "fever"),
+        ] {
+            let err = parse("Observation", &[(name, value)]).unwrap_err();
+            assert!(err.to_string().contains("not supported"), "{err}");
+            let q = lenient("Observation", &[(name, value)]).unwrap();
+            assert_eq!(q.ignored[0].name, name);
+            assert!(q.link_params.is_empty());
+        }
+        let q = lenient("Observation", &[("_text", "x")]).unwrap();
+        assert!(q.ignored[0].reason.contains("encrypted"), "{:?}", q.ignored);
     }
 
     #[test]

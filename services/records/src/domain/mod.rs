@@ -7,12 +7,14 @@
 //! - [`relationships`]: memberships (CareTeam, Group, PractitionerRole) and care facts read
 //!   from a resource.
 //! - [`validation`]: the R4 JSON Schema, one compiled validator for every type.
+//! - [`value_set`]: the codes of a ValueSet, for `:in` and `:not-in`, listed exactly or refused.
 
 pub mod compartment;
 pub mod relationships;
 pub mod resource;
 pub mod search_params;
 pub mod validation;
+pub mod value_set;
 
 use std::fmt;
 

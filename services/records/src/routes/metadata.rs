@@ -15,6 +15,19 @@ use crate::{
     state::AppState,
 };
 
+/// What token parameters take besides `system|code`.
+const TOKEN_DOCUMENTATION: &str = "Modifiers :not, :text, :missing, :of-type (identifiers), \
+     :in and :not-in (a ValueSet stored here and visible to the caller, by url, url|version or \
+     ValueSet/id: its expansion, or its compose with concept lists, whole code systems, imports \
+     and excludes; a filter or anything else not listable exactly is a 400). Codes compare by \
+     system and code: values without a system (elements of type code) are in no ValueSet.";
+
+/// `_list`.
+const LIST_DOCUMENTATION: &str = "_list=List/id (or id): the resources its entries name \
+     (relative or under this base; entries marked deleted are not in it), if the caller may see \
+     the List (else, as for an unknown List, none). Functional lists ($current-...) are not \
+     supported.";
+
 /// The CapabilityStatement.
 pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
     let revincludes = revincludes(registry);
@@ -24,12 +37,17 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             let mut params: Vec<Value> = vec![
                 json!({"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}),
                 json!({"name": "_lastUpdated", "type": "date", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}),
+                json!({"name": "_list", "type": "special", "documentation": LIST_DOCUMENTATION}),
             ];
             for p in registry.params(t.as_str()) {
                 if SPECIAL.contains(&p.code.as_str()) {
                     continue;
                 }
-                params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
+                let mut param = json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url});
+                if p.kind == ParamType::Token {
+                    param["documentation"] = json!(TOKEN_DOCUMENTATION);
+                }
+                params.push(param);
             }
             for c in registry.composites(t.as_str()) {
                 params.push(json!({"name": c.code, "type": "composite", "definition": c.url}));
@@ -51,8 +69,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "searchParam": params,
             });
             resource["searchInclude"] = json!(includes(registry, t.as_str()));
-            resource["searchRevInclude"] =
-                json!(revincludes.get(t.as_str()).cloned().unwrap_or_default());
+            let mut rev = vec!["*".to_string()];
+            rev.extend(revincludes.get(t.as_str()).cloned().unwrap_or_default());
+            resource["searchRevInclude"] = json!(rev);
             let mut operations: Vec<Value> = ["meta", "meta-add", "meta-delete"]
                 .iter()
                 .map(|op| json!({

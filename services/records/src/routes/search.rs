@@ -39,9 +39,12 @@ use crate::{
         custodian_of, custodians_of, most_restrictive, refused, stored_patient, InstanceFacts,
         Subject,
     },
-    domain::{is_valid_id, ResourceType},
+    domain::value_set::{self, ValueSetError, MAX_VALUE_SETS},
+    domain::{is_valid_id, search_params::ParamType, ResourceType},
     error::RecordsError,
-    search::{cursor_of, Handling, Include, SearchQuery, TotalMode, MAX_INCLUDES, MAX_ITERATIONS},
+    search::{
+        cursor_of, Cursor, Handling, Include, SearchQuery, TotalMode, MAX_INCLUDES, MAX_ITERATIONS,
+    },
     state::AppState,
     store::{self, Current},
 };
@@ -402,6 +405,29 @@ pub(super) async fn decide_row(
     Ok((subject, decision))
 }
 
+/// The (type, reference parameter) pairs a `_revinclude` follows back to `target_type`: its
+/// own, or for `_revinclude=*` every reference parameter of every type that may refer to it.
+fn referrers(state: &AppState, inc: &Include, target_type: &str) -> Vec<(String, String)> {
+    if inc.source_type != "*" {
+        return inc
+            .params(state.registry, &inc.source_type)
+            .into_iter()
+            .map(|p| (inc.source_type.clone(), p))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for source in ResourceType::all() {
+        for p in state.registry.params(source.as_str()) {
+            if p.kind == ParamType::Reference
+                && (p.targets.is_empty() || p.targets.iter().any(|t| t == target_type))
+            {
+                out.push((source.to_string(), p.code.clone()));
+            }
+        }
+    }
+    out
+}
+
 /// `_include` and `_revinclude`: the referenced (or referencing) resources of the page that the
 /// caller may see, as `include` entries, at most [`MAX_INCLUDES`] of them. Candidates are
 /// decided before they count, so hidden resources never crowd out visible ones; when the limit
@@ -503,39 +529,41 @@ async fn include(
                 }
                 let refs: Vec<String> =
                     ids.iter().map(|id| format!("{target_type}/{id}")).collect();
-                for param in inc.params(state.registry, &inc.source_type) {
-                    // Keyset pages of referencing ids, each decided before the next is read.
-                    let mut after: Option<String> = None;
-                    loop {
-                        if budget == 0 {
-                            cut_short = true;
-                            break;
+                let sources = referrers(state, inc, target_type);
+                // Keyset pages of referencing resources, each decided before the next is read.
+                let mut after: Option<(String, String)> = None;
+                loop {
+                    if budget == 0 {
+                        cut_short = true;
+                        break;
+                    }
+                    let chunk = SearchQuery::referencing_any(
+                        conn,
+                        &sources,
+                        &refs,
+                        after.as_ref(),
+                        MAX_INCLUDES,
+                    )
+                    .await?;
+                    let Some(last) = chunk.last().cloned() else {
+                        break;
+                    };
+                    let full = chunk.len() as i64 == MAX_INCLUDES;
+                    let mut fresh: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                    for (t, id) in chunk {
+                        if decided.entry(t.clone()).or_default().insert(id.clone()) {
+                            fresh.entry(t).or_default().push(id);
                         }
-                        let chunk = store::referencing(
-                            conn,
-                            &inc.source_type,
-                            &param,
-                            &refs,
-                            after.as_deref(),
-                            MAX_INCLUDES,
-                        )
-                        .await?;
-                        let Some(last) = chunk.last().cloned() else {
-                            break;
-                        };
-                        let full = chunk.len() as i64 == MAX_INCLUDES;
-                        let seen = decided.entry(inc.source_type.clone()).or_default();
-                        let fresh: Vec<String> = chunk
-                            .into_iter()
-                            .filter(|id| seen.insert(id.clone()))
-                            .collect();
-                        let rows = store::current_rows(conn, &inc.source_type, &fresh).await?;
-                        let before = entries.len();
+                    }
+                    let before = entries.len();
+                    let candidates: usize = fresh.values().map(Vec::len).sum();
+                    for (t, ids) in fresh {
+                        let rows = store::current_rows(conn, &t, &ids).await?;
                         let shown = decide_each(
                             state,
                             conn,
                             caller,
-                            &inc.source_type,
+                            &t,
                             rows,
                             "include",
                             &mut budget,
@@ -543,18 +571,16 @@ async fn include(
                             &mut entries,
                         )
                         .await?;
-                        next.entry(inc.source_type.clone())
-                            .or_default()
-                            .extend(shown);
-                        if budget == 0 && (full || entries.len() - before < fresh.len()) {
-                            cut_short = true;
-                            break;
-                        }
-                        if !full {
-                            break;
-                        }
-                        after = Some(last);
+                        next.entry(t).or_default().extend(shown);
                     }
+                    if budget == 0 && (full || entries.len() - before < candidates) {
+                        cut_short = true;
+                        break;
+                    }
+                    if !full {
+                        break;
+                    }
+                    after = Some(last);
                 }
             }
         }
@@ -600,8 +626,187 @@ pub(super) enum Scoped {
 /// Puts access into `query`: for one named patient, her decision; otherwise the caller's
 /// visible compartments of `resource_type`; and for every linked type of a chain or `_has`,
 /// that type's visible compartments (a link through what may not be seen matches nothing).
+/// The ValueSets of `:in`/`:not-in` and the Lists of `_list` are read here too, each by a
+/// search of its own type scoped the same way: only one the caller may see is ever used.
 /// The search route and conditional interactions both search through it.
 pub(super) async fn scope_query(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    query: &mut SearchQuery,
+) -> Result<Scoped, RecordsError> {
+    use_value_sets(conn, state, caller, query).await?;
+    use_lists(conn, state, caller, resource_type, query).await?;
+    scope_plain(conn, state, caller, resource_type, query).await
+}
+
+/// The one resource of `resource_type` the caller may see that `pairs` find (None when there
+/// is none; an error when there are several), with its current body.
+async fn visible_one(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    pairs: Vec<(String, String)>,
+    several: impl FnOnce() -> FhirError,
+) -> Result<Option<serde_json::Value>, RecordsError> {
+    let mut query = SearchQuery::parse(state.registry, resource_type, &pairs, Handling::Strict)?;
+    // A resource that may not be seen is as one that does not exist: no event (as for the
+    // resources a chain goes through, it is not returned).
+    if let Scoped::Denied { .. } =
+        scope_plain(conn, state, caller, resource_type, &mut query).await?
+    {
+        return Ok(None);
+    }
+    let rows = query.page(conn, 0, 2).await?;
+    let row = match rows.as_slice() {
+        [] => return Ok(None),
+        [row] => row,
+        _ => return Err(several().into()),
+    };
+    let mut bodies = store::current_bodies(
+        conn,
+        &state.cipher,
+        resource_type,
+        &[(row.resource_id.clone(), row.version)],
+    )
+    .await?;
+    let Some(json) = bodies.remove(&row.resource_id) else {
+        return Ok(None);
+    };
+    let value = serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
+    Ok(Some(value))
+}
+
+/// A search value, escaped so that it is read as given (`,` separates values, `\` escapes).
+fn escaped(v: &str) -> String {
+    v.replace('\\', "\\\\").replace(',', "\\,")
+}
+
+/// The ValueSet a search names (`ValueSet/id`, `url` or `url|version`), if the caller may see it.
+async fn visible_value_set(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    named: &str,
+) -> Result<Option<serde_json::Value>, RecordsError> {
+    let pairs = match named.strip_prefix("ValueSet/") {
+        Some(id) if is_valid_id(id) => vec![("_id".to_string(), id.to_string())],
+        _ => match named.split_once('|') {
+            Some((url, version)) => vec![
+                ("url".to_string(), escaped(url)),
+                ("version".to_string(), escaped(version).replace('|', "\\|")),
+            ],
+            None => vec![("url".to_string(), escaped(named))],
+        },
+    };
+    visible_one(conn, state, caller, "ValueSet", pairs, || {
+        FhirError::BadRequest(ValueSetError::Ambiguous(named.to_string()).to_string())
+    })
+    .await
+}
+
+/// Reads the ValueSets of `:in`/`:not-in` (and those they import) that the caller may see, and
+/// gives the query their codes. A ValueSet that is unknown, not visible, or not listable
+/// exactly is a 400 whatever the handling: ignoring `:in` would return what was not asked.
+async fn use_value_sets(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    query: &mut SearchQuery,
+) -> Result<(), RecordsError> {
+    let wanted = query.value_sets_wanted();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let refuse = |e: ValueSetError| RecordsError::from(FhirError::BadRequest(e.to_string()));
+    let mut read: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut unknown: BTreeSet<String> = BTreeSet::new();
+    let mut queue: Vec<String> = wanted.iter().cloned().collect();
+    while let Some(named) = queue.pop() {
+        if read.contains_key(&named) || unknown.contains(&named) {
+            continue;
+        }
+        if read.len() >= MAX_VALUE_SETS {
+            return Err(refuse(ValueSetError::TooMany));
+        }
+        match visible_value_set(conn, state, caller, &named).await? {
+            Some(vs) => {
+                queue.extend(value_set::imports(&vs));
+                read.insert(named, vs);
+            }
+            None if wanted.contains(&named) => return Err(refuse(ValueSetError::Unknown(named))),
+            // An import that is not here: the expansion says which and refuses.
+            None => {
+                unknown.insert(named);
+            }
+        }
+    }
+    let mut sets = BTreeMap::new();
+    for named in &wanted {
+        let Some(vs) = read.get(named) else {
+            return Err(refuse(ValueSetError::Unknown(named.clone())));
+        };
+        let set = value_set::expand(named, vs, &|c| read.get(c)).map_err(refuse)?;
+        sets.insert(named.clone(), set);
+    }
+    query.use_value_sets(&sets);
+    Ok(())
+}
+
+/// `Type/id` of a reference to a resource of this server (relative, or under its base URL);
+/// None for anything else (another server's, contained, `urn:`, identifier only).
+fn local_reference(state: &AppState, reference: &str) -> Option<(String, String)> {
+    let base = format!("{}/fhir/", state.public_url);
+    let relative = reference.strip_prefix(&base).unwrap_or(reference);
+    let relative = match relative.find("/_history/") {
+        Some(at) => &relative[..at],
+        None => relative,
+    };
+    let (t, id) = relative.split_once('/')?;
+    (ResourceType::parse(t).is_ok() && is_valid_id(id)).then(|| (t.to_string(), id.to_string()))
+}
+
+/// Reads the Lists `_list` names that the caller may see, and gives the query the resources
+/// of `resource_type` their entries name (entries marked deleted are no longer in the List).
+/// A List that is unknown or not visible names nothing: the same empty answer either way.
+async fn use_lists(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    resource_type: &str,
+    query: &mut SearchQuery,
+) -> Result<(), RecordsError> {
+    let wanted = query.lists_wanted();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut members = BTreeMap::new();
+    for id in wanted {
+        let pairs = vec![("_id".to_string(), id.clone())];
+        let several = || FhirError::Internal("two current Lists with one id".into());
+        let Some(list) = visible_one(conn, state, caller, "List", pairs, several).await? else {
+            continue;
+        };
+        let ids: Vec<String> = list["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["deleted"] != serde_json::Value::Bool(true))
+            .filter_map(|e| e["item"]["reference"].as_str())
+            .filter_map(|r| local_reference(state, r))
+            .filter(|(t, _)| t == resource_type)
+            .map(|(_, id)| id)
+            .collect();
+        members.insert(id, ids);
+    }
+    query.use_lists(&members);
+    Ok(())
+}
+
+/// [`scope_query`] for a query that names no ValueSet or List.
+async fn scope_plain(
     conn: &mut diesel_async::AsyncPgConnection,
     state: &AppState,
     caller: &Caller,
@@ -701,7 +906,14 @@ async fn handle(
                     && !state.kernel.settings().explain_denials
                 {
                     // As for a patient with no data: an empty result.
-                    return searchset(state, main_type, &query, Some(0), None, Vec::new());
+                    return searchset(
+                        state,
+                        main_type,
+                        &query,
+                        Some(0),
+                        Paging::default(),
+                        Vec::new(),
+                    );
                 }
                 return Err(refused(state, &decision).into());
             }
@@ -715,6 +927,10 @@ async fn handle(
     let limit = if query.count == 0 { 0 } else { query.count + 1 };
     let mut page = query.page(&mut conn, query.offset, limit).await?;
     let more = page.len() > query.count;
+    if more && query.backward() {
+        // Read backwards: the extra row is the earliest.
+        page.remove(0);
+    }
     page.truncate(query.count);
     // A first page with nothing after it is every match: its length is the total.
     let whole = (query.offset == 0 && query.cursor.is_none() && !more).then_some(page.len());
@@ -728,14 +944,7 @@ async fn handle(
             None => Some(query.total(&mut conn).await?),
         },
     };
-    // Where the next page starts, if there is one.
-    let next = match page.last() {
-        Some(last) if more && query.keyset() => {
-            Some(("_cursor", cursor_of(last.last_updated, &last.resource_id)))
-        }
-        Some(_) if more => Some(("_offset", (query.offset + query.count).to_string())),
-        _ => None,
-    };
+    let paging = paging(&mut conn, &query, &page, more).await?;
 
     // Each patient on the page is decided again, for the event's basis and consents (and so a
     // consent revoked since the scope was computed is honoured). A patient whose consents
@@ -837,7 +1046,79 @@ async fn handle(
         ));
     }
     state.record(&mut conn, &events).await?;
-    searchset(state, main_type, &query, total, next, entries)
+    searchset(state, main_type, &query, total, paging, entries)
+}
+
+/// Where the `next` and `previous` links of a page lead (`_cursor` or `_offset` values).
+#[derive(Default)]
+struct Paging {
+    next: Option<(&'static str, String)>,
+    previous: Option<(&'static str, String)>,
+}
+
+/// The links of `page` (`more`: the query found a row beyond it, in its direction).
+///
+/// Pages of the default order are keyset pages: `next` starts after the page's last row,
+/// `previous` ends before its first (a `before|` cursor, read backwards), so each is exactly
+/// the rows next to this page at the time it is followed. Each is given only when a row the
+/// caller may see lies that way: known from `more` in the direction the page was read, and
+/// asked of the database in the other. A page with no rows (what it followed was updated or
+/// deleted since) has nothing to start from: only its `self` link. Other orders page by
+/// `_offset`.
+async fn paging(
+    conn: &mut diesel_async::AsyncPgConnection,
+    query: &SearchQuery,
+    page: &[crate::search::Match],
+    more: bool,
+) -> Result<Paging, RecordsError> {
+    let mut paging = Paging::default();
+    if query.count == 0 {
+        return Ok(paging);
+    }
+    // `_offset` (given with the default order too, then followed by cursors).
+    if query.offset > 0 {
+        let previous = query.offset.saturating_sub(query.count);
+        paging.previous = Some(("_offset", previous.to_string()));
+    }
+    if !query.keyset() {
+        if more {
+            paging.next = Some(("_offset", (query.offset + query.count).to_string()));
+        }
+        return Ok(paging);
+    }
+    let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        return Ok(paging);
+    };
+    let backward = query.backward();
+    let next = if backward {
+        query
+            .any_beyond(conn, last.last_updated, &last.resource_id, false)
+            .await?
+    } else {
+        more
+    };
+    if next {
+        paging.next = Some(("_cursor", cursor_of(last.last_updated, &last.resource_id)));
+    }
+    // A first page has nothing before; one reached by `_offset` has its link already.
+    let previous = if backward {
+        more
+    } else if query.cursor.is_some() {
+        query
+            .any_beyond(conn, first.last_updated, &first.resource_id, true)
+            .await?
+    } else {
+        false
+    };
+    if previous {
+        let before = Cursor {
+            last_updated: first.last_updated,
+            id: first.resource_id.clone(),
+            before: true,
+        };
+        paging.previous = Some(("_cursor", before.token()));
+    }
+    Ok(paging)
 }
 
 /// The subset `_summary` and `_elements` ask for, of every match (`_elements`) and of every
@@ -876,13 +1157,13 @@ fn searchset(
     resource_type: &str,
     query: &SearchQuery,
     total: Option<usize>,
-    next: Option<(&str, String)>,
+    paging: Paging,
     mut entries: Vec<Entry>,
 ) -> Result<HttpResponse, RecordsError> {
     shape(query, &mut entries)?;
     entries.extend(Entry::ignored_parameters(&query.ignored));
     let this = match (&query.cursor, query.offset) {
-        (Some((at, id)), _) => Some(("_cursor", cursor_of(*at, id))),
+        (Some(cursor), _) => Some(("_cursor", cursor.token())),
         (None, 0) => None,
         (None, offset) => Some(("_offset", offset.to_string())),
     };
@@ -890,25 +1171,13 @@ fn searchset(
         relation: "self",
         url: link_url(state, resource_type, &query.link_params, this),
     }];
-    if let Some(next) = next.filter(|_| query.count > 0) {
-        link.push(Link {
-            relation: "next",
-            url: link_url(state, resource_type, &query.link_params, Some(next)),
-        });
-    }
-    if query.offset > 0 {
-        link.push(Link {
-            relation: "previous",
-            url: link_url(
-                state,
-                resource_type,
-                &query.link_params,
-                Some((
-                    "_offset",
-                    query.offset.saturating_sub(query.count).to_string(),
-                )),
-            ),
-        });
+    for (relation, to) in [("next", paging.next), ("previous", paging.previous)] {
+        if let Some(to) = to {
+            link.push(Link {
+                relation,
+                url: link_url(state, resource_type, &query.link_params, Some(to)),
+            });
+        }
     }
     let bundle = Bundle::new("searchset", total.unwrap_or(0), link, entries);
     let bundle = if total.is_none() {

@@ -22,6 +22,7 @@ mod operations;
 mod references;
 mod search;
 mod search_depth;
+mod search_gaps;
 mod stream_trust;
 mod transaction;
 mod validation;

@@ -12,7 +12,7 @@ use crate::helpers::{
     entry_ids, patient_resource, permit_types, spawn_app_with, TestApp, TestResponse,
 };
 
-fn observation(id: &str, patient: &str, code: &str) -> Value {
+pub(crate) fn observation(id: &str, patient: &str, code: &str) -> Value {
     json!({
         "resourceType": "Observation", "id": id, "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
@@ -21,7 +21,7 @@ fn observation(id: &str, patient: &str, code: &str) -> Value {
     })
 }
 
-async fn put(app: &TestApp, token: &str, resource: Value) {
+pub(crate) async fn put(app: &TestApp, token: &str, resource: Value) {
     let path = format!(
         "/fhir/{}/{}",
         resource["resourceType"].as_str().unwrap(),
@@ -31,13 +31,13 @@ async fn put(app: &TestApp, token: &str, resource: Value) {
     assert!(r.status == 201 || r.status == 200, "{path}: {}", r.text());
 }
 
-struct World {
-    app: TestApp,
-    h1: String,
-    h2: String,
+pub(crate) struct World {
+    pub app: TestApp,
+    pub h1: String,
+    pub h2: String,
 }
 
-async fn world() -> World {
+pub(crate) async fn world() -> World {
     let app = spawn_app_with(vec![
         permit_types(
             "Consent/d",
@@ -100,19 +100,19 @@ async fn world() -> World {
     World { app, h1, h2 }
 }
 
-async fn search(w: &World, token: &str, query: &str) -> Value {
+pub(crate) async fn search(w: &World, token: &str, query: &str) -> Value {
     let r = w.app.get(query, token, &[]).await;
     assert_eq!(r.status, 200, "{query}: {}", r.text());
     r.json()
 }
 
-fn matches(bundle: &Value) -> Vec<String> {
+pub(crate) fn matches(bundle: &Value) -> Vec<String> {
     let mut ids = entry_ids(bundle, "match");
     ids.sort();
     ids
 }
 
-fn outcome(bundle: &Value) -> Option<&Value> {
+pub(crate) fn outcome(bundle: &Value) -> Option<&Value> {
     bundle["entry"]
         .as_array()?
         .iter()
