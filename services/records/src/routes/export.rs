@@ -131,9 +131,11 @@ impl ElementNames {
                         .or_default()
                         .push(name.to_string());
                 }
-                _ => return Err(bad(format!(
+                _ => {
+                    return Err(bad(format!(
                     "_elements: {item:?} is not a top-level element name (element or Type.element)"
-                ))),
+                )))
+                }
             }
         }
         Ok(())
