@@ -1,5 +1,7 @@
 //! Settings from environment variables (see `docs/contracts.md`), with developer defaults.
 
+use std::time::Duration;
+
 use custodian_access::AccessSettings;
 use custodian_telemetry::{config::Listen, config::Secret, ConfigError, Env};
 
@@ -30,6 +32,9 @@ pub struct Settings {
     pub public_url: String,
     /// `ACCESS_POLICY`, `TRUSTED_PROXIES`, `ACCESS_EXPLAIN_DENIALS`.
     pub access: AccessSettings,
+    /// `RECORDS_EXPORT_RETENTION_SECONDS` (86400): how long a finished `$export` job and its
+    /// files are served (their `Expires`) before the sweep deletes them.
+    pub export_retention: Duration,
 }
 
 impl Settings {
@@ -62,6 +67,15 @@ impl Settings {
                 .trim_end_matches('/')
                 .to_string(),
             access: AccessSettings::from_env(&env)?,
+            export_retention: match env.parse("RECORDS_EXPORT_RETENTION_SECONDS", 86_400u64)? {
+                0 => {
+                    return Err(ConfigError::Invalid {
+                        name: "RECORDS_EXPORT_RETENTION_SECONDS".into(),
+                        reason: "an export must be downloadable for at least a second".into(),
+                    })
+                }
+                seconds => Duration::from_secs(seconds),
+            },
         })
     }
 }

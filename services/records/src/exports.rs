@@ -1,13 +1,19 @@
 //! Bulk Data `$export` jobs and their NDJSON parts in records' database. A part is sealed with
 //! the records key like a resource version (its address `export/{job}/{seq}` as associated
-//! data), so exported data is never at rest in clear.
+//! data), so exported data is never at rest in clear. A finished job expires (its
+//! `expires_at`, the retention after it finished): it then answers as unknown, and
+//! [`sweep`] deletes it with its files.
+
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use custodian_database::Pool;
 use diesel::{
-    sql_types::{Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
+    sql_types::{Double, Integer, Nullable, Text, Timestamptz, Uuid as SqlUuid},
     OptionalExtension, QueryableByName,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{crypto::RecordCipher, error::RecordsError};
@@ -54,6 +60,8 @@ struct JobRow {
     error: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     transaction_time: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    expires_at: Option<DateTime<Utc>>,
 }
 
 /// One export job.
@@ -66,6 +74,8 @@ pub struct Job {
     pub progress: String,
     pub error: Option<String>,
     pub transaction_time: DateTime<Utc>,
+    /// When it and its files stop being served (set when it finishes).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<JobRow> for Job {
@@ -78,6 +88,25 @@ impl From<JobRow> for Job {
             progress: row.progress,
             error: row.error,
             transaction_time: row.transaction_time,
+            expires_at: row.expires_at,
+        }
+    }
+}
+
+/// Which list of the manifest a part is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartKind {
+    /// `output`: exported resources.
+    Output,
+    /// `error`: OperationOutcomes about the export.
+    Error,
+}
+
+impl PartKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            PartKind::Output => "output",
+            PartKind::Error => "error",
         }
     }
 }
@@ -91,6 +120,18 @@ pub struct Part {
     pub resource_type: String,
     #[diesel(sql_type = Integer)]
     pub resources: i32,
+    #[diesel(sql_type = Text)]
+    kind: String,
+}
+
+impl Part {
+    pub fn kind(&self) -> PartKind {
+        if self.kind == "error" {
+            PartKind::Error
+        } else {
+            PartKind::Output
+        }
+    }
 }
 
 #[derive(QueryableByName)]
@@ -123,10 +164,11 @@ pub async fn create_job(
     Ok(())
 }
 
+/// The job `id`, unless it expired (the sweep may not have deleted it yet).
 pub async fn find_job(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Job>, RecordsError> {
     let row: Option<JobRow> = diesel::sql_query(
-        "SELECT id, requester, request_url, status, progress, error, transaction_time \
-         FROM export_jobs WHERE id = $1",
+        "SELECT id, requester, request_url, status, progress, error, transaction_time, expires_at \
+         FROM export_jobs WHERE id = $1 AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind::<SqlUuid, _>(id)
     .get_result(conn)
@@ -148,20 +190,28 @@ pub async fn set_progress(
     Ok(())
 }
 
-/// Ends a job; `false` when it no longer exists (deleted by its requester meanwhile).
+fn seconds(retention: Duration) -> f64 {
+    retention.as_secs_f64()
+}
+
+/// Ends a job, to expire `retention` from now; `false` when it no longer exists (deleted by
+/// its requester meanwhile).
 pub async fn finish_job(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     status: JobStatus,
     error: Option<&str>,
+    retention: Duration,
 ) -> Result<bool, RecordsError> {
     let n = diesel::sql_query(
-        "UPDATE export_jobs SET status = $2, error = $3, finished_at = now() \
+        "UPDATE export_jobs SET status = $2, error = $3, finished_at = now(), \
+         expires_at = now() + make_interval(secs => $4) \
          WHERE id = $1 AND status = 'in-progress'",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(status.as_str())
     .bind::<Nullable<Text>, _>(error)
+    .bind::<Double, _>(seconds(retention))
     .execute(conn)
     .await?;
     Ok(n == 1)
@@ -189,36 +239,92 @@ pub async fn delete_parts(conn: &mut AsyncPgConnection, job: Uuid) -> Result<(),
 
 /// Jobs whose runner stopped (a restart, a crash): nobody will finish them, and their data
 /// was never handed out, so no access happened.
-pub async fn fail_interrupted(conn: &mut AsyncPgConnection) -> Result<usize, RecordsError> {
+pub async fn fail_interrupted(
+    conn: &mut AsyncPgConnection,
+    retention: Duration,
+) -> Result<usize, RecordsError> {
     Ok(diesel::sql_query(
         "UPDATE export_jobs SET status = 'failed', finished_at = now(), \
+         expires_at = now() + make_interval(secs => $2), \
          error = 'the export was interrupted (its runner stopped); kick it off again' \
          WHERE status = 'in-progress' AND heartbeat < now() - make_interval(secs => $1)",
     )
-    .bind::<diesel::sql_types::Double, _>(STALE_AFTER_SECONDS as f64)
+    .bind::<Double, _>(STALE_AFTER_SECONDS as f64)
+    .bind::<Double, _>(seconds(retention))
     .execute(conn)
     .await?)
 }
 
+/// Deletes the expired jobs, their files and patients with them (cascade).
+pub async fn delete_expired(conn: &mut AsyncPgConnection) -> Result<usize, RecordsError> {
+    Ok(
+        diesel::sql_query("DELETE FROM export_jobs WHERE expires_at <= now()")
+            .execute(conn)
+            .await?,
+    )
+}
+
+/// How often [`sweep`] runs: often enough that an expired job's rows do not outlive it by
+/// much, never more than every second.
+pub fn sweep_interval(retention: Duration) -> Duration {
+    (retention / 2).clamp(Duration::from_secs(1), Duration::from_secs(300))
+}
+
+/// The runner's housekeeping until `stop`: fails interrupted jobs and deletes expired ones.
+/// Errors are logged and retried at the next round (the database may be away for a while).
+pub async fn sweep(pool: Pool, retention: Duration, stop: CancellationToken) {
+    let every = sweep_interval(retention);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+        let mut conn = match pool.get().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!(error = %e, "export sweep: no database connection");
+                continue;
+            }
+        };
+        let swept = async {
+            let failed = fail_interrupted(&mut conn, retention).await?;
+            let deleted = delete_expired(&mut conn).await?;
+            Ok::<_, RecordsError>((failed, deleted))
+        }
+        .await;
+        match swept {
+            Ok((0, 0)) => {}
+            Ok((failed, deleted)) => {
+                tracing::info!(failed, deleted, "export sweep");
+            }
+            Err(e) => tracing::warn!(error = %e, "export sweep failed"),
+        }
+    }
+}
+
+/// Seals and stores part `seq` of `job`.
+#[allow(clippy::too_many_arguments)]
 pub async fn add_part(
     conn: &mut AsyncPgConnection,
     cipher: &RecordCipher,
     job: Uuid,
     seq: i32,
+    kind: PartKind,
     resource_type: &str,
     resources: i32,
     ndjson: &[u8],
 ) -> Result<(), RecordsError> {
     let body = cipher.seal(&aad(job, seq), ndjson)?;
     diesel::sql_query(
-        "INSERT INTO export_files (job_id, seq, resource_type, resources, body) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO export_files (job_id, seq, resource_type, resources, body, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind::<SqlUuid, _>(job)
     .bind::<Integer, _>(seq)
     .bind::<Text, _>(resource_type)
     .bind::<Integer, _>(resources)
     .bind::<diesel::sql_types::Bytea, _>(body)
+    .bind::<Text, _>(kind.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -226,7 +332,7 @@ pub async fn add_part(
 
 pub async fn parts(conn: &mut AsyncPgConnection, job: Uuid) -> Result<Vec<Part>, RecordsError> {
     Ok(diesel::sql_query(
-        "SELECT seq, resource_type, resources FROM export_files WHERE job_id = $1 ORDER BY seq",
+        "SELECT seq, resource_type, resources, kind FROM export_files WHERE job_id = $1 ORDER BY seq",
     )
     .bind::<SqlUuid, _>(job)
     .load(conn)

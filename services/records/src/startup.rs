@@ -181,7 +181,14 @@ impl Application {
             metrics: records_metrics,
             registry,
             relationships,
+            export_retention: settings.export_retention,
         });
+        // Expired exports are deleted, interrupted ones failed, whether or not anyone polls.
+        tasks.spawn(crate::exports::sweep(
+            state.pool.clone(),
+            settings.export_retention,
+            tasks.token(),
+        ));
         let capability = web::Data::new(capability);
         let readiness = Readiness::new()
             .with(PostgresProbe(pool))

@@ -24,6 +24,8 @@ pub struct AppState {
     pub registry: &'static Registry,
     /// Memberships and care facts: where they are published, and the kernel's replica.
     pub relationships: Relationships,
+    /// How long a finished `$export` job is served.
+    pub export_retention: std::time::Duration,
 }
 
 impl AppState {

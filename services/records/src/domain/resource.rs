@@ -45,7 +45,8 @@ pub fn minify(json: &str) -> String {
     out
 }
 
-struct Fields(Vec<(String, Box<RawValue>)>);
+/// A JSON object's members in order, each as its raw text.
+pub(crate) struct Fields(pub(crate) Vec<(String, Box<RawValue>)>);
 
 impl<'de> serde::Deserialize<'de> for Fields {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -12,30 +12,51 @@
 //! exports that could be downloaded. A job whose runner stopped (a restart) stops beating and
 //! is then marked failed (nothing of it was handed out).
 //!
+//! The kick-off takes its parameters from the URL (GET) or a `Parameters` body (POST): `_type`,
+//! `_since`, `_typeFilter`, `_outputFormat`, `_elements` (`element` or `Type.element`: the
+//! output keeps those and the mandatory elements, tagged `SUBSETTED`), and at Patient and Group
+//! level `patient` (references; each decided as an export of her Patient resource before the
+//! job exists: an unknown one and one the caller may not see are the same 404).
+//! `includeAssociatedData` names no data set served here: refused under
+//! `Prefer: handling=strict`, otherwise ignored, like unknown parameters, and each said in an
+//! OperationOutcome of the manifest's `error` file.
+//!
 //! Polling the status URL: 202 with `X-Progress` while running, 200 with the manifest when
 //! complete, an `OperationOutcome` when failed; `DELETE` on it cancels or removes the job.
 //! Only the token subject that kicked a job off may poll it, download its files or delete
-//! it; to anyone else it does not exist.
+//! it; to anyone else it does not exist. A finished job is served for the configured
+//! retention (`Expires` on the manifest and files), then answers 404 and is swept away
+//! ([`exports::sweep`]).
 
-use std::collections::{BTreeMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashSet},
+    time::SystemTime,
+};
 
 use actix_web::{
-    http::{header, StatusCode},
-    web, HttpRequest, HttpResponse,
+    http::{
+        header::{self, Expires, HttpDate},
+        StatusCode,
+    },
+    web, HttpRequest, HttpResponse, HttpResponseBuilder,
 };
 use chrono::{DateTime, Utc};
-use custodian_access::{Caller, Interaction};
+use custodian_access::{absent_event, Caller, Interaction, PatientRef, Touched};
 use custodian_events::AccessEvent;
-use custodian_fhir::{dates::format_instant, FhirError, OperationOutcome};
+use custodian_fhir::{dates::format_instant, elements, FhirError, OperationOutcome};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::search::{decide_each, decide_each_as, scope_query, Scoped, Tally};
+use super::{
+    parameters,
+    search::{decide_each, decide_each_as, decide_row, scope_query, Scoped, Tally},
+};
 use crate::{
-    domain::ResourceType,
+    access::{custodians_of, hidden, not_known},
+    domain::{resource::Fields, ResourceType},
     error::RecordsError,
-    exports::{self, JobStatus},
+    exports::{self, JobStatus, PartKind},
     search::{Handling, SearchQuery},
     state::AppState,
     store,
@@ -80,6 +101,103 @@ struct Plan {
     since: Option<DateTime<Utc>>,
     /// Per type, its filters (each a search; several OR).
     filters: BTreeMap<String, Vec<Vec<(String, String)>>>,
+    /// `patient`: only these compartments (empty: no restriction).
+    patients: Vec<PatientRef>,
+    /// `_elements`.
+    elements: Option<ElementNames>,
+    /// What a lenient kick-off ignored, one message per parameter (the manifest's `error`).
+    ignored: Vec<String>,
+}
+
+/// `_elements`: names for every type, and `Type.element` names for one type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct ElementNames {
+    all: Vec<String>,
+    by_type: BTreeMap<String, Vec<String>>,
+}
+
+impl ElementNames {
+    /// Adds the names of one `_elements` value (comma-separated).
+    fn add(&mut self, raw: &str) -> Result<(), FhirError> {
+        let is_name = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric());
+        for item in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match item.split_once('.') {
+                None if is_name(item) => self.all.push(item.to_string()),
+                Some((t, name)) if is_name(name) => {
+                    let t = ResourceType::parse(t)
+                        .map_err(|e| bad(format!("_elements: {item:?}: {e}")))?;
+                    self.by_type
+                        .entry(t.as_str().to_string())
+                        .or_default()
+                        .push(name.to_string());
+                }
+                _ => {
+                    return Err(bad(format!(
+                    "_elements: {item:?} is not a top-level element name (element or Type.element)"
+                )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The names that apply to `resource_type`; `None` when none does (its resources are
+    /// exported whole, as when `_elements` only names other types' elements).
+    fn of(&self, resource_type: &str) -> Option<Vec<String>> {
+        let own = self.by_type.get(resource_type);
+        if self.all.is_empty() && own.is_none() {
+            return None;
+        }
+        Some(
+            self.all
+                .iter()
+                .chain(own.into_iter().flatten())
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+/// `resource` (stored JSON text) with only `names` and the elements every subset keeps, tagged
+/// `SUBSETTED` ([`elements::subset`] decides), each kept element as its stored text (decimals
+/// keep their form).
+fn subset_text(resource: &str, names: &[String]) -> Result<String, RecordsError> {
+    let internal = |e: serde_json::Error| RecordsError::Internal(e.to_string());
+    let value: Value = serde_json::from_str(resource).map_err(internal)?;
+    let kept = elements::subset(&value, None, Some(names));
+    let Fields(fields) = serde_json::from_str(resource).map_err(internal)?;
+    let mut out = String::with_capacity(resource.len());
+    let mut meta_written = false;
+    let push = |out: &mut String, key: &str, text: &str| {
+        out.push(if out.is_empty() { '{' } else { ',' });
+        out.push_str(&Value::String(key.to_string()).to_string());
+        out.push(':');
+        out.push_str(text);
+    };
+    for (key, raw) in &fields {
+        if key == "meta" {
+            // Rewritten: it carries the SUBSETTED tag now.
+            push(&mut out, key, &kept["meta"].to_string());
+            meta_written = true;
+        } else if kept.get(key).is_some() {
+            push(&mut out, key, raw.get());
+        }
+    }
+    if !meta_written {
+        push(&mut out, "meta", &kept["meta"].to_string());
+    }
+    out.push('}');
+    Ok(out)
+}
+
+/// A `patient` reference: `Patient/{id}`, or this server's absolute URL of one.
+fn patient_reference(raw: &str, base: &str) -> Result<PatientRef, FhirError> {
+    let raw = raw.trim();
+    let local = raw
+        .strip_prefix(base)
+        .and_then(|r| r.strip_prefix("/fhir/"))
+        .unwrap_or(raw);
+    PatientRef::parse(local).map_err(|e| bad(format!("patient: {e}")))
 }
 
 fn bad(message: impl Into<String>) -> FhirError {
@@ -106,16 +224,21 @@ fn split_type_filters(raw: &str) -> Vec<String> {
 }
 
 impl Plan {
+    /// `base`: the public URL, which absolute `patient` references start with.
     fn parse(
         level: Level,
         pairs: &[(String, String)],
         handling: Handling,
+        base: &str,
     ) -> Result<Self, FhirError> {
         let mut plan = Plan {
             level,
             types: Vec::new(),
             since: None,
             filters: BTreeMap::new(),
+            patients: Vec::new(),
+            elements: None,
+            ignored: Vec::new(),
         };
         for (name, value) in pairs {
             match name.as_str() {
@@ -167,14 +290,51 @@ impl Plan {
                             .push(search);
                     }
                 }
+                "_elements" => plan.elements.get_or_insert_default().add(value)?,
+                "patient" => {
+                    // Refused whatever the handling, like a `_type` or `_typeFilter` that cannot
+                    // be honoured: ignoring it would export every patient instead of those asked.
+                    if plan.level == Level::System {
+                        return Err(bad(
+                            "patient applies to Patient and Group level exports (/fhir/Patient/$export, /fhir/Group/{id}/$export), not to a system export",
+                        ));
+                    }
+                    let named: Vec<&str> = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|r| !r.is_empty())
+                        .collect();
+                    if named.is_empty() {
+                        return Err(bad("patient names no patient"));
+                    }
+                    for raw in named {
+                        let patient = patient_reference(raw, base)?;
+                        if !plan.patients.contains(&patient) {
+                            plan.patients.push(patient);
+                        }
+                    }
+                }
+                "includeAssociatedData" => {
+                    if handling == Handling::Strict {
+                        return Err(bad(format!(
+                            "includeAssociatedData={value} is not supported: no associated data set (LatestProvenanceResources, RelevantProvenanceResources or a custom one) is served here"
+                        )));
+                    }
+                    plan.ignored.push(format!(
+                        "includeAssociatedData={value} is not supported and was ignored"
+                    ));
+                }
                 // Answered in FHIR JSON, negotiated before the route.
                 "_format" => {}
                 other => {
                     if handling == Handling::Strict {
                         return Err(bad(format!(
-                            "the export parameter {other:?} is not supported (_outputFormat, _since, _type, _typeFilter)"
+                            "the export parameter {other:?} is not supported (_outputFormat, _since, _type, _typeFilter, _elements, patient)"
                         )));
                     }
+                    plan.ignored.push(format!(
+                        "the export parameter {other:?} is not supported and was ignored"
+                    ));
                 }
             }
         }
@@ -191,30 +351,27 @@ impl Plan {
     }
 }
 
-/// The parameters of a kick-off: its query string, and for a POST the `Parameters` body.
+/// The parameters of a kick-off: its query string, and for a POST the `Parameters` body
+/// (primitive values as the URL gives them; `patient` as a `valueReference`).
 fn kickoff_pairs(req: &HttpRequest, body: &[u8]) -> Result<Vec<(String, String)>, FhirError> {
     let mut pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    if body.is_empty() {
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(pairs);
     }
     custodian_fhir::http::require_json(req)?;
-    let parameters: Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
-    if parameters["resourceType"] != "Parameters" {
-        return Err(bad("a POST kick-off takes a Parameters resource"));
-    }
-    for p in parameters["parameter"].as_array().into_iter().flatten() {
-        let name = p["name"].as_str().unwrap_or_default();
-        let value = ["valueString", "valueInstant", "valueCode", "valueUri"]
-            .iter()
-            .find_map(|k| p[*k].as_str());
-        match (name, value) {
-            ("", _) => return Err(bad("a parameter without a name")),
-            (name, Some(value)) => pairs.push((name.to_string(), value.to_string())),
-            (name, None) => return Err(bad(format!("parameter {name} has no value"))),
-        }
+    for p in parameters::parse(body)? {
+        let value = match p.kind.as_str() {
+            "valueReference" if p.name == "patient" => p
+                .value
+                .get("reference")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| bad("patient: a valueReference needs a reference (Patient/<id>)"))?,
+            _ => p.as_text()?,
+        };
+        pairs.push((p.name, value));
     }
     Ok(pairs)
 }
@@ -286,16 +443,40 @@ async fn group_members(
         ("_since" = Option<String>, Query, description = "only resources changed after this instant"),
         ("_typeFilter" = Option<String>, Query, description = "Type?search, comma-separated: only matching resources of that type"),
         ("_outputFormat" = Option<String>, Query, description = "application/fhir+ndjson (the default and only format)"),
-        ("Prefer" = String, Header, description = "respond-async (required)"),
+        ("_elements" = Option<String>, Query, description = "element or Type.element, comma-separated: only those and the mandatory elements, tagged SUBSETTED"),
+        ("includeAssociatedData" = Option<String>, Query, description = "no value is supported: 400 under Prefer: handling=strict, otherwise ignored and reported in the manifest's error file"),
+        ("Prefer" = String, Header, description = "respond-async (required); handling=strict refuses unsupported parameters"),
     ),
     responses(
         (status = 202, description = "Accepted; Content-Location is the status URL"),
-        (status = 400, description = "OperationOutcome: no Prefer: respond-async, or a bad parameter"),
+        (status = 400, description = "OperationOutcome: no Prefer: respond-async, or a bad parameter (patient is refused at system level)"),
         (status = 401, description = "No valid token"),
     ),
     security(("bearer" = []))
 )]
 pub async fn system(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, RecordsError> {
+    kickoff(&req, &[], Level::System, caller, state).await
+}
+
+/// Kick-off of a system-level export with a `Parameters` body.
+#[utoipa::path(
+    post,
+    path = "/fhir/$export",
+    tag = "fhir",
+    params(("Prefer" = String, Header, description = "respond-async (required); handling=strict refuses unsupported parameters")),
+    request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: _type, _since (valueInstant), _typeFilter, _outputFormat, _elements, includeAssociatedData (each repeatable where the GET form takes a list)"),
+    responses(
+        (status = 202, description = "Accepted; Content-Location is the status URL"),
+        (status = 400, description = "OperationOutcome: a bad parameter or body"),
+        (status = 415, description = "The body is not application/fhir+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn system_post(
     req: HttpRequest,
     body: web::Bytes,
     caller: Caller,
@@ -304,19 +485,51 @@ pub async fn system(
     kickoff(&req, &body, Level::System, caller, state).await
 }
 
-/// Kick-off of an export of every patient compartment the caller may see.
+/// Kick-off of an export of every patient compartment the caller may see (or of those
+/// `patient` names).
 #[utoipa::path(
     get,
     path = "/fhir/Patient/$export",
     tag = "fhir",
-    params(("Prefer" = String, Header, description = "respond-async (required)")),
+    params(
+        ("patient" = Option<String>, Query, description = "Patient/<id>, comma-separated: only these patients' compartments"),
+        ("_type" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("_since" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("_typeFilter" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("_elements" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("includeAssociatedData" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("Prefer" = String, Header, description = "respond-async (required)"),
+    ),
     responses(
         (status = 202, description = "Accepted; Content-Location is the status URL"),
         (status = 400, description = "OperationOutcome: a bad parameter"),
+        (status = 404, description = "A patient named is unknown, or not one the caller may see"),
     ),
     security(("bearer" = []))
 )]
 pub async fn patients(
+    req: HttpRequest,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, RecordsError> {
+    kickoff(&req, &[], Level::Patients, caller, state).await
+}
+
+/// Kick-off of a Patient-level export with a `Parameters` body.
+#[utoipa::path(
+    post,
+    path = "/fhir/Patient/$export",
+    tag = "fhir",
+    params(("Prefer" = String, Header, description = "respond-async (required)")),
+    request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: patient (valueReference, repeatable), _type, _since (valueInstant), _typeFilter, _outputFormat, _elements, includeAssociatedData"),
+    responses(
+        (status = 202, description = "Accepted; Content-Location is the status URL"),
+        (status = 400, description = "OperationOutcome: a bad parameter or body"),
+        (status = 404, description = "A patient named is unknown, or not one the caller may see"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn patients_post(
     req: HttpRequest,
     body: web::Bytes,
     caller: Caller,
@@ -325,19 +538,52 @@ pub async fn patients(
     kickoff(&req, &body, Level::Patients, caller, state).await
 }
 
-/// Kick-off of an export of a group's members' compartments.
+/// Kick-off of an export of a group's members' compartments (or of those `patient` names).
 #[utoipa::path(
     get,
     path = "/fhir/Group/{id}/$export",
     tag = "fhir",
-    params(("id" = String, Path), ("Prefer" = String, Header, description = "respond-async (required)")),
+    params(
+        ("id" = String, Path),
+        ("patient" = Option<String>, Query, description = "Patient/<id>, comma-separated: only these members' compartments"),
+        ("_type" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("_since" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("_typeFilter" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("_elements" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("includeAssociatedData" = Option<String>, Query, description = "as for /fhir/$export"),
+        ("Prefer" = String, Header, description = "respond-async (required)"),
+    ),
     responses(
         (status = 202, description = "Accepted; Content-Location is the status URL"),
-        (status = 404, description = "No such group the caller may see"),
+        (status = 400, description = "OperationOutcome: a bad parameter, or a patient not in the group"),
+        (status = 404, description = "No such group the caller may see, or a patient named is unknown or hidden"),
     ),
     security(("bearer" = []))
 )]
 pub async fn group(
+    req: HttpRequest,
+    path: web::Path<String>,
+    caller: Caller,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, RecordsError> {
+    kickoff(&req, &[], Level::Group(path.into_inner()), caller, state).await
+}
+
+/// Kick-off of a Group-level export with a `Parameters` body.
+#[utoipa::path(
+    post,
+    path = "/fhir/Group/{id}/$export",
+    tag = "fhir",
+    params(("id" = String, Path), ("Prefer" = String, Header, description = "respond-async (required)")),
+    request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: patient (valueReference, repeatable), _type, _since (valueInstant), _typeFilter, _outputFormat, _elements, includeAssociatedData"),
+    responses(
+        (status = 202, description = "Accepted; Content-Location is the status URL"),
+        (status = 400, description = "OperationOutcome: a bad parameter or body, or a patient not in the group"),
+        (status = 404, description = "No such group the caller may see, or a patient named is unknown or hidden"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn group_post(
     req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
@@ -345,6 +591,68 @@ pub async fn group(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     kickoff(&req, &body, Level::Group(path.into_inner()), caller, state).await
+}
+
+/// A patient a kick-off names, decided as an export of her Patient resource on its own facts
+/// (as a read decides it): unknown, or hidden from the caller, she is the same 404 a read
+/// answers (explained only where the deployment explains denials), and the refusal is
+/// recorded as a refused export of her compartment, as the job records the ones it meets.
+async fn visible_patient(
+    conn: &mut AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    patient: &PatientRef,
+) -> Result<(), RecordsError> {
+    let id = patient.id().to_string();
+    let current = store::current_rows(conn, "Patient", std::slice::from_ref(&id))
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, current)| current);
+    let body = match &current {
+        Some(current) => store::current_bodies(
+            conn,
+            &state.cipher,
+            "Patient",
+            &[(id.clone(), current.version)],
+        )
+        .await?
+        .remove(&id),
+        None => None,
+    };
+    let (Some(current), Some(json)) = (current, body) else {
+        state
+            .record(
+                conn,
+                &[absent_event(caller, Interaction::Export, "Patient")],
+            )
+            .await?;
+        return Err(not_known("Patient", &id).into());
+    };
+    let custodians = custodians_of(conn, &[patient]).await?;
+    let (subject, decision) = decide_row(
+        Interaction::Export,
+        state,
+        conn,
+        caller,
+        "Patient",
+        &id,
+        &current,
+        &json,
+        &custodians,
+    )
+    .await?;
+    if decision.permitted() {
+        return Ok(());
+    }
+    let event = decision.event(
+        caller,
+        Interaction::Export,
+        Touched::new("Patient", subject.patient.as_ref())
+            .confidentiality(subject.confidentiality.as_deref()),
+    );
+    state.record(conn, &[event]).await?;
+    Err(hidden(state, &decision, "Patient", &id).into())
 }
 
 async fn kickoff(
@@ -358,7 +666,12 @@ async fn kickoff(
         return Err(bad("a bulk export is asynchronous: send Prefer: respond-async").into());
     }
     let handling = custodian_fhir::http::Prefer::of(req).handling;
-    let plan = Plan::parse(level, &kickoff_pairs(req, body)?, handling)?;
+    let plan = Plan::parse(
+        level,
+        &kickoff_pairs(req, body)?,
+        handling,
+        &state.public_url,
+    )?;
     let mut conn = state.connection().await?;
     let members = match &plan.level {
         Level::Group(id) => match group_members(&mut conn, &state, &caller, id).await? {
@@ -368,6 +681,26 @@ async fn kickoff(
             }
         },
         _ => None,
+    };
+    for patient in &plan.patients {
+        visible_patient(&mut conn, &state, &caller, patient).await?;
+        if let (Level::Group(id), Some(members)) = (&plan.level, &members) {
+            if !members.iter().any(|m| m == patient.as_str()) {
+                return Err(bad(format!("{patient} is not a member of Group/{id}")).into());
+            }
+        }
+    }
+    // The compartments the job goes through: those named (members all, at Group level), else
+    // the group's members, else every one the caller may see.
+    let compartments = if plan.patients.is_empty() {
+        members
+    } else {
+        Some(
+            plan.patients
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect(),
+        )
     };
     let job = Uuid::new_v4();
     let request_url = format!("{}{}", state.public_url, req.uri());
@@ -382,7 +715,7 @@ async fn kickoff(
     drop(conn);
     let runner = state.clone();
     actix_web::rt::spawn(async move {
-        if let Err(e) = run(&runner, &caller, job, &plan, members.as_deref()).await {
+        if let Err(e) = run(&runner, &caller, job, &plan, compartments.as_deref()).await {
             let Ok(mut conn) = runner.connection().await else {
                 tracing::error!(job = %job, error = %e, "bulk export failed");
                 return;
@@ -397,6 +730,7 @@ async fn kickoff(
                         job,
                         JobStatus::Failed,
                         Some("the export failed; kick it off again"),
+                        runner.export_retention,
                     )
                     .await;
                 }
@@ -446,6 +780,7 @@ impl PartWriter {
             &state.cipher,
             job,
             self.seq,
+            PartKind::Output,
             &self.resource_type,
             count,
             &self.lines,
@@ -457,12 +792,14 @@ impl PartWriter {
     }
 }
 
+/// Runs a job through `compartments` (`None`: every one the caller may see, at Patient level)
+/// and completes it.
 async fn run(
     state: &AppState,
     caller: &Caller,
     job: Uuid,
     plan: &Plan,
-    members: Option<&[String]>,
+    compartments: Option<&[String]>,
 ) -> Result<(), RecordsError> {
     let mut conn = state.connection().await?;
     let in_compartments = plan.level != Level::System;
@@ -482,6 +819,7 @@ async fn run(
     let mut exported = 0usize;
     for t in &types {
         part.resource_type.clone_from(t);
+        let names = plan.elements.as_ref().and_then(|e| e.of(t));
         let unfiltered = vec![Vec::new()];
         let filters = plan.filters.get(t).unwrap_or(&unfiltered);
         // Several filters OR: a resource matching two is exported once.
@@ -496,7 +834,7 @@ async fn run(
             }
             let mut query = SearchQuery::parse(state.registry, t, &pairs, Handling::Strict)?;
             if in_compartments {
-                query.within_compartments(members);
+                query.within_compartments(compartments);
             }
             match scope_query(&mut conn, state, caller, t, &mut query).await? {
                 Scoped::Visible { .. } => {}
@@ -535,7 +873,12 @@ async fn run(
                 .await?;
                 for entry in entries {
                     if let Some(resource) = entry.resource {
-                        part.lines.extend_from_slice(resource.get().as_bytes());
+                        match &names {
+                            Some(names) => part
+                                .lines
+                                .extend_from_slice(subset_text(resource.get(), names)?.as_bytes()),
+                            None => part.lines.extend_from_slice(resource.get().as_bytes()),
+                        }
                         part.lines.push(b'\n');
                         part.count += 1;
                         exported += 1;
@@ -553,6 +896,27 @@ async fn run(
         }
         part.flush(&mut conn, state, job).await?;
     }
+    // What a lenient kick-off ignored: one OperationOutcome each, the manifest's `error`.
+    if !plan.ignored.is_empty() {
+        let mut lines = Vec::new();
+        for message in &plan.ignored {
+            let outcome = OperationOutcome::single("warning", "not-supported", message);
+            lines.extend_from_slice(outcome.to_string().as_bytes());
+            lines.push(b'\n');
+        }
+        part.seq += 1;
+        exports::add_part(
+            &mut conn,
+            &state.cipher,
+            job,
+            part.seq,
+            PartKind::Error,
+            "OperationOutcome",
+            i32::try_from(plan.ignored.len()).unwrap_or(i32::MAX),
+            &lines,
+        )
+        .await?;
+    }
     let mut patients = tally.patients();
     patients.sort();
     patients.dedup();
@@ -567,13 +931,16 @@ async fn run(
                     job,
                     JobStatus::Failed,
                     Some("a patient's record was erased while the export ran; kick it off again"),
+                    state.export_retention,
                 )
                 .await?;
                 exports::delete_parts(conn, job).await?;
                 return Ok(false);
             }
             // Deleted meanwhile: nothing was handed out, nothing to record.
-            if !exports::finish_job(conn, job, JobStatus::Complete, None).await? {
+            if !exports::finish_job(conn, job, JobStatus::Complete, None, state.export_retention)
+                .await?
+            {
                 return Ok(false);
             }
             exports::add_job_patients(conn, job, &patients).await?;
@@ -587,7 +954,7 @@ async fn run(
     Ok(())
 }
 
-/// The job `raw` names, when it is the caller's.
+/// The job `raw` names, when it is the caller's and has not expired.
 async fn own_job(
     conn: &mut AsyncPgConnection,
     caller: &Caller,
@@ -601,16 +968,24 @@ async fn own_job(
     }
 }
 
-/// Polls a job: 202 while it runs, the manifest when complete.
+/// `Expires`: when a finished job and its files stop being served.
+fn expiring(mut response: HttpResponseBuilder, job: &exports::Job) -> HttpResponseBuilder {
+    if let Some(at) = job.expires_at {
+        response.insert_header(Expires(HttpDate::from(SystemTime::from(at))));
+    }
+    response
+}
+
+/// Polls a job: 202 while it runs, the manifest when complete (until it expires).
 #[utoipa::path(
     get,
     path = "/fhir/$export-status/{job}",
     tag = "fhir",
     params(("job" = String, Path)),
     responses(
-        (status = 200, description = "Complete: the manifest (application/json)"),
+        (status = 200, description = "Complete: the manifest (application/json); Expires says until when it and its files are served"),
         (status = 202, description = "In progress; X-Progress says how far"),
-        (status = 404, description = "No such job of the caller's"),
+        (status = 404, description = "No such job of the caller's, or it expired"),
         (status = 500, description = "The job failed: OperationOutcome"),
     ),
     security(("bearer" = []))
@@ -621,43 +996,48 @@ pub async fn status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, RecordsError> {
     let mut conn = state.connection().await?;
-    exports::fail_interrupted(&mut conn).await?;
+    exports::fail_interrupted(&mut conn, state.export_retention).await?;
     let job = own_job(&mut conn, &caller, &path).await?;
     match job.status {
         JobStatus::InProgress => Ok(HttpResponse::Accepted()
             .insert_header(("X-Progress", job.progress.clone()))
             .insert_header((header::RETRY_AFTER, "1"))
             .finish()),
-        JobStatus::Failed => Ok(
-            custodian_fhir::http::fhir(StatusCode::INTERNAL_SERVER_ERROR).body(
-                OperationOutcome::single(
-                    "error",
-                    "exception",
-                    job.error.as_deref().unwrap_or("the export failed"),
-                )
-                .to_string(),
-            ),
-        ),
+        JobStatus::Failed => Ok(expiring(
+            custodian_fhir::http::fhir(StatusCode::INTERNAL_SERVER_ERROR),
+            &job,
+        )
+        .body(
+            OperationOutcome::single(
+                "error",
+                "exception",
+                job.error.as_deref().unwrap_or("the export failed"),
+            )
+            .to_string(),
+        )),
         JobStatus::Complete => {
             let parts = exports::parts(&mut conn, job.id).await?;
-            let output: Vec<Value> = parts
-                .iter()
-                .map(|p| {
-                    json!({
-                        "type": p.resource_type,
-                        "url": format!("{}/fhir/$export-file/{}/{}", state.public_url, job.id, p.seq),
-                        "count": p.resources,
+            let list = |kind: PartKind| -> Vec<Value> {
+                parts
+                    .iter()
+                    .filter(|p| p.kind() == kind)
+                    .map(|p| {
+                        json!({
+                            "type": p.resource_type,
+                            "url": format!("{}/fhir/$export-file/{}/{}", state.public_url, job.id, p.seq),
+                            "count": p.resources,
+                        })
                     })
-                })
-                .collect();
+                    .collect()
+            };
             let manifest = json!({
                 "transactionTime": format_instant(job.transaction_time),
                 "request": job.request_url,
                 "requiresAccessToken": true,
-                "output": output,
-                "error": [],
+                "output": list(PartKind::Output),
+                "error": list(PartKind::Error),
             });
-            Ok(HttpResponse::Ok()
+            Ok(expiring(HttpResponse::Ok(), &job)
                 .content_type("application/json")
                 .body(manifest.to_string()))
         }
@@ -695,8 +1075,8 @@ pub async fn delete(
     tag = "fhir",
     params(("job" = String, Path), ("part" = i32, Path)),
     responses(
-        (status = 200, description = "NDJSON (application/fhir+ndjson)"),
-        (status = 404, description = "No such file of the caller's"),
+        (status = 200, description = "NDJSON (application/fhir+ndjson); Expires says until when it is served"),
+        (status = 404, description = "No such file of the caller's, or its job expired"),
     ),
     security(("bearer" = []))
 )]
@@ -716,7 +1096,7 @@ pub async fn file(
     let body = exports::part_body(&mut conn, &state.cipher, job.id, seq)
         .await?
         .ok_or_else(missing)?;
-    Ok(HttpResponse::Ok()
+    Ok(expiring(HttpResponse::Ok(), &job)
         .content_type("application/fhir+ndjson")
         .body(body))
 }
@@ -755,6 +1135,7 @@ mod tests {
                 ("_outputFormat", "application/fhir+ndjson"),
             ]),
             Handling::Lenient,
+            BASE,
         )
         .unwrap();
         assert_eq!(plan.types, vec!["Patient", "Observation"]);
@@ -768,27 +1149,142 @@ mod tests {
             [("_typeFilter", "code=x")],
         ] {
             assert!(
-                Plan::parse(Level::System, &pairs(&bad), Handling::Lenient).is_err(),
+                Plan::parse(Level::System, &pairs(&bad), Handling::Lenient, BASE).is_err(),
                 "{bad:?}"
             );
         }
         assert!(Plan::parse(
             Level::System,
             &pairs(&[("_type", "Patient"), ("_typeFilter", "Observation?code=x")]),
-            Handling::Lenient
+            Handling::Lenient,
+            BASE
         )
         .is_err());
         assert!(Plan::parse(
             Level::System,
             &pairs(&[("elements", "x")]),
-            Handling::Strict
+            Handling::Strict,
+            BASE
         )
         .is_err());
         assert!(Plan::parse(
             Level::System,
             &pairs(&[("elements", "x")]),
-            Handling::Lenient
+            Handling::Lenient,
+            BASE
         )
-        .is_ok());
+        .is_ok_and(|p| p.ignored.len() == 1));
+    }
+
+    const BASE: &str = "https://fhir.example";
+
+    #[test]
+    fn patients_are_references_at_patient_and_group_level_only() {
+        let plan = Plan::parse(
+            Level::Patients,
+            &pairs(&[
+                ("patient", "Patient/a, Patient/b"),
+                ("patient", "https://fhir.example/fhir/Patient/a"),
+                ("patient", "https://fhir.example/fhir/Patient/c"),
+            ]),
+            Handling::Strict,
+            BASE,
+        )
+        .unwrap();
+        let named: Vec<&str> = plan.patients.iter().map(PatientRef::as_str).collect();
+        assert_eq!(named, vec!["Patient/a", "Patient/b", "Patient/c"]);
+        for bad in [
+            "Group/a",
+            "a",
+            "https://elsewhere.example/fhir/Patient/a",
+            "Patient/a b",
+            "",
+        ] {
+            let parsed = Plan::parse(
+                Level::Group("g".into()),
+                &pairs(&[("patient", bad)]),
+                Handling::Lenient,
+                BASE,
+            );
+            assert!(parsed.is_err(), "{bad:?}");
+        }
+        // Not at system level, whatever the handling: ignoring it would widen the export.
+        for handling in [Handling::Strict, Handling::Lenient] {
+            assert!(Plan::parse(
+                Level::System,
+                &pairs(&[("patient", "Patient/a")]),
+                handling,
+                BASE
+            )
+            .is_err());
+        }
+    }
+
+    #[test]
+    fn associated_data_is_refused_when_strict_and_reported_when_lenient() {
+        let raw = pairs(&[("includeAssociatedData", "LatestProvenanceResources")]);
+        assert!(Plan::parse(Level::System, &raw, Handling::Strict, BASE).is_err());
+        let plan = Plan::parse(Level::System, &raw, Handling::Lenient, BASE).unwrap();
+        assert_eq!(plan.ignored.len(), 1);
+        assert!(plan.ignored[0].contains("includeAssociatedData"));
+    }
+
+    #[test]
+    fn elements_apply_to_every_type_or_to_theirs() {
+        let plan = Plan::parse(
+            Level::System,
+            &pairs(&[
+                ("_elements", "status,Observation.value"),
+                ("_elements", "Patient.name"),
+            ]),
+            Handling::Strict,
+            BASE,
+        )
+        .unwrap();
+        let names = plan.elements.unwrap();
+        assert_eq!(names.of("Observation").unwrap(), vec!["status", "value"]);
+        assert_eq!(names.of("Patient").unwrap(), vec!["status", "name"]);
+        assert_eq!(names.of("Condition").unwrap(), vec!["status"]);
+        let only = Plan::parse(
+            Level::System,
+            &pairs(&[("_elements", "Observation.code")]),
+            Handling::Strict,
+            BASE,
+        )
+        .unwrap()
+        .elements
+        .unwrap();
+        assert_eq!(only.of("Patient"), None, "exported whole");
+        for bad in [
+            "Nonsense.code",
+            "Observation.code.text",
+            "a-b",
+            "Observation.",
+        ] {
+            assert!(
+                Plan::parse(
+                    Level::System,
+                    &pairs(&[("_elements", bad)]),
+                    Handling::Lenient,
+                    BASE
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_subset_keeps_the_stored_text_of_what_it_keeps() {
+        let stored = r#"{"resourceType":"Observation","id":"o1","meta":{"versionId":"1"},"status":"final","code":{"text":"weight"},"valueQuantity":{"value":60.50},"note":[{"text":"x"}]}"#;
+        let out = subset_text(stored, &["value".to_string()]).unwrap();
+        assert!(out.starts_with(r#"{"resourceType":"Observation","id":"o1","meta":{"#));
+        assert!(out.contains(r#""valueQuantity":{"value":60.50}"#), "{out}");
+        let value: Value = serde_json::from_str(&out).unwrap();
+        // Mandatory (status, code) kept, note left out, tagged.
+        assert!(value.get("status").is_some() && value.get("code").is_some());
+        assert!(value.get("note").is_none());
+        assert_eq!(value["meta"]["versionId"], "1");
+        assert_eq!(value["meta"]["tag"][0]["code"], "SUBSETTED");
     }
 }

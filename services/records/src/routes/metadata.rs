@@ -28,6 +28,9 @@ const LIST_DOCUMENTATION: &str = "_list=List/id (or id): the resources its entri
      the List (else, as for an unknown List, none). Functional lists ($current-...) are not \
      supported.";
 
+/// What every `$export` takes (Bulk Data Access IG v2).
+const EXPORT_PARAMETERS: &str = "Bulk Data $export (Prefer: respond-async), GET or POST (Parameters): _type, _since, _typeFilter (search parameters of the type, not result parameters), _outputFormat (application/fhir+ndjson only), _elements (element or Type.element; mandatory elements kept, meta.tag SUBSETTED); includeAssociatedData: no value is supported (400 under Prefer: handling=strict, otherwise ignored and reported in the manifest's error file, as are other unknown parameters); the manifest and its files carry Expires, after which they answer 404 and are deleted";
+
 /// The CapabilityStatement.
 pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
     let revincludes = revincludes(registry);
@@ -92,13 +95,15 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 }));
                 operations.push(json!({
                     "name": "export",
-                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
+                    "documentation": format!("{EXPORT_PARAMETERS}; patient (Patient/<id>, valueReference in a POST): only those patients, each one the caller may see (404 otherwise, as for an unknown one)"),
                 }));
             }
             if t.as_str() == "Group" {
                 operations.push(json!({
                     "name": "export",
-                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
+                    "documentation": format!("{EXPORT_PARAMETERS}; patient (Patient/<id>, valueReference in a POST): only those members, each one the caller may see (404 otherwise, as for an unknown one)"),
                 }));
             }
             resource["operation"] = json!(operations);
@@ -138,7 +143,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             "resource": resources,
             "operation": [
                 {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-                {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}
+                {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export", "documentation": format!("{EXPORT_PARAMETERS}; patient is refused at this level")}
             ],
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]

@@ -45,17 +45,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/fhir/$export")
                 .route(web::get().to(export::system))
-                .route(web::post().to(export::system)),
+                .route(web::post().to(export::system_post)),
         )
         .service(
             resource("/fhir/Patient/$export")
                 .route(web::get().to(export::patients))
-                .route(web::post().to(export::patients)),
+                .route(web::post().to(export::patients_post)),
         )
         .service(
             resource("/fhir/Group/{id}/$export")
                 .route(web::get().to(export::group))
-                .route(web::post().to(export::group)),
+                .route(web::post().to(export::group_post)),
         )
         .service(
             resource("/fhir/$export-status/{job}")

@@ -166,8 +166,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app with a consent snapshot served by a stand-in consent service.
 pub async fn spawn_app_with(snapshot: Vec<ConsentChange>) -> TestApp {
+    spawn_ready(snapshot, DEFAULT_EXPORT_RETENTION).await
+}
+
+/// Spawns the app with `$export` jobs expiring `retention` after they finish.
+pub async fn spawn_app_with_export_retention(retention: Duration) -> TestApp {
+    spawn_ready(vec![], retention).await
+}
+
+const DEFAULT_EXPORT_RETENTION: Duration = Duration::from_secs(86_400);
+
+async fn spawn_ready(snapshot: Vec<ConsentChange>, export_retention: Duration) -> TestApp {
     let consent_url = fake_consent(snapshot).await;
-    let app = build(consent_url).await;
+    let app = build(consent_url, export_retention).await;
     // Ready once the consent snapshot is loaded.
     let mut ready = false;
     for _ in 0..100 {
@@ -188,10 +199,10 @@ pub async fn spawn_app_without_consent() -> TestApp {
         .local_addr()
         .unwrap()
         .port();
-    build(format!("http://127.0.0.1:{port}")).await
+    build(format!("http://127.0.0.1:{port}"), DEFAULT_EXPORT_RETENTION).await
 }
 
-async fn build(consent_url: String) -> TestApp {
+async fn build(consent_url: String, export_retention: Duration) -> TestApp {
     custodian_telemetry::logging::init("records-test");
     let issuer = TestIssuer::start().await;
     let database_url = format!(
@@ -218,6 +229,7 @@ async fn build(consent_url: String) -> TestApp {
         key: KeySource::Hex(Secret::new(hex::encode(key))),
         public_url: PUBLIC_URL.into(),
         access: custodian_access::AccessSettings::default(),
+        export_retention,
     };
     let app = Application::build(settings).await.expect("app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
