@@ -405,7 +405,7 @@ async fn cursor_pages_link_back_exactly() {
     }
     // h1 sees a1, d1, a-0..a-3 (c1 and e1, between them, are hidden).
     let mut forward: Vec<Vec<String>> = Vec::new();
-    let mut path = Some("/fhir/Observation?_count=2".to_string());
+    let mut path = Some("/fhir/Observation?_count=2&_total=accurate".to_string());
     let mut last = Value::Null;
     while let Some(p) = path.take() {
         let b = search(&w, &w.h1, &p).await;
