@@ -12,6 +12,7 @@ use std::{
 };
 
 use awc::http::Method;
+use futures_util::StreamExt;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::{json, Value};
 
@@ -207,20 +208,23 @@ pub async fn import(
     let started = Instant::now();
     let mut done = Imported::default();
     for (_, phase) in phases {
-        let bundles: Vec<Value> = phase.chunks(batch.max(1)).map(transaction).collect();
-        for wave in bundles.chunks(concurrency.max(1)) {
-            let sent =
-                futures_util::future::join_all(wave.iter().map(|bundle| {
-                    gateway.send(Method::POST, "/fhir", Some(token), &[], Some(bundle))
-                }))
-                .await;
-            for (bundle, answer) in wave.iter().zip(sent) {
-                answer?.expect_status(200)?;
-                let n = bundle["entry"].as_array().map_or(0, Vec::len);
-                done.resources += n;
-                done.bundles += 1;
-                progress(n);
+        // `concurrency` Bundles in flight at all times (a new one as soon as one is answered),
+        // not waves that each wait for their slowest Bundle.
+        let mut sent = futures_util::stream::iter(phase.chunks(batch.max(1)).map(|chunk| {
+            let bundle = transaction(chunk);
+            async move {
+                let answer = gateway
+                    .send(Method::POST, "/fhir", Some(token), &[], Some(&bundle))
+                    .await;
+                (chunk.len(), answer)
             }
+        }))
+        .buffer_unordered(concurrency.max(1));
+        while let Some((n, answer)) = sent.next().await {
+            answer?.expect_status(200)?;
+            done.resources += n;
+            done.bundles += 1;
+            progress(n);
         }
     }
     done.seconds = started.elapsed().as_secs_f64();

@@ -8,8 +8,10 @@
 //! rate of the step's load (each step's load is followed by `ANALYZE`, as after any bulk
 //! load). Prints a Markdown table (and writes it to var/load/results.md).
 //!
-//! `load [--resources 10000,1000000] [--seconds 10] [--connections 16] [--seed 5]`
-//! (`CUSTODIAN_BIN_DIR` picks the binaries; `make load` builds and uses target/release).
+//! `load [--resources 10000,1000000] [--seconds 10] [--connections 16] [--seed 5]
+//! [--batch 200] [--measure all|ingest]` (`CUSTODIAN_BIN_DIR` picks the binaries; `make load`
+//! builds and uses target/release). `--measure ingest` loads and reports the ingest rate only
+//! (no search, `$everything` or `$export` workloads): a quicker run when tuning ingest.
 
 use std::{
     fmt::Write as _,
@@ -29,6 +31,10 @@ struct Args {
     seconds: u64,
     connections: usize,
     seed: u64,
+    /// Resources per transaction Bundle.
+    batch: usize,
+    /// Only the ingest of each step, not the workloads after it.
+    ingest_only: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -37,6 +43,8 @@ fn parse_args() -> Result<Args, String> {
         seconds: 10,
         connections: 16,
         seed: 5,
+        batch: 200,
+        ingest_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -52,6 +60,14 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => args.seconds = number(&value)? as u64,
             "--connections" => args.connections = number(&value)?,
             "--seed" => args.seed = number(&value)? as u64,
+            "--batch" => args.batch = number(&value)?.max(1),
+            "--measure" => {
+                args.ingest_only = match value.as_str() {
+                    "all" => false,
+                    "ingest" => true,
+                    other => return Err(format!("--measure: {other} is not all or ingest")),
+                }
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -191,7 +207,7 @@ async fn run(args: Args) -> Result<String, String> {
             &gateway,
             &token,
             fresh,
-            200,
+            args.batch,
             args.connections.min(8),
             &|_| {},
         )
@@ -212,9 +228,20 @@ async fn run(args: Args) -> Result<String, String> {
         let size = loaded_resources;
         let _ = writeln!(
             table,
-            "| {size} | transaction ingest (200 per Bundle) | {:.0} | | | 0 |",
+            "| {size} | transaction ingest ({} per Bundle) | {:.0} | | | 0 |",
+            args.batch,
             imported.per_second()
         );
+        eprintln!(
+            "ingest: {} resources in {} Bundles, {:.1} s, {:.0} resources/s",
+            imported.resources,
+            imported.bundles,
+            imported.seconds,
+            imported.per_second()
+        );
+        if args.ingest_only {
+            continue;
+        }
         let seed = args.seed;
         let pick = move |rng: &mut StdRng| rng.gen_range(0..patients);
         let workloads: Vec<(&str, PathOf)> = vec![
