@@ -2,14 +2,15 @@
 //! outbox, the ledger and anomaly all on. Starts the whole suite from release binaries with
 //! its own databases, loads a synthetic population through the gateway as transaction
 //! Bundles (`custodian-bulk`'s importer) in steps, and after each step measures, from this
-//! separate process over `--connections` concurrent connections for `--seconds` each: token
+//! separate process over `--connections` concurrent connections for `--seconds` each (and
+//! again over `--latency-connections`, default 1, for what one request costs): token
 //! search (selective and broad), date-range search, chained search, `_include`,
 //! `$everything`, and at the smaller steps `$export` throughput; plus the transaction ingest
 //! rate of the step's load (each step's load is followed by `ANALYZE`, as after any bulk
 //! load). Prints a Markdown table (and writes it to var/load/results.md).
 //!
 //! `load [--resources 10000,1000000] [--seconds 10] [--connections 16] [--seed 5]
-//! [--batch 200] [--measure all|ingest]` (`CUSTODIAN_BIN_DIR` picks the binaries; `make load`
+//! [--batch 200] [--measure all|ingest] [--latency-connections 1]` (`CUSTODIAN_BIN_DIR` picks the binaries; `make load`
 //! builds and uses target/release). `--measure ingest` loads and reports the ingest rate only
 //! (no search, `$everything` or `$export` workloads): a quicker run when tuning ingest.
 
@@ -35,6 +36,9 @@ struct Args {
     batch: usize,
     /// Only the ingest of each step, not the workloads after it.
     ingest_only: bool,
+    /// Clients of the second, latency measurement of each workload (0: none): one client
+    /// alone shows what a request costs, `connections` what the machine serves.
+    latency_connections: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         seed: 5,
         batch: 200,
         ingest_only: false,
+        latency_connections: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -61,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--connections" => args.connections = number(&value)?,
             "--seed" => args.seed = number(&value)? as u64,
             "--batch" => args.batch = number(&value)?.max(1),
+            "--latency-connections" => args.latency_connections = number(&value)?,
             "--measure" => {
                 args.ingest_only = match value.as_str() {
                     "all" => false,
@@ -187,7 +193,7 @@ async fn run(args: Args) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut table = String::from(
-        "| resources | workload | requests/s (or resources/s) | p50 ms | p99 ms | errors |\n|---:|---|---:|---:|---:|---:|\n",
+        "| resources | workload | clients | requests/s (or resources/s) | p50 ms | p99 ms | errors |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
     let mut loaded_from_population = 0usize;
     let mut loaded_resources = 0usize;
@@ -228,8 +234,9 @@ async fn run(args: Args) -> Result<String, String> {
         let size = loaded_resources;
         let _ = writeln!(
             table,
-            "| {size} | transaction ingest ({} per Bundle) | {:.0} | | | 0 |",
+            "| {size} | transaction ingest ({} per Bundle) | {} | {:.0} | | | 0 |",
             args.batch,
+            args.connections.min(8),
             imported.per_second()
         );
         eprintln!(
@@ -291,16 +298,19 @@ async fn run(args: Args) -> Result<String, String> {
             ),
         ];
         for (name, path_of) in workloads {
-            eprintln!("measuring {name} at {size} resources");
-            let m = measure(&gateway, &token, args.connections, args.seconds, path_of).await;
-            let _ = writeln!(
-                table,
-                "| {size} | {name} | {:.0} | {:.1} | {:.1} | {} |",
-                m.requests as f64 / m.seconds,
-                m.p50_ms,
-                m.p99_ms,
-                m.errors
-            );
+            let clients = [args.connections, args.latency_connections];
+            for clients in clients.into_iter().filter(|c| *c > 0) {
+                eprintln!("measuring {name} at {size} resources, {clients} clients");
+                let m = measure(&gateway, &token, clients, args.seconds, path_of.clone()).await;
+                let _ = writeln!(
+                    table,
+                    "| {size} | {name} | {clients} | {:.0} | {:.1} | {:.1} | {} |",
+                    m.requests as f64 / m.seconds,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.errors
+                );
+            }
         }
         // $export of every Observation the practitioner may see, start to files.
         if size <= 200_000 {
@@ -320,7 +330,7 @@ async fn run(args: Args) -> Result<String, String> {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = writeln!(
                 table,
-                "| {size} | $export (Observation, {exported} resources) | {:.0} | | | 0 |",
+                "| {size} | $export (Observation, {exported} resources) | 1 | {:.0} | | | 0 |",
                 exported as f64 / at.elapsed().as_secs_f64()
             );
         }
