@@ -61,8 +61,12 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(base: impl Into<String>) -> Self {
+        // Idle connections are dropped before the gateway's keep-alive (actix-web's 5 s)
+        // closes them: reusing one it is closing fails the request ("connector has been
+        // disconnected"), as `load` did on the first request after a pause.
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
+            .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(4)))
             .finish();
         Self {
             base: base.into().trim_end_matches('/').to_string(),
