@@ -168,19 +168,11 @@ impl Subject {
         conn: &mut AsyncPgConnection,
         state: &AppState,
     ) -> Result<Self, RecordsError> {
-        let (Some(patient), Some(id), Some(instance)) =
-            (&self.patient, &self.id, self.instance.as_mut())
+        let named = self.related_named(state);
+        let (Some(_), Some(id), Some(instance)) = (&self.patient, &self.id, self.instance.as_mut())
         else {
             return Ok(self);
         };
-        let mut named: Vec<String> = Vec::new();
-        for consent in state.kernel.consents().consents_of(patient.as_str()) {
-            for r in consent.related_data() {
-                if !named.iter().any(|n| n == r) {
-                    named.push(r.to_string());
-                }
-            }
-        }
         if named.is_empty() {
             instance.referrers = Some(AskedReferrers::default());
             return Ok(self);
@@ -217,6 +209,24 @@ impl Subject {
         }
         instance.referrers = Some(answer);
         Ok(self)
+    }
+
+    /// The resources [`Subject::with_referrers`] asks about (those its patient's consents name
+    /// under `data.meaning = related`): when there are some, it reads what other resources
+    /// refer to, so writes held back must be made first.
+    pub fn related_named(&self, state: &AppState) -> Vec<String> {
+        let (Some(patient), Some(_), Some(_)) = (&self.patient, &self.id, &self.instance) else {
+            return Vec::new();
+        };
+        let mut named: Vec<String> = Vec::new();
+        for consent in state.kernel.consents().consents_of(patient.as_str()) {
+            for r in consent.related_data() {
+                if !named.iter().any(|n| n == r) {
+                    named.push(r.to_string());
+                }
+            }
+        }
+        named
     }
 
     /// What the access touched, for its event.

@@ -9,6 +9,7 @@
 //!   parameters, the patient compartment.
 //! - [`search`]: search parameters to SQL.
 //! - [`store`]: encrypted versions, current rows, the search index.
+//! - [`batch`]: the writes of one transaction, made table by table.
 //! - [`facts`]: each resource's access facts (labels, codes, data time), for searches to
 //!   decide consents' instance conditions in SQL.
 //! - [`crypto`]: AES-256-GCM with a per-version nonce and the row address as AAD.
@@ -24,6 +25,7 @@
 
 use custodian_auth::openapi::BearerAuth;
 pub mod access;
+pub mod batch;
 pub mod configuration;
 pub mod consent;
 pub mod crypto;

@@ -52,6 +52,32 @@ pub async fn record(
     version: i64,
     json: Option<&str>,
 ) -> Result<Vec<MembershipChange>, RecordsError> {
+    let mut rows = Vec::new();
+    let changes = record_held(
+        conn,
+        relationships,
+        resource_type,
+        id,
+        version,
+        json,
+        &mut rows,
+    )
+    .await?;
+    outbox::enqueue_many(conn, &rows).await?;
+    Ok(changes)
+}
+
+/// As [`record`], but the outbox rows are added to `rows` for the caller to enqueue, in the
+/// same transaction (a [`crate::batch::Batch`] writes them with the others).
+pub async fn record_held(
+    conn: &mut AsyncPgConnection,
+    relationships: &Relationships,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    json: Option<&str>,
+    rows: &mut Vec<(String, uuid::Uuid, Value)>,
+) -> Result<Vec<MembershipChange>, RecordsError> {
     if !carries_relationships(resource_type) {
         return Ok(Vec::new());
     }
@@ -78,15 +104,10 @@ pub async fn record(
     if let Some(labels) = extracted.labels {
         events.push(RelationshipEvent::Labels(labels));
     }
-    let rows = events
-        .iter()
-        .map(|e| {
-            serde_json::to_value(e)
-                .map(|payload| (relationships.stream.clone(), uuid::Uuid::new_v4(), payload))
-                .map_err(|e| RecordsError::Internal(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    outbox::enqueue_many(conn, &rows).await?;
+    for e in &events {
+        let payload = serde_json::to_value(e).map_err(|e| RecordsError::Internal(e.to_string()))?;
+        rows.push((relationships.stream.clone(), uuid::Uuid::new_v4(), payload));
+    }
     Ok(changes)
 }
 

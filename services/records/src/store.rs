@@ -179,11 +179,80 @@ async fn data_key(
     };
     match found {
         Some(wrapped) => Ok(master.unwrap_key(patient_ref, &wrapped)?),
-        None => Err(FhirError::Gone(format!(
-            "{patient_ref}'s record was erased: nothing more can be written into it"
-        ))
-        .into()),
+        None => Err(erased_error(patient_ref).into()),
     }
+}
+
+/// The answer to a write into a compartment whose key was erased.
+pub fn erased_error(patient_ref: &str) -> FhirError {
+    FhirError::Gone(format!(
+        "{patient_ref}'s record was erased: nothing more can be written into it"
+    ))
+}
+
+/// The data keys of `patient_refs` (None: erased), held and created as [`data_key`] holds and
+/// creates one, in three statements at most for all.
+pub async fn data_keys(
+    conn: &mut AsyncPgConnection,
+    master: &RecordCipher,
+    patient_refs: &[String],
+) -> Result<HashMap<String, Option<RecordCipher>>, RecordsError> {
+    async fn stored(
+        conn: &mut AsyncPgConnection,
+        patient_refs: &[&str],
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, RecordsError> {
+        // Held until the write commits, as in `data_key` (in key order: two writers holding
+        // several never wait on each other in a cycle).
+        Ok(patient_keys::table
+            .filter(patient_keys::patient_ref.eq_any(patient_refs))
+            .order(patient_keys::patient_ref)
+            .select((patient_keys::patient_ref, patient_keys::wrapped_key))
+            .for_share()
+            .load(conn)
+            .await?)
+    }
+    let mut wanted: Vec<&str> = patient_refs.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found = stored(conn, &wanted).await?;
+    let have: std::collections::HashSet<&str> = found.iter().map(|(p, _)| p.as_str()).collect();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|p| !have.contains(p))
+        .collect();
+    if !missing.is_empty() {
+        let mut rows = Vec::with_capacity(missing.len());
+        for p in &missing {
+            let wrapped = master.wrap_key(p, &RecordCipher::generate()?)?;
+            rows.push((
+                patient_keys::patient_ref.eq(*p),
+                patient_keys::wrapped_key.eq(Some(wrapped)),
+            ));
+        }
+        // 2 bind parameters a row, at most 65535 a statement.
+        for chunk in rows.chunks(10_000) {
+            diesel::insert_into(patient_keys::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+        }
+        let created = stored(conn, &missing).await?;
+        if created.len() != missing.len() {
+            return Err(RecordsError::Internal(
+                "a patient's data key vanished as it was created".into(),
+            ));
+        }
+        found.extend(created);
+    }
+    found
+        .into_iter()
+        .map(|(p, wrapped)| {
+            let key = wrapped.map(|w| master.unwrap_key(&p, &w)).transpose()?;
+            Ok((p, key))
+        })
+        .collect()
 }
 
 type VersionRow = (i64, Vec<u8>, bool, DateTime<Utc>, Option<String>, i16);

@@ -11,6 +11,10 @@
 //!   absent; changing it is the current custodian's decision alone.
 //! - Preconditions (`If-Match`) are evaluated only after access is decided: a caller who may
 //!   not write learns nothing from them.
+//!
+//! Writes go through a [`Batch`]: `create`, `update` and `delete` make theirs at once; a
+//! transaction Bundle runs its entries with `create_in`, `update_in` and `delete_in` on one
+//! batch and makes all their writes together.
 
 use chrono::{DateTime, Utc};
 use custodian_access::{
@@ -27,7 +31,8 @@ use super::{
     write::{prepare, stamp, Prepared},
 };
 use crate::{
-    access::{custodian_of, set_custodian, stored_patient, Subject},
+    access::{stored_patient, Subject},
+    batch::Batch,
     domain::{
         relationships::{is_container_type, managers},
         resource::IncomingResource,
@@ -38,6 +43,20 @@ use crate::{
     state::AppState,
     store::{self, Current, NewVersion},
 };
+
+/// `subject` with its referrers (see [`Subject::with_referrers`]), which reads what other
+/// resources refer to: the batch's writes are made first when it asks.
+async fn with_referrers(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    subject: Subject,
+) -> Result<Subject, RecordsError> {
+    let state = batch.state();
+    if !subject.related_named(state).is_empty() {
+        batch.flush(conn).await?;
+    }
+    subject.with_referrers(conn, state).await
+}
 
 /// What a write did.
 pub enum Applied {
@@ -136,7 +155,7 @@ fn with_custodian(
 /// one her body names), and its facts.
 async fn content_subject(
     conn: &mut AsyncPgConnection,
-    state: &AppState,
+    batch: &mut Batch<'_>,
     resource_type: &str,
     id: &str,
     prepared: &Prepared,
@@ -145,19 +164,18 @@ async fn content_subject(
     let patient = stored_patient(prepared.patient.as_deref());
     let custodian = match (&patient, resource_type) {
         (Some(_), "Patient") => patient_custodian,
-        (Some(p), _) => custodian_of(conn, p).await?,
+        (Some(p), _) => batch.custodian_of(conn, p).await?,
         (None, _) => None,
     };
-    Subject {
+    let subject = Subject {
         resource_type: resource_type.to_string(),
         id: Some(id.to_string()),
         patient,
         custodian,
         confidentiality: prepared.confidentiality.clone(),
         instance: Some(prepared.facts.clone()),
-    }
-    .with_referrers(conn, state)
-    .await
+    };
+    with_referrers(conn, batch, subject).await
 }
 
 /// A denied write. For existing data, whether the caller may read it decides how the denial
@@ -166,7 +184,7 @@ async fn content_subject(
 /// denial (None: it may write into all of them).
 async fn denied_elsewhere(
     conn: &mut AsyncPgConnection,
-    state: &AppState,
+    batch: &mut Batch<'_>,
     caller: &Caller,
     interaction: Interaction,
     resource_type: &str,
@@ -176,7 +194,7 @@ async fn denied_elsewhere(
     for other in &prepared.other_patients {
         let patient = stored_patient(Some(other));
         let custodian = match &patient {
-            Some(p) => custodian_of(conn, p).await?,
+            Some(p) => batch.custodian_of(conn, p).await?,
             None => None,
         };
         let subject = Subject {
@@ -186,10 +204,10 @@ async fn denied_elsewhere(
             custodian,
             confidentiality: prepared.confidentiality.clone(),
             instance: Some(prepared.facts.clone()),
-        }
-        .with_referrers(conn, state)
-        .await?;
-        let decision = state
+        };
+        let subject = with_referrers(conn, batch, subject).await?;
+        let decision = batch
+            .state()
             .kernel
             .decide(caller, interaction, &subject.target())?;
         if !decision.permitted() {
@@ -280,11 +298,11 @@ pub(super) fn denied(
     })
 }
 
-/// Writes a version in the compartment `patient_ref` and enqueues its event.
+/// Writes a version in the compartment `patient_ref` and enqueues its event (on `batch`).
 #[allow(clippy::too_many_arguments)]
 async fn write(
     conn: &mut AsyncPgConnection,
-    state: &AppState,
+    batch: &mut Batch<'_>,
     caller: &Caller,
     interaction: Interaction,
     subject: &Subject,
@@ -296,48 +314,49 @@ async fn write(
 ) -> Result<(String, Vec<MembershipChange>), RecordsError> {
     let id = subject.id.as_deref().unwrap_or_default();
     let json = stamp(incoming, id, version, now)?;
-    store::write_version(
-        conn,
-        &state.cipher,
-        NewVersion {
-            resource_type: &subject.resource_type,
-            id,
-            version,
-            json: Some(&json),
-            patient_ref: subject.patient.as_ref().map(PatientRef::as_str),
-            confidentiality: prepared.confidentiality.as_deref(),
-            last_updated: now,
-            index: &prepared.index,
-        },
-    )
-    .await?;
+    batch
+        .write_version(
+            conn,
+            NewVersion {
+                resource_type: &subject.resource_type,
+                id,
+                version,
+                json: Some(&json),
+                patient_ref: subject.patient.as_ref().map(PatientRef::as_str),
+                confidentiality: prepared.confidentiality.as_deref(),
+                last_updated: now,
+                index: &prepared.index,
+            },
+        )
+        .await?;
     if subject.patient.is_some() {
-        crate::facts::write(conn, &subject.resource_type, id, version, &prepared.facts).await?;
+        batch.write_facts(&subject.resource_type, id, version, &prepared.facts);
     }
-    crate::facts::write_references(
-        conn,
+    batch.write_references(
         &subject.resource_type,
         id,
         version,
         &prepared.facts.references,
-    )
-    .await?;
+    );
     if subject.resource_type == "Patient" {
         if let Some(patient) = &subject.patient {
-            set_custodian(conn, patient, subject.custodian.as_ref()).await?;
+            batch.set_custodian(patient, subject.custodian.as_ref());
         }
     }
-    let memberships = relationships::record(
+    let mut rows = Vec::new();
+    let memberships = relationships::record_held(
         conn,
-        &state.relationships,
+        &batch.state().relationships,
         &subject.resource_type,
         id,
         version,
         Some(&json),
+        &mut rows,
     )
     .await?;
+    batch.enqueue(rows);
     let event = decision.event(caller, interaction, subject.touched(1));
-    state.enqueue_events(conn, &[event]).await?;
+    batch.enqueue_events(&[event]);
     Ok((json, memberships))
 }
 
@@ -354,6 +373,37 @@ pub async fn create(
     expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
+    let mut batch = Batch::new(state);
+    let applied = create_in(
+        conn,
+        &mut batch,
+        caller,
+        resource_type,
+        id,
+        incoming,
+        prepared,
+        expected,
+        now,
+    )
+    .await?;
+    batch.flush(conn).await?;
+    Ok(applied)
+}
+
+/// [`create`] on `batch`, which makes its writes later.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_in(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+    incoming: &IncomingResource,
+    prepared: &Prepared,
+    expected: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Applied, RecordsError> {
+    let state = batch.state();
     let (patched, custodian) = with_custodian(
         state,
         resource_type,
@@ -366,7 +416,7 @@ pub async fn create(
         Some((i, p)) => (i, p),
         None => (incoming, prepared),
     };
-    let subject = content_subject(conn, state, resource_type, id, prepared, custodian).await?;
+    let subject = content_subject(conn, batch, resource_type, id, prepared, custodian).await?;
     let decision = state
         .kernel
         .decide(caller, Interaction::Create, &subject.target())?;
@@ -403,7 +453,7 @@ pub async fn create(
     }
     if let Some((other, decision)) = denied_elsewhere(
         conn,
-        state,
+        batch,
         caller,
         Interaction::Create,
         resource_type,
@@ -421,7 +471,7 @@ pub async fn create(
     }
     let (json, memberships) = write(
         conn,
-        state,
+        batch,
         caller,
         Interaction::Create,
         &subject,
@@ -453,10 +503,41 @@ pub async fn update(
     expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
-    let Some(current) = store::current(conn, resource_type, id, true).await? else {
-        return create(
+    let mut batch = Batch::new(state);
+    let applied = update_in(
+        conn,
+        &mut batch,
+        caller,
+        resource_type,
+        id,
+        incoming,
+        prepared,
+        expected,
+        now,
+    )
+    .await?;
+    batch.flush(conn).await?;
+    Ok(applied)
+}
+
+/// [`update`] on `batch`, which makes its writes later.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_in(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+    incoming: &IncomingResource,
+    prepared: &Prepared,
+    expected: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Applied, RecordsError> {
+    let state = batch.state();
+    let Some(current) = batch.current(conn, resource_type, id).await? else {
+        return create_in(
             conn,
-            state,
+            batch,
             caller,
             resource_type,
             id,
@@ -467,7 +548,9 @@ pub async fn update(
         )
         .await;
     };
-    // The data being replaced, in the compartment the id is bound to (a deleted id too).
+    // The data being replaced, in the compartment the id is bound to (a deleted id too): read
+    // from the database, with what the batch holds written first.
+    batch.flush(conn).await?;
     let existing = existing_subject(conn, state, resource_type, id, &current).await?;
     let decision = state
         .kernel
@@ -531,7 +614,7 @@ pub async fn update(
             return denied(state, caller, Interaction::Update, &existing, change, true);
         }
     }
-    let subject = content_subject(conn, state, resource_type, id, prepared, custodian).await?;
+    let subject = content_subject(conn, batch, resource_type, id, prepared, custodian).await?;
     let decision = state
         .kernel
         .decide(caller, Interaction::Update, &subject.target())?;
@@ -541,7 +624,7 @@ pub async fn update(
     // New links to further patients are new data in their records.
     if let Some((other, decision)) = denied_elsewhere(
         conn,
-        state,
+        batch,
         caller,
         Interaction::Create,
         resource_type,
@@ -567,7 +650,7 @@ pub async fn update(
     };
     let (json, memberships) = write(
         conn,
-        state,
+        batch,
         caller,
         interaction,
         &subject,
@@ -613,11 +696,30 @@ pub async fn delete(
     expected: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<Applied, RecordsError> {
-    let Some(current) = store::current(conn, resource_type, id, true).await? else {
+    let mut batch = Batch::new(state);
+    let applied = delete_in(conn, &mut batch, caller, resource_type, id, expected, now).await?;
+    batch.flush(conn).await?;
+    Ok(applied)
+}
+
+/// [`delete`] on `batch`, which makes its writes later.
+pub async fn delete_in(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    caller: &Caller,
+    resource_type: &str,
+    id: &str,
+    expected: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Applied, RecordsError> {
+    let state = batch.state();
+    let Some(current) = batch.current(conn, resource_type, id).await? else {
         return Ok(Applied::Missing {
             event: absent_event(caller, Interaction::Delete, resource_type),
         });
     };
+    // Read from the database, with what the batch holds written first.
+    batch.flush(conn).await?;
     let subject = existing_subject(conn, state, resource_type, id, &current).await?;
     let decision = state
         .kernel
@@ -652,25 +754,35 @@ pub async fn delete(
         });
     }
     let version = current.version + 1;
-    store::write_version(
+    batch
+        .write_version(
+            conn,
+            NewVersion {
+                resource_type,
+                id,
+                version,
+                json: None,
+                patient_ref: current.patient_ref.as_deref(),
+                confidentiality: current.confidentiality.as_deref(),
+                last_updated: now,
+                index: &[],
+            },
+        )
+        .await?;
+    let mut rows = Vec::new();
+    let memberships = relationships::record_held(
         conn,
-        &state.cipher,
-        NewVersion {
-            resource_type,
-            id,
-            version,
-            json: None,
-            patient_ref: current.patient_ref.as_deref(),
-            confidentiality: current.confidentiality.as_deref(),
-            last_updated: now,
-            index: &[],
-        },
+        &state.relationships,
+        resource_type,
+        id,
+        version,
+        None,
+        &mut rows,
     )
     .await?;
-    let memberships =
-        relationships::record(conn, &state.relationships, resource_type, id, version, None).await?;
+    batch.enqueue(rows);
     let event = decision.event(caller, Interaction::Delete, subject.touched(1));
-    state.enqueue_events(conn, &[event]).await?;
+    batch.enqueue_events(&[event]);
     Ok(Applied::Written {
         version,
         created: false,

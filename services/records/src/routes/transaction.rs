@@ -15,6 +15,8 @@
 //! single interactions; a denied entry fails the whole transaction (403) and its deny event is
 //! still recorded, as are the searches the matching made.
 
+use std::collections::HashMap;
+
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use custodian_access::Caller;
@@ -33,6 +35,7 @@ use super::{
     write::{parse_body, prepare, Prepared},
 };
 use crate::{
+    batch::Batch,
     domain::{
         resource::{format_instant, now_millis, IncomingResource},
         ResourceId, ResourceType,
@@ -361,14 +364,15 @@ impl From<RecordsError> for Failure {
     }
 }
 
-/// Runs one entry on `conn`.
+/// Runs one entry on `conn`, its writes held by `batch`.
 async fn run_entry(
     conn: &mut diesel_async::AsyncPgConnection,
-    state: &AppState,
+    batch: &mut Batch<'_>,
     caller: &Caller,
     entry: &Ready,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Answer, Failure> {
+    let state = batch.state();
     let p = &entry.planned;
     let (t, id) = (p.resource_type.as_str(), p.id.as_str());
     let answer = |status: &str, version: Option<i64>| Answer {
@@ -386,18 +390,22 @@ async fn run_entry(
     }
     let applied = match (&p.op, &entry.incoming, &entry.prepared) {
         (Op::Create { .. }, Some(incoming), Some(prepared)) => {
-            apply::create(conn, state, caller, t, id, incoming, prepared, None, now).await?
+            apply::create_in(conn, batch, caller, t, id, incoming, prepared, None, now).await?
         }
         (Op::Update { expected, .. }, Some(incoming), Some(prepared)) => {
-            apply::update(
-                conn, state, caller, t, id, incoming, prepared, *expected, now,
+            apply::update_in(
+                conn, batch, caller, t, id, incoming, prepared, *expected, now,
             )
             .await?
         }
         (Op::Delete { expected }, _, _) => {
-            apply::delete(conn, state, caller, t, id, *expected, now).await?
+            apply::delete_in(conn, batch, caller, t, id, *expected, now).await?
         }
         (Op::Patch { patch, expected }, _, _) => {
+            // A patch reads and writes on its own: what the batch holds is written first, and
+            // what it read may have changed.
+            batch.flush(conn).await?;
+            batch.forget_reads();
             match patch::patch_on(
                 conn,
                 state,
@@ -714,6 +722,47 @@ fn conditional_references(value: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// Replaces every string of a JSON text that is a key of `rewrites` (as `serde_json` quotes
+/// it) by its value, quoted, in one pass over the text: a Bundle's n entries each referring to
+/// any of its n `fullUrl`s cost n passes, not n².
+fn rewrite_all(body: &mut String, rewrites: &HashMap<String, String>) {
+    if rewrites.is_empty() {
+        return;
+    }
+    let bytes = body.as_bytes();
+    let mut out: Option<String> = None;
+    let (mut copied, mut i) = (0, 0);
+    while i < bytes.len() {
+        if bytes[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        // A string: up to its closing quote (outside strings JSON has no quotes).
+        let start = i;
+        i += 1;
+        while i < bytes.len() && bytes[i] != b'"' {
+            if bytes[i] == b'\\' {
+                i += 1;
+            }
+            i += 1;
+        }
+        let end = (i + 1).min(bytes.len());
+        if let Some(to) = body.get(start..end).and_then(|q| rewrites.get(q)) {
+            let o = out.get_or_insert_with(|| String::with_capacity(body.len() + 64));
+            o.push_str(body.get(copied..start).unwrap_or_default());
+            o.push('"');
+            o.push_str(to);
+            o.push('"');
+            copied = end;
+        }
+        i = end;
+    }
+    if let Some(mut o) = out {
+        o.push_str(body.get(copied..).unwrap_or_default());
+        *body = o;
+    }
+}
+
 /// Replaces every `from` string value in a JSON text by `to`.
 fn rewrite(body: &mut String, from: &str, to: &str) -> Result<(), RecordsError> {
     let quoted = serde_json::to_string(from).map_err(|e| RecordsError::Internal(e.to_string()))?;
@@ -739,20 +788,21 @@ async fn process(
     for p in planned.iter_mut() {
         resolutions.push(resolve(conn, state, caller, p, events).await?);
     }
-    // fullUrl -> the Type/id it becomes, rewritten wherever the Bundle refers to it.
-    let rewrites: Vec<(String, String)> = if full_urls {
-        planned
-            .iter()
-            .filter_map(|p| {
-                p.full_url
-                    .clone()
-                    .map(|u| (u, format!("{}/{}", p.resource_type, p.id)))
-            })
-            .filter(|(from, _)| !from.is_empty())
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // fullUrl (quoted as in JSON) -> the Type/id it becomes, rewritten wherever the Bundle
+    // refers to it; the first entry with a fullUrl has it.
+    let mut rewrites: HashMap<String, String> = HashMap::new();
+    if full_urls {
+        for p in &planned {
+            let Some(from) = p.full_url.as_deref().filter(|u| !u.is_empty()) else {
+                continue;
+            };
+            let quoted =
+                serde_json::to_string(from).map_err(|e| RecordsError::Internal(e.to_string()))?;
+            rewrites
+                .entry(quoted)
+                .or_insert_with(|| format!("{}/{}", p.resource_type, p.id));
+        }
+    }
     // Conditions of the Bundle's own conditional creates: a reference with the same condition
     // is to that entry's resource.
     let own: Vec<(String, String)> = planned
@@ -773,12 +823,13 @@ async fn process(
     for (mut p, resolution) in planned.into_iter().zip(resolutions) {
         let index = p.index;
         if let Op::Create { body, .. } | Op::Update { body, .. } = &mut p.op {
-            for (from, to) in &rewrites {
-                rewrite(body, from, to)?;
-            }
+            rewrite_all(body, &rewrites);
             let mut refs = Vec::new();
-            if let Ok(value) = serde_json::from_str::<Value>(body) {
-                conditional_references(&value, &mut refs);
+            // A conditional reference has a `?`, written as such or escaped.
+            if body.contains('?') || body.contains("\\u") {
+                if let Ok(value) = serde_json::from_str::<Value>(body) {
+                    conditional_references(&value, &mut refs);
+                }
             }
             for r in refs {
                 let target =
@@ -818,12 +869,51 @@ async fn process(
         readies.push(ready(state, p, resolution, now).map_err(|e| fail(index, e))?);
     }
     readies.sort_by_key(|r| r.planned.order());
+    let mut batch = Batch::new(state);
+    read_ahead(conn, &mut batch, &readies).await?;
     let mut answers = Vec::new();
     for r in &readies {
-        answers.push(run_entry(conn, state, caller, r, now).await?);
+        answers.push(run_entry(conn, &mut batch, caller, r, now).await?);
     }
-    state.enqueue_events(conn, &std::mem::take(events)).await?;
+    batch.enqueue_events(&std::mem::take(events));
+    batch.flush(conn).await?;
     Ok(answers)
+}
+
+/// Reads at once what the entries will read one by one (each answered by `batch` from then
+/// on): the current rows of the ids they update or delete, locked; the custodians of the
+/// compartments they write into; and those compartments' data keys.
+async fn read_ahead(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    readies: &[Ready],
+) -> Result<(), Failure> {
+    let mut targets = Vec::new();
+    let mut patients = Vec::new();
+    let mut sealed_in = Vec::new();
+    for r in readies {
+        let p = &r.planned;
+        if !matches!(r.resolution, Resolution::Write) {
+            continue;
+        }
+        if let Op::Update { .. } | Op::Delete { .. } = p.op {
+            targets.push((
+                p.resource_type.as_str().to_string(),
+                p.id.as_str().to_string(),
+            ));
+        }
+        if let Some(prepared) = &r.prepared {
+            patients.extend(prepared.other_patients.iter().cloned());
+            if let Some(patient) = &prepared.patient {
+                patients.push(patient.clone());
+                sealed_in.push(patient.clone());
+            }
+        }
+    }
+    batch.lock_currents(conn, &targets).await?;
+    batch.read_custodians(conn, &patients).await?;
+    batch.read_keys(conn, &sealed_in).await?;
+    Ok(())
 }
 
 async fn transaction(
@@ -949,5 +1039,42 @@ impl StatusText for FhirError {
         actix_web::ResponseError::status_code(self)
             .canonical_reason()
             .unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrites(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(from, to)| (serde_json::to_string(from).unwrap(), to.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_full_url_string_is_rewritten_in_one_pass() {
+        let map = rewrites(&[
+            ("urn:uuid:a", "Patient/1"),
+            ("urn:uuid:b", "Encounter/2"),
+            ("http://x/\"q\"", "Patient/3"),
+        ]);
+        let mut body = r#"{"subject":{"reference":"urn:uuid:a"},"encounter":{"reference":"urn:uuid:b"},"note":[{"text":"urn:uuid:a is not urn:uuid:ab"}],"focus":[{"reference":"urn:uuid:a"},{"reference":"urn:uuid:ab"},{"reference":"http://x/\"q\""}],"n":1.50}"#.to_string();
+        rewrite_all(&mut body, &map);
+        assert_eq!(
+            body,
+            r#"{"subject":{"reference":"Patient/1"},"encounter":{"reference":"Encounter/2"},"note":[{"text":"urn:uuid:a is not urn:uuid:ab"}],"focus":[{"reference":"Patient/1"},{"reference":"urn:uuid:ab"},{"reference":"Patient/3"}],"n":1.50}"#
+        );
+        // As the replacement one string at a time did.
+        let mut one_by_one = r#"{"a":"urn:uuid:a","b":["urn:uuid:b","é\\"]}"#.to_string();
+        let mut at_once = one_by_one.clone();
+        rewrite(&mut one_by_one, "urn:uuid:a", "Patient/1").unwrap();
+        rewrite(&mut one_by_one, "urn:uuid:b", "Encounter/2").unwrap();
+        rewrite_all(&mut at_once, &map);
+        assert_eq!(at_once, one_by_one);
+        let mut untouched = r#"{"a":"b"}"#.to_string();
+        rewrite_all(&mut untouched, &map);
+        assert_eq!(untouched, r#"{"a":"b"}"#);
     }
 }
