@@ -233,6 +233,16 @@ impl MembershipStore {
 pub struct MembershipUpdater(pub MembershipStore);
 
 impl Handler for MembershipUpdater {
+    /// Membership changes only (care facts and labels are not the replica's).
+    fn acts_on(&self, payload: &str) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        serde_json::from_str::<Kind>(payload).map_or(true, |k| k.kind == "membership")
+    }
+
     async fn handle(&self, payload: &str) -> Result<(), HandlerError> {
         match serde_json::from_str::<RelationshipEvent>(payload)
             .map_err(|e| HandlerError::Reject(e.to_string()))?
@@ -293,6 +303,29 @@ impl Membership for MembershipView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_replica_acts_on_membership_changes_only() {
+        let updater = MembershipUpdater(MembershipStore::new());
+        let membership = serde_json::to_string(&RelationshipEvent::Membership(MembershipChange {
+            container: "CareTeam/ct".into(),
+            version: 1,
+            known: true,
+            members: vec![],
+        }))
+        .unwrap();
+        assert!(updater.acts_on(&membership));
+        let care = serde_json::to_string(&RelationshipEvent::Care(custodian_events::CareChange {
+            source: "Encounter/e1".into(),
+            version: 1,
+            facts: vec![],
+        }))
+        .unwrap();
+        assert!(!updater.acts_on(&care));
+        // What it cannot tell goes through the signature check and the handler, as before.
+        assert!(updater.acts_on("not json"));
+        assert!(updater.acts_on(r#"{"kind": 3}"#));
+    }
 
     fn member(reference: &str) -> Member {
         Member {

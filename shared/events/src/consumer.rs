@@ -50,6 +50,15 @@ pub enum HandlerError {
 /// Processes one message's `event` field.
 pub trait Handler: Send + Sync + 'static {
     fn handle(&self, payload: &str) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Whether `handle` would act on `payload` at all. A [`StreamTail`] checks the signature
+    /// only of messages its handler acts on and skips the others unread: ignoring a forged
+    /// message is as safe as ignoring a genuine one, and a check costs about 0.1 ms of CPU
+    /// (the relationships stream carries a care fact for every Encounter written, which the
+    /// membership replicas ignore). Unsure: true.
+    fn acts_on(&self, _payload: &str) -> bool {
+        true
+    }
 }
 
 /// A connection for blocking reads: a blocking XREAD must not share the multiplexed
@@ -264,10 +273,12 @@ impl StreamTail {
                         .into_iter()
                         .flat_map(|k| k.ids)
                     {
-                        let admitted = payload_of(&entry).filter(|payload| {
-                            admit(&self.keyring, self.authority, &self.stream, &entry, payload)
-                                .is_ok()
-                        });
+                        let admitted = payload_of(&entry)
+                            .filter(|payload| handler.acts_on(payload))
+                            .filter(|payload| {
+                                admit(&self.keyring, self.authority, &self.stream, &entry, payload)
+                                    .is_ok()
+                            });
                         if let Some(payload) = admitted {
                             if let Err(e) = handler.handle(&payload).await {
                                 tracing::error!(message_id = %entry.id, error = ?e, "tail message not applied");
