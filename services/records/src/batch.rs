@@ -348,7 +348,7 @@ impl<'s> Batch<'s> {
     }
 
     /// Writes a version (sealed now), makes it current and replaces the resource's search index
-    /// (emptied for a deletion), as [`store::write_version`] does.
+    /// (emptied for a deletion).
     pub async fn write_version(
         &mut self,
         conn: &mut AsyncPgConnection,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use diesel::{prelude::*, upsert::excluded};
+use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use custodian_fhir::FhirError;
@@ -439,66 +439,6 @@ async fn seal_version(
         }
         None => (cipher.seal(&aad, json.as_bytes())?, SealedBy::Master),
     })
-}
-
-/// Writes a version, makes it current and rewrites the resource's search index.
-pub async fn write_version(
-    conn: &mut AsyncPgConnection,
-    cipher: &RecordCipher,
-    new: NewVersion<'_>,
-) -> Result<(), RecordsError> {
-    let deleted = new.json.is_none();
-    let (body, sealed_by) = match new.json {
-        Some(json) => {
-            seal_version(
-                conn,
-                cipher,
-                new.resource_type,
-                new.id,
-                new.version,
-                new.patient_ref,
-                json,
-            )
-            .await?
-        }
-        None => (Vec::new(), SealedBy::Master),
-    };
-    diesel::insert_into(resource_versions::table)
-        .values((
-            resource_versions::resource_type.eq(new.resource_type),
-            resource_versions::resource_id.eq(new.id),
-            resource_versions::version.eq(new.version),
-            resource_versions::body.eq(&body),
-            resource_versions::deleted.eq(deleted),
-            resource_versions::last_updated.eq(new.last_updated),
-            resource_versions::patient_ref.eq(new.patient_ref),
-            resource_versions::sealed_by.eq(sealed_by.code()),
-        ))
-        .execute(conn)
-        .await?;
-    diesel::insert_into(resources::table)
-        .values((
-            resources::resource_type.eq(new.resource_type),
-            resources::resource_id.eq(new.id),
-            resources::version.eq(new.version),
-            resources::patient_ref.eq(new.patient_ref),
-            resources::confidentiality.eq(new.confidentiality),
-            resources::deleted.eq(deleted),
-            resources::last_updated.eq(new.last_updated),
-        ))
-        .on_conflict((resources::resource_type, resources::resource_id))
-        .do_update()
-        .set((
-            resources::version.eq(excluded(resources::version)),
-            resources::patient_ref.eq(excluded(resources::patient_ref)),
-            resources::confidentiality.eq(excluded(resources::confidentiality)),
-            resources::deleted.eq(excluded(resources::deleted)),
-            resources::last_updated.eq(excluded(resources::last_updated)),
-        ))
-        .execute(conn)
-        .await?;
-    let index: &[IndexRow] = if deleted { &[] } else { new.index };
-    replace_index(conn, new.resource_type, new.id, index).await
 }
 
 /// Rewrites a resource's search index.

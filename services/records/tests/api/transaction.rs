@@ -1,7 +1,13 @@
 use custodian_events::{AccessAction, AccessOutcome};
+use diesel::{
+    sql_query,
+    sql_types::{BigInt, SmallInt, Text},
+    QueryableByName,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, weight};
+use crate::helpers::{patient_resource, spawn_app, weight};
 
 fn tx(kind: &str, entries: Vec<Value>) -> Value {
     json!({"resourceType": "Bundle", "type": kind, "entry": entries})
@@ -154,5 +160,137 @@ async fn batches_answer_per_entry() {
             .json()["total"],
         1
     );
+    app.cleanup().await;
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Sealed {
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = SmallInt)]
+    sealed_by: i16,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    patient_ref: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Entries are written together at the end of a transaction, yet each is decided on what the
+/// ones before it wrote: a Patient and her Observation in one Bundle, the same resource
+/// written twice, and a denial that leaves nothing behind (not even her data key).
+#[actix_web::test]
+async fn entries_see_what_earlier_entries_of_their_transaction_wrote() {
+    let app = spawn_app().await;
+    let (claims, token) = app.practitioner("Organization/h1");
+    let obs = |kg: &str| serde_json::from_str::<Value>(&weight("Patient/txp", kg)).unwrap();
+    let mut second = obs("71.5");
+    second["id"] = json!("txo");
+    let mut first = obs("70.5");
+    first["id"] = json!("txo");
+    let bundle = tx(
+        "transaction",
+        vec![
+            json!({"resource": patient_resource("txp", "Batch", "Bea"),
+                   "request": {"method": "PUT", "url": "Patient/txp"}}),
+            json!({"resource": first, "request": {"method": "PUT", "url": "Observation/txo"}}),
+            json!({"resource": second, "request": {"method": "PUT", "url": "Observation/txo"}}),
+        ],
+    );
+    let resp = app.post("/fhir", &token, &bundle).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let out = resp.json();
+    let answers: Vec<(&str, &str)> = out["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["response"]["status"].as_str().unwrap(),
+                e["response"]["location"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            ("201 Created", "Patient/txp/_history/1"),
+            ("201 Created", "Observation/txo/_history/1"),
+            ("200 OK", "Observation/txo/_history/2"),
+        ]
+    );
+    let read = app.get("/fhir/Observation/txo", &token, &[]).await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["valueQuantity"]["value"], 71.5);
+    assert_eq!(read.json()["meta"]["versionId"], "2");
+    // Her custodian was the writer's organisation when the Observation was decided.
+    let found = app
+        .get("/fhir/Observation?subject=Patient/txp", &token, &[])
+        .await;
+    assert_eq!(found.json()["total"], 1, "{}", found.text());
+    let mut conn = AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let sealed: Vec<Sealed> = sql_query(
+        "SELECT version, sealed_by, patient_ref FROM resource_versions \
+         WHERE resource_id = 'txo' ORDER BY version",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    let hers = |version| Sealed {
+        version,
+        sealed_by: 1,
+        patient_ref: Some("Patient/txp".into()),
+    };
+    assert_eq!(sealed, [hers(1), hers(2)], "sealed with her own data key");
+    let facts: Vec<Count> = sql_query(
+        "SELECT version AS n FROM access_facts WHERE resource_id = 'txo' \
+         UNION ALL SELECT version FROM access_reference_sets WHERE resource_id = 'txo'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(facts.iter().map(|c| c.n).collect::<Vec<_>>(), [2, 2]);
+    let writes = app
+        .wait_for_events(3, |e| {
+            e.actor.id == claims.sub
+                && e.outcome == AccessOutcome::Permit
+                && matches!(e.action, AccessAction::Create | AccessAction::Update)
+        })
+        .await;
+    assert_eq!(writes.len(), 3, "one event per entry");
+
+    // Another organisation's Bundle: a Patient of its own, then an Observation in h1's
+    // patient's record, which it may not write. Nothing of it stays.
+    let (h2_claims, h2) = app.practitioner("Organization/h2");
+    let denied = tx(
+        "transaction",
+        vec![
+            json!({"resource": patient_resource("txq", "Other", "Oli"),
+                   "request": {"method": "PUT", "url": "Patient/txq"}}),
+            json!({"resource": obs("80.0"), "request": {"method": "POST", "url": "Observation"}}),
+        ],
+    );
+    let resp = app.post("/fhir", &h2, &denied).await;
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert_eq!(app.get("/fhir/Patient/txq", &h2, &[]).await.status, 404);
+    let left: Vec<Count> = sql_query(
+        "SELECT count(*) AS n FROM patient_keys WHERE patient_ref = 'Patient/txq' \
+         UNION ALL SELECT count(*) FROM resources WHERE resource_id = 'txq'",
+    )
+    .load(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(left.iter().map(|c| c.n).collect::<Vec<_>>(), [0, 0]);
+    app.wait_for_events(1, |e| {
+        e.actor.id == h2_claims.sub
+            && e.outcome == AccessOutcome::Deny
+            && e.action == AccessAction::Create
+    })
+    .await;
     app.cleanup().await;
 }
