@@ -132,6 +132,8 @@ pub enum StartupError {
     Events(#[from] custodian_events::EventError),
     #[error("metrics: {0}")]
     Metrics(String),
+    #[error("search index: {0}")]
+    SearchIndex(String),
     #[error("could not listen: {0}")]
     Io(#[from] std::io::Error),
 }

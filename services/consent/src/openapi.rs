@@ -12,6 +12,8 @@ use crate::routes::{consent, decide, internal};
     paths(
         consent::create,
         consent::search,
+        consent::search_post,
+        consent::type_history,
         consent::read,
         consent::vread,
         consent::history,

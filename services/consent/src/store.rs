@@ -2,13 +2,18 @@
 //! missing row means.
 
 use chrono::{DateTime, Utc};
-pub use custodian_access::consents::Visible;
+use std::collections::HashMap;
+
+use custodian_fhir_search::{index::IndexWrite, Registry};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::schema::{consent_history, consents};
+use crate::{
+    domain::access::CONSENT,
+    schema::{consent_history, consents},
+};
 
 /// The current version of one consent.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -71,7 +76,7 @@ pub async fn find_for_update(
         .optional()
 }
 
-/// Inserts a new consent and its first history entry.
+/// Inserts a new consent, its first history entry and its index rows.
 pub async fn insert(conn: &mut AsyncPgConnection, row: &ConsentRow) -> QueryResult<()> {
     diesel::insert_into(consents::table)
         .values(row)
@@ -81,10 +86,10 @@ pub async fn insert(conn: &mut AsyncPgConnection, row: &ConsentRow) -> QueryResu
         .values(HistoryRow::from(row))
         .execute(conn)
         .await?;
-    Ok(())
+    index(conn, &[row]).await
 }
 
-/// Replaces the current version and records it in the history.
+/// Replaces the current version, records it in the history and reindexes it.
 pub async fn replace(conn: &mut AsyncPgConnection, row: &ConsentRow) -> QueryResult<()> {
     diesel::update(consents::table.find(row.id))
         .set(row)
@@ -94,7 +99,7 @@ pub async fn replace(conn: &mut AsyncPgConnection, row: &ConsentRow) -> QueryRes
         .values(HistoryRow::from(row))
         .execute(conn)
         .await?;
-    Ok(())
+    index(conn, &[row]).await
 }
 
 pub async fn history_version(
@@ -110,58 +115,55 @@ pub async fn history_version(
         .optional()
 }
 
-/// What a search asks for.
-#[derive(Debug, Clone)]
-pub struct SearchFilter {
-    /// What the caller may see: applied in the query, so counts and pages cover only that.
-    pub visible: Visible,
-    pub patient: Option<String>,
-    /// Any of these statuses (empty: any).
-    pub statuses: Vec<String>,
-    pub limit: i64,
-    pub offset: i64,
-}
-
-/// One page of live (not deleted) consents the caller may see, newest first, and the number
-/// of all such matches.
-pub async fn search(
+/// The current resources of the consents `ids` names (text uuids, as search rows give
+/// them), by id; deleted ones and ids that are not ours are left out.
+pub async fn current_resources(
     conn: &mut AsyncPgConnection,
-    filter: &SearchFilter,
-) -> QueryResult<(Vec<ConsentRow>, i64)> {
-    if filter.visible == Visible::Nothing {
-        return Ok((Vec::new(), 0));
-    }
-    let query = || {
-        let mut query = consents::table
-            .filter(consents::deleted.eq(false))
-            .into_boxed();
-        match &filter.visible {
-            Visible::Patient(patient) => {
-                query = query.filter(consents::patient.eq(patient.clone()));
-            }
-            Visible::NamingAny(actors) => {
-                query = query.filter(consents::actors.overlaps_with(actors.clone()));
-            }
-            // Answered above; an impossible predicate keeps the match exhaustive.
-            Visible::Nothing => query = query.filter(consents::patient.eq("")),
-        }
-        if let Some(patient) = &filter.patient {
-            query = query.filter(consents::patient.eq(patient.clone()));
-        }
-        if !filter.statuses.is_empty() {
-            query = query.filter(consents::status.eq_any(filter.statuses.clone()));
-        }
-        query
-    };
-    let total: i64 = query().count().get_result(conn).await?;
-    let rows = query()
-        .select(ConsentRow::as_select())
-        .order((consents::last_updated.desc(), consents::id))
-        .limit(filter.limit)
-        .offset(filter.offset)
+    ids: &[String],
+) -> QueryResult<HashMap<String, Value>> {
+    let ids: Vec<Uuid> = ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).collect();
+    let rows: Vec<(Uuid, Value)> = consents::table
+        .filter(consents::id.eq_any(ids))
+        .filter(consents::deleted.eq(false))
+        .select((consents::id, consents::resource))
         .load(conn)
         .await?;
-    Ok((rows, total))
+    Ok(rows
+        .into_iter()
+        .map(|(id, r)| (id.to_string(), r))
+        .collect())
+}
+
+/// Replaces the search index rows of `rows` (none for a deleted consent): every write of a
+/// consent calls it in its transaction, so search sees exactly the current versions.
+async fn index(conn: &mut AsyncPgConnection, rows: &[&ConsentRow]) -> QueryResult<()> {
+    let registry = Registry::global();
+    let mut write = IndexWrite::default();
+    for row in rows {
+        let id = row.id.to_string();
+        if row.deleted {
+            write.replace(CONSENT, &id, &[]);
+        } else {
+            write.replace(CONSENT, &id, &registry.extract(CONSENT, &row.resource));
+        }
+    }
+    write.write(conn).await
+}
+
+/// Indexes the consents that have no index rows (written before the search index existed);
+/// how many. Every live Consent has some (`status` is required), so this is idempotent.
+pub async fn index_missing(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    let missing: Vec<ConsentRow> = consents::table
+        .filter(consents::deleted.eq(false))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "NOT EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = 'Consent' \
+             AND i.resource_id = consents.id::text)",
+        ))
+        .select(ConsentRow::as_select())
+        .load(conn)
+        .await?;
+    index(conn, &missing.iter().collect::<Vec<_>>()).await?;
+    Ok(missing.len())
 }
 
 /// The ids and resources of a patient's active, live consents.
@@ -195,4 +197,79 @@ pub async fn history(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<
         .order(consent_history::version_id.desc())
         .load(conn)
         .await
+}
+
+/// One version in a type history page, with its consent's patient.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct HistoryEntry {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    pub version_id: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub last_updated: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub deleted: bool,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub resource: Value,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub patient: String,
+}
+
+/// What a type history lists: versions in a window, after a position (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryWindow {
+    /// `_since`: written at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// `_at`: current at some point in (`current_after`, `written_before`).
+    pub current_after: Option<DateTime<Utc>>,
+    pub written_before: Option<DateTime<Utc>>,
+    /// Older than this (last updated, id, version).
+    pub after: Option<(DateTime<Utc>, Uuid, i64)>,
+}
+
+/// Versions of every consent in `window` that may be the caller's to see (her consents, or
+/// versions whose provisions name one of the caller's references: the same path as
+/// `resource::named_in`, or wider; each is decided again), newest first, at most `limit`.
+pub async fn history_page(
+    conn: &mut AsyncPgConnection,
+    visible: &custodian_access::consents::Visible,
+    window: &HistoryWindow,
+    limit: i64,
+) -> QueryResult<Vec<HistoryEntry>> {
+    use custodian_access::consents::Visible;
+    use diesel::sql_types::{Array, Int8, Nullable, Text, Timestamptz};
+    let (patient, actors) = match visible {
+        Visible::Patient(p) => (Some(p.clone()), None),
+        Visible::NamingAny(actors) => (None, Some(actors.clone())),
+        Visible::Nothing => return Ok(Vec::new()),
+    };
+    let (at, id, version) = match &window.after {
+        Some((at, id, version)) => (Some(*at), Some(*id), Some(*version)),
+        None => (None, None, None),
+    };
+    diesel::sql_query(
+        "SELECT h.id, h.version_id, h.last_updated, h.deleted, h.resource, c.patient \
+         FROM consent_history h JOIN consents c ON c.id = h.id \
+         WHERE ($1::text IS NULL OR c.patient = $1) \
+         AND ($2::text[] IS NULL OR jsonb_path_query_array(h.resource, \
+             'lax $.provision.**.actor.reference.reference') ?| $2) \
+         AND ($3::timestamptz IS NULL OR h.last_updated >= $3) \
+         AND ($4::timestamptz IS NULL OR h.last_updated < $4) \
+         AND ($5::timestamptz IS NULL OR NOT EXISTS (SELECT 1 FROM consent_history n \
+             WHERE n.id = h.id AND n.version_id > h.version_id AND n.last_updated <= $5)) \
+         AND ($6::timestamptz IS NULL OR (h.last_updated, h.id, h.version_id) < ($6, $7, $8)) \
+         ORDER BY h.last_updated DESC, h.id DESC, h.version_id DESC LIMIT $9",
+    )
+    .bind::<Nullable<Text>, _>(patient)
+    .bind::<Nullable<Array<Text>>, _>(actors)
+    .bind::<Nullable<Timestamptz>, _>(window.since)
+    .bind::<Nullable<Timestamptz>, _>(window.written_before)
+    .bind::<Nullable<Timestamptz>, _>(window.current_after)
+    .bind::<Nullable<Timestamptz>, _>(at)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(id)
+    .bind::<Nullable<Int8>, _>(version)
+    .bind::<Int8, _>(limit)
+    .load(conn)
+    .await
 }

@@ -14,12 +14,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
-use crate::{
-    domain::search_params::{IndexRow, Registry},
-    error::RecordsError,
-    schema::compartments,
-    state::AppState,
-};
+use custodian_fhir_search::registry::{IndexRow, Registry};
+
+use crate::{error::RecordsError, schema::compartments, state::AppState};
 
 /// What records knows of the data one access is to.
 #[derive(Debug, Clone)]

@@ -17,9 +17,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use custodian_access::{OrganizationRef, PatientRef};
 use custodian_events::{outbox, AccessEvent};
+use custodian_fhir_search::index::IndexWrite;
 use diesel::{
     prelude::*,
-    sql_types::{Array, BigInt, Bool, Bytea, Double, Nullable, SmallInt, Text, Timestamptz},
+    sql_types::{Array, BigInt, Bool, Bytea, Nullable, SmallInt, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
@@ -67,18 +68,6 @@ struct Currents {
 }
 
 #[derive(Default)]
-struct Index {
-    resource_type: Vec<String>,
-    resource_id: Vec<String>,
-    param: Vec<String>,
-    system: Vec<Option<String>>,
-    value: Vec<Option<String>>,
-    start: Vec<Option<DateTime<Utc>>>,
-    end: Vec<Option<DateTime<Utc>>>,
-    number: Vec<Option<f64>>,
-}
-
-#[derive(Default)]
 struct Facts {
     resource_type: Vec<String>,
     resource_id: Vec<String>,
@@ -116,9 +105,8 @@ pub struct Batch<'s> {
     state: &'s AppState,
     versions: Versions,
     currents: Currents,
-    /// Resources whose search index is replaced (by `index`'s rows).
-    indexed: Vec<Key>,
-    index: Index,
+    /// Search index rows replaced.
+    index: IndexWrite,
     facts: Facts,
     codings: Codings,
     reference_sets: ReferenceSets,
@@ -141,8 +129,7 @@ impl<'s> Batch<'s> {
             state,
             versions: Versions::default(),
             currents: Currents::default(),
-            indexed: Vec::new(),
-            index: Index::default(),
+            index: IndexWrite::default(),
             facts: Facts::default(),
             codings: Codings::default(),
             reference_sets: ReferenceSets::default(),
@@ -389,20 +376,8 @@ impl<'s> Batch<'s> {
             .push(new.confidentiality.map(str::to_string));
         c.deleted.push(deleted);
         c.last_updated.push(new.last_updated);
-        if !deleted {
-            for row in new.index {
-                let x = &mut self.index;
-                x.resource_type.push(t.clone());
-                x.resource_id.push(id.clone());
-                x.param.push(row.param.clone());
-                x.system.push(row.system.clone());
-                x.value.push(row.value.clone());
-                x.start.push(row.start);
-                x.end.push(row.end);
-                x.number.push(row.number);
-            }
-        }
-        self.indexed.push((t.clone(), id.clone()));
+        let rows = if deleted { &[][..] } else { new.index };
+        self.index.replace(&t, &id, rows);
         self.current.insert(
             (t, id),
             Some(Current {
@@ -533,29 +508,7 @@ impl<'s> Batch<'s> {
             .execute(conn)
             .await?;
         }
-        let indexed = std::mem::take(&mut self.indexed);
-        if !indexed.is_empty() {
-            delete_of(conn, "search_index", &indexed).await?;
-        }
-        let index = std::mem::take(&mut self.index);
-        if !index.resource_id.is_empty() {
-            diesel::sql_query(
-                "INSERT INTO search_index (resource_type, resource_id, param, system, value, \
-                 value_start, value_end, number) \
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                 $6::timestamptz[], $7::timestamptz[], $8::float8[])",
-            )
-            .bind::<Array<Text>, _>(index.resource_type)
-            .bind::<Array<Text>, _>(index.resource_id)
-            .bind::<Array<Text>, _>(index.param)
-            .bind::<Array<Nullable<Text>>, _>(index.system)
-            .bind::<Array<Nullable<Text>>, _>(index.value)
-            .bind::<Array<Nullable<Timestamptz>>, _>(index.start)
-            .bind::<Array<Nullable<Timestamptz>>, _>(index.end)
-            .bind::<Array<Nullable<Double>>, _>(index.number)
-            .execute(conn)
-            .await?;
-        }
+        std::mem::take(&mut self.index).write(conn).await?;
         let facts = std::mem::take(&mut self.facts);
         if !facts.resource_id.is_empty() {
             let keys: Vec<Key> = facts

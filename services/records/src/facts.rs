@@ -19,10 +19,9 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
-use crate::{
-    access::InstanceFacts, crypto::RecordCipher, domain::search_params::Registry,
-    error::RecordsError,
-};
+use custodian_fhir_search::registry::Registry;
+
+use crate::{access::InstanceFacts, crypto::RecordCipher, error::RecordsError};
 
 /// `access_codings.kind` of `meta.security` codings.
 pub const SECURITY: &str = "security";

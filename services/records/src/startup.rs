@@ -18,11 +18,12 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use custodian_access::{AccessLog, Kernel, MembershipProbe, MembershipUpdater};
 use custodian_policy::ConsentStore;
 
+use custodian_fhir_search::registry::Registry;
+
 use crate::{
     configuration::Settings,
     consent::{load_snapshot, Replica, ReplicaProbe, ReplicaUpdater},
     crypto::RecordCipher,
-    domain::search_params::Registry,
     metrics::RecordsMetrics,
     relationships::Relationships,
     routes::{self, metadata::Capability},

@@ -5,9 +5,11 @@ use custodian_database::Pool;
 use custodian_events::{outbox::Relay, AccessEvent};
 use diesel_async::AsyncPgConnection;
 
+use custodian_fhir_search::registry::Registry;
+
 use crate::{
-    crypto::RecordCipher, domain::search_params::Registry, error::RecordsError,
-    metrics::RecordsMetrics, relationships::Relationships,
+    crypto::RecordCipher, error::RecordsError, metrics::RecordsMetrics,
+    relationships::Relationships,
 };
 
 pub struct AppState {
@@ -29,6 +31,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What this service's searches search (its registry, the types it holds).
+    pub fn search_store(&self) -> crate::search::Store {
+        crate::search::store(self.registry)
+    }
+
     pub async fn connection(
         &self,
     ) -> Result<custodian_database::PooledConnection<AsyncPgConnection>, RecordsError> {

@@ -15,9 +15,10 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use custodian_fhir::FhirError;
 
+use custodian_fhir_search::registry::IndexRow;
+
 use crate::{
     crypto::{aad, CryptoError, RecordCipher, SealedBy},
-    domain::search_params::IndexRow,
     error::RecordsError,
     schema::{patient_keys, resource_versions, resources, search_index},
 };
@@ -734,14 +735,7 @@ pub async fn rewrite_current(
     replace_index(conn, resource_type, id, index).await
 }
 
-/// A position in history order (newest first): the last entry a page ended on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryCursor {
-    pub last_updated: DateTime<Utc>,
-    pub resource_type: String,
-    pub resource_id: String,
-    pub version: i64,
-}
+pub use custodian_fhir::history::HistoryCursor;
 
 /// Which compartments a history may list (from the kernel's [`custodian_access::PatientScope`]):
 /// a version's compartment is its own, or for rows from before versions kept one, its

@@ -100,6 +100,14 @@ fn fhir_path(resource_type: &str, pointer: &str) -> String {
     path
 }
 
+/// A logical id as R4 defines `id`: 1 to 64 of `[A-Za-z0-9\-\.]`.
+pub fn is_valid_id(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 /// Validates a resource against its type's schema. Err holds up to 20 issues.
 pub fn validate_resource(resource: &Value) -> Result<(), Vec<ValidationIssue>> {
     let Some(resource_type) = resource.get("resourceType").and_then(Value::as_str) else {

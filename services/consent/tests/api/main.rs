@@ -6,6 +6,7 @@
 mod authorization;
 mod decide;
 mod helpers;
+mod history;
 mod lifecycle;
 mod memberships;
 mod migrations;

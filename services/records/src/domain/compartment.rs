@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::search_params::Registry;
+use custodian_fhir_search::registry::Registry;
 
 /// The search parameters that place a resource in a patient's compartment, tried in order (the
 /// patient CompartmentDefinition's usual parameters). The first reference to `Patient/` wins.

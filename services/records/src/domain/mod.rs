@@ -2,19 +2,15 @@
 //!
 //! - [`ResourceType`], [`ResourceId`], [`VersionId`]: the parts of a FHIR resource address.
 //! - [`resource`]: the client's JSON kept as the record of truth, with id and meta stamped.
-//! - [`search_params`]: the R4 search-parameter registry and the index values of a resource.
 //! - [`compartment`]: which patient a resource belongs to, and its confidentiality.
 //! - [`relationships`]: memberships (CareTeam, Group, PractitionerRole) and care facts read
 //!   from a resource.
 //! - [`validation`]: the R4 JSON Schema, one compiled validator for every type.
-//! - [`value_set`]: the codes of a ValueSet, for `:in` and `:not-in`, listed exactly or refused.
 
 pub mod compartment;
 pub mod relationships;
 pub mod resource;
-pub mod search_params;
 pub mod validation;
-pub mod value_set;
 
 use std::fmt;
 
@@ -114,12 +110,7 @@ impl fmt::Display for ResourceId {
     }
 }
 
-pub fn is_valid_id(raw: &str) -> bool {
-    (1..=64).contains(&raw.len())
-        && raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-}
+pub use custodian_fhir::validate::is_valid_id;
 
 /// A version id: a positive integer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

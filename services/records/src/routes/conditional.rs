@@ -32,11 +32,12 @@ use super::{
     search::{decide_each, refuses_the_request, scope_query, Scoped, Tally},
     write::{parse_body, prepare},
 };
+use custodian_fhir_search::registry::Registry;
+
 use crate::{
     access::{hidden, refused},
     domain::{
         resource::{now_millis, IncomingResource},
-        search_params::Registry,
         ResourceId, ResourceType,
     },
     error::RecordsError,
@@ -196,7 +197,7 @@ pub async fn matches(
     lock(conn, resource_type, condition).await?;
     // Strict: an ignored parameter would widen the match (and a conditional delete with it).
     let mut query = SearchQuery::parse(
-        state.registry,
+        &state.search_store(),
         resource_type,
         &condition.pairs,
         crate::search::Handling::Strict,

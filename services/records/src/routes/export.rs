@@ -279,7 +279,7 @@ impl Plan {
                                 .collect();
                         // Parsed now, so a bad filter is the kick-off's 400, not a failed job.
                         SearchQuery::parse(
-                            crate::domain::search_params::Registry::global(),
+                            &crate::search::store(custodian_fhir_search::Registry::global()),
                             t.as_str(),
                             &search,
                             Handling::Strict,
@@ -832,7 +832,7 @@ async fn run(
                     format!("gt{}", format_instant(since)),
                 ));
             }
-            let mut query = SearchQuery::parse(state.registry, t, &pairs, Handling::Strict)?;
+            let mut query = SearchQuery::parse(&state.search_store(), t, &pairs, Handling::Strict)?;
             if in_compartments {
                 query.within_compartments(compartments);
             }

@@ -18,11 +18,10 @@
 use std::collections::BTreeMap;
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use custodian_access::{
     absent_event, Caller, Decision, Interaction, PatientRef, Touched, Visibility,
 };
-use custodian_fhir::{dates, FhirError};
+use custodian_fhir::history::{HistoryCursor, HistoryParams};
 
 use super::{
     bundle::{raw, Bundle, Entry, Link, Request, Response},
@@ -33,9 +32,8 @@ use crate::{
     access::{hidden, most_restrictive, not_known, refused},
     domain::resource::format_instant,
     error::RecordsError,
-    search::{DEFAULT_COUNT, MAX_COUNT},
     state::AppState,
-    store::{self, HistoryCursor, HistoryFilter, HistoryScope},
+    store::{self, HistoryFilter, HistoryScope},
 };
 
 /// Versions read per batch, and batches per page at most (a page scans at most
@@ -118,150 +116,6 @@ pub async fn system_history(
     result
 }
 
-/// The parameters of a history request.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct Params {
-    count: usize,
-    since: Option<DateTime<Utc>>,
-    current_after: Option<DateTime<Utc>>,
-    written_before: Option<DateTime<Utc>>,
-    cursor: Option<HistoryCursor>,
-    /// For the links (without the cursor).
-    link: Vec<(String, String)>,
-}
-
-fn bad(msg: impl Into<String>) -> FhirError {
-    FhirError::BadRequest(msg.into())
-}
-
-/// `Prefer: handling=strict`.
-fn strict(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all("prefer")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split([',', ';']))
-        .any(|p| p.trim().eq_ignore_ascii_case("handling=strict"))
-}
-
-fn encode_cursor(c: &HistoryCursor) -> String {
-    format!(
-        "{}_{}_{}_{}",
-        c.last_updated.timestamp_micros(),
-        c.resource_type,
-        c.resource_id,
-        c.version
-    )
-}
-
-fn decode_cursor(raw: &str) -> Result<HistoryCursor, FhirError> {
-    let invalid = || bad(format!("_cursor {raw:?} is not a cursor this server made"));
-    let mut parts = raw.splitn(4, '_');
-    let (Some(t), Some(ty), Some(id), Some(v)) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid());
-    };
-    Ok(HistoryCursor {
-        last_updated: t
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(invalid)?,
-        resource_type: ty.to_string(),
-        resource_id: id.to_string(),
-        version: v.parse().map_err(|_| invalid())?,
-    })
-}
-
-fn parse_params(pairs: &[(String, String)], strict: bool) -> Result<Params, FhirError> {
-    let mut p = Params {
-        count: DEFAULT_COUNT,
-        ..Params::default()
-    };
-    for (name, raw) in pairs {
-        match name.as_str() {
-            "_count" => {
-                p.count = raw
-                    .parse::<usize>()
-                    .map_err(|_| bad("_count must be a non-negative integer"))?
-                    .min(MAX_COUNT);
-            }
-            "_since" => {
-                let (start, _) = dates::parse_range(raw)
-                    .ok_or_else(|| bad(format!("_since {raw:?} is not an instant")))?;
-                p.since = Some(p.since.map_or(start, |s| s.max(start)));
-            }
-            "_at" => {
-                let (prefix, value) = match (raw.get(..2), raw.get(2..)) {
-                    (Some(prefix), Some(rest))
-                        if prefix.bytes().all(|b| b.is_ascii_lowercase()) =>
-                    {
-                        (prefix, rest)
-                    }
-                    _ => ("eq", raw.as_str()),
-                };
-                let (start, end) = dates::parse_range(value)
-                    .ok_or_else(|| bad(format!("_at {raw:?} is not a date")))?;
-                // Current at some point in [after, before).
-                let (after, before) = match prefix {
-                    "eq" => (Some(start), Some(end)),
-                    "ge" => (Some(start), None),
-                    "gt" => (Some(end), None),
-                    "le" => (None, Some(end)),
-                    "lt" => (None, Some(start)),
-                    other => {
-                        return Err(bad(format!(
-                            "_at takes the prefixes eq, ge, gt, le and lt, not {other}"
-                        )))
-                    }
-                };
-                if let Some(a) = after {
-                    p.current_after = Some(p.current_after.map_or(a, |x| x.max(a)));
-                }
-                if let Some(b) = before {
-                    p.written_before = Some(p.written_before.map_or(b, |x| x.min(b)));
-                }
-            }
-            "_cursor" => {
-                p.cursor = Some(decode_cursor(raw)?);
-                continue;
-            }
-            "_format" | "_pretty" => continue,
-            other if strict => {
-                return Err(bad(format!(
-                    "the history parameter {other} is not supported (Prefer: handling=strict)"
-                )))
-            }
-            _ => continue,
-        }
-        p.link.push((name.clone(), raw.clone()));
-    }
-    Ok(p)
-}
-
-fn params_of(req: &HttpRequest) -> Result<Params, FhirError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect();
-    parse_params(&pairs, strict(req))
-}
-
-fn link(base: &str, params: &[(String, String)], cursor: Option<&HistoryCursor>) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    if let Some(c) = cursor {
-        s.append_pair("_cursor", &encode_cursor(c));
-    }
-    let query = s.finish();
-    if query.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{query}")
-    }
-}
-
 /// Per (type, patient) of a page: the decision, what was returned, the most restrictive label.
 type Tally = BTreeMap<(String, Option<PatientRef>), (Decision, u32, Option<String>)>;
 
@@ -282,7 +136,7 @@ async fn page(
     caller: &Caller,
     interaction: Interaction,
     mut filter: HistoryFilter,
-    params: &Params,
+    params: &HistoryParams,
 ) -> Result<Page, RecordsError> {
     let mut page = Page {
         entries: Vec::new(),
@@ -380,15 +234,15 @@ fn events(
         .collect()
 }
 
-fn respond(base: &str, params: &Params, page: Page) -> Result<HttpResponse, RecordsError> {
+fn respond(base: &str, params: &HistoryParams, page: Page) -> Result<HttpResponse, RecordsError> {
     let mut links = vec![Link {
         relation: "self",
-        url: link(base, &params.link, params.cursor.as_ref()),
+        url: params.link(base, params.cursor.as_ref()),
     }];
     if let Some(next) = &page.next {
         links.push(Link {
             relation: "next",
-            url: link(base, &params.link, Some(next)),
+            url: params.link(base, Some(next)),
         });
     }
     // The total is known (and given) when everything fits in this one page.
@@ -410,7 +264,7 @@ async fn instance(
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let id = http::parse_id(raw_id)?;
-    let params = params_of(req)?;
+    let params = HistoryParams::of(req)?;
     let (rt, id) = (resource_type.as_str(), id.as_str());
     let mut conn = state.connection().await?;
     if store::current(&mut conn, rt, id, false).await?.is_none() {
@@ -455,7 +309,7 @@ async fn of_type(
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let rt = resource_type.as_str();
-    let params = params_of(req)?;
+    let params = HistoryParams::of(req)?;
     let mut conn = state.connection().await?;
     let (scope, decision) = match state.kernel.visibility(caller, rt)? {
         Visibility::Denied(decision) => {
@@ -511,7 +365,7 @@ async fn system(
     caller: &Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
-    let params = params_of(req)?;
+    let params = HistoryParams::of(req)?;
     let mut conn = state.connection().await?;
     let page = page(
         state,
@@ -533,52 +387,4 @@ async fn system(
         &params,
         page,
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(q: &[(&str, &str)], strict: bool) -> Result<Params, FhirError> {
-        let pairs: Vec<(String, String)> = q
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        parse_params(&pairs, strict)
-    }
-
-    #[test]
-    fn parses_history_parameters() {
-        let p = params(
-            &[("_count", "5000"), ("_since", "2024-01-02T03:04:05Z")],
-            false,
-        )
-        .unwrap();
-        assert_eq!(p.count, MAX_COUNT);
-        assert_eq!(
-            p.since.map(|s| s.to_rfc3339()),
-            Some("2024-01-02T03:04:05+00:00".into())
-        );
-        let p = params(&[("_at", "2024")], false).unwrap();
-        assert!(p.current_after.is_some() && p.written_before.is_some());
-        let p = params(&[("_at", "le2024-03")], false).unwrap();
-        assert!(p.current_after.is_none() && p.written_before.is_some());
-        assert!(params(&[("_at", "sa2024")], false).is_err());
-        assert!(params(&[("_since", "yesterday")], false).is_err());
-        assert!(params(&[("_count", "-1")], false).is_err());
-        assert!(params(&[("_list", "x")], false).is_ok());
-        assert!(params(&[("_list", "x")], true).is_err());
-        assert!(params(&[("_cursor", "x")], false).is_err());
-    }
-
-    #[test]
-    fn cursors_round_trip() {
-        let c = HistoryCursor {
-            last_updated: DateTime::from_timestamp_micros(1_700_000_000_123_000).unwrap(),
-            resource_type: "Observation".into(),
-            resource_id: "a-b.c".into(),
-            version: 3,
-        };
-        assert_eq!(decode_cursor(&encode_cursor(&c)).unwrap(), c);
-    }
 }

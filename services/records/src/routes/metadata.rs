@@ -7,13 +7,9 @@ use actix_web::{http::StatusCode, web, HttpResponse};
 use serde_json::{json, Value};
 
 use super::http;
-use crate::{
-    domain::{
-        search_params::{ParamType, Registry, SPECIAL},
-        ResourceType,
-    },
-    state::AppState,
-};
+use custodian_fhir_search::registry::{ParamType, Registry, SPECIAL};
+
+use crate::{domain::ResourceType, state::AppState};
 
 /// What token parameters take besides `system|code`.
 const TOKEN_DOCUMENTATION: &str = "Modifiers :not, :text, :missing, :of-type (identifiers), \
@@ -110,8 +106,9 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             resource
         })
         .collect();
-    // Served by the ledger through the same base (the gateway routes it there).
+    // Served by the ledger and by consent through the same base (the gateway routes them).
     resources.push(audit_event_capability());
+    resources.push(consent_capability(registry));
     resources.sort_by(|a, b| a["type"].as_str().cmp(&b["type"].as_str()));
     json!({
         "resourceType": "CapabilityStatement",
@@ -214,6 +211,48 @@ fn audit_event_capability() -> Value {
     })
 }
 
+/// Consent, served by the consent service through the same base and searched by the same
+/// engine (`custodian_fhir_search`): every R4 search parameter of Consent.
+fn consent_capability(registry: &Registry) -> Value {
+    let mut params: Vec<Value> = vec![
+        json!({"name": "_id", "type": "token", "definition": "http://hl7.org/fhir/SearchParameter/Resource-id"}),
+        json!({"name": "_lastUpdated", "type": "date", "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated"}),
+    ];
+    for p in registry.params("Consent") {
+        if !SPECIAL.contains(&p.code.as_str()) {
+            params.push(json!({"name": p.code, "type": p.kind.as_str(), "definition": p.url}));
+        }
+    }
+    let interactions: Vec<Value> = [
+        "read",
+        "vread",
+        "update",
+        "delete",
+        "history-instance",
+        "create",
+        "search-type",
+    ]
+    .iter()
+    .map(|c| json!({"code": c}))
+    .collect();
+    json!({
+        "type": "Consent",
+        "profile": "http://hl7.org/fhir/StructureDefinition/Consent",
+        "documentation": "Patients' consents, enforced on every access (served by the consent \
+            service). Searches see a patient's own consents, or those naming the caller. Chains, \
+            _has and _include through other types, :in and _list are not answered for Consent \
+            (those resources are held by records): lenient handling reports them, strict refuses.",
+        "interaction": interactions,
+        "versioning": "versioned",
+        "readHistory": true,
+        "updateCreate": false,
+        "conditionalCreate": false,
+        "conditionalUpdate": false,
+        "conditionalDelete": "not-supported",
+        "searchParam": params,
+    })
+}
+
 /// The CapabilityStatement.
 #[utoipa::path(
     get,
@@ -239,11 +278,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lists_every_type_but_consent_with_search_params() {
+    fn lists_every_type_with_search_params() {
         let cs = capability_statement(Registry::global(), "http://gw");
         let resources = cs["rest"][0]["resource"].as_array().unwrap();
         assert!(resources.len() > 140);
-        assert!(!resources.iter().any(|r| r["type"] == "Consent"));
+        // Consent (the consent service) with the engine's parameters, and nothing it lacks.
+        let consent: Vec<&Value> = resources
+            .iter()
+            .filter(|r| r["type"] == "Consent")
+            .collect();
+        assert_eq!(consent.len(), 1);
+        let names: Vec<&str> = consent[0]["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        for n in [
+            "_id",
+            "_lastUpdated",
+            "patient",
+            "status",
+            "actor",
+            "category",
+            "date",
+        ] {
+            assert!(names.contains(&n), "Consent lacks {n}");
+        }
+        assert_eq!(consent[0]["conditionalCreate"], false);
+        assert!(consent[0].get("searchInclude").is_none());
         let obs = resources
             .iter()
             .find(|r| r["type"] == "Observation")

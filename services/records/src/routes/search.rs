@@ -24,14 +24,14 @@ use custodian_access::{
     PatientScope, PatientVisibility, ResourceFacts, Touched, Visibility,
 };
 use custodian_events::AccessEvent;
-use custodian_fhir::{
-    elements::{self, Summary},
-    http::Prefer,
-    FhirError,
+use custodian_fhir::{http::Prefer, FhirError};
+use custodian_fhir_search::{
+    registry::ParamType,
+    value_set::{self, ValueSetError, MAX_VALUE_SETS},
 };
 
 use super::{
-    bundle::{raw, Bundle, Entry, Link, Search},
+    bundle::{raw, Entry, Search},
     http,
 };
 use crate::{
@@ -39,12 +39,9 @@ use crate::{
         custodian_of, custodians_of, most_restrictive, refused, stored_patient, InstanceFacts,
         Subject,
     },
-    domain::value_set::{self, ValueSetError, MAX_VALUE_SETS},
-    domain::{is_valid_id, search_params::ParamType, ResourceType},
+    domain::{is_valid_id, ResourceType},
     error::RecordsError,
-    search::{
-        cursor_of, Cursor, Handling, Include, SearchQuery, TotalMode, MAX_INCLUDES, MAX_ITERATIONS,
-    },
+    search::{page, Handling, Include, Restrict, SearchQuery, MAX_INCLUDES, MAX_ITERATIONS},
     state::AppState,
     store::{self, Current},
 };
@@ -116,28 +113,6 @@ pub async fn search_post(
     };
     super::observe(&state, "search", &path, &result);
     result
-}
-
-/// A link of the search, with `extra` (`_offset` or `_cursor`) appended.
-fn link_url(
-    state: &AppState,
-    resource_type: &str,
-    params: &[(String, String)],
-    extra: Option<(&str, String)>,
-) -> String {
-    let mut s = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in params {
-        s.append_pair(k, v);
-    }
-    if let Some((k, v)) = extra {
-        s.append_pair(k, &v);
-    }
-    let query = s.finish();
-    if query.is_empty() {
-        format!("{}/fhir/{resource_type}", state.public_url)
-    } else {
-        format!("{}/fhir/{resource_type}?{query}", state.public_url)
-    }
 }
 
 /// What a page returns of one (type, patient), for its event.
@@ -651,7 +626,12 @@ async fn visible_one(
     pairs: Vec<(String, String)>,
     several: impl FnOnce() -> FhirError,
 ) -> Result<Option<serde_json::Value>, RecordsError> {
-    let mut query = SearchQuery::parse(state.registry, resource_type, &pairs, Handling::Strict)?;
+    let mut query = SearchQuery::parse(
+        &state.search_store(),
+        resource_type,
+        &pairs,
+        Handling::Strict,
+    )?;
     // A resource that may not be seen is as one that does not exist: no event (as for the
     // resources a chain goes through, it is not returned).
     if let Scoped::Denied { .. } =
@@ -886,7 +866,7 @@ async fn handle(
 ) -> Result<HttpResponse, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let main_type = resource_type.as_str();
-    let mut query = SearchQuery::parse(state.registry, main_type, &pairs, handling)?;
+    let mut query = SearchQuery::parse(&state.search_store(), main_type, &pairs, handling)?;
     let mut conn = state.connection().await?;
 
     let (search_decision, named_conditional) =
@@ -911,7 +891,7 @@ async fn handle(
                         main_type,
                         &query,
                         Some(0),
-                        Paging::default(),
+                        page::Paging::default(),
                         Vec::new(),
                     );
                 }
@@ -923,28 +903,11 @@ async fn handle(
         .as_deref()
         .and_then(|p| PatientRef::parse(p).ok());
 
-    // One more than the page, to know whether there is a next one.
-    let limit = if query.count == 0 { 0 } else { query.count + 1 };
-    let mut page = query.page(&mut conn, query.offset, limit).await?;
-    let more = page.len() > query.count;
-    if more && query.backward() {
-        // Read backwards: the extra row is the earliest.
-        page.remove(0);
-    }
-    page.truncate(query.count);
-    // A first page with nothing after it is every match: its length is the total.
-    let whole = (query.offset == 0 && query.cursor.is_none() && !more).then_some(page.len());
-    let total = match query.total_mode {
-        // `_count=0` and `_summary=count` are the count, whatever `_total` says.
-        _ if query.count == 0 => Some(query.total(&mut conn).await?),
-        TotalMode::None => None,
-        TotalMode::WhenCheap => whole,
-        TotalMode::Accurate | TotalMode::Estimate => match whole {
-            Some(n) => Some(n),
-            None => Some(query.total(&mut conn).await?),
-        },
-    };
-    let paging = paging(&mut conn, &query, &page, more).await?;
+    let page::Page {
+        rows: page,
+        total,
+        paging,
+    } = page::read(&mut conn, &query).await?;
 
     // Each patient on the page is decided again, for the event's basis and consents (and so a
     // consent revoked since the scope was computed is honoured). A patient whose consents
@@ -1049,142 +1012,17 @@ async fn handle(
     searchset(state, main_type, &query, total, paging, entries)
 }
 
-/// Where the `next` and `previous` links of a page lead (`_cursor` or `_offset` values).
-#[derive(Default)]
-struct Paging {
-    next: Option<(&'static str, String)>,
-    previous: Option<(&'static str, String)>,
-}
-
-/// The links of `page` (`more`: the query found a row beyond it, in its direction).
-///
-/// Pages of the default order are keyset pages: `next` starts after the page's last row,
-/// `previous` ends before its first (a `before|` cursor, read backwards), so each is exactly
-/// the rows next to this page at the time it is followed. Each is given only when a row the
-/// caller may see lies that way: known from `more` in the direction the page was read, and
-/// asked of the database in the other. A page with no rows (what it followed was updated or
-/// deleted since) has nothing to start from: only its `self` link. Other orders page by
-/// `_offset`.
-async fn paging(
-    conn: &mut diesel_async::AsyncPgConnection,
-    query: &SearchQuery,
-    page: &[crate::search::Match],
-    more: bool,
-) -> Result<Paging, RecordsError> {
-    let mut paging = Paging::default();
-    if query.count == 0 {
-        return Ok(paging);
-    }
-    // `_offset` (given with the default order too, then followed by cursors).
-    if query.offset > 0 {
-        let previous = query.offset.saturating_sub(query.count);
-        paging.previous = Some(("_offset", previous.to_string()));
-    }
-    if !query.keyset() {
-        if more {
-            paging.next = Some(("_offset", (query.offset + query.count).to_string()));
-        }
-        return Ok(paging);
-    }
-    let (Some(first), Some(last)) = (page.first(), page.last()) else {
-        return Ok(paging);
-    };
-    let backward = query.backward();
-    let next = if backward {
-        query
-            .any_beyond(conn, last.last_updated, &last.resource_id, false)
-            .await?
-    } else {
-        more
-    };
-    if next {
-        paging.next = Some(("_cursor", cursor_of(last.last_updated, &last.resource_id)));
-    }
-    // A first page has nothing before; one reached by `_offset` has its link already.
-    let previous = if backward {
-        more
-    } else if query.cursor.is_some() {
-        query
-            .any_beyond(conn, first.last_updated, &first.resource_id, true)
-            .await?
-    } else {
-        false
-    };
-    if previous {
-        let before = Cursor {
-            last_updated: first.last_updated,
-            id: first.resource_id.clone(),
-            before: true,
-        };
-        paging.previous = Some(("_cursor", before.token()));
-    }
-    Ok(paging)
-}
-
-/// The subset `_summary` and `_elements` ask for, of every match (`_elements`) and of every
-/// match and included resource (`_summary`).
-fn shape(query: &SearchQuery, entries: &mut [Entry]) -> Result<(), RecordsError> {
-    let summary = query
-        .summary
-        .filter(|s| !matches!(s, Summary::False | Summary::Count));
-    if summary.is_none() && query.elements.is_none() {
-        return Ok(());
-    }
-    for entry in entries.iter_mut() {
-        let mode = entry.search.as_ref().map(|s| s.mode);
-        let elements = match mode {
-            Some("match") => query.elements.as_deref(),
-            Some("include") => None,
-            _ => continue,
-        };
-        if summary.is_none() && elements.is_none() {
-            continue;
-        }
-        let Some(resource) = &entry.resource else {
-            continue;
-        };
-        let value: serde_json::Value = serde_json::from_str(resource.get())
-            .map_err(|e| RecordsError::Internal(e.to_string()))?;
-        entry.resource = raw(elements::subset(&value, summary, elements).to_string());
-    }
-    Ok(())
-}
-
-/// The searchset Bundle with its paging links, and an `outcome` entry naming the parameters a
-/// lenient search ignored.
+/// The searchset Bundle of a page, as the response.
 fn searchset(
     state: &AppState,
     resource_type: &str,
     query: &SearchQuery,
     total: Option<usize>,
-    paging: Paging,
-    mut entries: Vec<Entry>,
+    paging: page::Paging,
+    entries: Vec<Entry>,
 ) -> Result<HttpResponse, RecordsError> {
-    shape(query, &mut entries)?;
-    entries.extend(Entry::ignored_parameters(&query.ignored));
-    let this = match (&query.cursor, query.offset) {
-        (Some(cursor), _) => Some(("_cursor", cursor.token())),
-        (None, 0) => None,
-        (None, offset) => Some(("_offset", offset.to_string())),
-    };
-    let mut link = vec![Link {
-        relation: "self",
-        url: link_url(state, resource_type, &query.link_params, this),
-    }];
-    for (relation, to) in [("next", paging.next), ("previous", paging.previous)] {
-        if let Some(to) = to {
-            link.push(Link {
-                relation,
-                url: link_url(state, resource_type, &query.link_params, Some(to)),
-            });
-        }
-    }
-    let bundle = Bundle::new("searchset", total.unwrap_or(0), link, entries);
-    let bundle = if total.is_none() {
-        bundle.without_total()
-    } else {
-        bundle
-    };
+    let base = format!("{}/fhir", state.public_url);
+    let bundle = page::searchset(&base, resource_type, query, total, paging, entries)?;
     let body = serde_json::to_string(&bundle).map_err(|e| RecordsError::Internal(e.to_string()))?;
     Ok(http::fhir(StatusCode::OK).body(body))
 }

@@ -4,12 +4,13 @@ use chrono::{DateTime, Utc};
 use custodian_fhir::FhirError;
 use serde_json::Value;
 
+use custodian_fhir_search::registry::IndexRow;
+
 use crate::{
     access::InstanceFacts,
     domain::{
         compartment::{confidentiality_of, other_patients_of, patient_of},
         resource::{BodyError, IncomingResource},
-        search_params::IndexRow,
         validation, ResourceType,
     },
     state::AppState,

@@ -574,7 +574,7 @@ async fn facts_of_older_resources_are_backfilled() {
     records::facts::backfill(
         &pool,
         &cipher,
-        records::domain::search_params::Registry::global(),
+        custodian_fhir_search::registry::Registry::global(),
         crate::helpers::PUBLIC_URL,
     )
     .await
@@ -585,7 +585,7 @@ async fn facts_of_older_resources_are_backfilled() {
     records::facts::backfill(
         &pool,
         &cipher,
-        records::domain::search_params::Registry::global(),
+        custodian_fhir_search::registry::Registry::global(),
         crate::helpers::PUBLIC_URL,
     )
     .await

@@ -47,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create::create))
             .route(web::get().to(search::search)),
     )
+    .service(resource("/Consent/_search").route(web::post().to(search::search_post)))
+    .service(resource("/Consent/_history").route(web::get().to(history::type_history)))
     .service(
         resource("/Consent/{id}")
             .route(web::get().to(read::read))

@@ -20,8 +20,7 @@ use unicode_normalization::{char::is_combining_mark, UnicodeNormalization};
 
 use custodian_fhir::dates;
 
-static SEARCH_PARAMETERS: &str =
-    include_str!("../../../../shared/fhir/schema/search-parameters.json");
+static SEARCH_PARAMETERS: &str = include_str!("../../fhir/schema/search-parameters.json");
 
 /// Search parameter types this service indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
