@@ -54,7 +54,7 @@ impl Application {
         custodian_database::run_migrations(database_url, OUTBOX_MIGRATIONS).await?;
         custodian_database::run_migrations(database_url, MIGRATIONS).await?;
         let pool = custodian_database::pool(database_url, settings.database.pool_size)?;
-        index_missing(&pool).await?;
+        reindex(&pool).await?;
         let redis = custodian_events::streams::connect(settings.redis.url.expose()).await?;
 
         let metrics = Metrics::new("consent");
@@ -195,17 +195,17 @@ impl Application {
     }
 }
 
-/// Consents written before the search index existed get their index rows.
-async fn index_missing(pool: &custodian_database::Pool) -> Result<(), StartupError> {
+/// The search index rewritten for the running code (consents are few: before serving).
+async fn reindex(pool: &custodian_database::Pool) -> Result<(), StartupError> {
     let mut conn = pool
         .get()
         .await
         .map_err(|e| StartupError::SearchIndex(e.to_string()))?;
-    let indexed = crate::store::index_missing(&mut conn)
+    let indexed = crate::store::reindex(&mut conn)
         .await
         .map_err(|e| StartupError::SearchIndex(e.to_string()))?;
     if indexed > 0 {
-        tracing::info!(indexed, "indexed consents written before the search index");
+        tracing::info!(indexed, "search index of consents rewritten");
     }
     Ok(())
 }

@@ -4,9 +4,12 @@
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
-use custodian_fhir_search::{index::IndexWrite, Registry};
+use custodian_fhir_search::{
+    index::{IndexWrite, Reindex, ReindexPosition},
+    Registry,
+};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -150,20 +153,44 @@ async fn index(conn: &mut AsyncPgConnection, rows: &[&ConsentRow]) -> QueryResul
     write.write(conn).await
 }
 
-/// Indexes the consents that have no index rows (written before the search index existed);
-/// how many. Every live Consent has some (`status` is required), so this is idempotent.
-pub async fn index_missing(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
-    let missing: Vec<ConsentRow> = consents::table
-        .filter(consents::deleted.eq(false))
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
-            "NOT EXISTS (SELECT 1 FROM search_index i WHERE i.resource_type = 'Consent' \
-             AND i.resource_id = consents.id::text)",
-        ))
-        .select(ConsentRow::as_select())
-        .load(conn)
-        .await?;
-    index(conn, &missing.iter().collect::<Vec<_>>()).await?;
-    Ok(missing.len())
+/// Rewrites the index rows of every consent when the extraction code changed
+/// (`custodian_fhir_search::index::INDEX_VERSION`; the first time, consents written before the index existed), a batch
+/// per transaction under the consents' row locks; how many. Resumable, and replicas take
+/// turns ([`Reindex`]).
+pub async fn reindex(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    let mut rewritten = 0;
+    loop {
+        let done = conn
+            .transaction::<bool, diesel::result::Error, _>(async |conn| {
+                let after = match Reindex::lock(conn).await? {
+                    ReindexPosition::Done => return Ok(true),
+                    ReindexPosition::After(_, id) => id,
+                };
+                let batch: Vec<ConsentRow> = consents::table
+                    .filter(
+                        diesel::dsl::sql::<diesel::sql_types::Bool>("id::text > ")
+                            .bind::<diesel::sql_types::Text, _>(after),
+                    )
+                    .order(diesel::dsl::sql::<diesel::sql_types::Text>("id::text"))
+                    .limit(500)
+                    .for_update()
+                    .select(ConsentRow::as_select())
+                    .load(conn)
+                    .await?;
+                let Some(last) = batch.last() else {
+                    Reindex::complete(conn).await?;
+                    return Ok(true);
+                };
+                Reindex::advance(conn, CONSENT, &last.id.to_string()).await?;
+                index(conn, &batch.iter().collect::<Vec<_>>()).await?;
+                rewritten += batch.len();
+                Ok(false)
+            })
+            .await?;
+        if done {
+            return Ok(rewritten);
+        }
+    }
 }
 
 /// The ids and resources of a patient's active, live consents.

@@ -34,6 +34,7 @@ pub mod error;
 pub mod exports;
 pub mod facts;
 pub mod metrics;
+pub mod reindex;
 pub mod relationships;
 pub mod routes;
 pub mod schema;

@@ -117,6 +117,13 @@ impl Application {
         crate::facts::backfill_references(&pool, &cipher, &settings.public_url)
             .await
             .map_err(|e| StartupError::Backfill(e.to_string()))?;
+        // In the background: searches answer meanwhile (see `reindex`).
+        tasks.spawn(crate::reindex::run(
+            pool.clone(),
+            cipher.clone(),
+            Registry::global(),
+            tasks.token(),
+        ));
 
         // Memberships: position on the relationships stream first, then its tail (other
         // instances' writes), then the tables, so nothing committed in between is missed

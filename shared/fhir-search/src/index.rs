@@ -82,3 +82,91 @@ impl IndexWrite {
         Ok(())
     }
 }
+
+/// The version of what [`Registry::extract`](crate::Registry::extract) writes. Raise it when
+/// extraction changes (a parameter indexed differently, a new kind of row): every store then
+/// rewrites the index rows of the resources it holds ([`Reindex`]), since rows written by the
+/// older code would make searches miss or match wrongly.
+pub const INDEX_VERSION: i32 = 1;
+
+/// The progress of rewriting a store's index for [`INDEX_VERSION`], kept in the store's
+/// `search_index_versions` table (`version`, `after_type`, `after_id`, `completed_at`): a
+/// resumable walk in (type, id) order, one batch per transaction, so a crash or a restart goes
+/// on where it stopped and two replicas take turns rather than both doing it.
+pub struct Reindex;
+
+/// Where a reindex stands, read under the lock of its row (held until the transaction ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReindexPosition {
+    /// Resources after this (type, id) remain ("", "" at the start).
+    After(String, String),
+    Done,
+}
+
+#[derive(diesel::QueryableByName)]
+struct StateRow {
+    #[diesel(sql_type = Nullable<Text>)]
+    after_type: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    after_id: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    done: bool,
+}
+
+impl Reindex {
+    /// The position, locked for this transaction (created at the start when missing). A store
+    /// whose `resources` is empty when the row is created has nothing to rewrite.
+    pub async fn lock(conn: &mut AsyncPgConnection) -> QueryResult<ReindexPosition> {
+        diesel::sql_query(
+            "INSERT INTO search_index_versions (version, completed_at) \
+             SELECT $1, CASE WHEN EXISTS (SELECT 1 FROM resources) THEN NULL ELSE now() END \
+             ON CONFLICT (version) DO NOTHING",
+        )
+        .bind::<diesel::sql_types::Integer, _>(INDEX_VERSION)
+        .execute(conn)
+        .await?;
+        let row: StateRow = diesel::sql_query(
+            "SELECT after_type, after_id, completed_at IS NOT NULL AS done \
+             FROM search_index_versions WHERE version = $1 FOR UPDATE",
+        )
+        .bind::<diesel::sql_types::Integer, _>(INDEX_VERSION)
+        .get_result(conn)
+        .await?;
+        Ok(if row.done {
+            ReindexPosition::Done
+        } else {
+            ReindexPosition::After(
+                row.after_type.unwrap_or_default(),
+                row.after_id.unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Records that every resource up to (type, id) is rewritten.
+    pub async fn advance(
+        conn: &mut AsyncPgConnection,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> QueryResult<()> {
+        diesel::sql_query(
+            "UPDATE search_index_versions SET after_type = $2, after_id = $3 WHERE version = $1",
+        )
+        .bind::<diesel::sql_types::Integer, _>(INDEX_VERSION)
+        .bind::<Text, _>(resource_type)
+        .bind::<Text, _>(resource_id)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Records that the walk is over.
+    pub async fn complete(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        diesel::sql_query(
+            "UPDATE search_index_versions SET completed_at = now() WHERE version = $1",
+        )
+        .bind::<diesel::sql_types::Integer, _>(INDEX_VERSION)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}

@@ -34,5 +34,5 @@ SELECT 'Consent'::text AS resource_type,
        deleted,
        actors
 FROM consents;
--- Rows are indexed by the service at start (`store::index_missing`): the values come from
+-- Rows are indexed by the service at start (`store::reindex`): the values come from
 -- the search parameters' FHIRPath expressions, which SQL does not evaluate.

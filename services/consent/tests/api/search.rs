@@ -350,3 +350,33 @@ async fn no_parameter_reaches_a_consent_the_caller_may_not_see() {
     assert_eq!(other.status, StatusCode::FORBIDDEN);
     app.finish().await;
 }
+
+/// Consents indexed by older code (or not at all) are indexed again for the running code.
+#[actix_web::test]
+async fn the_index_is_rewritten_for_the_running_code() {
+    use diesel_async::RunQueryDsl;
+    let app = spawn_app().await;
+    let h1 = app.practitioner_token("Organization/h1");
+    app.create_alice_consent().await;
+    let found =
+        || async { matched(&app.get("/fhir/Consent?status=active", Some(&h1)).await.body).len() };
+    assert_eq!(found().await, 1);
+    let pool = custodian_database::pool(&app.database_url, 1).unwrap();
+    let mut conn = pool.get().await.unwrap();
+    for sql in [
+        "DELETE FROM search_index",
+        "DELETE FROM search_index_versions",
+    ] {
+        diesel::sql_query(sql).execute(&mut conn).await.unwrap();
+    }
+    assert_eq!(found().await, 0);
+    assert_eq!(consent::store::reindex(&mut conn).await.unwrap(), 1);
+    assert_eq!(found().await, 1);
+    assert_eq!(
+        consent::store::reindex(&mut conn).await.unwrap(),
+        0,
+        "done once"
+    );
+    drop(conn);
+    app.finish().await;
+}

@@ -20,6 +20,7 @@ mod metadata;
 mod migrations;
 mod operations;
 mod references;
+mod reindex;
 mod search;
 mod search_depth;
 mod search_gaps;
