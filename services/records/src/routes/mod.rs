@@ -7,6 +7,7 @@ pub mod create;
 pub mod delete;
 pub mod erase;
 pub mod everything;
+pub mod exact_numbers;
 pub mod export;
 pub mod fhirpath_patch;
 pub mod history;

@@ -40,6 +40,7 @@ use serde_json::{value::RawValue, Value};
 use super::{
     apply::{self, Applied},
     conditional::{self, Condition, Resolved},
+    exact_numbers,
     fhirpath_patch::FhirPatch,
     http,
     meta::{self, Changed, MetaChange},
@@ -195,10 +196,11 @@ fn parse_etag(raw: &str) -> Result<i64, FhirError> {
 
 /// The patch of a PATCH entry: a Binary holding a JSON Patch, or a FHIRPath Patch Parameters.
 fn patch_of(entry: &InEntry) -> Result<Patch, FhirError> {
+    // Numbers kept as written (`exact_numbers`), as the PATCH interaction reads them.
     let resource: Value = entry
         .resource
         .as_ref()
-        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .and_then(|r| exact_numbers::parse(r.get().as_bytes()).ok())
         .ok_or_else(|| FhirError::BadRequest("a PATCH entry needs its patch as resource".into()))?;
     match resource.get("resourceType").and_then(Value::as_str) {
         Some("Binary") => {
@@ -213,9 +215,9 @@ fn patch_of(entry: &InEntry) -> Result<Patch, FhirError> {
                 .and_then(Value::as_str)
                 .and_then(|d| STANDARD.decode(d).ok())
                 .ok_or_else(|| FhirError::BadRequest("the Binary's data is not base64".into()))?;
-            serde_json::from_slice(&data)
-                .map(Patch::Json)
+            exact_numbers::parse(&data)
                 .map_err(|e| FhirError::BadRequest(format!("the Binary is not a JSON Patch: {e}")))
+                .and_then(Patch::json_patch)
         }
         Some("Parameters") => FhirPatch::parse(&resource).map(Patch::Fhir),
         _ => Err(FhirError::BadRequest(
