@@ -20,7 +20,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::Value;
 
 use super::{
-    apply::{self, existing_subject, Applied},
+    apply::{self, existing_subject, Applied, WriteRequest},
     conditional::{self, committed, enqueue_refusal, matched, Condition, Outcome, Resolved},
     exact_numbers, fhirpath_patch, http,
     write::{parse_body, prepare},
@@ -233,7 +233,17 @@ pub(super) async fn patch_on(
     };
     Ok(applied(
         apply::update(
-            conn, state, caller, rt, id, &incoming, &prepared, expected, now,
+            conn,
+            state,
+            WriteRequest {
+                caller,
+                resource_type: rt,
+                id,
+                incoming: &incoming,
+                prepared: &prepared,
+                expected,
+                now,
+            },
         )
         .await?,
     ))

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{value::RawValue, Value};
 
 use super::{
-    apply::{self, Applied},
+    apply::{self, Applied, WriteRequest},
     conditional::{self, Condition, Resolved},
     exact_numbers,
     fhirpath_patch::FhirPatch,
@@ -554,13 +554,28 @@ async fn run_entry(
             };
         }
         (Op::Create { .. }, Some(incoming), Some(prepared)) => {
-            apply::create_in(conn, batch, caller, t, id, incoming, prepared, None, now).await?
+            let request = WriteRequest {
+                caller,
+                resource_type: t,
+                id,
+                incoming,
+                prepared,
+                expected: None,
+                now,
+            };
+            apply::create_in(conn, batch, request).await?
         }
         (Op::Update { expected, .. }, Some(incoming), Some(prepared)) => {
-            apply::update_in(
-                conn, batch, caller, t, id, incoming, prepared, *expected, now,
-            )
-            .await?
+            let request = WriteRequest {
+                caller,
+                resource_type: t,
+                id,
+                incoming,
+                prepared,
+                expected: *expected,
+                now,
+            };
+            apply::update_in(conn, batch, request).await?
         }
         (Op::Delete { expected }, _, _) => {
             apply::delete_in(conn, batch, caller, t, id, *expected, now).await?
