@@ -12,7 +12,8 @@
 //! so a read sees what the transaction wrote; the response keeps the request's order.
 //! Conditions (`ifNoneExist`, conditional URLs, conditional references) are matched as
 //! `conditional.rs` matches them (the caller's access inside the query), all before any entry
-//! is written: on the state before the transaction, as HAPI FHIR does. Two writes of a
+//! is written: on the state before the transaction, as HAPI FHIR does; conditional creates
+//! with the same condition make or name one resource (the first decides). Two writes of a
 //! transaction that name the same resource (after conditions are matched; a conditional
 //! create that matched names the match) fail it with a 400, as the specification requires and
 //! HAPI FHIR does (HAPI-0535): which of them wins would otherwise depend on this order.
@@ -136,6 +137,9 @@ enum Resolution {
     Write,
     /// A conditional create matched this version of an existing resource: nothing written.
     Existing(i64),
+    /// A conditional create with the condition of an earlier one of its transaction: it names
+    /// the resource that one makes or matches (this version of it), and writes nothing.
+    Same(i64),
     /// A conditional delete matched nothing.
     Nothing,
 }
@@ -155,7 +159,7 @@ impl Planned {
     /// The resource it writes (or, for a conditional create that matched, names), if any.
     fn writes(&self, resolution: Resolution) -> Option<(&str, &str)> {
         match (&self.op, resolution) {
-            (Op::Read { .. }, _) | (_, Resolution::Nothing) => None,
+            (Op::Read { .. }, _) | (_, Resolution::Nothing | Resolution::Same(_)) => None,
             _ => Some((self.resource_type.as_str(), self.id.as_str())),
         }
     }
@@ -501,7 +505,9 @@ async fn run_entry(
         ..Answer::new(p.index, status)
     };
     match entry.resolution {
-        Resolution::Existing(version) => return Ok(answer("200 OK", Some(version))),
+        Resolution::Existing(version) | Resolution::Same(version) => {
+            return Ok(answer("200 OK", Some(version)))
+        }
         Resolution::Nothing => return Ok(answer("204 No Content", None)),
         Resolution::Write => {}
     }
@@ -1003,6 +1009,7 @@ async fn process(
         resolutions.push(resolve(conn, state, caller, p, events).await?);
     }
     if full_urls {
+        same_conditions(&mut planned, &mut resolutions);
         if let Some((index, m)) = overlap(&planned, &resolutions) {
             return Err(fail(index, FhirError::BadRequest(m)));
         }
@@ -1101,6 +1108,37 @@ async fn process(
     batch.enqueue_events(&reads);
     batch.flush(conn).await?;
     Ok(answers)
+}
+
+/// Conditional creates of a transaction with one condition make or name one resource, as HAPI
+/// FHIR has it: the first decides (creates, or matches), the others name what it does. Without
+/// this, two entries meant to create a resource once (a Practitioner each document of a Bundle
+/// names, say) would create it twice, the condition matching neither on the state before.
+fn same_conditions(planned: &mut [Planned], resolutions: &mut [Resolution]) {
+    let mut first: HashMap<String, (ResourceId, i64)> = HashMap::new();
+    for (p, resolution) in planned.iter_mut().zip(resolutions.iter_mut()) {
+        let Op::Create {
+            if_none_exist: Some(c),
+            ..
+        } = &p.op
+        else {
+            continue;
+        };
+        let key = c.key(p.resource_type.as_str());
+        match (first.get(&key), *resolution) {
+            (Some((id, version)), _) => {
+                p.id = id.clone();
+                *resolution = Resolution::Same(*version);
+            }
+            (None, Resolution::Write) => {
+                first.insert(key, (p.id.clone(), 1));
+            }
+            (None, Resolution::Existing(version)) => {
+                first.insert(key, (p.id.clone(), version));
+            }
+            (None, _) => {}
+        }
+    }
 }
 
 /// The first entry of a transaction that writes a resource an earlier entry writes, and what

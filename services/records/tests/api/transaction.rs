@@ -570,3 +570,78 @@ async fn meta_operations_are_bundle_entries() {
     assert!(read.json()["meta"].get("tag").is_none(), "{}", read.text());
     app.cleanup().await;
 }
+
+/// Conditional creates of one transaction with the same condition make one resource (the
+/// first creates, the others name it; references to any of their fullUrls go to it), and name
+/// one resource when it exists, as HAPI FHIR does: not two resources, nor a 400 for writing
+/// one resource twice.
+#[actix_web::test]
+async fn conditional_creates_with_one_condition_make_one_resource() {
+    let app = spawn_app().await;
+    let (_, token) = app.practitioner("Organization/h1");
+    let org = json!({"resourceType": "Organization", "name": "Once",
+                     "identifier": [{"system": "urn:t", "value": "once"}]});
+    let entry = |full_url: &str| {
+        json!({"fullUrl": full_url, "resource": org,
+               "request": {"method": "POST", "url": "Organization",
+                           "ifNoneExist": "identifier=urn:t|once"}})
+    };
+    let bundle = tx(
+        "transaction",
+        vec![
+            entry("urn:uuid:5d8e4a2c-0000-4000-8000-000000000001"),
+            json!({"resource": {"resourceType": "Location", "name": "Ward",
+                                "managingOrganization": {"reference": "urn:uuid:5d8e4a2c-0000-4000-8000-000000000002"}},
+                   "request": {"method": "POST", "url": "Location"}}),
+            entry("urn:uuid:5d8e4a2c-0000-4000-8000-000000000002"),
+        ],
+    );
+    let resp = app.post("/fhir", &token, &bundle).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let out = resp.json();
+    assert_eq!(
+        out["entry"][0]["response"]["status"], "201 Created",
+        "{out}"
+    );
+    assert_eq!(out["entry"][2]["response"]["status"], "200 OK", "{out}");
+    let location = out["entry"][0]["response"]["location"].as_str().unwrap();
+    assert_eq!(out["entry"][2]["response"]["location"], location);
+    let found = app
+        .get("/fhir/Organization?identifier=urn:t%7Conce", &token, &[])
+        .await
+        .json();
+    assert_eq!(found["total"], 1, "{found}");
+    let org_ref = location.split("/_history").next().unwrap();
+    let ward = out["entry"][1]["response"]["location"].as_str().unwrap();
+    let ward = app
+        .get(
+            &format!("/fhir/{}", ward.split("/_history").next().unwrap()),
+            &token,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(ward["managingOrganization"]["reference"], org_ref);
+
+    // Again, now that it exists: both name it.
+    let resp = app
+        .post(
+            "/fhir",
+            &token,
+            &tx(
+                "transaction",
+                vec![
+                    entry("urn:uuid:5d8e4a2c-0000-4000-8000-000000000003"),
+                    entry("urn:uuid:5d8e4a2c-0000-4000-8000-000000000004"),
+                ],
+            ),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let out = resp.json();
+    for e in out["entry"].as_array().unwrap() {
+        assert_eq!(e["response"]["status"], "200 OK", "{out}");
+        assert_eq!(e["response"]["location"], location);
+    }
+    app.cleanup().await;
+}
