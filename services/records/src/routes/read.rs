@@ -11,7 +11,7 @@ use custodian_fhir::{
     FhirError,
 };
 
-use super::http;
+use super::{exact_numbers, http};
 use crate::{
     access::{custodian_of, hidden, not_known, stored_patient, InstanceFacts, Subject},
     domain::VersionId,
@@ -144,9 +144,11 @@ impl Subset {
         if summary.is_none() && self.elements.is_none() {
             return Ok(json);
         }
-        let value: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
-        Ok(elements::subset(&value, summary, self.elements.as_deref()).to_string())
+        // Numbers kept as stored (`exact_numbers`): a subset must not turn 60.50 into 60.5.
+        let value = exact_numbers::parse(json.as_bytes())
+            .map_err(|e| RecordsError::Internal(format!("a stored resource: {e}")))?;
+        let subset = elements::subset(&value, summary, self.elements.as_deref());
+        exact_numbers::to_string(&subset).map_err(|e| RecordsError::Internal(e.to_string()))
     }
 }
 

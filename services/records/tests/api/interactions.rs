@@ -1335,3 +1335,41 @@ async fn patches_keep_decimals_as_written() {
     assert!(text.contains(r#""value":60.50}"#), "{text}");
     app.cleanup().await;
 }
+
+/// A read with `_elements` or `_summary` returns the kept elements as stored: decimals as
+/// written (before, the subset went through f64s: 60.50 came back as 60.5).
+#[actix_web::test]
+async fn read_subsets_keep_decimals_as_written() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    crate::helpers::register(&app, &h1, "subp").await;
+    let r = app
+        .send_json(
+            "PUT",
+            "/fhir/Observation/subo",
+            &h1,
+            &crate::helpers::weight("Patient/subp", "60.50").replace(
+                r#""resourceType":"Observation","#,
+                r#""resourceType":"Observation","id":"subo","#,
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    for query in ["_elements=valueQuantity", "_summary=true", "_summary=data"] {
+        let r = app
+            .get(&format!("/fhir/Observation/subo?{query}"), &h1, &[])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.text().contains(r#""value":60.50"#),
+            "{query}: {}",
+            r.text()
+        );
+    }
+    let r = app
+        .get("/fhir/Observation/subo?_elements=valueQuantity", &h1, &[])
+        .await;
+    assert!(r.json().get("effectiveDateTime").is_none(), "{}", r.text());
+    app.cleanup().await;
+}
