@@ -10,13 +10,16 @@
 //!
 //! Order (R4 http.html#trules): entries run DELETE, then POST, then PUT/PATCH, then GET/HEAD,
 //! so a read sees what the transaction wrote; the response keeps the request's order.
-//! Conditions (`ifNoneExist`, conditional URLs, conditional references) are matched as
-//! `conditional.rs` matches them (the caller's access inside the query), all before any entry
-//! is written: on the state before the transaction, as HAPI FHIR does; conditional creates
-//! with the same condition make or name one resource (the first decides). Two writes of a
-//! transaction that name the same resource (after conditions are matched; a conditional
-//! create that matched names the match) fail it with a 400, as the specification requires and
-//! HAPI FHIR does (HAPI-0535): which of them wins would otherwise depend on this order.
+//! Conditions (`ifNoneExist`, conditional URLs) are matched as `conditional.rs` matches them
+//! (the caller's access inside the query), all before any entry is written: on the state
+//! before the transaction; conditional creates with the same condition make or name one
+//! resource (the first decides). Conditional references are resolved after the writes that
+//! come before their entry (step 5: "resolve any conditional references"; HAPI FHIR resolves
+//! them as it writes): one to a resource a DELETE of the transaction removed matches nothing,
+//! one to a resource a POST made matches it. Two writes of a transaction that name the same
+//! resource (after conditions are matched; a conditional create that matched names the match)
+//! fail it with a 400, as the specification requires and HAPI FHIR does (HAPI-0535): which of
+//! them wins would otherwise depend on this order.
 //!
 //! In a transaction, references to an entry's `fullUrl` (e.g. `urn:uuid:...`) are rewritten
 //! to the `Type/id` the server assigned (for a conditional create that matched, the match's),
@@ -993,8 +996,9 @@ fn rewrite(body: &mut String, from: &str, to: &str) -> Result<(), RecordsError> 
 }
 
 /// Matches the entries' conditions, rewrites their references (to entries' `fullUrl`s when
-/// `full_urls`, and conditional ones), validates them and runs them in the specification's
-/// order, on `conn`. The matching's events are kept in `events` (and enqueued on success).
+/// `full_urls`, and conditional ones, those that need a search once the entries before them
+/// are written), validates them and runs them in the specification's order, on `conn`. The
+/// matching's events are kept in `events` (and enqueued on success).
 async fn process(
     conn: &mut AsyncPgConnection,
     state: &AppState,
@@ -1044,63 +1048,63 @@ async fn process(
             _ => None,
         })
         .collect();
-    let mut resolved_refs: Vec<(String, String)> = Vec::new();
-    let mut readies = Vec::new();
+    // Conditional references are resolved once the writes before them are made (R4
+    // http.html#trules step 5, and HAPI FHIR resolves them as it writes): to a resource a
+    // DELETE of the transaction removed, none; to one a POST of it made, that one. Those to
+    // the Bundle's own conditional creates need no search and are rewritten now; an entry with
+    // others waits (`Pending::Deferred`) until its turn.
+    let mut references = References {
+        own,
+        resolved: Vec::new(),
+    };
+    let mut pending = Vec::new();
     for (mut p, resolution) in planned.into_iter().zip(resolutions) {
         let index = p.index;
         if let Op::Create { body, .. } | Op::Update { body, .. } = &mut p.op {
             rewrite_all(body, &rewrites);
-            let mut refs = Vec::new();
-            // A conditional reference has a `?`, written as such or escaped.
-            if body.contains('?') || body.contains("\\u") {
-                if let Ok(value) = serde_json::from_str::<Value>(body) {
-                    conditional_references(&value, &mut refs);
-                }
-            }
-            for r in refs {
-                let target =
-                    match resolved_refs.iter().find(|(from, _)| *from == r) {
-                        Some((_, to)) => to.clone(),
-                        None => {
-                            let (t, _) = r.split_once('?').unwrap_or_default();
-                            let c = Condition::parse(t, &r).map_err(|e| fail(index, e))?;
-                            let to =
-                                match own.iter().find(|(k, _)| *k == c.key(t)) {
-                                    Some((_, to)) => to.clone(),
-                                    None => {
-                                        let m = matched(conn, state, caller, index, t, &c, events)
-                                            .await?;
-                                        match m.resolved() {
-                                            Resolved::One(found) => format!("{t}/{}", found.id),
-                                            Resolved::None | Resolved::Several => {
-                                                return Err(fail(
-                                                    index,
-                                                    FhirError::PreconditionFailed(format!(
-                                                "the conditional reference {r:?} must match \
-                                                 exactly one resource; it matches {}",
-                                                if m.found.is_empty() { "none" } else { "several" }
-                                            )),
-                                                ))
-                                            }
-                                        }
-                                    }
-                                };
-                            resolved_refs.push((r.clone(), to.clone()));
-                            to
-                        }
-                    };
-                rewrite(body, &r, &target)?;
-            }
         }
-        readies.push(ready(state, p, resolution, now).map_err(|e| fail(index, e))?);
+        let left = references
+            .rewrite(conn, state, caller, &mut p, events, false)
+            .await?;
+        pending.push(if left {
+            Pending::Deferred(Box::new(p), resolution)
+        } else {
+            Pending::Ready(Box::new(
+                ready(state, p, resolution, now).map_err(|e| fail(index, e))?,
+            ))
+        });
     }
-    readies.sort_by_key(|r| r.planned.order());
+    pending.sort_by_key(|e| match e {
+        Pending::Ready(r) => r.planned.order(),
+        Pending::Deferred(p, _) => p.order(),
+    });
     let mut batch = Batch::new(state);
+    let readies: Vec<&Ready> = pending
+        .iter()
+        .filter_map(|e| match e {
+            Pending::Ready(r) => Some(r.as_ref()),
+            Pending::Deferred(..) => None,
+        })
+        .collect();
     read_ahead(conn, &mut batch, &readies).await?;
     let mut answers = Vec::new();
     let mut reads = Vec::new();
-    for r in &readies {
-        let mut answer = run_entry(conn, &mut batch, caller, r, now).await?;
+    for entry in pending {
+        let r = match entry {
+            Pending::Ready(r) => *r,
+            Pending::Deferred(mut p, resolution) => {
+                // The searches see what the entries before it wrote.
+                if batch.holds_writes() {
+                    batch.flush(conn).await?;
+                }
+                references
+                    .rewrite(conn, state, caller, &mut p, events, true)
+                    .await?;
+                let index = p.index;
+                ready(state, *p, resolution, now).map_err(|e| fail(index, e))?
+            }
+        };
+        let mut answer = run_entry(conn, &mut batch, caller, &r, now).await?;
         reads.extend(answer.read.take());
         answers.push(answer);
     }
@@ -1164,13 +1168,94 @@ fn overlap(planned: &[Planned], resolutions: &[Resolution]) -> Option<(usize, St
     None
 }
 
+/// An entry before its turn: ready to run, or with conditional references still to resolve.
+enum Pending {
+    Ready(Box<Ready>),
+    Deferred(Box<Planned>, Resolution),
+}
+
+/// How a transaction's conditional references (`Type?params`) resolve.
+struct References {
+    /// (condition key, `Type/id`) of the Bundle's own conditional creates.
+    own: Vec<(String, String)>,
+    /// (reference, `Type/id`) resolved so far: one reference names one resource throughout.
+    resolved: Vec<(String, String)>,
+}
+
+impl References {
+    /// Rewrites the conditional references in `p`'s resource to the one resource each
+    /// matches: the Bundle's own conditional create with that condition, or (when `search`)
+    /// the one match of a search on `conn`, none or several failing the entry with a 412.
+    /// Returns whether some are left (not searched for).
+    async fn rewrite(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        state: &AppState,
+        caller: &Caller,
+        p: &mut Planned,
+        events: &mut Vec<AccessEvent>,
+        search: bool,
+    ) -> Result<bool, Failure> {
+        let index = p.index;
+        let (Op::Create { body, .. } | Op::Update { body, .. }) = &mut p.op else {
+            return Ok(false);
+        };
+        let mut refs = Vec::new();
+        // A conditional reference has a `?`, written as such or escaped.
+        if body.contains('?') || body.contains("\\u") {
+            if let Ok(value) = serde_json::from_str::<Value>(body) {
+                conditional_references(&value, &mut refs);
+            }
+        }
+        let mut left = false;
+        for r in refs {
+            if let Some((_, to)) = self.resolved.iter().find(|(from, _)| *from == r) {
+                rewrite(body, &r, to)?;
+                continue;
+            }
+            let (t, _) = r.split_once('?').unwrap_or_default();
+            let c = Condition::parse(t, &r).map_err(|e| fail(index, e))?;
+            let to = match self.own.iter().find(|(k, _)| *k == c.key(t)) {
+                Some((_, to)) => to.clone(),
+                None if !search => {
+                    left = true;
+                    continue;
+                }
+                None => {
+                    let m = matched(conn, state, caller, index, t, &c, events).await?;
+                    match m.resolved() {
+                        Resolved::One(found) => format!("{t}/{}", found.id),
+                        Resolved::None | Resolved::Several => {
+                            return Err(fail(
+                                index,
+                                FhirError::PreconditionFailed(format!(
+                                    "the conditional reference {r:?} must match exactly one \
+                                     resource; it matches {}",
+                                    if m.found.is_empty() {
+                                        "none"
+                                    } else {
+                                        "several"
+                                    }
+                                )),
+                            ))
+                        }
+                    }
+                }
+            };
+            self.resolved.push((r.clone(), to.clone()));
+            rewrite(body, &r, &to)?;
+        }
+        Ok(left)
+    }
+}
+
 /// Reads at once what the entries will read one by one (each answered by `batch` from then
 /// on): the current rows of the ids they update or delete, locked; the custodians of the
 /// compartments they write into; and those compartments' data keys.
 async fn read_ahead(
     conn: &mut AsyncPgConnection,
     batch: &mut Batch<'_>,
-    readies: &[Ready],
+    readies: &[&Ready],
 ) -> Result<(), Failure> {
     let mut targets = Vec::new();
     let mut patients = Vec::new();

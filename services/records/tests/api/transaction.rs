@@ -645,3 +645,71 @@ async fn conditional_creates_with_one_condition_make_one_resource() {
     }
     app.cleanup().await;
 }
+
+/// Conditional references are resolved after the writes before their entry (R4
+/// http.html#trules, step 5): one naming what a POST of the transaction created finds it, one
+/// naming what a DELETE of it removed finds nothing (412). Before, both were matched on the
+/// state before the transaction: the first was a 412, the second referred to the deleted
+/// resource.
+#[actix_web::test]
+async fn conditional_references_see_the_writes_before_them() {
+    let app = spawn_app().await;
+    let (_, token) = app.practitioner("Organization/h1");
+    let mut patient = patient_resource("x", "Ref", "Rae");
+    patient.as_object_mut().unwrap().remove("id");
+    patient["identifier"] = json!([{"system": "urn:t", "value": "new"}]);
+    let obs =
+        serde_json::from_str::<Value>(&weight("Patient?identifier=urn:t|new", "61.0")).unwrap();
+    let bundle = tx(
+        "transaction",
+        vec![
+            json!({"resource": patient, "request": {"method": "POST", "url": "Patient"}}),
+            json!({"resource": obs, "request": {"method": "POST", "url": "Observation"}}),
+        ],
+    );
+    let resp = app.post("/fhir", &token, &bundle).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let out = resp.json();
+    let patient_ref = out["entry"][0]["response"]["location"]
+        .as_str()
+        .unwrap()
+        .split("/_history")
+        .next()
+        .unwrap()
+        .to_string();
+    let obs_path = out["entry"][1]["response"]["location"].as_str().unwrap();
+    let read = app
+        .get(
+            &format!("/fhir/{}", obs_path.split("/_history").next().unwrap()),
+            &token,
+            &[],
+        )
+        .await
+        .json();
+    assert_eq!(read["subject"]["reference"], patient_ref.as_str());
+
+    let org = json!({"resourceType": "Organization", "id": "refgone", "name": "Gone",
+                     "identifier": [{"system": "urn:t", "value": "refgone"}]});
+    let r = app
+        .put("/fhir/Organization/refgone", &token, &org, &[])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let bundle = tx(
+        "transaction",
+        vec![
+            json!({"resource": {"resourceType": "Location", "name": "Ward",
+                                "managingOrganization": {"reference": "Organization?identifier=urn:t|refgone"}},
+                   "request": {"method": "POST", "url": "Location"}}),
+            json!({"request": {"method": "DELETE", "url": "Organization/refgone"}}),
+        ],
+    );
+    let resp = app.post("/fhir", &token, &bundle).await;
+    assert_eq!(resp.status, 412, "{}", resp.text());
+    assert_eq!(
+        app.get("/fhir/Organization/refgone", &token, &[])
+            .await
+            .status,
+        200
+    );
+    app.cleanup().await;
+}
