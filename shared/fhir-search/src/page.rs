@@ -4,7 +4,7 @@
 use custodian_fhir::{
     bundle::{raw, Bundle, Entry, Link},
     elements::{self, Summary},
-    FhirError,
+    exact_numbers, FhirError,
 };
 use diesel::result::QueryResult;
 use diesel_async::AsyncPgConnection;
@@ -157,9 +157,12 @@ fn shape(query: &SearchQuery, entries: &mut [Entry]) -> Result<(), FhirError> {
         let Some(resource) = &entry.resource else {
             continue;
         };
-        let value: serde_json::Value =
-            serde_json::from_str(resource.get()).map_err(|e| FhirError::Internal(e.to_string()))?;
-        entry.resource = raw(elements::subset(&value, summary, elements).to_string());
+        // Numbers kept as stored: a subset must not turn 60.50 into 60.5.
+        let value = exact_numbers::parse(resource.get().as_bytes())
+            .map_err(|e| FhirError::Internal(e.to_string()))?;
+        let subset = exact_numbers::to_string(&elements::subset(&value, summary, elements))
+            .map_err(|e| FhirError::Internal(e.to_string()))?;
+        entry.resource = raw(subset);
     }
     Ok(())
 }

@@ -15,6 +15,7 @@
 pub mod bundle;
 pub mod dates;
 pub mod elements;
+pub mod exact_numbers;
 pub mod history;
 pub mod http;
 pub mod outcome;

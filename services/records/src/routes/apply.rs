@@ -360,23 +360,40 @@ async fn write(
     Ok((json, memberships))
 }
 
+/// One create or update: who writes what, under which precondition, when. What an interaction
+/// hands to [`create`]/[`update`] (a batch of its own) or [`create_in`]/[`update_in`] (a
+/// Bundle's batch).
+#[derive(Clone, Copy)]
+pub struct WriteRequest<'a> {
+    pub caller: &'a Caller,
+    pub resource_type: &'a str,
+    pub id: &'a str,
+    pub incoming: &'a IncomingResource,
+    pub prepared: &'a Prepared,
+    /// `If-Match`: the version that must be current.
+    pub expected: Option<i64>,
+    pub now: DateTime<Utc>,
+}
+
 /// Creates `id` (a new id: no existing row is expected).
-#[allow(clippy::too_many_arguments)]
 pub async fn create(
     conn: &mut AsyncPgConnection,
     state: &AppState,
-    caller: &Caller,
-    resource_type: &str,
-    id: &str,
-    incoming: &IncomingResource,
-    prepared: &Prepared,
-    expected: Option<i64>,
-    now: DateTime<Utc>,
+    request: WriteRequest<'_>,
 ) -> Result<Applied, RecordsError> {
     let mut batch = Batch::new(state);
-    let applied = create_in(
-        conn,
-        &mut batch,
+    let applied = create_in(conn, &mut batch, request).await?;
+    batch.flush(conn).await?;
+    Ok(applied)
+}
+
+/// [`create`] on `batch`, which makes its writes later.
+pub async fn create_in(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    request: WriteRequest<'_>,
+) -> Result<Applied, RecordsError> {
+    let WriteRequest {
         caller,
         resource_type,
         id,
@@ -384,25 +401,7 @@ pub async fn create(
         prepared,
         expected,
         now,
-    )
-    .await?;
-    batch.flush(conn).await?;
-    Ok(applied)
-}
-
-/// [`create`] on `batch`, which makes its writes later.
-#[allow(clippy::too_many_arguments)]
-pub async fn create_in(
-    conn: &mut AsyncPgConnection,
-    batch: &mut Batch<'_>,
-    caller: &Caller,
-    resource_type: &str,
-    id: &str,
-    incoming: &IncomingResource,
-    prepared: &Prepared,
-    expected: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<Applied, RecordsError> {
+    } = request;
     let state = batch.state();
     let (patched, custodian) = with_custodian(
         state,
@@ -491,22 +490,24 @@ pub async fn create_in(
 }
 
 /// Updates `id`, or creates it with that id.
-#[allow(clippy::too_many_arguments)]
 pub async fn update(
     conn: &mut AsyncPgConnection,
     state: &AppState,
-    caller: &Caller,
-    resource_type: &str,
-    id: &str,
-    incoming: &IncomingResource,
-    prepared: &Prepared,
-    expected: Option<i64>,
-    now: DateTime<Utc>,
+    request: WriteRequest<'_>,
 ) -> Result<Applied, RecordsError> {
     let mut batch = Batch::new(state);
-    let applied = update_in(
-        conn,
-        &mut batch,
+    let applied = update_in(conn, &mut batch, request).await?;
+    batch.flush(conn).await?;
+    Ok(applied)
+}
+
+/// [`update`] on `batch`, which makes its writes later.
+pub async fn update_in(
+    conn: &mut AsyncPgConnection,
+    batch: &mut Batch<'_>,
+    request: WriteRequest<'_>,
+) -> Result<Applied, RecordsError> {
+    let WriteRequest {
         caller,
         resource_type,
         id,
@@ -514,39 +515,10 @@ pub async fn update(
         prepared,
         expected,
         now,
-    )
-    .await?;
-    batch.flush(conn).await?;
-    Ok(applied)
-}
-
-/// [`update`] on `batch`, which makes its writes later.
-#[allow(clippy::too_many_arguments)]
-pub async fn update_in(
-    conn: &mut AsyncPgConnection,
-    batch: &mut Batch<'_>,
-    caller: &Caller,
-    resource_type: &str,
-    id: &str,
-    incoming: &IncomingResource,
-    prepared: &Prepared,
-    expected: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<Applied, RecordsError> {
+    } = request;
     let state = batch.state();
     let Some(current) = batch.current(conn, resource_type, id).await? else {
-        return create_in(
-            conn,
-            batch,
-            caller,
-            resource_type,
-            id,
-            incoming,
-            prepared,
-            expected,
-            now,
-        )
-        .await;
+        return create_in(conn, batch, request).await;
     };
     // The data being replaced, in the compartment the id is bound to (a deleted id too): read
     // from the database, with what the batch holds written first.

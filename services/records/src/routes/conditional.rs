@@ -27,7 +27,7 @@ use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::{
-    apply::{self, Applied},
+    apply::{self, Applied, WriteRequest},
     http::{self, prefer_return, Return},
     search::{decide_each, refuses_the_request, scope_query, Scoped, Tally},
     write::{parse_body, prepare},
@@ -444,7 +444,17 @@ pub async fn create(
                 Resolved::None => Outcome::Applied {
                     id: id.to_string(),
                     applied: apply::create(
-                        conn, state, caller, rt, id, incoming, prepared, None, now,
+                        conn,
+                        state,
+                        WriteRequest {
+                            caller,
+                            resource_type: rt,
+                            id,
+                            incoming,
+                            prepared,
+                            expected: None,
+                            now,
+                        },
                     )
                     .await?,
                 },
@@ -567,7 +577,17 @@ async fn handle_update(
             };
             let prepared = prepare(state, incoming, resource_type, &id, now)?;
             let applied = apply::update(
-                conn, state, caller, rt, &id, incoming, &prepared, expected, now,
+                conn,
+                state,
+                WriteRequest {
+                    caller,
+                    resource_type: rt,
+                    id: &id,
+                    incoming,
+                    prepared: &prepared,
+                    expected,
+                    now,
+                },
             )
             .await?;
             let outcome = Outcome::Applied {

@@ -7,7 +7,7 @@ use custodian_fhir::FhirError;
 use diesel_async::AsyncConnection;
 
 use super::{
-    apply::{self, Applied},
+    apply::{self, Applied, WriteRequest},
     conditional::{self, Condition},
     http::{self, prefer_return},
     write::{parse_body, prepare},
@@ -78,13 +78,15 @@ async fn handle(
             let applied = apply::create(
                 conn,
                 state,
-                caller,
-                resource_type,
-                id,
-                incoming,
-                prepared,
-                None,
-                now,
+                WriteRequest {
+                    caller,
+                    resource_type,
+                    id,
+                    incoming,
+                    prepared,
+                    expected: None,
+                    now,
+                },
             )
             .await?;
             if let Applied::Denied { event, .. } = &applied {

@@ -265,9 +265,17 @@ fn value_of(part: &Value) -> Result<Value, FhirError> {
 }
 
 fn index_of(part: &Value, name: &str) -> Result<usize, FhirError> {
-    part.get("valueInteger")
+    let value = part.get("valueInteger");
+    value
         .and_then(Value::as_u64)
         .and_then(|i| usize::try_from(i).ok())
+        // A patch read with its numbers kept as written (`exact_numbers`).
+        .or_else(|| {
+            value
+                .and_then(custodian_fhir::exact_numbers::number)?
+                .parse()
+                .ok()
+        })
         .ok_or_else(|| bad(format!("{name} must be a non-negative valueInteger")))
 }
 

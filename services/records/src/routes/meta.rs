@@ -174,15 +174,19 @@ fn same(name: &str, a: &Value, b: &Value) -> bool {
 
 /// The `Parameters` answer: `return` holding `meta`.
 fn answer(meta: &Value) -> HttpResponse {
-    let body = json!({
+    http::fhir(StatusCode::OK).body(parameters_of(meta).to_string())
+}
+
+/// The `Parameters` an operation answers: `return` holding `meta`.
+pub(super) fn parameters_of(meta: &Value) -> Value {
+    json!({
         "resourceType": "Parameters",
         "parameter": [{"name": "return", "valueMeta": meta}]
-    });
-    http::fhir(StatusCode::OK).body(body.to_string())
+    })
 }
 
 /// The `meta` of a stored body (an empty one when it has none).
-fn meta_of(json: &str) -> Result<Value, RecordsError> {
+pub(super) fn meta_of(json: &str) -> Result<Value, RecordsError> {
     let value: Value =
         serde_json::from_str(json).map_err(|e| RecordsError::Internal(e.to_string()))?;
     Ok(value.get("meta").cloned().unwrap_or_else(|| json!({})))
@@ -355,7 +359,7 @@ pub async fn meta_delete(
 }
 
 /// What a change did.
-enum Changed {
+pub(super) enum Changed {
     Done(Value),
     /// Refused or impossible: the event to record and the answer.
     Not(Box<AccessEvent>, RecordsError),
@@ -424,8 +428,9 @@ fn deny(
 }
 
 /// Changes the current version's meta in place, under its row lock, once the caller is
-/// permitted to update the resource as it is and as it becomes.
-async fn apply_change(
+/// permitted to update the resource as it is and as it becomes. Its event is enqueued on
+/// `conn` when it is done, returned when it is not.
+pub(super) async fn apply_change(
     conn: &mut diesel_async::AsyncPgConnection,
     state: &AppState,
     caller: &Caller,

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use actix_web::{http::StatusCode, web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::http;
+use super::{
+    http,
+    operations::{self, Operation},
+};
 use custodian_fhir_search::registry::{ParamType, Registry, SPECIAL};
 
 use crate::{domain::ResourceType, state::AppState};
@@ -24,8 +27,14 @@ const LIST_DOCUMENTATION: &str = "_list=List/id (or id): the resources its entri
      the List (else, as for an unknown List, none). Functional lists ($current-...) are not \
      supported.";
 
-/// What every `$export` takes (Bulk Data Access IG v2).
-const EXPORT_PARAMETERS: &str = "Bulk Data $export (Prefer: respond-async), GET or POST (Parameters): _type, _since, _typeFilter (search parameters of the type, not result parameters), _outputFormat (application/fhir+ndjson only), _elements (element or Type.element; mandatory elements kept, meta.tag SUBSETTED); includeAssociatedData: no value is supported (400 under Prefer: handling=strict, otherwise ignored and reported in the manifest's error file, as are other unknown parameters); the manifest and its files carry Expires, after which they answer 404 and are deleted";
+/// An operation as the CapabilityStatement lists it.
+fn listed(operation: &Operation) -> Value {
+    let mut out = json!({"name": operation.name, "definition": operation.definition});
+    if let Some(documentation) = operation.documentation() {
+        out["documentation"] = json!(documentation);
+    }
+    out
+}
 
 /// The CapabilityStatement.
 pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
@@ -71,37 +80,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
             let mut rev = vec!["*".to_string()];
             rev.extend(revincludes.get(t.as_str()).cloned().unwrap_or_default());
             resource["searchRevInclude"] = json!(rev);
-            let mut operations: Vec<Value> = ["meta", "meta-add", "meta-delete"]
-                .iter()
-                .map(|op| json!({
-                    "name": op,
-                    "definition": format!("http://hl7.org/fhir/OperationDefinition/Resource-{op}"),
-                }))
-                .collect();
-            if t.as_str() == "Patient" {
-                operations.push(json!({
-                    "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                    "documentation": "Patient/[id]/$everything (GET or POST) and Patient/$everything (GET, every patient the caller may see); _since, _type, start, end (care dates: the date parameter) and _count, paged by cursor",
-                }));
-                operations.push(json!({
-                    "name": "erase",
-                    "definition": super::erase::DEFINITION,
-                    "documentation": "The patient's right to erasure (GDPR art. 17), by her or an administrator: POST without confirm answers what would be erased and a confirmation code; POST with confirm=<code> destroys her record's key and deletes her resources"
-                }));
-                operations.push(json!({
-                    "name": "export",
-                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export",
-                    "documentation": format!("{EXPORT_PARAMETERS}; patient (Patient/<id>, valueReference in a POST): only those patients, each one the caller may see (404 otherwise, as for an unknown one)"),
-                }));
-            }
-            if t.as_str() == "Group" {
-                operations.push(json!({
-                    "name": "export",
-                    "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export",
-                    "documentation": format!("{EXPORT_PARAMETERS}; patient (Patient/<id>, valueReference in a POST): only those members, each one the caller may see (404 otherwise, as for an unknown one)"),
-                }));
-            }
+            let operations: Vec<Value> = operations::of_type(t.as_str()).map(listed).collect();
             resource["operation"] = json!(operations);
             resource
         })
@@ -138,10 +117,7 @@ pub fn capability_statement(registry: &Registry, public_url: &str) -> Value {
                 "description": "OAuth2 bearer tokens issued by Custodian identity; access follows patients' consents"
             },
             "resource": resources,
-            "operation": [
-                {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"},
-                {"name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export", "documentation": format!("{EXPORT_PARAMETERS}; patient is refused at this level")}
-            ],
+            "operation": operations::of_rest().map(listed).collect::<Vec<_>>(),
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}]
         }]
     })

@@ -14,6 +14,7 @@ pub mod http;
 pub mod internal;
 pub mod meta;
 pub mod metadata;
+pub mod operations;
 pub mod parameters;
 pub mod patch;
 pub mod read;
@@ -40,53 +41,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY))
         .service(resource("/fhir/metadata").route(web::get().to(metadata::metadata)))
         .service(web::resource("/internal/memberships").route(web::get().to(internal::memberships)))
-        .service(resource("/fhir/{type}/$validate").route(web::post().to(validate::validate)))
-        // Bulk Data: before the generic routes their paths would also match.
-        .service(
-            resource("/fhir/$export")
-                .route(web::get().to(export::system))
-                .route(web::post().to(export::system_post)),
-        )
-        .service(
-            resource("/fhir/Patient/$export")
-                .route(web::get().to(export::patients))
-                .route(web::post().to(export::patients_post)),
-        )
-        .service(
-            resource("/fhir/Group/{id}/$export")
-                .route(web::get().to(export::group))
-                .route(web::post().to(export::group_post)),
-        )
-        .service(
-            resource("/fhir/$export-status/{job}")
-                .route(web::get().to(export::status))
-                .route(web::delete().to(export::delete)),
-        )
-        .service(resource("/fhir/$export-file/{job}/{part}").route(web::get().to(export::file)))
-        .service(
-            resource("/fhir/Patient/$everything").route(web::get().to(everything::everything_all)),
-        )
-        .service(
-            resource("/fhir/Patient/{id}/$everything")
-                .route(web::get().to(everything::everything))
-                .route(web::post().to(everything::everything_post)),
-        )
-        .service(resource("/fhir/Patient/{id}/$erase").route(web::post().to(erase::erase)))
+        // Every `$` path, from the one table the CapabilityStatement lists: before the generic
+        // routes, whose segments would also match them.
+        .configure(operations::configure)
         .service(
             web::resource(["/fhir", "/fhir/"])
                 .route(web::post().to(transaction::bundle))
                 .default_service(web::to(custodian_fhir::http::method_not_allowed)),
-        )
-        .service(resource("/fhir/$meta").route(web::get().to(meta::meta_in_use)))
-        .service(resource("/fhir/{type}/$meta").route(web::get().to(meta::meta_in_use)))
-        .service(resource("/fhir/{type}/{id}/$meta").route(web::get().to(meta::meta)))
-        .service(resource("/fhir/{type}/{id}/$meta-add").route(web::post().to(meta::meta_add)))
-        .service(
-            resource("/fhir/{type}/{id}/$meta-delete").route(web::post().to(meta::meta_delete)),
-        )
-        .service(
-            resource("/fhir/{type}/{id}/_history/{vid}/$meta")
-                .route(web::get().to(meta::version_meta)),
         )
         .service(resource("/fhir/_history").route(web::get().to(history::system_history)))
         .service(

@@ -15,12 +15,12 @@
 
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
 use custodian_access::{absent_event, Caller, Interaction};
-use custodian_fhir::FhirError;
+use custodian_fhir::{exact_numbers, FhirError};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde_json::Value;
 
 use super::{
-    apply::{self, existing_subject, Applied},
+    apply::{self, existing_subject, Applied, WriteRequest},
     conditional::{self, committed, enqueue_refusal, matched, Condition, Outcome, Resolved},
     fhirpath_patch, http,
     write::{parse_body, prepare},
@@ -57,11 +57,14 @@ impl Patch {
             .unwrap_or_default()
             .trim()
             .to_ascii_lowercase();
+        // Its numbers kept as written (see `exact_numbers`): a value it sets keeps its form.
+        let exact = |what: &str| {
+            exact_numbers::parse(body)
+                .map_err(|e| FhirError::BadRequest(format!("the body is not {what}: {e}")))
+        };
         match mime.as_str() {
-            JSON_PATCH => serde_json::from_slice(body).map(Patch::Json).map_err(|e| {
-                FhirError::BadRequest(format!("the body is not a JSON Patch (RFC 6902): {e}"))
-            }),
-            MERGE_PATCH => match serde_json::from_slice(body) {
+            JSON_PATCH => Self::json_patch(exact("a JSON Patch (RFC 6902)")?),
+            MERGE_PATCH => match exact("a JSON Merge Patch (RFC 7386)") {
                 Ok(value @ Value::Object(_)) => Ok(Patch::Merge(value)),
                 _ => Err(FhirError::BadRequest(
                     "a JSON Merge Patch (RFC 7386) is a JSON object".into(),
@@ -70,16 +73,9 @@ impl Patch {
             // One media type, three documents, told apart by their shape: an array is a JSON
             // Patch, a Parameters resource a FHIRPath Patch, any other object a merge patch.
             "application/fhir+json" | "application/json" | "" => {
-                let value: Value = serde_json::from_slice(body)
-                    .map_err(|e| FhirError::BadRequest(format!("the body is not JSON: {e}")))?;
+                let value = exact("JSON")?;
                 match &value {
-                    Value::Array(_) => {
-                        serde_json::from_value(value).map(Patch::Json).map_err(|e| {
-                            FhirError::BadRequest(format!(
-                                "the body is not a JSON Patch (RFC 6902): {e}"
-                            ))
-                        })
-                    }
+                    Value::Array(_) => Self::json_patch(value),
                     Value::Object(o)
                         if o.get("resourceType").and_then(Value::as_str) == Some("Parameters") =>
                     {
@@ -100,19 +96,51 @@ impl Patch {
         }
     }
 
-    /// Applies the patch to `doc` (a resource of `resource_type`).
+    /// A JSON Patch from its document, its numbers marked (see `exact_numbers`).
+    pub fn json_patch(value: Value) -> Result<Self, FhirError> {
+        serde_json::from_value(value).map(Patch::Json).map_err(|e| {
+            FhirError::BadRequest(format!("the body is not a JSON Patch (RFC 6902): {e}"))
+        })
+    }
+
+    /// Applies the patch to `doc` (a resource of `resource_type`, its numbers marked).
     pub fn apply(&self, resource_type: &str, doc: &mut Value) -> Result<(), FhirError> {
         match self {
-            Patch::Json(patch) => json_patch::patch(doc, patch).map_err(|e| {
-                let what = match e.kind {
-                    json_patch::PatchErrorKind::TestFailed => "its test failed",
-                    _ => "its path does not exist in the resource",
+            Patch::Json(patch) => {
+                let failed = |index: usize, path: &str, what: &str| {
+                    FhirError::Unprocessable(vec![(
+                        format!("patch operation {index} ({path})"),
+                        format!("the patch cannot be applied: {what}"),
+                    )])
                 };
-                FhirError::Unprocessable(vec![(
-                    format!("patch operation {} ({})", e.operation, e.path),
-                    format!("the patch cannot be applied: {what}"),
-                )])
-            }),
+                // One operation at a time, `test` compared here: json_patch compares numbers
+                // as serde_json values, and marked numbers are strings (`1.50` must pass a test
+                // of `1.5`). A failure leaves `doc` half-patched; the caller drops it.
+                for (index, op) in patch.0.iter().enumerate() {
+                    if let json_patch::PatchOperation::Test(test) = op {
+                        let path = test.path.as_str();
+                        match doc.pointer(path) {
+                            Some(found) if exact_numbers::same(found, &test.value) => continue,
+                            Some(_) => return Err(failed(index, path, "its test failed")),
+                            None => {
+                                return Err(failed(
+                                    index,
+                                    path,
+                                    "its path does not exist in the resource",
+                                ))
+                            }
+                        }
+                    }
+                    json_patch::patch_unsafe(doc, std::slice::from_ref(op)).map_err(|e| {
+                        let what = match e.kind {
+                            json_patch::PatchErrorKind::TestFailed => "its test failed",
+                            _ => "its path does not exist in the resource",
+                        };
+                        failed(index, e.path.as_str(), what)
+                    })?;
+                }
+                Ok(())
+            }
             Patch::Fhir(patch) => patch.apply(resource_type, doc),
             Patch::Merge(patch) => {
                 json_patch::merge(doc, patch);
@@ -175,8 +203,17 @@ pub(super) async fn patch_on(
         .await?
         .and_then(|v| v.json)
         .ok_or_else(|| RecordsError::Internal(format!("{rt}/{id} has no current body")))?;
-    let mut doc: Value =
-        serde_json::from_str(&stored).map_err(|e| RecordsError::Internal(e.to_string()))?;
+    // Its numbers as stored (as the client wrote them), not as f64s.
+    let mut doc = match exact_numbers::parse(stored.as_bytes()) {
+        Ok(doc) => doc,
+        Err(exact_numbers::ExactError::Marked) => {
+            return Ok(Outcome::Refused(FhirError::Unprocessable(vec![(
+                rt.to_string(),
+                "the resource holds U+FDD0, a Unicode noncharacter: it cannot be patched".into(),
+            )])))
+        }
+        Err(e) => return Err(RecordsError::Internal(e.to_string())),
+    };
     if let Err(e) = patch.apply(rt, &mut doc) {
         return Ok(Outcome::Refused(e));
     }
@@ -188,15 +225,25 @@ pub(super) async fn patch_on(
             "a patch may not change the resource's id or resourceType".into(),
         )])));
     }
-    let body = serde_json::to_vec(&doc).map_err(|e| RecordsError::Internal(e.to_string()))?;
-    let incoming = parse_body(&body, resource_type)?;
+    let body = exact_numbers::to_string(&doc).map_err(|e| RecordsError::Internal(e.to_string()))?;
+    let incoming = parse_body(body.as_bytes(), resource_type)?;
     let prepared = match prepare(state, &incoming, resource_type, id, now) {
         Ok(p) => p,
         Err(e) => return Ok(Outcome::Refused(e)),
     };
     Ok(applied(
         apply::update(
-            conn, state, caller, rt, id, &incoming, &prepared, expected, now,
+            conn,
+            state,
+            WriteRequest {
+                caller,
+                resource_type: rt,
+                id,
+                incoming: &incoming,
+                prepared: &prepared,
+                expected,
+                now,
+            },
         )
         .await?,
     ))

@@ -5,6 +5,7 @@
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{absent_event, Caller, Decision, Interaction};
+use custodian_events::AccessEvent;
 use custodian_fhir::{
     elements::{self, Summary},
     FhirError,
@@ -18,6 +19,7 @@ use crate::{
     state::AppState,
     store::{self, Current, StoredVersion},
 };
+use custodian_fhir::exact_numbers;
 
 /// Read the current version of a resource.
 #[utoipa::path(
@@ -101,7 +103,7 @@ pub struct Subset {
 }
 
 impl Subset {
-    fn parse(query: &str) -> Result<Self, FhirError> {
+    pub(super) fn parse(query: &str) -> Result<Self, FhirError> {
         let mut subset = Self::default();
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
@@ -136,16 +138,18 @@ impl Subset {
     }
 
     /// The body to return: `json` itself unless a subset was asked for.
-    fn apply(&self, json: String) -> Result<String, RecordsError> {
+    pub(super) fn apply(&self, json: String) -> Result<String, RecordsError> {
         let summary = self
             .summary
             .filter(|s| !matches!(s, Summary::False | Summary::Count));
         if summary.is_none() && self.elements.is_none() {
             return Ok(json);
         }
-        let value: serde_json::Value =
-            serde_json::from_str(&json).map_err(|e| RecordsError::Internal(e.to_string()))?;
-        Ok(elements::subset(&value, summary, self.elements.as_deref()).to_string())
+        // Numbers kept as stored (`exact_numbers`): a subset must not turn 60.50 into 60.5.
+        let value = exact_numbers::parse(json.as_bytes())
+            .map_err(|e| RecordsError::Internal(format!("a stored resource: {e}")))?;
+        let subset = elements::subset(&value, summary, self.elements.as_deref());
+        exact_numbers::to_string(&subset).map_err(|e| RecordsError::Internal(e.to_string()))
     }
 }
 
@@ -231,11 +235,25 @@ pub(super) async fn visible_version(
     id: &str,
     version: Option<VersionId>,
 ) -> Result<(StoredVersion, String), RecordsError> {
+    let (read, event) = decide_version(state, conn, caller, rt, id, version).await?;
+    state.record(conn, &[event]).await?;
+    read
+}
+
+/// What a read of `rt/id` answers, and its event, not yet recorded: a read inside a
+/// transaction Bundle records it with the transaction when it succeeds, and after the
+/// rollback when it fails the transaction.
+pub(super) async fn decide_version(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    caller: &Caller,
+    rt: &str,
+    id: &str,
+    version: Option<VersionId>,
+) -> Result<(Result<(StoredVersion, String), RecordsError>, AccessEvent), RecordsError> {
     let Some(current) = store::current(conn, rt, id, false).await? else {
-        state
-            .record(conn, &[absent_event(caller, Interaction::Read, rt)])
-            .await?;
-        return Err(not_known(rt, id).into());
+        let event = absent_event(caller, Interaction::Read, rt);
+        return Ok((Err(not_known(rt, id).into()), event));
     };
     let wanted = version.map(|v| v.get()).unwrap_or(current.version);
     let stored = match store::version(conn, &state.cipher, rt, id, wanted).await {
@@ -245,19 +263,18 @@ pub(super) async fn visible_version(
             let (subject, decision) =
                 decide_current(state, conn, caller, rt, &current, Interaction::Read).await?;
             let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
-            state.record(conn, &[event]).await?;
-            return Err(e);
+            return Ok((Err(e), event));
         }
     };
     let Some(stored) = stored else {
         let (subject, decision) =
             decide_current(state, conn, caller, rt, &current, Interaction::Read).await?;
         let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
-        state.record(conn, &[event]).await?;
         if !decision.permitted() {
-            return Err(hidden(state, &decision, rt, id).into());
+            return Ok((Err(hidden(state, &decision, rt, id).into()), event));
         }
-        return Err(FhirError::NotFound(format!("{rt}/{id} has no version {wanted}")).into());
+        let missing = FhirError::NotFound(format!("{rt}/{id} has no version {wanted}"));
+        return Ok((Err(missing.into()), event));
     };
     let subject = version_subject(state, conn, rt, id, &current, &stored).await?;
     let decision = state
@@ -265,21 +282,19 @@ pub(super) async fn visible_version(
         .decide(caller, Interaction::Read, &subject.target())?;
     if !decision.permitted() {
         let event = decision.event(caller, Interaction::Read, subject.touched(0));
-        state.record(conn, &[event]).await?;
-        return Err(hidden(state, &decision, rt, id).into());
+        return Ok((Err(hidden(state, &decision, rt, id).into()), event));
     }
-    match stored.json.clone() {
+    Ok(match stored.json.clone() {
         None => {
             let event = decision.failed_event(caller, Interaction::Read, subject.touched(0));
-            state.record(conn, &[event]).await?;
-            Err(FhirError::Gone(format!("{rt}/{id} was deleted")).into())
+            let gone = FhirError::Gone(format!("{rt}/{id} was deleted"));
+            (Err(gone.into()), event)
         }
         Some(json) => {
             let event = decision.event(caller, Interaction::Read, subject.touched(1));
-            state.record(conn, &[event]).await?;
-            Ok((stored, json))
+            (Ok((stored, json)), event)
         }
-    }
+    })
 }
 
 /// `preconditions`: a read's request, whose `If-None-Match` and `If-Modified-Since` are

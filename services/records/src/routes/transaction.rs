@@ -2,18 +2,33 @@
 //! or `batch` (each entry on its own). Entries may create (`POST Type`, conditionally with
 //! `ifNoneExist`), update or create with an id (`PUT Type/id`, `ifMatch`), update
 //! conditionally (`PUT Type?params`), delete (`DELETE Type/id`) and delete conditionally
-//! (`DELETE Type?params`) and patch (`PATCH Type/id` or `Type?params`, the patch a Binary
-//! holding a JSON Patch or a FHIRPath Patch Parameters); read and search entries are not
-//! supported (400). Conditions are
-//! matched as `conditional.rs` matches them (the caller's access inside the query), before any
-//! entry is written. In a transaction, references to an entry's `fullUrl` (e.g.
-//! `urn:uuid:...`) are rewritten to the `Type/id` the server assigned (for a conditional create
-//! that matched, the match's), and conditional references (`Patient?identifier=s|v`) to the one
-//! resource they match (the one a conditional create of the Bundle with that condition makes);
-//! none or several fail the transaction with a 412. Entries run in the specification's order:
-//! deletes, creates, updates. Access control and events are per entry, exactly as for the
-//! single interactions; a denied entry fails the whole transaction (403) and its deny event is
-//! still recorded, as are the searches the matching made.
+//! (`DELETE Type?params`), patch (`PATCH Type/id` or `Type?params`, the patch a Binary
+//! holding a JSON Patch or a FHIRPath Patch Parameters), change a resource's meta
+//! (`POST Type/id/$meta-add|$meta-delete` with a Parameters, as `meta.rs` does), and read
+//! (`GET`/`HEAD` of `Type/id`, `Type/id/_history/vid`, and their `$meta`). Search entries
+//! (`GET Type?params`) are not supported (400).
+//!
+//! Order (R4 http.html#trules): entries run DELETE, then POST, then PUT/PATCH, then GET/HEAD,
+//! so a read sees what the transaction wrote; the response keeps the request's order.
+//! Conditions (`ifNoneExist`, conditional URLs) are matched as `conditional.rs` matches them
+//! (the caller's access inside the query), all before any entry is written: on the state
+//! before the transaction; conditional creates with the same condition make or name one
+//! resource (the first decides). Conditional references are resolved after the writes that
+//! come before their entry (step 5: "resolve any conditional references"; HAPI FHIR resolves
+//! them as it writes): one to a resource a DELETE of the transaction removed matches nothing,
+//! one to a resource a POST made matches it. Two writes of a transaction that name the same
+//! resource (after conditions are matched; a conditional create that matched names the match)
+//! fail it with a 400, as the specification requires and HAPI FHIR does (HAPI-0535): which of
+//! them wins would otherwise depend on this order.
+//!
+//! In a transaction, references to an entry's `fullUrl` (e.g. `urn:uuid:...`) are rewritten
+//! to the `Type/id` the server assigned (for a conditional create that matched, the match's),
+//! and conditional references (`Patient?identifier=s|v`) to the one resource they match (the
+//! one a conditional create of the Bundle with that condition makes); none or several fail the
+//! transaction with a 412. Access control and events are per entry, exactly as for the single
+//! interactions; a denied or failed entry fails the whole transaction and its event is still
+//! recorded, as are the searches the matching made; the reads of a transaction that fails are
+//! not (nothing was returned).
 
 use std::collections::HashMap;
 
@@ -21,24 +36,26 @@ use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use custodian_access::Caller;
 use custodian_events::AccessEvent;
-use custodian_fhir::FhirError;
+use custodian_fhir::{exact_numbers, FhirError};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use serde::Deserialize;
-use serde_json::{json, value::RawValue, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{value::RawValue, Value};
 
 use super::{
-    apply::{self, Applied},
+    apply::{self, Applied, WriteRequest},
     conditional::{self, Condition, Resolved},
     fhirpath_patch::FhirPatch,
     http,
+    meta::{self, Changed, MetaChange},
     patch::{self, Patch},
+    read::{self, Subset},
     write::{parse_body, prepare, Prepared},
 };
 use crate::{
     batch::Batch,
     domain::{
         resource::{format_instant, now_millis, IncomingResource},
-        ResourceId, ResourceType,
+        ResourceId, ResourceType, VersionId,
     },
     error::RecordsError,
     state::AppState,
@@ -90,6 +107,18 @@ enum Op {
         patch: Box<Patch>,
         expected: Option<i64>,
     },
+    /// `$meta-add` or `$meta-delete`.
+    Meta {
+        change: meta::Change,
+        wanted: MetaChange,
+    },
+    /// `GET` or `HEAD` of a resource (a version when `version`), or of its `$meta`.
+    Read {
+        version: Option<VersionId>,
+        meta: bool,
+        head: bool,
+        subset: Subset,
+    },
 }
 
 struct Planned {
@@ -110,16 +139,30 @@ enum Resolution {
     Write,
     /// A conditional create matched this version of an existing resource: nothing written.
     Existing(i64),
+    /// A conditional create with the condition of an earlier one of its transaction: it names
+    /// the resource that one makes or matches (this version of it), and writes nothing.
+    Same(i64),
     /// A conditional delete matched nothing.
     Nothing,
 }
 
 impl Planned {
+    /// Its place in the processing order (R4 http.html#trules): DELETE, POST, PUT/PATCH,
+    /// GET/HEAD.
     fn order(&self) -> u8 {
         match self.op {
             Op::Delete { .. } => 0,
-            Op::Create { .. } => 1,
+            Op::Create { .. } | Op::Meta { .. } => 1,
             Op::Update { .. } | Op::Patch { .. } => 2,
+            Op::Read { .. } => 3,
+        }
+    }
+
+    /// The resource it writes (or, for a conditional create that matched, names), if any.
+    fn writes(&self, resolution: Resolution) -> Option<(&str, &str)> {
+        match (&self.op, resolution) {
+            (Op::Read { .. }, _) | (_, Resolution::Nothing | Resolution::Same(_)) => None,
+            _ => Some((self.resource_type.as_str(), self.id.as_str())),
         }
     }
 }
@@ -159,10 +202,11 @@ fn parse_etag(raw: &str) -> Result<i64, FhirError> {
 
 /// The patch of a PATCH entry: a Binary holding a JSON Patch, or a FHIRPath Patch Parameters.
 fn patch_of(entry: &InEntry) -> Result<Patch, FhirError> {
+    // Numbers kept as written (`exact_numbers`), as the PATCH interaction reads them.
     let resource: Value = entry
         .resource
         .as_ref()
-        .and_then(|r| serde_json::from_str(r.get()).ok())
+        .and_then(|r| exact_numbers::parse(r.get().as_bytes()).ok())
         .ok_or_else(|| FhirError::BadRequest("a PATCH entry needs its patch as resource".into()))?;
     match resource.get("resourceType").and_then(Value::as_str) {
         Some("Binary") => {
@@ -177,9 +221,9 @@ fn patch_of(entry: &InEntry) -> Result<Patch, FhirError> {
                 .and_then(Value::as_str)
                 .and_then(|d| STANDARD.decode(d).ok())
                 .ok_or_else(|| FhirError::BadRequest("the Binary's data is not base64".into()))?;
-            serde_json::from_slice(&data)
-                .map(Patch::Json)
+            exact_numbers::parse(&data)
                 .map_err(|e| FhirError::BadRequest(format!("the Binary is not a JSON Patch: {e}")))
+                .and_then(Patch::json_patch)
         }
         Some("Parameters") => FhirPatch::parse(&resource).map(Patch::Fhir),
         _ => Err(FhirError::BadRequest(
@@ -200,14 +244,29 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
         .strip_prefix(&prefix)
         .unwrap_or(&request.url)
         .trim_start_matches('/');
-    let (url, condition) = match url.split_once('?') {
-        Some((path, _)) => {
-            let condition = Condition::parse(path, url)?;
-            (path, Some(condition))
-        }
+    let method = request.method.to_ascii_uppercase();
+    let reading = matches!(method.as_str(), "GET" | "HEAD");
+    // A read's query is `_summary`/`_elements`; any other method's is a condition.
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
         None => (url, None),
     };
-    let parts: Vec<&str> = url.split('/').collect();
+    let condition = match query {
+        Some(_) if !reading => Some(Condition::parse(path, url)?),
+        _ => None,
+    };
+    let read = |version: Option<&str>, meta: bool| -> Result<Op, FhirError> {
+        Ok(Op::Read {
+            version: version
+                .map(VersionId::parse)
+                .transpose()
+                .map_err(|e| FhirError::NotFound(e.to_string()))?,
+            meta,
+            head: method == "HEAD",
+            subset: Subset::parse(query.unwrap_or_default())?,
+        })
+    };
+    let parts: Vec<&str> = path.split('/').collect();
     let body = || {
         entry
             .resource
@@ -216,7 +275,6 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
             .ok_or_else(|| FhirError::BadRequest("entry has no resource".into()))
     };
     let expected = request.if_match.as_deref().map(parse_etag).transpose()?;
-    let method = request.method.to_ascii_uppercase();
     let (resource_type, id, op) = match (method.as_str(), parts.as_slice(), &condition) {
         ("POST", [t], None) => {
             let resource_type = http::parse_type(t)?;
@@ -276,6 +334,42 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
                 expected,
             },
         ),
+        ("POST", [t, id, op @ ("$meta-add" | "$meta-delete")], None) => (
+            http::parse_type(t)?,
+            http::parse_id(id)?,
+            Op::Meta {
+                change: if *op == "$meta-add" {
+                    meta::Change::Add
+                } else {
+                    meta::Change::Delete
+                },
+                wanted: MetaChange::parse(body()?.as_bytes())?,
+            },
+        ),
+        ("GET" | "HEAD", [t, id], None) => (
+            http::parse_type(t)?,
+            http::parse_id(id)?,
+            read(None, false)?,
+        ),
+        ("GET" | "HEAD", [t, id, "$meta"], None) => {
+            (http::parse_type(t)?, http::parse_id(id)?, read(None, true)?)
+        }
+        ("GET" | "HEAD", [t, id, "_history", v], None) => (
+            http::parse_type(t)?,
+            http::parse_id(id)?,
+            read(Some(v), false)?,
+        ),
+        ("GET" | "HEAD", [t, id, "_history", v, "$meta"], None) => (
+            http::parse_type(t)?,
+            http::parse_id(id)?,
+            read(Some(v), true)?,
+        ),
+        ("GET" | "HEAD", [_], None) => {
+            return Err(FhirError::BadRequest(format!(
+                "GET {}: searches are not supported in a Bundle; search with GET [type]?params",
+                request.url
+            )))
+        }
         (method, _, _) => {
             return Err(FhirError::BadRequest(format!(
                 "{method} {} is not supported in a Bundle",
@@ -340,9 +434,31 @@ struct Answer {
     status: String,
     location: Option<String>,
     etag: Option<String>,
+    /// When the resource returned was last updated (else the time of the answer).
+    last_modified: Option<chrono::DateTime<chrono::Utc>>,
     outcome: Option<Value>,
+    /// The resource a read returns, as stored (its decimals as written).
+    resource: Option<String>,
+    /// A read's event, recorded with the transaction.
+    read: Option<AccessEvent>,
     /// Membership changes of the entry, for the replica once committed.
     memberships: Vec<custodian_events::MembershipChange>,
+}
+
+impl Answer {
+    fn new(index: usize, status: &str) -> Self {
+        Answer {
+            index,
+            status: status.to_string(),
+            location: None,
+            etag: None,
+            last_modified: None,
+            outcome: None,
+            resource: None,
+            read: None,
+            memberships: Vec::new(),
+        }
+    }
 }
 
 enum Failure {
@@ -350,6 +466,16 @@ enum Failure {
     Denied(usize, AccessEvent, FhirError),
     /// Refused, with the event to record once the transaction is over (a missing resource).
     Refused(usize, FhirError, Option<AccessEvent>),
+    /// Failed (not a refusal), with the event to record once the transaction is over.
+    Failed(RecordsError, Box<AccessEvent>),
+}
+
+/// An entry's error, with its event.
+fn failed(index: usize, e: RecordsError, event: AccessEvent) -> Failure {
+    match e {
+        RecordsError::Fhir(e) => Failure::Refused(index, entry_error(index, e), Some(event)),
+        other => Failure::Failed(other, Box::new(event)),
+    }
 }
 
 impl From<diesel::result::Error> for Failure {
@@ -376,27 +502,88 @@ async fn run_entry(
     let p = &entry.planned;
     let (t, id) = (p.resource_type.as_str(), p.id.as_str());
     let answer = |status: &str, version: Option<i64>| Answer {
-        index: p.index,
-        status: status.to_string(),
         location: version.map(|v| format!("{t}/{id}/_history/{v}")),
         etag: version.map(http::etag),
-        outcome: None,
-        memberships: Vec::new(),
+        ..Answer::new(p.index, status)
     };
     match entry.resolution {
-        Resolution::Existing(version) => return Ok(answer("200 OK", Some(version))),
+        Resolution::Existing(version) | Resolution::Same(version) => {
+            return Ok(answer("200 OK", Some(version)))
+        }
         Resolution::Nothing => return Ok(answer("204 No Content", None)),
         Resolution::Write => {}
     }
     let applied = match (&p.op, &entry.incoming, &entry.prepared) {
+        (
+            Op::Read {
+                version,
+                meta: of_meta,
+                head,
+                subset,
+            },
+            _,
+            _,
+        ) => {
+            // After every write of the transaction, on what they wrote.
+            if batch.holds_writes() {
+                batch.flush(conn).await?;
+            }
+            let (read, event) = read::decide_version(state, conn, caller, t, id, *version).await?;
+            let (stored, json) = match read {
+                Ok(found) => found,
+                Err(e) => return Err(failed(p.index, e, event)),
+            };
+            let body = if *of_meta {
+                meta::parameters_of(&meta::meta_of(&json)?).to_string()
+            } else {
+                subset.apply(json)?
+            };
+            return Ok(Answer {
+                last_modified: Some(stored.last_updated),
+                resource: (!*head).then_some(body),
+                read: Some(event),
+                ..answer("200 OK", Some(stored.version))
+            });
+        }
+        (Op::Meta { change, wanted }, _, _) => {
+            // Changed in place on its own, as the operation does: what the batch holds is
+            // written first, and what it read may have changed.
+            batch.flush(conn).await?;
+            batch.forget_reads();
+            let changed =
+                meta::apply_change(conn, state, caller, &p.resource_type, id, wanted, *change)
+                    .await?;
+            return match changed {
+                Changed::Done(meta) => Ok(Answer {
+                    resource: Some(meta::parameters_of(&meta).to_string()),
+                    ..Answer::new(p.index, "200 OK")
+                }),
+                Changed::Not(event, e) => Err(failed(p.index, e, *event)),
+            };
+        }
         (Op::Create { .. }, Some(incoming), Some(prepared)) => {
-            apply::create_in(conn, batch, caller, t, id, incoming, prepared, None, now).await?
+            let request = WriteRequest {
+                caller,
+                resource_type: t,
+                id,
+                incoming,
+                prepared,
+                expected: None,
+                now,
+            };
+            apply::create_in(conn, batch, request).await?
         }
         (Op::Update { expected, .. }, Some(incoming), Some(prepared)) => {
-            apply::update_in(
-                conn, batch, caller, t, id, incoming, prepared, *expected, now,
-            )
-            .await?
+            let request = WriteRequest {
+                caller,
+                resource_type: t,
+                id,
+                incoming,
+                prepared,
+                expected: *expected,
+                now,
+            };
+            apply::update_in(conn, batch, request).await?
         }
         (Op::Delete { expected }, _, _) => {
             apply::delete_in(conn, batch, caller, t, id, *expected, now).await?
@@ -511,31 +698,66 @@ pub async fn bundle(
     result
 }
 
-fn response_bundle(kind: &str, mut answers: Vec<Answer>) -> Value {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutBundle {
+    resource_type: &'static str,
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    entry: Vec<OutEntry>,
+}
+
+#[derive(Serialize)]
+struct OutEntry {
+    /// Embedded as stored: parsing it into a `Value` would rewrite its decimals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resource: Option<Box<RawValue>>,
+    response: OutResponse,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OutResponse {
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    last_modified: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outcome: Option<Value>,
+}
+
+/// The response Bundle, its entries in the request's order.
+fn response_bundle(kind: &'static str, mut answers: Vec<Answer>) -> Result<String, RecordsError> {
     answers.sort_by_key(|a| a.index);
-    let entries: Vec<Value> = answers
-        .into_iter()
-        .map(|a| {
-            let mut response =
-                json!({ "status": a.status, "lastModified": format_instant(chrono::Utc::now()) });
-            if let Some(l) = a.location {
-                response["location"] = json!(l);
-            }
-            if let Some(e) = a.etag {
-                response["etag"] = json!(e);
-            }
-            if let Some(o) = a.outcome {
-                response["outcome"] = o;
-            }
-            json!({ "response": response })
-        })
-        .collect();
-    json!({
-        "resourceType": "Bundle",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "type": kind,
-        "entry": entries,
-    })
+    let now = chrono::Utc::now();
+    let mut entry = Vec::with_capacity(answers.len());
+    for a in answers {
+        let resource = a
+            .resource
+            .map(RawValue::from_string)
+            .transpose()
+            .map_err(|e| RecordsError::Internal(format!("a returned resource: {e}")))?;
+        entry.push(OutEntry {
+            resource,
+            response: OutResponse {
+                status: a.status,
+                location: a.location,
+                etag: a.etag,
+                last_modified: format_instant(a.last_modified.unwrap_or(now)),
+                outcome: a.outcome,
+            },
+        });
+    }
+    let bundle = OutBundle {
+        resource_type: "Bundle",
+        id: uuid::Uuid::new_v4().to_string(),
+        kind,
+        entry,
+    };
+    serde_json::to_string(&bundle).map_err(|e| RecordsError::Internal(e.to_string()))
 }
 
 async fn handle(
@@ -773,8 +995,9 @@ fn rewrite(body: &mut String, from: &str, to: &str) -> Result<(), RecordsError> 
 }
 
 /// Matches the entries' conditions, rewrites their references (to entries' `fullUrl`s when
-/// `full_urls`, and conditional ones), validates them and runs them in the specification's
-/// order, on `conn`. The matching's events are kept in `events` (and enqueued on success).
+/// `full_urls`, and conditional ones, those that need a search once the entries before them
+/// are written), validates them and runs them in the specification's order, on `conn`. The
+/// matching's events are kept in `events` (and enqueued on success).
 async fn process(
     conn: &mut AsyncPgConnection,
     state: &AppState,
@@ -787,6 +1010,12 @@ async fn process(
     let mut resolutions = Vec::with_capacity(planned.len());
     for p in planned.iter_mut() {
         resolutions.push(resolve(conn, state, caller, p, events).await?);
+    }
+    if full_urls {
+        same_conditions(&mut planned, &mut resolutions);
+        if let Some((index, m)) = overlap(&planned, &resolutions) {
+            return Err(fail(index, FhirError::BadRequest(m)));
+        }
     }
     // fullUrl (quoted as in JSON) -> the Type/id it becomes, rewritten wherever the Bundle
     // refers to it; the first entry with a fullUrl has it.
@@ -818,66 +1047,205 @@ async fn process(
             _ => None,
         })
         .collect();
-    let mut resolved_refs: Vec<(String, String)> = Vec::new();
-    let mut readies = Vec::new();
+    // Conditional references are resolved once the writes before them are made (R4
+    // http.html#trules step 5, and HAPI FHIR resolves them as it writes): to a resource a
+    // DELETE of the transaction removed, none; to one a POST of it made, that one. Those to
+    // the Bundle's own conditional creates need no search and are rewritten now; an entry with
+    // others waits (`Pending::Deferred`) until its turn.
+    let mut references = References {
+        own,
+        resolved: Vec::new(),
+    };
+    let mut pending = Vec::new();
     for (mut p, resolution) in planned.into_iter().zip(resolutions) {
         let index = p.index;
         if let Op::Create { body, .. } | Op::Update { body, .. } = &mut p.op {
             rewrite_all(body, &rewrites);
-            let mut refs = Vec::new();
-            // A conditional reference has a `?`, written as such or escaped.
-            if body.contains('?') || body.contains("\\u") {
-                if let Ok(value) = serde_json::from_str::<Value>(body) {
-                    conditional_references(&value, &mut refs);
-                }
-            }
-            for r in refs {
-                let target =
-                    match resolved_refs.iter().find(|(from, _)| *from == r) {
-                        Some((_, to)) => to.clone(),
-                        None => {
-                            let (t, _) = r.split_once('?').unwrap_or_default();
-                            let c = Condition::parse(t, &r).map_err(|e| fail(index, e))?;
-                            let to =
-                                match own.iter().find(|(k, _)| *k == c.key(t)) {
-                                    Some((_, to)) => to.clone(),
-                                    None => {
-                                        let m = matched(conn, state, caller, index, t, &c, events)
-                                            .await?;
-                                        match m.resolved() {
-                                            Resolved::One(found) => format!("{t}/{}", found.id),
-                                            Resolved::None | Resolved::Several => {
-                                                return Err(fail(
-                                                    index,
-                                                    FhirError::PreconditionFailed(format!(
-                                                "the conditional reference {r:?} must match \
-                                                 exactly one resource; it matches {}",
-                                                if m.found.is_empty() { "none" } else { "several" }
-                                            )),
-                                                ))
-                                            }
-                                        }
-                                    }
-                                };
-                            resolved_refs.push((r.clone(), to.clone()));
-                            to
-                        }
-                    };
-                rewrite(body, &r, &target)?;
-            }
         }
-        readies.push(ready(state, p, resolution, now).map_err(|e| fail(index, e))?);
+        let left = references
+            .rewrite(conn, state, caller, &mut p, events, false)
+            .await?;
+        pending.push(if left {
+            Pending::Deferred(Box::new(p), resolution)
+        } else {
+            Pending::Ready(Box::new(
+                ready(state, p, resolution, now).map_err(|e| fail(index, e))?,
+            ))
+        });
     }
-    readies.sort_by_key(|r| r.planned.order());
+    pending.sort_by_key(|e| match e {
+        Pending::Ready(r) => r.planned.order(),
+        Pending::Deferred(p, _) => p.order(),
+    });
     let mut batch = Batch::new(state);
+    let readies: Vec<&Ready> = pending
+        .iter()
+        .filter_map(|e| match e {
+            Pending::Ready(r) => Some(r.as_ref()),
+            Pending::Deferred(..) => None,
+        })
+        .collect();
     read_ahead(conn, &mut batch, &readies).await?;
     let mut answers = Vec::new();
-    for r in &readies {
-        answers.push(run_entry(conn, &mut batch, caller, r, now).await?);
+    let mut reads = Vec::new();
+    for entry in pending {
+        let r = match entry {
+            Pending::Ready(r) => *r,
+            Pending::Deferred(mut p, resolution) => {
+                // The searches see what the entries before it wrote.
+                if batch.holds_writes() {
+                    batch.flush(conn).await?;
+                }
+                references
+                    .rewrite(conn, state, caller, &mut p, events, true)
+                    .await?;
+                let index = p.index;
+                ready(state, *p, resolution, now).map_err(|e| fail(index, e))?
+            }
+        };
+        let mut answer = run_entry(conn, &mut batch, caller, &r, now).await?;
+        reads.extend(answer.read.take());
+        answers.push(answer);
     }
     batch.enqueue_events(&std::mem::take(events));
+    batch.enqueue_events(&reads);
     batch.flush(conn).await?;
     Ok(answers)
+}
+
+/// Conditional creates of a transaction with one condition make or name one resource, as HAPI
+/// FHIR has it: the first decides (creates, or matches), the others name what it does. Without
+/// this, two entries meant to create a resource once (a Practitioner each document of a Bundle
+/// names, say) would create it twice, the condition matching neither on the state before.
+fn same_conditions(planned: &mut [Planned], resolutions: &mut [Resolution]) {
+    let mut first: HashMap<String, (ResourceId, i64)> = HashMap::new();
+    for (p, resolution) in planned.iter_mut().zip(resolutions.iter_mut()) {
+        let Op::Create {
+            if_none_exist: Some(c),
+            ..
+        } = &p.op
+        else {
+            continue;
+        };
+        let key = c.key(p.resource_type.as_str());
+        match (first.get(&key), *resolution) {
+            (Some((id, version)), _) => {
+                p.id = id.clone();
+                *resolution = Resolution::Same(*version);
+            }
+            (None, Resolution::Write) => {
+                first.insert(key, (p.id.clone(), 1));
+            }
+            (None, Resolution::Existing(version)) => {
+                first.insert(key, (p.id.clone(), version));
+            }
+            (None, _) => {}
+        }
+    }
+}
+
+/// The first entry of a transaction that writes a resource an earlier entry writes, and what
+/// to answer: R4 http.html#trules, "If any resource identities (including resolved identities
+/// from conditional update/delete) overlap in steps 1-3, then the transaction SHALL fail".
+fn overlap(planned: &[Planned], resolutions: &[Resolution]) -> Option<(usize, String)> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for (p, resolution) in planned.iter().zip(resolutions) {
+        let Some(key) = p.writes(*resolution) else {
+            continue;
+        };
+        if let Some(first) = seen.insert(key, p.index) {
+            return Some((
+                p.index,
+                format!(
+                    "entry {first} already changes {}/{}: the entries of a transaction must \
+                     name distinct resources",
+                    key.0, key.1
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// An entry before its turn: ready to run, or with conditional references still to resolve.
+enum Pending {
+    Ready(Box<Ready>),
+    Deferred(Box<Planned>, Resolution),
+}
+
+/// How a transaction's conditional references (`Type?params`) resolve.
+struct References {
+    /// (condition key, `Type/id`) of the Bundle's own conditional creates.
+    own: Vec<(String, String)>,
+    /// (reference, `Type/id`) resolved so far: one reference names one resource throughout.
+    resolved: Vec<(String, String)>,
+}
+
+impl References {
+    /// Rewrites the conditional references in `p`'s resource to the one resource each
+    /// matches: the Bundle's own conditional create with that condition, or (when `search`)
+    /// the one match of a search on `conn`, none or several failing the entry with a 412.
+    /// Returns whether some are left (not searched for).
+    async fn rewrite(
+        &mut self,
+        conn: &mut AsyncPgConnection,
+        state: &AppState,
+        caller: &Caller,
+        p: &mut Planned,
+        events: &mut Vec<AccessEvent>,
+        search: bool,
+    ) -> Result<bool, Failure> {
+        let index = p.index;
+        let (Op::Create { body, .. } | Op::Update { body, .. }) = &mut p.op else {
+            return Ok(false);
+        };
+        let mut refs = Vec::new();
+        // A conditional reference has a `?`, written as such or escaped.
+        if body.contains('?') || body.contains("\\u") {
+            if let Ok(value) = serde_json::from_str::<Value>(body) {
+                conditional_references(&value, &mut refs);
+            }
+        }
+        let mut left = false;
+        for r in refs {
+            if let Some((_, to)) = self.resolved.iter().find(|(from, _)| *from == r) {
+                rewrite(body, &r, to)?;
+                continue;
+            }
+            let (t, _) = r.split_once('?').unwrap_or_default();
+            let c = Condition::parse(t, &r).map_err(|e| fail(index, e))?;
+            let to = match self.own.iter().find(|(k, _)| *k == c.key(t)) {
+                Some((_, to)) => to.clone(),
+                None if !search => {
+                    left = true;
+                    continue;
+                }
+                None => {
+                    let m = matched(conn, state, caller, index, t, &c, events).await?;
+                    match m.resolved() {
+                        Resolved::One(found) => format!("{t}/{}", found.id),
+                        Resolved::None | Resolved::Several => {
+                            return Err(fail(
+                                index,
+                                FhirError::PreconditionFailed(format!(
+                                    "the conditional reference {r:?} must match exactly one \
+                                     resource; it matches {}",
+                                    if m.found.is_empty() {
+                                        "none"
+                                    } else {
+                                        "several"
+                                    }
+                                )),
+                            ))
+                        }
+                    }
+                }
+            };
+            self.resolved.push((r.clone(), to.clone()));
+            rewrite(body, &r, &to)?;
+        }
+        Ok(left)
+    }
 }
 
 /// Reads at once what the entries will read one by one (each answered by `batch` from then
@@ -886,7 +1254,7 @@ async fn process(
 async fn read_ahead(
     conn: &mut AsyncPgConnection,
     batch: &mut Batch<'_>,
-    readies: &[Ready],
+    readies: &[&Ready],
 ) -> Result<(), Failure> {
     let mut targets = Vec::new();
     let mut patients = Vec::new();
@@ -945,10 +1313,13 @@ async fn transaction(
             for answer in &answers {
                 state.relationships.committed(&answer.memberships);
             }
-            Ok(http::fhir(StatusCode::OK)
-                .body(response_bundle("transaction-response", answers).to_string()))
+            Ok(http::fhir(StatusCode::OK).body(response_bundle("transaction-response", answers)?))
         }
         Err(Failure::Records(e)) => Err(e),
+        Err(Failure::Failed(e, event)) => {
+            state.record(&mut conn, &[*event]).await?;
+            Err(e)
+        }
         Err(Failure::Denied(_, event, error)) => {
             // The transaction rolled back; the denial is still an access to record.
             state.record(&mut conn, &[event]).await?;
@@ -972,12 +1343,8 @@ async fn batch(
     let mut answers = Vec::new();
     let mut conn = state.connection().await?;
     let refuse = |index: usize, e: FhirError| Answer {
-        index,
-        status: format!("{} {}", e.status_code_u16(), e.reason()),
-        location: None,
-        etag: None,
         outcome: Some(e.outcome()),
-        memberships: Vec::new(),
+        ..Answer::new(index, &format!("{} {}", e.status_code_u16(), e.reason()))
     };
     for (index, entry) in bundle.entry.iter().enumerate() {
         let p = match plan(state, index, entry) {
@@ -1010,6 +1377,10 @@ async fn batch(
             Err(Failure::Records(e)) => {
                 answers.push(refuse(index, FhirError::Internal(e.to_string())))
             }
+            Err(Failure::Failed(e, event)) => {
+                state.record(&mut conn, &[*event]).await?;
+                answers.push(refuse(index, FhirError::Internal(e.to_string())));
+            }
             Err(Failure::Denied(index, event, error)) => {
                 state.record(&mut conn, &[event]).await?;
                 answers.push(refuse(index, error));
@@ -1023,7 +1394,7 @@ async fn batch(
         }
     }
     state.relay.wake();
-    Ok(http::fhir(StatusCode::OK).body(response_bundle("batch-response", answers).to_string()))
+    Ok(http::fhir(StatusCode::OK).body(response_bundle("batch-response", answers)?))
 }
 
 trait StatusText {

@@ -6,7 +6,7 @@ use custodian_fhir::FhirError;
 use diesel_async::AsyncConnection;
 
 use super::{
-    apply::{self, Applied},
+    apply::{self, Applied, WriteRequest},
     http::{self, prefer_return},
     write::{parse_body, prepare},
 };
@@ -124,13 +124,15 @@ async fn handle(
                     apply::update(
                         conn,
                         state,
-                        caller,
-                        resource_type,
-                        id,
-                        incoming,
-                        prepared,
-                        expected,
-                        now,
+                        WriteRequest {
+                            caller,
+                            resource_type,
+                            id,
+                            incoming,
+                            prepared,
+                            expected,
+                            now,
+                        },
                     )
                     .await?
                 }

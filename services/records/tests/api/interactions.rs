@@ -1024,6 +1024,7 @@ async fn patch_entries_in_transactions() {
     let (_, h1) = app.practitioner("Organization/h1");
     let (_, h2) = app.practitioner("Organization/h2");
     let id = create(&app, &h1, "tp").await;
+    let other = create(&app, &h1, "tp2").await;
     let binary = |ops: Value| {
         json!({"resourceType": "Binary", "contentType": JSON_PATCH,
                "data": STANDARD.encode(ops.to_string())})
@@ -1035,23 +1036,42 @@ async fn patch_entries_in_transactions() {
             {"name": "path", "valueString": "Patient"},
             {"name": "name", "valueString": "active"},
             {"name": "value", "valueBoolean": false}]}]});
-    let text = bundle(
+    // Two patches of one resource (the condition matches it): the identities of a
+    // transaction's writes overlap, which fails it (R4 http.html#trules).
+    let twice = bundle(
         "transaction",
         vec![
             json!({"resource": replace, "request": {"method": "PATCH", "url": format!("Patient/{id}"), "ifMatch": "W/\"1\""}}),
             json!({"resource": params, "request": {"method": "PATCH", "url": format!("Patient?{}", cond("tp"))}}),
         ],
     );
+    let r = app.send_json("POST", "/fhir", &h1, &twice, &[]).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let text = bundle(
+        "transaction",
+        vec![
+            json!({"resource": replace, "request": {"method": "PATCH", "url": format!("Patient/{id}"), "ifMatch": "W/\"1\""}}),
+            json!({"resource": params, "request": {"method": "PATCH", "url": format!("Patient?{}", cond("tp2"))}}),
+        ],
+    );
     let r = app.send_json("POST", "/fhir", &h1, &text, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let out = r.json();
     assert_eq!(out["entry"][0]["response"]["etag"], "W/\"2\"", "{out}");
-    assert_eq!(out["entry"][1]["response"]["etag"], "W/\"3\"", "{out}");
+    assert_eq!(out["entry"][1]["response"]["etag"], "W/\"2\"", "{out}");
+    assert_eq!(
+        out["entry"][1]["response"]["location"],
+        format!("Patient/{other}/_history/2")
+    );
     let read = app
         .get(&format!("/fhir/Patient/{id}"), &h1, &[])
         .await
         .json();
     assert_eq!(read["birthDate"], "1990-09-09");
+    let read = app
+        .get(&format!("/fhir/Patient/{other}"), &h1, &[])
+        .await
+        .json();
     assert_eq!(read["active"], false);
     // A failing patch fails the transaction; an outsider's patch is a 404.
     let failing = bundle(
@@ -1069,7 +1089,7 @@ async fn patch_entries_in_transactions() {
         .get(&format!("/fhir/Patient/{id}"), &h1, &[])
         .await
         .json();
-    assert_eq!(read["meta"]["versionId"], "3");
+    assert_eq!(read["meta"]["versionId"], "2");
 }
 
 /// The events of one request (by its `X-Request-Id`), once `n` have arrived.
@@ -1198,4 +1218,158 @@ async fn conditional_interactions_record_the_matching_and_the_write_once() {
             .any(|e| e.outcome == O::Permit && e.patient.as_deref() == Some(patient_ref.as_str())),
         "{events:?}"
     );
+}
+
+/// FHIR decimals keep their precision as written (R4 datatypes.html#decimal) through PATCH:
+/// what a patch sets (JSON Patch, merge patch, FHIRPath Patch, in a transaction too) and what
+/// it leaves alone; a `test` compares numbers by value. Before, the resource went through
+/// f64s: 1.50 came back as 1.5, the other decimals of the resource likewise. (A patched
+/// resource's keys come back sorted, so each `value` here follows its `unit`.)
+#[actix_web::test]
+async fn patches_keep_decimals_as_written() {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    crate::helpers::register(&app, &h1, "decp").await;
+    let obs = r#"{"resourceType":"Observation","id":"deco","status":"final",
+        "code":{"coding":[{"system":"http://loinc.org","code":"29463-7"}]},
+        "subject":{"reference":"Patient/decp"},
+        "valueQuantity":{"value":72.30,"unit":"kg"},
+        "referenceRange":[{"low":{"value":60.50,"unit":"kg"},"high":{"value":1E2,"unit":"kg"}}]}"#;
+    let r = app
+        .send_json("PUT", "/fhir/Observation/deco", &h1, obs, &[])
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let read = || async { app.get("/fhir/Observation/deco", &h1, &[]).await.text() };
+
+    // JSON Patch: a test of 72.3 passes on 72.30; 1.50 is set as written.
+    let patch = r#"[{"op":"test","path":"/valueQuantity/value","value":72.3},
+                    {"op":"replace","path":"/valueQuantity/value","value":1.50}]"#;
+    let r = app
+        .request(
+            "PATCH",
+            "/fhir/Observation/deco",
+            &h1,
+            Some((JSON_PATCH, patch)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = read().await;
+    assert!(text.contains(r#""value":1.50}"#), "{text}");
+    assert!(text.contains(r#""value":60.50}"#), "untouched: {text}");
+    assert!(text.contains(r#""value":1E2}"#), "untouched: {text}");
+    // A failed test still fails (by value: 1.5 is not 1.05).
+    let failing = r#"[{"op":"test","path":"/valueQuantity/value","value":1.05}]"#;
+    let r = app
+        .request(
+            "PATCH",
+            "/fhir/Observation/deco",
+            &h1,
+            Some((JSON_PATCH, failing)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+
+    // More digits than an f64 holds.
+    let precise = "0.12345678901234567890123";
+    let patch = format!(r#"[{{"op":"replace","path":"/valueQuantity/value","value":{precise}}}]"#);
+    let r = app
+        .request(
+            "PATCH",
+            "/fhir/Observation/deco",
+            &h1,
+            Some((JSON_PATCH, &patch)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(read().await.contains(precise));
+
+    // Merge patch and FHIRPath Patch.
+    let r = app
+        .request(
+            "PATCH",
+            "/fhir/Observation/deco",
+            &h1,
+            Some((
+                "application/merge-patch+json",
+                r#"{"valueQuantity":{"value":2.50,"unit":"kg"}}"#,
+            )),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(read().await.contains(r#""value":2.50}"#));
+    let fhirpath = r#"{"resourceType":"Parameters","parameter":[{"name":"operation","part":[
+        {"name":"type","valueCode":"replace"},
+        {"name":"path","valueString":"Observation.valueQuantity.value"},
+        {"name":"value","valueDecimal":3.10}]}]}"#;
+    let r = app
+        .request(
+            "PATCH",
+            "/fhir/Observation/deco",
+            &h1,
+            Some(("application/fhir+json", fhirpath)),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(read().await.contains(r#""value":3.10}"#));
+
+    // In a transaction, from a Binary.
+    let ops = r#"[{"op":"replace","path":"/valueQuantity/value","value":4.20}]"#;
+    let text = bundle(
+        "transaction",
+        vec![
+            json!({"resource": {"resourceType": "Binary", "contentType": JSON_PATCH,
+                                 "data": STANDARD.encode(ops)},
+                    "request": {"method": "PATCH", "url": "Observation/deco"}}),
+        ],
+    );
+    let r = app.send_json("POST", "/fhir", &h1, &text, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = read().await;
+    assert!(text.contains(r#""value":4.20}"#), "{text}");
+    assert!(text.contains(r#""value":60.50}"#), "{text}");
+    app.cleanup().await;
+}
+
+/// A read with `_elements` or `_summary` returns the kept elements as stored: decimals as
+/// written (before, the subset went through f64s: 60.50 came back as 60.5).
+#[actix_web::test]
+async fn read_subsets_keep_decimals_as_written() {
+    let app = spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    crate::helpers::register(&app, &h1, "subp").await;
+    let r = app
+        .send_json(
+            "PUT",
+            "/fhir/Observation/subo",
+            &h1,
+            &crate::helpers::weight("Patient/subp", "60.50").replace(
+                r#""resourceType":"Observation","#,
+                r#""resourceType":"Observation","id":"subo","#,
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    for query in ["_elements=valueQuantity", "_summary=true", "_summary=data"] {
+        let r = app
+            .get(&format!("/fhir/Observation/subo?{query}"), &h1, &[])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            r.text().contains(r#""value":60.50"#),
+            "{query}: {}",
+            r.text()
+        );
+    }
+    let r = app
+        .get("/fhir/Observation/subo?_elements=valueQuantity", &h1, &[])
+        .await;
+    assert!(r.json().get("effectiveDateTime").is_none(), "{}", r.text());
+    app.cleanup().await;
 }

@@ -588,3 +588,48 @@ async fn patient_everything_honours_per_type_consent() {
     );
     app.cleanup().await;
 }
+
+/// `_elements` and `_summary` subsets keep FHIR decimals as written (60.50, not 60.5).
+#[actix_web::test]
+async fn search_subsets_keep_decimals_as_written() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, h1) = app.practitioner("Organization/h1");
+    let r = app
+        .put(
+            "/fhir/Patient/alice",
+            &h1,
+            &patient_resource("alice", "Smith", "Alice"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let obs = app
+        .send_json(
+            "POST",
+            "/fhir/Observation",
+            &h1,
+            &weight("Patient/alice", "60.50"),
+            &[],
+        )
+        .await;
+    assert_eq!(obs.status, 201, "{}", obs.text());
+    for query in ["_elements=valueQuantity", "_summary=data", "_summary=true"] {
+        let found = app
+            .get(
+                &format!("/fhir/Observation?patient=alice&{query}"),
+                &h1,
+                &[],
+            )
+            .await;
+        assert_eq!(found.status, 200, "{query}: {}", found.text());
+        if query != "_summary=true" {
+            assert!(
+                found.text().contains("\"value\":60.50"),
+                "{query}: {}",
+                found.text()
+            );
+        }
+        assert!(!found.text().contains("60.5,"), "{query}: {}", found.text());
+    }
+    app.cleanup().await;
+}
