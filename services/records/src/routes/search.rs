@@ -864,13 +864,36 @@ async fn handle(
     caller: Caller,
     state: &AppState,
 ) -> Result<HttpResponse, RecordsError> {
+    let mut conn = state.connection().await?;
+    let searched = search_on(&mut conn, state, &caller, raw_type, &pairs, handling).await?;
+    state.record(&mut conn, &searched.events).await?;
+    Ok(http::fhir(StatusCode::OK).body(searched.bundle?))
+}
+
+/// A search's answer, not yet recorded: the searchset Bundle (or the refusal to answer) and
+/// the access events it made.
+pub(super) struct Searched {
+    pub bundle: Result<String, RecordsError>,
+    pub events: Vec<AccessEvent>,
+}
+
+/// Runs a search on `conn` (a Bundle's GET entry runs it in the transaction, after its
+/// writes): the caller's access in the query, every returned resource decided, the events
+/// for the caller to record with what it answers.
+pub(super) async fn search_on(
+    conn: &mut diesel_async::AsyncPgConnection,
+    state: &AppState,
+    caller: &Caller,
+    raw_type: &str,
+    pairs: &[(String, String)],
+    handling: Handling,
+) -> Result<Searched, RecordsError> {
     let resource_type = http::parse_type(raw_type)?;
     let main_type = resource_type.as_str();
-    let mut query = SearchQuery::parse(&state.search_store(), main_type, &pairs, handling)?;
-    let mut conn = state.connection().await?;
+    let mut query = SearchQuery::parse(&state.search_store(), main_type, pairs, handling)?;
 
     let (search_decision, named_conditional) =
-        match scope_query(&mut conn, state, &caller, main_type, &mut query).await? {
+        match scope_query(conn, state, caller, main_type, &mut query).await? {
             Scoped::Visible {
                 decision,
                 named_conditional,
@@ -880,13 +903,13 @@ async fn handle(
                 event,
                 named,
             } => {
-                state.record(&mut conn, &[*event]).await?;
+                let events = vec![*event];
                 if named
                     && !refuses_the_request(&decision)
                     && !state.kernel.settings().explain_denials
                 {
                     // As for a patient with no data: an empty result.
-                    return searchset(
+                    let bundle = searchset(
                         state,
                         main_type,
                         &query,
@@ -894,8 +917,12 @@ async fn handle(
                         page::Paging::default(),
                         Vec::new(),
                     );
+                    return Ok(Searched { bundle, events });
                 }
-                return Err(refused(state, &decision).into());
+                return Ok(Searched {
+                    bundle: Err(refused(state, &decision).into()),
+                    events,
+                });
             }
         };
     let named = query
@@ -907,7 +934,7 @@ async fn handle(
         rows: page,
         total,
         paging,
-    } = page::read(&mut conn, &query).await?;
+    } = page::read(conn, &query).await?;
 
     // Each patient on the page is decided again, for the event's basis and consents (and so a
     // consent revoked since the scope was computed is honoured). A patient whose consents
@@ -917,7 +944,7 @@ async fn handle(
         .iter()
         .filter_map(|m| stored_patient(m.patient_ref.as_deref()))
         .collect();
-    let custodians = custodians_of(&mut conn, &patients.iter().collect::<Vec<_>>()).await?;
+    let custodians = custodians_of(conn, &patients.iter().collect::<Vec<_>>()).await?;
     let mut decisions: HashMap<Option<PatientRef>, Decision> = HashMap::new();
     for patient in patients.iter().cloned().map(Some).chain([None]) {
         let custodian = patient.as_ref().and_then(|p| custodians.get(p).cloned());
@@ -926,7 +953,7 @@ async fn handle(
             (Some(n), Some(p)) if n == p && !named_conditional => search_decision.clone(),
             _ => state
                 .kernel
-                .decide(&caller, Interaction::Search, &subject.target())?,
+                .decide(caller, Interaction::Search, &subject.target())?,
         };
         decisions.insert(patient, decision);
     }
@@ -940,7 +967,7 @@ async fn handle(
         })
         .map(|m| (m.resource_id.clone(), m.version))
         .collect();
-    let mut bodies = store::current_bodies(&mut conn, &state.cipher, main_type, &wanted).await?;
+    let mut bodies = store::current_bodies(conn, &state.cipher, main_type, &wanted).await?;
     let mut tally = Tally::default();
     let mut entries = Vec::new();
     let mut page_ids = Vec::new();
@@ -974,10 +1001,10 @@ async fn handle(
                 main_type,
                 &value,
             ));
-            subject = subject.with_referrers(&mut conn, state).await?;
+            subject = subject.with_referrers(conn, state).await?;
             state
                 .kernel
-                .decide(&caller, Interaction::Search, &subject.target())?
+                .decide(caller, Interaction::Search, &subject.target())?
         };
         if !decision.permitted() {
             tally.deny(&subject, &decision);
@@ -994,25 +1021,25 @@ async fn handle(
         });
     }
     let included = include(
-        state, &mut conn, &caller, main_type, &page_ids, &query, &mut tally,
+        state, conn, caller, main_type, &page_ids, &query, &mut tally,
     )
     .await?;
     entries.extend(included);
 
     let nothing = !tally.returned_any(main_type);
-    let mut events = tally.events(&caller);
+    let mut events = tally.events(caller);
     if nothing {
         events.push(search_decision.event(
-            &caller,
+            caller,
             Interaction::Search,
             Touched::new(main_type, named.as_ref()),
         ));
     }
-    state.record(&mut conn, &events).await?;
-    searchset(state, main_type, &query, total, paging, entries)
+    let bundle = searchset(state, main_type, &query, total, paging, entries);
+    Ok(Searched { bundle, events })
 }
 
-/// The searchset Bundle of a page, as the response.
+/// The searchset Bundle of a page, as JSON.
 fn searchset(
     state: &AppState,
     resource_type: &str,
@@ -1020,9 +1047,8 @@ fn searchset(
     total: Option<usize>,
     paging: page::Paging,
     entries: Vec<Entry>,
-) -> Result<HttpResponse, RecordsError> {
+) -> Result<String, RecordsError> {
     let base = format!("{}/fhir", state.public_url);
     let bundle = page::searchset(&base, resource_type, query, total, paging, entries)?;
-    let body = serde_json::to_string(&bundle).map_err(|e| RecordsError::Internal(e.to_string()))?;
-    Ok(http::fhir(StatusCode::OK).body(body))
+    serde_json::to_string(&bundle).map_err(|e| RecordsError::Internal(e.to_string()))
 }

@@ -5,8 +5,9 @@
 //! (`DELETE Type?params`), patch (`PATCH Type/id` or `Type?params`, the patch a Binary
 //! holding a JSON Patch or a FHIRPath Patch Parameters), change a resource's meta
 //! (`POST Type/id/$meta-add|$meta-delete` with a Parameters, as `meta.rs` does), and read
-//! (`GET`/`HEAD` of `Type/id`, `Type/id/_history/vid`, and their `$meta`). Search entries
-//! (`GET Type?params`) are not supported (400).
+//! (`GET`/`HEAD` of `Type/id`, `Type/id/_history/vid`, and their `$meta`), and search
+//! (`GET Type?params`: the searchset Bundle as the entry's resource, lenient handling, what the
+//! caller may see, its events recorded with the transaction's).
 //!
 //! Order (R4 http.html#trules): entries run DELETE, then POST, then PUT/PATCH, then GET/HEAD,
 //! so a read sees what the transaction wrote; the response keeps the request's order.
@@ -112,6 +113,12 @@ enum Op {
         change: meta::Change,
         wanted: MetaChange,
     },
+    /// `GET [type]?params` (or `HEAD`): a search of what the caller may see, after the
+    /// transaction's writes, recorded as any search is.
+    Search {
+        pairs: Vec<(String, String)>,
+        head: bool,
+    },
     /// `GET` or `HEAD` of a resource (a version when `version`), or of its `$meta`.
     Read {
         version: Option<VersionId>,
@@ -154,14 +161,15 @@ impl Planned {
             Op::Delete { .. } => 0,
             Op::Create { .. } | Op::Meta { .. } => 1,
             Op::Update { .. } | Op::Patch { .. } => 2,
-            Op::Read { .. } => 3,
+            Op::Read { .. } | Op::Search { .. } => 3,
         }
     }
 
     /// The resource it writes (or, for a conditional create that matched, names), if any.
     fn writes(&self, resolution: Resolution) -> Option<(&str, &str)> {
         match (&self.op, resolution) {
-            (Op::Read { .. }, _) | (_, Resolution::Nothing | Resolution::Same(_)) => None,
+            (Op::Read { .. } | Op::Search { .. }, _)
+            | (_, Resolution::Nothing | Resolution::Same(_)) => None,
             _ => Some((self.resource_type.as_str(), self.id.as_str())),
         }
     }
@@ -364,12 +372,16 @@ fn plan(state: &AppState, index: usize, entry: &InEntry) -> Result<Planned, Fhir
             http::parse_id(id)?,
             read(Some(v), true)?,
         ),
-        ("GET" | "HEAD", [_], None) => {
-            return Err(FhirError::BadRequest(format!(
-                "GET {}: searches are not supported in a Bundle; search with GET [type]?params",
-                request.url
-            )))
-        }
+        ("GET" | "HEAD", [t], None) => (
+            http::parse_type(t)?,
+            ResourceId::generate(),
+            Op::Search {
+                pairs: form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect(),
+                head: method == "HEAD",
+            },
+        ),
         (method, _, _) => {
             return Err(FhirError::BadRequest(format!(
                 "{method} {} is not supported in a Bundle",
@@ -439,8 +451,8 @@ struct Answer {
     outcome: Option<Value>,
     /// The resource a read returns, as stored (its decimals as written).
     resource: Option<String>,
-    /// A read's event, recorded with the transaction.
-    read: Option<AccessEvent>,
+    /// A read's or a search's events, recorded with the transaction.
+    reads: Vec<AccessEvent>,
     /// Membership changes of the entry, for the replica once committed.
     memberships: Vec<custodian_events::MembershipChange>,
 }
@@ -455,7 +467,7 @@ impl Answer {
             last_modified: None,
             outcome: None,
             resource: None,
-            read: None,
+            reads: Vec::new(),
             memberships: Vec::new(),
         }
     }
@@ -464,8 +476,9 @@ impl Answer {
 enum Failure {
     Records(RecordsError),
     Denied(usize, AccessEvent, FhirError),
-    /// Refused, with the event to record once the transaction is over (a missing resource).
-    Refused(usize, FhirError, Option<AccessEvent>),
+    /// Refused, with the events to record once the transaction is over (a missing resource,
+    /// a search refused).
+    Refused(usize, FhirError, Vec<AccessEvent>),
     /// Failed (not a refusal), with the event to record once the transaction is over.
     Failed(RecordsError, Box<AccessEvent>),
 }
@@ -473,7 +486,7 @@ enum Failure {
 /// An entry's error, with its event.
 fn failed(index: usize, e: RecordsError, event: AccessEvent) -> Failure {
     match e {
-        RecordsError::Fhir(e) => Failure::Refused(index, entry_error(index, e), Some(event)),
+        RecordsError::Fhir(e) => Failure::Refused(index, entry_error(index, e), vec![event]),
         other => Failure::Failed(other, Box::new(event)),
     }
 }
@@ -541,8 +554,44 @@ async fn run_entry(
             return Ok(Answer {
                 last_modified: Some(stored.last_updated),
                 resource: (!*head).then_some(body),
-                read: Some(event),
+                reads: vec![event],
                 ..answer("200 OK", Some(stored.version))
+            });
+        }
+        (Op::Search { pairs, head }, _, _) => {
+            // After every write of the transaction, on what they wrote.
+            if batch.holds_writes() {
+                batch.flush(conn).await?;
+            }
+            let handling = custodian_fhir::http::Handling::default();
+            let searched =
+                match super::search::search_on(conn, state, caller, t, pairs, handling).await {
+                    Ok(searched) => searched,
+                    // Malformed: refused before any access was decided.
+                    Err(RecordsError::Fhir(e)) => {
+                        return Err(Failure::Refused(
+                            p.index,
+                            entry_error(p.index, e),
+                            Vec::new(),
+                        ))
+                    }
+                    Err(other) => return Err(Failure::Records(other)),
+                };
+            let bundle = match searched.bundle {
+                Ok(bundle) => bundle,
+                Err(RecordsError::Fhir(e)) => {
+                    return Err(Failure::Refused(
+                        p.index,
+                        entry_error(p.index, e),
+                        searched.events,
+                    ))
+                }
+                Err(other) => return Err(Failure::Records(other)),
+            };
+            return Ok(Answer {
+                resource: (!*head).then_some(bundle),
+                reads: searched.events,
+                ..Answer::new(p.index, "200 OK")
             });
         }
         (Op::Meta { change, wanted }, _, _) => {
@@ -607,7 +656,11 @@ async fn run_entry(
             {
                 conditional::Outcome::Applied { applied, .. } => applied,
                 conditional::Outcome::Refused(e) => {
-                    return Err(Failure::Refused(p.index, entry_error(p.index, e), None))
+                    return Err(Failure::Refused(
+                        p.index,
+                        entry_error(p.index, e),
+                        Vec::new(),
+                    ))
                 }
                 _ => {
                     return Err(Failure::Records(RecordsError::Internal(
@@ -644,7 +697,7 @@ async fn run_entry(
         Applied::Missing { event } => Err(Failure::Refused(
             p.index,
             FhirError::NotFound(format!("entry {}: {t}/{id} is not known", p.index)),
-            Some(event),
+            vec![event],
         )),
         Applied::Denied {
             decision,
@@ -662,12 +715,12 @@ async fn run_entry(
         Applied::Conflict(m) => Err(Failure::Refused(
             p.index,
             FhirError::Conflict(format!("entry {}: {m}", p.index)),
-            None,
+            Vec::new(),
         )),
         Applied::Precondition(m) => Err(Failure::Refused(
             p.index,
             FhirError::PreconditionFailed(format!("entry {}: {m}", p.index)),
-            None,
+            Vec::new(),
         )),
     }
 }
@@ -784,7 +837,7 @@ async fn handle(
 }
 
 fn fail(index: usize, e: FhirError) -> Failure {
-    Failure::Refused(index, entry_error(index, e), None)
+    Failure::Refused(index, entry_error(index, e), Vec::new())
 }
 
 /// Matches `condition` for entry `index`, keeping the matching's events in `events`.
@@ -803,7 +856,7 @@ async fn matched(
         return Err(Failure::Refused(
             index,
             crate::access::refused(state, decision),
-            None,
+            Vec::new(),
         ));
     }
     Ok(matches)
@@ -1104,7 +1157,7 @@ async fn process(
             }
         };
         let mut answer = run_entry(conn, &mut batch, caller, &r, now).await?;
-        reads.extend(answer.read.take());
+        reads.append(&mut answer.reads);
         answers.push(answer);
     }
     batch.enqueue_events(&std::mem::take(events));
@@ -1325,10 +1378,8 @@ async fn transaction(
             state.record(&mut conn, &[event]).await?;
             Err(error.into())
         }
-        Err(Failure::Refused(_, e, event)) => {
-            if let Some(event) = event {
-                state.record(&mut conn, &[event]).await?;
-            }
+        Err(Failure::Refused(_, e, events)) => {
+            state.record(&mut conn, &events).await?;
             Err(e.into())
         }
     }
@@ -1385,10 +1436,8 @@ async fn batch(
                 state.record(&mut conn, &[event]).await?;
                 answers.push(refuse(index, error));
             }
-            Err(Failure::Refused(index, e, event)) => {
-                if let Some(event) = event {
-                    state.record(&mut conn, &[event]).await?;
-                }
+            Err(Failure::Refused(index, e, events)) => {
+                state.record(&mut conn, &events).await?;
                 answers.push(refuse(index, e));
             }
         }

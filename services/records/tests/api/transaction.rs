@@ -415,12 +415,53 @@ async fn transactions_run_in_the_specified_order_and_reads_see_their_writes() {
             .json()["total"],
         0
     );
-    // Searches are not served in a Bundle (yet).
+    // A search entry runs after the writes and sees them; its Bundle is the entry's resource.
     let bundle = tx(
         "transaction",
-        vec![json!({"request": {"method": "GET", "url": "Patient?name=after"}})],
+        vec![
+            json!({"request": {"method": "GET", "url": "Patient?name=renamed&_total=accurate"}}),
+            json!({"resource": patient_resource("ordp", "Renamed", "Ola"),
+                   "request": {"method": "PUT", "url": "Patient/ordp"}}),
+        ],
     );
-    assert_eq!(app.post("/fhir", &token, &bundle).await.status, 400);
+    let resp = app.post("/fhir", &token, &bundle).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let found = &resp.json()["entry"][0]["resource"];
+    assert_eq!(found["type"], "searchset", "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["entry"][0]["resource"]["id"], "ordp");
+    // In a batch too; a malformed search fails only its entry.
+    let bundle = tx(
+        "batch",
+        vec![
+            json!({"request": {"method": "GET", "url": "Patient?name=renamed"}}),
+            json!({"request": {"method": "GET", "url": "Patient?birthdate=notadate"}}),
+        ],
+    );
+    let resp = app.post("/fhir", &token, &bundle).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let out = resp.json();
+    assert_eq!(
+        out["entry"][0]["resource"]["entry"][0]["resource"]["id"],
+        "ordp"
+    );
+    assert!(
+        out["entry"][1]["response"]["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("400"),
+        "{out}"
+    );
+    // Another organisation's valid account finds nothing of h1's through a Bundle either.
+    let (_, other) = app.practitioner("Organization/h9");
+    let bundle = tx(
+        "batch",
+        vec![json!({"request": {"method": "GET", "url": "Patient?name=renamed&_total=accurate"}})],
+    );
+    let resp = app.post("/fhir", &other, &bundle).await;
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let found = &resp.json()["entry"][0]["resource"];
+    assert_eq!(found["total"], 0, "{found}");
     app.cleanup().await;
 }
 
