@@ -475,7 +475,7 @@ impl Answer {
 
 enum Failure {
     Records(RecordsError),
-    Denied(usize, AccessEvent, FhirError),
+    Denied(usize, Box<AccessEvent>, FhirError),
     /// Refused, with the events to record once the transaction is over (a missing resource,
     /// a search refused).
     Refused(usize, FhirError, Vec<AccessEvent>),
@@ -705,7 +705,7 @@ async fn run_entry(
             hidden,
         } => Err(Failure::Denied(
             p.index,
-            event,
+            Box::new(event),
             if hidden {
                 crate::access::hidden(state, &decision, t, id)
             } else {
@@ -1375,7 +1375,7 @@ async fn transaction(
         }
         Err(Failure::Denied(_, event, error)) => {
             // The transaction rolled back; the denial is still an access to record.
-            state.record(&mut conn, &[event]).await?;
+            state.record(&mut conn, &[*event]).await?;
             Err(error.into())
         }
         Err(Failure::Refused(_, e, events)) => {
@@ -1433,7 +1433,7 @@ async fn batch(
                 answers.push(refuse(index, FhirError::Internal(e.to_string())));
             }
             Err(Failure::Denied(index, event, error)) => {
-                state.record(&mut conn, &[event]).await?;
+                state.record(&mut conn, &[*event]).await?;
                 answers.push(refuse(index, error));
             }
             Err(Failure::Refused(index, e, events)) => {
