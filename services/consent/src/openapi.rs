@@ -14,6 +14,7 @@ use crate::routes::{consent, decide, internal};
         consent::search,
         consent::search_post,
         consent::type_history,
+        consent::patch,
         consent::read,
         consent::vread,
         consent::history,

@@ -4,7 +4,9 @@ use actix_web::http::StatusCode;
 use custodian_events::AccessAction;
 use custodian_policy::{ConsentAction, ProvisionType};
 
-use crate::helpers::{alice_consent, spawn_app, PUBLIC_URL};
+use custodian_auth::Role;
+
+use crate::helpers::{alice_consent, consent_for, spawn_app, PUBLIC_URL};
 
 #[actix_web::test]
 async fn create_returns_201_and_the_stored_resource_reads_back_equal() {
@@ -361,5 +363,128 @@ async fn conditional_reads_answer_304_when_the_clients_copy_is_current() {
         .send(read_with("If-None-Match", "\"v1\"".into()), None)
         .await;
     assert_eq!(foreign.status, StatusCode::OK);
+    app.finish().await;
+}
+
+/// PATCH, as at records: JSON Patch and merge patch, decided before the patch is read, stored
+/// as an update; `Prefer: return` on writes.
+#[actix_web::test]
+async fn a_consent_is_patched_as_any_resource_and_writes_follow_prefer_return() {
+    use actix_web::http::Method;
+    let app = spawn_app().await;
+    let admin = app.token(Role::Admin);
+    let created = app.create_alice_consent().await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/fhir/Consent/{id}");
+    let patch = |token: &str, media: &str, body: &str| {
+        let request = app
+            .request(Method::PATCH, &path, Some(token))
+            .insert_header(("Content-Type", media.to_string()));
+        app.send(request, Some(body.to_string()))
+    };
+    // Revoked by a JSON Patch; the version moves on and the change is published.
+    let revoked = patch(
+        &admin,
+        "application/json-patch+json",
+        r#"[{"op":"test","path":"/status","value":"active"},{"op":"replace","path":"/status","value":"inactive"}]"#,
+    )
+    .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert_eq!(revoked.body["status"], "inactive");
+    assert_eq!(revoked.body["meta"]["versionId"], "2");
+    // A merge patch (as fhirpy sends it, application/json).
+    let merged = patch(&admin, "application/json", r#"{"status":"active"}"#).await;
+    assert_eq!(merged.status, StatusCode::OK, "{}", merged.body);
+    assert_eq!(merged.body["meta"]["versionId"], "3");
+    // A failing test, a changed patient, a removed id: 422; If-Match of an old version: 412.
+    let failing = patch(
+        &admin,
+        "application/json-patch+json",
+        r#"[{"op":"test","path":"/status","value":"draft"}]"#,
+    )
+    .await;
+    assert_eq!(
+        failing.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        failing.body
+    );
+    let moved = patch(
+        &admin,
+        "application/merge-patch+json",
+        r#"{"patient":{"reference":"Patient/bob"}}"#,
+    )
+    .await;
+    assert_eq!(
+        moved.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        moved.body
+    );
+    let unnamed = patch(
+        &admin,
+        "application/json-patch+json",
+        r#"[{"op":"remove","path":"/id"}]"#,
+    )
+    .await;
+    assert_eq!(
+        unnamed.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unnamed.body
+    );
+    let stale = app
+        .send(
+            app.request(Method::PATCH, &path, Some(&admin))
+                .insert_header(("Content-Type", "application/json-patch+json"))
+                .insert_header(("If-Match", "W/\"1\"")),
+            Some("[]".into()),
+        )
+        .await;
+    assert_eq!(
+        stale.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        stale.body
+    );
+    assert_eq!(
+        patch(&admin, "text/plain", "x").await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    // Someone the consent does not name learns nothing, not even through a test operation.
+    let stranger = app.practitioner_token("Organization/h9");
+    let probe = patch(
+        &stranger,
+        "application/json-patch+json",
+        r#"[{"op":"test","path":"/status","value":"active"}]"#,
+    )
+    .await;
+    assert_eq!(probe.status, StatusCode::NOT_FOUND, "{}", probe.body);
+    // Prefer: return=minimal: no body; OperationOutcome: an outcome.
+    let minimal = app
+        .send(
+            app.request(Method::PATCH, &path, Some(&admin))
+                .insert_header(("Content-Type", "application/json-patch+json"))
+                .insert_header(("Prefer", "return=minimal")),
+            Some(r#"[{"op":"replace","path":"/status","value":"inactive"}]"#.into()),
+        )
+        .await;
+    assert_eq!(minimal.status, StatusCode::OK);
+    assert!(
+        minimal.body.is_null() || minimal.body == "",
+        "{}",
+        minimal.body
+    );
+    assert!(minimal.header("ETag").is_some());
+    let outcome = app
+        .send(
+            app.request(Method::POST, "/fhir/Consent", Some(&admin))
+                .insert_header(("Content-Type", "application/fhir+json"))
+                .insert_header(("Prefer", "return=OperationOutcome")),
+            Some(consent_for("Patient/carol").to_string()),
+        )
+        .await;
+    assert_eq!(outcome.status, StatusCode::CREATED);
+    assert_eq!(outcome.body["resourceType"], "OperationOutcome");
     app.finish().await;
 }

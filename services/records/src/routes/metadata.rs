@@ -203,8 +203,10 @@ fn consent_capability(registry: &Registry) -> Value {
         "read",
         "vread",
         "update",
+        "patch",
         "delete",
         "history-instance",
+        "history-type",
         "create",
         "search-type",
     ]

@@ -3,6 +3,7 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{Caller, Interaction, Touched};
 use custodian_events::outbox;
+use custodian_fhir::http;
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
@@ -91,6 +92,6 @@ pub async fn create(
         VersionId::FIRST,
         now,
         &row.resource,
-        Some(&state.public_url),
+        Some((&state.public_url, http::Prefer::of(&req).return_)),
     ))
 }

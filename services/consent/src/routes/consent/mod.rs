@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod history;
+mod patch;
 mod read;
 mod search;
 mod update;
@@ -11,6 +12,7 @@ mod update;
 pub use create::*;
 pub use delete::*;
 pub use history::*;
+pub use patch::*;
 pub use read::*;
 pub use search::*;
 pub use update::*;
@@ -53,6 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         resource("/Consent/{id}")
             .route(web::get().to(read::read))
             .route(web::put().to(update::update))
+            .route(web::patch().to(patch::patch))
             .route(web::delete().to(delete::delete)),
     )
     .service(resource("/Consent/{id}/_history").route(web::get().to(history::history)))
@@ -110,23 +113,30 @@ fn row_version(version: i64) -> Result<VersionId, ConsentError> {
         .ok_or_else(|| ConsentError::Unexpected(format!("stored version {version} is invalid")))
 }
 
-/// A resource answer with `ETag`, `Last-Modified` and (for writes) `Location`.
+/// A resource answer with `ETag`, `Last-Modified` and (for writes, with `location`: the base
+/// URL) `Location` and the body `Prefer: return` asks for.
 fn resource_response(
     status: StatusCode,
     id: Uuid,
     version: VersionId,
     last_updated: DateTime<Utc>,
     resource: &Value,
-    location: Option<&str>,
+    location: Option<(&str, http::Return)>,
 ) -> HttpResponse {
     let mut builder = http::versioned(status, version.get(), last_updated);
-    if let Some(base) = location {
-        let url = format!("{base}/fhir/Consent/{id}/_history/{version}");
-        if let Ok(value) = HeaderValue::from_str(&url) {
-            builder.insert_header((header::LOCATION, value));
-        }
+    let Some((base, prefer)) = location else {
+        return builder.body(resource.to_string());
+    };
+    let url = format!("{base}/fhir/Consent/{id}/_history/{version}");
+    if let Ok(value) = HeaderValue::from_str(&url) {
+        builder.insert_header((header::LOCATION, value));
     }
-    builder.body(resource.to_string())
+    http::write_body(
+        builder,
+        prefer,
+        resource.to_string(),
+        "the consent was stored",
+    )
 }
 
 /// The `ConsentChange` a write publishes on the consent stream: the typed consent while it is

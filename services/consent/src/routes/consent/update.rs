@@ -1,16 +1,20 @@
 //! `PUT /fhir/Consent/{id}`
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_access::{Caller, Interaction, Touched};
+use custodian_access::{Caller, Decision, Interaction, Touched};
 use custodian_events::outbox;
+use custodian_fhir::{http, FhirError};
 use diesel_async::AsyncConnection;
+use uuid::Uuid;
 
 use super::{
     change_event, check_precondition, existing, if_match, json_body, known, refuse,
     resource_response, row_version,
 };
 use crate::{
-    domain::{access, access::CONSENT, resource::now_millis, ConsentResource},
+    domain::{
+        access, access::CONSENT, resource::now_millis, ConsentResource, PatientRef, VersionId,
+    },
     error::ConsentError,
     routes::AppState,
     store::{self, ConsentRow},
@@ -48,7 +52,6 @@ pub async fn update(
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsentError> {
     let caller = known(&state, caller);
-    let interaction = Interaction::Update;
     let precondition = if_match(&req)?;
     let resource = ConsentResource::parse(json_body(&req, &body)?)?;
     match resource.id_in_body() {
@@ -65,13 +68,38 @@ pub async fn update(
             ))
         }
     }
-    let (id, existing_row, patient) = existing(&state, &caller, interaction, &path).await?;
-    let decision = access::write(&caller, interaction, &patient);
+    let (id, _, patient, decision) = authorised(&state, &caller, &path).await?;
+    store_version(
+        &state,
+        &caller,
+        Stored {
+            id,
+            patient,
+            decision,
+            resource,
+            precondition,
+            based_on: None,
+            prefer: http::Prefer::of(&req).return_,
+        },
+    )
+    .await
+}
+
+/// The consent `raw_id` names, and the caller's permission to write it; a refusal is recorded
+/// and answered (a 404 to whoever may not even see the consent).
+pub(super) async fn authorised(
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<(Uuid, ConsentRow, PatientRef, Decision), ConsentError> {
+    let interaction = Interaction::Update;
+    let (id, existing_row, patient) = existing(state, caller, interaction, raw_id).await?;
+    let decision = access::write(caller, interaction, &patient);
     if !decision.permitted() {
         // Someone who may not even see the consent learns nothing about it.
         let consent = format!("Consent/{id}");
         let sees = access::see(
-            &caller,
+            caller,
             Interaction::Read,
             &consent,
             &patient,
@@ -80,19 +108,46 @@ pub async fn update(
         let error = if sees.permitted() {
             ConsentError::forbidden(decision.explanation.clone())
         } else {
-            ConsentError::not_found(&path)
+            ConsentError::not_found(raw_id)
         };
-        return Err(refuse(
-            &state,
-            &caller,
-            interaction,
-            &decision,
-            Some(&patient),
-            error,
-        )
-        .await);
+        return Err(refuse(state, caller, interaction, &decision, Some(&patient), error).await);
     }
     // Preconditions and the rest are checked only once access is decided.
+    Ok((id, existing_row, patient, decision))
+}
+
+/// A new version to store.
+pub(super) struct Stored {
+    pub id: Uuid,
+    pub patient: PatientRef,
+    /// The permission to write it.
+    pub decision: Decision,
+    pub resource: ConsentResource,
+    /// `If-Match`.
+    pub precondition: Option<VersionId>,
+    /// The version the new one was made from (a PATCH): another current version is a 409.
+    pub based_on: Option<VersionId>,
+    pub prefer: http::Return,
+}
+
+/// Stores a new version of a consent whose write is decided: its patient unchanged, its
+/// preconditions checked under the row's lock, the change and the access event in the same
+/// transaction.
+pub(super) async fn store_version(
+    state: &AppState,
+    caller: &Caller,
+    new: Stored,
+) -> Result<HttpResponse, ConsentError> {
+    let Stored {
+        id,
+        patient,
+        decision,
+        resource,
+        precondition,
+        based_on,
+        prefer,
+    } = new;
+    let interaction = Interaction::Update;
     if resource.patient() != &patient {
         return Err(ConsentError::unprocessable(vec![(
             "Consent.patient".into(),
@@ -100,7 +155,7 @@ pub async fn update(
         )]));
     }
     let event = decision.event(
-        &caller,
+        caller,
         interaction,
         Touched::new(CONSENT, Some(&patient)).count(1),
     );
@@ -115,6 +170,12 @@ pub async fn update(
                 .ok_or_else(|| ConsentError::not_found(&id.to_string()))?;
             let version = row_version(current.version_id)?;
             check_precondition(precondition, version)?;
+            if based_on.is_some_and(|b| b != version) {
+                return Err(FhirError::Conflict(format!(
+                    "the consent changed to version {version} while it was being patched; patch again"
+                ))
+                .into());
+            }
             let version = version.next();
             let resource = resource.stamp(id, version, now);
             let row = ConsentRow {
@@ -144,6 +205,6 @@ pub async fn update(
         version,
         row.last_updated,
         &row.resource,
-        Some(&state.public_url),
+        Some((&state.public_url, prefer)),
     ))
 }
