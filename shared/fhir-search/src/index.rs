@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{
     result::QueryResult,
-    sql_types::{Array, Double, Nullable, Text, Timestamptz},
+    sql_types::{Array, Double, Integer, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -24,6 +24,7 @@ pub struct IndexWrite {
     start: Vec<Option<DateTime<Utc>>>,
     end: Vec<Option<DateTime<Utc>>>,
     number: Vec<Option<f64>>,
+    element: Vec<Option<i32>>,
 }
 
 impl IndexWrite {
@@ -40,6 +41,7 @@ impl IndexWrite {
             self.start.push(row.start);
             self.end.push(row.end);
             self.number.push(row.number);
+            self.element.push(row.element);
         }
     }
 
@@ -65,9 +67,9 @@ impl IndexWrite {
         }
         diesel::sql_query(
             "INSERT INTO search_index (resource_type, resource_id, param, system, value, \
-             value_start, value_end, number) \
+             value_start, value_end, number, element) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::timestamptz[], $7::timestamptz[], $8::float8[])",
+             $6::timestamptz[], $7::timestamptz[], $8::float8[], $9::int4[])",
         )
         .bind::<Array<Text>, _>(self.resource_type)
         .bind::<Array<Text>, _>(self.resource_id)
@@ -77,6 +79,7 @@ impl IndexWrite {
         .bind::<Array<Nullable<Timestamptz>>, _>(self.start)
         .bind::<Array<Nullable<Timestamptz>>, _>(self.end)
         .bind::<Array<Nullable<Double>>, _>(self.number)
+        .bind::<Array<Nullable<Integer>>, _>(self.element)
         .execute(conn)
         .await?;
         Ok(())

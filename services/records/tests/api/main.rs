@@ -21,6 +21,7 @@ mod migrations;
 mod operations;
 mod references;
 mod search;
+mod search_composites;
 mod search_depth;
 mod search_gaps;
 mod stream_trust;
