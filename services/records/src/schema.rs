@@ -35,6 +35,7 @@ diesel::table! {
         value_start -> Nullable<Timestamptz>,
         value_end -> Nullable<Timestamptz>,
         number -> Nullable<Float8>,
+        element -> Nullable<Int4>,
     }
 }
 

@@ -456,7 +456,7 @@ async fn replace_index(
     )
     .execute(conn)
     .await?;
-    // PostgreSQL takes at most 65535 bind parameters per statement: 8 per row.
+    // PostgreSQL takes at most 65535 bind parameters per statement: 9 per row.
     for chunk in index.chunks(4000) {
         let rows: Vec<_> = chunk
             .iter()
@@ -470,6 +470,7 @@ async fn replace_index(
                     search_index::value_start.eq(r.start),
                     search_index::value_end.eq(r.end),
                     search_index::number.eq(r.number),
+                    search_index::element.eq(r.element),
                 )
             })
             .collect();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::{
     result::QueryResult,
-    sql_types::{Array, Double, Nullable, Text, Timestamptz},
+    sql_types::{Array, Double, Integer, Nullable, Text, Timestamptz},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -24,6 +24,7 @@ pub struct IndexWrite {
     start: Vec<Option<DateTime<Utc>>>,
     end: Vec<Option<DateTime<Utc>>>,
     number: Vec<Option<f64>>,
+    element: Vec<Option<i32>>,
 }
 
 impl IndexWrite {
@@ -40,6 +41,7 @@ impl IndexWrite {
             self.start.push(row.start);
             self.end.push(row.end);
             self.number.push(row.number);
+            self.element.push(row.element);
         }
     }
 
@@ -65,9 +67,9 @@ impl IndexWrite {
         }
         diesel::sql_query(
             "INSERT INTO search_index (resource_type, resource_id, param, system, value, \
-             value_start, value_end, number) \
+             value_start, value_end, number, element) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::timestamptz[], $7::timestamptz[], $8::float8[])",
+             $6::timestamptz[], $7::timestamptz[], $8::float8[], $9::int4[])",
         )
         .bind::<Array<Text>, _>(self.resource_type)
         .bind::<Array<Text>, _>(self.resource_id)
@@ -77,6 +79,7 @@ impl IndexWrite {
         .bind::<Array<Nullable<Timestamptz>>, _>(self.start)
         .bind::<Array<Nullable<Timestamptz>>, _>(self.end)
         .bind::<Array<Nullable<Double>>, _>(self.number)
+        .bind::<Array<Nullable<Integer>>, _>(self.element)
         .execute(conn)
         .await?;
         Ok(())
@@ -87,7 +90,8 @@ impl IndexWrite {
 /// extraction changes (a parameter indexed differently, a new kind of row): every store then
 /// rewrites the index rows of the resources it holds ([`Reindex`]), since rows written by the
 /// older code would make searches miss or match wrongly.
-pub const INDEX_VERSION: i32 = 1;
+/// 1: the first versioned index; 2: element composites (rows tagged with their element).
+pub const INDEX_VERSION: i32 = 2;
 
 /// The progress of rewriting a store's index for [`INDEX_VERSION`], kept in the store's
 /// `search_index_versions` table (`version`, `after_type`, `after_id`, `completed_at`): a

@@ -9,7 +9,8 @@
 //! `:exact`, `:contains`), date (`eq ne lt gt le ge sa eb ap` on partial dates against dates,
 //! date-times, instants and Periods), number and quantity (`[prefix]n[|system|code]`), uri
 //! (`:below`, `:above`), composites over the whole resource (`code-value-quantity=
-//! loinc|1234$gt5`; not those over an element such as `component-code-value-quantity`),
+//! loinc|1234$gt5`) and over an element (`component-code-value-quantity=loinc|8480-6$gt140`:
+//! both within one `Observation.component`; no modifiers, no `_sort`),
 //! `:of-type` on identifiers (`system|code|value`), `:missing` on any parameter, `_id`,
 //! `_lastUpdated`.
 //!
@@ -30,7 +31,7 @@
 //! `Type:*`, `_include=*`, `_revinclude=*`, `:iterate`; the route decides every included
 //! resource by access like the matches).
 //!
-//! Unknown or unsupported parameters (element composites, special ones, `_contained=true`,
+//! Unknown or unsupported parameters (special ones, `_contained=true`,
 //! `_text`, `_content`, `_filter`, ...) follow `Prefer: handling`: left out and listed in
 //! [`SearchQuery::ignored`] (lenient, the default) or refused (strict, a 400). Malformed values
 //! of known parameters, unknown `_sort` keys, unsupported modifiers and malformed `_include`s
@@ -50,8 +51,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::{
     registry::{
-        identifier_param, normalize_reference, normalize_string, of_type_param, text_param,
-        ParamType, Registry, SPECIAL,
+        component_param, identifier_param, normalize_reference, normalize_string, of_type_param,
+        text_param, Composite, ParamType, Registry, SPECIAL,
     },
     value_set::CodeSet,
 };
@@ -889,6 +890,9 @@ impl Conditions<'_> {
                 if modifier.is_some() {
                     return Err(bad(format!("modifiers are not supported on {code}")).into());
                 }
+                if composite.over_elements() {
+                    return self.element_composite(resource_type, composite, raw);
+                }
                 return self.composite(resource_type, &composite.components, code, raw);
             }
         }
@@ -1049,6 +1053,66 @@ impl Conditions<'_> {
     }
 }
 
+impl Conditions<'_> {
+    /// A composite over an element: `a$b` holds when one element (one `Observation.component`)
+    /// has a value of each component matching its part; comma-separated values OR. The
+    /// element's rows are the composite's own, `{code}${n}` ([`component_param`]), tagged with
+    /// the element: the first component's row is found, and each other component must have a
+    /// matching row with the same element. Every `IN` subquery names its rows `i` again, so
+    /// each component's condition is the one [`value_sql`] writes for its type.
+    fn element_composite(
+        &mut self,
+        resource_type: &str,
+        composite: &Composite,
+        raw: &str,
+    ) -> Result<Option<String>, Refusal> {
+        let code = composite.code.as_str();
+        let registry = self.registry;
+        let mut ors = Vec::new();
+        for value in split_escaped(raw, ',') {
+            let parts = split_escaped(&value, '$');
+            if parts.len() != composite.components.len() {
+                return Err(bad(format!(
+                    "{code} takes {} values separated by $",
+                    composite.components.len()
+                ))
+                .into());
+            }
+            let mut rows = Vec::new();
+            for (n, (component, part)) in composite.components.iter().zip(&parts).enumerate() {
+                let Some(param) = registry.get(resource_type, component) else {
+                    return Err(Refusal::Unknown(format!(
+                        "{code}: component {component:?} is not a parameter of {resource_type}"
+                    )));
+                };
+                // The part is one value: the commas in it were escaped.
+                let values = split_values(part);
+                let [v] = values.as_slice() else {
+                    return Err(bad(format!("{code}: a component is empty")).into());
+                };
+                let p = self.b.text(component_param(code, n));
+                let condition = value_sql(&mut self.b, param.kind, None, &param.targets, v)?;
+                rows.push(format!(
+                    "FROM search_index i WHERE i.resource_type = r.resource_type \
+                     AND i.resource_id = r.resource_id AND i.param = {p} AND ({condition})"
+                ));
+            }
+            let mut rows = rows.into_iter();
+            let Some(first) = rows.next() else {
+                continue;
+            };
+            let same_element: String = rows
+                .map(|other| format!(" AND i.element IN (SELECT i.element {other})"))
+                .collect();
+            ors.push(format!("EXISTS (SELECT 1 {first}{same_element})"));
+        }
+        if ors.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!("({})", ors.join(" OR "))))
+    }
+}
+
 /// Splits on `sep` where not escaped with `\`, keeping escapes (the parts are split again).
 fn split_escaped(raw: &str, sep: char) -> Vec<String> {
     let mut out = Vec::new();
@@ -1188,6 +1252,11 @@ impl SearchQuery {
                                     kind: p.kind,
                                     descending,
                                 },
+                                _ if registry.composite(resource_type, other).is_some() => {
+                                    return Err(bad(format!(
+                                        "cannot sort by composite parameter {other:?}"
+                                    )))
+                                }
                                 _ => {
                                     return Err(bad(format!(
                                         "cannot sort by unknown parameter {other:?}"
@@ -1949,6 +2018,93 @@ mod tests {
             .iter()
             .any(|b| matches!(b, Bind::Text(t) if t == "MR|123")));
         assert!(parse("Patient", &[("identifier:of-type", "MR|123")]).is_err());
+    }
+
+    #[test]
+    fn element_composites_match_within_one_element() {
+        let q = parse(
+            "Observation",
+            &[(
+                "component-code-value-quantity",
+                "http://loinc.org|8480-6$gt140,8462-4$lt90|http://unitsofmeasure.org|mm[Hg]",
+            )],
+        )
+        .unwrap();
+        let sql = q.statement();
+        // One EXISTS per value, each component's rows in the same element.
+        assert_eq!(
+            sql.matches("i.element IN (SELECT i.element").count(),
+            2,
+            "{sql}"
+        );
+        assert_eq!(sql.matches("i.param = $").count(), 4, "{sql}");
+        // Every value is bound, none spliced.
+        for spliced in [
+            "8480-6",
+            "8462-4",
+            "loinc",
+            "140",
+            "mm[Hg]",
+            "component-code",
+        ] {
+            assert!(!sql.contains(spliced), "{spliced} in {sql}");
+        }
+        let texts: Vec<&str> = q
+            .binds
+            .iter()
+            .filter_map(|b| match b {
+                Bind::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        for bound in [
+            "component-code-value-quantity$0",
+            "component-code-value-quantity$1",
+            "http://loinc.org",
+            "8480-6",
+            "8462-4",
+            "mm[Hg]",
+        ] {
+            assert!(texts.contains(&bound), "{bound} not in {texts:?}");
+        }
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Float(f) if *f == 140.0)));
+
+        // An escaped `$` and `,` stay in the value.
+        let q = parse(
+            "Observation",
+            &[("component-code-value-concept", "a\\$b\\,c$x")],
+        )
+        .unwrap();
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "a$b,c")));
+
+        for bad in [
+            ("component-code-value-quantity", "8480-6"),
+            ("component-code-value-quantity", "8480-6$soon"),
+            ("component-code-value-quantity", "a$1$2"),
+            ("component-code-value-quantity:missing", "true"),
+            ("_sort", "component-code-value-quantity"),
+        ] {
+            assert!(parse("Observation", &[bad]).is_err(), "{bad:?}");
+            assert!(lenient("Observation", &[bad]).is_err(), "{bad:?}");
+        }
+        let q = parse(
+            "DocumentReference",
+            &[("relationship", "DocumentReference/old$replaces")],
+        )
+        .unwrap();
+        assert!(q
+            .binds
+            .iter()
+            .any(|b| matches!(b, Bind::Text(t) if t == "replaces")));
+        // Over the resource, as before: the components' own rows, no element.
+        let q = parse("Observation", &[("code-value-quantity", "x$gt5")]).unwrap();
+        assert!(!q.statement().contains("element"));
     }
 
     #[test]

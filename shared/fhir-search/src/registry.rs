@@ -6,8 +6,14 @@
 //! `.where(system='email')`, `(X.value as Quantity)` and `.as(Age)` (choice elements:
 //! `valueQuantity`, `onsetAge`), and choice elements named without a type
 //! (`Observation.effective` reads `effectiveDateTime` or `effectivePeriod`). Parts using other
-//! FHIRPath functions (`exists()`, `extension(...)`) are not indexed; composite and special
-//! parameters are not supported.
+//! FHIRPath functions (`exists()`, `extension(...)`) are not indexed; special parameters are
+//! not supported.
+//!
+//! Composites over the resource (`code-value-quantity`) are answered from their components'
+//! own rows. Composites over an element (`component-code-value-quantity`, over
+//! `Observation.component`) get rows of their own, `{code}${n}` for component n, tagged with
+//! the element they come from ([`IndexRow::element`]), so a search can ask for every component
+//! within one element.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
@@ -94,6 +100,9 @@ pub struct IndexRow {
     pub start: Option<DateTime<Utc>>,
     pub end: Option<DateTime<Utc>>,
     pub number: Option<f64>,
+    /// For an element composite's rows: which of the elements its expression selects (counted
+    /// from 0 within the resource and composite) the value comes from.
+    pub element: Option<i32>,
 }
 
 impl IndexRow {
@@ -105,21 +114,170 @@ impl IndexRow {
             start: None,
             end: None,
             number: None,
+            element: None,
         }
     }
 }
 
-/// A composite parameter over the whole resource (`Observation?code-value-quantity=`): each
-/// component is another parameter of the type, and the composite holds when all of them do.
-/// Composites over an element (`component-code-value-quantity`, over `Observation.component`)
-/// would need the components to match within one element, which the index does not record:
-/// they are not supported.
+/// A composite parameter: each component is another parameter of the type (its type and
+/// targets say how a value compares), and the composite holds when all of them do, over the
+/// whole resource (`Observation?code-value-quantity=`) or within one element
+/// (`component-code-value-quantity`: one `Observation.component` with that code and value).
 #[derive(Debug, Clone)]
 pub struct Composite {
     pub code: String,
     pub url: String,
     /// The components' parameter codes, in order.
     pub components: Vec<String>,
+    /// `None` over the whole resource (the components' own rows answer it).
+    elements: Option<Elements>,
+}
+
+/// Where an element composite's components are read.
+#[derive(Debug, Clone)]
+struct Elements {
+    /// One per `|` part of the composite's expression: the path to its elements (empty: the
+    /// resource itself, as `Observation` in `Observation | Observation.component`), and for each
+    /// component its paths within such an element.
+    bases: Vec<(Vec<Step>, Vec<Vec<ComponentPath>>)>,
+    /// Each component as a parameter of its own (`{code}${n}`), of its definition's type.
+    params: Vec<SearchParam>,
+}
+
+/// A component's path from its element, or from the resource (`%resource.referenceSeq...`: the
+/// same value for every element).
+#[derive(Debug, Clone, PartialEq)]
+struct ComponentPath {
+    from_resource: bool,
+    steps: Vec<Step>,
+}
+
+impl Composite {
+    /// Whether the components must hold within one element (rows of its own, by element).
+    pub fn over_elements(&self) -> bool {
+        self.elements.is_some()
+    }
+}
+
+impl Elements {
+    /// Each component's paths within each element, taken from its own SearchParameter's
+    /// expression (the part under the element's path, the longest such when the elements are
+    /// nested: `Observation.code` is the resource's, `Observation.component.code` a
+    /// component's) rather than from the composite's `component.expression`, which R4 gets
+    /// wrong for `DocumentReference` `relationship` (the two are swapped). A component whose
+    /// definition has no part under any element (`%resource.referenceSeq.chromosome`) is read
+    /// by its `component.expression`.
+    fn new(
+        code: &str,
+        element_paths: Vec<Vec<Step>>,
+        definitions: &[&SearchParam],
+        expressions: &[&str],
+    ) -> Option<Self> {
+        let mut bases: Vec<(Vec<Step>, Vec<Vec<ComponentPath>>)> = element_paths
+            .into_iter()
+            .map(|path| (path, vec![Vec::new(); definitions.len()]))
+            .collect();
+        for (n, (definition, expression)) in definitions.iter().zip(expressions).enumerate() {
+            let mut placed = false;
+            for path in &definition.paths {
+                let under = bases
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (base, _))| path.starts_with(base))
+                    .max_by_key(|(_, (base, _))| base.len())
+                    .map(|(i, _)| i);
+                if let Some(i) = under {
+                    let steps = path[bases[i].0.len()..].to_vec();
+                    bases[i].1[n].push(ComponentPath {
+                        from_resource: false,
+                        steps,
+                    });
+                    placed = true;
+                }
+            }
+            if !placed {
+                let paths: Vec<ComponentPath> = split_top(expression, '|')
+                    .into_iter()
+                    .map(parse_relative)
+                    .collect::<Option<_>>()?;
+                for (_, components) in &mut bases {
+                    components[n].clone_from(&paths);
+                }
+            }
+        }
+        let params = definitions
+            .iter()
+            .enumerate()
+            .map(|(n, d)| SearchParam {
+                code: component_param(code, n),
+                kind: d.kind,
+                url: d.url.clone(),
+                targets: d.targets.clone(),
+                paths: Vec::new(),
+            })
+            .collect();
+        Some(Self { bases, params })
+    }
+
+    /// The rows of every element that has a value for each component (one that lacks one can
+    /// match no search), tagged with the element's position.
+    fn rows(&self, resource: &Value, out: &mut Vec<IndexRow>) {
+        let mut k: i32 = 0;
+        for (base, components) in &self.bases {
+            for element in eval(resource, base) {
+                let mut rows = Vec::new();
+                let complete = components.iter().zip(&self.params).all(|(paths, param)| {
+                    let before = rows.len();
+                    for path in paths {
+                        let root = if path.from_resource {
+                            resource
+                        } else {
+                            element
+                        };
+                        for node in eval(root, &path.steps) {
+                            // Only the value rows: `:text` and the like are not searched here.
+                            rows.extend(
+                                index_values(param, node)
+                                    .into_iter()
+                                    .filter(|r| r.param == param.code),
+                            );
+                        }
+                    }
+                    rows.len() > before
+                });
+                if complete {
+                    out.extend(rows.into_iter().map(|mut r| {
+                        r.element = Some(k);
+                        r
+                    }));
+                }
+                let Some(next) = k.checked_add(1) else {
+                    return;
+                };
+                k = next;
+            }
+        }
+    }
+}
+
+/// A component's `expression`, relative to its element or from `%resource`.
+fn parse_relative(part: &str) -> Option<ComponentPath> {
+    let part = part.trim();
+    let (from_resource, path) = match part.strip_prefix("%resource.") {
+        Some(rest) => (true, rest),
+        None => (false, part),
+    };
+    let mut steps = Vec::new();
+    parse_segments(&split_top(path, '.'), &mut steps)?;
+    Some(ComponentPath {
+        from_resource,
+        steps,
+    })
+}
+
+/// The index name of an element composite's rows for its component `n`.
+pub fn component_param(code: &str, n: usize) -> String {
+    format!("{code}${n}")
 }
 
 /// Every supported search parameter, by resource type.
@@ -390,15 +548,24 @@ impl Registry {
             ) else {
                 continue;
             };
+            let url = sp
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            // Every part must be understood, or the composite is not offered at all.
+            let Some(expression_parts) = split_top(expression, '|')
+                .into_iter()
+                .map(parse_part)
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
             for base in bases.iter().filter_map(Value::as_str) {
-                // Only composites whose expression is the resource itself.
-                if expression.trim() != base {
-                    continue;
-                }
                 let Some(params) = by_type.get(base) else {
                     continue;
                 };
-                let components: Option<Vec<String>> = parts
+                let definitions: Option<Vec<&SearchParam>> = parts
                     .iter()
                     .map(|c| {
                         let url = c.get("definition").and_then(Value::as_str)?;
@@ -406,23 +573,40 @@ impl Registry {
                             .values()
                             .chain(common.values())
                             .find(|p| p.url == url)
-                            .map(|p| p.code.clone())
                     })
                     .collect();
-                if let Some(components) = components.filter(|c| !c.is_empty()) {
-                    composites.entry(base.to_string()).or_default().insert(
-                        code.to_string(),
-                        Composite {
-                            code: code.to_string(),
-                            url: sp
-                                .get("url")
-                                .and_then(Value::as_str)
-                                .unwrap_or_default()
-                                .to_string(),
-                            components,
-                        },
-                    );
-                }
+                let Some(definitions) = definitions.filter(|d| !d.is_empty()) else {
+                    continue;
+                };
+                let element_paths: Vec<Vec<Step>> = expression_parts
+                    .iter()
+                    .filter(|(root, _)| root == base)
+                    .map(|(_, steps)| steps.clone())
+                    .collect();
+                let elements = match element_paths.as_slice() {
+                    [] => continue,
+                    // The resource itself: the components' own rows answer it.
+                    [only] if only.is_empty() => None,
+                    _ => {
+                        let expressions: Vec<&str> = parts
+                            .iter()
+                            .map(|c| c.get("expression").and_then(Value::as_str).unwrap_or(""))
+                            .collect();
+                        match Elements::new(code, element_paths, &definitions, &expressions) {
+                            Some(e) => Some(e),
+                            None => continue,
+                        }
+                    }
+                };
+                composites.entry(base.to_string()).or_default().insert(
+                    code.to_string(),
+                    Composite {
+                        code: code.to_string(),
+                        url: url.clone(),
+                        components: definitions.iter().map(|p| p.code.clone()).collect(),
+                        elements,
+                    },
+                );
             }
         }
         Registry {
@@ -493,6 +677,17 @@ impl Registry {
                 for row in index_values(param, node) {
                     let key = format!("{:?}", row);
                     if seen.insert(key) {
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+        for composite in self.composites(resource_type) {
+            if let Some(elements) = &composite.elements {
+                let mut element_rows = Vec::new();
+                elements.rows(resource, &mut element_rows);
+                for row in element_rows {
+                    if seen.insert(format!("{:?}", row)) {
                         rows.push(row);
                     }
                 }
@@ -902,9 +1097,180 @@ mod tests {
             .composite("Observation", "code-value-quantity")
             .unwrap();
         assert_eq!(c.components, vec!["code", "value-quantity"]);
-        assert!(registry()
+        assert!(!c.over_elements());
+        let c = registry()
             .composite("Observation", "component-code-value-quantity")
-            .is_none());
+            .unwrap();
+        assert_eq!(
+            c.components,
+            vec!["component-code", "component-value-quantity"]
+        );
+        assert!(c.over_elements());
+    }
+
+    /// Every composite of the specification is offered: none is left out for an expression
+    /// the interpreter does not read.
+    #[test]
+    fn every_composite_is_known() {
+        let bundle: Value = serde_json::from_str(SEARCH_PARAMETERS).unwrap();
+        let mut expected = 0;
+        for entry in bundle["entry"].as_array().unwrap() {
+            let sp = &entry["resource"];
+            if sp["type"] == "composite" {
+                for base in sp["base"].as_array().unwrap() {
+                    let base = base.as_str().unwrap();
+                    let code = sp["code"].as_str().unwrap();
+                    assert!(registry().composite(base, code).is_some(), "{base} {code}");
+                    expected += 1;
+                }
+            }
+        }
+        let known: usize = registry().composites.values().map(BTreeMap::len).sum();
+        assert_eq!(known, expected);
+    }
+
+    /// Blood pressure: systolic 120 and diastolic 150 (odd, but the point is which value goes
+    /// with which code).
+    fn blood_pressure() -> Value {
+        json!({
+            "resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}], "text": "BP"},
+            "subject": {"reference": "Patient/alice"},
+            "component": [
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                 "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "8462-4"}], "text": "Diastolic"},
+                 "valueQuantity": {"value": 150, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}},
+                {"code": {"coding": [{"system": "http://loinc.org", "code": "9999-9"}]}}
+            ]
+        })
+    }
+
+    fn element_rows(
+        rows: &[IndexRow],
+        param: &str,
+    ) -> Vec<(Option<i32>, Option<String>, Option<f64>)> {
+        rows.iter()
+            .filter(|r| r.param == param)
+            .map(|r| (r.element, r.value.clone(), r.number))
+            .collect()
+    }
+
+    #[test]
+    fn element_composites_tag_rows_with_their_element() {
+        let rows = registry().extract("Observation", &blood_pressure());
+        assert_eq!(
+            element_rows(&rows, "component-code-value-quantity$0"),
+            vec![
+                (Some(0), Some("8480-6".into()), None),
+                (Some(1), Some("8462-4".into()), None)
+            ]
+        );
+        assert_eq!(
+            element_rows(&rows, "component-code-value-quantity$1"),
+            vec![
+                (Some(0), Some("mm[Hg]".into()), Some(120.0)),
+                (Some(1), Some("mm[Hg]".into()), Some(150.0))
+            ]
+        );
+        // The component's type and system are its definition's.
+        assert!(rows
+            .iter()
+            .filter(|r| r.param == "component-code-value-quantity$0")
+            .all(|r| r.system.as_deref() == Some("http://loinc.org")));
+        // The resource itself is the combo's element 0 (its code, but no value: no rows); the
+        // components are 1, 2 and 3 (without a value, 3 has none).
+        assert_eq!(
+            element_rows(&rows, "combo-code-value-quantity$1"),
+            vec![
+                (Some(1), Some("mm[Hg]".into()), Some(120.0)),
+                (Some(2), Some("mm[Hg]".into()), Some(150.0))
+            ]
+        );
+        assert_eq!(
+            element_rows(&rows, "combo-code-value-quantity$0"),
+            vec![
+                (Some(1), Some("8480-6".into()), None),
+                (Some(2), Some("8462-4".into()), None)
+            ]
+        );
+        // No component has a CodeableConcept value; no `:text` rows for composites.
+        assert!(!rows
+            .iter()
+            .any(|r| r.param.starts_with("component-code-value-concept")
+                || r.param.starts_with("combo-code-value-concept")
+                || (r.param.contains('$') && r.param.contains(':'))));
+        // Other rows have no element.
+        assert!(rows
+            .iter()
+            .filter(|r| !r.param.contains('$'))
+            .all(|r| r.element.is_none()));
+        assert_eq!(rows.iter().filter(|r| r.element.is_some()).count(), 8);
+
+        let weight = json!({"resourceType": "Observation", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+            "valueQuantity": {"value": 60, "code": "kg"}});
+        let rows = registry().extract("Observation", &weight);
+        assert_eq!(
+            element_rows(&rows, "combo-code-value-quantity$1"),
+            vec![(Some(0), Some("kg".into()), Some(60.0))]
+        );
+    }
+
+    #[test]
+    fn element_composites_of_other_types() {
+        // R4 swaps the components' expressions of `relationship`; the definitions decide:
+        // the target (relatesto, a reference) first, then the code (relation, a token).
+        let doc = json!({"resourceType": "DocumentReference", "status": "current",
+        "content": [{"attachment": {"url": "http://x"}}],
+        "relatesTo": [
+            {"code": "replaces", "target": {"reference": "DocumentReference/old"}},
+            {"code": "appends", "target": {"reference": "DocumentReference/other"}}
+        ]});
+        let rows = registry().extract("DocumentReference", &doc);
+        assert_eq!(
+            element_rows(&rows, "relationship$0"),
+            vec![
+                (Some(0), Some("DocumentReference/old".into()), None),
+                (Some(1), Some("DocumentReference/other".into()), None)
+            ]
+        );
+        assert_eq!(
+            element_rows(&rows, "relationship$1"),
+            vec![
+                (Some(0), Some("replaces".into()), None),
+                (Some(1), Some("appends".into()), None)
+            ]
+        );
+
+        let group = json!({"resourceType": "Group", "type": "person", "actual": true,
+        "characteristic": [
+            {"code": {"text": "smoker"}, "valueBoolean": true, "exclude": false},
+            {"code": {"coding": [{"system": "urn:c", "code": "sex"}]},
+             "valueCodeableConcept": {"coding": [{"system": "urn:s", "code": "female"}]}, "exclude": false}
+        ]});
+        let rows = registry().extract("Group", &group);
+        assert_eq!(
+            element_rows(&rows, "characteristic-value$1"),
+            vec![(Some(1), Some("female".into()), None)]
+        );
+
+        // `%resource.referenceSeq.chromosome`: the resource's value, with each variant.
+        let seq = json!({"resourceType": "MolecularSequence", "coordinateSystem": 0,
+            "referenceSeq": {"chromosome": {"coding": [{"system": "urn:chr", "code": "1"}]}},
+            "variant": [{"start": 10, "end": 20}, {"start": 30, "end": 40}]});
+        let rows = registry().extract("MolecularSequence", &seq);
+        assert_eq!(
+            element_rows(&rows, "chromosome-variant-coordinate$0"),
+            vec![
+                (Some(0), Some("1".into()), None),
+                (Some(1), Some("1".into()), None)
+            ]
+        );
+        assert_eq!(
+            element_rows(&rows, "chromosome-variant-coordinate$2"),
+            vec![(Some(0), None, Some(20.0)), (Some(1), None, Some(40.0))]
+        );
     }
 
     #[test]

@@ -303,9 +303,23 @@ mod tests {
             "patient",
             "date",
             "value-quantity",
+            "code-value-quantity",
+            "component-code-value-quantity",
+            "combo-code-value-concept",
         ] {
             assert!(names.contains(&n), "{n}");
         }
+        let composite = obs["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "component-code-value-quantity")
+            .unwrap();
+        assert_eq!(composite["type"], "composite");
+        assert_eq!(
+            composite["definition"],
+            "http://hl7.org/fhir/SearchParameter/Observation-component-code-value-quantity"
+        );
         let operations: Vec<&str> = obs["operation"]
             .as_array()
             .unwrap()
@@ -325,9 +339,15 @@ mod tests {
             .unwrap()
             .iter()
             .any(|o| o["name"] == "everything"));
-        // Composites over the resource are supported, those over an element are not.
-        assert!(names.contains(&"code-value-quantity"));
-        assert!(!names.contains(&"component-code-value-quantity"));
+        let doc = resources
+            .iter()
+            .find(|r| r["type"] == "DocumentReference")
+            .unwrap();
+        assert!(doc["searchParam"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "relationship" && p["type"] == "composite"));
         let audit = resources
             .iter()
             .find(|r| r["type"] == "AuditEvent")

@@ -22,6 +22,7 @@ mod operations;
 mod references;
 mod reindex;
 mod search;
+mod search_composites;
 mod search_depth;
 mod search_gaps;
 mod stream_trust;
