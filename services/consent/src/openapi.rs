@@ -15,6 +15,7 @@ use crate::routes::{consent, decide, internal};
         consent::search_post,
         consent::type_history,
         consent::patch,
+        consent::validate,
         consent::read,
         consent::vread,
         consent::history,

@@ -100,6 +100,34 @@ fn fhir_path(resource_type: &str, pointer: &str) -> String {
     path
 }
 
+/// The resource a `$validate` body names: the body itself, or the `resource` parameter of a
+/// `Parameters` body; a 400 when it is not a `resource_type`.
+pub fn resource_to_validate(body: Value, resource_type: &str) -> Result<Value, crate::FhirError> {
+    let resource = if body.get("resourceType").and_then(Value::as_str) == Some("Parameters")
+        && resource_type != "Parameters"
+    {
+        body.get("parameter")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
+            })
+            .and_then(|p| p.get("resource"))
+            .cloned()
+            .ok_or_else(|| {
+                crate::FhirError::BadRequest("the Parameters have no resource parameter".into())
+            })?
+    } else {
+        body
+    };
+    if resource.get("resourceType").and_then(Value::as_str) != Some(resource_type) {
+        return Err(crate::FhirError::BadRequest(format!(
+            "the resource is not a {resource_type}"
+        )));
+    }
+    Ok(resource)
+}
+
 /// A logical id as R4 defines `id`: 1 to 64 of `[A-Za-z0-9\-\.]`.
 pub fn is_valid_id(raw: &str) -> bool {
     (1..=64).contains(&raw.len())

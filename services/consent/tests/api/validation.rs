@@ -290,3 +290,36 @@ async fn treatment_consents_and_consents_naming_care_teams_are_accepted() {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     app.finish().await;
 }
+
+/// `$validate` tells what a create would refuse, without storing anything.
+#[actix_web::test]
+async fn validate_answers_what_a_create_would_refuse_without_storing() {
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let validate = |body: serde_json::Value| {
+        let request = app
+            .request(Method::POST, "/fhir/Consent/$validate", Some(&alice))
+            .insert_header(("Content-Type", "application/fhir+json"));
+        app.send(request, Some(body.to_string()))
+    };
+    let fine = validate(alice_consent()).await;
+    assert_eq!(fine.status, StatusCode::OK, "{}", fine.body);
+    assert_eq!(fine.body["issue"][0]["severity"], "information");
+    let mut bad = alice_consent();
+    bad["status"] = "maybe".into();
+    let wrapped =
+        json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": bad}]});
+    let refused = validate(wrapped).await;
+    assert_eq!(refused.status, StatusCode::OK, "{}", refused.body);
+    assert_eq!(
+        refused.body["issue"][0]["severity"], "error",
+        "{}",
+        refused.body
+    );
+    let not_consent = validate(json!({"resourceType": "Patient"})).await;
+    assert_eq!(not_consent.status, StatusCode::BAD_REQUEST);
+    // Nothing was stored.
+    let own = app.get("/fhir/Consent?_summary=count", Some(&alice)).await;
+    assert_eq!(own.body["total"], 0, "{}", own.body);
+    app.finish().await;
+}

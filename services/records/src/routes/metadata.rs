@@ -228,6 +228,11 @@ fn consent_capability(registry: &Registry) -> Value {
         "conditionalUpdate": false,
         "conditionalDelete": "not-supported",
         "searchParam": params,
+        "operation": [{
+            "name": "validate",
+            "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+            "documentation": "The R4 schema and whether the consent engine can enforce the Consent exactly",
+        }],
     })
 }
 

@@ -37,28 +37,7 @@ fn handle(req: &HttpRequest, raw_type: &str, body: &[u8]) -> Result<HttpResponse
     http::require_json(req)?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| FhirError::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    // Either the resource itself or a Parameters with a `resource` parameter.
-    let resource = if value.get("resourceType").and_then(Value::as_str) == Some("Parameters")
-        && resource_type.as_str() != "Parameters"
-    {
-        value
-            .get("parameter")
-            .and_then(Value::as_array)
-            .and_then(|ps| {
-                ps.iter()
-                    .find(|p| p.get("name").and_then(Value::as_str) == Some("resource"))
-            })
-            .and_then(|p| p.get("resource"))
-            .cloned()
-            .ok_or_else(|| {
-                FhirError::BadRequest("the Parameters have no resource parameter".into())
-            })?
-    } else {
-        value
-    };
-    if resource.get("resourceType").and_then(Value::as_str) != Some(resource_type.as_str()) {
-        return Err(FhirError::BadRequest(format!("the resource is not a {resource_type}")).into());
-    }
+    let resource = custodian_fhir::validate::resource_to_validate(value, resource_type.as_str())?;
     let outcome = match crate::domain::validation::validate(&resource) {
         Ok(()) => OperationOutcome::single("information", "informational", "no issues found"),
         Err(issues) => OperationOutcome::issues("structure", &issues),

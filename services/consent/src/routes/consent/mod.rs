@@ -8,6 +8,7 @@ mod patch;
 mod read;
 mod search;
 mod update;
+mod validate;
 
 pub use create::*;
 pub use delete::*;
@@ -16,6 +17,7 @@ pub use patch::*;
 pub use read::*;
 pub use search::*;
 pub use update::*;
+pub use validate::*;
 
 use actix_web::{
     http::{
@@ -51,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/Consent/_search").route(web::post().to(search::search_post)))
     .service(resource("/Consent/_history").route(web::get().to(history::type_history)))
+    .service(resource("/Consent/$validate").route(web::post().to(validate::validate)))
     .service(
         resource("/Consent/{id}")
             .route(web::get().to(read::read))
