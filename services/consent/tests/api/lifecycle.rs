@@ -488,3 +488,50 @@ async fn a_consent_is_patched_as_any_resource_and_writes_follow_prefer_return() 
     assert_eq!(outcome.body["resourceType"], "OperationOutcome");
     app.finish().await;
 }
+
+/// `If-None-Exist`: none → 201, one → 200 with it, several → 412; matched only against what
+/// the caller may see (an administrator's never match: a match would show her the consent).
+#[actix_web::test]
+async fn conditional_create_matches_what_the_caller_may_see() {
+    use actix_web::http::Method;
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let create = |token: String, condition: &'static str| {
+        let app = &app;
+        async move {
+            let request = app
+                .request(Method::POST, "/fhir/Consent", Some(&token))
+                .insert_header(("Content-Type", "application/fhir+json"))
+                .insert_header(("If-None-Exist", condition));
+            app.send(request, Some(alice_consent().to_string())).await
+        }
+    };
+    let first = create(alice.clone(), "patient=Patient/alice&status=active").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = create(alice.clone(), "Consent?patient=Patient/alice&status=active").await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    // A second active one (unconditional), then the condition matches two.
+    let admin = app.token(Role::Admin);
+    assert_eq!(
+        app.post_consent(&admin, &alice_consent()).await.status,
+        StatusCode::CREATED
+    );
+    let several = create(alice.clone(), "patient=Patient/alice&status=active").await;
+    assert_eq!(
+        several.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        several.body
+    );
+    // The administrator sees no consent: her condition matches none, so she creates.
+    let by_admin = create(admin.clone(), "patient=Patient/alice&status=active").await;
+    assert_eq!(by_admin.status, StatusCode::CREATED, "{}", by_admin.body);
+    // Alice may not search Bob's consents, so she may not condition on them.
+    let bobs = create(alice.clone(), "patient=Patient/bob").await;
+    assert_eq!(bobs.status, StatusCode::FORBIDDEN, "{}", bobs.body);
+    // A condition that is not a search of Consent is a 400 (strict: never widened).
+    let unknown = create(alice.clone(), "colour=blue").await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
+    app.finish().await;
+}

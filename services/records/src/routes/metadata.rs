@@ -224,7 +224,7 @@ fn consent_capability(registry: &Registry) -> Value {
         "versioning": "versioned",
         "readHistory": true,
         "updateCreate": false,
-        "conditionalCreate": false,
+        "conditionalCreate": true,
         "conditionalUpdate": false,
         "conditionalDelete": "not-supported",
         "searchParam": params,
@@ -288,7 +288,8 @@ mod tests {
         ] {
             assert!(names.contains(&n), "Consent lacks {n}");
         }
-        assert_eq!(consent[0]["conditionalCreate"], false);
+        assert_eq!(consent[0]["conditionalCreate"], true);
+        assert_eq!(consent[0]["conditionalUpdate"], false);
         assert!(consent[0].get("searchInclude").is_none());
         let obs = resources
             .iter()

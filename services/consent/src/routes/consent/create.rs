@@ -3,13 +3,25 @@
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
 use custodian_access::{Caller, Interaction, Touched};
 use custodian_events::outbox;
-use custodian_fhir::http;
-use diesel_async::AsyncConnection;
+use custodian_fhir::{
+    http::{self, Handling},
+    FhirError,
+};
+use custodian_fhir_search::{query::Builder, SearchQuery};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{change_event, json_body, refuse, resource_response};
+use super::{
+    change_event, existing, json_body, known, record, refuse, resource_response, row_version,
+    search::{search_store, visible_sql},
+};
 use crate::{
-    domain::{access, access::CONSENT, resource::now_millis, ConsentResource, VersionId},
+    domain::{
+        access,
+        access::CONSENT,
+        resource::{now_millis, shown},
+        ConsentResource, PatientRef, VersionId,
+    },
     error::ConsentError,
     routes::AppState,
     store::{self, ConsentRow},
@@ -21,10 +33,15 @@ use crate::{
     post,
     path = "/fhir/Consent",
     tag = "Consent",
-    params(("X-Purpose-Of-Use" = Option<String>, Header, description = "PurposeOfUse code (TREAT by default)")),
+    params(
+        ("X-Purpose-Of-Use" = Option<String>, Header, description = "PurposeOfUse code (TREAT by default)"),
+        ("If-None-Exist" = Option<String>, Header, description = "Search parameters of Consent: create only when none the caller may see matches (one: 200 with it; several: 412)"),
+    ),
     request_body(content = Object, content_type = "application/fhir+json", description = "A FHIR R4 Consent"),
     responses(
+        (status = 200, description = "If-None-Exist matched one consent the caller may see: it, unchanged", body = Object, content_type = "application/fhir+json"),
         (status = 201, description = "Created; Location names the new version", body = Object, content_type = "application/fhir+json"),
+        (status = 412, description = "If-None-Exist matched several consents", body = Object, content_type = "application/fhir+json"),
         (status = 400, description = "Not JSON, or not a Consent", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 403, description = "Not the consent's patient nor an administrator", body = Object, content_type = "application/fhir+json"),
@@ -54,6 +71,13 @@ pub async fn create(
         )
         .await);
     }
+    // `If-None-Exist`: matched against what the caller may see, decided like a search (an
+    // administrator sees no consent, so hers never match: a match would show her its body).
+    let caller = known(&state, caller);
+    let condition = match req.headers().get("if-none-exist") {
+        Some(raw) => Some(condition(&state, &caller, raw.to_str().unwrap_or_default()).await?),
+        None => None,
+    };
     let id = Uuid::new_v4();
     let now = now_millis();
     let resource = resource.stamp(id, VersionId::FIRST, now);
@@ -76,13 +100,40 @@ pub async fn create(
     let stored = row.clone();
     let log = state.log.clone();
     let mut conn = state.pool.get().await?;
-    conn.transaction::<(), ConsentError, _>(async move |conn| {
-        store::insert(conn, &stored).await?;
-        outbox::enqueue_many(conn, &[change]).await?;
-        log.enqueue(conn, &[event]).await?;
-        Ok(())
-    })
-    .await?;
+    let matched = conn
+        .transaction::<Option<Uuid>, ConsentError, _>(async move |conn| {
+            if let Some((raw, query)) = &condition {
+                // Equal conditions take turns, so two such creates make one consent.
+                diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind::<diesel::sql_types::Text, _>(format!("Consent?{raw}"))
+                    .execute(conn)
+                    .await?;
+                let found = query.page(conn, 0, 2).await?;
+                match found.as_slice() {
+                    [] => {}
+                    [one] => {
+                        return Uuid::parse_str(&one.resource_id)
+                            .map(Some)
+                            .map_err(|e| ConsentError::Unexpected(e.to_string()))
+                    }
+                    _ => {
+                        return Err(FhirError::PreconditionFailed(
+                            "If-None-Exist matches several consents".into(),
+                        )
+                        .into())
+                    }
+                }
+            }
+            store::insert(conn, &stored).await?;
+            outbox::enqueue_many(conn, &[change]).await?;
+            log.enqueue(conn, &[event]).await?;
+            Ok(None)
+        })
+        .await?;
+    drop(conn);
+    if let Some(existing) = matched {
+        return matched_response(&req, &state, &caller, existing).await;
+    }
     state.log.wake();
     state.metrics.written.with_label_values(&["create"]).inc();
     tracing::info!(consent = %id, "consent created");
@@ -93,5 +144,81 @@ pub async fn create(
         now,
         &row.resource,
         Some((&state.public_url, http::Prefer::of(&req).return_)),
+    ))
+}
+
+/// `If-None-Exist` as a search of Consents, restricted to what the caller may see (strict: an
+/// ignored parameter would widen the match); a refusal to search is the create's 403.
+async fn condition(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<(String, SearchQuery), ConsentError> {
+    let raw = raw.trim();
+    let raw = raw.strip_prefix("Consent?").unwrap_or(raw).to_string();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .filter(|(name, _)| !matches!(name.as_str(), "_count" | "_format" | "_pretty"))
+        .collect();
+    if pairs.is_empty() {
+        return Err(ConsentError::bad_request(
+            "If-None-Exist names no search parameter",
+        ));
+    }
+    let mut query = SearchQuery::parse(&search_store(), CONSENT, &pairs, Handling::Strict)?;
+    let requested = query
+        .named_patient
+        .as_deref()
+        .and_then(|p| PatientRef::parse(p).ok());
+    let (visible, _) = match access::search(caller, requested.as_ref()) {
+        Ok(found) => found,
+        Err(refused) => {
+            let error = ConsentError::forbidden(refused.explanation.clone());
+            return Err(refuse(
+                state,
+                caller,
+                Interaction::Search,
+                &refused,
+                requested.as_ref(),
+                error,
+            )
+            .await);
+        }
+    };
+    query.restrict_with(|b| visible_sql(b, &visible));
+    for linked in query.linked_types() {
+        query.restrict_linked_with(&linked, Some(|b: &mut Builder| visible_sql(b, &visible)));
+    }
+    Ok((raw, query))
+}
+
+/// The consent a conditional create matched: 200 with it as the caller may see it (recorded
+/// as a read), as records answers a conditional create that matched.
+async fn matched_response(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<HttpResponse, ConsentError> {
+    let (_, row, patient) = existing(state, caller, Interaction::Read, &id.to_string()).await?;
+    let consent = format!("Consent/{id}");
+    let decision = access::see(caller, Interaction::Read, &consent, &patient, &row.actors);
+    record(
+        state,
+        &[decision.event(
+            caller,
+            Interaction::Read,
+            Touched::new(CONSENT, Some(&patient)).count(1),
+        )],
+    )
+    .await?;
+    let shown = shown(&access::view(caller), &row.resource);
+    Ok(resource_response(
+        StatusCode::OK,
+        id,
+        row_version(row.version_id)?,
+        row.last_updated,
+        &shown,
+        Some((&state.public_url, http::Prefer::of(req).return_)),
     ))
 }

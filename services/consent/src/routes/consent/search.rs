@@ -45,7 +45,7 @@ pub fn search_store() -> Store {
 }
 
 /// What the caller may see, as SQL over `r` (a row of the `resources` view over `consents`).
-fn visible_sql(b: &mut Builder, visible: &Visible) -> String {
+pub(super) fn visible_sql(b: &mut Builder, visible: &Visible) -> String {
     match visible {
         Visible::Patient(patient) => format!("r.patient_ref = {}", b.text(patient.as_str())),
         Visible::NamingAny(actors) => format!("r.actors && {}", b.texts(actors.clone())),
