@@ -16,6 +16,8 @@ use crate::routes::{consent, decide, internal};
         consent::type_history,
         consent::patch,
         consent::validate,
+        consent::conditional_update,
+        consent::conditional_delete,
         consent::read,
         consent::vread,
         consent::history,

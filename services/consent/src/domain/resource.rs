@@ -87,6 +87,14 @@ impl ConsentResource {
         self.json.get("id").and_then(Value::as_str)
     }
 
+    /// The same resource naming `id` (a conditional update's match, when the body has none).
+    pub fn with_id(mut self, id: Uuid) -> Self {
+        if let Some(object) = self.json.as_object_mut() {
+            object.insert("id".into(), json!(id.to_string()));
+        }
+        self
+    }
+
     /// Sets the server's `id`, `meta.versionId` and `meta.lastUpdated`, keeping the client's
     /// other `meta` elements (tags, security labels, profiles).
     pub fn stamp(mut self, id: Uuid, version: VersionId, last_updated: DateTime<Utc>) -> Self {

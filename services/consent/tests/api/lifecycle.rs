@@ -535,3 +535,83 @@ async fn conditional_create_matches_what_the_caller_may_see() {
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.body);
     app.finish().await;
 }
+
+/// `PUT /fhir/Consent?params` and `DELETE /fhir/Consent?params`: one match → by id, none →
+/// create (update) or 204 (delete), several → 412; matched only among what the caller sees.
+#[actix_web::test]
+async fn conditional_update_and_delete_follow_their_one_match() {
+    use actix_web::http::Method;
+    let app = spawn_app().await;
+    let alice = app.patient_token("Patient/alice");
+    let send = |method: Method, path: &'static str, body: Option<serde_json::Value>| {
+        let app = &app;
+        let alice = alice.clone();
+        async move {
+            let request = app
+                .request(method, path, Some(&alice))
+                .insert_header(("Content-Type", "application/fhir+json"));
+            app.send(request, body.map(|b| b.to_string())).await
+        }
+    };
+    // None: created.
+    let created = send(
+        Method::PUT,
+        "/fhir/Consent?patient=Patient/alice&status=active",
+        Some(alice_consent()),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    // One: updated (the body needs no id).
+    let mut inactive = alice_consent();
+    inactive["status"] = "inactive".into();
+    let updated = send(
+        Method::PUT,
+        "/fhir/Consent?patient=Patient/alice&status=active",
+        Some(inactive),
+    )
+    .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["id"], id.as_str());
+    assert_eq!(updated.body["meta"]["versionId"], "2");
+    // Several: 412.
+    let admin = app.token(Role::Admin);
+    let mut second = alice_consent();
+    second["status"] = "inactive".into();
+    assert_eq!(
+        app.post_consent(&admin, &second).await.status,
+        StatusCode::CREATED
+    );
+    let several = send(Method::DELETE, "/fhir/Consent?status=inactive", None).await;
+    assert_eq!(
+        several.status,
+        StatusCode::PRECONDITION_FAILED,
+        "{}",
+        several.body
+    );
+    // One: deleted; then none: 204.
+    let path = format!("/fhir/Consent?_id={id}");
+    let request = app.request(Method::DELETE, &path, Some(&alice));
+    let deleted = app.send(request, None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    let request = app.request(Method::DELETE, &path, Some(&alice));
+    assert_eq!(app.send(request, None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&format!("/fhir/Consent/{id}"), Some(&alice))
+            .await
+            .status,
+        StatusCode::GONE
+    );
+    // No condition: 400; Bob's consents are not Alice's to name.
+    assert_eq!(
+        send(Method::DELETE, "/fhir/Consent", None).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(Method::DELETE, "/fhir/Consent?patient=Patient/bob", None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    app.finish().await;
+}

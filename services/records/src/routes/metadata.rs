@@ -225,8 +225,8 @@ fn consent_capability(registry: &Registry) -> Value {
         "readHistory": true,
         "updateCreate": false,
         "conditionalCreate": true,
-        "conditionalUpdate": false,
-        "conditionalDelete": "not-supported",
+        "conditionalUpdate": true,
+        "conditionalDelete": "single",
         "searchParam": params,
         "operation": [{
             "name": "validate",
@@ -289,7 +289,8 @@ mod tests {
             assert!(names.contains(&n), "Consent lacks {n}");
         }
         assert_eq!(consent[0]["conditionalCreate"], true);
-        assert_eq!(consent[0]["conditionalUpdate"], false);
+        assert_eq!(consent[0]["conditionalUpdate"], true);
+        assert_eq!(consent[0]["conditionalDelete"], "single");
         assert!(consent[0].get("searchInclude").is_none());
         let obs = resources
             .iter()

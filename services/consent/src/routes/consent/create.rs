@@ -56,8 +56,25 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsentError> {
-    let interaction = Interaction::Create;
     let resource = ConsentResource::parse(json_body(&req, &body)?)?;
+    let condition = req
+        .headers()
+        .get("if-none-exist")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let caller = known(&state, caller);
+    create_with(&req, &state, &caller, resource, condition.as_deref()).await
+}
+
+/// Creates `resource`, unless `condition` (`If-None-Exist`, or a conditional update's search)
+/// matches a consent the caller may see.
+pub(super) async fn create_with(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    resource: ConsentResource,
+    condition: Option<&str>,
+) -> Result<HttpResponse, ConsentError> {
+    let interaction = Interaction::Create;
     let decision = access::write(&caller, interaction, resource.patient());
     if !decision.permitted() {
         let error = ConsentError::forbidden(decision.explanation.clone());
@@ -73,9 +90,8 @@ pub async fn create(
     }
     // `If-None-Exist`: matched against what the caller may see, decided like a search (an
     // administrator sees no consent, so hers never match: a match would show her its body).
-    let caller = known(&state, caller);
-    let condition = match req.headers().get("if-none-exist") {
-        Some(raw) => Some(condition(&state, &caller, raw.to_str().unwrap_or_default()).await?),
+    let condition = match condition {
+        Some(raw) => Some(parse_condition(state, caller, raw).await?),
         None => None,
     };
     let id = Uuid::new_v4();
@@ -132,7 +148,7 @@ pub async fn create(
         .await?;
     drop(conn);
     if let Some(existing) = matched {
-        return matched_response(&req, &state, &caller, existing).await;
+        return matched_response(req, state, caller, existing).await;
     }
     state.log.wake();
     state.metrics.written.with_label_values(&["create"]).inc();
@@ -149,7 +165,7 @@ pub async fn create(
 
 /// `If-None-Exist` as a search of Consents, restricted to what the caller may see (strict: an
 /// ignored parameter would widen the match); a refusal to search is the create's 403.
-async fn condition(
+pub(super) async fn parse_condition(
     state: &AppState,
     caller: &Caller,
     raw: &str,

@@ -6,9 +6,9 @@ use custodian_events::outbox;
 use custodian_fhir::{http, OperationOutcome};
 use diesel_async::AsyncConnection;
 
-use super::{change_event, check_precondition, existing, if_match, known, refuse, row_version};
+use super::{change_event, check_precondition, if_match, known, row_version, update::authorised};
 use crate::{
-    domain::{access, access::CONSENT, resource::now_millis},
+    domain::{access::CONSENT, resource::now_millis},
     error::ConsentError,
     routes::AppState,
     store::{self, ConsentRow},
@@ -41,39 +41,25 @@ pub async fn delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ConsentError> {
     let caller = known(&state, caller);
+    delete_by_id(&req, &state, &caller, &path).await
+}
+
+/// Deletes the consent `raw_id` names.
+pub(super) async fn delete_by_id(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+) -> Result<HttpResponse, ConsentError> {
     let interaction = Interaction::Delete;
-    let precondition = if_match(&req)?;
-    let (id, existing_row, patient) = existing(&state, &caller, interaction, &path).await?;
-    let decision = access::write(&caller, interaction, &patient);
-    if !decision.permitted() {
-        let consent = format!("Consent/{id}");
-        let sees = access::see(
-            &caller,
-            Interaction::Read,
-            &consent,
-            &patient,
-            &existing_row.actors,
-        );
-        let error = if sees.permitted() {
-            ConsentError::forbidden(decision.explanation.clone())
-        } else {
-            ConsentError::not_found(&path)
-        };
-        return Err(refuse(
-            &state,
-            &caller,
-            interaction,
-            &decision,
-            Some(&patient),
-            error,
-        )
-        .await);
-    }
+    let precondition = if_match(req)?;
+    let (id, existing_row, patient, decision) =
+        authorised(state, caller, raw_id, interaction).await?;
     if existing_row.deleted {
         return Ok(HttpResponse::NoContent().finish());
     }
     let event = decision.event(
-        &caller,
+        caller,
         interaction,
         Touched::new(CONSENT, Some(&patient)).count(1),
     );

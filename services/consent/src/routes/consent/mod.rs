@@ -1,6 +1,7 @@
 //! The FHIR Consent interactions: create, read, vread, update, delete, search. The same handlers
 //! serve `/fhir/Consent` and `/consent/Consent`.
 
+mod conditional;
 mod create;
 mod delete;
 mod history;
@@ -10,6 +11,7 @@ mod search;
 mod update;
 mod validate;
 
+pub use conditional::*;
 pub use create::*;
 pub use delete::*;
 pub use history::*;
@@ -49,7 +51,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/Consent")
             .route(web::post().to(create::create))
-            .route(web::get().to(search::search)),
+            .route(web::get().to(search::search))
+            .route(web::put().to(conditional::conditional_update))
+            .route(web::delete().to(conditional::conditional_delete)),
     )
     .service(resource("/Consent/_search").route(web::post().to(search::search_post)))
     .service(resource("/Consent/_history").route(web::get().to(history::type_history)))

@@ -8,7 +8,7 @@
 //! (`custodian_fhir::exact_numbers`).
 
 use actix_web::{http::header, web, HttpRequest, HttpResponse};
-use custodian_access::Caller;
+use custodian_access::{Caller, Interaction};
 use custodian_fhir::{exact_numbers, http, FhirError};
 use serde_json::Value;
 
@@ -100,7 +100,8 @@ pub async fn patch(
 ) -> Result<HttpResponse, ConsentError> {
     let caller = known(&state, caller);
     let precondition = if_match(&req)?;
-    let (id, current, patient, decision) = authorised(&state, &caller, &path).await?;
+    let (id, current, patient, decision) =
+        authorised(&state, &caller, &path, Interaction::Update).await?;
     let patch = parse(&req, &body)?;
     let text = current.resource.to_string();
     let mut document = exact_numbers::parse(text.as_bytes())

@@ -52,14 +52,25 @@ pub async fn update(
     body: web::Bytes,
 ) -> Result<HttpResponse, ConsentError> {
     let caller = known(&state, caller);
-    let precondition = if_match(&req)?;
     let resource = ConsentResource::parse(json_body(&req, &body)?)?;
+    update_by_id(&req, &state, &caller, &path, resource).await
+}
+
+/// Stores `resource` as the new version of the consent `raw_id` names (its body must carry
+/// that id).
+pub(super) async fn update_by_id(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    raw_id: &str,
+    resource: ConsentResource,
+) -> Result<HttpResponse, ConsentError> {
+    let precondition = if_match(req)?;
     match resource.id_in_body() {
-        Some(body_id) if body_id == path.as_str() => {}
+        Some(body_id) if body_id == raw_id => {}
         Some(body_id) => {
             return Err(ConsentError::bad_request(format!(
-                "the body's id {body_id:?} does not match the URL's {:?}",
-                path.as_str()
+                "the body's id {body_id:?} does not match the URL's {raw_id:?}"
             )))
         }
         None => {
@@ -68,10 +79,10 @@ pub async fn update(
             ))
         }
     }
-    let (id, _, patient, decision) = authorised(&state, &caller, &path).await?;
+    let (id, _, patient, decision) = authorised(state, caller, raw_id, Interaction::Update).await?;
     store_version(
-        &state,
-        &caller,
+        state,
+        caller,
         Stored {
             id,
             patient,
@@ -79,7 +90,7 @@ pub async fn update(
             resource,
             precondition,
             based_on: None,
-            prefer: http::Prefer::of(&req).return_,
+            prefer: http::Prefer::of(req).return_,
         },
     )
     .await
@@ -91,8 +102,8 @@ pub(super) async fn authorised(
     state: &AppState,
     caller: &Caller,
     raw_id: &str,
+    interaction: Interaction,
 ) -> Result<(Uuid, ConsentRow, PatientRef, Decision), ConsentError> {
-    let interaction = Interaction::Update;
     let (id, existing_row, patient) = existing(state, caller, interaction, raw_id).await?;
     let decision = access::write(caller, interaction, &patient);
     if !decision.permitted() {
