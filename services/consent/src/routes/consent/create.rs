@@ -75,12 +75,12 @@ pub(super) async fn create_with(
     condition: Option<&str>,
 ) -> Result<HttpResponse, ConsentError> {
     let interaction = Interaction::Create;
-    let decision = access::write(&caller, interaction, resource.patient());
+    let decision = access::write(caller, interaction, resource.patient());
     if !decision.permitted() {
         let error = ConsentError::forbidden(decision.explanation.clone());
         return Err(refuse(
-            &state,
-            &caller,
+            state,
+            caller,
             interaction,
             &decision,
             Some(resource.patient()),
@@ -108,7 +108,7 @@ pub(super) async fn create_with(
         actors: resource.named_actors(),
     };
     let event = decision.event(
-        &caller,
+        caller,
         interaction,
         Touched::new(CONSENT, Some(resource.patient())).count(1),
     );
@@ -159,7 +159,7 @@ pub(super) async fn create_with(
         VersionId::FIRST,
         now,
         &row.resource,
-        Some((&state.public_url, http::Prefer::of(&req).return_)),
+        Some((&state.public_url, http::Prefer::of(req).return_)),
     ))
 }
 
