@@ -104,35 +104,14 @@ pub fn to_string(value: &Value) -> Result<String, serde_json::Error> {
     }
     // serde_json writes U+FDD0 as is (it escapes only quotes, backslashes and controls), and a
     // literal needs no escape: a marked number is `"` MARK literal `"` in the text.
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let (mut copied, mut i) = (0, 0);
-    while i < bytes.len() {
-        if bytes[i] != b'"' {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        i += 1;
-        while i < bytes.len() && bytes[i] != b'"' {
-            if bytes[i] == b'\\' {
-                i += 1;
-            }
-            i += 1;
-        }
-        let end = (i + 1).min(bytes.len());
-        let inner = text
-            .get(start + 1..end.saturating_sub(1))
-            .unwrap_or_default();
-        if let Some(literal) = inner.strip_prefix(MARK).filter(|s| is_literal(s)) {
-            out.push_str(text.get(copied..start).unwrap_or_default());
-            out.push_str(literal);
-            copied = end;
-        }
-        i = end;
-    }
-    out.push_str(text.get(copied..).unwrap_or_default());
-    Ok(out)
+    let unmarked = crate::json_text::replace_strings(&text, |quoted| {
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        inner
+            .strip_prefix(MARK)
+            .filter(|s| is_literal(s))
+            .map(str::to_string)
+    });
+    Ok(unmarked.unwrap_or(text))
 }
 
 /// A number literal as (negative, significant digits, exponent): `1.50`, `1.5` and `15e-1`

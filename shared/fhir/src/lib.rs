@@ -18,6 +18,7 @@ pub mod elements;
 pub mod exact_numbers;
 pub mod history;
 pub mod http;
+pub mod json_text;
 pub mod outcome;
 pub mod validate;
 

@@ -1004,37 +1004,11 @@ fn rewrite_all(body: &mut String, rewrites: &HashMap<String, String>) {
     if rewrites.is_empty() {
         return;
     }
-    let bytes = body.as_bytes();
-    let mut out: Option<String> = None;
-    let (mut copied, mut i) = (0, 0);
-    while i < bytes.len() {
-        if bytes[i] != b'"' {
-            i += 1;
-            continue;
-        }
-        // A string: up to its closing quote (outside strings JSON has no quotes).
-        let start = i;
-        i += 1;
-        while i < bytes.len() && bytes[i] != b'"' {
-            if bytes[i] == b'\\' {
-                i += 1;
-            }
-            i += 1;
-        }
-        let end = (i + 1).min(bytes.len());
-        if let Some(to) = body.get(start..end).and_then(|q| rewrites.get(q)) {
-            let o = out.get_or_insert_with(|| String::with_capacity(body.len() + 64));
-            o.push_str(body.get(copied..start).unwrap_or_default());
-            o.push('"');
-            o.push_str(to);
-            o.push('"');
-            copied = end;
-        }
-        i = end;
-    }
-    if let Some(mut o) = out {
-        o.push_str(body.get(copied..).unwrap_or_default());
-        *body = o;
+    let rewritten = custodian_fhir::json_text::replace_strings(body, |quoted| {
+        rewrites.get(quoted).map(|to| format!("\"{to}\""))
+    });
+    if let Some(rewritten) = rewritten {
+        *body = rewritten;
     }
 }
 
