@@ -7,13 +7,13 @@ use custodian_fhir::{
     http::{self, Handling},
     FhirError,
 };
-use custodian_fhir_search::{query::Builder, SearchQuery};
+use custodian_fhir_search::SearchQuery;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::{
     change_event, existing, json_body, known, record, refuse, resource_response, row_version,
-    search::{search_store, visible_sql},
+    search::{restrict, search_store},
 };
 use crate::{
     domain::{
@@ -201,10 +201,7 @@ pub(super) async fn parse_condition(
             .await);
         }
     };
-    query.restrict_with(|b| visible_sql(b, &visible));
-    for linked in query.linked_types() {
-        query.restrict_linked_with(&linked, Some(|b: &mut Builder| visible_sql(b, &visible)));
-    }
+    restrict(&mut query, &visible);
     Ok((raw, query))
 }
 

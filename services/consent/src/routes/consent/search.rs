@@ -44,8 +44,17 @@ pub fn search_store() -> Store {
     }
 }
 
+/// Limits `query` to what the caller may see, its matches and every Consent a chain links
+/// through (`source-reference:Consent.status=`) alike.
+pub(super) fn restrict(query: &mut SearchQuery, visible: &Visible) {
+    query.restrict_with(|b| visible_sql(b, visible));
+    for linked in query.linked_types() {
+        query.restrict_linked_with(&linked, Some(|b: &mut Builder| visible_sql(b, visible)));
+    }
+}
+
 /// What the caller may see, as SQL over `r` (a row of the `resources` view over `consents`).
-pub(super) fn visible_sql(b: &mut Builder, visible: &Visible) -> String {
+fn visible_sql(b: &mut Builder, visible: &Visible) -> String {
     match visible {
         Visible::Patient(patient) => format!("r.patient_ref = {}", b.text(patient.as_str())),
         Visible::NamingAny(actors) => format!("r.actors && {}", b.texts(actors.clone())),
@@ -218,11 +227,7 @@ async fn handle(
             .await);
         }
     };
-    query.restrict_with(|b| visible_sql(b, &visible));
-    // Chains through Consents (`source-reference:Consent.status=`) see what this search sees.
-    for linked in query.linked_types() {
-        query.restrict_linked_with(&linked, Some(|b: &mut Builder| visible_sql(b, &visible)));
-    }
+    restrict(&mut query, &visible);
     let mut conn = state.pool.get().await?;
     let found = page::read(&mut conn, &query)
         .await
