@@ -28,17 +28,6 @@ pub struct Page {
     pub paging: Paging,
 }
 
-impl Page {
-    /// A page with nothing in it and a total of 0 (as for a patient with no data).
-    pub fn empty() -> Self {
-        Self {
-            rows: Vec::new(),
-            total: Some(0),
-            paging: Paging::default(),
-        }
-    }
-}
-
 /// Reads the page `query` asks for.
 pub async fn read(conn: &mut AsyncPgConnection, query: &SearchQuery) -> QueryResult<Page> {
     // One more than the page, to know whether there is a next one.
