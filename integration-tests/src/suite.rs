@@ -335,6 +335,12 @@ impl Suite {
     pub fn stream_prefix(&self) -> &str {
         &self.prefix
     }
+
+    /// The Redis the suite's streams are on (the ledger's connection: it may read the access
+    /// stream's groups).
+    pub fn redis_url(&self) -> String {
+        self.redis.clone().unwrap_or_else(|| redis_url("ledger"))
+    }
 }
 
 fn terminate(child: &mut Child) {

@@ -6,8 +6,11 @@
 //! again over `--latency-connections`, default 1, for what one request costs): token
 //! search (selective and broad), date-range search, chained search, `_include`,
 //! `$everything`, and at the smaller steps `$export` throughput; plus the transaction ingest
-//! rate of the step's load (each step's load is followed by `ANALYZE`, as after any bulk
-//! load). Prints a Markdown table (and writes it to var/load/results.md).
+//! rate of the step's load twice: as the front answered it, and until the last resource's
+//! access event was in the ledger and scored by anomaly (the load waits for the pipeline to
+//! drain before measuring searches, and reports the backlog it waited for). Each step's load is
+//! followed by `ANALYZE`, as after any bulk load. Prints a Markdown table (and writes it to
+//! var/load/results.md).
 //!
 //! `load [--resources 10000,1000000] [--seconds 10] [--connections 16] [--seed 5]
 //! [--batch 200] [--measure all|ingest] [--latency-connections 1]` (`CUSTODIAN_BIN_DIR` picks the binaries; `make load`
@@ -24,7 +27,7 @@ use std::{
 };
 
 use awc::http::Method;
-use integration_tests::{api::Gateway, bulk, demo, suite::Suite};
+use integration_tests::{api::Gateway, bulk, demo, faults::check, suite::Suite};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 struct Args {
@@ -168,9 +171,14 @@ async fn measure(
     }
 }
 
-/// How many synthetic patients make about `resources` resources (14 each on average).
-fn patients_for(resources: usize) -> usize {
-    (resources / 14).max(1)
+/// How many synthetic patients make at least `resources` resources (the population is
+/// prefix-stable, so the first patients of a larger population are those of a smaller one).
+fn patients_for(seed: u64, resources: usize) -> usize {
+    let mut patients = (resources / 11).max(1);
+    while bulk::synthesize(seed, patients).len() < resources {
+        patients += (patients / 50).max(1);
+    }
+    patients
 }
 
 async fn run(args: Args) -> Result<String, String> {
@@ -192,13 +200,19 @@ async fn run(args: Args) -> Result<String, String> {
         )
         .await
         .map_err(|e| e.to_string())?;
+    let database_url = |service: &str| suite.database_url(service);
+    let mut redis = redis::aio::ConnectionManager::new(
+        redis::Client::open(suite.redis_url()).map_err(|e| e.to_string())?,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut table = String::from(
         "| resources | workload | clients | requests/s (or resources/s) | p50 ms | p99 ms | errors |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
     let mut loaded_from_population = 0usize;
     let mut loaded_resources = 0usize;
     for step in &args.steps {
-        let patients = patients_for(*step);
+        let patients = patients_for(args.seed, *step);
         let population = bulk::synthesize(args.seed, patients);
         // The population is prefix-stable (patient n's resources depend only on the seed and
         // the patients before her): a step loads what the previous one did not.
@@ -220,6 +234,19 @@ async fn run(args: Args) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
         loaded_resources += imported.resources;
+        // The front's answer is not the end of an ingest: every resource's access event must
+        // reach the ledger and anomaly. Wait for them (a fast front with a backlog behind it
+        // is not a rate), and measure the searches after, on a settled suite.
+        let behind = check::backlog(&database_url, &mut redis, suite.stream_prefix()).await?;
+        let drain_started = Instant::now();
+        while !check::drained(&database_url, &mut redis, suite.stream_prefix()).await? {
+            if drain_started.elapsed() > Duration::from_secs(4 * 3600) {
+                return Err("the access pipeline had not drained 4 h after the load".into());
+            }
+            // Not more often: the check counts the outboxes' kept rows.
+            actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+        }
+        let drained_after = drain_started.elapsed().as_secs_f64();
         // What a DBA does after a bulk load, and autovacuum does a minute or so later: fresh
         // statistics. Without them the planner takes the new tables for empty (seen: a
         // patient's date-range search at 77 ms before, 0.5 ms after).
@@ -232,19 +259,32 @@ async fn run(args: Args) -> Result<String, String> {
             return Err("ANALYZE of the records database failed".into());
         }
         let size = loaded_resources;
+        let through_ledger = imported.resources as f64 / (imported.seconds + drained_after);
         let _ = writeln!(
             table,
-            "| {size} | transaction ingest ({} per Bundle) | {} | {:.0} | | | 0 |",
+            "| {size} | transaction ingest ({} per Bundle), answered | {} | {:.0} | | | 0 |",
             args.batch,
             args.connections.min(8),
             imported.per_second()
         );
+        let _ = writeln!(
+            table,
+            "| {size} | transaction ingest, until in the ledger and scored (backlog at the last answer: {} unpublished, ledger {}, anomaly {} events; drained {:.0} s later) | {} | {:.0} | | | 0 |",
+            behind.unpublished,
+            behind.ledger,
+            behind.anomaly,
+            drained_after,
+            args.connections.min(8),
+            through_ledger
+        );
         eprintln!(
-            "ingest: {} resources in {} Bundles, {:.1} s, {:.0} resources/s",
+            "ingest: {} resources in {} Bundles, answered in {:.1} s ({:.0}/s); pipeline drained {:.1} s later ({:.0}/s end to end); backlog at the last answer {behind:?}",
             imported.resources,
             imported.bundles,
             imported.seconds,
-            imported.per_second()
+            imported.per_second(),
+            drained_after,
+            through_ledger
         );
         if args.ingest_only {
             continue;

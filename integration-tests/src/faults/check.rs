@@ -111,6 +111,43 @@ pub async fn drained(
     Ok(leaves == scored)
 }
 
+/// How far behind the access pipeline is: events not yet published by any producer, and
+/// events of the access stream the ledger's and anomaly's groups have not yet acknowledged
+/// (delivered and pending, or not yet delivered).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Backlog {
+    pub unpublished: i64,
+    pub ledger: i64,
+    pub anomaly: i64,
+}
+
+pub async fn backlog(
+    database_url: &dyn Fn(&str) -> String,
+    redis: &mut redis::aio::ConnectionManager,
+    prefix: &str,
+) -> Result<Backlog, String> {
+    let mut backlog = Backlog::default();
+    for producer in PRODUCERS {
+        backlog.unpublished += count(
+            &database_url(producer),
+            "SELECT count(*) AS n FROM event_outbox WHERE published_at IS NULL",
+        )
+        .await?;
+    }
+    let key = format!("{prefix}:access");
+    let groups: redis::streams::StreamInfoGroupsReply =
+        redis.xinfo_groups(&key).await.map_err(|e| e.to_string())?;
+    for g in &groups.groups {
+        let behind = (g.pending + g.lag.unwrap_or(0)) as i64;
+        match g.name.as_str() {
+            "ledger" => backlog.ledger = behind,
+            "anomaly" => backlog.anomaly = behind,
+            _ => {}
+        }
+    }
+    Ok(backlog)
+}
+
 /// The ledger as stored, checked leaf by leaf and checkpoint by checkpoint.
 #[derive(Debug, Default)]
 pub struct LedgerFindings {

@@ -9,7 +9,10 @@ use custodian_telemetry::{
 use diesel::{sql_query, QueryableByName};
 use diesel_async::{
     async_connection_wrapper::AsyncConnectionWrapper,
-    pooled_connection::{deadpool::Pool as DeadPool, AsyncDieselConnectionManager, ManagerConfig},
+    pooled_connection::{
+        deadpool::{Hook, HookError, Pool as DeadPool},
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+    },
     AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
@@ -171,24 +174,55 @@ pub async fn run_migrations(
     .map_err(|e| DatabaseError::Migrate(e.to_string()))?
 }
 
+/// A pooled connection not handed out for this long is asked `SELECT 1` before it is handed out
+/// again (PostgreSQL may have restarted or dropped it meanwhile); one in steady use is not.
+const VERIFY_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Builds the pool. Connections are opened lazily; [`check`] proves the server answers.
+///
+/// deadpool's default check sends `SELECT 1` on every checkout: a round trip (~0.4 ms here) on
+/// every request, to guard against a server that went away. Only a connection that sat idle can
+/// have been dropped unnoticed, so only such a one is checked; a broken connection is never
+/// reused either way.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
     let mut config = ManagerConfig::default();
     config.custom_setup = Box::new(|url| Box::pin(connect(url)));
+    config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     DeadPool::builder(manager)
         .max_size(max_size)
+        .pre_recycle(Hook::async_fn(|conn: &mut AsyncPgConnection, metrics| {
+            Box::pin(async move {
+                if metrics.last_used() < VERIFY_AFTER_IDLE {
+                    return Ok(());
+                }
+                conn.batch_execute("SELECT 1")
+                    .await
+                    .map_err(|e| HookError::Message(e.to_string().into()))
+            })
+        }))
         .build()
         .map_err(|e| DatabaseError::Pool(e.to_string()))
 }
 
-/// A pooled connection, with JIT compilation off: PostgreSQL compiles any query its planner
-/// costs above `jit_above_cost`, which a broad search over a large table is, and spent 41 ms
-/// compiling a count that ran in 200 (measured at 750,000 resources). Short queries are all
-/// this suite runs.
+/// A pooled connection, with JIT compilation off and every statement planned for its own
+/// parameters.
+///
+/// - JIT: PostgreSQL compiles any query its planner costs above `jit_above_cost`, which a
+///   broad search over a large table is, and spent 41 ms compiling a count that ran in 200
+///   (measured at 750,000 resources). Short queries are all this suite runs.
+/// - Plans: diesel prepares its statements once per connection, and after five executions
+///   PostgreSQL may switch a prepared statement to a generic plan, which it keeps until the
+///   table's statistics change. A plan made while a table was nearly empty (a fresh
+///   deployment, the first minute of a bulk load) is a sequential scan, and stays one while
+///   the table grows: measured during a 150,000-resource load, the ledger's "which of these
+///   event ids are known" and anomaly's "which are scored" ran as ~300 sequential scans each
+///   over 100,000 rows (14 M rows read), records' outbox and resources likewise, until
+///   autovacuum analysed them. Planning each execution costs tens of microseconds; a stale
+///   plan cost the whole pipeline.
 async fn connect(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    conn.batch_execute("SET jit = off")
+    conn.batch_execute("SET jit = off; SET plan_cache_mode = force_custom_plan")
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)

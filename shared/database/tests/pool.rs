@@ -1,0 +1,94 @@
+//! The pool every service uses, on the real PostgreSQL (`DATABASE_SERVER_URL`, default the
+//! local server): each statement planned for its own parameters, and a connection the server
+//! dropped while it sat idle never handed out.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::time::Duration;
+
+use custodian_database::{ensure_database, pool, Pool};
+use diesel::{sql_query, sql_types::Text, QueryableByName};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+#[derive(QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+fn server() -> String {
+    std::env::var("DATABASE_SERVER_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+async fn fresh_pool(max_size: usize) -> (Pool, String) {
+    let name = format!("custodian_pool_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}/{name}", server());
+    ensure_database(&url).await.unwrap();
+    (pool(&url, max_size).unwrap(), name)
+}
+
+async fn drop_database(name: &str) {
+    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server()))
+        .await
+        .unwrap();
+    sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}
+
+async fn backend_pid(pool: &Pool) -> i32 {
+    let mut conn = pool.get().await.unwrap();
+    sql_query("SELECT pg_backend_pid() AS pid")
+        .get_result::<Pid>(&mut conn)
+        .await
+        .unwrap()
+        .pid
+}
+
+#[tokio::test]
+async fn statements_are_planned_for_their_parameters_without_jit() {
+    let (pool, name) = fresh_pool(1).await;
+    let mut conn = pool.get().await.unwrap();
+    for (setting, expected) in [("plan_cache_mode", "force_custom_plan"), ("jit", "off")] {
+        let shown = sql_query(format!("SELECT current_setting('{setting}') AS value"))
+            .get_result::<Setting>(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(shown.value, expected, "{setting} on a pooled connection");
+    }
+    drop(conn);
+    drop(pool);
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_connection_dropped_by_the_server_while_idle_is_replaced() {
+    let (pool, name) = fresh_pool(1).await;
+    let first = backend_pid(&pool).await;
+    // In steady use the same connection comes back, unchecked.
+    assert_eq!(backend_pid(&pool).await, first);
+
+    // The server drops it (a restart, an idle timeout, an operator) while it sits in the pool.
+    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server()))
+        .await
+        .unwrap();
+    sql_query(format!("SELECT pg_terminate_backend({first})"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Idle long enough to be checked: the dead one is discarded, a live one handed out.
+    let second = backend_pid(&pool).await;
+    assert_ne!(second, first, "a new connection replaces the dropped one");
+    drop(pool);
+    drop_database(&name).await;
+}
