@@ -175,7 +175,7 @@ impl Application {
         )
         .await?
         .claiming(settings.redis.claim);
-        background.spawn(care.run(
+        background.spawn(care.run_batched(
             CareFacts {
                 pool: pool.clone(),
                 detector: detector.clone(),

@@ -61,6 +61,8 @@ async fn care_facts_are_stored_replaced_by_version_and_taught() {
     }))
     .expect("json");
     publish(&app, &sign("m1", &membership)).await;
+    // Signed but unreadable: dead-lettered, and it holds back none of the others read with it.
+    publish(&app, &sign("bad", "{not json")).await;
     publish(
         &app,
         &sign(
@@ -80,6 +82,18 @@ async fn care_facts_are_stored_replaced_by_version_and_taught() {
     .await;
     eventually("the facts taught", || async {
         (app.metric("custodian_anomaly_care_facts_total").await >= 2.0).then_some(())
+    })
+    .await;
+    let dead = format!("{stream}:dead");
+    eventually("the unreadable message dead-lettered", || async {
+        let mut redis = app.redis.clone();
+        let entries: redis::streams::StreamRangeReply =
+            redis.xrange_all(&dead).await.unwrap_or_default();
+        entries
+            .ids
+            .iter()
+            .any(|e| e.get::<String>("event").as_deref() == Some("{not json"))
+            .then_some(())
     })
     .await;
     // A newer version replaces the facts of the same source.
