@@ -34,12 +34,15 @@ async fn fresh_pool(max_size: usize) -> (Pool, String) {
     (pool(&url, max_size).unwrap(), name)
 }
 
-async fn drop_database(name: &str) {
-    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server()))
+async fn admin() -> AsyncPgConnection {
+    AsyncPgConnection::establish(&format!("{}/postgres", server()))
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn drop_database(name: &str) {
     sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
+        .execute(&mut admin().await)
         .await
         .unwrap();
 }
@@ -77,11 +80,8 @@ async fn a_connection_dropped_by_the_server_while_idle_is_replaced() {
     assert_eq!(backend_pid(&pool).await, first);
 
     // The server drops it (a restart, an idle timeout, an operator) while it sits in the pool.
-    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", server()))
-        .await
-        .unwrap();
     sql_query(format!("SELECT pg_terminate_backend({first})"))
-        .execute(&mut admin)
+        .execute(&mut admin().await)
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
