@@ -9,15 +9,21 @@
 #  3. wrk (another process) with scripts/bench/create.lua: POST /fhir/Observation (~1 KB) as the
 #     practitioner; then scripts/bench/read.lua: GET /fhir/Observation/<id>; then
 #     scripts/bench/search.lua: a broad token search (access compiled into the query);
+#     then scripts/bench/mixed.lua: a clinical mix (reads, a patient's searches, creates);
+#     after each run it waits until the access pipeline has drained (every event published,
+#     in the ledger and scored), while scripts/bench/watch.sh samples, once a second, the
+#     outbox and consumer-group backlog, the pipeline's lag and each service's RSS;
 #  4. stops the suite, then pgbench on a scratch database (custodian_bench_raw): INSERT of a
 #     ~1 KB jsonb row, and primary-key SELECT of such rows (prepared statements, same clients,
 #     same duration);
-#  5. prints requests/s, p50 and p99 of each, and the custodian/raw ratios; writes them to
-#     var/bench/results.md.
+#  5. prints requests/s, p50 and p99 of each, the custodian/raw ratios, the pipeline's largest
+#     backlog and lag and its drain time per run, and each service's idle and peak RSS; writes
+#     them to var/bench/results.md.
 #
 # Settings (env): BENCH_DURATION (20 s), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
 # BENCH_WARMUP (3 s), BENCH_PORT_BASE (38080), BENCH_ROWS (100000 rows for the raw SELECT),
-# BENCH_KEEP_DATA=1 (keep the bench databases), SKIP_BUILD=1, RUST_LOG (warn), BIN_DIR.
+# BENCH_KEEP_DATA=1 (keep the bench databases), SKIP_BUILD=1, RUST_LOG (warn), BIN_DIR,
+# BENCH_RUNS (a subset of "CREATE READ SEARCH MIXED"), BENCH_DRAIN_TIMEOUT (600 s).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +32,8 @@ cd "$ROOT"
 source scripts/lib/suite.sh
 # shellcheck source=lib/redis.sh
 source scripts/lib/redis.sh
+# shellcheck source=bench/watch.sh
+source scripts/bench/watch.sh
 # Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -96,6 +104,7 @@ suite_defaults
 cleanup() {
   local code=$?
   trap - EXIT INT TERM
+  [ -z "${WATCH_PID:-}" ] || kill "$WATCH_PID" 2>/dev/null || true
   suite_stop
   if [ -n "$SUITE_REDIS_URL" ]; then
     redis-cli -u "$SUITE_REDIS_URL" --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
@@ -235,7 +244,7 @@ echo "  organisation $ORG_REF, patient $PATIENT_REF, observation $OBS_ID"
 run_wrk() {
   local name="$1" script="$2" line kv
   export BENCH_TOKEN="$PRACT_TOKEN" BENCH_BODY_FILE="$OUT/observation.json" \
-    BENCH_OBSERVATION_ID="$OBS_ID" BENCH_LUA_DIR="$ROOT/scripts/bench"
+    BENCH_OBSERVATION_ID="$OBS_ID" BENCH_PATIENT_ID="$PATIENT_ID" BENCH_LUA_DIR="$ROOT/scripts/bench"
   if [ "$WARMUP" -gt 0 ]; then
     wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$script" "$GW" >/dev/null
   fi
@@ -258,9 +267,60 @@ run_wrk() {
   printf -v "${name}_ERR" '%s' "$((errors + non2xx))"
 }
 
-run_wrk CREATE "$ROOT/scripts/bench/create.lua"
-run_wrk READ "$ROOT/scripts/bench/read.lua"
-run_wrk SEARCH "$ROOT/scripts/bench/search.lua"
+# bench_redis ARGS...: redis-cli on the suite's Redis, as an administrator.
+bench_redis() {
+  if [ -n "$SUITE_REDIS_URL" ]; then redis-cli --no-auth-warning -u "$SUITE_REDIS_URL" "$@"; else redis_cli_admin "$@"; fi
+}
+
+# The pipeline and memory watcher (scripts/bench/watch.sh), and the phase it labels samples with.
+WATCH_FILE="$OUT/pipeline.tsv"
+PHASE_FILE="$OUT/phase"
+echo before >"$PHASE_FILE"
+watch_pipeline "$WATCH_FILE" "$PHASE_FILE" &
+WATCH_PID=$!
+stop_watch() { kill "$WATCH_PID" 2>/dev/null || true; wait "$WATCH_PID" 2>/dev/null || true; }
+sleep 3
+
+# drain NAME: waits (at most BENCH_DRAIN_TIMEOUT s) until the watcher sees the access pipeline
+# empty after run NAME; sets <NAME>_DRAIN (seconds, or "not drained").
+drain() {
+  local name="$1" started waited=0 limit="${BENCH_DRAIN_TIMEOUT:-600}"
+  echo "drain-$name" >"$PHASE_FILE"
+  started="$(date +%s)"
+  while :; do
+    if [ "$(tail -1 "$WATCH_FILE" | awk '{print $2}')" = "drain-$name" ] && watch_drained "$WATCH_FILE"; then
+      printf -v "${name}_DRAIN" '%s s' "$(($(date +%s) - started))"
+      break
+    fi
+    waited=$(($(date +%s) - started))
+    if [ "$waited" -ge "$limit" ]; then
+      printf -v "${name}_DRAIN" 'not drained in %s s' "$limit"
+      break
+    fi
+    sleep 0.5
+  done
+  local result="${name}_DRAIN"
+  echo "  after $name: ${!result}"
+}
+
+for run in CREATE READ SEARCH MIXED; do
+  for v in RPS P50 P99 N ERR DRAIN; do printf -v "${run}_$v" '%s' -; done
+done
+for run in ${BENCH_RUNS:-CREATE READ SEARCH MIXED}; do
+  script="$ROOT/scripts/bench/${run,,}.lua"
+  echo "${run,,}" >"$PHASE_FILE"
+  run_wrk "$run" "$script"
+  drain "$run"
+done
+echo after >"$PHASE_FILE"
+sleep 2
+
+# Peak resident memory of each service over the whole run (the kernel's high-water mark).
+declare -A PEAK_RSS=()
+for svc in "${WATCH_SERVICES[@]}"; do
+  PEAK_RSS[$svc]="$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/${SUITE_PIDS[$svc]}/status" 2>/dev/null || echo "?")"
+done
+stop_watch
 
 # Free PostgreSQL's connections before the raw run.
 suite_stop
@@ -334,7 +394,7 @@ case "$SUITE_BIN_DIR" in
   */target/debug) BUILD_LABEL="DEBUG build (not representative)" ;;
   *) BUILD_LABEL="binaries from $SUITE_BIN_DIR" ;;
 esac
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-") print "n/a"; else printf "%.2f", a / b }'; }
 row() { printf '| %-46s | %10s | %9s | %9s | %8s | %7s |\n' "$@"; }
 
 {
@@ -355,12 +415,44 @@ row() { printf '| %-46s | %10s | %9s | %9s | %8s | %7s |\n' "$@"; }
   row "raw PostgreSQL: SELECT by primary key" "$RAWSELECT_RPS" "$RAWSELECT_P50" "$RAWSELECT_P99" "$RAWSELECT_N" "$RAWSELECT_ERR"
   row "ratio read custodian/raw" "$(ratio "$READ_RPS" "$RAWSELECT_RPS")" "$(ratio "$READ_P50" "$RAWSELECT_P50")" "$(ratio "$READ_P99" "$RAWSELECT_P99")" "" ""
   row "custodian search: GET /fhir/Observation?code=..&_count=10" "$SEARCH_RPS" "$SEARCH_P50" "$SEARCH_P99" "$SEARCH_N" "$SEARCH_ERR"
+  row "custodian mix: 70% read, 20% search, 10% create" "$MIXED_RPS" "$MIXED_P50" "$MIXED_P99" "$MIXED_N" "$MIXED_ERR"
+  echo
+  echo "The access pipeline during each run (sampled once a second): the largest backlog of"
+  echo "events not yet published (outbox), not yet in the ledger and not yet scored by anomaly"
+  echo "(consumer group pending + undelivered), the largest lag (age of the oldest event not yet"
+  echo "handled by both), and how long after the run it took to drain completely."
+  echo
+  printf '| %-8s | %11s | %13s | %14s | %9s | %-22s |\n' run unpublished "ledger behind" "anomaly behind" "max lag s" "drained after the run"
+  printf '| %-8s | %11s | %13s | %14s | %9s | %-22s |\n' --- ---: ---: ---: ---: ---
+  for run in CREATE READ SEARCH MIXED; do
+    read -r u l a lag _ < <(watch_summary "$WATCH_FILE" "${run,,}")
+    drained="${run}_DRAIN"
+    printf '| %-8s | %11s | %13s | %14s | %9s | %-22s |\n' "${run,,}" "$u" "$l" "$a" "$lag" "${!drained:-?}"
+  done
+  echo
+  echo "Resident memory per service (MiB): settled after seeding, the largest sample during the"
+  echo "runs, and the kernel's high-water mark (VmHWM) at the end."
+  echo
+  read -r _ _ _ _ before_rss < <(watch_summary "$WATCH_FILE" before)
+  read -r -a before_rss <<<"${before_rss:-}"
+  loaded=()
+  for run in create read search mixed; do
+    read -r _ _ _ _ rss < <(watch_summary "$WATCH_FILE" "$run")
+    read -r -a rss <<<"${rss:-}"
+    for i in "${!rss[@]}"; do [ "${rss[$i]}" -gt "${loaded[$i]:-0}" ] && loaded[$i]="${rss[$i]}"; done
+  done
+  printf '| %-8s | %7s | %11s | %6s |\n' service settled "under load" VmHWM
+  printf '| %-8s | %7s | %11s | %6s |\n' --- ---: ---: ---:
+  for i in "${!WATCH_SERVICES[@]}"; do
+    svc="${WATCH_SERVICES[$i]}"
+    printf '| %-8s | %7s | %11s | %6s |\n' "$svc" "${before_rss[$i]:-?}" "${loaded[$i]:-?}" "${PEAK_RSS[$svc]:-?}"
+  done
   echo
   echo "A req/s ratio below 1 means Custodian serves that fraction of raw PostgreSQL's rate; a latency"
   echo "ratio above 1 is how many times slower a request is. Raw output: var/bench/wrk-*.txt, var/bench/pgbench-*.txt."
   echo "The search runs after the create run, over every Observation it wrote (all visible to the"
   echo "practitioner: its organisation holds the patient's record); each answer counts them all."
-  if [ "$CREATE_ERR" != 0 ] || [ "$READ_ERR" != 0 ] || [ "$SEARCH_ERR" != 0 ]; then
+  if [[ "$CREATE_ERR$READ_ERR$SEARCH_ERR$MIXED_ERR" =~ [1-9] ]]; then
     echo
     echo "**Warning: some Custodian requests failed (non-2xx or socket errors); the rates above include them.**"
   fi

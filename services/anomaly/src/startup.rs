@@ -19,6 +19,7 @@ use custodian_auth::{
 use custodian_database::{ensure_database, pool, run_migrations, Pool, PostgresProbe};
 use custodian_events::{
     consumer::GroupConsumer,
+    group_commit,
     outbox::Relay,
     signing::StreamSigner,
     streams::{connect, RedisProbe},
@@ -184,11 +185,25 @@ impl Application {
             background.token(),
         ));
         let review = Review {
-            log: AccessLog::new(&streams, relay.clone()),
+            log: AccessLog::new(
+                &streams,
+                relay.clone(),
+                custodian_database::pool(database.url.expose(), group_commit::WRITERS)?,
+            ),
             detector: detector.clone(),
             metrics: anomaly_metrics,
         };
         background.spawn(relay.run(background.token()));
+        background.spawn(custodian_database::keep_statistics(
+            pool.clone(),
+            &[
+                "scored_events",
+                "relationships",
+                "alert_events",
+                "event_outbox",
+            ],
+            background.token().cancelled_owned(),
+        ));
 
         // Suspended users and revoked tokens are refused here too, not only at the gateway.
         let deny = DenyList::new();

@@ -9,6 +9,7 @@ use custodian_auth::{DenyList, TokenVerifier};
 use custodian_database::PostgresProbe;
 use custodian_events::{
     consumer::{latest_id, StreamTail},
+    group_commit,
     outbox::Relay,
     streams::RedisProbe,
     Streams, OUTBOX_MIGRATIONS,
@@ -108,7 +109,11 @@ impl Application {
             .with(PostgresProbe(pool.clone()))
             .with(RedisProbe(redis.clone()))
             .with(deny_probe);
-        let log = AccessLog::new(&streams, relay.clone());
+        let log = AccessLog::new(
+            &streams,
+            relay.clone(),
+            custodian_database::pool(database_url, group_commit::WRITERS)?,
+        );
         let state = web::Data::new(AppState {
             pool,
             streams,

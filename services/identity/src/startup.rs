@@ -10,6 +10,7 @@ use custodian_auth::{deny::DenyListUpdater, DenyList, TokenVerifier};
 use custodian_database::{DatabaseError, PostgresProbe};
 use custodian_events::{
     consumer::{latest_id, GroupConsumer, StreamTail},
+    group_commit,
     outbox::Relay,
     signing::StreamSigner,
     streams::{self, RedisProbe},
@@ -116,12 +117,18 @@ impl Application {
         let identity_after = latest_id(&mut redis.clone(), &streams.identity()).await?;
         load_deny_list(&pool, &deny).await?;
 
+        let access_log = AccessLog::new(
+            &streams,
+            relay.clone(),
+            custodian_database::pool(database_url, group_commit::WRITERS)?,
+        );
         let suspensions = Suspensions::new(
             pool.clone(),
             streams.clone(),
             relay.clone(),
             identity_metrics.clone(),
             deny.clone(),
+            access_log.clone(),
         );
         let mut tasks = BackgroundTasks::new();
         tasks.spawn(relay.clone().run(tasks.token()));
@@ -137,7 +144,6 @@ impl Application {
         let tail = StreamTail::new(redis_url, streams.identity(), identity_after).await?;
         tasks.spawn(tail.run(DenyListUpdater(deny.clone()), tasks.token()));
         tasks.spawn(reload_keys(keys.clone(), tasks.token()));
-        let access_log = AccessLog::new(&streams, relay.clone());
         let logins = Logins::new(
             settings.login.clone(),
             pool.clone(),

@@ -84,8 +84,8 @@ impl Suspensions {
         relay: Relay,
         metrics: IdentityMetrics,
         deny: DenyList,
+        log: AccessLog,
     ) -> Self {
-        let log = AccessLog::new(&streams, relay.clone());
         Self {
             pool,
             streams,

@@ -123,6 +123,11 @@ impl Application {
                 .map_err(|e| StartupError::Redis(e.to_string()))?
                 .claiming(settings.redis.claim);
         tasks.spawn(consumer.run_batched(AccessEventHandler::new(ledger.clone()), tasks.token()));
+        tasks.spawn(custodian_database::keep_statistics(
+            pool.clone(),
+            &["leaves", "checkpoints"],
+            tasks.token().cancelled_owned(),
+        ));
         tasks.spawn(checkpointer::run(
             ledger.clone(),
             settings.checkpoint_interval,

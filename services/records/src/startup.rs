@@ -8,6 +8,7 @@ use custodian_auth::{DenyList, TokenVerifier};
 use custodian_database::PostgresProbe;
 use custodian_events::{
     consumer::{latest_id, StreamTail},
+    group_commit,
     outbox::Relay,
     streams::{connect, RedisProbe},
     Streams, OUTBOX_MIGRATIONS,
@@ -110,6 +111,20 @@ impl Application {
             metrics.register(c);
         }
         tasks.spawn(relay.clone().run(tasks.token()));
+        tasks.spawn(custodian_database::keep_statistics(
+            pool.clone(),
+            &[
+                "resources",
+                "resource_versions",
+                "search_index",
+                "compartments",
+                "patient_keys",
+                "access_reference_sets",
+                "access_references",
+                "event_outbox",
+            ],
+            tasks.token().cancelled_owned(),
+        ));
         crate::access::backfill_custodians(&pool, &cipher).await?;
         crate::facts::backfill(&pool, &cipher, Registry::global(), &settings.public_url)
             .await
@@ -183,7 +198,11 @@ impl Application {
             pool: pool.clone(),
             cipher,
             kernel,
-            log: AccessLog::new(&streams, relay.clone()),
+            log: AccessLog::new(
+                &streams,
+                relay.clone(),
+                custodian_database::pool(&url, group_commit::WRITERS)?,
+            ),
             relay,
             public_url: settings.public_url.clone(),
             metrics: records_metrics,

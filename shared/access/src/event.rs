@@ -3,9 +3,11 @@
 
 use chrono::Utc;
 use custodian_events::{
-    outbox::Relay, AccessEvent, AccessOutcome, Actor, DecisionRecord, EventError, Streams,
+    group_commit::{GroupCommit, OutboxRow},
+    outbox::Relay,
+    AccessEvent, AccessOutcome, Actor, DecisionRecord, EventError, Streams,
 };
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AnsiTransactionManager, AsyncPgConnection, TransactionManager};
 
 use crate::{
     caller::{Caller, BREAK_GLASS_PURPOSE},
@@ -185,14 +187,31 @@ pub fn login_event(attempt: LoginAttempt<'_>, outcome: AccessOutcome, basis: &st
 pub struct AccessLog {
     stream: String,
     relay: Relay,
+    /// Events recorded outside a transaction are committed together with those of concurrent
+    /// requests.
+    group: GroupCommit,
 }
 
 impl AccessLog {
-    pub fn new(streams: &Streams, relay: Relay) -> Self {
+    /// Starts the group-commit writers on the current Tokio runtime, with `writers`, a pool
+    /// of their own (see [`custodian_events::group_commit`]).
+    pub fn new(streams: &Streams, relay: Relay, writers: custodian_database::Pool) -> Self {
         Self {
             stream: streams.access(),
+            group: GroupCommit::start(writers, relay.clone()),
             relay,
         }
+    }
+
+    fn rows(&self, events: &[AccessEvent]) -> Result<Vec<OutboxRow>, EventError> {
+        events
+            .iter()
+            .map(|e| {
+                serde_json::to_value(e)
+                    .map(|json| (self.stream.clone(), e.id, json))
+                    .map_err(|e| EventError::Malformed(e.to_string()))
+            })
+            .collect()
     }
 
     /// Enqueues `events` on `conn`, inside the caller's transaction if it has one; call
@@ -202,14 +221,7 @@ impl AccessLog {
         conn: &mut AsyncPgConnection,
         events: &[AccessEvent],
     ) -> Result<(), EventError> {
-        let rows = events
-            .iter()
-            .map(|e| {
-                serde_json::to_value(e)
-                    .map(|json| (self.stream.clone(), e.id, json))
-                    .map_err(|e| EventError::Malformed(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let rows = self.rows(events)?;
         custodian_events::outbox::enqueue_many(conn, &rows)
             .await
             .map_err(EventError::from)
@@ -220,12 +232,21 @@ impl AccessLog {
         self.relay.wake();
     }
 
-    /// Enqueues outside any transaction (durable before the answer) and wakes the relay.
+    /// Records `events` durably before returning: inside `conn`'s transaction when it has one
+    /// (they commit or roll back with it), otherwise by group commit with the events of
+    /// concurrent requests (committed before this returns). Wakes the relay.
     pub async fn record(
         &self,
         conn: &mut AsyncPgConnection,
         events: &[AccessEvent],
     ) -> Result<(), EventError> {
+        let outside_transaction = matches!(
+            AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+            Ok(None)
+        );
+        if outside_transaction {
+            return self.group.write(self.rows(events)?).await;
+        }
         self.enqueue(conn, events).await?;
         self.wake();
         Ok(())

@@ -281,3 +281,63 @@ mod tests {
         assert!(split_url("postgres://h/").is_err());
     }
 }
+
+/// How often [`keep_statistics`] looks for tables whose statistics went stale.
+pub const STATISTICS_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The tables autovacuum would analyze now (its default thresholds: 50 rows plus 10% of the
+/// table changed since the last analyze), whether or not autovacuum runs.
+const STALE_TABLES: &str = "SELECT format('%I.%I', schemaname, relname) AS name \
+     FROM pg_stat_user_tables \
+     WHERE relname = ANY($1) AND n_mod_since_analyze > 50 + 0.1 * n_live_tup";
+
+#[derive(QueryableByName)]
+struct StaleTable {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// Analyzes those of `tables` whose statistics are stale, once.
+pub async fn analyze_stale(pool: &Pool, tables: &[&str]) -> Result<Vec<String>, String> {
+    let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+    let stale: Vec<StaleTable> = sql_query(STALE_TABLES)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(tables)
+        .load(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut analyzed = Vec::with_capacity(stale.len());
+    for table in stale {
+        conn.batch_execute(&format!("ANALYZE {}", table.name))
+            .await
+            .map_err(|e| e.to_string())?;
+        analyzed.push(table.name);
+    }
+    Ok(analyzed)
+}
+
+/// Keeps the statistics of a service's fast-growing tables fresh until `stop` resolves.
+/// Plans follow statistics: a search planned on the statistics of a table that was nearly empty
+/// (a fresh deployment, the first minutes of a load, a server whose autovacuum is off or behind)
+/// walks every row of a parameter for every candidate, measured at 11.5 s instead of 50 ms
+/// for one patient's 6,000 Observations. Autovacuum looks once a minute by default, and not
+/// at all where it is off; this looks every [`STATISTICS_CHECK_EVERY`], with its thresholds.
+pub async fn keep_statistics(
+    pool: Pool,
+    tables: &'static [&'static str],
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(STATISTICS_CHECK_EVERY) => {}
+        }
+        match analyze_stale(&pool, tables).await {
+            Ok(analyzed) if !analyzed.is_empty() => {
+                tracing::debug!(tables = ?analyzed, "analyzed tables whose statistics were stale");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check table statistics"),
+        }
+    }
+}

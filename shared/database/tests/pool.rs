@@ -1,6 +1,6 @@
 //! The pool every service uses, on the real PostgreSQL (`DATABASE_SERVER_URL`, default the
 //! local server): each statement planned for its own parameters, and a connection the server
-//! dropped while it sat idle never handed out.
+//! dropped while it sat idle never handed out, and statistics kept fresh without autovacuum.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
@@ -89,6 +89,59 @@ async fn a_connection_dropped_by_the_server_while_idle_is_replaced() {
     // Idle long enough to be checked: the dead one is discarded, a live one handed out.
     let second = backend_pid(&pool).await;
     assert_ne!(second, first, "a new connection replaces the dropped one");
+    drop(pool);
+    drop_database(&name).await;
+}
+
+#[tokio::test]
+async fn a_table_whose_statistics_went_stale_is_analyzed_and_then_left_alone() {
+    let (pool, name) = fresh_pool(2).await;
+    {
+        let mut conn = pool.get().await.unwrap();
+        sql_query("CREATE TABLE grows (id bigint PRIMARY KEY, v text)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sql_query("CREATE TABLE still (id bigint PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sql_query("ANALYZE still").execute(&mut conn).await.unwrap();
+        sql_query("INSERT INTO grows SELECT g, 'x' FROM generate_series(1, 5000) g")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    // Backends report their counters within a second or so of going idle.
+    let mut analyzed = Vec::new();
+    for _ in 0..50 {
+        analyzed = custodian_database::analyze_stale(&pool, &["grows", "still"])
+            .await
+            .unwrap();
+        if !analyzed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(analyzed, vec!["public.grows".to_string()]);
+    // The planner now knows the rows are there.
+    #[derive(QueryableByName)]
+    struct Tuples {
+        #[diesel(sql_type = diesel::sql_types::Float)]
+        n: f32,
+    }
+    let mut conn = pool.get().await.unwrap();
+    let tuples: Tuples = sql_query("SELECT reltuples AS n FROM pg_class WHERE relname = 'grows'")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(tuples.n, 5000.0);
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let again = custodian_database::analyze_stale(&pool, &["grows", "still"])
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "analyzed again: {again:?}");
     drop(pool);
     drop_database(&name).await;
 }

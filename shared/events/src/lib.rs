@@ -14,6 +14,7 @@
 pub mod access;
 pub mod alert;
 pub mod consumer;
+pub mod group_commit;
 pub mod identity;
 pub mod outbox;
 pub mod relationships;

@@ -20,7 +20,7 @@ use std::{sync::Arc, time::Duration};
 use custodian_database::Pool;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use prometheus::{IntCounterVec, IntGauge, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -228,6 +228,8 @@ pub struct Relay {
     backlog: IntGauge,
     kept: IntGauge,
     republished: IntCounterVec,
+    /// Rows per group commit ([`crate::group_commit`]).
+    group_commit_rows: Histogram,
     signer: Option<Arc<StreamSigner>>,
     /// When `kept` was last counted (None: never).
     kept_counted: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
@@ -280,6 +282,14 @@ impl Relay {
                 &["stream"],
             )
             .expect("static metric options are valid"),
+            group_commit_rows: Histogram::with_opts(
+                HistogramOpts::new(
+                    "outbox_group_commit_rows",
+                    "Outbox rows written by one group commit (events of concurrent requests)",
+                )
+                .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 500.0]),
+            )
+            .expect("static metric options are valid"),
             signer: None,
             kept_counted: Arc::default(),
         }
@@ -299,7 +309,12 @@ impl Relay {
             Box::new(self.backlog.clone()),
             Box::new(self.kept.clone()),
             Box::new(self.republished.clone()),
+            Box::new(self.group_commit_rows.clone()),
         ]
+    }
+
+    pub(crate) fn observe_group_commit(&self, rows: usize) {
+        self.group_commit_rows.observe(rows as f64);
     }
 
     /// Call after committing an enqueue so the relay publishes at once instead of at its next tick.

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use custodian_events::{outbox, outbox::Relay, OUTBOX_MIGRATIONS};
+use custodian_events::{group_commit::GroupCommit, outbox, outbox::Relay, OUTBOX_MIGRATIONS};
 use diesel::{sql_query, sql_types::BigInt, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use redis::{
@@ -222,5 +222,89 @@ async fn events_redis_lost_are_published_again() {
     );
     let given = f.in_redis().await;
     assert_eq!(given[given.len() - 1..], last[..]);
+    f.cleanup().await;
+}
+
+/// Rows the relay's group commits wrote, and in how many commits.
+fn group_commits(relay: &Relay) -> (f64, u64) {
+    relay
+        .collectors()
+        .iter()
+        .flat_map(|c| c.collect())
+        .filter(|family| family.name() == "outbox_group_commit_rows")
+        .flat_map(|family| family.get_metric().to_vec())
+        .map(|m| {
+            let h = m.get_histogram();
+            (h.get_sample_sum(), h.get_sample_count())
+        })
+        .next()
+        .unwrap_or((0.0, 0))
+}
+
+#[tokio::test]
+async fn events_of_concurrent_requests_are_committed_together_before_each_answer() {
+    let mut f = fixture().await;
+    let writers = custodian_database::pool(&f.url, 2).unwrap();
+    let group = GroupCommit::start(writers, f.relay.clone());
+    let ids: Vec<Uuid> = (0..200).map(|_| Uuid::new_v4()).collect();
+    let writes = ids.iter().map(|&id| {
+        let group = group.clone();
+        let row = (f.stream.clone(), id, serde_json::json!({ "id": id }));
+        tokio::spawn(async move { group.write(vec![row]).await })
+    });
+    for done in futures_util::future::join_all(writes).await {
+        done.unwrap().unwrap();
+    }
+    // Every caller had its answer: every row is there (none waits for a later commit).
+    assert_eq!(f.rows().await, 200);
+    let (rows, commits) = group_commits(&f.relay);
+    assert_eq!(rows, 200.0);
+    assert!(commits < 200, "200 concurrent writes in {commits} commits");
+
+    // The same event again is no error and no second row (consumers dedupe by id anyway).
+    let again = (
+        f.stream.clone(),
+        ids[0],
+        serde_json::json!({ "id": ids[0] }),
+    );
+    group.write(vec![again]).await.unwrap();
+    assert_eq!(f.rows().await, 200);
+    assert_eq!(f.relay.publish_batch().await.unwrap(), 200);
+    let mut published = f.in_redis().await;
+    published.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(published, expected);
+    f.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_group_commit_that_fails_fails_every_request_in_it() {
+    let f = fixture().await;
+    // A database without the outbox table: the insert fails, and no caller is told otherwise.
+    let bare = format!("{}/custodian_bare_{}", f.server, Uuid::new_v4().simple());
+    custodian_database::ensure_database(&bare).await.unwrap();
+    let writers = custodian_database::pool(&bare, 2).unwrap();
+    let group = GroupCommit::start(writers, f.relay.clone());
+    let writes = (0..20).map(|i| {
+        let group = group.clone();
+        let row = (
+            f.stream.clone(),
+            Uuid::new_v4(),
+            serde_json::json!({ "n": i }),
+        );
+        tokio::spawn(async move { group.write(vec![row]).await })
+    });
+    for done in futures_util::future::join_all(writes).await {
+        assert!(done.unwrap().is_err(), "a failed commit answered Ok");
+    }
+    let mut admin = AsyncPgConnection::establish(&format!("{}/postgres", f.server))
+        .await
+        .unwrap();
+    let name = bare.rsplit('/').next().unwrap().to_string();
+    sql_query(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     f.cleanup().await;
 }

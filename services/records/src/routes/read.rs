@@ -4,7 +4,7 @@
 //! the same 404 as for an id that does not exist; the ledger gets the denial with its reason.
 
 use actix_web::{http::StatusCode, web, HttpRequest, HttpResponse};
-use custodian_access::{absent_event, Caller, Decision, Interaction};
+use custodian_access::{absent_event, Caller, Decision, Interaction, OrganizationRef};
 use custodian_events::AccessEvent;
 use custodian_fhir::{
     elements::{self, Summary},
@@ -163,15 +163,32 @@ pub async fn version_subject(
     current: &Current,
     version: &StoredVersion,
 ) -> Result<Subject, RecordsError> {
+    subject_with_compartment(state, conn, resource_type, id, current, version, None).await
+}
+
+/// [`version_subject`], given the compartment row (patient, custodian) already read with the
+/// version when there is one: the custodian is then not looked up again.
+async fn subject_with_compartment(
+    state: &AppState,
+    conn: &mut diesel_async::AsyncPgConnection,
+    resource_type: &str,
+    id: &str,
+    current: &Current,
+    version: &StoredVersion,
+    compartment: Option<(String, Option<String>)>,
+) -> Result<Subject, RecordsError> {
     let patient = stored_patient(
         version
             .patient_ref
             .as_deref()
             .or(current.patient_ref.as_deref()),
     );
-    let custodian = match &patient {
-        Some(p) => custodian_of(conn, p).await?,
-        None => None,
+    let custodian = match (&patient, compartment) {
+        (Some(p), Some((of, custodian))) if of == p.as_str() => {
+            custodian.and_then(|c| OrganizationRef::parse(&c).ok())
+        }
+        (Some(p), _) => custodian_of(conn, p).await?,
+        (None, _) => None,
     };
     let (instance, confidentiality) = match &version.json {
         Some(json) => {
@@ -251,12 +268,25 @@ pub(super) async fn decide_version(
     id: &str,
     version: Option<VersionId>,
 ) -> Result<(Result<(StoredVersion, String), RecordsError>, AccessEvent), RecordsError> {
-    let Some(current) = store::current(conn, rt, id, false).await? else {
+    // The current version (every plain read) comes in one statement with its key and custodian.
+    let found = match version {
+        None => store::read_current(conn, &state.cipher, rt, id)
+            .await?
+            .map(|read| (read.current, read.version, read.compartment)),
+        Some(v) => match store::current(conn, rt, id, false).await? {
+            Some(current) => {
+                let stored = store::version(conn, &state.cipher, rt, id, v.get()).await;
+                Some((current, stored, None))
+            }
+            None => None,
+        },
+    };
+    let Some((current, stored, compartment)) = found else {
         let event = absent_event(caller, Interaction::Read, rt);
         return Ok((Err(not_known(rt, id).into()), event));
     };
     let wanted = version.map(|v| v.get()).unwrap_or(current.version);
-    let stored = match store::version(conn, &state.cipher, rt, id, wanted).await {
+    let stored = match stored {
         Ok(stored) => stored,
         Err(e) => {
             // A row that does not decrypt: decided at type level, recorded as an error.
@@ -276,7 +306,8 @@ pub(super) async fn decide_version(
         let missing = FhirError::NotFound(format!("{rt}/{id} has no version {wanted}"));
         return Ok((Err(missing.into()), event));
     };
-    let subject = version_subject(state, conn, rt, id, &current, &stored).await?;
+    let subject =
+        subject_with_compartment(state, conn, rt, id, &current, &stored, compartment).await?;
     let decision = state
         .kernel
         .decide(caller, Interaction::Read, &subject.target())?;
