@@ -72,6 +72,17 @@ impl Application {
         }
         let mut background = BackgroundTasks::new();
         background.spawn(relay.clone().run(background.token()));
+        background.spawn(custodian_database::keep_statistics(
+            pool.clone(),
+            &[
+                "consents",
+                "consent_history",
+                "search_index",
+                "search_index_versions",
+                "event_outbox",
+            ],
+            background.token().cancelled_owned(),
+        ));
 
         // Suspended users and revoked tokens: identity's snapshot, then the signed stream.
         let deny = DenyList::new();

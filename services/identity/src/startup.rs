@@ -132,6 +132,11 @@ impl Application {
         );
         let mut tasks = BackgroundTasks::new();
         tasks.spawn(relay.clone().run(tasks.token()));
+        tasks.spawn(custodian_database::keep_statistics(
+            pool.clone(),
+            &["users", "revoked_tokens", "login_lockouts", "event_outbox"],
+            tasks.token().cancelled_owned(),
+        ));
         let alerts = GroupConsumer::new(
             redis_url,
             streams.alerts(),

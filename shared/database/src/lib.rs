@@ -205,8 +205,7 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
         .map_err(|e| DatabaseError::Pool(e.to_string()))
 }
 
-/// A pooled connection, with JIT compilation off and every statement planned for its own
-/// parameters.
+/// A pooled connection, with JIT compilation off.
 ///
 /// - JIT: PostgreSQL compiles any query its planner costs above `jit_above_cost`, which a
 ///   broad search over a large table is, and spent 41 ms compiling a count that ran in 200
@@ -214,15 +213,16 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
 /// - Plans: diesel prepares its statements once per connection, and after five executions
 ///   PostgreSQL may switch a prepared statement to a generic plan, which it keeps until the
 ///   table's statistics change. A plan made while a table was nearly empty (a fresh
-///   deployment, the first minute of a bulk load) is a sequential scan, and stays one while
-///   the table grows: measured during a 150,000-resource load, the ledger's "which of these
-///   event ids are known" and anomaly's "which are scored" ran as ~300 sequential scans each
-///   over 100,000 rows (14 M rows read), records' outbox and resources likewise, until
-///   autovacuum analysed them. Planning each execution costs tens of microseconds; a stale
-///   plan cost the whole pipeline.
+///   deployment, the first minute of a bulk load) is a sequential scan: measured during a
+///   150,000-resource load, the ledger's "which of these event ids are known" and anomaly's
+///   "which are scored" ran as ~300 sequential scans each over 100,000 rows until autovacuum
+///   analysed them. Planning every execution instead (`plan_cache_mode = force_custom_plan`)
+///   cost 15 % of all CPU in a read benchmark. So plans stay PostgreSQL's choice, and every
+///   service keeps its growing tables' statistics fresh itself ([`keep_statistics`]): an
+///   `ANALYZE` invalidates the plans made on the old statistics.
 async fn connect(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
     let mut conn = AsyncPgConnection::establish(url).await?;
-    conn.batch_execute("SET jit = off; SET plan_cache_mode = force_custom_plan")
+    conn.batch_execute("SET jit = off")
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
