@@ -186,6 +186,12 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
+        // Compile the R4 schema now rather than on the first write, then give back what
+        // parsing it freed.
+        tokio::task::spawn_blocking(custodian_fhir::validate::warm_up)
+            .await
+            .ok();
+        custodian_telemetry::memory::release_freed();
         Ok(Self {
             port,
             server,

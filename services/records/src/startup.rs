@@ -243,6 +243,8 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(port, "records listening");
+        // What parsing the schemas and the backfills freed goes back to the system.
+        custodian_telemetry::memory::release_freed();
         Ok(Self {
             port,
             server,

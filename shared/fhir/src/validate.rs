@@ -11,28 +11,36 @@ use serde_json::Value;
 
 static SCHEMA_TEXT: &str = include_str!("../schema/fhir.schema.json");
 
-fn schema() -> &'static Value {
-    static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::from_str(SCHEMA_TEXT).unwrap_or(Value::Null))
+/// The schema, parsed. Not kept: parsed it is tens of megabytes, and what the service needs of
+/// it afterwards is the list of resource types and the compiled validator.
+fn parse_schema() -> Value {
+    serde_json::from_str(SCHEMA_TEXT).unwrap_or(Value::Null)
+}
+
+/// Every R4 resource type, sorted (the schema's discriminator).
+fn types() -> &'static [String] {
+    static TYPES: OnceLock<Vec<String>> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        let mut types: Vec<String> = parse_schema()
+            .pointer("/discriminator/mapping")
+            .and_then(Value::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        types.sort();
+        types
+    })
 }
 
 /// Whether `resource_type` is an R4 resource type.
 pub fn is_resource_type(resource_type: &str) -> bool {
-    schema()
-        .pointer("/discriminator/mapping")
-        .and_then(|m| m.get(resource_type))
-        .is_some()
+    types()
+        .binary_search_by(|t| t.as_str().cmp(resource_type))
+        .is_ok()
 }
 
 /// Every R4 resource type, sorted.
 pub fn resource_types() -> Vec<String> {
-    let mut types: Vec<String> = schema()
-        .pointer("/discriminator/mapping")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    types.sort();
-    types
+    types().to_vec()
 }
 
 /// One validator for every resource type: `resourceType` dispatches to its definition with
@@ -42,8 +50,7 @@ fn validator() -> Option<&'static jsonschema::Validator> {
     static VALIDATOR: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
     VALIDATOR
         .get_or_init(|| {
-            let root = schema();
-            let dispatch: Vec<Value> = resource_types()
+            let dispatch: Vec<Value> = types()
                 .iter()
                 .map(|t| {
                     serde_json::json!({
@@ -52,9 +59,14 @@ fn validator() -> Option<&'static jsonschema::Validator> {
                     })
                 })
                 .collect();
+            // The definitions are moved, not copied: the parsed schema is dropped once compiled.
+            let definitions = match parse_schema() {
+                Value::Object(mut root) => root.remove("definitions").unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
             let wrapper = serde_json::json!({
                 "$schema": "http://json-schema.org/draft-07/schema#",
-                "definitions": root.get("definitions").cloned().unwrap_or(Value::Null),
+                "definitions": definitions,
                 "type": "object",
                 "required": ["resourceType"],
                 "allOf": dispatch,

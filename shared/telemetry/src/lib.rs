@@ -12,6 +12,7 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod shutdown;
 
