@@ -651,7 +651,9 @@ pub(super) async fn existing_subject(
 ) -> Result<Subject, RecordsError> {
     let stored = store::version(conn, &state.cipher, resource_type, id, current.version).await?;
     match stored {
-        Some(version) => version_subject(state, conn, resource_type, id, current, &version).await,
+        Some(version) => {
+            version_subject(state, conn, resource_type, id, current, &version, None).await
+        }
         None => Err(RecordsError::Internal(format!(
             "{resource_type}/{id} has no row for its current version"
         ))),

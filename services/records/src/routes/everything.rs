@@ -385,7 +385,8 @@ async fn decide_patient(
     let stored = store::version(conn, &state.cipher, "Patient", id, current.version).await?;
     let (subject, decision) = match stored {
         Some(version) if version.json.is_some() => {
-            let subject = version_subject(state, conn, "Patient", id, &current, &version).await?;
+            let subject =
+                version_subject(state, conn, "Patient", id, &current, &version, None).await?;
             let decision = state
                 .kernel
                 .decide(caller, Interaction::Search, &subject.target())?;

@@ -168,7 +168,7 @@ async fn page(
                 return Ok(page);
             }
             let (rt, id, v) = (&row.resource_type, &row.resource_id, &row.version);
-            let subject = version_subject(state, conn, rt, id, &row.current, v).await?;
+            let subject = version_subject(state, conn, rt, id, &row.current, v, None).await?;
             let decision = state
                 .kernel
                 .decide(caller, interaction, &subject.target())?;

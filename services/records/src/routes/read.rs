@@ -154,21 +154,10 @@ impl Subset {
 }
 
 /// The subject of one stored version: its own compartment (or, for a row from before versions
-/// kept one, the resource's), that patient's custodian, and the facts of its body.
+/// kept one, the resource's), that patient's custodian, and the facts of its body. `compartment`
+/// is the compartment row (patient, custodian) when it was read with the version: the custodian
+/// is then not looked up again.
 pub async fn version_subject(
-    state: &AppState,
-    conn: &mut diesel_async::AsyncPgConnection,
-    resource_type: &str,
-    id: &str,
-    current: &Current,
-    version: &StoredVersion,
-) -> Result<Subject, RecordsError> {
-    subject_with_compartment(state, conn, resource_type, id, current, version, None).await
-}
-
-/// [`version_subject`], given the compartment row (patient, custodian) already read with the
-/// version when there is one: the custodian is then not looked up again.
-async fn subject_with_compartment(
     state: &AppState,
     conn: &mut diesel_async::AsyncPgConnection,
     resource_type: &str,
@@ -306,8 +295,7 @@ pub(super) async fn decide_version(
         let missing = FhirError::NotFound(format!("{rt}/{id} has no version {wanted}"));
         return Ok((Err(missing.into()), event));
     };
-    let subject =
-        subject_with_compartment(state, conn, rt, id, &current, &stored, compartment).await?;
+    let subject = version_subject(state, conn, rt, id, &current, &stored, compartment).await?;
     let decision = state
         .kernel
         .decide(caller, Interaction::Read, &subject.target())?;
