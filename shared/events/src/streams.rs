@@ -145,12 +145,33 @@ pub fn consumer_name_from_env(env: &custodian_telemetry::Env, service: &str) -> 
     })
 }
 
+/// How long a first connection to Redis is retried when Redis is slow or not up yet.
+pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Opens a Redis connection manager (reconnects by itself after Redis restarts). Logs where
-/// it connects, without the password.
+/// it connects, without the password. A first connection that times out or is refused is tried
+/// again for up to [`CONNECT_WITHIN`]: a service restarted while Redis is busy or restarting
+/// (seen in the fault harness on a loaded machine: "redis: timed out" after 4 s) should wait
+/// for it, as it would once connected, not exit. Other errors (a wrong password) fail at once.
 pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     tracing::info!(redis = %redacted(url), "connecting to Redis");
     let client = redis::Client::open(url)?;
-    redis::aio::ConnectionManager::new(client).await
+    let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
+    let mut wait = std::time::Duration::from_millis(200);
+    loop {
+        match redis::aio::ConnectionManager::new(client.clone()).await {
+            Ok(manager) => return Ok(manager),
+            Err(e)
+                if (e.is_timeout() || e.is_io_error() || e.is_connection_refusal())
+                    && tokio::time::Instant::now() + wait < deadline =>
+            {
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Redis not reachable yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A Redis URL fit for logs: the password (`redis://user:password@host`, `redis://:password@host`)
