@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use custodian_database::prepared;
 use custodian_events::{AccessAction, AccessOutcome};
-use diesel::{prelude::*, sql_query};
+use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -94,7 +95,8 @@ pub async fn append(
         })?);
     }
     conn.transaction(async move |conn| {
-        sql_query(format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
+        prepared("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
             .execute(conn)
             .await?;
         let max: Option<i64> = leaves::table

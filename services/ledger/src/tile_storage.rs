@@ -7,9 +7,9 @@
 
 use std::{collections::HashMap, sync::Arc};
 
+use custodian_database::prepared;
 use diesel::{
     prelude::*,
-    sql_query,
     sql_types::{Array, BigInt, Bytea, SmallInt},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -40,7 +40,7 @@ pub async fn write_tiles(
     let levels: Vec<i16> = tiles.iter().map(|(id, _)| id.level as i16).collect();
     let indices: Vec<i64> = tiles.iter().map(|(id, _)| id.index as i64).collect();
     let hashes: Vec<Vec<u8>> = tiles.iter().map(|(_, h)| hashes_to_bytes(h)).collect();
-    sql_query(
+    prepared(
         "INSERT INTO tiles (level, idx, hashes) \
          SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[]) \
          ON CONFLICT (level, idx) DO UPDATE SET hashes = EXCLUDED.hashes \
@@ -96,7 +96,7 @@ pub async fn tiled_size(conn: &mut AsyncPgConnection) -> QueryResult<u64> {
         #[diesel(sql_type = BigInt)]
         width: i64,
     }
-    let last: Option<Last> = sql_query(
+    let last: Option<Last> = prepared(
         "SELECT idx, (octet_length(hashes) / 32)::bigint AS width FROM tiles \
          WHERE level = 0 ORDER BY idx DESC LIMIT 1",
     )
@@ -198,7 +198,8 @@ pub async fn integrate_untiled(conn: &mut AsyncPgConnection) -> QueryResult<u64>
     loop {
         let done = conn
             .transaction(async |conn| {
-                sql_query(format!("SELECT pg_advisory_xact_lock({APPEND_LOCK})"))
+                prepared("SELECT pg_advisory_xact_lock($1)")
+                    .bind::<diesel::sql_types::BigInt, _>(APPEND_LOCK)
                     .execute(conn)
                     .await?;
                 let tiled = tiled_size(conn).await?;

@@ -19,6 +19,7 @@ use diesel::{
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
+use custodian_database::prepared;
 use custodian_fhir_search::registry::Registry;
 
 use crate::{access::InstanceFacts, crypto::RecordCipher, error::RecordsError};
@@ -47,7 +48,7 @@ pub async fn write(
         .data_time
         .map(|(from, to)| (Some(nanos(from)), Some(nanos(to))))
         .unwrap_or((None, None));
-    diesel::sql_query(
+    prepared(
         "INSERT INTO access_facts (resource_type, resource_id, version, data_from, data_to) \
          VALUES ($1, $2, $3, $4::numeric, $5::numeric) \
          ON CONFLICT (resource_type, resource_id) DO UPDATE SET version = excluded.version, \
@@ -60,7 +61,7 @@ pub async fn write(
     .bind::<Nullable<Text>, _>(to)
     .execute(conn)
     .await?;
-    diesel::sql_query("DELETE FROM access_codings WHERE resource_type = $1 AND resource_id = $2")
+    prepared("DELETE FROM access_codings WHERE resource_type = $1 AND resource_id = $2")
         .bind::<Text, _>(resource_type)
         .bind::<Text, _>(id)
         .execute(conn)
@@ -77,7 +78,7 @@ pub async fn write(
         codes.push(coding.code.clone());
     }
     if !codes.is_empty() {
-        diesel::sql_query(
+        prepared(
             "INSERT INTO access_codings (resource_type, resource_id, kind, system, code) \
              SELECT $1, $2, t.kind, t.system, t.code \
              FROM unnest($3::text[], $4::text[], $5::text[]) AS t(kind, system, code)",
@@ -157,7 +158,7 @@ pub async fn write_references(
     version: i64,
     references: &[String],
 ) -> Result<(), RecordsError> {
-    diesel::sql_query(
+    prepared(
         "INSERT INTO access_reference_sets (resource_type, resource_id, version) \
          VALUES ($1, $2, $3) \
          ON CONFLICT (resource_type, resource_id) DO UPDATE SET version = excluded.version",
@@ -167,15 +168,13 @@ pub async fn write_references(
     .bind::<BigInt, _>(version)
     .execute(conn)
     .await?;
-    diesel::sql_query(
-        "DELETE FROM access_references WHERE resource_type = $1 AND resource_id = $2",
-    )
-    .bind::<Text, _>(resource_type)
-    .bind::<Text, _>(id)
-    .execute(conn)
-    .await?;
+    prepared("DELETE FROM access_references WHERE resource_type = $1 AND resource_id = $2")
+        .bind::<Text, _>(resource_type)
+        .bind::<Text, _>(id)
+        .execute(conn)
+        .await?;
     if !references.is_empty() {
-        diesel::sql_query(
+        prepared(
             "INSERT INTO access_references (resource_type, resource_id, version, target) \
              SELECT $1, $2, $3, t.target FROM unnest($4::text[]) AS t(target)",
         )

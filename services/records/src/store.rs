@@ -15,7 +15,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use custodian_fhir::FhirError;
 
-use custodian_fhir_search::registry::IndexRow;
+use custodian_fhir_search::{index::IndexWrite, registry::IndexRow};
 
 use crate::{
     crypto::{aad, CryptoError, RecordCipher, SealedBy},
@@ -529,44 +529,16 @@ async fn seal_version(
     })
 }
 
-/// Rewrites a resource's search index.
+/// Rewrites a resource's search index (two prepared statements, however many rows).
 async fn replace_index(
     conn: &mut AsyncPgConnection,
     resource_type: &str,
     id: &str,
     index: &[IndexRow],
 ) -> Result<(), RecordsError> {
-    diesel::delete(
-        search_index::table
-            .filter(search_index::resource_type.eq(resource_type))
-            .filter(search_index::resource_id.eq(id)),
-    )
-    .execute(conn)
-    .await?;
-    // PostgreSQL takes at most 65535 bind parameters per statement: 9 per row.
-    for chunk in index.chunks(4000) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|r| {
-                (
-                    search_index::resource_type.eq(resource_type),
-                    search_index::resource_id.eq(id),
-                    search_index::param.eq(&r.param),
-                    search_index::system.eq(r.system.as_deref()),
-                    search_index::value.eq(r.value.as_deref()),
-                    search_index::value_start.eq(r.start),
-                    search_index::value_end.eq(r.end),
-                    search_index::number.eq(r.number),
-                    search_index::element.eq(r.element),
-                )
-            })
-            .collect();
-        diesel::insert_into(search_index::table)
-            .values(rows)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
+    let mut write = IndexWrite::default();
+    write.replace(resource_type, id, index);
+    Ok(write.write(conn).await?)
 }
 
 /// The current, not deleted rows of `ids`.

@@ -18,6 +18,9 @@ use diesel_async::{
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 pub use diesel_async::pooled_connection::deadpool::Object as PooledConnection;
+pub use prepared::{prepared, Prepared};
+
+mod prepared;
 
 /// The connection pool every service shares between its handlers and background tasks.
 pub type Pool = DeadPool<AsyncPgConnection>;

@@ -17,7 +17,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use custodian_database::Pool;
+use custodian_database::{prepared, Pool};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts};
@@ -199,23 +199,31 @@ pub async fn enqueue_many(
     if events.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = events
-        .iter()
-        .map(|(stream, id, payload)| {
-            (
-                event_outbox::event_id.eq(*id),
-                event_outbox::stream.eq(stream.as_str()),
-                event_outbox::payload.eq(payload),
-            )
-        })
-        .collect();
-    diesel::insert_into(event_outbox::table)
-        .values(rows)
-        .on_conflict(event_outbox::event_id)
-        .do_nothing()
-        .execute(conn)
-        .await
-        .map(|_| ())
+    let (mut ids, mut streams, mut payloads) = (
+        Vec::with_capacity(events.len()),
+        Vec::with_capacity(events.len()),
+        Vec::with_capacity(events.len()),
+    );
+    for (stream, id, payload) in events {
+        ids.push(*id);
+        streams.push(stream.as_str());
+        payloads.push(payload);
+    }
+    // Arrays, not a VALUES row per event: one prepared statement for any number of events.
+    // `WITH ORDINALITY ... ORDER BY` keeps the events' order in `seq`, which the relay follows.
+    prepared(
+        "INSERT INTO event_outbox (event_id, stream, payload) \
+         SELECT e.id, e.stream, e.payload \
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS e(id, stream, payload, n) \
+         ORDER BY e.n \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(streams)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Jsonb>, _>(payloads)
+    .execute(conn)
+    .await
+    .map(|_| ())
 }
 
 /// Publishes outbox rows to Redis streams.
@@ -373,14 +381,14 @@ impl Relay {
             .await
             .map_err(|e| EventError::Database(e.to_string()))?;
         let mut redis = self.redis.clone();
-        let streams: Vec<String> = diesel::sql_query(KEPT_STREAMS)
+        let streams: Vec<String> = prepared(KEPT_STREAMS)
             .load::<KeptStream>(&mut conn)
             .await?
             .into_iter()
             .map(|s| s.stream)
             .collect();
         for stream in streams {
-            let ends: Vec<KeptEnd> = diesel::sql_query(KEPT_ENDS)
+            let ends: Vec<KeptEnd> = prepared(KEPT_ENDS)
                 .bind::<Text, _>(&stream)
                 .load(&mut conn)
                 .await?;
@@ -421,7 +429,7 @@ impl Relay {
             }
             let groups = crate::streams::groups_of(&stream);
             if groups.is_empty() {
-                diesel::sql_query(
+                prepared(
                     "DELETE FROM event_outbox WHERE stream = $1 AND published_at < now() - make_interval(secs => $2)",
                 )
                 .bind::<Text, _>(&stream)
@@ -431,7 +439,7 @@ impl Relay {
                 continue;
             }
             if let Acknowledged::Before(upto) = acknowledged(&mut redis, &stream, groups).await? {
-                diesel::sql_query(
+                prepared(
                     "DELETE FROM event_outbox WHERE stream = $1 AND published_at IS NOT NULL \
                      AND (stream_ms, stream_seq) < ($2, $3)",
                 )
@@ -514,7 +522,7 @@ impl Relay {
                 ms.push(position.ms);
                 seq.push(position.seq);
             }
-            diesel::sql_query(
+            prepared(
                 // `seq = ANY($1)` gives the planner an index condition whatever it believes of
                 // the table's size: with statistics from when the outbox was empty (a fresh
                 // deployment, autovacuum off) it joined through a full walk of the primary key

@@ -2,6 +2,7 @@
 //! gives for each resource's current version, replacing the rows of its earlier one.
 
 use chrono::{DateTime, Utc};
+use custodian_database::prepared;
 use diesel::{
     result::QueryResult,
     sql_types::{Array, Double, Integer, Nullable, Text, Timestamptz},
@@ -54,7 +55,7 @@ impl IndexWrite {
         if self.is_empty() {
             return Ok(());
         }
-        diesel::sql_query(
+        prepared(
             "DELETE FROM search_index d USING unnest($1::text[], $2::text[]) AS k(t, i) \
              WHERE d.resource_type = k.t AND d.resource_id = k.i",
         )
@@ -65,7 +66,7 @@ impl IndexWrite {
         if self.resource_id.is_empty() {
             return Ok(());
         }
-        diesel::sql_query(
+        prepared(
             "INSERT INTO search_index (resource_type, resource_id, param, system, value, \
              value_start, value_end, number, element) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
