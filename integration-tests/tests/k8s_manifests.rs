@@ -56,31 +56,62 @@ fn root() -> PathBuf {
 // Rendering
 // ---------------------------------------------------------------------------------------------
 
+/// What is rendered and checked: the base and both overlays.
+const TARGETS: [&str; 3] = ["k8s/base", "k8s/overlays/dev", "k8s/overlays/production"];
+const OVERLAYS: [&str; 2] = ["k8s/overlays/dev", "k8s/overlays/production"];
+const PRODUCTION: &str = "k8s/overlays/production";
+
+thread_local! {
+    /// The target the helpers below (`of_kind`, `find`, `containers`) read: set by
+    /// [`each_target`] for the check it runs.
+    static TARGET: std::cell::Cell<&'static str> = const { std::cell::Cell::new("k8s/base") };
+}
+
+fn render(target: &str) -> Vec<Value> {
+    let output = match Command::new("kubectl").args(["kustomize", target]).current_dir(root()).output() {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "kubectl is not installed, so {target} cannot be rendered (`kubectl kustomize {target}`).\n\
+             Run scripts/ensure-deps.sh: it installs kubectl (Debian's kubernetes-client) when missing."
+        ),
+        Err(e) => panic!("could not run `kubectl kustomize {target}`: {e}"),
+    };
+    assert!(
+        output.status.success(),
+        "`kubectl kustomize {target}` failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("kustomize output is UTF-8");
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| Value::deserialize(doc).expect("kustomize output parses as YAML"))
+        .filter(|doc| !doc.is_null())
+        .collect();
+    assert!(
+        !docs.is_empty(),
+        "`kubectl kustomize {target}` rendered nothing"
+    );
+    docs
+}
+
+/// The rendered objects of the current target (rendered once per test binary).
 fn rendered() -> &'static Vec<Value> {
-    static DOCS: OnceLock<Vec<Value>> = OnceLock::new();
-    DOCS.get_or_init(|| {
-        let output = match Command::new("kubectl").args(["kustomize", "k8s/base"]).current_dir(root()).output() {
-            Ok(output) => output,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "kubectl is not installed, so k8s/base cannot be rendered (`kubectl kustomize k8s/base`).\n\
-                 Run scripts/ensure-deps.sh: it installs kubectl (Debian's kubernetes-client) when missing."
-            ),
-            Err(e) => panic!("could not run `kubectl kustomize k8s/base`: {e}"),
-        };
-        assert!(
-            output.status.success(),
-            "`kubectl kustomize k8s/base` failed ({}):\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let text = String::from_utf8(output.stdout).expect("kustomize output is UTF-8");
-        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-            .map(|doc| Value::deserialize(doc).expect("kustomize output parses as YAML"))
-            .filter(|doc| !doc.is_null())
-            .collect();
-        assert!(!docs.is_empty(), "`kubectl kustomize k8s/base` rendered nothing");
-        docs
-    })
+    static DOCS: OnceLock<BTreeMap<&'static str, Vec<Value>>> = OnceLock::new();
+    let all = DOCS.get_or_init(|| TARGETS.iter().map(|t| (*t, render(t))).collect());
+    let target = TARGET.with(std::cell::Cell::get);
+    all.get(target)
+        .unwrap_or_else(|| panic!("{target} is not one of {TARGETS:?}"))
+}
+
+/// Runs `check` for each target (the helpers read that target) and fails with every target's
+/// problems at once.
+fn each_target(title: &str, targets: &[&'static str], check: impl Fn(&'static str) -> Vec<String>) {
+    let mut problems = Vec::new();
+    for target in targets {
+        TARGET.with(|t| t.set(target));
+        problems.extend(check(target).into_iter().map(|p| format!("[{target}] {p}")));
+    }
+    fail(title, &problems);
 }
 
 fn kind(doc: &Value) -> &str {
@@ -174,7 +205,7 @@ fn is_service(candidate: &str) -> bool {
 fn fail(title: &str, problems: &[String]) {
     if !problems.is_empty() {
         panic!(
-            "{title}: {} problem(s) in `kubectl kustomize k8s/base`:\n  - {}\n",
+            "{title}: {} problem(s) in the rendered manifests:\n  - {}\n",
             problems.len(),
             problems.join("\n  - ")
         );
@@ -284,85 +315,90 @@ fn service_sources(service: &str) -> (String, Vec<String>, BTreeSet<String>) {
 
 #[test]
 fn every_env_var_is_read_by_its_service() {
-    let mut problems = Vec::new();
-    let all = containers();
-    assert!(
-        !all.is_empty(),
-        "k8s/base renders no Deployment with containers"
-    );
-    let deployed: BTreeSet<String> = all.iter().map(|(_, _, s)| s.clone()).collect();
-    for (service, _) in SERVICES {
-        if !deployed.contains(service) {
-            problems.push(format!("no Deployment/container for service {service}"));
-        }
-    }
-    for (deployment, container, service) in &all {
-        let where_ = format!(
-            "Deployment {} container {}",
-            name(deployment),
-            container["name"].as_str().unwrap_or("?")
+    each_target("environment variables nobody reads", &TARGETS, |target| {
+        let _ = target;
+        let mut problems = Vec::new();
+        let all = containers();
+        assert!(
+            !all.is_empty(),
+            "{target} renders no Deployment with containers"
         );
-        if !is_service(service) {
-            problems.push(format!("{where_}: neither the container nor the Deployment is named after a service (services/<name>)"));
-            continue;
+        let deployed: BTreeSet<String> = all.iter().map(|(_, _, s)| s.clone()).collect();
+        for (service, _) in SERVICES {
+            if !deployed.contains(service) {
+                problems.push(format!("no Deployment/container for service {service}"));
+            }
         }
-        let mut names: Vec<(String, String)> = Vec::new(); // (variable, where it comes from)
-        for env in seq(&container["env"]) {
-            let var = env["name"].as_str().unwrap_or_default().to_string();
-            for (ref_kind, ref_field) in
-                [("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")]
-            {
-                let reference = &env["valueFrom"][ref_field];
-                if reference.is_mapping() {
-                    let ref_name = reference["name"].as_str().unwrap_or_default();
-                    let key = reference["key"].as_str().unwrap_or_default();
-                    match find(ref_kind, ref_name) {
-                        None => problems.push(format!("{where_}: {var} refers to {ref_kind} {ref_name:?}, which k8s/base does not render")),
+        for (deployment, container, service) in &all {
+            let where_ = format!(
+                "Deployment {} container {}",
+                name(deployment),
+                container["name"].as_str().unwrap_or("?")
+            );
+            if !is_service(service) {
+                problems.push(format!("{where_}: neither the container nor the Deployment is named after a service (services/<name>)"));
+                continue;
+            }
+            let mut names: Vec<(String, String)> = Vec::new(); // (variable, where it comes from)
+            for env in seq(&container["env"]) {
+                let var = env["name"].as_str().unwrap_or_default().to_string();
+                for (ref_kind, ref_field) in
+                    [("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")]
+                {
+                    let reference = &env["valueFrom"][ref_field];
+                    if reference.is_mapping() {
+                        let ref_name = reference["name"].as_str().unwrap_or_default();
+                        let key = reference["key"].as_str().unwrap_or_default();
+                        match find(ref_kind, ref_name) {
+                        None => problems.push(format!("{where_}: {var} refers to {ref_kind} {ref_name:?}, which {target} does not render")),
                         Some(doc) if !entries(doc).contains_key(key) => {
                             problems.push(format!("{where_}: {var} refers to key {key:?} missing from {ref_kind} {ref_name}"))
                         }
                         Some(_) => {}
                     }
+                    }
                 }
+                names.push((var, "env".into()));
             }
-            names.push((var, "env".into()));
-        }
-        for from in seq(&container["envFrom"]) {
-            let prefix = from["prefix"].as_str().unwrap_or_default();
-            for (ref_kind, ref_field) in [("ConfigMap", "configMapRef"), ("Secret", "secretRef")] {
-                let Some(ref_name) = from[ref_field]["name"].as_str() else {
-                    continue;
-                };
-                match find(ref_kind, ref_name) {
-                    None => problems.push(format!(
-                        "{where_}: envFrom {ref_kind} {ref_name:?} is not rendered by k8s/base"
-                    )),
-                    Some(doc) => {
-                        for key in entries(doc).keys() {
-                            names.push((
-                                format!("{prefix}{key}"),
-                                format!("envFrom {ref_kind} {ref_name}"),
-                            ));
+            for from in seq(&container["envFrom"]) {
+                let prefix = from["prefix"].as_str().unwrap_or_default();
+                for (ref_kind, ref_field) in
+                    [("ConfigMap", "configMapRef"), ("Secret", "secretRef")]
+                {
+                    let Some(ref_name) = from[ref_field]["name"].as_str() else {
+                        continue;
+                    };
+                    match find(ref_kind, ref_name) {
+                        None => problems.push(format!(
+                            "{where_}: envFrom {ref_kind} {ref_name:?} is not rendered by {target}"
+                        )),
+                        Some(doc) => {
+                            for key in entries(doc).keys() {
+                                names.push((
+                                    format!("{prefix}{key}"),
+                                    format!("envFrom {ref_kind} {ref_name}"),
+                                ));
+                            }
                         }
                     }
                 }
             }
-        }
-        let (sources, read, _) = service_sources(service);
-        for (var, origin) in names {
-            let literal = format!("\"{var}\"");
-            let indirect = INDIRECT_READS
-                .iter()
-                .any(|(v, token)| *v == var && sources.contains(token));
-            if !sources.contains(&literal) && !indirect {
-                problems.push(format!(
+            let (sources, read, _) = service_sources(service);
+            for (var, origin) in names {
+                let literal = format!("\"{var}\"");
+                let indirect = INDIRECT_READS
+                    .iter()
+                    .any(|(v, token)| *v == var && sources.contains(token));
+                if !sources.contains(&literal) && !indirect {
+                    problems.push(format!(
                     "{where_}: sets {var} ({origin}) but service {service} never reads it: no string literal {literal} in {}",
                     read.join(", ")
                 ));
+                }
             }
         }
-    }
-    fail("environment variables nobody reads", &problems);
+        problems
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,69 +434,72 @@ const PROBES: [(&str, &str); 3] = [
 
 #[test]
 fn container_ports_match_port_env_and_probes() {
-    let mut problems = Vec::new();
-    for (deployment, container, service) in containers() {
-        let where_ = format!(
-            "Deployment {} container {}",
-            name(deployment),
-            container["name"].as_str().unwrap_or("?")
-        );
-        let port = match literal_env(container, "PORT") {
-            None => {
-                problems.push(format!("{where_}: no PORT env (set it explicitly)"));
-                continue;
-            }
-            Some(env) => match env["value"].as_str().and_then(|v| v.parse::<u64>().ok()) {
-                Some(p) => p,
+    each_target("ports", &TARGETS, |target| {
+        let _ = target;
+        let mut problems = Vec::new();
+        for (deployment, container, service) in containers() {
+            let where_ = format!(
+                "Deployment {} container {}",
+                name(deployment),
+                container["name"].as_str().unwrap_or("?")
+            );
+            let port = match literal_env(container, "PORT") {
                 None => {
-                    problems.push(format!(
-                        "{where_}: PORT must be a literal number, got {:?}",
-                        str_of(env)
-                    ));
+                    problems.push(format!("{where_}: no PORT env (set it explicitly)"));
                     continue;
                 }
-            },
-        };
-        if let Some((_, expected)) = SERVICES.iter().find(|(s, _)| *s == service) {
-            if port != u64::from(*expected) {
-                problems.push(format!(
-                    "{where_}: PORT {port}, docs/contracts.md gives {service} port {expected}"
-                ));
+                Some(env) => match env["value"].as_str().and_then(|v| v.parse::<u64>().ok()) {
+                    Some(p) => p,
+                    None => {
+                        problems.push(format!(
+                            "{where_}: PORT must be a literal number, got {:?}",
+                            str_of(env)
+                        ));
+                        continue;
+                    }
+                },
+            };
+            if let Some((_, expected)) = SERVICES.iter().find(|(s, _)| *s == service) {
+                if port != u64::from(*expected) {
+                    problems.push(format!(
+                        "{where_}: PORT {port}, docs/contracts.md gives {service} port {expected}"
+                    ));
+                }
             }
-        }
-        match literal_env(container, "HOST").and_then(|e| e["value"].as_str()) {
-            Some("0.0.0.0") => {}
-            other => problems.push(format!(
-                "{where_}: HOST must be \"0.0.0.0\" in a container, got {other:?}"
-            )),
-        }
-        let ports = seq(&container["ports"]);
-        if ports.is_empty() {
-            problems.push(format!("{where_}: no containerPort"));
-        }
-        for p in ports {
-            let cp = p["containerPort"].as_u64();
-            if cp != Some(port) {
-                problems.push(format!(
-                    "{where_}: containerPort {cp:?} differs from PORT {port}"
-                ));
-            }
-        }
-        for (probe, _) in PROBES {
-            let get = &container[probe]["httpGet"];
-            if !get.is_mapping() {
-                continue;
-            }
-            match resolve_port(&get["port"], container) {
-                Some(p) if p == port => {}
+            match literal_env(container, "HOST").and_then(|e| e["value"].as_str()) {
+                Some("0.0.0.0") => {}
                 other => problems.push(format!(
-                    "{where_}: {probe} port {:?} resolves to {other:?}, PORT is {port}",
-                    str_of(&get["port"])
+                    "{where_}: HOST must be \"0.0.0.0\" in a container, got {other:?}"
                 )),
             }
+            let ports = seq(&container["ports"]);
+            if ports.is_empty() {
+                problems.push(format!("{where_}: no containerPort"));
+            }
+            for p in ports {
+                let cp = p["containerPort"].as_u64();
+                if cp != Some(port) {
+                    problems.push(format!(
+                        "{where_}: containerPort {cp:?} differs from PORT {port}"
+                    ));
+                }
+            }
+            for (probe, _) in PROBES {
+                let get = &container[probe]["httpGet"];
+                if !get.is_mapping() {
+                    continue;
+                }
+                match resolve_port(&get["port"], container) {
+                    Some(p) if p == port => {}
+                    other => problems.push(format!(
+                        "{where_}: {probe} port {:?} resolves to {other:?}, PORT is {port}",
+                        str_of(&get["port"])
+                    )),
+                }
+            }
         }
-    }
-    fail("ports", &problems);
+        problems
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -469,46 +508,49 @@ fn container_ports_match_port_env_and_probes() {
 
 #[test]
 fn probes_use_the_health_endpoints_every_service_serves() {
-    let mut problems = Vec::new();
-    let health = root().join("shared/telemetry/src/health.rs");
-    let text = fs::read_to_string(&health).unwrap_or_default();
-    for path in ["/healthz", "/readyz"] {
-        if !text.contains(&format!("\"{path}\"")) {
-            problems.push(format!(
-                "{} does not serve \"{path}\" (no such literal)",
-                health.display()
-            ));
-        }
-    }
-    for (deployment, container, service) in containers() {
-        let where_ = format!(
-            "Deployment {} container {}",
-            name(deployment),
-            container["name"].as_str().unwrap_or("?")
-        );
-        if is_service(&service) {
-            let (_, _, shared) = service_sources(&service);
-            if !shared.contains("custodian-telemetry") {
-                problems.push(format!("{where_}: service {service} does not depend on custodian-telemetry, which serves /healthz and /readyz"));
-            }
-        }
-        for (probe, expected) in PROBES {
-            let p = &container[probe];
-            if p.is_null() {
-                if probe != "startupProbe" {
-                    problems.push(format!("{where_}: no {probe}"));
-                }
-                continue;
-            }
-            let path = p["httpGet"]["path"].as_str();
-            if path != Some(expected) {
+    each_target("probes", &TARGETS, |target| {
+        let _ = target;
+        let mut problems = Vec::new();
+        let health = root().join("shared/telemetry/src/health.rs");
+        let text = fs::read_to_string(&health).unwrap_or_default();
+        for path in ["/healthz", "/readyz"] {
+            if !text.contains(&format!("\"{path}\"")) {
                 problems.push(format!(
-                    "{where_}: {probe} must be httpGet {expected}, got {path:?}"
+                    "{} does not serve \"{path}\" (no such literal)",
+                    health.display()
                 ));
             }
         }
-    }
-    fail("probes", &problems);
+        for (deployment, container, service) in containers() {
+            let where_ = format!(
+                "Deployment {} container {}",
+                name(deployment),
+                container["name"].as_str().unwrap_or("?")
+            );
+            if is_service(&service) {
+                let (_, _, shared) = service_sources(&service);
+                if !shared.contains("custodian-telemetry") {
+                    problems.push(format!("{where_}: service {service} does not depend on custodian-telemetry, which serves /healthz and /readyz"));
+                }
+            }
+            for (probe, expected) in PROBES {
+                let p = &container[probe];
+                if p.is_null() {
+                    if probe != "startupProbe" {
+                        problems.push(format!("{where_}: no {probe}"));
+                    }
+                    continue;
+                }
+                let path = p["httpGet"]["path"].as_str();
+                if path != Some(expected) {
+                    problems.push(format!(
+                        "{where_}: {probe} must be httpGet {expected}, got {path:?}"
+                    ));
+                }
+            }
+        }
+        problems
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -517,71 +559,79 @@ fn probes_use_the_health_endpoints_every_service_serves() {
 
 #[test]
 fn services_target_a_container_port_of_their_deployment() {
-    let mut problems = Vec::new();
-    let deployments = of_kind("Deployment");
-    for svc in of_kind("Service") {
-        let where_ = format!("Service {}", name(svc));
-        let Some(selector) = svc["spec"]["selector"]
-            .as_mapping()
-            .filter(|m| !m.is_empty())
-        else {
-            problems.push(format!("{where_}: no selector"));
-            continue;
-        };
-        let selected: Vec<&Value> = deployments
-            .iter()
-            .copied()
-            .filter(|d| {
-                let labels = &d["spec"]["template"]["metadata"]["labels"];
-                selector
-                    .iter()
-                    .all(|(k, v)| labels[str_of(k).as_str()] == *v)
-            })
+    each_target("Services", &TARGETS, |target| {
+        let _ = target;
+        let mut problems = Vec::new();
+        // Redis is a StatefulSet (k8s/components/datastores).
+        let deployments: Vec<&Value> = of_kind("Deployment")
+            .into_iter()
+            .chain(of_kind("StatefulSet"))
             .collect();
-        if selected.is_empty() {
-            problems.push(format!(
-                "{where_}: selector {} matches no Deployment's pod labels",
-                serde_yaml::to_string(selector)
-                    .unwrap_or_default()
-                    .trim()
-                    .replace('\n', ", ")
-            ));
-            continue;
-        }
-        match svc["spec"]["type"].as_str() {
+        for svc in of_kind("Service") {
+            let where_ = format!("Service {}", name(svc));
+            let Some(selector) = svc["spec"]["selector"]
+                .as_mapping()
+                .filter(|m| !m.is_empty())
+            else {
+                problems.push(format!("{where_}: no selector"));
+                continue;
+            };
+            let selected: Vec<&Value> = deployments
+                .iter()
+                .copied()
+                .filter(|d| {
+                    let labels = &d["spec"]["template"]["metadata"]["labels"];
+                    selector
+                        .iter()
+                        .all(|(k, v)| labels[str_of(k).as_str()] == *v)
+                })
+                .collect();
+            if selected.is_empty() {
+                problems.push(format!(
+                    "{where_}: selector {} matches no Deployment's or StatefulSet's pod labels",
+                    serde_yaml::to_string(selector)
+                        .unwrap_or_default()
+                        .trim()
+                        .replace('\n', ", ")
+                ));
+                continue;
+            }
+            match svc["spec"]["type"].as_str() {
             None | Some("ClusterIP") => {}
             Some(other) => problems.push(format!("{where_}: type {other}; base Services are ClusterIP (expose the gateway with an Ingress)")),
         }
-        let ports = seq(&svc["spec"]["ports"]);
-        if ports.is_empty() {
-            problems.push(format!("{where_}: no ports"));
-        }
-        for port in ports {
-            let target = if port["targetPort"].is_null() {
-                &port["port"]
-            } else {
-                &port["targetPort"]
-            };
-            for deployment in &selected {
-                let containers = seq(&deployment["spec"]["template"]["spec"]["containers"]);
-                let ok = containers.iter().any(|c| {
-                    resolve_port(target, c).is_some_and(|p| {
-                        seq(&c["ports"])
-                            .iter()
-                            .any(|cp| cp["containerPort"].as_u64() == Some(p))
-                    })
-                });
-                if !ok {
-                    problems.push(format!(
-                        "{where_}: targetPort {} is not a containerPort of Deployment {}",
-                        str_of(target),
-                        name(deployment)
-                    ));
+            let ports = seq(&svc["spec"]["ports"]);
+            if ports.is_empty() {
+                problems.push(format!("{where_}: no ports"));
+            }
+            for port in ports {
+                let target = if port["targetPort"].is_null() {
+                    &port["port"]
+                } else {
+                    &port["targetPort"]
+                };
+                for deployment in &selected {
+                    let containers = seq(&deployment["spec"]["template"]["spec"]["containers"]);
+                    let ok = containers.iter().any(|c| {
+                        resolve_port(target, c).is_some_and(|p| {
+                            seq(&c["ports"])
+                                .iter()
+                                .any(|cp| cp["containerPort"].as_u64() == Some(p))
+                        })
+                    });
+                    if !ok {
+                        problems.push(format!(
+                            "{where_}: targetPort {} is not a containerPort of {} {}",
+                            str_of(target),
+                            kind(deployment),
+                            name(deployment)
+                        ));
+                    }
                 }
             }
         }
-    }
-    fail("Services", &problems);
+        problems
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -625,75 +675,96 @@ fn looks_secret(value: &str) -> Option<String> {
 
 #[test]
 fn rendered_manifests_hold_no_real_secret() {
-    let mut problems = Vec::new();
-    let secrets = of_kind("Secret");
-    if secrets.is_empty() {
-        problems.push(
-            "no Secret rendered (expected custodian-secrets from the secretGenerator)".into(),
-        );
-    }
-    for secret in secrets {
-        for (key, value) in entries(secret) {
-            if !value.contains(PLACEHOLDER) {
+    each_target("secrets", &TARGETS, |target| {
+        let mut problems = Vec::new();
+        let secrets = of_kind("Secret");
+        let overlay = OVERLAYS.contains(&target);
+        // The overlays ship no Secret at all: the secret store supplies them (the base's
+        // placeholders are deleted by k8s/components/hardening).
+        if overlay {
+            for secret in &secrets {
                 problems.push(format!(
+                    "Secret {} is rendered; an overlay takes every Secret from the secret store",
+                    name(secret)
+                ));
+            }
+        }
+        if secrets.is_empty() && !overlay {
+            problems.push(
+                "no Secret rendered (expected custodian-secrets from the secretGenerator)".into(),
+            );
+        }
+        for secret in secrets {
+            for (key, value) in entries(secret) {
+                if !value.contains(PLACEHOLDER) {
+                    problems.push(format!(
                     "Secret {} key {key}: value is not a placeholder (must contain {PLACEHOLDER}); real secrets go in an overlay or `kubectl create secret`, never in the repository",
                     name(secret)
                 ));
-            }
-            if let Some(why) = looks_secret(&value) {
-                problems.push(format!(
-                    "Secret {} key {key}: looks like a real secret: {why}",
-                    name(secret)
-                ));
-            }
-        }
-    }
-    let secret_key = |k: &str| {
-        [
-            "PASSWORD",
-            "SECRET",
-            "PRIVATE",
-            "CREDENTIAL",
-            "ENCRYPTION_KEY",
-            "API_KEY",
-        ]
-        .iter()
-        .any(|w| k.to_ascii_uppercase().contains(w))
-    };
-    for map in of_kind("ConfigMap") {
-        for (key, value) in entries(map) {
-            if secret_key(&key) {
-                problems.push(format!("ConfigMap {} key {key}: secret-like key; it belongs in the Secret custodian-secrets", name(map)));
-            }
-            if let Some(why) = looks_secret(&value) {
-                problems.push(format!(
-                    "ConfigMap {} key {key}: value looks like a secret ({why})",
-                    name(map)
-                ));
-            }
-        }
-    }
-    // Literal env values must not carry secrets either.
-    for (deployment, container, _) in containers() {
-        for env in seq(&container["env"]) {
-            let var = env["name"].as_str().unwrap_or_default();
-            if let Some(value) = env["value"].as_str() {
-                if secret_key(var) {
-                    problems.push(format!(
-                        "Deployment {} sets {var} as a literal; use secretKeyRef",
-                        name(deployment)
-                    ));
                 }
-                if let Some(why) = looks_secret(value) {
+                if let Some(why) = looks_secret(&value) {
                     problems.push(format!(
-                        "Deployment {} env {var}: literal value looks like a secret ({why})",
-                        name(deployment)
+                        "Secret {} key {key}: looks like a real secret: {why}",
+                        name(secret)
                     ));
                 }
             }
         }
-    }
-    fail("secrets", &problems);
+        let secret_key = |k: &str| {
+            [
+                "PASSWORD",
+                "SECRET",
+                "PRIVATE",
+                "CREDENTIAL",
+                "ENCRYPTION_KEY",
+                "API_KEY",
+            ]
+            .iter()
+            .any(|w| k.to_ascii_uppercase().contains(w))
+        };
+        for map in of_kind("ConfigMap") {
+            for (key, value) in entries(map) {
+                if secret_key(&key) {
+                    problems.push(format!("ConfigMap {} key {key}: secret-like key; it belongs in the Secret custodian-secrets", name(map)));
+                }
+                if let Some(why) = looks_secret(&value) {
+                    problems.push(format!(
+                        "ConfigMap {} key {key}: value looks like a secret ({why})",
+                        name(map)
+                    ));
+                }
+            }
+        }
+        // Literal env values must not carry secrets either; in the overlays no secret is an
+        // environment variable at all (files only: *_FILE).
+        for (deployment, container, _) in containers() {
+            for env in seq(&container["env"]) {
+                let var = env["name"].as_str().unwrap_or_default();
+                if overlay && env["valueFrom"]["secretKeyRef"].is_mapping() {
+                    problems.push(format!(
+                    "Deployment {} sets {var} from a Secret; overlays mount secrets as files (<NAME>_FILE)",
+                    name(deployment)
+                ));
+                }
+                if let Some(value) = env["value"].as_str() {
+                    // A path to a mounted secret (`*_FILE`) is not a secret.
+                if secret_key(var) && !var.ends_with("_FILE") {
+                        problems.push(format!(
+                            "Deployment {} sets {var} as a literal; use secretKeyRef",
+                            name(deployment)
+                        ));
+                    }
+                    if let Some(why) = looks_secret(value) {
+                        problems.push(format!(
+                            "Deployment {} env {var}: literal value looks like a secret ({why})",
+                            name(deployment)
+                        ));
+                    }
+                }
+            }
+        }
+        problems
+    });
 }
 
 #[test]
@@ -712,72 +783,116 @@ fn secret_detector_flags_realistic_values() {
 
 #[test]
 fn pods_are_locked_down_and_ledger_is_a_single_writer() {
-    let mut problems = Vec::new();
-    for deployment in of_kind("Deployment") {
-        let pod = &deployment["spec"]["template"]["spec"];
-        let d = name(deployment);
-        if pod["securityContext"]["runAsNonRoot"].as_bool() != Some(true) {
-            problems.push(format!(
-                "Deployment {d}: pod securityContext.runAsNonRoot must be true"
-            ));
+    each_target("pod hardening", &TARGETS, |target| {
+        let mut problems = Vec::new();
+        for deployment in of_kind("Deployment")
+            .into_iter()
+            .chain(of_kind("StatefulSet"))
+        {
+            let pod = &deployment["spec"]["template"]["spec"];
+            let d = name(deployment);
+            if pod["securityContext"]["runAsNonRoot"].as_bool() != Some(true) {
+                problems.push(format!(
+                    "Deployment {d}: pod securityContext.runAsNonRoot must be true"
+                ));
+            }
+            if pod["securityContext"]["runAsUser"].as_u64() != Some(10001) {
+                problems.push(format!(
+                    "Deployment {d}: pod runAsUser must be 10001 (the image's user)"
+                ));
+            }
+            for c in seq(&pod["containers"]) {
+                let sc = &c["securityContext"];
+                let cn = c["name"].as_str().unwrap_or("?");
+                if sc["allowPrivilegeEscalation"].as_bool() != Some(false) {
+                    problems.push(format!(
+                        "Deployment {d} container {cn}: allowPrivilegeEscalation must be false"
+                    ));
+                }
+                if sc["readOnlyRootFilesystem"].as_bool() != Some(true) {
+                    problems.push(format!(
+                        "Deployment {d} container {cn}: readOnlyRootFilesystem must be true"
+                    ));
+                }
+                if !seq(&sc["capabilities"]["drop"])
+                    .iter()
+                    .any(|v| v.as_str() == Some("ALL"))
+                {
+                    problems.push(format!(
+                        "Deployment {d} container {cn}: capabilities must drop ALL"
+                    ));
+                }
+                if c["resources"]["requests"].is_null() || c["resources"]["limits"].is_null() {
+                    problems.push(format!(
+                        "Deployment {d} container {cn}: resources.requests and limits are required"
+                    ));
+                }
+                let image = c["image"].as_str().unwrap_or_default();
+                if let Err(why) =
+                    image_as_expected(target, if is_service(cn) { cn } else { d }, image)
+                {
+                    problems.push(format!(
+                        "{} {d} container {cn}: image {image:?}: {why}",
+                        kind(deployment)
+                    ));
+                }
+            }
         }
-        if pod["securityContext"]["runAsUser"].as_u64() != Some(10001) {
-            problems.push(format!(
-                "Deployment {d}: pod runAsUser must be 10001 (the image's user)"
-            ));
-        }
-        for c in seq(&pod["containers"]) {
-            let sc = &c["securityContext"];
-            let cn = c["name"].as_str().unwrap_or("?");
-            if sc["allowPrivilegeEscalation"].as_bool() != Some(false) {
-                problems.push(format!(
-                    "Deployment {d} container {cn}: allowPrivilegeEscalation must be false"
-                ));
-            }
-            if sc["readOnlyRootFilesystem"].as_bool() != Some(true) {
-                problems.push(format!(
-                    "Deployment {d} container {cn}: readOnlyRootFilesystem must be true"
-                ));
-            }
-            if !seq(&sc["capabilities"]["drop"])
-                .iter()
-                .any(|v| v.as_str() == Some("ALL"))
-            {
-                problems.push(format!(
-                    "Deployment {d} container {cn}: capabilities must drop ALL"
-                ));
-            }
-            if c["resources"]["requests"].is_null() || c["resources"]["limits"].is_null() {
-                problems.push(format!(
-                    "Deployment {d} container {cn}: resources.requests and limits are required"
-                ));
-            }
-            let expected_image = format!("custodian/{}:", if is_service(cn) { cn } else { d });
-            if !c["image"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with(&expected_image)
-            {
-                problems.push(format!(
-                    "Deployment {d} container {cn}: image {:?}, expected {expected_image}<tag>",
-                    str_of(&c["image"])
-                ));
+        match find("Deployment", "ledger") {
+            None => problems.push("no Deployment ledger".into()),
+            Some(ledger) => {
+                if ledger["spec"]["replicas"].as_u64() != Some(1) {
+                    problems.push(
+                        "Deployment ledger: replicas must be 1 (single writer of the Merkle log)"
+                            .into(),
+                    );
+                }
+                if ledger["spec"]["strategy"]["type"].as_str() != Some("Recreate") {
+                    problems.push("Deployment ledger: strategy must be Recreate (no second writer during a rollout)".into());
+                }
             }
         }
-    }
-    match find("Deployment", "ledger") {
-        None => problems.push("no Deployment ledger".into()),
-        Some(ledger) => {
-            if ledger["spec"]["replicas"].as_u64() != Some(1) {
-                problems.push(
-                    "Deployment ledger: replicas must be 1 (single writer of the Merkle log)"
-                        .into(),
+        problems
+    });
+}
+
+/// The image each target runs: the base `custodian/<service>:<tag>`, dev the tag `dev`,
+/// production a registry's image pinned by a sha256 digest (tags move, digests do not).
+fn image_as_expected(target: &str, workload: &str, image: &str) -> Result<(), String> {
+    let ours = is_service(workload);
+    match target {
+        PRODUCTION => {
+            let Some((_, digest)) = image.split_once("@sha256:") else {
+                return Err(
+                    "production images are pinned by digest (`<image>@sha256:<64 hex>`)".into(),
                 );
+            };
+            if digest.len() != 64
+                || !digest
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            {
+                return Err(format!("digest {digest:?} is not 64 lowercase hex digits"));
             }
-            if ledger["spec"]["strategy"]["type"].as_str() != Some("Recreate") {
-                problems.push("Deployment ledger: strategy must be Recreate (no second writer during a rollout)".into());
+            if ours && !image.ends_with(&format!("/custodian/{workload}@sha256:{digest}")) {
+                return Err(format!(
+                    "expected <registry>/custodian/{workload}@sha256:<digest>"
+                ));
             }
+            Ok(())
         }
+        "k8s/overlays/dev" if ours => match image.strip_prefix(&format!("custodian/{workload}:")) {
+            Some("dev") => Ok(()),
+            _ => Err(format!("expected custodian/{workload}:dev")),
+        },
+        _ if ours => match image.strip_prefix(&format!("custodian/{workload}:")) {
+            Some(tag) if !tag.is_empty() => Ok(()),
+            _ => Err(format!("expected custodian/{workload}:<tag>")),
+        },
+        // Redis: an image with a tag outside production.
+        _ => match image.rsplit_once(':') {
+            Some((_, tag)) if !tag.is_empty() && !tag.contains('/') => Ok(()),
+            _ => Err("expected an image with a tag".into()),
+        },
     }
-    fail("pod hardening", &problems);
 }
