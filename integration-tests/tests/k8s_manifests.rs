@@ -1,15 +1,24 @@
-//! The Kubernetes manifests agree with the code: `kubectl kustomize k8s/base` is rendered and
-//! every Deployment, Service, ConfigMap and Secret in it is checked against the sources.
+//! The Kubernetes manifests agree with the code: `kubectl kustomize` renders k8s/base,
+//! k8s/overlays/dev and k8s/overlays/production, and every object is checked against the sources.
 //!
+//! Every target:
 //! - every environment variable a container gets (its `env`, and every key of a ConfigMap or
 //!   Secret pulled in with `envFrom`) is read by that service: the name appears as a string
 //!   literal `"NAME"` in `services/<svc>/src` or in a shared crate the service depends on;
 //! - `containerPort`, the `PORT` variable and the probe ports agree;
 //! - probes are `/healthz` (startup, liveness) and `/readyz` (readiness), which the telemetry
 //!   crate every service mounts serves;
-//! - every Service's `targetPort` is a container port of the Deployment it selects;
-//! - Secrets hold placeholders only, and no ConfigMap value looks like a secret;
-//! - pods run locked down, and the ledger stays a single writer.
+//! - every Service's `targetPort` is a container port of the workload it selects;
+//! - the base's Secrets hold placeholders only, the overlays render no Secret and set no
+//!   variable from one (secrets are mounted files), no ConfigMap value looks like a secret;
+//! - pods run locked down, the ledger stays a single writer, images are as each target wants
+//!   them (production: pinned by digest).
+//!
+//! The overlays: default-deny NetworkPolicies with exactly the calls the services make (their
+//! `*_URL` variables), their PostgreSQL and Redis; HPAs only for the services that can run as
+//! replicas, with PDBs and topology spread; the Ingress's body size and timeouts against the
+//! gateway's defaults, and no public route to `/metrics`; CloudNativePG roles, databases and
+//! `max_connections` against the pools; the example Redis ACL against `scripts/lib/redis.sh`.
 //!
 //! Needs `kubectl` (with its built-in kustomize): `scripts/ensure-deps.sh` installs it.
 
@@ -748,7 +757,7 @@ fn rendered_manifests_hold_no_real_secret() {
                 }
                 if let Some(value) = env["value"].as_str() {
                     // A path to a mounted secret (`*_FILE`) is not a secret.
-                if secret_key(var) && !var.ends_with("_FILE") {
+                    if secret_key(var) && !var.ends_with("_FILE") {
                         problems.push(format!(
                             "Deployment {} sets {var} as a literal; use secretKeyRef",
                             name(deployment)
@@ -895,4 +904,479 @@ fn image_as_expected(target: &str, workload: &str, image: &str) -> Result<(), St
             _ => Err("expected an image with a tag".into()),
         },
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overlays: scaling, NetworkPolicies, Ingress, PostgreSQL sizing, Redis ACL
+// ---------------------------------------------------------------------------------------------
+
+/// Services that may run several replicas (k8s/overlays/production/hpa.yaml says why), and
+/// those that must not: the ledger is the single writer of its log, anomaly keeps each user's
+/// window in memory.
+const SCALABLE: [&str; 4] = ["gateway", "identity", "consent", "records"];
+const SINGLE: [&str; 2] = ["ledger", "anomaly"];
+
+fn int(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+fn labels_match(selector: &Value, labels: &Value) -> bool {
+    selector["matchLabels"]
+        .as_mapping()
+        .is_none_or(|m| m.iter().all(|(k, v)| labels[str_of(k).as_str()] == *v))
+        && seq(&selector["matchExpressions"]).iter().all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let values: Vec<&str> = seq(&e["values"]).iter().filter_map(Value::as_str).collect();
+            let label = labels[key].as_str();
+            match e["operator"].as_str() {
+                Some("In") => label.is_some_and(|l| values.contains(&l)),
+                Some("NotIn") => label.is_none_or(|l| !values.contains(&l)),
+                Some("Exists") => label.is_some(),
+                Some("DoesNotExist") => label.is_none(),
+                _ => false,
+            }
+        })
+}
+
+#[test]
+fn production_scales_only_what_can_run_as_replicas() {
+    each_target("scaling", &[PRODUCTION], |_| {
+        let mut problems = Vec::new();
+        let hpas = of_kind("HorizontalPodAutoscaler");
+        let pdbs = of_kind("PodDisruptionBudget");
+        for service in SCALABLE {
+            let hpa = hpas
+                .iter()
+                .find(|h| h["spec"]["scaleTargetRef"]["name"].as_str() == Some(service));
+            match hpa {
+                None => problems.push(format!("no HorizontalPodAutoscaler for {service}")),
+                Some(h) if int(&h["spec"]["minReplicas"]).unwrap_or(1) < 2 => {
+                    problems.push(format!("HPA {service}: minReplicas below 2"))
+                }
+                Some(_) => {}
+            }
+            let Some(deployment) = find("Deployment", service) else {
+                problems.push(format!("no Deployment {service}"));
+                continue;
+            };
+            if !deployment["spec"]["replicas"].is_null() {
+                problems.push(format!("Deployment {service}: sets replicas, which its HPA owns (an apply would reset the HPA's count)"));
+            }
+            let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+            if !pdbs
+                .iter()
+                .any(|p| labels_match(&p["spec"]["selector"], labels))
+            {
+                problems.push(format!("no PodDisruptionBudget selects {service}'s pods"));
+            }
+            if seq(&deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]).is_empty()
+            {
+                problems.push(format!(
+                    "Deployment {service}: no topologySpreadConstraints"
+                ));
+            }
+        }
+        for service in SINGLE {
+            for h in &hpas {
+                if h["spec"]["scaleTargetRef"]["name"].as_str() == Some(service) {
+                    problems.push(format!(
+                        "HPA {} scales {service}, which must run one replica",
+                        name(h)
+                    ));
+                }
+            }
+            match find("Deployment", service) {
+                Some(d)
+                    if int(&d["spec"]["replicas"]) == Some(1)
+                        && d["spec"]["strategy"]["type"].as_str() == Some("Recreate") => {}
+                _ => problems.push(format!(
+                    "Deployment {service}: must be 1 replica with strategy Recreate"
+                )),
+            }
+        }
+        problems
+    });
+}
+
+/// The service a `*_URL` variable points at.
+fn callee_of(config_key: &str) -> Option<&'static str> {
+    match config_key {
+        "JWKS_URL" | "IDENTITY_URL" => Some("identity"),
+        "CONSENT_URL" => Some("consent"),
+        "RECORDS_URL" => Some("records"),
+        "LEDGER_URL" => Some("ledger"),
+        "ANOMALY_URL" => Some("anomaly"),
+        _ => None,
+    }
+}
+
+/// Does a NetworkPolicy peer list (`to` or `from`) name pods with these labels (same namespace)?
+fn peers_select(peers: &Value, labels: &[(&str, &str)]) -> bool {
+    seq(peers).iter().any(|peer| {
+        peer["namespaceSelector"].is_null()
+            && peer["ipBlock"].is_null()
+            && peer["podSelector"]["matchLabels"]
+                .as_mapping()
+                .is_some_and(|m| {
+                    !m.is_empty()
+                        && m.iter().all(|(k, v)| {
+                            labels
+                                .iter()
+                                .any(|(lk, lv)| str_of(k) == *lk && v.as_str() == Some(lv))
+                        })
+                })
+    })
+}
+
+fn rule_allows(rule: &Value, peers_field: &str, labels: &[(&str, &str)], port: u64) -> bool {
+    peers_select(&rule[peers_field], labels)
+        && seq(&rule["ports"])
+            .iter()
+            .any(|p| int(&p["port"]) == Some(port))
+}
+
+/// Policies whose podSelector selects these pod labels.
+fn policies_for(labels: &Value) -> Vec<&'static Value> {
+    of_kind("NetworkPolicy")
+        .into_iter()
+        .filter(|p| labels_match(&p["spec"]["podSelector"], labels))
+        .collect()
+}
+
+#[test]
+fn network_policies_deny_by_default_and_allow_what_the_code_calls() {
+    each_target("NetworkPolicies", &OVERLAYS, |_| {
+        let mut problems = Vec::new();
+        let deny = of_kind("NetworkPolicy").into_iter().any(|p| {
+            let spec = &p["spec"];
+            spec["podSelector"]
+                .as_mapping()
+                .is_some_and(|m| m.is_empty())
+                && seq(&spec["policyTypes"]).len() == 2
+                && seq(&spec["ingress"]).is_empty()
+                && seq(&spec["egress"]).is_empty()
+        });
+        if !deny {
+            problems.push("no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and Egress, no rule)".into());
+        }
+        for (deployment, container, service) in containers() {
+            // Whom it calls: the services whose URL it is given.
+            let callees: BTreeSet<&str> = seq(&container["env"])
+                .iter()
+                .filter_map(|e| e["valueFrom"]["configMapKeyRef"]["key"].as_str())
+                .filter_map(callee_of)
+                .collect();
+            let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+            let mine = policies_for(labels);
+            let egress: Vec<&Value> = mine
+                .iter()
+                .flat_map(|p| seq(&p["spec"]["egress"]))
+                .collect();
+            for (other, port) in SERVICES {
+                let port = u64::from(port);
+                let allowed = egress
+                    .iter()
+                    .any(|r| rule_allows(r, "to", &[("app.kubernetes.io/name", other)], port));
+                let calls = callees.contains(other);
+                if calls && !allowed {
+                    problems.push(format!("{service} calls {other} (its *_URL) but no egress rule lets it reach {other}:{port}"));
+                }
+                if !calls && allowed {
+                    problems.push(format!(
+                        "{service} may reach {other}:{port} but never calls it"
+                    ));
+                }
+                if calls {
+                    let theirs = find("Deployment", other)
+                        .map(|d| policies_for(&d["spec"]["template"]["metadata"]["labels"]))
+                        .unwrap_or_default();
+                    let admitted =
+                        theirs
+                            .iter()
+                            .flat_map(|p| seq(&p["spec"]["ingress"]))
+                            .any(|r| {
+                                rule_allows(
+                                    r,
+                                    "from",
+                                    &[("app.kubernetes.io/name", service.as_str())],
+                                    port,
+                                )
+                            });
+                    if !admitted {
+                        problems.push(format!(
+                            "{other} accepts no connection from {service}, which calls it"
+                        ));
+                    }
+                }
+            }
+            let reads_db = seq(&container["env"])
+                .iter()
+                .any(|e| e["name"].as_str() == Some("DATABASE_URL_FILE"));
+            let db = egress
+                .iter()
+                .any(|r| rule_allows(r, "to", &[("cnpg.io/cluster", "custodian-pg")], 5432));
+            if reads_db != db {
+                problems.push(format!(
+                    "{service}: has a database: {reads_db}, may reach PostgreSQL: {db}"
+                ));
+            }
+            if !egress
+                .iter()
+                .any(|r| rule_allows(r, "to", &[("app.kubernetes.io/name", "redis")], 6379))
+            {
+                problems.push(format!("{service}: no egress to Redis"));
+            }
+        }
+        problems
+    });
+}
+
+/// The number an `env.parse("NAME", <default>)` call of the gateway's configuration gives,
+/// products of integer literals evaluated (`16 * 1024 * 1024`).
+fn gateway_default(var: &str) -> u64 {
+    let path = root().join("services/gateway/src/configuration.rs");
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    let needle = format!("env.parse(\"{var}\", ");
+    let start = text
+        .find(&needle)
+        .unwrap_or_else(|| panic!("{} no longer reads {var} with env.parse", path.display()))
+        + needle.len();
+    let expr = &text[start..start + text[start..].find(')').unwrap_or(0)];
+    expr.split('*')
+        .map(|n| {
+            n.trim()
+                .replace('_', "")
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("default of {var}: {expr:?}: {e}"))
+        })
+        .product()
+}
+
+/// nginx sizes (`16m`) in bytes.
+fn nginx_size(value: &str) -> Option<u64> {
+    let value = value.trim().to_ascii_lowercase();
+    let (digits, unit) = match value.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => value.split_at(i),
+        None => (value.as_str(), ""),
+    };
+    let n: u64 = digits.parse().ok()?;
+    match unit {
+        "" => Some(n),
+        "k" => Some(n << 10),
+        "m" => Some(n << 20),
+        "g" => Some(n << 30),
+        _ => None,
+    }
+}
+
+#[test]
+fn ingress_matches_the_gateway_and_keeps_metrics_private() {
+    each_target("Ingress", &[PRODUCTION], |_| {
+        let mut problems = Vec::new();
+        let ingresses = of_kind("Ingress");
+        if ingresses.is_empty() {
+            problems.push("no Ingress".into());
+        }
+        let max_body = gateway_default("GATEWAY_MAX_BODY_BYTES");
+        let timeout_s = gateway_default("UPSTREAM_TIMEOUT_MS").div_ceil(1000);
+        for ing in ingresses {
+            let n = name(ing);
+            let ann = &ing["metadata"]["annotations"];
+            let a = |k: &str| ann[format!("nginx.ingress.kubernetes.io/{k}").as_str()].as_str();
+            match a("proxy-body-size").and_then(nginx_size) {
+                Some(size) if size == max_body => {}
+                other => problems.push(format!("Ingress {n}: proxy-body-size {other:?} bytes, the gateway accepts {max_body} (GATEWAY_MAX_BODY_BYTES)")),
+            }
+            for k in ["proxy-read-timeout", "proxy-send-timeout"] {
+                match a(k).and_then(|v| v.parse::<u64>().ok()) {
+                    Some(t) if t > timeout_s => {}
+                    other => problems.push(format!("Ingress {n}: {k} {other:?} s must exceed the gateway's UPSTREAM_TIMEOUT_MS ({timeout_s} s), so its own 504 reaches the client")),
+                }
+            }
+            if ann["cert-manager.io/cluster-issuer"].is_null()
+                && ann["cert-manager.io/issuer"].is_null()
+            {
+                problems.push(format!("Ingress {n}: no cert-manager issuer annotation"));
+            }
+            if seq(&ing["spec"]["tls"]).is_empty() {
+                problems.push(format!("Ingress {n}: no tls"));
+            }
+            for rule in seq(&ing["spec"]["rules"]) {
+                for path in seq(&rule["http"]["paths"]) {
+                    let p = path["path"].as_str().unwrap_or("/");
+                    let prefix = path["pathType"].as_str() != Some("Exact");
+                    // A path routes /metrics (or /internal/*, /healthz, /readyz) when it is one
+                    // of them or a prefix of them.
+                    for private in ["/metrics", "/internal/memberships", "/healthz", "/readyz"] {
+                        let routes = p == private
+                            || (prefix
+                                && (p == "/"
+                                    || private
+                                        .starts_with(&format!("{}/", p.trim_end_matches('/')))));
+                        if routes {
+                            problems.push(format!(
+                                "Ingress {n}: path {p:?} routes {private} to the public"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    });
+}
+
+#[test]
+fn postgres_roles_and_connections_fit_the_pools() {
+    each_target("PostgreSQL", &OVERLAYS, |_| {
+        let mut problems = Vec::new();
+        let clusters: Vec<&Value> = of_kind("Cluster");
+        let [cluster] = clusters.as_slice() else {
+            return vec![format!(
+                "expected one CloudNativePG Cluster, found {}",
+                clusters.len()
+            )];
+        };
+        let spec = &cluster["spec"];
+        let max_connections =
+            int(&spec["postgresql"]["parameters"]["max_connections"]).unwrap_or(100);
+        let roles = seq(&spec["managed"]["roles"]);
+        let config = find("ConfigMap", "custodian-config")
+            .map(entries)
+            .unwrap_or_default();
+        let hpas = of_kind("HorizontalPodAutoscaler");
+        let mut limits = 0;
+        for service in ["identity", "consent", "records", "ledger", "anomaly"] {
+            let role_name = format!("custodian_{service}");
+            let Some(role) = roles
+                .iter()
+                .find(|r| r["name"].as_str() == Some(role_name.as_str()))
+            else {
+                problems.push(format!("no managed role {role_name}"));
+                continue;
+            };
+            for flag in ["superuser", "createdb", "createrole", "replication"] {
+                if role[flag].as_bool() != Some(false) {
+                    problems.push(format!("role {role_name}: {flag} must be false"));
+                }
+            }
+            if role["passwordSecret"]["name"].as_str() != Some(&format!("custodian-pg-{service}")) {
+                problems.push(format!(
+                    "role {role_name}: passwordSecret must be custodian-pg-{service}"
+                ));
+            }
+            let limit = int(&role["connectionLimit"]).unwrap_or(0);
+            limits += limit;
+            let Some(deployment) = find("Deployment", service) else {
+                continue;
+            };
+            let env = seq(&deployment["spec"]["template"]["spec"]["containers"][0]["env"]);
+            let auto_create = env
+                .iter()
+                .find(|e| e["name"].as_str() == Some("DATABASE_AUTO_CREATE"));
+            if auto_create.and_then(|e| e["value"].as_str()) != Some("false") {
+                problems.push(format!("{service}: DATABASE_AUTO_CREATE must be \"false\" (the operator creates the database)"));
+            }
+            let pool = env
+                .iter()
+                .find(|e| e["name"].as_str() == Some("DATABASE_POOL_SIZE"))
+                .and_then(|e| e["valueFrom"]["configMapKeyRef"]["key"].as_str())
+                .and_then(|k| config.get(k))
+                .and_then(|v| v.parse::<u64>().ok());
+            let Some(pool) = pool else {
+                problems.push(format!(
+                    "{service}: DATABASE_POOL_SIZE is not set from the ConfigMap"
+                ));
+                continue;
+            };
+            let replicas = hpas
+                .iter()
+                .find(|h| h["spec"]["scaleTargetRef"]["name"].as_str() == Some(service))
+                .and_then(|h| int(&h["spec"]["maxReplicas"]))
+                .or_else(|| int(&deployment["spec"]["replicas"]))
+                .unwrap_or(1);
+            let surge = match deployment["spec"]["strategy"]["type"].as_str() {
+                Some("Recreate") => 0,
+                _ => int(&deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]).unwrap_or(1),
+            };
+            // Each pod: its pool, plus the connection that migrates at start.
+            let needed = (replicas + surge) * (pool + 1);
+            if needed > limit {
+                problems.push(format!("{service}: up to {} pods x (pool {pool} + 1) = {needed} connections, above role {role_name}'s connectionLimit {limit}", replicas + surge));
+            }
+        }
+        // Headroom for the operator, replication and an administrator.
+        if limits + 10 > max_connections {
+            problems.push(format!("max_connections {max_connections} leaves less than 10 connections beside the roles' limits ({limits})"));
+        }
+        let sql: Vec<String> = seq(&spec["bootstrap"]["initdb"]["postInitSQL"])
+            .iter()
+            .chain(seq(&spec["bootstrap"]["initdb"]["postInitApplicationSQL"]))
+            .map(str_of)
+            .collect();
+        for service in ["identity", "consent", "records", "ledger", "anomaly"] {
+            let db = format!("custodian_{service}");
+            let created = spec["bootstrap"]["initdb"]["database"].as_str() == Some(db.as_str())
+                || sql
+                    .iter()
+                    .any(|s| s == &format!("CREATE DATABASE {db} OWNER {db}"));
+            if !created {
+                problems.push(format!(
+                    "database {db} is not created (owned by its role) at bootstrap"
+                ));
+            }
+            if !sql
+                .iter()
+                .any(|s| s == &format!("REVOKE ALL ON DATABASE {db} FROM PUBLIC"))
+            {
+                problems.push(format!("database {db}: CONNECT is not revoked from PUBLIC"));
+            }
+        }
+        let hba: Vec<String> = seq(&spec["postgresql"]["pg_hba"])
+            .iter()
+            .map(str_of)
+            .collect();
+        if !hba.iter().any(|l| {
+            l.split_whitespace().collect::<Vec<_>>() == ["hostnossl", "all", "all", "all", "reject"]
+        }) {
+            problems.push("pg_hba does not reject connections without TLS".into());
+        }
+        problems
+    });
+}
+
+#[test]
+fn redis_acl_of_the_example_is_the_one_scripts_use() {
+    let script = format!(
+        "ROOT={root}; source {root}/scripts/lib/redis.sh; for s in identity consent records ledger anomaly gateway; do echo \"$s $(redis_acl_rules $s)\"; done",
+        root = root().display()
+    );
+    let output = Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("run bash");
+    assert!(
+        output.status.success(),
+        "redis_acl_rules failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let example =
+        fs::read_to_string(root().join("k8s/overlays/production/external-secret.example.yaml"))
+            .expect("read the example ExternalSecret");
+    let mut problems = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Some((user, rules)) = line.split_once(' ') else {
+            continue;
+        };
+        let expected = format!("user {user} on #{{{{ .{user} | sha256sum }}}} {rules}");
+        if !example.lines().any(|l| l.trim() == expected) {
+            problems.push(format!("the example's users.acl has no line `{expected}` (scripts/lib/redis.sh's rules for {user})"));
+        }
+    }
+    if !example.contains("user default off") {
+        problems.push("the example's users.acl does not turn the default user off".into());
+    }
+    fail("Redis ACL", &problems);
 }
