@@ -63,6 +63,8 @@ for p in identity consent anomaly records; do
 done
 hex 32 >internal.token
 LEDGER_BIN="${LEDGER_BIN:-$ROOT/target/debug/ledger}"
+# keygen prints the verifier key (public): the one witnesses and auditors trust.
+printf 'ledger verifier key: '
 if [ -x "$LEDGER_BIN" ]; then
   "$LEDGER_BIN" keygen --name "$ORIGIN" --out ledger-signing.key
 else
