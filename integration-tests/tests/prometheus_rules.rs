@@ -152,7 +152,7 @@ fn every_alert_has_a_runbook_section() {
         let name = alert["alert"].as_str().unwrap();
         let anchor = format!("docs/runbooks.md#{}", name.to_lowercase());
         assert_eq!(
-            alert["annotations"]["runbook"].as_str(),
+            alert["annotations"]["runbook_url"].as_str(),
             Some(anchor.as_str()),
             "{name}'s runbook annotation"
         );
