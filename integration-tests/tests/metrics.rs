@@ -339,6 +339,8 @@ async fn live_metrics_pass_promtool_and_feed_the_alerts_and_dashboards() {
     let mut scraped = BTreeMap::new();
     for service in SERVICES {
         let text = scrape(&suite.url(service)).await;
+        // Kept beside the services' logs, to read when an assertion below fails.
+        std::fs::write(suite.log_dir.join(format!("{service}.metrics")), &text).ok();
         promtool_check(service, &text);
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(
