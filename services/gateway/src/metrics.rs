@@ -50,6 +50,17 @@ impl GatewayMetrics {
             &["reason"],
         )
         .expect("constant metric options");
+        // Every reason exists from the start, at 0, so an alert on its increase sees the first.
+        for reason in [
+            "missing",
+            "invalid",
+            "revoked",
+            "suspended",
+            "keys_unavailable",
+            "forbidden",
+        ] {
+            auth_rejections.with_label_values(&[reason]);
+        }
         metrics.register(Box::new(upstream_requests.clone()));
         metrics.register(Box::new(upstream_duration.clone()));
         metrics.register(Box::new(auth_rejections.clone()));

@@ -7,8 +7,8 @@ use prometheus::{IntCounter, IntCounterVec, Opts};
 pub struct IdentityMetrics {
     /// Tokens issued, by grant type (`password`, `client_credentials`).
     pub tokens_issued: IntCounterVec,
-    /// Refused token requests, by reason (`invalid_credentials`, `locked_out`, `throttled`,
-    /// `busy`, `suspended`, ...).
+    /// Refused token requests, by reason (`invalid_credentials`: a wrong password or client
+    /// secret, `locked_out`, `throttled`, `busy`, `suspended`, or the OAuth error code).
     pub token_failures: IntCounterVec,
     /// Users suspended (by an administrator or an anomaly alert).
     pub users_suspended: IntCounter,
@@ -41,6 +41,20 @@ impl IdentityMetrics {
             ),
             &["reason"],
         )?;
+        // The series alerts and dashboards read exist from the start, at 0, so an alert on
+        // their increase sees the first failure.
+        for reason in [
+            "invalid_credentials",
+            "locked_out",
+            "suspended",
+            "throttled",
+            "busy",
+        ] {
+            token_failures.with_label_values(&[reason]);
+        }
+        for reason in ["address", "busy"] {
+            login_throttled.with_label_values(&[reason]);
+        }
         metrics.register(Box::new(tokens_issued.clone()));
         metrics.register(Box::new(token_failures.clone()));
         metrics.register(Box::new(users_suspended.clone()));

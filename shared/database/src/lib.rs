@@ -205,7 +205,23 @@ pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
             })
         }))
         .build()
+        .inspect(observe)
         .map_err(|e| DatabaseError::Pool(e.to_string()))
+}
+
+/// Counts the pool in the service's `db_pool_*` gauges until it is dropped (a weak reference:
+/// the gauges never keep a pool, or its connections, alive).
+fn observe(pool: &Pool) {
+    let weak = pool.weak();
+    custodian_telemetry::metrics::observe_pool(Box::new(move || {
+        let status = weak.upgrade()?.status();
+        Some(custodian_telemetry::metrics::PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        })
+    }));
 }
 
 /// A pooled connection, with JIT compilation off.

@@ -81,6 +81,19 @@ fn payload_of(entry: &redis::streams::StreamId) -> Option<String> {
     entry.get::<String>("event")
 }
 
+/// Every rejection series of a signed stream this process reads exists from the start, at 0,
+/// so an alert on its increase sees the first forged message.
+fn expose_rejections(authority: Authority, stream: &str) {
+    if authority == Authority::Unsigned {
+        return;
+    }
+    if let Some(counter) = custodian_telemetry::metrics::stream_rejections() {
+        for rejection in Rejection::ALL {
+            counter.with_label_values(&[stream_label(stream), rejection.label()]);
+        }
+    }
+}
+
 /// Whether a message may be handled: its signature, when the stream's authority requires one.
 /// A refusal is counted and logged, without the payload (it may be anything).
 fn admit(
@@ -145,9 +158,20 @@ impl GroupConsumer {
     ) -> Result<Self, EventError> {
         let mut redis = blocking_connection(redis_url).await?;
         create_group(&mut redis, &stream, group).await?;
+        // Every series of the group exists from the start, at 0, so an alert on its increase
+        // sees the first redelivery or dead letter.
+        if let Some(m) = custodian_telemetry::metrics::consumer_groups() {
+            let stream = stream_label(&stream);
+            m.redelivered.with_label_values(&[stream, group]);
+            for reason in ["redelivered", "rejected"] {
+                m.dead_lettered.with_label_values(&[stream, group, reason]);
+            }
+        }
+        let authority = Authority::of_stream(&stream);
+        expose_rejections(authority, &stream);
         Ok(Self {
             redis,
-            authority: Authority::of_stream(&stream),
+            authority,
             stream,
             group: group.to_string(),
             consumer: consumer.to_string(),
@@ -236,9 +260,11 @@ pub struct StreamTail {
 
 impl StreamTail {
     pub async fn new(redis_url: &str, stream: String, after: String) -> Result<Self, EventError> {
+        let authority = Authority::of_stream(&stream);
+        expose_rejections(authority, &stream);
         Ok(Self {
             redis: blocking_connection(redis_url).await?,
-            authority: Authority::of_stream(&stream),
+            authority,
             stream,
             last_id: after,
             keyring: Keyring::shared().clone(),

@@ -470,6 +470,7 @@ impl Relay {
             .map_err(|e| EventError::Database(e.to_string()))?;
         let mut redis = self.redis.clone();
         let published = self.published.clone();
+        let republished = self.republished.clone();
         let backlog = self.backlog.clone();
         let signer = self.signer.clone();
         conn.transaction::<usize, EventError, _>(async move |conn| {
@@ -537,7 +538,12 @@ impl Relay {
             .execute(conn)
             .await?;
             for (_, _, stream, _) in &rows {
-                published.with_label_values(&[stream]).inc();
+                // The stream's name without the deployment's prefix, as every stream metric.
+                let label = crate::signing::stream_label(stream);
+                published.with_label_values(&[label]).inc();
+                // From its first publish on, the stream's republished series exists at 0, so
+                // an alert on its increase sees the first republish.
+                republished.with_label_values(&[label]);
             }
             Ok(rows.len())
         })

@@ -412,6 +412,14 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    pub const ALL: [Rejection; 5] = [
+        Rejection::Unsigned,
+        Rejection::Malformed,
+        Rejection::UnknownKey,
+        Rejection::WrongProducer,
+        Rejection::BadSignature,
+    ];
+
     /// The metric label and log field.
     pub fn label(self) -> &'static str {
         match self {

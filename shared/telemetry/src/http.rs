@@ -16,7 +16,7 @@ use actix_web::{
 };
 use tracing::Instrument;
 
-use crate::metrics::Metrics;
+use crate::metrics::{status_class, Metrics};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -83,7 +83,7 @@ pub async fn observe(
             .inc();
         metrics
             .http_duration
-            .with_label_values(&[method, &route])
+            .with_label_values(&[method, &route, status_class(status)])
             .observe(elapsed.as_secs_f64());
     }
     span.in_scope(|| {
