@@ -274,6 +274,80 @@ fn the_service_monitor_selects_every_service_of_the_base() {
     assert_eq!(rules[0]["spec"]["groups"], rule_groups());
 }
 
+/// For the overlays, whose services serve HTTPS, `k8s/monitoring-tls` scrapes each Service over
+/// HTTPS with a server name its certificate (in the production overlay) really holds and the CA
+/// cert-manager stores beside it; the rules are the same.
+#[test]
+fn over_https_each_service_is_scraped_by_a_name_its_certificate_holds() {
+    let monitoring = kustomize("k8s/monitoring-tls");
+    let production = kustomize("k8s/overlays/production");
+    let mut scraped = BTreeSet::new();
+    for monitor in of_kind(&monitoring, "ServiceMonitor") {
+        let name = monitor["metadata"]["name"].as_str().unwrap();
+        let selector = monitor["spec"]["selector"]["matchLabels"]
+            .as_mapping()
+            .unwrap();
+        let services: Vec<&Value> = of_kind(&production, "Service")
+            .into_iter()
+            .filter(|s| {
+                let labels = s["metadata"]["labels"].as_mapping().unwrap();
+                selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+            .collect();
+        assert_eq!(services.len(), 1, "{name} must select exactly one Service");
+        let service = services[0]["metadata"]["name"].as_str().unwrap();
+        let endpoint = &monitor["spec"]["endpoints"][0];
+        assert_eq!(endpoint["scheme"], "https", "{name}");
+        assert_eq!(endpoint["path"], "/metrics", "{name}");
+        assert!(
+            services[0]["spec"]["ports"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == endpoint["port"]),
+            "{name}: Service {service} has no port {:?}",
+            endpoint["port"]
+        );
+        let tls = &endpoint["tlsConfig"];
+        assert_eq!(tls["ca"]["secret"]["key"], "ca.crt", "{name}");
+        let secret = tls["ca"]["secret"]["name"].as_str().unwrap();
+        let certificate = of_kind(&production, "Certificate")
+            .into_iter()
+            .find(|c| c["spec"]["secretName"] == secret)
+            .unwrap_or_else(|| panic!("{name}: no Certificate writes the Secret {secret}"));
+        let server_name = tls["serverName"].as_str().unwrap();
+        assert!(
+            certificate["spec"]["dnsNames"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .any(|d| d == server_name),
+            "{name}: {server_name} is not a name of the certificate in {secret}"
+        );
+        assert!(
+            server_name.starts_with(&format!("{service}.")),
+            "{name}: {server_name} is not {service}'s name"
+        );
+        scraped.insert(service.to_string());
+    }
+    let six: BTreeSet<String> = [
+        "gateway", "identity", "consent", "records", "ledger", "anomaly",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(scraped, six);
+    assert!(
+        of_kind(&monitoring, "ServiceMonitor")
+            .iter()
+            .all(|m| m["metadata"]["name"] != "custodian"),
+        "the plain-HTTP ServiceMonitor is replaced"
+    );
+    let rules = of_kind(&monitoring, "PrometheusRule");
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["spec"]["groups"], rule_groups());
+}
+
 /// The dashboards ship as ConfigMaps Grafana's sidecar loads (label `grafana_dashboard: "1"`),
 /// holding the files as they are in the repository.
 #[test]
