@@ -20,8 +20,8 @@ use diesel_async::{
 };
 use std::sync::Arc;
 
-pub use tls::{Connector, SslMode};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+pub use tls::{Connector, SslMode};
 
 pub use diesel_async::pooled_connection::deadpool::Object as PooledConnection;
 

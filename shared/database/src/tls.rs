@@ -49,8 +49,8 @@ impl FromStr for SslMode {
             // libpq's `allow` tries plain first: nothing here wants that.
             other => {
                 return Err(DatabaseError::BadUrl(format!(
-                    "sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
-                )))
+                "sslmode {other:?} is not one of disable, prefer, require, verify-ca, verify-full"
+            )))
             }
         })
     }
@@ -135,7 +135,10 @@ impl TlsParams {
                     .into(),
             ));
         }
-        let client_cert = match (cert.filter(|c| !c.is_empty()), key.filter(|k| !k.is_empty())) {
+        let client_cert = match (
+            cert.filter(|c| !c.is_empty()),
+            key.filter(|k| !k.is_empty()),
+        ) {
             (None, None) => None,
             (Some(c), Some(k)) => Some((c.into(), k.into())),
             _ => {
@@ -161,8 +164,8 @@ impl TlsParams {
         let tls_error = |what: &str, e: openssl::error::ErrorStack| {
             DatabaseError::BadUrl(format!("TLS: {what}: {e}"))
         };
-        let mut builder = SslConnector::builder(SslMethod::tls_client())
-            .map_err(|e| tls_error("OpenSSL", e))?;
+        let mut builder =
+            SslConnector::builder(SslMethod::tls_client()).map_err(|e| tls_error("OpenSSL", e))?;
         builder
             .set_min_proto_version(Some(SslVersion::TLS1_2))
             .map_err(|e| tls_error("OpenSSL", e))?;
@@ -293,12 +296,18 @@ mod tests {
         let p = parse("postgres://h/db?application_name=x&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&connect_timeout=5");
         assert_eq!(p.mode, SslMode::VerifyFull);
         assert_eq!(p.root_cert, Some(RootCert::File("/etc/ca.pem".into())));
-        assert_eq!(p.url, "postgres://h/db?application_name=x&connect_timeout=5");
+        assert_eq!(
+            p.url,
+            "postgres://h/db?application_name=x&connect_timeout=5"
+        );
     }
 
     #[test]
     fn require_with_a_root_certificate_verifies_the_chain() {
-        assert_eq!(parse("postgres://h/db?sslmode=require").mode, SslMode::Require);
+        assert_eq!(
+            parse("postgres://h/db?sslmode=require").mode,
+            SslMode::Require
+        );
         assert_eq!(
             parse("postgres://h/db?sslmode=require&sslrootcert=/ca.pem").mode,
             SslMode::VerifyCa
@@ -332,9 +341,11 @@ mod tests {
 
     #[test]
     fn connector_errors_do_not_show_the_password() {
-        let err = Connector::new("postgres://u:s3cret@h/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem")
-            .unwrap_err()
-            .to_string();
+        let err = Connector::new(
+            "postgres://u:s3cret@h/db?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("/nonexistent/ca.pem"));
         assert!(!err.contains("s3cret"));
     }

@@ -100,7 +100,11 @@ impl Cluster {
             .args(["-A", "trust", "-U", "postgres", "--no-sync"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::write(
             data.join("pg_hba.conf"),
             "# TLS only\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n",
@@ -178,7 +182,10 @@ async fn libpq_sslmodes_against_a_tls_only_server() {
     let other = cluster.other_ca.cert_file().display().to_string();
 
     // verify-full with the right CA and the certificate's name: connected, encrypted.
-    let good = cluster.url("localhost", &format!("sslmode=verify-full&sslrootcert={ca}"));
+    let good = cluster.url(
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    );
     assert_eq!(encrypted(&good).await, Ok(true));
 
     // A CA that did not sign the server's certificate: refused by the client.
@@ -191,12 +198,10 @@ async fn libpq_sslmodes_against_a_tls_only_server() {
     assert!(err.contains("certificate verify failed"), "{err}");
     // verify-ca as well, and `require` with a root certificate (libpq: verify-ca).
     for mode in ["verify-ca", "require"] {
-        let err = encrypted(&cluster.url(
-            "localhost",
-            &format!("sslmode={mode}&sslrootcert={other}"),
-        ))
-        .await
-        .unwrap_err();
+        let err =
+            encrypted(&cluster.url("localhost", &format!("sslmode={mode}&sslrootcert={other}")))
+                .await
+                .unwrap_err();
         assert!(err.contains("certificate verify failed"), "{mode}: {err}");
     }
 
@@ -215,7 +220,10 @@ async fn libpq_sslmodes_against_a_tls_only_server() {
     );
 
     // require without a CA encrypts without verifying (libpq); prefer negotiates TLS.
-    assert_eq!(encrypted(&cluster.url("127.0.0.1", "sslmode=require")).await, Ok(true));
+    assert_eq!(
+        encrypted(&cluster.url("127.0.0.1", "sslmode=require")).await,
+        Ok(true)
+    );
     assert_eq!(encrypted(&cluster.url("127.0.0.1", "")).await, Ok(true));
     assert_eq!(
         Connector::new(&cluster.url("h", "")).unwrap().ssl_mode(),
@@ -226,16 +234,20 @@ async fn libpq_sslmodes_against_a_tls_only_server() {
     let err = encrypted(&cluster.url("localhost", "sslmode=disable"))
         .await
         .unwrap_err();
-    assert!(err.contains("no encryption") || err.contains("pg_hba.conf"), "{err}");
+    assert!(
+        err.contains("no encryption") || err.contains("pg_hba.conf"),
+        "{err}"
+    );
 
     // Every connection the crate makes goes the same way: creation, migrations, the pool.
     let db = cluster
-        .url("localhost", &format!("sslmode=verify-full&sslrootcert={ca}"))
+        .url(
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        )
         .replace("/postgres?", "/custodian_tls?");
     ensure_database(&db).await.unwrap();
-    run_migrations(&db, MIGRATIONS)
-        .await
-        .unwrap();
+    run_migrations(&db, MIGRATIONS).await.unwrap();
     let pool = pool(&db, 2).unwrap();
     let mut conn = pool.get().await.unwrap();
     let row: Ssl = sql_query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
@@ -248,11 +260,7 @@ async fn libpq_sslmodes_against_a_tls_only_server() {
     let refused = pool_error(&wrong).await;
     assert!(refused.contains("certificate verify failed"), "{refused}");
     assert!(ensure_database(&wrong).await.is_err());
-    assert!(
-        run_migrations(&wrong, MIGRATIONS)
-            .await
-            .is_err()
-    );
+    assert!(run_migrations(&wrong, MIGRATIONS).await.is_err());
 }
 
 async fn pool_error(url: &str) -> String {

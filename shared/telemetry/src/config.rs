@@ -212,7 +212,9 @@ mod tests {
     #[test]
     fn plain_variable_when_no_file() {
         std::env::set_var("CUSTODIAN_T2_URL", "redis://h");
-        let got = Env.secret("CUSTODIAN_T2_URL", "CUSTODIAN_T2_URL_FILE").unwrap();
+        let got = Env
+            .secret("CUSTODIAN_T2_URL", "CUSTODIAN_T2_URL_FILE")
+            .unwrap();
         assert_eq!(got.unwrap().expose(), "redis://h");
         assert!(Env
             .secret("CUSTODIAN_T2_UNSET", "CUSTODIAN_T2_UNSET_FILE")

@@ -17,12 +17,12 @@ use std::{
     sync::OnceLock,
 };
 
+use actix_service::IntoServiceFactory;
 use actix_web::{
     body::MessageBody,
     dev::{AppConfig, Response, Service, ServiceFactory},
     HttpServer,
 };
-use actix_service::IntoServiceFactory;
 use openssl::{
     ssl::{
         SslAcceptor, SslAcceptorBuilder, SslConnector, SslFiletype, SslMethod, SslVerifyMode,
@@ -139,6 +139,29 @@ where
     }
 }
 
+/// [`listen`] as a method, so a service's server chain reads
+/// `HttpServer::new(..).listen_tls(listener, settings.listen.tls.as_ref())?`.
+pub trait ListenTls: Sized {
+    fn listen_tls(self, listener: TcpListener, tls: Option<&ServerTls>) -> std::io::Result<Self>;
+}
+
+impl<F, I, S, B> ListenTls for HttpServer<F, I, S, B>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, actix_http::Request>,
+    S: ServiceFactory<actix_http::Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<actix_http::Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    fn listen_tls(self, listener: TcpListener, tls: Option<&ServerTls>) -> std::io::Result<Self> {
+        listen(self, listener, tls)
+    }
+}
+
 /// What a service presents and trusts when it calls another over `https://`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientTls {
@@ -192,9 +215,9 @@ impl ClientTls {
             builder
                 .set_private_key_file(key, SslFiletype::PEM)
                 .map_err(|e| file_error("client key", key, e))?;
-            builder.check_private_key().map_err(|_| {
-                "the client key does not match the client certificate".to_string()
-            })?;
+            builder
+                .check_private_key()
+                .map_err(|_| "the client key does not match the client certificate".to_string())?;
         }
         builder
             .set_alpn_protos(b"\x08http/1.1")

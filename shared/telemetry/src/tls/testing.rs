@@ -93,7 +93,13 @@ impl TestCa {
             };
             b.set_issuer_name(&cert_name)?;
             b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-            b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()?,
+            )?;
             let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
             b.append_extension(ski)?;
             b.sign(&key, MessageDigest::sha256())?;
