@@ -164,12 +164,16 @@ async fn rediss_with_a_custom_ca_and_client_certificate() {
             redis::cmd("PING").query_async::<String>(&mut conn).await
         },
     );
-    let err = wrong_ca.err().expect("a wrong CA is refused");
+    let Err(err) = wrong_ca else {
+        panic!("a wrong CA is refused")
+    };
     assert!(
         err.to_string().contains("certificate verify failed"),
         "{err}"
     );
-    let err = wrong_ca_from_env.err().expect("a wrong CA is refused");
+    let Err(err) = wrong_ca_from_env else {
+        panic!("a wrong CA is refused")
+    };
     assert!(
         err.to_string().contains("certificate verify failed"),
         "{err}"
