@@ -42,8 +42,9 @@ pub enum DatabaseError {
     Pool(String),
 }
 
-/// `DATABASE_URL`, `DATABASE_AUTO_CREATE` and `DATABASE_POOL_SIZE`, read the same way by every
-/// service.
+/// `DATABASE_URL` (or `DATABASE_URL_FILE`, a mounted secret), `DATABASE_AUTO_CREATE` and
+/// `DATABASE_POOL_SIZE`, read the same way by every service. The URL's `sslmode`,
+/// `sslrootcert`, `sslcert` and `sslkey` are libpq's ([`tls`]).
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     /// May carry a password, hence a secret.
