@@ -211,6 +211,9 @@ pub fn threshold_from_env() -> Result<f64, ConfigError> {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let env = Env;
+        // `https://` calls to other services: checked now, used through
+        // `custodian_telemetry::tls::upstream_connector`.
+        custodian_telemetry::tls::ClientTls::from_env(&env)?;
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(&env, "custodian_anomaly")?,

@@ -25,6 +25,7 @@ use custodian_events::{
     streams::{connect, RedisProbe},
     EventError, Streams, OUTBOX_MIGRATIONS,
 };
+use custodian_telemetry::tls::{ListenTls, ServerTls};
 use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -239,6 +240,7 @@ impl Application {
             .port();
         let server = run(
             listener,
+            settings.listen.tls.as_ref(),
             Shared {
                 pool: pool.clone(),
                 verifier,
@@ -302,6 +304,7 @@ struct Shared {
 
 fn run(
     listener: TcpListener,
+    tls: Option<&ServerTls>,
     shared: Shared,
     readiness: Readiness,
     metrics: Metrics,
@@ -326,7 +329,7 @@ fn run(
             .configure(move |cfg| health::configure(cfg, readiness, metrics))
             .configure(routes::configure)
     })
-    .listen(listener)
+    .listen_tls(listener, tls)
     .map_err(|source| StartupError::Bind {
         address: "listener".into(),
         source,

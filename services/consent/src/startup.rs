@@ -14,6 +14,7 @@ use custodian_events::{
     streams::RedisProbe,
     Streams, OUTBOX_MIGRATIONS,
 };
+use custodian_telemetry::tls::ListenTls;
 use custodian_telemetry::{shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -183,7 +184,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
-        .listen(listener)?
+        .listen_tls(listener, settings.listen.tls.as_ref())?
         .shutdown_timeout(30)
         .run();
         // Compile the R4 schema now rather than on the first write, then give back what

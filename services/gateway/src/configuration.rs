@@ -6,6 +6,7 @@ use std::time::Duration;
 use custodian_auth::InternalToken;
 use custodian_telemetry::{
     config::{Listen, Secret},
+    tls::ClientTls,
     ConfigError, Env,
 };
 
@@ -68,8 +69,10 @@ impl Upstreams {
     }
 }
 
-/// A plain-HTTP base URL of a service (`http://host[:port]`), parsed once at start. Services
-/// talk plain HTTP inside the cluster; the gateway's client has no TLS stack.
+/// A base URL of a service (`http://host[:port]` or `https://host[:port]`), parsed once at
+/// start. `https://` upstreams are verified against `UPSTREAM_CA_FILE` (or the system's roots),
+/// and presented `UPSTREAM_CLIENT_CERT_FILE` when they require mutual TLS
+/// ([`custodian_telemetry::tls`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamUrl {
     base: String,
@@ -77,12 +80,17 @@ pub struct UpstreamUrl {
 }
 
 impl UpstreamUrl {
-    /// Accepts `http://host`, `http://host:port`, with or without a trailing slash.
+    /// Accepts `http(s)://host`, `http(s)://host:port`, with or without a trailing slash.
     pub fn parse(raw: &str) -> Result<Self, String> {
         let raw = raw.trim().trim_end_matches('/');
-        let authority = raw
-            .strip_prefix("http://")
-            .ok_or_else(|| format!("`{raw}` is not an http:// URL (upstreams are plain HTTP)"))?;
+        let (authority, default_port) = match raw.strip_prefix("https://") {
+            Some(rest) => (rest, 443),
+            None => (
+                raw.strip_prefix("http://")
+                    .ok_or_else(|| format!("`{raw}` is not an http:// or https:// URL"))?,
+                80,
+            ),
+        };
         if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
             return Err(format!("`{raw}` must be http://host[:port] without a path"));
         }
@@ -93,7 +101,7 @@ impl UpstreamUrl {
         let authority = if has_port {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{default_port}")
         };
         Ok(Self {
             base: raw.to_string(),
@@ -129,9 +137,11 @@ impl Settings {
                 reason: "must be positive".into(),
             });
         }
+        // Checked now; the upstream client, JWKS and snapshot fetches use it.
+        ClientTls::from_env(&env)?;
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", 8080)?,
-            redis_url: Secret::new(env.string("REDIS_URL", "redis://127.0.0.1:6379")),
+            redis_url: custodian_events::streams::RedisSettings::url_from_env(&env)?,
             stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
             token_issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
             jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
@@ -180,11 +190,17 @@ mod tests {
             UpstreamUrl::parse("http://[::1]").unwrap().authority(),
             "[::1]:80"
         );
+        let tls = UpstreamUrl::parse("https://records.custodian.svc:8083/").unwrap();
+        assert_eq!(tls.base(), "https://records.custodian.svc:8083");
+        assert_eq!(
+            UpstreamUrl::parse("https://records").unwrap().authority(),
+            "records:443"
+        );
     }
 
     #[test]
     fn upstream_urls_are_refused() {
-        assert!(UpstreamUrl::parse("https://records:8083").is_err());
+        assert!(UpstreamUrl::parse("ftp://records:8083").is_err());
         assert!(UpstreamUrl::parse("records:8083").is_err());
         assert!(UpstreamUrl::parse("http://records:8083/fhir").is_err());
         assert!(UpstreamUrl::parse("http://").is_err());

@@ -13,6 +13,7 @@ use custodian_events::{
     streams::{connect, RedisProbe},
     Streams,
 };
+use custodian_telemetry::tls::ListenTls;
 use custodian_telemetry::{health, http::observe, shutdown::BackgroundTasks, Metrics, Readiness};
 
 use crate::{
@@ -100,7 +101,8 @@ impl Application {
                 .connector(
                     awc::Connector::new()
                         .limit(UPSTREAM_CONNECTIONS_PER_WORKER)
-                        .conn_keep_alive(UPSTREAM_IDLE),
+                        .conn_keep_alive(UPSTREAM_IDLE)
+                        .openssl(custodian_telemetry::tls::upstream_connector()),
                 )
                 .finish();
             let (readiness, metrics) = (readiness.clone(), metrics.clone());
@@ -113,7 +115,7 @@ impl Application {
                 .configure(routes::proxy::configure)
                 .default_service(web::to(routes::proxy::forward))
         })
-        .listen(listener)?
+        .listen_tls(listener, settings.listen.tls.as_ref())?
         .run();
         tracing::info!(port, public_url = %settings.public_url, "gateway listening");
         Ok(Self {

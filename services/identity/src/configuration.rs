@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use custodian_access::settings::AccessSettings;
-use custodian_telemetry::{config::Secret, ConfigError, Env};
+use custodian_telemetry::{config::Secret, tls::ServerTls, ConfigError, Env};
 
 /// Everything identity needs to start.
 #[derive(Debug, Clone)]
@@ -12,10 +12,14 @@ pub struct Settings {
     pub host: String,
     /// `PORT`, 8081 by default; 0 picks a free port (tests).
     pub port: u16,
+    /// `TLS_CERT_FILE`, `TLS_KEY_FILE`, `TLS_CLIENT_CA_FILE`: HTTPS (and mutual TLS) on the
+    /// port; `None`: plain HTTP.
+    pub tls: Option<ServerTls>,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub tokens: TokenSettings,
-    /// `ADMIN_USERNAME` and `ADMIN_PASSWORD`: the administrator bootstrapped at start.
+    /// `ADMIN_USERNAME` and `ADMIN_PASSWORD` (or `ADMIN_PASSWORD_FILE`): the administrator
+    /// bootstrapped at start.
     pub admin: Option<AdminSettings>,
     /// `CONSUMER_NAME`: this instance's name in Redis consumer groups.
     pub consumer_name: String,
@@ -152,14 +156,18 @@ impl Settings {
             });
         }
         let admin = env
-            .optional("ADMIN_PASSWORD")
+            .secret("ADMIN_PASSWORD", "ADMIN_PASSWORD_FILE")?
             .map(|password| AdminSettings {
                 username: env.string("ADMIN_USERNAME", "admin"),
-                password: Secret::new(password),
+                password,
             });
+        // `https://` calls to other services: checked now, used through
+        // `custodian_telemetry::tls::upstream_connector`.
+        custodian_telemetry::tls::ClientTls::from_env(&env)?;
         Ok(Self {
             host: env.string("HOST", "127.0.0.1"),
             port: env.parse("PORT", DEFAULT_PORT)?,
+            tls: ServerTls::from_env(&env)?,
             database: DatabaseSettings::from_env(&env, "custodian_identity")?,
             redis: RedisSettings::from_env(&env)?,
             tokens: TokenSettings {

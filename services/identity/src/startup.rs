@@ -16,6 +16,7 @@ use custodian_events::{
     streams::{self, RedisProbe},
     EventError, IdentityEvent, Streams, OUTBOX_MIGRATIONS,
 };
+use custodian_telemetry::tls::ListenTls;
 use custodian_telemetry::{health, http::observe, shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 use tokio_util::sync::CancellationToken;
@@ -189,7 +190,7 @@ impl Application {
                 .configure(routes::configure)
         })
         .shutdown_timeout(20)
-        .listen(listener)?
+        .listen_tls(listener, settings.tls.as_ref())?
         .run();
         Ok(Self {
             port,

@@ -66,6 +66,9 @@ impl Settings {
             name: "LEDGER_WITNESSES".into(),
             reason,
         })?;
+        // `https://` calls to other services: checked now, used through
+        // `custodian_telemetry::tls::upstream_connector`.
+        custodian_telemetry::tls::ClientTls::from_env(&env)?;
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", DEFAULT_PORT)?,
             database: DatabaseSettings::from_env(&env, "custodian_ledger")?,

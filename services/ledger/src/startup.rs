@@ -12,6 +12,7 @@ use custodian_auth::{
 };
 use custodian_database::PostgresProbe;
 use custodian_events::{consumer::GroupConsumer, streams::RedisProbe, Streams};
+use custodian_telemetry::tls::ListenTls;
 use custodian_telemetry::{shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -184,7 +185,7 @@ impl Application {
                 })
                 .configure(crate::routes::configure)
         })
-        .listen(listener)?
+        .listen_tls(listener, settings.listen.tls.as_ref())?
         .run();
         tracing::info!(port, origin = %settings.origin, "ledger listening");
         Ok(Self {

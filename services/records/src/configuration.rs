@@ -8,7 +8,8 @@ use custodian_telemetry::{config::Listen, config::Secret, ConfigError, Env};
 /// Where the encryption key comes from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// `RECORDS_ENCRYPTION_KEY`: 64 hex characters (wins over the file).
+    /// `RECORDS_ENCRYPTION_KEY` (or `RECORDS_ENCRYPTION_KEY_FILE`, holding the same 64 hex
+    /// characters): wins over `RECORDS_KEY_FILE`.
     Hex(Secret),
     /// `RECORDS_KEY_FILE`: 32 raw bytes, created 0600 with a random key when missing.
     File(String),
@@ -40,19 +41,25 @@ pub struct Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let env = Env;
-        let key = match env.optional("RECORDS_ENCRYPTION_KEY") {
-            Some(hex) => KeySource::Hex(Secret::new(hex)),
+        let key = match env.secret("RECORDS_ENCRYPTION_KEY", "RECORDS_ENCRYPTION_KEY_FILE")? {
+            Some(hex) => KeySource::Hex(hex),
             None => KeySource::File(env.string("RECORDS_KEY_FILE", "var/records.key")),
         };
+        // `https://` calls to other services: checked now, used through
+        // `custodian_telemetry::tls::upstream_connector`.
+        custodian_telemetry::tls::ClientTls::from_env(&env)?;
         Ok(Self {
             listen: Listen::from_env(&env, "HOST", "PORT", 8083)?,
-            database_url: Secret::new(env.string(
-                "DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/custodian_records",
-            )),
+            database_url: env
+                .secret("DATABASE_URL", "DATABASE_URL_FILE")?
+                .unwrap_or_else(|| {
+                    Secret::new("postgres://postgres@127.0.0.1:5432/custodian_records")
+                }),
             database_auto_create: env.flag("DATABASE_AUTO_CREATE", true),
             database_pool_size: env.parse("DATABASE_POOL_SIZE", 16)?,
-            redis_url: env.string("REDIS_URL", "redis://127.0.0.1:6379"),
+            redis_url: custodian_events::streams::RedisSettings::url_from_env(&env)?
+                .expose()
+                .to_string(),
             stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
             token_issuer: env.string("TOKEN_ISSUER", "http://127.0.0.1:8080"),
             jwks_url: env.string("JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),

@@ -13,6 +13,7 @@ use custodian_events::{
     streams::{connect, RedisProbe},
     Streams, OUTBOX_MIGRATIONS,
 };
+use custodian_telemetry::tls::ListenTls;
 use custodian_telemetry::{health, shutdown::BackgroundTasks, Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -240,7 +241,7 @@ impl Application {
                 .configure(|cfg| health::configure(cfg, readiness.clone(), metrics.clone()))
                 .configure(routes::configure)
         })
-        .listen(listener)?
+        .listen_tls(listener, settings.listen.tls.as_ref())?
         .run();
         tracing::info!(port, "records listening");
         // What parsing the schemas and the backfills freed goes back to the system.

@@ -224,6 +224,9 @@ impl DenySource {
     pub async fn fetch(&self) -> Result<DenySnapshot, String> {
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(5))
+            .connector(
+                awc::Connector::new().openssl(custodian_telemetry::tls::upstream_connector()),
+            )
             .finish();
         let url = format!("{}/internal/suspended", self.identity_url);
         let mut request = client.get(url);

@@ -164,6 +164,9 @@ pub async fn fetch_snapshot<T: serde::de::DeserializeOwned>(
     async fn fetch<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
         let client = awc::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
+            .connector(
+                awc::Connector::new().openssl(custodian_telemetry::tls::upstream_connector()),
+            )
             .finish();
         let mut response = authorize(client.get(url))
             .send()

@@ -95,6 +95,9 @@ impl TokenVerifier {
         }
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(5))
+            .connector(
+                awc::Connector::new().openssl(custodian_telemetry::tls::upstream_connector()),
+            )
             .finish();
         let mut response = client
             .get(&url)

@@ -1,5 +1,8 @@
 //! PostgreSQL for every service: a pool of async diesel connections, the service's database
 //! created when missing (developer machines and tests), and embedded migrations run at start.
+//! Every connection honours libpq's TLS parameters in the URL ([`tls`]).
+
+pub mod tls;
 
 use custodian_telemetry::{
     config::Secret,
@@ -13,9 +16,12 @@ use diesel_async::{
         deadpool::{Hook, HookError, Pool as DeadPool},
         AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
     },
-    AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
+use std::sync::Arc;
+
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+pub use tls::{Connector, SslMode};
 
 pub use diesel_async::pooled_connection::deadpool::Object as PooledConnection;
 pub use prepared::{prepared, Prepared};
@@ -39,8 +45,9 @@ pub enum DatabaseError {
     Pool(String),
 }
 
-/// `DATABASE_URL`, `DATABASE_AUTO_CREATE` and `DATABASE_POOL_SIZE`, read the same way by every
-/// service.
+/// `DATABASE_URL` (or `DATABASE_URL_FILE`, a mounted secret), `DATABASE_AUTO_CREATE` and
+/// `DATABASE_POOL_SIZE`, read the same way by every service. The URL's `sslmode`,
+/// `sslrootcert`, `sslcert` and `sslkey` are libpq's ([`tls`]).
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
     /// May carry a password, hence a secret.
@@ -61,10 +68,11 @@ impl DatabaseSettings {
             });
         }
         Ok(Self {
-            url: Secret::new(env.string(
-                "DATABASE_URL",
-                &format!("postgres://postgres@127.0.0.1:5432/{default_name}"),
-            )),
+            url: env
+                .secret("DATABASE_URL", "DATABASE_URL_FILE")?
+                .unwrap_or_else(|| {
+                    Secret::new(format!("postgres://postgres@127.0.0.1:5432/{default_name}"))
+                }),
             auto_create: env.flag("DATABASE_AUTO_CREATE", true),
             pool_size,
         })
@@ -106,9 +114,7 @@ pub async fn ensure_database(url: &str) -> Result<(), DatabaseError> {
             "database name {name:?} must be [A-Za-z0-9_]"
         )));
     }
-    let mut conn = AsyncPgConnection::establish(&server)
-        .await
-        .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+    let mut conn = connect(&server).await?;
     let exists: Vec<Found> = sql_query("SELECT 1 AS one FROM pg_database WHERE datname = $1")
         .bind::<diesel::sql_types::Text, _>(&name)
         .load(&mut conn)
@@ -149,11 +155,11 @@ pub async fn run_migrations(
     url: &str,
     migrations: EmbeddedMigrations,
 ) -> Result<(), DatabaseError> {
-    let url = url.to_string();
+    // Opened here, over TLS as the URL says; diesel's migration harness is synchronous, so it
+    // runs on a blocking thread through the wrapper.
+    let conn = connect(url).await?;
     tokio::task::spawn_blocking(move || {
-        let mut conn =
-            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-                .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(conn);
         // Session-level: released below, or by PostgreSQL when this connection ends however
         // the process does.
         diesel::RunQueryDsl::execute(
@@ -188,8 +194,12 @@ const VERIFY_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(2)
 /// have been dropped unnoticed, so only such a one is checked; a broken connection is never
 /// reused either way.
 pub fn pool(url: &str, max_size: usize) -> Result<Pool, DatabaseError> {
+    let connector: tls::SharedConnector = Arc::new(Connector::new(url)?);
     let mut config = ManagerConfig::default();
-    config.custom_setup = Box::new(|url| Box::pin(connect(url)));
+    config.custom_setup = Box::new(move |_url| {
+        let connector = connector.clone();
+        Box::pin(async move { setup(&connector).await })
+    });
     config.recycling_method = RecyclingMethod::Fast;
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     DeadPool::builder(manager)
@@ -239,12 +249,21 @@ fn observe(pool: &Pool) {
 ///   cost 15 % of all CPU in a read benchmark. So plans stay PostgreSQL's choice, and every
 ///   service keeps its growing tables' statistics fresh itself ([`keep_statistics`]): an
 ///   `ANALYZE` invalidates the plans made on the old statistics.
-async fn connect(url: &str) -> diesel::ConnectionResult<AsyncPgConnection> {
-    let mut conn = AsyncPgConnection::establish(url).await?;
+async fn setup(connector: &Connector) -> diesel::ConnectionResult<AsyncPgConnection> {
+    let mut conn = connector.connect().await?;
     conn.batch_execute("SET jit = off")
         .await
         .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
     Ok(conn)
+}
+
+/// One connection to `url`, outside any pool (database creation, migrations, tools), over
+/// TLS as the URL's `sslmode` says.
+pub async fn connect(url: &str) -> Result<AsyncPgConnection, DatabaseError> {
+    Connector::new(url)?
+        .connect()
+        .await
+        .map_err(|e| DatabaseError::Connect(e.to_string()))
 }
 
 /// `SELECT 1` on a pooled connection.
@@ -260,9 +279,7 @@ pub async fn check(pool: &Pool) -> Result<(), String> {
 /// Drops the database named in `url` (tests clean up after themselves).
 pub async fn drop_database(url: &str) -> Result<(), DatabaseError> {
     let (server, name) = split_url(url)?;
-    let mut conn = AsyncPgConnection::establish(&server)
-        .await
-        .map_err(|e| DatabaseError::Connect(e.to_string()))?;
+    let mut conn = connect(&server).await?;
     sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
         .execute(&mut conn)
         .await

@@ -64,7 +64,7 @@ pub trait Handler: Send + Sync + 'static {
 /// A connection for blocking reads: a blocking XREAD must not share the multiplexed
 /// connection other commands use, and needs a response timeout above its BLOCK time.
 pub async fn blocking_connection(url: &str) -> Result<ConnectionManager, EventError> {
-    let client = redis::Client::open(url)?;
+    let client = crate::streams::client(url)?;
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_response_timeout(Some(Duration::from_secs(30)))
         .set_connection_timeout(Some(Duration::from_secs(5)));

@@ -57,8 +57,9 @@ pub fn groups_of(stream: &str) -> &'static [&'static str] {
     }
 }
 
-/// `REDIS_URL`, `REDIS_STREAM_PREFIX` and the consumer groups' claim policy
-/// (`STREAM_CLAIM_IDLE_MS`, `STREAM_MAX_DELIVERIES`), read the same way by every service.
+/// `REDIS_URL` (or `REDIS_URL_FILE`), `REDIS_STREAM_PREFIX` and the consumer groups' claim
+/// policy (`STREAM_CLAIM_IDLE_MS`, `STREAM_MAX_DELIVERIES`), read the same way by every
+/// service. A `rediss://` URL connects over TLS ([`RedisTls`]).
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
     /// May carry a password, hence a secret.
@@ -72,12 +73,22 @@ impl RedisSettings {
         env: &custodian_telemetry::Env,
     ) -> Result<Self, custodian_telemetry::ConfigError> {
         Ok(Self {
-            url: custodian_telemetry::config::Secret::new(
-                env.string("REDIS_URL", "redis://127.0.0.1:6379"),
-            ),
+            url: Self::url_from_env(env)?,
             stream_prefix: env.string("REDIS_STREAM_PREFIX", "custodian"),
             claim: ClaimPolicy::from_env(env)?,
         })
+    }
+
+    /// `REDIS_URL_FILE` or `REDIS_URL` (`redis://127.0.0.1:6379`); the TLS files
+    /// ([`RedisTls::from_env`]) are checked too, so a bad one stops the service at start.
+    pub fn url_from_env(
+        env: &custodian_telemetry::Env,
+    ) -> Result<custodian_telemetry::config::Secret, custodian_telemetry::ConfigError> {
+        let url = env
+            .secret("REDIS_URL", "REDIS_URL_FILE")?
+            .unwrap_or_else(|| custodian_telemetry::config::Secret::new("redis://127.0.0.1:6379"));
+        RedisTls::from_env(env)?;
+        Ok(url)
     }
 
     pub fn streams(&self) -> Streams {
@@ -145,6 +156,118 @@ pub fn consumer_name_from_env(env: &custodian_telemetry::Env, service: &str) -> 
     })
 }
 
+/// What a `rediss://` connection trusts and presents: `REDIS_CA_FILE` (PEM; unset: the
+/// system's roots), `REDIS_CLIENT_CERT_FILE` and `REDIS_CLIENT_KEY_FILE` (PEM, the key PKCS#8:
+/// `BEGIN PRIVATE KEY`; both or neither) for a Redis that requires client certificates
+/// (`tls-auth-clients yes`). The server's host name is checked against its certificate.
+///
+/// The redis crate's `native-tls` backend is used, which is OpenSSL on Linux: the TLS stack
+/// the workspace already links, and it takes a custom CA and a client certificate.
+#[derive(Clone, Default)]
+pub struct RedisTls {
+    ca: Option<Vec<u8>>,
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTls")
+            .field("ca", &self.ca.is_some())
+            .field("client_certificate", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl RedisTls {
+    /// From `REDIS_CA_FILE`, `REDIS_CLIENT_CERT_FILE`, `REDIS_CLIENT_KEY_FILE`; the files are
+    /// read now.
+    pub fn from_env(
+        env: &custodian_telemetry::Env,
+    ) -> Result<Self, custodian_telemetry::ConfigError> {
+        let read = |name: &str| -> Result<Option<Vec<u8>>, custodian_telemetry::ConfigError> {
+            let Some(path) = env.optional(name) else {
+                return Ok(None);
+            };
+            let path = path.trim();
+            std::fs::read(path)
+                .map(Some)
+                .map_err(|e| custodian_telemetry::ConfigError::Invalid {
+                    name: name.into(),
+                    reason: format!("cannot read {path}: {e}"),
+                })
+        };
+        let ca = read("REDIS_CA_FILE")?;
+        let client = match (
+            read("REDIS_CLIENT_CERT_FILE")?,
+            read("REDIS_CLIENT_KEY_FILE")?,
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (Some(_), None) => {
+                return Err(custodian_telemetry::ConfigError::Missing(
+                    "REDIS_CLIENT_KEY_FILE".into(),
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(custodian_telemetry::ConfigError::Missing(
+                    "REDIS_CLIENT_CERT_FILE".into(),
+                ))
+            }
+        };
+        Ok(Self { ca, client })
+    }
+
+    /// From PEM files (tests, tools).
+    pub fn from_files(
+        ca: Option<&std::path::Path>,
+        client: Option<(&std::path::Path, &std::path::Path)>,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            ca: ca.map(std::fs::read).transpose()?,
+            client: match client {
+                Some((cert, key)) => Some((std::fs::read(cert)?, std::fs::read(key)?)),
+                None => None,
+            },
+        })
+    }
+}
+
+/// A Redis client for `url`: over TLS with the environment's [`RedisTls`] for `rediss://`,
+/// plain for `redis://`. Every connection the services make starts here.
+pub fn client(url: &str) -> Result<redis::Client, redis::RedisError> {
+    if !url.starts_with("rediss://") {
+        return redis::Client::open(url);
+    }
+    let tls = RedisTls::from_env(&custodian_telemetry::Env).map_err(|e| {
+        redis::RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "Redis TLS settings",
+            e.to_string(),
+        ))
+    })?;
+    client_with(url, &tls)
+}
+
+/// A Redis client for `url` with explicit TLS settings (used for `rediss://` only).
+pub fn client_with(url: &str, tls: &RedisTls) -> Result<redis::Client, redis::RedisError> {
+    if !url.starts_with("rediss://") || (tls.ca.is_none() && tls.client.is_none()) {
+        return redis::Client::open(url);
+    }
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls: tls
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: tls.ca.clone(),
+        },
+    )
+}
+
 /// How long a first connection to Redis is retried when Redis is slow or not up yet.
 pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -154,8 +277,22 @@ pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(3
 /// (seen in the fault harness on a loaded machine: "redis: timed out" after 4 s) should wait
 /// for it, as it would once connected, not exit. Other errors (a wrong password) fail at once.
 pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    connect_client(url, client(url)?).await
+}
+
+/// [`connect`] with explicit TLS settings.
+pub async fn connect_with(
+    url: &str,
+    tls: &RedisTls,
+) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    connect_client(url, client_with(url, tls)?).await
+}
+
+async fn connect_client(
+    url: &str,
+    client: redis::Client,
+) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     tracing::info!(redis = %redacted(url), "connecting to Redis");
-    let client = redis::Client::open(url)?;
     let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
     let mut wait = std::time::Duration::from_millis(200);
     loop {

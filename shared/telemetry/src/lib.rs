@@ -7,6 +7,7 @@
 //! - [`metrics`]: one Prometheus registry per service and the `/metrics` handler.
 //! - [`health`]: `/healthz` (alive) and `/readyz` (dependencies answer).
 //! - [`shutdown`]: stopping background tasks once the HTTP server has drained.
+//! - [`tls`]: HTTPS on the listeners (optionally mutual TLS) and TLS for calls between services.
 
 pub mod config;
 pub mod health;
@@ -15,6 +16,7 @@ pub mod logging;
 pub mod memory;
 pub mod metrics;
 pub mod shutdown;
+pub mod tls;
 
 pub use config::{ConfigError, Env};
 pub use health::{Readiness, ReadinessProbe};

@@ -147,6 +147,7 @@ pub async fn spawn_configured(
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
+            tls: None,
         },
         database: DatabaseSettings {
             url: custodian_telemetry::config::Secret::new(database_url.clone()),

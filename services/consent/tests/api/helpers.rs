@@ -145,6 +145,7 @@ async fn build(records_url: String) -> TestApp {
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
+            tls: None,
         },
         database: DatabaseSettings {
             url: Secret::new(database_url.clone()),

@@ -232,6 +232,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
+            tls: None,
         },
         redis_url: Secret::new(redis_url()),
         stream_prefix: stream_prefix.clone(),

@@ -43,6 +43,7 @@ fn settings(database_url: &str, prefix: &str, admin_password: &str) -> Settings 
     Settings {
         host: "127.0.0.1".into(),
         port: 0,
+        tls: None,
         database: DatabaseSettings {
             url: Secret::new(database_url),
             auto_create: true,

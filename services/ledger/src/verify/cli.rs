@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-
 use crate::cosignature::CosignatureVerifier;
 
 use super::{http::HttpSource, postgres::PgSource, verify, Report, SourceError, Trust};
@@ -157,7 +155,8 @@ pub async fn verify_with(args: &Args) -> Result<Report, SourceError> {
         quorum: args.quorum(),
     };
     if let Some(url) = &args.database {
-        let mut conn = AsyncPgConnection::establish(url)
+        // Over TLS as the URL's sslmode says, like the service's own connections.
+        let mut conn = custodian_database::connect(url)
             .await
             .map_err(|e| SourceError(format!("database: {e}")))?;
         let mut source = PgSource::new(&mut conn, database_label(url));

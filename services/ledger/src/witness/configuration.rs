@@ -54,10 +54,11 @@ impl WitnessSettings {
         Ok(Self {
             listen: Listen::from_env(&env, "WITNESS_HOST", "WITNESS_PORT", DEFAULT_PORT)?,
             database: DatabaseSettings {
-                url: Secret::new(env.string(
-                    "WITNESS_DATABASE_URL",
-                    "postgres://postgres@127.0.0.1:5432/custodian_witness",
-                )),
+                url: env
+                    .secret("WITNESS_DATABASE_URL", "WITNESS_DATABASE_URL_FILE")?
+                    .unwrap_or_else(|| {
+                        Secret::new("postgres://postgres@127.0.0.1:5432/custodian_witness")
+                    }),
                 auto_create: env.flag("DATABASE_AUTO_CREATE", true),
                 pool_size,
             },

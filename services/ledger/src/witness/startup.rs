@@ -6,6 +6,7 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{dev::Server, middleware::from_fn, web, App, HttpServer};
 use custodian_database::PostgresProbe;
+use custodian_telemetry::tls::ListenTls;
 use custodian_telemetry::{Metrics, Readiness};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations};
 
@@ -111,7 +112,7 @@ impl WitnessApplication {
                 })
                 .configure(super::routes::configure)
         })
-        .listen(listener)?
+        .listen_tls(listener, settings.listen.tls.as_ref())?
         .run();
         tracing::info!(
             port,

@@ -103,6 +103,7 @@ async fn start_with(
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
+            tls: None,
         },
         database: DatabaseSettings {
             url: Secret::new(db_url.clone()),

@@ -48,6 +48,7 @@ impl TestWitness {
             listen: Listen {
                 host: "127.0.0.1".into(),
                 port: 0,
+                tls: None,
             },
             database: DatabaseSettings {
                 url: Secret::new(db_url.clone()),

@@ -216,6 +216,7 @@ async fn build(consent_url: String, export_retention: Duration) -> TestApp {
         listen: Listen {
             host: "127.0.0.1".into(),
             port: 0,
+            tls: None,
         },
         database_url: Secret::new(database_url.clone()),
         database_auto_create: true,
