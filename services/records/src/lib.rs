@@ -23,7 +23,6 @@
 //! strings), the patient reference and the confidentiality code of each resource are not:
 //! they are what search and access control run on.
 
-use custodian_auth::openapi::BearerAuth;
 pub mod access;
 pub mod batch;
 pub mod configuration;
@@ -87,11 +86,12 @@ use utoipa::OpenApi;
         routes::internal::memberships,
     ),
     tags((name = "fhir", description = "FHIR R4 interactions")),
-    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
 /// The OpenAPI document of this service.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    custodian_auth::openapi::finish(&mut doc, "records");
+    doc
 }

@@ -56,7 +56,7 @@ use crate::{
         (status = 200, description = "Bundle of type searchset, filtered to what the caller may see"),
         (status = 400, description = "Unknown or malformed search parameter")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_get(
     req: HttpRequest,
@@ -80,7 +80,7 @@ pub async fn search_get(
     params(("type" = String, Path)),
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Bundle of type searchset")),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_post(
     req: HttpRequest,

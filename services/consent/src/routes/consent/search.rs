@@ -145,7 +145,7 @@ fn parse(pairs: &[(String, String)], handling: Handling) -> Result<SearchQuery, 
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 403, description = "A patient searching another patient's consents", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search(
     req: HttpRequest,
@@ -171,7 +171,7 @@ pub async fn search(
         (status = 403, description = "A patient searching another patient's consents", body = Object, content_type = "application/fhir+json"),
         (status = 415, description = "A body that is not a form", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_post(
     req: HttpRequest,
