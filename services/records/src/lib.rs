@@ -63,6 +63,7 @@ use utoipa::OpenApi;
         routes::patch::conditional_patch,
         routes::search::search_get,
         routes::search::search_post,
+        routes::search::search_get_alias,
         routes::transaction::bundle,
         routes::everything::everything,
         routes::erase::erase,
@@ -70,7 +71,6 @@ use utoipa::OpenApi;
         routes::everything::everything_all,
         routes::meta::meta,
         routes::meta::version_meta,
-        routes::meta::meta_in_use,
         routes::meta::meta_add,
         routes::meta::meta_delete,
         routes::validate::validate,
@@ -94,4 +94,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     custodian_auth::openapi::finish(&mut doc, "records");
     doc
+}
+
+/// The types `/fhir/{type}` serves here: every R4 type but Consent and AuditEvent, which have
+/// their own paths (consent, the ledger). The merged document's `{type}` takes these.
+pub fn served_types() -> Vec<&'static str> {
+    custodian_policy::resource_types::RESOURCE_TYPES
+        .iter()
+        .copied()
+        .filter(|t| !matches!(*t, "Consent" | "AuditEvent"))
+        .collect()
 }

@@ -65,18 +65,20 @@ pub async fn forward(
     state: web::Data<ProxyState>,
     client: web::Data<awc::Client>,
 ) -> Result<HttpResponse, GatewayError> {
-    let route = routing::route(req.path()).map_err(|e| match e {
-        Unroutable::NotFound => GatewayError::NotFound,
-        Unroutable::DotSegment => {
-            GatewayError::BadRequest("paths with `.` or `..` segments are not accepted".into())
-        }
-    })?;
+    // First: the gateway's own documented paths (`/healthz` ...) reach here for methods they
+    // do not serve.
     if let Some(allow) = state.methods.refuses(req.path(), req.method()) {
         return Err(GatewayError::MethodNotAllowed {
             method: req.method().to_string(),
             allow,
         });
     }
+    let route = routing::route(req.path()).map_err(|e| match e {
+        Unroutable::NotFound => GatewayError::NotFound,
+        Unroutable::DotSegment => {
+            GatewayError::BadRequest("paths with `.` or `..` segments are not accepted".into())
+        }
+    })?;
     if !route.public {
         authenticate(&req, &state).await?;
     }

@@ -72,6 +72,21 @@ pub async fn search_get(
     result
 }
 
+/// Search by GET on `_search` too (the same handler as `GET [type]`; documentation only).
+#[utoipa::path(
+    get,
+    path = "/fhir/{type}/_search",
+    tag = "fhir",
+    params(("type" = String, Path)),
+    responses(
+        (status = 200, description = "Bundle of type searchset, filtered to what the caller may see"),
+        (status = 400, description = "Unknown or malformed search parameter")
+    ),
+    security(("smart" = []))
+)]
+#[allow(dead_code)]
+pub(crate) fn search_get_alias() {}
+
 /// Search with parameters in a form body.
 #[utoipa::path(
     post,

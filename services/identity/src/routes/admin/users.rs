@@ -308,6 +308,7 @@ pub async fn unlock(
     security(("smart" = [])),
     responses(
         (status = 200, description = "Suspended (or already was)", body = UserResponse),
+        (status = 400, description = "Malformed body (not JSON)", body = ApiErrorBody),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),
         (status = 404, description = "No such user", body = ApiErrorBody),
         (status = 422, description = "Missing reason, or an administrator suspending themselves", body = ApiErrorBody),
