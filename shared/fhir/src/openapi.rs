@@ -9,6 +9,12 @@
 
 use serde_json::{json, Map, Value};
 
+/// Any text without U+0000 (refused: PostgreSQL text cannot hold it).
+const ANY_TEXT: &str = r"^[^\u0000]*$";
+
+/// A patient named by reference (`Patient/<id>`) or by id.
+const REFERENCE_OR_ID: &str = r"^Patient/[A-Za-z0-9\-.]{1,64}$|^[A-Za-z0-9\-.]{1,64}$";
+
 /// The largest `_count` the services read (an unsigned 64-bit count).
 pub const COUNT_MAX: u64 = u64::MAX;
 
@@ -137,7 +143,13 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
     let type_enum = || json!({"type": "string", "enum": types});
     let instant = || string_with(json!({"pattern": instant_pattern()}));
     let search_date = |empty: bool| {
-        let core = format!("{PREFIXES}{}", date_time_pattern());
+        // The ledger's AuditEvent takes the comparisons only.
+        let prefixes = if path.starts_with("/fhir/AuditEvent") {
+            "(eq|gt|lt|ge|le)?"
+        } else {
+            PREFIXES
+        };
+        let core = format!("{prefixes}{}", date_time_pattern());
         let pattern = if empty {
             format!("^$|^{core}$")
         } else {
@@ -145,6 +157,9 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         };
         string_with(json!({ "pattern": pattern }))
     };
+    if path.starts_with("/anomaly") {
+        return None;
+    }
     if path.starts_with("/ledger") {
         let count =
             |max: &str| string_with(json!({"pattern": format!("^([1-9][0-9]{{0,2}}|{max})$")}));
@@ -156,7 +171,7 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
             ("query", "limit") => Some(count("1000")),
             ("query", "since") => Some(instant()),
             ("query", "_count") => Some(json!({"type": "integer", "minimum": 1, "maximum": 1000})),
-            ("query", "patient") => Some(json!({"type": "string", "minLength": 1})),
+            ("query", "patient") => Some(string_with(json!({"pattern": REFERENCE_OR_ID}))),
             _ => None,
         };
     }
@@ -171,8 +186,11 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         ("path", "job") | ("path", "part") => string_with(json!({"pattern": ID_PATTERN})),
         // AuditEvent ignores an empty `_count`.
         ("query", "_count") if audit => string_with(json!({"pattern": "^$|^[0-9]{1,19}$"})),
-        ("query", "patient") if audit => string_with(json!({
-            "pattern": r"^$|^Patient/[A-Za-z0-9\-.]{1,64}$"
+        ("query", "patient") if audit => {
+            string_with(json!({"pattern": format!("^$|{REFERENCE_OR_ID}")}))
+        }
+        ("query", "agent") if audit => string_with(json!({
+            "pattern": r"^$|^(Practitioner|User)/[A-Za-z0-9\-.]{1,64}$|^[A-Za-z0-9\-.]{1,64}$"
         })),
         ("query", "_count") if path.contains("$everything") => {
             json!({"type": "integer", "minimum": 1, "maximum": COUNT_MAX})
@@ -193,15 +211,21 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         }
         ("query", "_total") => string_with(json!({"enum": ["none", "estimate", "accurate"]})),
         ("query", "_include") | ("query", "_revinclude") => string_with(json!({"enum": ["*"]})),
+        ("query", "_elements") if path.contains("$export") => string_with(json!({
+            "pattern": r"^$|^[A-Za-z0-9_.]{1,64}(,[A-Za-z0-9_.]{1,64}){0,4}$"
+        })),
+        // Comma-separated element names (letters and digits), each trimmed; empty ones ignored.
         ("query", "_elements") => string_with(json!({
-            "pattern": r"^$|^[a-z][A-Za-z]{0,30}(,[a-z][A-Za-z]{0,30}){0,4}$"
+            "pattern": r"^\s*[A-Za-z0-9]*\s*(,\s*[A-Za-z0-9]*\s*)*$"
         })),
         ("query", "_sort") if audit => string_with(json!({"enum": ["date", "-date"]})),
+        // Any search parameter of the type sorts; these are the ones every type has (and
+        // Consent's date). The value is trimmed.
         ("query", "_sort") if consent => string_with(json!({
-            "enum": ["", "_id", "-_id", "_lastUpdated", "-_lastUpdated", "date", "-date"]
+            "pattern": r"^\s*(-?(_id|_lastUpdated|date))?\s*$"
         })),
         ("query", "_sort") => string_with(json!({
-            "enum": ["", "_id", "-_id", "_lastUpdated", "-_lastUpdated"]
+            "pattern": r"^\s*(-?(_id|_lastUpdated))?\s*$"
         })),
         ("query", "_outputFormat") => string_with(json!({
             "enum": ["application/fhir+ndjson", "application/ndjson", "ndjson"]
@@ -209,11 +233,13 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         ("query", "_typeFilter") => string_with(json!({
             "pattern": format!(r"^({})\?_id=[A-Za-z0-9\-.]{{1,64}}$", types.join("|"))
         })),
-        ("query", "action") => string_with(json!({"enum": ["C", "R", "U", "D", "E"]})),
-        ("query", "outcome") => string_with(json!({"enum": ["0", "4", "8", "12"]})),
-        // Search values taken as any text (an unknown value matches nothing).
+        // Empty: not filtered.
+        ("query", "action") => string_with(json!({"enum": ["", "C", "R", "U", "D", "E"]})),
+        ("query", "outcome") => string_with(json!({"enum": ["", "0", "4", "8", "12"]})),
+        // Search values taken as any text (an unknown value matches nothing), but U+0000,
+        // which no stored text can hold.
         ("query", "_id" | "patient" | "agent" | "actor" | "status" | "category") => {
-            json!({"type": "string"})
+            string_with(json!({"pattern": ANY_TEXT}))
         }
         ("header", "If-Match") | ("header", "If-None-Match") => {
             string_with(json!({"pattern": ETAG_PATTERN}))
@@ -263,8 +289,11 @@ fn resource_body(types: &[&str], path: &str) -> Value {
     if path == "/fhir" {
         schema["required"] = json!(["resourceType", "type"]);
         schema["properties"]["type"] = json!({"type": "string", "enum": ["transaction", "batch"]});
-        // Entries as the specification has them; searches shown (`request.url` a search).
-        schema["properties"]["entry"] = json!({
+        // A batch answers every entry, a bad one with its own error; a transaction refuses a
+        // bad entry as a whole: its entries are as the specification has them (searches shown).
+        schema["properties"]["entry"] = json!({"type": "array"});
+        schema["if"] = json!({"properties": {"type": {"const": "transaction"}}});
+        schema["then"]["properties"]["entry"] = json!({
             "type": "array",
             "items": {
                 "type": "object",
@@ -283,7 +312,6 @@ fn resource_body(types: &[&str], path: &str) -> Value {
                 "additionalProperties": false
             }
         });
-        schema["additionalProperties"] = json!(false);
     }
     schema
 }
@@ -393,7 +421,7 @@ fn conditional_criteria(operation: &mut Map<String, Value>, path: &str, method: 
             "name": "_id",
             "required": true,
             "description": "The criteria that select the resource: any search parameters of the type (at least one); `_id` is shown",
-            "schema": {"type": "string", "minLength": 1}
+            "schema": {"type": "string", "minLength": 1, "pattern": ANY_TEXT}
         }));
     }
 }
@@ -436,10 +464,18 @@ fn tighten_body(operation: &mut Map<String, Value>, path: &str, method: &str, ty
             json_patch_body()
         } else if media_type == "application/x-www-form-urlencoded" {
             // `_search` by POST: the parameters of the query string, as a form.
+            // Parameters it does not know are ignored (lenient handling).
             json!({"type": "object", "properties": {
-                "_id": {"type": "string"},
+                "_id": {"type": "string", "pattern": ANY_TEXT},
                 "_count": {"type": "integer", "minimum": 0}
-            }, "additionalProperties": false})
+            }})
+        } else if path.ends_with("$export") {
+            // Export parameters it does not know are ignored.
+            let mut schema = parameters_body();
+            if let Some(o) = schema.as_object_mut() {
+                o.remove("additionalProperties");
+            }
+            schema
         } else if path.contains('$') && !path.ends_with("$validate") {
             parameters_body()
         } else if media_type.contains("json") && method != "patch" {
