@@ -189,8 +189,10 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         ("query", "patient") if audit => {
             string_with(json!({"pattern": format!("^$|{REFERENCE_OR_ID}")}))
         }
+        // `Practitioner/<id>`, or a user id (the token's `sub`, `User/` optional): no `/` or
+        // `|`, no surrounding spaces.
         ("query", "agent") if audit => string_with(json!({
-            "pattern": r"^$|^(Practitioner|User)/[A-Za-z0-9\-.]{1,64}$|^[A-Za-z0-9\-.]{1,64}$"
+            "pattern": r"^$|^Practitioner/[A-Za-z0-9\-.]{1,64}$|^(User/)?[^/|\s\u0000]([^/|\u0000]{0,62}[^/|\s\u0000])?$"
         })),
         ("query", "_count") if path.contains("$everything") => {
             json!({"type": "integer", "minimum": 1, "maximum": COUNT_MAX})
