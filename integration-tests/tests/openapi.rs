@@ -4,6 +4,8 @@
 //! `scripts/ensure-api-tools.sh`), and when it breaks the rules below (unique operation ids,
 //! tags declared once, the security scheme on exactly the paths that need a token).
 
+#![allow(clippy::expect_used)] // test code
+
 use std::{collections::BTreeMap, path::PathBuf, process::Command};
 
 use serde_json::Value;
