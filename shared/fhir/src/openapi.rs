@@ -190,9 +190,9 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
             string_with(json!({"pattern": format!("^$|{REFERENCE_OR_ID}")}))
         }
         // `Practitioner/<id>`, or a user id (the token's `sub`, `User/` optional) without `/`
-        // or `|`; surrounding spaces are trimmed, and nothing left is no filter.
+        // or `|`, surrounding spaces trimmed; empty: no filter.
         ("query", "agent") if audit => string_with(json!({
-            "pattern": r"^\s*(Practitioner/[A-Za-z0-9\-.]{1,64}|(User/)?[^/|\s\u0000]([^/|\u0000]{0,62}[^/|\s\u0000])?)?\s*$"
+            "pattern": r"^$|^\s*(Practitioner/[A-Za-z0-9\-.]{1,64}|(User/)?[^/|\s\u0000]([^/|\u0000]{0,62}[^/|\s\u0000])?)\s*$"
         })),
         ("query", "_count") if path.contains("$everything") => {
             json!({"type": "integer", "minimum": 1, "maximum": COUNT_MAX})
