@@ -218,7 +218,9 @@ declare -a ARGS=(
 [ -n "${API_CHECK_SEED:-}" ] && ARGS+=(--seed "$API_CHECK_SEED")
 echo "==> schemathesis ${ARGS[*]/$PRACT_TOKEN/<token>}"
 set +e
-"$TOOLS/schemathesis" "${ARGS[@]}" 2>&1 | tee "$OUT/schemathesis.log"
+# From $OUT: schemathesis keeps a cache of past failures (.schemathesis/) in its working
+# directory; under var/api-check it is fresh each run and never in the checkout.
+(cd "$OUT" && "$TOOLS/schemathesis" "${ARGS[@]}") 2>&1 | tee "$OUT/schemathesis.log"
 RC=${PIPESTATUS[0]}
 set -e
 
