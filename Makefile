@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test bench faults load build fmt fmt-check lint openapi clean-data deps
+.PHONY: help run test bench faults load build fmt fmt-check lint openapi api-check clean-data deps
 
 help: ## List the targets
 	@echo "Custodian: make <target>"
@@ -38,6 +38,9 @@ lint: ## Clippy on every target, warnings are errors
 
 openapi: ## Regenerate openapi/openapi.json
 	UPDATE_OPENAPI=1 $(CARGO) test -p integration-tests --test openapi
+
+api-check: ## schemathesis (all checks) against the whole suite through the gateway (var/api-check/)
+	@scripts/api-check.sh
 
 clean-data: ## Drop the local databases (custodian_*), this suite's Redis streams and var/ (keeps target/)
 	@scripts/clean-data.sh

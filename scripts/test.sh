@@ -82,4 +82,9 @@ done
 step "cargo build --workspace --bins" cargo build --workspace --bins || exit 1
 # --no-fail-fast: report every failing test binary, not only the first.
 step "cargo test --workspace" cargo test --workspace --no-fail-fast "$@" || exit 1
+# Does the API do what openapi/openapi.json says? schemathesis with every check against the
+# whole suite, a few examples per operation within a time budget (`make api-check` is the full
+# run). A step of its own rather than a cargo test: it runs the six binaries on ports and
+# databases of its own for a few minutes, which would compete with the parallel test binaries.
+step "API check (scripts/api-check.sh --quick)" env SKIP_BUILD=1 scripts/api-check.sh --quick || exit 1
 exit 0

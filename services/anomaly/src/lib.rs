@@ -20,7 +20,6 @@
 //!   [`metrics`]: the service's counters.
 //! - [`configuration`], [`startup`], [`error`]: settings, wiring, the error policy.
 
-use custodian_auth::openapi::BearerAuth;
 pub mod care_facts;
 pub mod configuration;
 pub mod consumer;
@@ -51,7 +50,6 @@ use utoipa::OpenApi;
         routes::detected_issue::review::dismiss,
     ),
     components(schemas(domain::alerts::AlertRecord)),
-    modifiers(&BearerAuth),
     tags(
         (name = "alerts", description = "Anomaly alerts (roles auditor and admin)"),
         (name = "DetectedIssue", description = "Alerts as FHIR DetectedIssues, and their review (roles auditor and admin)")
@@ -61,7 +59,9 @@ struct ApiDoc;
 
 /// The service's OpenAPI document.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    custodian_auth::openapi::finish(&mut doc, "anomaly");
+    doc
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The OpenAPI document: every public path, including the `/consent/Consent` twins of the
 //! `/fhir/Consent` interactions and the health and metrics endpoints.
 
-use custodian_auth::openapi::BearerAuth;
 use utoipa::{openapi::OpenApi as OpenApiDocument, Modify, OpenApi};
 
 use crate::routes::{consent, decide, internal};
@@ -30,7 +29,7 @@ use crate::routes::{consent, decide, internal};
         metrics,
     ),
     components(schemas(decide::DecideRequest, decide::DecideResponse)),
-    modifiers(&BearerAuth, &ConsentPrefix),
+    modifiers(&ConsentPrefix),
     tags(
         (name = "Consent", description = "FHIR R4 Consent interactions, under /fhir and /consent"),
         (name = "decide", description = "Access decisions over stored consents"),
@@ -42,7 +41,9 @@ struct ApiDoc;
 
 /// The service's OpenAPI document.
 pub fn openapi() -> OpenApiDocument {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    custodian_auth::openapi::finish(&mut doc, "consent");
+    doc
 }
 
 /// The Consent interactions are served under `/consent` too: document the twins.
@@ -57,15 +58,7 @@ impl Modify for ConsentPrefix {
             .filter_map(|(path, item)| {
                 let rest = path.strip_prefix("/fhir/Consent")?;
                 let mut item = item.clone();
-                for operation in [
-                    &mut item.get,
-                    &mut item.put,
-                    &mut item.post,
-                    &mut item.delete,
-                ]
-                .into_iter()
-                .flatten()
-                {
+                for operation in custodian_auth::openapi::operations_mut(&mut item) {
                     operation.operation_id = operation
                         .operation_id
                         .take()
@@ -132,8 +125,11 @@ mod tests {
             .put
             .as_ref()
             .unwrap();
-        assert_eq!(put.operation_id.as_deref(), Some("update_under_consent"));
+        assert_eq!(
+            put.operation_id.as_deref(),
+            Some("consent_update_under_consent")
+        );
         let json = doc.to_json().unwrap();
-        assert!(json.contains("\"bearer\""));
+        assert!(json.contains("\"smart\""));
     }
 }

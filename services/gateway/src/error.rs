@@ -2,7 +2,10 @@
 //! clients) with the status set here, the one place kinds map to codes. Causes (connection
 //! errors, upstream addresses) go to the log, never to the client.
 
-use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use actix_web::{
+    http::{header, StatusCode},
+    HttpResponse, ResponseError,
+};
 use custodian_auth::AuthError;
 use serde_json::json;
 
@@ -16,6 +19,9 @@ pub enum GatewayError {
     /// 404: no service serves the path, or it is internal.
     #[error("no resource is served at this path")]
     NotFound,
+    /// 405: the path is documented, the method is not (`allow`: the methods that are).
+    #[error("{method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     /// 400: the request cannot be forwarded as it is.
     #[error("{0}")]
     BadRequest(String),
@@ -38,6 +44,7 @@ impl GatewayError {
     fn code(&self) -> &'static str {
         match self {
             GatewayError::NotFound => "not-found",
+            GatewayError::MethodNotAllowed { .. } => "not-supported",
             GatewayError::BadRequest(_) => "invalid",
             GatewayError::Auth(_) => "security",
             GatewayError::PayloadTooLarge { .. } => "too-costly",
@@ -61,6 +68,7 @@ impl ResponseError for GatewayError {
     fn status_code(&self) -> StatusCode {
         match self {
             GatewayError::NotFound => StatusCode::NOT_FOUND,
+            GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GatewayError::Auth(e) => e.status_code(),
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -72,6 +80,13 @@ impl ResponseError for GatewayError {
     fn error_response(&self) -> HttpResponse {
         match self {
             GatewayError::Auth(e) => e.error_response(),
+            GatewayError::MethodNotAllowed { allow, .. } => {
+                let mut response = outcome(self.status_code(), self.code(), &self.to_string());
+                if let Ok(value) = header::HeaderValue::from_str(allow) {
+                    response.headers_mut().insert(header::ALLOW, value);
+                }
+                response
+            }
             other => outcome(other.status_code(), other.code(), &other.to_string()),
         }
     }
@@ -82,6 +97,8 @@ impl ResponseError for GatewayError {
 pub enum StartupError {
     #[error("redis: {0}")]
     Redis(String),
+    #[error("the merged OpenAPI document: {0}")]
+    Document(#[from] crate::methods::MethodTableError),
     #[error("could not listen: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`configuration`]: settings from the environment.
 //! - [`routing`]: which service serves a path, which paths are public (pure functions).
+//! - [`methods`]: the methods each documented path declares (others are a 405 with `Allow`).
 //! - [`routes`]: the proxy handler, `/openapi.json` and `/docs`.
 //! - [`forwarding`]: `X-Forwarded-*` as the services behind should see them (`TRUSTED_PROXIES`).
 //! - [`readiness`]: `/readyz` checks of the services behind.
@@ -19,6 +20,7 @@
 pub mod configuration;
 pub mod error;
 pub mod forwarding;
+pub mod methods;
 pub mod metrics;
 pub mod readiness;
 pub mod routes;
@@ -46,5 +48,14 @@ struct ApiDoc;
 
 /// The OpenAPI document of the gateway's own endpoints (merged into `openapi/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.servers = Some(vec![utoipa::openapi::server::ServerBuilder::new()
+        .url("/")
+        .description(Some(
+            "The gateway that serves this document (its public URL): every path below is reached \
+             through it",
+        ))
+        .build()]);
+    custodian_auth::openapi::finish(&mut doc, "gateway");
+    doc
 }

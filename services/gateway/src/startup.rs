@@ -19,6 +19,7 @@ use custodian_telemetry::{health, http::observe, shutdown::BackgroundTasks, Metr
 use crate::{
     configuration::Settings,
     error::StartupError,
+    methods::MethodTable,
     metrics::GatewayMetrics,
     readiness::UpstreamProbe,
     routes::{self, proxy::ProxyState},
@@ -81,6 +82,7 @@ impl Application {
             verifier,
             metrics: GatewayMetrics::new(&metrics),
             trusted_proxies: settings.trusted_proxies.clone(),
+            methods: MethodTable::from_document(routes::docs::MERGED_OPENAPI)?,
         });
         let mut readiness = Readiness::new().with(RedisProbe(redis)).with(deny_probe);
         for upstream in Upstream::ALL {

@@ -15,7 +15,6 @@
 //!   in-memory buckets it keeps per address.
 //! - [`error`]: every error and its HTTP answer; [`metrics`]: identity's counters.
 
-use custodian_auth::openapi::BearerAuth;
 pub mod bootstrap;
 pub mod configuration;
 pub mod consumers;
@@ -60,7 +59,6 @@ use routes::{admin, internal, token, well_known};
         admin::keys::rotate,
         internal::suspended::suspended,
     ),
-    modifiers(&BearerAuth),
     tags(
         (name = "tokens", description = "OAuth2 token issuance and revocation"),
         (name = "discovery", description = "JWKS and server metadata"),
@@ -70,7 +68,89 @@ use routes::{admin, internal, token, well_known};
 )]
 struct ApiDoc;
 
-/// The OpenAPI document of every public endpoint.
+/// The OpenAPI document of every public endpoint. Identity defines the `smart` security scheme
+/// the other services' operations name: it issues the tokens and knows their scopes.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    use custodian_auth::openapi::{describe_scope, finish, smart_scheme, SMART};
+    let mut doc = ApiDoc::openapi();
+    let scopes = documented_scopes()
+        .into_iter()
+        .map(|scope| (scope.clone(), describe_scope(&scope)));
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(SMART, smart_scheme(scopes));
+    finish(&mut doc, "identity");
+    doc
+}
+
+/// The scopes the OpenAPI document lists: every scope some role can get (as the discovery
+/// documents list them, SMART v2), with the v1 spellings of the same grants.
+pub fn documented_scopes() -> Vec<String> {
+    let mut scopes = tokens::all_scopes();
+    let v1: Vec<String> = scopes
+        .iter()
+        .flat_map(|scope| {
+            let (base, letters) = scope.rsplit_once('.').unwrap_or((scope, ""));
+            let spellings: &[&str] = match letters {
+                "rs" => &["read"],
+                "cruds" => &["read", "write", "*"],
+                _ => &[],
+            };
+            spellings.iter().map(move |p| format!("{base}.{p}"))
+        })
+        .collect();
+    for scope in v1 {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    scopes
+}
+
+#[cfg(test)]
+mod openapi_tests {
+    use super::*;
+    use custodian_auth::Role;
+
+    #[test]
+    fn every_documented_scope_is_granted_to_some_role() {
+        let scopes = documented_scopes();
+        for wanted in [
+            "patient/*.read",
+            "user/*.write",
+            "system/*.read",
+            "openid",
+            "fhirUser",
+        ] {
+            assert!(scopes.iter().any(|s| s == wanted), "{wanted} missing");
+        }
+        for scope in &scopes {
+            assert!(
+                [
+                    Role::Admin,
+                    Role::Practitioner,
+                    Role::Patient,
+                    Role::Auditor,
+                    Role::Service
+                ]
+                .into_iter()
+                .any(|role| tokens::grant(role, Some(scope)).is_ok()),
+                "{scope} is documented but no role can get it"
+            );
+        }
+    }
+
+    #[test]
+    fn the_smart_scheme_names_the_token_endpoint() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        let scheme = &doc["components"]["securitySchemes"]["smart"];
+        assert_eq!(scheme["type"], "oauth2");
+        assert_eq!(scheme["flows"]["password"]["tokenUrl"], "/auth/token");
+        assert_eq!(
+            scheme["flows"]["clientCredentials"]["tokenUrl"],
+            "/auth/token"
+        );
+        assert!(scheme["flows"]["password"]["scopes"]["patient/*.rs"].is_string());
+        assert!(scheme["flows"].get("authorizationCode").is_none());
+    }
 }

@@ -24,7 +24,6 @@
 //!   answers.
 //! - [`configuration`], [`startup`]: settings and wiring.
 
-use custodian_auth::openapi::BearerAuth;
 pub mod audit_search;
 pub mod checkpointer;
 pub mod configuration;
@@ -84,11 +83,16 @@ use utoipa::OpenApi;
         routes::proofs::InclusionProofResponse,
         routes::proofs::ConsistencyProofResponse,
     )),
-    modifiers(&BearerAuth)
+    tags(
+        (name = "ledger", description = "The Merkle log of every access: checkpoints, entries, proofs, tiles (C2SP tlog-tiles)"),
+        (name = "fhir", description = "FHIR R4 interactions"),
+    )
 )]
 struct ApiDoc;
 
 /// The OpenAPI document of the ledger's API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    custodian_auth::openapi::finish(&mut doc, "ledger");
+    doc
 }

@@ -23,7 +23,6 @@
 //! strings), the patient reference and the confidentiality code of each resource are not:
 //! they are what search and access control run on.
 
-use custodian_auth::openapi::BearerAuth;
 pub mod access;
 pub mod batch;
 pub mod configuration;
@@ -64,6 +63,7 @@ use utoipa::OpenApi;
         routes::patch::conditional_patch,
         routes::search::search_get,
         routes::search::search_post,
+        routes::search::search_get_alias,
         routes::transaction::bundle,
         routes::everything::everything,
         routes::erase::erase,
@@ -71,7 +71,6 @@ use utoipa::OpenApi;
         routes::everything::everything_all,
         routes::meta::meta,
         routes::meta::version_meta,
-        routes::meta::meta_in_use,
         routes::meta::meta_add,
         routes::meta::meta_delete,
         routes::validate::validate,
@@ -87,11 +86,22 @@ use utoipa::OpenApi;
         routes::internal::memberships,
     ),
     tags((name = "fhir", description = "FHIR R4 interactions")),
-    modifiers(&BearerAuth)
 )]
 struct ApiDoc;
 
 /// The OpenAPI document of this service.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    custodian_auth::openapi::finish(&mut doc, "records");
+    doc
+}
+
+/// The types `/fhir/{type}` serves here: every R4 type but Consent and AuditEvent, which have
+/// their own paths (consent, the ledger). The merged document's `{type}` takes these.
+pub fn served_types() -> Vec<&'static str> {
+    custodian_policy::resource_types::RESOURCE_TYPES
+        .iter()
+        .copied()
+        .filter(|t| !matches!(*t, "Consent" | "AuditEvent"))
+        .collect()
 }

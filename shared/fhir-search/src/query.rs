@@ -1192,6 +1192,15 @@ impl SearchQuery {
         pairs: &[(String, String)],
         handling: Handling,
     ) -> Result<Self, FhirError> {
+        // PostgreSQL text cannot hold U+0000: such a value would fail in the query (a 500).
+        if pairs
+            .iter()
+            .any(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(FhirError::BadRequest(
+                "search parameters may not contain the NUL character (U+0000)".into(),
+            ));
+        }
         let registry = store.registry;
         let mut c = Conditions {
             store,

@@ -228,6 +228,11 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<i64>, FhirError> {
         return Ok(None);
     };
     let raw = raw.to_str().unwrap_or_default();
+    // An empty field is an empty list of entity tags (RFC 9110 5.6.1): no precondition, as
+    // when the header is absent.
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
     parse_etag(raw).map(Some).ok_or_else(|| {
         FhirError::BadRequest(format!(
             "If-Match {raw:?} is not a version ETag like W/\"1\""

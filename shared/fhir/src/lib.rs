@@ -19,6 +19,7 @@ pub mod exact_numbers;
 pub mod history;
 pub mod http;
 pub mod json_text;
+pub mod openapi;
 pub mod outcome;
 pub mod validate;
 

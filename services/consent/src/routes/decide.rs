@@ -99,7 +99,7 @@ fn label(verdict: &ConsentVerdict) -> &'static str {
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 403, description = "Neither a service nor the patient herself", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn decide(
     caller: Caller,

@@ -11,7 +11,7 @@ use crate::{domain::ConsentResource, error::ConsentError, routes::AppState, stor
     get,
     path = "/internal/consents",
     tag = "internal",
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "One ConsentChange per consent: its current version, with the typed consent while it is active (null when not active or deleted)", body = Vec<Object>),
         (status = 401, description = "No or a wrong service credential (INTERNAL_TOKEN_FILE)"),

@@ -22,6 +22,7 @@ use crate::{
     configuration::Upstreams,
     error::GatewayError,
     forwarding::{self, Incoming, TrustedProxies},
+    methods::MethodTable,
     metrics::GatewayMetrics,
     routing::{self, Unroutable, Upstream},
 };
@@ -34,6 +35,8 @@ pub struct ProxyState {
     pub metrics: GatewayMetrics,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: TrustedProxies,
+    /// The methods each documented path declares: any other is a 405 here.
+    pub methods: MethodTable,
 }
 
 /// Resource patterns of the forwarded prefixes. They only name the traffic in the HTTP
@@ -62,6 +65,14 @@ pub async fn forward(
     state: web::Data<ProxyState>,
     client: web::Data<awc::Client>,
 ) -> Result<HttpResponse, GatewayError> {
+    // First: the gateway's own documented paths (`/healthz` ...) reach here for methods they
+    // do not serve.
+    if let Some(allow) = state.methods.refuses(req.path(), req.method()) {
+        return Err(GatewayError::MethodNotAllowed {
+            method: req.method().to_string(),
+            allow,
+        });
+    }
     let route = routing::route(req.path()).map_err(|e| match e {
         Unroutable::NotFound => GatewayError::NotFound,
         Unroutable::DotSegment => {

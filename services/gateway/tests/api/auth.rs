@@ -13,7 +13,7 @@ async fn requests_without_a_token_are_refused_with_401() {
     for path in [
         "/fhir/Patient",
         "/fhir/Consent",
-        "/auth/admin/users",
+        "/auth/admin/organizations",
         "/ledger/entries",
         "/anomaly/alerts",
         "/consent/x",

@@ -8,14 +8,14 @@ async fn each_prefix_reaches_its_service_with_path_and_query_unchanged() {
     let app = spawn_app().await;
     let token = app.token();
     let cases = [
-        ("/auth/admin/users?role=patient", "identity"),
+        ("/auth/admin/organizations?name=x", "identity"),
         ("/.well-known/jwks.json", "identity"),
         ("/fhir/.well-known/smart-configuration", "identity"),
         ("/fhir/Consent", "consent"),
         ("/fhir/Consent?patient=Patient%2F7&status=active", "consent"),
         ("/fhir/Consent/abc/_history/2", "consent"),
         ("/consent/decisions?purpose=TREAT", "consent"),
-        ("/fhir", "records"),
+        ("/fhir/_history", "records"),
         ("/fhir/metadata", "records"),
         ("/fhir/Patient?name=J%C3%B6rg&_count=5&_count=6", "records"),
         ("/fhir/Observation/9f2/_history", "records"),
@@ -57,14 +57,15 @@ async fn methods_and_bodies_are_forwarded() {
     let app = spawn_app().await;
     let token = app.token();
     let body = r#"{"resourceType":"Patient","name":[{"family":"Müller"}]}"#;
-    for method in [
-        awc::http::Method::POST,
-        awc::http::Method::PUT,
-        awc::http::Method::PATCH,
+    // Each to a path that declares it (others are refused: below).
+    for (method, path) in [
+        (awc::http::Method::POST, "/fhir/Patient?_format=json"),
+        (awc::http::Method::PUT, "/fhir/Patient/1?_format=json"),
+        (awc::http::Method::PATCH, "/fhir/Patient/1?_format=json"),
     ] {
         let request = app
             .client
-            .request(method.clone(), app.url("/fhir/Patient/1?_format=json"))
+            .request(method.clone(), app.url(path))
             .bearer_auth(&token)
             .content_type("application/fhir+json");
         let answer = app.send_body(request, body).await;
@@ -116,5 +117,55 @@ async fn unknown_paths_are_404_operation_outcomes() {
             .header("content-type")
             .unwrap()
             .starts_with("application/fhir+json"));
+    }
+}
+
+#[actix_web::test]
+async fn undeclared_methods_are_405_with_allow_and_not_forwarded() {
+    let app = spawn_app().await;
+    let token = app.token();
+    let before = app.hits("records") + app.hits("identity") + app.hits("ledger");
+    let cases = [
+        ("TRACE", "/fhir/Observation/1", "GET, PUT, PATCH, DELETE"),
+        ("POST", "/fhir/Observation/1", "GET, PUT, PATCH, DELETE"),
+        ("GET", "/fhir", "POST"),
+        ("DELETE", "/fhir/Patient/$everything", "GET"),
+        ("PUT", "/fhir/Patient/%24everything", "GET"),
+        ("OPTIONS", "/auth/token", "POST"),
+        ("TRACE", "/ledger/checkpoint", "GET"),
+        ("QUERY", "/fhir/metadata", "GET"),
+    ];
+    for (method, path, allow) in cases {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).unwrap();
+        for token in [Some(&token), None] {
+            let mut request = app.client.request(method.clone(), app.url(path));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let answer = app.send(request).await;
+            let outcome = answer.assert_outcome(405);
+            assert_eq!(
+                outcome["issue"][0]["code"], "not-supported",
+                "{method} {path}"
+            );
+            assert_eq!(
+                answer.header("allow").as_deref(),
+                Some(allow),
+                "{method} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        app.hits("records") + app.hits("identity") + app.hits("ledger"),
+        before,
+        "a refused method was forwarded"
+    );
+    // The gateway's own endpoints answer the same way.
+    for path in ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"] {
+        let answer = app
+            .send(app.client.request(awc::http::Method::TRACE, app.url(path)))
+            .await;
+        assert_eq!(answer.status, 405, "{path}");
+        assert_eq!(answer.header("allow").as_deref(), Some("GET"), "{path}");
     }
 }

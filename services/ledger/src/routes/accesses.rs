@@ -60,14 +60,14 @@ pub struct AccessesResponse {
 /// Accesses to a patient's data (or, for a practitioner, their own accesses).
 #[utoipa::path(
     get,
-    path = "/ledger/accesses",
+    path = "/ledger/accesses", operation_id = "list_accesses", tag = "ledger",
     params(AccessQuery),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
-        (status = 200, body = AccessesResponse),
-        (status = 400, body = crate::routes::ErrorBody),
+        (status = 200, description = "The accesses to the patient's data, each with its inclusion proof", body = AccessesResponse),
+        (status = 400, description = "A malformed parameter (`error`: invalid)", body = crate::routes::ErrorBody),
         (status = 401, description = "no valid token"),
-        (status = 403, body = crate::routes::ErrorBody),
+        (status = 403, description = "Not the caller's to see (`error`: forbidden)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn list(

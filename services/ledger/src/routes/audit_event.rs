@@ -81,7 +81,7 @@ fn fhir_json(status: StatusCode, body: &Value) -> HttpResponse {
 /// Search the log as `AuditEvent`s.
 #[utoipa::path(
     get,
-    path = "/fhir/AuditEvent",
+    path = "/fhir/AuditEvent", operation_id = "search_audit_events",
     tag = "fhir",
     params(
         ("patient" = Option<String>, Query, description = "`Patient/<id>` or `<id>`; commas OR, repeats AND"),
@@ -94,7 +94,7 @@ fn fhir_json(status: StatusCode, body: &Value) -> HttpResponse {
         ("_cursor" = Option<String>, Query, description = "from a `next` link"),
         ("Prefer" = Option<String>, Header, description = "`handling=strict` refuses unknown parameters (default: ignored and reported)"),
     ),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "searchset Bundle of AuditEvent (application/fhir+json)"),
         (status = 400, description = "OperationOutcome: a bad parameter"),
@@ -168,10 +168,10 @@ pub async fn search(
 /// One leaf as an `AuditEvent`; the id is the access event's.
 #[utoipa::path(
     get,
-    path = "/fhir/AuditEvent/{id}",
+    path = "/fhir/AuditEvent/{id}", operation_id = "read_audit_event",
     tag = "fhir",
     params(("id" = String, Path, description = "the access event's id (a UUID)")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "AuditEvent (application/fhir+json)"),
         (status = 400, description = "OperationOutcome: not a FHIR id"),

@@ -11,7 +11,7 @@ use crate::{error::LedgerError, keys::KeyDirectory, service::LedgerService};
 /// cosignatures when a quorum is configured.
 #[utoipa::path(
     get,
-    path = "/ledger/checkpoint",
+    path = "/ledger/checkpoint", tag = "ledger",
     responses(
         (status = 200, description = "C2SP signed note of a tlog-checkpoint, with the witnesses' cosignature lines", body = String, content_type = "text/plain"),
         (status = 503, description = "No checkpoint has reached the witness quorum yet"),
@@ -64,7 +64,7 @@ pub struct WitnessEntry {
 }
 
 /// The key checkpoints are signed with, the retired ones, and the witnesses' keys.
-#[utoipa::path(get, path = "/ledger/key", responses((status = 200, body = KeyResponse)))]
+#[utoipa::path(get, path = "/ledger/key", tag = "ledger", responses((status = 200, description = "The ledger's verifier key and the witnesses it trusts", body = KeyResponse)))]
 pub async fn key(
     ledger: web::Data<LedgerService>,
     directory: web::Data<KeyDirectory>,

@@ -61,12 +61,12 @@ pub(crate) fn parse_limit(raw: Option<&str>, max: u64) -> Result<i64, LedgerErro
 
 #[utoipa::path(
     get,
-    path = "/ledger/checkpoints",
+    path = "/ledger/checkpoints", operation_id = "list_checkpoints", tag = "ledger",
     params(CheckpointsQuery),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
-        (status = 200, body = CheckpointsResponse),
-        (status = 400, body = crate::routes::ErrorBody),
+        (status = 200, description = "Stored checkpoints after `after`, oldest first", body = CheckpointsResponse),
+        (status = 400, description = "A malformed parameter (`error`: invalid)", body = crate::routes::ErrorBody),
         (status = 401, description = "no valid token"),
     )
 )]

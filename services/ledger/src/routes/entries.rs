@@ -34,14 +34,14 @@ pub(crate) fn parse_index(raw: &str, name: &str) -> Result<u64, LedgerError> {
 
 #[utoipa::path(
     get,
-    path = "/ledger/entries/{index}",
+    path = "/ledger/entries/{index}", operation_id = "read_entry", tag = "ledger",
     params(("index" = u64, Path, description = "leaf index")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
-        (status = 200, body = EntryResponse),
-        (status = 400, body = crate::routes::ErrorBody),
-        (status = 403, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody),
+        (status = 200, description = "The entry, its event and its inclusion proof", body = EntryResponse),
+        (status = 400, description = "A malformed parameter (`error`: invalid)", body = crate::routes::ErrorBody),
+        (status = 403, description = "Not the caller's to see (`error`: forbidden)", body = crate::routes::ErrorBody),
+        (status = 404, description = "No such entry, tile or tree size (`error`: not-found)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn get(
@@ -101,14 +101,14 @@ pub struct RangeResponse {
 /// a caller who sees every entry (auditor, administrator) may read ranges.
 #[utoipa::path(
     get,
-    path = "/ledger/entries",
+    path = "/ledger/entries", operation_id = "list_entries", tag = "ledger",
     params(RangeQuery),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
-        (status = 200, body = RangeResponse),
-        (status = 400, body = crate::routes::ErrorBody),
+        (status = 200, description = "The entries of the range", body = RangeResponse),
+        (status = 400, description = "A malformed parameter (`error`: invalid)", body = crate::routes::ErrorBody),
         (status = 401, description = "no valid token"),
-        (status = 403, body = crate::routes::ErrorBody),
+        (status = 403, description = "Not the caller's to see (`error`: forbidden)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn range(

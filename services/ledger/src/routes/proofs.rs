@@ -42,13 +42,13 @@ async fn ensure_size(ledger: &LedgerService, size: u64) -> Result<(), LedgerErro
 
 #[utoipa::path(
     get,
-    path = "/ledger/proof/inclusion",
+    path = "/ledger/proof/inclusion", operation_id = "inclusion_proof", tag = "ledger",
     params(InclusionQuery),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
-        (status = 200, body = InclusionProofResponse),
-        (status = 400, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody),
+        (status = 200, description = "The inclusion proof (RFC 9162 hashing)", body = InclusionProofResponse),
+        (status = 400, description = "A malformed parameter (`error`: invalid)", body = crate::routes::ErrorBody),
+        (status = 404, description = "No such entry, tile or tree size (`error`: not-found)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn inclusion(
@@ -95,13 +95,13 @@ pub struct ConsistencyProofResponse {
 
 #[utoipa::path(
     get,
-    path = "/ledger/proof/consistency",
+    path = "/ledger/proof/consistency", operation_id = "consistency_proof", tag = "ledger",
     params(ConsistencyQuery),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
-        (status = 200, body = ConsistencyProofResponse),
-        (status = 400, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody),
+        (status = 200, description = "The consistency proof (RFC 9162 hashing)", body = ConsistencyProofResponse),
+        (status = 400, description = "A malformed parameter (`error`: invalid)", body = crate::routes::ErrorBody),
+        (status = 404, description = "No such entry, tile or tree size (`error`: not-found)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn consistency(

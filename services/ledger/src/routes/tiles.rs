@@ -51,11 +51,11 @@ fn parse(raw: &str) -> Result<TilePath, LedgerError> {
 /// A hash tile: the concatenated 32-byte hashes of `W` (or 256) tree nodes of height `8·L`.
 #[utoipa::path(
     get,
-    path = "/ledger/tile/{tile}",
+    path = "/ledger/tile/{tile}", operation_id = "hash_tile", tag = "ledger",
     params(("tile" = String, Path, description = "`<L>/<N>[.p/<W>]`, N in 3-digit groups (`x001/x234/067`)")),
     responses(
         (status = 200, description = "the tile's hashes", content_type = "application/octet-stream"),
-        (status = 404, body = crate::routes::ErrorBody),
+        (status = 404, description = "No such entry, tile or tree size (`error`: not-found)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn hashes(
@@ -87,13 +87,13 @@ pub async fn hashes(
 /// the event JSON exactly as logged.
 #[utoipa::path(
     get,
-    path = "/ledger/tile/entries/{tile}",
+    path = "/ledger/tile/entries/{tile}", operation_id = "entry_bundle_tile", tag = "ledger",
     params(("tile" = String, Path, description = "`<N>[.p/<W>]`, N in 3-digit groups")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "the entry bundle", content_type = "application/octet-stream"),
-        (status = 403, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody),
+        (status = 403, description = "Not the caller's to see (`error`: forbidden)", body = crate::routes::ErrorBody),
+        (status = 404, description = "No such entry, tile or tree size (`error`: not-found)", body = crate::routes::ErrorBody),
     )
 )]
 pub async fn entries(

@@ -38,5 +38,10 @@ fn the_openapi_document_names_every_endpoint() {
     ] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }
-    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Identity defines the `smart` scheme in the merged document; the ledger's operations name it.
+    assert_eq!(
+        doc["paths"]["/ledger/entries"]["get"]["security"][0]["smart"],
+        serde_json::json!([])
+    );
+    assert!(doc["paths"]["/ledger/checkpoint"]["get"]["security"].is_null());
 }

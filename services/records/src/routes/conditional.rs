@@ -492,7 +492,7 @@ pub async fn create(
 /// Conditional update.
 #[utoipa::path(
     put,
-    path = "/fhir/{type}",
+    path = "/fhir/{type}", operation_id = "conditional_update",
     tag = "fhir",
     params(("type" = String, Path, description = "R4 resource type; the query string is the condition")),
     request_body(content = serde_json::Value, content_type = "application/fhir+json"),
@@ -504,7 +504,7 @@ pub async fn create(
         (status = 412, description = "Several matches, or If-Match does not match"),
         (status = 422, description = "Not valid FHIR R4")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn update(
     req: HttpRequest,
@@ -612,7 +612,7 @@ async fn handle_update(
 /// Conditional delete (single: several matches are a 412).
 #[utoipa::path(
     delete,
-    path = "/fhir/{type}",
+    path = "/fhir/{type}", operation_id = "conditional_delete",
     tag = "fhir",
     params(("type" = String, Path, description = "R4 resource type; the query string is the condition")),
     responses(
@@ -621,7 +621,7 @@ async fn handle_update(
         (status = 403, description = "Not permitted"),
         (status = 412, description = "Several matches, or If-Match does not match")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn delete(
     req: HttpRequest,

@@ -35,7 +35,7 @@ use crate::{
         (status = 415, description = "Not FHIR JSON"),
         (status = 422, description = "Not valid FHIR R4 (OperationOutcome lists every issue)")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn create(
     req: HttpRequest,

@@ -28,7 +28,7 @@ use crate::{
         (status = 404, description = "Unknown resource"),
         (status = 412, description = "If-Match does not match")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn delete(
     req: HttpRequest,

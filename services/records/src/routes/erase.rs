@@ -160,7 +160,7 @@ fn counts_parameters(counts: &std::collections::BTreeMap<String, i64>) -> Vec<Va
         (status = 404, description = "Unknown patient, or one the caller may not see"),
         (status = 410, description = "Her record was already erased")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn erase(
     req: HttpRequest,

@@ -167,7 +167,7 @@ impl Asked {
         (status = 404, description = "Unknown patient, or one the caller may not see"),
         (status = 410, description = "Deleted patient")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn everything(
     req: HttpRequest,
@@ -196,7 +196,7 @@ pub async fn everything(
         (status = 400, description = "Malformed Parameters"),
         (status = 404, description = "Unknown patient, or one the caller may not see")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn everything_post(
     req: HttpRequest,
@@ -529,7 +529,7 @@ async fn handle(
         (status = 400, description = "Malformed parameter"),
         (status = 403, description = "The caller may not search patients at all")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn everything_all(
     req: HttpRequest,

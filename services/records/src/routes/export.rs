@@ -436,7 +436,7 @@ async fn group_members(
 /// Kick-off of a system-level export.
 #[utoipa::path(
     get,
-    path = "/fhir/$export",
+    path = "/fhir/$export", operation_id = "export_system",
     tag = "fhir",
     params(
         ("_type" = Option<String>, Query, description = "types to export, comma-separated (default: every type holding data)"),
@@ -452,7 +452,7 @@ async fn group_members(
         (status = 400, description = "OperationOutcome: no Prefer: respond-async, or a bad parameter (patient is refused at system level)"),
         (status = 401, description = "No valid token"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn system(
     req: HttpRequest,
@@ -465,7 +465,7 @@ pub async fn system(
 /// Kick-off of a system-level export with a `Parameters` body.
 #[utoipa::path(
     post,
-    path = "/fhir/$export",
+    path = "/fhir/$export", operation_id = "export_system_post",
     tag = "fhir",
     params(("Prefer" = String, Header, description = "respond-async (required); handling=strict refuses unsupported parameters")),
     request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: _type, _since (valueInstant), _typeFilter, _outputFormat, _elements, includeAssociatedData (each repeatable where the GET form takes a list)"),
@@ -474,7 +474,7 @@ pub async fn system(
         (status = 400, description = "OperationOutcome: a bad parameter or body"),
         (status = 415, description = "The body is not application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn system_post(
     req: HttpRequest,
@@ -489,7 +489,7 @@ pub async fn system_post(
 /// `patient` names).
 #[utoipa::path(
     get,
-    path = "/fhir/Patient/$export",
+    path = "/fhir/Patient/$export", operation_id = "export_patients",
     tag = "fhir",
     params(
         ("patient" = Option<String>, Query, description = "Patient/<id>, comma-separated: only these patients' compartments"),
@@ -505,7 +505,7 @@ pub async fn system_post(
         (status = 400, description = "OperationOutcome: a bad parameter"),
         (status = 404, description = "A patient named is unknown, or not one the caller may see"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn patients(
     req: HttpRequest,
@@ -518,7 +518,7 @@ pub async fn patients(
 /// Kick-off of a Patient-level export with a `Parameters` body.
 #[utoipa::path(
     post,
-    path = "/fhir/Patient/$export",
+    path = "/fhir/Patient/$export", operation_id = "export_patients_post",
     tag = "fhir",
     params(("Prefer" = String, Header, description = "respond-async (required)")),
     request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: patient (valueReference, repeatable), _type, _since (valueInstant), _typeFilter, _outputFormat, _elements, includeAssociatedData"),
@@ -527,7 +527,7 @@ pub async fn patients(
         (status = 400, description = "OperationOutcome: a bad parameter or body"),
         (status = 404, description = "A patient named is unknown, or not one the caller may see"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn patients_post(
     req: HttpRequest,
@@ -541,7 +541,7 @@ pub async fn patients_post(
 /// Kick-off of an export of a group's members' compartments (or of those `patient` names).
 #[utoipa::path(
     get,
-    path = "/fhir/Group/{id}/$export",
+    path = "/fhir/Group/{id}/$export", operation_id = "export_group",
     tag = "fhir",
     params(
         ("id" = String, Path),
@@ -558,7 +558,7 @@ pub async fn patients_post(
         (status = 400, description = "OperationOutcome: a bad parameter, or a patient not in the group"),
         (status = 404, description = "No such group the caller may see, or a patient named is unknown or hidden"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn group(
     req: HttpRequest,
@@ -572,7 +572,7 @@ pub async fn group(
 /// Kick-off of a Group-level export with a `Parameters` body.
 #[utoipa::path(
     post,
-    path = "/fhir/Group/{id}/$export",
+    path = "/fhir/Group/{id}/$export", operation_id = "export_group_post",
     tag = "fhir",
     params(("id" = String, Path), ("Prefer" = String, Header, description = "respond-async (required)")),
     request_body(content = serde_json::Value, content_type = "application/fhir+json", description = "Parameters: patient (valueReference, repeatable), _type, _since (valueInstant), _typeFilter, _outputFormat, _elements, includeAssociatedData"),
@@ -581,7 +581,7 @@ pub async fn group(
         (status = 400, description = "OperationOutcome: a bad parameter or body, or a patient not in the group"),
         (status = 404, description = "No such group the caller may see, or a patient named is unknown or hidden"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn group_post(
     req: HttpRequest,
@@ -979,7 +979,7 @@ fn expiring(mut response: HttpResponseBuilder, job: &exports::Job) -> HttpRespon
 /// Polls a job: 202 while it runs, the manifest when complete (until it expires).
 #[utoipa::path(
     get,
-    path = "/fhir/$export-status/{job}",
+    path = "/fhir/$export-status/{job}", operation_id = "export_status",
     tag = "fhir",
     params(("job" = String, Path)),
     responses(
@@ -988,7 +988,7 @@ fn expiring(mut response: HttpResponseBuilder, job: &exports::Job) -> HttpRespon
         (status = 404, description = "No such job of the caller's, or it expired"),
         (status = 500, description = "The job failed: OperationOutcome"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn status(
     path: web::Path<String>,
@@ -1047,14 +1047,14 @@ pub async fn status(
 /// Cancels a running job or removes a finished one (and its files).
 #[utoipa::path(
     delete,
-    path = "/fhir/$export-status/{job}",
+    path = "/fhir/$export-status/{job}", operation_id = "export_delete",
     tag = "fhir",
     params(("job" = String, Path)),
     responses(
         (status = 202, description = "Deleted"),
         (status = 404, description = "No such job of the caller's"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn delete(
     path: web::Path<String>,
@@ -1071,14 +1071,14 @@ pub async fn delete(
 /// One NDJSON file of a complete job.
 #[utoipa::path(
     get,
-    path = "/fhir/$export-file/{job}/{part}",
+    path = "/fhir/$export-file/{job}/{part}", operation_id = "export_file",
     tag = "fhir",
     params(("job" = String, Path), ("part" = i32, Path)),
     responses(
         (status = 200, description = "NDJSON (application/fhir+ndjson); Expires says until when it is served"),
         (status = 404, description = "No such file of the caller's, or its job expired"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn file(
     path: web::Path<(String, String)>,

@@ -55,7 +55,7 @@ const BATCHES: usize = 10;
         (status = 400, description = "A malformed parameter"),
         (status = 404, description = "Unknown resource, or none of its versions visible")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn history(
     req: HttpRequest,
@@ -81,7 +81,7 @@ pub async fn history(
         (status = 400, description = "A malformed parameter"),
         (status = 403, description = "The caller may not search this type")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn type_history(
     req: HttpRequest,
@@ -104,7 +104,7 @@ pub async fn type_history(
         (status = 200, description = "Bundle of type history, newest first, with a next link"),
         (status = 400, description = "A malformed parameter")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn system_history(
     req: HttpRequest,

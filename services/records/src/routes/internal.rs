@@ -11,7 +11,7 @@ use crate::{error::RecordsError, relationships, state::AppState};
     get,
     path = "/internal/memberships",
     tag = "internal",
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "One MembershipChange per container seen: its version, whether its members are known, and its members", body = Vec<Object>),
         (status = 401, description = "No or a wrong service credential (INTERNAL_TOKEN_FILE)"),

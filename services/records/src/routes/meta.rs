@@ -203,7 +203,7 @@ pub(super) fn meta_of(json: &str) -> Result<Value, RecordsError> {
         (status = 404, description = "Unknown resource, or one the caller may not see"),
         (status = 410, description = "Deleted")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn meta(
     path: web::Path<(String, String)>,
@@ -226,7 +226,7 @@ pub async fn meta(
         (status = 200, description = "Parameters: return (valueMeta)"),
         (status = 404, description = "Unknown resource or version, or one the caller may not see")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn version_meta(
     path: web::Path<(String, String, String)>,
@@ -271,7 +271,7 @@ async fn read_meta(
     tag = "fhir",
     params(("type" = String, Path)),
     responses((status = 405, description = "Only a resource's $meta is served ([type]/[id]/$meta)")),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn meta_in_use(req: HttpRequest) -> Result<HttpResponse, RecordsError> {
     Err(FhirError::MethodNotAllowed(format!(
@@ -296,7 +296,7 @@ pub async fn meta_in_use(req: HttpRequest) -> Result<HttpResponse, RecordsError>
         (status = 404, description = "Unknown resource, or one the caller may not see"),
         (status = 410, description = "Deleted")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn meta_add(
     req: HttpRequest,
@@ -334,7 +334,7 @@ pub async fn meta_add(
         (status = 404, description = "Unknown resource, or one the caller may not see"),
         (status = 410, description = "Deleted")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn meta_delete(
     req: HttpRequest,

@@ -267,7 +267,7 @@ pub(super) async fn patch_on(
         (status = 415, description = "Not a patch media type"),
         (status = 422, description = "The patch does not apply, or its result is not valid R4 or changes the id")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn patch(
     req: HttpRequest,
@@ -296,7 +296,7 @@ pub async fn patch(
         (status = 412, description = "Several matches, or If-Match does not match"),
         (status = 422, description = "The patch does not apply, or its result is not valid R4")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn conditional_patch(
     req: HttpRequest,

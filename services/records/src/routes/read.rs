@@ -33,7 +33,7 @@ use custodian_fhir::exact_numbers;
         (status = 404, description = "Unknown resource, or one the caller may not see (OperationOutcome)"),
         (status = 410, description = "Deleted")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn read(
     req: HttpRequest,
@@ -72,7 +72,7 @@ pub async fn read(
         (status = 404, description = "Unknown resource or version, or one the caller may not see"),
         (status = 410, description = "That version is a deletion")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn vread(
     req: HttpRequest,

@@ -56,7 +56,7 @@ use crate::{
         (status = 200, description = "Bundle of type searchset, filtered to what the caller may see"),
         (status = 400, description = "Unknown or malformed search parameter")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_get(
     req: HttpRequest,
@@ -72,6 +72,21 @@ pub async fn search_get(
     result
 }
 
+/// Search by GET on `_search` too (the same handler as `GET [type]`; documentation only).
+#[utoipa::path(
+    get,
+    path = "/fhir/{type}/_search",
+    tag = "fhir",
+    params(("type" = String, Path)),
+    responses(
+        (status = 200, description = "Bundle of type searchset, filtered to what the caller may see"),
+        (status = 400, description = "Unknown or malformed search parameter")
+    ),
+    security(("smart" = []))
+)]
+#[allow(dead_code)]
+pub(crate) fn search_get_alias() {}
+
 /// Search with parameters in a form body.
 #[utoipa::path(
     post,
@@ -80,7 +95,7 @@ pub async fn search_get(
     params(("type" = String, Path)),
     request_body(content = String, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "Bundle of type searchset")),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_post(
     req: HttpRequest,

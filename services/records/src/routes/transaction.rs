@@ -738,7 +738,7 @@ async fn run_entry(
         (status = 412, description = "A condition of a transaction (ifNoneExist, a conditional URL or reference) matched several resources, or a conditional reference none"),
         (status = 422, description = "An entry is not valid FHIR R4")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn bundle(
     req: HttpRequest,

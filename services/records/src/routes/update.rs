@@ -61,7 +61,7 @@ async fn existing(
         (status = 412, description = "If-Match does not match the current version, or If-None-Match: * and it exists"),
         (status = 422, description = "Not valid FHIR R4")
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn update(
     req: HttpRequest,

@@ -18,7 +18,7 @@ use crate::{error::RecordsError, state::AppState};
     params(("type" = String, Path)),
     request_body(content = serde_json::Value, content_type = "application/fhir+json"),
     responses((status = 200, description = "OperationOutcome listing every issue (none when valid)")),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn validate(
     req: HttpRequest,

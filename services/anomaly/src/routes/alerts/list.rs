@@ -34,7 +34,7 @@ pub struct ListQuery {
         (status = 401, description = "No valid token"),
         (status = 403, description = "Not an auditor or administrator"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn list_alerts(
     caller: Caller,

@@ -21,7 +21,7 @@ use crate::{
         (status = 403, description = "Not an auditor or administrator"),
         (status = 404, description = "No such alert"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn read_alert(
     caller: Caller,

@@ -18,7 +18,7 @@ use crate::{domain::alerts, error::ApiError, routes::alerts::require_reader};
         (status = 403, description = "Not security staff, or no scope for it"),
         (status = 404, description = "No such alert"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn read_issue(
     caller: Caller,

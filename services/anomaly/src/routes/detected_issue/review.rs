@@ -50,7 +50,7 @@ pub const MAX_NOTE: usize = 1_000;
         (status = 404, description = "No such alert"),
         (status = 409, description = "The alert was dismissed"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn acknowledge(
     caller: Caller,
@@ -86,7 +86,7 @@ pub async fn acknowledge(
         (status = 404, description = "No such alert"),
         (status = 409, description = "The alert was dismissed already with another verdict"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn dismiss(
     caller: Caller,

@@ -73,7 +73,7 @@ fn kind(token: &str) -> Result<AlertKind, ApiError> {
         (status = 401, description = "No valid token"),
         (status = 403, description = "Not security staff, or no scope for it"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_issues(
     req: HttpRequest,

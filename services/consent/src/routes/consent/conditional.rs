@@ -53,7 +53,7 @@ async fn matched(
         (status = 400, description = "No condition, or not a search of Consent", body = Object, content_type = "application/fhir+json"),
         (status = 412, description = "Several matches", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn conditional_update(
     req: HttpRequest,
@@ -93,7 +93,7 @@ pub async fn conditional_update(
         (status = 400, description = "No condition, or not a search of Consent", body = Object, content_type = "application/fhir+json"),
         (status = 412, description = "Several matches", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn conditional_delete(
     req: HttpRequest,

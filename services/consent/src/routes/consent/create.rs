@@ -48,7 +48,7 @@ use crate::{
         (status = 415, description = "Not JSON", body = Object, content_type = "application/fhir+json"),
         (status = 422, description = "Not a valid R4 Consent, or one the policy engine cannot enforce exactly (each issue's expression and location name the element)", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn create(
     req: HttpRequest,

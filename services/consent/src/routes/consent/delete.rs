@@ -32,7 +32,7 @@ use crate::{
         (status = 404, description = "Not known, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 412, description = "If-Match names another version", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn delete(
     req: HttpRequest,

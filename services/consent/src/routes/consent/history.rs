@@ -40,7 +40,7 @@ use crate::{
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 404, description = "Not known, or no version of it is the caller's to see", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn history(
     req: HttpRequest,
@@ -234,7 +234,7 @@ const BATCHES: usize = 10;
         (status = 400, description = "A malformed parameter", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn type_history(
     req: HttpRequest,

@@ -89,7 +89,7 @@ fn parse(req: &HttpRequest, body: &[u8]) -> Result<Patch, ConsentError> {
         (status = 415, description = "Not a patch media type", body = Object, content_type = "application/fhir+json"),
         (status = 422, description = "A test operation failed, or the result is not a valid, enforceable Consent of the same patient", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn patch(
     req: HttpRequest,

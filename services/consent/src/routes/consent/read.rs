@@ -30,7 +30,7 @@ use crate::{
         (status = 404, description = "Not known, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 410, description = "Deleted", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn read(
     req: HttpRequest,
@@ -98,7 +98,7 @@ pub async fn read(
         (status = 404, description = "No such consent or version, or not the caller's to see", body = Object, content_type = "application/fhir+json"),
         (status = 410, description = "That version is a deletion", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn vread(
     caller: Caller,

@@ -145,7 +145,7 @@ fn parse(pairs: &[(String, String)], handling: Handling) -> Result<SearchQuery, 
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
         (status = 403, description = "A patient searching another patient's consents", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search(
     req: HttpRequest,
@@ -171,7 +171,7 @@ pub async fn search(
         (status = 403, description = "A patient searching another patient's consents", body = Object, content_type = "application/fhir+json"),
         (status = 415, description = "A body that is not a form", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn search_post(
     req: HttpRequest,
@@ -294,6 +294,14 @@ mod tests {
         assert_eq!(q.named_patient.as_deref(), Some("Patient/alice"));
         assert_eq!(q.count, 5);
         assert!(q.ignored.is_empty());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_before_the_database() {
+        for raw in [[("category", "a\0b")], [("x\0", "1")]] {
+            let err = parse(&pairs(&raw), Handling::Lenient).unwrap_err();
+            assert!(err.to_string().contains("NUL"), "{err}");
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ use crate::{
         (status = 415, description = "Not JSON", body = Object, content_type = "application/fhir+json"),
         (status = 422, description = "Not a valid R4 Consent, one the engine cannot enforce exactly, or a changed patient", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn update(
     req: HttpRequest,

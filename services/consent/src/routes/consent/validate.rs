@@ -24,7 +24,7 @@ use crate::{
         (status = 400, description = "Not JSON, or not a Consent", body = Object, content_type = "application/fhir+json"),
         (status = 401, description = "No valid token", body = Object, content_type = "application/fhir+json"),
     ),
-    security(("bearer" = []))
+    security(("smart" = []))
 )]
 pub async fn validate(
     req: HttpRequest,

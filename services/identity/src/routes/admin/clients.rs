@@ -38,10 +38,10 @@ pub struct ClientResponse {
 /// Registers an OAuth2 client for the client_credentials grant.
 #[utoipa::path(
     post,
-    path = "/auth/admin/clients",
+    path = "/auth/admin/clients", operation_id = "create_client",
     tag = "admin",
     request_body = CreateClient,
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 201, description = "Registered; the secret is not shown again", body = ClientResponse),
         (status = 400, description = "Malformed body", body = ApiErrorBody),
@@ -115,10 +115,10 @@ pub async fn create(
 /// Lifts a client's lockout after repeated failed authentications. Audited like a user's.
 #[utoipa::path(
     post,
-    path = "/auth/admin/clients/{id}/unlock",
+    path = "/auth/admin/clients/{id}/unlock", operation_id = "unlock_client",
     tag = "admin",
     params(("id" = String, Path, description = "The client_id")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Unlocked (or was not locked)", body = Unlocked),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),

@@ -20,9 +20,9 @@ pub struct RotationResponse {
 /// until they expire.
 #[utoipa::path(
     post,
-    path = "/auth/admin/keys/rotate",
+    path = "/auth/admin/keys/rotate", operation_id = "rotate_keys",
     tag = "admin",
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Rotated", body = RotationResponse),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),

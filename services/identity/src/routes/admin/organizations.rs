@@ -40,10 +40,10 @@ impl From<Organization> for OrganizationResponse {
 /// Registers an organisation.
 #[utoipa::path(
     post,
-    path = "/auth/admin/organizations",
+    path = "/auth/admin/organizations", operation_id = "create_organization",
     tag = "admin",
     request_body = CreateOrganization,
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 201, description = "Created", body = OrganizationResponse),
         (status = 400, description = "Malformed body", body = ApiErrorBody),
@@ -79,9 +79,9 @@ pub async fn create(
 /// Lists the organisations.
 #[utoipa::path(
     get,
-    path = "/auth/admin/organizations",
+    path = "/auth/admin/organizations", operation_id = "list_organizations",
     tag = "admin",
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Every organisation, by name", body = Vec<OrganizationResponse>),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),

@@ -154,10 +154,10 @@ impl TryFrom<CreateUser> for ValidUser {
 /// Creates a user.
 #[utoipa::path(
     post,
-    path = "/auth/admin/users",
+    path = "/auth/admin/users", operation_id = "create_user",
     tag = "admin",
     request_body = CreateUser,
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 201, description = "Created", body = UserResponse),
         (status = 400, description = "Malformed body", body = ApiErrorBody),
@@ -229,10 +229,10 @@ pub async fn create(
 /// Reads a user.
 #[utoipa::path(
     get,
-    path = "/auth/admin/users/{id}",
+    path = "/auth/admin/users/{id}", operation_id = "read_user",
     tag = "admin",
     params(("id" = Uuid, Path, description = "The user's id")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "The user", body = UserResponse),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),
@@ -260,10 +260,10 @@ pub async fn read(
 /// an access event with basis `unlocked` and the administrator as actor.
 #[utoipa::path(
     post,
-    path = "/auth/admin/users/{id}/unlock",
+    path = "/auth/admin/users/{id}/unlock", operation_id = "unlock_user",
     tag = "admin",
     params(("id" = Uuid, Path, description = "The user's id")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Unlocked (or was not locked)", body = Unlocked),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),
@@ -301,13 +301,14 @@ pub async fn unlock(
 /// access event with basis `suspended-by-admin` and the administrator as actor.
 #[utoipa::path(
     post,
-    path = "/auth/admin/users/{id}/suspend",
+    path = "/auth/admin/users/{id}/suspend", operation_id = "suspend_user",
     tag = "admin",
     params(("id" = Uuid, Path, description = "The user's id")),
     request_body = SuspendUser,
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Suspended (or already was)", body = UserResponse),
+        (status = 400, description = "Malformed body (not JSON)", body = ApiErrorBody),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),
         (status = 404, description = "No such user", body = ApiErrorBody),
         (status = 422, description = "Missing reason, or an administrator suspending themselves", body = ApiErrorBody),
@@ -347,10 +348,10 @@ pub async fn suspend(
 /// Audited: an access event with basis `reinstated` and the administrator as actor.
 #[utoipa::path(
     post,
-    path = "/auth/admin/users/{id}/reinstate",
+    path = "/auth/admin/users/{id}/reinstate", operation_id = "reinstate_user",
     tag = "admin",
     params(("id" = Uuid, Path, description = "The user's id")),
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Reinstated (or was not suspended)", body = UserResponse),
         (status = 403, description = "Not an administrator", body = ApiErrorBody),

@@ -20,7 +20,7 @@ use crate::{
     get,
     path = "/internal/suspended",
     tag = "internal",
-    security(("bearer" = [])),
+    security(("smart" = [])),
     responses(
         (status = 200, description = "Suspended users and revoked tokens", body = DenySnapshot),
         (status = 401, description = "No or a wrong service credential"),

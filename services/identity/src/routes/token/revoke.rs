@@ -19,8 +19,10 @@ use crate::{
 #[derive(Deserialize, ToSchema)]
 pub struct RevokeRequest {
     /// The access token to revoke.
+    #[schema(value_type = String, required = true, min_length = 1)]
     pub token: Option<String>,
     /// Ignored: identity only issues access tokens.
+    #[schema(value_type = String, required = false)]
     pub token_type_hint: Option<String>,
 }
 
