@@ -32,6 +32,8 @@ cd "$ROOT"
 source scripts/lib/suite.sh
 # shellcheck source=lib/redis.sh
 source scripts/lib/redis.sh
+# shellcheck source=lib/seed.sh
+source scripts/lib/seed.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 QUICK=0
@@ -123,67 +125,7 @@ GW="$(suite_url gateway)"
 # ---------------------------------------------------------------------------------------------
 # Seed through the gateway.
 # ---------------------------------------------------------------------------------------------
-# call METHOD PATH TOKEN [JSON_BODY]: sets STATUS and BODY.
-call() {
-  local method="$1" path="$2" token="$3" data="${4:-}" out
-  local -a args=(-sS -X "$method" -w '\n%{http_code}' --max-time 30 -H 'Accept: application/json')
-  [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
-  if [ -n "$data" ]; then
-    local ctype='application/json'
-    case "$path" in /fhir/*) ctype='application/fhir+json' ;; esac
-    args+=(-H "Content-Type: $ctype" --data-binary "$data")
-  fi
-  out="$(curl "${args[@]}" "$GW$path")"
-  STATUS="${out##*$'\n'}"
-  BODY="${out%$'\n'*}"
-}
-expect() {
-  local what="$1" code
-  shift
-  for code in "$@"; do [ "$STATUS" = "$code" ] && return 0; done
-  echo "error: $what: HTTP $STATUS (expected $*): $BODY" >&2
-  exit 1
-}
-token_for() {
-  local out
-  out="$(curl -sS --max-time 30 -X POST "$GW/auth/token" \
-    --data-urlencode grant_type=password --data-urlencode "username=$1" --data-urlencode "password=$2")"
-  jq -er .access_token <<<"$out" 2>/dev/null || { echo "error: no token for $1: $out" >&2; exit 1; }
-}
-
-echo "==> seeding"
-ADMIN_TOKEN="$(token_for "${ADMIN_USERNAME:-admin}" "$ADMIN_PASSWORD")"
-call POST /auth/admin/organizations "$ADMIN_TOKEN" '{"name":"API Check Hospital"}'
-expect "create organisation" 200 201
-ORG_REF="$(jq -r '.reference // ("Organization/" + .id)' <<<"$BODY")"
-PRACT_PASSWORD="$(openssl rand -hex 12)"
-call POST /auth/admin/users "$ADMIN_TOKEN" "$(jq -nc --arg p "$PRACT_PASSWORD" --arg o "$ORG_REF" \
-  '{username:"apicheck-practitioner", password:$p, role:"practitioner", organization:$o, department:"cardiology"}')"
-expect "create practitioner user" 200 201
-PATIENT_PASSWORD="$(openssl rand -hex 12)"
-call POST /auth/admin/users "$ADMIN_TOKEN" "$(jq -nc --arg p "$PATIENT_PASSWORD" \
-  '{username:"apicheck-patient", password:$p, role:"patient"}')"
-expect "create patient user" 200 201
-PATIENT_REF="$(jq -r '.patient // empty' <<<"$BODY")"
-[ -n "$PATIENT_REF" ] || { echo "error: the patient user has no patient reference: $BODY" >&2; exit 1; }
-PATIENT_ID="${PATIENT_REF#Patient/}"
-PATIENT_TOKEN="$(token_for apicheck-patient "$PATIENT_PASSWORD")"
-PRACT_TOKEN="$(token_for apicheck-practitioner "$PRACT_PASSWORD")"
-call PUT "/fhir/Patient/$PATIENT_ID" "$PRACT_TOKEN" "$(jq -nc --arg id "$PATIENT_ID" '{
-  resourceType: "Patient", id: $id, active: true, name: [{family: "Check", given: ["Api"]}],
-  gender: "female", birthDate: "1980-04-01"}')"
-expect "PUT Patient/$PATIENT_ID" 200 201
-call POST /fhir/Consent "$PATIENT_TOKEN" "$(jq -nc --arg patient "$PATIENT_REF" --arg org "$ORG_REF" '{
-  resourceType: "Consent", status: "active",
-  scope: {coding: [{system: "http://terminology.hl7.org/CodeSystem/consentscope", code: "patient-privacy"}]},
-  category: [{coding: [{system: "http://loinc.org", code: "59284-0"}]}],
-  patient: {reference: $patient}, dateTime: "2026-01-01T00:00:00Z",
-  policyRule: {coding: [{system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", code: "OPTIN"}]},
-  provision: {type: "permit", period: {start: "2020-01-01", end: "2099-12-31"},
-    actor: [{role: {coding: [{system: "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code: "IRCP"}]},
-             reference: {reference: $org}}],
-    purpose: [{system: "http://terminology.hl7.org/CodeSystem/v3-ActReason", code: "TREAT"}]}}')"
-expect "POST Consent as the patient" 200 201
+seed_clinic apicheck "API Check Hospital"
 echo "  organisation $ORG_REF, patient $PATIENT_REF"
 
 if [ "${API_CHECK_SERVE:-0}" = 1 ]; then

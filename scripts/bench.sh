@@ -32,6 +32,8 @@ cd "$ROOT"
 source scripts/lib/suite.sh
 # shellcheck source=lib/redis.sh
 source scripts/lib/redis.sh
+# shellcheck source=lib/seed.sh
+source scripts/lib/seed.sh
 # shellcheck source=bench/watch.sh
 source scripts/bench/watch.sh
 # Unconditional: on a fresh machine ensure-deps installs rustup into ~/.cargo/bin only later.
@@ -129,86 +131,7 @@ GW="$(suite_url gateway)"
 # ---------------------------------------------------------------------------------------------
 # Seed through the gateway.
 # ---------------------------------------------------------------------------------------------
-# call METHOD PATH TOKEN [JSON_BODY]: sets STATUS and BODY.
-call() {
-  local method="$1" path="$2" token="$3" data="${4:-}" out
-  local -a args=(-sS -X "$method" -w '\n%{http_code}' --max-time 30 -H 'Accept: application/json')
-  [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
-  if [ -n "$data" ]; then
-    local ctype='application/json'
-    case "$path" in /fhir/*) ctype='application/fhir+json' ;; esac
-    args+=(-H "Content-Type: $ctype" --data-binary "$data")
-  fi
-  out="$(curl "${args[@]}" "$GW$path")"
-  STATUS="${out##*$'\n'}"
-  BODY="${out%$'\n'*}"
-}
-expect() {
-  local what="$1"
-  shift
-  local code
-  for code in "$@"; do [ "$STATUS" = "$code" ] && return 0; done
-  echo "error: $what: HTTP $STATUS (expected $*): $BODY" >&2
-  exit 1
-}
-token_for() {
-  local user="$1" password="$2" out
-  out="$(curl -sS --max-time 30 -X POST "$GW/auth/token" \
-    --data-urlencode grant_type=password --data-urlencode "username=$user" --data-urlencode "password=$password")"
-  jq -er .access_token <<<"$out" 2>/dev/null || { echo "error: no token for $user: $out" >&2; exit 1; }
-}
-
-echo "==> seeding"
-ADMIN_TOKEN="$(token_for "${ADMIN_USERNAME:-admin}" "$ADMIN_PASSWORD")"
-
-call POST /auth/admin/organizations "$ADMIN_TOKEN" '{"name":"Bench General Hospital"}'
-expect "create organisation" 200 201
-ORG_REF="$(jq -r '.reference // ("Organization/" + .id)' <<<"$BODY")"
-
-PRACT_PASSWORD="$(openssl rand -hex 12)"
-call POST /auth/admin/users "$ADMIN_TOKEN" "$(jq -nc --arg p "$PRACT_PASSWORD" --arg o "$ORG_REF" \
-  '{username:"bench-practitioner", password:$p, role:"practitioner", organization:$o, department:"cardiology"}')"
-expect "create practitioner user" 200 201
-
-PATIENT_PASSWORD="$(openssl rand -hex 12)"
-call POST /auth/admin/users "$ADMIN_TOKEN" "$(jq -nc --arg p "$PATIENT_PASSWORD" \
-  '{username:"bench-patient", password:$p, role:"patient"}')"
-expect "create patient user" 200 201
-PATIENT_REF="$(jq -r '.patient // empty' <<<"$BODY")"
-[ -n "$PATIENT_REF" ] || { echo "error: the patient user has no patient reference: $BODY" >&2; exit 1; }
-PATIENT_ID="${PATIENT_REF#Patient/}"
-
-PATIENT_TOKEN="$(token_for bench-patient "$PATIENT_PASSWORD")"
-PRACT_TOKEN="$(token_for bench-practitioner "$PRACT_PASSWORD")"
-
-PATIENT_JSON="$(jq -nc --arg id "$PATIENT_ID" '{
-  resourceType: "Patient", id: $id, active: true,
-  name: [{use: "official", family: "Bench", given: ["Pat"]}],
-  gender: "female", birthDate: "1980-04-01"}')"
-# The practitioner registers the patient (as the demo data set does); should records refuse
-# that, the administrator, then the patient themself.
-for token in "$PRACT_TOKEN" "$ADMIN_TOKEN" "$PATIENT_TOKEN"; do
-  call PUT "/fhir/Patient/$PATIENT_ID" "$token" "$PATIENT_JSON"
-  [[ "$STATUS" == 2* ]] && break
-done
-expect "PUT Patient/$PATIENT_ID" 200 201
-
-CONSENT_JSON="$(jq -nc --arg patient "$PATIENT_REF" --arg org "$ORG_REF" '{
-  resourceType: "Consent", status: "active",
-  scope: {coding: [{system: "http://terminology.hl7.org/CodeSystem/consentscope", code: "patient-privacy"}]},
-  category: [{coding: [{system: "http://loinc.org", code: "59284-0"}]}],
-  patient: {reference: $patient},
-  dateTime: "2026-01-01T00:00:00Z",
-  policyRule: {coding: [{system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", code: "OPTIN"}]},
-  provision: {
-    type: "permit",
-    period: {start: "2020-01-01", end: "2099-12-31"},
-    actor: [{role: {coding: [{system: "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", code: "IRCP"}]},
-             reference: {reference: $org}}],
-    purpose: [{system: "http://terminology.hl7.org/CodeSystem/v3-ActReason", code: "TREAT"}]
-  }}')"
-call POST /fhir/Consent "$PATIENT_TOKEN" "$CONSENT_JSON"
-expect "POST Consent as the patient" 200 201
+seed_clinic bench "Bench General Hospital"
 
 # A ~1 KB Observation for that patient.
 OBSERVATION_JSON="$(jq -nc --arg patient "$PATIENT_REF" --arg pad "$(printf 'x%.0s' $(seq 1 308))" '{
