@@ -2,7 +2,7 @@
 # `make api-check`: does the API do what openapi/openapi.json says? schemathesis, with every
 # check, against the whole suite running as real processes behind the gateway.
 #
-#  1. starts the six services and a witness on their own ports (39080..39085, witness 39094),
+#  1. starts the six services and a witness on their own ports (29080..29085, witness 29094),
 #     databases (custodian_apicheck_*) and Redis stream prefix, so a running `make run` or
 #     `make bench` is not disturbed (scripts/lib/suite.sh, as scripts/bench.sh does);
 #  2. seeds through the gateway (as scripts/bench.sh does): an organisation, a practitioner, a
@@ -20,7 +20,7 @@
 #              per operation (API_CHECK_EXAMPLES), no time limit;
 #   --quick    what `make test` runs: the same checks, 5 examples per operation, a time budget
 #              of 180 s (API_CHECK_MAX_TIME) for fuzzing and stateful testing, a fixed seed.
-# Settings (env): API_CHECK_PORT_BASE (39080), API_CHECK_EXAMPLES, API_CHECK_MAX_TIME,
+# Settings (env): API_CHECK_PORT_BASE (29080), API_CHECK_EXAMPLES, API_CHECK_MAX_TIME,
 # API_CHECK_SEED (a fixed seed makes a run reproducible), API_CHECK_KEEP_DATA=1, SKIP_BUILD=1,
 # API_CHECK_SERVE=1 (seed, then keep the suite up for manual requests instead of running),
 # BIN_DIR (target/debug), RUST_LOG (warn).
@@ -51,7 +51,8 @@ else
   EXAMPLES="${API_CHECK_EXAMPLES:-50}"
   MAX_TIME="${API_CHECK_MAX_TIME:-}"
 fi
-PORT_BASE="${API_CHECK_PORT_BASE:-39080}"
+# Below Linux's ephemeral range (32768-60999), where any outgoing connection may hold the port.
+PORT_BASE="${API_CHECK_PORT_BASE:-29080}"
 DB_BASE="${DATABASE_BASE_URL:-postgres://postgres@127.0.0.1:5432}"
 DB_PREFIX="custodian_apicheck"
 OUT="$ROOT/var/api-check"
@@ -99,13 +100,7 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   suite_stop
-  if [ -n "$SUITE_REDIS_URL" ]; then
-    redis-cli -u "$SUITE_REDIS_URL" --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
-      while IFS= read -r key; do redis-cli -u "$SUITE_REDIS_URL" del "$key" >/dev/null; done || true
-  else
-    redis_cli_admin --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
-      while IFS= read -r key; do redis_cli_admin del "$key" >/dev/null; done || true
-  fi
+  suite_delete_streams
   if [ "${API_CHECK_KEEP_DATA:-0}" != 1 ]; then drop_databases; fi
   exit "$code"
 }

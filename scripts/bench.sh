@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: how fast is Custodian compared with the PostgreSQL it stores into?
 #
-#  1. release build; starts the six services on their own ports (38080..38085), their own
+#  1. release build; starts the six services on their own ports (28080..28085), their own
 #     databases (custodian_bench_*) and their own Redis stream prefix, so a running `make run`
 #     is not disturbed;
 #  2. seeds through the gateway: an organisation, a practitioner, a patient user, the Patient
@@ -21,7 +21,7 @@
 #     them to var/bench/results.md.
 #
 # Settings (env): BENCH_DURATION (20 s), BENCH_THREADS (2), BENCH_CONNECTIONS (32),
-# BENCH_WARMUP (3 s), BENCH_PORT_BASE (38080), BENCH_ROWS (100000 rows for the raw SELECT),
+# BENCH_WARMUP (3 s), BENCH_PORT_BASE (28080), BENCH_ROWS (100000 rows for the raw SELECT),
 # BENCH_KEEP_DATA=1 (keep the bench databases), SKIP_BUILD=1, RUST_LOG (warn), BIN_DIR,
 # BENCH_RUNS (a subset of "CREATE READ SEARCH MIXED"), BENCH_DRAIN_TIMEOUT (600 s).
 set -euo pipefail
@@ -43,7 +43,8 @@ DURATION="${BENCH_DURATION:-20}"
 THREADS="${BENCH_THREADS:-2}"
 CONNECTIONS="${BENCH_CONNECTIONS:-32}"
 WARMUP="${BENCH_WARMUP:-3}"
-PORT_BASE="${BENCH_PORT_BASE:-38080}"
+# Below Linux's ephemeral range (32768-60999), where any outgoing connection may hold the port.
+PORT_BASE="${BENCH_PORT_BASE:-28080}"
 ROWS="${BENCH_ROWS:-100000}"
 DB_BASE="${DATABASE_BASE_URL:-postgres://postgres@127.0.0.1:5432}"
 DB_PREFIX="custodian_bench"
@@ -108,13 +109,7 @@ cleanup() {
   trap - EXIT INT TERM
   [ -z "${WATCH_PID:-}" ] || kill "$WATCH_PID" 2>/dev/null || true
   suite_stop
-  if [ -n "$SUITE_REDIS_URL" ]; then
-    redis-cli -u "$SUITE_REDIS_URL" --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
-      while IFS= read -r key; do redis-cli -u "$SUITE_REDIS_URL" del "$key" >/dev/null; done || true
-  else
-    redis_cli_admin --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
-      while IFS= read -r key; do redis_cli_admin del "$key" >/dev/null; done || true
-  fi
+  suite_delete_streams
   if [ "${BENCH_KEEP_DATA:-0}" != 1 ]; then drop_bench_databases; fi
   exit "$code"
 }

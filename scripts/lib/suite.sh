@@ -288,6 +288,18 @@ suite_wait_ready() {
   done
 }
 
+# Deletes the suite's streams (SUITE_STREAM_PREFIX:*) from its Redis: SUITE_REDIS_URL when set,
+# else the project's Redis as its administrator (scripts/lib/redis.sh must be sourced).
+suite_delete_streams() {
+  if [ -n "$SUITE_REDIS_URL" ]; then
+    redis-cli -u "$SUITE_REDIS_URL" --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
+      while IFS= read -r key; do redis-cli -u "$SUITE_REDIS_URL" del "$key" >/dev/null; done || true
+  else
+    redis_cli_admin --scan --pattern "${SUITE_STREAM_PREFIX}:*" 2>/dev/null |
+      while IFS= read -r key; do redis_cli_admin del "$key" >/dev/null; done || true
+  fi
+}
+
 # SIGTERM to every service we started, wait up to SUITE_STOP_GRACE seconds, then SIGKILL.
 suite_stop() {
   local svc pid alive deadline
