@@ -68,11 +68,7 @@ fn chown_to_postgres(path: &Path) {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    custodian_telemetry::tls::testing::free_port().unwrap()
 }
 
 /// A running throwaway cluster; stopped and removed on drop.

@@ -36,11 +36,7 @@ impl Drop for TlsRedis {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    custodian_telemetry::tls::testing::free_port().unwrap()
 }
 
 /// Forwards each payload it is given.

@@ -19,6 +19,13 @@ use openssl::{
     },
 };
 
+/// A local port nothing listens on now, for a throwaway TLS server (PostgreSQL, Redis) to bind.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
 /// A key pair and its certificate, written to `<dir>/<name>.crt` and `<dir>/<name>.key`
 /// (the key as PKCS#8 PEM, which every consumer here reads).
 pub struct Issued {
