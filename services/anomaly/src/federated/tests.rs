@@ -313,8 +313,14 @@ fn federated_training_is_within_two_points_of_f1_of_central_training() {
     eprintln!("in {:?}", started.elapsed());
     assert!(c > 0.3, "central F1 {c}: too weak a model to compare");
     assert!((f - c).abs() <= 0.02, "federated {f} vs central {c}");
-    // The comparison can fail: parameters drowned in noise put the threshold anywhere.
-    assert!((mean(&noisy_f1) - c).abs() > 0.1, "ε 0.01: {noisy_f1:?}");
+    // The comparison can fail: parameters drowned in noise put each hospital's threshold
+    // anywhere (some up, some down: the mean alone could hide it).
+    let noisy_change: Vec<f64> = noisy_f1
+        .iter()
+        .zip(&central_f1)
+        .map(|(n, c)| (n - c).abs())
+        .collect();
+    assert!(mean(&noisy_change) > 0.05, "ε 0.01: {noisy_f1:?}");
     assert!(differs(&noisy) > 0.001 && differs(&zeroed) > 0.001);
 }
 

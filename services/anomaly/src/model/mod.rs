@@ -47,7 +47,7 @@
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
 //! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50) | 0.60 |
-//! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1) × its unexplained share | 0.97 |
+//! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day 30%; fades over a day) | 0.35 |
@@ -134,6 +134,7 @@ pub mod baselines;
 pub mod cache;
 pub mod ensemble;
 pub mod explanations;
+pub mod habits;
 pub mod incidents;
 pub mod outlier;
 pub mod parameters;
@@ -152,6 +153,7 @@ pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
 use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
+use habits::{Habit, HeldHours, YOUNG_ACTOR, YOUNG_GROUP};
 use incidents::{Incidents, CARRY};
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
@@ -402,11 +404,10 @@ struct ActorModel {
     baseline: ActorBaseline,
     patterns: Patterns,
     incidents: Incidents,
-    /// EWMA of how unexplained the actor's reads are (its habit), and reads counted.
-    unexplained_habit: f32,
-    /// EWMA of how often its reads open a dormant record nothing explains.
-    dormant_habit: f32,
-    reads: u32,
+    /// How unexplained (and dormant-and-unexplained) the actor's ordinary reads are, learned
+    /// from its clean hours ([`habits`]), and the hours not yet learned.
+    habit: Habit,
+    held: HeldHours,
     /// EWMA of the busiest window (weighted distinct patients) of each active minute: folded
     /// in when a minute closes (per event, a burst of a thousand events would teach itself
     /// within the burst); the minute being counted and its busiest window so far.
@@ -424,9 +425,8 @@ impl ActorModel {
             baseline: ActorBaseline::new(t),
             patterns: Patterns::default(),
             incidents: Incidents::default(),
-            unexplained_habit: 0.0,
-            dormant_habit: 0.0,
-            reads: 0,
+            habit: Habit::default(),
+            held: HeldHours::default(),
             usual_patients: 0.0,
             usual_minute: i64::MIN,
             minute_peak: 0.0,
@@ -439,9 +439,8 @@ impl ActorModel {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Group {
     baseline: GroupBaseline,
-    unexplained_habit: f32,
-    dormant_habit: f32,
-    reads: u32,
+    /// Learned from its members' clean hours, each at most [`habits::HOURLY_CAP`] reads' worth.
+    habit: Habit,
     /// EWMA of its members' busiest windows per active minute.
     usual_patients: f32,
 }
@@ -858,17 +857,16 @@ impl Detector {
         // services) or who are often first to open a returning patient's record (emergency).
         // An unexplained access is ordinary for them; the factor is 1 − min(1, 2h).
         let habit_of = |own: f32, group: Option<f32>| {
-            let own = (actor.reads >= 50).then_some(f64::from(own));
+            let own = (actor.habit.reads >= YOUNG_ACTOR).then_some(f64::from(own));
             let group = group.map(f64::from);
             let h = own.into_iter().chain(group).fold(0.0f64, f64::max);
             (1.0 - 2.0 * h).max(0.0)
         };
-        let dept_habits = dept.filter(|g| g.reads >= 300);
-        let ordinary = habit_of(
-            actor.unexplained_habit,
-            dept_habits.map(|g| g.unexplained_habit),
-        );
-        let ordinary_dormant = habit_of(actor.dormant_habit, dept_habits.map(|g| g.dormant_habit));
+        let dept_habits = dept
+            .filter(|g| g.habit.reads >= YOUNG_GROUP)
+            .map(|g| g.habit);
+        let ordinary = habit_of(actor.habit.unexplained, dept_habits.map(|g| g.unexplained));
+        let ordinary_dormant = habit_of(actor.habit.dormant, dept_habits.map(|g| g.dormant));
         // A search for one patient's data weighs as a read; further patients of one request
         // (a list) weigh 0.35.
         let request = if keys.request != 0 {
@@ -1015,10 +1013,17 @@ impl Detector {
         if let (Some(patient), Some(reference)) = (keys.patient, event.patient.as_deref()) {
             // Patient-specific accesses only: a list comes in whatever order the server
             // sorts it.
+            // A run interleaved with requests for records that do not exist is guessing ids,
+            // whatever explains the records it finds (an admissions clerk's department has
+            // touched most of them).
+            let guessed = ((f64::from(window.errors) - 1.0) / 3.0).clamp(0.0, 1.0);
             if specific {
-                sweep = actor
-                    .patterns
-                    .sweep(patient, reference, t, raw_unexplained * ordinary);
+                sweep = actor.patterns.sweep(
+                    patient,
+                    reference,
+                    t,
+                    (raw_unexplained * ordinary).max(guessed),
+                );
             }
         }
         v.set(Feature::Sweep, sweep);
@@ -1154,13 +1159,41 @@ impl Detector {
         let suspicious = alert || deferred;
 
         // Learning. Habits (how unexplained the actor's and its groups' ordinary work is) learn
-        // from every patient a read or search touched, list members at their weight, but not
-        // from alerts or while an incident is open: an exfiltration must not teach itself.
+        // from every patient a read or search touched, list members at their weight, but only
+        // from whole hours without alerts or an open incident ([`habits`]): an exfiltration must
+        // not teach itself.
         let in_incident = actor.incidents.open(t).is_some();
         let habitual =
             permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
         if !duplicate {
             actor.baseline.record(&keys.base, suspicious || in_incident);
+            // Habits learn from whole clean hours, held until the next hour has passed.
+            if suspicious || in_incident {
+                actor.held.taint(t);
+            }
+            // A young habit (the actor's first 50 reads, a group's first 300) learns from each
+            // read at once: what an actor is by nature shows in its first hour.
+            let unexplained_read = raw_unexplained as f32;
+            let dormant_read = (raw_unexplained * explanation.dormant) as f32;
+            let mut learned_hours = Vec::new();
+            if habitual {
+                if actor.habit.reads < YOUNG_ACTOR {
+                    actor
+                        .habit
+                        .learn_read(unexplained_read, dormant_read, weight as f32, 0.05);
+                }
+                learned_hours.extend(actor.held.hold(
+                    t,
+                    unexplained_read,
+                    dormant_read,
+                    weight as f32,
+                ));
+            }
+            for hour in &learned_hours {
+                if actor.habit.reads >= YOUNG_ACTOR {
+                    actor.habit.learn_hour(hour, 0.01);
+                }
+            }
             let minute = t.div_euclid(60);
             let weighted = window.weighted_patients() as f32;
             let mut closed = None;
@@ -1188,6 +1221,9 @@ impl Detector {
                 actor.minute_peak = actor.minute_peak.max(weighted);
             }
             if let Some(patient) = keys.patient {
+                if write && permitted {
+                    actor.patterns.explain_patient(patient);
+                }
                 if specific {
                     actor.patterns.record_patient(patient, t, raw_unexplained);
                     if let Some(other) = explanation.other_department {
@@ -1195,14 +1231,6 @@ impl Detector {
                             actor.patterns.record_cover(other, t);
                         }
                     }
-                }
-                if habitual {
-                    let alpha = if actor.reads < 50 { 0.05 } else { 0.01 } * weight as f32;
-                    actor.unexplained_habit =
-                        (1.0 - alpha) * actor.unexplained_habit + alpha * raw_unexplained as f32;
-                    actor.dormant_habit = (1.0 - alpha) * actor.dormant_habit
-                        + alpha * (raw_unexplained * explanation.dormant) as f32;
-                    actor.reads = actor.reads.saturating_add(1);
                 }
                 if permitted && (specific || write) {
                     let access = Access {
@@ -1233,13 +1261,15 @@ impl Detector {
                 if let Some(peak) = closed {
                     group.usual_patients = 0.99 * group.usual_patients + 0.01 * peak;
                 }
-                if habitual {
-                    let alpha = if group.reads < 300 { 0.01 } else { 0.002 } * weight as f32;
-                    group.unexplained_habit =
-                        (1.0 - alpha) * group.unexplained_habit + alpha * raw_unexplained as f32;
-                    group.dormant_habit = (1.0 - alpha) * group.dormant_habit
-                        + alpha * (raw_unexplained * explanation.dormant) as f32;
-                    group.reads = group.reads.saturating_add(1);
+                if habitual && group.habit.reads < YOUNG_GROUP {
+                    group
+                        .habit
+                        .learn_read(unexplained_read, dormant_read, weight as f32, 0.01);
+                }
+                for hour in &learned_hours {
+                    if group.habit.reads >= YOUNG_GROUP {
+                        group.habit.learn_hour(hour, 0.002);
+                    }
                 }
             }
             if !suspicious {
@@ -1477,6 +1507,7 @@ impl Detector {
             let at = p.event.time.timestamp();
             let (incident, joined) = match self.actors.get_mut(p.actor) {
                 Some(actor) => {
+                    actor.held.taint(at);
                     let (id, new) =
                         actor
                             .incidents

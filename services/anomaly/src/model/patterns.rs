@@ -180,6 +180,14 @@ impl Patterns {
         }
     }
 
+    /// The actor documented for the patient (a write): its recent reads of her were care, not
+    /// part of a spree.
+    pub fn explain_patient(&mut self, patient: u64) {
+        if let Some(r) = self.recent.iter_mut().find(|r| r.patient == patient) {
+            r.unexplained = 0.0;
+        }
+    }
+
     /// Distinct patients the actor accessed in the last hour with (almost) no explanation,
     /// counting `current` (not yet recorded) when it is one of them.
     pub fn unexplained_patients(&self, t: i64, current: Option<u64>) -> usize {

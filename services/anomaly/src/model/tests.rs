@@ -919,3 +919,124 @@ fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labell
     d.learn_patient_labels("Patient/nurse", &[]);
     assert_eq!(d.patient_labels("Patient/nurse"), 0);
 }
+
+/// The hospital under a threshold nothing reaches: every event is learned from, as the events
+/// below the threshold of a slow, careful insider are.
+fn hospital_that_never_alerts() -> Detector {
+    let mut d = Detector::with_config(
+        1.5,
+        ModelConfig {
+            calibration: CalibrationSettings {
+                calibration_seconds: 0,
+                ..CalibrationSettings::default()
+            },
+            ..ModelConfig::default()
+        },
+    );
+    d.explain_all(true);
+    for e in hospital_events() {
+        d.score(&e);
+    }
+    d
+}
+
+fn value(s: &Scored, feature: &str) -> f64 {
+    s.contributions
+        .iter()
+        .find(|c| c.feature == feature)
+        .map_or(0.0, |c| c.value)
+}
+
+#[test]
+fn an_insiders_slow_sweep_does_not_teach_itself_to_be_ordinary() {
+    let mut d = hospital_that_never_alerts();
+    // m2, an established Ward B nurse whose reads are all explained, opens 40 records nothing
+    // explains, one every 45 s. Learned per read, her habit would stand at 0.33 by the end and
+    // discount the core signal by two thirds.
+    let scored: Vec<_> = (0..41)
+        .map(|k| {
+            d.score(&staff_event(
+                "m2",
+                "Ward B",
+                day4(10) + k * 45,
+                Some(&format!("Patient/stranger{}", k * 7919 % 1000)),
+                AccessAction::Read,
+            ))
+        })
+        .collect();
+    let last = scored.last().expect("scored");
+    assert!(value(last, "no_relationship") > 0.99, "{last:?}");
+    // Nor does it teach the next day: one hour teaches at most its cap.
+    let next_day = d.score(&staff_event(
+        "m2",
+        "Ward B",
+        day4(10) + 86_400,
+        Some("Patient/stranger-next-day"),
+        AccessAction::Read,
+    ));
+    assert!(value(&next_day, "no_relationship") > 0.6, "{next_day:?}");
+}
+
+#[test]
+fn documenting_for_a_patient_takes_her_out_of_the_unexplained_spree() {
+    let spree_after = |document: bool| {
+        let mut d = hospital_that_never_alerts();
+        let mut last = None;
+        for k in 0..6 {
+            let patient = format!("Patient/new{}", k * 37 % 100);
+            let at = day4(10) + k * 300;
+            last = Some(d.score(&staff_event(
+                "m2",
+                "Ward B",
+                at,
+                Some(&patient),
+                AccessAction::Read,
+            )));
+            if document {
+                d.score(&staff_event(
+                    "m2",
+                    "Ward B",
+                    at + 60,
+                    Some(&patient),
+                    AccessAction::Create,
+                ));
+            }
+        }
+        value(&last.expect("scored"), "unexplained_spree")
+    };
+    // Six patients in half an hour with nothing to explain them is a spree; six admissions,
+    // each read then documented (a registration desk), are not.
+    assert!(spree_after(false) > 0.5);
+    assert_eq!(spree_after(true), 0.0);
+}
+
+#[test]
+fn a_sweep_that_guesses_ids_alerts_even_through_records_the_department_explains() {
+    let sweep_of = |guessing: bool| {
+        let (mut d, _) = hospital();
+        let mut scored = Vec::new();
+        for k in 0..10 {
+            let at = day4(11) + k * 60;
+            if guessing {
+                // The id before each hit does not exist.
+                let mut missing = staff_event("m1", "Ward B", at, None, AccessAction::Read);
+                missing.outcome = AccessOutcome::Error;
+                d.score(&missing);
+            }
+            scored.push(d.score(&staff_event(
+                "m1",
+                "Ward B",
+                at + 20,
+                Some(&format!("Patient/b{}", k * 2)),
+                AccessAction::Read,
+            )));
+        }
+        scored
+    };
+    // Ward B's own patients in id order: a ward round.
+    assert!(sweep_of(false).iter().all(|s| !s.alert));
+    // The same records, each found after a miss: guessing ids.
+    let guessed = sweep_of(true);
+    assert!(guessed[9].alert, "{:?}", guessed[9]);
+    assert!(value(&guessed[9], "sweep") > 0.5, "{:?}", guessed[9]);
+}

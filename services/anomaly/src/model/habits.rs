@@ -1,0 +1,173 @@
+//! Habits: how unexplained an actor's (and its role's and department's) ordinary work is, e.g.
+//! a coder's or an admissions clerk's, whose reads nothing in the stream explains by nature.
+//!
+//! A habit discounts the core signal, so it must not learn from the access it should catch.
+//! Learned per event, an insider's own slow sweep (one patient a minute, each below the
+//! threshold while the habit is young) taught itself within half an hour: after 60 unexplained
+//! reads the actor's habit stood at 0.45 and nothing it did was unexplained any more. So a
+//! habit learns from whole hours of the actor's work: an hour is held until the next one has
+//! passed (an alert waiting 30 minutes, or a late join, can still reach it), is dropped if any
+//! of its events or the next hour's turned out suspicious, and teaches at most
+//! [`HOURLY_CAP`] reads' worth (a few hours to learn a new coder's work, none to learn one
+//! session's).
+
+use serde::{Deserialize, Serialize};
+
+/// Reads before an actor's own habit counts, learned one by one until then.
+pub const YOUNG_ACTOR: u32 = 50;
+/// Reads before a department's habit counts, learned one by one until then.
+pub const YOUNG_GROUP: u32 = 300;
+
+/// Reads' worth one clean hour teaches, at most: an actor's, and to each of its groups.
+pub const HOURLY_CAP: f32 = 20.0;
+
+/// A habit: EWMA of the unexplained share of reads, of the dormant-and-unexplained share, and
+/// the reads learned so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Habit {
+    pub unexplained: f32,
+    pub dormant: f32,
+    pub reads: u32,
+}
+
+impl Habit {
+    /// Folds in one read of weight `weight` at once, at the per-read rate `alpha`: how a young
+    /// habit learns (a new service account's nightly batch must not alert for hours).
+    pub fn learn_read(&mut self, unexplained: f32, dormant: f32, weight: f32, alpha: f32) {
+        let step = alpha * weight;
+        self.unexplained += step * (unexplained - self.unexplained);
+        self.dormant += step * (dormant - self.dormant);
+        self.reads = self.reads.saturating_add(1);
+    }
+
+    /// Folds in an hour whose mean shares are those of `hour`, as `min(weight, HOURLY_CAP)`
+    /// reads at the per-read rate `alpha`.
+    pub fn learn_hour(&mut self, hour: &Hour, alpha: f32) {
+        if hour.weight <= 0.0 {
+            return;
+        }
+        let reads = hour.weight.min(HOURLY_CAP);
+        let step = 1.0 - (1.0 - alpha).powf(reads);
+        self.unexplained += step * (hour.unexplained / hour.weight - self.unexplained);
+        self.dormant += step * (hour.dormant / hour.weight - self.dormant);
+        self.reads = self.reads.saturating_add(reads.ceil() as u32);
+    }
+}
+
+/// One hour of an actor's reads, weighted (a list's further patients weigh less).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Hour {
+    index: i64,
+    pub unexplained: f32,
+    pub dormant: f32,
+    pub weight: f32,
+    tainted: bool,
+}
+
+/// The actor's last two hours, not yet learned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HeldHours {
+    hours: Vec<Hour>,
+}
+
+impl HeldHours {
+    /// Holds one read at time `t`, and returns the hours now old enough to teach (clean ones
+    /// only, oldest first).
+    pub fn hold(
+        &mut self,
+        t: i64,
+        unexplained: f32,
+        dormant: f32,
+        weight: f32,
+    ) -> impl Iterator<Item = Hour> {
+        let index = t.div_euclid(3600);
+        let ready = self.ready(index);
+        match self.hours.last_mut() {
+            Some(hour) if hour.index == index => {
+                hour.unexplained += unexplained * weight;
+                hour.dormant += dormant * weight;
+                hour.weight += weight;
+            }
+            _ => self.hours.push(Hour {
+                index,
+                unexplained: unexplained * weight,
+                dormant: dormant * weight,
+                weight,
+                tainted: false,
+            }),
+        }
+        ready.into_iter()
+    }
+
+    /// Something suspicious happened at `t`: the hours held that it may belong to (this one and
+    /// the one before) teach nothing.
+    pub fn taint(&mut self, t: i64) {
+        let index = t.div_euclid(3600);
+        for hour in &mut self.hours {
+            if hour.index >= index - 1 {
+                hour.tainted = true;
+            }
+        }
+    }
+
+    /// Removes the hours that ended at least an hour before hour `index`; returns the clean ones.
+    fn ready(&mut self, index: i64) -> Vec<Hour> {
+        let (old, held): (Vec<Hour>, Vec<Hour>) =
+            self.hours.drain(..).partition(|h| h.index + 2 <= index);
+        self.hours = held;
+        old.into_iter().filter(|h| !h.tainted).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600;
+
+    #[test]
+    fn an_hour_teaches_only_once_the_next_one_has_passed() {
+        let mut held = HeldHours::default();
+        assert_eq!(held.hold(10, 1.0, 0.0, 1.0).count(), 0);
+        assert_eq!(held.hold(H + 10, 1.0, 0.0, 1.0).count(), 0);
+        let ready: Vec<Hour> = held.hold(2 * H + 10, 0.0, 0.0, 1.0).collect();
+        assert_eq!(ready.len(), 1);
+        assert_eq!(ready[0].weight, 1.0);
+    }
+
+    #[test]
+    fn a_suspicious_event_drops_its_hour_and_the_one_before() {
+        let mut held = HeldHours::default();
+        let _ = held.hold(10, 1.0, 0.0, 1.0).count();
+        let _ = held.hold(H + 10, 1.0, 0.0, 1.0).count();
+        held.taint(H + 20);
+        assert_eq!(held.hold(3 * H, 0.0, 0.0, 1.0).count(), 0);
+        // A later clean hour still teaches.
+        let ready: Vec<Hour> = held.hold(5 * H, 0.0, 0.0, 1.0).collect();
+        assert_eq!(ready.len(), 1);
+    }
+
+    #[test]
+    fn one_busy_hour_moves_a_habit_by_at_most_its_cap() {
+        let mut habit = Habit {
+            unexplained: 0.0,
+            dormant: 0.0,
+            reads: 1_000,
+        };
+        let busy = Hour {
+            index: 0,
+            unexplained: 500.0,
+            dormant: 0.0,
+            weight: 500.0,
+            tainted: false,
+        };
+        habit.learn_hour(&busy, 0.01);
+        let cap = 1.0 - 0.99f32.powf(HOURLY_CAP);
+        assert!(
+            (habit.unexplained - cap).abs() < 1e-5,
+            "{}",
+            habit.unexplained
+        );
+        assert!(habit.unexplained < 0.2);
+    }
+}
