@@ -27,9 +27,9 @@
 //!
 //! `u` is how unexplained the access is (`1 −` the strongest explanation), scaled down for
 //! actors and departments whose ordinary work is unexplained by nature (admissions, coding,
-//! case management, services: `u · (1 − min(1, 2h))` with `h` their habitual unexplained share;
-//! dormancy likewise with their habit of opening dormant records, e.g. the emergency
-//! department). Reads, exports, break-glass and the first patient of a search request (a search
+//! case management, services: `u · (1 − min(1, 2h))` with `h` their habitual unexplained share,
+//! learned from whole clean hours ([`habits`]); dormancy likewise with their habit of opening
+//! dormant records, e.g. the emergency department). Reads, exports, break-glass and the first patient of a search request (a search
 //! for one patient's data) count fully; further patients of one request (a list) count 0.35.
 //!
 //! | feature | value `f` | `w` |
@@ -120,7 +120,7 @@
 //! entries), 32 recent patients, 8 addresses, 4 agents, 16 resource types; per department 64
 //! everyday addresses. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
-//! --bench score`): 100,000 actors with a week of a day worker's history each hold 273 MiB.
+//! --bench score`): 100,000 actors with a week of a day worker's history each hold 286 MiB.
 //!
 //! # Restart
 //!
