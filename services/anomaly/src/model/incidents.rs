@@ -55,6 +55,9 @@ struct Suspect {
     request: u64,
     /// Its raw risk as a share of the raw threshold in force when it was scored.
     share: f32,
+    /// The patient's key (0: none).
+    #[serde(default)]
+    patient: u64,
 }
 
 /// An actor's incident slot, and its recent events that did not alert.
@@ -72,7 +75,7 @@ impl Incidents {
 
     /// Remembers an event that did not alert (events arrive in about time order; older ones
     /// than [`MAX_REACH`] before it are forgotten).
-    pub fn remember(&mut self, id: Uuid, time: i64, request: u64, share: f64) {
+    pub fn remember(&mut self, id: Uuid, time: i64, request: u64, patient: u64, share: f64) {
         if share < JOIN_SAME_REQUEST {
             return;
         }
@@ -88,7 +91,14 @@ impl Incidents {
             time,
             request,
             share: share as f32,
+            patient,
         });
+    }
+
+    /// The actor documented for the patient: its earlier looks at her were care, and no later
+    /// alert takes them into an incident.
+    pub fn cared_for(&mut self, patient: u64) {
+        self.suspects.retain(|s| s.patient != patient);
     }
 
     /// The remembered events that an alert on its own merits at `time` (of request `request`)
@@ -155,38 +165,48 @@ mod tests {
     fn an_alert_takes_the_suspicious_events_just_before_it() {
         let mut i = Incidents::default();
         let at = LOOKBACK + 100;
-        i.remember(id(1), -50, 7, 0.5); // too old by the time of the alert
-        i.remember(id(2), at - 200, 7, 0.05); // not suspicious enough even in the same request
-        i.remember(id(3), at - 100, 9, 0.2); // another request, below JOIN
-        i.remember(id(4), at - 90, 7, 0.2); // the same request as the alert
-        i.remember(id(5), at - 80, 8, 0.4); // suspicious on its own
+        i.remember(id(1), -50, 7, 0, 0.5); // too old by the time of the alert
+        i.remember(id(2), at - 200, 7, 0, 0.05); // not suspicious enough even in the same request
+        i.remember(id(3), at - 100, 9, 0, 0.2); // another request, below JOIN
+        i.remember(id(4), at - 90, 7, 0, 0.2); // the same request as the alert
+        i.remember(id(5), at - 80, 8, 0, 0.4); // suspicious on its own
         assert_eq!(i.join(at, 7), vec![id(4), id(5)]);
         // Each event joins once; what did not join stays for a later alert.
         assert_eq!(i.join(at + 10, 9), vec![id(3)]);
         assert!(i.join(at + 20, 9).is_empty());
         // Nothing older than the look-back joins.
-        i.remember(id(6), 700, 9, 0.9);
+        i.remember(id(6), 700, 9, 0, 0.9);
         assert!(i.join(701 + LOOKBACK, 9).is_empty());
+    }
+
+    #[test]
+    fn looks_at_a_patient_the_actor_then_documented_for_do_not_join() {
+        let mut i = Incidents::default();
+        i.remember(id(1), 100, 1, 5, 0.5);
+        i.remember(id(2), 110, 2, 6, 0.5);
+        i.remember(id(3), 120, 3, 5, 0.5);
+        i.cared_for(5);
+        assert_eq!(i.join(200, 9), vec![id(2)]);
     }
 
     #[test]
     fn a_run_of_suspicious_events_joins_back_to_its_start() {
         let at = 2 * LOOKBACK;
         let mut i = Incidents::default();
-        i.remember(id(1), 0, 1, 0.5); // the run's start, 20 minutes before the alert
-        i.remember(id(2), LOOKBACK - 60, 2, 0.5); // within the look-back of the next one
-        i.remember(id(3), at - 60, 3, 0.5);
+        i.remember(id(1), 0, 1, 0, 0.5); // the run's start, 20 minutes before the alert
+        i.remember(id(2), LOOKBACK - 60, 2, 0, 0.5); // within the look-back of the next one
+        i.remember(id(3), at - 60, 3, 0, 0.5);
         assert_eq!(i.join(at, 9), vec![id(1), id(2), id(3)]);
         // A pause longer than the look-back ends the run.
         let mut i = Incidents::default();
-        i.remember(id(1), 0, 1, 0.5);
-        i.remember(id(3), at - 60, 3, 0.5);
+        i.remember(id(1), 0, 1, 0, 0.5);
+        i.remember(id(3), at - 60, 3, 0, 0.5);
         assert_eq!(i.join(at, 9), vec![id(3)]);
         // However long the run, nothing older than MAX_REACH joins.
         let mut i = Incidents::default();
         let mut t = 0;
         while t < MAX_REACH + 600 {
-            i.remember(id(t as u128), t, 1, 0.5);
+            i.remember(id(t as u128), t, 1, 0, 0.5);
             t += 300;
         }
         let joined = i.join(t, 9);

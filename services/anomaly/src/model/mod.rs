@@ -1116,7 +1116,9 @@ impl Detector {
             joined = actor.incidents.join(t, request);
         } else if !alert && !deferred && !duplicate && !write && q > 0.0 {
             // Writes are care: they are not what an incident disclosed.
-            actor.incidents.remember(event.id, t, request, raw / q);
+            actor
+                .incidents
+                .remember(event.id, t, request, keys.patient.unwrap_or(0), raw / q);
         }
         // What may wait to see whether care follows: a first look that did not alert, at one
         // patient's record, by a user the patient did not refuse.
@@ -1223,6 +1225,7 @@ impl Detector {
             if let Some(patient) = keys.patient {
                 if write && permitted {
                     actor.patterns.explain_patient(patient);
+                    actor.incidents.cared_for(patient);
                 }
                 if specific {
                     actor.patterns.record_patient(patient, t, raw_unexplained);
