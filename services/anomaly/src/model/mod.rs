@@ -605,8 +605,15 @@ fn read_like_or_search(action: AccessAction) -> bool {
     )
 }
 
+/// The flag, the action, or the purpose of use: another system's log may say it only as HL7's
+/// `ETREAT` (emergency treatment, what the kernel records for a break-the-glass access) or
+/// `BTG` (break the glass).
 fn is_break_glass(event: &AccessEvent) -> bool {
-    event.break_glass || event.action == AccessAction::BreakGlass
+    event.break_glass
+        || event.action == AccessAction::BreakGlass
+        || ["ETREAT", "BTG"]
+            .iter()
+            .any(|p| event.purpose.eq_ignore_ascii_case(p))
 }
 
 /// 1 for `V`, 0.6 for `R`, 0 otherwise.

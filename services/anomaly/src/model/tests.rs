@@ -641,6 +641,18 @@ fn break_glass_without_context_alerts() {
         s.reasons.iter().any(|r| r.contains("no emergency context")),
         "{s:?}"
     );
+    // Another system's log may say it only by the purpose of use.
+    for purpose in ["ETREAT", "btg"] {
+        let (mut d, _) = hospital();
+        let mut e = e.clone();
+        e.break_glass = false;
+        e.purpose = purpose.into();
+        let s = d.score(&e);
+        assert!(
+            s.reasons.iter().any(|r| r.contains("no emergency context")),
+            "{purpose}: {s:?}"
+        );
+    }
 }
 
 #[test]
