@@ -475,6 +475,9 @@ pub struct Detector {
     /// Patients' labels ([`LABEL_EMPLOYEE`], [`LABEL_CELEBRITY`]) from records.
     #[serde(default = "patient_labels")]
     patient_labels: Bounded<u8>,
+    /// Whether the stream names departments at all ([`Keys::of`]).
+    #[serde(default)]
+    departments_seen: bool,
 }
 
 /// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
@@ -509,16 +512,25 @@ struct Keys {
 }
 
 impl Keys {
-    fn of(event: &AccessEvent, new_patient: impl Fn(u64, u64) -> bool) -> Self {
+    /// `departments_seen`: whether the stream names departments at all.
+    fn of(
+        event: &AccessEvent,
+        departments_seen: bool,
+        new_patient: impl Fn(u64, u64) -> bool,
+    ) -> Self {
         let t = event.time.timestamp();
         let org = hash_str(event.actor.organization.as_deref().unwrap_or(""));
         let role = pair(org, hash_str(&event.actor.role));
-        // Without a department, the role within the organisation is the closest ward proxy.
+        let actor = hash_str(&event.actor.id);
+        // Without a department: where others have one, this actor is a service, an
+        // administrator or a patient, and its role is its group; in a log that names none, a
+        // role is not a ward (every practitioner's care would explain every other's look), and
+        // the actor is its own.
         let dept = match event.actor.department.as_deref() {
             Some(d) if !d.is_empty() => department_key(event.actor.organization.as_deref(), d),
-            _ => role,
+            _ if departments_seen => role,
+            _ => pair(role, actor),
         };
-        let actor = hash_str(&event.actor.id);
         let person = event
             .actor
             .practitioner
@@ -664,6 +676,7 @@ impl Detector {
             waiting_patients: std::collections::HashMap::new(),
             matured: Vec::new(),
             patient_labels: patient_labels(),
+            departments_seen: false,
         }
     }
 
@@ -784,9 +797,14 @@ impl Detector {
         self.clock(t);
         self.mature(t);
         let mature = self.first.is_some_and(|f| t - f >= MATURE_AFTER);
+        self.departments_seen |= event
+            .actor
+            .department
+            .as_deref()
+            .is_some_and(|d| !d.is_empty());
         let keys = {
             let actors = &self.actors;
-            Keys::of(event, |a, p| {
+            Keys::of(event, self.departments_seen, |a, p| {
                 actors
                     .peek(a)
                     .is_none_or(|m| !m.patterns.seen_this_hour(p, t))

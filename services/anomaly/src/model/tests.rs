@@ -1052,3 +1052,45 @@ fn a_sweep_that_guesses_ids_alerts_even_through_records_the_department_explains(
     assert!(guessed[9].alert, "{:?}", guessed[9]);
     assert!(value(&guessed[9], "sweep") > 0.5, "{:?}", guessed[9]);
 }
+
+/// Practitioner `dr-care` admits and reads `Patient/x1`; `dr-other` of the same organisation,
+/// who never had anything to do with her, opens her record ten minutes later. Returns how
+/// unexplained that look is, with or without a department on every practitioner.
+fn another_practitioners_look(departments: bool) -> f64 {
+    let mut d = Detector::with_config(
+        1.5,
+        ModelConfig {
+            calibration: CalibrationSettings {
+                calibration_seconds: 0,
+                ..CalibrationSettings::default()
+            },
+            ..ModelConfig::default()
+        },
+    );
+    d.explain_all(true);
+    let at = |actor: &str, minutes: i64, action: AccessAction| {
+        let mut e = event(
+            actor,
+            minutes * 60,
+            Some("Patient/x1"),
+            AccessOutcome::Permit,
+        );
+        e.action = action;
+        e.actor.department = departments.then(|| "Ward A".to_string());
+        e
+    };
+    d.score(&at("dr-care", 0, AccessAction::Create));
+    d.score(&at("dr-care", 10, AccessAction::Read));
+    value(
+        &d.score(&at("dr-other", 20, AccessAction::Read)),
+        "no_relationship",
+    )
+}
+
+#[test]
+fn in_a_log_without_departments_another_practitioners_care_does_not_explain_a_look() {
+    // With departments, a colleague of the ward caring for her explains the look.
+    assert!(another_practitioners_look(true) < 0.5);
+    // Without any, a role is not a ward.
+    assert!(another_practitioners_look(false) > 0.9);
+}
