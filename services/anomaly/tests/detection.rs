@@ -2,7 +2,7 @@
 //! seeds 1 and 2): six days, so the model warms up (48 h), calibrates (48 h) and then runs on
 //! its calibrated threshold. Floors well under what the model reaches, but that a model which
 //! stops explaining accesses, or whose calibration drifts, would fail (this run reaches recall
-//! 0.96, precision 0.91, FPR 0.37%, 9 of 9 incidents with the model of 2026-12-02 02:00;
+//! 0.96, precision 0.91, FPR 0.37%, 9 of 9 incidents with the model of 2026-12-02 02:10;
 //! attacks in the first four days meet a model still learning and the uncalibrated prior).
 //! Scores are settled as `anomaly replay` writes them (late alerts marked).
 
