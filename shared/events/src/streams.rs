@@ -296,7 +296,8 @@ async fn connect_client(
     let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
     let mut wait = std::time::Duration::from_millis(200);
     loop {
-        match redis::aio::ConnectionManager::new(client.clone()).await {
+        match redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config()).await
+        {
             Ok(manager) => return Ok(manager),
             Err(e)
                 if (e.is_timeout() || e.is_io_error() || e.is_connection_refusal())
@@ -309,6 +310,18 @@ async fn connect_client(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// How long one command may wait for its reply. The client's default, 500 ms, turned a Redis
+/// slowed for half a second (a loaded 2-core machine: `XADD: timed out` in a fresh-clone
+/// `make test`) into failed commands. A reply slower than this is an outage, and the caller's
+/// retry (a relay's next pass, a consumer's next read) takes over.
+pub const RESPONSE_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_response_timeout(Some(RESPONSE_WITHIN))
+        .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
 }
 
 /// A Redis URL fit for logs: the password (`redis://user:password@host`, `redis://:password@host`)

@@ -27,8 +27,9 @@ fn redis_url() -> String {
 }
 
 async fn redis() -> ConnectionManager {
-    let client = redis::Client::open(redis_url()).unwrap();
-    ConnectionManager::new(client).await.unwrap()
+    custodian_events::streams::connect(&redis_url())
+        .await
+        .unwrap()
 }
 
 /// A stream and group no other test uses.

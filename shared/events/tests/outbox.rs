@@ -33,7 +33,7 @@ async fn fixture() -> Fixture {
         .unwrap();
     let pool = custodian_database::pool(&url, 2).unwrap();
     let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let redis = ConnectionManager::new(redis::Client::open(redis_url).unwrap())
+    let redis = custodian_events::streams::connect(&redis_url)
         .await
         .unwrap();
     Fixture {
