@@ -932,9 +932,9 @@ fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labell
     assert_eq!(d.patient_labels("Patient/nurse"), 0);
 }
 
-/// The hospital under a threshold nothing reaches: every event is learned from, as the events
-/// below the threshold of a slow, careful insider are.
-fn hospital_that_never_alerts() -> Detector {
+/// An uncalibrated model under a threshold nothing reaches, explaining every score: every event
+/// is learned from, as the events below the threshold of a slow, careful insider are.
+fn never_alerting() -> Detector {
     let mut d = Detector::with_config(
         1.5,
         ModelConfig {
@@ -946,6 +946,12 @@ fn hospital_that_never_alerts() -> Detector {
         },
     );
     d.explain_all(true);
+    d
+}
+
+/// The hospital, learned by [`never_alerting`].
+fn hospital_that_never_alerts() -> Detector {
+    let mut d = never_alerting();
     for e in hospital_events() {
         d.score(&e);
     }
@@ -1057,17 +1063,7 @@ fn a_sweep_that_guesses_ids_alerts_even_through_records_the_department_explains(
 /// who never had anything to do with her, opens her record ten minutes later. Returns how
 /// unexplained that look is, with or without a department on every practitioner.
 fn another_practitioners_look(departments: bool) -> f64 {
-    let mut d = Detector::with_config(
-        1.5,
-        ModelConfig {
-            calibration: CalibrationSettings {
-                calibration_seconds: 0,
-                ..CalibrationSettings::default()
-            },
-            ..ModelConfig::default()
-        },
-    );
-    d.explain_all(true);
+    let mut d = never_alerting();
     let at = |actor: &str, minutes: i64, action: AccessAction| {
         let mut e = event(
             actor,
