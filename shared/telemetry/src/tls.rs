@@ -5,7 +5,7 @@
 //! - Server: `TLS_CERT_FILE` and `TLS_KEY_FILE` (PEM: the certificate chain, leaf first, and
 //!   its private key) make a service serve HTTPS instead of HTTP on its port;
 //!   `TLS_CLIENT_CA_FILE` (PEM) then also requires every client to present a certificate signed
-//!   by that CA (mutual TLS between services). [`listen`] is the one place that binds.
+//!   by that CA (mutual TLS between services). [`ListenTls::listen_tls`] is the one place that binds.
 //! - Client: `UPSTREAM_CA_FILE` (PEM) is the only CA trusted for `https://` service URLs
 //!   (unset: the system's roots); `UPSTREAM_CLIENT_CERT_FILE` and `UPSTREAM_CLIENT_KEY_FILE`
 //!   are the certificate presented to services that require one. [`upstream_connector`] is
@@ -112,35 +112,9 @@ fn file_error(what: &str, path: &Path, e: openssl::error::ErrorStack) -> String 
     format!("cannot use {what} file {}: {e}", path.display())
 }
 
-/// Binds `server` to `listener`: HTTPS with `tls` (mutual TLS when it has a client CA), plain
-/// HTTP without. Every service binds through this, so they all serve TLS the same way.
-pub fn listen<F, I, S, B>(
-    server: HttpServer<F, I, S, B>,
-    listener: TcpListener,
-    tls: Option<&ServerTls>,
-) -> std::io::Result<HttpServer<F, I, S, B>>
-where
-    F: Fn() -> I + Send + Clone + 'static,
-    I: IntoServiceFactory<S, actix_http::Request>,
-    S: ServiceFactory<actix_http::Request, Config = AppConfig> + 'static,
-    S::Error: Into<actix_web::Error> + 'static,
-    S::InitError: std::fmt::Debug,
-    S::Response: Into<Response<B>> + 'static,
-    <S::Service as Service<actix_http::Request>>::Future: 'static,
-    S::Service: 'static,
-    B: MessageBody + 'static,
-{
-    match tls {
-        None => server.listen(listener),
-        Some(tls) => {
-            let acceptor = tls.acceptor().map_err(std::io::Error::other)?;
-            server.listen_openssl(listener, acceptor)
-        }
-    }
-}
-
-/// [`listen`] as a method, so a service's server chain reads
-/// `HttpServer::new(..).listen_tls(listener, settings.listen.tls.as_ref())?`.
+/// Binds a server to `listener`: HTTPS with `tls` (mutual TLS when it has a client CA), plain
+/// HTTP without. Every service binds through this, so they all serve TLS the same way; a
+/// server chain reads `HttpServer::new(..).listen_tls(listener, settings.listen.tls.as_ref())?`.
 pub trait ListenTls: Sized {
     fn listen_tls(self, listener: TcpListener, tls: Option<&ServerTls>) -> std::io::Result<Self>;
 }
@@ -158,7 +132,13 @@ where
     B: MessageBody + 'static,
 {
     fn listen_tls(self, listener: TcpListener, tls: Option<&ServerTls>) -> std::io::Result<Self> {
-        listen(self, listener, tls)
+        match tls {
+            None => self.listen(listener),
+            Some(tls) => {
+                let acceptor = tls.acceptor().map_err(std::io::Error::other)?;
+                self.listen_openssl(listener, acceptor)
+            }
+        }
     }
 }
 
