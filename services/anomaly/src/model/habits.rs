@@ -10,6 +10,11 @@
 //! of its events or the next hour's turned out suspicious, and teaches at most
 //! [`HOURLY_CAP`] reads' worth (a few hours to learn a new coder's work, none to learn one
 //! session's).
+//!
+//! [`NoteDelays`] is an actor's other habit: how long after first opening a chart nothing
+//! explained the actor documents for the patient (a clinic physician reads the record, sees
+//! the patient, then writes the encounter and its note a minute or two later), which sets how
+//! long such a first look waits for its note before it alerts.
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +124,55 @@ impl HeldHours {
     }
 }
 
+/// Upper bounds (seconds) of the note-delay buckets; a note later than the last bound but
+/// within [`NOTE_HORIZON`] counts in an overflow bucket.
+const NOTE_BOUNDS: [i64; 8] = [30, 60, 90, 120, 150, 180, 240, 300];
+/// A write later than this after the first look is not that look's note.
+pub const NOTE_HORIZON: i64 = 600;
+/// Each new note fades the older ones by this factor (a memory of about 200 notes).
+const NOTE_FADE: f32 = 0.995;
+
+/// How long after a first, unexplained look at a patient an actor documents for her: faded
+/// counts per delay bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NoteDelays {
+    counts: [f32; NOTE_BOUNDS.len() + 1],
+}
+
+impl NoteDelays {
+    /// Learns one note written `seconds` after the first look (ignored beyond [`NOTE_HORIZON`]).
+    pub fn learn(&mut self, seconds: i64) {
+        if !(0..=NOTE_HORIZON).contains(&seconds) {
+            return;
+        }
+        for c in &mut self.counts {
+            *c *= NOTE_FADE;
+        }
+        let bucket = NOTE_BOUNDS
+            .iter()
+            .position(|&b| seconds <= b)
+            .unwrap_or(NOTE_BOUNDS.len());
+        self.counts[bucket] += 1.0;
+    }
+
+    /// The delay (a bucket's upper bound, seconds) within which the share `q` of the notes came;
+    /// the last bound when more came later; `None` before `evidence` notes.
+    pub fn quantile(&self, q: f32, evidence: f32) -> Option<i64> {
+        let total: f32 = self.counts.iter().sum();
+        if total < evidence {
+            return None;
+        }
+        let mut seen = 0.0;
+        for (c, bound) in self.counts.iter().zip(NOTE_BOUNDS) {
+            seen += c;
+            if seen >= q * total {
+                return Some(bound);
+            }
+        }
+        NOTE_BOUNDS.last().copied()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +223,27 @@ mod tests {
             habit.unexplained
         );
         assert!(habit.unexplained < 0.2);
+    }
+
+    #[test]
+    fn note_delays_give_the_delay_most_notes_came_within() {
+        let mut notes = NoteDelays::default();
+        for _ in 0..10 {
+            notes.learn(100);
+        }
+        assert_eq!(notes.quantile(0.9, 20.0), None, "too few notes to count");
+        for i in 0..40 {
+            notes.learn(if i % 10 == 0 { 170 } else { 45 });
+        }
+        // 46 of 50 within 120 s, all within 180 s.
+        assert_eq!(notes.quantile(0.5, 20.0), Some(60));
+        assert_eq!(notes.quantile(0.9, 20.0), Some(120));
+        assert_eq!(notes.quantile(1.0, 20.0), Some(180));
+        // Later than the horizon is no note of that look; later than the last bound caps.
+        notes.learn(NOTE_HORIZON + 1);
+        for _ in 0..500 {
+            notes.learn(500);
+        }
+        assert_eq!(notes.quantile(0.9, 20.0), Some(300));
     }
 }

@@ -85,7 +85,11 @@
 //! explanation (its other features under half the threshold; no break-glass, no new source, no
 //! open incident, the actor's first such patient) waits [`ModelConfig::grace_seconds`] ([`GRACE`],
 //! 60 s): if the actor writes for the patient, or a member of the actor's department opens her
-//! record, it is dropped; otherwise it is raised late ([`Detector::take_matured`]). A first look
+//! record, it is dropped; otherwise it is raised late ([`Detector::take_matured`]). On an
+//! ordinary record (not R, V or `EMP`) it waits as long as nine in ten of the actor's own first
+//! notes took ([`habits::NoteDelays`], up to [`LATE_NOTE_GRACE`]: the clinic physician writes the
+//! visit's note a minute or two after opening the chart), and only until, the configured grace
+//! over, the actor turns to another patient. A first look
 //! under the threshold (at least 75% of it) at a record nobody touched lately (dormancy ≥ 0.5)
 //! with nothing to explain it (`u ≥ 0.75`) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
 //! actor writes for the patient or anyone else touches her record, raised otherwise. A first
@@ -153,7 +157,7 @@ pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
 use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
-use habits::{Habit, HeldHours, YOUNG_ACTOR, YOUNG_GROUP};
+use habits::{Habit, HeldHours, NoteDelays, YOUNG_ACTOR, YOUNG_GROUP};
 use incidents::{Incidents, CARRY};
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
@@ -180,6 +184,13 @@ pub const MATURE_AFTER: i64 = DAY;
 /// trace. Longer buys precision with delay (measured: 180 s raises precision by about 0.05 and
 /// doubles the median delay).
 pub const GRACE: i64 = 60;
+/// The longest an actor's habit of documenting late stretches the grace period (see
+/// [`habits::NoteDelays`]): a clinic physician opens the chart, sees the patient, and writes
+/// the encounter and its note one to three minutes later.
+pub const LATE_NOTE_GRACE: i64 = 300;
+/// The share of an actor's notes its grace period waits for, once it has shown this many.
+const NOTE_SHARE: f32 = 0.9;
+const ACTOR_NOTES: f32 = 5.0;
 /// The longest grace period accepted (a replay holds its output this long).
 pub const MAX_GRACE: i64 = 3_600;
 /// Alerts waiting for their grace period at most; beyond, they alert at once.
@@ -306,6 +317,10 @@ pub struct Matured {
     pub at: DateTime<Utc>,
 }
 
+fn never() -> i64 {
+    i64::MAX
+}
+
 /// What a waiting alert waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Wait {
@@ -322,6 +337,11 @@ enum Wait {
 struct Pending {
     wait: Wait,
     due: i64,
+    /// From this time on (the configured grace period over, a department's late-note habit
+    /// stretching it), the actor turning to another patient ends the wait: the visit ended
+    /// with no note.
+    #[serde(default = "never")]
+    moved_on_after: i64,
     actor: u64,
     dept: u64,
     patient: u64,
@@ -416,6 +436,9 @@ struct ActorModel {
     minute_peak: f32,
     /// Active minutes folded in so far.
     usual_minutes: u32,
+    /// How long after first opening an unexplained chart the actor documents for the patient.
+    #[serde(default)]
+    notes: NoteDelays,
 }
 
 impl ActorModel {
@@ -430,6 +453,7 @@ impl ActorModel {
             usual_patients: 0.0,
             usual_minute: i64::MIN,
             minute_peak: 0.0,
+            notes: NoteDelays::default(),
             usual_minutes: 0,
         }
     }
@@ -1249,7 +1273,13 @@ impl Detector {
             }
             if let Some(patient) = keys.patient {
                 if write && permitted {
-                    actor.patterns.explain_patient(patient);
+                    // How long after first opening her record, unexplained, the actor wrote
+                    // this first note: the actor's habit (a note in an open incident counts:
+                    // the late note is what the incident lacked).
+                    let delay = actor.patterns.explain_patient(patient, t);
+                    if let (Some(delay), false) = (delay, suspicious) {
+                        actor.notes.learn(delay);
+                    }
                     actor.incidents.cared_for(patient);
                 }
                 if specific {
@@ -1347,15 +1377,29 @@ impl Detector {
         if alert {
             // The actor's waiting alerts belong to this incident: they come of age now.
             self.mature_where(t, |p| p.actor == keys.actor);
+        } else if let (Some(patient), true, false) =
+            (keys.patient, specific || write, self.pending.is_empty())
+        {
+            // A wait stretched for a late note ends when the actor turns to another patient.
+            self.mature_where(t, |p| {
+                p.wait == Wait::Grace
+                    && p.actor == keys.actor
+                    && p.patient != patient
+                    && t >= p.moved_on_after
+            });
         }
         if let (Some(patient), true) = (keys.patient, deferred || quiet_look || consult_note) {
             let (wait, due, alerting) = if deferred {
-                let due = t + self.config.grace_seconds.clamp(0, MAX_GRACE);
+                let due = t + self.grace_for(keys.actor, sens > 0.0 || employee);
                 (Wait::Grace, due, raw_score)
             } else if quiet_look {
                 (Wait::QuietLook, t + QUIET_LOOK_WAIT, self.threshold)
             } else {
                 (Wait::ConsultNote, t + QUIET_LOOK_WAIT, self.threshold)
+            };
+            let moved_on_after = match wait {
+                Wait::Grace => t + self.config.grace_seconds.clamp(0, MAX_GRACE),
+                Wait::QuietLook | Wait::ConsultNote => never(),
             };
             let mut waiting = Scored {
                 score: alerting.max(scored.score),
@@ -1375,6 +1419,7 @@ impl Detector {
             self.wait(Pending {
                 wait,
                 due,
+                moved_on_after,
                 actor: keys.actor,
                 dept: keys.dept,
                 patient,
@@ -1386,10 +1431,32 @@ impl Detector {
         scored
     }
 
+    /// How long an alert resting only on a missing explanation waits for one: the configured
+    /// grace period, or, for an ordinary record (not restricted, not a colleague's), as long as
+    /// the actor takes to document for nine patients in ten after first opening their records
+    /// ([`habits::NoteDelays`]), at most [`LATE_NOTE_GRACE`]. The actor's own habit only: a
+    /// department's mixes its clinic's late notes with its ward's prompt ones, and waiting as
+    /// long for the ward's snooper delayed the alerts on neighbours' and colleagues' records
+    /// (measured: median delay 60 → 98 s on a seed, for 0.02 more precision than this).
+    fn grace_for(&self, actor: u64, sensitive: bool) -> i64 {
+        let grace = self.config.grace_seconds.clamp(0, MAX_GRACE);
+        if sensitive || grace == 0 {
+            return grace;
+        }
+        self.actors
+            .peek(actor)
+            .and_then(|a| a.notes.quantile(NOTE_SHARE, ACTOR_NOTES))
+            .map_or(grace, |late| late.min(LATE_NOTE_GRACE).max(grace))
+    }
+
     fn wait(&mut self, p: Pending) {
         *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
         match p.wait {
-            Wait::Grace => self.pending.push_back(p),
+            // Grace periods differ by department: kept in order of when they run out.
+            Wait::Grace => {
+                let at = self.pending.partition_point(|q| q.due <= p.due);
+                self.pending.insert(at, p);
+            }
             Wait::QuietLook | Wait::ConsultNote => self.looks.push_back(p),
         }
     }

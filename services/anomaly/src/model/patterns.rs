@@ -88,6 +88,17 @@ struct Recent {
     last: i64,
     /// 1 − explanation strength at the actor's most recent access.
     unexplained: f32,
+    /// How long before `last` the actor first opened her record with nothing to explain it,
+    /// until the actor's first note for her ([`Patterns::explain_patient`]); [`NOT_OPENED`]
+    /// if not. (A `u32` beside the `f32` keeps the entry at 24 bytes.)
+    #[serde(default = "not_opened")]
+    opened_before_last: u32,
+}
+
+const NOT_OPENED: u32 = u32::MAX;
+
+fn not_opened() -> u32 {
+    NOT_OPENED
 }
 
 /// Where a patient id sorts: ids ending in digits by (the hash of what precedes the digits,
@@ -164,6 +175,10 @@ impl Patterns {
     pub fn record_patient(&mut self, patient: u64, t: i64, unexplained: f64) {
         let unexplained = unexplained as f32;
         if let Some(r) = self.recent.iter_mut().find(|r| r.patient == patient) {
+            if t > r.last && r.opened_before_last != NOT_OPENED {
+                let gap = u64::from(r.opened_before_last) + (t - r.last).unsigned_abs();
+                r.opened_before_last = u32::try_from(gap).unwrap_or(NOT_OPENED);
+            }
             r.last = r.last.max(t);
             r.unexplained = r.unexplained.min(unexplained);
             return;
@@ -172,6 +187,7 @@ impl Patterns {
             patient,
             last: t,
             unexplained,
+            opened_before_last: if unexplained >= 0.7 { 0 } else { NOT_OPENED },
         };
         if self.recent.len() < RECENT {
             self.recent.push(fresh);
@@ -180,12 +196,14 @@ impl Patterns {
         }
     }
 
-    /// The actor documented for the patient (a write): its recent reads of her were care, not
-    /// part of a spree.
-    pub fn explain_patient(&mut self, patient: u64) {
-        if let Some(r) = self.recent.iter_mut().find(|r| r.patient == patient) {
-            r.unexplained = 0.0;
-        }
+    /// The actor documented for the patient (a write) at `t`: its recent reads of her were
+    /// care, not part of a spree. Returns how long after first opening her record, with nothing
+    /// to explain it, the actor wrote this first note.
+    pub fn explain_patient(&mut self, patient: u64, t: i64) -> Option<i64> {
+        let r = self.recent.iter_mut().find(|r| r.patient == patient)?;
+        r.unexplained = 0.0;
+        let before = std::mem::replace(&mut r.opened_before_last, NOT_OPENED);
+        (before != NOT_OPENED).then(|| t - (r.last - i64::from(before)))
     }
 
     /// Distinct patients the actor accessed in the last hour with (almost) no explanation,
@@ -313,6 +331,21 @@ fn run_signal(run: &Run) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_note_reports_how_long_after_the_unexplained_first_look_it_came() {
+        let mut p = Patterns::default();
+        p.record_patient(7, 1_000, 0.95);
+        p.record_patient(7, 1_040, 0.95);
+        assert_eq!(p.explain_patient(7, 1_130), Some(130));
+        // Only the first note.
+        assert_eq!(p.explain_patient(7, 1_200), None);
+        // A first look something explained is no such look.
+        p.record_patient(8, 2_000, 0.1);
+        assert_eq!(p.explain_patient(8, 2_100), None);
+        // The memory stays at 24 bytes a patient.
+        assert_eq!(std::mem::size_of::<Recent>(), 24);
+    }
 
     #[test]
     fn a_numeric_sweep_is_found_a_ward_round_is_not() {

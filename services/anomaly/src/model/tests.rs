@@ -1090,3 +1090,98 @@ fn in_a_log_without_departments_another_practitioners_care_does_not_explain_a_lo
     // Without any, a role is not a ward.
     assert!(another_practitioners_look(false) > 0.9);
 }
+
+/// The test hospital scored at a threshold (0.7) at which a first look at a record nobody
+/// touched alerts, resting only on the missing explanation (it waits for a note), and clinic
+/// physicians `o0` (who has seen six new patients a day for three days, writing each one's note
+/// 130 s after opening her chart) and `o1` (who has not).
+fn hospital_with_a_clinic() -> Detector {
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..6 {
+            let patient = format!("Patient/clinic-{day}-{k}");
+            let at = day * 86_400 + 13 * 3600 + k * 1200;
+            for (offset, action) in [
+                (0, AccessAction::Read),
+                (40, AccessAction::Search),
+                (130, AccessAction::Create),
+            ] {
+                events.push(staff_event(
+                    "o0",
+                    "Clinic",
+                    at + offset,
+                    Some(&patient),
+                    action,
+                ));
+            }
+        }
+    }
+    events.push(staff_event(
+        "o1",
+        "Clinic",
+        12 * 3600,
+        Some("Patient/a1"),
+        AccessAction::Read,
+    ));
+    events.sort_by_key(|e| e.time);
+    let mut detector = Detector::with_config(0.7, uncalibrated().config);
+    for e in &events {
+        detector.score(e);
+    }
+    detector
+}
+
+#[test]
+fn a_physician_who_documents_late_gets_as_long_to_document() {
+    let clinic = hospital_with_a_clinic();
+    let look = |actor: &str, patient: &str, at: i64| {
+        staff_event(actor, "Clinic", at, Some(patient), AccessAction::Read)
+    };
+    let note = |actor: &str, patient: &str, at: i64| {
+        staff_event(actor, "Clinic", at, Some(patient), AccessAction::Create)
+    };
+    let t = day4(13);
+
+    // o0's next patient: the look waits, and her note 130 s later explains it.
+    let mut d = clinic.clone();
+    let first = look("o0", "Patient/new", t);
+    let s = d.score(&first);
+    assert!(!s.alert && s.score >= 0.7 * 0.99, "{s:?}");
+    assert_eq!(d.waiting(), 1, "the look waits for its note");
+    d.score(&note("o0", "Patient/new", t + 130));
+    d.score(&look("n1", "Patient/a3", t + 400));
+    assert!(d.take_matured().is_empty());
+    assert_eq!(d.waiting(), 0);
+
+    // o1 has no such habit: the same look alerts when the configured grace period is over,
+    // before the note.
+    let mut d = clinic.clone();
+    let other = look("o1", "Patient/new", t);
+    d.score(&other);
+    d.score(&note("o1", "Patient/new", t + 130));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, other.id);
+    assert_eq!(matured[0].at.timestamp() - other.time.timestamp(), GRACE);
+
+    // o0 opening a chart and turning to another patient, with no note, once the configured
+    // grace period is over: the visit ended without one, and the look alerts then.
+    let mut d = clinic.clone();
+    d.score(&first);
+    let next = d.score(&look("o0", "Patient/b3", t + 90));
+    assert!(!next.alert, "{next:?}");
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, first.id);
+    assert_eq!(matured[0].at.timestamp() - first.time.timestamp(), 90);
+
+    // A restricted record gets the configured grace period only.
+    let mut d = clinic;
+    let mut restricted = look("o0", "Patient/new", t);
+    restricted.confidentiality = Some("R".into());
+    d.score(&restricted);
+    d.score(&note("o0", "Patient/new", t + 130));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, restricted.id);
+}
