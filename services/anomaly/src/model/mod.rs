@@ -337,7 +337,7 @@ enum Wait {
 struct Pending {
     wait: Wait,
     due: i64,
-    /// From this time on (the configured grace period over, a department's late-note habit
+    /// From this time on (the configured grace period over, the actor's late-note habit
     /// stretching it), the actor turning to another patient ends the wait: the visit ended
     /// with no note.
     #[serde(default = "never")]
