@@ -15,6 +15,11 @@ pub const ACTOR_MATURE_EVENTS: u32 = 60;
 pub const PEAK_FADE: f32 = 0.97;
 /// The share of the (faded) busiest hour an hour may reach as usual.
 pub const PEAK_SHARE: f32 = 0.4;
+/// How much of an hour of the day's busiest remains each time that hour of the day is active
+/// again (a daily job's hour is usual for about a week after it last ran clean).
+pub const DAILY_PEAK_FADE: f32 = 0.9;
+/// The share of the hour of the day's (faded) busiest an hour may reach as usual.
+pub const DAILY_PEAK_SHARE: f32 = 0.5;
 
 /// A source (address or user agent) an actor used: when first and last, how often.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
@@ -138,6 +143,12 @@ pub struct ActorBaseline {
     /// whose day starts with a ward list has such hours daily, however small the mean.
     #[serde(default)]
     patients_peak: f32,
+    /// Per hour of the day (UTC), its busiest new patients, fading by [`DAILY_PEAK_FADE`] each
+    /// time that hour is active: a service's daily batch (a pharmacy's morning review) is that
+    /// hour's usual, however long the account runs round the clock (the busiest hour of all
+    /// fades within a day of active hours).
+    #[serde(default)]
+    daily_peaks: [f32; 24],
     /// Whether the hour being counted had suspicious events (then it does not become a peak:
     /// an exfiltration must not make the next one look usual).
     #[serde(default)]
@@ -184,6 +195,11 @@ impl ActorSignals {
         self.new_source = 0.5 * address.max(agent) + 0.5 * address.min(agent);
         self.new_address = address >= 0.5;
     }
+}
+
+/// The hour of the day (UTC) of a time in Unix seconds.
+fn hour_of_day(t: i64) -> usize {
+    usize::try_from(t.div_euclid(HOUR).rem_euclid(24)).unwrap_or(0)
 }
 
 impl ActorBaseline {
@@ -242,8 +258,12 @@ impl ActorBaseline {
                     clamp01((f64::from(volume_now) / f64::from(self.volume).max(20.0) - 2.5) / 5.0),
                     clamp01(
                         (f64::from(patients_now)
-                            / f64::from(self.patients.max(PEAK_SHARE * self.patients_peak))
-                                .max(6.0)
+                            / f64::from(
+                                self.patients
+                                    .max(PEAK_SHARE * self.patients_peak)
+                                    .max(DAILY_PEAK_SHARE * self.daily_peaks[hour_of_day(k.time)]),
+                            )
+                            .max(6.0)
                             - 2.0)
                             / 4.0,
                     ),
@@ -310,8 +330,11 @@ impl ActorBaseline {
             self.patients = (1.0 - alpha) * self.patients + alpha * self.slot_patients as f32;
             // The mean learns suspicious hours too (a false alert must not recur every busy
             // hour); the peak does not (an exfiltration must not make the next one usual).
+            let daily = &mut self.daily_peaks[hour_of_day(self.slot * HOUR)];
+            *daily *= DAILY_PEAK_FADE;
             if !self.slot_suspicious {
                 self.patients_peak = self.patients_peak.max(self.slot_patients as f32);
+                *daily = daily.max(self.slot_patients as f32);
             }
             self.slot_suspicious = false;
             self.closed_hours = self.closed_hours.saturating_add(1);
@@ -546,6 +569,42 @@ mod tests {
         let mut k = keys(6 * DAY + 8 * HOUR + 99 * 30);
         k.new_patient_this_hour = true;
         b.signals(&k, &[0.0; 24], 0.0).patients
+    }
+
+    /// A service round the clock (2 new patients an hour) whose daily batch at 11:00 opens 60,
+    /// for five days. Then 60 again, at `hour`: what the patients-per-hour signal says of the
+    /// 60th.
+    fn batch_again_at(hour: i64) -> f64 {
+        let mut b = ActorBaseline::new(0);
+        let open = |b: &mut ActorBaseline, at: i64, n: i64| {
+            for i in 0..n {
+                let mut k = keys(at + i * 50);
+                k.new_patient_this_hour = true;
+                b.record(&k, false);
+            }
+        };
+        for day in 0..5 {
+            for h in 0..24 {
+                open(&mut b, day * DAY + h * HOUR, if h == 11 { 60 } else { 2 });
+            }
+        }
+        for h in 0..hour {
+            open(&mut b, 5 * DAY + h * HOUR, 2);
+        }
+        open(&mut b, 5 * DAY + hour * HOUR, 59);
+        let mut k = keys(5 * DAY + hour * HOUR + 59 * 50);
+        k.new_patient_this_hour = true;
+        b.signals(&k, &[0.0; 24], 0.0).patients
+    }
+
+    #[test]
+    fn a_round_the_clock_services_daily_batch_is_usual_at_its_hour_only() {
+        // The busiest hour of all fades within a day of active hours; the hour of the day's
+        // does not.
+        let at_its_hour = batch_again_at(11);
+        assert!(at_its_hour < 0.1, "{at_its_hour}");
+        let elsewhen = batch_again_at(15);
+        assert!(elsewhen > 0.9, "{elsewhen}");
     }
 
     #[test]

@@ -40,7 +40,7 @@
 //! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) | 0.60 |
 //! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
-//! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients) | 0.50 |
+//! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses denied in 5 min: `(k/m)·min(1, k/5)`; or `n` failed accesses (records that do not exist): `(n − 2) / 4` | 0.70 |
 //! | `failed_logins` | failed logins in 5 min: `(n − 3) / 4`, or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a sign-in that worked after a failure, from an address and an agent both new to the account | 0.97 |
 //! | `break_glass_no_context` | break-glass: `1 −` max(half the department's break-glass habit, new admission, explanation) | 0.60 |
@@ -53,7 +53,7 @@
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day 30%; fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20): `(x − 2.5) / 5` | 0.50 |
-//! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
+//! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
 //! | `restricted` | sensitivity alone | 0.10 |
 //!
@@ -998,11 +998,13 @@ impl Detector {
         let population = ["POPHLTH", "HRESCH"]
             .iter()
             .any(|p| event.purpose.eq_ignore_ascii_case(p));
-        let burst = window.burst(usual_patients) * if population { 0.3 } else { 1.0 };
+        let population_scale = if population { 0.3 } else { 1.0 };
+        let burst = window.burst(usual_patients) * population_scale;
         v.set(Feature::Burst, burst);
         // Not for the 2nd..nth patient of one search: a list arrives as many events at once.
+        // A population job's pace is its nature too (its first night has no baseline yet).
         if specific || !search {
-            v.set(Feature::Rate, window.rate());
+            v.set(Feature::Rate, window.rate() * population_scale);
         }
         v.set(
             Feature::Denied,
