@@ -35,6 +35,10 @@ struct Seen {
 pub const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
 /// Unsuspicious events of a group from an address that make it one of the group's.
 pub const GROUP_ADDRESS_SEEN: u32 = 20;
+/// Distinct addresses of one /24 among a group's recent everyday ones that make the /24 one of
+/// its networks (a VPN or Wi-Fi pool hands out a new address each session; a ward has its
+/// workstations).
+pub const GROUP_NETWORK_ADDRESSES: usize = 8;
 
 /// A small set of sources, least recently used out when full.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -107,7 +111,10 @@ pub struct EventKeys {
     pub time: i64,
     pub hour: usize,
     pub ip: u64,
+    /// The address's /16 (an actor's own networks).
     pub ip_prefix: u64,
+    /// The address's /24 (a group's networks: [`GroupBaseline::knows_network`]).
+    pub ip_network: u64,
     pub agent: u64,
     pub resource: u64,
     /// Index of the action (see [`super::action_index`]).
@@ -393,10 +400,24 @@ impl GroupBaseline {
                 .any(|s| s.key == ip && s.count >= GROUP_ADDRESS_SEEN)
     }
 
+    /// Whether `network` (an address's /24) is one of the group's everyday networks: at least
+    /// [`GROUP_NETWORK_ADDRESSES`] of its recent unsuspicious addresses are in it.
+    pub fn knows_network(&self, network: u64) -> bool {
+        network != 0
+            && self
+                .addresses
+                .seen
+                .iter()
+                .filter(|s| s.prefix == network)
+                .count()
+                >= GROUP_NETWORK_ADDRESSES
+    }
+
     /// Learns the address of an event that raised no suspicion.
     pub fn record_address(&mut self, k: &EventKeys) {
         if k.ip != 0 {
-            self.addresses.record(k.ip, k.ip_prefix, k.time);
+            // A group remembers each address's /24 (its networks are subnets and pools).
+            self.addresses.record(k.ip, k.ip_network, k.time);
         }
     }
 
@@ -569,6 +590,24 @@ mod tests {
         let mut k = keys(6 * DAY + 8 * HOUR + 99 * 30);
         k.new_patient_this_hour = true;
         b.signals(&k, &[0.0; 24], 0.0).patients
+    }
+
+    #[test]
+    fn a_subnet_many_of_the_departments_addresses_share_is_its_network() {
+        let mut dept = GroupBaseline::default();
+        let at = |n: u64, network: u64| EventKeys {
+            ip: 1_000 + n,
+            ip_network: network,
+            ..keys(0)
+        };
+        for n in 0..GROUP_NETWORK_ADDRESSES as u64 - 1 {
+            dept.record_address(&at(n, 10));
+        }
+        assert!(!dept.knows_network(10));
+        dept.record_address(&at(99, 10));
+        assert!(dept.knows_network(10));
+        // Another subnet, and an event with no address, are not.
+        assert!(!dept.knows_network(11) && !dept.knows_network(0));
     }
 
     /// A service round the clock (2 new patients an hour) whose daily batch at 11:00 opens 60,

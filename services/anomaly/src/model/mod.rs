@@ -37,7 +37,7 @@
 //! | `no_relationship` | `u` | 0.40 |
 //! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record) | 0.75 |
 //! | `dormant_unexplained` | `u ·` dormancy (nobody else touched the patient for 1 → 7 days; never, once the model is mature) | 0.55 |
-//! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) | 0.60 |
+//! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) and the undiscounted unexplained `· role_misuse` (a habit of unexplained work excuses the role's own work, not what it never does) | 0.60 |
 //! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
@@ -50,7 +50,7 @@
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
-//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day 30%; fades over a day) | 0.35 |
+//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a VPN pool, a ward's workstations), 30%; fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20): `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
@@ -567,10 +567,14 @@ impl Keys {
             .filter(|p| !p.is_empty())
             .map(hash_str);
         let ip = event.source.ip.as_deref().unwrap_or("");
-        let (ip_key, ip_prefix) = if ip.is_empty() {
-            (0, 0)
+        let (ip_key, ip_prefix, ip_network) = if ip.is_empty() {
+            (0, 0, 0)
         } else {
-            (hash_str(ip), hash_str(address_prefix(ip)))
+            (
+                hash_str(ip),
+                hash_str(address_prefix(ip)),
+                hash_str(address_network(ip)),
+            )
         };
         let agent = event
             .source
@@ -590,6 +594,7 @@ impl Keys {
                 hour: (t.rem_euclid(DAY) / 3600) as usize,
                 ip: ip_key,
                 ip_prefix,
+                ip_network,
                 agent,
                 resource: event.resource_type.as_deref().map_or(0, hash_str),
                 action: action_index(event.action),
@@ -614,7 +619,22 @@ impl Keys {
 /// The first two octets of an IPv4 address (a site, a VPN pool), the first four groups of an
 /// IPv6 one.
 fn address_prefix(ip: &str) -> &str {
-    let (separator, keep) = if ip.contains(':') { (':', 4) } else { ('.', 2) };
+    leading_groups(ip, 2, 4)
+}
+
+/// The /24 of an IPv4 address (a subnet: a ward's workstations, one slice of a VPN pool), the
+/// /48 of an IPv6 one.
+fn address_network(ip: &str) -> &str {
+    leading_groups(ip, 3, 3)
+}
+
+/// The first `v4` octets of an IPv4 address, or `v6` groups of an IPv6 one, as written.
+fn leading_groups(ip: &str, v4: usize, v6: usize) -> &str {
+    let (separator, keep) = if ip.contains(':') {
+        (':', v6)
+    } else {
+        ('.', v4)
+    };
     match ip.match_indices(separator).nth(keep - 1) {
         Some((at, _)) => &ip[..at],
         None => ip,
@@ -851,7 +871,10 @@ impl Detector {
         let mut signals = actor
             .baseline
             .signals(&keys.base, &role_base.hours, role_base.total);
-        if signals.address > 0.0 && dept_base.knows_address(keys.base.ip) {
+        if signals.address > 0.0
+            && (dept_base.knows_address(keys.base.ip)
+                || dept_base.knows_network(keys.base.ip_network))
+        {
             signals.address_known_to_group();
         }
 
@@ -974,12 +997,15 @@ impl Detector {
                 1.0
             };
         // Unexplained, or far more patients than usual, in unusual circumstances: the stolen
-        // credential's session, the exfiltration from home.
+        // credential's session, the exfiltration from home. A habit of unexplained work excuses
+        // the role's own work, not what it never does: there the access counts undiscounted
+        // (the coder who starts reading charts for treatment).
         v.set(
             Feature::UnexplainedContext,
             (u.max(signals.patients).max(signals.volume)
                 * signals.odd_hour.max(signals.new_source).max(misuse))
-            .max(misuse * signals.new_source),
+            .max(misuse * signals.new_source)
+            .max(raw_unexplained * weight * misuse),
         );
         let spree = if mature && specific && keys.patient.is_some() {
             let current = keys.patient.filter(|_| u >= 0.7);

@@ -1185,3 +1185,49 @@ fn a_physician_who_documents_late_gets_as_long_to_document() {
     assert_eq!(matured.len(), 1, "{matured:?}");
     assert_eq!(matured[0].event.id, restricted.id);
 }
+
+#[test]
+fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
+    // A coder of Health Information reads 200 charts nobody else touched each day, always for
+    // operations (HOPERAT): unexplained is her ordinary work.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..200 {
+            let mut e = staff_event(
+                "h0",
+                "Health Information",
+                day * 86_400 + 8 * 3600 + k * 140,
+                Some(&format!("Patient/coded-{day}-{k}")),
+                AccessAction::Read,
+            );
+            e.purpose = "HOPERAT".into();
+            events.push(e);
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut d = never_alerting();
+    for e in &events {
+        d.score(e);
+    }
+    let mut coding = staff_event(
+        "h0",
+        "Health Information",
+        day4(10),
+        Some("Patient/next"),
+        AccessAction::Read,
+    );
+    coding.purpose = "HOPERAT".into();
+    let ordinary = d.clone().score(&coding);
+    assert!(
+        value(&ordinary, "unexplained_context") < 0.2,
+        "{ordinary:?}"
+    );
+    // The same coder reading medication orders for treatment, which her department never
+    // reads nor declares.
+    let mut treating = coding.clone();
+    treating.purpose = "TREAT".into();
+    treating.resource_type = Some("MedicationRequest".into());
+    let misuse = d.score(&treating);
+    assert!(value(&misuse, "role_misuse") > 0.5, "{misuse:?}");
+    assert!(value(&misuse, "unexplained_context") > 0.5, "{misuse:?}");
+}
