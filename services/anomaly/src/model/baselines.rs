@@ -197,10 +197,17 @@ impl ActorSignals {
     /// The address is new to the actor but an everyday one of the actor's department (a
     /// partner's second egress address, another ward's workstations): it counts for less.
     pub fn address_known_to_group(&mut self) {
-        let (address, agent) = (self.address * GROUP_ADDRESS_NOVELTY, self.agent);
-        self.address = address;
-        self.new_source = 0.5 * address.max(agent) + 0.5 * address.min(agent);
-        self.new_address = address >= 0.5;
+        self.address *= GROUP_ADDRESS_NOVELTY;
+        self.new_address = self.address >= 0.5;
+        self.new_source = 0.5 * self.address.max(self.agent) + 0.5 * self.address.min(self.agent);
+    }
+
+    /// The user agent is new to the actor but an everyday one of the actor's department (its
+    /// workstations' browser after an upgrade): it counts for less.
+    pub fn agent_known_to_group(&mut self) {
+        self.agent *= GROUP_ADDRESS_NOVELTY;
+        self.new_agent = self.agent >= 0.5;
+        self.new_source = 0.5 * self.address.max(self.agent) + 0.5 * self.address.min(self.agent);
     }
 }
 
@@ -386,6 +393,9 @@ pub struct GroupBaseline {
     /// Addresses the group's members use, from events that raised no suspicion.
     #[serde(default)]
     addresses: Sources<64>,
+    /// User agents likewise (the department's workstations' browser, after an upgrade too).
+    #[serde(default)]
+    agents: Sources<16>,
 }
 
 impl GroupBaseline {
@@ -398,6 +408,17 @@ impl GroupBaseline {
                 .seen
                 .iter()
                 .any(|s| s.key == ip && s.count >= GROUP_ADDRESS_SEEN)
+    }
+
+    /// Whether `agent` is one of the group's everyday user agents (seen in at least
+    /// [`GROUP_ADDRESS_SEEN`] unsuspicious events).
+    pub fn knows_agent(&self, agent: u64) -> bool {
+        agent != 0
+            && self
+                .agents
+                .seen
+                .iter()
+                .any(|s| s.key == agent && s.count >= GROUP_ADDRESS_SEEN)
     }
 
     /// Whether `network` (an address's /24) is one of the group's everyday networks: at least
@@ -413,8 +434,11 @@ impl GroupBaseline {
                 >= GROUP_NETWORK_ADDRESSES
     }
 
-    /// Learns the address of an event that raised no suspicion.
-    pub fn record_address(&mut self, k: &EventKeys) {
+    /// Learns the address and user agent of an event that raised no suspicion.
+    pub fn record_source(&mut self, k: &EventKeys) {
+        if k.agent != 0 {
+            self.agents.record(k.agent, 0, k.time);
+        }
         if k.ip != 0 {
             // A group remembers each address's /24 (its networks are subnets and pools).
             self.addresses.record(k.ip, k.ip_network, k.time);
@@ -549,11 +573,11 @@ mod tests {
         other.ip_prefix = 700;
         let mut dept = GroupBaseline::default();
         for i in 0..GROUP_ADDRESS_SEEN - 1 {
-            dept.record_address(&keys(i64::from(i) * HOUR));
-            dept.record_address(&other);
+            dept.record_source(&keys(i64::from(i) * HOUR));
+            dept.record_source(&other);
         }
         assert!(!dept.knows_address(7));
-        dept.record_address(&other);
+        dept.record_source(&other);
         assert!(dept.knows_address(7));
         assert!(!dept.knows_address(8) && !dept.knows_address(0));
         let mut s = b.signals(&other, &none, 0.0);
@@ -593,6 +617,25 @@ mod tests {
     }
 
     #[test]
+    fn the_departments_everyday_browser_is_barely_new() {
+        let b = day_worker();
+        let mut upgraded = keys(10 * DAY + 10 * HOUR);
+        upgraded.agent = 77;
+        let mut dept = GroupBaseline::default();
+        for i in 0..GROUP_ADDRESS_SEEN - 1 {
+            dept.record_source(&keys(i64::from(i) * HOUR));
+            dept.record_source(&upgraded);
+        }
+        assert!(!dept.knows_agent(77));
+        dept.record_source(&upgraded);
+        assert!(dept.knows_agent(77) && !dept.knows_agent(78));
+        let mut s = b.signals(&upgraded, &[0.0; 24], 0.0);
+        assert_eq!(s.new_source, 0.5);
+        s.agent_known_to_group();
+        assert!(s.new_source < 0.2 && !s.new_agent, "{s:?}");
+    }
+
+    #[test]
     fn a_subnet_many_of_the_departments_addresses_share_is_its_network() {
         let mut dept = GroupBaseline::default();
         let at = |n: u64, network: u64| EventKeys {
@@ -601,10 +644,10 @@ mod tests {
             ..keys(0)
         };
         for n in 0..GROUP_NETWORK_ADDRESSES as u64 - 1 {
-            dept.record_address(&at(n, 10));
+            dept.record_source(&at(n, 10));
         }
         assert!(!dept.knows_network(10));
-        dept.record_address(&at(99, 10));
+        dept.record_source(&at(99, 10));
         assert!(dept.knows_network(10));
         // Another subnet, and an event with no address, are not.
         assert!(!dept.knows_network(11) && !dept.knows_network(0));

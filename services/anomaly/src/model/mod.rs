@@ -50,7 +50,7 @@
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
-//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a VPN pool, a ward's workstations), 30%; fades over a day) | 0.35 |
+//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a VPN pool, a ward's workstations), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20): `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
@@ -877,6 +877,9 @@ impl Detector {
         {
             signals.address_known_to_group();
         }
+        if signals.agent > 0.0 && dept_base.knows_agent(keys.base.agent) {
+            signals.agent_known_to_group();
+        }
 
         let permitted = event.outcome != AccessOutcome::Deny;
         let read_like = matches!(
@@ -1342,7 +1345,7 @@ impl Detector {
                 let group = self.groups.get_or_insert_with(key, Group::default);
                 group.baseline.record(&keys.base);
                 if is_dept && !suspicious && !in_incident {
-                    group.baseline.record_address(&keys.base);
+                    group.baseline.record_source(&keys.base);
                 }
                 if let Some(peak) = closed {
                     group.usual_patients = 0.99 * group.usual_patients + 0.01 * peak;
