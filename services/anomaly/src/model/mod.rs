@@ -110,9 +110,9 @@
 //!
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
 //! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): with the clinical record's care
-//! facts and patient labels precision 0.79-0.93, recall of attack events 0.98-0.99,
-//! false-positive rate 0.20-0.45%, 25-27 of 27 incidents, median delay 59-60 s; from the access
-//! events alone precision 0.78-0.89, recall 0.96-0.99 (model of 2026-12-02 04:57).
+//! facts and patient labels precision 0.80-0.93, recall of attack events 0.98-0.99,
+//! false-positive rate 0.20-0.42%, 25-27 of 27 incidents, median delay 59-60 s; from the access
+//! events alone precision 0.79-0.89, recall 0.96-0.99 (model of 2026-12-02 05:04).
 //!
 //! # Memory
 //!
