@@ -59,6 +59,16 @@ impl<const N: usize> Sources<N> {
         }
     }
 
+    /// Whether `key` is an everyday source of a group (seen in at least [`GROUP_ADDRESS_SEEN`]
+    /// unsuspicious events).
+    fn everyday(&self, key: u64) -> bool {
+        key != 0
+            && self
+                .seen
+                .iter()
+                .any(|s| s.key == key && s.count >= GROUP_ADDRESS_SEEN)
+    }
+
     fn record(&mut self, key: u64, prefix: u64, t: i64) {
         if let Some(s) = self.seen.iter_mut().find(|s| s.key == key) {
             s.last = s.last.max(t);
@@ -199,7 +209,7 @@ impl ActorSignals {
     pub fn address_known_to_group(&mut self) {
         self.address *= GROUP_ADDRESS_NOVELTY;
         self.new_address = self.address >= 0.5;
-        self.new_source = 0.5 * self.address.max(self.agent) + 0.5 * self.address.min(self.agent);
+        self.new_source = combined_novelty(self.address, self.agent);
     }
 
     /// The user agent is new to the actor but an everyday one of the actor's department (its
@@ -207,8 +217,13 @@ impl ActorSignals {
     pub fn agent_known_to_group(&mut self) {
         self.agent *= GROUP_ADDRESS_NOVELTY;
         self.new_agent = self.agent >= 0.5;
-        self.new_source = 0.5 * self.address.max(self.agent) + 0.5 * self.address.min(self.agent);
+        self.new_source = combined_novelty(self.address, self.agent);
     }
+}
+
+/// A source's novelty from its address's and its agent's: half each.
+fn combined_novelty(address: f64, agent: f64) -> f64 {
+    0.5 * address.max(agent) + 0.5 * address.min(agent)
 }
 
 /// The hour of the day (UTC) of a time in Unix seconds.
@@ -301,7 +316,7 @@ impl ActorBaseline {
         } else {
             (0.0, 0.0)
         };
-        let new_source = 0.5 * address.max(agent) + 0.5 * address.min(agent);
+        let new_source = combined_novelty(address, agent);
         let large_result = if k.count >= 50 {
             let usual = f64::from(self.log_count).max(20f64.log10());
             clamp01(f64::from(k.count).log10() - usual - 0.3)
@@ -402,23 +417,13 @@ impl GroupBaseline {
     /// Whether `ip` is one of the group's everyday addresses (seen in at least
     /// [`GROUP_ADDRESS_SEEN`] unsuspicious events).
     pub fn knows_address(&self, ip: u64) -> bool {
-        ip != 0
-            && self
-                .addresses
-                .seen
-                .iter()
-                .any(|s| s.key == ip && s.count >= GROUP_ADDRESS_SEEN)
+        self.addresses.everyday(ip)
     }
 
     /// Whether `agent` is one of the group's everyday user agents (seen in at least
     /// [`GROUP_ADDRESS_SEEN`] unsuspicious events).
     pub fn knows_agent(&self, agent: u64) -> bool {
-        agent != 0
-            && self
-                .agents
-                .seen
-                .iter()
-                .any(|s| s.key == agent && s.count >= GROUP_ADDRESS_SEEN)
+        self.agents.everyday(agent)
     }
 
     /// Whether `network` (an address's /24) is one of the group's everyday networks: at least
