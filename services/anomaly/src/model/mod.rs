@@ -124,7 +124,7 @@
 //! entries), 32 recent patients, 8 addresses, 4 agents, 16 resource types; per department 64
 //! everyday addresses. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
-//! --bench score`): 100,000 actors with a week of a day worker's history each hold 291 MiB.
+//! --bench score`): 100,000 actors with a week of a day worker's history each hold 303 MiB.
 //!
 //! # Restart
 //!
