@@ -567,6 +567,16 @@ mod tests {
         assert_eq!(b.signals(&vpn, &none, 0.0).new_source, 0.5);
     }
 
+    /// A department that saw `k`'s source in one event short of everyday use, among others.
+    fn dept_almost_used_to(k: &EventKeys) -> GroupBaseline {
+        let mut dept = GroupBaseline::default();
+        for i in 0..GROUP_ADDRESS_SEEN - 1 {
+            dept.record_source(&keys(i64::from(i) * HOUR));
+            dept.record_source(k);
+        }
+        dept
+    }
+
     /// An address new to the actor but one the department uses every day (a partner's second
     /// egress address) counts for less; one the department saw only a few times does not.
     #[test]
@@ -576,11 +586,7 @@ mod tests {
         let mut other = keys(10 * DAY + 10 * HOUR);
         other.ip = 7;
         other.ip_prefix = 700;
-        let mut dept = GroupBaseline::default();
-        for i in 0..GROUP_ADDRESS_SEEN - 1 {
-            dept.record_source(&keys(i64::from(i) * HOUR));
-            dept.record_source(&other);
-        }
+        let mut dept = dept_almost_used_to(&other);
         assert!(!dept.knows_address(7));
         dept.record_source(&other);
         assert!(dept.knows_address(7));
@@ -626,11 +632,7 @@ mod tests {
         let b = day_worker();
         let mut upgraded = keys(10 * DAY + 10 * HOUR);
         upgraded.agent = 77;
-        let mut dept = GroupBaseline::default();
-        for i in 0..GROUP_ADDRESS_SEEN - 1 {
-            dept.record_source(&keys(i64::from(i) * HOUR));
-            dept.record_source(&upgraded);
-        }
+        let mut dept = dept_almost_used_to(&upgraded);
         assert!(!dept.knows_agent(77));
         dept.record_source(&upgraded);
         assert!(dept.knows_agent(77) && !dept.knows_agent(78));
