@@ -8,20 +8,26 @@
 //! | explanation | strength |
 //! |---|---|
 //! | a care fact (`learn_relationship`) names `a`, or `d`, for `p` and covers `t` | 1.0 / 0.9 |
-//! | `a` touched `p` before, and that relationship is confirmed (it was explained itself, or a write, or seen on 2+ days) | 1.0 (within 180 days) |
-//! | someone of `d` wrote data for `p` (created an encounter, an observation) in the last 30 days | 1.0 |
-//! | someone of `d` (the ward proxy) touched `p` in the last 3 days / 14 days | 0.9 / 0.6 |
+//! | `a` touched `p` before, and that relationship is confirmed (it was explained itself, or a write) | 1.0 (within 180 days) |
+//! | `a` touched `p` before on another day, unconfirmed | `0.7 · (1 − dormancy)` |
+//! | someone of `d` wrote data for `p` (created an encounter, an observation) in the last 3 days / 30 days | 1.0 / `1 − dormancy` |
+//! | someone of `d` (the ward proxy) touched `p` in the last 3 days / 14 days | 0.9 / `0.6 · (1 − dormancy)` |
 //! | consult: a department `y` touched `p` in the last 3 days, and `d` habitually reads patients `y` has just touched (co-access share `s`) | `0.85 · min(1, 4s)` |
 //! | covering: `a` read 3+ patients of the same department `y` in the last 2 hours, and `p` is one of `y`'s | 0.75 |
 //! | research: purpose `HRESCH` by an actor or role that does research | 0.8 |
 //! | the patient's own record (decision basis `own-record`) | 1.0 |
 //! | a consent of the patient's names the actor's organisation (basis `consent`) | 0.6 |
 //!
+//! Dormancy (nobody else touched the patient for 1 → 7 days) is what turns an old explanation
+//! into none: the department's patient of last week, nobody caring for her since, is a past
+//! episode, not today's care (a neighbour snooped on in the emergency department).
+//!
 //! A relationship created by an access nothing explained is *provisional*: it explains nothing
 //! within the same day (so a snooper's second and third read of the VIP stay unexplained), and
-//! it is confirmed when the actor comes back on another day or the access is explained another
-//! way. Department facts, patient activity and co-access are learned only from accesses that
-//! did not alert, so an insider does not teach the model that his snooping is normal.
+//! it is confirmed when the actor comes back on another day to a record others are caring for
+//! (then it explains), or the access is explained another way. Department facts, patient
+//! activity and co-access are learned only from accesses that did not alert, so an insider does
+//! not teach the model that his snooping is normal.
 
 use chrono::{DateTime, Utc};
 
@@ -266,34 +272,6 @@ impl Relations {
                 }
             }
         }
-        match self.pairs.peek(pair(actor, patient)) {
-            Some(p) if t - p.last <= 180 * DAY => {
-                if p.confirmed {
-                    e.offer(1.0, Why::OwnHistory);
-                } else if p.days >= 2 || t.div_euclid(DAY) > p.last_day {
-                    e.offer(0.7, Why::OwnHistory);
-                }
-            }
-            Some(_) => {}
-            None => e.first_time = true,
-        }
-        if let Some(d) = self.depts.peek(pair(dept, patient)) {
-            if d.last_write.is_some_and(|w| t - w <= 30 * DAY) {
-                e.offer(1.0, Why::DepartmentWrote);
-            }
-            let by_others = if d.last_actor == actor {
-                d.other
-            } else {
-                Some(d.last)
-            };
-            if let Some(last) = by_others {
-                if t - last <= 3 * DAY {
-                    e.offer(0.9, Why::Department);
-                } else if t - last <= 14 * DAY {
-                    e.offer(0.6, Why::Department);
-                }
-            }
-        }
         match self.patients.peek(patient) {
             Some(p) => {
                 let by_others = if p.last_actor == actor {
@@ -326,6 +304,44 @@ impl Relations {
             }
             None => e.dormant = if mature { 1.0 } else { 0.0 },
         }
+        // The department's notes explain its reads for 30 days and its touches for 14, but after
+        // the first three days a record nobody else has touched since is a past episode, not
+        // today's care (the emergency department's patient of last week).
+        if let Some(d) = self.depts.peek(pair(dept, patient)) {
+            let past = 1.0 - e.dormant;
+            if let Some(w) = d.last_write {
+                if t - w <= 3 * DAY {
+                    e.offer(1.0, Why::DepartmentWrote);
+                } else if t - w <= 30 * DAY {
+                    e.offer(past, Why::DepartmentWrote);
+                }
+            }
+            let by_others = if d.last_actor == actor {
+                d.other
+            } else {
+                Some(d.last)
+            };
+            if let Some(last) = by_others {
+                if t - last <= 3 * DAY {
+                    e.offer(0.9, Why::Department);
+                } else if t - last <= 14 * DAY {
+                    e.offer(0.6 * past, Why::Department);
+                }
+            }
+        }
+        // Likewise a return on another day after a lone look nothing explained: to a record
+        // nobody else is caring for, it is the neighbour's second visit, not follow-up care.
+        match self.pairs.peek(pair(actor, patient)) {
+            Some(p) if t - p.last <= 180 * DAY => {
+                if p.confirmed {
+                    e.offer(1.0, Why::OwnHistory);
+                } else if p.days >= 2 || t.div_euclid(DAY) > p.last_day {
+                    e.offer(0.7 * (1.0 - e.dormant), Why::OwnHistory);
+                }
+            }
+            Some(_) => {}
+            None => e.first_time = true,
+        }
         if research {
             e.offer(0.8, Why::Research);
         }
@@ -356,7 +372,7 @@ impl Relations {
             fact.last_day = day;
         }
         fact.last = fact.last.max(t);
-        fact.confirmed |= explained || kind == Learn::Write || fact.days >= 2;
+        fact.confirmed |= explained || kind == Learn::Write;
         if alerted {
             return;
         }
@@ -476,12 +492,46 @@ mod tests {
         let again = r.explain(access(B, CARDIO, Q, 120), false, true);
         assert_eq!(again.strength, 0.0);
         assert!(!again.first_time);
-        // Back another day, the relationship counts for something.
+        // Back another day to a record nobody else touched since: still nothing (the
+        // neighbour's second visit), and it confirms nothing.
+        let back = access(B, CARDIO, Q, 2 * DAY);
+        assert_eq!(r.explain(back, false, true).strength, 0.0);
+        r.learn(back, Learn::Read, false, false);
+        assert_eq!(
+            r.explain(access(B, CARDIO, Q, 2 * DAY + 60), false, true)
+                .strength,
+            0.0
+        );
+        // Back another day to a record others are caring for: it counts for something.
+        r.learn(access(A, WARD, Q, 3 * DAY), Learn::Read, true, false);
         assert!(
-            r.explain(access(B, CARDIO, Q, 2 * DAY), false, true)
+            r.explain(access(B, CARDIO, Q, 3 * DAY + 600), false, true)
                 .strength
                 >= 0.7
         );
+    }
+
+    #[test]
+    fn the_departments_patient_of_last_week_nobody_cares_for_now_is_a_past_episode() {
+        let mut r = Relations::new(RelationLimits::default());
+        r.learn(access(A, WARD, P, 0), Learn::Write, true, false);
+        r.learn(access(A, WARD, Q, 0), Learn::Write, true, false);
+        // Within three days the department's note explains a colleague's read.
+        let soon = r.explain(access(B, WARD, P, 2 * DAY), false, true);
+        assert_eq!((soon.why, soon.strength), (Why::DepartmentWrote, 1.0));
+        // Ten days on, nobody having touched her since: nothing explains it.
+        let dormant = r.explain(access(B, WARD, P, 10 * DAY), false, true);
+        assert_eq!(dormant.dormant, 1.0);
+        assert_eq!(dormant.strength, 0.0);
+        // Ten days on, someone else caring for her today: the note still explains it.
+        r.learn(
+            access(A, CARDIO, Q, 10 * DAY - 3600),
+            Learn::Read,
+            true,
+            false,
+        );
+        let active = r.explain(access(B, WARD, Q, 10 * DAY), false, true);
+        assert_eq!((active.why, active.strength), (Why::DepartmentWrote, 1.0));
     }
 
     #[test]
