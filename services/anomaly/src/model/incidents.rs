@@ -2,8 +2,8 @@
 //! actor (or extends the open one); the incident stays open [`INCIDENT_GAP`] after its last
 //! alert on its own merits. While it is open, the actor's further events that are themselves
 //! suspicious (raw risk at least [`CARRY`] of the raw threshold), and the further patients of
-//! the search its latest alert belonged to ([`Incident::request`], at [`JOIN_SAME_REQUEST`]),
-//! alert as part of it (without extending it): an insider's session rarely has every access
+//! the search its latest alert, or its latest carried first patient of a search, belonged to
+//! ([`Incident::request`], at [`JOIN_SAME_REQUEST`]), alert as part of it (without extending it): an insider's session rarely has every access
 //! stand out on its own, but once one did, the similar ones around it belong to the same
 //! incident. Before it, [`Incidents::join`] takes in the run of suspicious events that led to it.
 
@@ -124,6 +124,14 @@ impl Incidents {
         joined
     }
 
+    /// A search's first patient joined the open incident (carried, not on its own merits): the
+    /// rest of that list belongs to it too, as to an alert's; the incident is not extended.
+    pub fn follow_request(&mut self, t: i64, request: u64) {
+        if let Some(i) = self.current.as_mut().filter(|i| i.open_at(t)) {
+            i.request = request;
+        }
+    }
+
     /// Records an alert at `t`: extends the open incident or opens a new one with `next_id`.
     /// Returns the incident's id and whether it is new.
     pub fn alert(&mut self, t: i64, score: f64, request: u64, next_id: u64) -> (u64, bool) {
@@ -212,6 +220,20 @@ mod tests {
         let joined = i.join(t, 9);
         assert!(!joined.is_empty());
         assert!(joined.iter().all(|j| t - j.as_u128() as i64 <= MAX_REACH));
+    }
+
+    #[test]
+    fn a_search_carried_into_an_incident_brings_its_list_without_extending_it() {
+        let mut i = Incidents::default();
+        i.alert(0, 0.9, 7, 1);
+        // A later search's first patient joined: the rest of that list joins, not the first's.
+        i.follow_request(600, 8);
+        assert_eq!(i.open(600).map(|i| i.request), Some(8));
+        // Carried events do not keep the incident open.
+        assert!(i.open(1 + INCIDENT_GAP).is_none());
+        // A closed incident follows nothing.
+        i.follow_request(2 * INCIDENT_GAP, 9);
+        assert_eq!(i.current.map(|i| i.request), Some(8));
     }
 
     #[test]

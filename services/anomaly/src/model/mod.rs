@@ -73,7 +73,7 @@
 //! first event. An alert opens an incident for the actor; for 30 minutes after its last alert,
 //! the actor's events with at least 60% of the raw threshold alert with it (without extending
 //! it), and so do, with 10%, the further patients of the search whose first patient alerted
-//! (writes never: they are care). An alert on its own merits also takes into its incident the
+//! or joined it (an enumeration's later lists; writes never: they are care). An alert on its own merits also takes into its incident the
 //! actor's earlier reads and searches that did not alert but had 30% of the raw threshold, or
 //! 10% and the same request, within [`incidents::LOOKBACK`] of it or of a later one that joined
 //! (a run with no pause of 10 minutes, at most [`incidents::MAX_REACH`] back;
@@ -1154,6 +1154,9 @@ impl Detector {
                 score = score.max(self.threshold.min(1.0));
                 alert = true;
                 carried = true;
+                if search && specific {
+                    actor.incidents.follow_request(t, request);
+                }
             }
             if alert {
                 incident = Some(open.id);
