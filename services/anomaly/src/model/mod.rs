@@ -1103,6 +1103,7 @@ impl Detector {
                     reference,
                     t,
                     (raw_unexplained * ordinary).max(guessed),
+                    raw_unexplained * explanation.dormant,
                 );
             }
         }

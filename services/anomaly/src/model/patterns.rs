@@ -146,7 +146,14 @@ struct Run {
     /// Steps of at most 10 (a numeric sweep).
     tight: u16,
     unexplained: f32,
+    /// Off-run patients skipped since the run last grew ([`MAX_DETOURS`]).
+    #[serde(default)]
+    detours: u8,
 }
+
+/// Patients off a tight numeric sweep that do not end it: a clerk guessing record numbers
+/// between two registrations of her own.
+const MAX_DETOURS: u8 = 2;
 
 /// One actor's pattern memory (bounded: 32 recent patients, 64 search times, 3 departments).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -220,8 +227,18 @@ impl Patterns {
     /// Feeds a patient access into the sweep detector; returns the sweep signal in `[0, 1]`:
     /// a run of `n` distinct patients in monotone id order (each within 15 minutes of the
     /// previous), weighted by how unexplained they were. Tight numeric steps: 4 → 0, 7 → 1;
-    /// otherwise 4 → 0, 10 → 1.
-    pub fn sweep(&mut self, patient: u64, reference: &str, t: i64, unexplained: f64) -> f64 {
+    /// otherwise 4 → 0, 10 → 1. A tight step to a dormant record counts `dormant_unexplained`
+    /// when more (whatever the actor's habit: new registrations a clerk works through in id
+    /// order are not dormant; the neighbours of a guessed record number are). Up to
+    /// [`MAX_DETOURS`] patients off a tight sweep are skipped, not its end.
+    pub fn sweep(
+        &mut self,
+        patient: u64,
+        reference: &str,
+        t: i64,
+        unexplained: f64,
+        dormant_unexplained: f64,
+    ) -> f64 {
         let run = &mut self.run;
         if patient == run.last_patient && run.len > 0 {
             return run_signal(run);
@@ -238,7 +255,25 @@ impl Patterns {
                 0
             };
         let step = key.value.abs_diff(run.last_key.value);
-        if direction != 0 && (run.direction == 0 || run.direction == direction) {
+        let tight_step = key.numeric && direction != 0 && step <= 10;
+        let continues = direction != 0 && (run.direction == 0 || run.direction == direction);
+        // A numeric run of tight steps so far (or its first patient).
+        let tight_run = run.len >= 1
+            && run.last_key.numeric
+            && run.tight + 1 >= run.len
+            && t - run.last <= 15 * 60;
+        if !tight_step && tight_run && run.detours < MAX_DETOURS {
+            // Off the sweep: skipped, the sweep goes on from where it was.
+            run.detours += 1;
+            return run_signal(run);
+        }
+        run.detours = 0;
+        let unexplained = if tight_step {
+            unexplained.max(dormant_unexplained)
+        } else {
+            unexplained
+        };
+        if continues {
             run.len += 1;
             run.tight += u16::from(key.numeric && step <= 10);
             run.unexplained += unexplained as f32;
@@ -353,14 +388,14 @@ mod tests {
         let mut last = 0.0;
         for i in 0..8 {
             let reference = format!("Patient/{}", 5000 + i);
-            last = p.sweep(hash_str(&reference), &reference, i * 20, 1.0);
+            last = p.sweep(hash_str(&reference), &reference, i * 20, 1.0, 0.0);
         }
         assert_eq!(last, 1.0);
         // The same order, but every patient explained (the ward's own, in bed order): nothing.
         let mut ward = Patterns::default();
         for i in 0..8 {
             let reference = format!("Patient/{}", 5000 + i);
-            last = ward.sweep(hash_str(&reference), &reference, i * 20, 0.0);
+            last = ward.sweep(hash_str(&reference), &reference, i * 20, 0.0, 0.0);
         }
         assert_eq!(last, 0.0);
         // Random order: runs stay short.
@@ -369,9 +404,59 @@ mod tests {
         let mut top: f64 = 0.0;
         for (i, id) in ids.iter().enumerate() {
             let reference = format!("Patient/{id}");
-            top = top.max(random.sweep(hash_str(&reference), &reference, i as i64 * 20, 1.0));
+            top = top.max(random.sweep(hash_str(&reference), &reference, i as i64 * 20, 1.0, 0.0));
         }
         assert_eq!(top, 0.0);
+    }
+
+    #[test]
+    fn a_clerks_guessed_numbers_between_her_own_registrations_are_a_sweep() {
+        // Record numbers one after another through dormant records, each with the clerk's own
+        // registration of another patient between: the habit discounts nothing here.
+        let mut p = Patterns::default();
+        let mut last = 0.0;
+        for i in 0..8i64 {
+            let reference = format!("Patient/{}", 7000 + 2 * i);
+            last = p.sweep(hash_str(&reference), &reference, i * 120, 0.0, 1.0);
+            let registration = format!("Patient/{}", 90_000 - 37 * i);
+            p.sweep(
+                hash_str(&registration),
+                &registration,
+                i * 120 + 60,
+                0.0,
+                0.0,
+            );
+        }
+        // (The first patient, before any step, counts as explained by the habit.)
+        assert!(last >= 0.85, "{last}");
+        // New registrations worked through in id order are not dormant: nothing.
+        let mut new = Patterns::default();
+        for i in 0..8i64 {
+            let reference = format!("Patient/{}", 7000 + i);
+            last = new.sweep(hash_str(&reference), &reference, i * 120, 0.0, 0.0);
+        }
+        assert_eq!(last, 0.0);
+        // Three patients off the sweep in a row end it.
+        let mut ended = Patterns::default();
+        for i in 0..4i64 {
+            let reference = format!("Patient/{}", 7000 + i);
+            ended.sweep(hash_str(&reference), &reference, i * 60, 0.0, 1.0);
+        }
+        for (i, id) in [50_000, 20_000, 80_000].iter().enumerate() {
+            let reference = format!("Patient/{id}");
+            ended.sweep(
+                hash_str(&reference),
+                &reference,
+                300 + i as i64 * 10,
+                0.0,
+                1.0,
+            );
+        }
+        let reference = "Patient/7004";
+        assert_eq!(
+            ended.sweep(hash_str(reference), reference, 400, 0.0, 1.0),
+            0.0
+        );
     }
 
     #[test]
@@ -383,7 +468,7 @@ mod tests {
             .enumerate()
         {
             let reference = format!("Patient/{id}x-");
-            last = p.sweep(hash_str(&reference), &reference, i as i64 * 30, 1.0);
+            last = p.sweep(hash_str(&reference), &reference, i as i64 * 30, 1.0, 0.0);
         }
         assert_eq!(last, 1.0);
     }
