@@ -175,6 +175,9 @@ pub struct ActorBaseline {
     agents: Sources<4>,
     pub break_glass: u32,
     pub exports: u32,
+    /// Whole records pulled in one request ([`super::WHOLE_RECORD`]) that raised no suspicion.
+    #[serde(default)]
+    pub whole_records: u32,
     research: u32,
     /// EWMA of log10(result count) of reads and searches.
     log_count: f32,
@@ -411,6 +414,9 @@ pub struct GroupBaseline {
     /// User agents likewise (the department's workstations' browser, after an upgrade too).
     #[serde(default)]
     agents: Sources<16>,
+    /// Whole records its members pulled in one request that raised no suspicion.
+    #[serde(default)]
+    pub whole_records: u32,
 }
 
 impl GroupBaseline {

@@ -77,6 +77,7 @@ pub enum Feature {
     BreakGlass,
     BreakGlassExcess,
     Export,
+    WholeRecord,
     LargeResult,
     Sweep,
     SearchSweep,
@@ -89,7 +90,7 @@ pub enum Feature {
     Restricted,
 }
 
-pub const FEATURES: usize = 22;
+pub const FEATURES: usize = 23;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -105,6 +106,7 @@ impl Feature {
         Feature::BreakGlass,
         Feature::BreakGlassExcess,
         Feature::Export,
+        Feature::WholeRecord,
         Feature::LargeResult,
         Feature::Sweep,
         Feature::SearchSweep,
@@ -131,6 +133,7 @@ impl Feature {
             Feature::BreakGlass => "break_glass_no_context",
             Feature::BreakGlassExcess => "break_glass_excess",
             Feature::Export => "export",
+            Feature::WholeRecord => "whole_record",
             Feature::LargeResult => "large_result",
             Feature::Sweep => "sweep",
             Feature::SearchSweep => "search_sweep",
@@ -159,6 +162,7 @@ impl Feature {
             Feature::BreakGlass => 0.60,
             Feature::BreakGlassExcess => 0.60,
             Feature::Export => 0.50,
+            Feature::WholeRecord => 0.75,
             Feature::LargeResult => 0.60,
             Feature::Sweep => 0.97,
             Feature::SearchSweep => 0.70,

@@ -46,6 +46,7 @@
 //! | `break_glass_no_context` | break-glass: `1 −` max(half the department's break-glass habit, new admission, explanation) | 0.60 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
+//! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: 1 until the actor or department did it unsuspiciously 3 times, then 0.2; × (0.5 + 0.5 · undiscounted unexplained share) | 0.75 |
 //! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50) | 0.60 |
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
@@ -175,6 +176,13 @@ pub const SWEEP_EVERY: u64 = 4096;
 pub const MAX_ENTRIES_PER_ACTOR: usize = 2_000;
 /// The default alert threshold (`ANOMALY_ALERT_THRESHOLD`); the calibrated anchor.
 pub const DEFAULT_THRESHOLD: f64 = ensemble::CALIBRATED_ANCHOR;
+/// Events for one patient in one request from which it is her whole record (`$everything`: a
+/// search event per kind of data; a chart's screen asks for one kind at a time).
+pub const WHOLE_RECORD: u16 = 8;
+/// Whole-record pulls, unsuspicious, after which the actor's (or its department's) next are
+/// usual (a practice system importing its patients' records under their consent).
+const USUAL_WHOLE_RECORDS: u32 = 3;
+
 /// The model is "mature" (a never-seen patient means a dormant record, the spree counts) after
 /// this much event time.
 pub const MATURE_AFTER: i64 = DAY;
@@ -692,6 +700,8 @@ struct Context {
     count: u32,
     break_glass_count: u32,
     first_export: bool,
+    /// Events of the request for this patient when they make her whole record, else 0.
+    whole_record: u16,
     outlier: f64,
     broke_in: bool,
 }
@@ -1086,6 +1096,31 @@ impl Detector {
                 novelty * (0.5 + 0.5 * role_base.misuse(&export_keys)),
             );
         }
+        // A whole record in one request is an export in all but name (the insider's slow
+        // session of `$everything`, one patient every few minutes), unless it is the patient's
+        // own, a route she chose (a consent naming the organisation: the practice system
+        // importing her record), or the actor's (or department's) usual work.
+        let breadth = if search {
+            actor.patterns.request_breadth()
+        } else {
+            0
+        };
+        let whole_record = breadth >= WHOLE_RECORD
+            && !matches!(
+                event.decision.as_ref().map(|d| d.basis.as_str()),
+                Some("own-record" | "consent")
+            );
+        if whole_record {
+            // Unexplained counts undiscounted by habit: pulling whole records is not what a
+            // clerk's or a coder's unexplained reading is.
+            let usual = actor.baseline.whole_records >= USUAL_WHOLE_RECORDS
+                || dept_base.whole_records >= USUAL_WHOLE_RECORDS;
+            let novelty = if usual { 0.2 } else { 1.0 };
+            v.set(
+                Feature::WholeRecord,
+                novelty * (0.5 + 0.5 * raw_unexplained),
+            );
+        }
         if read_like || search {
             v.set(Feature::LargeResult, signals.large_result);
         }
@@ -1249,10 +1284,15 @@ impl Detector {
         // from whole hours without alerts or an open incident ([`habits`]): an exfiltration must
         // not teach itself.
         let in_incident = actor.incidents.open(t).is_some();
+        // The first time a request reaches a whole record, if nothing was suspicious: usual work.
+        let usual_whole_record = breadth == WHOLE_RECORD && !suspicious && !in_incident;
         let habitual =
             permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
         if !duplicate {
             actor.baseline.record(&keys.base, suspicious || in_incident);
+            if usual_whole_record {
+                actor.baseline.whole_records = actor.baseline.whole_records.saturating_add(1);
+            }
             // Habits learn from whole clean hours, held until the next hour has passed.
             if suspicious || in_incident {
                 actor.held.taint(t);
@@ -1351,6 +1391,9 @@ impl Detector {
                 if is_dept && !suspicious && !in_incident {
                     group.baseline.record_source(&keys.base);
                 }
+                if is_dept && usual_whole_record {
+                    group.baseline.whole_records = group.baseline.whole_records.saturating_add(1);
+                }
                 if let Some(peak) = closed {
                     group.usual_patients = 0.99 * group.usual_patients + 0.01 * peak;
                 }
@@ -1385,6 +1428,7 @@ impl Detector {
                 .peek(keys.actor)
                 .map_or(0, |a| a.baseline.break_glass),
             first_export,
+            whole_record: if whole_record { breadth } else { 0 },
             outlier,
             broke_in,
         };
@@ -1781,6 +1825,10 @@ fn phrase(feature: Feature, c: &Context) -> String {
         Feature::BreakGlassExcess => format!(
             "breaks the glass far more often than peers ({} times)",
             c.break_glass_count
+        ),
+        Feature::WholeRecord => format!(
+            "the whole record ({} kinds of data) in one request",
+            c.whole_record
         ),
         Feature::Export if c.first_export => "export, not something this user does".into(),
         Feature::Export => "export".into(),

@@ -164,6 +164,10 @@ pub struct Patterns {
     last_search: (i64, u64),
     /// The request being seen (its key) and the patients it touched so far.
     request: (u64, u64, u32),
+    /// Events of that request for its latest patient so far: a `$everything` is one search
+    /// event per kind of data.
+    #[serde(default)]
+    request_breadth: u16,
     cover: [(u64, u16, i64); 3],
 }
 
@@ -316,13 +320,23 @@ impl Patterns {
         let (key, last, seen) = &mut self.request;
         if *key != request {
             self.request = (request, patient, 0);
+            self.request_breadth = 1;
             return 0;
         }
         if *last != patient {
             *last = patient;
             *seen += 1;
+            self.request_breadth = 1;
+        } else {
+            self.request_breadth = self.request_breadth.saturating_add(1);
         }
         *seen
+    }
+
+    /// How many events the current request has had for its latest patient (after
+    /// [`Patterns::position_in_request`]).
+    pub fn request_breadth(&self) -> u16 {
+        self.request_breadth
     }
 
     /// Search requests in the last 10 minutes, without counting one.

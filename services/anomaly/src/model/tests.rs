@@ -1231,3 +1231,66 @@ fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
     assert!(value(&misuse, "role_misuse") > 0.5, "{misuse:?}");
     assert!(value(&misuse, "unexplained_context") > 0.5, "{misuse:?}");
 }
+
+/// `actor` of Ward A pulls `patient`'s whole record in one request at `at` (`$everything`: one
+/// search event per kind of data), under `basis`; the last event's score.
+fn whole_record(d: &mut Detector, actor: &str, patient: &str, at: i64, basis: &str) -> Scored {
+    let request = Uuid::new_v4().to_string();
+    let kinds = [
+        "Condition",
+        "Observation",
+        "MedicationRequest",
+        "AllergyIntolerance",
+        "Procedure",
+        "DiagnosticReport",
+        "DocumentReference",
+        "Encounter",
+        "ImagingStudy",
+        "Coverage",
+        "CarePlan",
+        "Patient",
+    ];
+    let mut last = None;
+    for kind in kinds {
+        let mut e = staff_event(actor, "Ward A", at, Some(patient), AccessAction::Search);
+        e.resource_type = Some(kind.into());
+        e.request_id = Some(request.clone());
+        e.decision = Some(custodian_events::DecisionRecord {
+            basis: basis.into(),
+            consents: Vec::new(),
+            break_glass_reason: None,
+        });
+        last = Some(d.score(&e));
+    }
+    last.expect("twelve kinds")
+}
+
+#[test]
+fn a_whole_record_in_one_request_is_an_export_unless_usual_or_the_patients_choice() {
+    let mut d = hospital_that_never_alerts();
+    // A record nobody cares for, whole, by a nurse who never did it: the export signal, full.
+    let stranger = whole_record(&mut d, "n1", "Patient/z3", day4(10), "custodian");
+    assert_eq!(value(&stranger, "whole_record"), 1.0, "{stranger:?}");
+    assert!(
+        stranger.explanation.contains("whole record"),
+        "{stranger:?}"
+    );
+    // Her own ward's patient: half (the transfer letter), not nothing.
+    let own = whole_record(&mut d, "n2", "Patient/a3", day4(10), "custodian");
+    assert_eq!(value(&own, "whole_record"), 0.5, "{own:?}");
+    // Under a consent naming the organisation (a practice system's import), or her own: none.
+    let consented = whole_record(&mut d, "n3", "Patient/b4", day4(10), "consent");
+    assert_eq!(value(&consented, "whole_record"), 0.0, "{consented:?}");
+    // Usual once the department has done it unsuspiciously three times (never alerting here).
+    let usual = whole_record(&mut d, "n4", "Patient/b5", day4(11), "custodian");
+    assert!(value(&usual, "whole_record") <= 0.2, "{usual:?}");
+    // A chart read one kind at a time is no whole record.
+    let chart = d.score(&staff_event(
+        "n0",
+        "Ward A",
+        day4(12),
+        Some("Patient/b6"),
+        AccessAction::Read,
+    ));
+    assert_eq!(value(&chart, "whole_record"), 0.0, "{chart:?}");
+}
