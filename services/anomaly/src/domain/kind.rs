@@ -88,7 +88,7 @@ impl AlertKind {
             | "restricted" => AlertKind::Snooping,
             "distinct_patients" | "rate" | "sweep" | "search_sweep" | "volume"
             | "patients_per_hour" => AlertKind::Enumeration,
-            "export" | "large_result" => AlertKind::Exfiltration,
+            "export" | "whole_record" | "large_result" => AlertKind::Exfiltration,
             "break_glass_no_context" | "break_glass_excess" => AlertKind::BreakGlass,
             "new_source" | "failed_logins" | "odd_hour" => AlertKind::StolenCredentials,
             "role_misuse" => AlertKind::RoleMisuse,
@@ -128,6 +128,20 @@ mod tests {
             AlertKind::of_feature("a_feature_of_tomorrow"),
             AlertKind::Other
         );
+    }
+
+    #[test]
+    fn every_feature_of_the_model_has_its_family() {
+        use crate::model::ensemble::Feature;
+        // The outlier model's is unusual behaviour as such: `other`.
+        for feature in Feature::ALL.into_iter().filter(|f| *f != Feature::Outlier) {
+            assert_ne!(
+                AlertKind::of_feature(feature.name()),
+                AlertKind::Other,
+                "{}",
+                feature.name()
+            );
+        }
     }
 
     #[test]
