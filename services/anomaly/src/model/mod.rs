@@ -113,7 +113,7 @@
 //! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): with the clinical record's care
 //! facts and patient labels precision 0.80-0.93, recall of attack events 0.98-0.99,
 //! false-positive rate 0.20-0.42%, 25-27 of 27 incidents, median delay 59-60 s; from the access
-//! events alone precision 0.78-0.89, recall 0.96-0.99 (model of 2026-12-02 08:00).
+//! events alone precision 0.78-0.89, recall 0.97-0.99 (model of 2026-12-02 07:20).
 //!
 //! # Memory
 //!
@@ -125,7 +125,7 @@
 //! entries), 32 recent patients, 8 addresses, 4 agents, 16 resource types; per department 64
 //! everyday addresses. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
-//! --bench score`): 100,000 actors with a week of a day worker's history each hold 303 MiB.
+//! --bench score`): 100,000 actors with a week of a day worker's history each hold 304 MiB.
 //!
 //! # Restart
 //!
