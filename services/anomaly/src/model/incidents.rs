@@ -3,7 +3,8 @@
 //! alert on its own merits. While it is open, the actor's further events that are themselves
 //! suspicious (raw risk at least [`CARRY`] of the raw threshold), and the further patients of
 //! the search its latest alert, or its latest carried first patient of a search, belonged to
-//! ([`Incident::request`], at [`JOIN_SAME_REQUEST`]), alert as part of it (without extending it): an insider's session rarely has every access
+//! ([`Incident::request`], at [`JOIN_SAME_REQUEST`], or whatever their risk when the list
+//! itself stood out: [`Incident::whole_list`]), alert as part of it (without extending it): an insider's session rarely has every access
 //! stand out on its own, but once one did, the similar ones around it belong to the same
 //! incident. Before it, [`Incidents::join`] takes in the run of suspicious events that led to it.
 
@@ -38,6 +39,10 @@ pub struct Incident {
     /// The request of its latest alert: the rest of that search's list belongs to it.
     #[serde(default)]
     pub request: u64,
+    /// That alert stood out for the list itself (its size, its pace), not for its first
+    /// patient: all of the list belongs to the incident, whatever each patient's own risk.
+    #[serde(default)]
+    pub whole_list: bool,
 }
 
 impl Incident {
@@ -126,15 +131,22 @@ impl Incidents {
 
     /// A search's first patient joined the open incident (carried, not on its own merits): the
     /// rest of that list belongs to it too, as to an alert's; the incident is not extended.
-    pub fn follow_request(&mut self, t: i64, request: u64) {
+    pub fn follow_request(&mut self, t: i64, request: u64, whole_list: bool) {
         if let Some(i) = self.current.as_mut().filter(|i| i.open_at(t)) {
             i.request = request;
+            i.whole_list = whole_list;
         }
     }
 
     /// Records an alert at `t`: extends the open incident or opens a new one with `next_id`.
     /// Returns the incident's id and whether it is new.
-    pub fn alert(&mut self, t: i64, score: f64, request: u64, next_id: u64) -> (u64, bool) {
+    pub fn alert(
+        &mut self,
+        t: i64,
+        score: f64,
+        (request, whole_list): (u64, bool),
+        next_id: u64,
+    ) -> (u64, bool) {
         match &mut self.current {
             Some(i) if i.open_at(t) => {
                 i.last_alert = i.last_alert.max(t);
@@ -143,6 +155,7 @@ impl Incidents {
                 i.peak = i.peak.max(score);
                 if t >= i.last_alert {
                     i.request = request;
+                    i.whole_list = whole_list;
                 }
                 (i.id, false)
             }
@@ -154,6 +167,7 @@ impl Incidents {
                     alerts: 1,
                     peak: score,
                     request,
+                    whole_list,
                 });
                 (next_id, true)
             }
@@ -225,25 +239,44 @@ mod tests {
     #[test]
     fn a_search_carried_into_an_incident_brings_its_list_without_extending_it() {
         let mut i = Incidents::default();
-        i.alert(0, 0.9, 7, 1);
+        i.alert(0, 0.9, (7, false), 1);
         // A later search's first patient joined: the rest of that list joins, not the first's.
-        i.follow_request(600, 8);
+        i.follow_request(600, 8, false);
         assert_eq!(i.open(600).map(|i| i.request), Some(8));
         // Carried events do not keep the incident open.
         assert!(i.open(1 + INCIDENT_GAP).is_none());
         // A closed incident follows nothing.
-        i.follow_request(2 * INCIDENT_GAP, 9);
+        i.follow_request(2 * INCIDENT_GAP, 9, false);
         assert_eq!(i.current.map(|i| i.request), Some(8));
+    }
+
+    #[test]
+    fn a_list_that_stood_out_as_a_list_belongs_whole_to_its_incident() {
+        let mut i = Incidents::default();
+        i.alert(0, 0.9, (7, true), 1);
+        assert_eq!(
+            i.open(10).map(|i| (i.request, i.whole_list)),
+            Some((7, true))
+        );
+        // The next list's first patient, carried for her own risk: only her kind of patients.
+        i.follow_request(60, 8, false);
+        assert_eq!(
+            i.open(60).map(|i| (i.request, i.whole_list)),
+            Some((8, false))
+        );
+        // An alert on its own merits for one patient's sake.
+        i.alert(120, 0.9, (9, false), 2);
+        assert_eq!(i.open(120).map(|i| i.whole_list), Some(false));
     }
 
     #[test]
     fn alerts_close_in_time_are_one_incident() {
         let mut i = Incidents::default();
-        assert_eq!(i.alert(0, 0.9, 0, 1), (1, true));
-        assert_eq!(i.alert(600, 0.95, 0, 2), (1, false));
+        assert_eq!(i.alert(0, 0.9, (0, false), 1), (1, true));
+        assert_eq!(i.alert(600, 0.95, (0, false), 2), (1, false));
         assert!(i.open(600 + INCIDENT_GAP).is_some());
         assert!(i.open(601 + INCIDENT_GAP).is_none());
-        assert_eq!(i.alert(700 + INCIDENT_GAP, 0.9, 0, 2), (2, true));
+        assert_eq!(i.alert(700 + INCIDENT_GAP, 0.9, (0, false), 2), (2, true));
         assert_eq!(i.open(700 + INCIDENT_GAP).map(|i| i.alerts), Some(1));
     }
 }

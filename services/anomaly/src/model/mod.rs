@@ -74,7 +74,9 @@
 //! first event. An alert opens an incident for the actor; for 30 minutes after its last alert,
 //! the actor's events with at least 60% of the raw threshold alert with it (without extending
 //! it), and so do, with 10%, the further patients of the search whose first patient alerted
-//! or joined it (an enumeration's later lists; writes never: they are care). An alert on its own merits also takes into its incident the
+//! or joined it (an enumeration's later lists), with any risk at all when that search stood out
+//! as a list (`distinct_patients`, `rate` or `large_result` at 0.5 or more: a coder's paged
+//! list, each patient ordinary for her); writes never: they are care. An alert on its own merits also takes into its incident the
 //! actor's earlier reads and searches that did not alert but had 30% of the raw threshold, or
 //! 10% and the same request, within [`incidents::LOOKBACK`] of it or of a later one that joined
 //! (a run with no pause of 10 minutes, at most [`incidents::MAX_REACH`] back;
@@ -1175,6 +1177,13 @@ impl Detector {
         // Score, threshold, incident.
         let raw = v.raw();
         let q = self.calibrator.raw_threshold();
+        // A search that stands out as a list (its size, its pace) rather than for its first
+        // patient: the rest of the list is what it disclosed.
+        let list_alert = search
+            && v.get(Feature::Burst)
+                .max(v.get(Feature::Rate))
+                .max(v.get(Feature::LargeResult))
+                >= 0.5;
         let mut score = self.calibrator.score(raw);
         let raw_score = score;
         let mut alert = score >= self.threshold;
@@ -1183,15 +1192,18 @@ impl Detector {
         if let Some(open) = actor.incidents.open(t) {
             // Suspicious enough, or the rest of the list whose first patient alerted.
             let same_list = search && open.request != 0 && open.request == request;
+            let whole_list = same_list && open.whole_list;
             if !alert
                 && !write
-                && (raw >= CARRY * q || (same_list && raw >= incidents::JOIN_SAME_REQUEST * q))
+                && (raw >= CARRY * q
+                    || whole_list
+                    || (same_list && raw >= incidents::JOIN_SAME_REQUEST * q))
             {
                 score = score.max(self.threshold.min(1.0));
                 alert = true;
                 carried = true;
                 if search && specific {
-                    actor.incidents.follow_request(t, request);
+                    actor.incidents.follow_request(t, request, list_alert);
                 }
             }
             if alert {
@@ -1227,7 +1239,10 @@ impl Detector {
             score = score.min(self.threshold - 0.0001).max(0.0);
         }
         if alert && !carried && !duplicate {
-            let (id, new) = actor.incidents.alert(t, score, request, self.incidents + 1);
+            let (id, new) =
+                actor
+                    .incidents
+                    .alert(t, score, (request, list_alert), self.incidents + 1);
             if new {
                 self.incidents += 1;
             }
@@ -1682,10 +1697,12 @@ impl Detector {
             let (incident, joined) = match self.actors.get_mut(p.actor) {
                 Some(actor) => {
                     actor.held.taint(at);
-                    let (id, new) =
-                        actor
-                            .incidents
-                            .alert(at, p.scored.score, p.request, self.incidents + 1);
+                    let (id, new) = actor.incidents.alert(
+                        at,
+                        p.scored.score,
+                        (p.request, false),
+                        self.incidents + 1,
+                    );
                     if new {
                         self.incidents += 1;
                     }
