@@ -76,11 +76,11 @@
 //! it), and so do, with 10%, the further patients of the search whose first patient alerted
 //! or joined it (an enumeration's later lists), with any risk at all when that search stood out
 //! as a list (`distinct_patients`, `rate` or `large_result` at 0.5 or more: a coder's paged
-//! list, each patient ordinary for her); writes never: they are care. An alert on its own merits also takes into its incident the
-//! actor's earlier reads and searches that did not alert but had 30% of the raw threshold, or
-//! 10% and the same request, within [`incidents::LOOKBACK`] of it or of a later one that joined
-//! (a run with no pause of 10 minutes, at most [`incidents::MAX_REACH`] back;
-//! [`Scored::joined`]: they alert late).
+//! list, each patient ordinary for her); writes never: they are care. An alert on its own
+//! merits also takes into its incident the actor's earlier reads and searches that did not
+//! alert but had 30% of the raw threshold, or 10% and the same request, within
+//! [`incidents::LOOKBACK`] of it or of a later one that joined (a run with no pause of 10
+//! minutes, at most [`incidents::MAX_REACH`] back; [`Scored::joined`]: they alert late).
 //!
 //! # Alerts that wait
 //!
