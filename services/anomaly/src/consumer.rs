@@ -303,7 +303,11 @@ impl AccessScorer {
                     continue;
                 }
                 alerts::lock_actor(conn, &event.actor.id).await?;
-                let confident = suspend && scored.alert && scored.score >= suspend_confidence;
+                // A glass broken with no context scores high on its own; it is still the
+                // security team's to review: a permitted break-glass never suspends (the
+                // actor's other accesses still can).
+                let confident =
+                    suspend && scored.alert && scored.score >= suspend_confidence && !broke_glass;
                 let in_force = if broke_glass {
                     None
                 } else {

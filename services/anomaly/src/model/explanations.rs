@@ -284,7 +284,9 @@ impl Relations {
                     None if mature => 1.0,
                     None => 0.0,
                 };
-                e.patient_new = t - p.first <= 2 * HOUR;
+                // A new admission is someone else's start (the clerk's registration, the
+                // triage nurse's look), not the actor's own first look minutes ago.
+                e.patient_new = t - p.first <= 2 * HOUR && by_others.is_some();
                 let reads = self.dept_reads.peek(dept).copied().unwrap_or(0.0).max(20.0);
                 for (other, when) in p.recent {
                     if other == 0 || other == dept || t - when > 3 * DAY {
@@ -349,8 +351,16 @@ impl Relations {
     }
 
     /// Remembers an access. `explained`: something explained it (a relationship made by it is
-    /// confirmed); `alerted`: it alerted, so it teaches nothing about departments and patients.
-    pub fn learn(&mut self, access: Access, kind: Learn, explained: bool, alerted: bool) {
+    /// confirmed); `alerted`: it alerted, so it teaches nothing about departments and patients,
+    /// unless it broke the glass (`emergency`): then the record counts as touched.
+    pub fn learn(
+        &mut self,
+        access: Access,
+        kind: Learn,
+        explained: bool,
+        alerted: bool,
+        emergency: bool,
+    ) {
         let Access {
             actor,
             dept,
@@ -374,6 +384,13 @@ impl Relations {
         fact.last = fact.last.max(t);
         fact.confirmed |= explained || kind == Learn::Write;
         if alerted {
+            // A broken glass is a declared emergency: even when it alerts, the record is in
+            // someone's hands now (the consultant called down to the emergency department
+            // joins a case in progress). Any other alerting look leaves the record as it was:
+            // a snooper must not make a neighbour's record look cared for.
+            if emergency {
+                self.touch_patient(dept, actor, patient, t);
+            }
             return;
         }
         let d = self
@@ -392,6 +409,23 @@ impl Relations {
         if kind == Learn::Write {
             d.last_write = Some(d.last_write.map_or(t, |w| w.max(t)));
         }
+        let recent = self.touch_patient(dept, actor, patient, t);
+        if kind == Learn::Read {
+            *self.dept_reads.get_or_insert_with(dept, || 0.0) += 1.0;
+            let mut counted = [0u64; 4];
+            for (i, (other, when)) in recent.into_iter().enumerate() {
+                if other == 0 || other == dept || t - when > 3 * DAY || counted.contains(&other) {
+                    continue;
+                }
+                counted[i] = other;
+                *self.coaccess.get_or_insert_with(pair(dept, other), || 0.0) += 1.0;
+            }
+        }
+    }
+
+    /// Records that `actor` of `dept` touched `patient` at `t` (when she was last touched,
+    /// by whom, and the ring of departments that did lately); returns the ring as it was.
+    fn touch_patient(&mut self, dept: u64, actor: u64, patient: u64, t: i64) -> [(u64, i64); 4] {
         let p = self.patients.get_or_insert_with(patient, || PatientFact {
             first: t,
             last: t,
@@ -415,17 +449,7 @@ impl Relations {
                 p.recent[stalest] = (dept, t);
             }
         }
-        if kind == Learn::Read {
-            *self.dept_reads.get_or_insert_with(dept, || 0.0) += 1.0;
-            let mut counted = [0u64; 4];
-            for (i, (other, when)) in recent.into_iter().enumerate() {
-                if other == 0 || other == dept || t - when > 3 * DAY || counted.contains(&other) {
-                    continue;
-                }
-                counted[i] = other;
-                *self.coaccess.get_or_insert_with(pair(dept, other), || 0.0) += 1.0;
-            }
-        }
+        recent
     }
 }
 
@@ -462,7 +486,7 @@ mod tests {
     #[test]
     fn a_colleague_of_the_ward_is_explained_a_stranger_is_not() {
         let mut r = Relations::new(RelationLimits::default());
-        r.learn(access(A, WARD, P, 0), Learn::Read, false, false);
+        r.learn(access(A, WARD, P, 0), Learn::Read, false, false, false);
         let colleague = r.explain(access(B, WARD, P, 3600), false, true);
         assert_eq!(colleague.why, Why::Department);
         assert!(colleague.strength >= 0.9);
@@ -477,7 +501,7 @@ mod tests {
     #[test]
     fn a_provisional_relationship_explains_nothing_the_same_day() {
         let mut r = Relations::new(RelationLimits::default());
-        r.learn(access(A, ELSEWHERE, P, 0), Learn::Read, false, false);
+        r.learn(access(A, ELSEWHERE, P, 0), Learn::Read, false, false, false);
         // A colleague of the department is explained by A's access; A's own next one is not.
         assert_eq!(
             r.explain(access(B, ELSEWHERE, P, 60), false, true).strength,
@@ -488,7 +512,7 @@ mod tests {
             0.0
         );
         // Nothing but the actor's own unexplained, alerting read: the same day, still nothing.
-        r.learn(access(B, CARDIO, Q, 0), Learn::Read, false, true);
+        r.learn(access(B, CARDIO, Q, 0), Learn::Read, false, true, false);
         let again = r.explain(access(B, CARDIO, Q, 120), false, true);
         assert_eq!(again.strength, 0.0);
         assert!(!again.first_time);
@@ -496,14 +520,14 @@ mod tests {
         // neighbour's second visit), and it confirms nothing.
         let back = access(B, CARDIO, Q, 2 * DAY);
         assert_eq!(r.explain(back, false, true).strength, 0.0);
-        r.learn(back, Learn::Read, false, false);
+        r.learn(back, Learn::Read, false, false, false);
         assert_eq!(
             r.explain(access(B, CARDIO, Q, 2 * DAY + 60), false, true)
                 .strength,
             0.0
         );
         // Back another day to a record others are caring for: it counts for something.
-        r.learn(access(A, WARD, Q, 3 * DAY), Learn::Read, true, false);
+        r.learn(access(A, WARD, Q, 3 * DAY), Learn::Read, true, false, false);
         assert!(
             r.explain(access(B, CARDIO, Q, 3 * DAY + 600), false, true)
                 .strength
@@ -511,11 +535,51 @@ mod tests {
         );
     }
 
+    /// The emergency department breaks the glass for a patient held elsewhere, and it alerts;
+    /// the cardiologist called down an hour later joins a case in progress (a record in hand,
+    /// and cardiology often reads the emergency department's patients), not a dormant record.
+    /// Any other alerting look leaves the record as dormant as it was, and neither teaches the
+    /// department anything.
+    #[test]
+    fn a_broken_glass_that_alerted_still_puts_the_record_in_hand() {
+        const ED: u64 = 24;
+        const C: u64 = 13;
+        let mut r = Relations::new(RelationLimits::default());
+        for i in 0..30 {
+            let patient = 100 + i;
+            let t = i as i64 * 600;
+            r.learn(access(A, ED, patient, t), Learn::Read, true, false, false);
+            r.learn(
+                access(B, CARDIO, patient, t + 300),
+                Learn::Read,
+                true,
+                false,
+                false,
+            );
+        }
+        let glass = 10 * DAY;
+        r.learn(access(A, ED, P, glass), Learn::Read, false, true, true);
+        r.learn(access(A, ED, Q, glass), Learn::Read, false, true, false);
+        let called_down = r.explain(access(B, CARDIO, P, glass + 3600), false, true);
+        assert_eq!(called_down.dormant, 0.0);
+        assert_eq!(called_down.why, Why::Consult);
+        assert!(called_down.strength >= 0.5, "{}", called_down.strength);
+        let after_a_look = r.explain(access(B, CARDIO, Q, glass + 3600), false, true);
+        assert_eq!(after_a_look.dormant, 1.0);
+        assert_eq!(after_a_look.strength, 0.0);
+        // A's colleague in the department: an alerting glass is no department relationship.
+        assert_eq!(
+            r.explain(access(C, ED, P, glass + 3600), false, true)
+                .strength,
+            0.0
+        );
+    }
+
     #[test]
     fn the_departments_patient_of_last_week_nobody_cares_for_now_is_a_past_episode() {
         let mut r = Relations::new(RelationLimits::default());
-        r.learn(access(A, WARD, P, 0), Learn::Write, true, false);
-        r.learn(access(A, WARD, Q, 0), Learn::Write, true, false);
+        r.learn(access(A, WARD, P, 0), Learn::Write, true, false, false);
+        r.learn(access(A, WARD, Q, 0), Learn::Write, true, false, false);
         // Within three days the department's note explains a colleague's read.
         let soon = r.explain(access(B, WARD, P, 2 * DAY), false, true);
         assert_eq!((soon.why, soon.strength), (Why::DepartmentWrote, 1.0));
@@ -528,6 +592,7 @@ mod tests {
             access(A, CARDIO, Q, 10 * DAY - 3600),
             Learn::Read,
             true,
+            false,
             false,
         );
         let active = r.explain(access(B, WARD, Q, 10 * DAY), false, true);
@@ -545,15 +610,17 @@ mod tests {
                 Learn::Read,
                 false,
                 false,
+                false,
             );
             r.learn(
                 access(B, CARDIO, patient, i as i64 * 60 + 30),
                 Learn::Read,
                 false,
                 false,
+                false,
             );
         }
-        r.learn(access(A, WARD, P, 4000), Learn::Read, false, false);
+        r.learn(access(A, WARD, P, 4000), Learn::Read, false, false, false);
         let consult = r.explain(access(B, CARDIO, P, 4100), false, true);
         assert_eq!(consult.why, Why::Consult);
         assert!(consult.strength > 0.8, "{consult:?}");

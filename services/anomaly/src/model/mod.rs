@@ -43,7 +43,7 @@
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses denied in 5 min: `(k/m)·min(1, k/5)`; or `n` failed accesses (records that do not exist): `(n − 2) / 4` | 0.70 |
 //! | `failed_logins` | failed logins in 5 min: `(n − 3) / 4`, or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a sign-in that worked after a failure, from an address and an agent both new to the account | 0.97 |
-//! | `break_glass_no_context` | break-glass: `1 −` max(half the department's break-glass habit, new admission, explanation) | 0.60 |
+//! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²` | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
 //! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: 1 until the actor or department did it unsuspiciously 3 times, then 0.2; × (0.5 + 0.5 · undiscounted unexplained share) | 0.75 |
@@ -841,7 +841,7 @@ impl Detector {
                 patient: hash_str(patient),
                 time: t,
             };
-            self.relations.learn(access, kind, true, true);
+            self.relations.learn(access, kind, true, true, false);
         }
         self.tick();
         remembered
@@ -1075,7 +1075,9 @@ impl Detector {
             let context = department_habit
                 .max(f64::from(u8::from(explanation.patient_new)))
                 .max(explanation.strength);
-            v.set(Feature::BreakGlass, 1.0 - context);
+            // Squared: a glass broken with no context at all alerts nearly by itself; the
+            // department's habit (the emergency department's) leaves a quarter, not half.
+            v.set(Feature::BreakGlass, (1.0 - context).powi(2));
             let count = actor.baseline.break_glass + 1;
             let own_rate = f64::from(count) / f64::from(actor.baseline.events + 1);
             let peers = role_base
@@ -1393,8 +1395,13 @@ impl Detector {
                     // day, or an explanation): a snooper's next reads of the same record stay
                     // unexplained.
                     let explained = explanation.strength >= 0.5;
-                    self.relations
-                        .learn(access, kind, explained, suspicious && mature);
+                    self.relations.learn(
+                        access,
+                        kind,
+                        explained,
+                        suspicious && mature,
+                        keys.base.break_glass,
+                    );
                 }
             }
             for (key, is_dept) in [(keys.role, false), (keys.dept, true)] {
@@ -1859,7 +1866,13 @@ fn phrase(feature: Feature, c: &Context) -> String {
         Feature::NewSource => match (c.signals.new_address, c.signals.new_agent) {
             (true, true) => "new address and device".into(),
             (false, true) => "new device".into(),
-            _ => "new address".into(),
+            (true, false) => "new address".into(),
+            // Neither new by itself (the department's, or first seen within the day): name
+            // the newer of the two.
+            (false, false) if c.signals.agent > c.signals.address => {
+                "recently new device".into()
+            }
+            (false, false) => "recently new address".into(),
         },
         Feature::RoleMisuse => "something this role or department never does".into(),
         Feature::Volume => format!("{} events this hour, far above usual", c.signals.volume_now),
