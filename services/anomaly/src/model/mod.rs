@@ -125,7 +125,8 @@
 //! 125,000 distinct actors is kept, so 100,000 active actors keep their history),
 //! actor–patient relationships (4M), department–patient facts (2M), patients (2M), care facts
 //! (1M), groups (20,000). Per actor: the 5-minute window (at most [`MAX_ENTRIES_PER_ACTOR`]
-//! entries), 32 recent patients, 8 addresses, 4 agents, 16 resource types; per department 64
+//! entries), 32 recent patients, 4 recent requests, 8 addresses, 4 agents, 16 resource types;
+//! per department 64
 //! everyday addresses. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
 //! --bench score`): 100,000 actors with a week of a day worker's history each hold 304 MiB.
@@ -1149,7 +1150,7 @@ impl Detector {
         }
         v.set(Feature::Sweep, sweep);
         let searches = if search {
-            actor.patterns.search(t, keys.request)
+            actor.patterns.search(t, request)
         } else {
             actor.patterns.searches(t)
         };
