@@ -6,7 +6,8 @@
 //! ([`Incident::request`], at [`JOIN_SAME_REQUEST`], or whatever their risk when the list
 //! itself stood out: [`Incident::whole_list`]), alert as part of it (without extending it): an insider's session rarely has every access
 //! stand out on its own, but once one did, the similar ones around it belong to the same
-//! incident. Before it, [`Incidents::join`] takes in the run of suspicious events that led to it.
+//! incident. Before it, [`Incidents::join`] takes in the run of suspicious events that led to it
+//! (and the whole of a list in it that stood out as a list: [`Incidents::stood_out`]).
 
 use std::collections::VecDeque;
 
@@ -63,6 +64,10 @@ struct Suspect {
     /// The patient's key (0: none).
     #[serde(default)]
     patient: u64,
+    /// Of a list whose first patient stood out as a list: it joins with that first patient,
+    /// whatever its own risk.
+    #[serde(default)]
+    list: bool,
 }
 
 /// An actor's incident slot, and its recent events that did not alert.
@@ -70,6 +75,10 @@ struct Suspect {
 pub struct Incidents {
     current: Option<Incident>,
     suspects: VecDeque<Suspect>,
+    /// The latest search that stood out as a list without alerting: its patients are
+    /// remembered whatever their risk.
+    #[serde(default)]
+    standout_list: u64,
 }
 
 impl Incidents {
@@ -81,7 +90,8 @@ impl Incidents {
     /// Remembers an event that did not alert (events arrive in about time order; older ones
     /// than [`MAX_REACH`] before it are forgotten).
     pub fn remember(&mut self, id: Uuid, time: i64, request: u64, patient: u64, share: f64) {
-        if share < JOIN_SAME_REQUEST {
+        let list = request != 0 && request == self.standout_list;
+        if share < JOIN_SAME_REQUEST && !list {
             return;
         }
         while self
@@ -97,6 +107,7 @@ impl Incidents {
             request,
             share: share as f32,
             patient,
+            list,
         });
     }
 
@@ -113,20 +124,40 @@ impl Incidents {
     /// [`MAX_REACH`] back). They are forgotten (each joins once).
     pub fn join(&mut self, time: i64, request: u64) -> Vec<Uuid> {
         let mut joined = Vec::new();
+        let mut lists = Vec::new();
         let mut reach = time;
         for s in self.suspects.iter_mut().rev() {
             if reach - s.time > LOOKBACK || time - s.time > MAX_REACH {
                 break;
             }
             if f64::from(s.share) >= JOIN || (request != 0 && s.request == request) {
-                joined.push(s.id);
+                joined.push((s.time, s.id));
                 reach = reach.min(s.time);
                 s.share = f32::NAN;
+                if s.list && !lists.contains(&s.request) {
+                    lists.push(s.request);
+                }
+            }
+        }
+        // A list that stood out as a list comes whole with its first patient.
+        if !lists.is_empty() {
+            for s in &mut self.suspects {
+                if s.list && !s.share.is_nan() && lists.contains(&s.request) {
+                    joined.push((s.time, s.id));
+                    s.share = f32::NAN;
+                }
             }
         }
         self.suspects.retain(|s| !s.share.is_nan());
-        joined.reverse();
-        joined
+        joined.sort_by_key(|(t, _)| *t);
+        joined.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// A search's first patient stood out for the list itself (its size, its pace) without
+    /// alerting: the rest of the list is remembered whatever each patient's risk, to join if
+    /// that first patient does.
+    pub fn stood_out(&mut self, request: u64) {
+        self.standout_list = request;
     }
 
     /// A search's first patient joined the open incident (carried, not on its own merits): the
@@ -154,8 +185,10 @@ impl Incidents {
                 i.alerts = i.alerts.saturating_add(1);
                 i.peak = i.peak.max(score);
                 if t >= i.last_alert {
+                    // A later patient of the same list alerting for itself does not make the
+                    // list that stood out as a list any less one.
+                    i.whole_list = whole_list || (i.whole_list && i.request == request);
                     i.request = request;
-                    i.whole_list = whole_list;
                 }
                 (i.id, false)
             }
@@ -267,6 +300,33 @@ mod tests {
         // An alert on its own merits for one patient's sake.
         i.alert(120, 0.9, (9, false), 2);
         assert_eq!(i.open(120).map(|i| i.whole_list), Some(false));
+        // A list that stood out, then a later patient of it alerting for herself: still whole.
+        i.alert(180, 0.9, (10, true), 3);
+        i.alert(181, 0.9, (10, false), 4);
+        assert_eq!(
+            i.open(181).map(|i| (i.request, i.whole_list)),
+            Some((10, true))
+        );
+    }
+
+    /// A coder's paged list stood out for its pace before any incident was open (its first
+    /// patient just under the threshold, the others of no risk at all); a minute later an alert
+    /// takes that first patient into its incident, and the whole page comes with her. A page
+    /// that did not stand out leaves its riskless patients out.
+    #[test]
+    fn a_list_that_stood_out_joins_whole_when_its_first_patient_joins_later() {
+        let mut i = Incidents::default();
+        i.remember(id(1), 100, 8, 1, 0.02); // an ordinary list before it
+        i.remember(id(2), 100, 8, 2, 0.0);
+        i.stood_out(7);
+        i.remember(id(10), 200, 7, 10, 0.93); // its first patient
+        for n in 11..=15 {
+            i.remember(id(n), 200, 7, n as u64, 0.0);
+        }
+        i.remember(id(20), 230, 9, 20, 0.0); // another request's riskless look: forgotten
+        let joined = i.join(260, 11);
+        assert_eq!(joined, (10..=15).map(id).collect::<Vec<_>>());
+        assert!(i.join(270, 8).is_empty());
     }
 
     #[test]

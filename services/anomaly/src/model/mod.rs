@@ -80,7 +80,8 @@
 //! merits also takes into its incident the actor's earlier reads and searches that did not
 //! alert but had 30% of the raw threshold, or 10% and the same request, within
 //! [`incidents::LOOKBACK`] of it or of a later one that joined (a run with no pause of 10
-//! minutes, at most [`incidents::MAX_REACH`] back; [`Scored::joined`]: they alert late).
+//! minutes, at most [`incidents::MAX_REACH`] back; [`Scored::joined`]: they alert late); an
+//! earlier search that stood out as a list comes whole with its first patient.
 //!
 //! # Alerts that wait
 //!
@@ -1254,6 +1255,9 @@ impl Detector {
             joined = actor.incidents.join(t, request);
         } else if !alert && !deferred && !duplicate && !write && q > 0.0 {
             // Writes are care: they are not what an incident disclosed.
+            if list_alert && specific {
+                actor.incidents.stood_out(request);
+            }
             actor
                 .incidents
                 .remember(event.id, t, request, keys.patient.unwrap_or(0), raw / q);
