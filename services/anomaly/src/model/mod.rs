@@ -130,7 +130,8 @@
 //! per department 64
 //! everyday addresses. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
-//! --bench score`): 100,000 actors with a week of a day worker's history each hold 304 MiB.
+//! --bench score`): 100,000 actors with a week of a day worker's history each hold 258-304 MiB
+//! (resident, between runs).
 //!
 //! # Restart
 //!
