@@ -6,6 +6,8 @@
 //! attacks in the first four days meet a model still learning and the uncalibrated prior).
 //! Scores are settled as `anomaly replay` writes them (late alerts marked).
 
+#![allow(clippy::expect_used)] // test code
+
 use std::collections::{HashMap, HashSet};
 
 use anomaly::{
@@ -24,6 +26,28 @@ fn small_hospital() -> Simulation {
         incidents_per_kind: 1,
         ..Params::standard(21)
     })
+}
+
+/// The simulation's labels as `anomaly evaluate` reads them.
+fn labels_of(sim: &Simulation) -> Vec<evaluate::Label> {
+    sim.labels
+        .iter()
+        .map(|l| evaluate::Label {
+            id: l.id,
+            incident: l.incident.clone(),
+            kind: l.kind.clone(),
+        })
+        .collect()
+}
+
+/// Events as the JSON lines a log file holds.
+fn jsonl_of(events: &[custodian_events::AccessEvent]) -> Vec<u8> {
+    let mut jsonl = Vec::new();
+    for e in events {
+        serde_json::to_writer(&mut jsonl, e).expect("json");
+        jsonl.push(b'\n');
+    }
+    jsonl
 }
 
 #[test]
@@ -127,21 +151,9 @@ fn a_detector_restored_from_its_snapshot_scores_as_if_it_never_stopped() {
 #[test]
 fn the_clinical_record_lifts_the_small_hospital() {
     let sim = small_hospital();
-    let mut jsonl = Vec::new();
-    for e in &sim.events {
-        serde_json::to_writer(&mut jsonl, e).expect("json");
-        jsonl.push(b'\n');
-    }
+    let jsonl = jsonl_of(&sim.events);
     let events = evaluate::read_events("events", jsonl.as_slice()).expect("events");
-    let labels: Vec<evaluate::Label> = sim
-        .labels
-        .iter()
-        .map(|l| evaluate::Label {
-            id: l.id,
-            incident: l.incident.clone(),
-            kind: l.kind.clone(),
-        })
-        .collect();
+    let labels = labels_of(&sim);
     let report = |facts: RecordFacts| {
         let scores = evaluate::detect_with_care("events", &jsonl, Detector::default(), facts)
             .expect("scores");
@@ -185,21 +197,9 @@ fn a_log_a_few_seconds_out_of_order_scores_about_as_well() {
         incidents_per_kind: 1,
         ..Params::standard(23)
     });
-    let labels: Vec<evaluate::Label> = sim
-        .labels
-        .iter()
-        .map(|l| evaluate::Label {
-            id: l.id,
-            incident: l.incident.clone(),
-            kind: l.kind.clone(),
-        })
-        .collect();
+    let labels = labels_of(&sim);
     let report = |events: &[custodian_events::AccessEvent]| {
-        let mut jsonl = Vec::new();
-        for e in events {
-            serde_json::to_writer(&mut jsonl, e).expect("json");
-            jsonl.push(b'\n');
-        }
+        let jsonl = jsonl_of(events);
         let refs = evaluate::read_events("events", jsonl.as_slice()).expect("events");
         let scores = evaluate::detect_with_care(
             "events",

@@ -699,13 +699,7 @@ mod tests {
         };
         assert_eq!(unlimited.target_for(1e6), 0.005);
 
-        let mut state = 7u64;
-        let mut draw = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64).powi(6)
-        };
+        let mut draw = skewed_draws(7);
         let mut c = Calibrator::new(settings);
         let per_day = 40_000i64;
         for i in 0..=per_day {
@@ -721,6 +715,18 @@ mod tests {
         assert!((0.0012..=0.0026).contains(&rate), "{rate}");
     }
 
+    /// Raw risks as a busy day's: most near 0, a thin tail toward 1 (`u⁶`), from a fixed
+    /// linear congruential sequence.
+    fn skewed_draws(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 / (1u64 << 53) as f64).powi(6)
+        }
+    }
+
     /// The budget divides every event of the day, not only those the per-actor caps let into
     /// the histogram: ten busy accounts (a pharmacy's, an emergency department's) with three
     /// quarters of the traffic, past their caps, alert as often as anyone. Counting only the
@@ -733,13 +739,7 @@ mod tests {
             calibration_seconds: DAY,
             daily_alert_budget: 75.0,
         };
-        let mut state = 11u64;
-        let mut draw = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64).powi(6)
-        };
+        let mut draw = skewed_draws(11);
         let mut c = Calibrator::new(settings);
         let per_day = 40_000i64;
         let actor = |i: i64| {

@@ -122,12 +122,7 @@ async fn health_and_readiness() {
 async fn every_break_glass_is_alerted_without_suspending() {
     let app = spawn_app_with(|s| s.anomaly.alert_threshold = 0.97).await;
     let actor = Uuid::new_v4().to_string();
-    publish_break_glass(&app, &actor).await;
-    let alerts = eventually("two break-glass alerts", || async {
-        let alerts = app.alerts_on_stream().await;
-        (alerts.len() == 2).then_some(alerts)
-    })
-    .await;
+    let alerts = two_break_glass_alerts(&app, &actor).await;
     for alert in &alerts {
         assert_eq!(alert.user_id, actor);
         assert!(
@@ -158,12 +153,7 @@ async fn every_break_glass_is_alerted_without_suspending() {
 async fn a_break_glass_with_no_context_alerts_but_never_suspends_by_itself() {
     let app = spawn_app_with(|s| s.anomaly.suspend_confidence = 0.8).await;
     let actor = Uuid::new_v4().to_string();
-    publish_break_glass(&app, &actor).await;
-    let alerts = eventually("two break-glass alerts", || async {
-        let alerts = app.alerts_on_stream().await;
-        (alerts.len() == 2).then_some(alerts)
-    })
-    .await;
+    let alerts = two_break_glass_alerts(&app, &actor).await;
     for alert in &alerts {
         assert!(alert.score >= 0.8, "no context, yet quiet: {}", alert.score);
         assert!(!alert.suspend, "a break-glass never suspends: {alert:?}");
@@ -179,6 +169,19 @@ async fn a_break_glass_with_no_context_alerts_but_never_suspends_by_itself() {
         "{issues:?}"
     );
     app.cleanup().await;
+}
+
+/// Publishes two break-glass reads of `Patient/p1` by `actor` 30 s apart; the two alerts.
+async fn two_break_glass_alerts(
+    app: &crate::helpers::TestApp,
+    actor: &str,
+) -> Vec<custodian_events::Alert> {
+    publish_break_glass(app, actor).await;
+    eventually("two break-glass alerts", || async {
+        let alerts = app.alerts_on_stream().await;
+        (alerts.len() == 2).then_some(alerts)
+    })
+    .await
 }
 
 async fn publish_break_glass(app: &crate::helpers::TestApp, actor: &str) {
