@@ -36,10 +36,15 @@ pub fn binary_dir() -> PathBuf {
 
 /// A port nothing listens on now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free local port")
+    reserve_port().1
+}
+
+/// A free port, held by a listener until the caller drops it: while held, no other process's
+/// `bind(0)` is given it (a suite starts its services one by one, over seconds).
+fn reserve_port() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    let port = listener.local_addr().expect("a bound address").port();
+    (listener, port)
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -60,6 +65,8 @@ pub struct Suite {
     pub prefix: String,
     pub admin_password: String,
     pub ports: BTreeMap<&'static str, u16>,
+    /// The ports of services not started yet, held until each is spawned (see [`reserve_port`]).
+    reserved: BTreeMap<&'static str, TcpListener>,
     pub log_dir: PathBuf,
     /// The suite's credential and stream keys (see the module doc).
     pub key_dir: PathBuf,
@@ -133,10 +140,18 @@ impl Suite {
         std::fs::create_dir_all(&log_dir).expect("log directory");
         let key_dir = log_dir.join("keys");
         std::fs::create_dir_all(&key_dir).expect("key directory");
+        let (reserved, ports) = SERVICES
+            .iter()
+            .map(|s| {
+                let (listener, port) = reserve_port();
+                ((*s, listener), (*s, port))
+            })
+            .unzip();
         let mut suite = Self {
             prefix,
             admin_password: random_hex(16),
-            ports: SERVICES.iter().map(|s| (*s, free_port())).collect(),
+            ports,
+            reserved,
             log_dir,
             key_dir,
             database_base,
@@ -246,6 +261,8 @@ impl Suite {
             binary.display()
         );
         *self.starts.entry(service).or_default() += 1;
+        // Let go of the port just before the service binds it.
+        drop(self.reserved.remove(service));
         // A restart appends: what the service said before it died stays readable.
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -271,6 +288,8 @@ impl Suite {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// Waits until the service answers `/readyz` as ready, and as itself: a process that took
+    /// its port (the service then exits, unable to bind) answers for another service.
     async fn wait_ready(&mut self, service: &'static str) {
         let url = format!("{}/readyz", self.url(service));
         let client = awc::Client::builder()
@@ -278,8 +297,9 @@ impl Suite {
             .finish();
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            if let Ok(response) = client.get(&url).send().await {
-                if response.status().is_success() {
+            if let Ok(mut response) = client.get(&url).send().await {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                if response.status().is_success() && body["service"] == service {
                     return;
                 }
             }

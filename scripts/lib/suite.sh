@@ -261,14 +261,17 @@ suite_supervisor_log() {
   echo "$line" >>"$SUITE_LOG_DIR/supervisor.log"
 }
 
-# Waits for every service's /readyz. On a timeout or an early exit: error with the log tail.
+# Waits for every service's /readyz, answered by that service (the body names it). On a timeout
+# or an early exit: error with the log tail.
 suite_wait_ready() {
   local svc port deadline
   deadline=$(( $(date +%s) + SUITE_READY_TIMEOUT ))
   for svc in "${SUITE_SERVICES[@]}"; do
     port="$(suite_port "$svc")"
     while :; do
-      if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; then
+      # Ready, and as itself: another process on the port would answer for it.
+      if curl -fsS --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null |
+        grep -q "\"service\":\"$svc\""; then
         printf '  ready   %-8s http://127.0.0.1:%s\n' "$svc" "$port"
         break
       fi

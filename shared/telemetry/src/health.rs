@@ -1,5 +1,7 @@
 //! `/healthz` says the process is alive; `/readyz` says every dependency it needs answers, so
-//! Kubernetes only routes traffic to instances that can serve it.
+//! Kubernetes only routes traffic to instances that can serve it. Both name the service, so
+//! whoever probes a port knows which process answered (a port another process took answers
+//! too, and would otherwise look like a healthy service).
 
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -32,7 +34,7 @@ impl Readiness {
         self
     }
 
-    async fn report(&self) -> (bool, serde_json::Value) {
+    async fn report(&self, service: &str) -> (bool, serde_json::Value) {
         let mut ready = true;
         let mut checks = serde_json::Map::new();
         for probe in &self.probes {
@@ -53,17 +55,21 @@ impl Readiness {
         }
         (
             ready,
-            json!({ "status": if ready { "ready" } else { "not ready" }, "checks": checks }),
+            json!({
+                "status": if ready { "ready" } else { "not ready" },
+                "service": service,
+                "checks": checks,
+            }),
         )
     }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+async fn healthz(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "service": metrics.service() }))
 }
 
-async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
-    let (ready, body) = readiness.report().await;
+async fn readyz(readiness: web::Data<Readiness>, metrics: web::Data<Metrics>) -> HttpResponse {
+    let (ready, body) = readiness.report(metrics.service()).await;
     if ready {
         HttpResponse::Ok().json(body)
     } else {

@@ -19,6 +19,8 @@ use crate::memory;
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    /// The service these metrics are of (every series' `service` label).
+    service: String,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
 }
@@ -62,6 +64,7 @@ impl Metrics {
         .expect("static metric options are valid");
         let metrics = Self {
             registry,
+            service: service.to_string(),
             http_requests,
             http_duration,
         };
@@ -86,6 +89,11 @@ impl Metrics {
             }
         }
         metrics
+    }
+
+    /// The service these metrics are of.
+    pub fn service(&self) -> &str {
+        &self.service
     }
 
     /// Adds a service-specific collector. Registering the same name twice is a programming

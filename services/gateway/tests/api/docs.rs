@@ -50,8 +50,12 @@ async fn docs_serve_swagger_ui_without_a_cdn() {
 #[actix_web::test]
 async fn probes_answer() {
     let app = spawn_app().await;
-    assert_eq!(app.get("/healthz", None).await.json()["status"], "ok");
+    let health = app.get("/healthz", None).await.json();
+    assert_eq!(health["status"], "ok");
+    // The probes name the service: whoever probes a port knows which process answered.
+    assert_eq!(health["service"], "gateway");
     let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.json()["service"], "gateway");
     assert_eq!(
         ready.status,
         200,
