@@ -171,6 +171,9 @@ pub struct ActorBaseline {
     #[serde(default)]
     slot_suspicious: bool,
     types: Counts<16>,
+    /// Purposes of use the actor declares ([`ActorBaseline::knows_purpose`]).
+    #[serde(default)]
+    purposes: Counts<4>,
     ips: Sources<8>,
     agents: Sources<4>,
     pub break_glass: u32,
@@ -250,6 +253,11 @@ impl ActorBaseline {
     /// Whether the actor read this resource type before (at least twice).
     pub fn knows_type(&self, resource: u64) -> bool {
         self.types.get(resource) >= 2
+    }
+
+    /// Whether the actor declared this purpose of use before (at least twice).
+    pub fn knows_purpose(&self, purpose: u64) -> bool {
+        self.purposes.get(purpose) >= 2
     }
 
     /// Share of the actor's events under purpose HRESCH.
@@ -382,6 +390,9 @@ impl ActorBaseline {
         if k.resource != 0 {
             self.types.add(k.resource);
         }
+        if k.purpose != 0 {
+            self.purposes.add(k.purpose);
+        }
         if k.ip != 0 {
             self.ips.record(k.ip, k.ip_prefix, k.time);
         }
@@ -459,19 +470,29 @@ impl GroupBaseline {
     /// How rarely this group does what `k` does: resource type, action, purpose (0 while the
     /// group has fewer than 500 events).
     pub fn misuse(&self, k: &EventKeys) -> f64 {
+        self.rarity(k).max()
+    }
+
+    /// [`GroupBaseline::misuse`] by part.
+    pub fn rarity(&self, k: &EventKeys) -> Rarity {
         if self.total < 500.0 {
-            return 0.0;
+            return Rarity::default();
         }
         let total = self.total;
         let of = |n: f32| rarity(n, total);
-        let mut m = of(self.actions[k.action]);
-        if k.resource != 0 {
-            m = m.max(of(self.types.get(&k.resource).copied().unwrap_or(0.0)));
+        Rarity {
+            action: of(self.actions[k.action]),
+            resource: if k.resource != 0 {
+                of(self.types.get(&k.resource).copied().unwrap_or(0.0))
+            } else {
+                0.0
+            },
+            purpose: if k.purpose != 0 {
+                of(self.purposes.get(&k.purpose).copied().unwrap_or(0.0))
+            } else {
+                0.0
+            },
         }
-        if k.purpose != 0 {
-            m = m.max(of(self.purposes.get(&k.purpose).copied().unwrap_or(0.0)));
-        }
-        m
     }
 
     /// The group's break-glass accesses per event.
@@ -495,6 +516,29 @@ impl GroupBaseline {
         }
         self.break_glass += f32::from(u8::from(k.break_glass));
         self.research += f32::from(u8::from(k.research));
+    }
+}
+
+/// How rarely a group does each part of an event, each in `[0, 1]` (see [`rarity`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Rarity {
+    pub action: f64,
+    pub resource: f64,
+    pub purpose: f64,
+}
+
+impl Rarity {
+    pub fn max(self) -> f64 {
+        self.action.max(self.resource).max(self.purpose)
+    }
+
+    /// The rarer of two groups' views, part by part (a role's and a department's).
+    pub fn rarer(self, other: Self) -> Self {
+        Self {
+            action: self.action.max(other.action),
+            resource: self.resource.max(other.resource),
+            purpose: self.purpose.max(other.purpose),
+        }
     }
 }
 

@@ -52,7 +52,7 @@
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a VPN pool, a ward's workstations), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); fades over a day) | 0.35 |
-//! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose | 0.50 |
+//! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use; a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20): `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
@@ -1007,14 +1007,22 @@ impl Detector {
             Feature::DormantUnexplained,
             u * explanation.dormant * ordinary_dormant,
         );
-        let misuse = role_base
-            .misuse(&keys.base)
-            .max(dept_base.misuse(&keys.base))
-            * if keys.base.resource != 0 && actor.baseline.knows_type(keys.base.resource) {
-                0.3
-            } else {
-                1.0
-            };
+        // What the actor herself does habitually is not misuse however rare for her group: a
+        // type she reads (with its actions), a purpose she declares, each on its own (the coder
+        // who reads her usual documents, but for treatment, is misusing her role). A glass
+        // declares its own purpose (ETREAT): the break-glass features judge it.
+        let rarity = role_base
+            .rarity(&keys.base)
+            .rarer(dept_base.rarity(&keys.base));
+        let habit = |known: bool| if known { 0.3 } else { 1.0 };
+        let misuse = (rarity.action.max(rarity.resource)
+            * habit(keys.base.resource != 0 && actor.baseline.knows_type(keys.base.resource)))
+        .max(if keys.base.break_glass {
+            0.0
+        } else {
+            rarity.purpose
+                * habit(keys.base.purpose != 0 && actor.baseline.knows_purpose(keys.base.purpose))
+        });
         // Unexplained, or far more patients than usual, in unusual circumstances: the stolen
         // credential's session, the exfiltration from home. A habit of unexplained work excuses
         // the role's own work, not what it never does: there the access counts undiscounted

@@ -1227,7 +1227,14 @@ fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
     let mut treating = coding.clone();
     treating.purpose = "TREAT".into();
     treating.resource_type = Some("MedicationRequest".into());
-    let misuse = d.score(&treating);
+    let misuse = d.clone().score(&treating);
+    assert!(value(&misuse, "role_misuse") > 0.5, "{misuse:?}");
+    assert!(value(&misuse, "unexplained_context") > 0.5, "{misuse:?}");
+    // Her usual kind of chart, but for treatment: the type is hers, the purpose is not (a coder
+    // reading a neighbour's record declares what a coder never declares).
+    let mut curious = coding.clone();
+    curious.purpose = "TREAT".into();
+    let misuse = d.score(&curious);
     assert!(value(&misuse, "role_misuse") > 0.5, "{misuse:?}");
     assert!(value(&misuse, "unexplained_context") > 0.5, "{misuse:?}");
 }
