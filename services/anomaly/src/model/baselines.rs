@@ -21,6 +21,124 @@ pub const DAILY_PEAK_FADE: f32 = 0.9;
 /// The share of the hour of the day's (faded) busiest an hour may reach as usual.
 pub const DAILY_PEAK_SHARE: f32 = 0.5;
 
+/// Members of a department remembered as at work ([`Presence`]).
+pub const PRESENCE_MEMBERS: usize = 64;
+/// The most an actor's usual hour is stretched to cover absent colleagues.
+pub const MAX_COVER: f64 = 4.0;
+/// How fast an hour of the day's usual number of members at work follows each day's.
+pub const PRESENCE_ALPHA: f32 = 0.2;
+
+/// Who of a department is at work and how much it does: its members seen in the last hour,
+/// and per hour of the day how many usually are and how many new patients they usually see
+/// together. The one pharmacist of a weekend morning reviews every ward's patients: far more
+/// than her own usual hour, no more than her department's.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Presence {
+    /// (actor key, last event time), at most [`PRESENCE_MEMBERS`].
+    recent: Vec<(u64, i64)>,
+    /// Per hour of the day, how many members usually work in it (EWMA over the days, α
+    /// [`PRESENCE_ALPHA`]).
+    usual: [f32; 24],
+    /// Per hour of the day, the most new patients its members saw in one such hour (summed
+    /// over members; hours with suspicious events do not count), fading likewise.
+    patients: [f32; 24],
+    /// The hour (Unix hours) being counted, its members' new patients so far, and whether any
+    /// of its events was suspicious.
+    slot: i64,
+    slot_patients: u32,
+    slot_suspicious: bool,
+}
+
+/// What a department's presence says of one hour for one member ([`Presence::cover`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cover {
+    /// How far a member's usual hour stretches, in `[1, MAX_COVER]`: the members usually at
+    /// work at this hour of the day over those at work now, less 2.
+    pub factor: f64,
+    /// The most new patients the department usually sees in this hour of the day.
+    pub department_usual: f64,
+    /// New patients its members saw so far this hour (the member's own included).
+    pub department_now: f64,
+}
+
+impl Cover {
+    /// No department to cover for.
+    pub const NONE: Self = Self {
+        factor: 1.0,
+        department_usual: 0.0,
+        department_now: 0.0,
+    };
+}
+
+impl Presence {
+    /// Members at work at `t` (within the last hour), counting `actor` whether seen or not.
+    fn at_work(&self, actor: u64, t: i64) -> usize {
+        1 + self
+            .recent
+            .iter()
+            .filter(|(a, last)| *a != actor && t - last < HOUR)
+            .count()
+    }
+
+    /// How far `actor`'s usual hour may stretch at `t`, and within what: only a department
+    /// down to a third of its usual members or less is covering (shift changes and quiet
+    /// evenings vary the count by half and more).
+    pub fn cover(&self, actor: u64, t: i64) -> Cover {
+        let h = hour_of_day(t);
+        let thin = f64::from(self.usual[h]) / self.at_work(actor, t) as f64;
+        Cover {
+            factor: (thin - 2.0).clamp(1.0, MAX_COVER),
+            department_usual: f64::from(self.patients[h]),
+            department_now: if t.div_euclid(HOUR) == self.slot {
+                f64::from(self.slot_patients)
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Learns that `actor` is at work at `t`, seeing a patient new to her this hour or not.
+    pub fn see(&mut self, actor: u64, k: &EventKeys, suspicious: bool) {
+        let t = k.time;
+        let slot = t.div_euclid(HOUR);
+        if slot > self.slot {
+            let closed = hour_of_day(self.slot * HOUR);
+            if !self.slot_suspicious {
+                self.patients[closed] = self.patients[closed].max(self.slot_patients as f32);
+            }
+            let start = self.slot * HOUR;
+            let worked = self
+                .recent
+                .iter()
+                .filter(|(_, last)| *last >= start)
+                .count() as f32;
+            let usual = &mut self.usual[closed];
+            *usual = if *usual == 0.0 {
+                worked
+            } else {
+                (1.0 - PRESENCE_ALPHA) * *usual + PRESENCE_ALPHA * worked
+            };
+            self.patients[hour_of_day(t)] *= DAILY_PEAK_FADE;
+            self.slot = slot;
+            self.slot_patients = 0;
+            self.slot_suspicious = false;
+        }
+        if slot == self.slot {
+            self.slot_suspicious |= suspicious;
+            if k.reading && k.new_patient_this_hour {
+                self.slot_patients += 1;
+            }
+        }
+        if let Some(seen) = self.recent.iter_mut().find(|(a, _)| *a == actor) {
+            seen.1 = seen.1.max(t);
+        } else if self.recent.len() < PRESENCE_MEMBERS {
+            self.recent.push((actor, t));
+        } else if let Some(oldest) = self.recent.iter_mut().min_by_key(|(_, last)| *last) {
+            *oldest = (actor, t);
+        }
+    }
+}
+
 /// A source (address or user agent) an actor used: when first and last, how often.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct Seen {
@@ -265,11 +383,13 @@ impl ActorBaseline {
         f64::from(self.research) / f64::from(self.events.max(1))
     }
 
+    /// `cover` stretches the usual hour's volume and patients ([`Presence::cover`]).
     pub fn signals(
         &self,
         k: &EventKeys,
         group_hours: &[f32; 24],
         group_total: f32,
+        cover: Cover,
     ) -> ActorSignals {
         let mature = self.mature(k.time);
         let odd_hour = if mature && self.hour_total >= 50.0 {
@@ -280,37 +400,6 @@ impl ActorBaseline {
         } else {
             0.0
         };
-        let (volume_now, patients_now) = if !k.reading {
-            (0, 0)
-        } else if k.time.div_euclid(HOUR) == self.slot {
-            (
-                self.slot_events + 1,
-                self.slot_patients + u32::from(k.new_patient_this_hour),
-            )
-        } else {
-            (1, u32::from(k.new_patient_this_hour))
-        };
-        // Volume needs only enough active hours, not the two days the habits of hours and
-        // sources need: an insider copying records on his second day is still copying.
-        let (volume, patients) =
-            if k.reading && self.closed_hours >= 8 && self.events >= ACTOR_MATURE_EVENTS {
-                (
-                    clamp01((f64::from(volume_now) / f64::from(self.volume).max(20.0) - 2.5) / 5.0),
-                    clamp01(
-                        (f64::from(patients_now)
-                            / f64::from(
-                                self.patients
-                                    .max(PEAK_SHARE * self.patients_peak)
-                                    .max(DAILY_PEAK_SHARE * self.daily_peaks[hour_of_day(k.time)]),
-                            )
-                            .max(6.0)
-                            - 2.0)
-                            / 4.0,
-                    ),
-                )
-            } else {
-                (0.0, 0.0)
-            };
         let (address, agent) = if mature {
             (
                 if k.ip == 0 {
@@ -328,6 +417,48 @@ impl ActorBaseline {
             (0.0, 0.0)
         };
         let new_source = combined_novelty(address, agent);
+        // Covering for absent colleagues, at her usual hours from her usual places (a session
+        // from home in the evening covers for nobody), and only for what the department usually
+        // sees in this hour beyond what the others saw so far.
+        let stretch = 1.0 + (cover.factor.max(1.0) - 1.0) * (1.0 - odd_hour) * (1.0 - new_source);
+        let (volume_now, patients_now) = if !k.reading {
+            (0, 0)
+        } else if k.time.div_euclid(HOUR) == self.slot {
+            (
+                self.slot_events + 1,
+                self.slot_patients + u32::from(k.new_patient_this_hour),
+            )
+        } else {
+            (1, u32::from(k.new_patient_this_hour))
+        };
+        // Volume needs only enough active hours, not the two days the habits of hours and
+        // sources need: an insider copying records on his second day is still copying.
+        let (volume, patients) =
+            if k.reading && self.closed_hours >= 8 && self.events >= ACTOR_MATURE_EVENTS {
+                let own = f64::from(
+                    self.patients
+                        .max(PEAK_SHARE * self.patients_peak)
+                        .max(DAILY_PEAK_SHARE * self.daily_peaks[hour_of_day(k.time)]),
+                )
+                .max(6.0);
+                // The department's count so far has the member's earlier patients, not this one.
+                let mine_before =
+                    f64::from(patients_now.saturating_sub(u32::from(k.new_patient_this_hour)));
+                let others = (cover.department_now - mine_before).max(0.0);
+                let room = (cover.department_usual - others).max(0.0);
+                let usual = own.max((own * stretch).min(room));
+                let stretch = usual / own;
+                (
+                    clamp01(
+                        (f64::from(volume_now) / (f64::from(self.volume).max(20.0) * stretch)
+                            - 2.5)
+                            / 5.0,
+                    ),
+                    clamp01((f64::from(patients_now) / usual - 2.0) / 4.0),
+                )
+            } else {
+                (0.0, 0.0)
+            };
         let large_result = if k.count >= 50 {
             let usual = f64::from(self.log_count).max(20f64.log10());
             clamp01(f64::from(k.count).log10() - usual - 0.3)
@@ -600,21 +731,21 @@ mod tests {
     fn the_usual_is_quiet_the_unusual_is_not() {
         let b = day_worker();
         let none = [0.0; 24];
-        let usual = b.signals(&keys(10 * DAY + 10 * HOUR), &none, 0.0);
+        let usual = b.signals(&keys(10 * DAY + 10 * HOUR), &none, 0.0, Cover::NONE);
         assert!(usual.mature);
         assert_eq!(usual.odd_hour, 0.0);
         assert_eq!(usual.new_source, 0.0);
-        let night = b.signals(&keys(10 * DAY + 3 * HOUR), &none, 0.0);
+        let night = b.signals(&keys(10 * DAY + 3 * HOUR), &none, 0.0, Cover::NONE);
         assert_eq!(night.odd_hour, 1.0);
         let mut stolen = keys(10 * DAY + 10 * HOUR);
         stolen.ip = 9;
         stolen.ip_prefix = 900;
         stolen.agent = 8;
-        assert_eq!(b.signals(&stolen, &none, 0.0).new_source, 1.0);
+        assert_eq!(b.signals(&stolen, &none, 0.0, Cover::NONE).new_source, 1.0);
         let mut vpn = keys(10 * DAY + 10 * HOUR);
         vpn.ip = 9;
         vpn.ip_prefix = 900;
-        assert_eq!(b.signals(&vpn, &none, 0.0).new_source, 0.5);
+        assert_eq!(b.signals(&vpn, &none, 0.0, Cover::NONE).new_source, 0.5);
     }
 
     /// A department that saw `k`'s source in one event short of everyday use, among others.
@@ -641,13 +772,13 @@ mod tests {
         dept.record_source(&other);
         assert!(dept.knows_address(7));
         assert!(!dept.knows_address(8) && !dept.knows_address(0));
-        let mut s = b.signals(&other, &none, 0.0);
+        let mut s = b.signals(&other, &none, 0.0, Cover::NONE);
         assert_eq!(s.new_source, 0.5);
         s.address_known_to_group();
         assert!(s.new_source < 0.2 && !s.new_address, "{s:?}");
         // Agent and address both new, the address the department's: still the agent's half.
         other.agent = 99;
-        let mut s = b.signals(&other, &none, 0.0);
+        let mut s = b.signals(&other, &none, 0.0, Cover::NONE);
         assert_eq!(s.new_source, 1.0);
         s.address_known_to_group();
         assert!((0.5..0.7).contains(&s.new_source), "{s:?}");
@@ -674,7 +805,7 @@ mod tests {
         list(&mut b, 6, 8, 99, false);
         let mut k = keys(6 * DAY + 8 * HOUR + 99 * 30);
         k.new_patient_this_hour = true;
-        b.signals(&k, &[0.0; 24], 0.0).patients
+        b.signals(&k, &[0.0; 24], 0.0, Cover::NONE).patients
     }
 
     #[test]
@@ -686,7 +817,7 @@ mod tests {
         assert!(!dept.knows_agent(77));
         dept.record_source(&upgraded);
         assert!(dept.knows_agent(77) && !dept.knows_agent(78));
-        let mut s = b.signals(&upgraded, &[0.0; 24], 0.0);
+        let mut s = b.signals(&upgraded, &[0.0; 24], 0.0, Cover::NONE);
         assert_eq!(s.new_source, 0.5);
         s.agent_known_to_group();
         assert!(s.new_source < 0.2 && !s.new_agent, "{s:?}");
@@ -733,7 +864,7 @@ mod tests {
         open(&mut b, 5 * DAY + hour * HOUR, 59);
         let mut k = keys(5 * DAY + hour * HOUR + 59 * 50);
         k.new_patient_this_hour = true;
-        b.signals(&k, &[0.0; 24], 0.0).patients
+        b.signals(&k, &[0.0; 24], 0.0, Cover::NONE).patients
     }
 
     #[test]
@@ -759,7 +890,7 @@ mod tests {
         b.record(&keys(0), false);
         let mut k = keys(3 * HOUR);
         k.ip = 77;
-        let s = b.signals(&k, &[0.0; 24], 0.0);
+        let s = b.signals(&k, &[0.0; 24], 0.0, Cover::NONE);
         assert!(!s.mature);
         assert_eq!(
             s,
@@ -813,10 +944,116 @@ mod volume_tests {
             k.time = t0 + i * 3;
             k.hour = 12;
             k.new_patient_this_hour = true;
-            last = b.signals(&k, &[0.0; 24], 0.0);
+            last = b.signals(&k, &[0.0; 24], 0.0, Cover::NONE);
             b.record(&k, false);
         }
         assert_eq!(last.volume, 1.0, "{last:?}");
         assert_eq!(last.patients, 1.0, "{last:?}");
+    }
+}
+
+#[cfg(test)]
+mod presence_tests {
+    use super::*;
+
+    /// A read at `t` of a patient new to the reader this hour.
+    fn read(t: i64) -> EventKeys {
+        EventKeys {
+            time: t,
+            hour: (t.rem_euclid(DAY) / HOUR) as usize,
+            ip: 1,
+            ip_prefix: 100,
+            agent: 2,
+            resource: 3,
+            reading: true,
+            new_patient_this_hour: true,
+            ..EventKeys::default()
+        }
+    }
+
+    /// A pharmacy of six: on each of 7 weekdays each member reviews 8 patients between 09:00
+    /// and 10:00. `me` (member 0) learns her own habits; the department its presence.
+    fn weekday_pharmacy() -> (ActorBaseline, Presence) {
+        let mut me = ActorBaseline::new(0);
+        let mut pharmacy = Presence::default();
+        for day in 0..7 {
+            for member in 0..6u64 {
+                for i in 0..8 {
+                    let k = read(day * DAY + 9 * HOUR + i * 420 + member as i64 * 30);
+                    if member == 0 {
+                        me.record(&k, false);
+                    }
+                    pharmacy.see(member, &k, false);
+                }
+            }
+            // The afternoon, so her hours close.
+            for i in 0..10 {
+                let k = read(day * DAY + (11 + i) * HOUR);
+                me.record(&k, false);
+                pharmacy.see(0, &k, false);
+            }
+        }
+        (me, pharmacy)
+    }
+
+    /// `me` alone reviews `n` patients in the hour from `t0`: the last read's signals.
+    fn alone(me: &mut ActorBaseline, pharmacy: &mut Presence, t0: i64, n: i64) -> ActorSignals {
+        let mut last = ActorSignals::default();
+        for i in 0..n {
+            let k = read(t0 + i * (3000 / n));
+            last = me.signals(&k, &[0.0; 24], 0.0, pharmacy.cover(0, k.time));
+            me.record(&k, false);
+            pharmacy.see(0, &k, false);
+        }
+        last
+    }
+
+    #[test]
+    fn a_lone_member_covering_her_absent_colleagues_is_not_reading_too_much() {
+        let (mut me, mut pharmacy) = weekday_pharmacy();
+        let saturday = 7 * DAY + 9 * HOUR;
+        let cover = pharmacy.cover(0, saturday);
+        assert_eq!(cover.factor, 4.0, "{cover:?}");
+        // The whole department's 48 patients, six times her own hour: her usual stretches to
+        // what the department usually sees.
+        let s = alone(&mut me.clone(), &mut pharmacy.clone(), saturday, 48);
+        assert_eq!(s.patients, 0.0, "{s:?}");
+        // Without the department's presence the same hour is far above her usual.
+        let mut lone = me.clone();
+        let mut last = ActorSignals::default();
+        for i in 0..48 {
+            let k = read(saturday + i * 62);
+            last = lone.signals(&k, &[0.0; 24], 0.0, Cover::NONE);
+            lone.record(&k, false);
+        }
+        assert!(last.patients >= 0.5, "{last:?}");
+        // Three times the department's usual hour is not covering anyone.
+        let s = alone(&mut me, &mut pharmacy, saturday, 150);
+        assert_eq!(s.patients, 1.0, "{s:?}");
+    }
+
+    #[test]
+    fn a_department_at_usual_strength_or_a_session_from_elsewhere_covers_for_nobody() {
+        let (me, pharmacy) = weekday_pharmacy();
+        // Four of six at work: no cover.
+        let mut four = pharmacy.clone();
+        for member in 1..4u64 {
+            four.see(member, &read(7 * DAY + 9 * HOUR), false);
+        }
+        assert_eq!(four.cover(0, 7 * DAY + 9 * HOUR + 60).factor, 1.0);
+        // Alone, but from a new address and device: no stretch.
+        let mut k = read(7 * DAY + 9 * HOUR + 60);
+        k.ip = 99;
+        k.ip_prefix = 990;
+        k.agent = 77;
+        let mut me = me;
+        let mut last = ActorSignals::default();
+        for i in 0..48 {
+            k.time = 7 * DAY + 9 * HOUR + i * 62;
+            last = me.signals(&k, &[0.0; 24], 0.0, pharmacy.cover(0, k.time));
+            me.record(&k, false);
+        }
+        assert!(last.new_source > 0.5, "{last:?}");
+        assert!(last.patients >= 0.5, "{last:?}");
     }
 }

@@ -53,8 +53,8 @@
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a VPN pool, a ward's workstations), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use; a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features | 0.50 |
-//! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20): `(x − 2.5) / 5` | 0.50 |
-//! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6): `(x − 2) / 4` | 0.60 |
+//! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20), stretched as the usual patients are: `(x − 2.5) / 5` | 0.50 |
+//! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6), stretched for a member covering absent colleagues (her department at a third of its usual members at this hour of the day or less: up to `usual / at work − 2`, at most 4×, less for an odd hour or a new source, and never past what the department usually sees in this hour less what the others saw so far; [`baselines::Presence`]): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
 //! | `restricted` | sensitivity alone | 0.10 |
 //!
@@ -158,7 +158,7 @@ use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use baselines::{ActorBaseline, EventKeys, GroupBaseline, DAY};
+use baselines::{ActorBaseline, Cover, EventKeys, GroupBaseline, Presence, DAY};
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
@@ -481,6 +481,9 @@ struct Group {
     habit: Habit,
     /// EWMA of its members' busiest windows per active minute.
     usual_patients: f32,
+    /// A department's members at work ([`baselines::Presence`]).
+    #[serde(default)]
+    presence: Presence,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -884,9 +887,12 @@ impl Detector {
         let empty = GroupBaseline::default();
         let role_base = role.map_or(&empty, |g| &g.baseline);
         let dept_base = dept.map_or(&empty, |g| &g.baseline);
-        let mut signals = actor
-            .baseline
-            .signals(&keys.base, &role_base.hours, role_base.total);
+        // Colleagues absent (a weekend's lone pharmacist): her hour may hold theirs.
+        let cover = dept.map_or(Cover::NONE, |g| g.presence.cover(keys.actor, t));
+        let mut signals =
+            actor
+                .baseline
+                .signals(&keys.base, &role_base.hours, role_base.total, cover);
         if signals.address > 0.0
             && (dept_base.knows_address(keys.base.ip)
                 || dept_base.knows_network(keys.base.ip_network))
@@ -1425,6 +1431,11 @@ impl Detector {
                 }
                 let group = self.groups.get_or_insert_with(key, Group::default);
                 group.baseline.record(&keys.base);
+                if is_dept {
+                    group
+                        .presence
+                        .see(keys.actor, &keys.base, suspicious || in_incident);
+                }
                 if is_dept && !suspicious && !in_incident {
                     group.baseline.record_source(&keys.base);
                 }
