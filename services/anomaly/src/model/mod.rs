@@ -116,8 +116,8 @@
 //! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): with the clinical record's care
 //! facts and patient labels precision 0.80-0.93, recall of attack events 0.98-0.99,
 //! false-positive rate 0.20-0.42%, 25-27 of 27 incidents, median delay 59-60 s; from the access
-//! events alone precision 0.78-0.89, recall 0.97-0.99; in 300-staff hospitals precision
-//! 0.78-0.89 with care facts, 0.77-0.85 from events alone (model of 2026-12-02 09:40).
+//! events alone precision 0.79-0.89, recall 0.97-0.99; in 300-staff hospitals precision
+//! 0.77-0.90 with care facts, 0.76-0.85 from events alone (model of 2026-12-02 14:55).
 //!
 //! # Memory
 //!
@@ -126,12 +126,11 @@
 //! 125,000 distinct actors is kept, so 100,000 active actors keep their history),
 //! actor–patient relationships (4M), department–patient facts (2M), patients (2M), care facts
 //! (1M), groups (20,000). Per actor: the 5-minute window (at most [`MAX_ENTRIES_PER_ACTOR`]
-//! entries), 32 recent patients, 4 recent requests, 8 addresses, 4 agents, 16 resource types;
-//! per department 64
-//! everyday addresses. Every
+//! entries), 32 recent patients, 4 recent requests, 8 addresses, 4 agents, 16 resource types,
+//! 4 purposes of use; per department 64 everyday addresses and 64 members at work. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
 //! --bench score`): 100,000 actors with a week of a day worker's history each hold 258-304 MiB
-//! (resident, between runs).
+//! (resident, between runs; 269 MiB with the purposes of use, 2026-12-02 15:05).
 //!
 //! # Restart
 //!
