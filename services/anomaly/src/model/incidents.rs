@@ -1,7 +1,8 @@
 //! Incidents: alerts grouped per actor and time window. An alert opens an incident for its
 //! actor (or extends the open one); the incident stays open [`INCIDENT_GAP`] after its last
 //! alert on its own merits. While it is open, the actor's further events that are themselves
-//! suspicious (raw risk at least [`CARRY`] of the raw threshold), and the further patients of
+//! suspicious (raw risk at least [`CARRY`] of the raw threshold, once [`CONFIRMING_ALERTS`]
+//! alerts confirmed it), and the further patients of
 //! the search its latest alert, or its latest carried first patient of a search, belonged to
 //! ([`Incident::request`], at [`JOIN_SAME_REQUEST`], or whatever their risk when the list
 //! itself stood out: [`Incident::whole_list`]), alert as part of it (without extending it): an insider's session rarely has every access
@@ -15,8 +16,13 @@ use uuid::Uuid;
 
 /// An incident closes this long (event time) after its last alert.
 pub const INCIDENT_GAP: i64 = 30 * 60;
-/// Share of the raw threshold an event needs to join an open incident.
+/// Share of the raw threshold an event needs to join an open incident once it is confirmed.
 pub const CARRY: f64 = 0.6;
+/// Alerts on their own merits that confirm an incident: before them, further events join
+/// only at the threshold itself. A single alert on a busy, legitimate account (a pharmacist's
+/// morning, a researcher's script) carried the rest of its session in at 60%; an insider's
+/// session has a second alert of its own within minutes.
+pub const CONFIRMING_ALERTS: u32 = 2;
 /// How far back (event time) an alert on its own merits reaches for the actor's earlier,
 /// suspicious events: the start of the burst or sweep that made it stand out.
 pub const LOOKBACK: i64 = 10 * 60;
@@ -49,6 +55,15 @@ pub struct Incident {
 impl Incident {
     pub fn open_at(&self, t: i64) -> bool {
         t - self.last_alert <= INCIDENT_GAP && t >= self.start - INCIDENT_GAP
+    }
+
+    /// Share of the raw threshold a further event needs to join it ([`CARRY`] once confirmed).
+    pub fn carry(&self) -> f64 {
+        if self.alerts >= CONFIRMING_ALERTS {
+            CARRY
+        } else {
+            1.0
+        }
     }
 }
 
@@ -327,6 +342,20 @@ mod tests {
         let joined = i.join(260, 11);
         assert_eq!(joined, (10..=15).map(id).collect::<Vec<_>>());
         assert!(i.join(270, 8).is_empty());
+    }
+
+    /// One alert on its own does not yet carry the actor's merely suspicious events in; a
+    /// second one, within the incident, does.
+    #[test]
+    fn an_incident_carries_suspicious_events_once_a_second_alert_confirms_it() {
+        let mut i = Incidents::default();
+        i.alert(0, 0.9, (0, false), 1);
+        assert_eq!(i.open(60).map(|o| o.carry()), Some(1.0));
+        i.alert(120, 0.85, (0, false), 2);
+        assert_eq!(i.open(180).map(|o| o.carry()), Some(CARRY));
+        // A new incident starts unconfirmed again.
+        i.alert(200 + 2 * INCIDENT_GAP, 0.9, (0, false), 2);
+        assert_eq!(i.open(200 + 2 * INCIDENT_GAP).map(|o| o.carry()), Some(1.0));
     }
 
     #[test]

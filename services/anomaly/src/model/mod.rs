@@ -72,7 +72,8 @@
 //! (raw − q)/(1 − q)` above). `alert = score ≥ threshold` (`ANOMALY_ALERT_THRESHOLD`, 0.8).
 //! Before calibration the prior `q = 0.8` holds, so the rules that need no history alert from the
 //! first event. An alert opens an incident for the actor; for 30 minutes after its last alert,
-//! the actor's events with at least 60% of the raw threshold alert with it (without extending
+//! the actor's events with at least 60% of the raw threshold alert with it once a second alert
+//! on its own merits confirmed it (before, only those at the raw threshold; without extending
 //! it), and so do, with 10%, the further patients of the search whose first patient alerted
 //! or joined it (an enumeration's later lists), with any risk at all when that search stood out
 //! as a list (`distinct_patients`, `rate` or `large_result` at 0.5 or more: a coder's paged
@@ -164,7 +165,7 @@ use ensemble::{Calibrator, Feature, Values};
 use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
 use habits::{Habit, HeldHours, NoteDelays, YOUNG_ACTOR, YOUNG_GROUP};
-use incidents::{Incidents, CARRY};
+use incidents::Incidents;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
@@ -1214,7 +1215,7 @@ impl Detector {
             let whole_list = same_list && open.whole_list;
             if !alert
                 && !write
-                && (raw >= CARRY * q
+                && (raw >= open.carry() * q
                     || whole_list
                     || (same_list && raw >= incidents::JOIN_SAME_REQUEST * q))
             {
