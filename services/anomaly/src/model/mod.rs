@@ -116,9 +116,9 @@
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
 //! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): with the clinical record's care
 //! facts and patient labels precision 0.80-0.93, recall of attack events 0.98-0.99,
-//! false-positive rate 0.20-0.42%, 25-27 of 27 incidents, median delay 59-60 s; from the access
-//! events alone precision 0.79-0.89, recall 0.97-0.99; in 300-staff hospitals precision
-//! 0.77-0.90 with care facts, 0.76-0.85 from events alone (model of 2026-12-02 14:55).
+//! false-positive rate 0.20-0.40%, 25-27 of 27 incidents, median delay 59-60 s; from the access
+//! events alone precision 0.799-0.897, recall 0.97-0.99; in 300-staff hospitals precision
+//! 0.78-0.90 with care facts, 0.77-0.86 from events alone (model of 2026-12-02 15:45).
 //!
 //! # Memory
 //!
