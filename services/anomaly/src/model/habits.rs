@@ -173,6 +173,46 @@ impl NoteDelays {
     }
 }
 
+/// Each guess counts this much less per later one: the last hundred or so decide.
+const GUESS_FADE: f32 = 0.99;
+/// The prior unconfirmed share of guesses, and how many guesses it is worth.
+pub const GUESS_PRIOR_SHARE: f32 = 0.1;
+pub const GUESS_PRIOR: f32 = 10.0;
+/// An unconfirmed guess alerts where at most this share of guesses went unconfirmed.
+pub const GUESS_ALERTS_UNDER: f32 = 0.1;
+
+/// Whether an actor's (or a department's) first looks that only a guess explained (a consult
+/// the department's habits suggest, covering for another ward, the ward's care of days ago)
+/// turned out to be care within [`super::QUIET_LOOK_WAIT`]: the actor wrote for the patient or a
+/// colleague of the department touched her. A ward's guesses are confirmed nearly always (the
+/// transfer is nursed, the consult writes its note); a pharmacy's reviews never are, and say
+/// nothing when they are not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Guesses {
+    confirmed: f32,
+    unconfirmed: f32,
+}
+
+impl Guesses {
+    pub fn learn(&mut self, confirmed: bool) {
+        self.confirmed *= GUESS_FADE;
+        self.unconfirmed *= GUESS_FADE;
+        if confirmed {
+            self.confirmed += 1.0;
+        } else {
+            self.unconfirmed += 1.0;
+        }
+    }
+
+    /// The share of guesses left unconfirmed, from a prior of [`GUESS_PRIOR_SHARE`] worth
+    /// [`GUESS_PRIOR`] guesses: a department that rarely guesses is a ward until it shows
+    /// otherwise; one unconfirmed guess with nothing confirmed is enough to doubt it.
+    pub fn unconfirmed_share(&self) -> f32 {
+        (self.unconfirmed + GUESS_PRIOR_SHARE * GUESS_PRIOR)
+            / (self.confirmed + self.unconfirmed + GUESS_PRIOR)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,8 +102,13 @@
 //! but a guessed consult (the actor's department often reads patients of a department that
 //! touched her lately) waits as long for the consult's note: dropped if the actor, or a
 //! colleague of the department, writes for her; raised otherwise ("opened like a consult, but
-//! no consult note followed within 30 minutes"). Another alert of the actor raises its waiting
-//! ones at once. Time is event time; live, the consumer also moves it with the wall clock when
+//! no consult note followed within 30 minutes"). Any other first look that only a guess
+//! explains (a consult, covering, the department's care of days ago, faded) waits as long for
+//! care: dropped if the actor writes for the patient or anyone else touches her record; raised
+//! otherwise, but only where the department's and the actor's guesses are nearly always
+//! followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
+//! nothing when they are not). Another alert of the actor raises its waiting ones at once
+//! (not its guesses: what they turn out to be is what they teach). Time is event time; live, the consumer also moves it with the wall clock when
 //! the stream is quiet ([`Detector::advance`], [`Detector::advance_quiet`]).
 //!
 //! Every [`Scored`] carries its contributions (feature, value, `w·f`), strongest first, the
@@ -164,7 +169,7 @@ pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
 use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
-use habits::{Habit, HeldHours, NoteDelays, YOUNG_ACTOR, YOUNG_GROUP};
+use habits::{Guesses, Habit, HeldHours, NoteDelays, GUESS_ALERTS_UNDER, YOUNG_ACTOR, YOUNG_GROUP};
 use incidents::Incidents;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
@@ -344,6 +349,10 @@ enum Wait {
     QuietLook,
     /// [`QUIET_LOOK_WAIT`]: the consult's note, by the actor or the actor's department.
     ConsultNote,
+    /// [`QUIET_LOOK_WAIT`]: a first look only a guess explained (a consult, covering, the
+    /// ward's care of days ago) turning out to be care: the actor writes for the patient, or a
+    /// colleague of the department touches her ([`habits::Guesses`]).
+    Guess,
 }
 
 /// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
@@ -453,6 +462,9 @@ struct ActorModel {
     /// How long after first opening an unexplained chart the actor documents for the patient.
     #[serde(default)]
     notes: NoteDelays,
+    /// Whether the actor's guessed first looks turn out to be care.
+    #[serde(default)]
+    guesses: Guesses,
 }
 
 impl ActorModel {
@@ -468,6 +480,7 @@ impl ActorModel {
             usual_minute: i64::MIN,
             minute_peak: 0.0,
             notes: NoteDelays::default(),
+            guesses: Guesses::default(),
             usual_minutes: 0,
         }
     }
@@ -484,6 +497,9 @@ struct Group {
     /// A department's members at work ([`baselines::Presence`]).
     #[serde(default)]
     presence: Presence,
+    /// Whether its members' guessed first looks turn out to be care.
+    #[serde(default)]
+    guesses: Guesses,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -1279,15 +1295,15 @@ impl Detector {
         }
         // What may wait to see whether care follows: a first look that did not alert, at one
         // patient's record, by a user the patient did not refuse.
-        let may_wait = !alert
+        let may_wait_unripe = !alert
             && !deferred
             && !duplicate
-            && mature
             && permitted
             && specific
             && read_like_or_search(event.action)
             && !keys.base.break_glass
             && self.looks.len() < MAX_LOOKS;
+        let may_wait = may_wait_unripe && mature;
         // A look below the threshold at a record nobody touched lately, with nothing to
         // explain it, waits to see whether anyone is caring for the patient.
         let quiet_look = may_wait
@@ -1311,6 +1327,24 @@ impl Detector {
             && (sens >= 1.0 || employee)
             && explanation.why == Why::Consult
             && explanation.first_time;
+        // Guesses wait from the first day: what a department's guesses turn out to be is
+        // learned before it may alert.
+        let guess = may_wait_unripe
+            && !quiet_look
+            && !consult_note
+            && explanation.first_time
+            && !population
+            && event
+                .actor
+                .department
+                .as_deref()
+                .is_some_and(|d| !d.is_empty())
+            && match explanation.why {
+                Why::Consult | Why::Covering => true,
+                // The department's care of days ago, faded with the patient's dormancy.
+                Why::DepartmentWrote | Why::Department => explanation.strength < 0.9,
+                _ => false,
+            };
         // A note or an observation written for the patient explains the reads waiting on her;
         // someone else caring for her explains a quiet look, a colleague of the department a
         // waiting alert.
@@ -1481,7 +1515,8 @@ impl Detector {
             broke_in,
         };
         // Words cost more than the score: only for what someone may read.
-        let worded = self.explain_all || alert || deferred || quiet_look || consult_note || carried;
+        let worded =
+            self.explain_all || alert || deferred || quiet_look || consult_note || guess || carried;
         let (contributions, reasons) = if worded {
             describe(&v, &context)
         } else {
@@ -1503,7 +1538,8 @@ impl Detector {
         }
         if alert {
             // The actor's waiting alerts belong to this incident: they come of age now.
-            self.mature_where(t, |p| p.actor == keys.actor);
+            // Not a guess: whether it was care is what its wait learns.
+            self.mature_where(t, |p| p.actor == keys.actor && p.wait != Wait::Guess);
         } else if let (Some(patient), true, false) =
             (keys.patient, specific || write, self.pending.is_empty())
         {
@@ -1515,18 +1551,23 @@ impl Detector {
                     && t >= p.moved_on_after
             });
         }
-        if let (Some(patient), true) = (keys.patient, deferred || quiet_look || consult_note) {
+        if let (Some(patient), true) = (
+            keys.patient,
+            deferred || quiet_look || consult_note || guess,
+        ) {
             let (wait, due, alerting) = if deferred {
                 let due = t + self.grace_for(keys.actor, sens > 0.0 || employee);
                 (Wait::Grace, due, raw_score)
             } else if quiet_look {
                 (Wait::QuietLook, t + QUIET_LOOK_WAIT, self.threshold)
-            } else {
+            } else if consult_note {
                 (Wait::ConsultNote, t + QUIET_LOOK_WAIT, self.threshold)
+            } else {
+                (Wait::Guess, t + QUIET_LOOK_WAIT, self.threshold)
             };
             let moved_on_after = match wait {
                 Wait::Grace => t + self.config.grace_seconds.clamp(0, MAX_GRACE),
-                Wait::QuietLook | Wait::ConsultNote => never(),
+                Wait::QuietLook | Wait::ConsultNote | Wait::Guess => never(),
             };
             let mut waiting = Scored {
                 score: alerting.max(scored.score),
@@ -1538,6 +1579,7 @@ impl Detector {
                 Wait::QuietLook => Some(QUIET_LOOK_REASON),
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON),
+                Wait::Guess => Some(GUESS_REASON),
             };
             if let Some(reason) = reason {
                 waiting.reasons.insert(0, reason.into());
@@ -1584,7 +1626,7 @@ impl Detector {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
-            Wait::QuietLook | Wait::ConsultNote => self.looks.push_back(p),
+            Wait::QuietLook | Wait::ConsultNote | Wait::Guess => self.looks.push_back(p),
         }
     }
 
@@ -1612,18 +1654,49 @@ impl Detector {
                         Wait::QuietLook => true,
                         Wait::Grace => p.dept == dept,
                         Wait::ConsultNote => write && p.dept == dept,
+                        // Anyone's: a consult on a ward's patient, a transfer; not a
+                        // neighbour's record, nobody else's business that half hour.
+                        Wait::Guess => true,
                     }
                 }
         };
         let mut dropped = 0;
+        let mut confirmed = Vec::new();
         for queue in [&mut self.pending, &mut self.looks] {
             let before = queue.len();
-            queue.retain(|p| !explained(p));
+            queue.retain(|p| {
+                let drop = explained(p);
+                if drop && p.wait == Wait::Guess {
+                    confirmed.push((p.actor, p.dept));
+                }
+                !drop
+            });
             dropped += before - queue.len();
         }
         for _ in 0..dropped {
             self.unwait(patient);
         }
+        for (actor, dept) in confirmed {
+            self.learn_guess(actor, dept, true);
+        }
+    }
+
+    fn learn_guess(&mut self, actor: u64, dept: u64, confirmed: bool) {
+        if let Some(a) = self.actors.get_mut(actor) {
+            a.guesses.learn(confirmed);
+        }
+        if let Some(g) = self.groups.get_mut(dept) {
+            g.guesses.learn(confirmed);
+        }
+    }
+
+    /// Whether an unconfirmed guess alerts: where guesses are nearly always confirmed (a ward's),
+    /// by the department and by the actor alike, once each has shown it.
+    fn unconfirmed_guess_alerts(&self, actor: u64, dept: u64) -> bool {
+        let share = |g: &Guesses| g.unconfirmed_share();
+        let group = self.groups.peek(dept).map(|g| share(&g.guesses));
+        let own = self.actors.peek(actor).map(|a| share(&a.guesses));
+        group.is_none_or(|s| s <= GUESS_ALERTS_UNDER) && own.is_none_or(|s| s <= GUESS_ALERTS_UNDER)
     }
 
     /// Alerts whose grace period ran out, without an explanation, since the last call (the
@@ -1690,12 +1763,27 @@ impl Detector {
                 self.looks.pop_front()
             };
             match next {
+                Some(p) if p.due <= t && p.wait == Wait::Guess => {
+                    // Judged before learning: the guess under judgement must not excuse itself.
+                    let ripe = self
+                        .first
+                        .is_some_and(|first| p.event.time.timestamp() - first >= MATURE_AFTER);
+                    let alerts = ripe && self.unconfirmed_guess_alerts(p.actor, p.dept);
+                    self.learn_guess(p.actor, p.dept, false);
+                    if alerts {
+                        self.raise(p, t);
+                    } else {
+                        self.unwait(p.patient);
+                    }
+                }
                 Some(p) if p.due <= t => self.raise(p, t),
                 Some(p) => {
                     // Not due: put it back where it was.
                     match p.wait {
                         Wait::Grace => self.pending.push_front(p),
-                        Wait::QuietLook | Wait::ConsultNote => self.looks.push_front(p),
+                        Wait::QuietLook | Wait::ConsultNote | Wait::Guess => {
+                            self.looks.push_front(p)
+                        }
                     }
                     break;
                 }
@@ -1782,6 +1870,10 @@ impl Detector {
         }
     }
 }
+
+/// The reason an unconfirmed guess alerts with.
+const GUESS_REASON: &str =
+    "Opened as if in care (a consult, covering, the ward's earlier stay), but neither a note nor the department's care followed within 30 minutes, where they nearly always do";
 
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =

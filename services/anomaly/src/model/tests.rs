@@ -910,6 +910,7 @@ fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labell
         Some("Patient/nurse"),
         AccessAction::Read,
     );
+    let mut ward_cares = d.clone();
     assert!(!d.score(&look).alert);
     let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
     assert!(
@@ -917,8 +918,30 @@ fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labell
             .starts_with("A staff member's record opened like a consult"),
         "{late:?}"
     );
-    // Without the label it is any inpatient's consult: nothing waits.
+    // Without the label it is any inpatient's consult: her ward's care that half hour is
+    // enough (for the staff member it is not: the curious come while she is in care).
+    assert!(!ward_cares.score(&look).alert);
+    assert!(
+        !ward_cares
+            .score(&staff_event(
+                "m2",
+                "Ward B",
+                day4(10) + 300,
+                Some("Patient/nurse"),
+                AccessAction::Read,
+            ))
+            .alert
+    );
+    let late = raised_alone(&mut ward_cares, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(late.explanation.starts_with("A staff member's record"));
     assert!(!unlabelled.score(&look).alert);
+    unlabelled.score(&staff_event(
+        "m2",
+        "Ward B",
+        day4(10) + 300,
+        Some("Patient/nurse"),
+        AccessAction::Read,
+    ));
     unlabelled.score(&staff_event(
         "n1",
         "Ward A",
@@ -1300,4 +1323,104 @@ fn a_whole_record_in_one_request_is_an_export_unless_usual_or_the_patients_choic
         AccessAction::Read,
     ));
     assert_eq!(value(&chart, "whole_record"), 0.0, "{chart:?}");
+}
+
+/// Ward B admits `Patient/new` at 09:00 on day 4 (her record opened only by the ward since).
+fn admit_new_patient(d: &mut Detector) {
+    d.score(&staff_event(
+        "m1",
+        "Ward B",
+        day4(9),
+        Some("Patient/new"),
+        AccessAction::Create,
+    ));
+}
+
+#[test]
+fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_consults_have_one() {
+    let mut d = hospital_with_consults();
+    admit_new_patient(&mut d);
+    let look = staff_event(
+        "c0",
+        "Cardiology",
+        day4(10),
+        Some("Patient/new"),
+        AccessAction::Read,
+    );
+    let mut ward_cares = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert, "a consult is likely: {s:?}");
+    // The cardiologist's consults always had their note: this one has neither a note nor
+    // anyone's care within half an hour.
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Opened as if in care"),
+        "{late:?}"
+    );
+
+    // The same look while the ward is caring for her: a consult on a ward's patient.
+    ward_cares.score(&look);
+    ward_cares.score(&staff_event(
+        "m2",
+        "Ward B",
+        day4(10) + 600,
+        Some("Patient/new"),
+        AccessAction::Read,
+    ));
+    ward_cares.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(ward_cares.take_matured().is_empty());
+    assert!(ward_cares.finish().is_empty());
+}
+
+#[test]
+fn where_guessed_looks_are_seldom_followed_by_care_an_unconfirmed_one_says_nothing() {
+    // A pharmacist reviews six of Ward B's patients every evening, after the ward's day, and
+    // never writes: her reviews look like consults nobody follows up.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..6 {
+            events.push(staff_event(
+                "p0",
+                "Pharmacy",
+                day * 86_400 + 18 * 3600 + k * 2400,
+                Some(&format!("Patient/b{}", (k * 3 + day) % 20)),
+                AccessAction::Read,
+            ));
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut d = uncalibrated();
+    for e in &events {
+        d.score(e);
+        d.take_matured();
+    }
+    admit_new_patient(&mut d);
+    let look = staff_event(
+        "p0",
+        "Pharmacy",
+        day4(19),
+        Some("Patient/new"),
+        AccessAction::Read,
+    );
+    let s = d.score(&look);
+    assert!(!s.alert);
+    d.score(&staff_event(
+        "p0",
+        "Pharmacy",
+        day4(19) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/b1"),
+        AccessAction::Read,
+    ));
+    let late: Vec<_> = d
+        .take_matured()
+        .into_iter()
+        .filter(|m| m.event.id == look.id)
+        .collect();
+    assert!(late.is_empty(), "{late:?}");
 }
