@@ -108,8 +108,8 @@
 //! otherwise, but only where the department's and the actor's guesses are nearly always
 //! followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
 //! nothing when they are not). Another alert of the actor raises its waiting ones at once
-//! (not its guesses: what they turn out to be is what they teach). Time is event time; live, the consumer also moves it with the wall clock when
-//! the stream is quiet ([`Detector::advance`], [`Detector::advance_quiet`]).
+//! (not its guesses: what they turn out to be is what they teach). Time is event time; live,
+//! the consumer also moves it with the wall clock when the stream is quiet ([`Detector::advance`], [`Detector::advance_quiet`]).
 //!
 //! Every [`Scored`] carries its contributions (feature, value, `w·f`), strongest first, the
 //! `reasons` in words, and a one-line `explanation` ("Very restricted (V) record, e.g. a VIP,
@@ -350,8 +350,8 @@ enum Wait {
     /// [`QUIET_LOOK_WAIT`]: the consult's note, by the actor or the actor's department.
     ConsultNote,
     /// [`QUIET_LOOK_WAIT`]: a first look only a guess explained (a consult, covering, the
-    /// ward's care of days ago) turning out to be care: the actor writes for the patient, or a
-    /// colleague of the department touches her ([`habits::Guesses`]).
+    /// ward's care of days ago) turning out to be care: the actor writes for the patient, or
+    /// anyone else touches her record ([`habits::Guesses`]).
     Guess,
 }
 
@@ -1873,7 +1873,7 @@ impl Detector {
 
 /// The reason an unconfirmed guess alerts with.
 const GUESS_REASON: &str =
-    "Opened as if in care (a consult, covering, the ward's earlier stay), but neither a note nor the department's care followed within 30 minutes, where they nearly always do";
+    "Opened as if in care (a consult, covering, the ward's earlier stay), but neither a note nor anyone's care followed within 30 minutes, where they nearly always do";
 
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =
