@@ -20,6 +20,8 @@ pub const PEAK_SHARE: f32 = 0.4;
 pub const DAILY_PEAK_FADE: f32 = 0.9;
 /// The share of the hour of the day's (faded) busiest an hour may reach as usual.
 pub const DAILY_PEAK_SHARE: f32 = 0.5;
+/// The most of its usual hour an actor's suspicious hour teaches its mean volume and patients.
+pub const SUSPICIOUS_HOUR_LEARNED: f32 = 3.0;
 
 /// Members of a department remembered as at work ([`Presence`]).
 pub const PRESENCE_MEMBERS: usize = 64;
@@ -497,10 +499,17 @@ impl ActorBaseline {
         if slot > self.slot {
             let alpha = if self.closed_hours < 20 { 0.2 } else { 0.05 };
             self.patients_peak *= PEAK_FADE;
-            self.volume = (1.0 - alpha) * self.volume + alpha * self.slot_events as f32;
-            self.patients = (1.0 - alpha) * self.patients + alpha * self.slot_patients as f32;
             // The mean learns suspicious hours too (a false alert must not recur every busy
-            // hour); the peak does not (an exfiltration must not make the next one usual).
+            // hour), but at most a few usual hours' worth; the peak does not learn them at all
+            // (an exfiltration of a thousand records must not make the next hundred usual).
+            let (mut events, mut patients) = (self.slot_events as f32, self.slot_patients as f32);
+            if self.slot_suspicious {
+                let usual = self.patients.max(PEAK_SHARE * self.patients_peak).max(6.0);
+                events = events.min(SUSPICIOUS_HOUR_LEARNED * self.volume.max(20.0));
+                patients = patients.min(SUSPICIOUS_HOUR_LEARNED * usual);
+            }
+            self.volume = (1.0 - alpha) * self.volume + alpha * events;
+            self.patients = (1.0 - alpha) * self.patients + alpha * patients;
             let daily = &mut self.daily_peaks[hour_of_day(self.slot * HOUR)];
             *daily *= DAILY_PEAK_FADE;
             if !self.slot_suspicious {
@@ -949,6 +958,51 @@ mod volume_tests {
         }
         assert_eq!(last.volume, 1.0, "{last:?}");
         assert_eq!(last.patients, 1.0, "{last:?}");
+    }
+
+    /// Ten reads an hour over a day's 16 hours; in the next hour `first` patients in an hour
+    /// (`suspicious` as an alerted hour is); a day's ordinary hours later, 300 patients in an
+    /// hour: the 300th's patients-per-hour signal.
+    fn another_big_hour_after(first: i64, suspicious: bool) -> f64 {
+        let mut b = ActorBaseline::new(0);
+        let read = |t: i64| EventKeys {
+            time: t,
+            hour: (t.rem_euclid(DAY) / HOUR) as usize,
+            reading: true,
+            resource: 3,
+            new_patient_this_hour: true,
+            ..EventKeys::default()
+        };
+        for h in 0..16 {
+            for i in 0..10 {
+                b.record(&read(h * HOUR + i * 300), false);
+            }
+        }
+        for i in 0..first {
+            b.record(&read(16 * HOUR + i * (3000 / first)), suspicious);
+        }
+        for h in 17..30 {
+            for i in 0..10 {
+                b.record(&read(h * HOUR + i * 300), false);
+            }
+        }
+        let mut last = ActorSignals::default();
+        for i in 0..300 {
+            let k = read(30 * HOUR + i * 10);
+            last = b.signals(&k, &[0.0; 24], 0.0, Cover::NONE);
+            b.record(&k, false);
+        }
+        last.patients
+    }
+
+    #[test]
+    fn an_exfiltration_does_not_make_the_next_one_usual() {
+        // Learned as an ordinary (busy) hour, 900 patients make 300 nearly usual; learned
+        // under suspicion, only a few usual hours' worth of it is.
+        let unsuspected = another_big_hour_after(900, false);
+        assert!(unsuspected < 0.5, "{unsuspected}");
+        let suspected = another_big_hour_after(900, true);
+        assert_eq!(suspected, 1.0);
     }
 }
 
