@@ -369,6 +369,10 @@ struct Pending {
     dept: u64,
     patient: u64,
     request: u64,
+    /// The open incident the event was carried into, if it was: raised, it belongs to that
+    /// incident and, not alerting on its own merits, neither extends it nor takes others in.
+    #[serde(default)]
+    carried_into: Option<u64>,
     event: AccessEvent,
     scored: Scored,
 }
@@ -1258,20 +1262,25 @@ impl Detector {
                 .iter()
                 .any(|p| p.actor == keys.actor && p.patient != patient)
         });
+        // In an open incident too, carried into it or not: documenting for the patient is care
+        // whatever the actor did before (a false alert must not make the next half hour's
+        // first looks alert before their notes), and a snooper writes nothing. The incident
+        // was found by its first alert; its further looks alert a grace period later.
         let deferred = alert
             && self.config.grace_seconds > 0
-            && !carried
             && !duplicate
             && !other_waiting
-            && incident.is_none()
             && specific
             && read_like_or_search(event.action)
             && !keys.base.break_glass
             && signals.new_source < 0.5
             && self.pending.len() < MAX_PENDING
             && v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
+        let carried_into = incident.filter(|_| deferred && carried);
         if deferred {
             alert = false;
+            carried = false;
+            incident = None;
             score = score.min(self.threshold - 0.0001).max(0.0);
         }
         if alert && !carried && !duplicate {
@@ -1557,7 +1566,12 @@ impl Detector {
         ) {
             let (wait, due, alerting) = if deferred {
                 let due = t + self.grace_for(keys.actor, sens > 0.0 || employee);
-                (Wait::Grace, due, raw_score)
+                let alerting = if carried_into.is_some() {
+                    self.threshold.min(1.0)
+                } else {
+                    raw_score
+                };
+                (Wait::Grace, due, alerting)
             } else if quiet_look {
                 (Wait::QuietLook, t + QUIET_LOOK_WAIT, self.threshold)
             } else if consult_note {
@@ -1593,6 +1607,7 @@ impl Detector {
                 dept: keys.dept,
                 patient,
                 request,
+                carried_into,
                 event: event.clone(),
                 scored: waiting,
             });
@@ -1815,8 +1830,14 @@ impl Detector {
         self.unwait(p.patient);
         {
             let at = p.event.time.timestamp();
-            let (incident, joined) = match self.actors.get_mut(p.actor) {
-                Some(actor) => {
+            let (incident, joined) = match (p.carried_into, self.actors.get_mut(p.actor)) {
+                (Some(incident), actor) => {
+                    if let Some(actor) = actor {
+                        actor.held.taint(at);
+                    }
+                    (incident, Vec::new())
+                }
+                (None, Some(actor)) => {
                     actor.held.taint(at);
                     let (id, new) = actor.incidents.alert(
                         at,
@@ -1829,7 +1850,7 @@ impl Detector {
                     }
                     (id, actor.incidents.join(at, p.request))
                 }
-                None => {
+                (None, None) => {
                     self.incidents += 1;
                     (self.incidents, Vec::new())
                 }

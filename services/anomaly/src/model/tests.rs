@@ -1210,6 +1210,70 @@ fn a_physician_who_documents_late_gets_as_long_to_document() {
 }
 
 #[test]
+fn after_an_alert_a_first_look_still_waits_for_its_note() {
+    let clinic = hospital_with_a_clinic();
+    let look =
+        |patient: &str, at: i64| staff_event("o1", "Clinic", at, Some(patient), AccessAction::Read);
+    let note = |patient: &str, at: i64| {
+        staff_event("o1", "Clinic", at, Some(patient), AccessAction::Create)
+    };
+    let t = day4(13);
+    let mut d = clinic;
+    // o1's first look goes undocumented: it alerts when the grace period is over, and opens an
+    // incident.
+    let first = look("Patient/new", t);
+    d.score(&first);
+    d.score(&staff_event(
+        "n1",
+        "Ward",
+        t + GRACE + 10,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, first.id);
+    let incident = matured[0].scored.incident;
+    assert!(incident.is_some());
+
+    // Minutes later, in that incident, she opens a new patient's chart and documents for her
+    // within the grace period: care, not a second alert.
+    let mut documented = d.clone();
+    let next = documented.score(&look("Patient/next", t + 600));
+    assert!(!next.alert, "{next:?}");
+    assert_eq!(documented.waiting(), 1, "the look waits for its note");
+    documented.score(&note("Patient/next", t + 630));
+    documented.score(&staff_event(
+        "n1",
+        "Ward",
+        t + 900,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(documented.take_matured().is_empty());
+    assert_eq!(documented.waiting(), 0);
+
+    // Without the note, it alerts a grace period later, in the same incident.
+    let undocumented = look("Patient/next", t + 600);
+    d.score(&undocumented);
+    d.score(&staff_event(
+        "n1",
+        "Ward",
+        t + 900,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, undocumented.id);
+    assert_eq!(matured[0].scored.incident, incident);
+    assert_eq!(
+        matured[0].at.timestamp() - undocumented.time.timestamp(),
+        GRACE
+    );
+}
+
+#[test]
 fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
     // A coder of Health Information reads 200 charts nobody else touched each day, always for
     // operations (HOPERAT): unexplained is her ordinary work.
