@@ -171,6 +171,16 @@ pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
             reason: format!("must be at most {MAX_GRACE}"),
         });
     }
+    let visit: u32 = Env.parse(
+        "ANOMALY_VISIT_SECONDS",
+        u32::try_from(defaults.visit_seconds).unwrap_or(0),
+    )?;
+    if i64::from(visit) > MAX_GRACE {
+        return Err(ConfigError::Invalid {
+            name: "ANOMALY_VISIT_SECONDS".into(),
+            reason: format!("must be at most {MAX_GRACE}"),
+        });
+    }
     let budget: f64 = Env.parse(
         "ANOMALY_DAILY_ALERT_BUDGET",
         defaults.calibration.daily_alert_budget,
@@ -183,6 +193,7 @@ pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
     }
     Ok(ModelConfig {
         grace_seconds: i64::from(grace),
+        visit_seconds: i64::from(visit),
         calibration: CalibrationSettings {
             target_fpr: fpr,
             daily_alert_budget: budget,

@@ -135,10 +135,14 @@ pub fn settle_all(
 pub const MAX_HELD: usize = 500_000;
 
 impl LateAlerts {
-    /// For a detector: held as long as the longest a late alert can come: its grace period,
-    /// [`LOOKBACK`] or [`QUIET_LOOK_WAIT`].
+    /// For a detector: held as long as the longest a late alert can come: its grace period (or
+    /// a visit's), [`LOOKBACK`] or [`QUIET_LOOK_WAIT`].
     pub fn for_detector(detector: &Detector) -> Self {
-        let grace = detector.config().grace_seconds.clamp(0, MAX_GRACE);
+        let config = detector.config();
+        let grace = config
+            .grace_seconds
+            .max(config.visit_seconds)
+            .clamp(0, MAX_GRACE);
         Self {
             threshold: detector.threshold(),
             hold: grace.max(LOOKBACK).max(QUIET_LOOK_WAIT) + 1,

@@ -250,6 +250,12 @@ pub struct ModelConfig {
     /// Seconds an alert resting only on a missing explanation waits for one ([`GRACE`];
     /// 0 alerts at once).
     pub grace_seconds: i64,
+    /// How long after a first look its wait may run on while the actor keeps reading the same
+    /// chart ([`Detector::visit_goes_on`]; 0, the default: not at all). Fewer false alerts
+    /// (the physician reads the history, then writes) for a later first alert on a snooper
+    /// who reads on.
+    #[serde(default)]
+    pub visit_seconds: i64,
 }
 
 impl Default for ModelConfig {
@@ -259,6 +265,7 @@ impl Default for ModelConfig {
             limits: Limits::default(),
             seed: 0x00c0_ffee,
             grace_seconds: GRACE,
+            visit_seconds: 0,
         }
     }
 }
@@ -1791,7 +1798,17 @@ impl Detector {
                         self.unwait(p.patient);
                     }
                 }
-                Some(p) if p.due <= t => self.raise(p, t),
+                Some(mut p) if p.due <= t => {
+                    if let Some(due) = self.visit_end(&p) {
+                        p.due = due;
+                    }
+                    if p.due > t {
+                        let at = self.pending.partition_point(|q| q.due <= p.due);
+                        self.pending.insert(at, p);
+                    } else {
+                        self.raise(p, t);
+                    }
+                }
                 Some(p) => {
                     // Not due: put it back where it was.
                     match p.wait {
@@ -1805,6 +1822,22 @@ impl Detector {
                 None => break,
             }
         }
+    }
+
+    /// When a first look whose grace period ran out stops waiting, if the actor is still reading
+    /// the same chart (a later look at it waits for a note too): with the latest such look's
+    /// wait, at most [`ModelConfig::visit_seconds`] after the first look.
+    fn visit_end(&self, p: &Pending) -> Option<i64> {
+        let visit = self.config.visit_seconds.clamp(0, MAX_GRACE);
+        if p.wait != Wait::Grace || visit == 0 {
+            return None;
+        }
+        self.pending
+            .iter()
+            .filter(|q| q.wait == Wait::Grace && q.actor == p.actor && q.patient == p.patient)
+            .map(|q| q.due.min(p.event.time.timestamp() + visit))
+            .max()
+            .filter(|&due| due > p.due)
     }
 
     /// Raises, at `t`, the waiting alerts that `which` picks.

@@ -1274,6 +1274,56 @@ fn after_an_alert_a_first_look_still_waits_for_its_note() {
 }
 
 #[test]
+fn a_visit_may_hold_a_first_look_while_the_chart_stays_open() {
+    let clinic = hospital_with_a_clinic();
+    let t = day4(13);
+    let first = staff_event("o1", "Clinic", t, Some("Patient/new"), AccessAction::Read);
+    let again = staff_event(
+        "o1",
+        "Clinic",
+        t + 50,
+        Some("Patient/new"),
+        AccessAction::Search,
+    );
+    let note = staff_event(
+        "o1",
+        "Clinic",
+        t + 100,
+        Some("Patient/new"),
+        AccessAction::Create,
+    );
+    let later = staff_event(
+        "n1",
+        "Ward",
+        t + 400,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    );
+    let visit = |seconds: i64| {
+        let mut d = clinic.clone();
+        d.config.visit_seconds = seconds;
+        for e in [&first, &again, &note, &later] {
+            d.score(e);
+        }
+        (d.take_matured(), d.waiting())
+    };
+    // By default the first look alerts when its grace period is over, though its chart is
+    // still open and the note comes 40 s later.
+    let (matured, _) = visit(0);
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, first.id);
+    assert_eq!(matured[0].at.timestamp() - first.time.timestamp(), GRACE);
+    // With visits of up to 5 minutes, it waits while she reads on, and the note explains both.
+    let (matured, waiting) = visit(300);
+    assert!(matured.is_empty(), "{matured:?}");
+    assert_eq!(waiting, 0);
+    // A visit shorter than the reading ends the wait at its own end.
+    let (matured, _) = visit(90);
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].at.timestamp() - first.time.timestamp(), 90);
+}
+
+#[test]
 fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
     // A coder of Health Information reads 200 charts nobody else touched each day, always for
     // operations (HOPERAT): unexplained is her ordinary work.
