@@ -161,26 +161,19 @@ pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
         let h: u32 = Env.parse(name, u32::try_from(default / 3600).unwrap_or(48))?;
         Ok(i64::from(h) * 3600)
     };
-    let grace: u32 = Env.parse(
-        "ANOMALY_GRACE_SECONDS",
-        u32::try_from(defaults.grace_seconds).unwrap_or(60),
-    )?;
-    if i64::from(grace) > MAX_GRACE {
-        return Err(ConfigError::Invalid {
-            name: "ANOMALY_GRACE_SECONDS".into(),
-            reason: format!("must be at most {MAX_GRACE}"),
-        });
-    }
-    let visit: u32 = Env.parse(
-        "ANOMALY_VISIT_SECONDS",
-        u32::try_from(defaults.visit_seconds).unwrap_or(0),
-    )?;
-    if i64::from(visit) > MAX_GRACE {
-        return Err(ConfigError::Invalid {
-            name: "ANOMALY_VISIT_SECONDS".into(),
-            reason: format!("must be at most {MAX_GRACE}"),
-        });
-    }
+    // Waits, in seconds of event time: a replay holds its output as long as the longest.
+    let wait = |name: &str, default: i64| -> Result<i64, ConfigError> {
+        let seconds: u32 = Env.parse(name, u32::try_from(default).unwrap_or(0))?;
+        if i64::from(seconds) > MAX_GRACE {
+            return Err(ConfigError::Invalid {
+                name: name.into(),
+                reason: format!("must be at most {MAX_GRACE}"),
+            });
+        }
+        Ok(i64::from(seconds))
+    };
+    let grace = wait("ANOMALY_GRACE_SECONDS", defaults.grace_seconds)?;
+    let visit = wait("ANOMALY_VISIT_SECONDS", defaults.visit_seconds)?;
     let budget: f64 = Env.parse(
         "ANOMALY_DAILY_ALERT_BUDGET",
         defaults.calibration.daily_alert_budget,
@@ -192,8 +185,8 @@ pub fn model_config_from_env() -> Result<ModelConfig, ConfigError> {
         });
     }
     Ok(ModelConfig {
-        grace_seconds: i64::from(grace),
-        visit_seconds: i64::from(visit),
+        grace_seconds: grace,
+        visit_seconds: visit,
         calibration: CalibrationSettings {
             target_fpr: fpr,
             daily_alert_budget: budget,
