@@ -87,14 +87,16 @@
 //! # Alerts that wait
 //!
 //! What explains an access often comes just after it. An alert that rests only on a missing
-//! explanation (its other features under half the threshold; no break-glass, no new source, no
-//! open incident, the actor's first such patient) waits [`ModelConfig::grace_seconds`] ([`GRACE`],
-//! 60 s): if the actor writes for the patient, or a member of the actor's department opens her
-//! record, it is dropped; otherwise it is raised late ([`Detector::take_matured`]). On an
-//! ordinary record (not R, V or `EMP`) it waits as long as nine in ten of the actor's own first
-//! notes took ([`habits::NoteDelays`], up to [`LATE_NOTE_GRACE`]: the clinic physician writes the
-//! visit's note a minute or two after opening the chart), and only until, the configured grace
-//! over, the actor turns to another patient. A first look
+//! explanation (its other features under half the threshold; no break-glass, no new source, the
+//! actor's first such patient; in an open incident too, then raised into it) waits
+//! [`ModelConfig::grace_seconds`] ([`GRACE`], 60 s): if the actor writes for the patient, or a
+//! member of the actor's department opens her record, it is dropped; otherwise it is raised late
+//! ([`Detector::take_matured`]). On an ordinary record (not R, V or `EMP`) it waits as long as
+//! nine in ten of the actor's own first notes took ([`habits::NoteDelays`], up to
+//! [`LATE_NOTE_GRACE`]: the clinic physician writes the visit's note a minute or two after
+//! opening the chart), and only until, the configured grace over, the actor turns to another
+//! patient; with [`ModelConfig::visit_seconds`] set, also while she keeps reading the same chart,
+//! up to that long after the first look. A first look
 //! under the threshold (at least 75% of it) at a record nobody touched lately (dormancy ≥ 0.5)
 //! with nothing to explain it (`u ≥ 0.75`) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
 //! actor writes for the patient or anyone else touches her record, raised otherwise. A first
@@ -251,9 +253,9 @@ pub struct ModelConfig {
     /// 0 alerts at once).
     pub grace_seconds: i64,
     /// How long after a first look its wait may run on while the actor keeps reading the same
-    /// chart ([`Detector::visit_goes_on`]; 0, the default: not at all). Fewer false alerts
-    /// (the physician reads the history, then writes) for a later first alert on a snooper
-    /// who reads on.
+    /// chart (`ANOMALY_VISIT_SECONDS`; 0, the default: not at all). Fewer false alerts (the
+    /// physician reads the history, then writes) for a later first alert on a snooper who
+    /// reads on.
     #[serde(default)]
     pub visit_seconds: i64,
 }
