@@ -47,7 +47,7 @@ use crate::{
 /// Basis codes of login events.
 pub mod basis {
     pub const BAD_CREDENTIALS: &str = "bad-credentials";
-    pub const LOCKED_OUT: &str = "locked-out";
+    pub const LOCKED_OUT: &str = custodian_access::LOCKED_OUT_BASIS;
     pub const THROTTLED: &str = "throttled";
     pub const SUSPENDED: &str = "suspended";
     pub const SCOPE: &str = "scope";

@@ -150,14 +150,20 @@ pub struct LoginAttempt<'a> {
     pub account: Option<String>,
 }
 
+/// The actor id of a login whose username does not exist (one for every such name).
+pub const UNKNOWN_LOGIN_ACTOR: &str = "unknown";
+/// The basis of a login refused because its account is locked (and of setting the lockout).
+pub const LOCKED_OUT_BASIS: &str = "locked-out";
+
 /// The event of a login: permitted, or denied with `basis` (`bad-credentials`, `locked-out`,
-/// `throttled`, `suspended`). An unknown username is recorded with actor id `unknown`.
+/// `throttled`, `suspended`). An unknown username is recorded with actor id
+/// [`UNKNOWN_LOGIN_ACTOR`].
 pub fn login_event(attempt: LoginAttempt<'_>, outcome: AccessOutcome, basis: &str) -> AccessEvent {
     AccessEvent {
         id: uuid::Uuid::new_v4(),
         time: Utc::now(),
         actor: attempt.actor.unwrap_or_else(|| Actor {
-            id: "unknown".into(),
+            id: UNKNOWN_LOGIN_ACTOR.into(),
             role: "patient".into(),
             organization: None,
             department: None,

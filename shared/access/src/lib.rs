@@ -38,7 +38,10 @@ pub use custodian_policy::{
 };
 pub use decision::{Basis, Decision, Effect};
 pub use error::AccessError;
-pub use event::{absent_event, login_event, AccessLog, LoginAttempt, Touched};
+pub use event::{
+    absent_event, login_event, AccessLog, LoginAttempt, Touched, LOCKED_OUT_BASIS,
+    UNKNOWN_LOGIN_ACTOR,
+};
 pub use interaction::Interaction;
 pub use kernel::{
     scope_allows, scope_denial, CompartmentTarget, ConditionalCompartment, Kernel, PatientScope,

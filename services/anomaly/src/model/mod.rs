@@ -17,6 +17,8 @@
 //! - [`patterns`]: the 5-minute window (distinct patients, rate against the actor's own
 //!   baseline, denied share, failed logins), unexplained patients in the last hour, monotone
 //!   sweeps of patient ids, many searches with few records opened, covering.
+//! - [`sign_ins`]: failed sign-ins per source address, across accounts (password spraying,
+//!   unknown usernames, a locked account tried again).
 //! - [`outlier`]: Half-Space Trees over an 8-dimensional summary of the event.
 //! - [`ensemble`]: the weighted noisy-OR and its calibration to a false-positive rate.
 //! - [`incidents`]: alerts grouped per actor and time; suspicious events near an alert join it.
@@ -42,7 +44,7 @@
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses denied in 5 min: `(k/m)·min(1, k/5)`; or `n` failed accesses (records that do not exist): `(n − 2) / 4` | 0.70 |
-//! | `failed_logins` | failed logins in 5 min: `(n − 3) / 4`, or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a sign-in that worked after a failure, from an address and an agent both new to the account | 0.97 |
+//! | `failed_logins` | failed logins in 5 min: `(n − 3) / 4`, or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a second failure, or a sign-in that worked after a failure, from an address and an agent both new to the account; 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²` | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
@@ -157,10 +159,12 @@ pub mod incidents;
 pub mod outlier;
 pub mod parameters;
 pub mod patterns;
+pub mod sign_ins;
 pub mod snapshot;
 mod window;
 
 use chrono::{DateTime, Duration, Utc};
+use custodian_access::LOCKED_OUT_BASIS;
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -176,6 +180,7 @@ use incidents::Incidents;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
+use sign_ins::{FailedSignIns, SignInFailures};
 pub use snapshot::SnapshotError;
 use window::ActorState;
 
@@ -548,6 +553,9 @@ pub struct Detector {
     /// Whether the stream names departments at all ([`Keys::of`]).
     #[serde(default)]
     departments_seen: bool,
+    /// Failed sign-ins per source address, across accounts ([`sign_ins`]).
+    #[serde(default)]
+    sign_ins: FailedSignIns,
 }
 
 /// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
@@ -742,6 +750,9 @@ struct Context {
     whole_record: u16,
     outlier: f64,
     broke_in: bool,
+    /// A second failed sign-in from an address and a device both new to the account.
+    stranger: bool,
+    sign_ins: SignInFailures,
 }
 
 impl Detector {
@@ -769,6 +780,7 @@ impl Detector {
             matured: Vec::new(),
             patient_labels: patient_labels(),
             departments_seen: false,
+            sign_ins: FailedSignIns::default(),
         }
     }
 
@@ -1101,6 +1113,28 @@ impl Detector {
         // From an address or at an hour the actor never uses, fewer failures are guessing.
         let guessing = ((f64::from(window.failed_logins) - 2.0) / 2.0)
             * signals.new_source.max(signals.odd_hour);
+        // A second failed sign-in from an address and a device both new to the account: someone
+        // else trying its password (measured: 2 benign accounts in 8 simulated hospitals, 20
+        // attacks; a user who forgot hers fails where she always signs in).
+        let stranger = window.failed_logins >= 2 && signals.new_source >= 0.9;
+        let sign_ins = if event.action == AccessAction::Login
+            && event.outcome == AccessOutcome::Deny
+            && !duplicate
+        {
+            let (high, low) = event.id.as_u64_pair();
+            self.sign_ins.record(
+                event.source.ip.as_deref().unwrap_or(""),
+                &event.actor.id,
+                high ^ low,
+                t,
+                event
+                    .decision
+                    .as_ref()
+                    .is_some_and(|d| d.basis == LOCKED_OUT_BASIS),
+            )
+        } else {
+            SignInFailures::default()
+        };
         // A sign-in that worked after failed attempts, from an address and a device the account
         // never used: a guessed or stolen password (measured: one such benign sign-in in
         // 6,000 of a simulated hospital, every stolen credential's).
@@ -1113,7 +1147,8 @@ impl Detector {
             window
                 .failed_logins()
                 .max(guessing)
-                .max(f64::from(u8::from(broke_in))),
+                .max(f64::from(u8::from(broke_in || stranger)))
+                .max(sign_ins.value()),
         );
         if keys.base.break_glass {
             // An emergency department breaks the glass often, but for its own new patients:
@@ -1531,6 +1566,8 @@ impl Detector {
             whole_record: if whole_record { breadth } else { 0 },
             outlier,
             broke_in,
+            stranger,
+            sign_ins,
         };
         // Words cost more than the score: only for what someone may read.
         let worded =
@@ -2016,6 +2053,17 @@ fn phrase(feature: Feature, c: &Context) -> String {
         ),
         Feature::FailedLogins if c.broke_in => format!(
             "signed in after {} failed attempts, from an address and device this account never used",
+            c.window.failed_logins
+        ),
+        Feature::FailedLogins if c.sign_ins.spray() => format!(
+            "{} failed logins for {} accounts from one address in 5 minutes",
+            c.sign_ins.failures, c.sign_ins.accounts
+        ),
+        Feature::FailedLogins if c.sign_ins.locked_again => {
+            "tried again after the account was locked out".into()
+        }
+        Feature::FailedLogins if c.stranger => format!(
+            "{} failed logins from an address and device this account never used",
             c.window.failed_logins
         ),
         Feature::FailedLogins => format!("{} failed logins in 5 minutes", c.window.failed_logins),

@@ -678,6 +678,149 @@ fn stolen_credentials_alert() {
     assert!(scored.iter().filter(|s| s.alert).count() >= 5, "{scored:?}");
 }
 
+/// A failed sign-in of `actor` (Ward A's staff) from `ip` and `agent`, `basis` as identity
+/// records it.
+fn failed_sign_in(actor: &str, seconds: i64, ip: &str, agent: &str, basis: &str) -> AccessEvent {
+    let mut e = staff_event(actor, "Ward A", seconds, None, AccessAction::Login);
+    e.outcome = AccessOutcome::Deny;
+    e.source = Source {
+        ip: Some(ip.into()),
+        user_agent: Some(agent.into()),
+    };
+    e.decision = Some(custodian_events::DecisionRecord {
+        basis: basis.into(),
+        consents: Vec::new(),
+        break_glass_reason: None,
+    });
+    e
+}
+
+#[test]
+fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
+    let (mut d, _) = hospital();
+    let workstation = "10.20.6.2";
+    // n1 forgot her password at her usual workstation: five failures, then the lockout.
+    let mut at = day4(9);
+    for k in 0..5 {
+        let s = d.score(&failed_sign_in(
+            "n1",
+            at,
+            workstation,
+            "Workstation/1.0",
+            "bad-credentials",
+        ));
+        assert!(!s.alert, "{s:?}");
+        at += 15 + k;
+    }
+    let s = d.score(&failed_sign_in(
+        "n1",
+        at,
+        workstation,
+        "Workstation/1.0",
+        "locked-out",
+    ));
+    assert!(!s.alert, "{s:?}");
+
+    // The same count from one address, for two accounts: a spray (the accounts' own windows
+    // see two or three failures each, from the hospital's network).
+    let address = "10.20.9.9";
+    let mut last = None;
+    for (k, actor) in ["n2", "n2", "n2", "n4"].into_iter().enumerate() {
+        let s = d.score(&failed_sign_in(
+            actor,
+            day4(14) + 10 * k as i64,
+            address,
+            "Workstation/1.0",
+            "bad-credentials",
+        ));
+        last = Some(s);
+    }
+    let last = last.expect("scored");
+    assert!(last.alert, "{last:?}");
+    assert!(
+        last.reasons[0].contains("2 accounts from one address"),
+        "{last:?}"
+    );
+
+    // Unknown usernames, one address: each is an account of its own.
+    let mut unknown = Vec::new();
+    for k in 0..4 {
+        let mut e = failed_sign_in(
+            "x",
+            day4(15) + 5 * k,
+            "77.183.1.2",
+            "curl/8",
+            "bad-credentials",
+        );
+        e.actor = Actor {
+            id: custodian_access::UNKNOWN_LOGIN_ACTOR.into(),
+            role: "patient".into(),
+            organization: None,
+            department: None,
+            practitioner: None,
+        };
+        unknown.push(d.score(&e));
+    }
+    assert!(unknown[3].alert, "{unknown:?}");
+
+    // A locked account tried again.
+    let s = d.score(&failed_sign_in(
+        "n0",
+        day4(16),
+        workstation,
+        "Workstation/1.0",
+        "locked-out",
+    ));
+    assert!(!s.alert, "{s:?}");
+    let s = d.score(&failed_sign_in(
+        "n0",
+        day4(16) + 20,
+        workstation,
+        "Workstation/1.0",
+        "locked-out",
+    ));
+    assert!(s.alert, "{s:?}");
+    assert!(
+        s.reasons[0].contains("after the account was locked out"),
+        "{s:?}"
+    );
+}
+
+#[test]
+fn two_failed_sign_ins_from_a_strangers_address_and_device_alert() {
+    let (mut d, _) = hospital();
+    let first = d.score(&failed_sign_in(
+        "n3",
+        day4(3),
+        "92.40.5.113",
+        "Firefox/133",
+        "bad-credentials",
+    ));
+    assert!(!first.alert, "{first:?}");
+    let second = d.score(&failed_sign_in(
+        "n3",
+        day4(3) + 25,
+        "92.40.5.113",
+        "Firefox/133",
+        "bad-credentials",
+    ));
+    assert!(second.alert, "{second:?}");
+    assert!(second.reasons[0].contains("never used"), "{second:?}");
+    // Two failures where she always signs in are a typo.
+    let (mut d, _) = hospital();
+    let ip = "10.20.6.2";
+    for k in 0..2 {
+        let s = d.score(&failed_sign_in(
+            "n2",
+            day4(3) + 25 * k,
+            ip,
+            "Workstation/1.0",
+            "bad-credentials",
+        ));
+        assert!(!s.alert, "{s:?}");
+    }
+}
+
 #[test]
 fn every_scored_event_explains_itself() {
     let (mut d, _) = hospital();
