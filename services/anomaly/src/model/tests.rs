@@ -822,6 +822,30 @@ fn two_failed_sign_ins_from_a_strangers_address_and_device_alert() {
 }
 
 #[test]
+fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits() {
+    let sign_in = |seconds: i64| {
+        let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
+        e.source = Source {
+            ip: Some("92.40.5.113".into()),
+            user_agent: Some("Firefox/133".into()),
+        };
+        e
+    };
+    // n3 works 08:00-17:00: at 03:00 the sign-in alone alerts.
+    let (mut d, _) = hospital();
+    let night = d.score(&sign_in(day4(3)));
+    assert!(night.alert, "{night:?}");
+    assert!(
+        night.reasons[0].contains("hour this account does not work"),
+        "{night:?}"
+    );
+    // At 10:00 a new address and device are a new phone until she reads what she should not.
+    let (mut d, _) = hospital();
+    let day = d.score(&sign_in(day4(10)));
+    assert!(!day.alert, "{day:?}");
+}
+
+#[test]
 fn every_scored_event_explains_itself() {
     let (mut d, _) = hospital();
     let mut e = staff_event(
