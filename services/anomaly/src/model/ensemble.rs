@@ -158,7 +158,7 @@ impl Feature {
             Feature::UnexplainedSpree => 0.95,
             Feature::Burst => 0.95,
             Feature::Rate => 0.50,
-            Feature::Denied => 0.70,
+            Feature::Denied => 0.85,
             Feature::FailedLogins => 0.97,
             Feature::BreakGlass => 0.85,
             Feature::BreakGlassExcess => 0.60,

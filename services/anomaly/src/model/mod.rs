@@ -43,7 +43,7 @@
 //! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
-//! | `denied` | `k` of `m` patient accesses denied in 5 min: `(k/m)·min(1, k/5)`; or `n` failed accesses (records that do not exist): `(n − 2) / 4` | 0.70 |
+//! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2` (one is a mistake or a glass about to be broken; three never benign); or `n` failed accesses (records that do not exist): `(n − 2) / 4` | 0.85 |
 //! | `failed_logins` | failed logins in 5 min: `(n − 3) / 4`, or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account; 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²` | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
@@ -408,7 +408,7 @@ pub struct Observation {
 /// How an event touches its patient, as far as the window features care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Touch {
-    /// No patient, or a search result withheld from the actor: rate only.
+    /// No patient: rate only.
     None,
     /// A login, failed (denied) or not.
     Login { denied: bool },
@@ -439,7 +439,9 @@ impl Touch {
             AccessAction::Read | AccessAction::Export | AccessAction::BreakGlass => {
                 Touch::Read { denied }
             }
-            AccessAction::Search if denied => Touch::None,
+            // A search naming one patient, refused: an attempt on her data, as a refused read
+            // (a broad search leaves those it may not show out, with no event).
+            AccessAction::Search if denied => Touch::Read { denied },
             AccessAction::Search => Touch::Searched,
             AccessAction::Create | AccessAction::Update | AccessAction::Delete => {
                 Touch::Wrote { denied }
@@ -920,10 +922,25 @@ impl Detector {
                     .is_none_or(|m| !m.patterns.seen_this_hour(p, t))
             })
         };
-        let observation = Observation::of(event);
+        let mut observation = Observation::of(event);
         let actor = self
             .actors
             .get_or_insert_with(keys.actor, || ActorModel::new(t));
+        // A refused search is an attempt on one patient's data as the first patient of its
+        // request; further patients of a list withheld one by one (consents that answer by the
+        // data) are not attempts on each.
+        // (Without a request id, a second's events of one actor are one request.)
+        let request = if keys.request != 0 {
+            keys.request
+        } else {
+            pair(t as u64, keys.actor)
+        };
+        if event.action == AccessAction::Search
+            && observation.touch == (Touch::Read { denied: true })
+            && !actor.patterns.opens_request(request)
+        {
+            observation.touch = Touch::None;
+        }
         let duplicate = actor.window.contains(&event.id);
         if !duplicate {
             actor.window.insert(&observation);
@@ -1013,11 +1030,6 @@ impl Detector {
         let ordinary_dormant = habit_of(actor.habit.dormant, dept_habits.map(|g| g.dormant));
         // A search for one patient's data weighs as a read; further patients of one request
         // (a list) weigh 0.35.
-        let request = if keys.request != 0 {
-            keys.request
-        } else {
-            pair(t as u64, keys.actor)
-        };
         let specific = read_like
             || (search
                 && keys

@@ -61,13 +61,17 @@ impl WindowFeatures {
         clamp01((ratio - 3.0) / 7.0)
     }
 
-    /// `(k / m) · min(1, k / 5)` for `k` denied of `m` patient accesses.
+    /// `(k / m) · (k − 1) / 2` for `k` denied of `m` patient accesses: nothing for one (a
+    /// mistake, or the refusal before an emergency's break-the-glass), 1 for three or more
+    /// (measured on 12 simulated hospitals: 12 of 982 benign actor-hours with a denial had two
+    /// within 5 minutes, none three).
     pub fn denied_share(&self) -> f64 {
         if self.patient_events == 0 {
             return 0.0;
         }
         let denied = f64::from(self.denied);
-        clamp01(denied / f64::from(self.patient_events) * (denied / 5.0).min(1.0))
+        let count = ((denied - 1.0) / 2.0).clamp(0.0, 1.0);
+        clamp01(denied / f64::from(self.patient_events) * count)
     }
 
     /// Failed accesses (records that do not exist) in 5 minutes: 2 → 0, 6 → 1.
@@ -321,6 +325,12 @@ impl Patterns {
             self.searches.push_back(t);
         }
         self.searches.iter().filter(|s| t - **s <= 600).count()
+    }
+
+    /// Whether an event of `request` would be its first (neither the current request nor one
+    /// of the earlier ones remembered).
+    pub fn opens_request(&self, request: u64) -> bool {
+        self.request.0 != request && self.earlier_requests.iter().all(|r| r.0 != request)
     }
 
     /// Counts `patient` in request `request`; returns how many other patients the request

@@ -846,6 +846,32 @@ fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits
 }
 
 #[test]
+fn three_refused_accesses_to_other_wards_patients_alert_one_does_not() {
+    let (mut d, _) = hospital();
+    // A read, a search naming a patient, a read: all refused.
+    let refused = |k: i64, action: AccessAction| {
+        let mut e = staff_event(
+            "n2",
+            "Ward A",
+            day4(11) + 40 * k,
+            Some(&format!("Patient/b{}", 5 + k)),
+            action,
+        );
+        e.outcome = AccessOutcome::Deny;
+        e
+    };
+    let first = d.score(&refused(0, AccessAction::Read));
+    assert!(!first.alert, "{first:?}");
+    d.score(&refused(1, AccessAction::Search));
+    let third = d.score(&refused(2, AccessAction::Read));
+    assert!(third.alert, "{third:?}");
+    assert!(
+        third.reasons[0].contains("3 of 3 patient accesses"),
+        "{third:?}"
+    );
+}
+
+#[test]
 fn every_scored_event_explains_itself() {
     let (mut d, _) = hospital();
     let mut e = staff_event(
