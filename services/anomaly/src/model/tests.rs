@@ -872,6 +872,30 @@ fn three_refused_accesses_to_other_wards_patients_alert_one_does_not() {
 }
 
 #[test]
+fn guessing_record_ids_that_do_not_exist_alerts() {
+    let (mut d, _) = hospital();
+    let missing = |k: i64| {
+        let mut e = staff_event(
+            "n1",
+            "Ward A",
+            day4(10) + 30 * k,
+            Some(&format!("Patient/zz{k}")),
+            AccessAction::Read,
+        );
+        e.outcome = AccessOutcome::Error;
+        e
+    };
+    let scored: Vec<_> = (0..4).map(|k| d.score(&missing(k))).collect();
+    // A stale link is not an attack; four ids that do not exist in two minutes are guesses.
+    assert!(!scored[0].alert, "{scored:?}");
+    assert!(scored[3].alert, "{scored:?}");
+    assert!(
+        scored[3].reasons[0].contains("4 requests for records that do not exist"),
+        "{scored:?}"
+    );
+}
+
+#[test]
 fn every_scored_event_explains_itself() {
     let (mut d, _) = hospital();
     let mut e = staff_event(
