@@ -164,7 +164,7 @@ pub mod snapshot;
 mod window;
 
 use chrono::{DateTime, Duration, Utc};
-use custodian_access::LOCKED_OUT_BASIS;
+use custodian_access::{LOCKED_OUT_BASIS, UNKNOWN_LOGIN_ACTOR};
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -1169,11 +1169,18 @@ impl Detector {
             && signals.odd_hour >= ODD_SIGN_IN_HOUR;
         v.set(
             Feature::FailedLogins,
-            window
-                .failed_logins()
-                .max(guessing)
-                .max(f64::from(u8::from(broke_in || stranger || odd_sign_in)))
-                .max(sign_ins.value()),
+            if event.actor.id == UNKNOWN_LOGIN_ACTOR {
+                // Every unknown username of the hospital is this one actor: its own window and
+                // baselines are everyone's (a portal's forgotten names from a hundred homes);
+                // only what one address does counts.
+                sign_ins.value()
+            } else {
+                window
+                    .failed_logins()
+                    .max(guessing)
+                    .max(f64::from(u8::from(broke_in || stranger || odd_sign_in)))
+                    .max(sign_ins.value())
+            },
         );
         if keys.base.break_glass {
             // An emergency department breaks the glass often, but for its own new patients:

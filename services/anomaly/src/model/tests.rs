@@ -762,6 +762,25 @@ fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
         unknown.push(d.score(&e));
     }
     assert!(unknown[3].alert, "{unknown:?}");
+    // Unknown usernames from many homes (a portal's forgotten names) are not one attacker.
+    for k in 0..8 {
+        let mut e = failed_sign_in(
+            "x",
+            day4(20) + 10 * k,
+            &format!("86.141.7.{k}"),
+            "Safari/17",
+            "bad-credentials",
+        );
+        e.actor = Actor {
+            id: custodian_access::UNKNOWN_LOGIN_ACTOR.into(),
+            role: "patient".into(),
+            organization: None,
+            department: None,
+            practitioner: None,
+        };
+        let s = d.score(&e);
+        assert!(!s.alert, "{s:?}");
+    }
 
     // A locked account tried again.
     let s = d.score(&failed_sign_in(
