@@ -1124,9 +1124,17 @@ impl Detector {
         if specific || !search {
             v.set(Feature::Rate, window.rate() * population_scale);
         }
+        // Denials, failures and failed sign-ins are the actor's other attempts: they weigh on a
+        // permitted access to a patient only as far as nothing explains that access (a user
+        // unlocked after a lockout, a physician refused one chart, reading her own patients).
+        let others = if keys.patient.is_some() && permitted {
+            raw_unexplained
+        } else {
+            1.0
+        };
         v.set(
             Feature::Denied,
-            window.denied_share().max(window.failures()),
+            window.denied_share().max(window.failures()) * others,
         );
         // From an address or at an hour the actor never uses, fewer failures are guessing.
         let guessing = ((f64::from(window.failed_logins) - 2.0) / 2.0)
@@ -1180,6 +1188,7 @@ impl Detector {
                     .max(guessing)
                     .max(f64::from(u8::from(broke_in || stranger || odd_sign_in)))
                     .max(sign_ins.value())
+                    * others
             },
         );
         if keys.base.break_glass {
