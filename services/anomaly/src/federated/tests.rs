@@ -314,13 +314,14 @@ fn federated_training_is_within_two_points_of_f1_of_central_training() {
     assert!(c > 0.3, "central F1 {c}: too weak a model to compare");
     assert!((f - c).abs() <= 0.02, "federated {f} vs central {c}");
     // The comparison can fail: parameters drowned in noise put each hospital's threshold
-    // anywhere (some up, some down: the mean alone could hide it).
+    // anywhere (some up, some down: the mean alone could hide it), further from central
+    // training than the 0.02 the federated model is allowed, by a margin.
     let noisy_change: Vec<f64> = noisy_f1
         .iter()
         .zip(&central_f1)
         .map(|(n, c)| (n - c).abs())
         .collect();
-    assert!(mean(&noisy_change) > 0.05, "ε 0.01: {noisy_f1:?}");
+    assert!(mean(&noisy_change) > 0.03, "ε 0.01: {noisy_f1:?}");
     assert!(differs(&noisy) > 0.001 && differs(&zeroed) > 0.001);
 }
 

@@ -60,6 +60,10 @@
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
 //! | `restricted` | sensitivity alone | 0.10 |
 //!
+//! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
+//! on a permitted access to a patient times that access's own undiscounted unexplained share:
+//! her own patients, read amid a snoop or after a lockout, are still her own.
+//!
 //! Logins and other events without a patient feed the rate, failed logins and the baselines
 //! only. Writes (create, update, delete) are care, not curiosity: they explain later reads and
 //! count toward rate and denials, not toward distinct patients.
@@ -1048,6 +1052,16 @@ impl Detector {
             0.0
         };
         let u = raw_unexplained * weight * ordinary;
+        // What the actor did to other patients (unexplained ones in the last hour, denials,
+        // failures, failed sign-ins) weighs on a permitted access to a patient only as far as
+        // nothing explains this one: her own patients read amid a snoop, after a lockout or a
+        // refused chart are still her own (measured on 37 simulated hospitals: 1,800-2,000
+        // fewer false alerts in all, 90-170 fewer of 133,527 attack events).
+        let others = if keys.patient.is_some() && permitted {
+            raw_unexplained
+        } else {
+            1.0
+        };
         let labels = keys
             .patient
             .and_then(|p| self.patient_labels.peek(p).copied())
@@ -1107,7 +1121,7 @@ impl Detector {
         };
         v.set(
             Feature::UnexplainedSpree,
-            ((spree as f64 - 1.0) / 9.0) * ordinary,
+            ((spree as f64 - 1.0) / 9.0) * ordinary * others,
         );
         let usual_patients =
             f64::from(actor.usual_patients).max(dept.map_or(0.0, |g| f64::from(g.usual_patients)));
@@ -1124,14 +1138,6 @@ impl Detector {
         if specific || !search {
             v.set(Feature::Rate, window.rate() * population_scale);
         }
-        // Denials, failures and failed sign-ins are the actor's other attempts: they weigh on a
-        // permitted access to a patient only as far as nothing explains that access (a user
-        // unlocked after a lockout, a physician refused one chart, reading her own patients).
-        let others = if keys.patient.is_some() && permitted {
-            raw_unexplained
-        } else {
-            1.0
-        };
         v.set(
             Feature::Denied,
             window.denied_share().max(window.failures()) * others,

@@ -720,6 +720,21 @@ fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
         "locked-out",
     ));
     assert!(!s.alert, "{s:?}");
+    // Unlocked, she reads her own patient: the failures are not about that read.
+    let read = d.score(&staff_event(
+        "n1",
+        "Ward A",
+        at + 60,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(!read.alert, "{read:?}");
+    assert!(
+        read.contributions
+            .iter()
+            .all(|c| c.feature != "failed_logins"),
+        "{read:?}"
+    );
 
     // The same count from one address, for two accounts: a spray (the accounts' own windows
     // see two or three failures each, from the hospital's network).
@@ -912,6 +927,35 @@ fn guessing_record_ids_that_do_not_exist_alerts() {
         scored[3].reasons[0].contains("4 requests for records that do not exist"),
         "{scored:?}"
     );
+}
+
+#[test]
+fn amid_a_snoop_her_own_patients_are_still_her_own() {
+    let (mut d, _) = hospital();
+    let read = |k: i64, patient: &str| {
+        staff_event(
+            "n2",
+            "Ward A",
+            day4(11) + 50 * k,
+            Some(patient),
+            AccessAction::Read,
+        )
+    };
+    let spree = |s: &Scored| {
+        s.contributions
+            .iter()
+            .find(|c| c.feature == "unexplained_spree")
+            .map_or(0.0, |c| c.contribution)
+    };
+    // Three of Ward B's patients, nothing to explain them: each weighs on the next...
+    let snoop: Vec<_> = (0..3)
+        .map(|k| d.score(&read(k, &format!("Patient/b{}", 2 * k + 1))))
+        .collect();
+    assert!(spree(&snoop[2]) > 0.1, "{snoop:?}");
+    // ...not on one of her own ward's.
+    let own = d.score(&read(3, "Patient/a4"));
+    assert!(!own.alert, "{own:?}");
+    assert!(spree(&own) < 0.01, "{own:?}");
 }
 
 #[test]
