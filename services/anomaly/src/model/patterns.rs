@@ -81,10 +81,13 @@ impl WindowFeatures {
         clamp01((f64::from(self.errors) - 1.0) / 3.0)
     }
 
-    /// Failed logins in 5 minutes: 3 → 0, 7 → 1 (people mistype, and lock themselves out
-    /// after five; guessing goes on).
+    /// Failed logins in 5 minutes: 5 → 0, 7 → 1. A user who forgot her password fails five
+    /// times and is refused once more as locked out (ten a fortnight in each simulated
+    /// hospital); guessing goes on. Fewer failures are guessing from an address or at an hour
+    /// the account does not use, from one address for several accounts, or against a locked
+    /// account ([`super::sign_ins`]).
     pub fn failed_logins(&self) -> f64 {
-        clamp01((f64::from(self.failed_logins) - 3.0) / 4.0)
+        clamp01((f64::from(self.failed_logins) - 5.0) / 2.0)
     }
 }
 

@@ -720,6 +720,12 @@ fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
         "locked-out",
     ));
     assert!(!s.alert, "{s:?}");
+    assert!(
+        s.contributions
+            .iter()
+            .all(|c| c.feature != "failed_logins" || c.contribution < 0.5),
+        "{s:?}"
+    );
     // Unlocked, she reads her own patient: the failures are not about that read.
     let read = d.score(&staff_event(
         "n1",
