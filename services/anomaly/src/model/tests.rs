@@ -249,8 +249,7 @@ fn failed_logins_alert_and_successful_ones_do_not() {
         last = Some(detector.score(&login));
     }
     let last = last.expect("scored");
-    assert!(last.alert, "{last:?}");
-    assert!(last.reasons[0].contains("failed logins"), "{last:?}");
+    assert_alerts_for(&last, "failed logins");
 
     let mut detector = Detector::default();
     for i in 0..200 {
@@ -678,6 +677,12 @@ fn stolen_credentials_alert() {
     assert!(scored.iter().filter(|s| s.alert).count() >= 5, "{scored:?}");
 }
 
+/// `scored` alerted, its strongest reason saying `why`.
+fn assert_alerts_for(scored: &Scored, why: &str) {
+    assert!(scored.alert, "{scored:?}");
+    assert!(scored.reasons[0].contains(why), "{scored:?}");
+}
+
 /// A failed sign-in of `actor` (Ward A's staff) from `ip` and `agent`, `basis` as identity
 /// records it.
 fn failed_sign_in(actor: &str, seconds: i64, ip: &str, agent: &str, basis: &str) -> AccessEvent {
@@ -757,22 +762,11 @@ fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
         last = Some(s);
     }
     let last = last.expect("scored");
-    assert!(last.alert, "{last:?}");
-    assert!(
-        last.reasons[0].contains("2 accounts from one address"),
-        "{last:?}"
-    );
+    assert_alerts_for(&last, "2 accounts from one address");
 
     // Unknown usernames, one address: each is an account of its own.
-    let mut unknown = Vec::new();
-    for k in 0..4 {
-        let mut e = failed_sign_in(
-            "x",
-            day4(15) + 5 * k,
-            "77.183.1.2",
-            "curl/8",
-            "bad-credentials",
-        );
+    let unknown_name = |seconds: i64, ip: &str| {
+        let mut e = failed_sign_in("x", seconds, ip, "Safari/17", "bad-credentials");
         e.actor = Actor {
             id: custodian_access::UNKNOWN_LOGIN_ACTOR.into(),
             role: "patient".into(),
@@ -780,26 +774,15 @@ fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
             department: None,
             practitioner: None,
         };
-        unknown.push(d.score(&e));
-    }
+        e
+    };
+    let unknown: Vec<_> = (0..4)
+        .map(|k| d.score(&unknown_name(day4(15) + 5 * k, "77.183.1.2")))
+        .collect();
     assert!(unknown[3].alert, "{unknown:?}");
     // Unknown usernames from many homes (a portal's forgotten names) are not one attacker.
     for k in 0..8 {
-        let mut e = failed_sign_in(
-            "x",
-            day4(20) + 10 * k,
-            &format!("86.141.7.{k}"),
-            "Safari/17",
-            "bad-credentials",
-        );
-        e.actor = Actor {
-            id: custodian_access::UNKNOWN_LOGIN_ACTOR.into(),
-            role: "patient".into(),
-            organization: None,
-            department: None,
-            practitioner: None,
-        };
-        let s = d.score(&e);
+        let s = d.score(&unknown_name(day4(20) + 10 * k, &format!("86.141.7.{k}")));
         assert!(!s.alert, "{s:?}");
     }
 
@@ -819,11 +802,7 @@ fn a_user_locking_herself_out_is_not_an_attack_trying_many_accounts_is() {
         "Workstation/1.0",
         "locked-out",
     ));
-    assert!(s.alert, "{s:?}");
-    assert!(
-        s.reasons[0].contains("after the account was locked out"),
-        "{s:?}"
-    );
+    assert_alerts_for(&s, "after the account was locked out");
 }
 
 #[test]
@@ -844,8 +823,7 @@ fn two_failed_sign_ins_from_a_strangers_address_and_device_alert() {
         "Firefox/133",
         "bad-credentials",
     ));
-    assert!(second.alert, "{second:?}");
-    assert!(second.reasons[0].contains("never used"), "{second:?}");
+    assert_alerts_for(&second, "never used");
     // Two failures where she always signs in are a typo.
     let (mut d, _) = hospital();
     let ip = "10.20.6.2";
@@ -874,11 +852,7 @@ fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits
     // n3 works 08:00-17:00: at 03:00 the sign-in alone alerts.
     let (mut d, _) = hospital();
     let night = d.score(&sign_in(day4(3)));
-    assert!(night.alert, "{night:?}");
-    assert!(
-        night.reasons[0].contains("hour this account does not work"),
-        "{night:?}"
-    );
+    assert_alerts_for(&night, "hour this account does not work");
     // At 10:00 a new address and device are a new phone until she reads what she should not.
     let (mut d, _) = hospital();
     let day = d.score(&sign_in(day4(10)));
@@ -904,11 +878,7 @@ fn three_refused_accesses_to_other_wards_patients_alert_one_does_not() {
     assert!(!first.alert, "{first:?}");
     d.score(&refused(1, AccessAction::Search));
     let third = d.score(&refused(2, AccessAction::Read));
-    assert!(third.alert, "{third:?}");
-    assert!(
-        third.reasons[0].contains("3 of 3 patient accesses"),
-        "{third:?}"
-    );
+    assert_alerts_for(&third, "3 of 3 patient accesses");
 }
 
 #[test]
