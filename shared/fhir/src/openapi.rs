@@ -220,7 +220,8 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         ("query", "_elements") => string_with(json!({
             "pattern": r"^\s*[A-Za-z0-9]*\s*(,\s*[A-Za-z0-9]*\s*)*$"
         })),
-        ("query", "_sort") if audit => string_with(json!({"enum": ["date", "-date"]})),
+        // AuditEvent ignores an empty `_sort`, as every empty value.
+        ("query", "_sort") if audit => string_with(json!({"enum": ["", "date", "-date"]})),
         // Any search parameter of the type sorts; these are the ones every type has (and
         // Consent's date). The value is trimmed.
         ("query", "_sort") if consent => string_with(json!({
