@@ -53,8 +53,7 @@ impl SignInFailures {
     /// 1 for a spray (at least [`SPRAY_FAILURES`] failures for two accounts or more) or a
     /// locked account tried again, else 0: benign sign-ins never do either.
     pub fn value(&self) -> f64 {
-        let spray = self.accounts >= 2 && self.failures >= SPRAY_FAILURES;
-        f64::from(u8::from(spray || self.locked_again))
+        f64::from(u8::from(self.spray() || self.locked_again))
     }
 
     pub fn spray(&self) -> bool {
