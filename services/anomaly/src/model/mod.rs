@@ -19,6 +19,8 @@
 //!   sweeps of patient ids, many searches with few records opened, covering.
 //! - [`sign_ins`]: failed sign-ins per source address, across accounts (password spraying,
 //!   unknown usernames, a locked account tried again).
+//! - [`networks`]: the organisation's own networks (a /24 eight of its members use without
+//!   suspicion: a VPN pool), where an address new to the actor is barely new.
 //! - [`outlier`]: Half-Space Trees over an 8-dimensional summary of the event.
 //! - [`ensemble`]: the weighted noisy-OR and its calibration to a false-positive rate.
 //! - [`incidents`]: alerts grouped per actor and time; suspicious events near an alert join it.
@@ -53,7 +55,7 @@
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
-//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a VPN pool, a ward's workstations), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); fades over a day) | 0.35 |
+//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use; a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20), stretched as the usual patients are: `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6), stretched for a member covering absent colleagues (her department at a third of its usual members at this hour of the day or less: up to `usual / at work − 2`, at most 4×, less for an odd hour or a new source, and never past what the department usually sees in this hour less what the others saw so far; [`baselines::Presence`]): `(x − 2) / 4` | 0.60 |
@@ -140,9 +142,10 @@
 //! ([`cache::Bounded`]): actors ([`Limits::actors`], 250,000: any actor seen among the last
 //! 125,000 distinct actors is kept, so 100,000 active actors keep their history),
 //! actor–patient relationships (4M), department–patient facts (2M), patients (2M), care facts
-//! (1M), groups (20,000). Per actor: the 5-minute window (at most [`MAX_ENTRIES_PER_ACTOR`]
-//! entries), 32 recent patients, 4 recent requests, 8 addresses, 4 agents, 16 resource types,
-//! 4 purposes of use; per department 64 everyday addresses and 64 members at work. Every
+//! (1M), groups (20,000), the organisations' networks (50,000). Per actor: the 5-minute window
+//! (at most [`MAX_ENTRIES_PER_ACTOR`] entries), 32 recent patients, 4 recent requests, 8
+//! addresses, 4 agents, 16 resource types, 4 purposes of use; per department 64 everyday
+//! addresses and 64 members at work. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
 //! --bench score`): 100,000 actors with a week of a day worker's history each hold 258-304 MiB
 //! (resident, between runs; 269 MiB with the purposes of use, 2026-12-02 15:05).
@@ -161,6 +164,7 @@ pub mod ensemble;
 pub mod explanations;
 pub mod habits;
 pub mod incidents;
+pub mod networks;
 pub mod outlier;
 pub mod parameters;
 pub mod patterns;
@@ -182,6 +186,7 @@ use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
 use habits::{Guesses, Habit, HeldHours, NoteDelays, GUESS_ALERTS_UNDER, YOUNG_ACTOR, YOUNG_GROUP};
 use incidents::Incidents;
+use networks::OrganisationNetworks;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
@@ -567,6 +572,9 @@ pub struct Detector {
     /// Failed sign-ins per source address, across accounts ([`sign_ins`]).
     #[serde(default)]
     sign_ins: FailedSignIns,
+    /// The networks each organisation's members use ([`networks`]).
+    #[serde(default)]
+    networks: OrganisationNetworks,
 }
 
 /// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
@@ -591,6 +599,8 @@ impl Default for Detector {
 #[derive(Debug, Clone, Copy)]
 struct Keys {
     actor: u64,
+    /// The actor's organisation (0 when the event names none).
+    org: u64,
     /// The actor's `Practitioner/<id>` (0 when the event names none): what care facts name.
     person: u64,
     role: u64,
@@ -649,6 +659,7 @@ impl Keys {
             .map_or(0, hash_str);
         Self {
             actor,
+            org,
             person,
             role,
             dept,
@@ -794,6 +805,7 @@ impl Detector {
             patient_labels: patient_labels(),
             departments_seen: false,
             sign_ins: FailedSignIns::default(),
+            networks: OrganisationNetworks::default(),
         }
     }
 
@@ -964,7 +976,8 @@ impl Detector {
                 .signals(&keys.base, &role_base.hours, role_base.total, cover);
         if signals.address > 0.0
             && (dept_base.knows_address(keys.base.ip)
-                || dept_base.knows_network(keys.base.ip_network))
+                || dept_base.knows_network(keys.base.ip_network)
+                || self.networks.knows(keys.org, keys.base.ip_network, t))
         {
             signals.address_known_to_group();
         }
@@ -1593,6 +1606,10 @@ impl Detector {
             }
             if !suspicious {
                 self.forest.learn(&vector);
+            }
+            if !suspicious && !in_incident {
+                self.networks
+                    .record(keys.org, keys.base.ip_network, keys.actor, t);
             }
             self.calibrator.observe(t, keys.actor, raw);
         }

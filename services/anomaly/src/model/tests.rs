@@ -1146,6 +1146,51 @@ fn a_sign_in_that_works_after_failures_from_a_new_address_and_device_alerts() {
 }
 
 #[test]
+fn a_first_evening_on_the_hospitals_vpn_is_not_a_break_in_a_strangers_network_is() {
+    let (mut d, _) = hospital();
+    // Eight nurses of both wards have worked from home through the VPN, each from the pool's
+    // next address: the pool is the hospital's network, though each address is new.
+    let members = ["n0", "n1", "n2", "n4", "m0", "m1", "m2", "m3"];
+    for (k, nurse) in (0i64..).zip(members) {
+        let ward = if nurse.starts_with('n') {
+            ("Ward A", "a")
+        } else {
+            ("Ward B", "b")
+        };
+        let mut e = staff_event(
+            nurse,
+            ward.0,
+            day4(-5) + 600 * k,
+            Some(&format!("Patient/{}{}", ward.1, k)),
+            AccessAction::Read,
+        );
+        e.source = Source {
+            ip: Some(format!("10.8.0.{}", 10 + k)),
+            user_agent: Some("Workstation/1.0".into()),
+        };
+        d.score(&e);
+    }
+    let attempt = |seconds: i64, outcome: AccessOutcome, ip: &str| {
+        let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
+        e.outcome = outcome;
+        e.source = Source {
+            ip: Some(ip.into()),
+            user_agent: Some("Firefox/133 (her new laptop)".into()),
+        };
+        e
+    };
+    let mut elsewhere = d.clone();
+    // n3's first evening at home: a mistyped password, then in, on a laptop never seen.
+    d.score(&attempt(day4(9), AccessOutcome::Deny, "10.8.0.200"));
+    let home = d.score(&attempt(day4(9) + 20, AccessOutcome::Permit, "10.8.0.200"));
+    assert!(!home.alert, "{home:?}");
+    // The same from a network nobody of the hospital uses.
+    elsewhere.score(&attempt(day4(9), AccessOutcome::Deny, "92.40.5.113"));
+    let away = elsewhere.score(&attempt(day4(9) + 20, AccessOutcome::Permit, "92.40.5.113"));
+    assert!(away.alert, "{away:?}");
+}
+
+#[test]
 fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labelled_staff() {
     let mut d = hospital_with_consults();
     // Ward B admits a nurse of the hospital; records says she is staff (EMP).
