@@ -32,6 +32,8 @@ pub struct WindowFeatures {
     /// Events with a patient in the window, and how many of them were denied.
     pub patient_events: u32,
     pub denied: u32,
+    /// Distinct patients whose reading was refused in the window.
+    pub refused_patients: usize,
     pub failed_logins: u32,
     /// Accesses that failed (outcome `error`) in the window.
     pub errors: u32,
@@ -64,13 +66,19 @@ impl WindowFeatures {
     /// `(k / m) · (k − 1) / 2` for `k` denied of `m` patient accesses: nothing for one (a
     /// mistake, or the refusal before an emergency's break-the-glass), 1 for three or more
     /// (measured on 12 simulated hospitals: 12 of 982 benign actor-hours with a denial had two
-    /// within 5 minutes, none three).
+    /// within 5 minutes, none three), and for two patients refused (the two refusals before a
+    /// glass are one patient's; measured on 8 simulated hospitals: two benign refusals had
+    /// another patient's within 5 minutes, and 200 attacks').
     pub fn denied_share(&self) -> f64 {
         if self.patient_events == 0 {
             return 0.0;
         }
         let denied = f64::from(self.denied);
-        let count = ((denied - 1.0) / 2.0).clamp(0.0, 1.0);
+        let count = if self.refused_patients >= 2 {
+            1.0
+        } else {
+            ((denied - 1.0) / 2.0).clamp(0.0, 1.0)
+        };
         clamp01(denied / f64::from(self.patient_events) * count)
     }
 

@@ -860,24 +860,30 @@ fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits
 }
 
 #[test]
-fn three_refused_accesses_to_other_wards_patients_alert_one_does_not() {
-    let (mut d, _) = hospital();
-    // A read, a search naming a patient, a read: all refused.
-    let refused = |k: i64, action: AccessAction| {
-        let mut e = staff_event(
-            "n2",
-            "Ward A",
-            day4(11) + 40 * k,
-            Some(&format!("Patient/b{}", 5 + k)),
-            action,
-        );
+fn refused_accesses_to_two_patients_alert_one_refused_twice_does_not() {
+    let refused = |k: i64, patient: &str, action: AccessAction| {
+        let mut e = staff_event("n2", "Ward A", day4(11) + 40 * k, Some(patient), action);
         e.outcome = AccessOutcome::Deny;
         e
     };
-    let first = d.score(&refused(0, AccessAction::Read));
+    // Her own ward's patients, so that the refusals alone count (a patient who denied her, or
+    // records someone else's): one refused twice (her chart, then a search for her results)
+    // is a mistake, or the moment before an emergency's break-the-glass.
+    let (mut d, _) = hospital();
+    let first = d.score(&refused(0, "Patient/a5", AccessAction::Read));
     assert!(!first.alert, "{first:?}");
-    d.score(&refused(1, AccessAction::Search));
-    let third = d.score(&refused(2, AccessAction::Read));
+    let again = d.score(&refused(1, "Patient/a5", AccessAction::Search));
+    assert!(!again.alert, "{again:?}");
+    // Two patients refused: trying record after record.
+    let (mut d, _) = hospital();
+    d.score(&refused(0, "Patient/a5", AccessAction::Read));
+    let other = d.score(&refused(1, "Patient/a6", AccessAction::Search));
+    assert_alerts_for(&other, "2 of 2 patient accesses");
+    // And so do three refusals of other wards' patients.
+    let (mut d, _) = hospital();
+    d.score(&refused(0, "Patient/b5", AccessAction::Read));
+    d.score(&refused(1, "Patient/b6", AccessAction::Search));
+    let third = d.score(&refused(2, "Patient/b7", AccessAction::Read));
     assert_alerts_for(&third, "3 of 3 patient accesses");
 }
 

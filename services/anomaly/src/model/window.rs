@@ -27,6 +27,9 @@ struct Entry {
 struct PatientCounts {
     reads: u32,
     searches: u32,
+    /// Reads (or searches naming her) refused.
+    #[serde(default)]
+    refused: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,6 +62,9 @@ pub(super) struct ActorState {
     /// Reads and writes of patients' data in the window, and how many were denied.
     share_events: u32,
     denied: u32,
+    /// Patients whose reading was refused in the window.
+    #[serde(default)]
+    refused_patients: usize,
     /// Failed (denied) logins in the window.
     failed_logins: u32,
     /// Accesses that failed (outcome `error`: a record that does not exist) in the window.
@@ -150,7 +156,21 @@ impl ActorState {
         let counts = self.patients.entry(patient).or_default();
         let before = counts.class();
         match touch {
-            Touch::Read { .. } => step(&mut counts.reads),
+            Touch::Read { denied } => {
+                step(&mut counts.reads);
+                if denied {
+                    let was_refused = counts.refused > 0;
+                    step(&mut counts.refused);
+                    let refused = counts.refused > 0;
+                    if refused != was_refused {
+                        self.refused_patients = if refused {
+                            self.refused_patients.saturating_add(1)
+                        } else {
+                            self.refused_patients.saturating_sub(1)
+                        };
+                    }
+                }
+            }
             _ => step(&mut counts.searches),
         }
         let after = counts.class();
@@ -224,6 +244,7 @@ impl ActorState {
             baseline: self.baseline,
             patient_events: self.share_events,
             denied: self.denied,
+            refused_patients: self.refused_patients,
             failed_logins: self.failed_logins,
             errors: self.errors,
         }
