@@ -254,6 +254,8 @@ pub struct EventKeys {
     pub export: bool,
     pub research: bool,
     pub count: u32,
+    /// The actor, as a group knows its members (a truncated hash; 0 for none).
+    pub member: u32,
     /// The event opens a patient not seen by this actor in the current hour.
     pub new_patient_this_hour: bool,
     /// The event reads data (read, search, export, break-glass): what volume counts. Writes
@@ -568,6 +570,57 @@ pub struct GroupBaseline {
     /// Whole records its members pulled in one request that raised no suspicion.
     #[serde(default)]
     pub whole_records: u32,
+    /// The first [`TYPICAL_MEMBERS`] members seen doing each resource type and purpose.
+    #[serde(default)]
+    type_members: KeyMap<Members>,
+    #[serde(default)]
+    purpose_members: KeyMap<Members>,
+    /// The group's first [`GROUP_OF_MEMBERS`] members.
+    #[serde(default)]
+    members: Members,
+}
+
+/// Members of a group who must have done something for it to be the group's work, not one
+/// member's: measured on a simulated hospital, an admissions clerk's exfiltration (700
+/// searches of every kind of clinical data) made a second clerk's reading of clinical notes
+/// days later ordinary for the department.
+pub const TYPICAL_MEMBERS: usize = 2;
+/// Members a group must have for one member's habit to be hers alone (in a team of two, one
+/// is half the team).
+pub const GROUP_OF_MEMBERS: usize = 3;
+
+/// The first members seen doing something (truncated hashes).
+type Members = Vec<u32>;
+
+/// Notes that `member` did `key`; `counted_before`: the group had done it before (in a state
+/// saved before members were noted, its unknown members count as enough).
+fn note_member(
+    members: &mut KeyMap<Members>,
+    key: u64,
+    member: u32,
+    cap: usize,
+    counted_before: bool,
+) {
+    if key == 0 || member == 0 || (members.len() >= cap && !members.contains_key(&key)) {
+        return;
+    }
+    let seen = members.entry(key).or_insert_with(|| {
+        if counted_before {
+            vec![0; TYPICAL_MEMBERS]
+        } else {
+            Vec::new()
+        }
+    });
+    if seen.len() < TYPICAL_MEMBERS && !seen.contains(&member) {
+        seen.push(member);
+    }
+}
+
+/// Whether only one member other than `member` ever did it (nothing known: no).
+fn one_others_habit(members: &KeyMap<Members>, key: u64, member: u32) -> bool {
+    members
+        .get(&key)
+        .is_some_and(|seen| seen.len() < TYPICAL_MEMBERS && !seen.contains(&member))
 }
 
 impl GroupBaseline {
@@ -620,15 +673,24 @@ impl GroupBaseline {
         }
         let total = self.total;
         let of = |n: f32| rarity(n, total);
+        // What one other member alone does is not the group's work, however often she did it.
+        let group = self.members.len() >= GROUP_OF_MEMBERS;
+        let count = |counts: &KeyMap<f32>, members: &KeyMap<Members>, key: u64| {
+            if group && one_others_habit(members, key, k.member) {
+                0.0
+            } else {
+                counts.get(&key).copied().unwrap_or(0.0)
+            }
+        };
         Rarity {
             action: of(self.actions[k.action]),
             resource: if k.resource != 0 {
-                of(self.types.get(&k.resource).copied().unwrap_or(0.0))
+                of(count(&self.types, &self.type_members, k.resource))
             } else {
                 0.0
             },
             purpose: if k.purpose != 0 {
-                of(self.purposes.get(&k.purpose).copied().unwrap_or(0.0))
+                of(count(&self.purposes, &self.purpose_members, k.purpose))
             } else {
                 0.0
             },
@@ -647,12 +709,24 @@ impl GroupBaseline {
     pub fn record(&mut self, k: &EventKeys) {
         self.hours[k.hour] += 1.0;
         self.total += 1.0;
+        if k.member != 0
+            && self.members.len() < GROUP_OF_MEMBERS
+            && !self.members.contains(&k.member)
+        {
+            self.members.push(k.member);
+        }
         self.actions[k.action] += 1.0;
         if k.resource != 0 && (self.types.len() < 256 || self.types.contains_key(&k.resource)) {
-            *self.types.entry(k.resource).or_default() += 1.0;
+            let count = self.types.entry(k.resource).or_default();
+            *count += 1.0;
+            let before = *count > 1.0;
+            note_member(&mut self.type_members, k.resource, k.member, 256, before);
         }
         if k.purpose != 0 && (self.purposes.len() < 64 || self.purposes.contains_key(&k.purpose)) {
-            *self.purposes.entry(k.purpose).or_default() += 1.0;
+            let count = self.purposes.entry(k.purpose).or_default();
+            *count += 1.0;
+            let before = *count > 1.0;
+            note_member(&mut self.purpose_members, k.purpose, k.member, 64, before);
         }
         self.break_glass += f32::from(u8::from(k.break_glass));
         self.research += f32::from(u8::from(k.research));
@@ -922,6 +996,46 @@ mod tests {
         let mut odd = keys(0);
         odd.resource = 42;
         assert_eq!(g.misuse(&odd), 1.0);
+    }
+
+    #[test]
+    fn one_members_habit_is_not_her_groups() {
+        // Three clerks search patients; one of them also reads 700 clinical notes (type 9).
+        let clerks = |team: u32| {
+            let mut g = GroupBaseline::default();
+            for i in 0..3000 {
+                let mut k = keys(i);
+                k.member = 1 + (i as u32 % team);
+                g.record(&k);
+            }
+            for i in 0..700 {
+                let mut k = keys(3000 + i);
+                k.member = 1;
+                k.resource = 9;
+                g.record(&k);
+            }
+            g
+        };
+        let notes = |member: u32| {
+            let mut k = keys(4000);
+            k.member = member;
+            k.resource = 9;
+            k
+        };
+        let team = clerks(3);
+        assert_eq!(team.misuse(&notes(2)), 1.0, "another clerk's reading");
+        assert_eq!(team.misuse(&notes(1)), 0.0, "her own habit, for her group");
+        // Once a second clerk reads them too, it is the team's work.
+        let mut shared = clerks(3);
+        for i in 0..50 {
+            let mut k = keys(5000 + i);
+            k.member = 2;
+            k.resource = 9;
+            shared.record(&k);
+        }
+        assert_eq!(shared.misuse(&notes(3)), 0.0);
+        // In a team of two, one is half the team.
+        assert_eq!(clerks(2).misuse(&notes(2)), 0.0);
     }
 }
 
