@@ -46,7 +46,7 @@
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2`, `k/m` once two patients were refused (one is a mistake or a glass about to be broken; three, or two patients, hardly ever benign); or `n` failed accesses (records that do not exist): `(n − 1) / 3` | 0.85 |
-//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account; 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
+//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)`; 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²` | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
@@ -775,7 +775,7 @@ struct Context {
     broke_in: bool,
     /// A second failed sign-in from an address and a device both new to the account.
     stranger: bool,
-    /// A sign-in from an address and a device both new to the account, at an odd hour.
+    /// A sign-in from an address new to the account (and to the organisation), at an odd hour.
     odd_sign_in: bool,
     sign_ins: SignInFailures,
 }
@@ -1184,17 +1184,23 @@ impl Detector {
         };
         // A sign-in that worked after failed attempts, from an address and a device the account
         // never used: a guessed or stolen password (measured: one such benign sign-in in
-        // 6,000 of a simulated hospital, every stolen credential's).
+        // 6,000 of a simulated hospital, every stolen credential's). At an hour the account does
+        // not work, an address never seen is enough (the thief's phone may run the browser
+        // half her ward uses).
         let broke_in = event.action == AccessAction::Login
             && event.outcome == AccessOutcome::Permit
             && window.failed_logins >= 1
-            && signals.new_source >= 0.9;
-        // Without a failure, at an hour the account does not work: someone else's hands
+            && (signals.new_source >= 0.9
+                || (signals.address >= 0.9 && signals.odd_hour >= ODD_SIGN_IN_HOUR));
+        // Without a failure, at an hour the account does not work, from an address never seen
+        // (nor the organisation's) and a device new at least to her: someone else's hands
         // (measured on 37 simulated hospitals: 1-7 benign sign-ins a hospital in two weeks, and
-        // a fifth of stolen credentials found at the sign-in instead of the first read).
+        // a fifth of stolen credentials found at the sign-in instead of the first read; with a
+        // device her department knows too, 15 more false alerts and six more found at once).
         let odd_sign_in = event.action == AccessAction::Login
             && event.outcome == AccessOutcome::Permit
-            && signals.new_source >= 0.9
+            && signals.address >= 0.9
+            && signals.new_source >= 0.6
             && signals.odd_hour >= ODD_SIGN_IN_HOUR;
         v.set(
             Feature::FailedLogins,
@@ -2086,6 +2092,15 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
+/// Where a strange sign-in came from, in words.
+fn strange_source(signals: &baselines::ActorSignals) -> &'static str {
+    if signals.agent >= 0.9 {
+        "an address and device this account never used"
+    } else {
+        "an address this account never used"
+    }
+}
+
 fn phrase(feature: Feature, c: &Context) -> String {
     let e = &c.explanation;
     match feature {
@@ -2124,13 +2139,14 @@ fn phrase(feature: Feature, c: &Context) -> String {
             c.window.denied, c.window.patient_events
         ),
         Feature::FailedLogins if c.broke_in => format!(
-            "signed in after {} failed attempts, from an address and device this account never used",
-            c.window.failed_logins
+            "signed in after {} failed attempts, from {}",
+            c.window.failed_logins,
+            strange_source(&c.signals)
         ),
-        Feature::FailedLogins if c.odd_sign_in && !c.broke_in => {
-            "signed in at an hour this account does not work, from an address and device it never used"
-                .into()
-        }
+        Feature::FailedLogins if c.odd_sign_in && !c.broke_in => format!(
+            "signed in at an hour this account does not work, from {}",
+            strange_source(&c.signals)
+        ),
         Feature::FailedLogins if c.sign_ins.spray() => format!(
             "{} failed logins for {} accounts from one address in 5 minutes",
             c.sign_ins.failures, c.sign_ins.accounts
@@ -2167,9 +2183,7 @@ fn phrase(feature: Feature, c: &Context) -> String {
             (true, false) => "new address".into(),
             // Neither new by itself (the department's, or first seen within the day): name
             // the newer of the two.
-            (false, false) if c.signals.agent > c.signals.address => {
-                "recently new device".into()
-            }
+            (false, false) if c.signals.agent > c.signals.address => "recently new device".into(),
             (false, false) => "recently new address".into(),
         },
         Feature::RoleMisuse => "something this role or department never does".into(),

@@ -860,6 +860,69 @@ fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits
 }
 
 #[test]
+fn a_night_sign_in_from_an_address_never_seen_alerts_whatever_the_device() {
+    let (mut hospital, _) = hospital();
+    // n0 reads her patients from her phone: its browser is one Ward A uses every day.
+    for k in 0..25 {
+        let mut e = staff_event(
+            "n0",
+            "Ward A",
+            day4(-10) + 60 * k,
+            Some(&format!("Patient/a{}", k % 20)),
+            AccessAction::Read,
+        );
+        e.source.user_agent = Some("Mobile Safari/604.1".into());
+        hospital.score(&e);
+    }
+    let sign_in = |seconds: i64, outcome: AccessOutcome, agent: &str| {
+        let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
+        e.outcome = outcome;
+        e.source = Source {
+            ip: Some("92.40.5.113".into()),
+            user_agent: Some(agent.into()),
+        };
+        e
+    };
+    // At 03:00 (n3 works 08:00-17:00), from an address nobody of the hospital uses, on a
+    // browser her ward knows: someone else's hands.
+    let mut d = hospital.clone();
+    let night = d.score(&sign_in(
+        day4(3),
+        AccessOutcome::Permit,
+        "Mobile Safari/604.1",
+    ));
+    assert_alerts_for(
+        &night,
+        "hour this account does not work, from an address this",
+    );
+    // With her own browser, after a mistyped password: the same.
+    let mut d = hospital.clone();
+    d.score(&sign_in(day4(3), AccessOutcome::Deny, "Workstation/1.0"));
+    let after = d.score(&sign_in(
+        day4(3) + 20,
+        AccessOutcome::Permit,
+        "Workstation/1.0",
+    ));
+    assert_alerts_for(&after, "signed in after 1 failed attempts");
+    // By day both wait for what she reads.
+    let mut d = hospital.clone();
+    let day = d.score(&sign_in(
+        day4(10),
+        AccessOutcome::Permit,
+        "Mobile Safari/604.1",
+    ));
+    assert!(!day.alert, "{day:?}");
+    let mut d = hospital;
+    d.score(&sign_in(day4(10), AccessOutcome::Deny, "Workstation/1.0"));
+    let day = d.score(&sign_in(
+        day4(10) + 20,
+        AccessOutcome::Permit,
+        "Workstation/1.0",
+    ));
+    assert!(!day.alert, "{day:?}");
+}
+
+#[test]
 fn refused_accesses_to_two_patients_alert_one_refused_twice_does_not() {
     let refused = |k: i64, patient: &str, action: AccessAction| {
         let mut e = staff_event("n2", "Ward A", day4(11) + 40 * k, Some(patient), action);
