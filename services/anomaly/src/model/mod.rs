@@ -39,7 +39,7 @@
 //! | feature | value `f` | `w` |
 //! |---|---|---|
 //! | `no_relationship` | `u` | 0.40 |
-//! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record) | 0.75 |
+//! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record), or `role_misuse · s` if more (explained or not, what the role never does on a restricted record: the clerk who admitted the VIP reading her medication) | 0.75 |
 //! | `dormant_unexplained` | `u ·` dormancy (nobody else touched the patient for 1 → 7 days; never, once the model is mature) | 0.55 |
 //! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) and the undiscounted unexplained `· role_misuse` (a habit of unexplained work excuses the role's own work, not what it never does) | 0.60 |
 //! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
@@ -762,6 +762,9 @@ fn sensitivity(event: &AccessEvent) -> f64 {
 struct Context {
     explanation: Explanation,
     sensitivity: f64,
+    /// A restricted record counts for what the role never does on it, more than for being
+    /// unexplained.
+    sensitive_misuse: bool,
     spree: usize,
     window: patterns::WindowFeatures,
     searches: usize,
@@ -1090,17 +1093,6 @@ impl Detector {
 
         // A department whose work is unexplained by nature (admissions, coding) still has no
         // reason to open a VIP's record: its habit discounts a restricted record's signal less.
-        let floor = 0.3 + 0.3 * sens;
-        let mut v = Values::default();
-        v.set(Feature::NoRelationship, u);
-        v.set(
-            Feature::SensitiveUnexplained,
-            sens * raw_unexplained * weight * (floor + (1.0 - floor) * ordinary),
-        );
-        v.set(
-            Feature::DormantUnexplained,
-            u * explanation.dormant * ordinary_dormant,
-        );
         // What the actor herself does habitually is not misuse however rare for her group: a
         // type she reads (with its actions), a purpose she declares, each on its own (the coder
         // who reads her usual documents, but for treatment, is misusing her role). A glass
@@ -1117,6 +1109,21 @@ impl Detector {
             rarity.purpose
                 * habit(keys.base.purpose != 0 && actor.baseline.knows_purpose(keys.base.purpose))
         });
+        let floor = 0.3 + 0.3 * sens;
+        let mut v = Values::default();
+        v.set(Feature::NoRelationship, u);
+        // Explained or not, what the role never does on a very restricted record is no reason
+        // to open it (the admissions clerk who admitted the VIP, reading her medication).
+        let sensitive_unexplained = raw_unexplained * (floor + (1.0 - floor) * ordinary);
+        let sensitive_misuse = misuse > sensitive_unexplained;
+        v.set(
+            Feature::SensitiveUnexplained,
+            sens * weight * sensitive_unexplained.max(misuse),
+        );
+        v.set(
+            Feature::DormantUnexplained,
+            u * explanation.dormant * ordinary_dormant,
+        );
         // Unexplained, or far more patients than usual, in unusual circumstances: the stolen
         // credential's session, the exfiltration from home. A habit of unexplained work excuses
         // the role's own work, not what it never does: there the access counts undiscounted
@@ -1625,6 +1632,7 @@ impl Detector {
         let context = Context {
             explanation,
             sensitivity: sens,
+            sensitive_misuse,
             spree,
             window,
             searches,
@@ -2108,10 +2116,24 @@ fn phrase(feature: Feature, c: &Context) -> String {
             "first access to this patient, no care relationship".into()
         }
         Feature::NoRelationship => "no care relationship to this patient".into(),
-        Feature::SensitiveUnexplained if c.sensitivity >= 1.0 => {
-            "very restricted (V) record, e.g. a VIP, with no care relationship".into()
-        }
-        Feature::SensitiveUnexplained => "restricted (R) record with no care relationship".into(),
+        Feature::SensitiveUnexplained => format!(
+            "{} record{}, {}",
+            if c.sensitivity >= 1.0 {
+                "very restricted (V)"
+            } else {
+                "restricted (R)"
+            },
+            if c.sensitivity >= 1.0 {
+                ", e.g. a VIP"
+            } else {
+                ""
+            },
+            if c.sensitive_misuse {
+                "opened for what this role or department never does"
+            } else {
+                "with no care relationship"
+            }
+        ),
         Feature::DormantUnexplained => "a record nobody else has touched lately".into(),
         Feature::UnexplainedContext => "unexplained access in unusual circumstances".into(),
         Feature::UnexplainedSpree => {

@@ -923,6 +923,64 @@ fn a_night_sign_in_from_an_address_never_seen_alerts_whatever_the_device() {
 }
 
 #[test]
+fn a_clerk_who_admitted_a_vip_may_see_her_admission_not_her_medication() {
+    // The hospital, and three admissions clerks who register Ward A's patients (their
+    // encounters) and look up their demographics every day.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for clerk in 0..3 {
+            for k in 0..60 {
+                let patient = format!("Patient/a{}", (k + clerk) % 20);
+                let at = day * 86_400 + 8 * 3600 + clerk * 29 + k * 400;
+                let mut look = staff_event(
+                    &format!("k{clerk}"),
+                    "Admissions",
+                    at,
+                    Some(&patient),
+                    AccessAction::Read,
+                );
+                look.resource_type = Some("Patient".into());
+                events.push(look);
+                let mut admit = staff_event(
+                    &format!("k{clerk}"),
+                    "Admissions",
+                    at + 60,
+                    Some(&patient),
+                    AccessAction::Create,
+                );
+                admit.resource_type = Some("Encounter".into());
+                events.push(admit);
+            }
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut d = uncalibrated();
+    for e in &events {
+        d.score(e);
+    }
+    // Patient/a3 is a VIP: her record is labelled V.
+    let vip = |k: i64, resource: &str| {
+        let mut e = staff_event(
+            "k1",
+            "Admissions",
+            day4(11) + 60 * k,
+            Some("Patient/a3"),
+            AccessAction::Read,
+        );
+        e.resource_type = Some(resource.into());
+        e.confidentiality = Some("V".into());
+        e
+    };
+    let admission = d.score(&vip(0, "Patient"));
+    assert!(!admission.alert, "{admission:?}");
+    let medication = d.score(&vip(1, "MedicationRequest"));
+    assert_alerts_for(
+        &medication,
+        "very restricted (V) record, e.g. a VIP, opened for what",
+    );
+}
+
+#[test]
 fn refused_accesses_to_two_patients_alert_one_refused_twice_does_not() {
     let refused = |k: i64, patient: &str, action: AccessAction| {
         let mut e = staff_event("n2", "Ward A", day4(11) + 40 * k, Some(patient), action);
