@@ -131,10 +131,10 @@
 //!
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
 //! `anomaly evaluate`; tuned on seeds 1-2, misses read on 37): on seeds 1-8 with the clinical
-//! record's care facts and patient labels precision 0.82-0.95, recall of attack events
-//! 0.99, false-positive rate 0.15-0.36%, 26-27 of 27 incidents, median delay 59-60 s; from the
-//! access events alone precision 0.84-0.92, recall 0.98-0.99, median delay 59-74 s; over 37
-//! seeds precision at least 0.821 and 0.843 (model of 2026-12-03 07:15).
+//! record's care facts and patient labels precision 0.83-0.95, recall of attack events
+//! 0.99, false-positive rate 0.15-0.34%, 26-27 of 27 incidents, median delay 59-60 s; from the
+//! access events alone precision 0.84-0.92, recall 0.98-0.99, median delay 59-60 s; over 37
+//! seeds precision at least 0.832 and 0.844 (model of 2026-12-03 09:10).
 //!
 //! # Memory
 //!
