@@ -39,7 +39,7 @@
 //! | feature | value `f` | `w` |
 //! |---|---|---|
 //! | `no_relationship` | `u` | 0.40 |
-//! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record), or `role_misuse · s` if more (explained or not, what the role never does on a restricted record: the clerk who admitted the VIP reading her medication) | 0.75 |
+//! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record), or `role_misuse · s` if more and the actor is mature (explained or not, what the role never does on a restricted record: the clerk who admitted the VIP reading her medication) | 0.75 |
 //! | `dormant_unexplained` | `u ·` dormancy (nobody else touched the patient for 1 → 7 days; never, once the model is mature) | 0.55 |
 //! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) and the undiscounted unexplained `· role_misuse` (a habit of unexplained work excuses the role's own work, not what it never does) | 0.60 |
 //! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
@@ -134,7 +134,7 @@
 //! record's care facts and patient labels precision 0.83-0.95, recall of attack events
 //! 0.99, false-positive rate 0.15-0.34%, 26-27 of 27 incidents, median delay 59-60 s; from the
 //! access events alone precision 0.84-0.92, recall 0.98-0.99, median delay 59-60 s; over 37
-//! seeds precision at least 0.832 and 0.844 (model of 2026-12-03 09:10).
+//! seeds precision at least 0.832 and 0.844 (model of 2026-12-03 09:55).
 //!
 //! # Memory
 //!
@@ -1114,11 +1114,18 @@ impl Detector {
         v.set(Feature::NoRelationship, u);
         // Explained or not, what the role never does on a very restricted record is no reason
         // to open it (the admissions clerk who admitted the VIP, reading her medication).
+        // Only once the actor has a history: until then her own habits cannot excuse what her
+        // role seldom does (a researcher's first cohort search, a VIP among its patients).
         let sensitive_unexplained = raw_unexplained * (floor + (1.0 - floor) * ordinary);
-        let sensitive_misuse = misuse > sensitive_unexplained;
+        let sensitive_misuse = signals.mature && misuse > sensitive_unexplained;
         v.set(
             Feature::SensitiveUnexplained,
-            sens * weight * sensitive_unexplained.max(misuse),
+            sens * weight
+                * if sensitive_misuse {
+                    misuse
+                } else {
+                    sensitive_unexplained
+                },
         );
         v.set(
             Feature::DormantUnexplained,
