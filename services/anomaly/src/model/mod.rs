@@ -1630,7 +1630,7 @@ impl Detector {
             }
             if !suspicious && !in_incident {
                 self.networks
-                    .record(keys.org, keys.base.ip_network, keys.actor, t);
+                    .record(keys.org, keys.base.ip_network, keys.base.member, t);
             }
             self.calibrator.observe(t, keys.actor, raw);
         }

@@ -44,8 +44,9 @@ impl Default for OrganisationNetworks {
 }
 
 impl OrganisationNetworks {
-    /// Learns that `actor` of `organisation` used `network` at `t` without suspicion.
-    pub fn record(&mut self, organisation: u64, network: u64, actor: u64, t: i64) {
+    /// Learns that `member` (as groups know their members: [`super::baselines::EventKeys::member`])
+    /// of `organisation` used `network` at `t` without suspicion.
+    pub fn record(&mut self, organisation: u64, network: u64, member: u32, t: i64) {
         if network == 0 {
             return;
         }
@@ -53,7 +54,6 @@ impl OrganisationNetworks {
             .seen
             .get_or_insert_with(pair(organisation, network), NetworkUse::default);
         entry.last = entry.last.max(t);
-        let member = (actor ^ (actor >> 32)) as u32;
         if entry.members.len() < MEMBERS && !entry.members.contains(&member) {
             entry.members.push(member);
         }
@@ -78,7 +78,7 @@ mod tests {
     fn a_network_eight_members_use_is_the_organisations_for_a_week() {
         let mut networks = OrganisationNetworks::default();
         let (hospital, other, vpn) = (1, 2, 77);
-        for member in 0..7u64 {
+        for member in 0..7u32 {
             networks.record(hospital, vpn, 1000 + member, 100);
             // One member many times is still one member.
             networks.record(hospital, vpn, 1000, 100);
