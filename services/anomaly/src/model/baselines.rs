@@ -592,6 +592,23 @@ pub const GROUP_OF_MEMBERS: usize = 3;
 /// The first members seen doing something (truncated hashes).
 type Members = Vec<u32>;
 
+/// Counts that `member` did `key` (a resource type, a purpose), among at most `cap` keys.
+fn count_done(
+    counts: &mut KeyMap<f32>,
+    members: &mut KeyMap<Members>,
+    key: u64,
+    member: u32,
+    cap: usize,
+) {
+    if key == 0 || (counts.len() >= cap && !counts.contains_key(&key)) {
+        return;
+    }
+    let count = counts.entry(key).or_default();
+    *count += 1.0;
+    let counted_before = *count > 1.0;
+    note_member(members, key, member, cap, counted_before);
+}
+
 /// Notes that `member` did `key`; `counted_before`: the group had done it before (in a state
 /// saved before members were noted, its unknown members count as enough).
 fn note_member(
@@ -716,18 +733,20 @@ impl GroupBaseline {
             self.members.push(k.member);
         }
         self.actions[k.action] += 1.0;
-        if k.resource != 0 && (self.types.len() < 256 || self.types.contains_key(&k.resource)) {
-            let count = self.types.entry(k.resource).or_default();
-            *count += 1.0;
-            let before = *count > 1.0;
-            note_member(&mut self.type_members, k.resource, k.member, 256, before);
-        }
-        if k.purpose != 0 && (self.purposes.len() < 64 || self.purposes.contains_key(&k.purpose)) {
-            let count = self.purposes.entry(k.purpose).or_default();
-            *count += 1.0;
-            let before = *count > 1.0;
-            note_member(&mut self.purpose_members, k.purpose, k.member, 64, before);
-        }
+        count_done(
+            &mut self.types,
+            &mut self.type_members,
+            k.resource,
+            k.member,
+            256,
+        );
+        count_done(
+            &mut self.purposes,
+            &mut self.purpose_members,
+            k.purpose,
+            k.member,
+            64,
+        );
         self.break_glass += f32::from(u8::from(k.break_glass));
         self.research += f32::from(u8::from(k.research));
     }
