@@ -22,7 +22,7 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     fmt::Write as _,
-    io::{self, BufRead},
+    io::{self, BufRead, Write as _},
     path::{Path, PathBuf},
     process::ExitCode,
 };
@@ -649,18 +649,25 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     match run(&args) {
         Ok(report) => {
-            if args.json {
+            let text = if args.json {
                 match serde_json::to_string_pretty(&report) {
-                    Ok(json) => println!("{json}"),
+                    Ok(json) => json + "\n",
                     Err(e) => {
                         eprintln!("error: {e}");
                         return ExitCode::FAILURE;
                     }
                 }
             } else {
-                print!("{}", table(&report));
+                table(&report)
+            };
+            // A reader that stops early (`| head`) is not an error; print! would panic.
+            match io::stdout().lock().write_all(text.as_bytes()) {
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+                _ => ExitCode::SUCCESS,
             }
-            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -6,6 +6,10 @@ use std::process::ExitCode;
 
 use anomaly::{configuration::Settings, startup::Application};
 
+const USAGE: &str = "usage: anomaly [replay --events FILE.jsonl | simulate ... | evaluate ... | federate train|aggregate ...]
+  with no command: the service (configured from ANOMALY_* environment variables)
+  anomaly COMMAND --help: the command's options";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -14,8 +18,12 @@ fn main() -> ExitCode {
         Some("evaluate") => anomaly::evaluate::main(&args[1..]),
         Some("federate") => anomaly::federated::cli::main(&args[1..]),
         None => serve(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
         Some(other) => {
-            eprintln!("unknown command {other:?}\nusage: anomaly [replay --events FILE.jsonl | simulate ... | evaluate ... | federate train|aggregate ...]");
+            eprintln!("unknown command {other:?}\n{USAGE}");
             ExitCode::from(64)
         }
     }
