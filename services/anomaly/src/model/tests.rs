@@ -569,6 +569,63 @@ fn a_neighbours_dormant_record_at_night_from_home_alerts() {
 }
 
 #[test]
+fn a_patient_reading_her_own_record_does_not_make_it_look_cared_for() {
+    let (hospital, _) = hospital();
+    let dormancy = |scored: &Scored| {
+        scored
+            .contributions
+            .iter()
+            .find(|c| c.feature == "dormant_unexplained")
+            .map_or(0.0, |c| c.value)
+    };
+    let look = |d: &mut Detector| {
+        d.score(&staff_event(
+            "m3",
+            "Ward B",
+            day4(11),
+            Some("Patient/quiet"),
+            AccessAction::Read,
+        ))
+    };
+    // Nobody has touched her record: the look is at a dormant record.
+    let alone = look(&mut hospital.clone());
+    assert!(dormancy(&alone) >= 0.5, "{alone:?}");
+
+    // She read it herself from home ten minutes before: still nobody's care.
+    let mut after_her = hospital.clone();
+    let mut own = event(
+        "portal-user",
+        0,
+        Some("Patient/quiet"),
+        AccessOutcome::Permit,
+    );
+    own.time = staff_event("m3", "Ward B", day4(11) - 600, None, AccessAction::Read).time;
+    own.actor.role = "patient".into();
+    own.actor.organization = None;
+    own.purpose = "PATRQT".into();
+    own.decision = Some(custodian_events::DecisionRecord {
+        basis: "own-record".into(),
+        consents: Vec::new(),
+        break_glass_reason: None,
+    });
+    assert!(!after_her.score(&own).alert);
+    let s = look(&mut after_her);
+    assert_eq!(dormancy(&s), dormancy(&alone), "{s:?}");
+
+    // A nurse of another ward reading it ten minutes before is someone's care of her.
+    let mut after_care = hospital.clone();
+    after_care.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(11) - 600,
+        Some("Patient/quiet"),
+        AccessAction::Read,
+    ));
+    let s = look(&mut after_care);
+    assert!(dormancy(&s) < dormancy(&alone), "{s:?}");
+}
+
+#[test]
 fn covering_another_ward_is_learned_within_a_few_patients() {
     let (mut d, _) = hospital();
     // n4 covers Ward B for a shift: B's active patients, in daytime, from the workstation.
