@@ -372,6 +372,18 @@ impl ActorBaseline {
         t - self.first >= ACTOR_MATURE_AGE && self.events >= ACTOR_MATURE_EVENTS
     }
 
+    /// Whether address `ip` is new to the actor (never used, or first used in the last hour),
+    /// whatever her age: her first days too.
+    pub fn fresh_address(&self, ip: u64, t: i64) -> bool {
+        ip != 0
+            && self
+                .ips
+                .seen
+                .iter()
+                .find(|s| s.key == ip)
+                .is_none_or(|s| t - s.first < HOUR)
+    }
+
     /// Whether the actor read this resource type before (at least twice).
     pub fn knows_type(&self, resource: u64) -> bool {
         self.types.get(resource) >= 2

@@ -897,6 +897,47 @@ fn two_failed_sign_ins_from_a_strangers_address_and_device_alert() {
 }
 
 #[test]
+fn failed_sign_ins_of_a_new_account_from_a_strangers_address_alert() {
+    // A nurse who joined Ward A today: signed in once at the ward's workstation, her own habits
+    // not yet known.
+    let (hospital, _) = hospital();
+    let joined = |d: &mut Detector, actor: &str| {
+        let mut sign_in = staff_event(actor, "Ward A", day4(9), None, AccessAction::Login);
+        sign_in.source.ip = Some("10.20.6.2".into());
+        assert!(!d.score(&sign_in).alert);
+    };
+    let mut d = hospital.clone();
+    joined(&mut d, "n7");
+    let tries: Vec<_> = (0..4)
+        .map(|k| {
+            d.score(&failed_sign_in(
+                "n7",
+                day4(10) + 15 * k,
+                "92.40.5.113",
+                "Workstation/1.0",
+                "bad-credentials",
+            ))
+        })
+        .collect();
+    assert!(!tries[1].alert, "{tries:?}");
+    assert_alerts_for(&tries[3], "failed logins");
+
+    // Locking herself out at the ward's workstation is a typo, however new she is.
+    let mut d = hospital.clone();
+    joined(&mut d, "n8");
+    for k in 0..5 {
+        let s = d.score(&failed_sign_in(
+            "n8",
+            day4(10) + 15 * k,
+            "10.20.6.2",
+            "Workstation/1.0",
+            "bad-credentials",
+        ));
+        assert!(!s.alert, "{s:?}");
+    }
+}
+
+#[test]
 fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits() {
     let sign_in = |seconds: i64| {
         let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
