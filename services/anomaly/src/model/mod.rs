@@ -46,7 +46,7 @@
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2`, `k/m` once two patients were refused (one is a mistake or a glass about to be broken; three, or two patients, hardly ever benign); or `n` failed accesses (records that do not exist): `(n − 1) / 3` | 0.85 |
-//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (for an account too young for its own places, once the stream is a day old, an address new to it that nobody of its department or organisation uses counts 1); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
+//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (an address the account never used that nobody of its department or organisation uses counts 1: address novelty ≥ 0.9, or for an account too young for its own places, new to it in the last hour once the stream is a day old); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²` | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
@@ -984,13 +984,15 @@ impl Detector {
         if signals.address > 0.0 && group_address {
             signals.address_known_to_group();
         }
-        // Before the account's own places are known (its first days), an address new to it
-        // that nobody of its department or organisation uses (once the stream is a day old and
-        // their places are known) is still a stranger's: failed sign-ins from it are guessing.
-        let strange_address = !signals.mature
-            && mature
-            && !group_address
-            && actor.baseline.fresh_address(keys.base.ip, t);
+        // An address the account never used that nobody of its department or organisation uses
+        // is a stranger's, whatever the device: failed sign-ins from it are guessing. Before the
+        // account's own places are known (its first days), one new to it in the last hour,
+        // once the stream is a day old and the organisation's places are known.
+        let strange_address = if signals.mature {
+            signals.address >= 0.9
+        } else {
+            mature && !group_address && actor.baseline.fresh_address(keys.base.ip, t)
+        };
         if signals.agent > 0.0 && dept_base.knows_agent(keys.base.agent) {
             signals.agent_known_to_group();
         }

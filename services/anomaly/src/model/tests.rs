@@ -897,7 +897,7 @@ fn two_failed_sign_ins_from_a_strangers_address_and_device_alert() {
 }
 
 #[test]
-fn failed_sign_ins_of_a_new_account_from_a_strangers_address_alert() {
+fn failed_sign_ins_from_an_address_nobody_of_the_organisation_uses_alert() {
     // A nurse who joined Ward A today: signed in once at the ward's workstation, her own habits
     // not yet known.
     let (hospital, _) = hospital();
@@ -912,6 +912,23 @@ fn failed_sign_ins_of_a_new_account_from_a_strangers_address_alert() {
         .map(|k| {
             d.score(&failed_sign_in(
                 "n7",
+                day4(10) + 15 * k,
+                "92.40.5.113",
+                "Workstation/1.0",
+                "bad-credentials",
+            ))
+        })
+        .collect();
+    assert!(!tries[1].alert, "{tries:?}");
+    assert_alerts_for(&tries[3], "failed logins");
+
+    // The same from a nurse of years, on her own device: four tries from an address she never
+    // used are someone else's.
+    let mut d = hospital.clone();
+    let tries: Vec<_> = (0..4)
+        .map(|k| {
+            d.score(&failed_sign_in(
+                "n3",
                 day4(10) + 15 * k,
                 "92.40.5.113",
                 "Workstation/1.0",
