@@ -898,9 +898,23 @@ fn two_failed_sign_ins_from_a_strangers_address_and_device_alert() {
 
 #[test]
 fn failed_sign_ins_from_an_address_nobody_of_the_organisation_uses_alert() {
+    let (hospital, _) = hospital();
+    // Tries at `actor`'s password from `ip`, with the ward's browser, 15 s apart.
+    let tries = |d: &mut Detector, actor: &str, ip: &str, n: i64| -> Vec<Scored> {
+        (0..n)
+            .map(|k| {
+                d.score(&failed_sign_in(
+                    actor,
+                    day4(10) + 15 * k,
+                    ip,
+                    "Workstation/1.0",
+                    "bad-credentials",
+                ))
+            })
+            .collect()
+    };
     // A nurse who joined Ward A today: signed in once at the ward's workstation, her own habits
     // not yet known.
-    let (hospital, _) = hospital();
     let joined = |d: &mut Detector, actor: &str| {
         let mut sign_in = staff_event(actor, "Ward A", day4(9), None, AccessAction::Login);
         sign_in.source.ip = Some("10.20.6.2".into());
@@ -908,48 +922,20 @@ fn failed_sign_ins_from_an_address_nobody_of_the_organisation_uses_alert() {
     };
     let mut d = hospital.clone();
     joined(&mut d, "n7");
-    let tries: Vec<_> = (0..4)
-        .map(|k| {
-            d.score(&failed_sign_in(
-                "n7",
-                day4(10) + 15 * k,
-                "92.40.5.113",
-                "Workstation/1.0",
-                "bad-credentials",
-            ))
-        })
-        .collect();
-    assert!(!tries[1].alert, "{tries:?}");
-    assert_alerts_for(&tries[3], "failed logins");
+    let from_outside = tries(&mut d, "n7", "92.40.5.113", 4);
+    assert!(!from_outside[1].alert, "{from_outside:?}");
+    assert_alerts_for(&from_outside[3], "failed logins");
 
-    // The same from a nurse of years, on her own device: four tries from an address she never
+    // The same at a nurse of years, with her own device: four tries from an address she never
     // used are someone else's.
-    let mut d = hospital.clone();
-    let tries: Vec<_> = (0..4)
-        .map(|k| {
-            d.score(&failed_sign_in(
-                "n3",
-                day4(10) + 15 * k,
-                "92.40.5.113",
-                "Workstation/1.0",
-                "bad-credentials",
-            ))
-        })
-        .collect();
-    assert!(!tries[1].alert, "{tries:?}");
-    assert_alerts_for(&tries[3], "failed logins");
+    let from_outside = tries(&mut hospital.clone(), "n3", "92.40.5.113", 4);
+    assert!(!from_outside[1].alert, "{from_outside:?}");
+    assert_alerts_for(&from_outside[3], "failed logins");
 
     // Locking herself out at the ward's workstation is a typo, however new she is.
     let mut d = hospital.clone();
     joined(&mut d, "n8");
-    for k in 0..5 {
-        let s = d.score(&failed_sign_in(
-            "n8",
-            day4(10) + 15 * k,
-            "10.20.6.2",
-            "Workstation/1.0",
-            "bad-credentials",
-        ));
+    for s in tries(&mut d, "n8", "10.20.6.2", 5) {
         assert!(!s.alert, "{s:?}");
     }
 }
