@@ -64,11 +64,7 @@ pub trait Handler: Send + Sync + 'static {
 /// A connection for blocking reads: a blocking XREAD must not share the multiplexed
 /// connection other commands use, and needs a response timeout above its BLOCK time.
 pub async fn blocking_connection(url: &str) -> Result<ConnectionManager, EventError> {
-    let client = crate::streams::client(url)?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_response_timeout(Some(Duration::from_secs(30)))
-        .set_connection_timeout(Some(Duration::from_secs(5)));
-    Ok(ConnectionManager::new_with_config(client, config).await?)
+    Ok(crate::streams::connect_waiting(url, Duration::from_secs(30)).await?)
 }
 
 const BLOCK_MS: usize = 1000;
@@ -239,14 +235,36 @@ impl<H: Handler> BatchHandler for OneByOne<H> {
 
 /// The id of the newest message in `stream`, or `0-0` when it is empty. Read it *before*
 /// taking a snapshot, then tail from it: nothing between the two is missed.
+///
+/// Services ask it as they start: a reply that times out (Redis busy on a loaded machine;
+/// the fault harness saw a restarted service exit on it) is asked again for up to
+/// [`crate::streams::CONNECT_WITHIN`], as a first connection is.
 pub async fn latest_id(redis: &mut ConnectionManager, stream: &str) -> Result<String, EventError> {
-    let newest: redis::streams::StreamRangeReply =
-        redis.xrevrange_count(stream, "+", "-", 1).await?;
-    Ok(newest
-        .ids
-        .first()
-        .map(|e| e.id.clone())
-        .unwrap_or_else(|| "0-0".to_string()))
+    let deadline = tokio::time::Instant::now() + crate::streams::CONNECT_WITHIN;
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match redis
+            .xrevrange_count::<_, _, _, _, redis::streams::StreamRangeReply>(stream, "+", "-", 1)
+            .await
+        {
+            Ok(newest) => {
+                return Ok(newest
+                    .ids
+                    .first()
+                    .map(|e| e.id.clone())
+                    .unwrap_or_else(|| "0-0".to_string()))
+            }
+            Err(e)
+                if (e.is_timeout() || e.is_io_error() || e.is_connection_dropped())
+                    && tokio::time::Instant::now() + wait < deadline =>
+            {
+                tracing::warn!(error = %e, stream = stream_label(stream), retry_in_ms = wait.as_millis() as u64, "stream position not read yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Reads every message of a stream after a given id, for replicas.

@@ -277,7 +277,22 @@ pub const CONNECT_WITHIN: std::time::Duration = std::time::Duration::from_secs(3
 /// (seen in the fault harness on a loaded machine: "redis: timed out" after 4 s) should wait
 /// for it, as it would once connected, not exit. Other errors (a wrong password) fail at once.
 pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
-    connect_client(url, client(url)?).await
+    connect_client(url, client(url)?, manager_config()).await
+}
+
+/// [`connect`] for a connection whose commands may wait `response` for their reply (a
+/// consumer's blocking reads), retried the same way: the fault harness on a loaded machine saw
+/// a consumer's first connection time out after 5 s and its service exit.
+pub async fn connect_waiting(
+    url: &str,
+    response: std::time::Duration,
+) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
+    connect_client(
+        url,
+        client(url)?,
+        manager_config().set_response_timeout(Some(response)),
+    )
+    .await
 }
 
 /// [`connect`] with explicit TLS settings.
@@ -285,19 +300,19 @@ pub async fn connect_with(
     url: &str,
     tls: &RedisTls,
 ) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
-    connect_client(url, client_with(url, tls)?).await
+    connect_client(url, client_with(url, tls)?, manager_config()).await
 }
 
 async fn connect_client(
     url: &str,
     client: redis::Client,
+    config: redis::aio::ConnectionManagerConfig,
 ) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     tracing::info!(redis = %redacted(url), "connecting to Redis");
     let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
     let mut wait = std::time::Duration::from_millis(200);
     loop {
-        match redis::aio::ConnectionManager::new_with_config(client.clone(), manager_config()).await
-        {
+        match redis::aio::ConnectionManager::new_with_config(client.clone(), config.clone()).await {
             Ok(manager) => return Ok(manager),
             Err(e)
                 if (e.is_timeout() || e.is_io_error() || e.is_connection_refusal())

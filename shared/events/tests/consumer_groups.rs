@@ -339,3 +339,57 @@ async fn a_group_redis_lost_is_created_again_from_the_start() {
     task.await.unwrap();
     cleanup(&mut redis, &stream).await;
 }
+
+/// A service starting while Redis does not answer for longer than a command may wait (a loaded
+/// machine; here `CLIENT PAUSE` on a Redis of the test's own) waits for it: the consumer's
+/// connection and the stream's position are tried again instead of failing the start.
+#[tokio::test]
+async fn a_service_starting_while_redis_does_not_answer_waits_for_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs");
+    let url = format!("redis://127.0.0.1:{port}");
+    let started = Instant::now();
+    let mut admin = loop {
+        match custodian_events::streams::connect(&url).await {
+            Ok(c) => break c,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let mut position = custodian_events::streams::connect(&url).await.unwrap();
+    let (stream, group) = names();
+    let _: String = admin.xadd(&stream, "*", &[("event", "1")]).await.unwrap();
+    // Longer than a reply may take (5 s) and than a connection may take (5 s).
+    let _: () = redis::cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(7000)
+        .arg("ALL")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let (newest, consumer) = tokio::join!(
+        custodian_events::consumer::latest_id(&mut position, &stream),
+        GroupConsumer::new(&url, stream.clone(), &group, "starting"),
+    );
+    server.kill().ok();
+    server.wait().ok();
+    assert_ne!(newest.expect("read once Redis answered"), "0-0");
+    consumer.expect("connected once Redis answered");
+}
