@@ -240,31 +240,22 @@ impl<H: Handler> BatchHandler for OneByOne<H> {
 /// the fault harness saw a restarted service exit on it) is asked again for up to
 /// [`crate::streams::CONNECT_WITHIN`], as a first connection is.
 pub async fn latest_id(redis: &mut ConnectionManager, stream: &str) -> Result<String, EventError> {
-    let deadline = tokio::time::Instant::now() + crate::streams::CONNECT_WITHIN;
-    let mut wait = Duration::from_millis(200);
-    loop {
-        match redis
-            .xrevrange_count::<_, _, _, _, redis::streams::StreamRangeReply>(stream, "+", "-", 1)
-            .await
-        {
-            Ok(newest) => {
-                return Ok(newest
-                    .ids
-                    .first()
-                    .map(|e| e.id.clone())
-                    .unwrap_or_else(|| "0-0".to_string()))
-            }
-            Err(e)
-                if (e.is_timeout() || e.is_io_error() || e.is_connection_dropped())
-                    && tokio::time::Instant::now() + wait < deadline =>
-            {
-                tracing::warn!(error = %e, stream = stream_label(stream), retry_in_ms = wait.as_millis() as u64, "stream position not read yet");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e.into()),
+    let newest = crate::streams::while_unreachable("stream position not read yet", || {
+        let mut redis = redis.clone();
+        async move {
+            redis
+                .xrevrange_count::<_, _, _, _, redis::streams::StreamRangeReply>(
+                    stream, "+", "-", 1,
+                )
+                .await
         }
-    }
+    })
+    .await?;
+    Ok(newest
+        .ids
+        .first()
+        .map(|e| e.id.clone())
+        .unwrap_or_else(|| "0-0".to_string()))
 }
 
 /// Reads every message of a stream after a given id, for replicas.

@@ -281,8 +281,7 @@ pub async fn connect(url: &str) -> Result<redis::aio::ConnectionManager, redis::
 }
 
 /// [`connect`] for a connection whose commands may wait `response` for their reply (a
-/// consumer's blocking reads), retried the same way: the fault harness on a loaded machine saw
-/// a consumer's first connection time out after 5 s and its service exit.
+/// consumer's blocking reads), its first connection retried the same way.
 pub async fn connect_waiting(
     url: &str,
     response: std::time::Duration,
@@ -309,16 +308,37 @@ async fn connect_client(
     config: redis::aio::ConnectionManagerConfig,
 ) -> Result<redis::aio::ConnectionManager, redis::RedisError> {
     tracing::info!(redis = %redacted(url), "connecting to Redis");
+    while_unreachable("Redis not reachable yet", || {
+        redis::aio::ConnectionManager::new_with_config(client.clone(), config.clone())
+    })
+    .await
+}
+
+/// Runs `attempt` again while it fails because Redis is slow or away (a timeout, a refused or
+/// dropped connection), for up to [`CONNECT_WITHIN`], waiting 0.2 s doubling to 2 s between
+/// tries: what a service does as it starts, when it cannot yet serve without Redis. Other
+/// errors (a wrong password) are returned at once.
+pub async fn while_unreachable<T, F, Fut>(
+    waiting: &'static str,
+    mut attempt: F,
+) -> Result<T, redis::RedisError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, redis::RedisError>>,
+{
     let deadline = tokio::time::Instant::now() + CONNECT_WITHIN;
     let mut wait = std::time::Duration::from_millis(200);
     loop {
-        match redis::aio::ConnectionManager::new_with_config(client.clone(), config.clone()).await {
-            Ok(manager) => return Ok(manager),
+        match attempt().await {
+            Ok(value) => return Ok(value),
             Err(e)
-                if (e.is_timeout() || e.is_io_error() || e.is_connection_refusal())
+                if (e.is_timeout()
+                    || e.is_io_error()
+                    || e.is_connection_refusal()
+                    || e.is_connection_dropped())
                     && tokio::time::Instant::now() + wait < deadline =>
             {
-                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Redis not reachable yet");
+                tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "{waiting}");
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(std::time::Duration::from_secs(2));
             }
