@@ -31,8 +31,8 @@ use uuid::Uuid;
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
     model::{
-        incidents::LOOKBACK, CareFact, Contribution, Detector, Matured, ModelConfig, Scored,
-        MAX_GRACE, QUIET_LOOK_WAIT,
+        glasses, incidents::MAX_REACH, CareFact, Contribution, Detector, Matured, ModelConfig,
+        Scored, MAX_GRACE, QUIET_LOOK_WAIT,
     },
 };
 
@@ -135,8 +135,9 @@ pub fn settle_all(
 pub const MAX_HELD: usize = 500_000;
 
 impl LateAlerts {
-    /// For a detector: held as long as the longest a late alert can come: its grace period (or
-    /// a visit's), [`LOOKBACK`] or [`QUIET_LOOK_WAIT`].
+    /// For a detector: held as long as the longest a late alert can come (its grace period or
+    /// a visit's, [`QUIET_LOOK_WAIT`], [`glasses::LONE_AFTER`]) and reach back into its
+    /// incident ([`MAX_REACH`]): the events a late alert takes in are marked as live ones are.
     pub fn for_detector(detector: &Detector) -> Self {
         let config = detector.config();
         let grace = config
@@ -145,7 +146,7 @@ impl LateAlerts {
             .clamp(0, MAX_GRACE);
         Self {
             threshold: detector.threshold(),
-            hold: grace.max(LOOKBACK).max(QUIET_LOOK_WAIT) + 1,
+            hold: grace.max(QUIET_LOOK_WAIT).max(glasses::LONE_AFTER) + MAX_REACH + 1,
             held: VecDeque::new(),
             index: HashMap::new(),
             released: 0,

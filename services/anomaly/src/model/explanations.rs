@@ -103,6 +103,8 @@ pub struct Explanation {
     pub first_time: bool,
     /// The patient first appeared in the stream within the last 2 hours (a new admission).
     pub patient_new: bool,
+    /// When someone other than the actor last touched the patient, if anyone did.
+    pub others_last: Option<i64>,
     /// The department that touched the patient most recently (other than the actor's own),
     /// for the covering pattern.
     pub other_department: Option<u64>,
@@ -115,6 +117,7 @@ impl Explanation {
         dormant: 0.0,
         first_time: false,
         patient_new: false,
+        others_last: None,
         other_department: None,
     };
 
@@ -287,6 +290,7 @@ impl Relations {
                 // A new admission is someone else's start (the clerk's registration, the
                 // triage nurse's look), not the actor's own first look minutes ago.
                 e.patient_new = t - p.first <= 2 * HOUR && by_others.is_some();
+                e.others_last = by_others;
                 let reads = self.dept_reads.peek(dept).copied().unwrap_or(0.0).max(20.0);
                 for (other, when) in p.recent {
                     if other == 0 || other == dept || t - when > 3 * DAY {

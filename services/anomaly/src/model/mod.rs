@@ -47,7 +47,7 @@
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2`, `k/m` once two patients were refused (one is a mistake or a glass about to be broken; three, or two patients, hardly ever benign); or `n` failed accesses (records that do not exist): `(n − 1) / 3` | 0.85 |
 //! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (an address the account never used that nobody of its department or organisation uses counts 1: address novelty ≥ 0.9, or for an account too young for its own places, new to it in the last hour once the stream is a day old); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
-//! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²` | 0.85 |
+//! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²`; the habit not counted for an actor with two glasses broken alone in 14 days, on a record nobody else touched in 6 h ([`glasses`]: such a glass waits to see whether it too is alone) | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
 //! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: 1 until the actor or department did it unsuspiciously 3 times, then 0.2; × (0.5 + 0.5 · undiscounted unexplained share) | 0.75 |
@@ -118,8 +118,12 @@
 //! care: dropped if the actor writes for the patient or anyone else touches her record; raised
 //! otherwise, but only where the department's and the actor's guesses are nearly always
 //! followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
-//! nothing when they are not). Another alert of the actor raises its waiting ones at once
-//! (not its guesses: what they turn out to be is what they teach). Time is event time; live,
+//! nothing when they are not). A glass that alerts only without the department's habit (its
+//! actor broke the glass alone twice in 14 days: [`glasses`]) waits [`glasses::LONE_AFTER`]
+//! (3 h) from the session's first glass: dropped if anyone else touches the record or the actor
+//! comes back to it after 30 minutes; raised otherwise ("broke the glass alone 3 times in 14
+//! days"). Another alert of the actor raises its waiting ones at once (not its guesses nor its
+//! glasses: what they turn out to be is what they teach). Time is event time; live,
 //! the consumer also moves it with the wall clock when the stream is quiet ([`Detector::advance`], [`Detector::advance_quiet`]).
 //!
 //! Every [`Scored`] carries its contributions (feature, value, `w·f`), strongest first, the
@@ -162,6 +166,7 @@ pub mod baselines;
 pub mod cache;
 pub mod ensemble;
 pub mod explanations;
+pub mod glasses;
 pub mod habits;
 pub mod incidents;
 pub mod networks;
@@ -184,6 +189,7 @@ pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
 use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
+use glasses::{GlassSessions, LoneGlasses, COMPANY_BEFORE, LONE_AFTER, LONE_HABIT};
 use habits::{Guesses, Habit, HeldHours, NoteDelays, GUESS_ALERTS_UNDER, YOUNG_ACTOR, YOUNG_GROUP};
 use incidents::Incidents;
 use networks::OrganisationNetworks;
@@ -381,6 +387,9 @@ enum Wait {
     /// ward's care of days ago) turning out to be care: the actor writes for the patient, or
     /// anyone else touches her record ([`habits::Guesses`]).
     Guess,
+    /// [`LONE_AFTER`] from the session's first glass: a glass by someone who broke it alone
+    /// before turning out to be alone again, or in company ([`glasses`]).
+    LoneGlass,
 }
 
 /// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
@@ -499,6 +508,9 @@ struct ActorModel {
     /// Whether the actor's guessed first looks turn out to be care.
     #[serde(default)]
     guesses: Guesses,
+    /// The actor's glasses broken alone ([`glasses`]).
+    #[serde(default)]
+    lone_glasses: LoneGlasses,
 }
 
 impl ActorModel {
@@ -516,6 +528,7 @@ impl ActorModel {
             notes: NoteDelays::default(),
             guesses: Guesses::default(),
             usual_minutes: 0,
+            lone_glasses: LoneGlasses::default(),
         }
     }
 }
@@ -575,6 +588,9 @@ pub struct Detector {
     /// The networks each organisation's members use ([`networks`]).
     #[serde(default)]
     networks: OrganisationNetworks,
+    /// Break-the-glass sessions of the last hours ([`glasses`]).
+    #[serde(default)]
+    glass_sessions: GlassSessions,
 }
 
 /// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
@@ -810,6 +826,7 @@ impl Detector {
             departments_seen: false,
             sign_ins: FailedSignIns::default(),
             networks: OrganisationNetworks::default(),
+            glass_sessions: GlassSessions::default(),
         }
     }
 
@@ -929,6 +946,12 @@ impl Detector {
         let t = event.time.timestamp();
         self.clock(t);
         self.mature(t);
+        let actors = &mut self.actors;
+        self.glass_sessions.close(t, |actor, at| {
+            if let Some(a) = actors.get_mut(actor) {
+                a.lone_glasses.learn(at);
+            }
+        });
         let mature = self.first.is_some_and(|f| t - f >= MATURE_AFTER);
         self.departments_seen |= event
             .actor
@@ -1044,6 +1067,20 @@ impl Detector {
                 _ => {}
             }
         }
+        // A glass on a record nobody else touched lately opens (or continues) a session that
+        // may turn out to be broken alone; after the actor's second such, the department's habit
+        // no longer excuses it ([`glasses`]). Returns when the session began.
+        let lone_glass = match keys.patient {
+            Some(patient) if keys.base.break_glass && permitted && !duplicate => {
+                let company = explanation
+                    .others_last
+                    .is_some_and(|last| t - last <= COMPANY_BEFORE);
+                self.glass_sessions
+                    .glass(keys.actor, patient, t, company)
+                    .filter(|_| actor.lone_glasses.recent(t) >= LONE_HABIT)
+            }
+            _ => None,
+        };
         // Habits: actors and departments whose work is population-wide (coding, admissions,
         // services) or who are often first to open a returning patient's record (emergency).
         // An unexplained access is ordinary for them; the factor is 1 − min(1, 2h).
@@ -1243,16 +1280,21 @@ impl Detector {
                     * others
             },
         );
+        // What the break-glass feature is if this glass turns out to be broken alone.
+        let mut alone_glass = 0.0;
         if keys.base.break_glass {
             // An emergency department breaks the glass often, but for its own new patients:
             // its habit alone halves the signal, it does not explain the access.
             let department_habit = 0.5 * (dept_base.break_glass_rate() / 0.01).min(1.0);
-            let context = department_habit
-                .max(f64::from(u8::from(explanation.patient_new)))
-                .max(explanation.strength);
+            let own_context =
+                f64::from(u8::from(explanation.patient_new)).max(explanation.strength);
+            let context = department_habit.max(own_context);
             // Squared: a glass broken with no context at all alerts nearly by itself; the
             // department's habit (the emergency department's) leaves a quarter, not half.
             v.set(Feature::BreakGlass, (1.0 - context).powi(2));
+            if lone_glass.is_some() {
+                alone_glass = (1.0 - own_context).powi(2);
+            }
             let count = actor.baseline.break_glass + 1;
             let own_rate = f64::from(count) / f64::from(actor.baseline.events + 1);
             let peers = role_base
@@ -1354,6 +1396,14 @@ impl Detector {
         // Score, threshold, incident.
         let raw = v.raw();
         let q = self.calibrator.raw_threshold();
+        let alone = lone_glass.map(|start| {
+            let mut alone = v;
+            alone.set(
+                Feature::BreakGlass,
+                alone_glass.max(v.get(Feature::BreakGlass)),
+            );
+            (start, alone)
+        });
         // A search that stands out as a list (its size, its pace) rather than for its first
         // patient: the rest of the list is what it disclosed.
         let list_alert = search
@@ -1397,7 +1447,7 @@ impl Detector {
         let other_waiting = keys.patient.is_some_and(|patient| {
             self.pending
                 .iter()
-                .any(|p| p.actor == keys.actor && p.patient != patient)
+                .any(|p| p.wait == Wait::Grace && p.actor == keys.actor && p.patient != patient)
         });
         // In an open incident too, carried into it or not: documenting for the patient is care
         // whatever the actor did before (a false alert must not make the next half hour's
@@ -1491,6 +1541,17 @@ impl Detector {
                 Why::DepartmentWrote | Why::Department => explanation.strength < 0.9,
                 _ => false,
             };
+        // A glass that alerts only if it was broken alone waits to see whether it was.
+        let lone_glass_wait = alone
+            .filter(|(_, alone)| {
+                !alert
+                    && !deferred
+                    && !duplicate
+                    && q > 0.0
+                    && alone.raw() >= q
+                    && self.pending.len() < MAX_PENDING
+            })
+            .map(|(start, alone)| (start, alone, actor.lone_glasses.recent(t)));
         // A note or an observation written for the patient explains the reads waiting on her;
         // someone else caring for her explains a quiet look, a colleague of the department a
         // waiting alert.
@@ -1677,8 +1738,14 @@ impl Detector {
             sign_ins,
         };
         // Words cost more than the score: only for what someone may read.
-        let worded =
-            self.explain_all || alert || deferred || quiet_look || consult_note || guess || carried;
+        let worded = self.explain_all
+            || alert
+            || deferred
+            || quiet_look
+            || consult_note
+            || guess
+            || carried
+            || lone_glass_wait.is_some();
         let (contributions, reasons) = if worded {
             describe(&v, &context)
         } else {
@@ -1696,12 +1763,15 @@ impl Detector {
             joined,
         };
         if let Some(patient) = settles {
-            self.settle(keys.actor, keys.dept, patient, write);
+            self.settle(keys.actor, keys.dept, patient, write, t);
+            self.glass_sessions.touched(keys.actor, patient, t);
         }
         if alert {
             // The actor's waiting alerts belong to this incident: they come of age now.
-            // Not a guess: whether it was care is what its wait learns.
-            self.mature_where(t, |p| p.actor == keys.actor && p.wait != Wait::Guess);
+            // Not a guess nor a glass: whether it was care, or alone, is what its wait learns.
+            self.mature_where(t, |p| {
+                p.actor == keys.actor && !matches!(p.wait, Wait::Guess | Wait::LoneGlass)
+            });
         } else if let (Some(patient), true, false) =
             (keys.patient, specific || write, self.pending.is_empty())
         {
@@ -1715,9 +1785,12 @@ impl Detector {
         }
         if let (Some(patient), true) = (
             keys.patient,
-            deferred || quiet_look || consult_note || guess,
+            deferred || quiet_look || consult_note || guess || lone_glass_wait.is_some(),
         ) {
-            let (wait, due, alerting) = if deferred {
+            let (wait, due, alerting) = if let Some((start, alone, _)) = lone_glass_wait {
+                let alerting = self.calibrator.score(alone.raw());
+                (Wait::LoneGlass, start + LONE_AFTER, alerting)
+            } else if deferred {
                 let due = t + self.grace_for(keys.actor, sens > 0.0 || employee);
                 let alerting = if carried_into.is_some() {
                     self.threshold.min(1.0)
@@ -1734,22 +1807,28 @@ impl Detector {
             };
             let moved_on_after = match wait {
                 Wait::Grace => t + self.config.grace_seconds.clamp(0, MAX_GRACE),
-                Wait::QuietLook | Wait::ConsultNote | Wait::Guess => never(),
+                Wait::QuietLook | Wait::ConsultNote | Wait::Guess | Wait::LoneGlass => never(),
             };
             let mut waiting = Scored {
                 score: alerting.max(scored.score),
                 alert: true,
                 ..scored.clone()
             };
+            if let Some((_, alone, _)) = lone_glass_wait {
+                (waiting.contributions, waiting.reasons) = describe(&alone, &context);
+            }
             let reason = match wait {
                 Wait::Grace => None,
-                Wait::QuietLook => Some(QUIET_LOOK_REASON),
-                Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON),
-                Wait::ConsultNote => Some(CONSULT_NOTE_REASON),
-                Wait::Guess => Some(GUESS_REASON),
+                Wait::QuietLook => Some(QUIET_LOOK_REASON.to_string()),
+                Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
+                Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
+                Wait::Guess => Some(GUESS_REASON.to_string()),
+                Wait::LoneGlass => Some(lone_glass_reason(
+                    lone_glass_wait.map_or(0, |(_, _, before)| before) + 1,
+                )),
             };
             if let Some(reason) = reason {
-                waiting.reasons.insert(0, reason.into());
+                waiting.reasons.insert(0, reason);
                 waiting.explanation = sentence(&waiting.reasons);
             }
             self.wait(Pending {
@@ -1789,8 +1868,9 @@ impl Detector {
     fn wait(&mut self, p: Pending) {
         *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
         match p.wait {
-            // Grace periods differ by department: kept in order of when they run out.
-            Wait::Grace => {
+            // Grace periods differ by department, glasses wait hours: kept in order of when
+            // they run out.
+            Wait::Grace | Wait::LoneGlass => {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
@@ -1807,15 +1887,17 @@ impl Detector {
         }
     }
 
-    /// `actor` of `dept` touched `patient` (wrote for her if `write`): what waits on her and
-    /// this explains is dropped.
-    fn settle(&mut self, actor: u64, dept: u64, patient: u64, write: bool) {
+    /// `actor` of `dept` touched `patient` at `t` (wrote for her if `write`): what waits on
+    /// her and this explains is dropped.
+    fn settle(&mut self, actor: u64, dept: u64, patient: u64, write: bool, t: i64) {
         if !self.waiting_patients.contains_key(&patient) {
             return;
         }
         let explained = |p: &Pending| {
             p.patient == patient
-                && if p.actor == actor {
+                && if p.wait == Wait::LoneGlass {
+                    glasses::ends_alone(p.actor, p.due - LONE_AFTER, actor, t)
+                } else if p.actor == actor {
                     write
                 } else {
                     match p.wait {
@@ -1825,6 +1907,7 @@ impl Detector {
                         // Anyone's: a consult on a ward's patient, a transfer; not a
                         // neighbour's record, nobody else's business that half hour.
                         Wait::Guess => true,
+                        Wait::LoneGlass => true,
                     }
                 }
         };
@@ -1958,7 +2041,7 @@ impl Detector {
                 Some(p) => {
                     // Not due: put it back where it was.
                     match p.wait {
-                        Wait::Grace => self.pending.push_front(p),
+                        Wait::Grace | Wait::LoneGlass => self.pending.push_front(p),
                         Wait::QuietLook | Wait::ConsultNote | Wait::Guess => {
                             self.looks.push_front(p)
                         }
@@ -2079,6 +2162,13 @@ impl Detector {
 /// The reason an unconfirmed guess alerts with.
 const GUESS_REASON: &str =
     "Opened as if in care (a consult, covering, the ward's earlier stay), but neither a note nor anyone's care followed within 30 minutes, where they nearly always do";
+
+/// The reason a glass broken alone alerts with: the `n`th in [`glasses::REMEMBERED`].
+fn lone_glass_reason(n: usize) -> String {
+    format!(
+        "broke the glass alone {n} times in 14 days: nobody else touched these records within hours, and the user did not come back to them"
+    )
+}
 
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =

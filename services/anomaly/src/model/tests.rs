@@ -2067,3 +2067,105 @@ fn where_guessed_looks_are_seldom_followed_by_care_an_unconfirmed_one_says_nothi
         .collect();
     assert!(late.is_empty(), "{late:?}");
 }
+
+/// The hospital with an emergency department: every day triage nurse `t0` opens each new
+/// patient's record, and a physician (`e0`, `e1`, `e2` in turn) breaks the glass on it minutes
+/// later and again for the results an hour on.
+fn hospital_with_an_emergency_department() -> Detector {
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..12 {
+            let patient = format!("Patient/ed{day}-{k}");
+            let at = day * 86_400 + 8 * 3600 + k * 2400;
+            events.push(staff_event(
+                "t0",
+                "Emergency",
+                at,
+                Some(&patient),
+                AccessAction::Read,
+            ));
+            let doctor = format!("e{}", k % 3);
+            for later in [300, 360, 420, 3900] {
+                events.push(glass(&doctor, at + later, &patient));
+            }
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut detector = uncalibrated();
+    for e in &events {
+        detector.score(e);
+    }
+    detector
+}
+
+fn glass(actor: &str, at: i64, patient: &str) -> AccessEvent {
+    let mut e = staff_event(actor, "Emergency", at, Some(patient), AccessAction::Read);
+    e.break_glass = true;
+    e.purpose = "ETREAT".into();
+    e
+}
+
+#[test]
+fn a_physician_who_breaks_the_glass_alone_again_and_again_alerts() {
+    let mut d = hospital_with_an_emergency_department();
+    // e1 breaks the glass on two records nobody else touches, before or after, and never
+    // comes back to them: each may or may not alert by itself.
+    for (hour, patient) in [(1, "Patient/far0"), (5, "Patient/far1")] {
+        for step in 0..3 {
+            d.score(&glass("e1", day4(hour) + step * 60, patient));
+        }
+    }
+    d.take_matured();
+    let third = glass("e1", day4(12), "Patient/far2");
+    let mut nurse_came = d.clone();
+    let mut colleague = d.clone();
+    let s = d.score(&third);
+    assert!(
+        !s.alert,
+        "the department's habit excuses a glass at first: {s:?}"
+    );
+    // Three hours on, nobody else opened her record and e1 did not come back: the third
+    // glass broken alone alerts.
+    let late = raised_alone(&mut d, &third, day4(12) + glasses::LONE_AFTER + 1);
+    assert!(
+        late.explanation
+            .starts_with("Broke the glass alone 3 times in 14 days"),
+        "{late:?}"
+    );
+    assert!(
+        late.reasons
+            .iter()
+            .any(|r| r.contains("no emergency context")),
+        "{late:?}"
+    );
+
+    // The same glass, then the triage nurse opens the record: a patient who is there.
+    nurse_came.score(&third);
+    nurse_came.score(&staff_event(
+        "t0",
+        "Emergency",
+        day4(12) + 1200,
+        Some("Patient/far2"),
+        AccessAction::Read,
+    ));
+    nurse_came.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(12) + glasses::LONE_AFTER + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(nurse_came.take_matured().is_empty());
+
+    // A colleague whose glasses were all in company breaking one alone is not judged by it.
+    let first = glass("e2", day4(12), "Patient/far2");
+    colleague.score(&first);
+    colleague.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(12) + glasses::LONE_AFTER + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(colleague.take_matured().is_empty());
+}
