@@ -151,6 +151,16 @@ struct Seen {
     count: u32,
 }
 
+/// Events after which an account with one address and one agent is a machine's
+/// ([`ActorBaseline::fixed_source`]).
+pub const FIXED_SOURCE_EVENTS: u32 = 300;
+/// ... and over this long (a nightly job's first nights are not yet all of its work).
+pub const FIXED_SOURCE_AGE: i64 = 3 * DAY;
+/// The share of its events a fixed-source account made from its one address and agent.
+pub const FIXED_SOURCE_SHARE: f64 = 0.9;
+/// The share of a fixed-source account's events a resource type must hold to be its work.
+pub const OWN_TYPE_SHARE: f64 = 0.01;
+
 /// How much of an address's novelty counts when the actor's department uses it every day.
 pub const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
 /// Unsuspicious events of a group from an address that make it one of the group's.
@@ -187,6 +197,11 @@ impl<const N: usize> Sources<N> {
                 .seen
                 .iter()
                 .any(|s| s.key == key && s.count >= GROUP_ADDRESS_SEEN)
+    }
+
+    /// Events from the most used source.
+    fn most_used(&self) -> u32 {
+        self.seen.iter().map(|s| s.count).max().unwrap_or(0)
     }
 
     fn record(&mut self, key: u64, prefix: u64, t: i64) {
@@ -387,6 +402,26 @@ impl ActorBaseline {
     /// Whether the actor read this resource type before (at least twice).
     pub fn knows_type(&self, resource: u64) -> bool {
         self.types.get(resource) >= 2
+    }
+
+    /// Whether the account always ran from one place with one client, as an interface engine
+    /// or a reporting job does and no person does (staff move between workstations, phones and
+    /// home, and their browsers update): [`FIXED_SOURCE_EVENTS`] events or more over
+    /// [`FIXED_SOURCE_AGE`], nearly all
+    /// ([`FIXED_SOURCE_SHARE`]) from one address and one user agent.
+    pub fn fixed_source(&self, t: i64) -> bool {
+        let most = |n: u32| f64::from(n) >= FIXED_SOURCE_SHARE * f64::from(self.events);
+        self.events >= FIXED_SOURCE_EVENTS
+            && t - self.first >= FIXED_SOURCE_AGE
+            && most(self.ips.most_used())
+            && most(self.agents.most_used())
+    }
+
+    /// Whether the resource type is part of the actor's own work: at least
+    /// [`OWN_TYPE_SHARE`] of its events (a handful of reads by someone at the account's
+    /// keyboard are not).
+    pub fn works_with_type(&self, resource: u64) -> bool {
+        f64::from(self.types.get(resource)) >= OWN_TYPE_SHARE * f64::from(self.events)
     }
 
     /// Whether the actor declared this purpose of use before (at least twice).

@@ -55,8 +55,8 @@
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
-//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); fades over a day) | 0.35 |
-//! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use (a type or purpose only one other member of a group of three or more ever used is never done: her habit, or her exfiltration, is not the group's); a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features | 0.50 |
+//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade), but not for an account that always ran from one address with one client (a machine's: [`baselines::ActorBaseline::fixed_source`]); fades over a day) | 0.35 |
+//! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use (a type or purpose only one other member of a group of three or more ever used is never done: her habit, or her exfiltration, is not the group's); a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features; a machine's account from a new address or client: 1 for a type under 1% of its own events (what its role's other accounts do is no reason for it) | 0.50 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20), stretched as the usual patients are: `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6), stretched for a member covering absent colleagues (her department at a third of its usual members at this hour of the day or less: up to `usual / at work − 2`, at most 4×, less for an odd hour or a new source, and never past what the department usually sees in this hour less what the others saw so far; [`baselines::Presence`]): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
@@ -1004,7 +1004,11 @@ impl Detector {
         let group_address = dept_base.knows_address(keys.base.ip)
             || dept_base.knows_network(keys.base.ip_network)
             || self.networks.knows(keys.org, keys.base.ip_network, t);
-        if signals.address > 0.0 && group_address {
+        // A machine's credentials (an account that always ran from one address with one
+        // client) used from anywhere else are someone else's hands, however familiar the place
+        // and the browser are to the organisation's people.
+        let fixed_source = actor.baseline.fixed_source(t);
+        if signals.address > 0.0 && group_address && !fixed_source {
             signals.address_known_to_group();
         }
         // An address the account never used that nobody of its department or organisation uses
@@ -1016,7 +1020,7 @@ impl Detector {
         } else {
             mature && !group_address && actor.baseline.fresh_address(keys.base.ip, t)
         };
-        if signals.agent > 0.0 && dept_base.knows_agent(keys.base.agent) {
+        if signals.agent > 0.0 && dept_base.knows_agent(keys.base.agent) && !fixed_source {
             signals.agent_known_to_group();
         }
 
@@ -1154,6 +1158,18 @@ impl Detector {
             rarity.purpose
                 * habit(keys.base.purpose != 0 && actor.baseline.knows_purpose(keys.base.purpose))
         });
+        // A machine's work is its own, from its own place: what its role's other accounts do is
+        // no reason for it (the pharmacy system's credentials reading notes from a ward's
+        // workstation). From its own server, a new kind of work is its owners' (a new report).
+        let misuse = if fixed_source
+            && signals.address.max(signals.agent) >= 0.5
+            && keys.base.resource != 0
+            && !actor.baseline.works_with_type(keys.base.resource)
+        {
+            misuse.max(1.0)
+        } else {
+            misuse
+        };
         let floor = 0.3 + 0.3 * sens;
         let mut v = Values::default();
         v.set(Feature::NoRelationship, u);

@@ -2169,3 +2169,96 @@ fn a_physician_who_breaks_the_glass_alone_again_and_again_alerts() {
     ));
     assert!(colleague.take_matured().is_empty());
 }
+
+/// A service account's event: the pharmacy system, from its server unless told otherwise.
+fn pharmacy_system(
+    seconds: i64,
+    patient: &str,
+    resource: &str,
+    ip: &str,
+    agent: &str,
+) -> AccessEvent {
+    let mut e = staff_event(
+        "pharmacy-system",
+        "",
+        seconds,
+        Some(patient),
+        AccessAction::Search,
+    );
+    e.actor.role = "service".into();
+    e.actor.department = None;
+    e.resource_type = Some(resource.into());
+    e.source = Source {
+        ip: Some(ip.into()),
+        user_agent: Some(agent.into()),
+    };
+    e
+}
+
+const PHARMACY_SERVER: &str = "10.0.5.34";
+const PHARMACY_CLIENT: &str = "okhttp/4.12.0";
+
+#[test]
+fn a_machines_credentials_used_from_a_desk_for_what_it_never_does_alert() {
+    // Three days of the hospital, and the pharmacy system reviewing both wards' medication
+    // from its server every few minutes.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..150 {
+            let ward = if k % 2 == 0 { "a" } else { "b" };
+            events.push(pharmacy_system(
+                day * 86_400 + 6 * 3600 + k * 300,
+                &format!("Patient/{ward}{}", k % 20),
+                "MedicationRequest",
+                PHARMACY_SERVER,
+                PHARMACY_CLIENT,
+            ));
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut d = uncalibrated();
+    for e in &events {
+        d.score(e);
+    }
+    let from_its_server = d.clone();
+    // Someone at Ward A's workstation with the system's secret, reading diagnoses.
+    let desk = staff_event("n1", "Ward A", 0, None, AccessAction::Read)
+        .source
+        .ip
+        .unwrap_or_default();
+    let misuse: Vec<Scored> = (0..5)
+        .map(|k| {
+            d.score(&pharmacy_system(
+                day4(13) + k * 60,
+                &format!("Patient/a{k}"),
+                "Condition",
+                &desk,
+                "python-requests/2.32.3",
+            ))
+        })
+        .collect();
+    assert!(
+        misuse
+            .iter()
+            .any(|s| s.alert && s.reasons.iter().any(|r| r.contains("never does"))),
+        "{misuse:?}"
+    );
+    // The same from the system's own server and client: a new report its owners set up.
+    let mut d = from_its_server;
+    for k in 0..5 {
+        let s = d.score(&pharmacy_system(
+            day4(13) + k * 60,
+            &format!("Patient/a{k}"),
+            "Condition",
+            PHARMACY_SERVER,
+            PHARMACY_CLIENT,
+        ));
+        assert!(!s.alert, "{s:?}");
+        let misuse = s
+            .contributions
+            .iter()
+            .find(|c| c.feature == Feature::RoleMisuse.name())
+            .map_or(0.0, |c| c.value);
+        assert!(misuse < 0.9, "{s:?}");
+    }
+}
