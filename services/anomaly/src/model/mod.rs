@@ -107,7 +107,9 @@
 //! patient; with [`ModelConfig::visit_seconds`] set, also while she keeps reading the same chart,
 //! up to that long after the first look. A first look
 //! under the threshold (at least 75% of it) at a record nobody touched lately (dormancy ≥ 0.5)
-//! with nothing to explain it (`u ≥ 0.75`) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
+//! with nothing to explain it (`u ≥ 0.75`, or, once the actor's habits are known, the
+//! undiscounted unexplained share × role misuse: a habit of unexplained work excuses the role's
+//! own work, not what it never does) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
 //! actor writes for the patient or anyone else touches her record, raised otherwise. A first
 //! look at a very restricted (V, `CEL`) or a staff member's (`EMP`) record explained by nothing
 //! but a guessed consult (the actor's department often reads patients of a department that
@@ -1517,11 +1519,18 @@ impl Detector {
             && self.looks.len() < MAX_LOOKS;
         let may_wait = may_wait_unripe && mature;
         // A look below the threshold at a record nobody touched lately, with nothing to
-        // explain it, waits to see whether anyone is caring for the patient.
+        // explain it, waits to see whether anyone is caring for the patient. A habit of
+        // unexplained work (admissions) excuses the role's own work, not what it never does
+        // (once the actor's own habits are known: a new job's first night is neither).
+        let never_done = if signals.mature {
+            raw_unexplained * misuse
+        } else {
+            0.0
+        };
         let quiet_look = may_wait
             && q > 0.0
             && raw >= 0.75 * q
-            && u >= 0.75
+            && u.max(never_done) >= 0.75
             && explanation.dormant >= 0.5
             && keys.patient.is_some_and(|patient| {
                 !self.waiting_patients.contains_key(&patient)

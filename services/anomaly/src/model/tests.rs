@@ -2262,3 +2262,84 @@ fn a_machines_credentials_used_from_a_desk_for_what_it_never_does_alert() {
         assert!(misuse < 0.9, "{s:?}");
     }
 }
+
+#[test]
+fn an_admissions_clerk_opening_a_forgotten_record_for_what_admissions_never_reads_waits_and_alerts()
+{
+    // Three days of the hospital, and clerks k0..k2 registering 40 new patients a day each:
+    // a name search shows namesakes nobody cares for here, then the record is opened and the
+    // visit created. Opening records nothing explains is admissions' everyday work.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for clerk in 0..3 {
+            for k in 0..40 {
+                let patient = format!("Patient/new{day}-{clerk}-{k}");
+                let at = day * 86_400 + 8 * 3600 + clerk * 7 + k * 600;
+                let actor = format!("k{clerk}");
+                for namesake in 0..3 {
+                    let mut search = staff_event(
+                        &actor,
+                        "Admissions",
+                        at - 30,
+                        Some(&format!("Patient/namesake{day}-{clerk}-{k}-{namesake}")),
+                        AccessAction::Search,
+                    );
+                    search.resource_type = Some("Patient".into());
+                    events.push(search);
+                }
+                let mut read =
+                    staff_event(&actor, "Admissions", at, Some(&patient), AccessAction::Read);
+                read.resource_type = Some("Patient".into());
+                events.push(read);
+                let mut create = staff_event(
+                    &actor,
+                    "Admissions",
+                    at + 40,
+                    Some(&patient),
+                    AccessAction::Create,
+                );
+                create.resource_type = Some("Encounter".into());
+                events.push(create);
+            }
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    // Alerting from 0.9 (`ANOMALY_ALERT_THRESHOLD`): what the role never does, unexplained,
+    // scores 0.85 here, below it.
+    let mut d = uncalibrated();
+    d.threshold = 0.9;
+    for e in &events {
+        d.score(e);
+    }
+    d.take_matured();
+    let registering = d.clone();
+    // A record nobody has touched, and k1 reads its results: nothing admissions does.
+    let look = staff_event(
+        "k1",
+        "Admissions",
+        day4(10),
+        Some("Patient/forgotten"),
+        AccessAction::Read,
+    );
+    let s = d.score(&look);
+    assert!(!s.alert, "{s:?}");
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Nobody else touched"),
+        "{late:?}"
+    );
+
+    // Opening a new patient's record to register her waits for nothing.
+    let mut d = registering;
+    let mut registration = look.clone();
+    registration.resource_type = Some("Patient".into());
+    d.score(&registration);
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(d.take_matured().is_empty());
+}
