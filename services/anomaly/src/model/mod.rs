@@ -108,8 +108,8 @@
 //! up to that long after the first look. A first look
 //! under the threshold (at least 75% of it) at a record nobody touched lately (dormancy ≥ 0.5)
 //! with nothing to explain it (`u ≥ 0.75`, or, once the actor's habits are known, the
-//! undiscounted unexplained share × role misuse: a habit of unexplained work excuses the role's
-//! own work, not what it never does) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
+//! undiscounted unexplained share × role misuse ≥ 0.6: a habit of unexplained work excuses the
+//! role's own work, not what it never does) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
 //! actor writes for the patient or anyone else touches her record, raised otherwise. A first
 //! look at a very restricted (V, `CEL`) or a staff member's (`EMP`) record explained by nothing
 //! but a guessed consult (the actor's department often reads patients of a department that
@@ -1530,7 +1530,7 @@ impl Detector {
         let quiet_look = may_wait
             && q > 0.0
             && raw >= 0.75 * q
-            && u.max(never_done) >= 0.75
+            && (u >= 0.75 || never_done >= 0.6)
             && explanation.dormant >= 0.5
             && keys.patient.is_some_and(|patient| {
                 !self.waiting_patients.contains_key(&patient)
