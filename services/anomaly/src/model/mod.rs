@@ -107,9 +107,10 @@
 //! patient; with [`ModelConfig::visit_seconds`] set, also while she keeps reading the same chart,
 //! up to that long after the first look. A first look
 //! under the threshold (at least 75% of it) at a record nobody touched lately (dormancy ≥ 0.5)
-//! with nothing to explain it (`u ≥ 0.75`, or, once the actor's habits are known, the
-//! undiscounted unexplained share × role misuse ≥ 0.6: a habit of unexplained work excuses the
-//! role's own work, not what it never does) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
+//! with nothing to explain it (`u ≥ 0.75`, on a restricted record with the habit counted as for
+//! `sensitive_unexplained`; or, once the actor's habits are known, the undiscounted unexplained
+//! share × role misuse ≥ 0.6: a habit of unexplained work excuses the role's own work, not what
+//! it never does) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
 //! actor writes for the patient or anyone else touches her record, raised otherwise. A first
 //! look at a very restricted (V, `CEL`) or a staff member's (`EMP`) record explained by nothing
 //! but a guessed consult (the actor's department often reads patients of a department that
@@ -1527,10 +1528,17 @@ impl Detector {
         } else {
             0.0
         };
+        // On a restricted record the department's habit excuses less (as for
+        // `sensitive_unexplained`).
+        let restricted_unexplained = if sens > 0.0 {
+            sensitive_unexplained * weight
+        } else {
+            0.0
+        };
         let quiet_look = may_wait
             && q > 0.0
             && raw >= 0.75 * q
-            && (u >= 0.75 || never_done >= 0.6)
+            && (u.max(restricted_unexplained) >= 0.75 || never_done >= 0.6)
             && explanation.dormant >= 0.5
             && keys.patient.is_some_and(|patient| {
                 !self.waiting_patients.contains_key(&patient)
