@@ -1023,6 +1023,22 @@ fn a_night_sign_in_from_an_address_never_seen_alerts_whatever_the_device() {
     assert!(!day.alert, "{day:?}");
 }
 
+/// An admissions clerk opening a patient's record at `at` and creating her visit `then`
+/// seconds later.
+fn registration(clerk: &str, at: i64, patient: &str, then: i64) -> [AccessEvent; 2] {
+    let mut look = staff_event(clerk, "Admissions", at, Some(patient), AccessAction::Read);
+    look.resource_type = Some("Patient".into());
+    let mut admit = staff_event(
+        clerk,
+        "Admissions",
+        at + then,
+        Some(patient),
+        AccessAction::Create,
+    );
+    admit.resource_type = Some("Encounter".into());
+    [look, admit]
+}
+
 #[test]
 fn a_clerk_who_admitted_a_vip_may_see_her_admission_not_her_medication() {
     // The hospital, and three admissions clerks who register Ward A's patients (their
@@ -1033,24 +1049,7 @@ fn a_clerk_who_admitted_a_vip_may_see_her_admission_not_her_medication() {
             for k in 0..60 {
                 let patient = format!("Patient/a{}", (k + clerk) % 20);
                 let at = day * 86_400 + 8 * 3600 + clerk * 29 + k * 400;
-                let mut look = staff_event(
-                    &format!("k{clerk}"),
-                    "Admissions",
-                    at,
-                    Some(&patient),
-                    AccessAction::Read,
-                );
-                look.resource_type = Some("Patient".into());
-                events.push(look);
-                let mut admit = staff_event(
-                    &format!("k{clerk}"),
-                    "Admissions",
-                    at + 60,
-                    Some(&patient),
-                    AccessAction::Create,
-                );
-                admit.resource_type = Some("Encounter".into());
-                events.push(admit);
+                events.extend(registration(&format!("k{clerk}"), at, &patient, 60));
             }
         }
     }
@@ -2148,25 +2147,13 @@ fn a_physician_who_breaks_the_glass_alone_again_and_again_alerts() {
         Some("Patient/far2"),
         AccessAction::Read,
     ));
-    nurse_came.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(12) + glasses::LONE_AFTER + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
+    nurse_came.score(&elsewhere(day4(12) + glasses::LONE_AFTER + 1));
     assert!(nurse_came.take_matured().is_empty());
 
     // A colleague whose glasses were all in company breaking one alone is not judged by it.
     let first = glass("e2", day4(12), "Patient/far2");
     colleague.score(&first);
-    colleague.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(12) + glasses::LONE_AFTER + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
+    colleague.score(&elsewhere(day4(12) + glasses::LONE_AFTER + 1));
     assert!(colleague.take_matured().is_empty());
 }
 
@@ -2286,19 +2273,7 @@ fn hospital_with_admissions(namesakes: usize, every: i64, rereads: i64) -> Detec
                     search.resource_type = Some("Patient".into());
                     events.push(search);
                 }
-                let mut read =
-                    staff_event(&actor, "Admissions", at, Some(&patient), AccessAction::Read);
-                read.resource_type = Some("Patient".into());
-                events.push(read);
-                let mut create = staff_event(
-                    &actor,
-                    "Admissions",
-                    at + 40,
-                    Some(&patient),
-                    AccessAction::Create,
-                );
-                create.resource_type = Some("Encounter".into());
-                events.push(create);
+                events.extend(registration(&actor, at, &patient, 40));
                 for r in 0..rereads {
                     let mut again = staff_event(
                         &actor,
@@ -2336,27 +2311,37 @@ fn an_admissions_clerk_opening_a_forgotten_record_for_what_admissions_never_read
         Some("Patient/forgotten"),
         AccessAction::Read,
     );
-    let s = d.score(&look);
-    assert!(!s.alert, "{s:?}");
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation.starts_with("Nobody else touched"),
-        "{late:?}"
-    );
+    assert_raised_as_a_quiet_look(&after_a_quiet_half_hour(&mut d, &look, day4(10)));
 
     // Opening a new patient's record to register her waits for nothing.
     let mut d = registering;
     let mut registration = look.clone();
     registration.resource_type = Some("Patient".into());
-    d.score(&registration);
-    d.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
-    assert!(d.take_matured().is_empty());
+    assert!(after_a_quiet_half_hour(&mut d, &registration, day4(10)).is_empty());
+}
+
+/// Scores `look` (at `at`, below the threshold) and, half an hour on, another ward's read:
+/// the alerts that came of age.
+fn after_a_quiet_half_hour(d: &mut Detector, look: &AccessEvent, at: i64) -> Vec<Matured> {
+    let s = d.score(look);
+    assert!(!s.alert, "{s:?}");
+    d.score(&elsewhere(at + QUIET_LOOK_WAIT + 1));
+    d.take_matured()
+}
+
+/// An unrelated read of Ward A's at `at`: moves the clock.
+fn elsewhere(at: i64) -> AccessEvent {
+    staff_event("n1", "Ward A", at, Some("Patient/a3"), AccessAction::Read)
+}
+
+fn assert_raised_as_a_quiet_look(matured: &[Matured]) {
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    let late = &matured[0].scored;
+    assert!(late.alert, "{late:?}");
+    assert!(
+        late.explanation.starts_with("Nobody else touched"),
+        "{late:?}"
+    );
 }
 
 #[test]
@@ -2374,24 +2359,10 @@ fn a_restricted_record_nobody_cares_for_is_less_excused_by_a_departments_habit()
     );
     look.resource_type = Some("Patient".into());
     look.confidentiality = Some("R".into());
-    let s = d.score(&look);
-    assert!(!s.alert, "{s:?}");
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation.starts_with("Nobody else touched"),
-        "{late:?}"
-    );
+    assert_raised_as_a_quiet_look(&after_a_quiet_half_hour(&mut d, &look, day4(10)));
 
     // The same look at an ordinary record: the habit excuses it.
     let mut d = normal;
     look.confidentiality = None;
-    d.score(&look);
-    d.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
-    assert!(d.take_matured().is_empty());
+    assert!(after_a_quiet_half_hour(&mut d, &look, day4(10)).is_empty());
 }
