@@ -193,7 +193,9 @@ use ensemble::{Calibrator, Feature, Values};
 use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
 use glasses::{GlassSessions, LoneGlasses, COMPANY_BEFORE, LONE_AFTER, LONE_HABIT};
-use habits::{Guesses, Habit, HeldHours, NoteDelays, GUESS_ALERTS_UNDER, YOUNG_ACTOR, YOUNG_GROUP};
+use habits::{
+    Guesses, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER, YOUNG_ACTOR, YOUNG_GROUP,
+};
 use incidents::Incidents;
 use networks::OrganisationNetworks;
 use outlier::{HalfSpaceTrees, DIMS};
@@ -514,6 +516,9 @@ struct ActorModel {
     /// The actor's glasses broken alone ([`glasses`]).
     #[serde(default)]
     lone_glasses: LoneGlasses,
+    /// A young person's reads learned one by one this hour ([`habits::YoungReads`]).
+    #[serde(default)]
+    young_reads: YoungReads,
 }
 
 impl ActorModel {
@@ -532,6 +537,7 @@ impl ActorModel {
             guesses: Guesses::default(),
             usual_minutes: 0,
             lone_glasses: LoneGlasses::default(),
+            young_reads: YoungReads::default(),
         }
     }
 }
@@ -1610,12 +1616,19 @@ impl Detector {
                 actor.held.taint(t);
             }
             // A young habit (the actor's first 50 reads, a group's first 300) learns from each
-            // read at once: what an actor is by nature shows in its first hour.
+            // read at once: what an actor is by nature shows in its first hour. A person's (an
+            // actor with a department), at most [`habits::YOUNG_PER_HOUR`] an hour: her own
+            // first hour's sweep must not make itself her nature. A machine's first batch may.
             let unexplained_read = raw_unexplained as f32;
             let dormant_read = (raw_unexplained * explanation.dormant) as f32;
             let mut learned_hours = Vec::new();
+            let person = event
+                .actor
+                .department
+                .as_deref()
+                .is_some_and(|d| !d.is_empty());
             if habitual {
-                if actor.habit.reads < YOUNG_ACTOR {
+                if actor.habit.reads < YOUNG_ACTOR && (!person || actor.young_reads.take(t)) {
                     actor
                         .habit
                         .learn_read(unexplained_read, dormant_read, weight as f32, 0.05);

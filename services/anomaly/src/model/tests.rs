@@ -2366,3 +2366,65 @@ fn a_restricted_record_nobody_cares_for_is_less_excused_by_a_departments_habit()
     look.confidentiality = None;
     assert!(after_a_quiet_half_hour(&mut d, &look, day4(10)).is_empty());
 }
+
+/// The hospital, whose nurses also list five of their ward's patients every morning.
+fn hospital_with_ward_lists() -> Detector {
+    let mut events = hospital_events();
+    for (dept, nurses, patients) in [("Ward A", "n", "a"), ("Ward B", "m", "b")] {
+        for day in 0..DAYS {
+            for n in 0..5 {
+                for k in 0..5 {
+                    let mut e = staff_event(
+                        &format!("{nurses}{n}"),
+                        dept,
+                        day * 86_400 + 8 * 3600 + 300 + n * 60,
+                        Some(&format!("Patient/{patients}{}", (n * 4 + k) % 20)),
+                        AccessAction::Search,
+                    );
+                    e.request_id = Some(format!("ward-list-{dept}-{day}-{n}"));
+                    events.push(e);
+                }
+            }
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut detector = uncalibrated();
+    for e in &events {
+        detector.score(e);
+    }
+    detector
+}
+
+#[test]
+fn a_newcomers_first_hour_of_listing_strangers_does_not_teach_itself_that_this_is_her_work() {
+    let mut d = hospital_with_ward_lists();
+    d.explain_all(true);
+    // c9 of Cardiology, first seen today, lists thirty patients nobody has touched every 12
+    // minutes (a slow enumeration by search, nothing opened).
+    let mut scored = Vec::new();
+    for r in 0..4 {
+        scored = (0..30)
+            .map(|k| {
+                let mut e = staff_event(
+                    "c9",
+                    "Cardiology",
+                    day4(10) + r * 720,
+                    Some(&format!("Patient/z{r}x{k}")),
+                    AccessAction::Search,
+                );
+                e.request_id = Some(format!("list-{r}"));
+                d.score(&e)
+            })
+            .collect();
+    }
+    // The last list's patients are as unexplained to her as the first list's were: a person
+    // learns at most 30 reads an hour one by one, and her habit counts only from 50.
+    for s in &scored[1..] {
+        assert!(
+            s.contributions
+                .iter()
+                .any(|c| c.feature == "no_relationship"),
+            "{s:?}"
+        );
+    }
+}
