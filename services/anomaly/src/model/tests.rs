@@ -1809,14 +1809,14 @@ fn a_visit_may_hold_a_first_look_while_the_chart_stays_open() {
     let again = staff_event(
         "o1",
         "Clinic",
-        t + 50,
+        t + 40,
         Some("Patient/new"),
         AccessAction::Search,
     );
     let note = staff_event(
         "o1",
         "Clinic",
-        t + 100,
+        t + 85,
         Some("Patient/new"),
         AccessAction::Create,
     );
@@ -1836,7 +1836,7 @@ fn a_visit_may_hold_a_first_look_while_the_chart_stays_open() {
         (d.take_matured(), d.waiting())
     };
     // By default the first look alerts when its grace period is over, though its chart is
-    // still open and the note comes 40 s later.
+    // still open and the note comes later.
     let (matured, _) = visit(0);
     assert_eq!(matured.len(), 1, "{matured:?}");
     assert_eq!(matured[0].event.id, first.id);
@@ -1846,9 +1846,9 @@ fn a_visit_may_hold_a_first_look_while_the_chart_stays_open() {
     assert!(matured.is_empty(), "{matured:?}");
     assert_eq!(waiting, 0);
     // A visit shorter than the reading ends the wait at its own end.
-    let (matured, _) = visit(90);
+    let (matured, _) = visit(70);
     assert_eq!(matured.len(), 1, "{matured:?}");
-    assert_eq!(matured[0].at.timestamp() - first.time.timestamp(), 90);
+    assert_eq!(matured[0].at.timestamp() - first.time.timestamp(), 70);
 }
 
 #[test]
