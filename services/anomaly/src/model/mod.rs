@@ -965,11 +965,13 @@ impl Detector {
             }
         });
         let mature = self.first.is_some_and(|f| t - f >= MATURE_AFTER);
-        self.departments_seen |= event
+        // A person of a department, not a machine, an administrator or a patient.
+        let has_department = event
             .actor
             .department
             .as_deref()
             .is_some_and(|d| !d.is_empty());
+        self.departments_seen |= has_department;
         let keys = {
             let actors = &self.actors;
             Keys::of(event, self.departments_seen, |a, p| {
@@ -1572,11 +1574,7 @@ impl Detector {
             && !consult_note
             && explanation.first_time
             && !population
-            && event
-                .actor
-                .department
-                .as_deref()
-                .is_some_and(|d| !d.is_empty())
+            && has_department
             && match explanation.why {
                 Why::Consult | Why::Covering => true,
                 // The department's care of days ago, faded with the patient's dormancy.
@@ -1625,13 +1623,9 @@ impl Detector {
             let unexplained_read = raw_unexplained as f32;
             let dormant_read = (raw_unexplained * explanation.dormant) as f32;
             let mut learned_hours = Vec::new();
-            let person = event
-                .actor
-                .department
-                .as_deref()
-                .is_some_and(|d| !d.is_empty());
             if habitual {
-                if actor.habit.reads < YOUNG_ACTOR && (!person || actor.young_reads.take(t)) {
+                if actor.habit.reads < YOUNG_ACTOR && (!has_department || actor.young_reads.take(t))
+                {
                     actor
                         .habit
                         .learn_read(unexplained_read, dormant_read, weight as f32, 0.05);
