@@ -88,7 +88,7 @@ impl AlertKind {
             | "restricted" => AlertKind::Snooping,
             "distinct_patients" | "rate" | "sweep" | "search_sweep" | "volume"
             | "patients_per_hour" => AlertKind::Enumeration,
-            "export" | "whole_record" | "large_result" => AlertKind::Exfiltration,
+            "export" | "whole_record" | "large_result" | "long_list" => AlertKind::Exfiltration,
             "break_glass_no_context" | "break_glass_excess" => AlertKind::BreakGlass,
             "new_source" | "failed_logins" | "odd_hour" => AlertKind::StolenCredentials,
             "role_misuse" => AlertKind::RoleMisuse,

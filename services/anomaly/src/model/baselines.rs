@@ -598,6 +598,70 @@ impl ActorBaseline {
     }
 }
 
+/// How much of the longest list remains each day (a weekly report's page is still usual a
+/// month on; a list made once a quarter is forgotten).
+pub const LIST_FADE: f64 = 0.97;
+
+/// The longest list (patients in one search request) an actor or a department made that
+/// raised no suspicion, fading by [`LIST_FADE`] a day. A ward list is ten or twenty patients,
+/// a coder's page a hundred, a research cohort more: what one of them lists is no measure of
+/// another, and a clinician's page of a hundred strangers is not her work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LongestList {
+    patients: f32,
+    /// The day (event time) `patients` was last set.
+    day: i64,
+}
+
+impl LongestList {
+    /// The longest list, faded to `t`.
+    pub fn usual(&self, t: i64) -> f64 {
+        let days = (t.div_euclid(DAY) - self.day).clamp(0, 3_650);
+        f64::from(self.patients) * LIST_FADE.powi(days as i32)
+    }
+
+    pub fn learn(&mut self, patients: u32, t: i64) {
+        let longest = self.usual(t).max(f64::from(patients));
+        self.patients = longest as f32;
+        self.day = t.div_euclid(DAY);
+    }
+}
+
+/// The list an actor is making (its request, its patients so far, whether any of its events
+/// was suspicious): learned as usual only once the next request begins and only if clean,
+/// so that a bulk search's first pages do not make its later ones usual.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OpenList {
+    request: u64,
+    patients: u32,
+    suspicious: bool,
+}
+
+impl OpenList {
+    /// Counts the `patients`-th patient of `request`; returns how many patients the previous
+    /// request listed, and whether it raised suspicion, when that one is over.
+    pub fn see(&mut self, request: u64, patients: u32) -> Option<(u32, bool)> {
+        if request == self.request {
+            self.patients = self.patients.max(patients);
+            return None;
+        }
+        let finished = std::mem::replace(
+            self,
+            Self {
+                request,
+                patients,
+                suspicious: false,
+            },
+        );
+        (finished.patients > 0).then_some((finished.patients, finished.suspicious))
+    }
+
+    /// The list being made raised suspicion (an event alerted, or came in an open incident).
+    pub fn taint(&mut self) {
+        self.suspicious = true;
+    }
+}
+
 /// A role's or a department's habits, pooled over its members.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct GroupBaseline {

@@ -80,6 +80,7 @@ pub enum Feature {
     Export,
     WholeRecord,
     LargeResult,
+    LongList,
     Sweep,
     SearchSweep,
     OddHour,
@@ -91,7 +92,7 @@ pub enum Feature {
     Restricted,
 }
 
-pub const FEATURES: usize = 23;
+pub const FEATURES: usize = 24;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -109,6 +110,7 @@ impl Feature {
         Feature::Export,
         Feature::WholeRecord,
         Feature::LargeResult,
+        Feature::LongList,
         Feature::Sweep,
         Feature::SearchSweep,
         Feature::OddHour,
@@ -136,6 +138,7 @@ impl Feature {
             Feature::Export => "export",
             Feature::WholeRecord => "whole_record",
             Feature::LargeResult => "large_result",
+            Feature::LongList => "long_list",
             Feature::Sweep => "sweep",
             Feature::SearchSweep => "search_sweep",
             Feature::OddHour => "odd_hour",
@@ -165,6 +168,7 @@ impl Feature {
             Feature::Export => 0.50,
             Feature::WholeRecord => 0.75,
             Feature::LargeResult => 0.60,
+            Feature::LongList => 0.90,
             Feature::Sweep => 0.97,
             Feature::SearchSweep => 0.70,
             Feature::OddHour => 0.25,

@@ -52,6 +52,7 @@
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
 //! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: 1 until the actor or department did it unsuspiciously 3 times, then 0.2; × (0.5 + 0.5 · undiscounted unexplained share) | 0.75 |
 //! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50) | 0.60 |
+//! | `long_list` | `n` patients of one search request so far against `m`, the longest list the actor or its department made that raised no suspicion (fading [`baselines::LIST_FADE`] a day, at least [`LIST_FLOOR`]; a list is learned when the actor's next request begins; in the stream's first day every list is learned and none judged): `(log10(n / m) − 0.3) / 0.4 · (0.5 + 0.5 ·` undiscounted unexplained share`)`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.90 |
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
@@ -84,7 +85,7 @@
 //! on its own merits confirmed it (before, only those at the raw threshold; without extending
 //! it), and so do, with 10%, the further patients of the search whose first patient alerted
 //! or joined it (an enumeration's later lists), with any risk at all when that search stood out
-//! as a list (`distinct_patients`, `rate` or `large_result` at 0.5 or more: a coder's paged
+//! as a list (`distinct_patients`, `rate`, `large_result` or `long_list` at 0.5 or more: a coder's paged
 //! list, each patient ordinary for her); writes never: they are care. An alert on its own
 //! merits also takes into its incident the actor's earlier reads and searches that did not
 //! alert but had 30% of the raw threshold (a quiet look's late alert: 90%, unless 20 or more
@@ -186,7 +187,9 @@ use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use baselines::{ActorBaseline, Cover, EventKeys, GroupBaseline, Presence, DAY};
+use baselines::{
+    clamp01, ActorBaseline, Cover, EventKeys, GroupBaseline, LongestList, OpenList, Presence, DAY,
+};
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
@@ -205,6 +208,9 @@ use sign_ins::{FailedSignIns, SignInFailures};
 pub use snapshot::SnapshotError;
 use window::ActorState;
 
+/// The shortest list taken as usual ([`LongestList`]): a ward's census, whatever its members
+/// listed so far.
+pub const LIST_FLOOR: f64 = 10.0;
 /// The sliding window the window features look at.
 pub const WINDOW: Duration = Duration::minutes(5);
 /// The rate feature looks at this much of the window.
@@ -522,6 +528,11 @@ struct ActorModel {
     /// A young person's reads learned one by one this hour ([`habits::YoungReads`]).
     #[serde(default)]
     young_reads: YoungReads,
+    /// The longest clean list the actor made, and the one being made ([`LongestList`]).
+    #[serde(default)]
+    longest_list: LongestList,
+    #[serde(default)]
+    open_list: OpenList,
 }
 
 impl ActorModel {
@@ -541,6 +552,8 @@ impl ActorModel {
             usual_minutes: 0,
             lone_glasses: LoneGlasses::default(),
             young_reads: YoungReads::default(),
+            longest_list: LongestList::default(),
+            open_list: OpenList::default(),
         }
     }
 }
@@ -559,6 +572,9 @@ struct Group {
     /// Whether its members' guessed first looks turn out to be care.
     #[serde(default)]
     guesses: Guesses,
+    /// The longest clean list one of its members made ([`LongestList`]).
+    #[serde(default)]
+    longest_list: LongestList,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -802,6 +818,8 @@ struct Context {
     first_export: bool,
     /// Events of the request for this patient when they make her whole record, else 0.
     whole_record: u16,
+    /// Patients of the search request so far, and the longest list usual for the actor.
+    list: (u32, f64),
     outlier: f64,
     broke_in: bool,
     /// A second failed sign-in from an address and a device both new to the account.
@@ -1115,11 +1133,19 @@ impl Detector {
         let ordinary_dormant = habit_of(actor.habit.dormant, dept_habits.map(|g| g.dormant));
         // A search for one patient's data weighs as a read; further patients of one request
         // (a list) weigh 0.35.
-        let specific = read_like
-            || (search
-                && keys
-                    .patient
-                    .is_some_and(|p| actor.patterns.position_in_request(request, p) == 0));
+        let position = keys
+            .patient
+            .filter(|_| search)
+            .map(|p| actor.patterns.position_in_request(request, p));
+        let specific = read_like || position == Some(0);
+        // The list so far (patients of this search request), and the actor's previous list if
+        // it is over: usual if it raised no suspicion, or whatever it raised in the stream's
+        // first day (a hospital's lists show in its first day; until then none is judged).
+        let list_patients = position.map_or(0, |p| p.saturating_add(1));
+        let finished_list = position
+            .and_then(|_| actor.open_list.see(request, list_patients))
+            .filter(|(_, suspicious)| !suspicious || !mature)
+            .map(|(patients, _)| patients);
         let weight = if specific {
             1.0
         } else if search {
@@ -1375,6 +1401,21 @@ impl Detector {
         if read_like || search {
             v.set(Feature::LargeResult, signals.large_result);
         }
+        // A list far longer than any the actor or the department made (twice: nothing; five
+        // times: full; not in the stream's first day), counted as the list grows: the bulk search a page of a hundred
+        // strangers at a time. Whom it lists weighs as for a whole record.
+        let usual_list = actor
+            .longest_list
+            .usual(t)
+            .max(dept.map_or(0.0, |g| g.longest_list.usual(t)))
+            .max(LIST_FLOOR);
+        if list_patients > 0 && mature {
+            let beyond = (f64::from(list_patients) / usual_list).log10();
+            v.set(
+                Feature::LongList,
+                clamp01((beyond - 0.3) / 0.4) * (0.5 + 0.5 * raw_unexplained) * population_scale,
+            );
+        }
         let mut sweep = 0.0;
         if let (Some(patient), Some(reference)) = (keys.patient, event.patient.as_deref()) {
             // Patient-specific accesses only: a list comes in whatever order the server
@@ -1440,6 +1481,7 @@ impl Detector {
             && v.get(Feature::Burst)
                 .max(v.get(Feature::Rate))
                 .max(v.get(Feature::LargeResult))
+                .max(v.get(Feature::LongList))
                 >= 0.5;
         let mut score = self.calibrator.score(raw);
         let raw_score = score;
@@ -1607,6 +1649,12 @@ impl Detector {
         let usual_whole_record = breadth == WHOLE_RECORD && !suspicious && !in_incident;
         let habitual =
             permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
+        if position.is_some() && (suspicious || in_incident) {
+            actor.open_list.taint();
+        }
+        if let Some(patients) = finished_list {
+            actor.longest_list.learn(patients, t);
+        }
         if !duplicate {
             actor.baseline.record(&keys.base, suspicious || in_incident);
             if usual_whole_record {
@@ -1737,6 +1785,10 @@ impl Detector {
                 if let Some(peak) = closed {
                     group.usual_patients = 0.99 * group.usual_patients + 0.01 * peak;
                 }
+                // The department's (a machine's role is its department).
+                if let (Some(patients), true) = (finished_list, key == keys.dept) {
+                    group.longest_list.learn(patients, t);
+                }
                 if habitual && group.habit.reads < YOUNG_GROUP {
                     group
                         .habit
@@ -1774,6 +1826,7 @@ impl Detector {
                 .map_or(0, |a| a.baseline.break_glass),
             first_export,
             whole_record: if whole_record { breadth } else { 0 },
+            list: (list_patients, usual_list),
             outlier,
             broke_in,
             stranger,
@@ -2352,6 +2405,10 @@ fn phrase(feature: Feature, c: &Context) -> String {
         Feature::Export if c.first_export => "export, not something this user does".into(),
         Feature::Export => "export".into(),
         Feature::LargeResult => format!("{} resources in one response", c.count),
+        Feature::LongList => format!(
+            "{} patients in one search, the longest usual list about {:.0}",
+            c.list.0, c.list.1
+        ),
         Feature::Sweep => "a sweep through patient records in id order".into(),
         Feature::SearchSweep => format!(
             "{} searches in 10 minutes with few records opened",

@@ -2428,3 +2428,79 @@ fn a_newcomers_first_hour_of_listing_strangers_does_not_teach_itself_that_this_i
         );
     }
 }
+
+/// One search request listing `patients` (`Patient/{prefix}{k}`), by `actor` of `dept` at `at`;
+/// the score of its last patient.
+fn list(
+    d: &mut Detector,
+    (actor, dept): (&str, &str),
+    at: i64,
+    prefix: &str,
+    patients: usize,
+) -> Scored {
+    let request = Uuid::new_v4().to_string();
+    let mut last = None;
+    for k in 0..patients {
+        let patient = format!("Patient/{prefix}{k}");
+        let mut e = staff_event(actor, dept, at, Some(&patient), AccessAction::Search);
+        e.request_id = Some(request.clone());
+        e.count = 2;
+        last = Some(d.score(&e));
+    }
+    last.expect("a list of one patient at least")
+}
+
+/// The hospital, whose Ward B nurses list the ward (its 20 patients in one search) every
+/// morning and whose coder pages through a hundred patients every night.
+fn hospital_with_lists() -> Detector {
+    let mut d = uncalibrated();
+    let mut lists = Vec::new();
+    for day in 0..DAYS {
+        for n in 0..5 {
+            lists.push((day * 86_400 + 8 * 3600 + n * 60, format!("m{n}"), "Ward B"));
+        }
+        lists.push((day * 86_400 + 2 * 3600, "coder".to_string(), "Coding"));
+    }
+    let mut events = hospital_events().into_iter().peekable();
+    for (at, actor, dept) in lists {
+        while let Some(e) =
+            events.next_if(|e| e.time < staff_event("", "", at, None, AccessAction::Read).time)
+        {
+            d.score(&e);
+        }
+        if dept == "Coding" {
+            list(&mut d, (&actor, dept), at, &format!("c{at}-"), 100);
+        } else {
+            list(&mut d, (&actor, dept), at, "b", 20);
+        }
+    }
+    for e in events {
+        d.score(&e);
+    }
+    d.explain_all(true);
+    d
+}
+
+#[test]
+fn a_list_far_longer_than_the_department_ever_makes_alerts_and_does_not_teach_itself() {
+    let mut d = hospital_with_lists();
+    // The ward's morning list, and the coder's nightly hundred: usual.
+    let ward = list(&mut d, ("m1", "Ward B"), day4(8), "b", 20);
+    assert_eq!(value(&ward, "long_list"), 0.0, "{ward:?}");
+    let coding = list(&mut d, ("coder", "Coding"), day4(2), "night", 100);
+    assert_eq!(value(&coding, "long_list"), 0.0, "{coding:?}");
+    // A nurse's page of a hundred strangers: five times the longest list her ward makes.
+    let bulk = list(&mut d, ("m2", "Ward B"), day4(9), "x", 100);
+    assert!(value(&bulk, "long_list") >= 0.9, "{bulk:?}");
+    assert!(bulk.alert, "{bulk:?}");
+    assert!(
+        bulk.explanation.contains("100 patients in one search"),
+        "{bulk:?}"
+    );
+    // Her next page is no more usual for it: a list that alerted is not learned.
+    let next = list(&mut d, ("m2", "Ward B"), day4(11), "y", 100);
+    assert!(value(&next, "long_list") >= 0.9, "{next:?}");
+    // A colleague's list of 35 (the ward's and some): not far enough beyond it.
+    let longer = list(&mut d, ("m3", "Ward B"), day4(12), "b", 35);
+    assert_eq!(value(&longer, "long_list"), 0.0, "{longer:?}");
+}
