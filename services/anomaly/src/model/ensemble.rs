@@ -166,7 +166,7 @@ impl Feature {
             Feature::BreakGlass => 0.85,
             Feature::BreakGlassExcess => 0.60,
             Feature::Export => 0.50,
-            Feature::WholeRecord => 0.75,
+            Feature::WholeRecord => 0.97,
             Feature::LargeResult => 0.60,
             Feature::LongList => 0.90,
             Feature::Sweep => 0.97,

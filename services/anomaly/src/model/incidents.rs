@@ -92,6 +92,10 @@ struct Suspect {
     /// whatever its own risk.
     #[serde(default)]
     list: bool,
+    /// Below [`JOIN_SAME_REQUEST`], kept as a kind of one patient's data in a request that may
+    /// turn out to be her whole record ([`Incidents::join_record`]).
+    #[serde(default)]
+    record: bool,
 }
 
 /// An actor's incident slot, and its recent events that did not alert.
@@ -114,8 +118,28 @@ impl Incidents {
     /// Remembers an event that did not alert (events arrive in about time order; older ones
     /// than [`MAX_REACH`] before it are forgotten).
     pub fn remember(&mut self, id: Uuid, time: i64, request: u64, patient: u64, share: f64) {
+        self.remember_kept(id, time, request, patient, share, false);
+    }
+
+    /// [`Incidents::remember`] for a search for one patient's data, whatever its risk: if a
+    /// later event of the same request alerts (its eighth kind of data made it her whole
+    /// record), its first kinds were the same pull.
+    pub fn remember_record(&mut self, id: Uuid, time: i64, request: u64, patient: u64, share: f64) {
+        self.remember_kept(id, time, request, patient, share, request != 0);
+    }
+
+    fn remember_kept(
+        &mut self,
+        id: Uuid,
+        time: i64,
+        request: u64,
+        patient: u64,
+        share: f64,
+        keep: bool,
+    ) {
         let list = request != 0 && request == self.standout_list;
-        if share < JOIN_SAME_REQUEST && !list {
+        let record = share < JOIN_SAME_REQUEST && !list;
+        if record && !keep {
             return;
         }
         while self
@@ -132,6 +156,7 @@ impl Incidents {
             share: share as f32,
             patient,
             list,
+            record,
         });
     }
 
@@ -176,7 +201,7 @@ impl Incidents {
             if reach - s.time > LOOKBACK || time - s.time > MAX_REACH {
                 break;
             }
-            if f64::from(s.share) >= floor || (request != 0 && s.request == request) {
+            if f64::from(s.share) >= floor || (request != 0 && s.request == request && !s.record) {
                 joined.push((s.time, s.id));
                 reach = reach.min(s.time);
                 s.share = f32::NAN;
@@ -197,6 +222,24 @@ impl Incidents {
         self.suspects.retain(|s| !s.share.is_nan());
         joined.sort_by_key(|(t, _)| *t);
         joined.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// The remembered events of `request` (whatever their risk, within [`MAX_REACH`] of
+    /// `time`), for an alert that made it a patient's whole record: its first kinds of data
+    /// were the same pull. They are forgotten (each joins once).
+    pub fn join_record(&mut self, time: i64, request: u64) -> Vec<Uuid> {
+        if request == 0 {
+            return Vec::new();
+        }
+        let mut joined = Vec::new();
+        self.suspects.retain(|s| {
+            let same = s.request == request && time - s.time <= MAX_REACH;
+            if same {
+                joined.push(s.id);
+            }
+            !same
+        });
+        joined
     }
 
     /// A search's first patient stood out for the list itself (its size, its pace) without
@@ -354,6 +397,25 @@ mod tests {
         // A closed incident follows nothing.
         i.follow_request(2 * INCIDENT_GAP, 9, false);
         assert_eq!(i.current.map(|i| i.request), Some(8));
+    }
+
+    #[test]
+    fn a_whole_records_first_kinds_join_only_the_alert_that_made_it_whole() {
+        let mut i = Incidents::default();
+        // Seven kinds of one patient's data in request 7, nothing suspicious in any.
+        for k in 0..7 {
+            i.remember_record(id(k), 100, 7, 5, 0.01);
+        }
+        // Another request's alert does not take them, nor one of the same request that did not
+        // make it a whole record.
+        assert!(i.join(120, 8).is_empty());
+        assert!(i.join(120, 7).is_empty());
+        // The alert that made request 7 a whole record does, all of them, once.
+        assert_eq!(i.join_record(130, 7), (0..7).map(id).collect::<Vec<_>>());
+        assert!(i.join_record(140, 7).is_empty());
+        // Forgotten beyond MAX_REACH.
+        i.remember_record(id(9), 200, 9, 5, 0.01);
+        assert!(i.join_record(200 + MAX_REACH + 1, 9).is_empty());
     }
 
     #[test]

@@ -50,7 +50,7 @@
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²`; the habit not counted for an actor with two glasses broken alone in 14 days, on a record nobody else touched in 6 h ([`glasses`]: such a glass waits to see whether it too is alone) | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
-//! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: 1 until the actor or department did it unsuspiciously 3 times, then 0.2; × (0.5 + 0.5 · undiscounted unexplained share) | 0.75 |
+//! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: [`ONE_WHOLE_RECORD`] (0.75 of the weight) until the actor or department did it unsuspiciously 3 times for patients something explained, then a fifth of it; × (0.5 + 0.5 · undiscounted unexplained share); at least `(k − 1) / 2 ·` the undiscounted unexplained share with `k` whole records of patients nothing explained (≥ 0.5) the actor pulled in the last hour (the third counts fully); an alerting whole record takes its request's first kinds of data into its incident | 0.97 |
 //! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50) | 0.60 |
 //! | `long_list` | `n` patients of one search request so far against `m`, the longest list the actor or its department made that raised no suspicion (fading [`baselines::LIST_FADE`] a day, at least [`LIST_FLOOR`]; a list is learned when the actor's next request begins; in the stream's first day every list is learned and none judged): `(log10(n / m) − 0.3) / 0.4 · (0.5 + 0.5 ·` undiscounted unexplained share`)`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.90 |
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
@@ -224,6 +224,9 @@ pub const DEFAULT_THRESHOLD: f64 = ensemble::CALIBRATED_ANCHOR;
 /// Events for one patient in one request from which it is her whole record (`$everything`: a
 /// search event per kind of data; a chart's screen asks for one kind at a time).
 pub const WHOLE_RECORD: u16 = 8;
+/// What one whole record weighs of [`Feature::WholeRecord`]'s full value (its weight 0.97 is
+/// for strangers' whole records one after another; one counts 0.75).
+pub const ONE_WHOLE_RECORD: f64 = 0.75 / 0.97;
 /// Whole-record pulls, unsuspicious, after which the actor's (or its department's) next are
 /// usual (a practice system importing its patients' records under their consent).
 const USUAL_WHOLE_RECORDS: u32 = 3;
@@ -1393,9 +1396,16 @@ impl Detector {
             let usual = actor.baseline.whole_records >= USUAL_WHOLE_RECORDS
                 || dept_base.whole_records >= USUAL_WHOLE_RECORDS;
             let novelty = if usual { 0.2 } else { 1.0 };
+            // Strangers' whole records one after another are exfiltration, however usual one
+            // is: the third within an hour counts fully.
+            if breadth == WHOLE_RECORD && raw_unexplained >= 0.5 && !duplicate {
+                actor.patterns.stranger_whole_record(t);
+            }
+            let strangers = actor.patterns.strangers_whole_records(t) as f64;
             v.set(
                 Feature::WholeRecord,
-                novelty * (0.5 + 0.5 * raw_unexplained),
+                (ONE_WHOLE_RECORD * novelty * (0.5 + 0.5 * raw_unexplained))
+                    .max(clamp01((strangers - 1.0) / 2.0) * raw_unexplained),
             );
         }
         if read_like || search {
@@ -1552,14 +1562,26 @@ impl Detector {
             }
             incident = Some(id);
             joined = actor.incidents.join(t, request);
+        }
+        // A whole record alerting (on its own merits or carried): the same pull's first kinds
+        // of data alert with it.
+        if alert && whole_record && !duplicate {
+            joined.extend(actor.incidents.join_record(t, request));
         } else if !alert && !deferred && !duplicate && !write && q > 0.0 {
             // Writes are care: they are not what an incident disclosed.
             if list_alert && specific {
                 actor.incidents.stood_out(request);
             }
-            actor
-                .incidents
-                .remember(event.id, t, request, keys.patient.unwrap_or(0), raw / q);
+            let patient = keys.patient.unwrap_or(0);
+            if search && specific {
+                actor
+                    .incidents
+                    .remember_record(event.id, t, request, patient, raw / q);
+            } else {
+                actor
+                    .incidents
+                    .remember(event.id, t, request, patient, raw / q);
+            }
         }
         // What may wait to see whether care follows: a first look that did not alert, at one
         // patient's record, by a user the patient did not refuse.
@@ -1645,8 +1667,11 @@ impl Detector {
         // from whole hours without alerts or an open incident ([`habits`]): an exfiltration must
         // not teach itself.
         let in_incident = actor.incidents.open(t).is_some();
-        // The first time a request reaches a whole record, if nothing was suspicious: usual work.
-        let usual_whole_record = breadth == WHOLE_RECORD && !suspicious && !in_incident;
+        // The first time a request reaches a whole record, if nothing was suspicious and the
+        // patient is the actor's care: usual work. A stranger's whole record under the
+        // threshold is not (an insider's first three would make her fourth usual).
+        let usual_whole_record =
+            breadth == WHOLE_RECORD && !suspicious && !in_incident && raw_unexplained < 0.5;
         let habitual =
             permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
         if position.is_some() && (suspicious || in_incident) {

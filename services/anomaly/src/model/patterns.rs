@@ -193,7 +193,14 @@ pub struct Patterns {
     #[serde(default)]
     earlier_requests: [(u64, u64, u32, u16); CONCURRENT_REQUESTS],
     cover: [(u64, u16, i64); 3],
+    /// When the actor last pulled the whole record of a patient nothing explained (the last
+    /// [`STRANGERS_WHOLE_RECORDS`]).
+    #[serde(default)]
+    strangers_whole_records: [i64; STRANGERS_WHOLE_RECORDS],
 }
+
+/// Strangers' whole records remembered per actor: the third within an hour is exfiltration.
+pub const STRANGERS_WHOLE_RECORDS: usize = 3;
 
 const RECENT: usize = 32;
 const SEARCHES: usize = 64;
@@ -388,6 +395,21 @@ impl Patterns {
     /// [`Patterns::position_in_request`]).
     pub fn request_breadth(&self) -> u16 {
         self.request_breadth
+    }
+
+    /// The actor pulled a stranger's whole record at `t`.
+    pub fn stranger_whole_record(&mut self, t: i64) {
+        self.strangers_whole_records.rotate_right(1);
+        self.strangers_whole_records[0] = t;
+    }
+
+    /// Strangers' whole records the actor pulled in the last hour (at most
+    /// [`STRANGERS_WHOLE_RECORDS`]).
+    pub fn strangers_whole_records(&self, t: i64) -> usize {
+        self.strangers_whole_records
+            .iter()
+            .filter(|at| (0..=HOUR).contains(&(t - **at)))
+            .count()
     }
 
     /// Search requests in the last 10 minutes, without counting one.
