@@ -5,7 +5,9 @@
 //! Calibration: the first `warmup` of event time (default 48 h) only learns (relationships and
 //! baselines are empty, so nearly every access is "unexplained"); the next `calibration` (48 h)
 //! fills a histogram of raw risks (4,096 bins), at most [`PER_ACTOR_HOUR`] events per actor and
-//! hour and [`TAIL_PER_ACTOR`] tail events (raw ≥ 0.5) per actor. The raw threshold `q` is the
+//! hour, [`TAIL_PER_ACTOR`] tail events (raw ≥ 0.5) per actor, and of those at 0.9 or more a
+//! quarter of the tail the threshold is set by ([`HIGH_SHARE_PER_ACTOR`]: in a small hospital,
+//! a few events each). The raw threshold `q` is the
 //! smallest bin edge with at most the target share of those events at or above it, never below
 //! [`MIN_RAW_THRESHOLD`]; it is recomputed every 4,096 events of the period (once 20,000 are
 //! in). Until then `q` is the prior [`PRIOR_RAW_THRESHOLD`]: rules that need no baseline
@@ -56,6 +58,17 @@ const TAIL_RAW: f64 = 0.5;
 /// nothing changed on hospitals with clean calibration days; a cap of 20 cost them precision).
 pub const TAIL_PER_ACTOR: u32 = 40;
 pub const TAIL_PER_ACTOR_DAY: u32 = 40;
+/// A raw risk this high is what the threshold is set among (the top half-percent of a
+/// hospital's events lies at 0.85-0.98).
+const HIGH_RAW: f64 = 0.9;
+/// High-risk events of one actor sampled at most in the calibration period, as a share of the
+/// events the threshold is set by (the target share of the period's samples, estimated from
+/// the warm-up's), at least [`MIN_HIGH_PER_ACTOR`]: in a small hospital that tail is 30-40
+/// events, and four insiders at work in the calibration days at [`TAIL_PER_ACTOR`] each made
+/// it theirs (a simulated 40-staff hospital's raw threshold went to 0.98, above its
+/// exfiltrations' whole records). Benign actors seldom reach 0.9 at all.
+pub const HIGH_SHARE_PER_ACTOR: f64 = 0.25;
+pub const MIN_HIGH_PER_ACTOR: u32 = 3;
 
 /// What a day of raw risks still weighs the next day, once calibrated (about a week's memory).
 /// The traffic of the calibration days is not every week's (a partner hospital busier, a
@@ -338,6 +351,13 @@ pub struct Calibrator {
     /// The threshold came from outside: it is not followed locally.
     #[serde(default)]
     threshold_imported: bool,
+    /// Events sampled (within the actor-hour cap) in the warm-up: what the calibration's tail
+    /// will be made of ([`HIGH_SHARE_PER_ACTOR`]).
+    #[serde(default)]
+    warmup_samples: u64,
+    /// High-risk events sampled per actor in the calibration period.
+    #[serde(default)]
+    actor_high: KeyMap<u32>,
 }
 
 impl Calibrator {
@@ -367,6 +387,8 @@ impl Calibrator {
             all_today: 0.0,
             all_per_day: 0.0,
             threshold_imported: false,
+            warmup_samples: 0,
+            actor_high: KeyMap::default(),
         }
     }
 
@@ -421,10 +443,10 @@ impl Calibrator {
         }
         match self.phase {
             Phase::Calibrated => self.follow(actor, raw),
-            _ if since < self.settings.warmup_seconds => {}
+            _ if since < self.settings.warmup_seconds => self.warmup_samples += 1,
             _ if since < self.settings.warmup_seconds + self.settings.calibration_seconds => {
                 self.phase = Phase::Calibrating;
-                if self.tail_full(actor, raw, TAIL_PER_ACTOR) {
+                if self.tail_full(actor, raw, TAIL_PER_ACTOR) || self.high_full(actor, raw) {
                     return;
                 }
                 let bin = ((raw.clamp(0.0, 1.0) * BINS as f64) as usize).min(BINS - 1);
@@ -440,6 +462,7 @@ impl Calibrator {
                     self.recent = self.histogram.iter().map(|&n| f64::from(n)).collect();
                     self.recent_day = t.div_euclid(DAY);
                     self.actor_tail.clear();
+                    self.actor_high = KeyMap::default();
                     let days = (self.settings.calibration_seconds as f64 / DAY as f64).max(1.0);
                     self.per_day = self.samples as f64 / days;
                     self.all_per_day = self.all_calibrating as f64 / days;
@@ -528,6 +551,23 @@ impl Calibrator {
         } else {
             sampled
         }
+    }
+
+    /// Counts a high-risk calibration event of `actor`; whether it has more than
+    /// [`HIGH_SHARE_PER_ACTOR`] of the expected tail (the target share of as many samples a
+    /// second as in the warm-up), at least [`MIN_HIGH_PER_ACTOR`], at most [`TAIL_PER_ACTOR`].
+    fn high_full(&mut self, actor: u64, raw: f64) -> bool {
+        let warmup = self.settings.warmup_seconds;
+        if raw < HIGH_RAW || warmup <= 0 || self.warmup_samples == 0 {
+            return false;
+        }
+        let scale = self.settings.calibration_seconds as f64 / warmup as f64;
+        let per_day = self.warmup_samples as f64 * DAY as f64 / warmup as f64;
+        let tail = self.settings.target_for(per_day) * self.warmup_samples as f64 * scale;
+        let cap = ((tail * HIGH_SHARE_PER_ACTOR) as u32).clamp(MIN_HIGH_PER_ACTOR, TAIL_PER_ACTOR);
+        let n = self.actor_high.entry(actor).or_default();
+        *n += 1;
+        *n > cap
     }
 
     /// Counts a tail event of `actor`; whether it has more than `cap` of them.
@@ -810,6 +850,42 @@ mod tests {
             (with_insider - clean).abs() < 0.05,
             "{clean} {with_insider}"
         );
+    }
+
+    /// A small hospital (3,000 events a day) with three insiders at work in its calibration
+    /// day, 40 events at 0.99 each: under the per-actor tail cap alone they would be the whole
+    /// tail (15 events) and the threshold above their scores; a few of each count.
+    #[test]
+    fn insiders_in_a_small_hospitals_calibration_do_not_make_its_tail() {
+        let settings = CalibrationSettings {
+            target_fpr: 0.005,
+            warmup_seconds: DAY,
+            calibration_seconds: DAY,
+            daily_alert_budget: 0.0,
+        };
+        let calibrate = |insiders: u64| {
+            let mut c = Calibrator::new(settings);
+            let mut state = 5u64;
+            for i in 0..=6_000i64 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let t = i * 2 * DAY / 6_000;
+                c.observe(t, 1 + i as u64 % 40, u.powi(20));
+                if t >= DAY && i % 25 == 0 {
+                    for k in 0..insiders {
+                        c.observe(t, 9_000 + k, 0.99);
+                    }
+                }
+            }
+            c.raw_threshold()
+        };
+        let clean = calibrate(0);
+        let with_insiders = calibrate(3);
+        assert!(clean < 0.93, "{clean}");
+        // Their scores stay above the threshold (they alert).
+        assert!(with_insiders < 0.97, "{clean} {with_insiders}");
     }
 
     #[test]
