@@ -107,6 +107,10 @@ pub struct Incidents {
     /// remembered whatever their risk.
     #[serde(default)]
     standout_list: u64,
+    /// The request whose kinds of data are kept below [`JOIN_SAME_REQUEST`] (see
+    /// [`Suspect::record`]): only the latest, as only it may still become a whole record.
+    #[serde(default)]
+    record_request: u64,
 }
 
 impl Incidents {
@@ -141,6 +145,11 @@ impl Incidents {
         let record = share < JOIN_SAME_REQUEST && !list;
         if record && !keep {
             return;
+        }
+        if record && request != self.record_request {
+            // The earlier request is over: its kinds can no longer become a whole record.
+            self.suspects.retain(|s| !s.record);
+            self.record_request = request;
         }
         while self
             .suspects

@@ -155,8 +155,9 @@
 //! addresses, 4 agents, 16 resource types, 4 purposes of use; per department 64 everyday
 //! addresses and 64 members at work. Every
 //! [`SWEEP_EVERY`] events windows that slid past are emptied. Measured (`cargo bench -p anomaly
-//! --bench score`): 100,000 actors with a week of a day worker's history each hold 258-304 MiB
-//! (resident, between runs; 269 MiB with the purposes of use, 2026-12-02 15:05).
+//! --bench score`): 100,000 actors with a week of a day worker's history each hold 307-308 MiB
+//! resident (2026-12-03 21:50, three runs; 258-304 MiB before the lists, whole records and
+//! incident memory of that day's last round).
 //!
 //! # Restart
 //!
