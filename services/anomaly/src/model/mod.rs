@@ -117,7 +117,10 @@
 //! but a guessed consult (the actor's department often reads patients of a department that
 //! touched her lately) waits as long for the consult's note: dropped if the actor, or a
 //! colleague of the department, writes for her; raised otherwise ("opened like a consult, but
-//! no consult note followed within 30 minutes"). Any other first look that only a guess
+//! no consult note followed within 30 minutes"); and so does a person's first look at such a
+//! record with nothing at all to explain it, scored under the threshold but at least 75% of it
+//! ("nothing explained opening this record, and neither the user nor her department
+//! documented ..."). Any other first look that only a guess
 //! explains (a consult, covering, the department's care of days ago, faded) waits as long for
 //! care: dropped if the actor writes for the patient or anyone else touches her record; raised
 //! otherwise, but only where the department's and the actor's guesses are nearly always
@@ -1626,11 +1629,20 @@ impl Detector {
         // A very restricted record (a VIP's) or a colleague's (labelled staff) opened on nothing
         // but a guessed consult (the actor's department often reads patients of a department
         // that touched her lately) waits for the consult's note: the curious look like
-        // consultants who never write.
+        // consultants who never write. So does one a person opened with nothing at all to
+        // explain it, under the threshold (at least 75% of it) only because the hospital's
+        // threshold is high (a small hospital's: a VIP nobody here cares for scored 0.80), as a
+        // ward's care of its VIP keeps her record from looking forgotten; a machine's
+        // population work is not a look.
         let consult_note = may_wait
             && !quiet_look
             && (sens >= 1.0 || employee)
-            && explanation.why == Why::Consult
+            && (explanation.why == Why::Consult
+                || (explanation.why == Why::Nothing
+                    && has_department
+                    && !population
+                    && q > 0.0
+                    && raw >= 0.75 * q))
             && explanation.first_time;
         // Guesses wait from the first day: what a department's guesses turn out to be is
         // learned before it may alert.
@@ -1942,6 +1954,9 @@ impl Detector {
             let reason = match wait {
                 Wait::Grace => None,
                 Wait::QuietLook => Some(QUIET_LOOK_REASON.to_string()),
+                Wait::ConsultNote if explanation.why == Why::Nothing => {
+                    Some(NO_NOTE_REASON.to_string())
+                }
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
                 Wait::Guess => Some(GUESS_REASON.to_string()),
@@ -2299,6 +2314,10 @@ const QUIET_LOOK_REASON: &str =
 /// The reason a staff member's record opened on a guessed consult alerts with.
 const STAFF_CONSULT_NOTE_REASON: &str =
     "a staff member's record opened like a consult, but no consult note followed within 30 minutes";
+
+/// The reason a VIP's or a staff member's record opened with nothing to explain it alerts with.
+const NO_NOTE_REASON: &str =
+    "nothing explained opening this record, and neither the user nor her department documented for the patient within 30 minutes";
 
 /// The reason a VIP's record opened on a guessed consult alerts with.
 const CONSULT_NOTE_REASON: &str =

@@ -1336,6 +1336,63 @@ fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
 }
 
 #[test]
+fn a_vips_record_opened_with_nothing_to_explain_it_under_a_high_threshold_waits_for_a_note() {
+    let (mut d, _) = hospital();
+    // A small hospital's calibrated threshold: a raw 0.95.
+    d.calibrator.import_threshold(0.95);
+    // Ward B admits a VIP; an hour later a nurse of Ward A, which never reads Ward B's
+    // patients, opens her record.
+    let mut admitted = staff_event(
+        "m1",
+        "Ward B",
+        day4(9),
+        Some("Patient/vip"),
+        AccessAction::Create,
+    );
+    admitted.confidentiality = Some("V".into());
+    d.score(&admitted);
+    let mut look = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/vip"),
+        AccessAction::Read,
+    );
+    look.confidentiality = Some("V".into());
+    let mut documented = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert && s.score >= 0.6, "under the threshold: {s:?}");
+    // Nobody documented for her within half an hour: it alerts, saying why.
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation
+            .starts_with("Nothing explained opening this record"),
+        "{late:?}"
+    );
+
+    // The same look, then the nurse's note: care, no alert.
+    documented.score(&look);
+    let mut note = staff_event(
+        "n2",
+        "Ward A",
+        day4(10) + 600,
+        Some("Patient/vip"),
+        AccessAction::Create,
+    );
+    note.confidentiality = Some("V".into());
+    assert!(!documented.score(&note).alert);
+    documented.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(documented.take_matured().is_empty());
+    assert!(documented.finish().is_empty());
+}
+
+#[test]
 fn a_sign_in_that_works_after_failures_from_a_new_address_and_device_alerts() {
     let (mut d, _) = hospital();
     let attempt = |seconds: i64, outcome: AccessOutcome, ip: &str, agent: &str| {
