@@ -143,9 +143,10 @@
 //! The README's anomaly section has the evaluation over simulated hospitals (`anomaly simulate`,
 //! `anomaly evaluate`; tuned on seeds 1-2, misses read on 37): on seeds 1-8 with the clinical
 //! record's care facts and patient labels precision 0.83-0.95, recall of attack events
-//! 0.99, false-positive rate 0.15-0.34%, 26-27 of 27 incidents, median delay 59-60 s; from the
-//! access events alone precision 0.84-0.92, recall 0.98-0.99, median delay 59-60 s; over 37
-//! seeds precision at least 0.832 and 0.844 (model of 2026-12-03 09:55).
+//! 0.99, false-positive rate 0.15-0.33%, 26-27 of 27 incidents, median delay 45-50 s; from the
+//! access events alone precision 0.84-0.92, recall 0.99, median delay 49-50 s; over 37 seeds
+//! precision at least 0.835 and 0.838, recall at least 0.963 and 0.960, 984 and 969 of 999
+//! incidents (model of 2026-12-03 22:00).
 //!
 //! # Memory
 //!
