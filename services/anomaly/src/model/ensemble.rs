@@ -631,6 +631,14 @@ pub fn threshold_from_histogram(histogram: &[f64], target_fpr: f64) -> Option<f6
 mod tests {
     use super::*;
 
+    /// A uniform draw in `[0, 1)` from a linear congruential generator (deterministic tests).
+    fn uniform(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     #[test]
     fn a_folded_histogram_gives_nearly_the_calibrated_threshold() {
         let settings = CalibrationSettings {
@@ -681,12 +689,7 @@ mod tests {
         };
         let mut c = Calibrator::new(settings);
         let mut state = 99u64;
-        let mut draw = |power: i32| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64).powi(power)
-        };
+        let mut draw = |power: i32| uniform(&mut state).powi(power);
         // A day of calibration (one event per actor: no cap), then a heavier tail.
         let per_day = 40_000i64;
         let mut t = 0i64;
@@ -763,12 +766,7 @@ mod tests {
     /// linear congruential sequence.
     fn skewed_draws(seed: u64) -> impl FnMut() -> f64 {
         let mut state = seed;
-        move || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64).powi(6)
-        }
+        move || uniform(&mut state).powi(6)
     }
 
     /// The budget divides every event of the day, not only those the per-actor caps let into
@@ -830,10 +828,7 @@ mod tests {
             let mut c = Calibrator::new(settings);
             let mut state = 3u64;
             for i in 0..=30_000i64 {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let u = uniform(&mut state);
                 let t = i * DAY / 30_000;
                 c.observe(t, 1 + i as u64 % 300, u.powi(20));
                 // 20 an hour, all day: 480 events at raw 0.99.
@@ -867,10 +862,7 @@ mod tests {
             let mut c = Calibrator::new(settings);
             let mut state = 5u64;
             for i in 0..=6_000i64 {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+                let u = uniform(&mut state);
                 let t = i * 2 * DAY / 6_000;
                 c.observe(t, 1 + i as u64 % 40, u.powi(20));
                 if t >= DAY && i % 25 == 0 {
@@ -922,10 +914,7 @@ mod tests {
         let mut c = Calibrator::new(settings);
         let mut state = 12345u64;
         let mut draw = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+            let u = uniform(&mut state);
             // Mostly near 0, a tail toward 1.
             u.powi(6)
         };

@@ -1281,10 +1281,9 @@ fn the_rest_of_a_list_whose_first_patient_alerted_alerts_with_it() {
     }
 }
 
-#[test]
-fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
-    let mut d = hospital_with_consults();
-    // Ward B admits a VIP; an hour later the cardiologist opens her record.
+/// Ward B admits a VIP at 09:00 on day 4; at 10:00 `actor` of `dept` opens her record (the
+/// look, not yet scored).
+fn vip_admitted_then_looked_at(d: &mut Detector, actor: &str, dept: &str) -> AccessEvent {
     let mut admitted = staff_event(
         "m1",
         "Ward B",
@@ -1295,14 +1294,45 @@ fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
     admitted.confidentiality = Some("V".into());
     d.score(&admitted);
     let mut look = staff_event(
-        "c0",
-        "Cardiology",
+        actor,
+        dept,
         day4(10),
         Some("Patient/vip"),
         AccessAction::Read,
     );
     look.confidentiality = Some("V".into());
-    let mut consulted = d.clone();
+    look
+}
+
+/// The look, then its author's note ten minutes later: nothing alerts, then or after the wait.
+fn a_note_after_the_look_raises_nothing(mut d: Detector, look: &AccessEvent) {
+    d.score(look);
+    let mut note = staff_event(
+        &look.actor.id,
+        look.actor.department.as_deref().unwrap_or_default(),
+        day4(10) + 600,
+        Some("Patient/vip"),
+        AccessAction::Create,
+    );
+    note.resource_type = Some("DocumentReference".into());
+    assert!(!d.score(&note).alert);
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(d.take_matured().is_empty());
+    assert!(d.finish().is_empty());
+}
+
+#[test]
+fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
+    let mut d = hospital_with_consults();
+    // An hour after Ward B admits a VIP, the cardiologist opens her record.
+    let look = vip_admitted_then_looked_at(&mut d, "c0", "Cardiology");
+    let consulted = d.clone();
     let s = d.score(&look);
     assert!(!s.alert, "a consult is likely: {s:?}");
     // No note within half an hour: it alerts, saying why.
@@ -1312,27 +1342,8 @@ fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
             .starts_with("Opened like a consult, but no consult note"),
         "{late:?}"
     );
-
     // The same look followed by the cardiologist's note: a consult, no alert.
-    consulted.score(&look);
-    let mut note = staff_event(
-        "c0",
-        "Cardiology",
-        day4(10) + 600,
-        Some("Patient/vip"),
-        AccessAction::Create,
-    );
-    note.resource_type = Some("DocumentReference".into());
-    assert!(!consulted.score(&note).alert);
-    consulted.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
-    assert!(consulted.take_matured().is_empty());
-    assert!(consulted.finish().is_empty());
+    a_note_after_the_look_raises_nothing(consulted, &look);
 }
 
 #[test]
@@ -1340,26 +1351,9 @@ fn a_vips_record_opened_with_nothing_to_explain_it_under_a_high_threshold_waits_
     let (mut d, _) = hospital();
     // A small hospital's calibrated threshold: a raw 0.95.
     d.calibrator.import_threshold(0.95);
-    // Ward B admits a VIP; an hour later a nurse of Ward A, which never reads Ward B's
-    // patients, opens her record.
-    let mut admitted = staff_event(
-        "m1",
-        "Ward B",
-        day4(9),
-        Some("Patient/vip"),
-        AccessAction::Create,
-    );
-    admitted.confidentiality = Some("V".into());
-    d.score(&admitted);
-    let mut look = staff_event(
-        "n2",
-        "Ward A",
-        day4(10),
-        Some("Patient/vip"),
-        AccessAction::Read,
-    );
-    look.confidentiality = Some("V".into());
-    let mut documented = d.clone();
+    // A nurse of Ward A, which never reads Ward B's patients, opens the VIP's record.
+    let look = vip_admitted_then_looked_at(&mut d, "n2", "Ward A");
+    let documented = d.clone();
     let s = d.score(&look);
     assert!(!s.alert && s.score >= 0.6, "under the threshold: {s:?}");
     // Nobody documented for her within half an hour: it alerts, saying why.
@@ -1369,27 +1363,8 @@ fn a_vips_record_opened_with_nothing_to_explain_it_under_a_high_threshold_waits_
             .starts_with("Nothing explained opening this record"),
         "{late:?}"
     );
-
     // The same look, then the nurse's note: care, no alert.
-    documented.score(&look);
-    let mut note = staff_event(
-        "n2",
-        "Ward A",
-        day4(10) + 600,
-        Some("Patient/vip"),
-        AccessAction::Create,
-    );
-    note.confidentiality = Some("V".into());
-    assert!(!documented.score(&note).alert);
-    documented.score(&staff_event(
-        "n1",
-        "Ward A",
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        Some("Patient/a3"),
-        AccessAction::Read,
-    ));
-    assert!(documented.take_matured().is_empty());
-    assert!(documented.finish().is_empty());
+    a_note_after_the_look_raises_nothing(documented, &look);
 }
 
 #[test]
