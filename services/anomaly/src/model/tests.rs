@@ -1304,9 +1304,17 @@ fn vip_admitted_then_looked_at(d: &mut Detector, actor: &str, dept: &str) -> Acc
     look
 }
 
-/// The look, then its author's note ten minutes later: nothing alerts, then or after the wait.
-fn a_note_after_the_look_raises_nothing(mut d: Detector, look: &AccessEvent) {
-    d.score(look);
+/// The look does not alert; with no note within half an hour it alerts, its explanation
+/// starting with `why`; the same look followed by its author's note ten minutes later raises
+/// nothing, then or after the wait. Returns the look's score.
+fn the_look_waits_for_a_note(d: &mut Detector, look: &AccessEvent, why: &str) -> Scored {
+    let mut documented = d.clone();
+    let s = d.score(look);
+    assert!(!s.alert, "{s:?}");
+    let late = raised_alone(d, look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(late.explanation.starts_with(why), "{late:?}");
+
+    documented.score(look);
     let mut note = staff_event(
         &look.actor.id,
         look.actor.department.as_deref().unwrap_or_default(),
@@ -1315,35 +1323,26 @@ fn a_note_after_the_look_raises_nothing(mut d: Detector, look: &AccessEvent) {
         AccessAction::Create,
     );
     note.resource_type = Some("DocumentReference".into());
-    assert!(!d.score(&note).alert);
-    d.score(&staff_event(
+    assert!(!documented.score(&note).alert);
+    documented.score(&staff_event(
         "n1",
         "Ward A",
         day4(10) + QUIET_LOOK_WAIT + 1,
         Some("Patient/a3"),
         AccessAction::Read,
     ));
-    assert!(d.take_matured().is_empty());
-    assert!(d.finish().is_empty());
+    assert!(documented.take_matured().is_empty());
+    assert!(documented.finish().is_empty());
+    s
 }
 
 #[test]
 fn a_vips_record_opened_like_a_consult_waits_for_the_consult_note() {
     let mut d = hospital_with_consults();
-    // An hour after Ward B admits a VIP, the cardiologist opens her record.
+    // An hour after Ward B admits a VIP, the cardiologist opens her record: a consult is
+    // likely, and its note is waited for.
     let look = vip_admitted_then_looked_at(&mut d, "c0", "Cardiology");
-    let consulted = d.clone();
-    let s = d.score(&look);
-    assert!(!s.alert, "a consult is likely: {s:?}");
-    // No note within half an hour: it alerts, saying why.
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation
-            .starts_with("Opened like a consult, but no consult note"),
-        "{late:?}"
-    );
-    // The same look followed by the cardiologist's note: a consult, no alert.
-    a_note_after_the_look_raises_nothing(consulted, &look);
+    the_look_waits_for_a_note(&mut d, &look, "Opened like a consult, but no consult note");
 }
 
 #[test]
@@ -1351,20 +1350,11 @@ fn a_vips_record_opened_with_nothing_to_explain_it_under_a_high_threshold_waits_
     let (mut d, _) = hospital();
     // A small hospital's calibrated threshold: a raw 0.95.
     d.calibrator.import_threshold(0.95);
-    // A nurse of Ward A, which never reads Ward B's patients, opens the VIP's record.
+    // A nurse of Ward A, which never reads Ward B's patients, opens the VIP's record: under
+    // the threshold, it waits for a note all the same.
     let look = vip_admitted_then_looked_at(&mut d, "n2", "Ward A");
-    let documented = d.clone();
-    let s = d.score(&look);
-    assert!(!s.alert && s.score >= 0.6, "under the threshold: {s:?}");
-    // Nobody documented for her within half an hour: it alerts, saying why.
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation
-            .starts_with("Nothing explained opening this record"),
-        "{late:?}"
-    );
-    // The same look, then the nurse's note: care, no alert.
-    a_note_after_the_look_raises_nothing(documented, &look);
+    let s = the_look_waits_for_a_note(&mut d, &look, "Nothing explained opening this record");
+    assert!(s.score >= 0.6, "{s:?}");
 }
 
 #[test]
@@ -2008,23 +1998,23 @@ fn a_whole_record_in_one_request_is_an_export_unless_usual_or_the_patients_choic
     assert_eq!(value(&chart, "whole_record"), 0.0, "{chart:?}");
 }
 
+/// Ward A's nurse `n1` pulls the whole records of `Patient/s0..s2`, five minutes apart.
+fn three_strangers_whole_records(d: &mut Detector) -> Vec<Scored> {
+    (0..3)
+        .map(|k| {
+            let patient = format!("Patient/s{k}");
+            whole_record(d, "n1", &patient, day4(10) + k * 300, "custodian")
+        })
+        .collect()
+}
+
 #[test]
 fn strangers_whole_records_one_after_another_are_exfiltration_and_never_usual() {
     let (mut d, _) = hospital();
     d.explain_all(true);
     // Ward A's nurse pulls the whole records of patients nobody here cares for, one every
     // few minutes, from her usual workstation: the third within the hour counts fully.
-    let pulls: Vec<Scored> = (0..3)
-        .map(|k| {
-            whole_record(
-                &mut d,
-                "n1",
-                &format!("Patient/s{k}"),
-                day4(10) + k * 300,
-                "custodian",
-            )
-        })
-        .collect();
+    let pulls = three_strangers_whole_records(&mut d);
     assert!(
         about(value(&pulls[0], "whole_record"), ONE_WHOLE_RECORD),
         "{:?}",
@@ -2035,15 +2025,7 @@ fn strangers_whole_records_one_after_another_are_exfiltration_and_never_usual() 
     // Three strangers' whole records that raised no suspicion (never alerting here) do not
     // make a fourth, a day later, usual for her or her ward.
     let mut d = hospital_that_never_alerts();
-    for k in 0..3 {
-        whole_record(
-            &mut d,
-            "n1",
-            &format!("Patient/s{k}"),
-            day4(10) + k * 300,
-            "custodian",
-        );
-    }
+    three_strangers_whole_records(&mut d);
     let later = whole_record(&mut d, "n2", "Patient/s9", day4(34), "custodian");
     assert!(
         about(value(&later, "whole_record"), ONE_WHOLE_RECORD),
