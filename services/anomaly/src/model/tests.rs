@@ -1203,6 +1203,58 @@ fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
 }
 
 #[test]
+fn a_record_nobody_touched_for_three_days_is_quiet_enough_for_a_quiet_look() {
+    // Ward B admitted `Patient/old` on the first morning and nobody touched her since; Ward B
+    // read `Patient/b0` yesterday.
+    let mut events = hospital_events();
+    events.push(staff_event(
+        "m1",
+        "Ward B",
+        9 * 3600,
+        Some("Patient/old"),
+        AccessAction::Create,
+    ));
+    events.sort_by_key(|e| e.time);
+    let mut d = uncalibrated();
+    for e in &events {
+        d.score(e);
+    }
+    d.calibrator.import_threshold(0.65);
+    // On day 4 a nurse of Ward A opens the record left three days: it waits, and alerts.
+    let look = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/old"),
+        AccessAction::Read,
+    );
+    let s = d.score(&look);
+    assert!(!s.alert, "{s:?}");
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Nobody else touched"),
+        "{late:?}"
+    );
+    // Ward B's patient of yesterday is not forgotten: her look does not wait.
+    let cared = staff_event(
+        "n2",
+        "Ward A",
+        day4(11),
+        Some("Patient/b0"),
+        AccessAction::Read,
+    );
+    assert!(!d.score(&cared).alert);
+    d.score(&staff_event(
+        "n1",
+        "Ward A",
+        day4(11) + QUIET_LOOK_WAIT + 1,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(d.take_matured().is_empty());
+}
+
+#[test]
 fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_it() {
     let (mut d, _) = hospital();
     let look = staff_event(
