@@ -1159,9 +1159,11 @@ impl Detector {
         let specific = read_like || position == Some(0);
         // The list so far (patients of this search request), and the actor's previous list if
         // it is over: usual if it raised no suspicion, or whatever it raised in the stream's
-        // first day (a hospital's lists show in its first day; until then none is judged).
+        // first day (a hospital's lists show in its first day; until then none is judged). A
+        // redelivered event is no list's.
         let list_patients = position.map_or(0, |p| p.saturating_add(1));
         let finished_list = position
+            .filter(|_| !duplicate)
             .and_then(|_| actor.open_list.see(request, list_patients))
             .filter(|(_, suspicious)| !suspicious || !mature)
             .map(|(patients, _)| patients);
@@ -1428,8 +1430,9 @@ impl Detector {
             v.set(Feature::LargeResult, signals.large_result);
         }
         // A list far longer than any the actor or the department made (twice: nothing; five
-        // times: full; not in the stream's first day), counted as the list grows: the bulk search a page of a hundred
-        // strangers at a time. Whom it lists weighs as for a whole record.
+        // times: full; not in the stream's first day), counted as the list grows: the bulk
+        // search, a page of a hundred strangers at a time. Whom it lists weighs as for a whole
+        // record.
         let usual_list = actor
             .longest_list
             .usual(t)
@@ -1699,13 +1702,13 @@ impl Detector {
             breadth == WHOLE_RECORD && !suspicious && !in_incident && raw_unexplained < 0.5;
         let habitual =
             permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
-        if position.is_some() && (suspicious || in_incident) {
-            actor.open_list.taint();
-        }
-        if let Some(patients) = finished_list {
-            actor.longest_list.learn(patients, t);
-        }
         if !duplicate {
+            if position.is_some() && (suspicious || in_incident) {
+                actor.open_list.taint();
+            }
+            if let Some(patients) = finished_list {
+                actor.longest_list.learn(patients, t);
+            }
             actor.baseline.record(&keys.base, suspicious || in_incident);
             if usual_whole_record {
                 actor.baseline.whole_records = actor.baseline.whole_records.saturating_add(1);
