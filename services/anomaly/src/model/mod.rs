@@ -113,7 +113,10 @@
 //! `sensitive_unexplained`; or, once the actor's habits are known, the undiscounted unexplained
 //! share × role misuse ≥ 0.6: a habit of unexplained work excuses the role's own work, not what
 //! it never does) waits [`QUIET_LOOK_WAIT`] (30 min): dropped if the
-//! actor writes for the patient or anyone else touches her record, raised otherwise. A first
+//! actor writes for the patient or anyone else touches her record, raised otherwise. So does,
+//! in the warm-up (under the prior threshold), a look that alerts only because the stream never
+//! saw the record (not a restricted or a colleague's one): in a young stream most records opened
+//! are new to it. A first
 //! look at a very restricted (V, `CEL`) or a staff member's (`EMP`) record explained by nothing
 //! but a guessed consult (the actor's department often reads patients of a department that
 //! touched her lately) waits as long for the consult's note: dropped if the actor, or a
@@ -1002,6 +1005,7 @@ impl Detector {
             }
         });
         let mature = self.first.is_some_and(|f| t - f >= MATURE_AFTER);
+        let warming = mature && self.calibrator.phase() == Phase::Warmup;
         // A person of a department, not a machine, an administrator or a patient.
         let has_department = event
             .actor
@@ -1550,11 +1554,30 @@ impl Detector {
                 .iter()
                 .any(|p| p.wait == Wait::Grace && p.actor == keys.actor && p.patient != patient)
         });
+        // In the warm-up, under the prior threshold, a look that alerts only for a record the
+        // stream never saw waits like a quiet look: in a young stream most records opened are
+        // new to it (a returning patient's care starts), so whether anyone else cares for her
+        // is what tells a neighbour's snoop. Not a restricted or a colleague's record: that
+        // alerts for what it is.
+        let young_look = alert
+            && sens <= 0.0
+            && !employee
+            && !carried
+            && !duplicate
+            && warming
+            && explanation.others_last.is_none()
+            && explanation.dormant > 0.0
+            && specific
+            && read_like_or_search(event.action)
+            && !keys.base.break_glass
+            && self.looks.len() < MAX_LOOKS
+            && v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
         // In an open incident too, carried into it or not: documenting for the patient is care
         // whatever the actor did before (a false alert must not make the next half hour's
         // first looks alert before their notes), and a snooper writes nothing. The incident
         // was found by its first alert; its further looks alert a grace period later.
         let deferred = alert
+            && !young_look
             && self.config.grace_seconds > 0
             && !duplicate
             && !other_waiting
@@ -1565,6 +1588,11 @@ impl Detector {
             && self.pending.len() < MAX_PENDING
             && v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
         let carried_into = incident.filter(|_| deferred && carried);
+        if young_look {
+            alert = false;
+            incident = None;
+            score = score.min(self.threshold - 0.0001).max(0.0);
+        }
         if deferred {
             alert = false;
             carried = false;
@@ -1629,18 +1657,19 @@ impl Detector {
         } else {
             0.0
         };
-        let quiet_look = may_wait
-            && q > 0.0
-            && raw >= QUIET_LOOK_SHARE * q
-            && (u.max(restricted_unexplained) >= 0.75 || never_done >= 0.6)
-            && explanation.dormant >= QUIET_LOOK_DORMANCY
-            && keys.patient.is_some_and(|patient| {
-                !self.waiting_patients.contains_key(&patient)
-                    || !self
-                        .looks
-                        .iter()
-                        .any(|p| p.actor == keys.actor && p.patient == patient)
-            });
+        let quiet_look = young_look
+            || (may_wait
+                && q > 0.0
+                && raw >= QUIET_LOOK_SHARE * q
+                && (u.max(restricted_unexplained) >= 0.75 || never_done >= 0.6)
+                && explanation.dormant >= QUIET_LOOK_DORMANCY
+                && keys.patient.is_some_and(|patient| {
+                    !self.waiting_patients.contains_key(&patient)
+                        || !self
+                            .looks
+                            .iter()
+                            .any(|p| p.actor == keys.actor && p.patient == patient)
+                }));
         // A very restricted record (a VIP's) or a colleague's (labelled staff) opened on nothing
         // but a guessed consult (the actor's department often reads patients of a department
         // that touched her lately) waits for the consult's note: the curious look like
@@ -1948,7 +1977,11 @@ impl Detector {
                 };
                 (Wait::Grace, due, alerting)
             } else if quiet_look {
-                (Wait::QuietLook, t + QUIET_LOOK_WAIT, self.threshold)
+                (
+                    Wait::QuietLook,
+                    t + QUIET_LOOK_WAIT,
+                    self.threshold.max(raw_score),
+                )
             } else if consult_note {
                 (Wait::ConsultNote, t + QUIET_LOOK_WAIT, self.threshold)
             } else {

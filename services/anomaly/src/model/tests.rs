@@ -360,12 +360,16 @@ fn staff_event(
         ip: Some(format!("10.20.{}.{}", dept.len(), actor.len())),
         user_agent: Some("Workstation/1.0".into()),
     };
-    e.time = Utc
-        .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
+    e.time = at(seconds);
+    e
+}
+
+/// The time `seconds` into the staff hospital's first day.
+fn at(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
         .single()
         .expect("valid time")
-        + Duration::seconds(seconds);
-    e
+        + Duration::seconds(seconds)
 }
 
 /// Nurses `n0..n4` of "Ward A" care for `Patient/a0..a19`, nurses `m0..m4` of "Ward B" for
@@ -1180,8 +1184,6 @@ fn every_scored_event_explains_itself() {
     assert!(json["contributions"][0]["feature"].is_string());
 }
 
-/// Moves the clock to `at` (an unrelated read of Ward A's) and returns the one alert that came
-/// of age: `look`'s.
 /// Moves event time to `at` with an ordinary read of Ward A's (the wait over for what waited).
 fn ordinary_read_at(d: &mut Detector, at: i64) {
     d.score(&staff_event(
@@ -1199,6 +1201,8 @@ fn nothing_raised_by(d: &mut Detector, at: i64) -> bool {
     d.take_matured().is_empty()
 }
 
+/// Moves the clock to `at` (an unrelated read of Ward A's) and returns the one alert that came
+/// of age: `look`'s.
 fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
     ordinary_read_at(d, at);
     let mut matured = d.take_matured();
@@ -1207,6 +1211,63 @@ fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
     assert_eq!(late.event.id, look.id);
     assert!(late.scored.alert && late.scored.score >= DEFAULT_THRESHOLD);
     late.scored
+}
+
+#[test]
+fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whether_anyone_cares() {
+    // The hospital's second evening: the model is mature (a record never seen counts as
+    // dormant) but still warming up, under its prior threshold; the nurse works days.
+    let evening = DAY + 20 * 3600;
+    let mut d = uncalibrated();
+    for e in hospital_events().iter().filter(|e| e.time < at(evening)) {
+        d.score(e);
+    }
+    assert_eq!(d.calibration().0, Phase::Warmup);
+    let look = staff_event(
+        "n2",
+        "Ward A",
+        evening,
+        Some("Patient/new"),
+        AccessAction::Read,
+    );
+    let mut cared_for = d.clone();
+    let mut vip = look.clone();
+    vip.confidentiality = Some("V".into());
+    let mut vip_detector = d.clone();
+    // Nothing but the record's being new to the stream: it waits, and nobody else touched it
+    // or was documented for it in half an hour: it alerts then.
+    let s = d.score(&look);
+    assert!(!s.alert, "{s:?}");
+    assert!(d.take_matured().is_empty());
+    assert!(nothing_raised_by(&mut d, evening + QUIET_LOOK_WAIT - 60));
+    let late = raised_alone(&mut d, &look, evening + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Nobody else touched"),
+        "{late:?}"
+    );
+    // A returning patient whose care begins (Ward B admits her ten minutes later): no alert.
+    assert!(!cared_for.score(&look).alert);
+    cared_for.score(&staff_event(
+        "m1",
+        "Ward B",
+        evening + 600,
+        Some("Patient/new"),
+        AccessAction::Create,
+    ));
+    assert!(nothing_raised_by(
+        &mut cared_for,
+        evening + QUIET_LOOK_WAIT + 1
+    ));
+    // A VIP's record is not a quiet look: it alerts for what it is, once the grace is over.
+    assert!(!vip_detector.score(&vip).alert);
+    let raised = raised_alone(&mut vip_detector, &vip, evening + GRACE);
+    assert!(
+        raised
+            .explanation
+            .to_lowercase()
+            .contains("very restricted"),
+        "{raised:?}"
+    );
 }
 
 #[test]
