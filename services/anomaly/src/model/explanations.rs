@@ -34,6 +34,9 @@ use chrono::{DateTime, Utc};
 use super::cache::{pair, Bounded};
 
 const DAY: i64 = 86_400;
+/// The care memory's key for "anyone": a patient's care facts over all who hold them (no actor,
+/// person or department has key 0).
+const ANY_CARE: u64 = 0;
 const HOUR: i64 = 3_600;
 
 /// Where a care fact comes from in the clinical data (records publishes them).
@@ -108,6 +111,10 @@ pub struct Explanation {
     /// The department that touched the patient most recently (other than the actor's own),
     /// for the covering pattern.
     pub other_department: Option<u64>,
+    /// The clinical data names a care team for the patient (a care fact began by now)...
+    pub care_on_record: bool,
+    /// ... and the actor, or her department, is on it now.
+    pub in_care: bool,
 }
 
 impl Explanation {
@@ -119,6 +126,8 @@ impl Explanation {
         patient_new: false,
         others_last: None,
         other_department: None,
+        care_on_record: false,
+        in_care: false,
     };
 
     fn offer(&mut self, strength: f64, why: Why) {
@@ -244,6 +253,9 @@ impl Relations {
 
     /// Adds a care fact (user or department).
     pub fn learn_care(&mut self, who: u64, patient: u64, start: i64, end: Option<i64>) {
+        if who != ANY_CARE {
+            self.learn_care(ANY_CARE, patient, start, end);
+        }
         let period = self
             .care
             .get_or_insert_with(pair(who, patient), || CarePeriod {
@@ -272,9 +284,14 @@ impl Relations {
             if let Some(c) = self.care.peek(pair(who, patient)) {
                 if c.start <= t && t < c.end {
                     e.offer(strength, Why::Care);
+                    e.in_care = true;
                 }
             }
         }
+        e.care_on_record = self
+            .care
+            .peek(pair(ANY_CARE, patient))
+            .is_some_and(|c| c.start <= t);
         match self.patients.peek(patient) {
             Some(p) => {
                 let by_others = if p.last_actor == actor {
@@ -650,5 +667,24 @@ mod tests {
         );
         r.learn_care(CARDIO, P, 0, None);
         assert!(r.explain(access(B, CARDIO, P, 9_999), false, true).strength >= 0.9);
+    }
+
+    #[test]
+    fn a_care_team_on_record_is_known_and_who_is_on_it_now() {
+        let mut r = Relations::new(RelationLimits::default());
+        r.learn_care(A, P, 100, Some(200));
+        let before = r.explain(access(B, WARD, P, 50), false, true);
+        assert!(!before.care_on_record && !before.in_care);
+        let on = r.explain(access(A, WARD, P, 150), false, true);
+        assert!(on.care_on_record && on.in_care);
+        // Someone else, or A after her care ended: a team is on record, she is not on it.
+        for off in [access(B, WARD, P, 150), access(A, WARD, P, 250)] {
+            let e = r.explain(off, false, true);
+            assert!(e.care_on_record && !e.in_care, "{e:?}");
+        }
+        assert!(
+            !r.explain(access(A, WARD, Q, 150), false, true)
+                .care_on_record
+        );
     }
 }

@@ -248,11 +248,65 @@ impl Guesses {
     }
 }
 
+/// What a department's record of care teams weighs the next time (a few thousand looks' memory).
+const CARE_TEAM_FADE: f32 = 0.999;
+/// Looks at records with a care team on record before a department's share says anything.
+const CARE_TEAM_MIN: f32 = 20.0;
+/// A department is on the care team as a rule from this share of its looks.
+pub const CARE_TEAM_RULE: f32 = 0.5;
+
+/// How often a department's members, opening a record whose clinical data names a care team,
+/// are on it (themselves or their department). A ward nearly always is; a pharmacy verifying
+/// the hospital's orders or a coding service never is, and their absence from a team says
+/// nothing. Where being on it is the rule, being off it is a sign.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CareTeams {
+    on: f32,
+    off: f32,
+}
+
+impl CareTeams {
+    pub fn learn(&mut self, on_team: bool) {
+        self.on *= CARE_TEAM_FADE;
+        self.off *= CARE_TEAM_FADE;
+        if on_team {
+            self.on += 1.0;
+        } else {
+            self.off += 1.0;
+        }
+    }
+
+    /// Whether the department's members are on the care teams of the records they open as a
+    /// rule (not before [`CARE_TEAM_MIN`] looks).
+    pub fn on_as_a_rule(&self) -> bool {
+        let all = self.on + self.off;
+        all >= CARE_TEAM_MIN && self.on >= CARE_TEAM_RULE * all
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const H: i64 = 3600;
+
+    #[test]
+    fn a_department_is_on_care_teams_as_a_rule_only_when_most_of_its_looks_are() {
+        let mut ward = CareTeams::default();
+        let mut pharmacy = CareTeams::default();
+        for i in 0..10 {
+            ward.learn(i % 10 != 0);
+            pharmacy.learn(i % 10 == 0);
+        }
+        // Too few looks to say.
+        assert!(!ward.on_as_a_rule());
+        for i in 0..15 {
+            ward.learn(i % 10 != 0);
+            pharmacy.learn(i % 10 == 0);
+        }
+        assert!(ward.on_as_a_rule());
+        assert!(!pharmacy.on_as_a_rule());
+    }
 
     #[test]
     fn an_hour_teaches_only_once_the_next_one_has_passed() {

@@ -124,7 +124,11 @@
 //! no consult note followed within 30 minutes"); and so does a person's first look at such a
 //! record with nothing at all to explain it, scored under the threshold but at least 75% of it
 //! ("nothing explained opening this record, and neither the user nor her department
-//! documented ..."). Any other first look that only a guess
+//! documented ..."); and so does one explained only by her department's touches where the
+//! clinical data names her care team and neither the user nor the department is on it, if the
+//! department is on the teams of the records it opens as a rule ([`habits::CareTeams`]: a ward
+//! is, a pharmacy is not) ("her care team on record includes neither ..."). Any other first
+//! look that only a guess
 //! explains (a consult, covering, the department's care of days ago, faded) waits as long for
 //! care: dropped if the actor writes for the patient or anyone else touches her record; raised
 //! otherwise, but only where the department's and the actor's guesses are nearly always
@@ -206,7 +210,8 @@ use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
 use glasses::{GlassSessions, LoneGlasses, COMPANY_BEFORE, LONE_AFTER, LONE_HABIT};
 use habits::{
-    Guesses, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER, YOUNG_ACTOR, YOUNG_GROUP,
+    CareTeams, Guesses, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER, YOUNG_ACTOR,
+    YOUNG_GROUP,
 };
 use incidents::Incidents;
 use networks::OrganisationNetworks;
@@ -597,6 +602,9 @@ struct Group {
     /// The longest clean list one of its members made ([`LongestList`]).
     #[serde(default)]
     longest_list: LongestList,
+    /// Whether its members are on the care teams of the records they open ([`CareTeams`]).
+    #[serde(default)]
+    care_teams: CareTeams,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -1678,10 +1686,23 @@ impl Detector {
         // threshold is high (a small hospital's: a VIP nobody here cares for scored 0.80), as a
         // ward's care of its VIP keeps her record from looking forgotten; a machine's
         // population work is not a look.
+        // Where the clinical data names her care team and the user is not on it, nor her
+        // department, her department's touches are no better than a guess: a colleague of the
+        // emergency department reading a staff member's record hours after her visit there
+        // ended, a cardiology nurse the chart of a patient one cardiologist was consulted on.
+        let off_care_team = has_department
+            && dept.is_some_and(|g| g.care_teams.on_as_a_rule())
+            && explanation.care_on_record
+            && !explanation.in_care
+            && matches!(
+                explanation.why,
+                Why::Department | Why::DepartmentWrote | Why::Covering
+            );
         let consult_note = may_wait
             && !quiet_look
             && (sens >= 1.0 || employee)
             && (explanation.why == Why::Consult
+                || off_care_team
                 || (explanation.why == Why::Nothing
                     && has_department
                     && !population
@@ -1724,6 +1745,15 @@ impl Detector {
         // from whole hours without alerts or an open incident ([`habits`]): an exfiltration must
         // not teach itself.
         let in_incident = actor.incidents.open(t).is_some();
+        // A person's first look at a record whose clinical data names a care team: whether she
+        // is on it teaches her department's rule ([`CareTeams`]).
+        let looked_at_care_team = has_department
+            && specific
+            && permitted
+            && !duplicate
+            && read_like_or_search(event.action)
+            && explanation.care_on_record
+            && explanation.first_time;
         // The first time a request reaches a whole record, if nothing was suspicious and the
         // patient is the actor's care: usual work. A stranger's whole record under the
         // threshold is not (an insider's first three would make her fourth usual).
@@ -1871,6 +1901,9 @@ impl Detector {
                 if let (Some(patients), true) = (finished_list, key == keys.dept) {
                     group.longest_list.learn(patients, t);
                 }
+                if is_dept && looked_at_care_team {
+                    group.care_teams.learn(explanation.in_care);
+                }
                 if habitual && group.habit.reads < YOUNG_GROUP {
                     group
                         .habit
@@ -2002,6 +2035,7 @@ impl Detector {
             let reason = match wait {
                 Wait::Grace => None,
                 Wait::QuietLook => Some(QUIET_LOOK_REASON.to_string()),
+                Wait::ConsultNote if off_care_team => Some(OFF_CARE_TEAM_REASON.to_string()),
                 Wait::ConsultNote if explanation.why == Why::Nothing => {
                     Some(NO_NOTE_REASON.to_string())
                 }
@@ -2366,6 +2400,10 @@ const STAFF_CONSULT_NOTE_REASON: &str =
 /// The reason a VIP's or a staff member's record opened with nothing to explain it alerts with.
 const NO_NOTE_REASON: &str =
     "nothing explained opening this record, and neither the user nor her department documented for the patient within 30 minutes";
+
+/// The reason a VIP's or a staff member's record opened off her care team alerts with.
+const OFF_CARE_TEAM_REASON: &str =
+    "her care team on record includes neither the user nor her department, and neither documented for the patient within 30 minutes";
 
 /// The reason a VIP's record opened on a guessed consult alerts with.
 const CONSULT_NOTE_REASON: &str =

@@ -1611,6 +1611,96 @@ fn a_colleagues_record_opened_like_a_consult_waits_for_the_note_only_when_labell
     assert_eq!(d.patient_labels("Patient/nurse"), 0);
 }
 
+/// A department of the staff hospital as care facts name it.
+fn ward(department: &str) -> CareActor {
+    CareActor::Department {
+        organization: Some("Organization/h1".into()),
+        department: department.into(),
+    }
+}
+
+/// The staff hospital where the clinical data names each ward's patients' care team (the ward),
+/// learned before its three days: its nurses are on the care teams of the records they open.
+fn hospital_with_care_teams() -> Detector {
+    let mut d = uncalibrated();
+    for (department, patients) in [("Ward A", "a"), ("Ward B", "b")] {
+        for p in 0..20 {
+            d.learn_relationship(&CareFact {
+                patient: format!("Patient/{patients}{p}"),
+                actor: ward(department),
+                via: CareVia::EncounterServiceProvider,
+                start: at(0),
+                end: None,
+            });
+        }
+    }
+    for e in &hospital_events() {
+        d.score(e);
+    }
+    d
+}
+
+#[test]
+fn a_colleagues_record_opened_off_her_care_team_waits_for_a_note_where_the_ward_is_on_its_teams() {
+    let mut d = hospital_with_care_teams();
+    // A nurse of the hospital in Ward B's care (on record) since the morning of day 4; Ward A
+    // wrote for her at 9 (a handover, a transfer: Ward A is not on her care team).
+    d.learn_patient_labels("Patient/nurse", &["EMP".to_string()]);
+    let mut unrecorded = d.clone();
+    d.learn_relationship(&CareFact {
+        patient: "Patient/nurse".into(),
+        actor: ward("Ward B"),
+        via: CareVia::EncounterServiceProvider,
+        start: at(day4(7)),
+        end: None,
+    });
+    let note = staff_event(
+        "n0",
+        "Ward A",
+        day4(9),
+        Some("Patient/nurse"),
+        AccessAction::Create,
+    );
+    d.score(&note);
+    unrecorded.score(&note);
+    // Another nurse of Ward A opens her record: her department wrote for the patient, but the
+    // clinical data names the team and neither is on it. It waits for a note, none follows.
+    let look = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/nurse"),
+        AccessAction::Read,
+    );
+    let mut documented = d.clone();
+    assert!(!d.score(&look).alert);
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Her care team on record"),
+        "{late:?}"
+    );
+    // She documents for the patient within the half hour: care.
+    assert!(!documented.score(&look).alert);
+    documented.score(&staff_event(
+        "n2",
+        "Ward A",
+        day4(10) + 600,
+        Some("Patient/nurse"),
+        AccessAction::Create,
+    ));
+    assert!(nothing_raised_by(
+        &mut documented,
+        day4(10) + QUIET_LOOK_WAIT + 1
+    ));
+    // Without a care team on record, her department's note explains the look (from events
+    // alone nothing tells a colleague's handover from her care).
+    assert!(!unrecorded.score(&look).alert);
+    assert!(nothing_raised_by(
+        &mut unrecorded,
+        day4(10) + QUIET_LOOK_WAIT + 1
+    ));
+}
+
 /// An uncalibrated model under a threshold nothing reaches, explaining every score: every event
 /// is learned from, as the events below the threshold of a slow, careful insider are.
 fn never_alerting() -> Detector {
