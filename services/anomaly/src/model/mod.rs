@@ -127,7 +127,10 @@
 //! documented ..."); and so does one explained only by her department's touches where the
 //! clinical data names her care team and neither the user nor the department is on it, if the
 //! department is on the teams of the records it opens as a rule ([`habits::CareTeams`]: a ward
-//! is, a pharmacy is not) ("her care team on record includes neither ..."). Any other first
+//! is, a pharmacy is not) ("her care team on record includes neither ..."); and so does a
+//! mature person's first look at a restricted (R, V) or a colleague's record for what her role
+//! or department never does (role misuse ≥ 0.6), at least 75% of the threshold ("a restricted
+//! record opened for what this role or department never does ..."). Any other first
 //! look that only a guess
 //! explains (a consult, covering, the department's care of days ago, faded) waits as long for
 //! care: dropped if the actor writes for the patient or anyone else touches her record; raised
@@ -1698,17 +1701,30 @@ impl Detector {
                 explanation.why,
                 Why::Department | Why::DepartmentWrote | Why::Covering
             );
-        let consult_note = may_wait
+        // So does a restricted or a colleague's record opened for what the role or department
+        // never does, under the threshold but at least 75% of it: a pharmacist reading a
+        // colleague's notes and diagnoses.
+        let misuse_note = may_wait
             && !quiet_look
-            && (sens >= 1.0 || employee)
-            && (explanation.why == Why::Consult
-                || off_care_team
-                || (explanation.why == Why::Nothing
-                    && has_department
-                    && !population
-                    && q > 0.0
-                    && raw >= 0.75 * q))
+            && (sens > 0.0 || employee)
+            && has_department
+            && signals.mature
+            && misuse >= 0.6
+            && q > 0.0
+            && raw >= 0.75 * q
             && explanation.first_time;
+        let consult_note = misuse_note
+            || (may_wait
+                && !quiet_look
+                && (sens >= 1.0 || employee)
+                && (explanation.why == Why::Consult
+                    || off_care_team
+                    || (explanation.why == Why::Nothing
+                        && has_department
+                        && !population
+                        && q > 0.0
+                        && raw >= 0.75 * q))
+                && explanation.first_time);
         // Guesses wait from the first day: what a department's guesses turn out to be is
         // learned before it may alert.
         let guess = may_wait_unripe
@@ -2036,6 +2052,7 @@ impl Detector {
                 Wait::Grace => None,
                 Wait::QuietLook => Some(QUIET_LOOK_REASON.to_string()),
                 Wait::ConsultNote if off_care_team => Some(OFF_CARE_TEAM_REASON.to_string()),
+                Wait::ConsultNote if misuse_note => Some(MISUSE_NOTE_REASON.to_string()),
                 Wait::ConsultNote if explanation.why == Why::Nothing => {
                     Some(NO_NOTE_REASON.to_string())
                 }
@@ -2404,6 +2421,11 @@ const NO_NOTE_REASON: &str =
 /// The reason a VIP's or a staff member's record opened off her care team alerts with.
 const OFF_CARE_TEAM_REASON: &str =
     "her care team on record includes neither the user nor her department, and neither documented for the patient within 30 minutes";
+
+/// The reason a restricted or a staff member's record opened for what the role never does
+/// alerts with.
+const MISUSE_NOTE_REASON: &str =
+    "a restricted record opened for what this role or department never does, and neither the user nor her department documented for the patient within 30 minutes";
 
 /// The reason a VIP's record opened on a guessed consult alerts with.
 const CONSULT_NOTE_REASON: &str =

@@ -1701,6 +1701,67 @@ fn a_colleagues_record_opened_off_her_care_team_waits_for_a_note_where_the_ward_
     ));
 }
 
+#[test]
+fn a_restricted_record_opened_for_what_the_role_never_does_waits_for_a_note() {
+    // The staff hospital with a pharmacy: three pharmacists review both wards' medication
+    // orders every day, and never anything else.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..3 {
+            for i in 0..30 {
+                let ward = if i % 2 == 0 { "a" } else { "b" };
+                let mut review = staff_event(
+                    &format!("ph{k}"),
+                    "Pharmacy",
+                    day * DAY + 9 * 3600 + k * 31 + i * 900,
+                    Some(&format!("Patient/{ward}{}", (i + k) % 20)),
+                    AccessAction::Search,
+                );
+                review.resource_type = Some("MedicationRequest".into());
+                events.push(review);
+            }
+        }
+    }
+    events.sort_by_key(|e| e.time);
+    let mut d = uncalibrated();
+    for e in &events {
+        d.score(e);
+    }
+    // A pharmacist reads the diagnoses of a restricted (R) record of Ward A's she never
+    // reviewed.
+    let mut look = staff_event(
+        "ph1",
+        "Pharmacy",
+        day4(10),
+        Some("Patient/a6"),
+        AccessAction::Search,
+    );
+    look.resource_type = Some("Condition".into());
+    look.confidentiality = Some("R".into());
+    let mut documented = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert && s.score >= 0.75 * DEFAULT_THRESHOLD, "{s:?}");
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation
+            .starts_with("A restricted record opened for what this role"),
+        "{late:?}"
+    );
+    // A note of hers for the patient within the half hour: a question the ward asked.
+    assert!(!documented.score(&look).alert);
+    documented.score(&staff_event(
+        "ph1",
+        "Pharmacy",
+        day4(10) + 600,
+        Some("Patient/a6"),
+        AccessAction::Create,
+    ));
+    assert!(nothing_raised_by(
+        &mut documented,
+        day4(10) + QUIET_LOOK_WAIT + 1
+    ));
+}
+
 /// An uncalibrated model under a threshold nothing reaches, explaining every score: every event
 /// is learned from, as the events below the threshold of a slow, careful insider are.
 fn never_alerting() -> Detector {
