@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-.PHONY: help run test bench faults load build fmt fmt-check lint openapi api-check clean-data deps
+.PHONY: help run test bench faults load detect-eval build fmt fmt-check lint openapi api-check clean-data deps
 
 help: ## List the targets
 	@echo "Custodian: make <target>"
@@ -23,6 +23,9 @@ faults: ## Fault harness: kill every service, Redis and PostgreSQL under load, p
 
 bench: ## Throughput/latency of creates and reads vs raw PostgreSQL (writes var/bench/results.md)
 	@scripts/bench.sh
+
+detect-eval: ## The anomaly detector over the README's 37 simulated hospitals, both modes (SETS=quick|seeds|shapes; var/detect-eval/)
+	@scripts/detect-eval.sh $(or $(SETS),seeds)
 
 build: ## cargo build --workspace --bins (debug; RELEASE=1 for release)
 	$(CARGO) build --workspace --bins $(if $(RELEASE),--release,)

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# `make detect-eval`: the anomaly detector over many simulated hospitals, both ways it runs (with
+# the records service's care facts, and from access events alone), summed up as in the README.
+#
+#   scripts/detect-eval.sh [SET ...]     SET: quick (3 seeds), seeds (the README's 37), shapes
+#                                        (eight hospitals of other shapes) or a file of lines
+#                                        "seed [anomaly simulate arguments]"; default: seeds
+#
+# Settings (env): BIN (the anomaly binary; default target/release/anomaly, built if missing or
+# SKIP_BUILD unset), OUT (var/detect-eval/<name>, default "latest"), BASE (an earlier OUT name to
+# compare with), JOBS (parallel evaluations, default the number of cores).
+# The simulated logs are cached in var/detect-eval/data, keyed by the simulator's sources.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+BIN="${BIN:-target/release/anomaly}"
+if [ -z "${SKIP_BUILD:-}" ] && [ "$BIN" = target/release/anomaly ]; then
+  cargo build --release -p anomaly
+fi
+[ -x "$BIN" ] || { echo "detect-eval: no anomaly binary at $BIN" >&2; exit 2; }
+
+OUT_NAME="${OUT:-latest}"
+OUT_DIR="var/detect-eval/$OUT_NAME"
+JOBS="${JOBS:-$(nproc)}"
+sets=("$@")
+[ ${#sets[@]} -gt 0 ] || sets=(seeds)
+
+# The simulation is deterministic per seed and arguments; its logs change only with its sources.
+SIM_KEY="$(cat services/anomaly/src/simulate/*.rs | sha1sum | cut -c1-12)"
+DATA_DIR="var/detect-eval/data/$SIM_KEY"
+mkdir -p "$DATA_DIR" "$OUT_DIR"
+
+lines=()
+for set in "${sets[@]}"; do
+  file="$set"
+  [ -f "$file" ] || file="scripts/detect-eval/$set.txt"
+  [ -f "$file" ] || { echo "detect-eval: no set $set (scripts/detect-eval/*.txt or a file)" >&2; exit 2; }
+  while IFS= read -r line; do
+    line="${line%%#*}"
+    [ -n "${line// /}" ] && lines+=("$line")
+  done < "$file"
+done
+
+generate() {
+  local seed="$1"; shift
+  local tag="s$seed"
+  if [ ! -s "$DATA_DIR/$tag.labels.jsonl" ]; then
+    "$BIN" simulate --seed "$seed" "$@" \
+      --out-events "$DATA_DIR/$tag.events.jsonl.part" \
+      --out-labels "$DATA_DIR/$tag.labels.jsonl.part" \
+      --out-care "$DATA_DIR/$tag.care.jsonl.part" > /dev/null
+    for f in events care labels; do
+      mv "$DATA_DIR/$tag.$f.jsonl.part" "$DATA_DIR/$tag.$f.jsonl"
+    done
+  fi
+}
+
+echo "detect-eval: ${#lines[@]} hospitals, $BIN, results in $OUT_DIR"
+jobs_file="$(mktemp)"
+trap 'rm -f "$jobs_file"' EXIT
+for line in "${lines[@]}"; do
+  # shellcheck disable=SC2086
+  set -- $line
+  seed="$1"
+  generate "$@" &
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  echo "$seed care" >> "$jobs_file"
+  echo "$seed events" >> "$jobs_file"
+done
+wait
+
+evaluate_one() {
+  local seed="$1" mode="$2" care=()
+  local tag="s$seed"
+  [ "$mode" = care ] && care=(--care-facts "$DATA_DIR/$tag.care.jsonl")
+  "$BIN" evaluate --json --events "$DATA_DIR/$tag.events.jsonl" \
+    --labels "$DATA_DIR/$tag.labels.jsonl" "${care[@]}" > "$OUT_DIR/$mode-$seed.json.part"
+  mv "$OUT_DIR/$mode-$seed.json.part" "$OUT_DIR/$mode-$seed.json"
+}
+export -f evaluate_one
+export BIN DATA_DIR OUT_DIR
+xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1"' < "$jobs_file"
+
+seeds_arg="$(printf '%s\n' "${lines[@]}" | awk '{print $1}' | paste -sd, -)"
+python3 scripts/detect-eval-summary.py "$OUT_DIR" --seeds "$seeds_arg" \
+  ${BASE:+--base "var/detect-eval/$BASE"} | tee "$OUT_DIR/results.md"
