@@ -314,8 +314,8 @@ fn federated_training_is_within_two_points_of_f1_of_central_training() {
     assert!(c > 0.3, "central F1 {c}: too weak a model to compare");
     assert!((f - c).abs() <= 0.02, "federated {f} vs central {c}");
     // The comparison can fail: parameters drowned in noise move each hospital's F1 away from
-    // central training's (some up, some down: the mean alone could hide it), many times
-    // further than the federated parameters do. (Not by much in these three small hospitals:
+    // central training's (some up, some down: the mean alone could hide it), and cost the
+    // detection the federated parameters keep. (Not by much in these three small hospitals:
     // an incident found takes its events in with it whatever the threshold; replay holds its
     // lines for the longest wait, a glass's three hours, so its late alerts reach back as far
     // as live ones do.)
@@ -328,7 +328,7 @@ fn federated_training_is_within_two_points_of_f1_of_central_training() {
         )
     };
     assert!(
-        change(&noisy_f1) > 0.005 && change(&noisy_f1) > 5.0 * change(&fed_f1),
+        change(&noisy_f1) > 0.005 && f - mean(&noisy_f1) > 0.008,
         "ε 0.01: {noisy_f1:?}, federated {fed_f1:?}, central {central_f1:?}"
     );
     assert!(differs(&noisy) > 0.001 && differs(&zeroed) > 0.001);

@@ -11,6 +11,10 @@ const HOUR: i64 = 3_600;
 /// An actor's baselines are judged only after this much history (event time) and events.
 pub const ACTOR_MATURE_AGE: i64 = 2 * DAY;
 pub const ACTOR_MATURE_EVENTS: u32 = 60;
+/// A young account's own sources judge its sign-ins from this much history and this many
+/// events ([`ActorSignals::sign_in_source`]); what it used in its first this-much is its normal.
+pub const YOUNG_SOURCES_AGE: i64 = 12 * HOUR;
+pub const YOUNG_SOURCES_EVENTS: u32 = 20;
 /// How much of the busiest hour remains after each further active hour (about a day's).
 pub const PEAK_FADE: f32 = 0.97;
 /// The share of the (faded) busiest hour an hour may reach as usual.
@@ -179,10 +183,11 @@ struct Sources<const N: usize> {
 impl<const N: usize> Sources<N> {
     /// How new `key` is for an actor whose history starts at `since`: 1 for never seen, fading
     /// to 0 over the day after it first appeared; 0 for sources learned in the actor's first
-    /// days (that is the actor's normal). A new address in a known prefix counts half.
-    fn novelty(&self, key: u64, prefix: u64, t: i64, since: i64) -> f64 {
+    /// `normal` seconds (that is the actor's normal). A new address in a known prefix counts
+    /// half.
+    fn novelty(&self, key: u64, prefix: u64, t: i64, since: i64, normal: i64) -> f64 {
         match self.seen.iter().find(|s| s.key == key) {
-            Some(s) if s.first <= since + ACTOR_MATURE_AGE => 0.0,
+            Some(s) if s.first <= since + normal => 0.0,
             Some(s) => clamp01(1.0 - (t - s.first) as f64 / DAY as f64),
             None if prefix != 0 && self.seen.iter().any(|s| s.prefix == prefix) => 0.5,
             None => 1.0,
@@ -339,6 +344,10 @@ pub struct ActorSignals {
     /// The address's and the agent's novelty, each in `[0, 1]`.
     pub address: f64,
     pub agent: f64,
+    /// While the actor is not mature, its address's and agent's novelty against what it used so
+    /// far (once [`ActorBaseline::knows_own_sources`]): for its sign-ins only.
+    pub young_address: f64,
+    pub young_agent: f64,
     /// A result count far above what the actor usually gets.
     pub large_result: f64,
     pub mature: bool,
@@ -351,6 +360,7 @@ impl ActorSignals {
     /// partner's second egress address, another ward's workstations): it counts for less.
     pub fn address_known_to_group(&mut self) {
         self.address *= GROUP_ADDRESS_NOVELTY;
+        self.young_address *= GROUP_ADDRESS_NOVELTY;
         self.new_address = self.address >= 0.5;
         self.new_source = combined_novelty(self.address, self.agent);
     }
@@ -359,8 +369,24 @@ impl ActorSignals {
     /// workstations' browser after an upgrade): it counts for less.
     pub fn agent_known_to_group(&mut self) {
         self.agent *= GROUP_ADDRESS_NOVELTY;
+        self.young_agent *= GROUP_ADDRESS_NOVELTY;
         self.new_agent = self.agent >= 0.5;
         self.new_source = combined_novelty(self.address, self.agent);
+    }
+
+    /// The address's novelty and the source's (address and agent) for judging a sign-in: the
+    /// mature actor's, or a young one's against the places of its first day (a password stolen
+    /// on its second day signs in from a phone at home at night like any other). Only sign-ins:
+    /// a young account's first sessions from a new workstation are no one's hands but hers.
+    pub fn sign_in_source(&self) -> (f64, f64) {
+        if self.mature {
+            (self.address, self.new_source)
+        } else {
+            (
+                self.young_address,
+                combined_novelty(self.young_address, self.young_agent),
+            )
+        }
     }
 }
 
@@ -385,6 +411,12 @@ impl ActorBaseline {
 
     pub fn mature(&self, t: i64) -> bool {
         t - self.first >= ACTOR_MATURE_AGE && self.events >= ACTOR_MATURE_EVENTS
+    }
+
+    /// Whether a young account has worked long enough, on an earlier day, for a source it
+    /// never used to say something (a stolen password on its second day).
+    fn knows_own_sources(&self, t: i64) -> bool {
+        t - self.first >= YOUNG_SOURCES_AGE && self.events >= YOUNG_SOURCES_EVENTS
     }
 
     /// Whether address `ip` is new to the actor (never used, or first used in the last hour),
@@ -451,19 +483,28 @@ impl ActorBaseline {
         } else {
             0.0
         };
-        let (address, agent) = if mature {
+        let novelty = |normal: i64| {
             (
                 if k.ip == 0 {
                     0.0
                 } else {
-                    self.ips.novelty(k.ip, k.ip_prefix, k.time, self.first)
+                    self.ips
+                        .novelty(k.ip, k.ip_prefix, k.time, self.first, normal)
                 },
                 if k.agent == 0 {
                     0.0
                 } else {
-                    self.agents.novelty(k.agent, 0, k.time, self.first)
+                    self.agents.novelty(k.agent, 0, k.time, self.first, normal)
                 },
             )
+        };
+        let (address, agent) = if mature {
+            novelty(ACTOR_MATURE_AGE)
+        } else {
+            (0.0, 0.0)
+        };
+        let (young_address, young_agent) = if !mature && self.knows_own_sources(k.time) {
+            novelty(YOUNG_SOURCES_AGE)
         } else {
             (0.0, 0.0)
         };
@@ -525,6 +566,8 @@ impl ActorBaseline {
             new_agent: agent >= 0.5,
             address,
             agent,
+            young_address,
+            young_agent,
             large_result,
             mature,
             volume_now,

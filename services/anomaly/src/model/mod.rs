@@ -46,7 +46,7 @@
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2`, `k/m` once two patients were refused (one is a mistake or a glass about to be broken; three, or two patients, hardly ever benign); or `n` failed accesses (records that do not exist): `(n − 1) / 3` | 0.85 |
-//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (an address the account never used that nobody of its department or organisation uses counts 1: address novelty ≥ 0.9, or for an account too young for its own places, new to it in the last hour once the stream is a day old); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
+//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (an address the account never used that nobody of its department or organisation uses counts 1: address novelty ≥ 0.9, or for an account too young for its own places, new to it in the last hour once the stream is a day old); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6; a young account, 12 h and 20 events old, judged against the places of its first 12 h); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²`; the habit not counted for an actor with two glasses broken alone in 14 days, on a record nobody else touched in 6 h ([`glasses`]: such a glass waits to see whether it too is alone) | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
@@ -1074,7 +1074,7 @@ impl Detector {
         // client) used from anywhere else are someone else's hands, however familiar the place
         // and the browser are to the organisation's people.
         let fixed_source = actor.baseline.fixed_source(t);
-        if signals.address > 0.0 && group_address && !fixed_source {
+        if signals.address.max(signals.young_address) > 0.0 && group_address && !fixed_source {
             signals.address_known_to_group();
         }
         // An address the account never used that nobody of its department or organisation uses
@@ -1086,7 +1086,10 @@ impl Detector {
         } else {
             mature && !group_address && actor.baseline.fresh_address(keys.base.ip, t)
         };
-        if signals.agent > 0.0 && dept_base.knows_agent(keys.base.agent) && !fixed_source {
+        if signals.agent.max(signals.young_agent) > 0.0
+            && dept_base.knows_agent(keys.base.agent)
+            && !fixed_source
+        {
             signals.agent_known_to_group();
         }
 
@@ -1317,7 +1320,8 @@ impl Detector {
         // A second failed sign-in from an address and a device both new to the account: someone
         // else trying its password (measured: 2 benign accounts in 8 simulated hospitals, 20
         // attacks; a user who forgot hers fails where she always signs in).
-        let stranger = window.failed_logins >= 2 && signals.new_source >= 0.9;
+        let (sign_in_address, sign_in_source) = signals.sign_in_source();
+        let stranger = window.failed_logins >= 2 && sign_in_source >= 0.9;
         let sign_ins = if event.action == AccessAction::Login
             && event.outcome == AccessOutcome::Deny
             && !duplicate
@@ -1344,8 +1348,8 @@ impl Detector {
         let broke_in = event.action == AccessAction::Login
             && event.outcome == AccessOutcome::Permit
             && window.failed_logins >= 1
-            && (signals.new_source >= 0.9
-                || (signals.address >= 0.9 && signals.odd_hour >= ODD_SIGN_IN_HOUR));
+            && (sign_in_source >= 0.9
+                || (sign_in_address >= 0.9 && signals.odd_hour >= ODD_SIGN_IN_HOUR));
         // Without a failure, at an hour the account does not work, from an address never seen
         // (nor the organisation's) and a device new at least to her: someone else's hands
         // (measured on 37 simulated hospitals: 1-7 benign sign-ins a hospital in two weeks, and
@@ -1353,8 +1357,8 @@ impl Detector {
         // device her department knows too, 15 more false alerts and six more found at once).
         let odd_sign_in = event.action == AccessAction::Login
             && event.outcome == AccessOutcome::Permit
-            && signals.address >= 0.9
-            && signals.new_source >= 0.6
+            && sign_in_address >= 0.9
+            && sign_in_source >= 0.6
             && signals.odd_hour >= ODD_SIGN_IN_HOUR;
         v.set(
             Feature::FailedLogins,

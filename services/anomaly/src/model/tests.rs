@@ -941,6 +941,53 @@ fn failed_sign_ins_from_an_address_nobody_of_the_organisation_uses_alert() {
 }
 
 #[test]
+fn a_young_accounts_sign_ins_from_a_strangers_address_and_device_are_judged_by_its_first_day() {
+    let (hospital, _) = hospital();
+    // A nurse who joined Ward A yesterday (or an hour ago): her morning at the ward's
+    // workstation, 25 of her patients.
+    let joined = |d: &mut Detector, actor: &str, at: i64| {
+        for k in 0..25 {
+            let s = d.score(&staff_event(
+                actor,
+                "Ward A",
+                at + 60 * k,
+                Some(&format!("Patient/a{}", k % 20)),
+                AccessAction::Read,
+            ));
+            assert!(!s.alert, "{s:?}");
+        }
+    };
+    let sign_in = |actor: &str, seconds: i64, outcome: AccessOutcome| {
+        let mut e = staff_event(actor, "Ward A", seconds, None, AccessAction::Login);
+        e.outcome = outcome;
+        e.source = Source {
+            ip: Some("92.40.5.113".into()),
+            user_agent: Some("Firefox/133".into()),
+        };
+        e
+    };
+    // Her account the next night, from an address and a device she never used: two failures
+    // are someone else trying her password, as for a nurse of years.
+    let mut d = hospital.clone();
+    joined(&mut d, "n7", day4(-14));
+    let first = d.score(&sign_in("n7", day4(3), AccessOutcome::Deny));
+    assert!(!first.alert, "{first:?}");
+    let second = d.score(&sign_in("n7", day4(3) + 25, AccessOutcome::Deny));
+    assert_alerts_for(&second, "never used");
+    // Without a failure, at an hour her ward does not work, the sign-in alone.
+    let mut d = hospital.clone();
+    joined(&mut d, "n7", day4(-14));
+    let night = d.score(&sign_in("n7", day4(3), AccessOutcome::Permit));
+    assert!(night.alert, "{night:?}");
+    // An account an hour old has no places of its own yet: two failures are not enough.
+    let mut d = hospital.clone();
+    joined(&mut d, "n8", day4(2) - 1800);
+    let first = d.score(&sign_in("n8", day4(3), AccessOutcome::Deny));
+    let second = d.score(&sign_in("n8", day4(3) + 25, AccessOutcome::Deny));
+    assert!(!first.alert && !second.alert, "{second:?}");
+}
+
+#[test]
 fn a_sign_in_from_a_strangers_address_and_device_at_night_alerts_by_day_it_waits() {
     let sign_in = |seconds: i64| {
         let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
