@@ -336,8 +336,7 @@ fn lines<R: BufRead>(
         .lines()
         .enumerate()
         .filter_map(move |(i, line)| match line {
-            Ok(l) if l.trim().is_empty() => None,
-            Ok(l) => Some(Ok((i as u64 + 1, l))),
+            Ok(l) => crate::jsonl::content(&l).map(|text| Ok((i as u64 + 1, text.to_string()))),
             Err(source) => Some(Err(EvaluateError::Io {
                 file: file.clone(),
                 source,

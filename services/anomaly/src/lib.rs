@@ -27,6 +27,7 @@ pub mod domain;
 pub mod error;
 pub mod evaluate;
 pub mod federated;
+pub mod jsonl;
 pub mod metrics;
 pub mod model;
 pub mod replay;

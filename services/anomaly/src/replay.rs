@@ -331,10 +331,10 @@ fn parse_lines(mut input: impl BufRead, batches: &mpsc::SyncSender<io::Result<Ve
             }
         }
         number += 1;
-        if line.trim().is_empty() {
+        let Some(text) = crate::jsonl::content(&line) else {
             continue;
-        }
-        batch.push(match AccessEvent::parse_lenient(&line) {
+        };
+        batch.push(match AccessEvent::parse_lenient(text) {
             Ok(event) => Parsed::Event(Box::new(event)),
             Err(e) => Parsed::Malformed {
                 line: number,
@@ -401,13 +401,13 @@ pub fn read_care_facts(path: &std::path::Path) -> Result<RecordFacts, String> {
     let mut facts = RecordFacts::default();
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
-        if line.trim().is_empty() {
+        let Some(line) = crate::jsonl::content(&line) else {
             continue;
-        }
+        };
         let malformed = |e: serde_json::Error| {
             format!("{}:{}: malformed care fact: {e}", path.display(), n + 1)
         };
-        let value: serde_json::Value = serde_json::from_str(&line).map_err(malformed)?;
+        let value: serde_json::Value = serde_json::from_str(line).map_err(malformed)?;
         if value.get("labels").is_some() {
             facts
                 .labels
@@ -742,6 +742,16 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         replay(input.as_bytes(), &mut a, io::sink(), &options()).expect("replay");
         replay(input.as_bytes(), &mut b, io::sink(), &options()).expect("replay");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_file_written_with_a_byte_order_mark_and_windows_line_ends_replays_the_same() {
+        let input = burst_file();
+        let windows = format!("\u{feff}{}", input.replace('\n', "\r\n"));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        replay(input.as_bytes(), &mut a, io::sink(), &options()).expect("replay");
+        replay(windows.as_bytes(), &mut b, io::sink(), &options()).expect("replay");
         assert_eq!(a, b);
     }
 
