@@ -146,7 +146,8 @@ impl AccessEvent {
     /// identifies the access (`id`, `time`, `actor.id` and `role`, `action`, `outcome`) is still
     /// required, but fields that only add detail take their empty value when missing
     /// (`source`, `count` 0, `purpose` empty, `break_glass` false, `resource_type`,
-    /// `confidentiality`, `patient` null), and a time without an offset is taken as UTC. The
+    /// `confidentiality`, `patient` null; a `decision` without a `basis` is left out), and a time
+    /// without an offset is taken as UTC. The
     /// error is the strict parse's.
     pub fn parse_lenient(json: &str) -> Result<Self, crate::EventError> {
         let strict = match Self::parse(json) {
@@ -172,6 +173,13 @@ impl AccessEvent {
                 }
                 Some(_) => {}
             }
+        }
+        // What decided only adds detail: one that does not say its basis is left out.
+        if fields
+            .get("decision")
+            .is_some_and(|d| !d.get("basis").is_some_and(serde_json::Value::is_string))
+        {
+            fields.remove("decision");
         }
         if let Some(serde_json::Value::String(time)) = fields.get_mut("time") {
             if DateTime::parse_from_rfc3339(time).is_err()
@@ -203,6 +211,17 @@ mod tests {
             let without = minimal.replace(missing, "");
             assert!(AccessEvent::parse_lenient(&without).is_err(), "{without}");
         }
+        for decision in [r#"{"basis":null}"#, "{}", "null", r#""permit""#] {
+            let with = minimal.replace(
+                "\"outcome\"",
+                &format!("\"decision\":{decision},\"outcome\""),
+            );
+            let event = AccessEvent::parse_lenient(&with).expect(&with);
+            assert_eq!(event.decision, None, "{with}");
+        }
+        let decided = minimal.replace("\"outcome\"", r#""decision":{"basis":"consent"},"outcome""#);
+        let event = AccessEvent::parse_lenient(&decided).expect("decided");
+        assert_eq!(event.decision.map(|d| d.basis), Some("consent".to_string()));
         assert!(AccessEvent::parse_lenient(&minimal.replace("read", "peek")).is_err());
         assert!(AccessEvent::parse_lenient("not json").is_err());
     }
