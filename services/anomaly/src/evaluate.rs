@@ -28,7 +28,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use custodian_events::AccessEvent;
+use custodian_events::{deserialize_foreign_event_id, AccessEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -58,6 +58,8 @@ pub enum EvaluateError {
 /// One attack event's label.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Label {
+    /// As the events file wrote it: a UUID or another system's id ([`custodian_events::foreign_event_id`]).
+    #[serde(deserialize_with = "deserialize_foreign_event_id")]
     pub id: Uuid,
     pub incident: String,
     pub kind: String,
@@ -66,6 +68,7 @@ pub struct Label {
 /// One line of replay output.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct ScoreLine {
+    #[serde(deserialize_with = "deserialize_foreign_event_id")]
     pub id: Uuid,
     pub score: f64,
     pub alert: bool,
@@ -807,6 +810,32 @@ mod tests {
         labels.push(label(99, "C", "enumeration"));
         let err = evaluate(&events, &labels, &scores, None).unwrap_err();
         assert!(err.to_string().contains("not in the events"), "{err}");
+    }
+
+    #[test]
+    fn another_systems_event_ids_join_events_labels_and_scores() {
+        let events = r#"{"id":"evt-7","time":"2026-03-02T08:00:00Z","actor":{"id":"u1","role":"practitioner"},"action":"read","outcome":"permit"}
+{"id":8,"time":"2026-03-02T08:00:05Z","actor":{"id":"u1","role":"practitioner"},"action":"read","outcome":"permit"}"#;
+        let events = read_events("e.jsonl", events.as_bytes()).expect("events");
+        let labels = read_labels(
+            "l.jsonl",
+            r#"{"id":"evt-7","incident":"A","kind":"x"}"#.as_bytes(),
+        )
+        .expect("labels");
+        let scores = read_scores(
+            "s.jsonl",
+            "{\"id\":\"evt-7\",\"score\":0.9,\"alert\":true}\n{\"id\":8,\"score\":0.1,\"alert\":false}"
+                .as_bytes(),
+        )
+        .expect("scores");
+        assert_eq!(labels[0].id, events[0].id);
+        assert_eq!((scores[0].id, scores[1].id), (events[0].id, events[1].id));
+        assert_ne!(events[0].id, events[1].id);
+        assert!(read_labels(
+            "l.jsonl",
+            r#"{"id":null,"incident":"A","kind":"x"}"#.as_bytes()
+        )
+        .is_err());
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! `--threshold X`; the model's calibration comes from `ANOMALY_TARGET_FPR`,
 //! `ANOMALY_WARMUP_HOURS` and `ANOMALY_CALIBRATION_HOURS` as in the service. Blank lines are
 //! ignored. Lines are read as another system's log may write them
-//! ([`AccessEvent::parse_lenient`]: missing detail such as `source` or `count` takes its empty
-//! value, a time without an offset is UTC). A malformed line stops the replay: the error goes
+//! ([`AccessEvent::parse_foreign`]: missing detail such as `source` or `count` takes its empty
+//! value, a time without an offset is UTC, an id that is not a UUID is scored under one made
+//! of it and its line names it as the log wrote it). A malformed line stops the replay: the error goes
 //! to stderr with its line number and the exit status is 2, since scores after a dropped event
 //! would differ from what the service computed. `--skip-malformed` warns on stderr instead and
 //! goes on (the service dead-letters such messages and never scores them either). `-` as the
@@ -82,9 +83,17 @@ pub enum ReplayError {
     Io(#[from] io::Error),
 }
 
+/// An output line's id: the event's UUID, or its id as the log wrote it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum LineId {
+    Uuid(Uuid),
+    Written(serde_json::Value),
+}
+
 #[derive(Serialize)]
 struct Line<'a> {
-    id: Uuid,
+    id: LineId,
     score: f64,
     alert: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -267,6 +276,8 @@ pub fn replay_detector(
     detector.explain_all(options.explain);
     let mut held = LateAlerts::for_detector(&detector);
     let mut care = options.care.iter().peekable();
+    // Ids another system wrote otherwise than as this crate's UUIDs, until their line is out.
+    let mut written_ids: HashMap<Uuid, serde_json::Value> = HashMap::new();
     // Parsing is about half the work: a second thread parses while this one scores, in order.
     std::thread::scope(|scope| -> Result<(), ReplayError> {
         let (batches, parsed) = mpsc::sync_channel::<io::Result<Vec<Parsed>>>(4);
@@ -274,7 +285,12 @@ pub fn replay_detector(
         for batch in parsed {
             for item in batch? {
                 let event = match item {
-                    Parsed::Event(event) => event,
+                    Parsed::Event(event, written) => {
+                        if let Some(written) = written {
+                            written_ids.insert(event.id, written);
+                        }
+                        event
+                    }
                     Parsed::Malformed { line, reason } if options.skip_malformed => {
                         writeln!(warnings, "warning: line {line} skipped: {reason}")?;
                         summary.skipped += 1;
@@ -291,7 +307,8 @@ pub fn replay_detector(
                 summary.scored += 1;
                 held.matured(&detector.take_matured());
                 for (scored, late) in held.push(event.time, scored) {
-                    write_line(&mut output, &mut summary, options, &scored, late)?;
+                    let written = written_ids.remove(&scored.id);
+                    write_line(&mut output, &mut summary, options, &scored, late, written)?;
                 }
             }
         }
@@ -299,7 +316,8 @@ pub fn replay_detector(
     })?;
     held.matured(&detector.finish());
     for (scored, late) in held.finish() {
-        write_line(&mut output, &mut summary, options, &scored, late)?;
+        let written = written_ids.remove(&scored.id);
+        write_line(&mut output, &mut summary, options, &scored, late, written)?;
     }
     output.flush()?;
     Ok((summary, detector))
@@ -307,8 +325,12 @@ pub fn replay_detector(
 
 /// One line of the input, parsed.
 enum Parsed {
-    Event(Box<AccessEvent>),
-    Malformed { line: u64, reason: String },
+    /// The event, and its id as the log wrote it when that was not this crate's form of a UUID.
+    Event(Box<AccessEvent>, Option<serde_json::Value>),
+    Malformed {
+        line: u64,
+        reason: String,
+    },
 }
 
 /// Lines parsed per batch sent to the scoring thread.
@@ -334,8 +356,8 @@ fn parse_lines(mut input: impl BufRead, batches: &mpsc::SyncSender<io::Result<Ve
         let Some(text) = crate::jsonl::content(&line) else {
             continue;
         };
-        batch.push(match AccessEvent::parse_lenient(text) {
-            Ok(event) => Parsed::Event(Box::new(event)),
+        batch.push(match AccessEvent::parse_foreign(text) {
+            Ok((event, written)) => Parsed::Event(Box::new(event), written),
             Err(e) => Parsed::Malformed {
                 line: number,
                 reason: e.to_string(),
@@ -363,10 +385,11 @@ fn write_line(
     options: &ReplayOptions,
     scored: &Scored,
     alerted_at: Option<DateTime<Utc>>,
+    written: Option<serde_json::Value>,
 ) -> Result<(), ReplayError> {
     summary.alerts += u64::from(scored.alert);
     let json = serde_json::to_string(&Line {
-        id: scored.id,
+        id: written.map_or(LineId::Uuid(scored.id), LineId::Written),
         score: scored.score,
         alert: scored.alert,
         alerted_at,
@@ -743,6 +766,44 @@ mod tests {
         replay(input.as_bytes(), &mut a, io::sink(), &options()).expect("replay");
         replay(input.as_bytes(), &mut b, io::sink(), &options()).expect("replay");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn another_systems_event_ids_come_back_as_it_wrote_them_with_the_same_scores() {
+        let input = burst_file();
+        // Ids of another log: strings, numbers, a UUID in capitals.
+        let written: Vec<serde_json::Value> = (0..20)
+            .map(|i| match i % 3 {
+                0 => serde_json::json!(format!("evt-{i:06}")),
+                1 => serde_json::json!(1000 + i),
+                _ => serde_json::json!(uuid::Uuid::new_v4().to_string().to_uppercase()),
+            })
+            .collect();
+        let foreign: String = input
+            .lines()
+            .zip(&written)
+            .map(|(line, id)| {
+                let mut event: serde_json::Value = serde_json::from_str(line).expect("json");
+                event["id"] = id.clone();
+                format!("{event}\n")
+            })
+            .collect();
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        replay(input.as_bytes(), &mut ours, io::sink(), &options()).expect("replay");
+        replay(foreign.as_bytes(), &mut theirs, io::sink(), &options()).expect("replay");
+        let lines = |out: &[u8]| -> Vec<serde_json::Value> {
+            String::from_utf8_lossy(out)
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json line"))
+                .collect()
+        };
+        let (ours, theirs) = (lines(&ours), lines(&theirs));
+        assert_eq!(theirs.len(), 20);
+        for ((mine, line), id) in ours.iter().zip(&theirs).zip(&written) {
+            assert_eq!(&line["id"], id);
+            assert_eq!(line["score"], mine["score"]);
+            assert_eq!(line["alert"], mine["alert"]);
+        }
     }
 
     #[test]

@@ -150,13 +150,57 @@ impl AccessEvent {
     /// without an offset is taken as UTC. The
     /// error is the strict parse's.
     pub fn parse_lenient(json: &str) -> Result<Self, crate::EventError> {
+        Self::parse_foreign(json).map(|(event, _)| event)
+    }
+
+    /// [`Self::parse_lenient`], also for an `id` that is not a UUID (`"evt-000123"`, `42`): the
+    /// event gets [`foreign_event_id`] of it, and the id as written (string or number) comes
+    /// back beside it, for answers about the event to name it as its log did.
+    pub fn parse_foreign(
+        json: &str,
+    ) -> Result<(Self, Option<serde_json::Value>), crate::EventError> {
         let strict = match Self::parse(json) {
-            Ok(event) => return Ok(event),
+            // Written as this crate writes it (lowercase, hyphens): nothing to keep.
+            Ok(event)
+                if json.contains(
+                    &*event
+                        .id
+                        .hyphenated()
+                        .encode_lower(&mut Uuid::encode_buffer()),
+                ) =>
+            {
+                return Ok((event, None))
+            }
+            Ok(event) => {
+                let written = serde_json::from_str::<serde_json::Value>(json)
+                    .ok()
+                    .and_then(|v| v.get("id").cloned());
+                return Ok((event, written));
+            }
             Err(e) => e,
         };
         let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(json) else {
             return Err(strict);
         };
+        let original = match fields.get("id") {
+            Some(serde_json::Value::String(id))
+                if !id.is_empty()
+                    && Uuid::parse_str(id).map_or(true, |u| u.hyphenated().to_string() != *id) =>
+            {
+                Some((id.clone(), serde_json::Value::String(id.clone())))
+            }
+            Some(serde_json::Value::Number(id)) => {
+                Some((id.to_string(), serde_json::Value::Number(id.clone())))
+            }
+            _ => None,
+        };
+        if let Some((id, _)) = &original {
+            fields.insert(
+                "id".to_string(),
+                serde_json::Value::String(foreign_event_id(id).to_string()),
+            );
+        }
+        let original = original.map(|(_, written)| written);
         let defaults = [
             (
                 "source",
@@ -188,7 +232,37 @@ impl AccessEvent {
                 time.push('Z');
             }
         }
-        serde_json::from_value(serde_json::Value::Object(fields)).map_err(|_| strict)
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map(|event| (event, original))
+            .map_err(|_| strict)
+    }
+}
+
+/// The UUID an access event whose log names it otherwise (`"evt-000123"`) is known by: a UUID
+/// as it is, any other id as a name-based UUID (version 8: the first 16 bytes of the SHA-256 of
+/// `custodian-event-id:` and the id), the same for the same id wherever it is read (events,
+/// labels, scores).
+pub fn foreign_event_id(id: &str) -> Uuid {
+    if let Ok(uuid) = Uuid::parse_str(id) {
+        return uuid;
+    }
+    let digest = openssl::sha::sha256(format!("custodian-event-id:{id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Serde's `deserialize_with` for an event id another system wrote: a UUID, any other string, or
+/// a number ([`foreign_event_id`]).
+pub fn deserialize_foreign_event_id<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Uuid, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(id) if !id.is_empty() => Ok(foreign_event_id(&id)),
+        serde_json::Value::Number(id) => Ok(foreign_event_id(&id.to_string())),
+        other => Err(serde::de::Error::custom(format!(
+            "an event id must be a string or a number, not {other}"
+        ))),
     }
 }
 
@@ -222,6 +296,37 @@ mod tests {
         let decided = minimal.replace("\"outcome\"", r#""decision":{"basis":"consent"},"outcome""#);
         let event = AccessEvent::parse_lenient(&decided).expect("decided");
         assert_eq!(event.decision.map(|d| d.basis), Some("consent".to_string()));
+        // Another system's ids: kept beside a UUID made of them, the same each time.
+        for (id, written) in [("\"evt-000123\"", "evt-000123"), ("42", "42")] {
+            let with = minimal.replace("\"0bc2a1c3-cc90-4773-ba77-349ef18853fa\"", id);
+            let (event, original) = AccessEvent::parse_foreign(&with).expect(&with);
+            assert_eq!(original.map(|v| v.to_string()).as_deref(), Some(id));
+            assert_eq!(event.id, foreign_event_id(written));
+            assert_ne!(event.id, foreign_event_id("evt-000124"));
+            assert_eq!(event.id.get_version_num(), 8);
+        }
+        // A UUID written otherwise (uppercase) is the same UUID, answered as written.
+        let upper = minimal.replace(
+            "0bc2a1c3-cc90-4773-ba77-349ef18853fa",
+            "0BC2A1C3-CC90-4773-BA77-349EF18853FA",
+        );
+        let (event, original) = AccessEvent::parse_foreign(&upper).expect("upper");
+        assert_eq!(event.id.to_string(), "0bc2a1c3-cc90-4773-ba77-349ef18853fa");
+        assert_eq!(
+            original,
+            Some(serde_json::json!("0BC2A1C3-CC90-4773-BA77-349EF18853FA"))
+        );
+        let strict = serde_json::to_string(&sample()).expect("json");
+        assert_eq!(AccessEvent::parse_foreign(&strict).expect("strict").1, None);
+        let (event, original) = AccessEvent::parse_foreign(minimal).expect("uuid");
+        assert_eq!(
+            (event.id.to_string().as_str(), original),
+            ("0bc2a1c3-cc90-4773-ba77-349ef18853fa", None)
+        );
+        assert!(AccessEvent::parse_foreign(
+            &minimal.replace("\"0bc2a1c3-cc90-4773-ba77-349ef18853fa\"", "\"\"")
+        )
+        .is_err());
         assert!(AccessEvent::parse_lenient(&minimal.replace("read", "peek")).is_err());
         assert!(AccessEvent::parse_lenient("not json").is_err());
     }

@@ -21,7 +21,10 @@ pub mod relationships;
 pub mod signing;
 pub mod streams;
 
-pub use access::{AccessAction, AccessEvent, AccessOutcome, Actor, DecisionRecord, Source};
+pub use access::{
+    deserialize_foreign_event_id, foreign_event_id, AccessAction, AccessEvent, AccessOutcome,
+    Actor, DecisionRecord, Source,
+};
 pub use alert::Alert;
 pub use identity::IdentityEvent;
 pub use relationships::{
