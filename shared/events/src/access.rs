@@ -146,16 +146,18 @@ impl AccessEvent {
     /// identifies the access (`id`, `time`, `actor.id` and `role`, `action`, `outcome`) is still
     /// required, but fields that only add detail take their empty value when missing
     /// (`source`, `count` 0, `purpose` empty, `break_glass` false, `resource_type`,
-    /// `confidentiality`, `patient` null; a `decision` without a `basis` is left out), and a time
-    /// without an offset is taken as UTC. The
-    /// error is the strict parse's.
+    /// `confidentiality`, `patient` null; a `decision` without a `basis` is left out), a time
+    /// without an offset is taken as UTC (also with a space for the `T`, or Unix seconds or
+    /// milliseconds), and other logs' words for an action or an outcome (`view`, `query`,
+    /// `download`, `denied` ...) are ours. An `id` that is not a UUID is read as
+    /// [`foreign_event_id`] of it. The error is the strict parse's.
     pub fn parse_lenient(json: &str) -> Result<Self, crate::EventError> {
         Self::parse_foreign(json).map(|(event, _)| event)
     }
 
-    /// [`Self::parse_lenient`], also for an `id` that is not a UUID (`"evt-000123"`, `42`): the
-    /// event gets [`foreign_event_id`] of it, and the id as written (string or number) comes
-    /// back beside it, for answers about the event to name it as its log did.
+    /// [`Self::parse_lenient`], with the `id` as the log wrote it when that was not a UUID in
+    /// this crate's form (`"evt-000123"`, `42`, capitals), for answers about the event to name
+    /// it as its log did.
     pub fn parse_foreign(
         json: &str,
     ) -> Result<(Self, Option<serde_json::Value>), crate::EventError> {
@@ -225,17 +227,101 @@ impl AccessEvent {
         {
             fields.remove("decision");
         }
-        if let Some(serde_json::Value::String(time)) = fields.get_mut("time") {
-            if DateTime::parse_from_rfc3339(time).is_err()
-                && chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%dT%H:%M:%S%.f").is_ok()
-            {
-                time.push('Z');
+        if let Some(time) = fields.get("time").and_then(lenient_time) {
+            fields.insert("time".to_string(), serde_json::Value::String(time));
+        }
+        for (name, words) in [("action", ACTION_WORDS), ("outcome", OUTCOME_WORDS)] {
+            if let Some(serde_json::Value::String(word)) = fields.get_mut(name) {
+                let lower = word.trim().to_ascii_lowercase();
+                if let Some((_, ours)) = words.iter().find(|(theirs, _)| *theirs == lower) {
+                    *word = (*ours).to_string();
+                }
             }
         }
         serde_json::from_value(serde_json::Value::Object(fields))
             .map(|event| (event, original))
             .map_err(|_| strict)
     }
+}
+
+/// Other logs' words for an action, and ours (an unknown word stays malformed).
+const ACTION_WORDS: &[(&str, &str)] = &[
+    ("read", "read"),
+    ("view", "read"),
+    ("open", "read"),
+    ("access", "read"),
+    ("search", "search"),
+    ("query", "search"),
+    ("list", "search"),
+    ("create", "create"),
+    ("insert", "create"),
+    ("add", "create"),
+    ("update", "update"),
+    ("modify", "update"),
+    ("edit", "update"),
+    ("delete", "delete"),
+    ("remove", "delete"),
+    ("export", "export"),
+    ("download", "export"),
+    ("print", "export"),
+    ("login", "login"),
+    ("log-in", "login"),
+    ("logon", "login"),
+    ("signin", "login"),
+    ("sign-in", "login"),
+    ("break-glass", "break-glass"),
+    ("break_glass", "break-glass"),
+    ("breakglass", "break-glass"),
+    ("emergency-access", "break-glass"),
+];
+
+/// Other logs' words for an outcome, and ours.
+const OUTCOME_WORDS: &[(&str, &str)] = &[
+    ("permit", "permit"),
+    ("allow", "permit"),
+    ("allowed", "permit"),
+    ("granted", "permit"),
+    ("success", "permit"),
+    ("deny", "deny"),
+    ("denied", "deny"),
+    ("forbidden", "deny"),
+    ("refused", "deny"),
+    ("failure", "deny"),
+    ("error", "error"),
+];
+
+/// A time another log wrote otherwise than RFC 3339, as RFC 3339: without an offset (UTC), with
+/// a space for the `T`, or as Unix seconds or milliseconds. `None` when it is already RFC 3339
+/// or cannot be read (the strict parse's error stands).
+fn lenient_time(time: &serde_json::Value) -> Option<String> {
+    let utc = match time {
+        serde_json::Value::String(text) => {
+            if DateTime::parse_from_rfc3339(text).is_ok() {
+                return None;
+            }
+            let text = text.trim();
+            if let Ok(with_offset) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
+                with_offset.with_timezone(&Utc)
+            } else {
+                ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                    .iter()
+                    .find_map(|format| chrono::NaiveDateTime::parse_from_str(text, format).ok())?
+                    .and_utc()
+            }
+        }
+        serde_json::Value::Number(number) => {
+            let value = number.as_f64()?;
+            // Milliseconds from here up (year 5138 in seconds).
+            let millis = if value.abs() >= 1e11 {
+                value
+            } else {
+                value * 1000.0
+            };
+            DateTime::<Utc>::from_timestamp_millis(millis as i64)?
+        }
+        _ => return None,
+    };
+    Some(utc.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
 }
 
 /// The UUID an access event whose log names it otherwise (`"evt-000123"`) is known by: a UUID
@@ -327,6 +413,29 @@ mod tests {
             &minimal.replace("\"0bc2a1c3-cc90-4773-ba77-349ef18853fa\"", "\"\"")
         )
         .is_err());
+        // Other logs' words and clocks.
+        let other = minimal
+            .replace("\"read\"", "\"VIEW\"")
+            .replace("\"permit\"", "\"Denied\"");
+        let event = AccessEvent::parse_lenient(&other).expect("words");
+        assert_eq!(
+            (event.action, event.outcome),
+            (AccessAction::Read, AccessOutcome::Deny)
+        );
+        for time in [
+            "\"2026-03-02 08:06:14\"",
+            "\"2026-03-02 09:06:14+01:00\"",
+            "1772438774",
+            "1772438774000",
+        ] {
+            let with = minimal.replace("\"2026-03-02T08:06:14\"", time);
+            let event = AccessEvent::parse_lenient(&with).expect(&with);
+            assert_eq!(
+                event.time.to_rfc3339(),
+                "2026-03-02T08:06:14+00:00",
+                "{time}"
+            );
+        }
         assert!(AccessEvent::parse_lenient(&minimal.replace("read", "peek")).is_err());
         assert!(AccessEvent::parse_lenient("not json").is_err());
     }
