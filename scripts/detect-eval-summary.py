@@ -3,7 +3,8 @@
 
 Prints, for each mode (care facts, events alone), a row per hospital, the totals against the
 issue's targets (precision >= 0.80, recall >= 0.95, false-positive rate <= 0.5%, every incident
-alerted, median delay <= 60 s) and the incidents missed; with --base, what changed since.
+alerted, median delay <= 60 s), per kind the incidents found and their delays, and the
+incidents missed; with --base, what changed since.
 """
 import argparse
 import json
@@ -118,6 +119,20 @@ def main():
                     f"{', '.join(f'{s}/{i}' for s, i in gained) or 'none'}; newly missed: "
                     f"{', '.join(f'{s}/{i}' for s, i in lost) or 'none'}.\n"
                 )
+        print("| kind | incidents found | median delay s | found after 60 s | after 30 min |")
+        print("|---|---:|---:|---:|---:|")
+        kinds = {}
+        for _, r in rows:
+            for i in r["per_incident"]:
+                kinds.setdefault(i["kind"], []).append(i["delay_seconds"])
+        for kind, delays in sorted(kinds.items()):
+            found = sorted(d for d in delays if d is not None)
+            print(
+                f"| {kind} | {len(found)} / {len(delays)} "
+                f"| {fmt(statistics.median(found) if found else None, '.0f')} "
+                f"| {sum(1 for d in found if d > 60)} | {sum(1 for d in found if d >= 1790)} |"
+            )
+        print()
         misses = [(s, i) for s, r in rows for i in missed(r)]
         if misses:
             print("Missed incidents: " + ", ".join(
