@@ -8,9 +8,9 @@
 //! ignored. Lines are read as another system's log may write them
 //! ([`AccessEvent::parse_foreign`]: missing detail such as `source` or `count` takes its empty
 //! value, a time without an offset is UTC, an id that is not a UUID is scored under one made
-//! of it and its line names it as the log wrote it). A malformed line stops the replay: the error goes
-//! to stderr with its line number and the exit status is 2, since scores after a dropped event
-//! would differ from what the service computed. `--skip-malformed` warns on stderr instead and
+//! of it and its line names it as the log wrote it). A malformed line stops the replay: the
+//! error goes to stderr with its line number and the exit status is 2, since scores after a
+//! dropped event would differ from what the service computed. `--skip-malformed` warns on stderr instead and
 //! goes on (the service dead-letters such messages and never scores them either). `-` as the
 //! file reads stdin. `--parameters global.json` scores with a federated model's parameters
 //! (see [`crate::federated`]).
