@@ -3,7 +3,8 @@
 # the records service's care facts, and from access events alone), summed up as in the README.
 #
 #   scripts/detect-eval.sh [SET ...]     SET: quick (3 seeds), seeds (the README's 37), shapes
-#                                        (eight hospitals of other shapes) or a file of lines
+#                                        (eight hospitals of other shapes), short (2-5 days)
+#                                        or a file of lines
 #                                        "seed [anomaly simulate arguments]"; default: seeds
 #
 # Settings (env): BIN (the anomaly binary; default target/release/anomaly, built if missing or
@@ -43,9 +44,16 @@ for set in "${sets[@]}"; do
   done < "$file"
 done
 
-generate() {
+# A hospital's logs are named by its seed and, when it has any, a digest of its arguments.
+tag_of() {
   local seed="$1"; shift
-  local tag="s$seed"
+  if [ $# -eq 0 ]; then echo "s$seed"; else echo "s$seed-$(echo "$*" | sha1sum | cut -c1-8)"; fi
+}
+
+generate() {
+  local tag
+  tag="$(tag_of "$@")"
+  local seed="$1"; shift
   if [ ! -s "$DATA_DIR/$tag.labels.jsonl" ]; then
     "$BIN" simulate --seed "$seed" "$@" \
       --out-events "$DATA_DIR/$tag.events.jsonl.part" \
@@ -66,14 +74,14 @@ for line in "${lines[@]}"; do
   seed="$1"
   generate "$@" &
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  echo "$seed care" >> "$jobs_file"
-  echo "$seed events" >> "$jobs_file"
+  tag="$(tag_of "$@")"
+  echo "$seed $tag care" >> "$jobs_file"
+  echo "$seed $tag events" >> "$jobs_file"
 done
 wait
 
 evaluate_one() {
-  local seed="$1" mode="$2" care=()
-  local tag="s$seed"
+  local seed="$1" tag="$2" mode="$3" care=()
   [ "$mode" = care ] && care=(--care-facts "$DATA_DIR/$tag.care.jsonl")
   "$BIN" evaluate --json --events "$DATA_DIR/$tag.events.jsonl" \
     --labels "$DATA_DIR/$tag.labels.jsonl" "${care[@]}" > "$OUT_DIR/$mode-$seed.json.part"
@@ -81,7 +89,7 @@ evaluate_one() {
 }
 export -f evaluate_one
 export BIN DATA_DIR OUT_DIR
-xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1"' < "$jobs_file"
+xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1" "$2"' < "$jobs_file"
 
 seeds_arg="$(printf '%s\n' "${lines[@]}" | awk '{print $1}' | paste -sd, -)"
 python3 scripts/detect-eval-summary.py "$OUT_DIR" --seeds "$seeds_arg" \
