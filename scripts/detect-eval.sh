@@ -3,14 +3,19 @@
 # the records service's care facts, and from access events alone), summed up as in the README.
 #
 #   scripts/detect-eval.sh [SET ...]     SET: quick (3 seeds), seeds (the README's 37), shapes
-#                                        (eight hospitals of other shapes), short (2-5 days)
-#                                        or a file of lines
-#                                        "seed [anomaly simulate arguments]"; default: seeds
+#                                        (eight hospitals of other shapes), short (2-5 days),
+#                                        independent (five hospitals of a generator written
+#                                        apart from the model) or a file of lines
+#                                        "seed [anomaly simulate arguments]" or
+#                                        "independent seed [its arguments]"; default: seeds
 #
 # Settings (env): BIN (the anomaly binary; default target/release/anomaly, built if missing or
 # SKIP_BUILD unset), OUT (var/detect-eval/<name>, default "latest"), BASE (an earlier OUT name to
 # compare with), JOBS (parallel evaluations, default the number of cores).
 # The simulated logs are cached in var/detect-eval/data, keyed by the simulator's sources.
+# An independent hospital (scripts/detect-eval/independent_hospital.py, designed from how
+# hospitals work without reading the detector) has no care facts: it is evaluated from its
+# events alone, reported as i<seed>.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -31,7 +36,9 @@ sets=("$@")
 # The simulation is deterministic per seed and arguments; its logs change only with its sources.
 SIM_KEY="$(cat services/anomaly/src/simulate/*.rs | sha1sum | cut -c1-12)"
 DATA_DIR="var/detect-eval/data/$SIM_KEY"
-mkdir -p "$DATA_DIR" "$OUT_DIR"
+INDEPENDENT=scripts/detect-eval/independent_hospital.py
+IND_DIR="var/detect-eval/data/independent-$(sha1sum < "$INDEPENDENT" | cut -c1-12)"
+mkdir -p "$DATA_DIR" "$IND_DIR" "$OUT_DIR"
 
 lines=()
 for set in "${sets[@]}"; do
@@ -54,6 +61,10 @@ generate() {
   local tag
   tag="$(tag_of "$@")"
   local seed="$1"; shift
+  if [ "$seed" = independent ]; then
+    generate_independent "$@"
+    return
+  fi
   if [ ! -s "$DATA_DIR/$tag.labels.jsonl" ]; then
     "$BIN" simulate --seed "$seed" "$@" \
       --out-events "$DATA_DIR/$tag.events.jsonl.part" \
@@ -61,6 +72,20 @@ generate() {
       --out-care "$DATA_DIR/$tag.care.jsonl.part" > /dev/null
     for f in events care labels; do
       mv "$DATA_DIR/$tag.$f.jsonl.part" "$DATA_DIR/$tag.$f.jsonl"
+    done
+  fi
+}
+
+generate_independent() {
+  local tag
+  tag="$(tag_of "$@")"
+  local seed="$1"; shift
+  if [ ! -s "$IND_DIR/$tag.labels.jsonl" ]; then
+    python3 "$INDEPENDENT" --seed "$seed" "$@" \
+      --out-events "$IND_DIR/$tag.events.jsonl.part" \
+      --out-labels "$IND_DIR/$tag.labels.jsonl.part" 2> /dev/null
+    for f in events labels; do
+      mv "$IND_DIR/$tag.$f.jsonl.part" "$IND_DIR/$tag.$f.jsonl"
     done
   fi
 }
@@ -74,23 +99,28 @@ for line in "${lines[@]}"; do
   seed="$1"
   generate "$@" &
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+  if [ "$seed" = independent ]; then
+    shift
+    echo "i$1 $(tag_of "$@") events $IND_DIR" >> "$jobs_file"
+    continue
+  fi
   tag="$(tag_of "$@")"
-  echo "$seed $tag care" >> "$jobs_file"
-  echo "$seed $tag events" >> "$jobs_file"
+  echo "$seed $tag care $DATA_DIR" >> "$jobs_file"
+  echo "$seed $tag events $DATA_DIR" >> "$jobs_file"
 done
 wait
 
 evaluate_one() {
-  local seed="$1" tag="$2" mode="$3" care=()
-  [ "$mode" = care ] && care=(--care-facts "$DATA_DIR/$tag.care.jsonl")
-  "$BIN" evaluate --json --events "$DATA_DIR/$tag.events.jsonl" \
-    --labels "$DATA_DIR/$tag.labels.jsonl" "${care[@]}" > "$OUT_DIR/$mode-$seed.json.part"
+  local seed="$1" tag="$2" mode="$3" data="$4" care=()
+  [ "$mode" = care ] && care=(--care-facts "$data/$tag.care.jsonl")
+  "$BIN" evaluate --json --events "$data/$tag.events.jsonl" \
+    --labels "$data/$tag.labels.jsonl" "${care[@]}" > "$OUT_DIR/$mode-$seed.json.part"
   mv "$OUT_DIR/$mode-$seed.json.part" "$OUT_DIR/$mode-$seed.json"
 }
 export -f evaluate_one
-export BIN DATA_DIR OUT_DIR
-xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1" "$2"' < "$jobs_file"
+export BIN OUT_DIR
+xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1" "$2" "$3"' < "$jobs_file"
 
-seeds_arg="$(printf '%s\n' "${lines[@]}" | awk '{print $1}' | paste -sd, -)"
+seeds_arg="$(printf '%s\n' "${lines[@]}" | awk '{print $1 == "independent" ? "i" $2 : $1}' | paste -sd, -)"
 python3 scripts/detect-eval-summary.py "$OUT_DIR" --seeds "$seeds_arg" \
   ${BASE:+--base "var/detect-eval/$BASE"} | tee "$OUT_DIR/results.md"

@@ -82,6 +82,10 @@ done
 step "cargo build --workspace --bins" cargo build --workspace --bins || exit 1
 # --no-fail-fast: report every failing test binary, not only the first.
 step "cargo test --workspace" cargo test --workspace --no-fail-fast "$@" || exit 1
+# The detector on a small hospital of the generator written apart from it (`make detect-eval
+# SETS=independent` is the full run): its log read whole and some incident found.
+step "independent hospital (scripts/detect-eval/independent-smoke.sh)" \
+  scripts/detect-eval/independent-smoke.sh || exit 1
 # Does the API do what openapi/openapi.json says? schemathesis with every check against the
 # whole suite, a few examples per operation within a time budget (`make api-check` is the full
 # run). A step of its own rather than a cargo test: it runs the six binaries on ports and
