@@ -250,6 +250,14 @@ impl Patterns {
         (before != NOT_OPENED).then(|| t - (r.last - i64::from(before)))
     }
 
+    /// The patient the actor opened last, and when.
+    pub fn last_patient(&self) -> Option<(u64, i64)> {
+        self.recent
+            .iter()
+            .max_by_key(|r| r.last)
+            .map(|r| (r.patient, r.last))
+    }
+
     /// Distinct patients the actor accessed in the last hour with (almost) no explanation,
     /// counting `current` (not yet recorded) when it is one of them.
     pub fn unexplained_patients(&self, t: i64, current: Option<u64>) -> usize {

@@ -2161,7 +2161,7 @@ fn a_visit_may_hold_a_first_look_while_the_chart_stays_open() {
         }
         (d.take_matured(), d.waiting())
     };
-    // By default the first look alerts when its grace period is over, though its chart is
+    // Without visits the first look alerts when its grace period is over, though its chart is
     // still open and the note comes later.
     let (matured, _) = visit(0);
     assert_eq!(matured.len(), 1, "{matured:?}");
@@ -2175,6 +2175,77 @@ fn a_visit_may_hold_a_first_look_while_the_chart_stays_open() {
     let (matured, _) = visit(70);
     assert_eq!(matured.len(), 1, "{matured:?}");
     assert_eq!(matured[0].at.timestamp() - first.time.timestamp(), 70);
+}
+
+#[test]
+fn a_first_look_waits_while_its_reader_stays_in_the_chart_but_a_vips_does_not() {
+    // The physician opens a chart nobody explains and reads it for two and a half minutes
+    // (history, results, notes: each look a minute apart at most), then writes the visit's
+    // note. Her later looks need not alert themselves for the first look to wait on them.
+    let clinic = hospital_with_a_clinic();
+    let t = day4(13);
+    let chart = |patient: &str, confidentiality: Option<&str>| {
+        let mut looks: Vec<AccessEvent> = [0, 30, 70, 110, 150]
+            .into_iter()
+            .map(|offset| {
+                let action = if offset == 0 {
+                    AccessAction::Read
+                } else {
+                    AccessAction::Search
+                };
+                let mut e = staff_event("o1", "Clinic", t + offset, Some(patient), action);
+                e.confidentiality = confidentiality.map(str::to_owned);
+                e
+            })
+            .collect();
+        let mut note = staff_event("o1", "Clinic", t + 170, Some(patient), AccessAction::Create);
+        note.confidentiality = confidentiality.map(str::to_owned);
+        looks.push(note);
+        looks.push(staff_event(
+            "n1",
+            "Ward",
+            t + 900,
+            Some("Patient/a3"),
+            AccessAction::Read,
+        ));
+        looks
+    };
+    let read = |d: &mut Detector, events: &[AccessEvent]| {
+        for e in events {
+            d.score(e);
+        }
+        (d.take_matured(), d.waiting())
+    };
+
+    let ordinary = chart("Patient/new", None);
+    let mut d = clinic.clone();
+    assert_eq!(d.config().visit_seconds, VISIT);
+    let (matured, waiting) = read(&mut d, &ordinary);
+    assert!(matured.is_empty(), "{matured:?}");
+    assert_eq!(waiting, 0);
+
+    // Without visits it alerts when its grace period is over, before the note.
+    let mut d = clinic.clone();
+    d.config.visit_seconds = 0;
+    let (matured, _) = read(&mut d, &ordinary);
+    assert!(!matured.is_empty());
+    assert_eq!(matured[0].event.id, ordinary[0].id);
+    assert_eq!(
+        matured[0].at.timestamp() - ordinary[0].time.timestamp(),
+        GRACE
+    );
+
+    // A VIP's record read as long on nothing alerts a grace period in, whatever came after.
+    let vip = chart("Patient/famous", Some("V"));
+    let mut d = clinic.clone();
+    let (matured, _) = read(&mut d, &vip);
+    assert!(!matured.is_empty());
+    assert_eq!(matured[0].event.id, vip[0].id);
+    assert!(
+        matured[0].at.timestamp() - vip[0].time.timestamp() <= GRACE + 40,
+        "{:?}",
+        matured[0].at
+    );
 }
 
 #[test]
