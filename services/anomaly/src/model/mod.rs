@@ -278,7 +278,7 @@ pub const GRACE: i64 = 50;
 pub const LATE_NOTE_GRACE: i64 = 300;
 /// How long a first look's wait may run on while the actor keeps reading the same ordinary
 /// chart ([`ModelConfig::visit_seconds`]): as long as a late note ([`LATE_NOTE_GRACE`]).
-/// Measured on 45 simulated hospitals: −20% false alerts from events alone (−2% with care
+/// Measured on the 37 simulated hospitals: −22% false alerts from events alone (−2% with care
 /// facts), no incident lost, two seeds' median delay 50 → 63-64 s (a role misuse and a
 /// colleague's look found 10-20 s later); on the hospitals of the independent generator −4 to
 /// −9%. A VIP's or a colleague's record does not wait on the reading.
