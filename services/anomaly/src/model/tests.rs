@@ -2249,6 +2249,48 @@ fn a_first_look_waits_while_its_reader_stays_in_the_chart_but_a_vips_does_not() 
 }
 
 #[test]
+fn the_readers_last_look_at_the_chart_holds_the_first_look_without_a_later_wait() {
+    // The first look waits; the second look at the same chart 30 s later waits too, but its
+    // wait is taken away here, as when a later look scores under the threshold: only her
+    // being still in the chart (her last look at this patient) holds the first look.
+    let mut d = hospital_with_a_clinic();
+    let t = day4(13);
+    let first = staff_event("o1", "Clinic", t, Some("Patient/new"), AccessAction::Read);
+    let again = staff_event(
+        "o1",
+        "Clinic",
+        t + 30,
+        Some("Patient/new"),
+        AccessAction::Search,
+    );
+    d.score(&first);
+    d.score(&again);
+    d.pending.retain(|p| p.event.id == first.id);
+    assert_eq!(d.waiting(), 1);
+    // Past the first look's grace period, 30 s after her last look at the chart: still held.
+    d.score(&staff_event(
+        "n1",
+        "Ward",
+        t + GRACE + 10,
+        Some("Patient/a3"),
+        AccessAction::Read,
+    ));
+    assert!(d.take_matured().is_empty());
+    assert_eq!(d.waiting(), 1);
+    // A grace period after her last look, with no note: raised.
+    d.score(&staff_event(
+        "n1",
+        "Ward",
+        t + 30 + GRACE + 5,
+        Some("Patient/a4"),
+        AccessAction::Read,
+    ));
+    let matured = d.take_matured();
+    assert_eq!(matured.len(), 1, "{matured:?}");
+    assert_eq!(matured[0].event.id, first.id);
+}
+
+#[test]
 fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
     // A coder of Health Information reads 200 charts nobody else touched each day, always for
     // operations (HOPERAT): unexplained is her ordinary work.
