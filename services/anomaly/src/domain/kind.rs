@@ -26,13 +26,16 @@ pub enum AlertKind {
     RoleMisuse,
     /// Many accesses refused.
     DeniedAccess,
+    /// Entries changed or deleted after the fact: a run of amendments of one patient's data
+    /// of a kind the role hardly ever amends, or a change to the user's own record.
+    RecordTampering,
     /// Anything else (the outlier model alone, a feature this version does not know).
     Other,
 }
 
 impl AlertKind {
     /// Every kind: the fixed label set of the metrics.
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::Snooping,
         AlertKind::Enumeration,
         AlertKind::Exfiltration,
@@ -40,6 +43,7 @@ impl AlertKind {
         AlertKind::StolenCredentials,
         AlertKind::RoleMisuse,
         AlertKind::DeniedAccess,
+        AlertKind::RecordTampering,
         AlertKind::Other,
     ];
 
@@ -52,6 +56,7 @@ impl AlertKind {
             AlertKind::StolenCredentials => "stolen-credentials",
             AlertKind::RoleMisuse => "role-misuse",
             AlertKind::DeniedAccess => "denied-access",
+            AlertKind::RecordTampering => "record-tampering",
             AlertKind::Other => "other",
         }
     }
@@ -65,6 +70,7 @@ impl AlertKind {
             AlertKind::StolenCredentials => "Possibly stolen credentials",
             AlertKind::RoleMisuse => "Access outside the role's work",
             AlertKind::DeniedAccess => "Repeated denied accesses",
+            AlertKind::RecordTampering => "Records changed after the fact",
             AlertKind::Other => "Unusual access behaviour",
         }
     }
@@ -91,7 +97,9 @@ impl AlertKind {
             "export" | "whole_record" | "large_result" | "long_list" => AlertKind::Exfiltration,
             "break_glass_no_context" | "break_glass_excess" => AlertKind::BreakGlass,
             "new_source" | "failed_logins" | "odd_hour" => AlertKind::StolenCredentials,
-            "role_misuse" => AlertKind::RoleMisuse,
+            // A user opening her own record through her staff role: not her role's work.
+            "role_misuse" | "own_record" => AlertKind::RoleMisuse,
+            "amendments" => AlertKind::RecordTampering,
             "denied" => AlertKind::DeniedAccess,
             _ => AlertKind::Other,
         }

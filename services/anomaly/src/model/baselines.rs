@@ -3,10 +3,15 @@
 //! break-glass habits. Each answers "how unusual is this event for this actor / for this role"
 //! as a value in `[0, 1]`, and says nothing (0) until it has seen enough to judge.
 
+use custodian_events::AccessAction;
+
 use super::cache::KeyMap;
 
 pub const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
+/// [`super::action_index`] of an update and of a delete: amendments.
+const AMEND_UPDATE: usize = super::action_index(AccessAction::Update);
+const AMEND_DELETE: usize = super::action_index(AccessAction::Delete);
 
 /// An actor's baselines are judged only after this much history (event time) and events.
 pub const ACTOR_MATURE_AGE: i64 = 2 * DAY;
@@ -732,6 +737,12 @@ pub struct GroupBaseline {
     /// The group's first [`GROUP_OF_MEMBERS`] members.
     #[serde(default)]
     members: Members,
+    /// Updates and deletes per resource type ([`Rarity::amend`]), and the first members seen
+    /// amending each.
+    #[serde(default)]
+    amended: KeyMap<f32>,
+    #[serde(default)]
+    amended_members: KeyMap<Members>,
 }
 
 /// Members of a group who must have done something for it to be the group's work, not one
@@ -865,6 +876,11 @@ impl GroupBaseline {
             } else {
                 0.0
             },
+            amend: if k.resource != 0 && (k.action == AMEND_UPDATE || k.action == AMEND_DELETE) {
+                of(count(&self.amended, &self.amended_members, k.resource))
+            } else {
+                0.0
+            },
         }
     }
 
@@ -901,6 +917,15 @@ impl GroupBaseline {
             k.member,
             64,
         );
+        if k.action == AMEND_UPDATE || k.action == AMEND_DELETE {
+            count_done(
+                &mut self.amended,
+                &mut self.amended_members,
+                k.resource,
+                k.member,
+                64,
+            );
+        }
         self.break_glass += f32::from(u8::from(k.break_glass));
         self.research += f32::from(u8::from(k.research));
     }
@@ -912,6 +937,9 @@ pub struct Rarity {
     pub action: f64,
     pub resource: f64,
     pub purpose: f64,
+    /// For an update or a delete: how rarely the group amends this kind of data (not part of
+    /// [`Rarity::max`]: amendments are judged as runs, [`super::amendments`]).
+    pub amend: f64,
 }
 
 impl Rarity {
@@ -925,6 +953,7 @@ impl Rarity {
             action: self.action.max(other.action),
             resource: self.resource.max(other.resource),
             purpose: self.purpose.max(other.purpose),
+            amend: self.amend.max(other.amend),
         }
     }
 }

@@ -103,9 +103,11 @@ pub enum Feature {
     PatientsPerHour,
     Outlier,
     Restricted,
+    Amendments,
+    OwnRecord,
 }
 
-pub const FEATURES: usize = 24;
+pub const FEATURES: usize = 26;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -133,6 +135,8 @@ impl Feature {
         Feature::PatientsPerHour,
         Feature::Outlier,
         Feature::Restricted,
+        Feature::Amendments,
+        Feature::OwnRecord,
     ];
 
     pub fn name(self) -> &'static str {
@@ -161,6 +165,8 @@ impl Feature {
             Feature::PatientsPerHour => "patients_per_hour",
             Feature::Outlier => "outlier",
             Feature::Restricted => "restricted",
+            Feature::Amendments => "amendments",
+            Feature::OwnRecord => "own_record",
         }
     }
 
@@ -191,6 +197,8 @@ impl Feature {
             Feature::PatientsPerHour => 0.60,
             Feature::Outlier => 0.30,
             Feature::Restricted => 0.10,
+            Feature::Amendments => 0.90,
+            Feature::OwnRecord => 0.90,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! | research: purpose `HRESCH` by an actor or role that does research | 0.8 |
 //! | the patient's own record (decision basis `own-record`) | 1.0 |
 //! | a consent of the patient's names the actor's organisation (basis `consent`) | 0.6 |
+//! | preparation: `a` documents as a rule for the patients whose dormant records she opened, hours later ([`super::preparations`]); a dormant first look at an ordinary record, provisionally | `0.75 ·` the habit |
 //!
 //! Dormancy (nobody else touched the patient for 1 → 7 days) is what turns an old explanation
 //! into none: the department's patient of last week, nobody caring for her since, is a past
@@ -92,6 +93,9 @@ pub enum Why {
     OwnRecord,
     /// A consent of the patient's names the actor's organisation (decision basis `consent`).
     Consent,
+    /// The actor's habit of opening records hours before she sees the patient
+    /// ([`super::preparations`]), provisionally: the look waits for her note.
+    Preparation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

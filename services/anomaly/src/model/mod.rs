@@ -62,6 +62,8 @@
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6), stretched for a member covering absent colleagues (her department at a third of its usual members at this hour of the day or less: up to `usual / at work − 2`, at most 4×, less for an odd hour or a new source, and never past what the department usually sees in this hour less what the others saw so far; [`baselines::Presence`]): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
 //! | `restricted` | sensitivity alone | 0.10 |
+//! | `amendments` | an update or delete: the actor's run of amendments of this patient (each within 30 min of the next) `n`, past the longest run `m` the department made without an alert (learned once a run is over; at least 1): `(n − m) / 2 · (0.5 + 0.5 ·` how rarely the role and department amend this kind of data, as rare as the run's rarest was when made`)`; 1 for a change to the user's own record through her staff role ([`amendments`]) | 0.90 |
+//! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
 //!
 //! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
 //! on a permitted access to a patient times that access's own undiscounted unexplained share:
@@ -69,7 +71,9 @@
 //!
 //! Logins and other events without a patient feed the rate, failed logins and the baselines
 //! only. Writes (create, update, delete) are care, not curiosity: they explain later reads and
-//! count toward rate and denials, not toward distinct patients.
+//! count toward rate and denials, not toward distinct patients; what changes entries after the
+//! fact in an unusual run, or one's own record, is `amendments`' (an alert on it takes in the
+//! run's earlier amendments).
 //!
 //! # Score, threshold, incidents
 //!
@@ -184,6 +188,7 @@
 //! usable snapshot it observes the scores of the last day: windows and actor–patient
 //! relationships come back; department facts, baselines and the calibration are relearned.
 
+pub mod amendments;
 pub mod baselines;
 pub mod cache;
 pub mod ensemble;
@@ -195,6 +200,7 @@ pub mod networks;
 pub mod outlier;
 pub mod parameters;
 pub mod patterns;
+pub mod preparations;
 pub mod sign_ins;
 pub mod snapshot;
 mod window;
@@ -205,6 +211,7 @@ use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use amendments::{Amendments, OwnRecords, Run};
 use baselines::{
     clamp01, ActorBaseline, Cover, EventKeys, GroupBaseline, LongestList, OpenList, Presence, DAY,
 };
@@ -223,6 +230,7 @@ use networks::OrganisationNetworks;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
+use preparations::Preparations;
 use sign_ins::{FailedSignIns, SignInFailures};
 pub use snapshot::SnapshotError;
 use window::ActorState;
@@ -443,6 +451,9 @@ enum Wait {
     /// [`LONE_AFTER`] from the session's first glass: a glass by someone who broke it alone
     /// before turning out to be alone again, or in company ([`glasses`]).
     LoneGlass,
+    /// [`preparations::HORIZON`]: a look explained only as the actor's preparation of a visit
+    /// turning out to be one: she, or her department, writes for the patient.
+    Preparation,
 }
 
 /// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
@@ -572,6 +583,12 @@ struct ActorModel {
     longest_list: LongestList,
     #[serde(default)]
     open_list: OpenList,
+    /// Its recent updates and deletes ([`amendments`]).
+    #[serde(default)]
+    amendments: Amendments,
+    /// Whether its dormant first looks turn out to be visits prepared ([`preparations`]).
+    #[serde(default)]
+    preparations: Preparations,
 }
 
 impl ActorModel {
@@ -593,6 +610,8 @@ impl ActorModel {
             young_reads: YoungReads::default(),
             longest_list: LongestList::default(),
             open_list: OpenList::default(),
+            amendments: Amendments::default(),
+            preparations: Preparations::default(),
         }
     }
 }
@@ -617,6 +636,10 @@ struct Group {
     /// Whether its members are on the care teams of the records they open ([`CareTeams`]).
     #[serde(default)]
     care_teams: CareTeams,
+    /// The longest run of amendments of one patient a member made without suspicion
+    /// ([`amendments`]).
+    #[serde(default)]
+    amendment_run: u16,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -661,6 +684,9 @@ pub struct Detector {
     /// Break-the-glass sessions of the last hours ([`glasses`]).
     #[serde(default)]
     glass_sessions: GlassSessions,
+    /// Whose own record each user opened through the portal ([`amendments`]).
+    #[serde(default)]
+    own_records: OwnRecords,
 }
 
 /// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
@@ -804,7 +830,7 @@ fn leading_groups(ip: &str, v4: usize, v6: usize) -> &str {
     }
 }
 
-pub fn action_index(action: AccessAction) -> usize {
+pub const fn action_index(action: AccessAction) -> usize {
     match action {
         AccessAction::Read => 0,
         AccessAction::Search => 1,
@@ -869,6 +895,10 @@ struct Context {
     /// A sign-in from an address new to the account (and to the organisation), at an odd hour.
     odd_sign_in: bool,
     sign_ins: SignInFailures,
+    /// The actor's amendments of this patient in a run so far, this one included.
+    amendment_run: usize,
+    /// The user's own record, through her staff role.
+    own_record: bool,
 }
 
 impl Detector {
@@ -899,6 +929,7 @@ impl Detector {
             sign_ins: FailedSignIns::default(),
             networks: OrganisationNetworks::default(),
             glass_sessions: GlassSessions::default(),
+            own_records: OwnRecords::default(),
         }
     }
 
@@ -1201,6 +1232,42 @@ impl Detector {
         } else {
             0.0
         };
+        let labels = keys
+            .patient
+            .and_then(|p| self.patient_labels.peek(p).copied())
+            .unwrap_or(0);
+        let employee = labels & LABEL_EMPLOYEE != 0;
+        let sens = if labels & LABEL_CELEBRITY != 0 {
+            1.0
+        } else {
+            sensitivity(event)
+        };
+        // A first look at an ordinary record nobody touched for days, nothing explaining it:
+        // remembered to learn whether the actor prepares her visits, and explained as a
+        // preparation, provisionally, where she does as a rule ([`preparations`]).
+        let dormant_look = keys.patient.filter(|_| {
+            mature
+                && specific
+                && permitted
+                && read_like_or_search(event.action)
+                && !keys.base.break_glass
+                && !duplicate
+                && sens <= 0.0
+                && !employee
+                && explanation.strength <= 0.25
+                && explanation.dormant >= QUIET_LOOK_DORMANCY
+        });
+        let mut prepared_look = false;
+        if let Some(patient) = dormant_look {
+            let habit = actor.preparations.factor();
+            let first = actor.preparations.look(patient, t);
+            let strength = preparations::STRENGTH * habit;
+            if strength > explanation.strength {
+                explanation.strength = strength;
+                explanation.why = Why::Preparation;
+                prepared_look = first;
+            }
+        }
         let raw_unexplained = if keys.patient.is_some() {
             1.0 - explanation.strength
         } else {
@@ -1216,16 +1283,6 @@ impl Detector {
             raw_unexplained
         } else {
             1.0
-        };
-        let labels = keys
-            .patient
-            .and_then(|p| self.patient_labels.peek(p).copied())
-            .unwrap_or(0);
-        let employee = labels & LABEL_EMPLOYEE != 0;
-        let sens = if labels & LABEL_CELEBRITY != 0 {
-            1.0
-        } else {
-            sensitivity(event)
         };
 
         // A department whose work is unexplained by nature (admissions, coding) still has no
@@ -1258,9 +1315,45 @@ impl Detector {
         } else {
             misuse
         };
+        // Changes to what a record holds, and a user's own record opened through her staff
+        // role ([`amendments`]). Who is whose own patient only the kernel's own-record
+        // decisions tell.
+        let done = event.outcome == AccessOutcome::Permit;
+        let own_record_basis = event
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.basis == "own-record");
+        if let Some(patient) = keys.patient.filter(|_| done && own_record_basis) {
+            self.own_records.learn(keys.actor, patient);
+        }
+        let own_as_staff = done
+            && !own_record_basis
+            && event.actor.role != "patient"
+            && keys
+                .patient
+                .is_some_and(|p| self.own_records.is_own(keys.actor, p));
+        let amendment = done
+            && matches!(event.action, AccessAction::Update | AccessAction::Delete)
+            && keys.patient.is_some();
+        let (amendment_run, finished_run) = match keys.patient {
+            Some(patient) if amendment && !duplicate => {
+                actor.amendments.record(event.id, patient, t, rarity.amend)
+            }
+            _ => (Run::NONE, None),
+        };
+        let usual_run = dept.map_or(0, |g| usize::from(g.amendment_run));
         let floor = 0.3 + 0.3 * sens;
         let mut v = Values::default();
         v.set(Feature::NoRelationship, u);
+        v.set(
+            Feature::Amendments,
+            if own_as_staff && write {
+                1.0
+            } else {
+                amendment_run.risk(usual_run)
+            },
+        );
+        v.set(Feature::OwnRecord, if own_as_staff { 1.0 } else { 0.0 });
         // Explained or not, what the role never does on a very restricted record is no reason
         // to open it (the admissions clerk who admitted the VIP, reading her medication).
         // Only once the actor has a history: until then her own habits cannot excuse what her
@@ -1633,6 +1726,10 @@ impl Detector {
             }
             incident = Some(id);
             joined = actor.incidents.join(t, request);
+            // The run's earlier amendments are what this one shows to be tampering.
+            if let Some(patient) = keys.patient.filter(|_| amendment) {
+                joined.extend(actor.amendments.alerted(event.id, patient, t));
+            }
         }
         // A whole record alerting (on its own merits or carried): the same pull's first kinds
         // of data alert with it.
@@ -1752,6 +1849,13 @@ impl Detector {
                 Why::DepartmentWrote | Why::Department => explanation.strength < 0.9,
                 _ => false,
             };
+        // A look explained only as preparation waits for the visit it prepared.
+        let preparation = prepared_look
+            && may_wait_unripe
+            && !quiet_look
+            && !consult_note
+            && !guess
+            && self.pending.len() < MAX_PENDING;
         // A glass that alerts only if it was broken alone waits to see whether it was.
         let lone_glass_wait = alone
             .filter(|(_, alone)| {
@@ -1867,6 +1971,7 @@ impl Detector {
                         actor.notes.learn(delay);
                     }
                     actor.incidents.cared_for(patient);
+                    actor.preparations.wrote(patient, t);
                 }
                 if specific {
                     actor.patterns.record_patient(patient, t, raw_unexplained);
@@ -1930,6 +2035,10 @@ impl Detector {
                 if let (Some(patients), true) = (finished_list, key == keys.dept) {
                     group.longest_list.learn(patients, t);
                 }
+                if let (Some(run), true) = (finished_run, key == keys.dept) {
+                    let run = u16::try_from(run).unwrap_or(u16::MAX);
+                    group.amendment_run = group.amendment_run.max(run);
+                }
                 if is_dept && looked_at_care_team {
                     group.care_teams.learn(explanation.in_care);
                 }
@@ -1976,6 +2085,8 @@ impl Detector {
             stranger,
             odd_sign_in,
             sign_ins,
+            amendment_run: amendment_run.length,
+            own_record: own_as_staff,
         };
         // Words cost more than the score: only for what someone may read.
         let worded = self.explain_all
@@ -2025,7 +2136,12 @@ impl Detector {
         }
         if let (Some(patient), true) = (
             keys.patient,
-            deferred || quiet_look || consult_note || guess || lone_glass_wait.is_some(),
+            deferred
+                || quiet_look
+                || consult_note
+                || guess
+                || preparation
+                || lone_glass_wait.is_some(),
         ) {
             let (wait, due, alerting) = if let Some((start, alone, _)) = lone_glass_wait {
                 let alerting = self.calibrator.score(alone.raw());
@@ -2046,12 +2162,18 @@ impl Detector {
                 )
             } else if consult_note {
                 (Wait::ConsultNote, t + QUIET_LOOK_WAIT, self.threshold)
+            } else if preparation {
+                (Wait::Preparation, t + preparations::HORIZON, self.threshold)
             } else {
                 (Wait::Guess, t + QUIET_LOOK_WAIT, self.threshold)
             };
             let moved_on_after = match wait {
                 Wait::Grace => t + self.config.grace_seconds.clamp(0, MAX_GRACE),
-                Wait::QuietLook | Wait::ConsultNote | Wait::Guess | Wait::LoneGlass => never(),
+                Wait::QuietLook
+                | Wait::ConsultNote
+                | Wait::Guess
+                | Wait::LoneGlass
+                | Wait::Preparation => never(),
             };
             let mut waiting = Scored {
                 score: alerting.max(scored.score),
@@ -2072,6 +2194,7 @@ impl Detector {
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
                 Wait::Guess => Some(GUESS_REASON.to_string()),
+                Wait::Preparation => Some(PREPARATION_REASON.to_string()),
                 Wait::LoneGlass => Some(lone_glass_reason(
                     lone_glass_wait.map_or(0, |(_, _, before)| before) + 1,
                 )),
@@ -2117,9 +2240,9 @@ impl Detector {
     fn wait(&mut self, p: Pending) {
         *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
         match p.wait {
-            // Grace periods differ by department, glasses wait hours: kept in order of when
-            // they run out.
-            Wait::Grace | Wait::LoneGlass => {
+            // Grace periods differ by department, glasses and preparations wait hours: kept in
+            // order of when they run out.
+            Wait::Grace | Wait::LoneGlass | Wait::Preparation => {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
@@ -2157,6 +2280,9 @@ impl Detector {
                         // neighbour's record, nobody else's business that half hour.
                         Wait::Guess => true,
                         Wait::LoneGlass => true,
+                        // The visit prepared: her note, or her department's (a colleague's
+                        // clinic); another ward's care is not the visit.
+                        Wait::Preparation => write && p.dept == dept,
                     }
                 }
         };
@@ -2257,7 +2383,8 @@ impl Detector {
         loop {
             let grace = self.pending.front().map_or(i64::MAX, |p| p.due);
             let look = self.looks.front().map_or(i64::MAX, |p| p.due);
-            let next = if grace <= look {
+            let from_pending = grace <= look;
+            let next = if from_pending {
                 self.pending.pop_front()
             } else {
                 self.looks.pop_front()
@@ -2288,12 +2415,12 @@ impl Detector {
                     }
                 }
                 Some(p) => {
-                    // Not due: put it back where it was.
-                    match p.wait {
-                        Wait::Grace | Wait::LoneGlass => self.pending.push_front(p),
-                        Wait::QuietLook | Wait::ConsultNote | Wait::Guess => {
-                            self.looks.push_front(p)
-                        }
+                    // Not due: put it back where it was (a wait stretched by a visit is in
+                    // `pending` whatever its kind).
+                    if from_pending {
+                        self.pending.push_front(p);
+                    } else {
+                        self.looks.push_front(p);
                     }
                     break;
                 }
@@ -2437,6 +2564,10 @@ fn lone_glass_reason(n: usize) -> String {
         "broke the glass alone {n} times in 14 days: nobody else touched these records within hours, and the user did not come back to them"
     )
 }
+
+/// The reason a look explained only as preparation alerts with.
+const PREPARATION_REASON: &str =
+    "opened as if preparing a visit, as this user does, but neither she nor her department documented for the patient within 24 hours";
 
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =
@@ -2616,6 +2747,14 @@ fn phrase(feature: Feature, c: &Context) -> String {
             c.signals.patients_now
         ),
         Feature::Outlier => format!("an unusual combination (outlier {:.2})", c.outlier),
+        Feature::Amendments if c.own_record => {
+            "a change to the user's own record, through a staff role".into()
+        }
+        Feature::Amendments => format!(
+            "{} changes to entries of this patient in a row, of data this role or department seldom amends",
+            c.amendment_run
+        ),
+        Feature::OwnRecord => "the user's own record, opened through a staff role".into(),
         Feature::Restricted if c.sensitivity >= 1.0 => "very restricted (V) record".into(),
         Feature::Restricted => "restricted (R) record".into(),
     }

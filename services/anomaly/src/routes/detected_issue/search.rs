@@ -25,7 +25,7 @@ pub struct SearchQuery {
     /// `preliminary` (open), `final` (acknowledged) or `cancelled` (dismissed).
     pub status: Option<String>,
     /// The kind of alert: `snooping`, `enumeration`, `exfiltration`, `break-glass`,
-    /// `stolen-credentials`, `role-misuse`, `denied-access`, `other` (optionally
+    /// `stolen-credentials`, `role-misuse`, `denied-access`, `record-tampering`, `other` (optionally
     /// `<system>|<code>`).
     pub code: Option<String>,
     /// Only the alerts of this incident.
