@@ -5,9 +5,12 @@
 #   scripts/detect-eval.sh [SET ...]     SET: quick (3 seeds), seeds (the README's 37), shapes
 #                                        (eight hospitals of other shapes), short (2-5 days),
 #                                        independent (five hospitals of a generator written
-#                                        apart from the model) or a file of lines
-#                                        "seed [anomaly simulate arguments]" or
-#                                        "independent seed [its arguments]"; default: seeds
+#                                        apart from the model), network (five regional care
+#                                        networks of a third generator, written apart from
+#                                        both) or a file of lines
+#                                        "seed [anomaly simulate arguments]",
+#                                        "independent seed [its arguments]" or
+#                                        "network seed [its arguments]"; default: seeds
 #
 # Settings (env): BIN (the anomaly binary; default target/release/anomaly, built if missing or
 # SKIP_BUILD unset), OUT (var/detect-eval/<name>, default "latest"), BASE (an earlier OUT name to
@@ -15,7 +18,8 @@
 # The simulated logs are cached in var/detect-eval/data, keyed by the simulator's sources.
 # An independent hospital (scripts/detect-eval/independent_hospital.py, designed from how
 # hospitals work without reading the detector) has no care facts: it is evaluated from its
-# events alone, reported as i<seed>.
+# events alone, reported as i<seed>; so is a regional care network
+# (scripts/detect-eval/regional_network.py, by another hand, reading neither), as n<seed>.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -36,9 +40,15 @@ sets=("$@")
 # The simulation is deterministic per seed and arguments; its logs change only with its sources.
 SIM_KEY="$(cat services/anomaly/src/simulate/*.rs | sha1sum | cut -c1-12)"
 DATA_DIR="var/detect-eval/data/$SIM_KEY"
-INDEPENDENT=scripts/detect-eval/independent_hospital.py
-IND_DIR="var/detect-eval/data/independent-$(sha1sum < "$INDEPENDENT" | cut -c1-12)"
-mkdir -p "$DATA_DIR" "$IND_DIR" "$OUT_DIR"
+# The generators written apart from the model: name, script, data directory (by its hash).
+declare -A GENERATOR GEN_DIR
+GENERATOR[independent]=scripts/detect-eval/independent_hospital.py
+GENERATOR[network]=scripts/detect-eval/regional_network.py
+for name in "${!GENERATOR[@]}"; do
+  GEN_DIR[$name]="var/detect-eval/data/$name-$(sha1sum < "${GENERATOR[$name]}" | cut -c1-12)"
+  mkdir -p "${GEN_DIR[$name]}"
+done
+mkdir -p "$DATA_DIR" "$OUT_DIR"
 
 lines=()
 for set in "${sets[@]}"; do
@@ -61,8 +71,8 @@ generate() {
   local tag
   tag="$(tag_of "$@")"
   local seed="$1"; shift
-  if [ "$seed" = independent ]; then
-    generate_independent "$@"
+  if [ -n "${GENERATOR[$seed]:-}" ]; then
+    generate_apart "$seed" "$@"
     return
   fi
   if [ ! -s "$DATA_DIR/$tag.labels.jsonl" ]; then
@@ -76,16 +86,18 @@ generate() {
   fi
 }
 
-generate_independent() {
-  local tag
+# generate_apart NAME SEED [ARGS]: a log of the generator NAME (events and labels, no care facts).
+generate_apart() {
+  local name="$1"; shift
+  local tag dir="${GEN_DIR[$name]}"
   tag="$(tag_of "$@")"
   local seed="$1"; shift
-  if [ ! -s "$IND_DIR/$tag.labels.jsonl" ]; then
-    python3 "$INDEPENDENT" --seed "$seed" "$@" \
-      --out-events "$IND_DIR/$tag.events.jsonl.part" \
-      --out-labels "$IND_DIR/$tag.labels.jsonl.part" 2> /dev/null
+  if [ ! -s "$dir/$tag.labels.jsonl" ]; then
+    python3 "${GENERATOR[$name]}" --seed "$seed" "$@" \
+      --out-events "$dir/$tag.events.jsonl.part" \
+      --out-labels "$dir/$tag.labels.jsonl.part" 2> /dev/null
     for f in events labels; do
-      mv "$IND_DIR/$tag.$f.jsonl.part" "$IND_DIR/$tag.$f.jsonl"
+      mv "$dir/$tag.$f.jsonl.part" "$dir/$tag.$f.jsonl"
     done
   fi
 }
@@ -99,9 +111,9 @@ for line in "${lines[@]}"; do
   seed="$1"
   generate "$@" &
   while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
-  if [ "$seed" = independent ]; then
+  if [ -n "${GENERATOR[$seed]:-}" ]; then
     shift
-    echo "i$1 $(tag_of "$@") events $IND_DIR" >> "$jobs_file"
+    echo "${seed:0:1}$1 $(tag_of "$@") events ${GEN_DIR[$seed]}" >> "$jobs_file"
     continue
   fi
   tag="$(tag_of "$@")"
@@ -121,6 +133,7 @@ export -f evaluate_one
 export BIN OUT_DIR
 xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1" "$2" "$3"' < "$jobs_file"
 
-seeds_arg="$(printf '%s\n' "${lines[@]}" | awk '{print $1 == "independent" ? "i" $2 : $1}' | paste -sd, -)"
+seeds_arg="$(printf '%s\n' "${lines[@]}" \
+  | awk '{print ($1 == "independent" || $1 == "network") ? substr($1, 1, 1) $2 : $1}' | paste -sd, -)"
 python3 scripts/detect-eval-summary.py "$OUT_DIR" --seeds "$seeds_arg" \
   ${BASE:+--base "var/detect-eval/$BASE"} | tee "$OUT_DIR/results.md"
