@@ -491,9 +491,15 @@ async fn live_metrics_pass_promtool_and_feed_the_alerts_and_dashboards() {
             .iter()
             .filter(|s| s.name == "custodian_anomaly_alerts_total")
             .count(),
-        8,
+        9,
         "every alert kind is a series from the start"
     );
+    assert!(sum(
+        anomaly,
+        "custodian_anomaly_alerts_total",
+        &[("kind", "record-tampering")]
+    )
+    .is_some());
     assert!(sum(records, "custodian_outbox_backlog", &[]).is_some());
     assert!(
         sum(
