@@ -11,7 +11,7 @@
 //! its length from the second amendment and is weighed by how rarely the role and department
 //! amend that kind of data ([`super::baselines::Rarity::amend`], as it was when the run began:
 //! the run's own amendments must not make themselves ordinary), beyond the longest run the
-//! actor's department made without suspicion ([`Run::usual`]): the pharmacy verifying a new
+//! actor's department made without suspicion ([`Run::risk`]): the pharmacy verifying a new
 //! patient's orders one after another is its daily work.
 //!
 //! A staff member's own record: the access kernel says when a user opens her own record
