@@ -3206,21 +3206,27 @@ fn hospital_with_a_preparing_doctor() -> Detector {
     detector
 }
 
+/// `actor` of `dept` reading ten records nobody touched (`Patient/<name>-<suffix>`) at 19:00
+/// on the fourth day, one every 90 s.
+fn evening_list(d: &mut Detector, actor: &str, dept: &str, suffix: &str) -> Vec<Scored> {
+    (0..10)
+        .map(|k| {
+            d.score(&staff_event(
+                actor,
+                dept,
+                day4(19) + k * 90,
+                Some(&format!("Patient/{}-{suffix}", LIST[k as usize])),
+                AccessAction::Read,
+            ))
+        })
+        .collect()
+}
+
 #[test]
 fn a_doctor_who_prepares_her_visits_reads_tomorrows_list_without_alerts() {
     let mut d = hospital_with_a_preparing_doctor();
     // The last evening's visits are due tomorrow morning: her list for the day after.
-    let scored: Vec<Scored> = (0..10)
-        .map(|k| {
-            d.score(&staff_event(
-                "gp0",
-                "Clinic",
-                day4(19) + k * 90,
-                Some(&format!("Patient/{}-next", LIST[k as usize])),
-                AccessAction::Read,
-            ))
-        })
-        .collect();
+    let scored = evening_list(&mut d, "gp0", "Clinic", "next");
     for s in &scored {
         assert!(!s.alert, "{s:?}");
     }
@@ -3259,17 +3265,7 @@ fn a_doctor_who_prepares_her_visits_reads_tomorrows_list_without_alerts() {
 fn a_colleagues_list_read_in_the_evening_alerts_without_her_habit() {
     let mut d = hospital_with_a_preparing_doctor();
     // A nurse of Ward A with no such habit reads ten records nobody touched: a spree.
-    let scored: Vec<Scored> = (0..10)
-        .map(|k| {
-            d.score(&staff_event(
-                "n3",
-                "Ward A",
-                day4(19) + k * 90,
-                Some(&format!("Patient/{}-elsewhere", LIST[k as usize])),
-                AccessAction::Read,
-            ))
-        })
-        .collect();
+    let scored = evening_list(&mut d, "n3", "Ward A", "elsewhere");
     assert!(scored.iter().any(|s| s.alert), "{scored:?}");
     // Nor does the habit excuse a VIP's record.
     let mut vip = staff_event(
