@@ -3008,13 +3008,6 @@ fn amendments(
         .collect()
 }
 
-fn amendments_value(s: &Scored) -> f64 {
-    s.contributions
-        .iter()
-        .find(|c| c.feature == "amendments")
-        .map_or(0.0, |c| c.value)
-}
-
 #[test]
 fn a_run_of_changes_to_one_patients_chart_alerts_and_takes_its_start_in() {
     let (mut d, _) = hospital();
@@ -3082,7 +3075,7 @@ fn a_departments_usual_run_of_changes_is_not_tampering() {
     );
     let scored = today.iter().map(|e| d.score(e)).collect::<Vec<_>>();
     for s in &scored {
-        assert_eq!(amendments_value(s), 0.0, "{s:?}");
+        assert_eq!(value(s, "amendments"), 0.0, "{s:?}");
     }
     // A ward that never made such a run: the same five changes are well past its usual.
     let ward = amendments(
@@ -3094,7 +3087,7 @@ fn a_departments_usual_run_of_changes_is_not_tampering() {
         5,
     );
     let last = ward.iter().map(|e| d.score(e)).last().expect("scored");
-    assert!(amendments_value(&last) >= 0.5, "{last:?}");
+    assert!(value(&last, "amendments") >= 0.5, "{last:?}");
 }
 
 #[test]
