@@ -7,10 +7,12 @@
 #                                        independent (five hospitals of a generator written
 #                                        apart from the model), network (five regional care
 #                                        networks of a third generator, written apart from
-#                                        both) or a file of lines
+#                                        both), academic (five academic medical centres of a
+#                                        fourth, apart from all three) or a file of lines
 #                                        "seed [anomaly simulate arguments]",
 #                                        "independent seed [its arguments]" or
-#                                        "network seed [its arguments]"; default: seeds
+#                                        "network seed [its arguments]",
+#                                        "academic seed [its arguments]"; default: seeds
 #
 # Settings (env): BIN (the anomaly binary; default target/release/anomaly, built if missing or
 # SKIP_BUILD unset), OUT (var/detect-eval/<name>, default "latest"), BASE (an earlier OUT name to
@@ -19,7 +21,9 @@
 # An independent hospital (scripts/detect-eval/independent_hospital.py, designed from how
 # hospitals work without reading the detector) has no care facts: it is evaluated from its
 # events alone, reported as i<seed>; so is a regional care network
-# (scripts/detect-eval/regional_network.py, by another hand, reading neither), as n<seed>.
+# (scripts/detect-eval/regional_network.py, by another hand, reading neither), as n<seed>; and
+# an academic medical centre (scripts/detect-eval/academic_center.py, by a fourth hand reading
+# none of them), as a<seed>.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -44,6 +48,7 @@ DATA_DIR="var/detect-eval/data/$SIM_KEY"
 declare -A GENERATOR GEN_DIR
 GENERATOR[independent]=scripts/detect-eval/independent_hospital.py
 GENERATOR[network]=scripts/detect-eval/regional_network.py
+GENERATOR[academic]=scripts/detect-eval/academic_center.py
 for name in "${!GENERATOR[@]}"; do
   GEN_DIR[$name]="var/detect-eval/data/$name-$(sha1sum < "${GENERATOR[$name]}" | cut -c1-12)"
   mkdir -p "${GEN_DIR[$name]}"
@@ -134,6 +139,6 @@ export BIN OUT_DIR
 xargs -P "$JOBS" -L 1 bash -c 'evaluate_one "$0" "$1" "$2" "$3"' < "$jobs_file"
 
 seeds_arg="$(printf '%s\n' "${lines[@]}" \
-  | awk '{print ($1 == "independent" || $1 == "network") ? substr($1, 1, 1) $2 : $1}' | paste -sd, -)"
+  | awk '{print ($1 == "independent" || $1 == "network" || $1 == "academic") ? substr($1, 1, 1) $2 : $1}' | paste -sd, -)"
 python3 scripts/detect-eval-summary.py "$OUT_DIR" --seeds "$seeds_arg" \
   ${BASE:+--base "var/detect-eval/$BASE"} | tee "$OUT_DIR/results.md"

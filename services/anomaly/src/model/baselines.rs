@@ -848,6 +848,15 @@ impl GroupBaseline {
         self.rarity(k).max()
     }
 
+    /// The share of its reads, searches and writes that are writes (creates and updates), once
+    /// it has done 500 things: whether its members document for the patients they open.
+    pub fn write_share(&self) -> Option<f32> {
+        let at = |action| self.actions[super::action_index(action)];
+        let writes = at(AccessAction::Create) + at(AccessAction::Update);
+        let looks = at(AccessAction::Read) + at(AccessAction::Search);
+        (self.total >= 500.0 && writes + looks > 0.0).then(|| writes / (writes + looks))
+    }
+
     /// [`GroupBaseline::misuse`] by part.
     pub fn rarity(&self, k: &EventKeys) -> Rarity {
         if self.total < 500.0 {

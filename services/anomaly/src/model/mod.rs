@@ -136,7 +136,12 @@
 //! is, a pharmacy is not) ("her care team on record includes neither ..."); and so does a
 //! mature person's first look at a restricted (R, V) or a colleague's record for what her role
 //! or department never does (role misuse ≥ 0.6), at least 75% of the threshold ("a restricted
-//! record opened for what this role or department never does ..."). Any other first
+//! record opened for what this role or department never does ..."). A practitioner's first
+//! look at a very restricted (V, `CEL`) record explained only by her department's care (the VIP
+//! on her own ward) waits [`OWN_NOTE_WAIT`] (2 h) for her own note, where her department
+//! documents at all (2% of its work or more): dropped if she writes for the patient (her
+//! colleagues' notes are the care that explained it), raised otherwise ("a very restricted (V)
+//! record opened on her ward's care, but the user documented nothing ..."). Any other first
 //! look that only a guess
 //! explains (a consult, covering, the department's care of days ago, faded) waits as long for
 //! care: dropped if the actor writes for the patient or anyone else touches her record; raised
@@ -230,7 +235,7 @@ use networks::OrganisationNetworks;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
-use preparations::Preparations;
+use preparations::{DepartmentPreparations, Judged, Preparations};
 use sign_ins::{FailedSignIns, SignInFailures};
 pub use snapshot::SnapshotError;
 use window::ActorState;
@@ -307,6 +312,12 @@ pub const MAX_PENDING: usize = 10_000;
 /// documents nothing for the patient and nobody else touches her record, nobody is caring for
 /// her here: the look alerts (the curious colleague's or neighbour's one or two looks).
 pub const QUIET_LOOK_WAIT: i64 = 30 * 60;
+/// How long a VIP's record opened on the ward's care waits for the actor's own note
+/// ([`Wait::OwnNote`]).
+pub const OWN_NOTE_WAIT: i64 = 2 * 3600;
+/// The share of a department's work that is writing from which its members are expected to
+/// document for the VIP they open ([`Wait::OwnNote`]).
+const DOCUMENTING_DEPARTMENT: f32 = 0.02;
 /// Quiet looks waiting at most.
 pub const MAX_LOOKS: usize = 10_000;
 
@@ -454,6 +465,9 @@ enum Wait {
     /// [`preparations::HORIZON`]: a look explained only as the actor's preparation of a visit
     /// turning out to be one: she, or her department, writes for the patient.
     Preparation,
+    /// [`OWN_NOTE_WAIT`]: a VIP's record opened on nothing but her department's care: the
+    /// actor herself writes for the patient.
+    OwnNote,
 }
 
 /// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
@@ -640,6 +654,10 @@ struct Group {
     /// ([`amendments`]).
     #[serde(default)]
     amendment_run: u16,
+    /// Whether its members' dormant first looks turn out to be visits prepared
+    /// ([`preparations`]).
+    #[serde(default)]
+    preparations: DepartmentPreparations,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -1258,9 +1276,13 @@ impl Detector {
                 && explanation.dormant >= QUIET_LOOK_DORMANCY
         });
         let mut prepared_look = false;
+        let mut judged_preparations = Judged::default();
         if let Some(patient) = dormant_look {
-            let habit = actor.preparations.factor();
-            let first = actor.preparations.look(patient, t);
+            let habit = actor
+                .preparations
+                .factor(dept.and_then(|g| g.preparations.share()));
+            let (first, judged) = actor.preparations.look(patient, t);
+            judged_preparations = judged;
             let strength = preparations::STRENGTH * habit;
             if strength > explanation.strength {
                 explanation.strength = strength;
@@ -1835,11 +1857,32 @@ impl Detector {
                         && q > 0.0
                         && raw >= 0.75 * q))
                 && explanation.first_time);
+        // A VIP on the actor's own ward is whom the curious of the ward open: her department's
+        // care explains her first look only if she cares for the patient herself, documenting
+        // within [`OWN_NOTE_WAIT`] (the independent hospitals and networks: an emergency doctor
+        // reading the VIP his colleagues were treating, a nurse the VIP on her ward she was not
+        // nursing; the colleagues who cared wrote). A colleague's record (`EMP`) is not held to
+        // it: on our simulated hospitals, +2,000 false alerts, no incident more.
+        let own_note = may_wait
+            && !quiet_look
+            && !consult_note
+            && sens >= 1.0
+            && has_department
+            && event.actor.role == "practitioner"
+            // A department that never documents (a pharmacy verifying orders, a research
+            // office) cannot be expected to.
+            && dept_base
+                .write_share()
+                .is_some_and(|share| share >= DOCUMENTING_DEPARTMENT)
+            && explanation.first_time
+            && matches!(explanation.why, Why::Department | Why::DepartmentWrote)
+            && self.pending.len() < MAX_PENDING;
         // Guesses wait from the first day: what a department's guesses turn out to be is
         // learned before it may alert.
         let guess = may_wait_unripe
             && !quiet_look
             && !consult_note
+            && !own_note
             && explanation.first_time
             && !population
             && has_department
@@ -1854,6 +1897,7 @@ impl Detector {
             && may_wait_unripe
             && !quiet_look
             && !consult_note
+            && !own_note
             && !guess
             && self.pending.len() < MAX_PENDING;
         // A glass that alerts only if it was broken alone waits to see whether it was.
@@ -1971,7 +2015,7 @@ impl Detector {
                         actor.notes.learn(delay);
                     }
                     actor.incidents.cared_for(patient);
-                    actor.preparations.wrote(patient, t);
+                    judged_preparations.add(actor.preparations.wrote(patient, t));
                 }
                 if specific {
                     actor.patterns.record_patient(patient, t, raw_unexplained);
@@ -2002,11 +2046,17 @@ impl Detector {
                     // day, or an explanation): a snooper's next reads of the same record stay
                     // unexplained.
                     let explained = explanation.strength >= 0.5;
+                    // A patient (or her proxy) in the portal is nobody's care: her reads keep
+                    // her own relationship but must not make the record look cared for to the
+                    // colleague who snoops on it next (an independent generator's hospital: a
+                    // snooper's second look, the day after the patient read her results, was
+                    // explained as a return to a record in others' hands).
+                    let leaves_record = (suspicious && mature) || event.actor.role == "patient";
                     self.relations.learn(
                         access,
                         kind,
                         explained,
-                        suspicious && mature,
+                        leaves_record,
                         keys.base.break_glass,
                     );
                 }
@@ -2038,6 +2088,12 @@ impl Detector {
                 if let (Some(run), true) = (finished_run, key == keys.dept) {
                     let run = u16::try_from(run).unwrap_or(u16::MAX);
                     group.amendment_run = group.amendment_run.max(run);
+                }
+                if key == keys.dept {
+                    // Truncated: a member's tag.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let member = keys.actor as u32;
+                    group.preparations.learn(member, judged_preparations);
                 }
                 if is_dept && looked_at_care_team {
                     group.care_teams.learn(explanation.in_care);
@@ -2121,7 +2177,8 @@ impl Detector {
             // The actor's waiting alerts belong to this incident: they come of age now.
             // Not a guess nor a glass: whether it was care, or alone, is what its wait learns.
             self.mature_where(t, |p| {
-                p.actor == keys.actor && !matches!(p.wait, Wait::Guess | Wait::LoneGlass)
+                p.actor == keys.actor
+                    && !matches!(p.wait, Wait::Guess | Wait::LoneGlass | Wait::Preparation)
             });
         } else if let (Some(patient), true, false) =
             (keys.patient, specific || write, self.pending.is_empty())
@@ -2139,6 +2196,7 @@ impl Detector {
             deferred
                 || quiet_look
                 || consult_note
+                || own_note
                 || guess
                 || preparation
                 || lone_glass_wait.is_some(),
@@ -2162,6 +2220,8 @@ impl Detector {
                 )
             } else if consult_note {
                 (Wait::ConsultNote, t + QUIET_LOOK_WAIT, self.threshold)
+            } else if own_note {
+                (Wait::OwnNote, t + OWN_NOTE_WAIT, self.threshold)
             } else if preparation {
                 (Wait::Preparation, t + preparations::HORIZON, self.threshold)
             } else {
@@ -2171,6 +2231,7 @@ impl Detector {
                 Wait::Grace => t + self.config.grace_seconds.clamp(0, MAX_GRACE),
                 Wait::QuietLook
                 | Wait::ConsultNote
+                | Wait::OwnNote
                 | Wait::Guess
                 | Wait::LoneGlass
                 | Wait::Preparation => never(),
@@ -2193,6 +2254,7 @@ impl Detector {
                 }
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
+                Wait::OwnNote => Some(VIP_OWN_NOTE_REASON.to_string()),
                 Wait::Guess => Some(GUESS_REASON.to_string()),
                 Wait::Preparation => Some(PREPARATION_REASON.to_string()),
                 Wait::LoneGlass => Some(lone_glass_reason(
@@ -2240,9 +2302,9 @@ impl Detector {
     fn wait(&mut self, p: Pending) {
         *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
         match p.wait {
-            // Grace periods differ by department, glasses and preparations wait hours: kept in
-            // order of when they run out.
-            Wait::Grace | Wait::LoneGlass | Wait::Preparation => {
+            // Grace periods differ by department, glasses, preparations and own notes wait
+            // hours: kept in order of when they run out.
+            Wait::Grace | Wait::LoneGlass | Wait::Preparation | Wait::OwnNote => {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
@@ -2276,6 +2338,8 @@ impl Detector {
                         Wait::QuietLook => true,
                         Wait::Grace => p.dept == dept,
                         Wait::ConsultNote => write && p.dept == dept,
+                        // Her department's care is what it was already explained by.
+                        Wait::OwnNote => false,
                         // Anyone's: a consult on a ward's patient, a transfer; not a
                         // neighbour's record, nobody else's business that half hour.
                         Wait::Guess => true,
@@ -2591,6 +2655,10 @@ const MISUSE_NOTE_REASON: &str =
     "a restricted record opened for what this role or department never does, and neither the user nor her department documented for the patient within 30 minutes";
 
 /// The reason a VIP's record opened on a guessed consult alerts with.
+/// The reason a VIP's record opened on the department's care alerts with.
+const VIP_OWN_NOTE_REASON: &str =
+    "a very restricted (V) record opened on her ward's care, but the user documented nothing for the patient within 2 hours";
+
 const CONSULT_NOTE_REASON: &str =
     "opened like a consult, but no consult note followed within 30 minutes";
 

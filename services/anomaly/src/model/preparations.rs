@@ -18,6 +18,12 @@
 //! one. A snooper's looks are never followed by her care, so she never has the habit, and a
 //! preparer's snoop is raised a day late, not missed. Very restricted records and colleagues'
 //! are never explained this way.
+//!
+//! A habit takes days to show (a look is judged up to a day later), and a clinic's first days
+//! in the log are its lists raised as sprees. Where a department's members prepare as a rule
+//! ([`DepartmentPreparations`]: two of them at least), a member whose own looks are not yet
+//! known borrows its share for what she lacks of [`SAMPLES`]; her own unprepared looks soon
+//! outweigh it.
 
 use std::collections::VecDeque;
 
@@ -36,6 +42,20 @@ const REMEMBERED: usize = 48;
 /// The strength of the explanation at the full habit: as a consult guessed.
 pub const STRENGTH: f64 = 0.75;
 
+/// Looks judged by one call: prepared (her note came) and not (the horizon passed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Judged {
+    pub prepared: u16,
+    pub unprepared: u16,
+}
+
+impl Judged {
+    pub fn add(&mut self, other: Self) {
+        self.prepared = self.prepared.saturating_add(other.prepared);
+        self.unprepared = self.unprepared.saturating_add(other.unprepared);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 struct Look {
     patient: u64,
@@ -53,38 +73,43 @@ pub struct Preparations {
 
 impl Preparations {
     /// A dormant, unexplained first look at `patient` at `t` (once per patient while it is
-    /// remembered): whether it is the first.
-    pub fn look(&mut self, patient: u64, t: i64) -> bool {
-        self.expire(t);
+    /// remembered): whether it is the first, and the looks the passing time judged.
+    pub fn look(&mut self, patient: u64, t: i64) -> (bool, Judged) {
+        let judged = self.expire(t);
         if self.looks.iter().any(|l| l.patient == patient) {
-            return false;
+            return (false, judged);
         }
         if self.looks.len() >= REMEMBERED {
             // Forgotten unjudged: a list longer than a day's clinic is not a clinic's list.
             self.looks.pop_front();
         }
         self.looks.push_back(Look { patient, time: t });
-        true
+        (true, judged)
     }
 
     /// The actor wrote for `patient` at `t`: a look at her [`SOON`] or more before was a
-    /// preparation.
-    pub fn wrote(&mut self, patient: u64, t: i64) {
-        self.expire(t);
+    /// preparation. The looks judged.
+    pub fn wrote(&mut self, patient: u64, t: i64) -> Judged {
+        let mut judged = self.expire(t);
         if let Some(at) = self.looks.iter().position(|l| l.patient == patient) {
             let look = self.looks.remove(at);
             if look.is_some_and(|l| t - l.time >= SOON) {
                 self.learn(true);
+                judged.prepared += 1;
             }
         }
+        judged
     }
 
     /// Looks older than [`HORIZON`] were not preparations.
-    fn expire(&mut self, t: i64) {
+    fn expire(&mut self, t: i64) -> Judged {
+        let mut judged = Judged::default();
         while self.looks.front().is_some_and(|l| t - l.time > HORIZON) {
             self.looks.pop_front();
             self.learn(false);
+            judged.unprepared = judged.unprepared.saturating_add(1);
         }
+        judged
     }
 
     fn learn(&mut self, prepared: bool) {
@@ -97,15 +122,72 @@ impl Preparations {
         }
     }
 
-    /// How far the actor's looks are preparations as a rule: 0 under half of them (or before
-    /// [`SAMPLES`] are known), 1 from nine in ten.
-    pub fn factor(&self) -> f64 {
+    /// How far the actor's looks are preparations as a rule: 0 under half of them, 1 from nine
+    /// in ten. Until [`SAMPLES`] are known, what she lacks is her department's `share` where it
+    /// has one ([`DepartmentPreparations::share`]), otherwise nothing prepared.
+    pub fn factor(&self, department: Option<f32>) -> f64 {
         let known = self.prepared + self.unprepared;
-        if known < SAMPLES {
-            return 0.0;
+        let share = if known >= SAMPLES {
+            self.prepared / known
+        } else {
+            match department {
+                Some(share) => (self.prepared + (SAMPLES - known) * share) / SAMPLES,
+                None => return 0.0,
+            }
+        };
+        ((f64::from(share) - 0.5) / 0.4).clamp(0.0, 1.0)
+    }
+}
+
+/// What one outcome weighs the next time in a department (about 100 outcomes' memory).
+const DEPARTMENT_FADE: f32 = 0.99;
+/// Outcomes a department must know before its share says anything.
+const DEPARTMENT_SAMPLES: f32 = 12.0;
+/// Members whose looks were prepared before it is the department's way, not one member's.
+const PREPARERS: usize = 2;
+
+/// How often a department's members' dormant first looks were prepared visits.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DepartmentPreparations {
+    prepared: f32,
+    unprepared: f32,
+    /// The first [`PREPARERS`] members seen preparing (truncated hashes).
+    preparers: Vec<u32>,
+}
+
+impl DepartmentPreparations {
+    /// `member`'s looks judged.
+    pub fn learn(&mut self, member: u32, judged: Judged) {
+        for prepared in [true, false] {
+            let n = if prepared {
+                judged.prepared
+            } else {
+                judged.unprepared
+            };
+            for _ in 0..n {
+                self.prepared *= DEPARTMENT_FADE;
+                self.unprepared *= DEPARTMENT_FADE;
+                if prepared {
+                    self.prepared += 1.0;
+                } else {
+                    self.unprepared += 1.0;
+                }
+            }
         }
-        let share = f64::from(self.prepared / known);
-        ((share - 0.5) / 0.4).clamp(0.0, 1.0)
+        if judged.prepared > 0
+            && self.preparers.len() < PREPARERS
+            && !self.preparers.contains(&member)
+        {
+            self.preparers.push(member);
+        }
+    }
+
+    /// The share of its members' looks prepared, once [`DEPARTMENT_SAMPLES`] are known and
+    /// [`PREPARERS`] members prepared.
+    pub fn share(&self) -> Option<f32> {
+        let known = self.prepared + self.unprepared;
+        (known >= DEPARTMENT_SAMPLES && self.preparers.len() >= PREPARERS)
+            .then(|| self.prepared / known)
     }
 }
 
@@ -131,10 +213,10 @@ mod tests {
     #[test]
     fn looks_followed_by_the_users_note_hours_later_make_a_habit() {
         let mut p = Preparations::default();
-        assert_eq!(p.factor(), 0.0);
+        assert_eq!(p.factor(None), 0.0);
         // Tomorrow's list the evening before, seen the next morning.
         days(&mut p, 0, 12, 0, Some(14 * H));
-        assert_eq!(p.factor(), 1.0);
+        assert_eq!(p.factor(None), 1.0);
     }
 
     #[test]
@@ -143,11 +225,11 @@ mod tests {
         // A snooper's looks: never followed; a day later, counted.
         days(&mut p, 0, 12, 0, None);
         p.look(999, 25 * H);
-        assert_eq!(p.factor(), 0.0);
+        assert_eq!(p.factor(None), 0.0);
         // A clinic visit's own note, minutes after the look: neither.
         let mut q = Preparations::default();
         days(&mut q, 0, 12, 0, Some(5 * 60));
-        assert_eq!(q.factor(), 0.0);
+        assert_eq!(q.factor(None), 0.0);
         assert_eq!(q.prepared + q.unprepared, 0.0);
     }
 
@@ -155,11 +237,59 @@ mod tests {
     fn a_habit_fades_when_looks_stop_being_followed() {
         let mut p = Preparations::default();
         days(&mut p, 0, 12, 0, Some(14 * H));
-        assert_eq!(p.factor(), 1.0);
+        assert_eq!(p.factor(None), 1.0);
         for day in 1..4 {
             days(&mut p, 100 * day, 12, day as i64 * 30 * H, None);
         }
         p.look(9_999, 200 * H);
-        assert_eq!(p.factor(), 0.0);
+        assert_eq!(p.factor(None), 0.0);
+    }
+
+    #[test]
+    fn a_newcomer_borrows_her_departments_habit_until_her_own_looks_are_known() {
+        let mut dept = DepartmentPreparations::default();
+        let newcomer = Preparations::default();
+        assert_eq!(newcomer.factor(dept.share()), 0.0);
+        // One member's habit is hers, not the department's.
+        for _ in 0..3 {
+            dept.learn(
+                1,
+                Judged {
+                    prepared: 12,
+                    unprepared: 0,
+                },
+            );
+        }
+        assert_eq!(dept.share(), None);
+        dept.learn(
+            2,
+            Judged {
+                prepared: 10,
+                unprepared: 1,
+            },
+        );
+        assert!(newcomer.factor(dept.share()) > 0.9);
+        // Her own looks, nobody's care a day later, outweigh it.
+        let mut snooper = Preparations::default();
+        days(&mut snooper, 0, 5, 0, None);
+        snooper.look(999, 25 * H);
+        assert_eq!(snooper.factor(dept.share()), 0.0);
+        // A department whose looks are seldom prepared lends nothing.
+        let mut ward = DepartmentPreparations::default();
+        ward.learn(
+            1,
+            Judged {
+                prepared: 5,
+                unprepared: 20,
+            },
+        );
+        ward.learn(
+            2,
+            Judged {
+                prepared: 5,
+                unprepared: 20,
+            },
+        );
+        assert_eq!(newcomer.factor(ward.share()), 0.0);
     }
 }
