@@ -24,7 +24,7 @@ faults: ## Fault harness: kill every service, Redis and PostgreSQL under load, p
 bench: ## Throughput/latency of creates and reads vs raw PostgreSQL (writes var/bench/results.md)
 	@scripts/bench.sh
 
-detect-eval: ## The anomaly detector over the README's 37 simulated hospitals, both modes (SETS=quick|seeds|shapes|short|independent|network; var/detect-eval/)
+detect-eval: ## The anomaly detector over the README's 37 simulated hospitals, both modes (SETS=quick|seeds|shapes|short|independent|network|academic; var/detect-eval/)
 	@scripts/detect-eval.sh $(or $(SETS),seeds)
 
 build: ## cargo build --workspace --bins (debug; RELEASE=1 for release)
