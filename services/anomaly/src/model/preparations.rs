@@ -113,13 +113,7 @@ impl Preparations {
     }
 
     fn learn(&mut self, prepared: bool) {
-        self.prepared *= FADE;
-        self.unprepared *= FADE;
-        if prepared {
-            self.prepared += 1.0;
-        } else {
-            self.unprepared += 1.0;
-        }
+        faded_count(&mut self.prepared, &mut self.unprepared, FADE, prepared);
     }
 
     /// How far the actor's looks are preparations as a rule: 0 under half of them, 1 from nine
@@ -136,6 +130,17 @@ impl Preparations {
             }
         };
         ((f64::from(share) - 0.5) / 0.4).clamp(0.0, 1.0)
+    }
+}
+
+/// Counts one outcome, the earlier ones weighing `fade` of what they did.
+fn faded_count(prepared: &mut f32, unprepared: &mut f32, fade: f32, was_prepared: bool) {
+    *prepared *= fade;
+    *unprepared *= fade;
+    if was_prepared {
+        *prepared += 1.0;
+    } else {
+        *unprepared += 1.0;
     }
 }
 
@@ -158,21 +163,15 @@ pub struct DepartmentPreparations {
 impl DepartmentPreparations {
     /// `member`'s looks judged.
     pub fn learn(&mut self, member: u32, judged: Judged) {
-        for prepared in [true, false] {
-            let n = if prepared {
-                judged.prepared
-            } else {
-                judged.unprepared
-            };
-            for _ in 0..n {
-                self.prepared *= DEPARTMENT_FADE;
-                self.unprepared *= DEPARTMENT_FADE;
-                if prepared {
-                    self.prepared += 1.0;
-                } else {
-                    self.unprepared += 1.0;
-                }
-            }
+        let outcomes = std::iter::repeat_n(true, usize::from(judged.prepared))
+            .chain(std::iter::repeat_n(false, usize::from(judged.unprepared)));
+        for prepared in outcomes {
+            faded_count(
+                &mut self.prepared,
+                &mut self.unprepared,
+                DEPARTMENT_FADE,
+                prepared,
+            );
         }
         if judged.prepared > 0
             && self.preparers.len() < PREPARERS
