@@ -33,7 +33,7 @@ use crate::{
     configuration::{model_config_from_env, threshold_from_env},
     model::{
         glasses, incidents::MAX_REACH, CareFact, Contribution, Detector, Matured, ModelConfig,
-        Scored, MAX_GRACE, QUIET_LOOK_WAIT,
+        Scored, MAX_GRACE, OWN_NOTE_WAIT, QUIET_LOOK_WAIT,
     },
 };
 
@@ -145,8 +145,10 @@ pub const MAX_HELD: usize = 500_000;
 
 impl LateAlerts {
     /// For a detector: held as long as the longest a late alert can come (its grace period or
-    /// a visit's, [`QUIET_LOOK_WAIT`], [`glasses::LONE_AFTER`]) and reach back into its
-    /// incident ([`MAX_REACH`]): the events a late alert takes in are marked as live ones are.
+    /// a visit's, [`QUIET_LOOK_WAIT`], [`OWN_NOTE_WAIT`], [`glasses::LONE_AFTER`]) and reach
+    /// back into its incident ([`MAX_REACH`]): the events a late alert takes in are marked as
+    /// live ones are. (A preparation's day-long wait is not held for: raised, it alerts live, a
+    /// day late, but the replayed line has left.)
     pub fn for_detector(detector: &Detector) -> Self {
         let config = detector.config();
         let grace = config
@@ -155,7 +157,12 @@ impl LateAlerts {
             .clamp(0, MAX_GRACE);
         Self {
             threshold: detector.threshold(),
-            hold: grace.max(QUIET_LOOK_WAIT).max(glasses::LONE_AFTER) + MAX_REACH + 1,
+            hold: grace
+                .max(QUIET_LOOK_WAIT)
+                .max(OWN_NOTE_WAIT)
+                .max(glasses::LONE_AFTER)
+                + MAX_REACH
+                + 1,
             held: VecDeque::new(),
             index: HashMap::new(),
             released: 0,
