@@ -470,7 +470,7 @@ enum Wait {
     OwnNote,
 }
 
-/// An alert waiting for [`GRACE`] or [`QUIET_LOOK_WAIT`].
+/// An alert waiting for an explanation ([`Wait`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     wait: Wait,
@@ -2654,11 +2654,11 @@ const OFF_CARE_TEAM_REASON: &str =
 const MISUSE_NOTE_REASON: &str =
     "a restricted record opened for what this role or department never does, and neither the user nor her department documented for the patient within 30 minutes";
 
-/// The reason a VIP's record opened on a guessed consult alerts with.
 /// The reason a VIP's record opened on the department's care alerts with.
 const VIP_OWN_NOTE_REASON: &str =
     "a very restricted (V) record opened on her ward's care, but the user documented nothing for the patient within 2 hours";
 
+/// The reason a VIP's record opened on a guessed consult alerts with.
 const CONSULT_NOTE_REASON: &str =
     "opened like a consult, but no consult note followed within 30 minutes";
 
