@@ -675,6 +675,42 @@ impl LongestList {
     }
 }
 
+/// The longest counted list (a search that names no patient and reports how many it found)
+/// an actor or a department made without suspicion on earlier days, fading by [`LIST_FADE`]
+/// a day. Today's lists count from tomorrow: a wide name search repeated all afternoon would
+/// otherwise make itself usual by its second page (a call centre's searches for one caller
+/// find a handful; a district nurse's caseload search, every day, a hundred).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CountedLists {
+    /// The longest of earlier days, as of `day`.
+    earlier: f32,
+    /// The longest of `day`.
+    today: f32,
+    day: i64,
+}
+
+impl CountedLists {
+    /// The longest counted list of the days before `t`'s, faded to `t`.
+    pub fn usual(&self, t: i64) -> f64 {
+        let days = (t.div_euclid(DAY) - self.day).clamp(0, 3_650);
+        if days == 0 {
+            return f64::from(self.earlier);
+        }
+        let faded = |patients: f32, days: i64| f64::from(patients) * LIST_FADE.powi(days as i32);
+        faded(self.earlier, days).max(faded(self.today, days - 1))
+    }
+
+    pub fn learn(&mut self, patients: u32, t: i64) {
+        let day = t.div_euclid(DAY);
+        if day > self.day {
+            self.earlier = self.usual(t) as f32;
+            self.today = 0.0;
+            self.day = day;
+        }
+        self.today = self.today.max(patients as f32);
+    }
+}
+
 /// The list an actor is making (its request, its patients so far, whether any of its events
 /// was suspicious): learned as usual only once the next request begins and only if clean,
 /// so that a bulk search's first pages do not make its later ones usual.

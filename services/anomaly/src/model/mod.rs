@@ -52,7 +52,7 @@
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
 //! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: [`ONE_WHOLE_RECORD`] (0.75 of the weight) until the actor or department did it unsuspiciously 3 times for patients something explained, then a fifth of it; × (0.5 + 0.5 · undiscounted unexplained share); at least `(k − 1) / 2 ·` the undiscounted unexplained share with `k` whole records of patients nothing explained (≥ 0.5) the actor pulled in the last hour (the third counts fully); an alerting whole record takes its request's first kinds of data into its incident | 0.97 |
 //! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50) | 0.60 |
-//! | `long_list` | `n` patients of one search request so far against `m`, the longest list the actor or its department made that raised no suspicion (fading [`baselines::LIST_FADE`] a day, at least [`LIST_FLOOR`]; a list is learned when the actor's next request begins; in the stream's first day every list is learned and none judged): `(log10(n / m) − 0.3) / 0.4 · (0.5 + 0.5 ·` undiscounted unexplained share`)`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.90 |
+//! | `long_list` | `n` patients of one search request so far against `m`, the longest list the actor or its department made that raised no suspicion (fading [`baselines::LIST_FADE`] a day, at least [`LIST_FLOOR`]; a list is learned when the actor's next request begins; in the stream's first day every list is learned and none judged): `(log10(n / m) − 0.3) / 0.4 · (0.5 + 0.5 ·` undiscounted unexplained share`)`; × 0.3 under purpose `POPHLTH` or `HRESCH`. A search that names no patient and reports only how many it found (another system's log, one line a request) lists its `count`, against the longest such the actor or department made on earlier days ([`baselines::CountedLists`]: today's count from tomorrow, so a trawl does not make itself usual); at about three times that or more it is broad, and the actor's third broad search within an hour counts fully, whoever it listed | 0.90 |
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
@@ -130,7 +130,10 @@
 //! no consult note followed within 30 minutes"); and so does a person's first look at such a
 //! record with nothing at all to explain it, scored under the threshold but at least 75% of it
 //! ("nothing explained opening this record, and neither the user nor her department
-//! documented ..."); and so does one explained only by her department's touches where the
+//! documented ..."), or, on a very restricted record, with nothing but the patient's consent
+//! to share it (decision basis `consent`: lawful, not care), at 50% of it ("a very restricted
+//! (V) record opened under the patient's consent ..."); and so does one explained only by her
+//! department's touches where the
 //! clinical data names her care team and neither the user nor the department is on it, if the
 //! department is on the teams of the records it opens as a rule ([`habits::CareTeams`]: a ward
 //! is, a pharmacy is not) ("her care team on record includes neither ..."); and so does a
@@ -218,7 +221,8 @@ use uuid::Uuid;
 
 use amendments::{Amendments, OwnRecords, Run};
 use baselines::{
-    clamp01, ActorBaseline, Cover, EventKeys, GroupBaseline, LongestList, OpenList, Presence, DAY,
+    clamp01, ActorBaseline, CountedLists, Cover, EventKeys, GroupBaseline, LongestList, OpenList,
+    Presence, DAY,
 };
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
@@ -597,6 +601,9 @@ struct ActorModel {
     longest_list: LongestList,
     #[serde(default)]
     open_list: OpenList,
+    /// The longest counted list it made on earlier days ([`CountedLists`]).
+    #[serde(default)]
+    counted_lists: CountedLists,
     /// Its recent updates and deletes ([`amendments`]).
     #[serde(default)]
     amendments: Amendments,
@@ -624,6 +631,7 @@ impl ActorModel {
             young_reads: YoungReads::default(),
             longest_list: LongestList::default(),
             open_list: OpenList::default(),
+            counted_lists: CountedLists::default(),
             amendments: Amendments::default(),
             preparations: Preparations::default(),
         }
@@ -647,6 +655,9 @@ struct Group {
     /// The longest clean list one of its members made ([`LongestList`]).
     #[serde(default)]
     longest_list: LongestList,
+    /// The longest counted list one of its members made on earlier days ([`CountedLists`]).
+    #[serde(default)]
+    counted_lists: CountedLists,
     /// Whether its members are on the care teams of the records they open ([`CareTeams`]).
     #[serde(default)]
     care_teams: CareTeams,
@@ -1238,6 +1249,14 @@ impl Detector {
         // first day (a hospital's lists show in its first day; until then none is judged). A
         // redelivered event is no list's.
         let list_patients = position.map_or(0, |p| p.saturating_add(1));
+        // A search that names no patient and reports only how many it found (another system's
+        // log: one line per request) lists that many: a call centre's searches for one caller
+        // find a handful, a wide name search pages through dozens.
+        let counted_list = if search && keys.patient.is_none() && event.count > 1 {
+            event.count
+        } else {
+            0
+        };
         let finished_list = position
             .filter(|_| !duplicate)
             .and_then(|_| actor.open_list.see(request, list_patients))
@@ -1581,11 +1600,32 @@ impl Detector {
             .usual(t)
             .max(dept.map_or(0.0, |g| g.longest_list.usual(t)))
             .max(LIST_FLOOR);
-        if list_patients > 0 && mature {
-            let beyond = (f64::from(list_patients) / usual_list).log10();
+        let usual_counted = actor
+            .counted_lists
+            .usual(t)
+            .max(dept.map_or(0.0, |g| g.counted_lists.usual(t)))
+            .max(LIST_FLOOR);
+        let (listed, usual_list) = if counted_list > 0 {
+            (counted_list, usual_counted)
+        } else {
+            (list_patients, usual_list)
+        };
+        if listed > 0 && mature {
+            let beyond = (f64::from(listed) / usual_list).log10();
+            let long = clamp01((beyond - 0.3) / 0.4);
+            // Counted lists far beyond the usual, one after another: a trawl through the
+            // population by wide searches, whoever each one lists (the third in an hour
+            // counts fully).
+            let mut trawl = 0.0;
+            if counted_list > 0 && long >= 0.5 {
+                if !duplicate {
+                    actor.patterns.broad_list(t);
+                }
+                trawl = clamp01((actor.patterns.broad_lists(t) as f64 - 1.0) / 2.0);
+            }
             v.set(
                 Feature::LongList,
-                clamp01((beyond - 0.3) / 0.4) * (0.5 + 0.5 * raw_unexplained) * population_scale,
+                (long * (0.5 + 0.5 * raw_unexplained)).max(trawl) * population_scale,
             );
         }
         let mut sweep = 0.0;
@@ -1851,11 +1891,18 @@ impl Detector {
                 && (sens >= 1.0 || employee)
                 && (explanation.why == Why::Consult
                     || off_care_team
-                    || (explanation.why == Why::Nothing
-                        && has_department
+                    || (has_department
                         && !population
                         && q > 0.0
-                        && raw >= 0.75 * q))
+                        && match explanation.why {
+                            Why::Nothing => raw >= 0.75 * q,
+                            // Her consent makes the access lawful, not care: a VIP who
+                            // consented to share her record with the network has not asked
+                            // every emergency doctor of it to read it (the networks' VIP
+                            // glances, all under consent, scored 0.55-0.67).
+                            Why::Consent => sens >= 1.0 && raw >= 0.5 * q,
+                            _ => false,
+                        }))
                 && explanation.first_time);
         // A VIP on the actor's own ward is whom the curious of the ward open: her department's
         // care explains her first look only if she cares for the patient herself, documenting
@@ -1938,12 +1985,18 @@ impl Detector {
             breadth == WHOLE_RECORD && !suspicious && !in_incident && raw_unexplained < 0.5;
         let habitual =
             permitted && keys.patient.is_some() && weight > 0.0 && !suspicious && !in_incident;
+        // A counted list is over with its one event.
+        let counted_clean =
+            (counted_list > 0 && (!(suspicious || in_incident) || !mature)).then_some(counted_list);
         if !duplicate {
             if position.is_some() && (suspicious || in_incident) {
                 actor.open_list.taint();
             }
             if let Some(patients) = finished_list {
                 actor.longest_list.learn(patients, t);
+            }
+            if let Some(patients) = counted_clean {
+                actor.counted_lists.learn(patients, t);
             }
             actor.baseline.record(&keys.base, suspicious || in_incident);
             if usual_whole_record {
@@ -2085,6 +2138,9 @@ impl Detector {
                 if let (Some(patients), true) = (finished_list, key == keys.dept) {
                     group.longest_list.learn(patients, t);
                 }
+                if let (Some(patients), true) = (counted_clean, key == keys.dept) {
+                    group.counted_lists.learn(patients, t);
+                }
                 if let (Some(run), true) = (finished_run, key == keys.dept) {
                     let run = u16::try_from(run).unwrap_or(u16::MAX);
                     group.amendment_run = group.amendment_run.max(run);
@@ -2135,7 +2191,7 @@ impl Detector {
                 .map_or(0, |a| a.baseline.break_glass),
             first_export,
             whole_record: if whole_record { breadth } else { 0 },
-            list: (list_patients, usual_list),
+            list: (listed, usual_list),
             outlier,
             broke_in,
             stranger,
@@ -2251,6 +2307,9 @@ impl Detector {
                 Wait::ConsultNote if misuse_note => Some(MISUSE_NOTE_REASON.to_string()),
                 Wait::ConsultNote if explanation.why == Why::Nothing => {
                     Some(NO_NOTE_REASON.to_string())
+                }
+                Wait::ConsultNote if explanation.why == Why::Consent => {
+                    Some(CONSENT_NOTE_REASON.to_string())
                 }
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
@@ -2644,6 +2703,10 @@ const STAFF_CONSULT_NOTE_REASON: &str =
 /// The reason a VIP's or a staff member's record opened with nothing to explain it alerts with.
 const NO_NOTE_REASON: &str =
     "nothing explained opening this record, and neither the user nor her department documented for the patient within 30 minutes";
+
+/// The reason a VIP's record opened under her consent alone alerts with.
+const CONSENT_NOTE_REASON: &str =
+    "a very restricted (V) record opened under the patient's consent to share it, with no care relationship, and neither the user nor her department documented for the patient within 30 minutes";
 
 /// The reason a VIP's or a staff member's record opened off her care team alerts with.
 const OFF_CARE_TEAM_REASON: &str =

@@ -197,7 +197,14 @@ pub struct Patterns {
     /// [`STRANGERS_WHOLE_RECORDS`]).
     #[serde(default)]
     strangers_whole_records: [i64; STRANGERS_WHOLE_RECORDS],
+    /// When the actor last made a counted list far beyond the usual (the last
+    /// [`BROAD_LISTS`]).
+    #[serde(default)]
+    broad_lists: [i64; BROAD_LISTS],
 }
+
+/// Broad counted lists remembered per actor: the third within an hour is a trawl.
+pub const BROAD_LISTS: usize = 3;
 
 /// Strangers' whole records remembered per actor: the third within an hour is exfiltration.
 pub const STRANGERS_WHOLE_RECORDS: usize = 3;
@@ -414,10 +421,18 @@ impl Patterns {
     /// Strangers' whole records the actor pulled in the last hour (at most
     /// [`STRANGERS_WHOLE_RECORDS`]).
     pub fn strangers_whole_records(&self, t: i64) -> usize {
-        self.strangers_whole_records
-            .iter()
-            .filter(|at| (0..=HOUR).contains(&(t - **at)))
-            .count()
+        within_the_hour(&self.strangers_whole_records, t)
+    }
+
+    /// The actor made a counted list far beyond the usual at `t`.
+    pub fn broad_list(&mut self, t: i64) {
+        self.broad_lists.rotate_right(1);
+        self.broad_lists[0] = t;
+    }
+
+    /// Broad counted lists the actor made in the last hour (at most [`BROAD_LISTS`]).
+    pub fn broad_lists(&self, t: i64) -> usize {
+        within_the_hour(&self.broad_lists, t)
     }
 
     /// Search requests in the last 10 minutes, without counting one.
@@ -445,6 +460,14 @@ impl Patterns {
             *stalest = (dept, 1, t);
         }
     }
+}
+
+/// How many of `times` fall within the hour before `t`.
+fn within_the_hour(times: &[i64], t: i64) -> usize {
+    times
+        .iter()
+        .filter(|at| (0..=HOUR).contains(&(t - **at)))
+        .count()
 }
 
 fn run_signal(run: &Run) -> f64 {

@@ -1,6 +1,6 @@
 use super::*;
 use chrono::TimeZone;
-use custodian_events::{Actor, Source};
+use custodian_events::{Actor, DecisionRecord, Source};
 
 pub(crate) fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0)
@@ -1568,6 +1568,101 @@ fn a_vips_record_opened_with_nothing_to_explain_it_under_a_high_threshold_waits_
     let look = vip_admitted_then_looked_at(&mut d, "n2", "Ward A");
     let s = the_look_waits_for_a_note(&mut d, &look, "Nothing explained opening this record");
     assert!(s.score >= 0.6, "{s:?}");
+}
+
+#[test]
+fn a_vips_record_opened_under_her_consent_alone_waits_for_a_note() {
+    let (mut d, _) = hospital();
+    // The VIP consented to share her record with the hospital: a nurse of Ward A, which never
+    // reads Ward B's patients, is permitted by that consent. The consent makes the access
+    // lawful, not care: it waits for a note like a look with nothing to explain it.
+    let mut look = vip_admitted_then_looked_at(&mut d, "n2", "Ward A");
+    look.decision = Some(DecisionRecord {
+        basis: "consent".into(),
+        consents: vec!["Consent/vip-shares".into()],
+        break_glass_reason: None,
+    });
+    the_look_waits_for_a_note(
+        &mut d,
+        &look,
+        "A very restricted (V) record opened under the patient's consent",
+    );
+}
+
+/// Day 4 of the hospital with a call centre (`cc0`, `cc1`: searches for one caller at a time,
+/// a handful of patients each, no patient named) and a district nurse (`dn0`: her caseload, a
+/// hundred patients, every morning), their first three days scored.
+fn hospital_with_a_call_centre() -> Detector {
+    let search = |actor: &str, dept: &str, at: i64, count: u32| {
+        let mut e = staff_event(actor, dept, at, None, AccessAction::Search);
+        e.resource_type = Some("Patient".into());
+        e.count = count;
+        e
+    };
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..60 {
+            let at = day * 86_400 + 8 * 3600 + k * 480;
+            let count = u32::try_from(1 + k % 8).unwrap_or(1);
+            events.push(search(
+                if k % 2 == 0 { "cc0" } else { "cc1" },
+                "Call Centre",
+                at,
+                count,
+            ));
+        }
+        events.push(search(
+            "dn0",
+            "District Nursing",
+            day * 86_400 + 8 * 3600 + 300,
+            100,
+        ));
+    }
+    events.sort_by_key(|e| e.time);
+    let mut detector = uncalibrated();
+    for e in &events {
+        detector.score(e);
+    }
+    detector
+}
+
+#[test]
+fn wide_searches_one_after_another_where_searches_find_a_handful_alert() {
+    let mut d = hospital_with_a_call_centre();
+    let wide = |d: &mut Detector, actor: &str, dept: &str, at: i64, count: u32| {
+        let mut e = staff_event(actor, dept, at, None, AccessAction::Search);
+        e.resource_type = Some("Patient".into());
+        e.count = count;
+        d.score(&e)
+    };
+    // The district nurse's caseload search is her every morning's: nothing.
+    let caseload = wide(&mut d, "dn0", "District Nursing", day4(8), 100);
+    assert!(
+        !caseload.alert && value(&caseload, "long_list") == 0.0,
+        "{caseload:?}"
+    );
+    // cc1 trawls the population by wide name searches, forty to sixty patients each. The
+    // first stands out without alerting; it does not make the next usual (today's lists count
+    // from tomorrow); the third within the hour alerts.
+    let first = wide(&mut d, "cc1", "Call Centre", day4(10), 45);
+    assert!(
+        !first.alert && value(&first, "long_list") > 0.4,
+        "{first:?}"
+    );
+    let second = wide(&mut d, "cc1", "Call Centre", day4(10) + 300, 50);
+    assert!(
+        !second.alert && value(&second, "long_list") > 0.4,
+        "{second:?}"
+    );
+    let third = wide(&mut d, "cc1", "Call Centre", day4(10) + 600, 42);
+    assert!(third.alert, "{third:?}");
+    assert!(
+        third.explanation.contains("42 patients in one search"),
+        "{third:?}"
+    );
+    // A caller's search in between, a handful, is nothing.
+    let handful = wide(&mut d, "cc0", "Call Centre", day4(10) + 700, 6);
+    assert!(value(&handful, "long_list") == 0.0, "{handful:?}");
 }
 
 #[test]
