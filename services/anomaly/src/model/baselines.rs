@@ -418,6 +418,11 @@ impl ActorBaseline {
         t - self.first >= ACTOR_MATURE_AGE && self.events >= ACTOR_MATURE_EVENTS
     }
 
+    /// Hours since the actor's last event before `t` (its first, for a new one).
+    pub fn silent_hours(&self, t: i64) -> i64 {
+        t.div_euclid(HOUR) - self.slot
+    }
+
     /// Whether a young account has worked long enough, on an earlier day, for a source it
     /// never used to say something (a stolen password on its second day).
     fn knows_own_sources(&self, t: i64) -> bool {

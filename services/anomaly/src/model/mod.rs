@@ -46,7 +46,7 @@
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2`, `k/m` once two patients were refused (one is a mistake or a glass about to be broken; three, or two patients, hardly ever benign); or `n` failed accesses (records that do not exist): `(n − 1) / 3` | 0.85 |
-//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (an address the account never used that nobody of its department or organisation uses counts 1: address novelty ≥ 0.9, or for an account too young for its own places, new to it in the last hour once the stream is a day old); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6; a young account, 12 h and 20 events old, judged against the places of its first 12 h); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]) | 0.97 |
+//! | `failed_logins` | failed logins in 5 min: `(n − 5) / 2` (a lockout is five and one refused), or `(n − 2) / 2 · max(new_source, odd_hour)` (an address the account never used that nobody of its department or organisation uses counts 1: address novelty ≥ 0.9, or for an account too young for its own places, new to it in the last hour once the stream is a day old); 1 for a second failure, or a sign-in that worked after a failure or at an odd hour (≥ 0.5), from an address and an agent both new to the account (at an odd hour an address never seen is enough: new source ≥ 0.6; a young account, 12 h and 20 events old, judged against the places of its first 12 h); 1 for 4 or more failures from one address (IPv6: /64) in 5 min for two accounts or more (each unknown username one: a spray), or a locked account tried again ([`sign_ins`]); 1 for a staff account's sign-in after [`SILENT_BEFORE_SIGN_IN`] (48 h) or more without use, from an address nobody of the organisation uses and a device the account never used (a leaver's account) | 0.97 |
 //! | `break_glass_no_context` | break-glass: `(1 −` max(half the department's break-glass habit, new admission, explanation)`)²`; the habit not counted for an actor with two glasses broken alone in 14 days, on a record nobody else touched in 6 h ([`glasses`]: such a glass waits to see whether it too is alone) | 0.85 |
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
@@ -306,6 +306,9 @@ const ACTOR_NOTES: f32 = 5.0;
 /// How odd the hour ([`baselines::ActorSignals::odd_hour`]) of a sign-in from an address and
 /// a device both new to the account must be for it to alert by itself.
 const ODD_SIGN_IN_HOUR: f64 = 0.5;
+/// How long a staff account must have been silent for a sign-in from a stranger's address and
+/// device to alert by itself (a weekend off is shorter; a leaver's account, longer).
+const SILENT_BEFORE_SIGN_IN: i64 = 48;
 
 /// The longest grace period accepted (a replay holds its output this long).
 pub const MAX_GRACE: i64 = 3_600;
@@ -923,6 +926,9 @@ struct Context {
     stranger: bool,
     /// A sign-in from an address new to the account (and to the organisation), at an odd hour.
     odd_sign_in: bool,
+    /// A sign-in from a stranger's address and device after this many days of silence
+    /// ([`SILENT_BEFORE_SIGN_IN`]), if it was one.
+    returning_after_days: Option<i64>,
     sign_ins: SignInFailures,
     /// The actor's amendments of this patient in a run so far, this one included.
     amendment_run: usize,
@@ -1503,6 +1509,18 @@ impl Detector {
             && sign_in_address >= 0.9
             && sign_in_source >= 0.6
             && signals.odd_hour >= ODD_SIGN_IN_HOUR;
+        let silent_hours = actor.baseline.silent_hours(t);
+        // A staff account silent for days that signs in from an address nobody of the
+        // organisation uses and a device it never used: a leaver's account in someone's hands,
+        // or its owner's from home (measured on the independent hospitals, networks and
+        // academic centres: a benign one in five networks' fortnight, two leavers found).
+        let returning_sign_in = event.action == AccessAction::Login
+            && event.outcome == AccessOutcome::Permit
+            && signals.mature
+            && event.actor.role != "patient"
+            && sign_in_address >= 0.9
+            && sign_in_source >= 0.9
+            && silent_hours >= SILENT_BEFORE_SIGN_IN;
         v.set(
             Feature::FailedLogins,
             if event.actor.id == UNKNOWN_LOGIN_ACTOR {
@@ -1514,7 +1532,9 @@ impl Detector {
                 window
                     .failed_logins()
                     .max(guessing)
-                    .max(f64::from(u8::from(broke_in || stranger || odd_sign_in)))
+                    .max(f64::from(u8::from(
+                        broke_in || stranger || odd_sign_in || returning_sign_in,
+                    )))
                     .max(sign_ins.value())
                     * others
             },
@@ -2196,6 +2216,7 @@ impl Detector {
             broke_in,
             stranger,
             odd_sign_in,
+            returning_after_days: returning_sign_in.then_some(silent_hours / 24),
             sign_ins,
             amendment_run: amendment_run.length,
             own_record: own_as_staff,
@@ -2826,6 +2847,11 @@ fn phrase(feature: Feature, c: &Context) -> String {
         ),
         Feature::FailedLogins if c.odd_sign_in && !c.broke_in => format!(
             "signed in at an hour this account does not work, from {}",
+            strange_source(&c.signals)
+        ),
+        Feature::FailedLogins if c.returning_after_days.is_some() && !c.broke_in => format!(
+            "signed in after {} days without use, from {}",
+            c.returning_after_days.unwrap_or_default(),
             strange_source(&c.signals)
         ),
         Feature::FailedLogins if c.sign_ins.spray() => format!(

@@ -1126,6 +1126,36 @@ fn a_night_sign_in_from_an_address_never_seen_alerts_whatever_the_device() {
     assert!(!day.alert, "{day:?}");
 }
 
+#[test]
+fn a_sign_in_from_a_strangers_address_and_device_after_days_of_silence_alerts() {
+    let (hospital, _) = hospital();
+    let sign_in = |seconds: i64, ip: &str, agent: &str| {
+        let mut e = staff_event("n3", "Ward A", seconds, None, AccessAction::Login);
+        e.source = Source {
+            ip: Some(ip.into()),
+            user_agent: Some(agent.into()),
+        };
+        e
+    };
+    // n3 last worked on day 3 at 17:00. On day 6 at 10:00 (her usual hours), her account signs
+    // in from an address nobody of the hospital uses, on a browser it never used: a leaver's
+    // account in someone else's hands.
+    let mut d = hospital.clone();
+    let returning = d.score(&sign_in(day4(48 + 10), "92.40.5.113", "Firefox/128.0"));
+    assert_alerts_for(
+        &returning,
+        "signed in after 2 days without use, from an address and device",
+    );
+    // The same the morning after her last shift: her evening at home, not a stranger's.
+    let mut d = hospital.clone();
+    let next_morning = d.score(&sign_in(day4(10), "92.40.5.113", "Firefox/128.0"));
+    assert!(!next_morning.alert, "{next_morning:?}");
+    // After the same silence from her ward's workstation: back from days off.
+    let mut d = hospital;
+    let back = d.score(&sign_in(day4(48 + 10), "10.20.6.2", "Workstation/1.0"));
+    assert!(!back.alert, "{back:?}");
+}
+
 /// An admissions clerk opening a patient's record at `at` and creating her visit `then`
 /// seconds later.
 fn registration(clerk: &str, at: i64, patient: &str, then: i64) -> [AccessEvent; 2] {
