@@ -342,6 +342,16 @@ fn a_ward_list_search_is_not_a_burst_but_reading_its_patients_is() {
 }
 
 // ---------------------------------------------------------------------------------------------
+/// An uncalibrated detector that has scored `events`, in time order.
+fn trained_on(mut events: Vec<AccessEvent>) -> Detector {
+    events.sort_by_key(|e| e.time);
+    let mut detector = uncalibrated();
+    for e in &events {
+        detector.score(e);
+    }
+    detector
+}
+
 // A small hospital: two wards, a few staff each, three days of ordinary work, then the cases.
 
 const DAYS: i64 = 3;
@@ -439,12 +449,7 @@ fn hospital_with_consults() -> Detector {
             ));
         }
     }
-    events.sort_by_key(|e| e.time);
-    let mut detector = uncalibrated();
-    for e in &events {
-        detector.score(e);
-    }
-    detector
+    trained_on(events)
 }
 
 fn day4(hours: i64) -> i64 {
@@ -1648,12 +1653,7 @@ fn hospital_with_a_call_centre() -> Detector {
             100,
         ));
     }
-    events.sort_by_key(|e| e.time);
-    let mut detector = uncalibrated();
-    for e in &events {
-        detector.score(e);
-    }
-    detector
+    trained_on(events)
 }
 
 #[test]
@@ -2749,12 +2749,7 @@ fn hospital_with_an_emergency_department() -> Detector {
             }
         }
     }
-    events.sort_by_key(|e| e.time);
-    let mut detector = uncalibrated();
-    for e in &events {
-        detector.score(e);
-    }
-    detector
+    trained_on(events)
 }
 
 fn glass(actor: &str, at: i64, patient: &str) -> AccessEvent {
@@ -3047,12 +3042,7 @@ fn hospital_with_ward_lists() -> Detector {
             }
         }
     }
-    events.sort_by_key(|e| e.time);
-    let mut detector = uncalibrated();
-    for e in &events {
-        detector.score(e);
-    }
-    detector
+    trained_on(events)
 }
 
 #[test]
