@@ -1513,7 +1513,8 @@ impl Detector {
         // A staff account silent for days that signs in from an address nobody of the
         // organisation uses and a device it never used: a leaver's account in someone's hands,
         // or its owner's from home (measured on the independent hospitals, networks and
-        // academic centres: a benign one in five networks' fortnight, two leavers found).
+        // academic centres: one or two benign a network's fortnight, GPs at home after a long
+        // weekend, none on the hospitals; two more leavers found).
         let returning_sign_in = event.action == AccessAction::Login
             && event.outcome == AccessOutcome::Permit
             && signals.mature
