@@ -1289,6 +1289,23 @@ mod tests {
         // In a team of two, one is half the team.
         assert_eq!(clerks(2).misuse(&notes(2)), 0.0);
     }
+    #[test]
+    fn a_days_counted_lists_count_from_the_next_day_and_fade() {
+        let mut lists = CountedLists::default();
+        lists.learn(100, 10 * HOUR);
+        lists.learn(40, 15 * HOUR);
+        // The day's own lists are not its usual.
+        assert_eq!(lists.usual(16 * HOUR), 0.0);
+        // The next day they are, fading by LIST_FADE a day.
+        assert!((lists.usual(DAY + HOUR) - 100.0).abs() < 1e-3);
+        let three_days_on = 100.0 * LIST_FADE.powi(2);
+        assert!((lists.usual(3 * DAY + HOUR) - three_days_on).abs() < 1e-3);
+        // A shorter list later does not shorten the usual; a longer one counts from tomorrow.
+        lists.learn(50, 3 * DAY + 2 * HOUR);
+        lists.learn(500, 3 * DAY + 3 * HOUR);
+        assert!((lists.usual(3 * DAY + 4 * HOUR) - three_days_on).abs() < 1e-3);
+        assert!((lists.usual(4 * DAY) - 500.0).abs() < 1e-3);
+    }
 }
 
 #[cfg(test)]
