@@ -716,6 +716,51 @@ impl CountedLists {
     }
 }
 
+/// The patients an actor opened for the first time in the clock hour being counted (and the
+/// hour before), and whether anything in that hour was suspicious (then it is not learned as
+/// a busy hour).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FirstLooks {
+    hour: i64,
+    count: u32,
+    previous: u32,
+    suspicious: bool,
+}
+
+impl FirstLooks {
+    /// Counts an event at `t`, a first look if `first`; returns the first looks of the last
+    /// 60 minutes (the hour before counted for the part still within them) and, when `t`
+    /// begins a new hour, the previous one's if it was clean.
+    pub fn see(&mut self, t: i64, first: bool) -> (f64, Option<u32>) {
+        let hour = t.div_euclid(HOUR);
+        let mut finished = None;
+        if hour > self.hour {
+            if !self.suspicious && self.count > 0 {
+                finished = Some(self.count);
+            }
+            let previous = if hour == self.hour + 1 { self.count } else { 0 };
+            *self = Self {
+                hour,
+                previous,
+                ..Self::default()
+            };
+        }
+        if first && hour == self.hour {
+            self.count = self.count.saturating_add(1);
+        }
+        let left = 1.0 - (t.rem_euclid(HOUR) as f64) / (HOUR as f64);
+        (
+            f64::from(self.count) + f64::from(self.previous) * left,
+            finished,
+        )
+    }
+
+    /// The hour being counted had a suspicious event.
+    pub fn taint(&mut self) {
+        self.suspicious = true;
+    }
+}
+
 /// The list an actor is making (its request, its patients so far, whether any of its events
 /// was suspicious): learned as usual only once the next request begins and only if clean,
 /// so that a bulk search's first pages do not make its later ones usual.
@@ -1305,6 +1350,29 @@ mod tests {
         lists.learn(500, 3 * DAY + 3 * HOUR);
         assert!((lists.usual(3 * DAY + 4 * HOUR) - three_days_on).abs() < 1e-3);
         assert!((lists.usual(4 * DAY) - 500.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn first_looks_count_the_last_hour_and_learn_only_clean_hours() {
+        let mut looks = FirstLooks::default();
+        for k in 0..10 {
+            looks.see(9 * HOUR + k * 300, true);
+        }
+        // Half past ten: this hour's 2 and half the hour before's 10.
+        looks.see(10 * HOUR + 60, true);
+        let (now, finished) = looks.see(10 * HOUR + 1800, true);
+        assert!((now - 7.0).abs() < 1e-9, "{now}");
+        assert_eq!(finished, None);
+        // The hour of 10 ended clean: learned when the next began; a tainted one is not.
+        let (_, finished) = looks.see(11 * HOUR, false);
+        assert_eq!(finished, Some(2));
+        looks.see(11 * HOUR + 60, true);
+        looks.taint();
+        let (_, finished) = looks.see(12 * HOUR, false);
+        assert_eq!(finished, None);
+        // After a silent hour the hour before counts nothing.
+        let (now, _) = looks.see(14 * HOUR + 60, true);
+        assert!((now - 1.0).abs() < 1e-9, "{now}");
     }
 }
 

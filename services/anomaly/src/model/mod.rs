@@ -42,7 +42,7 @@
 //! | `sensitive_unexplained` | unexplained `·` sensitivity `s` (V 1, R 0.6) `·` the habit factor counted `0.7 − 0.3 s` (a department unexplained by nature still has no reason to open a VIP's record), or `role_misuse · s` if more and the actor is mature (explained or not, what the role never does on a restricted record: the clerk who admitted the VIP reading her medication) | 0.75 |
 //! | `dormant_unexplained` | `u ·` dormancy (nobody else touched the patient for 1 → 7 days; never, once the model is mature; her own reads of her record are nobody's care) | 0.55 |
 //! | `unexplained_context` | `max(u, volume, patients_per_hour) · max(odd_hour, new_source, role_misuse)`, at least `role_misuse · new_source` (what the account never does, from where it never was) and the undiscounted unexplained `· role_misuse` (a habit of unexplained work excuses the role's own work, not what it never does) | 0.60 |
-//! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model) | 0.95 |
+//! | `unexplained_spree` | unexplained patients in the last hour `n`: `(n − 1) / 9` (mature model); or, at a first look, patients opened for the first time in the last hour `f` (the clock hour before counted for its part still within the hour) against `b`, the busiest clean hour of first looks the actor or a member of her department had once mature (fading [`baselines::LIST_FADE`] a day; at least 6; not before one was learned): `(f − 2b) / b` | 0.95 |
 //! | `distinct_patients` | 5-minute window, `d = r + s/10` read / only seen in search results, against the usual `b` (α 0.05 in the actor's first hour, then a mean over 20 active minutes, then α 0.05, of each active minute's busiest `d`: the actor's, or the department's if more): `(d − max(5, 3b)) / 10`; × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.95 |
 //! | `rate` | events in 60 s vs the actor's EWMA per active minute (floor 6): `(x − 3) / 7` (not for a list's further patients); × 0.3 under purpose `POPHLTH` or `HRESCH` | 0.50 |
 //! | `denied` | `k` of `m` patient accesses (reads, writes, searches naming her) denied in 5 min: `(k/m)·(k − 1)/2`, `k/m` once two patients were refused (one is a mistake or a glass about to be broken; three, or two patients, hardly ever benign); or `n` failed accesses (records that do not exist): `(n − 1) / 3` | 0.85 |
@@ -221,8 +221,8 @@ use uuid::Uuid;
 
 use amendments::{Amendments, OwnRecords, Run};
 use baselines::{
-    clamp01, ActorBaseline, CountedLists, Cover, EventKeys, GroupBaseline, LongestList, OpenList,
-    Presence, DAY,
+    clamp01, ActorBaseline, CountedLists, Cover, EventKeys, FirstLooks, GroupBaseline, LongestList,
+    OpenList, Presence, DAY,
 };
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
@@ -306,6 +306,8 @@ const ACTOR_NOTES: f32 = 5.0;
 /// How odd the hour ([`baselines::ActorSignals::odd_hour`]) of a sign-in from an address and
 /// a device both new to the account must be for it to alert by itself.
 const ODD_SIGN_IN_HOUR: f64 = 0.5;
+/// The fewest first looks an hour is taken to hold at its busiest ([`FirstLooks`]).
+const FIRST_LOOKS_FLOOR: f64 = 6.0;
 /// How long a staff account must have been silent for a sign-in from a stranger's address and
 /// device to alert by itself (a weekend off is shorter; a leaver's account, longer).
 const SILENT_BEFORE_SIGN_IN: i64 = 48;
@@ -607,6 +609,11 @@ struct ActorModel {
     /// The longest counted list it made on earlier days ([`CountedLists`]).
     #[serde(default)]
     counted_lists: CountedLists,
+    /// Patients opened for the first time lately, and its busiest clean hour of them.
+    #[serde(default)]
+    first_looks: FirstLooks,
+    #[serde(default)]
+    first_looks_peak: LongestList,
     /// Its recent updates and deletes ([`amendments`]).
     #[serde(default)]
     amendments: Amendments,
@@ -635,6 +642,8 @@ impl ActorModel {
             longest_list: LongestList::default(),
             open_list: OpenList::default(),
             counted_lists: CountedLists::default(),
+            first_looks: FirstLooks::default(),
+            first_looks_peak: LongestList::default(),
             amendments: Amendments::default(),
             preparations: Preparations::default(),
         }
@@ -661,6 +670,9 @@ struct Group {
     /// The longest counted list one of its members made on earlier days ([`CountedLists`]).
     #[serde(default)]
     counted_lists: CountedLists,
+    /// The busiest clean hour of first looks one of its members had.
+    #[serde(default)]
+    first_looks_peak: LongestList,
     /// Whether its members are on the care teams of the records they open ([`CareTeams`]).
     #[serde(default)]
     care_teams: CareTeams,
@@ -910,6 +922,8 @@ struct Context {
     /// unexplained.
     sensitive_misuse: bool,
     spree: usize,
+    /// First looks in the last hour, the busiest hour usual, and whether they drove the spree.
+    first_looks: (f64, f64, bool),
     window: patterns::WindowFeatures,
     searches: usize,
     signals: baselines::ActorSignals,
@@ -1437,9 +1451,30 @@ impl Detector {
         } else {
             0
         };
+        // Strangers or not, patients opened for the first time at twice the pace of the
+        // busiest hour of first looks the user or any member of her department had (learned
+        // from clean hours of mature accounts, fading 3% a day; full at three times): a
+        // harvest at a pace nothing discounts, however ordinary each look is for her
+        // department (a coder reading thirty inpatients' coverage an hour where coding's
+        // busiest hour opened nine; an oncologist thirty strangers' insurance details).
+        let first_look =
+            specific && permitted && !duplicate && keys.patient.is_some() && explanation.first_time;
+        let (first_looks, clean_first_hour) = actor.first_looks.see(t, first_look);
+        let clean_first_hour = clean_first_hour.filter(|_| signals.mature);
+        let learned_first_hour = actor
+            .first_looks_peak
+            .usual(t)
+            .max(dept.map_or(0.0, |g| g.first_looks_peak.usual(t)));
+        let busiest_first_hour = learned_first_hour.max(FIRST_LOOKS_FLOOR);
+        // Not before a busy hour was learned (a receptionist's second day).
+        let flood = if mature && first_look && learned_first_hour > 0.0 {
+            clamp01((first_looks - 2.0 * busiest_first_hour) / busiest_first_hour)
+        } else {
+            0.0
+        };
         v.set(
             Feature::UnexplainedSpree,
-            ((spree as f64 - 1.0) / 9.0) * ordinary * others,
+            (((spree as f64 - 1.0) / 9.0) * ordinary * others).max(flood),
         );
         let usual_patients =
             f64::from(actor.usual_patients).max(dept.map_or(0.0, |g| f64::from(g.usual_patients)));
@@ -2019,6 +2054,12 @@ impl Detector {
             if let Some(patients) = counted_clean {
                 actor.counted_lists.learn(patients, t);
             }
+            if suspicious || in_incident {
+                actor.first_looks.taint();
+            }
+            if let Some(looks) = clean_first_hour {
+                actor.first_looks_peak.learn(looks, t);
+            }
             actor.baseline.record(&keys.base, suspicious || in_incident);
             if usual_whole_record {
                 actor.baseline.whole_records = actor.baseline.whole_records.saturating_add(1);
@@ -2162,6 +2203,9 @@ impl Detector {
                 if let (Some(patients), true) = (counted_clean, key == keys.dept) {
                     group.counted_lists.learn(patients, t);
                 }
+                if let (Some(looks), true) = (clean_first_hour, key == keys.dept) {
+                    group.first_looks_peak.learn(looks, t);
+                }
                 if let (Some(run), true) = (finished_run, key == keys.dept) {
                     let run = u16::try_from(run).unwrap_or(u16::MAX);
                     group.amendment_run = group.amendment_run.max(run);
@@ -2202,6 +2246,11 @@ impl Detector {
             sensitivity: sens,
             sensitive_misuse,
             spree,
+            first_looks: (
+                first_looks,
+                busiest_first_hour,
+                flood > ((spree as f64 - 1.0) / 9.0) * ordinary * others,
+            ),
             window,
             searches,
             signals,
@@ -2817,6 +2866,10 @@ fn phrase(feature: Feature, c: &Context) -> String {
         ),
         Feature::DormantUnexplained => "a record nobody else has touched lately".into(),
         Feature::UnexplainedContext => "unexplained access in unusual circumstances".into(),
+        Feature::UnexplainedSpree if c.first_looks.2 => format!(
+            "{:.0} patients opened for the first time in the last hour, the busiest hour usual about {:.0}",
+            c.first_looks.0, c.first_looks.1
+        ),
         Feature::UnexplainedSpree => {
             format!("{} patients without explanation in the last hour", c.spree)
         }

@@ -1161,6 +1161,76 @@ fn a_sign_in_from_a_strangers_address_and_device_after_days_of_silence_alerts() 
     assert!(!back.alert, "{back:?}");
 }
 
+/// The hospital with an admissions office: clerks `ad0` and `ad1` register patients (a
+/// create) and each opens eight of her colleague's registrations an hour, 08:00-16:00, every
+/// day of the first three: first looks her department explains.
+fn hospital_with_an_admissions_office() -> Detector {
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for hour in 8..16 {
+            for k in 0..16 {
+                let at = day * 86_400 + hour * 3600 + k * 220;
+                let patient = format!("Patient/r{}", (day * 1000 + hour * 50 + k) * 7919 % 100_003);
+                events.extend(registered_then_opened(k % 2, at, &patient));
+            }
+        }
+    }
+    trained_on(events)
+}
+
+/// `ad{reader}`'s colleague registers `patient` at `at`; she opens the record a minute later.
+fn registered_then_opened(reader: i64, at: i64, patient: &str) -> [AccessEvent; 2] {
+    let clerk = |n: i64| format!("ad{n}");
+    let mut registration = staff_event(
+        &clerk(1 - reader),
+        "Admissions",
+        at,
+        Some(patient),
+        AccessAction::Create,
+    );
+    registration.resource_type = Some("Patient".into());
+    let mut look = staff_event(
+        &clerk(reader),
+        "Admissions",
+        at + 60,
+        Some(patient),
+        AccessAction::Read,
+    );
+    look.resource_type = Some("Patient".into());
+    [registration, look]
+}
+
+#[test]
+fn first_looks_at_three_times_the_departments_busiest_hour_alert_its_usual_pace_does_not() {
+    // The reads of one clerk, her colleague's registrations before each, from day 4 09:00
+    // every `every` seconds.
+    let hour_of_looks = |every: i64, n: i64| {
+        let mut d = hospital_with_an_admissions_office();
+        let mut scored = Vec::new();
+        for k in 0..n {
+            let patient = format!("Patient/day4-{}", k * 7919 % 100_003);
+            let [registration, look] = registered_then_opened(1, day4(9) + k * every, &patient);
+            d.score(&registration);
+            scored.push(d.score(&look));
+        }
+        scored
+    };
+    let flooded = |s: &Scored| {
+        s.explanation
+            .contains("patients opened for the first time in the last hour")
+    };
+    // At her usual pace: nothing.
+    let usual = hour_of_looks(450, 8);
+    assert!(!usual.iter().any(|s| s.alert || flooded(s)), "{usual:?}");
+    // One every 90 s: from the 17th of the hour (twice the busiest) the pace counts, at the
+    // 24th (three times) fully, and she alerts.
+    let flood = hour_of_looks(90, 30);
+    assert!(!flood[12].alert && !flooded(&flood[12]), "{:?}", flood[12]);
+    let last = flood.last().expect("scored");
+    assert!(value(last, "unexplained_spree") > 0.99, "{last:?}");
+    assert!(last.alert && flooded(last), "{last:?}");
+}
+
 /// An admissions clerk opening a patient's record at `at` and creating her visit `then`
 /// seconds later.
 fn registration(clerk: &str, at: i64, patient: &str, then: i64) -> [AccessEvent; 2] {
