@@ -1457,6 +1457,7 @@ impl Detector {
         // harvest at a pace nothing discounts, however ordinary each look is for her
         // department (a coder reading thirty inpatients' coverage an hour where coding's
         // busiest hour opened nine; an oncologist thirty strangers' insurance details).
+        let unexplained_spree = ((spree as f64 - 1.0) / 9.0) * ordinary * others;
         let first_look =
             specific && permitted && !duplicate && keys.patient.is_some() && explanation.first_time;
         let (first_looks, clean_first_hour) = actor.first_looks.see(t, first_look);
@@ -1472,10 +1473,7 @@ impl Detector {
         } else {
             0.0
         };
-        v.set(
-            Feature::UnexplainedSpree,
-            (((spree as f64 - 1.0) / 9.0) * ordinary * others).max(flood),
-        );
+        v.set(Feature::UnexplainedSpree, unexplained_spree.max(flood));
         let usual_patients =
             f64::from(actor.usual_patients).max(dept.map_or(0.0, |g| f64::from(g.usual_patients)));
         // A declared population purpose (population health, research) is population-wide by
@@ -2246,11 +2244,7 @@ impl Detector {
             sensitivity: sens,
             sensitive_misuse,
             spree,
-            first_looks: (
-                first_looks,
-                busiest_first_hour,
-                flood > ((spree as f64 - 1.0) / 9.0) * ordinary * others,
-            ),
+            first_looks: (first_looks, busiest_first_hour, flood > unexplained_spree),
             window,
             searches,
             signals,
