@@ -98,7 +98,7 @@ impl AlertKind {
             "break_glass_no_context" | "break_glass_excess" => AlertKind::BreakGlass,
             "new_source" | "failed_logins" | "odd_hour" => AlertKind::StolenCredentials,
             // A user opening her own record through her staff role: not her role's work.
-            "role_misuse" | "own_record" => AlertKind::RoleMisuse,
+            "role_misuse" | "misuse_run" | "own_record" => AlertKind::RoleMisuse,
             "amendments" => AlertKind::RecordTampering,
             "denied" => AlertKind::DeniedAccess,
             _ => AlertKind::Other,

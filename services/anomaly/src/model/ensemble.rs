@@ -99,6 +99,7 @@ pub enum Feature {
     OddHour,
     NewSource,
     RoleMisuse,
+    MisuseRun,
     Volume,
     PatientsPerHour,
     Outlier,
@@ -107,7 +108,7 @@ pub enum Feature {
     OwnRecord,
 }
 
-pub const FEATURES: usize = 26;
+pub const FEATURES: usize = 27;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -131,6 +132,7 @@ impl Feature {
         Feature::OddHour,
         Feature::NewSource,
         Feature::RoleMisuse,
+        Feature::MisuseRun,
         Feature::Volume,
         Feature::PatientsPerHour,
         Feature::Outlier,
@@ -161,6 +163,7 @@ impl Feature {
             Feature::OddHour => "odd_hour",
             Feature::NewSource => "new_source",
             Feature::RoleMisuse => "role_misuse",
+            Feature::MisuseRun => "misuse_run",
             Feature::Volume => "volume",
             Feature::PatientsPerHour => "patients_per_hour",
             Feature::Outlier => "outlier",
@@ -193,6 +196,7 @@ impl Feature {
             Feature::OddHour => 0.25,
             Feature::NewSource => 0.35,
             Feature::RoleMisuse => 0.50,
+            Feature::MisuseRun => 0.95,
             Feature::Volume => 0.50,
             Feature::PatientsPerHour => 0.60,
             Feature::Outlier => 0.30,

@@ -58,6 +58,7 @@
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade), but not for an account that always ran from one address with one client (a machine's: [`baselines::ActorBaseline::fixed_source`]); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use (a type or purpose only one other member of a group of three or more ever used is never done: her habit, or her exfiltration, is not the group's); a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features; a machine's account from a new address or client: 1 for a type under 1% of its own events (what its role's other accounts do is no reason for it) | 0.50 |
+//! | `misuse_run` | patients of a run of role misuse in the last hour `n`: `(n − 1) / 2`. A run begins with a person's look (not a machine's: [`baselines::ActorBaseline::fixed_source`]) at a kind of data her role and department (almost) never use and she never did (`role_misuse` of the type ≥ [`MISUSE_RUN_FROM`]); the same kind within the hour continues it, however her own looks have taught her groups since | 0.95 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20), stretched as the usual patients are: `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6), stretched for a member covering absent colleagues (her department at a third of its usual members at this hour of the day or less: up to `usual / at work − 2`, at most 4×, less for an odd hour or a new source, and never past what the department usually sees in this hour less what the others saw so far; [`baselines::Presence`]): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
@@ -308,6 +309,9 @@ const ACTOR_NOTES: f32 = 5.0;
 const ODD_SIGN_IN_HOUR: f64 = 0.5;
 /// The fewest first looks an hour is taken to hold at its busiest ([`FirstLooks`]).
 const FIRST_LOOKS_FLOOR: f64 = 6.0;
+/// Role misuse from which a look begins a run of it ([`Feature::MisuseRun`]): what the role and
+/// department do in under about 0.06% of their events, and the actor herself never did.
+const MISUSE_RUN_FROM: f64 = 0.8;
 /// How long a staff account must have been silent for a sign-in from a stranger's address and
 /// device to alert by itself (a weekend off is shorter; a leaver's account, longer).
 const SILENT_BEFORE_SIGN_IN: i64 = 48;
@@ -922,6 +926,8 @@ struct Context {
     /// unexplained.
     sensitive_misuse: bool,
     spree: usize,
+    /// Patients of a run of role misuse in the last hour.
+    misuse_run: usize,
     /// First looks in the last hour, the busiest hour usual, and whether they drove the spree.
     first_looks: (f64, f64, bool),
     window: patterns::WindowFeatures,
@@ -1356,14 +1362,15 @@ impl Detector {
             .rarity(&keys.base)
             .rarer(dept_base.rarity(&keys.base));
         let habit = |known: bool| if known { 0.3 } else { 1.0 };
-        let misuse = (rarity.action.max(rarity.resource)
-            * habit(keys.base.resource != 0 && actor.baseline.knows_type(keys.base.resource)))
-        .max(if keys.base.break_glass {
+        let type_misuse = rarity.action.max(rarity.resource)
+            * habit(keys.base.resource != 0 && actor.baseline.knows_type(keys.base.resource));
+        let purpose_misuse = if keys.base.break_glass {
             0.0
         } else {
             rarity.purpose
                 * habit(keys.base.purpose != 0 && actor.baseline.knows_purpose(keys.base.purpose))
-        });
+        };
+        let misuse = type_misuse.max(purpose_misuse);
         // A machine's work is its own, from its own place: what its role's other accounts do is
         // no reason for it (the pharmacy system's credentials reading notes from a ward's
         // workstation). From its own server, a new kind of work is its owners' (a new report).
@@ -1712,6 +1719,26 @@ impl Detector {
         v.set(Feature::OddHour, signals.odd_hour);
         v.set(Feature::NewSource, signals.new_source);
         v.set(Feature::RoleMisuse, misuse);
+        // Patients opened for what the role and department never do, one after another: the
+        // billing clerk reading laboratory reports, the coder reading charts. Each look alone is
+        // one rare thing (a new task's first look); the third patient within the hour is a
+        // harvest of what the role has no use for, however her own looks taught her groups.
+        // A machine's new kind of data, patient after patient, is its program's new report
+        // (the quality service's nightly run); a machine is judged by where it runs from.
+        let misuse_run = match keys.patient {
+            Some(patient)
+                if signals.mature && permitted && specific && !duplicate && !fixed_source =>
+            {
+                actor.patterns.misuse_run(
+                    keys.base.resource,
+                    patient,
+                    t,
+                    type_misuse >= MISUSE_RUN_FROM,
+                )
+            }
+            _ => 0,
+        };
+        v.set(Feature::MisuseRun, clamp01((misuse_run as f64 - 1.0) / 2.0));
         v.set(Feature::Volume, signals.volume);
         v.set(Feature::PatientsPerHour, signals.patients);
         let vector: [f64; DIMS] = [
@@ -2244,6 +2271,7 @@ impl Detector {
             sensitivity: sens,
             sensitive_misuse,
             spree,
+            misuse_run,
             first_looks: (first_looks, busiest_first_hour, flood > unexplained_spree),
             window,
             searches,
@@ -2946,6 +2974,10 @@ fn phrase(feature: Feature, c: &Context) -> String {
             (false, false) => "recently new address".into(),
         },
         Feature::RoleMisuse => "something this role or department never does".into(),
+        Feature::MisuseRun => format!(
+            "{} patients in the last hour opened for what this role or department never does",
+            c.misuse_run
+        ),
         Feature::Volume => format!("{} events this hour, far above usual", c.signals.volume_now),
         Feature::PatientsPerHour => format!(
             "{} different patients this hour, far above usual",

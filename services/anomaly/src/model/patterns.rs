@@ -201,7 +201,18 @@ pub struct Patterns {
     /// [`BROAD_LISTS`]).
     #[serde(default)]
     broad_lists: [i64; BROAD_LISTS],
+    /// Kinds of data the actor began to use this hour that her role and department never use,
+    /// and when she last used each: a run of role misuse ([`Patterns::misuse_run`]).
+    #[serde(default)]
+    misused_kinds: [(u64, i64); MISUSED],
+    /// The patients of those runs, and when each was last part of one.
+    #[serde(default)]
+    misused_patients: [(u64, i64); MISUSED],
 }
+
+/// Kinds and patients of a run of role misuse remembered per actor: the third patient within
+/// an hour counts fully.
+pub const MISUSED: usize = 3;
 
 /// Broad counted lists remembered per actor: the third within an hour is a trawl.
 pub const BROAD_LISTS: usize = 3;
@@ -435,6 +446,28 @@ impl Patterns {
         within_the_hour(&self.broad_lists, t)
     }
 
+    /// The actor did `kind` to `patient` at `t`, where `begins` says her role and department
+    /// never do it. Once begun, the same kind within the hour continues the run, however her
+    /// own use has taught her groups since (her second and third look already are usual for
+    /// the group she alone made them in). Returns the distinct patients of the actor's runs in
+    /// the last hour (at most [`MISUSED`]) if this access is part of one, else 0.
+    pub fn misuse_run(&mut self, kind: u64, patient: u64, t: i64, begins: bool) -> usize {
+        let within = |at: i64| (0..=HOUR).contains(&(t - at));
+        let continues = self
+            .misused_kinds
+            .iter()
+            .any(|&(k, at)| k == kind && within(at));
+        if kind == 0 || !(begins || continues) {
+            return 0;
+        }
+        remember_for_the_hour(&mut self.misused_kinds, kind, t);
+        remember_for_the_hour(&mut self.misused_patients, patient, t);
+        self.misused_patients
+            .iter()
+            .filter(|(p, at)| *p != 0 && within(*at))
+            .count()
+    }
+
     /// Search requests in the last 10 minutes, without counting one.
     pub fn searches(&self, t: i64) -> usize {
         self.searches.iter().filter(|s| t - **s <= 600).count()
@@ -463,6 +496,19 @@ impl Patterns {
 }
 
 /// How many of `times` fall within the hour before `t`.
+/// Remembers `key` as seen at `t` in `seen`, in place of the stalest entry if it is new.
+fn remember_for_the_hour(seen: &mut [(u64, i64)], key: u64, t: i64) {
+    let slot = seen.iter().position(|(k, _)| *k == key).or_else(|| {
+        seen.iter()
+            .enumerate()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(i, _)| i)
+    });
+    if let Some(entry) = slot.and_then(|i| seen.get_mut(i)) {
+        *entry = (key, t);
+    }
+}
+
 fn within_the_hour(times: &[i64], t: i64) -> usize {
     times
         .iter()
@@ -484,6 +530,24 @@ fn run_signal(run: &Run) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_of_misuse_continues_with_its_kind_within_the_hour() {
+        let (report, chart) = (11, 12);
+        let mut p = Patterns::default();
+        // Her usual kind of data begins nothing.
+        assert_eq!(p.misuse_run(chart, 1, 0, false), 0);
+        assert_eq!(p.misuse_run(report, 1, 60, true), 1);
+        // The same kind, no longer rare for her groups, continues the run; her charts do not.
+        assert_eq!(p.misuse_run(report, 2, 120, false), 2);
+        assert_eq!(p.misuse_run(chart, 3, 180, false), 0);
+        // A patient counts once, whatever else of hers is read.
+        assert_eq!(p.misuse_run(report, 2, 200, false), 2);
+        assert_eq!(p.misuse_run(report, 4, 240, false), 3);
+        // An hour after the kind's last use the run is over; the next rare look begins anew.
+        assert_eq!(p.misuse_run(report, 5, 240 + HOUR + 1, false), 0);
+        assert_eq!(p.misuse_run(report, 5, 240 + HOUR + 2, true), 1);
+    }
 
     #[test]
     fn the_first_note_reports_how_long_after_the_unexplained_first_look_it_came() {

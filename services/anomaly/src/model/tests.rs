@@ -1178,7 +1178,8 @@ fn hospital_with_an_admissions_office() -> Detector {
     trained_on(events)
 }
 
-/// `ad{reader}`'s colleague registers `patient` at `at`; she opens the record a minute later.
+/// `ad{reader}`'s colleague registers `patient` at `at`; she opens the record a minute later,
+/// at the desk she has that day (a person's account is not a machine's, always at one place).
 fn registered_then_opened(reader: i64, at: i64, patient: &str) -> [AccessEvent; 2] {
     let clerk = |n: i64| format!("ad{n}");
     let mut registration = staff_event(
@@ -1197,6 +1198,7 @@ fn registered_then_opened(reader: i64, at: i64, patient: &str) -> [AccessEvent; 
         AccessAction::Read,
     );
     look.resource_type = Some("Patient".into());
+    look.source.ip = Some(format!("10.20.9.{}", 2 + at.div_euclid(86_400) % 2));
     [registration, look]
 }
 
@@ -1229,6 +1231,47 @@ fn first_looks_at_three_times_the_departments_busiest_hour_alert_its_usual_pace_
     let last = flood.last().expect("scored");
     assert!(value(last, "unexplained_spree") > 0.99, "{last:?}");
     assert!(last.alert && flooded(last), "{last:?}");
+}
+
+#[test]
+fn laboratory_reports_read_for_patient_after_patient_by_an_admissions_clerk_alert() {
+    // On day 4 from 09:00, clerk ad1 opens her colleague's registrations (explained: her
+    // department made them) every two minutes; `kinds[k]` is what she reads of the k-th.
+    let looks = |kinds: &[&str]| {
+        let mut d = hospital_with_an_admissions_office();
+        let mut scored = Vec::new();
+        for (k, kind) in (0..).zip(kinds) {
+            let patient = format!("Patient/day4-{}", k * 7919 % 100_003);
+            let [registration, mut look] = registered_then_opened(1, day4(9) + k * 120, &patient);
+            look.resource_type = Some((*kind).into());
+            d.score(&registration);
+            scored.push(d.score(&look));
+        }
+        scored
+    };
+    let in_a_run = |s: &Scored| value(s, "misuse_run") > 0.0;
+    // Her usual work: no run.
+    let usual = looks(&["Patient"; 4]);
+    assert!(!usual.iter().any(|s| s.alert || in_a_run(s)), "{usual:?}");
+    // One laboratory report among her registrations is one rare thing, not a run.
+    let once = looks(&["Patient", "DiagnosticReport", "Patient", "Patient"]);
+    assert!(value(&once[1], "role_misuse") > 0.8, "{:?}", once[1]);
+    assert!(!once.iter().any(|s| s.alert), "{once:?}");
+    assert!(!in_a_run(&once[2]) && !in_a_run(&once[3]), "{once:?}");
+    // Reports for one patient after another: her first look taught her department (she alone
+    // made it) and her second made the kind hers, yet the third patient of the run alerts.
+    let run = looks(&["DiagnosticReport"; 3]);
+    assert!(value(&run[1], "role_misuse") < 0.8, "{:?}", run[1]);
+    assert!(!run[0].alert, "{:?}", run[0]);
+    assert!(value(&run[2], "misuse_run") > 0.99, "{:?}", run[2]);
+    assert!(
+        run[2].alert
+            && run[2]
+                .explanation
+                .contains("3 patients in the last hour opened for what this role"),
+        "{:?}",
+        run[2]
+    );
 }
 
 /// An admissions clerk opening a patient's record at `at` and creating her visit `then`
