@@ -823,6 +823,9 @@ pub struct GroupBaseline {
     /// The group's first [`GROUP_OF_MEMBERS`] members.
     #[serde(default)]
     members: Members,
+    /// When the group did its first thing (0 for a state saved before it was noted: long ago).
+    #[serde(default)]
+    since: i64,
     /// Updates and deletes per resource type ([`Rarity::amend`]), and the first members seen
     /// amending each.
     #[serde(default)]
@@ -945,11 +948,24 @@ impl GroupBaseline {
 
     /// [`GroupBaseline::misuse`] by part.
     pub fn rarity(&self, k: &EventKeys) -> Rarity {
-        if self.total < 500.0 {
+        let total = self.total;
+        let judged = total >= 500.0;
+        let knows_its_work = total >= NEVER_DONE_FROM
+            && k.time - self.since >= NEVER_DONE_AFTER
+            && self.members.len() >= TYPICAL_MEMBERS;
+        if !judged && !knows_its_work {
             return Rarity::default();
         }
-        let total = self.total;
-        let of = |n: f32| rarity(n, total);
+        let of = |n: f32| if judged { rarity(n, total) } else { 0.0 };
+        // A kind the group never did is as rare as new kinds are for it: the share of its work
+        // that was a kind done once (Good–Turing's estimate of what is still unseen). A
+        // department whose work is a handful of kinds, each done many times (admissions,
+        // a research unit), has no new kind to expect, however few its events; one that often
+        // does something once (a records office) is not surprised by another.
+        let never = |counts: &KeyMap<f32>| {
+            let once = counts.values().filter(|n| **n < 1.5).count();
+            rarity_of_share((once as f64 + 0.1) / (f64::from(total) + 1.0))
+        };
         // What one other member alone does is not the group's work, however often she did it.
         let group = self.members.len() >= GROUP_OF_MEMBERS;
         let count = |counts: &KeyMap<f32>, members: &KeyMap<Members>, key: u64| {
@@ -959,15 +975,23 @@ impl GroupBaseline {
                 counts.get(&key).copied().unwrap_or(0.0)
             }
         };
+        let judge = |counts: &KeyMap<f32>, members: &KeyMap<Members>, key: u64| {
+            let n = count(counts, members, key);
+            if n == 0.0 && !judged && knows_its_work {
+                never(counts)
+            } else {
+                of(n)
+            }
+        };
         Rarity {
             action: of(self.actions[k.action]),
             resource: if k.resource != 0 {
-                of(count(&self.types, &self.type_members, k.resource))
+                judge(&self.types, &self.type_members, k.resource)
             } else {
                 0.0
             },
             purpose: if k.purpose != 0 {
-                of(count(&self.purposes, &self.purpose_members, k.purpose))
+                judge(&self.purposes, &self.purpose_members, k.purpose)
             } else {
                 0.0
             },
@@ -989,6 +1013,9 @@ impl GroupBaseline {
     }
 
     pub fn record(&mut self, k: &EventKeys) {
+        if self.total == 0.0 {
+            self.since = k.time;
+        }
         self.hours[k.hour] += 1.0;
         self.total += 1.0;
         if k.member != 0
@@ -1055,9 +1082,20 @@ impl Rarity {
 
 /// 0 for something done in 1% or more of the group's events, 1 at 0.03% or less (log scale).
 fn rarity(count: f32, total: f32) -> f64 {
-    let p = (f64::from(count) + 0.5) / (f64::from(total) + 1.0);
+    rarity_of_share((f64::from(count) + 0.5) / (f64::from(total) + 1.0))
+}
+
+/// [`rarity`] of a share of the group's events.
+fn rarity_of_share(p: f64) -> f64 {
     clamp01((-p.log10() - 2.0) / 1.5)
 }
+
+/// Events a group of people (two members or more: one machine's work is its program's) must
+/// have done, and for how long, for what it never did to count ([`GroupBaseline::rarity`]; how
+/// rarely it does what it did counts from 500 events): a day's work is not all a department
+/// does (the first night's reporting run).
+const NEVER_DONE_FROM: f32 = 200.0;
+const NEVER_DONE_AFTER: i64 = 2 * DAY;
 
 /// How rarely the hour `h` (with half its neighbours) is worked: 0 at 4% of the events or
 /// more, 1 at 0.3% or less (log scale).
@@ -1293,6 +1331,54 @@ mod tests {
         let mut odd = keys(0);
         odd.resource = 42;
         assert_eq!(g.misuse(&odd), 1.0);
+    }
+
+    #[test]
+    fn a_small_groups_never_is_as_rare_as_new_kinds_are_for_it() {
+        // A small department's events over three and a half days, by three members: two kinds
+        // of data, each done many times, and `one_offs` kinds done once each.
+        let department = |events: i64, one_offs: i64| {
+            let mut g = GroupBaseline::default();
+            for i in 0..events {
+                let mut k = keys(i * 1_000);
+                k.member = 1 + u32::try_from(i % 3).unwrap_or(0);
+                k.resource = if i < one_offs {
+                    100 + i.unsigned_abs()
+                } else {
+                    3 + (i % 2).unsigned_abs()
+                };
+                g.record(&k);
+            }
+            g
+        };
+        let never_done = || {
+            let mut k = keys(310_000);
+            k.resource = 42;
+            k
+        };
+        // Nothing it does is ever new: what it never did is as rare as can be.
+        assert!(department(300, 0).rarity(&never_done()).resource > 0.95);
+        // Three of its 300 events were something done once: one more new thing is no surprise.
+        assert!(department(300, 3).rarity(&never_done()).resource < 0.3);
+        // Its own work, or too few events to say: nothing (what it does is judged from 500).
+        assert_eq!(department(300, 0).misuse(&keys(0)), 0.0);
+        assert_eq!(department(150, 0).rarity(&never_done()).resource, 0.0);
+        // Nor for one account's work (a machine's: its program's, whatever it did before).
+        let mut machine = GroupBaseline::default();
+        for i in 0..300 {
+            let mut k = keys(i * 1_000);
+            k.member = 7;
+            machine.record(&k);
+        }
+        assert_eq!(machine.rarity(&never_done()).resource, 0.0);
+        // Nor in its first two days, however busy: a day's work is not all it does.
+        let mut first_days = GroupBaseline::default();
+        for i in 0..300 {
+            first_days.record(&keys(i * 100));
+        }
+        let mut early = never_done();
+        early.time = 40_000;
+        assert_eq!(first_days.rarity(&early).resource, 0.0);
     }
 
     #[test]
