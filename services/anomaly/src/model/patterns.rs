@@ -495,7 +495,6 @@ impl Patterns {
     }
 }
 
-/// How many of `times` fall within the hour before `t`.
 /// Remembers `key` as seen at `t` in `seen`, in place of the stalest entry if it is new.
 fn remember_for_the_hour(seen: &mut [(u64, i64)], key: u64, t: i64) {
     let slot = seen.iter().position(|(k, _)| *k == key).or_else(|| {
@@ -509,6 +508,7 @@ fn remember_for_the_hour(seen: &mut [(u64, i64)], key: u64, t: i64) {
     }
 }
 
+/// How many of `times` fall within the hour before `t`.
 fn within_the_hour(times: &[i64], t: i64) -> usize {
     times
         .iter()
