@@ -91,7 +91,8 @@ impl AlertKind {
             | "dormant_unexplained"
             | "unexplained_context"
             | "unexplained_spree"
-            | "restricted" => AlertKind::Snooping,
+            | "restricted"
+            | "unreviewed_prescription" => AlertKind::Snooping,
             "distinct_patients" | "rate" | "sweep" | "search_sweep" | "volume"
             | "patients_per_hour" => AlertKind::Enumeration,
             "export" | "whole_record" | "large_result" | "long_list" => AlertKind::Exfiltration,

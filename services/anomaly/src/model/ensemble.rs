@@ -106,9 +106,10 @@ pub enum Feature {
     Restricted,
     Amendments,
     OwnRecord,
+    UnreviewedPrescription,
 }
 
-pub const FEATURES: usize = 27;
+pub const FEATURES: usize = 28;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -139,6 +140,7 @@ impl Feature {
         Feature::Restricted,
         Feature::Amendments,
         Feature::OwnRecord,
+        Feature::UnreviewedPrescription,
     ];
 
     pub fn name(self) -> &'static str {
@@ -170,6 +172,7 @@ impl Feature {
             Feature::Restricted => "restricted",
             Feature::Amendments => "amendments",
             Feature::OwnRecord => "own_record",
+            Feature::UnreviewedPrescription => "unreviewed_prescription",
         }
     }
 
@@ -203,6 +206,7 @@ impl Feature {
             Feature::Restricted => 0.10,
             Feature::Amendments => 0.90,
             Feature::OwnRecord => 0.90,
+            Feature::UnreviewedPrescription => 0.95,
         }
     }
 }

@@ -65,6 +65,7 @@
 //! | `restricted` | sensitivity alone | 0.10 |
 //! | `amendments` | an update or delete: the actor's run of amendments of this patient (each within 30 min of the next) `n`, past the longest run `m` the department made without an alert (learned once a run is over; at least 1): `(n − m) / 2 · (0.5 + 0.5 ·` how rarely the role and department amend this kind of data, as rare as the run's rarest was when made`)`; 1 for a change to the user's own record through her staff role ([`amendments`]) | 0.90 |
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
+//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.7; a person's, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
 //!
 //! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
 //! on a permitted access to a patient times that access's own undiscounted unexplained share:
@@ -312,6 +313,22 @@ const FIRST_LOOKS_FLOOR: f64 = 6.0;
 /// Role misuse from which a look begins a run of it ([`Feature::MisuseRun`]): what the role and
 /// department do in under about 0.06% of their events, and the actor herself never did.
 const MISUSE_RUN_FROM: f64 = 0.8;
+/// What a prescriber looks at to assess a patient: her problems, allergies, encounters,
+/// results, procedures and notes ([`Feature::UnreviewedPrescription`]).
+const CLINICAL_REVIEW: [&str; 12] = [
+    "Condition",
+    "AllergyIntolerance",
+    "Encounter",
+    "EpisodeOfCare",
+    "Observation",
+    "DiagnosticReport",
+    "Procedure",
+    "DocumentReference",
+    "Composition",
+    "CarePlan",
+    "ClinicalImpression",
+    "Immunization",
+];
 /// How long a staff account must have been silent for a sign-in from a stranger's address and
 /// device to alert by itself (a weekend off is shorter; a leaver's account, longer).
 const SILENT_BEFORE_SIGN_IN: i64 = 48;
@@ -1739,6 +1756,38 @@ impl Detector {
             _ => 0,
         };
         v.set(Feature::MisuseRun, clamp01((misuse_run as f64 - 1.0) / 2.0));
+        // A prescription written in the session of a first look nothing explained, with nothing
+        // of the patient's clinical record looked at in between: a prescriber who has never
+        // seen her writes for her without a consultation (diversion in another's name). A
+        // clinician's new patient is assessed first: her problems, allergies, encounters.
+        // A person's look, of a department (a ward's doctor on one workstation too: where an
+        // account runs from does not say whose hands prescribe); not a glass (its own features
+        // judge it).
+        let mut unreviewed_prescription = false;
+        if let Some(patient) = keys.patient.filter(|_| permitted && !duplicate) {
+            let resource_type = event.resource_type.as_deref().unwrap_or("");
+            if CLINICAL_REVIEW
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(resource_type))
+            {
+                actor.patterns.reviewed(patient);
+            } else if mature
+                && specific
+                && explanation.first_time
+                && raw_unexplained >= 0.4
+                && has_department
+                && !keys.base.break_glass
+            {
+                actor.patterns.opened_unexplained(patient, t);
+            }
+            unreviewed_prescription = event.action == AccessAction::Create
+                && resource_type.eq_ignore_ascii_case("MedicationRequest")
+                && actor.patterns.prescribing_unreviewed(patient, t);
+        }
+        v.set(
+            Feature::UnreviewedPrescription,
+            f64::from(u8::from(unreviewed_prescription)),
+        );
         v.set(Feature::Volume, signals.volume);
         v.set(Feature::PatientsPerHour, signals.patients);
         let vector: [f64; DIMS] = [
@@ -2992,6 +3041,10 @@ fn phrase(feature: Feature, c: &Context) -> String {
             c.amendment_run
         ),
         Feature::OwnRecord => "the user's own record, opened through a staff role".into(),
+        Feature::UnreviewedPrescription => "a prescription for a patient first opened minutes \
+            before with no care relationship, nothing of her conditions, allergies or encounters \
+            looked at"
+            .into(),
         Feature::Restricted if c.sensitivity >= 1.0 => "very restricted (V) record".into(),
         Feature::Restricted => "restricted (R) record".into(),
     }

@@ -208,7 +208,18 @@ pub struct Patterns {
     /// The patients of those runs, and when each was last part of one.
     #[serde(default)]
     misused_patients: [(u64, i64); MISUSED],
+    /// Patients the actor first opened with nothing to explain it and whose clinical record
+    /// (conditions, allergies, encounters, results, notes) she has not looked at since, and
+    /// when she first opened each ([`Patterns::prescribing_unreviewed`]).
+    #[serde(default)]
+    unreviewed: [(u64, i64); UNREVIEWED],
 }
+
+/// Patients opened unexplained and not yet reviewed, remembered per actor.
+pub const UNREVIEWED: usize = 2;
+
+/// How long after her first look a prescription still belongs to that first session.
+pub const CONSULTATION: i64 = 30 * 60;
 
 /// Kinds and patients of a run of role misuse remembered per actor: the third patient within
 /// an hour counts fully.
@@ -468,6 +479,31 @@ impl Patterns {
             .count()
     }
 
+    /// The actor opened the patient's record for the first time with nothing to explain it.
+    pub fn opened_unexplained(&mut self, patient: u64, t: i64) {
+        if self.unreviewed.iter().any(|(p, _)| *p == patient) {
+            return;
+        }
+        if let Some(stalest) = self.unreviewed.iter_mut().min_by_key(|(_, at)| *at) {
+            *stalest = (patient, t);
+        }
+    }
+
+    /// The actor looked at the patient's clinical record (or documented a consultation).
+    pub fn reviewed(&mut self, patient: u64) {
+        for entry in self.unreviewed.iter_mut().filter(|(p, _)| *p == patient) {
+            *entry = (0, i64::MIN);
+        }
+    }
+
+    /// Whether a prescription the actor writes for the patient at `t` is written in the session
+    /// of an unexplained first look, with nothing of her clinical record looked at since.
+    pub fn prescribing_unreviewed(&self, patient: u64, t: i64) -> bool {
+        self.unreviewed
+            .iter()
+            .any(|&(p, at)| p == patient && (0..=CONSULTATION).contains(&(t - at)))
+    }
+
     /// Search requests in the last 10 minutes, without counting one.
     pub fn searches(&self, t: i64) -> usize {
         self.searches.iter().filter(|s| t - **s <= 600).count()
@@ -547,6 +583,26 @@ mod tests {
         // An hour after the kind's last use the run is over; the next rare look begins anew.
         assert_eq!(p.misuse_run(report, 5, 240 + HOUR + 1, false), 0);
         assert_eq!(p.misuse_run(report, 5, 240 + HOUR + 2, true), 1);
+    }
+
+    #[test]
+    fn a_prescription_is_unreviewed_within_the_first_looks_session_until_a_review() {
+        let mut p = Patterns::default();
+        p.opened_unexplained(7, 1_000);
+        // A second look keeps the first look's time: the session began then.
+        p.opened_unexplained(7, 1_500);
+        assert!(p.prescribing_unreviewed(7, 1_000 + CONSULTATION));
+        assert!(!p.prescribing_unreviewed(7, 1_001 + CONSULTATION));
+        assert!(!p.prescribing_unreviewed(8, 1_100));
+        // Her record looked at: reviewed.
+        p.reviewed(7);
+        assert!(!p.prescribing_unreviewed(7, 1_100));
+        // Two patients remembered; a third takes the stalest's place.
+        p.opened_unexplained(8, 2_000);
+        p.opened_unexplained(9, 2_100);
+        p.opened_unexplained(10, 2_200);
+        assert!(!p.prescribing_unreviewed(8, 2_300));
+        assert!(p.prescribing_unreviewed(9, 2_300) && p.prescribing_unreviewed(10, 2_300));
     }
 
     #[test]

@@ -1274,6 +1274,56 @@ fn laboratory_reports_read_for_patient_after_patient_by_an_admissions_clerk_aler
     );
 }
 
+#[test]
+fn a_prescription_for_a_stranger_without_a_look_at_her_record_alerts() {
+    // On day 4 at 14:00 the cardiologist opens a record nobody of the hospital ever touched,
+    // looks at what she `reviews` of it, and writes a prescription two minutes after opening it.
+    let prescribe = |patient: &str, reviews: &[&str]| {
+        let mut d = hospital_with_consults();
+        let mut step = |offset: i64, action: AccessAction, kind: &str| {
+            let mut e = staff_event("c0", "Cardiology", day4(14) + offset, Some(patient), action);
+            e.resource_type = Some(kind.into());
+            d.score(&e)
+        };
+        step(0, AccessAction::Read, "Patient");
+        for (k, kind) in (1..).zip(reviews) {
+            step(k * 20, AccessAction::Search, kind);
+        }
+        step(120, AccessAction::Create, "MedicationRequest")
+    };
+    let unreviewed = prescribe("Patient/stranger", &["MedicationRequest"]);
+    assert_eq!(
+        value(&unreviewed, "unreviewed_prescription"),
+        1.0,
+        "{unreviewed:?}"
+    );
+    assert!(
+        unreviewed.alert
+            && unreviewed
+                .explanation
+                .contains("prescription for a patient first opened minutes before"),
+        "{unreviewed:?}"
+    );
+    // Her problems and allergies looked at first: a consultation, not this signal.
+    let reviewed = prescribe(
+        "Patient/stranger",
+        &["MedicationRequest", "Condition", "AllergyIntolerance"],
+    );
+    assert_eq!(
+        value(&reviewed, "unreviewed_prescription"),
+        0.0,
+        "{reviewed:?}"
+    );
+    assert!(!reviewed.alert, "{reviewed:?}");
+    // A patient of the ward she sees in consult: her first look there is explained.
+    let consulted = prescribe("Patient/b5", &["MedicationRequest"]);
+    assert_eq!(
+        value(&consulted, "unreviewed_prescription"),
+        0.0,
+        "{consulted:?}"
+    );
+}
+
 /// An admissions clerk opening a patient's record at `at` and creating her visit `then`
 /// seconds later.
 fn registration(clerk: &str, at: i64, patient: &str, then: i64) -> [AccessEvent; 2] {
