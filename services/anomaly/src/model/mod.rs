@@ -56,7 +56,7 @@
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
-//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade), but not for an account that always ran from one address with one client (a machine's: [`baselines::ActorBaseline::fixed_source`]); fades over a day) | 0.35 |
+//! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade), and so do an address and a user agent the actor wrote for a patient from within 2 h (a GP's round of a care home documents each visit; a stranger with her password writes nothing: [`DOCUMENTED_FROM`]), but not for an account that always ran from one address with one client (a machine's: [`baselines::ActorBaseline::fixed_source`]); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use, by its share of the group's events once it has 500 (a type or purpose it never did counts from 200, as rare as the share of its events that were a kind done once: a small department of a few kinds has no new kind to expect) (a type or purpose only one other member of a group of three or more ever used is never done: her habit, or her exfiltration, is not the group's); a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features; a machine's account from a new address or client: 1 for a type under 1% of its own events (what its role's other accounts do is no reason for it) | 0.50 |
 //! | `misuse_run` | patients of a run of role misuse in the last hour `n`: `(n − 1) / 2`. A run begins with a person's look (not a machine's: [`baselines::ActorBaseline::fixed_source`]) at a kind of data her role and department (almost) never use and she never did (`role_misuse` of the type ≥ [`MISUSE_RUN_FROM`]); the same kind within the hour continues it, however her own looks have taught her groups since | 0.95 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20), stretched as the usual patients are: `(x − 2.5) / 5` | 0.50 |
@@ -313,6 +313,9 @@ const FIRST_LOOKS_FLOOR: f64 = 6.0;
 /// Role misuse from which a look begins a run of it ([`Feature::MisuseRun`]): what the role and
 /// department do in under about 0.06% of their events, and the actor herself never did.
 const MISUSE_RUN_FROM: f64 = 0.8;
+/// How long a place the actor documented from stays hers for the grace wait
+/// ([`ActorModel::documents_from`]).
+const DOCUMENTED_FROM: i64 = 2 * 3600;
 /// What a prescriber looks at to assess a patient: her problems, allergies, encounters,
 /// results, procedures and notes ([`Feature::UnreviewedPrescription`]).
 const CLINICAL_REVIEW: [&str; 12] = [
@@ -641,6 +644,10 @@ struct ActorModel {
     /// Whether its dormant first looks turn out to be visits prepared ([`preparations`]).
     #[serde(default)]
     preparations: Preparations,
+    /// The last two places (address and user agent keys) the actor wrote for a patient from,
+    /// and when: her desk and the care home she visits the same afternoon.
+    #[serde(default)]
+    documented_from: [(u64, u64, i64); 2],
 }
 
 impl ActorModel {
@@ -667,6 +674,42 @@ impl ActorModel {
             first_looks_peak: LongestList::default(),
             amendments: Amendments::default(),
             preparations: Preparations::default(),
+            documented_from: [(0, 0, i64::MIN); 2],
+        }
+    }
+
+    /// Whether the actor wrote for a patient from this address, and with this user agent,
+    /// within [`DOCUMENTED_FROM`]: a new place where she documents the visits she opens is
+    /// hers (a GP's round of a care home), not a stranger's with her password (who reads and
+    /// writes nothing).
+    fn documents_from(&self, source: &EventKeys, t: i64) -> (bool, bool) {
+        let recent = |at: i64| (0..=DOCUMENTED_FROM).contains(&(t - at));
+        let here = self
+            .documented_from
+            .iter()
+            .any(|&(address, _, at)| recent(at) && source.ip != 0 && source.ip == address);
+        let with = self
+            .documented_from
+            .iter()
+            .any(|&(_, agent, at)| recent(at) && source.agent != 0 && source.agent == agent);
+        (here, with)
+    }
+
+    /// The actor wrote for a patient from `source` at `t`.
+    fn documented(&mut self, source: &EventKeys, t: i64) {
+        let slot = self
+            .documented_from
+            .iter()
+            .position(|&(address, agent, _)| address == source.ip && agent == source.agent)
+            .or_else(|| {
+                self.documented_from
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, (_, _, at))| *at)
+                    .map(|(i, _)| i)
+            });
+        if let Some(entry) = slot.and_then(|i| self.documented_from.get_mut(i)) {
+            *entry = (source.ip, source.agent, t);
         }
     }
 }
@@ -1202,6 +1245,16 @@ impl Detector {
             && dept_base.knows_agent(keys.base.agent)
             && !fixed_source
         {
+            signals.agent_known_to_group();
+        }
+        // Where a person documented her patients' care this session, the place and the device
+        // are hers as much as her department's everyday ones are (a GP who always worked at
+        // one desk too: where she writes her visits' notes is her hands).
+        let (documents_here, documents_with) = actor.documents_from(&keys.base, t);
+        if documents_here && has_department && signals.address.max(signals.young_address) > 0.0 {
+            signals.address_known_to_group();
+        }
+        if documents_with && has_department && signals.agent.max(signals.young_agent) > 0.0 {
             signals.agent_known_to_group();
         }
 
@@ -2200,6 +2253,7 @@ impl Detector {
                     // this first note: the actor's habit (a note in an open incident counts:
                     // the late note is what the incident lacked).
                     let delay = actor.patterns.explain_patient(patient, t);
+                    actor.documented(&keys.base, t);
                     if let (Some(delay), false) = (delay, suspicious) {
                         actor.notes.learn(delay);
                     }

@@ -795,6 +795,55 @@ fn stolen_credentials_alert() {
     assert!(scored.iter().filter(|s| s.alert).count() >= 5, "{scored:?}");
 }
 
+#[test]
+fn a_place_where_she_documents_her_visits_is_hers_a_stranger_who_only_reads_stays_one() {
+    // n3 works from a care home's network and laptop on day 4 from 13:00: five of Ward B's
+    // patients, each opened, then (if `documents`) her note a minute later, and a note at her
+    // ward's desk between two visits.
+    let round = |documents: bool| {
+        let (mut d, _) = hospital();
+        let mut looks = Vec::new();
+        for k in 0..5 {
+            let at = day4(13) + k * 600;
+            let patient = format!("Patient/b{}", 3 * k + 1);
+            let mut look = staff_event("n3", "Ward A", at, Some(&patient), AccessAction::Read);
+            look.source = Source {
+                ip: Some("81.2.69.44".into()),
+                user_agent: Some("Mozilla/5.0 (Care home laptop)".into()),
+            };
+            looks.push(d.score(&look));
+            if documents {
+                let mut note = look.clone();
+                note.id = Uuid::new_v4();
+                note.time += Duration::seconds(60);
+                note.action = AccessAction::Create;
+                d.score(&note);
+                let desk = staff_event(
+                    "n3",
+                    "Ward A",
+                    at + 120,
+                    Some("Patient/a1"),
+                    AccessAction::Create,
+                );
+                d.score(&desk);
+            }
+        }
+        looks
+    };
+    let new_source = |s: &Scored| value(s, "new_source");
+    let documented = round(true);
+    let read_only = round(false);
+    // Her first look there is a stranger's place either way.
+    assert!(new_source(&documented[0]) >= 0.9, "{:?}", documented[0]);
+    // After her first note from there, the place and the laptop are hers.
+    for s in &documented[1..] {
+        assert!(new_source(s) < 0.5, "{s:?}");
+    }
+    for s in &read_only[1..] {
+        assert!(new_source(s) >= 0.9, "{s:?}");
+    }
+}
+
 /// `scored` alerted, its strongest reason saying `why`.
 fn assert_alerts_for(scored: &Scored, why: &str) {
     assert!(scored.alert, "{scored:?}");
