@@ -65,7 +65,7 @@
 //! | `restricted` | sensitivity alone | 0.10 |
 //! | `amendments` | an update or delete: the actor's run of amendments of this patient (each within 30 min of the next) `n`, past the longest run `m` the department made without an alert (learned once a run is over; at least 1): `(n − m) / 2 · (0.5 + 0.5 ·` how rarely the role and department amend this kind of data, as rare as the run's rarest was when made`)`; 1 for a change to the user's own record through her staff role ([`amendments`]) | 0.90 |
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
-//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.7; a person's, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
+//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
 //!
 //! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
 //! on a permitted access to a patient times that access's own undiscounted unexplained share:
@@ -313,7 +313,7 @@ const FIRST_LOOKS_FLOOR: f64 = 6.0;
 /// Role misuse from which a look begins a run of it ([`Feature::MisuseRun`]): what the role and
 /// department do in under about 0.06% of their events, and the actor herself never did.
 const MISUSE_RUN_FROM: f64 = 0.8;
-/// How long a place the actor documented from stays hers for the grace wait
+/// How long a place and a device a person documented a patient's care from stay hers
 /// ([`ActorModel::documents_from`]).
 const DOCUMENTED_FROM: i64 = 2 * 3600;
 /// What a prescriber looks at to assess a patient: her problems, allergies, encounters,
@@ -683,7 +683,7 @@ impl ActorModel {
     /// hers (a GP's round of a care home), not a stranger's with her password (who reads and
     /// writes nothing).
     fn documents_from(&self, source: &EventKeys, t: i64) -> (bool, bool) {
-        let recent = |at: i64| (0..=DOCUMENTED_FROM).contains(&(t - at));
+        let recent = |at: i64| (0..=DOCUMENTED_FROM).contains(&t.saturating_sub(at));
         let here = self
             .documented_from
             .iter()

@@ -501,7 +501,7 @@ impl Patterns {
     pub fn prescribing_unreviewed(&self, patient: u64, t: i64) -> bool {
         self.unreviewed
             .iter()
-            .any(|&(p, at)| p == patient && (0..=CONSULTATION).contains(&(t - at)))
+            .any(|&(p, at)| p == patient && (0..=CONSULTATION).contains(&t.saturating_sub(at)))
     }
 
     /// Search requests in the last 10 minutes, without counting one.
