@@ -147,8 +147,7 @@ impl LateAlerts {
     /// For a detector: held as long as the longest a late alert can come (its grace period or
     /// a visit's, [`QUIET_LOOK_WAIT`], [`OWN_NOTE_WAIT`], [`glasses::LONE_AFTER`]) and reach
     /// back into its incident ([`MAX_REACH`]): the events a late alert takes in are marked as
-    /// live ones are. (A preparation's day-long wait is not held for: raised, it alerts live, a
-    /// day late, but the replayed line has left.)
+    /// live ones are.
     pub fn for_detector(detector: &Detector) -> Self {
         let config = detector.config();
         let grace = config

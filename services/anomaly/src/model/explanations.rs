@@ -94,7 +94,7 @@ pub enum Why {
     /// A consent of the patient's names the actor's organisation (decision basis `consent`).
     Consent,
     /// The actor's habit of opening records hours before she sees the patient
-    /// ([`super::preparations`]), provisionally: the look waits for her note.
+    /// ([`super::preparations`]).
     Preparation,
 }
 

@@ -495,9 +495,6 @@ enum Wait {
     /// [`LONE_AFTER`] from the session's first glass: a glass by someone who broke it alone
     /// before turning out to be alone again, or in company ([`glasses`]).
     LoneGlass,
-    /// [`preparations::HORIZON`]: a look explained only as the actor's preparation of a visit
-    /// turning out to be one: she, or her department, writes for the patient.
-    Preparation,
     /// [`OWN_NOTE_WAIT`]: a VIP's record opened on nothing but her department's care: the
     /// actor herself writes for the patient.
     OwnNote,
@@ -1377,7 +1374,7 @@ impl Detector {
         };
         // A first look at an ordinary record nobody touched for days, nothing explaining it:
         // remembered to learn whether the actor prepares her visits, and explained as a
-        // preparation, provisionally, where she does as a rule ([`preparations`]).
+        // preparation where she does as a rule ([`preparations`]).
         let dormant_look = keys.patient.filter(|_| {
             mature
                 && specific
@@ -1390,19 +1387,16 @@ impl Detector {
                 && explanation.strength <= 0.25
                 && explanation.dormant >= QUIET_LOOK_DORMANCY
         });
-        let mut prepared_look = false;
         let mut judged_preparations = Judged::default();
         if let Some(patient) = dormant_look {
             let habit = actor
                 .preparations
                 .factor(dept.and_then(|g| g.preparations.share()));
-            let (first, judged) = actor.preparations.look(patient, t);
-            judged_preparations = judged;
+            judged_preparations = actor.preparations.look(patient, t);
             let strength = preparations::STRENGTH * habit;
             if strength > explanation.strength {
                 explanation.strength = strength;
                 explanation.why = Why::Preparation;
-                prepared_look = first;
             }
         }
         let raw_unexplained = if keys.patient.is_some() {
@@ -2122,14 +2116,6 @@ impl Detector {
                 Why::DepartmentWrote | Why::Department => explanation.strength < 0.9,
                 _ => false,
             };
-        // A look explained only as preparation waits for the visit it prepared.
-        let preparation = prepared_look
-            && may_wait_unripe
-            && !quiet_look
-            && !consult_note
-            && !own_note
-            && !guess
-            && self.pending.len() < MAX_PENDING;
         // A glass that alerts only if it was broken alone waits to see whether it was.
         let lone_glass_wait = alone
             .filter(|(_, alone)| {
@@ -2429,8 +2415,7 @@ impl Detector {
             // The actor's waiting alerts belong to this incident: they come of age now.
             // Not a guess nor a glass: whether it was care, or alone, is what its wait learns.
             self.mature_where(t, |p| {
-                p.actor == keys.actor
-                    && !matches!(p.wait, Wait::Guess | Wait::LoneGlass | Wait::Preparation)
+                p.actor == keys.actor && !matches!(p.wait, Wait::Guess | Wait::LoneGlass)
             });
         } else if let (Some(patient), true, false) =
             (keys.patient, specific || write, self.pending.is_empty())
@@ -2450,7 +2435,6 @@ impl Detector {
                 || consult_note
                 || own_note
                 || guess
-                || preparation
                 || lone_glass_wait.is_some(),
         ) {
             let (wait, due, alerting) = if let Some((start, alone, _)) = lone_glass_wait {
@@ -2474,8 +2458,6 @@ impl Detector {
                 (Wait::ConsultNote, t + QUIET_LOOK_WAIT, self.threshold)
             } else if own_note {
                 (Wait::OwnNote, t + OWN_NOTE_WAIT, self.threshold)
-            } else if preparation {
-                (Wait::Preparation, t + preparations::HORIZON, self.threshold)
             } else {
                 (Wait::Guess, t + QUIET_LOOK_WAIT, self.threshold)
             };
@@ -2485,8 +2467,7 @@ impl Detector {
                 | Wait::ConsultNote
                 | Wait::OwnNote
                 | Wait::Guess
-                | Wait::LoneGlass
-                | Wait::Preparation => never(),
+                | Wait::LoneGlass => never(),
             };
             let mut waiting = Scored {
                 score: alerting.max(scored.score),
@@ -2511,7 +2492,6 @@ impl Detector {
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
                 Wait::OwnNote => Some(VIP_OWN_NOTE_REASON.to_string()),
                 Wait::Guess => Some(GUESS_REASON.to_string()),
-                Wait::Preparation => Some(PREPARATION_REASON.to_string()),
                 Wait::LoneGlass => Some(lone_glass_reason(
                     lone_glass_wait.map_or(0, |(_, _, before)| before) + 1,
                 )),
@@ -2557,9 +2537,9 @@ impl Detector {
     fn wait(&mut self, p: Pending) {
         *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
         match p.wait {
-            // Grace periods differ by department, glasses, preparations and own notes wait
+            // Grace periods differ by department, glasses and own notes wait
             // hours: kept in order of when they run out.
-            Wait::Grace | Wait::LoneGlass | Wait::Preparation | Wait::OwnNote => {
+            Wait::Grace | Wait::LoneGlass | Wait::OwnNote => {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
@@ -2599,9 +2579,6 @@ impl Detector {
                         // neighbour's record, nobody else's business that half hour.
                         Wait::Guess => true,
                         Wait::LoneGlass => true,
-                        // The visit prepared: her note, or her department's (a colleague's
-                        // clinic); another ward's care is not the visit.
-                        Wait::Preparation => write && p.dept == dept,
                     }
                 }
         };
@@ -2883,10 +2860,6 @@ fn lone_glass_reason(n: usize) -> String {
         "broke the glass alone {n} times in 14 days: nobody else touched these records within hours, and the user did not come back to them"
     )
 }
-
-/// The reason a look explained only as preparation alerts with.
-const PREPARATION_REASON: &str =
-    "opened as if preparing a visit, as this user does, but neither she nor her department documented for the patient within 24 hours";
 
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =

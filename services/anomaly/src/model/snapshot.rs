@@ -12,7 +12,7 @@
 use super::{Detector, ModelConfig};
 
 /// Bumped whenever the state's shape changes.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {

@@ -3626,28 +3626,15 @@ fn a_doctor_who_prepares_her_visits_reads_tomorrows_list_without_alerts() {
             d.score(&e);
         }
     }
+    // The tenth, a patient who did not come, is no incident: nothing is raised for it a day
+    // later (it counts against her habit).
     d.advance(at(day4(19) + preparations::HORIZON + 3600));
-    // (The last learning day's list, whose visits the fixture does not hold, is due too.)
     let matured: Vec<Matured> = d
         .take_matured()
         .into_iter()
-        .filter(|m| {
-            m.event
-                .patient
-                .as_deref()
-                .is_some_and(|p| p.ends_with("-next"))
-        })
+        .filter(|m| m.event.actor.id == "gp0")
         .collect();
-    assert_eq!(matured.len(), 1, "{matured:?}");
-    assert_eq!(
-        matured[0].event.patient.as_deref(),
-        Some("Patient/fir-next")
-    );
-    assert!(
-        matured[0].scored.reasons[0].contains("preparing a visit"),
-        "{:?}",
-        matured[0].scored
-    );
+    assert!(matured.is_empty(), "{matured:?}");
 }
 
 #[test]
@@ -3669,10 +3656,6 @@ fn a_colleagues_list_read_in_the_evening_alerts_without_her_habit() {
     let later = d.finish();
     let vip_later = later.iter().find(|m| m.event.id == vip.id);
     assert!(s.alert || vip_later.is_some(), "{s:?} {later:?}");
-    assert!(
-        vip_later.is_none_or(|m| !m.scored.reasons[0].contains("preparing a visit")),
-        "{vip_later:?}"
-    );
 }
 
 #[test]
@@ -3683,14 +3666,6 @@ fn a_new_doctor_of_a_clinic_whose_doctors_prepare_their_visits_borrows_their_hab
     for s in &scored {
         assert!(!s.alert, "{s:?}");
     }
-    // Provisionally: the looks she never follows with a visit are raised a day later.
-    d.advance(at(day4(19) + preparations::HORIZON + 3600));
-    let raised = d
-        .take_matured()
-        .into_iter()
-        .filter(|m| m.event.actor.id == "gp2")
-        .count();
-    assert!(raised > 0, "nothing of gp2's raised");
     // Where one doctor alone prepares, it is her habit, not the clinic's: a newcomer's list
     // is a spree.
     let mut d = hospital_with_preparing_doctors(&["gp0"]);
