@@ -2,7 +2,8 @@
 //! teaches them again ([`replay`]). Two origins:
 //!
 //! - `dismissal`: security staff dismissed an alert, so its actor and patient have a
-//!   legitimate relationship from the alert's event time on.
+//!   legitimate relationship from the alert's event time on (and the kinds of data of her
+//!   misuse runs that alerted then are her work: [`CareVia::Dismissal`]).
 //! - `care`: a care fact records published on `<prefix>:relationships` (Encounter
 //!   participants and service provider, CareTeam members, `Patient.generalPractitioner`,
 //!   EpisodeOfCare). A newer version of the source resource replaces its facts.
@@ -109,20 +110,18 @@ pub fn via_text(via: CareVia) -> &'static str {
         CareVia::CareTeam => "care-team",
         CareVia::GeneralPractitioner => "general-practitioner",
         CareVia::EpisodeOfCare => "episode-of-care",
+        CareVia::Dismissal => VIA_DISMISSAL,
     }
 }
 
 /// The stored `via` as the model's [`CareVia`].
-///
-/// MODEL-COORDINATION: the model has no `CareVia` for security feedback yet (its scoring does
-/// not read `via`); a dismissal is taught as an episode of care until the model grows a
-/// `CareVia::Feedback` (or a `Detector::dismiss`), at which point only this line changes.
 fn via_of(stored: &str) -> CareVia {
     match stored {
         "encounter-participant" => CareVia::EncounterParticipant,
         "encounter-service-provider" => CareVia::EncounterServiceProvider,
         "care-team" => CareVia::CareTeam,
         "general-practitioner" => CareVia::GeneralPractitioner,
+        VIA_DISMISSAL => CareVia::Dismissal,
         _ => CareVia::EpisodeOfCare,
     }
 }
@@ -235,6 +234,7 @@ mod tests {
         assert_eq!(fact.patient, "Patient/a");
         assert_eq!(fact.start, from);
         assert_eq!(fact.end, None);
+        assert_eq!(fact.via, CareVia::Dismissal);
     }
 
     #[test]
@@ -245,6 +245,7 @@ mod tests {
             CareVia::CareTeam,
             CareVia::GeneralPractitioner,
             CareVia::EpisodeOfCare,
+            CareVia::Dismissal,
         ] {
             assert_eq!(via_of(via_text(via)), via);
         }

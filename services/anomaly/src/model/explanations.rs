@@ -49,6 +49,9 @@ pub enum CareVia {
     CareTeam,
     GeneralPractitioner,
     EpisodeOfCare,
+    /// Not the clinical data's: the security team dismissed an alert on the user's access to the
+    /// patient as legitimate (`$dismiss`).
+    Dismissal,
 }
 
 /// Who the fact is about: a user (the id events carry as `actor.id`), or a whole department

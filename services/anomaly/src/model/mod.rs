@@ -58,7 +58,7 @@
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade), and so do an address and a user agent the actor wrote for a patient from within 2 h (a GP's round of a care home documents each visit; a stranger with her password writes nothing: [`DOCUMENTED_FROM`]), but not for an account that always ran from one address with one client (a machine's: [`baselines::ActorBaseline::fixed_source`]); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use, by its share of the group's events once it has 500 (a type or purpose it never did counts from 200, as rare as the share of its events that were a kind done once: a small department of a few kinds has no new kind to expect) (a type or purpose only one other member of a group of three or more ever used is never done: her habit, or her exfiltration, is not the group's); a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features; a machine's account from a new address or client: 1 for a type under 1% of its own events (what its role's other accounts do is no reason for it) | 0.50 |
-//! | `misuse_run` | patients of a run of role misuse in the last hour `n`: `(n − 1) / 2`. A run begins with a person's look (not a machine's: [`baselines::ActorBaseline::fixed_source`]) at a kind of data her role and department (almost) never use and she never did (`role_misuse` of the type ≥ [`MISUSE_RUN_FROM`]); the same kind within the hour continues it, however her own looks have taught her groups since | 0.95 |
+//! | `misuse_run` | patients of a run of role misuse in the last hour `n`: `(n − 1) / 2`. A run begins with a person's look (not a machine's: [`baselines::ActorBaseline::fixed_source`]) at a kind of data her role and department (almost) never use and she never did (`role_misuse` of the type ≥ [`MISUSE_RUN_FROM`]); the same kind within the hour continues it, however her own looks have taught her groups since; a kind whose run alerted at [`CONFIDENT_MISUSE`] (0.92, the confidence that suspends) or more begins runs again for [`patterns::ALERTED_MISUSE_FOR`] (14 days: an exfiltration over a week's evenings does not become her habit), until the security team dismisses that alert | 0.95 |
 //! | `volume` | events this hour vs the actor's EWMA per active hour (floor 20), stretched as the usual patients are: `(x − 2.5) / 5` | 0.50 |
 //! | `patients_per_hour` | new patients this hour vs the usual (the mean per active hour, at least 40% of the busiest hour fading 3% per active hour, and half of this hour of the day's busiest fading 10% each day it is active, which hours with suspicious events do not set; floor 6), stretched for a member covering absent colleagues (her department at a third of its usual members at this hour of the day or less: up to `usual / at work − 2`, at most 4×, less for an odd hour or a new source, and never past what the department usually sees in this hour less what the others saw so far; [`baselines::Presence`]): `(x − 2) / 4` | 0.60 |
 //! | `outlier` | Half-Space Trees score (`u`, dormancy, hour, source, misuse, volume, patients, count) | 0.30 |
@@ -313,6 +313,9 @@ const FIRST_LOOKS_FLOOR: f64 = 6.0;
 /// Role misuse from which a look begins a run of it ([`Feature::MisuseRun`]): what the role and
 /// department do in under about 0.06% of their events, and the actor herself never did.
 const MISUSE_RUN_FROM: f64 = 0.8;
+/// The score from which an alert on a run of role misuse makes its kind of data stay misuse
+/// for the actor ([`patterns::ALERTED_MISUSE_FOR`]): the default confidence that suspends.
+const CONFIDENT_MISUSE: f64 = 0.92;
 /// How long a place and a device a person documented a patient's care from stay hers
 /// ([`ActorModel::documents_from`]).
 const DOCUMENTED_FROM: i64 = 2 * 3600;
@@ -1083,6 +1086,12 @@ impl Detector {
     /// provider, CareTeam members, `Patient.generalPractitioner`, EpisodeOfCare): accesses it
     /// covers are explained.
     pub fn learn_relationship(&mut self, fact: &CareFact) {
+        // A dismissed alert's kind of data was her work after all: it no longer stays misuse.
+        if let (CareActor::User(id), CareVia::Dismissal) = (&fact.actor, fact.via) {
+            if let Some(actor) = self.actors.get_mut(hash_str(id)) {
+                actor.patterns.misuse_dismissed(fact.start.timestamp());
+            }
+        }
         let who = match &fact.actor {
             CareActor::User(id) => hash_str(id),
             CareActor::Department {
@@ -1965,6 +1974,9 @@ impl Detector {
             }
             incident = Some(id);
             joined = actor.incidents.join(t, request);
+            if misuse_run >= 2 && score >= CONFIDENT_MISUSE {
+                actor.patterns.misuse_alerted(keys.base.resource, t);
+            }
             // The run's earlier amendments are what this one shows to be tampering.
             if let Some(patient) = keys.patient.filter(|_| amendment) {
                 joined.extend(actor.amendments.alerted(event.id, patient, t));

@@ -213,7 +213,18 @@ pub struct Patterns {
     /// when she first opened each ([`Patterns::prescribing_unreviewed`]).
     #[serde(default)]
     unreviewed: [(u64, i64); UNREVIEWED],
+    /// Kinds of data whose run of role misuse alerted, confidently, and when it last did: what
+    /// her incident was about does not become her habit ([`Patterns::misuse_run`]).
+    #[serde(default)]
+    alerted_misuse: [(u64, i64); ALERTED_MISUSE],
 }
+
+/// Kinds of data of alerted misuse runs remembered per actor.
+pub const ALERTED_MISUSE: usize = 2;
+
+/// How long a kind of data whose misuse run alerted begins a run again, however usual her
+/// own use has made it for her groups since (an exfiltration over a week's evenings).
+pub const ALERTED_MISUSE_FOR: i64 = 14 * 24 * HOUR;
 
 /// Patients opened unexplained and not yet reviewed, remembered per actor.
 pub const UNREVIEWED: usize = 2;
@@ -467,7 +478,10 @@ impl Patterns {
         let continues = self
             .misused_kinds
             .iter()
-            .any(|&(k, at)| k == kind && within(at));
+            .any(|&(k, at)| k == kind && within(at))
+            || self.alerted_misuse.iter().any(|&(k, at)| {
+                k == kind && (0..=ALERTED_MISUSE_FOR).contains(&t.saturating_sub(at))
+            });
         if kind == 0 || !(begins || continues) {
             return 0;
         }
@@ -477,6 +491,24 @@ impl Patterns {
             .iter()
             .filter(|(p, at)| *p != 0 && within(*at))
             .count()
+    }
+
+    /// A run of role misuse of `kind` alerted at `t`: the kind begins runs again for
+    /// [`ALERTED_MISUSE_FOR`].
+    pub fn misuse_alerted(&mut self, kind: u64, t: i64) {
+        remember_for_the_hour(&mut self.alerted_misuse, kind, t);
+    }
+
+    /// An alert of the actor's at `t` was dismissed as legitimate: the kinds whose runs alerted
+    /// then (within the hour after) are hers after all.
+    pub fn misuse_dismissed(&mut self, t: i64) {
+        for entry in self
+            .alerted_misuse
+            .iter_mut()
+            .filter(|(_, at)| *at <= t.saturating_add(HOUR))
+        {
+            *entry = (0, i64::MIN);
+        }
     }
 
     /// The actor opened the patient's record for the first time with nothing to explain it.
@@ -583,6 +615,27 @@ mod tests {
         // An hour after the kind's last use the run is over; the next rare look begins anew.
         assert_eq!(p.misuse_run(report, 5, 240 + HOUR + 1, false), 0);
         assert_eq!(p.misuse_run(report, 5, 240 + HOUR + 2, true), 1);
+    }
+
+    #[test]
+    fn an_alerted_misuse_kind_begins_runs_for_two_weeks_until_dismissed() {
+        let report = 11;
+        let mut p = Patterns::default();
+        p.misuse_run(report, 1, 0, true);
+        p.misuse_alerted(report, 0);
+        // The next day her look at the kind, usual for her groups by now, begins a run.
+        assert_eq!(p.misuse_run(report, 2, 86_400, false), 1);
+        assert_eq!(p.misuse_run(report, 3, 86_460, false), 2);
+        // Two weeks after its alert it is over.
+        assert_eq!(
+            p.misuse_run(report, 4, ALERTED_MISUSE_FOR + HOUR + 1, false),
+            0
+        );
+        // Dismissed: hers after all.
+        let mut q = Patterns::default();
+        q.misuse_alerted(report, 100);
+        q.misuse_dismissed(50);
+        assert_eq!(q.misuse_run(report, 2, 86_400, false), 0);
     }
 
     #[test]

@@ -1283,6 +1283,49 @@ fn first_looks_at_three_times_the_departments_busiest_hour_alert_its_usual_pace_
 }
 
 #[test]
+fn a_kind_of_data_whose_misuse_run_alerted_stays_misuse_on_later_days_until_dismissed() {
+    // Clerk ad1 reads laboratory reports of her colleague's registrations, one patient every
+    // two minutes: `day` 4 from 09:00, or a later day from 09:00.
+    let reports = |d: &mut Detector, day: i64, first: i64| -> Vec<Scored> {
+        (0..3)
+            .map(|k| {
+                let at = day4(9) + (day - 4) * 86_400 + k * 120;
+                let patient = format!("Patient/day{day}-{}", (first + k) * 7919 % 100_003);
+                let [registration, mut look] = registered_then_opened(1, at, &patient);
+                look.resource_type = Some("DiagnosticReport".into());
+                d.score(&registration);
+                d.score(&look)
+            })
+            .collect()
+    };
+    let mut d = hospital_with_an_admissions_office();
+    let first = reports(&mut d, 4, 0);
+    assert!(first[2].alert && first[2].score >= 0.92, "{:?}", first[2]);
+    // The next morning the kind is usual for her groups (she alone made it so), yet her third
+    // patient's reports alert again: what her incident was about did not become her habit.
+    let mut again = d.clone();
+    let next = reports(&mut again, 5, 10);
+    assert!(value(&next[0], "role_misuse") < 0.8, "{:?}", next[0]);
+    assert!(value(&next[2], "misuse_run") > 0.99, "{:?}", next[2]);
+    assert!(next[2].alert, "{:?}", next[2]);
+    // Dismissed as legitimate (her new task): the kind is hers, and the next morning's run
+    // is no run.
+    let patient = format!("Patient/day4-{}", 2 * 7919 % 100_003);
+    d.learn_relationship(&CareFact {
+        patient,
+        actor: CareActor::User("ad1".into()),
+        via: CareVia::Dismissal,
+        start: at(day4(9) + 240 + 60),
+        end: None,
+    });
+    let forgiven = reports(&mut d, 5, 10);
+    assert!(
+        !forgiven.iter().any(|s| value(s, "misuse_run") > 0.0),
+        "{forgiven:?}"
+    );
+}
+
+#[test]
 fn laboratory_reports_read_for_patient_after_patient_by_an_admissions_clerk_alert() {
     // On day 4 from 09:00, clerk ad1 opens her colleague's registrations (explained: her
     // department made them) every two minutes; `kinds[k]` is what she reads of the k-th.
