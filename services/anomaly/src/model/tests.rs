@@ -1754,6 +1754,59 @@ fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_i
 }
 
 #[test]
+fn a_record_opened_on_nothing_but_her_consent_waits_for_care_like_a_quiet_look() {
+    let (mut d, _) = hospital();
+    // `Patient/relative` consented to share her record across the organisation; nobody here
+    // ever touched it. A nurse of Ward A opens it: lawful, but nobody's care.
+    let mut look = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/relative"),
+        AccessAction::Read,
+    );
+    look.decision = Some(DecisionRecord {
+        basis: "consent".into(),
+        consents: vec!["Consent/relative-shares".into()],
+        break_glass_reason: None,
+    });
+    let mut cared_for = d.clone();
+    let mut gateway_detector = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert, "{s:?}");
+    assert!(nothing_raised_by(&mut d, day4(10) + QUIET_LOOK_WAIT - 60));
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation
+            .starts_with("Opened on nothing but the patient's consent"),
+        "{late:?}"
+    );
+    // The same look, then a physician of another ward opens her chart: she is in care.
+    cared_for.score(&look);
+    cared_for.score(&staff_event(
+        "m1",
+        "Ward B",
+        day4(10) + 600,
+        Some("Patient/relative"),
+        AccessAction::Read,
+    ));
+    assert!(nothing_raised_by(
+        &mut cared_for,
+        day4(10) + QUIET_LOOK_WAIT + 1
+    ));
+    // A machine's read under her consent (an exchange gateway's) is its job: no wait.
+    let mut gateway = look.clone();
+    gateway.id = Uuid::new_v4();
+    gateway.actor.id = "svc-gateway".into();
+    gateway.actor.role = "service".into();
+    assert!(!gateway_detector.score(&gateway).alert);
+    assert!(nothing_raised_by(
+        &mut gateway_detector,
+        day4(10) + QUIET_LOOK_WAIT + 1
+    ));
+}
+
+#[test]
 fn the_rest_of_a_list_whose_first_patient_alerted_alerts_with_it() {
     let (mut d, _) = hospital();
     // Alerts at once (no grace period to wait for a note).
