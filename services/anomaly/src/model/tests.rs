@@ -428,7 +428,13 @@ fn hospital_events() -> Vec<AccessEvent> {
 /// The hospital, with a cardiologist `c0` who sees six of Ward B's patients a day in consult
 /// (reads the chart, writes a note two minutes later).
 fn hospital_with_consults() -> Detector {
+    hospital_with_consults_and(Vec::new())
+}
+
+/// [`hospital_with_consults`] with `extra` events among its first three days.
+fn hospital_with_consults_and(extra: Vec<AccessEvent>) -> Detector {
     let mut events = hospital_events();
+    events.extend(extra);
     for day in 0..DAYS {
         for k in 0..6 {
             let patient = format!("Patient/b{}", (k * 3 + day) % 20);
@@ -2986,6 +2992,60 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
         day4(10) + QUIET_LOOK_WAIT + 1
     ));
     assert!(ward_cares.finish().is_empty());
+}
+
+#[test]
+fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_consults_are_care() {
+    // Cardiology's consults of Ward B's patients always had their note (c0's); its guesses
+    // elsewhere went unconfirmed half the time, so its department's share says nothing.
+    // Ward B admitted `Patient/left` on day 2 and nobody touched her since.
+    let mut events = vec![staff_event(
+        "m1",
+        "Ward B",
+        86_400 + 9 * 3600,
+        Some("Patient/left"),
+        AccessAction::Create,
+    )];
+    events.push(staff_event(
+        "m1",
+        "Ward B",
+        day4(8),
+        Some("Patient/today"),
+        AccessAction::Create,
+    ));
+    let mut d = hospital_with_consults_and(events);
+    let cardiology = department_key(Some("Organization/h1"), "Cardiology");
+    for k in 0..40 {
+        d.learn_guess(hash_str("c9"), cardiology, 0, k % 2 == 0);
+    }
+    assert!(!d.unconfirmed_guess_alerts(hash_str("c1"), cardiology));
+    // On day 4 a colleague of the cardiologist opens her record, and neither a note nor
+    // anyone's care follows.
+    let look = staff_event(
+        "c1",
+        "Cardiology",
+        day4(10),
+        Some("Patient/left"),
+        AccessAction::Read,
+    );
+    let mut in_care = d.clone();
+    let s = d.score(&look);
+    assert!(!s.alert, "a consult is likely: {s:?}");
+    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Opened as if in care"),
+        "{late:?}"
+    );
+    // Ward B's patient of this morning, a record in care: the department's share decides,
+    // and says nothing.
+    let mut today = look.clone();
+    today.id = Uuid::new_v4();
+    today.patient = Some("Patient/today".into());
+    assert!(!in_care.score(&today).alert);
+    assert!(nothing_raised_by(
+        &mut in_care,
+        day4(10) + QUIET_LOOK_WAIT + 1
+    ));
 }
 
 #[test]
