@@ -190,7 +190,8 @@
 //! ([`cache::Bounded`]): actors ([`Limits::actors`], 250,000: any actor seen among the last
 //! 125,000 distinct actors is kept, so 100,000 active actors keep their history),
 //! actor–patient relationships (4M), department–patient facts (2M), patients (2M), care facts
-//! (1M), groups (20,000), the organisations' networks (50,000). Per actor: the 5-minute window
+//! (1M), groups (20,000), the organisations' networks (50,000), pairs of departments' consults
+//! (50,000). Per actor: the 5-minute window
 //! (at most [`MAX_ENTRIES_PER_ACTOR`] entries), 32 recent patients, 4 recent requests, 8
 //! addresses, 4 agents, 16 resource types, 4 purposes of use; per department 64 everyday
 //! addresses and 64 members at work. Every
@@ -330,9 +331,10 @@ const CONSENTED_LOOK_DORMANCY: f64 = 0.5;
 /// hospitals and networks.
 pub const CONSENTED_LOOK_SHARE: f64 = 0.5;
 /// How ordinary unexplained work may be for the actor and her department at most (the habit
-/// factor `1 − 2h` at least 0.8: a records office's or a service's consented looks are its work)
-/// for such a look to wait.
-const CONSENTED_LOOK_ORDINARY: f64 = 0.8;
+/// factor `1 − 2h` at least 0.8) for a look on a consent alone to wait, or a consult of a record
+/// left for days to alert ([`STALE_CONSULT`]): a records office's or a coder's such looks are
+/// its work.
+const NOT_UNEXPLAINED_BY_NATURE: f64 = 0.8;
 /// How long nobody else may have touched a record (0.1: 1.6 days) for a consult of it that
 /// no care follows to alert where the department's consults of that department's patients are
 /// care ([`Detector::stale_consult_alerts`]): from 0 (a day), 1,163 false alerts more over the
@@ -2089,7 +2091,7 @@ impl Detector {
             && explanation.first_time
             && sens <= 0.0
             && !employee
-            && ordinary >= CONSENTED_LOOK_ORDINARY
+            && ordinary >= NOT_UNEXPLAINED_BY_NATURE
             && explanation.dormant >= CONSENTED_LOOK_DORMANCY
             && raw >= CONSENTED_LOOK_SHARE * q;
         let quiet_look = young_look
@@ -2591,7 +2593,7 @@ impl Detector {
                     .filter(|_| wait == Wait::Guess && explanation.why == Why::Consult)
                     .map_or(0, |other| pair(keys.dept, other)),
                 stale: explanation.dormant >= STALE_CONSULT
-                    && ordinary >= CONSENTED_LOOK_ORDINARY
+                    && ordinary >= NOT_UNEXPLAINED_BY_NATURE
                     && !fixed_source
                     && event.actor.role != "service",
                 event: event.clone(),
@@ -2622,8 +2624,8 @@ impl Detector {
     fn wait(&mut self, p: Pending) {
         *self.waiting_patients.entry(p.patient).or_insert(0) += 1;
         match p.wait {
-            // Grace periods differ by department, glasses and own notes wait
-            // hours: kept in order of when they run out.
+            // Grace periods differ by department, and glasses and own notes wait hours: kept
+            // in order of when they run out.
             Wait::Grace | Wait::LoneGlass | Wait::OwnNote => {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
@@ -2965,9 +2967,10 @@ fn lone_glass_reason(n: usize) -> String {
     )
 }
 
-/// The reason a quiet look alerts with.
+/// The reason a look that only the patient's consent explained alerts with, when no care came.
 const CONSENTED_LOOK_REASON: &str =
     "opened on nothing but the patient's consent to share her record, a record nobody here had touched for days, and neither a note nor anyone else's care followed within 30 minutes";
+/// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =
     "nobody else touched this record and the user documented nothing for the patient within 30 minutes";
 
