@@ -505,7 +505,7 @@ impl Patterns {
         for entry in self
             .alerted_misuse
             .iter_mut()
-            .filter(|(_, at)| *at <= t.saturating_add(HOUR))
+            .filter(|(_, at)| (t..=t.saturating_add(HOUR)).contains(at))
         {
             *entry = (0, i64::MIN);
         }
@@ -636,6 +636,11 @@ mod tests {
         q.misuse_alerted(report, 100);
         q.misuse_dismissed(50);
         assert_eq!(q.misuse_run(report, 2, 86_400, false), 0);
+        // Another alert's dismissal, a day earlier, leaves this one standing.
+        let mut r = Patterns::default();
+        r.misuse_alerted(report, 86_400);
+        r.misuse_dismissed(0);
+        assert_eq!(r.misuse_run(report, 2, 2 * 86_400, false), 1);
     }
 
     #[test]
