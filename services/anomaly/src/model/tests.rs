@@ -1600,6 +1600,16 @@ fn nothing_raised_by(d: &mut Detector, at: i64) -> bool {
     d.take_matured().is_empty()
 }
 
+/// Scores `look`, which must not alert at once, then moves the clock to `at` and returns its
+/// late alert, whose explanation must begin with `explanation`.
+fn waits_then_raised(d: &mut Detector, look: &AccessEvent, at: i64, explanation: &str) -> Scored {
+    let s = d.score(look);
+    assert!(!s.alert, "{s:?}");
+    let late = raised_alone(d, look, at);
+    assert!(late.explanation.starts_with(explanation), "{late:?}");
+    late
+}
+
 /// Moves the clock to `at` (an unrelated read of Ward A's) and returns the one alert that came
 /// of age: `look`'s.
 fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
@@ -1726,13 +1736,12 @@ fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_i
         AccessAction::Read,
     );
     let mut cared_for = d.clone();
-    let s = d.score(&look);
-    assert!(!s.alert, "{s:?}");
     // Half an hour on, nobody else opened the record and n2 wrote nothing for her.
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation.starts_with("Nobody else touched"),
-        "{late:?}"
+    waits_then_raised(
+        &mut d,
+        &look,
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        "Nobody else touched",
     );
 
     // The same look, then a physician of another ward opens her chart: she is in care.
@@ -2968,14 +2977,13 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
         AccessAction::Read,
     );
     let mut ward_cares = d.clone();
-    let s = d.score(&look);
-    assert!(!s.alert, "a consult is likely: {s:?}");
     // The cardiologist's consults always had their note: this one has neither a note nor
     // anyone's care within half an hour.
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation.starts_with("Opened as if in care"),
-        "{late:?}"
+    waits_then_raised(
+        &mut d,
+        &look,
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        "Opened as if in care",
     );
 
     // The same look while the ward is caring for her: a consult on a ward's patient.
@@ -3029,12 +3037,11 @@ fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_cons
         AccessAction::Read,
     );
     let mut in_care = d.clone();
-    let s = d.score(&look);
-    assert!(!s.alert, "a consult is likely: {s:?}");
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation.starts_with("Opened as if in care"),
-        "{late:?}"
+    waits_then_raised(
+        &mut d,
+        &look,
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        "Opened as if in care",
     );
     // Ward B's patient of this morning, a record in care: the department's share decides,
     // and says nothing.
