@@ -114,7 +114,12 @@
 //! patient; and while she keeps reading the same chart (her last look at this patient, a grace
 //! period ago at most, or a later look at it still waiting), up to [`ModelConfig::visit_seconds`]
 //! ([`VISIT`], 300 s) after the first look, not for a very restricted (V, `CEL`) or a
-//! colleague's (`EMP`) record. A first look
+//! colleague's (`EMP`) record. A person's refused look at one patient's record (nobody else's
+//! refused in the window), alerting for the refusals and a missing explanation only (its other
+//! features under half the threshold), waits [`QUIET_LOOK_WAIT`] for her own note (the consent
+//! not on file at a community nurse's first visit): dropped if she writes for the patient,
+//! raised otherwise ("refused this patient's record, and the user documented nothing ..."); a
+//! refusal of another patient while it waits alerts at once and raises it. A first look
 //! under the threshold (at least [`QUIET_LOOK_SHARE`], 70%, of it) at a record nobody touched lately (dormancy ≥
 //! [`QUIET_LOOK_DORMANCY`]: nobody else for nearly three days)
 //! with nothing to explain it (`u ≥ 0.75`, on a restricted record with the habit counted as for
@@ -529,6 +534,9 @@ enum Wait {
     /// [`OWN_NOTE_WAIT`]: a VIP's record opened on nothing but her department's care: the
     /// actor herself writes for the patient.
     OwnNote,
+    /// [`QUIET_LOOK_WAIT`]: a refused look at one patient's record: the actor herself writes
+    /// for the patient (the consent was not on file, the care was real).
+    Refused,
 }
 
 /// An alert waiting for an explanation ([`Wait`]).
@@ -1966,6 +1974,8 @@ impl Detector {
                 .iter()
                 .any(|p| p.wait == Wait::Grace && p.actor == keys.actor && p.patient != patient)
         });
+        // What alerts beside a missing explanation is under half the threshold.
+        let plain_grace = v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
         // In the warm-up, under the prior threshold, a look that alerts only for a record the
         // stream never saw waits like a quiet look: in a young stream most records opened are
         // new to it (a returning patient's care starts), so whether anyone else cares for her
@@ -1983,7 +1993,32 @@ impl Detector {
             && read_like_or_search(event.action)
             && !keys.base.break_glass
             && self.looks.len() < MAX_LOOKS
-            && v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
+            && plain_grace;
+        // A person refused one patient's record (and nobody else's in the window), where the
+        // refusals are what alerts beside a missing explanation: the consent not yet on file
+        // at the community nurse's first visit, the weekend hub's GP, who document for the
+        // patient minutes later (measured: 260-390 refusals a network and 23-34 an independent
+        // hospital followed by the user's own note within 30 minutes, none of 1,114 attacks'
+        // refusals). It waits for her own note ([`Wait::Refused`]); a refusal of a second
+        // patient while it waits alerts at once and raises it (a slow walk through the ids).
+        let refusal = event.outcome == AccessOutcome::Deny;
+        let other_refused = refusal
+            && keys.patient.is_some_and(|patient| {
+                self.looks.iter().any(|p| {
+                    p.wait == Wait::Refused && p.actor == keys.actor && p.patient != patient
+                })
+            });
+        let refused_look = refusal
+            && !plain_grace
+            && !other_refused
+            && has_department
+            && event.actor.role != "patient"
+            && window.refused_patients <= 1
+            && self.looks.len() < MAX_LOOKS
+            && v.without(&Feature::EXPLANATION)
+                .without(&[Feature::Denied])
+                .raw()
+                < 0.5 * q;
         // In an open incident too, carried into it or not: documenting for the patient is care
         // whatever the actor did before (a false alert must not make the next half hour's
         // first looks alert before their notes), and a snooper writes nothing. The incident
@@ -1998,7 +2033,8 @@ impl Detector {
             && !keys.base.break_glass
             && signals.new_source < 0.5
             && self.pending.len() < MAX_PENDING
-            && v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
+            && !other_refused
+            && (plain_grace || refused_look);
         let carried_into = incident.filter(|_| deferred && carried);
         if young_look {
             alert = false;
@@ -2518,6 +2554,13 @@ impl Detector {
             let (wait, due, alerting) = if let Some((start, alone, _)) = lone_glass_wait {
                 let alerting = self.calibrator.score(alone.raw());
                 (Wait::LoneGlass, start + LONE_AFTER, alerting)
+            } else if deferred && refused_look {
+                let alerting = if carried_into.is_some() {
+                    self.threshold.min(1.0)
+                } else {
+                    raw_score
+                };
+                (Wait::Refused, t + QUIET_LOOK_WAIT, alerting)
             } else if deferred {
                 let due = t + self.grace_for(keys.actor, sens > 0.0 || employee);
                 let alerting = if carried_into.is_some() {
@@ -2545,7 +2588,8 @@ impl Detector {
                 | Wait::ConsultNote
                 | Wait::OwnNote
                 | Wait::Guess
-                | Wait::LoneGlass => never(),
+                | Wait::LoneGlass
+                | Wait::Refused => never(),
             };
             let mut waiting = Scored {
                 score: alerting.max(scored.score),
@@ -2570,6 +2614,7 @@ impl Detector {
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
                 Wait::OwnNote => Some(VIP_OWN_NOTE_REASON.to_string()),
+                Wait::Refused => Some(REFUSED_REASON.to_string()),
                 Wait::Guess => Some(GUESS_REASON.to_string()),
                 Wait::LoneGlass => Some(lone_glass_reason(
                     lone_glass_wait.map_or(0, |(_, _, before)| before) + 1,
@@ -2630,7 +2675,9 @@ impl Detector {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
-            Wait::QuietLook | Wait::ConsultNote | Wait::Guess => self.looks.push_back(p),
+            Wait::QuietLook | Wait::ConsultNote | Wait::Guess | Wait::Refused => {
+                self.looks.push_back(p)
+            }
         }
     }
 
@@ -2662,6 +2709,8 @@ impl Detector {
                         Wait::ConsultNote => write && p.dept == dept,
                         // Her department's care is what it was already explained by.
                         Wait::OwnNote => false,
+                        // Only her own note shows the refused look was care.
+                        Wait::Refused => false,
                         // Anyone's: a consult on a ward's patient, a transfer; not a
                         // neighbour's record, nobody else's business that half hour.
                         Wait::Guess => true,
@@ -2973,6 +3022,10 @@ const CONSENTED_LOOK_REASON: &str =
 /// The reason a quiet look alerts with.
 const QUIET_LOOK_REASON: &str =
     "nobody else touched this record and the user documented nothing for the patient within 30 minutes";
+
+/// The reason a refused look that no note of the user followed alerts with.
+const REFUSED_REASON: &str =
+    "refused this patient's record, and the user documented nothing for her within 30 minutes";
 
 /// The reason a staff member's record opened on a guessed consult alerts with.
 const STAFF_CONSULT_NOTE_REASON: &str =

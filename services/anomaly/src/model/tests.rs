@@ -1821,6 +1821,101 @@ fn a_record_opened_on_nothing_but_her_consent_waits_for_care_like_a_quiet_look()
     ));
 }
 
+/// Nurse `n2` of Ward A refused `patient`'s record three times in a minute from `start`.
+fn refused_thrice(d: &mut Detector, patient: &str, start: i64) -> Vec<Scored> {
+    [
+        AccessAction::Read,
+        AccessAction::Search,
+        AccessAction::Search,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(k, action)| {
+        let mut e = staff_event("n2", "Ward A", start + 20 * k as i64, Some(patient), action);
+        e.outcome = AccessOutcome::Deny;
+        d.score(&e)
+    })
+    .collect()
+}
+
+#[test]
+fn a_refused_record_waits_for_the_users_own_note_and_a_second_patient_refused_alerts_at_once() {
+    let (mut d, _) = hospital();
+    let mut documented = d.clone();
+    let mut walking = d.clone();
+    let mut undeferred = d.clone();
+    // Refused three times, the consent not on file: none alerts yet.
+    let refusals = refused_thrice(&mut d, "Patient/visit", day4(10));
+    assert!(refusals.iter().all(|s| !s.alert), "{refusals:?}");
+    // A colleague of her ward opens the record (her look is not the nurse's note); nobody's
+    // note: raised when the half hour is over, saying why.
+    d.score(&staff_event(
+        "n3",
+        "Ward A",
+        day4(10) + 600,
+        Some("Patient/visit"),
+        AccessAction::Read,
+    ));
+    ordinary_read_at(&mut d, day4(10) + QUIET_LOOK_WAIT - 60);
+    assert!(
+        d.take_matured().iter().all(|m| m.event.actor.id != "n2"),
+        "raised before the half hour"
+    );
+    ordinary_read_at(&mut d, day4(10) + QUIET_LOOK_WAIT + 60);
+    // The second and third refusals waited (one refusal alone is a mistake, not an alert);
+    // raised, they take the first into their incident.
+    let raised: Vec<Matured> = d
+        .take_matured()
+        .into_iter()
+        .filter(|m| m.event.actor.id == "n2")
+        .collect();
+    assert_eq!(raised.len(), 2, "{raised:?}");
+    assert!(raised.iter().all(|m| m.scored.alert), "{raised:?}");
+    assert!(
+        raised[0].scored.joined.contains(&refusals[0].id),
+        "{raised:?}"
+    );
+    assert!(
+        raised[0]
+            .scored
+            .explanation
+            .starts_with("Refused this patient's record, and the user documented nothing"),
+        "{raised:?}"
+    );
+    // She documents the visit 20 minutes later: it was care.
+    refused_thrice(&mut documented, "Patient/visit", day4(10));
+    documented.score(&staff_event(
+        "n2",
+        "Ward A",
+        day4(10) + 1200,
+        Some("Patient/visit"),
+        AccessAction::Create,
+    ));
+    assert!(nothing_raised_by(
+        &mut documented,
+        day4(10) + QUIET_LOOK_WAIT + 60
+    ));
+    // Another patient refused while the first waits: a walk through the records alerts at
+    // once and raises the first.
+    refused_thrice(&mut walking, "Patient/visit", day4(10));
+    let mut next = staff_event(
+        "n2",
+        "Ward A",
+        day4(10) + 480,
+        Some("Patient/next"),
+        AccessAction::Read,
+    );
+    next.outcome = AccessOutcome::Deny;
+    let second = walking.score(&next);
+    let raised = walking.take_matured();
+    assert!(second.alert, "{second:?}");
+    assert_eq!(raised.len(), 2, "{raised:?}");
+    // Without the wait (grace periods off), the refusals alert at once.
+    undeferred.config.grace_seconds = 0;
+    let at_once = refused_thrice(&mut undeferred, "Patient/visit", day4(10));
+    assert!(at_once.iter().any(|s| s.alert), "{at_once:?}");
+}
+
 #[test]
 fn the_rest_of_a_list_whose_first_patient_alerted_alerts_with_it() {
     let (mut d, _) = hospital();
