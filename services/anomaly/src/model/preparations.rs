@@ -9,11 +9,12 @@
 //! false alerts of one hospital were looks the user's own note for the patient followed 1-24
 //! hours later; of 854 attack events, 10.
 //!
-//! So an actor's dormant, unexplained first looks at ordinary records are remembered for
-//! [`HORIZON`]; her note for the patient after [`SOON`] (earlier, the visit's own note: the
-//! grace periods' business) counts the look as prepared, the horizon passing without one as
-//! not. Where her looks are prepared as a rule ([`Preparations::factor`]: from half of them,
-//! fully at nine in ten, once [`SAMPLES`] are known; before, what she lacks of them counts as her
+//! So an actor's dormant, unexplained first looks at ordinary records (a consent to share the
+//! record explains nothing here: it is lawful, not care) are remembered for [`HORIZON`]; her
+//! note for the patient after [`SOON`] (earlier, the visit's own note: the grace periods'
+//! business) counts the look as prepared, the horizon passing without one as not. Where her
+//! looks are prepared as a rule ([`Preparations::factor`]: from half of them, fully at nine in
+//! ten, once [`SAMPLES`] are known; before, what she lacks of them counts as her
 //! department's share, or as looks not prepared), such a look is explained as preparation. A
 //! snooper's looks are never followed by her care, so she never has the habit; a preparer's
 //! look that no note follows counts against hers. Very restricted records and colleagues' are

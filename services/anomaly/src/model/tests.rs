@@ -3896,6 +3896,45 @@ fn a_doctor_who_prepares_her_visits_reads_tomorrows_list_without_alerts() {
 }
 
 #[test]
+fn a_doctor_who_prepares_her_visits_reads_a_list_shared_by_consent_as_her_preparation() {
+    // Tomorrow's patients consented to share their records across the organisation: lawful,
+    // not care; her habit of preparing is what explains the evening's looks.
+    let mut d = hospital_with_a_preparing_doctor();
+    let scored: Vec<Scored> = (0..10)
+        .map(|k| {
+            let mut e = staff_event(
+                "gp0",
+                "Clinic",
+                day4(19) + k * 90,
+                Some(&format!("Patient/{}-shared", LIST[k as usize])),
+                AccessAction::Read,
+            );
+            e.decision = Some(DecisionRecord {
+                basis: "consent".into(),
+                consents: vec![format!("Consent/shared-{k}")],
+                break_glass_reason: None,
+            });
+            d.score(&e)
+        })
+        .collect();
+    assert!(scored.iter().all(|s| !s.alert), "{scored:?}");
+    assert!(
+        scored.iter().all(
+            |s| s.explanation.is_empty() || !s.explanation.starts_with("Opened on nothing but")
+        ),
+        "{scored:?}"
+    );
+    // Half an hour on (no note yet: she sees them tomorrow), nothing was raised.
+    ordinary_read_at(&mut d, day4(19) + 900 + QUIET_LOOK_WAIT + 60);
+    let raised: Vec<Matured> = d
+        .take_matured()
+        .into_iter()
+        .filter(|m| m.event.actor.id == "gp0")
+        .collect();
+    assert!(raised.is_empty(), "{raised:?}");
+}
+
+#[test]
 fn a_colleagues_list_read_in_the_evening_alerts_without_her_habit() {
     let mut d = hospital_with_a_preparing_doctor();
     // A nurse of Ward A with no such habit reads ten records nobody touched: a spree.
