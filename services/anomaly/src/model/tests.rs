@@ -3098,6 +3098,30 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
 }
 
 #[test]
+fn an_unconfirmed_consult_says_nothing_where_that_departments_consults_of_that_ward_are_not_care() {
+    // As above, the cardiologist's guesses are care as a rule; but Cardiology's consults of
+    // Ward B's patients have mostly gone unconfirmed (reviews of its results, say).
+    let mut d = hospital_with_consults();
+    admit_new_patient(&mut d);
+    let cardiology = department_key(Some("Organization/h1"), "Cardiology");
+    let ward_b = department_key(Some("Organization/h1"), "Ward B");
+    for k in 0..40 {
+        // Neither an actor nor a department of the model: the pair alone learns.
+        d.learn_guess(0, 0, cache::pair(cardiology, ward_b), k % 4 == 0);
+    }
+    assert!(d.unconfirmed_guess_alerts(hash_str("c0"), cardiology));
+    let look = staff_event(
+        "c0",
+        "Cardiology",
+        day4(10),
+        Some("Patient/new"),
+        AccessAction::Read,
+    );
+    assert!(!d.score(&look).alert);
+    assert!(nothing_raised_by(&mut d, day4(10) + QUIET_LOOK_WAIT + 1));
+}
+
+#[test]
 fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_consults_are_care() {
     // Cardiology's consults of Ward B's patients always had their note (c0's); its guesses
     // elsewhere went unconfirmed half the time, so its department's share says nothing.
