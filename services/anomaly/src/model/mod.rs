@@ -164,8 +164,8 @@
 //! followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
 //! nothing when they are not) and, for a consult, the department's consults of the department
 //! that touched the patient last too, where known (a GP's of the emergency department's
-//! patients are results reviewed, not care), or, for a guessed consult of a record nobody else touched for
-//! 1.6 days ([`STALE_CONSULT`]) by a person whose work is not unexplained by nature, where the
+//! patients are results reviewed, not care), or, for a guessed consult of a record nobody else
+//! touched for 1.6 days ([`STALE_CONSULT`]) by a person whose work is not unexplained by nature, where the
 //! department's consults of the department that touched the patient last nearly always were
 //! (per pair of departments: the cardiologists' of the ward's patients, whatever their guesses
 //! elsewhere). A glass that alerts only without the department's habit (its
