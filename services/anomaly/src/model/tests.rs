@@ -1600,6 +1600,14 @@ fn nothing_raised_by(d: &mut Detector, at: i64) -> bool {
     d.take_matured().is_empty()
 }
 
+/// Scores `look`, which must not alert at once, then moves the clock to `at`: nothing that
+/// waited is raised.
+fn quiet_until(d: &mut Detector, look: &AccessEvent, at: i64) {
+    let s = d.score(look);
+    assert!(!s.alert, "{s:?}");
+    assert!(nothing_raised_by(d, at));
+}
+
 /// Scores `look`, which must not alert at once, then moves the clock to `at` and returns its
 /// late alert, whose explanation must begin with `explanation`.
 fn waits_then_raised(d: &mut Detector, look: &AccessEvent, at: i64, explanation: &str) -> Scored {
@@ -1721,8 +1729,7 @@ fn a_record_nobody_touched_for_three_days_is_quiet_enough_for_a_quiet_look_at_70
         Some("Patient/b0"),
         AccessAction::Read,
     );
-    assert!(!d.score(&cared).alert);
-    assert!(nothing_raised_by(&mut d, day4(11) + QUIET_LOOK_WAIT + 1));
+    quiet_until(&mut d, &cared, day4(11) + QUIET_LOOK_WAIT + 1);
 }
 
 #[test]
@@ -1814,11 +1821,11 @@ fn a_record_opened_on_nothing_but_her_consent_waits_for_care_like_a_quiet_look()
     gateway.id = Uuid::new_v4();
     gateway.actor.id = "svc-gateway".into();
     gateway.actor.role = "service".into();
-    assert!(!gateway_detector.score(&gateway).alert);
-    assert!(nothing_raised_by(
+    quiet_until(
         &mut gateway_detector,
-        day4(10) + QUIET_LOOK_WAIT + 1
-    ));
+        &gateway,
+        day4(10) + QUIET_LOOK_WAIT + 1,
+    );
 }
 
 /// Nurse `n2` of Ward A refused `patient`'s record three times in a minute from `start`.
@@ -1993,11 +2000,7 @@ fn the_look_waits_for_a_note(d: &mut Detector, look: &AccessEvent, why: &str) ->
         AccessAction::Create,
     );
     note.resource_type = Some("DocumentReference".into());
-    assert!(!documented.score(&note).alert);
-    assert!(nothing_raised_by(
-        &mut documented,
-        day4(10) + QUIET_LOOK_WAIT + 1
-    ));
+    quiet_until(&mut documented, &note, day4(10) + QUIET_LOOK_WAIT + 1);
     assert!(documented.finish().is_empty());
     s
 }
@@ -2340,11 +2343,7 @@ fn a_colleagues_record_opened_off_her_care_team_waits_for_a_note_where_the_ward_
     ));
     // Without a care team on record, her department's note explains the look (from events
     // alone nothing tells a colleague's handover from her care).
-    assert!(!unrecorded.score(&look).alert);
-    assert!(nothing_raised_by(
-        &mut unrecorded,
-        day4(10) + QUIET_LOOK_WAIT + 1
-    ));
+    quiet_until(&mut unrecorded, &look, day4(10) + QUIET_LOOK_WAIT + 1);
 }
 
 #[test]
@@ -3117,8 +3116,7 @@ fn an_unconfirmed_consult_says_nothing_where_that_departments_consults_of_that_w
         Some("Patient/new"),
         AccessAction::Read,
     );
-    assert!(!d.score(&look).alert);
-    assert!(nothing_raised_by(&mut d, day4(10) + QUIET_LOOK_WAIT + 1));
+    quiet_until(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
 }
 
 #[test]
@@ -3167,11 +3165,7 @@ fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_cons
     let mut today = look.clone();
     today.id = Uuid::new_v4();
     today.patient = Some("Patient/today".into());
-    assert!(!in_care.score(&today).alert);
-    assert!(nothing_raised_by(
-        &mut in_care,
-        day4(10) + QUIET_LOOK_WAIT + 1
-    ));
+    quiet_until(&mut in_care, &today, day4(10) + QUIET_LOOK_WAIT + 1);
 }
 
 #[test]
