@@ -160,10 +160,16 @@ impl HeldHours {
 }
 
 /// Upper bounds (seconds) of the note-delay buckets; a note later than the last bound but
-/// within [`NOTE_HORIZON`] counts in an overflow bucket.
+/// within [`OVERFLOW_BOUND`] counts in an overflow bucket.
 const NOTE_BOUNDS: [i64; 8] = [30, 60, 90, 120, 150, 180, 240, 300];
+/// The overflow bucket's upper bound (what [`NOTE_HORIZON`] was before the session buckets).
+const OVERFLOW_BOUND: i64 = 600;
+/// Upper bounds of the buckets of notes written after a session (a psychiatrist reads the
+/// chart, sees the patient for fifty minutes, then writes): kept apart so that a snapshot of
+/// the first buckets still reads.
+const SESSION_BOUNDS: [i64; 5] = [1_200, 1_800, 2_700, 3_600, 5_400];
 /// A write later than this after the first look is not that look's note.
-pub const NOTE_HORIZON: i64 = 600;
+pub const NOTE_HORIZON: i64 = 5_400;
 /// Each new note fades the older ones by this factor (a memory of about 200 notes).
 const NOTE_FADE: f32 = 0.995;
 
@@ -172,6 +178,8 @@ const NOTE_FADE: f32 = 0.995;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct NoteDelays {
     counts: [f32; NOTE_BOUNDS.len() + 1],
+    #[serde(default)]
+    sessions: [f32; SESSION_BOUNDS.len()],
 }
 
 impl NoteDelays {
@@ -180,31 +188,45 @@ impl NoteDelays {
         if !(0..=NOTE_HORIZON).contains(&seconds) {
             return;
         }
-        for c in &mut self.counts {
+        for c in self.counts.iter_mut().chain(&mut self.sessions) {
             *c *= NOTE_FADE;
         }
-        let bucket = NOTE_BOUNDS
-            .iter()
-            .position(|&b| seconds <= b)
-            .unwrap_or(NOTE_BOUNDS.len());
-        self.counts[bucket] += 1.0;
+        let bucket = Self::bounds()
+            .position(|b| seconds <= b)
+            .unwrap_or(NOTE_BOUNDS.len() + SESSION_BOUNDS.len());
+        match self.counts.get_mut(bucket) {
+            Some(c) => *c += 1.0,
+            None => {
+                if let Some(c) = self.sessions.get_mut(bucket - self.counts.len()) {
+                    *c += 1.0;
+                }
+            }
+        }
+    }
+
+    /// Every bucket's upper bound, in order.
+    fn bounds() -> impl Iterator<Item = i64> {
+        NOTE_BOUNDS
+            .into_iter()
+            .chain([OVERFLOW_BOUND])
+            .chain(SESSION_BOUNDS)
     }
 
     /// The delay (a bucket's upper bound, seconds) within which the share `q` of the notes came;
-    /// the last bound when more came later; `None` before `evidence` notes.
+    /// `None` before `evidence` notes.
     pub fn quantile(&self, q: f32, evidence: f32) -> Option<i64> {
-        let total: f32 = self.counts.iter().sum();
+        let total: f32 = self.counts.iter().chain(&self.sessions).sum();
         if total < evidence {
             return None;
         }
         let mut seen = 0.0;
-        for (c, bound) in self.counts.iter().zip(NOTE_BOUNDS) {
+        for (c, bound) in self.counts.iter().chain(&self.sessions).zip(Self::bounds()) {
             seen += c;
             if seen >= q * total {
                 return Some(bound);
             }
         }
-        NOTE_BOUNDS.last().copied()
+        Some(NOTE_HORIZON)
     }
 }
 
@@ -368,11 +390,39 @@ mod tests {
         assert_eq!(notes.quantile(0.5, 20.0), Some(60));
         assert_eq!(notes.quantile(0.9, 20.0), Some(120));
         assert_eq!(notes.quantile(1.0, 20.0), Some(180));
-        // Later than the horizon is no note of that look; later than the last bound caps.
+        // Later than the horizon is no note of that look.
         notes.learn(NOTE_HORIZON + 1);
+        assert_eq!(notes.quantile(1.0, 20.0), Some(180));
+        // A therapist's notes, written after the session: most come 40-50 minutes on.
         for _ in 0..500 {
-            notes.learn(500);
+            notes.learn(2_900);
         }
-        assert_eq!(notes.quantile(0.9, 20.0), Some(300));
+        assert_eq!(notes.quantile(0.5, 20.0), Some(3_600));
+        assert_eq!(notes.quantile(0.9, 20.0), Some(3_600));
+        // The first look's own notes are still there, faded.
+        assert!(notes.quantile(0.01, 20.0).is_some_and(|d| d <= 180));
+    }
+
+    #[test]
+    fn note_delays_of_an_older_snapshot_read_without_the_session_buckets() {
+        let mut notes = NoteDelays::default();
+        for _ in 0..10 {
+            notes.learn(100);
+        }
+        // As the model before the session buckets wrote it: the nine counts alone.
+        #[derive(Serialize)]
+        struct Before {
+            counts: [f32; 9],
+        }
+        let mut bytes = Vec::new();
+        ciborium::into_writer(
+            &Before {
+                counts: notes.counts,
+            },
+            &mut bytes,
+        )
+        .expect("written");
+        let read: NoteDelays = ciborium::from_reader(bytes.as_slice()).expect("read");
+        assert_eq!(read, notes);
     }
 }

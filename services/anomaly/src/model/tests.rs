@@ -2661,6 +2661,132 @@ fn a_physician_who_documents_late_gets_as_long_to_document() {
     assert_eq!(matured[0].event.id, restricted.id);
 }
 
+/// The session of therapist `p0` of "Psychology" with `patient` at `start`: she reads the
+/// chart (the demographics, then the restricted notes), sees the patient for fifty minutes,
+/// then writes the session's note.
+fn therapy_session(patient: &str, start: i64) -> [AccessEvent; 3] {
+    let mut notes = staff_event(
+        "p0",
+        "Psychology",
+        start + 30,
+        Some(patient),
+        AccessAction::Read,
+    );
+    notes.confidentiality = Some("R".into());
+    notes.resource_type = Some("DocumentReference".into());
+    let mut note = notes.clone();
+    note.id = Uuid::new_v4();
+    note.action = AccessAction::Create;
+    note.time = at(start + 3_000);
+    [
+        staff_event("p0", "Psychology", start, Some(patient), AccessAction::Read),
+        notes,
+        note,
+    ]
+}
+
+/// The test hospital at threshold 0.7 (as [`hospital_with_a_clinic`]), with a therapist `p0`
+/// who saw four new patients on its second day (her looks waited, and alerted before the
+/// model knew when her notes come), and a colleague `p1` who has not.
+fn hospital_with_a_therapist() -> Detector {
+    let mut events = hospital_events();
+    for k in 0..4 {
+        let start = DAY + 9 * 3600 + k * 3600;
+        events.extend(therapy_session(&format!("Patient/therapy-{k}"), start));
+    }
+    events.push(staff_event(
+        "p1",
+        "Psychology",
+        12 * 3600,
+        Some("Patient/a1"),
+        AccessAction::Read,
+    ));
+    events.sort_by_key(|e| e.time);
+    let mut detector = Detector::with_config(0.7, uncalibrated().config);
+    for e in &events {
+        detector.score(e);
+    }
+    // Her first sessions' alerts, read by security.
+    detector.take_matured();
+    detector
+}
+
+#[test]
+fn a_therapist_who_documents_after_her_sessions_gets_as_long_and_her_snoop_still_alerts() {
+    let therapy = hospital_with_a_therapist();
+    let t = day4(9);
+    let [look, notes, note] = therapy_session("Patient/new", t);
+
+    // Her next patient: neither look alerts; her patient of yesterday opened meanwhile (the
+    // next session's chart) does not end the wait, and the note fifty minutes on explains it.
+    let mut d = therapy.clone();
+    for e in [&look, &notes] {
+        let s = d.score(e);
+        assert!(!s.alert && s.score >= 0.7 * 0.99, "{s:?}");
+    }
+    assert_eq!(d.waiting(), 2, "the looks wait for the session's note");
+    let yesterdays = staff_event(
+        "p0",
+        "Psychology",
+        t + 1_800,
+        Some("Patient/therapy-1"),
+        AccessAction::Read,
+    );
+    assert!(!d.score(&yesterdays).alert);
+    assert!(d.take_matured().is_empty(), "the next chart ended the wait");
+    d.score(&note);
+    assert!(nothing_raised_by(&mut d, t + 2 * 3600));
+    assert_eq!(d.waiting(), 0);
+
+    // No note: raised when nine of her notes in ten would have come, saying so.
+    let raised_at = |d: &mut Detector, look: &AccessEvent, at: i64| {
+        ordinary_read_at(d, at);
+        let mut matured = d.take_matured();
+        assert_eq!(matured.len(), 1, "{matured:?}");
+        let late = matured.remove(0);
+        assert_eq!(late.event.id, look.id);
+        assert!(late.scored.alert, "{late:?}");
+        late
+    };
+    let mut d = therapy.clone();
+    d.score(&look);
+    ordinary_read_at(&mut d, t + 3_000);
+    assert!(
+        d.take_matured().is_empty(),
+        "raised before her usual session"
+    );
+    let late = raised_at(&mut d, &look, t + 3_700);
+    assert_eq!((late.at - look.time).num_seconds(), 3_600);
+    assert!(
+        late.scored
+            .explanation
+            .starts_with("The user documents after her sessions, and documented nothing"),
+        "{late:?}"
+    );
+
+    // Her colleague without the habit: the same look alerts when the grace period is over.
+    let mut d = therapy.clone();
+    let other = staff_event(
+        "p1",
+        "Psychology",
+        t,
+        Some("Patient/new"),
+        AccessAction::Read,
+    );
+    d.score(&other);
+    let late = raised_at(&mut d, &other, t + GRACE + 10);
+    assert!(!late.scored.explanation.contains("sessions"), "{late:?}");
+
+    // A VIP's record: her habit buys no time.
+    let mut d = therapy;
+    let mut vip = look.clone();
+    vip.confidentiality = Some("V".into());
+    let at_once = d.score(&vip);
+    if !at_once.alert {
+        raised_at(&mut d, &vip, t + GRACE + 10);
+    }
+}
+
 #[test]
 fn after_an_alert_a_first_look_still_waits_for_its_note() {
     let clinic = hospital_with_a_clinic();
