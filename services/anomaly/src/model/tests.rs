@@ -626,6 +626,77 @@ fn a_neighbours_dormant_record_at_night_from_home_alerts() {
     assert_eq!(s2.incident, s.incident);
 }
 
+/// Auditor `s0` of the privacy office searching the access trail (`AuditEvent`) of `patient`
+/// at `seconds`.
+fn audit_trail_search(patient: &str, seconds: i64) -> AccessEvent {
+    let mut e = staff_event(
+        "s0",
+        "Privacy Office",
+        seconds,
+        Some(patient),
+        AccessAction::Search,
+    );
+    e.actor.role = "auditor".into();
+    e.resource_type = Some("AuditEvent".into());
+    e.purpose = "HOPERAT".into();
+    e
+}
+
+#[test]
+fn an_auditor_reviewing_a_records_access_trail_is_not_a_look_at_her_record() {
+    // The privacy office reviews the access trails of a dozen patients every morning.
+    let mut events = hospital_events();
+    for day in 0..DAYS {
+        for k in 0..12 {
+            events.push(audit_trail_search(
+                &format!("Patient/watched-{k}"),
+                day * 86_400 + 9 * 3600 + k * 90,
+            ));
+        }
+    }
+    let d = trained_on(events);
+    // A morning's review of patients nobody here touched in days: nothing alerts, nothing
+    // waits.
+    let mut reviewed = d.clone();
+    let review: Vec<Scored> = (0..12)
+        .map(|k| {
+            reviewed.score(&audit_trail_search(
+                &format!("Patient/watched-{k}"),
+                day4(9) + k * 90,
+            ))
+        })
+        .collect();
+    assert!(review.iter().all(|s| !s.alert), "{review:?}");
+    assert_eq!(reviewed.waiting(), 0);
+    // The review makes nobody's record look touched: a nurse's look at one of them an hour
+    // later scores as it would have without it.
+    let nurse = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/watched-3"),
+        AccessAction::Read,
+    );
+    let after_review = reviewed.score(&nurse);
+    let without = d.clone().score(&nurse);
+    assert_eq!(after_review.score, without.score);
+    assert!(after_review.score > 0.5, "{after_review:?}");
+    // The same auditor opening a watched patient's notes is a look like anyone's.
+    let mut d = d;
+    let mut notes = audit_trail_search("Patient/watched-5", day4(9));
+    notes.action = AccessAction::Read;
+    notes.resource_type = Some("DocumentReference".into());
+    let s = d.score(&notes);
+    if !s.alert {
+        ordinary_read_at(&mut d, day4(9) + QUIET_LOOK_WAIT + 60);
+        let raised = d.take_matured();
+        assert!(
+            raised.iter().any(|m| m.event.id == notes.id),
+            "{s:?} {raised:?}"
+        );
+    }
+}
+
 #[test]
 fn a_patient_reading_her_own_record_does_not_make_it_look_cared_for() {
     let (hospital, _) = hospital();
