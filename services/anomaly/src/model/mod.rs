@@ -2648,9 +2648,9 @@ impl Detector {
                 (waiting.contributions, waiting.reasons) = describe(&alone, &context);
             }
             let reason = match wait {
-                Wait::Grace => session.map(session_reason),
-                Wait::QuietLook if consented_look => Some(consented_look_reason(look_wait)),
-                Wait::QuietLook => Some(quiet_look_reason(look_wait)),
+                Wait::Grace => session.map(|wait| within(SESSION_REASON, wait)),
+                Wait::QuietLook if consented_look => Some(within(CONSENTED_LOOK_REASON, look_wait)),
+                Wait::QuietLook => Some(within(QUIET_LOOK_REASON, look_wait)),
                 Wait::ConsultNote if off_care_team => Some(OFF_CARE_TEAM_REASON.to_string()),
                 Wait::ConsultNote if misuse_note => Some(MISUSE_NOTE_REASON.to_string()),
                 Wait::ConsultNote if explanation.why == Why::Nothing => {
@@ -2662,7 +2662,7 @@ impl Detector {
                 Wait::ConsultNote if employee => Some(STAFF_CONSULT_NOTE_REASON.to_string()),
                 Wait::ConsultNote => Some(CONSULT_NOTE_REASON.to_string()),
                 Wait::OwnNote => Some(VIP_OWN_NOTE_REASON.to_string()),
-                Wait::Refused => Some(refused_reason(look_wait)),
+                Wait::Refused => Some(within(REFUSED_REASON, look_wait)),
                 Wait::Guess => Some(GUESS_REASON.to_string()),
                 Wait::LoneGlass => Some(lone_glass_reason(
                     lone_glass_wait.map_or(0, |(_, _, before)| before) + 1,
@@ -3093,40 +3093,26 @@ fn lone_glass_reason(n: usize) -> String {
     )
 }
 
-/// The reason a look that only the patient's consent explained alerts with, when no care came
-/// within `wait` seconds.
-fn consented_look_reason(wait: i64) -> String {
-    format!(
-        "opened on nothing but the patient's consent to share her record, a record nobody here had touched for days, and neither a note nor anyone else's care followed within {} minutes",
-        wait / 60
-    )
+/// A waiting alert's reason: what did not come, and within how long (`wait`, seconds).
+fn within(what: &str, wait: i64) -> String {
+    format!("{what} within {} minutes", wait / 60)
 }
 
-/// The reason a quiet look alerts with, having waited `wait` seconds.
-fn quiet_look_reason(wait: i64) -> String {
-    format!(
-        "nobody else touched this record and the user documented nothing for the patient within {} minutes",
-        wait / 60
-    )
-}
+/// The reason a look that only the patient's consent explained alerts with, when no care came.
+const CONSENTED_LOOK_REASON: &str =
+    "opened on nothing but the patient's consent to share her record, a record nobody here had touched for days, and neither a note nor anyone else's care followed";
+/// The reason a quiet look alerts with.
+const QUIET_LOOK_REASON: &str =
+    "nobody else touched this record and the user documented nothing for the patient";
 
-/// The reason a refused look that no note of the user followed within `wait` seconds alerts
-/// with.
-fn refused_reason(wait: i64) -> String {
-    format!(
-        "refused this patient's record, and the user documented nothing for her within {} minutes",
-        wait / 60
-    )
-}
+/// The reason a refused look that no note of the user followed alerts with.
+const REFUSED_REASON: &str =
+    "refused this patient's record, and the user documented nothing for her";
 
-/// The reason a first look of a user who documents after her sessions alerts with, having
-/// waited `wait` seconds ([`Detector::session_wait`]).
-fn session_reason(wait: i64) -> String {
-    format!(
-        "the user documents after her sessions, and documented nothing for the patient within {} minutes",
-        wait / 60
-    )
-}
+/// The reason a first look of a user who documents after her sessions alerts with
+/// ([`Detector::session_wait`]).
+const SESSION_REASON: &str =
+    "the user documents after her sessions, and documented nothing for the patient";
 
 /// The reason a staff member's record opened on a guessed consult alerts with.
 const STAFF_CONSULT_NOTE_REASON: &str =

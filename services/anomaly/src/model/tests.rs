@@ -2637,12 +2637,25 @@ fn in_a_log_without_departments_another_practitioners_care_does_not_explain_a_lo
     assert!(another_practitioners_look(false) > 0.9);
 }
 
-/// The test hospital scored at a threshold (0.7) at which a first look at a record nobody
-/// touched alerts, resting only on the missing explanation (it waits for a note), and clinic
-/// physicians `o0` (who has seen six new patients a day for three days, writing each one's note
-/// 130 s after opening her chart) and `o1` (who has not).
-fn hospital_with_a_clinic() -> Detector {
+/// The test hospital with `extra` events, scored at a threshold (0.7) at which a first look at
+/// a record nobody touched alerts, resting only on the missing explanation (it waits for a
+/// note); what its history raised is taken.
+fn hospital_at_0_7_with(extra: Vec<AccessEvent>) -> Detector {
     let mut events = hospital_events();
+    events.extend(extra);
+    events.sort_by_key(|e| e.time);
+    let mut detector = Detector::with_config(0.7, uncalibrated().config);
+    for e in &events {
+        detector.score(e);
+    }
+    detector.take_matured();
+    detector
+}
+
+/// [`hospital_at_0_7_with`] clinic physicians `o0` (who has seen six new patients a day for
+/// three days, writing each one's note 130 s after opening her chart) and `o1` (who has not).
+fn hospital_with_a_clinic() -> Detector {
+    let mut events = Vec::new();
     for day in 0..DAYS {
         for k in 0..6 {
             let patient = format!("Patient/clinic-{day}-{k}");
@@ -2669,12 +2682,7 @@ fn hospital_with_a_clinic() -> Detector {
         Some("Patient/a1"),
         AccessAction::Read,
     ));
-    events.sort_by_key(|e| e.time);
-    let mut detector = Detector::with_config(0.7, uncalibrated().config);
-    for e in &events {
-        detector.score(e);
-    }
-    detector
+    hospital_at_0_7_with(events)
 }
 
 #[test]
@@ -2756,15 +2764,13 @@ fn therapy_session(patient: &str, start: i64) -> [AccessEvent; 3] {
     ]
 }
 
-/// The test hospital at threshold 0.7 (as [`hospital_with_a_clinic`]), with a therapist `p0`
-/// who saw four new patients on its second day (her looks waited, and alerted before the
-/// model knew when her notes come), and a colleague `p1` who has not.
+/// [`hospital_at_0_7_with`] a therapist `p0` who saw four new patients on its second day (her
+/// looks waited, and alerted before the model knew when her notes come), and a colleague `p1`
+/// who has not.
 fn hospital_with_a_therapist() -> Detector {
-    let mut events = hospital_events();
-    for k in 0..4 {
-        let start = DAY + 9 * 3600 + k * 3600;
-        events.extend(therapy_session(&format!("Patient/therapy-{k}"), start));
-    }
+    let mut events: Vec<AccessEvent> = (0..4)
+        .flat_map(|k| therapy_session(&format!("Patient/therapy-{k}"), DAY + 9 * 3600 + k * 3600))
+        .collect();
     events.push(staff_event(
         "p1",
         "Psychology",
@@ -2772,14 +2778,7 @@ fn hospital_with_a_therapist() -> Detector {
         Some("Patient/a1"),
         AccessAction::Read,
     ));
-    events.sort_by_key(|e| e.time);
-    let mut detector = Detector::with_config(0.7, uncalibrated().config);
-    for e in &events {
-        detector.score(e);
-    }
-    // Her first sessions' alerts, read by security.
-    detector.take_matured();
-    detector
+    hospital_at_0_7_with(events)
 }
 
 #[test]
