@@ -1044,7 +1044,6 @@ fn is_break_glass(event: &AccessEvent) -> bool {
             .any(|p| event.purpose.eq_ignore_ascii_case(p))
 }
 
-/// 1 for `V`, 0.6 for `R`, 0 otherwise.
 /// Whether the event is the security team reading the ledger's record of who accessed a
 /// patient's data (an auditor's read or search of `AuditEvent`): the privacy office's review
 /// of her record's accesses, not a look at her data (Custodian's auditors read no clinical
@@ -1059,6 +1058,7 @@ fn reads_the_audit_trail(event: &AccessEvent) -> bool {
         && matches!(event.action, AccessAction::Read | AccessAction::Search)
 }
 
+/// 1 for `V`, 0.6 for `R`, 0 otherwise.
 fn sensitivity(event: &AccessEvent) -> f64 {
     match event.confidentiality.as_deref().map(str::trim) {
         Some(c) if c.eq_ignore_ascii_case("V") => 1.0,
