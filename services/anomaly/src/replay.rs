@@ -32,8 +32,8 @@ use uuid::Uuid;
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
     model::{
-        glasses, incidents::MAX_REACH, CareFact, Contribution, Detector, Matured, ModelConfig,
-        Scored, MAX_GRACE, OWN_NOTE_WAIT, QUIET_LOOK_WAIT,
+        glasses, habits::NOTE_HORIZON, incidents::MAX_REACH, CareFact, Contribution, Detector,
+        Matured, ModelConfig, Scored, MAX_GRACE, OWN_NOTE_WAIT, QUIET_LOOK_WAIT,
     },
 };
 
@@ -145,7 +145,8 @@ pub const MAX_HELD: usize = 500_000;
 
 impl LateAlerts {
     /// For a detector: held as long as the longest a late alert can come (its grace period or
-    /// a visit's, [`QUIET_LOOK_WAIT`], [`OWN_NOTE_WAIT`], [`glasses::LONE_AFTER`]) and reach
+    /// a visit's, [`QUIET_LOOK_WAIT`], a session's note [`NOTE_HORIZON`], [`OWN_NOTE_WAIT`],
+    /// [`glasses::LONE_AFTER`]) and reach
     /// back into its incident ([`MAX_REACH`]): the events a late alert takes in are marked as
     /// live ones are.
     pub fn for_detector(detector: &Detector) -> Self {
@@ -158,6 +159,7 @@ impl LateAlerts {
             threshold: detector.threshold(),
             hold: grace
                 .max(QUIET_LOOK_WAIT)
+                .max(NOTE_HORIZON)
                 .max(OWN_NOTE_WAIT)
                 .max(glasses::LONE_AFTER)
                 + MAX_REACH

@@ -2736,8 +2736,12 @@ impl Detector {
                 let at = self.pending.partition_point(|q| q.due <= p.due);
                 self.pending.insert(at, p);
             }
+            // Half an hour each, so mostly in order of arrival; a user who documents after her
+            // sessions waits longer ([`Detector::session_wait`]): kept in order of when they
+            // run out too (the queue is read from its front).
             Wait::QuietLook | Wait::ConsultNote | Wait::Guess | Wait::Refused => {
-                self.looks.push_back(p)
+                let at = self.looks.partition_point(|q| q.due <= p.due);
+                self.looks.insert(at, p);
             }
         }
     }

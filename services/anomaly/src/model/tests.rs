@@ -1901,6 +1901,16 @@ fn a_record_opened_on_nothing_but_her_consent_waits_for_care_like_a_quiet_look()
 
 /// Nurse `n2` of Ward A refused `patient`'s record three times in a minute from `start`.
 fn refused_thrice(d: &mut Detector, patient: &str, start: i64) -> Vec<Scored> {
+    refused_thrice_by(d, ("n2", "Ward A"), patient, start)
+}
+
+/// `user` of `department` refused `patient`'s record three times in a minute from `start`.
+fn refused_thrice_by(
+    d: &mut Detector,
+    (user, department): (&str, &str),
+    patient: &str,
+    start: i64,
+) -> Vec<Scored> {
     [
         AccessAction::Read,
         AccessAction::Search,
@@ -1909,7 +1919,13 @@ fn refused_thrice(d: &mut Detector, patient: &str, start: i64) -> Vec<Scored> {
     .into_iter()
     .enumerate()
     .map(|(k, action)| {
-        let mut e = staff_event("n2", "Ward A", start + 20 * k as i64, Some(patient), action);
+        let mut e = staff_event(
+            user,
+            department,
+            start + 20 * k as i64,
+            Some(patient),
+            action,
+        );
         e.outcome = AccessOutcome::Deny;
         d.score(&e)
     })
@@ -2855,6 +2871,26 @@ fn a_therapist_who_documents_after_her_sessions_gets_as_long_and_her_snoop_still
     if !at_once.alert {
         raised_at(&mut d, &vip, t + GRACE + 10);
     }
+}
+
+#[test]
+fn a_therapists_longer_wait_holds_back_nobody_elses() {
+    let mut d = hospital_with_a_therapist();
+    let t = day4(9);
+    // The therapist refused a patient's record (her wait runs an hour), then a nurse another
+    // (hers, half an hour).
+    refused_thrice_by(&mut d, ("p0", "Psychology"), "Patient/referred", t);
+    let waiting = d.waiting();
+    let nurse: Vec<Uuid> = refused_thrice(&mut d, "Patient/visit", t + 60)
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert!(d.waiting() > waiting, "the nurse's refusals wait");
+    // The nurse's half hour is over: all her refusals are raised, the therapist's still wait.
+    ordinary_read_at(&mut d, t + 60 + QUIET_LOOK_WAIT + 120);
+    let raised: Vec<Uuid> = d.take_matured().iter().map(|m| m.event.id).collect();
+    assert_eq!(raised, nurse, "held behind the therapist's hour");
+    assert!(d.waiting() > 0, "the therapist's refusals still wait");
 }
 
 #[test]
