@@ -146,9 +146,8 @@ pub const MAX_HELD: usize = 500_000;
 impl LateAlerts {
     /// For a detector: held as long as the longest a late alert can come (its grace period or
     /// a visit's, [`QUIET_LOOK_WAIT`], a session's note [`NOTE_HORIZON`], [`OWN_NOTE_WAIT`],
-    /// [`glasses::LONE_AFTER`]) and reach
-    /// back into its incident ([`MAX_REACH`]): the events a late alert takes in are marked as
-    /// live ones are.
+    /// [`glasses::LONE_AFTER`]) and reach back into its incident ([`MAX_REACH`]): the events a
+    /// late alert takes in are marked as live ones are.
     pub fn for_detector(detector: &Detector) -> Self {
         let config = detector.config();
         let grace = config

@@ -123,10 +123,11 @@
 //! VIP's or a colleague's, as long as nine of her notes in ten took (up to
 //! [`habits::NOTE_HORIZON`], 90 min), the next patient's chart not ending it ("the user
 //! documents after her sessions, and documented nothing ..."); her quiet looks and refused
-//! looks wait as long, if longer than their half hour. A person's refused look at one patient's record (nobody else's
-//! refused in the window), alerting for the refusals and a missing explanation only (its other
-//! features under half the threshold), waits [`QUIET_LOOK_WAIT`] for her own note (the consent
-//! not on file at a community nurse's first visit): dropped if she writes for the patient,
+//! looks wait as long, if longer than their half hour. A person's refused look at one
+//! patient's record (nobody else's refused in the window), alerting for the refusals and a
+//! missing explanation only (its other features under half the threshold), waits
+//! [`QUIET_LOOK_WAIT`] for her own note (the consent not on file at a community nurse's first
+//! visit): dropped if she writes for the patient,
 //! raised otherwise ("refused this patient's record, and the user documented nothing ..."); a
 //! refusal of another patient while it waits alerts at once and raises it. A first look
 //! under the threshold (at least [`QUIET_LOOK_SHARE`], 70%, of it) at a record nobody touched lately (dormancy ≥
