@@ -458,6 +458,17 @@ fn hospital_with_consults_and(extra: Vec<AccessEvent>) -> Detector {
     trained_on(events)
 }
 
+/// On each of the test hospital's days, `per_day` events: `event(day, k)` for `k` in
+/// `0..per_day`.
+fn every_day(
+    per_day: i64,
+    event: impl Fn(i64, i64) -> AccessEvent,
+) -> impl Iterator<Item = AccessEvent> {
+    (0..DAYS)
+        .flat_map(move |day| (0..per_day).map(move |k| (day, k)))
+        .map(move |(day, k)| event(day, k))
+}
+
 fn day4(hours: i64) -> i64 {
     DAYS * 86_400 + hours * 3600
 }
@@ -646,14 +657,12 @@ fn audit_trail_search(patient: &str, seconds: i64) -> AccessEvent {
 fn an_auditor_reviewing_a_records_access_trail_is_not_a_look_at_her_record() {
     // The privacy office reviews the access trails of a dozen patients every morning.
     let mut events = hospital_events();
-    for day in 0..DAYS {
-        for k in 0..12 {
-            events.push(audit_trail_search(
-                &format!("Patient/watched-{k}"),
-                day * 86_400 + 9 * 3600 + k * 90,
-            ));
-        }
-    }
+    events.extend(every_day(12, |day, k| {
+        audit_trail_search(
+            &format!("Patient/watched-{k}"),
+            day * 86_400 + 9 * 3600 + k * 90,
+        )
+    }));
     let d = trained_on(events);
     // A morning's review of patients nobody here touched in days: nothing alerts, nothing
     // waits.
@@ -3291,17 +3300,23 @@ fn admit_new_patient(d: &mut Detector) {
     ));
 }
 
-#[test]
-fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_consults_have_one() {
-    let mut d = hospital_with_consults();
-    admit_new_patient(&mut d);
-    let look = staff_event(
+/// Cardiologist `c0` opening the record of the patient [`admit_new_patient`] admitted, on the
+/// fourth day at 10:00.
+fn cardiologists_look_at_the_new_patient() -> AccessEvent {
+    staff_event(
         "c0",
         "Cardiology",
         day4(10),
         Some("Patient/new"),
         AccessAction::Read,
-    );
+    )
+}
+
+#[test]
+fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_consults_have_one() {
+    let mut d = hospital_with_consults();
+    admit_new_patient(&mut d);
+    let look = cardiologists_look_at_the_new_patient();
     let mut ward_cares = d.clone();
     // The cardiologist's consults always had their note: this one has neither a note nor
     // anyone's care within half an hour.
@@ -3341,13 +3356,7 @@ fn an_unconfirmed_consult_says_nothing_where_that_departments_consults_of_that_w
         d.learn_guess(0, 0, cache::pair(cardiology, ward_b), k % 4 == 0);
     }
     assert!(d.unconfirmed_guess_alerts(hash_str("c0"), cardiology));
-    let look = staff_event(
-        "c0",
-        "Cardiology",
-        day4(10),
-        Some("Patient/new"),
-        AccessAction::Read,
-    );
+    let look = cardiologists_look_at_the_new_patient();
     quiet_until(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
 }
 
@@ -3405,17 +3414,15 @@ fn where_guessed_looks_are_seldom_followed_by_care_an_unconfirmed_one_says_nothi
     // A pharmacist reviews six of Ward B's patients every evening, after the ward's day, and
     // never writes: her reviews look like consults nobody follows up.
     let mut events = hospital_events();
-    for day in 0..DAYS {
-        for k in 0..6 {
-            events.push(staff_event(
-                "p0",
-                "Pharmacy",
-                day * 86_400 + 18 * 3600 + k * 2400,
-                Some(&format!("Patient/b{}", (k * 3 + day) % 20)),
-                AccessAction::Read,
-            ));
-        }
-    }
+    events.extend(every_day(6, |day, k| {
+        staff_event(
+            "p0",
+            "Pharmacy",
+            day * 86_400 + 18 * 3600 + k * 2400,
+            Some(&format!("Patient/b{}", (k * 3 + day) % 20)),
+            AccessAction::Read,
+        )
+    }));
     events.sort_by_key(|e| e.time);
     let mut d = uncalibrated();
     for e in &events {
