@@ -10,7 +10,7 @@
 //! | a care fact (`learn_relationship`) names `a`, or `d`, for `p` and covers `t` | 1.0 / 0.9 |
 //! | `a` touched `p` before, and that relationship is confirmed (it was explained itself, or a write) | 1.0 (within 180 days) |
 //! | `a` touched `p` before on another day, unconfirmed | `0.7 · (1 − dormancy)` |
-//! | someone of `d` wrote data for `p` (created an encounter, an observation) in the last 3 days / 30 days | 1.0 / `1 − dormancy` |
+//! | someone of `d` wrote data for `p` (created an encounter, an observation) in `d`'s last 3 working days / 30 days | 1.0 / `1 − dormancy` |
 //! | someone of `d` (the ward proxy) touched `p` in the last 3 days / 14 days | 0.9 / `0.6 · (1 − dormancy)` |
 //! | consult: a department `y` touched `p` in the last 3 days, and `d` habitually reads patients `y` has just touched (co-access share `s`) | `0.85 · min(1, 4s)` |
 //! | covering: `a` read 3+ patients of the same department `y` in the last 2 hours, and `p` is one of `y`'s | 0.75 |
@@ -22,6 +22,17 @@
 //! Dormancy (nobody else touched the patient for 1 → 7 days) is what turns an old explanation
 //! into none: the department's patient of last week, nobody caring for her since, is a past
 //! episode, not today's care (a neighbour snooped on in the emergency department).
+//!
+//! Dormancy and the department's note count days on the actor's department's clock
+//! ([`OpenDays`]): a day it did not work at all (a practice's weekend, a bank holiday) ages
+//! nothing for it. The family practice that ordered a test on Thursday reads its result on the
+//! Tuesday after Easter as the next working day's care, not as a record left alone for five
+//! days; what others touched just before it closed (the hospital's letter, the laboratory's
+//! result) is its backlog, as fresh as yesterday's, while a record untouched for weeks is as
+//! dormant as ever. An emergency department works every day: its clock is the calendar. Its
+//! members' reads keep their three calendar days: a desk idle for a day (a registration desk's
+//! quiet Saturday) must not make its patient of four days ago today's (measured on the
+//! independent hospitals: that lost an incident and found nothing).
 //!
 //! A relationship created by an access nothing explained is *provisional*: it explains nothing
 //! within the same day (so a snooper's second and third read of the VIP stay unexplained), and
@@ -79,6 +90,93 @@ pub struct CareFact {
     pub start: DateTime<Utc>,
     #[serde(default)]
     pub end: Option<DateTime<Utc>>,
+}
+
+/// The days a department worked (any member's event), over the last [`OPEN_DAYS_KEPT`]: what
+/// ages a record for it ([`Relations::explain_on`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OpenDays {
+    /// The first day seen (day number); none: nothing known, every day counts.
+    first: Option<i64>,
+    /// The latest day seen, and bit `i` set when day `last − i` was worked.
+    last: i64,
+    open: u64,
+}
+
+/// Days a department's calendar remembers; older days count as worked.
+pub const OPEN_DAYS_KEPT: i64 = 64;
+
+impl OpenDays {
+    /// A calendar that counts every day (no department, or none known).
+    pub const EVERY_DAY: OpenDays = OpenDays {
+        first: None,
+        last: 0,
+        open: 0,
+    };
+
+    /// A member worked at `t`.
+    pub fn see(&mut self, t: i64) {
+        let day = t.div_euclid(DAY);
+        match self.first {
+            None => {
+                *self = OpenDays {
+                    first: Some(day),
+                    last: day,
+                    open: 1,
+                }
+            }
+            Some(_) if day > self.last => {
+                let shift = day - self.last;
+                self.open = if shift >= OPEN_DAYS_KEPT {
+                    0
+                } else {
+                    self.open << shift
+                };
+                self.open |= 1;
+                self.last = day;
+            }
+            Some(_) if self.last - day < OPEN_DAYS_KEPT => self.open |= 1 << (self.last - day),
+            Some(_) => {}
+        }
+    }
+
+    /// Whole days strictly between the days of `from` and `to` on which the department did not
+    /// work: the days since its latest event, and the days it had none, within the last
+    /// [`OPEN_DAYS_KEPT`] (days before it was first seen count as worked).
+    pub fn closed_between(&self, from: i64, to: i64) -> i64 {
+        let Some(first) = self.first else {
+            return 0;
+        };
+        let end = to.div_euclid(DAY);
+        let start = (from.div_euclid(DAY) + 1)
+            .max(first)
+            .max(self.last - (OPEN_DAYS_KEPT - 1));
+        if start >= end {
+            return 0;
+        }
+        // Days after the latest one seen: nobody worked (the event at `to` is a member's).
+        let after = end - start.max(self.last + 1);
+        let known_end = end.min(self.last + 1);
+        let known = if start < known_end {
+            // Bits of days start..known_end: positions last − (known_end − 1) ..= last − start.
+            let (low, high) = (self.last - (known_end - 1), self.last - start);
+            let width = high - low + 1;
+            let mask = if width >= 64 {
+                u64::MAX
+            } else {
+                ((1u64 << width) - 1) << low
+            };
+            width - i64::from((self.open & mask).count_ones())
+        } else {
+            0
+        };
+        after.max(0) + known
+    }
+
+    /// Time from `from` to `to` on the department's clock: less its closed days.
+    pub fn elapsed(&self, from: i64, to: i64) -> i64 {
+        to - from - DAY * self.closed_between(from, to)
+    }
 }
 
 /// Why an access is legitimate, as far as the model can tell.
@@ -276,6 +374,17 @@ impl Relations {
     /// What explains `access`; `mature` says whether the stream has run long enough for a
     /// patient never seen to mean a dormant record rather than a model that just started.
     pub fn explain(&self, access: Access, research: bool, mature: bool) -> Explanation {
+        self.explain_on(access, research, mature, &OpenDays::EVERY_DAY)
+    }
+
+    /// [`Relations::explain`] with days counted on the department's clock (`calendar`).
+    pub fn explain_on(
+        &self,
+        access: Access,
+        research: bool,
+        mature: bool,
+        calendar: &OpenDays,
+    ) -> Explanation {
         let Access {
             actor,
             person,
@@ -307,7 +416,7 @@ impl Relations {
                     Some(p.last)
                 };
                 e.dormant = match by_others {
-                    Some(last) => clamp01(((t - last) as f64 / DAY as f64 - 1.0) / 6.0),
+                    Some(last) => dormancy(calendar.elapsed(last, t)),
                     None if mature => 1.0,
                     None => 0.0,
                 };
@@ -340,7 +449,7 @@ impl Relations {
         if let Some(d) = self.depts.peek(pair(dept, patient)) {
             let past = 1.0 - e.dormant;
             if let Some(w) = d.last_write {
-                if t - w <= 3 * DAY {
+                if calendar.elapsed(w, t) <= 3 * DAY {
                     e.offer(1.0, Why::DepartmentWrote);
                 } else if t - w <= 30 * DAY {
                     e.offer(past, Why::DepartmentWrote);
@@ -479,6 +588,12 @@ impl Relations {
         }
         recent
     }
+}
+
+/// How dormant a record is whom nobody else touched for `elapsed` seconds: 0 within a day, 1
+/// after a week.
+fn dormancy(elapsed: i64) -> f64 {
+    clamp01((elapsed as f64 / DAY as f64 - 1.0) / 6.0)
 }
 
 fn clamp01(x: f64) -> f64 {
@@ -625,6 +740,116 @@ mod tests {
         );
         let active = r.explain(access(B, WARD, Q, 10 * DAY), false, true);
         assert_eq!((active.why, active.strength), (Why::DepartmentWrote, 1.0));
+    }
+
+    /// A calendar of a department that worked on `days` (day numbers), at 09:00.
+    fn worked_on(days: impl IntoIterator<Item = i64>) -> OpenDays {
+        let mut calendar = OpenDays::default();
+        for day in days {
+            calendar.see(day * DAY + 9 * HOUR);
+        }
+        calendar
+    }
+
+    #[test]
+    fn a_department_closed_for_days_counts_only_the_days_it_worked() {
+        // A practice that works Monday to Thursday (days 0-3), closed Friday to Monday.
+        let practice = worked_on(0..4);
+        let (thursday, tuesday) = (3 * DAY + 10 * HOUR, 8 * DAY + 9 * HOUR);
+        assert_eq!(practice.closed_between(thursday, tuesday), 4);
+        assert_eq!(
+            practice.elapsed(thursday, tuesday),
+            tuesday - thursday - 4 * DAY
+        );
+        // A day it worked in between counts: the Saturday surgery.
+        let saturday_surgery = worked_on([0, 1, 2, 3, 5]);
+        assert_eq!(saturday_surgery.closed_between(thursday, tuesday), 3);
+        // Out of order, a late event of an earlier day still marks it worked.
+        let mut late = worked_on([0, 1, 3]);
+        late.see(2 * DAY + 23 * HOUR);
+        assert_eq!(late, worked_on(0..4));
+        // Every day worked, or no calendar: the calendar's days.
+        assert_eq!(
+            worked_on(0..9).elapsed(thursday, tuesday),
+            tuesday - thursday
+        );
+        assert_eq!(
+            OpenDays::EVERY_DAY.elapsed(thursday, tuesday),
+            tuesday - thursday
+        );
+        // Days before the department was first seen, or beyond what it remembers, count as
+        // worked: a department new to the stream is no proof that nobody worked.
+        let new = worked_on([7]);
+        assert_eq!(new.closed_between(0, tuesday), 0);
+        let long_ago = worked_on([0, 200]);
+        assert_eq!(
+            long_ago.closed_between(0, 201 * DAY),
+            OPEN_DAYS_KEPT - 1,
+            "only the remembered days, less the one it worked"
+        );
+    }
+
+    #[test]
+    fn the_practices_order_read_after_a_holiday_is_todays_care_the_wards_is_not() {
+        // The practice orders a test on Thursday; nobody touches the patient again (the
+        // result came in that afternoon: the lab system's write, its own department).
+        let mut r = Relations::new(RelationLimits::default());
+        const PRACTICE: u64 = 25;
+        const LAB: u64 = 26;
+        const LAB_SYSTEM: u64 = 14;
+        let thursday = 3 * DAY + 10 * HOUR;
+        r.learn(
+            access(A, PRACTICE, P, thursday),
+            Learn::Write,
+            true,
+            false,
+            false,
+        );
+        r.learn(
+            access(LAB_SYSTEM, LAB, P, thursday + 4 * HOUR),
+            Learn::Write,
+            true,
+            false,
+            false,
+        );
+        r.learn(
+            access(A, WARD, Q, thursday),
+            Learn::Write,
+            true,
+            false,
+            false,
+        );
+        r.learn(
+            access(LAB_SYSTEM, LAB, Q, thursday + 4 * HOUR),
+            Learn::Write,
+            true,
+            false,
+            false,
+        );
+        // The Tuesday after Easter, a colleague of the practice reads the result: on the
+        // practice's clock (closed Friday to Monday) it is the next working day.
+        let tuesday = 8 * DAY + 9 * HOUR;
+        let practice = worked_on(0..4);
+        let read = r.explain_on(access(B, PRACTICE, P, tuesday), false, true, &practice);
+        assert_eq!((read.why, read.strength), (Why::DepartmentWrote, 1.0));
+        assert_eq!(read.dormant, 0.0);
+        // A week of the practice's work later, its note has aged as the ward's.
+        let later = r.explain_on(
+            access(B, PRACTICE, P, tuesday + 5 * DAY),
+            false,
+            true,
+            &worked_on((0..4).chain(8..14)),
+        );
+        assert!(later.strength < 0.4, "{later:?}");
+        // The ward worked every day: its patient of five days ago, untouched since, is a
+        // past episode as before.
+        let ward = worked_on(0..9);
+        let stale = r.explain_on(access(B, WARD, Q, tuesday), false, true, &ward);
+        assert!(stale.dormant > 0.6 && stale.strength < 0.4, "{stale:?}");
+        assert_eq!(
+            stale.strength,
+            r.explain(access(B, WARD, Q, tuesday), false, true).strength
+        );
     }
 
     #[test]

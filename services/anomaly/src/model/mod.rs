@@ -256,7 +256,7 @@ use baselines::{
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
 use ensemble::{Calibrator, Feature, Values};
-use explanations::{Access, Explanation, Learn, RelationLimits, Relations, Why};
+use explanations::{Access, Explanation, Learn, OpenDays, RelationLimits, Relations, Why};
 pub use explanations::{CareActor, CareFact, CareVia};
 use glasses::{GlassSessions, LoneGlasses, COMPANY_BEFORE, LONE_AFTER, LONE_HABIT};
 use habits::{
@@ -809,6 +809,9 @@ struct Group {
     /// ([`amendments`]).
     #[serde(default)]
     amendment_run: u16,
+    /// The days its members worked: a department's clock for explanations ([`OpenDays`]).
+    #[serde(default)]
+    calendar: OpenDays,
     /// Whether its members' dormant first looks turn out to be visits prepared
     /// ([`preparations`]).
     #[serde(default)]
@@ -1380,7 +1383,10 @@ impl Detector {
                 patient,
                 time: t,
             };
-            explanation = self.relations.explain(access, research, mature);
+            let calendar = dept.map_or(&OpenDays::EVERY_DAY, |g| &g.calendar);
+            explanation = self
+                .relations
+                .explain_on(access, research, mature, calendar);
             if let Some(other) = explanation.other_department {
                 if actor.patterns.covering(other, t) && explanation.strength < 0.75 {
                     explanation.strength = 0.75;
@@ -2452,6 +2458,7 @@ impl Detector {
                     group
                         .presence
                         .see(keys.actor, &keys.base, suspicious || in_incident);
+                    group.calendar.see(t);
                 }
                 if is_dept && !suspicious && !in_incident {
                     group.baseline.record_source(&keys.base);

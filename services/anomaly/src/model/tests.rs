@@ -2765,6 +2765,95 @@ fn a_physician_who_documents_late_gets_as_long_to_document() {
     assert_eq!(matured[0].event.id, restricted.id);
 }
 
+/// [`hospital_at_0_7_with`] a family practice and a day clinic, each ordering tests for six
+/// patients a day (`Patient/<gp|dc>-<day>-<k>`: a look, then the order), the laboratory's
+/// system writing each result four hours later. The hospital's wards work days 0-7; the day
+/// clinic too; the practice works days 0-2, then closes four days (a bank holiday weekend).
+fn hospital_with_a_practice_closed_over_easter() -> Detector {
+    let mut events = Vec::new();
+    for (dept, staff, prefix, days) in [
+        ("Practice", "g", "gp", 0..3),
+        ("Day Clinic", "d", "dc", 0..8),
+    ] {
+        for day in days {
+            for k in 0..6 {
+                let patient = format!("Patient/{prefix}-{day}-{k}");
+                let start = day * DAY + 9 * 3600 + k * 900;
+                let who = format!("{staff}{}", k % 2);
+                events.push(staff_event(
+                    &who,
+                    dept,
+                    start,
+                    Some(&patient),
+                    AccessAction::Read,
+                ));
+                events.push(staff_event(
+                    &who,
+                    dept,
+                    start + 300,
+                    Some(&patient),
+                    AccessAction::Create,
+                ));
+                let mut result = staff_event(
+                    "lab-system",
+                    "Laboratory",
+                    start + 4 * 3600,
+                    Some(&patient),
+                    AccessAction::Create,
+                );
+                result.actor.role = "service".into();
+                events.push(result);
+            }
+        }
+    }
+    // The wards on the days the stream's three do not cover.
+    for day in DAYS..8 {
+        for n in 0..5 {
+            for k in 0..20 {
+                let p = (n * 7 + k * 3 + day) % 20;
+                events.push(staff_event(
+                    &format!("n{n}"),
+                    "Ward A",
+                    day * DAY + 8 * 3600 + n * 17 + k * 1600,
+                    Some(&format!("Patient/a{p}")),
+                    AccessAction::Read,
+                ));
+            }
+        }
+    }
+    hospital_at_0_7_with(events)
+}
+
+#[test]
+fn the_practices_results_read_after_a_holiday_are_its_care_the_clinics_of_last_week_are_not() {
+    let mut d = hospital_with_a_practice_closed_over_easter();
+    let tuesday = 8 * DAY + 9 * 3600;
+    // The practice's first morning back: a GP reads the result of Thursday's test her
+    // colleague ordered. On the practice's clock it is the next working day.
+    let result = |who: &str, dept: &str, patient: &str, at: i64| {
+        staff_event(who, dept, at, Some(patient), AccessAction::Read)
+    };
+    let gp = d.score(&result("g1", "Practice", "Patient/gp-2-0", tuesday));
+    assert!(!gp.alert && gp.score < 0.1, "{gp:?}");
+    // The day clinic worked every day since: its patient of five days ago, the result long
+    // in, nobody touching her since, is a past episode.
+    let clinic = d.score(&result("d1", "Day Clinic", "Patient/dc-2-0", tuesday + 60));
+    assert!(clinic.score >= gp.score + 0.2, "{clinic:?} {gp:?}");
+    assert!(
+        clinic
+            .explanation
+            .contains("nobody else has touched lately"),
+        "{clinic:?}"
+    );
+    // Nor does the holiday explain a record the practice never had.
+    let stranger = d.score(&result("g1", "Practice", "Patient/dc-2-1", tuesday + 120));
+    assert!(stranger.score >= gp.score + 0.3, "{stranger:?} {gp:?}");
+    assert!(
+        stranger.explanation.contains("no care relationship"),
+        "{stranger:?}"
+    );
+}
+
 /// The session of therapist `p0` of "Psychology" with `patient` at `start`: she reads the
 /// chart (the demographics, then the restricted notes), sees the patient for fifty minutes,
 /// then writes the session's note.
