@@ -791,41 +791,24 @@ mod tests {
 
     #[test]
     fn the_practices_order_read_after_a_holiday_is_todays_care_the_wards_is_not() {
-        // The practice orders a test on Thursday; nobody touches the patient again (the
-        // result came in that afternoon: the lab system's write, its own department).
+        // The practice orders a test on Thursday, the ward another; nobody touches either
+        // patient again after the laboratory system writes the result that afternoon.
         let mut r = Relations::new(RelationLimits::default());
         const PRACTICE: u64 = 25;
         const LAB: u64 = 26;
         const LAB_SYSTEM: u64 = 14;
         let thursday = 3 * DAY + 10 * HOUR;
-        r.learn(
-            access(A, PRACTICE, P, thursday),
-            Learn::Write,
-            true,
-            false,
-            false,
-        );
-        r.learn(
-            access(LAB_SYSTEM, LAB, P, thursday + 4 * HOUR),
-            Learn::Write,
-            true,
-            false,
-            false,
-        );
-        r.learn(
-            access(A, WARD, Q, thursday),
-            Learn::Write,
-            true,
-            false,
-            false,
-        );
-        r.learn(
-            access(LAB_SYSTEM, LAB, Q, thursday + 4 * HOUR),
-            Learn::Write,
-            true,
-            false,
-            false,
-        );
+        for (patient, dept) in [(P, PRACTICE), (Q, WARD)] {
+            let result = access(LAB_SYSTEM, LAB, patient, thursday + 4 * HOUR);
+            r.learn(
+                access(A, dept, patient, thursday),
+                Learn::Write,
+                true,
+                false,
+                false,
+            );
+            r.learn(result, Learn::Write, true, false, false);
+        }
         // The Tuesday after Easter, a colleague of the practice reads the result: on the
         // practice's clock (closed Friday to Monday) it is the next working day.
         let tuesday = 8 * DAY + 9 * HOUR;

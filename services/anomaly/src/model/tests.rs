@@ -2767,8 +2767,8 @@ fn a_physician_who_documents_late_gets_as_long_to_document() {
 
 /// [`hospital_at_0_7_with`] a family practice and a day clinic, each ordering tests for six
 /// patients a day (`Patient/<gp|dc>-<day>-<k>`: a look, then the order), the laboratory's
-/// system writing each result four hours later. The hospital's wards work days 0-7; the day
-/// clinic too; the practice works days 0-2, then closes four days (a bank holiday weekend).
+/// system writing each result four hours later. Ward A and the day clinic work days 0-7; the
+/// practice works days 0-2, then closes four days (a bank holiday weekend).
 fn hospital_with_a_practice_closed_over_easter() -> Detector {
     let mut events = Vec::new();
     for (dept, staff, prefix, days) in [
@@ -2806,7 +2806,7 @@ fn hospital_with_a_practice_closed_over_easter() -> Detector {
             }
         }
     }
-    // The wards on the days the stream's three do not cover.
+    // Ward A on the days the hospital's three do not cover.
     for day in DAYS..8 {
         for n in 0..5 {
             for k in 0..20 {
