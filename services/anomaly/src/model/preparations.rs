@@ -11,11 +11,11 @@
 //!
 //! So an actor's dormant, unexplained first looks at ordinary records (a consent to share the
 //! record explains nothing here: it is lawful, not care) are remembered for [`HORIZON`]; her
-//! note for the patient after [`SOON`] (earlier, the visit's own note: the grace periods'
-//! business) counts the look as prepared, the horizon passing without one as not. Where her
+//! note for the patient after [`SOON`] (earlier, the visit's or the session's own note: the
+//! grace periods' and the session wait's business) counts the look as prepared, the horizon passing without one as not. Where her
 //! looks are prepared as a rule ([`Preparations::factor`]: from half of them, fully at nine in
 //! ten, once [`SAMPLES`] are known; before, what she lacks of them counts as her
-//! department's share, or as looks not prepared), such a look is explained as preparation. A
+//! department's share, or as half prepared), such a look is explained as preparation. A
 //! snooper's looks are never followed by her care, so she never has the habit; a preparer's
 //! look that no note follows counts against hers. Very restricted records and colleagues' are
 //! never explained this way.
@@ -36,16 +36,26 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
+use super::habits::NOTE_HORIZON;
+
 /// How long a look waits for the actor's note for the patient.
 pub const HORIZON: i64 = 24 * 3600;
-/// A note this soon after the look is the visit's own, not a prepared one's.
-pub const SOON: i64 = 30 * 60;
+/// A note this soon after the look is the visit's own, not a prepared one's: up to the note
+/// habit's horizon ([`NOTE_HORIZON`]), a session's (the therapist who writes after her
+/// fifty-minute session waits for it, [`super::Detector`]'s session wait). At half an hour,
+/// her session notes counted as preparations, and with what a newcomer lacks of [`SAMPLES`]
+/// counted as half prepared, four sessions made her look at an unrelated dormant record
+/// explained enough to neither alert nor wait.
+pub const SOON: i64 = NOTE_HORIZON;
 /// Outcomes known (faded: about ten looks) before the habit counts.
 pub const SAMPLES: f32 = 8.0;
 /// What one outcome weighs the next time (about 30 outcomes' memory).
 const FADE: f32 = 0.97;
 /// Looks remembered per actor at most (a clinic's lists of a day and an evening; 16 bytes each).
 const REMEMBERED: usize = 48;
+/// The share of her looks prepared counted for each of the [`SAMPLES`] she lacks, where her
+/// department has no habit to lend: unknown either way.
+const UNKNOWN_SHARE: f32 = 0.5;
 /// The strength of the explanation at the full habit: as a consult guessed.
 pub const STRENGTH: f64 = 0.75;
 
@@ -125,16 +135,20 @@ impl Preparations {
 
     /// How far the actor's looks are preparations as a rule: 0 under half of them, 1 from nine
     /// in ten. Until [`SAMPLES`] are known, what she lacks is her department's `share` where it
-    /// has one ([`DepartmentPreparations::share`]), otherwise looks not prepared: a first
-    /// clinic's six prepared looks count about half the habit (a cardiologist's evening before
-    /// her second clinic raised 31 false alerts on an independent hospital), a snooper's none.
+    /// has one ([`DepartmentPreparations::share`]), otherwise half prepared (unknown either
+    /// way): a first clinic's six prepared looks count most of the habit, a first theatre
+    /// day's five over half of it (a surgeon who reads his week's list at six in the morning
+    /// and sees each patient that afternoon), one prepared look a sixth, a snooper's none
+    /// (her looks are never followed by her note, and no look proves nothing). Measured: with
+    /// what she lacks counted as not prepared, a surgeon's second theatre day a week on raised
+    /// his morning's list again (the independent hospitals: 20-60 false alerts a surgeon).
     pub fn factor(&self, department: Option<f32>) -> f64 {
         let known = self.prepared + self.unprepared;
         let share = if known >= SAMPLES {
             self.prepared / known
         } else {
-            // What she lacks counts as her department's share, or as looks not prepared.
-            (self.prepared + (SAMPLES - known) * department.unwrap_or(0.0)) / SAMPLES
+            // What she lacks counts as her department's share, or as half prepared (unknown).
+            (self.prepared + (SAMPLES - known) * department.unwrap_or(UNKNOWN_SHARE)) / SAMPLES
         };
         ((f64::from(share) - 0.5) / 0.4).clamp(0.0, 1.0)
     }
@@ -229,10 +243,18 @@ mod tests {
     fn a_first_clinics_preparations_count_before_the_habit_is_known() {
         // Six of tomorrow's patients opened the evening before, each seen with a note the next
         // day: short of the samples a habit needs, and no department's habit to borrow; what
-        // she lacks counts as looks not prepared (six, faded, of eight: 72%, half the habit).
+        // she lacks counts as half prepared (six, faded, of eight: 85%, most of the habit).
         let mut p = Preparations::default();
         days(&mut p, 0, 6, 0, Some(14 * H));
-        assert!((0.45..0.55).contains(&p.factor(None)), "{}", p.factor(None));
+        assert!((0.8..0.95).contains(&p.factor(None)), "{}", p.factor(None));
+        // One prepared look is little evidence: a sixth of the habit.
+        let mut once = Preparations::default();
+        days(&mut once, 0, 1, 0, Some(14 * H));
+        assert!(
+            (0.1..0.2).contains(&once.factor(None)),
+            "{}",
+            once.factor(None)
+        );
         // Four prepared of eight known: half, no habit.
         let mut q = Preparations::default();
         days(&mut q, 0, 4, 0, Some(14 * H));
@@ -253,6 +275,11 @@ mod tests {
         days(&mut q, 0, 12, 0, Some(5 * 60));
         assert_eq!(q.factor(None), 0.0);
         assert_eq!(q.prepared + q.unprepared, 0.0);
+        // Nor a therapist's, after her fifty-minute session.
+        let mut r = Preparations::default();
+        days(&mut r, 0, 4, 0, Some(50 * 60));
+        assert_eq!(r.factor(None), 0.0);
+        assert_eq!(r.prepared + r.unprepared, 0.0);
     }
 
     #[test]
