@@ -371,13 +371,15 @@ impl Relations {
         period.end = period.end.max(end.unwrap_or(i64::MAX));
     }
 
-    /// What explains `access`; `mature` says whether the stream has run long enough for a
-    /// patient never seen to mean a dormant record rather than a model that just started.
+    /// [`Relations::explain_on`] on the calendar's days: the tests' shorthand.
+    #[cfg(test)]
     pub fn explain(&self, access: Access, research: bool, mature: bool) -> Explanation {
         self.explain_on(access, research, mature, &OpenDays::EVERY_DAY)
     }
 
-    /// [`Relations::explain`] with days counted on the department's clock (`calendar`).
+    /// What explains `access`, with days counted on the department's clock (`calendar`);
+    /// `mature` says whether the stream has run long enough for a patient never seen to mean a
+    /// dormant record rather than a model that just started.
     pub fn explain_on(
         &self,
         access: Access,
