@@ -170,6 +170,9 @@ pub const FIXED_SOURCE_SHARE: f64 = 0.9;
 /// The share of a fixed-source account's events a resource type must hold to be its work.
 pub const OWN_TYPE_SHARE: f64 = 0.01;
 
+/// Events before a group's hours of work say which hours it rarely works.
+pub const GROUP_HOURS_KNOWN: f32 = 500.0;
+
 /// How much of an address's novelty counts when the actor's department uses it every day.
 pub const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
 /// Unsuspicious events of a group from an address that make it one of the group's.
@@ -487,7 +490,7 @@ impl ActorBaseline {
         let mature = self.mature(k.time);
         let odd_hour = if mature && self.hour_total >= 50.0 {
             hour_rarity(&self.hours, self.hour_total, k.hour)
-        } else if group_total >= 500.0 {
+        } else if group_total >= GROUP_HOURS_KNOWN {
             // Not yet the actor's own habits: the role's, counted for less.
             0.6 * hour_rarity(group_hours, group_total, k.hour)
         } else {
@@ -895,6 +898,16 @@ fn one_others_habit(members: &KeyMap<Members>, key: u64, member: u32) -> bool {
 }
 
 impl GroupBaseline {
+    /// How rarely the group works at this hour of the day (as [`ActorSignals::odd_hour`]), once
+    /// it has [`GROUP_HOURS_KNOWN`] events; 0 until then.
+    pub fn odd_hour(&self, hour: usize) -> f64 {
+        if self.total >= GROUP_HOURS_KNOWN {
+            hour_rarity(&self.hours, self.total, hour)
+        } else {
+            0.0
+        }
+    }
+
     /// Whether `ip` is one of the group's everyday addresses (seen in at least
     /// [`GROUP_ADDRESS_SEEN`] unsuspicious events).
     pub fn knows_address(&self, ip: u64) -> bool {

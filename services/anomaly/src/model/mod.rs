@@ -35,7 +35,9 @@
 //! actors and departments whose ordinary work is unexplained by nature (admissions, coding,
 //! case management, services: `u · (1 − min(1, 2h))` with `h` their habitual unexplained share,
 //! learned from whole clean hours ([`habits`]); dormancy likewise with their habit of opening
-//! dormant records, e.g. the emergency department). Reads, exports, break-glass and the first patient of a search request (a search
+//! dormant records, e.g. the emergency department). At an hour both the actor and her
+//! department rarely work (odd hour `o` of each, `a = clamp(2·min(o) − 1)`) the discount
+//! shrinks to `(1 − a)` of itself: a habit is learned at the hours its work is done. Reads, exports, break-glass and the first patient of a search request (a search
 //! for one patient's data) count fully; further patients of one request (a list) count 0.35.
 //!
 //! | feature | value `f` | `w` |
@@ -1436,6 +1438,15 @@ impl Detector {
             .map(|g| g.habit);
         let ordinary = habit_of(actor.habit.unexplained, dept_habits.map(|g| g.unexplained));
         let ordinary_dormant = habit_of(actor.habit.dormant, dept_habits.map(|g| g.dormant));
+        // A habit of unexplained work is learned at the hours the work is done: out of them it
+        // excuses less (a practice's account reading strangers' records at nine in the evening
+        // is not the clinic's bookings). Out of the department's hours as well as the actor's:
+        // an admissions clerk on another shift than hers still does the desk's round-the-clock
+        // work.
+        let after_hours =
+            (2.0 * signals.odd_hour.min(dept_base.odd_hour(keys.base.hour)) - 1.0).clamp(0.0, 1.0);
+        let ordinary = ordinary + (1.0 - ordinary) * after_hours;
+        let ordinary_dormant = ordinary_dormant + (1.0 - ordinary_dormant) * after_hours;
         // A search for one patient's data weighs as a read; further patients of one request
         // (a list) weigh 0.35.
         let position = keys

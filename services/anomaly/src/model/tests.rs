@@ -3218,22 +3218,29 @@ fn the_readers_last_look_at_the_chart_holds_the_first_look_without_a_later_wait(
     assert_eq!(matured[0].event.id, first.id);
 }
 
-#[test]
-fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
-    // A coder of Health Information reads 200 charts nobody else touched each day, always for
-    // operations (HOPERAT): unexplained is her ordinary work.
+/// Health Information's coder `h0` reads 200 charts nobody else touched each day from 08:00,
+/// always for operations (HOPERAT): unexplained is her ordinary work. With `night_shift`, her
+/// colleague `h1` codes the same way from 20:00: the department works round the clock.
+fn hospital_with_a_coder(night_shift: bool) -> Detector {
     let mut events = hospital_events();
+    let shifts: &[(&str, i64)] = if night_shift {
+        &[("h0", 8), ("h1", 20)]
+    } else {
+        &[("h0", 8)]
+    };
     for day in 0..DAYS {
-        for k in 0..200 {
-            let mut e = staff_event(
-                "h0",
-                "Health Information",
-                day * 86_400 + 8 * 3600 + k * 140,
-                Some(&format!("Patient/coded-{day}-{k}")),
-                AccessAction::Read,
-            );
-            e.purpose = "HOPERAT".into();
-            events.push(e);
+        for &(coder, start) in shifts {
+            for k in 0..200 {
+                let mut e = staff_event(
+                    coder,
+                    "Health Information",
+                    day * 86_400 + start * 3600 + k * 140,
+                    Some(&format!("Patient/coded-{coder}-{day}-{k}")),
+                    AccessAction::Read,
+                );
+                e.purpose = "HOPERAT".into();
+                events.push(e);
+            }
         }
     }
     events.sort_by_key(|e| e.time);
@@ -3241,14 +3248,46 @@ fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
     for e in &events {
         d.score(e);
     }
+    d
+}
+
+/// `h0` codes a chart nobody touched at `at`.
+fn coding_at(at: i64) -> AccessEvent {
     let mut coding = staff_event(
         "h0",
         "Health Information",
-        day4(10),
+        at,
         Some("Patient/next"),
         AccessAction::Read,
     );
     coding.purpose = "HOPERAT".into();
+    coding
+}
+
+#[test]
+fn a_habit_of_unexplained_work_excuses_it_at_its_departments_hours_not_at_night() {
+    // Her department codes by day only: at nine in the evening its habit excuses nothing.
+    let d = hospital_with_a_coder(false);
+    let by_day = d.clone().score(&coding_at(day4(10)));
+    assert!(value(&by_day, "no_relationship") < 0.1, "{by_day:?}");
+    let at_night = d.clone().score(&coding_at(day4(21)));
+    assert!(value(&at_night, "no_relationship") > 0.5, "{at_night:?}");
+    assert!(
+        at_night.score > by_day.score + 0.2,
+        "{by_day:?} {at_night:?}"
+    );
+    // A department that codes round the clock: her evening is another of its shifts.
+    let other_shift = hospital_with_a_coder(true).score(&coding_at(day4(21)));
+    assert!(
+        value(&other_shift, "no_relationship") < 0.1,
+        "{other_shift:?}"
+    );
+}
+
+#[test]
+fn a_habit_of_unexplained_work_does_not_excuse_what_the_role_never_does() {
+    let mut d = hospital_with_a_coder(false);
+    let coding = coding_at(day4(10));
     let ordinary = d.clone().score(&coding);
     assert!(
         value(&ordinary, "unexplained_context") < 0.2,
