@@ -37,8 +37,9 @@
 //! learned from whole clean hours ([`habits`]); dormancy likewise with their habit of opening
 //! dormant records, e.g. the emergency department). At an hour both the actor and her
 //! department rarely work (odd hour `o` of each, `a = clamp(2·min(o) − 1)`) the discount
-//! shrinks to `(1 − a)` of itself: a habit is learned at the hours its work is done. Reads, exports, break-glass and the first patient of a search request (a search
-//! for one patient's data) count fully; further patients of one request (a list) count 0.35.
+//! shrinks to `(1 − a)` of itself: a habit is learned at the hours its work is done. Reads,
+//! exports, break-glass and the first patient of a search request (a search for one patient's
+//! data) count fully; further patients of one request (a list) count 0.35.
 //!
 //! | feature | value `f` | `w` |
 //! |---|---|---|
