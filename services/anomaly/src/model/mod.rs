@@ -1444,8 +1444,13 @@ impl Detector {
         // is not the clinic's bookings). Out of the department's hours as well as the actor's:
         // an admissions clerk on another shift than hers still does the desk's round-the-clock
         // work.
-        let after_hours =
-            (2.0 * signals.odd_hour.min(dept_base.odd_hour(keys.base.hour)) - 1.0).clamp(0.0, 1.0);
+        // (The department's rarity only where the actor's could count: most events are at
+        // usual hours.)
+        let after_hours = if signals.odd_hour > 0.5 && ordinary.min(ordinary_dormant) < 1.0 {
+            (2.0 * signals.odd_hour.min(dept_base.odd_hour(keys.base.hour)) - 1.0).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let ordinary = ordinary + (1.0 - ordinary) * after_hours;
         let ordinary_dormant = ordinary_dormant + (1.0 - ordinary_dormant) * after_hours;
         // A search for one patient's data weighs as a read; further patients of one request
