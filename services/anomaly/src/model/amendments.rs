@@ -53,10 +53,16 @@ impl Run {
 
     /// The run's risk against `usual`, the longest run the department made without suspicion
     /// (at least one): half a step past it counts half, two steps fully; weighed from half for
-    /// kinds of data the groups amend every day to fully for what they never amend.
+    /// kinds of data the groups amend every day to fully for what they never amend. Steps
+    /// further count again as far as the kind is rare: a cardiologist rewriting a letter four
+    /// times and deleting it (what cardiology seldom amends, 0.7) is more than one step past
+    /// a pair, while the pharmacy's first long run of verifications (what it amends every
+    /// day) stays under an alert, to be learned as its usual.
     pub fn risk(self, usual: usize) -> f64 {
         let beyond = (self.length as f64 - usual.max(1) as f64) / 2.0;
-        beyond.clamp(0.0, 1.0) * (0.5 + 0.5 * self.rarity.clamp(0.0, 1.0))
+        let rarity = self.rarity.clamp(0.0, 1.0);
+        let weight = 0.5 + 0.5 * rarity;
+        (beyond.clamp(0.0, 1.0) * weight + (beyond - 1.0).max(0.0) * weight * rarity).min(1.0)
     }
 }
 
@@ -284,6 +290,17 @@ mod tests {
             "one past a department's usual pair"
         );
         assert_eq!(run(4, 0.0).risk(2), 0.5, "what the groups amend every day");
+        assert_eq!(
+            run(8, 0.0).risk(2),
+            0.5,
+            "however long, of what is amended every day"
+        );
+        assert_eq!(
+            run(4, 0.6).risk(1),
+            1.0,
+            "three past it, of what is seldom amended"
+        );
+        assert_eq!(run(3, 0.6).risk(1), 0.8, "two past it");
         assert_eq!(
             run(6, 1.0).risk(6),
             0.0,

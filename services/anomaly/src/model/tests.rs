@@ -4072,6 +4072,44 @@ fn a_run_of_changes_to_one_patients_chart_alerts_and_takes_its_start_in() {
 }
 
 #[test]
+fn a_long_run_of_what_the_department_seldom_amends_counts_past_its_rarity() {
+    let (mut d, _) = hospital();
+    // Ward A corrects a letter now and then: single changes, by three of its nurses.
+    for (k, nurse) in ["n0", "n2", "n3"].iter().enumerate() {
+        let fix = amendments(
+            nurse,
+            "Ward A",
+            day4(7) + k as i64 * 600,
+            &format!("Patient/a{}", 10 + k),
+            "DocumentReference",
+            1,
+        );
+        assert!(!d.score(&fix[0]).alert);
+    }
+    // A nurse rewrites one patient's letters four times, then deletes one.
+    let run = amendments(
+        "n1",
+        "Ward A",
+        day4(10),
+        "Patient/a3",
+        "DocumentReference",
+        5,
+    );
+    let scored = run.iter().map(|e| d.score(e)).collect::<Vec<_>>();
+    let third = value(&scored[2], "amendments");
+    assert!(
+        third > 0.5 && third < 0.9,
+        "seldom, not never: {:?}",
+        scored[2]
+    );
+    // Two steps past a single change weigh as rarely as the kind is amended; the steps
+    // further count again, as far as it is rare.
+    let last = value(&scored[4], "amendments");
+    assert!(last >= 0.9 && last > third + 0.2, "{:?}", scored[4]);
+    assert!(scored[4].alert, "{:?}", scored[4]);
+}
+
+#[test]
 fn a_departments_usual_run_of_changes_is_not_tampering() {
     let (mut d, _) = hospital();
     d.explain_all(true);
