@@ -963,10 +963,11 @@ impl GroupBaseline {
     pub fn rarity(&self, k: &EventKeys) -> Rarity {
         let total = self.total;
         let judged = total >= 500.0;
-        let knows_its_work = total >= NEVER_DONE_FROM
-            && k.time - self.since >= NEVER_DONE_AFTER
-            && self.members.len() >= TYPICAL_MEMBERS;
-        if !judged && !knows_its_work {
+        let long_enough =
+            k.time - self.since >= NEVER_DONE_AFTER && self.members.len() >= TYPICAL_MEMBERS;
+        let knows_its_work = total >= NEVER_DONE_FROM && long_enough;
+        let knows_its_purposes = total >= NEVER_DECLARED_FROM && long_enough;
+        if !judged && !knows_its_purposes {
             return Rarity::default();
         }
         let of = |n: f32| if judged { rarity(n, total) } else { 0.0 };
@@ -988,9 +989,9 @@ impl GroupBaseline {
                 counts.get(&key).copied().unwrap_or(0.0)
             }
         };
-        let judge = |counts: &KeyMap<f32>, members: &KeyMap<Members>, key: u64| {
+        let judge = |counts: &KeyMap<f32>, members: &KeyMap<Members>, key: u64, knows: bool| {
             let n = count(counts, members, key);
-            if n == 0.0 && !judged && knows_its_work {
+            if n == 0.0 && !judged && knows {
                 never(counts)
             } else {
                 of(n)
@@ -999,12 +1000,17 @@ impl GroupBaseline {
         Rarity {
             action: of(self.actions[k.action]),
             resource: if k.resource != 0 {
-                judge(&self.types, &self.type_members, k.resource)
+                judge(&self.types, &self.type_members, k.resource, knows_its_work)
             } else {
                 0.0
             },
             purpose: if k.purpose != 0 {
-                judge(&self.purposes, &self.purpose_members, k.purpose)
+                judge(
+                    &self.purposes,
+                    &self.purpose_members,
+                    k.purpose,
+                    knows_its_purposes,
+                )
             } else {
                 0.0
             },
@@ -1109,6 +1115,11 @@ fn rarity_of_share(p: f64) -> f64 {
 /// does (the first night's reporting run).
 const NEVER_DONE_FROM: f32 = 200.0;
 const NEVER_DONE_AFTER: i64 = 2 * DAY;
+/// Events after which a purpose the group never declared counts (with [`NEVER_DONE_AFTER`] and
+/// [`TYPICAL_MEMBERS`]): a group declares few purposes, each by policy (a research unit reads
+/// for research, always), so a hundred of its events show them where its kinds of work need
+/// [`NEVER_DONE_FROM`].
+const NEVER_DECLARED_FROM: f32 = 100.0;
 
 /// How rarely the hour `h` (with half its neighbours) is worked: 0 at 4% of the events or
 /// more, 1 at 0.3% or less (log scale).

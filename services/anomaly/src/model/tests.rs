@@ -4392,3 +4392,41 @@ fn a_new_doctor_of_a_clinic_whose_doctors_prepare_their_visits_borrows_their_hab
     let scored = evening_list(&mut d, "gp2", "Clinic", "new");
     assert!(scored.iter().any(|s| s.alert), "{scored:?}");
 }
+
+#[test]
+fn a_research_unit_reading_for_treatment_misuses_its_role() {
+    let (mut d, _) = hospital();
+    // Two researchers, forty searches a day for three days (120 events: fewer than a
+    // department needs for a kind of work it never did to count), every one declared for
+    // research.
+    for day in 0..DAYS {
+        for k in 0..40 {
+            let researcher = if k % 2 == 0 { "r0" } else { "r1" };
+            let mut e = staff_event(
+                researcher,
+                "Research",
+                day * 86_400 + 9 * 3600 + k * 300,
+                Some(&format!("Patient/b{}", k % 20)),
+                AccessAction::Search,
+            );
+            e.purpose = "HRESCH".into();
+            d.score(&e);
+        }
+    }
+    let mut look = staff_event(
+        "r0",
+        "Research",
+        day4(10),
+        Some("Patient/a7"),
+        AccessAction::Read,
+    );
+    look.purpose = "TREAT".into();
+    let s = d.score(&look);
+    assert!(value(&s, "role_misuse") >= 0.5, "{s:?}");
+    // The same read declared for research is its work.
+    let mut research = look.clone();
+    research.id = Uuid::new_v4();
+    research.purpose = "HRESCH".into();
+    research.time += Duration::seconds(60);
+    assert_eq!(value(&d.score(&research), "role_misuse"), 0.0);
+}
