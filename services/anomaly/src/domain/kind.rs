@@ -97,7 +97,9 @@ impl AlertKind {
             | "patients_per_hour" => AlertKind::Enumeration,
             "export" | "whole_record" | "large_result" | "long_list" => AlertKind::Exfiltration,
             "break_glass_no_context" | "break_glass_excess" => AlertKind::BreakGlass,
-            "new_source" | "failed_logins" | "odd_hour" => AlertKind::StolenCredentials,
+            "new_source" | "failed_logins" | "odd_hour" | "two_places" => {
+                AlertKind::StolenCredentials
+            }
             // A user opening her own record through her staff role: not her role's work.
             "role_misuse" | "misuse_run" | "own_record" => AlertKind::RoleMisuse,
             "amendments" => AlertKind::RecordTampering,

@@ -170,6 +170,9 @@ pub const FIXED_SOURCE_SHARE: f64 = 0.9;
 /// The share of a fixed-source account's events a resource type must hold to be its work.
 pub const OWN_TYPE_SHARE: f64 = 0.01;
 
+/// Events from an address over a day or more that make it one of the actor's own places.
+pub const ESTABLISHED_EVENTS: u32 = 20;
+
 /// Events before a group's hours of work say which hours it rarely works.
 pub const GROUP_HOURS_KNOWN: f32 = 500.0;
 
@@ -442,6 +445,22 @@ impl ActorBaseline {
                 .iter()
                 .find(|s| s.key == ip)
                 .is_none_or(|s| t - s.first < HOUR)
+    }
+
+    /// When the actor first used `ip`, if it is among the addresses remembered.
+    pub fn address_first_used(&self, ip: u64) -> Option<i64> {
+        self.ips.seen.iter().find(|s| s.key == ip).map(|s| s.first)
+    }
+
+    /// Whether `ip` is one of the actor's own places: first used a day or more before `t`, in
+    /// [`ESTABLISHED_EVENTS`] events at least.
+    pub fn established_address(&self, ip: u64, t: i64) -> bool {
+        ip != 0
+            && self
+                .ips
+                .seen
+                .iter()
+                .any(|s| s.key == ip && t - s.first >= DAY && s.count >= ESTABLISHED_EVENTS)
     }
 
     /// Whether the actor read this resource type before (at least twice).

@@ -107,9 +107,10 @@ pub enum Feature {
     Amendments,
     OwnRecord,
     UnreviewedPrescription,
+    TwoPlaces,
 }
 
-pub const FEATURES: usize = 28;
+pub const FEATURES: usize = 29;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -141,6 +142,7 @@ impl Feature {
         Feature::Amendments,
         Feature::OwnRecord,
         Feature::UnreviewedPrescription,
+        Feature::TwoPlaces,
     ];
 
     pub fn name(self) -> &'static str {
@@ -173,6 +175,7 @@ impl Feature {
             Feature::Amendments => "amendments",
             Feature::OwnRecord => "own_record",
             Feature::UnreviewedPrescription => "unreviewed_prescription",
+            Feature::TwoPlaces => "two_places",
         }
     }
 
@@ -207,6 +210,7 @@ impl Feature {
             Feature::Amendments => 0.90,
             Feature::OwnRecord => 0.90,
             Feature::UnreviewedPrescription => 0.95,
+            Feature::TwoPlaces => 0.97,
         }
     }
 }

@@ -21,6 +21,8 @@
 //!   sweeps of patient ids, many searches with few records opened, covering.
 //! - [`sign_ins`]: failed sign-ins per source address, across accounts (password spraying,
 //!   unknown usernames, a locked account tried again).
+//! - [`places`]: one account at its own desk and at a computer other staff use at once (a
+//!   shared login).
 //! - [`networks`]: the organisation's own networks (a /24 eight of its members use without
 //!   suspicion: a VPN pool), where an address new to the actor is barely new.
 //! - [`outlier`]: Half-Space Trees over an 8-dimensional summary of the event.
@@ -71,6 +73,7 @@
 //! | `amendments` | an update or delete: the actor's run of amendments of this patient (each within 30 min of the next) `n`, past the longest run `m` the department made without an alert (learned once a run is over; at least 1), `b = (n − m) / 2`, and how rarely the role and department amend this kind of data `r` (as rare as the run's rarest was when made): `(min(b, 1) + max(b − 1, 0) · r) · (0.5 + 0.5 · r)`; 1 for a change to the user's own record through her staff role ([`amendments`]) | 0.90 |
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
 //! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
+//! | `two_places` | 1 for an account at a desktop device other staff use (an address new to it this hour, with a kind of client [`places::SHARED_BY`] other accounts used there this week: a kiosk, a colleague's workstation) while its own desk (an address it has used for a day or more), in another network with another kind of client, was in use after it came there and within 10 minutes: two people on one account, not a move from one place to the other; a phone or tablet beside the desk is no second place ([`places`]) | 0.97 |
 //!
 //! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
 //! on a permitted access to a patient times that access's own undiscounted unexplained share:
@@ -240,6 +243,7 @@ pub mod networks;
 pub mod outlier;
 pub mod parameters;
 pub mod patterns;
+pub mod places;
 pub mod preparations;
 pub mod sign_ins;
 pub mod snapshot;
@@ -271,6 +275,7 @@ use networks::OrganisationNetworks;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
+use places::{desktop_client, OwnDesk, SharedDevices};
 use preparations::{DepartmentPreparations, Judged, Preparations};
 use sign_ins::{FailedSignIns, SignInFailures};
 pub use snapshot::SnapshotError;
@@ -716,6 +721,9 @@ struct ActorModel {
     /// and when: her desk and the care home she visits the same afternoon.
     #[serde(default)]
     documented_from: [(u64, u64, i64); 2],
+    /// Where it last acted from its own desk ([`places`]).
+    #[serde(default)]
+    own_desk: OwnDesk,
 }
 
 impl ActorModel {
@@ -743,6 +751,7 @@ impl ActorModel {
             amendments: Amendments::default(),
             preparations: Preparations::default(),
             documented_from: [(0, 0, i64::MIN); 2],
+            own_desk: OwnDesk::default(),
         }
     }
 
@@ -870,6 +879,9 @@ pub struct Detector {
     /// care, per pair of departments ([`Detector::stale_consult_alerts`]).
     #[serde(default = "consults")]
     consults: Bounded<Guesses>,
+    /// Which accounts use each desktop device ([`places`]).
+    #[serde(default)]
+    shared_devices: SharedDevices,
 }
 
 /// A patient labelled `EMP` in `meta.security`: a member of staff, the colleague the curious
@@ -1142,6 +1154,7 @@ impl Detector {
             glass_sessions: GlassSessions::default(),
             own_records: OwnRecords::default(),
             consults: consults(),
+            shared_devices: SharedDevices::default(),
         }
     }
 
@@ -1360,6 +1373,28 @@ impl Detector {
         if documents_with && has_department && signals.agent.max(signals.young_agent) > 0.0 {
             signals.agent_known_to_group();
         }
+        // The account at a computer other staff use, new to it this hour, while its own desk
+        // elsewhere was in use minutes ago: two people on one account ([`places`]).
+        let desktop = event
+            .source
+            .user_agent
+            .as_deref()
+            .and_then(desktop_client)
+            .filter(|_| keys.base.ip != 0);
+        let two_places = desktop.is_some_and(|client| {
+            actor.baseline.fresh_address(keys.base.ip, t)
+                && actor
+                    .baseline
+                    .address_first_used(keys.base.ip)
+                    .is_some_and(|since| {
+                        actor
+                            .own_desk
+                            .busy_elsewhere(keys.base.ip_prefix, client, since, t)
+                    })
+                && self
+                    .shared_devices
+                    .shared(pair(keys.base.ip, client), keys.base.member, t)
+        });
 
         let permitted = event.outcome != AccessOutcome::Deny;
         let read_like = matches!(
@@ -1907,6 +1942,7 @@ impl Detector {
         }
         v.set(Feature::OddHour, signals.odd_hour);
         v.set(Feature::NewSource, signals.new_source);
+        v.set(Feature::TwoPlaces, f64::from(u8::from(two_places)));
         v.set(Feature::RoleMisuse, misuse);
         // Patients opened for what the role and department never do, one after another: the
         // billing clerk reading laboratory reports, the coder reading charts. Each look alone is
@@ -2347,6 +2383,13 @@ impl Detector {
             }
             if let Some(looks) = clean_first_hour {
                 actor.first_looks_peak.learn(looks, t);
+            }
+            if let Some(client) = desktop {
+                if actor.baseline.established_address(keys.base.ip, t) {
+                    actor.own_desk.seen(keys.base.ip_prefix, client, t);
+                }
+                self.shared_devices
+                    .record(pair(keys.base.ip, client), keys.base.member, t);
             }
             actor.baseline.record(&keys.base, suspicious || in_incident);
             if usual_whole_record {
@@ -3346,6 +3389,9 @@ fn phrase(feature: Feature, c: &Context) -> String {
             c.amendment_run
         ),
         Feature::OwnRecord => "the user's own record, opened through a staff role".into(),
+        Feature::TwoPlaces => "the account at a computer other staff use, while in use at its \
+            own desk elsewhere minutes before"
+            .into(),
         Feature::UnreviewedPrescription => "a prescription for a patient first opened minutes \
             before with no care relationship, nothing of her conditions, allergies or encounters \
             looked at"

@@ -930,6 +930,86 @@ fn a_place_where_she_documents_her_visits_is_hers_a_stranger_who_only_reads_stay
     }
 }
 
+#[test]
+fn an_account_at_a_computer_others_use_while_at_its_own_desk_is_two_people() {
+    let (mut d, _) = hospital();
+    let edge = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/124.0.2478.51";
+    let kiosk = (
+        "86.142.31.77",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Firefox/115.0",
+    );
+    let from = |mut e: AccessEvent, ip: &str, agent: &str| {
+        e.source = Source {
+            ip: Some(ip.into()),
+            user_agent: Some(agent.into()),
+        };
+        e
+    };
+    // Ward B's m1 and m2 use the day room's kiosk in the morning.
+    for (k, nurse) in ["m1", "m2"].into_iter().enumerate() {
+        let look = staff_event(
+            nurse,
+            "Ward B",
+            day4(9) + k as i64 * 300,
+            Some("Patient/b2"),
+            AccessAction::Read,
+        );
+        d.score(&from(look, kiosk.0, kiosk.1));
+    }
+    // n3 works at her own desk (the address she has used for three days) at 13:00.
+    let desk = |d: &mut Detector, after: i64| {
+        let look = staff_event(
+            "n3",
+            "Ward A",
+            day4(13) + after,
+            Some("Patient/a1"),
+            AccessAction::Read,
+        );
+        let address = look.source.ip.clone().unwrap_or_default();
+        d.score(&from(look, &address, edge));
+    };
+    let elsewhere = |d: &mut Detector, after: i64, ip: &str, agent: &str| {
+        let look = staff_event(
+            "n3",
+            "Ward A",
+            day4(13) + after,
+            Some("Patient/b9"),
+            AccessAction::Read,
+        );
+        d.score(&from(look, ip, agent))
+    };
+    let two_places = |s: &Scored| value(s, "two_places");
+    desk(&mut d, 0);
+    // Her account at the kiosk a minute later: a move, as far as anyone can tell yet.
+    let first = elsewhere(&mut d, 60, kiosk.0, kiosk.1);
+    assert_eq!(two_places(&first), 0.0, "{first:?}");
+    // Without her desk in use again, the kiosk stays a place she went to.
+    let moved = elsewhere(&mut d.clone(), 180, kiosk.0, kiosk.1);
+    assert_eq!(two_places(&moved), 0.0, "{moved:?}");
+    // Her desk in use again, and the kiosk again: someone else's hands.
+    desk(&mut d, 120);
+    let at_kiosk = elsewhere(&mut d.clone(), 180, kiosk.0, kiosk.1);
+    assert_eq!(two_places(&at_kiosk), 1.0, "{at_kiosk:?}");
+    assert!(at_kiosk.alert, "{at_kiosk:?}");
+    assert!(
+        at_kiosk.explanation.contains("other staff use"),
+        "{at_kiosk:?}"
+    );
+    // Her tablet beside her desk is no second place; a laptop nobody else uses is new, not
+    // shared (each first seen at 60 s, as the kiosk was); the kiosk after her desk has been
+    // quiet 11 minutes is a place she went to.
+    let tablet = "Mozilla/5.0 (iPad; CPU OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15";
+    for (ip, agent) in [("100.97.224.3", tablet), ("81.2.69.44", kiosk.1)] {
+        let mut other = d.clone();
+        elsewhere(&mut other, 60, ip, agent);
+        desk(&mut other, 150);
+        let s = elsewhere(&mut other, 180, ip, agent);
+        assert_eq!(two_places(&s), 0.0, "{ip} {agent}: {s:?}");
+    }
+    let later = elsewhere(&mut d.clone(), 120 + 660, kiosk.0, kiosk.1);
+    assert_eq!(two_places(&later), 0.0, "{later:?}");
+}
+
 /// `scored` alerted, its strongest reason saying `why`.
 fn assert_alerts_for(scored: &Scored, why: &str) {
     assert!(scored.alert, "{scored:?}");
