@@ -103,7 +103,7 @@ impl AlertKind {
             // A user opening her own record through her staff role: not her role's work.
             "role_misuse" | "misuse_run" | "own_record" => AlertKind::RoleMisuse,
             "amendments" => AlertKind::RecordTampering,
-            "denied" => AlertKind::DeniedAccess,
+            "denied" | "objections" => AlertKind::DeniedAccess,
             _ => AlertKind::Other,
         }
     }

@@ -108,9 +108,10 @@ pub enum Feature {
     OwnRecord,
     UnreviewedPrescription,
     TwoPlaces,
+    Objections,
 }
 
-pub const FEATURES: usize = 29;
+pub const FEATURES: usize = 30;
 
 impl Feature {
     pub const ALL: [Feature; FEATURES] = [
@@ -143,6 +144,7 @@ impl Feature {
         Feature::OwnRecord,
         Feature::UnreviewedPrescription,
         Feature::TwoPlaces,
+        Feature::Objections,
     ];
 
     pub fn name(self) -> &'static str {
@@ -176,6 +178,7 @@ impl Feature {
             Feature::OwnRecord => "own_record",
             Feature::UnreviewedPrescription => "unreviewed_prescription",
             Feature::TwoPlaces => "two_places",
+            Feature::Objections => "objections",
         }
     }
 
@@ -211,6 +214,7 @@ impl Feature {
             Feature::OwnRecord => 0.90,
             Feature::UnreviewedPrescription => 0.95,
             Feature::TwoPlaces => 0.97,
+            Feature::Objections => 0.95,
         }
     }
 }

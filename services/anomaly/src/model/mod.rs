@@ -74,6 +74,7 @@
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
 //! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
 //! | `two_places` | 1 for an account at a desktop device other staff use (an address new to it this hour, with a kind of client [`places::SHARED_BY`] other accounts used there this week: a kiosk, a colleague's workstation) while its own desk (an address it has used for a day or more), in another network with another kind of client, was in use after it came there and within 10 minutes: two people on one account, not a move from one place to the other; a phone or tablet beside the desk is no second place ([`places`]) | 0.97 |
+//! | `objections` | 1 for a refused access whose refusal was the patient's own (decision basis `consent-deny`: her consent denies this user) when [`patterns::OBJECTIONS`] (3) patients' refusals stopped a mature actor within 2 hours, unless refusals outside such runs are her lot ([`patterns::USUAL_OBJECTIONS`], 3, before: a reception's appointments behind a practice's sealed notes) | 0.95 |
 //!
 //! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
 //! on a permitted access to a patient times that access's own undiscounted unexplained share:
@@ -250,7 +251,7 @@ pub mod snapshot;
 mod window;
 
 use chrono::{DateTime, Duration, Utc};
-use custodian_access::{LOCKED_OUT_BASIS, UNKNOWN_LOGIN_ACTOR};
+use custodian_access::{Basis, LOCKED_OUT_BASIS, UNKNOWN_LOGIN_ACTOR};
 use custodian_events::{AccessAction, AccessEvent, AccessOutcome};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -1096,6 +1097,8 @@ struct Context {
     spree: usize,
     /// Patients of a run of role misuse in the last hour.
     misuse_run: usize,
+    /// Patients whose own refusal stopped the actor in the last two hours.
+    objections: usize,
     /// First looks in the last hour, the busiest hour usual, and whether they drove the spree.
     first_looks: (f64, f64, bool),
     window: patterns::WindowFeatures,
@@ -1724,6 +1727,26 @@ impl Detector {
             Feature::Denied,
             window.denied_share().max(window.failures()) * others,
         );
+        // Patients' own refusals (a consent that denies the user), one patient after another:
+        // she goes on trying records whose owners said no ([`patterns::Objections`]).
+        let objections = match keys.patient {
+            Some(patient)
+                if !permitted
+                    && !duplicate
+                    && event.action != AccessAction::Login
+                    && event
+                        .decision
+                        .as_ref()
+                        .is_some_and(|d| d.basis == Basis::ConsentDeny.code()) =>
+            {
+                actor.patterns.objected(patient, t)
+            }
+            _ => 0,
+        };
+        let objections = if signals.mature { objections } else { 0 };
+        if objections >= patterns::OBJECTIONS {
+            v.set(Feature::Objections, 1.0);
+        }
         // From an address or at an hour the actor never uses, fewer failures are guessing.
         let guessing = ((f64::from(window.failed_logins) - 2.0) / 2.0)
             * signals
@@ -2580,6 +2603,7 @@ impl Detector {
             sensitive_misuse,
             spree,
             misuse_run,
+            objections,
             first_looks: (first_looks, busiest_first_hour, flood > unexplained_spree),
             window,
             searches,
@@ -3389,6 +3413,10 @@ fn phrase(feature: Feature, c: &Context) -> String {
             c.amendment_run
         ),
         Feature::OwnRecord => "the user's own record, opened through a staff role".into(),
+        Feature::Objections => format!(
+            "{} patients' own refusals (a consent that denies this user) within 2 hours",
+            c.objections
+        ),
         Feature::TwoPlaces => "the account at a computer other staff use, while in use at its \
             own desk elsewhere minutes before"
             .into(),

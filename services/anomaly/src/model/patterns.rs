@@ -217,6 +217,60 @@ pub struct Patterns {
     /// her incident was about does not become her habit ([`Patterns::misuse_run`]).
     #[serde(default)]
     alerted_misuse: [(u64, i64); ALERTED_MISUSE],
+    /// Patients whose own refusal stopped the actor lately ([`Patterns::objected`]).
+    #[serde(default)]
+    objections: Objections,
+}
+
+/// Patients whose own refusal (a consent that denies the user) stopped an actor within
+/// [`OBJECTIONS_WITHIN`] that make a run: she goes on trying records whose owners said no.
+pub const OBJECTIONS: usize = 3;
+/// How long patients' refusals of one actor are counted together.
+pub const OBJECTIONS_WITHIN: i64 = 2 * HOUR;
+/// Refusals before the last [`OBJECTIONS_WITHIN`] after which refusals are the actor's work
+/// (a records office releasing letters behind patients' objections every morning), not a run.
+pub const USUAL_OBJECTIONS: u32 = 3;
+
+/// The patients' refusals of one actor: the last [`OBJECTIONS`] patients and when, and how many
+/// refusals came before them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Objections {
+    recent: [(u64, i64); OBJECTIONS],
+    before: u32,
+}
+
+impl Objections {
+    /// Records that `patient`'s refusal stopped the actor at `t`; returns how many patients'
+    /// refusals stopped her within [`OBJECTIONS_WITHIN`] (this one's included), or 0 where
+    /// refusals are her work.
+    pub fn objected(&mut self, patient: u64, t: i64) -> usize {
+        // Refusals leaving the window (or pushed out of it) are her history.
+        for entry in &mut self.recent {
+            if entry.0 != 0 && t - entry.1 > OBJECTIONS_WITHIN {
+                self.before = self.before.saturating_add(1);
+                *entry = (0, 0);
+            }
+        }
+        let slot = self
+            .recent
+            .iter()
+            .position(|e| e.0 == patient)
+            .or_else(|| self.recent.iter().position(|e| e.0 == 0));
+        match slot.and_then(|i| self.recent.get_mut(i)) {
+            Some(entry) => *entry = (patient, t),
+            None => {
+                // All three within the window: the oldest is pushed out into her history.
+                self.before = self.before.saturating_add(1);
+                if let Some(oldest) = self.recent.iter_mut().min_by_key(|e| e.1) {
+                    *oldest = (patient, t);
+                }
+            }
+        }
+        if self.before >= USUAL_OBJECTIONS {
+            return 0;
+        }
+        self.recent.iter().filter(|e| e.0 != 0).count()
+    }
 }
 
 /// Kinds of data of alerted misuse runs remembered per actor.
@@ -528,6 +582,12 @@ impl Patterns {
         }
     }
 
+    /// Records that the patient's own refusal (a consent that denies the user) stopped the
+    /// actor at `t`: how many patients' refusals did within [`OBJECTIONS_WITHIN`] ([`Objections`]).
+    pub fn objected(&mut self, patient: u64, t: i64) -> usize {
+        self.objections.objected(patient, t)
+    }
+
     /// Whether a prescription the actor writes for the patient at `t` is written in the session
     /// of an unexplained first look, with nothing of her clinical record looked at since.
     pub fn prescribing_unreviewed(&self, patient: u64, t: i64) -> bool {
@@ -598,6 +658,25 @@ fn run_signal(run: &Run) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn three_patients_refusals_within_two_hours_are_a_run_unless_refusals_are_her_lot() {
+        let mut o = Objections::default();
+        assert_eq!(o.objected(1, 0), 1);
+        // The same patient again is still one patient.
+        assert_eq!(o.objected(1, 60), 1);
+        assert_eq!(o.objected(2, 1_800), 2);
+        assert_eq!(o.objected(3, 2 * HOUR), 3);
+        // Refusals more than two hours apart are not one run.
+        let mut spread = Objections::default();
+        for (k, patient) in [10, 11, 12].into_iter().enumerate() {
+            assert!(spread.objected(patient, k as i64 * (2 * HOUR + 1)) < OBJECTIONS);
+        }
+        // Three refusals before make them her lot: a run of three is her morning's work.
+        assert_eq!(spread.objected(13, 10 * HOUR), 0);
+        assert_eq!(spread.objected(14, 10 * HOUR + 60), 0);
+        assert_eq!(spread.objected(15, 10 * HOUR + 120), 0);
+    }
 
     #[test]
     fn a_run_of_misuse_continues_with_its_kind_within_the_hour() {

@@ -1010,6 +1010,62 @@ fn an_account_at_a_computer_others_use_while_at_its_own_desk_is_two_people() {
     assert_eq!(two_places(&later), 0.0, "{later:?}");
 }
 
+#[test]
+fn a_user_trying_record_after_record_whose_patients_refused_her_is_a_run() {
+    let refused = |d: &mut Detector, actor: &str, at: i64, patient: &str| {
+        let mut e = staff_event(actor, "Ward A", at, Some(patient), AccessAction::Read);
+        e.outcome = AccessOutcome::Deny;
+        e.resource_type = Some("DocumentReference".into());
+        e.confidentiality = Some("R".into());
+        e.decision = Some(custodian_events::DecisionRecord {
+            basis: "consent-deny".into(),
+            consents: vec!["Consent/objection".into()],
+            break_glass_reason: None,
+        });
+        d.score(&e)
+    };
+    let objections = |s: &Scored| value(s, "objections");
+    let (mut d, _) = hospital();
+    // n2 is refused three patients' sealed notes over 50 minutes, each by the patient's own
+    // objection, between her ward's patients.
+    let mut scored = Vec::new();
+    for (k, patient) in ["Patient/x1", "Patient/x2", "Patient/x3"]
+        .into_iter()
+        .enumerate()
+    {
+        let at = day4(10) + k as i64 * 1_500;
+        d.score(&staff_event(
+            "n2",
+            "Ward A",
+            at - 60,
+            Some("Patient/a4"),
+            AccessAction::Read,
+        ));
+        scored.push(refused(&mut d, "n2", at, patient));
+    }
+    assert_eq!(objections(&scored[0]), 0.0, "{:?}", scored[0]);
+    assert_eq!(objections(&scored[1]), 0.0, "{:?}", scored[1]);
+    assert_eq!(objections(&scored[2]), 1.0, "{:?}", scored[2]);
+    assert!(scored[2].alert, "{:?}", scored[2]);
+    assert!(
+        scored[2].explanation.contains("own refusals"),
+        "{:?}",
+        scored[2]
+    );
+    // n3 was refused one patient at a time through the night, more than two hours apart (a
+    // ward whose patients object now and then): three in a morning are then her lot, not a run.
+    let (mut d, _) = hospital();
+    for k in 0..3 {
+        refused(&mut d, "n3", day4(1) + k * 7_260, &format!("Patient/y{k}"));
+    }
+    let usual: Vec<_> = ["Patient/z1", "Patient/z2", "Patient/z3"]
+        .into_iter()
+        .enumerate()
+        .map(|(k, patient)| refused(&mut d, "n3", day4(10) + k as i64 * 1_500, patient))
+        .collect();
+    assert!(usual.iter().all(|s| objections(s) == 0.0), "{usual:?}");
+}
+
 /// `scored` alerted, its strongest reason saying `why`.
 fn assert_alerts_for(scored: &Scored, why: &str) {
     assert!(scored.alert, "{scored:?}");
