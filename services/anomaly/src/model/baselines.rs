@@ -8,7 +8,7 @@ use custodian_events::AccessAction;
 use super::cache::KeyMap;
 
 pub const DAY: i64 = 86_400;
-const HOUR: i64 = 3_600;
+pub const HOUR: i64 = 3_600;
 /// [`super::action_index`] of an update and of a delete: amendments.
 const AMEND_UPDATE: usize = super::action_index(AccessAction::Update);
 const AMEND_DELETE: usize = super::action_index(AccessAction::Delete);

@@ -74,7 +74,7 @@
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
 //! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
 //! | `two_places` | 1 for an account at a desktop device other staff use (an address new to it this hour, with a kind of client [`places::SHARED_BY`] other accounts used there this week: a kiosk, a colleague's workstation) while its own desk (an address it has used for a day or more), in another network with another kind of client, was in use after it came there and within 10 minutes: two people on one account, not a move from one place to the other; a phone or tablet beside the desk is no second place ([`places`]) | 0.97 |
-//! | `objections` | 1 for a refused access whose refusal was the patient's own (decision basis `consent-deny`: her consent denies this user) when [`patterns::OBJECTIONS`] (3) patients' refusals stopped a mature actor within 2 hours, unless refusals outside such runs are her lot ([`patterns::USUAL_OBJECTIONS`], 3, before: a reception's appointments behind a practice's sealed notes) | 0.95 |
+//! | `objections` | 1 for a refused access whose refusal was the patient's own (decision basis `consent-deny`: her consent denies this user) when [`patterns::OBJECTIONS`] (3) patients' refusals stopped a mature actor within 2 hours, unless she was refused [`patterns::USUAL_OBJECTIONS`] (3) times before (a records office releasing letters behind patients' objections every morning) | 0.95 |
 //!
 //! What the actor did to other patients (`unexplained_spree`, `denied`, `failed_logins`) weighs
 //! on a permitted access to a patient times that access's own undiscounted unexplained share:
@@ -259,7 +259,7 @@ use uuid::Uuid;
 use amendments::{Amendments, OwnRecords, Run};
 use baselines::{
     clamp01, ActorBaseline, CountedLists, Cover, EventKeys, FirstLooks, GroupBaseline, LongestList,
-    OpenList, Presence, DAY,
+    OpenList, Presence, DAY, HOUR,
 };
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
@@ -1385,15 +1385,15 @@ impl Detector {
             .and_then(desktop_client)
             .filter(|_| keys.base.ip != 0);
         let two_places = desktop.is_some_and(|client| {
-            actor.baseline.fresh_address(keys.base.ip, t)
-                && actor
-                    .baseline
-                    .address_first_used(keys.base.ip)
-                    .is_some_and(|since| {
-                        actor
+            actor
+                .baseline
+                .address_first_used(keys.base.ip)
+                .is_some_and(|since| {
+                    t - since < HOUR
+                        && actor
                             .own_desk
                             .busy_elsewhere(keys.base.ip_prefix, client, since, t)
-                    })
+                })
                 && self
                     .shared_devices
                     .shared(pair(keys.base.ip, client), keys.base.member, t)
