@@ -176,6 +176,8 @@ pub const ESTABLISHED_EVENTS: u32 = 20;
 /// Events before a group's hours of work say which hours it rarely works.
 pub const GROUP_HOURS_KNOWN: f32 = 500.0;
 
+/// How new an upgraded client (a known kind, a new version) is at an address the actor uses.
+pub const UPGRADE_NOVELTY: f64 = 0.1;
 /// How much of an address's novelty counts when the actor's department uses it every day.
 pub const GROUP_ADDRESS_NOVELTY: f64 = 0.3;
 /// Unsuspicious events of a group from an address that make it one of the group's.
@@ -203,6 +205,11 @@ impl<const N: usize> Sources<N> {
             None if prefix != 0 && self.seen.iter().any(|s| s.prefix == prefix) => 0.5,
             None => 1.0,
         }
+    }
+
+    /// Whether a source of this prefix (an address's network, an agent's kind) was seen.
+    fn knows_prefix(&self, prefix: u64) -> bool {
+        prefix != 0 && self.seen.iter().any(|s| s.prefix == prefix)
     }
 
     /// Whether `key` is an everyday source of a group (seen in at least [`GROUP_ADDRESS_SEEN`]
@@ -277,6 +284,8 @@ pub struct EventKeys {
     /// The address's /24 (a group's networks: [`GroupBaseline::knows_network`]).
     pub ip_network: u64,
     pub agent: u64,
+    /// The agent without its version numbers ([`super::places::client_kind`]).
+    pub agent_kind: u64,
     pub resource: u64,
     /// Index of the action (see [`super::action_index`]).
     pub action: usize,
@@ -516,17 +525,27 @@ impl ActorBaseline {
             0.0
         };
         let novelty = |normal: i64| {
+            let address = if k.ip == 0 {
+                0.0
+            } else {
+                self.ips
+                    .novelty(k.ip, k.ip_prefix, k.time, self.first, normal)
+            };
+            let agent = if k.agent == 0 {
+                0.0
+            } else {
+                self.agents.novelty(k.agent, 0, k.time, self.first, normal)
+            };
+            // A new version of a kind of client the actor uses, at an address she uses: her
+            // browser upgraded, not another device (from elsewhere, the version counts: a
+            // thief's browser is seldom hers to the digit).
+            let upgraded = address == 0.0 && self.agents.knows_prefix(k.agent_kind);
             (
-                if k.ip == 0 {
-                    0.0
+                address,
+                if upgraded {
+                    agent.min(UPGRADE_NOVELTY)
                 } else {
-                    self.ips
-                        .novelty(k.ip, k.ip_prefix, k.time, self.first, normal)
-                },
-                if k.agent == 0 {
-                    0.0
-                } else {
-                    self.agents.novelty(k.agent, 0, k.time, self.first, normal)
+                    agent
                 },
             )
         };
@@ -661,7 +680,7 @@ impl ActorBaseline {
             self.ips.record(k.ip, k.ip_prefix, k.time);
         }
         if k.agent != 0 {
-            self.agents.record(k.agent, 0, k.time);
+            self.agents.record(k.agent, k.agent_kind, k.time);
         }
         self.break_glass += u32::from(k.break_glass);
         self.exports += u32::from(k.export);

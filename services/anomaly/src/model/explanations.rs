@@ -15,7 +15,8 @@
 //! | consult: a department `y` touched `p` in the last 3 days, and `d` habitually reads patients `y` has just touched (co-access share `s`) | `0.85 · min(1, 4s)` |
 //! | covering: `a` read 3+ patients of the same department `y` in the last 2 hours, and `p` is one of `y`'s | 0.75 |
 //! | research: purpose `HRESCH` by an actor or role that does research | 0.8 |
-//! | the patient's own record (decision basis `own-record`) | 1.0 |
+//! | the patient's own record (decision basis `own-record`; or a record her portal account was let into as her own before, whatever it withheld from her now) | 1.0 |
+//! | review: a clinician's declared review of her organisation's records (purpose `HOPERAT` or `HQUALIMP`, basis `custodian` or none given; not a V record, not a colleague's), fading at an hour she and her department rarely work ([`super::REVIEW_STRENGTH`]) | 0.7 |
 //! | a consent of the patient's names the actor's organisation (basis `consent`) | 0.6 |
 //! | preparation: `a` documents as a rule for the patients whose dormant records she opened, hours later ([`super::preparations`]); a dormant first look at an ordinary record, provisionally | `0.75 ·` the habit |
 //!
@@ -197,6 +198,9 @@ pub enum Why {
     /// The actor's habit of opening records hours before she sees the patient
     /// ([`super::preparations`]).
     Preparation,
+    /// A clinician's declared review of her organisation's records (purpose `HOPERAT` or
+    /// `HQUALIMP`, decision basis `custodian`).
+    Review,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -48,6 +48,12 @@ pub fn desktop_client(agent: &str) -> Option<u64> {
     if !DESKTOP.iter().any(|d| agent.contains(d)) || HANDHELD.iter().any(|h| agent.contains(h)) {
         return None;
     }
+    Some(client_kind(agent))
+}
+
+/// The kind of client a user agent names, without its version numbers: a browser's upgrade
+/// (Edge 123 to 124 on the same Windows) is the same kind.
+pub fn client_kind(agent: &str) -> u64 {
     // FNV-1a over the agent without digits and version separators.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in agent
@@ -56,7 +62,7 @@ pub fn desktop_client(agent: &str) -> Option<u64> {
     {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    Some(h)
+    h
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

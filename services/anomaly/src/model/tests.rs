@@ -1010,6 +1010,154 @@ fn an_account_at_a_computer_others_use_while_at_its_own_desk_is_two_people() {
     assert_eq!(two_places(&later), 0.0, "{later:?}");
 }
 
+/// `decision` as the kernel records it: its basis, nothing else.
+fn decided(basis: &str) -> Option<custodian_events::DecisionRecord> {
+    Some(custodian_events::DecisionRecord {
+        basis: basis.into(),
+        consents: Vec::new(),
+        break_glass_reason: None,
+    })
+}
+
+#[test]
+fn a_clinicians_declared_review_of_her_organisations_records_is_explained_a_vips_is_not() {
+    let (hospital, _) = hospital();
+    // n3 reads twelve records nobody here has touched, one every three minutes.
+    let review = |d: &mut Detector, purpose: &str, basis: &str| -> Vec<Scored> {
+        (0..12)
+            .map(|k| {
+                let mut e = staff_event(
+                    "n3",
+                    "Ward A",
+                    day4(10) + k * 180,
+                    Some(&format!("Patient/audit{k}")),
+                    AccessAction::Read,
+                );
+                e.purpose = purpose.into();
+                e.decision = decided(basis);
+                d.score(&e)
+            })
+            .collect()
+    };
+    // For treatment, a run of strangers.
+    let treating = review(&mut hospital.clone(), "TREAT", "custodian");
+    assert!(treating.iter().any(|s| s.alert), "{treating:?}");
+    // A clinical audit of her organisation's records, declared: explained, no run.
+    for purpose in ["HOPERAT", "HQUALIMP"] {
+        let audit = review(&mut hospital.clone(), purpose, "custodian");
+        for s in &audit {
+            assert!(!s.alert, "{purpose}: {s:?}");
+            assert_eq!(value(s, "unexplained_spree"), 0.0, "{purpose}: {s:?}");
+            assert!(value(s, "no_relationship") <= 0.3, "{purpose}: {s:?}");
+        }
+    }
+    // Records the kernel let her see on another ground (a consent) are no review of her own.
+    let consented = review(&mut hospital.clone(), "HOPERAT", "consent");
+    assert!(
+        value(&consented[11], "no_relationship") > 0.3,
+        "{consented:?}"
+    );
+    // A VIP's record is no audit's: still unexplained.
+    let mut d = hospital.clone();
+    let mut vip = staff_event(
+        "n3",
+        "Ward A",
+        day4(10),
+        Some("Patient/vip"),
+        AccessAction::Read,
+    );
+    vip.purpose = "HOPERAT".into();
+    vip.decision = decided("custodian");
+    vip.confidentiality = Some("V".into());
+    let s = d.score(&vip);
+    assert!(value(&s, "sensitive_unexplained") >= 0.5, "{s:?}");
+}
+
+#[test]
+fn a_patients_own_note_withheld_by_the_portal_is_not_an_attempt_on_a_record() {
+    let (mut d, _) = hospital();
+    let portal = |seconds: i64, patient: &str, outcome: AccessOutcome, basis: &str| {
+        let mut e = event("portal-user", 0, Some(patient), outcome);
+        e.time = at(day4(19) + seconds);
+        e.actor.role = "patient".into();
+        e.actor.organization = None;
+        e.purpose = "PATRQT".into();
+        e.decision = decided(basis);
+        e.source = Source {
+            ip: Some("100.94.187.97".into()),
+            user_agent: Some("CarePortal/5.9.0 (iPhone; iOS 17.4)".into()),
+        };
+        e
+    };
+    // She reads her own results, then three of her restricted notes, withheld by her token's
+    // scope.
+    assert!(
+        !d.score(&portal(
+            0,
+            "Patient/me",
+            AccessOutcome::Permit,
+            "own-record"
+        ))
+        .alert
+    );
+    let mut withheld = Vec::new();
+    for k in 0..3 {
+        let mut note = portal(20 + k * 10, "Patient/me", AccessOutcome::Deny, "scope");
+        note.resource_type = Some("DocumentReference".into());
+        note.confidentiality = Some("R".into());
+        withheld.push(d.score(&note));
+    }
+    for s in &withheld {
+        assert!(!s.alert, "{s:?}");
+        assert_eq!(value(s, "denied"), 0.0, "{s:?}");
+        assert_eq!(value(s, "sensitive_unexplained"), 0.0, "{s:?}");
+    }
+    // Someone else's records refused to her account are attempts.
+    let tried: Vec<_> = (0..3)
+        .map(|k| {
+            d.score(&portal(
+                60 + k * 10,
+                &format!("Patient/other{k}"),
+                AccessOutcome::Deny,
+                "scope",
+            ))
+        })
+        .collect();
+    assert!(value(&tried[2], "denied") > 0.0, "{tried:?}");
+}
+
+#[test]
+fn a_browser_upgraded_at_her_own_desk_is_not_a_new_device_the_same_browser_elsewhere_is() {
+    let (hospital, _) = hospital();
+    let look = |d: &mut Detector, ip: Option<&str>, agent: &str| {
+        let mut e = staff_event(
+            "n3",
+            "Ward A",
+            day4(10),
+            Some("Patient/a2"),
+            AccessAction::Read,
+        );
+        if let Some(ip) = ip {
+            e.source.ip = Some(ip.into());
+        }
+        e.source.user_agent = Some(agent.into());
+        d.score(&e)
+    };
+    // Her ward's workstation client, version 1.0 for three days, now 1.1 at her own desk.
+    let upgraded = look(&mut hospital.clone(), None, "Workstation/1.1");
+    assert!(value(&upgraded, "new_source") < 0.1, "{upgraded:?}");
+    // Another client at her desk is another device.
+    let other = look(&mut hospital.clone(), None, "Mozilla/5.0 (Macintosh)");
+    assert!(value(&other, "new_source") >= 0.3, "{other:?}");
+    // The upgraded client from an address she never used: the version counts in full.
+    let elsewhere = look(
+        &mut hospital.clone(),
+        Some("81.2.69.160"),
+        "Workstation/1.1",
+    );
+    assert!(value(&elsewhere, "new_source") >= 0.9, "{elsewhere:?}");
+}
+
 #[test]
 fn a_user_trying_record_after_record_whose_patients_refused_her_is_a_run() {
     let refused = |d: &mut Detector, actor: &str, at: i64, patient: &str| {
