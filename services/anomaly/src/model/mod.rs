@@ -277,7 +277,7 @@ use networks::OrganisationNetworks;
 use outlier::{HalfSpaceTrees, DIMS};
 pub use parameters::{GlobalParameters, ImportError};
 use patterns::Patterns;
-use places::{client_kind, desktop_client, OwnDesk, SharedDevices};
+use places::{client_kind, is_desktop, OwnDesk, SharedDevices};
 use preparations::{DepartmentPreparations, Judged, Preparations};
 use sign_ins::{FailedSignIns, SignInFailures};
 pub use snapshot::SnapshotError;
@@ -1404,12 +1404,13 @@ impl Detector {
         }
         // The account at a computer other staff use, new to it this hour, while its own desk
         // elsewhere was in use minutes ago: two people on one account ([`places`]).
+        // (The agent's kind is its key without versions: [`places::client_kind`].)
         let desktop = event
             .source
             .user_agent
             .as_deref()
-            .and_then(desktop_client)
-            .filter(|_| keys.base.ip != 0);
+            .filter(|a| is_desktop(a) && keys.base.ip != 0)
+            .map(|_| keys.base.agent_kind);
         let two_places = desktop.is_some_and(|client| {
             actor
                 .baseline
@@ -1462,11 +1463,7 @@ impl Detector {
             }
             let basis = event.decision.as_ref().map(|d| d.basis.as_str());
             match basis {
-                _ if own_record && explanation.strength < 1.0 => {
-                    explanation.strength = 1.0;
-                    explanation.why = Why::OwnRecord;
-                }
-                Some("own-record") if explanation.strength < 1.0 => {
+                _ if (own_record || basis == Some("own-record")) && explanation.strength < 1.0 => {
                     explanation.strength = 1.0;
                     explanation.why = Why::OwnRecord;
                 }

@@ -42,13 +42,16 @@ const ACCOUNTS: usize = SHARED_BY + 1;
 /// The kind of desktop client a user agent names, without its version numbers (an upgrade is
 /// the same kind), or `None` for a phone, a tablet or a machine's client: a person sits at one
 /// desktop at a time, not at one device.
+#[cfg(test)]
 pub fn desktop_client(agent: &str) -> Option<u64> {
+    is_desktop(agent).then(|| client_kind(agent))
+}
+
+/// Whether a user agent names a desktop (not a phone, a tablet or a machine's client).
+pub fn is_desktop(agent: &str) -> bool {
     const DESKTOP: [&str; 3] = ["Windows NT", "Macintosh", "X11"];
     const HANDHELD: [&str; 4] = ["iPhone", "iPad", "Android", "Mobile"];
-    if !DESKTOP.iter().any(|d| agent.contains(d)) || HANDHELD.iter().any(|h| agent.contains(h)) {
-        return None;
-    }
-    Some(client_kind(agent))
+    DESKTOP.iter().any(|d| agent.contains(d)) && !HANDHELD.iter().any(|h| agent.contains(h))
 }
 
 /// The kind of client a user agent names, without its version numbers: a browser's upgrade
