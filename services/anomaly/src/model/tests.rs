@@ -741,11 +741,7 @@ fn a_patient_reading_her_own_record_does_not_make_it_look_cared_for() {
     own.actor.role = "patient".into();
     own.actor.organization = None;
     own.purpose = "PATRQT".into();
-    own.decision = Some(custodian_events::DecisionRecord {
-        basis: "own-record".into(),
-        consents: Vec::new(),
-        break_glass_reason: None,
-    });
+    own.decision = decided("own-record");
     assert!(!after_her.score(&own).alert);
     let s = look(&mut after_her);
     assert_eq!(dormancy(&s), dormancy(&alone), "{s:?}");
@@ -1229,11 +1225,7 @@ fn failed_sign_in(actor: &str, seconds: i64, ip: &str, agent: &str, basis: &str)
         ip: Some(ip.into()),
         user_agent: Some(agent.into()),
     };
-    e.decision = Some(custodian_events::DecisionRecord {
-        basis: basis.into(),
-        consents: Vec::new(),
-        break_glass_reason: None,
-    });
+    e.decision = decided(basis);
     e
 }
 
@@ -3617,11 +3609,7 @@ fn whole_record(d: &mut Detector, actor: &str, patient: &str, at: i64, basis: &s
         let mut e = staff_event(actor, "Ward A", at, Some(patient), AccessAction::Search);
         e.resource_type = Some(kind.into());
         e.request_id = Some(request.clone());
-        e.decision = Some(custodian_events::DecisionRecord {
-            basis: basis.into(),
-            consents: Vec::new(),
-            break_glass_reason: None,
-        });
+        e.decision = decided(basis);
         last = Some(d.score(&e));
     }
     last.expect("twelve kinds")
@@ -4447,11 +4435,7 @@ fn a_user_changing_her_own_record_through_her_staff_role_alerts() {
     portal.actor.role = "patient".into();
     portal.actor.organization = None;
     portal.purpose = "PATRQT".into();
-    portal.decision = Some(custodian_events::DecisionRecord {
-        basis: "own-record".into(),
-        consents: Vec::new(),
-        break_glass_reason: None,
-    });
+    portal.decision = decided("own-record");
     assert!(!d.score(&portal).alert);
     // At work, her ward's chart of herself: looked at, and a change to it alerts at once.
     let look = staff_event(
