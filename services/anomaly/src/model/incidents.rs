@@ -30,15 +30,6 @@ pub const LOOKBACK: i64 = 10 * 60;
 pub const JOIN: f64 = 0.3;
 /// Share an earlier event of the same request (the other patients of one search) needs.
 pub const JOIN_SAME_REQUEST: f64 = 0.1;
-/// Share an earlier event needs to join a quiet look's late alert, unless the actor had at
-/// least [`QUIET_JOIN_BULK`] joinable events in the [`LOOKBACK`] before it: a quiet look judges
-/// one record nobody followed; a clinic physician's other first looks of the morning are not
-/// part of it (measured on 37 simulated hospitals: 1,387 fewer false alerts from events alone,
-/// 70 fewer attack events), a slow exfiltration that only a quiet look caught is.
-pub const QUIET_JOIN: f64 = 0.9;
-/// Joinable events before a quiet look's alert that make it a bulk of its own (see
-/// [`QUIET_JOIN`]).
-pub const QUIET_JOIN_BULK: usize = 20;
 /// How far back a chain of suspicious events may reach at most (see [`Incidents::join`]).
 pub const MAX_REACH: i64 = 30 * 60;
 /// Earlier events remembered per actor at most.
@@ -182,24 +173,6 @@ impl Incidents {
     /// [`MAX_REACH`] back). They are forgotten (each joins once).
     pub fn join(&mut self, time: i64, request: u64) -> Vec<Uuid> {
         self.join_from(time, request, JOIN)
-    }
-
-    /// [`Incidents::join`] for a quiet look's late alert: at [`QUIET_JOIN`] of the threshold,
-    /// unless the actor's joinable events before it make a bulk.
-    pub fn join_after_quiet_look(&mut self, time: i64, request: u64) -> Vec<Uuid> {
-        let joinable = self
-            .suspects
-            .iter()
-            .rev()
-            .take_while(|s| time - s.time <= LOOKBACK)
-            .filter(|s| f64::from(s.share) >= JOIN)
-            .count();
-        let floor = if joinable >= QUIET_JOIN_BULK {
-            JOIN
-        } else {
-            QUIET_JOIN
-        };
-        self.join_from(time, request, floor)
     }
 
     fn join_from(&mut self, time: i64, request: u64, floor: f64) -> Vec<Uuid> {
@@ -365,33 +338,6 @@ mod tests {
         let joined = i.join(t, 9);
         assert!(!joined.is_empty());
         assert!(joined.iter().all(|j| t - j.as_u128() as i64 <= MAX_REACH));
-    }
-
-    #[test]
-    fn a_quiet_looks_alert_takes_only_strong_looks_unless_they_make_a_bulk() {
-        // A clinic morning: five other first looks at 50-80% of the threshold, one at 95%.
-        let mut i = Incidents::default();
-        for k in 0..5 {
-            i.remember(id(k), 60 * k as i64, k as u64, 0, 0.5 + 0.06 * k as f64);
-        }
-        i.remember(id(9), 400, 9, 0, 0.95);
-        assert_eq!(i.join_after_quiet_look(420, 77), vec![id(9)]);
-        // The same looks join an alert on its own merits.
-        let mut i = Incidents::default();
-        for k in 0..5 {
-            i.remember(id(k), 60 * k as i64, k as u64, 0, 0.5 + 0.06 * k as f64);
-        }
-        assert_eq!(i.join(420, 77).len(), 5);
-        // A bulk (a slow exfiltration only a quiet look caught) joins whole.
-        let mut i = Incidents::default();
-        let bulk = QUIET_JOIN_BULK as u128;
-        for k in 0..bulk {
-            i.remember(id(k), 10 * k as i64, 1, 0, 0.5);
-        }
-        assert_eq!(
-            i.join_after_quiet_look(10 * bulk as i64, 77).len(),
-            bulk as usize
-        );
     }
 
     #[test]

@@ -3193,10 +3193,18 @@ impl Detector {
                     if new {
                         self.incidents += 1;
                     }
-                    let joined = if p.wait == Wait::QuietLook {
-                        actor.incidents.join_after_quiet_look(at, p.request)
-                    } else {
-                        actor.incidents.join(at, p.request)
+                    // A look raised because no note came judges that one record: the
+                    // actor's other looks before it are not shown to be part of it (mostly a
+                    // clinician's other first looks of the morning). A run of refusals of one
+                    // record, a guess that care would follow, a glass broken alone judge the
+                    // session, and take its suspicious start in.
+                    let joined = match p.wait {
+                        Wait::Grace | Wait::QuietLook | Wait::ConsultNote | Wait::OwnNote => {
+                            Vec::new()
+                        }
+                        Wait::Guess | Wait::LoneGlass | Wait::Refused => {
+                            actor.incidents.join(at, p.request)
+                        }
                     };
                     (id, joined)
                 }

@@ -4698,3 +4698,35 @@ fn a_research_unit_reading_for_treatment_misuses_its_role() {
     research.time += Duration::seconds(60);
     assert_eq!(value(&d.score(&research), "role_misuse"), 0.0);
 }
+
+#[test]
+fn a_look_raised_for_want_of_a_note_takes_no_earlier_look_with_it() {
+    let (mut d, _) = hospital();
+    // A nurse of Ward A glances at one of Ward B's patients (half the threshold: remembered in
+    // case an alert shows it was the start of something), then opens a record nobody touched.
+    let glance = staff_event(
+        "n2",
+        "Ward A",
+        day4(10) - 300,
+        Some("Patient/b10"),
+        AccessAction::Read,
+    );
+    let s = d.score(&glance);
+    assert!(!s.alert && s.score >= 0.3 * DEFAULT_THRESHOLD, "{s:?}");
+    let look = staff_event(
+        "n2",
+        "Ward A",
+        day4(10),
+        Some("Patient/neighbour"),
+        AccessAction::Read,
+    );
+    // The look waits for her note; none comes and it alerts, alone: the glance before it is
+    // not shown to be part of it (a clinician's other first looks of the morning, mostly).
+    let late = waits_then_raised(
+        &mut d,
+        &look,
+        day4(10) + QUIET_LOOK_WAIT + 1,
+        "A record nobody else has touched lately",
+    );
+    assert!(late.joined.is_empty(), "{late:?}");
+}
