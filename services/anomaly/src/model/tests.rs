@@ -2088,16 +2088,21 @@ fn a_record_nobody_touched_for_three_days_is_quiet_enough_for_a_quiet_look_at_70
     quiet_until(&mut d, &cared, day4(11) + QUIET_LOOK_WAIT + 1);
 }
 
-#[test]
-fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_it() {
-    let (mut d, _) = hospital();
-    let look = staff_event(
+/// A nurse of Ward A opens, on day 4 at 10:00, a record nobody in the hospital touched.
+fn a_nurse_opens_a_record_nobody_touched() -> AccessEvent {
+    staff_event(
         "n2",
         "Ward A",
         day4(10),
         Some("Patient/neighbour"),
         AccessAction::Read,
-    );
+    )
+}
+
+#[test]
+fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_it() {
+    let (mut d, _) = hospital();
+    let look = a_nurse_opens_a_record_nobody_touched();
     let mut cared_for = d.clone();
     // Half an hour on, nobody else opened the record and n2 wrote nothing for her.
     waits_then_raised(
@@ -4713,13 +4718,7 @@ fn a_look_raised_for_want_of_a_note_takes_no_earlier_look_with_it() {
     );
     let s = d.score(&glance);
     assert!(!s.alert && s.score >= 0.3 * DEFAULT_THRESHOLD, "{s:?}");
-    let look = staff_event(
-        "n2",
-        "Ward A",
-        day4(10),
-        Some("Patient/neighbour"),
-        AccessAction::Read,
-    );
+    let look = a_nurse_opens_a_record_nobody_touched();
     // The look waits for her note; none comes and it alerts, alone: the glance before it is
     // not shown to be part of it (a clinician's other first looks of the morning, mostly).
     let late = waits_then_raised(
