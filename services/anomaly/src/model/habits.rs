@@ -240,7 +240,7 @@ pub const GUESS_ALERTS_UNDER: f32 = 0.1;
 
 /// Whether an actor's (or a department's) first looks that only a guess explained (a consult
 /// the department's habits suggest, covering for another ward, the ward's care of days ago)
-/// turned out to be care within [`super::QUIET_LOOK_WAIT`]: the actor wrote for the patient or
+/// turned out to be care within [`super::GUESS_WAIT`]: the actor wrote for the patient or
 /// anyone else touched her record. A ward's guesses are confirmed nearly always (the
 /// transfer is nursed, the consult writes its note); a pharmacy's reviews never are, and say
 /// nothing when they are not.

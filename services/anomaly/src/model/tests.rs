@@ -3723,13 +3723,16 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
     admit_new_patient(&mut d);
     let look = cardiologists_look_at_the_new_patient();
     let mut ward_cares = d.clone();
+    let mut round_later = d.clone();
     // The cardiologist's consults always had their note: this one has neither a note nor
-    // anyone's care within half an hour.
-    waits_then_raised(
-        &mut d,
-        &look,
-        day4(10) + QUIET_LOOK_WAIT + 1,
-        "Opened as if in care",
+    // anyone's care within the hour.
+    let s = d.score(&look);
+    assert!(!s.alert, "{s:?}");
+    assert!(nothing_raised_by(&mut d, day4(10) + GUESS_WAIT - 60));
+    let late = raised_alone(&mut d, &look, day4(10) + GUESS_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Opened as if in care"),
+        "{late:?}"
     );
 
     // The same look while the ward is caring for her: a consult on a ward's patient.
@@ -3743,9 +3746,24 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
     ));
     assert!(nothing_raised_by(
         &mut ward_cares,
-        day4(10) + QUIET_LOOK_WAIT + 1
+        day4(10) + GUESS_WAIT + 1
     ));
     assert!(ward_cares.finish().is_empty());
+
+    // The ward's next round comes 45 minutes after the look, past half an hour: still care.
+    round_later.score(&look);
+    round_later.score(&staff_event(
+        "m2",
+        "Ward B",
+        day4(10) + 45 * 60,
+        Some("Patient/new"),
+        AccessAction::Read,
+    ));
+    assert!(nothing_raised_by(
+        &mut round_later,
+        day4(10) + GUESS_WAIT + 1
+    ));
+    assert!(round_later.finish().is_empty());
 }
 
 #[test]
@@ -3762,7 +3780,7 @@ fn an_unconfirmed_consult_says_nothing_where_that_departments_consults_of_that_w
     }
     assert!(d.unconfirmed_guess_alerts(hash_str("c0"), cardiology));
     let look = cardiologists_look_at_the_new_patient();
-    quiet_until(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
+    quiet_until(&mut d, &look, day4(10) + GUESS_WAIT + 1);
 }
 
 #[test]
@@ -3803,7 +3821,7 @@ fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_cons
     waits_then_raised(
         &mut d,
         &look,
-        day4(10) + QUIET_LOOK_WAIT + 1,
+        day4(10) + GUESS_WAIT + 1,
         "Opened as if in care",
     );
     // Ward B's patient of this morning, a record in care: the department's share decides,
@@ -3811,7 +3829,7 @@ fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_cons
     let mut today = look.clone();
     today.id = Uuid::new_v4();
     today.patient = Some("Patient/today".into());
-    quiet_until(&mut in_care, &today, day4(10) + QUIET_LOOK_WAIT + 1);
+    quiet_until(&mut in_care, &today, day4(10) + GUESS_WAIT + 1);
 }
 
 #[test]
