@@ -175,11 +175,10 @@
 //! documents at all (2% of its work or more): dropped if she writes for the patient (her
 //! colleagues' notes are the care that explained it), raised otherwise ("a very restricted (V)
 //! record opened on her ward's care, but the user documented nothing ..."). Any other first
-//! look that only a guess
-//! explains (a consult, covering, the department's care of days ago, faded) waits
-//! [`GUESS_WAIT`] (an hour) for care: dropped if the actor writes for the patient or anyone else touches her record; raised
-//! otherwise, but only where the department's and the actor's guesses are nearly always
-//! followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
+//! look that only a guess explains (a consult, covering, the department's care of days ago,
+//! faded) waits [`GUESS_WAIT`] (an hour) for care: dropped if the actor writes for the patient
+//! or anyone else touches her record; raised otherwise, but only where the department's and
+//! the actor's guesses are nearly always followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
 //! nothing when they are not) and, for a consult, the department's consults of the department
 //! that touched the patient last too, where known (a GP's of the emergency department's
 //! patients are results reviewed, not care), or, for a guessed consult of a record nobody else
@@ -419,8 +418,8 @@ pub const QUIET_LOOK_WAIT: i64 = 30 * 60;
 /// next round of observations, the medication round), not always within half an hour.
 /// Measured against half an hour: −218 false alerts on fifteen hospitals of the generators
 /// written apart, one incident more, no attack event fewer; 45 min −190, 90 min and 2 h lose
-/// a stolen password found only through a guess (what a ward's guesses teach changes with
-/// the wait).
+/// a shared login found only through a guess's incident (what a ward's guesses teach changes
+/// with the wait).
 pub const GUESS_WAIT: i64 = 60 * 60;
 /// How long a VIP's record opened on the ward's care waits for the actor's own note
 /// ([`Wait::OwnNote`]).
