@@ -178,9 +178,10 @@
 //! look that only a guess explains (a consult, covering, the department's care of days ago,
 //! faded) waits [`GUESS_WAIT`] (an hour) for care: dropped if the actor writes for the patient
 //! or anyone else touches her record; raised otherwise, but only where the department's and
-//! the actor's guesses are nearly always followed by care ([`habits::Guesses`]: a ward's are, a pharmacy's reviews are not, and say
-//! nothing when they are not) and, for a consult, the department's consults of the department
-//! that touched the patient last too, where known (a GP's of the emergency department's
+//! the actor's guesses are nearly always followed by care ([`habits::Guesses`]: a ward's are,
+//! a pharmacy's reviews are not, and say nothing when they are not) and, for a consult, the
+//! department's consults of the department that touched the patient last too, where known (a
+//! GP's of the emergency department's
 //! patients are results reviewed, not care), or, for a guessed consult of a record nobody else
 //! touched for 1.6 days ([`STALE_CONSULT`]) by a person whose work is not unexplained by nature, where the
 //! department's consults of the department that touched the patient last nearly always were
