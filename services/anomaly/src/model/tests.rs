@@ -1974,6 +1974,22 @@ fn waits_then_raised(d: &mut Detector, look: &AccessEvent, at: i64, explanation:
     late
 }
 
+/// Scores `look` (no alert on the spot), sees nothing raised a minute before `due`, and the
+/// look raised, explained by `explanation`, just after it.
+fn waits_until_then_raised(
+    d: &mut Detector,
+    look: &AccessEvent,
+    due: i64,
+    explanation: &str,
+) -> Scored {
+    let s = d.score(look);
+    assert!(!s.alert, "{s:?}");
+    assert!(nothing_raised_by(d, due - 60));
+    let late = raised_alone(d, look, due + 1);
+    assert!(late.explanation.starts_with(explanation), "{late:?}");
+    late
+}
+
 /// Moves the clock to `at` (an unrelated read of Ward A's) and returns the one alert that came
 /// of age: `look`'s.
 fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
@@ -2155,14 +2171,11 @@ fn a_record_opened_on_nothing_but_her_consent_waits_for_care_like_a_quiet_look()
     });
     let mut cared_for = d.clone();
     let mut gateway_detector = d.clone();
-    let s = d.score(&look);
-    assert!(!s.alert, "{s:?}");
-    assert!(nothing_raised_by(&mut d, day4(10) + QUIET_LOOK_WAIT - 60));
-    let late = raised_alone(&mut d, &look, day4(10) + QUIET_LOOK_WAIT + 1);
-    assert!(
-        late.explanation
-            .starts_with("Opened on nothing but the patient's consent"),
-        "{late:?}"
+    waits_until_then_raised(
+        &mut d,
+        &look,
+        day4(10) + QUIET_LOOK_WAIT,
+        "Opened on nothing but the patient's consent",
     );
     // The same look, then a physician of another ward opens her chart: she is in care.
     cared_for.score(&look);
@@ -3722,48 +3735,29 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
     let mut d = hospital_with_consults();
     admit_new_patient(&mut d);
     let look = cardiologists_look_at_the_new_patient();
-    let mut ward_cares = d.clone();
-    let mut round_later = d.clone();
+    let ward_cares = d.clone();
+    let round_later = d.clone();
     // The cardiologist's consults always had their note: this one has neither a note nor
     // anyone's care within the hour.
-    let s = d.score(&look);
-    assert!(!s.alert, "{s:?}");
-    assert!(nothing_raised_by(&mut d, day4(10) + GUESS_WAIT - 60));
-    let late = raised_alone(&mut d, &look, day4(10) + GUESS_WAIT + 1);
-    assert!(
-        late.explanation.starts_with("Opened as if in care"),
-        "{late:?}"
-    );
+    waits_until_then_raised(&mut d, &look, day4(10) + GUESS_WAIT, "Opened as if in care");
 
-    // The same look while the ward is caring for her: a consult on a ward's patient.
-    ward_cares.score(&look);
-    ward_cares.score(&staff_event(
-        "m2",
-        "Ward B",
-        day4(10) + 600,
-        Some("Patient/new"),
-        AccessAction::Read,
-    ));
-    assert!(nothing_raised_by(
-        &mut ward_cares,
-        day4(10) + GUESS_WAIT + 1
-    ));
-    assert!(ward_cares.finish().is_empty());
-
-    // The ward's next round comes 45 minutes after the look, past half an hour: still care.
-    round_later.score(&look);
-    round_later.score(&staff_event(
-        "m2",
-        "Ward B",
-        day4(10) + 45 * 60,
-        Some("Patient/new"),
-        AccessAction::Read,
-    ));
-    assert!(nothing_raised_by(
-        &mut round_later,
-        day4(10) + GUESS_WAIT + 1
-    ));
-    assert!(round_later.finish().is_empty());
+    // The same look, and the ward reading her record `after` it: care, not raised.
+    let ward_reads_after = |mut d: Detector, after: i64| {
+        d.score(&look);
+        d.score(&staff_event(
+            "m2",
+            "Ward B",
+            day4(10) + after,
+            Some("Patient/new"),
+            AccessAction::Read,
+        ));
+        assert!(nothing_raised_by(&mut d, day4(10) + GUESS_WAIT + 1));
+        assert!(d.finish().is_empty());
+    };
+    // While the ward is caring for her: a consult on a ward's patient.
+    ward_reads_after(ward_cares, 600);
+    // The ward's next round 45 minutes after the look, past half an hour: still care.
+    ward_reads_after(round_later, 45 * 60);
 }
 
 #[test]
