@@ -2120,6 +2120,7 @@ fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_i
     let (mut d, _) = hospital();
     let look = a_nurse_opens_a_record_nobody_touched();
     let mut cared_for = d.clone();
+    let mut machine = d.clone();
     // Half an hour on, nobody else opened the record and n2 wrote nothing for her.
     waits_then_raised(
         &mut d,
@@ -2150,6 +2151,12 @@ fn a_quiet_look_nobody_follows_up_alerts_late_and_care_by_anyone_else_explains_i
         .filter(|m| m.event.id == look.id)
         .collect();
     assert!(late.is_empty(), "{late:?}");
+
+    // The same read by a machine (a public-health feed under the same account) waits for no
+    // note: nobody will write one, and reading forgotten records is its job.
+    let mut feed = look.clone();
+    feed.actor.role = "service".into();
+    quiet_until(&mut machine, &feed, day4(10) + QUIET_LOOK_WAIT + 1);
 }
 
 #[test]
