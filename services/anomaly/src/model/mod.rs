@@ -137,9 +137,10 @@
 //! [`QUIET_LOOK_WAIT`] for her own note (the consent not on file at a community nurse's first
 //! visit): dropped if she writes for the patient,
 //! raised otherwise ("refused this patient's record, and the user documented nothing ..."); a
-//! refusal of another patient while it waits alerts at once and raises it. None of the looks
-//! below is a machine's (role `service`: a gateway or a feed writes no note, and forgotten
-//! records are its work; its theft shows in its source and volume). A first look
+//! refusal of another patient while it waits alerts at once and raises it. A machine's look
+//! under the threshold (role `service`: a gateway or a feed writes no note, and forgotten
+//! records are its work; its theft shows in its source and volume) waits for nothing of what
+//! follows. A first look
 //! under the threshold (at least [`QUIET_LOOK_SHARE`], 70%, of it) at a record nobody touched lately (dormancy ≥
 //! [`QUIET_LOOK_DORMANCY`]: nobody else for nearly three days)
 //! with nothing to explain it (`u ≥ 0.75`, on a restricted record with the habit counted as for
