@@ -2024,28 +2024,29 @@ fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whet
     vip.confidentiality = Some("V".into());
     let mut vip_detector = d.clone();
     // Nothing but the record's being new to the stream: it waits, and nobody else touched it
-    // or was documented for it in half an hour: it alerts then.
+    // or was documented for it in four hours: it alerts then.
     let s = d.score(&look);
     assert!(!s.alert, "{s:?}");
     assert!(d.take_matured().is_empty());
-    assert!(nothing_raised_by(&mut d, evening + QUIET_LOOK_WAIT - 60));
-    let late = raised_alone(&mut d, &look, evening + QUIET_LOOK_WAIT + 1);
+    assert!(nothing_raised_by(&mut d, evening + YOUNG_LOOK_WAIT - 60));
+    let late = raised_alone(&mut d, &look, evening + YOUNG_LOOK_WAIT + 1);
     assert!(
-        late.explanation.starts_with("Nobody else touched"),
+        late.explanation.starts_with("Nobody else touched") && late.explanation.contains("4 hours"),
         "{late:?}"
     );
-    // A returning patient whose care begins (Ward B admits her ten minutes later): no alert.
+    // A returning patient whose care goes on (Ward B admits her two hours later, at the
+    // evening round): no alert.
     assert!(!cared_for.score(&look).alert);
     cared_for.score(&staff_event(
         "m1",
         "Ward B",
-        evening + 600,
+        evening + 2 * 3600,
         Some("Patient/new"),
         AccessAction::Create,
     ));
     assert!(nothing_raised_by(
         &mut cared_for,
-        evening + QUIET_LOOK_WAIT + 1
+        evening + YOUNG_LOOK_WAIT + 1
     ));
     // A VIP's record is not a quiet look: it alerts for what it is, once the grace is over.
     assert!(!vip_detector.score(&vip).alert);
