@@ -32,8 +32,8 @@ use uuid::Uuid;
 use crate::{
     configuration::{model_config_from_env, threshold_from_env},
     model::{
-        glasses, habits::NOTE_HORIZON, incidents::MAX_REACH, CareFact, Contribution, Detector,
-        Matured, ModelConfig, Scored, MAX_GRACE, OWN_NOTE_WAIT, QUIET_LOOK_WAIT,
+        incidents::MAX_REACH, CareFact, Contribution, Detector, Matured, ModelConfig, Scored,
+        LONGEST_WAIT, MAX_GRACE,
     },
 };
 
@@ -73,6 +73,9 @@ pub struct ReplaySummary {
     pub scored: u64,
     pub alerts: u64,
     pub skipped: u64,
+    /// Late alerts raised after their event's line was written (none while every wait is
+    /// within [`LONGEST_WAIT`] and at most [`MAX_HELD`] lines wait): alerts the output lost.
+    pub late_lost: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +123,8 @@ pub struct LateAlerts {
     /// Position in `held` of each held id, offset by `released`.
     index: HashMap<Uuid, u64>,
     released: u64,
+    /// Late alerts whose line had already left.
+    lost: u64,
 }
 
 /// Scores `events` (in order) as `anomaly replay` writes them: late alerts marked, each with
@@ -144,10 +149,10 @@ pub fn settle_all(
 pub const MAX_HELD: usize = 500_000;
 
 impl LateAlerts {
-    /// For a detector: held as long as the longest a late alert can come (its grace period or
-    /// a visit's, [`QUIET_LOOK_WAIT`], a session's note [`NOTE_HORIZON`], [`OWN_NOTE_WAIT`],
-    /// [`glasses::LONE_AFTER`]) and reach back into its incident ([`MAX_REACH`]): the events a
-    /// late alert takes in are marked as live ones are.
+    /// For a detector: held as long as the longest a late alert can come ([`LONGEST_WAIT`],
+    /// whatever it waits for: its grace period or a visit's, a quiet look, a young one, a
+    /// session's note, a glass broken alone) and reach back into its incident ([`MAX_REACH`]):
+    /// the events a late alert takes in are marked as live ones are.
     pub fn for_detector(detector: &Detector) -> Self {
         let config = detector.config();
         let grace = config
@@ -156,22 +161,18 @@ impl LateAlerts {
             .clamp(0, MAX_GRACE);
         Self {
             threshold: detector.threshold(),
-            hold: grace
-                .max(QUIET_LOOK_WAIT)
-                .max(NOTE_HORIZON)
-                .max(OWN_NOTE_WAIT)
-                .max(glasses::LONE_AFTER)
-                + MAX_REACH
-                + 1,
+            hold: grace.max(LONGEST_WAIT) + MAX_REACH + 1,
             held: VecDeque::new(),
             index: HashMap::new(),
             released: 0,
+            lost: 0,
         }
     }
 
     /// Marks a held line as alerting late, at `at`, in `incident`.
     fn late(&mut self, id: &Uuid, at: DateTime<Utc>, score: f64, incident: Option<u64>) {
         let Some(&position) = self.index.get(id) else {
+            self.lost += 1;
             return;
         };
         if let Some((_, earlier, late)) = self.held.get_mut((position - self.released) as usize) {
@@ -226,6 +227,11 @@ impl LateAlerts {
             out.extend(self.pop());
         }
         out
+    }
+
+    /// Late alerts that came after their line had left (see [`ReplaySummary::late_lost`]).
+    pub fn lost(&self) -> u64 {
+        self.lost
     }
 
     /// Everything still held, in input order (at the end of the input).
@@ -326,6 +332,7 @@ pub fn replay_detector(
         let written = written_ids.remove(&scored.id);
         write_line(&mut output, &mut summary, options, &scored, late, written)?;
     }
+    summary.late_lost = held.lost();
     output.flush()?;
     Ok((summary, detector))
 }
@@ -568,6 +575,12 @@ pub fn main(args: &[String]) -> ExitCode {
                 "replayed {} events: {} alerts, {} malformed lines skipped",
                 summary.scored, summary.alerts, summary.skipped
             );
+            if summary.late_lost > 0 {
+                eprintln!(
+                    "warning: {} late alerts came after their lines were written",
+                    summary.late_lost
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(ReplayError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -2059,6 +2059,56 @@ fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whet
 }
 
 #[test]
+fn a_replay_holds_its_lines_until_the_longest_wait_is_over() {
+    // The young look above, replayed: it is raised four hours after its event, and its line,
+    // held that long, says so (a replay that held lines only three and a half hours wrote it
+    // as no alert, and lost the alert).
+    let evening = DAY + 20 * 3600;
+    let mut events: Vec<AccessEvent> = hospital_events()
+        .into_iter()
+        .filter(|e| e.time < at(evening))
+        .collect();
+    let look = staff_event(
+        "n2",
+        "Ward A",
+        evening,
+        Some("Patient/new"),
+        AccessAction::Read,
+    );
+    events.push(look.clone());
+    // Ward A's ordinary reads of another patient every quarter of an hour move the clock on.
+    for quarters in 1..=18 {
+        events.push(staff_event(
+            "n1",
+            "Ward A",
+            evening + quarters * 900,
+            Some("Patient/a3"),
+            AccessAction::Read,
+        ));
+    }
+    let mut d = uncalibrated();
+    let mut held = crate::replay::LateAlerts::for_detector(&d);
+    let mut lines = Vec::new();
+    for e in &events {
+        let scored = d.score(e);
+        held.matured(&d.take_matured());
+        lines.extend(held.push(e.time, scored));
+    }
+    held.matured(&d.finish());
+    lines.extend(held.finish());
+    let (line, alerted_at) = lines
+        .iter()
+        .find(|(s, _)| s.id == look.id)
+        .expect("the look's line");
+    assert!(line.alert, "{line:?}");
+    assert_eq!(
+        alerted_at.map(|t| t.timestamp() - at(evening).timestamp()),
+        Some(YOUNG_LOOK_WAIT),
+    );
+    assert_eq!(held.lost(), 0);
+}
+
+#[test]
 fn a_record_nobody_touched_for_three_days_is_quiet_enough_for_a_quiet_look_at_70_percent() {
     // Ward B admitted `Patient/old` on the first morning and nobody touched her since; Ward B
     // read `Patient/b0` yesterday.
