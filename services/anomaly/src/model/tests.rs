@@ -2002,23 +2002,32 @@ fn raised_alone(d: &mut Detector, look: &AccessEvent, at: i64) -> Scored {
     late.scored
 }
 
+/// The hospital's second evening: the model is mature (a record never seen counts as dormant)
+/// but still warming up.
+const SECOND_EVENING: i64 = DAY + 20 * 3600;
+
+/// A day nurse of Ward A opens, on the second evening, a record the stream never saw.
+fn young_look() -> AccessEvent {
+    staff_event(
+        "n2",
+        "Ward A",
+        SECOND_EVENING,
+        Some("Patient/new"),
+        AccessAction::Read,
+    )
+}
+
 #[test]
 fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whether_anyone_cares() {
     // The hospital's second evening: the model is mature (a record never seen counts as
     // dormant) but still warming up, under its prior threshold; the nurse works days.
-    let evening = DAY + 20 * 3600;
+    let evening = SECOND_EVENING;
     let mut d = uncalibrated();
     for e in hospital_events().iter().filter(|e| e.time < at(evening)) {
         d.score(e);
     }
     assert_eq!(d.calibration().0, Phase::Warmup);
-    let look = staff_event(
-        "n2",
-        "Ward A",
-        evening,
-        Some("Patient/new"),
-        AccessAction::Read,
-    );
+    let look = young_look();
     let mut cared_for = d.clone();
     let mut vip = look.clone();
     vip.confidentiality = Some("V".into());
@@ -2063,18 +2072,12 @@ fn a_replay_holds_its_lines_until_the_longest_wait_is_over() {
     // The young look above, replayed: it is raised four hours after its event, and its line,
     // held that long, says so (a replay that held lines only three and a half hours wrote it
     // as no alert, and lost the alert).
-    let evening = DAY + 20 * 3600;
+    let evening = SECOND_EVENING;
     let mut events: Vec<AccessEvent> = hospital_events()
         .into_iter()
         .filter(|e| e.time < at(evening))
         .collect();
-    let look = staff_event(
-        "n2",
-        "Ward A",
-        evening,
-        Some("Patient/new"),
-        AccessAction::Read,
-    );
+    let look = young_look();
     events.push(look.clone());
     // Ward A's ordinary reads of another patient every quarter of an hour move the clock on.
     for quarters in 1..=18 {
