@@ -33,7 +33,7 @@ use crate::{
     configuration::{model_config_from_env, threshold_from_env},
     model::{
         incidents::MAX_REACH, CareFact, Contribution, Detector, Matured, ModelConfig, Scored,
-        LONGEST_WAIT, MAX_GRACE,
+        LONGEST_WAIT,
     },
 };
 
@@ -154,14 +154,10 @@ impl LateAlerts {
     /// session's note, a glass broken alone) and reach back into its incident ([`MAX_REACH`]):
     /// the events a late alert takes in are marked as live ones are.
     pub fn for_detector(detector: &Detector) -> Self {
-        let config = detector.config();
-        let grace = config
-            .grace_seconds
-            .max(config.visit_seconds)
-            .clamp(0, MAX_GRACE);
         Self {
             threshold: detector.threshold(),
-            hold: grace.max(LONGEST_WAIT) + MAX_REACH + 1,
+            // A configured grace period or visit is at most `MAX_GRACE`, within the longest wait.
+            hold: LONGEST_WAIT + MAX_REACH + 1,
             held: VecDeque::new(),
             index: HashMap::new(),
             released: 0,
