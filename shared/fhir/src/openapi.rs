@@ -13,7 +13,34 @@ use serde_json::{json, Map, Value};
 const ANY_TEXT: &str = r"^[^\u0000]*$";
 
 /// A patient named by reference (`Patient/<id>`) or by id.
-const REFERENCE_OR_ID: &str = r"^Patient/[A-Za-z0-9\-.]{1,64}$|^[A-Za-z0-9\-.]{1,64}$";
+const REFERENCE_OR_ID: &str = r"Patient/[A-Za-z0-9\-.]{1,64}|[A-Za-z0-9\-.]{1,64}";
+/// What Rust's `str::trim` removes (Unicode `White_Space`), for a regex class: `\s` is wider in
+/// some engines (Python's takes U+001C..U+001F), and a value the pattern trims but the server
+/// does not would be a schema-valid request refused.
+const TRIMMED: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A pattern matching `alternatives` whole. One group closed by `$`: a generator reading `$` as
+/// Python does (before a final newline) closes it with `\Z`, which it cannot do for each
+/// alternative of `^a$|^b$`, so those would draw a value ending in a newline that the server
+/// refuses.
+fn whole(alternatives: &str) -> String {
+    format!("^(?:{alternatives})$")
+}
+
+/// [`whole`], or empty (a parameter given empty says nothing).
+fn whole_or_empty(alternatives: &str) -> String {
+    format!("^(?:{alternatives})?$")
+}
+
+/// The `agent` of an AuditEvent search (the ledger's `AgentRef::parse`): values, each
+/// `Practitioner/<id>` or a user id (the token's `sub`, `User/` optional) without `/` or `|`,
+/// spaces around each trimmed; commas OR them (so no id holds a comma); empty: no filter.
+fn agent_pattern() -> String {
+    let one = format!(
+        r"[{TRIMMED}]*(Practitioner/[A-Za-z0-9\-.]{{1,64}}|(User/)?[^/|,{TRIMMED}\u0000]([^/|,\u0000]{{0,62}}[^/|,{TRIMMED}\u0000])?)[{TRIMMED}]*"
+    );
+    whole_or_empty(&format!("{one}(?:,{one})*"))
+}
 
 /// The largest `_count` the services read (an unsigned 64-bit count).
 pub const COUNT_MAX: u64 = u64::MAX;
@@ -151,9 +178,9 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         };
         let core = format!("{prefixes}{}", date_time_pattern());
         let pattern = if empty {
-            format!("^$|^{core}$")
+            whole_or_empty(&core)
         } else {
-            format!("^{core}$")
+            whole(&core)
         };
         string_with(json!({ "pattern": pattern }))
     };
@@ -171,7 +198,7 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
             ("query", "limit") => Some(count("1000")),
             ("query", "since") => Some(instant()),
             ("query", "_count") => Some(json!({"type": "integer", "minimum": 1, "maximum": 1000})),
-            ("query", "patient") => Some(string_with(json!({"pattern": REFERENCE_OR_ID}))),
+            ("query", "patient") => Some(string_with(json!({"pattern": whole(REFERENCE_OR_ID)}))),
             _ => None,
         };
     }
@@ -185,15 +212,13 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         ("path", "vid") => string_with(json!({"pattern": VERSION_PATTERN})),
         ("path", "job") | ("path", "part") => string_with(json!({"pattern": ID_PATTERN})),
         // AuditEvent ignores an empty `_count`.
-        ("query", "_count") if audit => string_with(json!({"pattern": "^$|^[0-9]{1,19}$"})),
-        ("query", "patient") if audit => {
-            string_with(json!({"pattern": format!("^$|{REFERENCE_OR_ID}")}))
+        ("query", "_count") if audit => {
+            string_with(json!({"pattern": whole_or_empty("[0-9]{1,19}")}))
         }
-        // `Practitioner/<id>`, or a user id (the token's `sub`, `User/` optional) without `/`
-        // or `|`, surrounding spaces trimmed; empty: no filter.
-        ("query", "agent") if audit => string_with(json!({
-            "pattern": r"^$|^\s*(Practitioner/[A-Za-z0-9\-.]{1,64}|(User/)?[^/|\s\u0000]([^/|\u0000]{0,62}[^/|\s\u0000])?)\s*$"
-        })),
+        ("query", "patient") if audit => {
+            string_with(json!({"pattern": whole_or_empty(REFERENCE_OR_ID)}))
+        }
+        ("query", "agent") if audit => string_with(json!({ "pattern": agent_pattern() })),
         ("query", "_count") if path.contains("$everything") => {
             json!({"type": "integer", "minimum": 1, "maximum": COUNT_MAX})
         }
@@ -214,21 +239,21 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         ("query", "_total") => string_with(json!({"enum": ["none", "estimate", "accurate"]})),
         ("query", "_include") | ("query", "_revinclude") => string_with(json!({"enum": ["*"]})),
         ("query", "_elements") if path.contains("$export") => string_with(json!({
-            "pattern": r"^$|^[A-Za-z0-9_.]{1,64}(,[A-Za-z0-9_.]{1,64}){0,4}$"
+            "pattern": whole_or_empty("[A-Za-z0-9_.]{1,64}(,[A-Za-z0-9_.]{1,64}){0,4}")
         })),
         // Comma-separated element names (letters and digits), each trimmed; empty ones ignored.
         ("query", "_elements") => string_with(json!({
-            "pattern": r"^\s*[A-Za-z0-9]*\s*(,\s*[A-Za-z0-9]*\s*)*$"
+            "pattern": format!("^[{TRIMMED}]*[A-Za-z0-9]*[{TRIMMED}]*(,[{TRIMMED}]*[A-Za-z0-9]*[{TRIMMED}]*)*$")
         })),
         // AuditEvent ignores an empty `_sort`, as every empty value.
         ("query", "_sort") if audit => string_with(json!({"enum": ["", "date", "-date"]})),
         // Any search parameter of the type sorts; these are the ones every type has (and
         // Consent's date). The value is trimmed.
         ("query", "_sort") if consent => string_with(json!({
-            "pattern": r"^\s*(-?(_id|_lastUpdated|date))?\s*$"
+            "pattern": format!("^[{TRIMMED}]*(-?(_id|_lastUpdated|date))?[{TRIMMED}]*$")
         })),
         ("query", "_sort") => string_with(json!({
-            "pattern": r"^\s*(-?(_id|_lastUpdated))?\s*$"
+            "pattern": format!("^[{TRIMMED}]*(-?(_id|_lastUpdated))?[{TRIMMED}]*$")
         })),
         ("query", "_outputFormat") => string_with(json!({
             "enum": ["application/fhir+ndjson", "application/ndjson", "ndjson"]
@@ -567,5 +592,75 @@ mod tests {
             d["components"]["schemas"]["OperationOutcome"]["required"],
             json!(["resourceType", "issue"])
         );
+    }
+
+    /// What the `agent` pattern lets through is what the ledger's parser takes: each value of a
+    /// comma-separated list, trimmed as Rust trims. (A schema-valid `User/,…` was refused
+    /// with 400: the pattern had let an id hold the comma the parser splits on.)
+    #[test]
+    fn the_agent_pattern_says_what_the_ledger_parses() {
+        let schema = json!({"type": "string", "pattern": agent_pattern()});
+        let valid = |v: &str| jsonschema::is_valid(&schema, &json!(v));
+        for taken in [
+            "",
+            "u1",
+            "User/u2",
+            "Practitioner/p1",
+            "Practitioner/p1,u1",
+            " u1 , User/x ",
+            "Practitioner",
+            "\u{1e}abc",
+        ] {
+            assert!(valid(taken), "{taken:?}");
+        }
+        for refused in [
+            "User/",
+            "User/,y",
+            "u1,",
+            ",u1",
+            "a/b",
+            "a|b",
+            "Practitioner/",
+            "   ",
+            "\n",
+            "u1\n,",
+            // U+001E is whitespace to Python's `\s`, not to Rust's `trim`.
+            "\u{1e}Practitioner/p1",
+        ] {
+            assert!(!valid(refused), "{refused:?}");
+        }
+    }
+
+    /// Patterns are read by other engines than the servers' (schemathesis draws values with
+    /// Python's, where `$` also matches before a final newline and closes only as a whole
+    /// pattern's last `$`, and `\s` is wider than Rust's `trim`): every pattern of the
+    /// published document is one anchored whole and names its whitespace.
+    #[test]
+    fn published_patterns_read_the_same_in_every_engine() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/openapi.json");
+        let text = std::fs::read_to_string(path).expect("the published OpenAPI document");
+        let document: Value = serde_json::from_str(&text).expect("JSON");
+        fn patterns(value: &Value, out: &mut Vec<String>) {
+            match value {
+                Value::Object(map) => {
+                    for (key, v) in map {
+                        match (key.as_str(), v) {
+                            ("pattern", Value::String(p)) => out.push(p.clone()),
+                            _ => patterns(v, out),
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|v| patterns(v, out)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        patterns(&document, &mut found);
+        assert!(found.len() > 10, "{} patterns", found.len());
+        for p in found {
+            assert!(p.starts_with('^') && p.ends_with('$'), "{p}");
+            assert!(!p.contains("$|"), "alternatives each anchored: {p}");
+            assert!(!p.contains("\\s"), "`\\s` differs between engines: {p}");
+        }
     }
 }
