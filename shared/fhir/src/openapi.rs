@@ -12,12 +12,18 @@ use serde_json::{json, Map, Value};
 /// Any text without U+0000 (refused: PostgreSQL text cannot hold it).
 const ANY_TEXT: &str = r"^[^\u0000]*$";
 
-/// A patient named by reference (`Patient/<id>`) or by id.
+/// A patient named by reference (`Patient/<id>`) or by id: alternatives, for [`whole`].
 const REFERENCE_OR_ID: &str = r"Patient/[A-Za-z0-9\-.]{1,64}|[A-Za-z0-9\-.]{1,64}";
+
 /// What Rust's `str::trim` removes (Unicode `White_Space`), for a regex class: `\s` is wider in
 /// some engines (Python's takes U+001C..U+001F), and a value the pattern trims but the server
 /// does not would be a schema-valid request refused.
 const TRIMMED: &str = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// Any run of what [`TRIMMED`] names: the spaces a server trims around a value.
+fn blanks() -> String {
+    format!("[{TRIMMED}]*")
+}
 
 /// A pattern matching `alternatives` whole. One group closed by `$`: a generator reading `$` as
 /// Python does (before a final newline) closes it with `\Z`, which it cannot do for each
@@ -36,8 +42,9 @@ fn whole_or_empty(alternatives: &str) -> String {
 /// `Practitioner/<id>` or a user id (the token's `sub`, `User/` optional) without `/` or `|`,
 /// spaces around each trimmed; commas OR them (so no id holds a comma); empty: no filter.
 fn agent_pattern() -> String {
+    let b = blanks();
     let one = format!(
-        r"[{TRIMMED}]*(Practitioner/[A-Za-z0-9\-.]{{1,64}}|(User/)?[^/|,{TRIMMED}\u0000]([^/|,\u0000]{{0,62}}[^/|,{TRIMMED}\u0000])?)[{TRIMMED}]*"
+        r"{b}(Practitioner/[A-Za-z0-9\-.]{{1,64}}|(User/)?[^/|,{TRIMMED}\u0000]([^/|,\u0000]{{0,62}}[^/|,{TRIMMED}\u0000])?){b}"
     );
     whole_or_empty(&format!("{one}(?:,{one})*"))
 }
@@ -243,17 +250,17 @@ fn parameter_schema(location: &str, name: &str, path: &str, types: &[&str]) -> O
         })),
         // Comma-separated element names (letters and digits), each trimmed; empty ones ignored.
         ("query", "_elements") => string_with(json!({
-            "pattern": format!("^[{TRIMMED}]*[A-Za-z0-9]*[{TRIMMED}]*(,[{TRIMMED}]*[A-Za-z0-9]*[{TRIMMED}]*)*$")
+            "pattern": format!("^{b}[A-Za-z0-9]*{b}(,{b}[A-Za-z0-9]*{b})*$", b = blanks())
         })),
         // AuditEvent ignores an empty `_sort`, as every empty value.
         ("query", "_sort") if audit => string_with(json!({"enum": ["", "date", "-date"]})),
         // Any search parameter of the type sorts; these are the ones every type has (and
         // Consent's date). The value is trimmed.
         ("query", "_sort") if consent => string_with(json!({
-            "pattern": format!("^[{TRIMMED}]*(-?(_id|_lastUpdated|date))?[{TRIMMED}]*$")
+            "pattern": format!("^{b}(-?(_id|_lastUpdated|date))?{b}$", b = blanks())
         })),
         ("query", "_sort") => string_with(json!({
-            "pattern": format!("^[{TRIMMED}]*(-?(_id|_lastUpdated))?[{TRIMMED}]*$")
+            "pattern": format!("^{b}(-?(_id|_lastUpdated))?{b}$", b = blanks())
         })),
         ("query", "_outputFormat") => string_with(json!({
             "enum": ["application/fhir+ndjson", "application/ndjson", "ndjson"]
