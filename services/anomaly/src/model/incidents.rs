@@ -7,8 +7,9 @@
 //! ([`Incident::request`], at [`JOIN_SAME_REQUEST`], or whatever their risk when the list
 //! itself stood out: [`Incident::whole_list`]), alert as part of it (without extending it): an insider's session rarely has every access
 //! stand out on its own, but once one did, the similar ones around it belong to the same
-//! incident. Before it, [`Incidents::join`] takes in the run of suspicious events that led to it
-//! (and the whole of a list in it that stood out as a list: [`Incidents::stood_out`]).
+//! incident. Once a second alert confirmed it, [`Incidents::join_confirmed`] takes in the run of
+//! suspicious events that led to it (and the whole of a list in it that stood out as a list:
+//! [`Incidents::stood_out`]).
 
 use std::collections::VecDeque;
 
@@ -166,6 +167,28 @@ impl Incidents {
         self.suspects.retain(|s| s.patient != patient);
     }
 
+    /// [`Incidents::join`] for an alert on its own merits, once its incident is confirmed
+    /// ([`CONFIRMING_ALERTS`]); the alert that opens an incident takes nothing in. Alone it
+    /// shows one event to stand out, not that the actor's half hour before it was part of it:
+    /// a busy, legitimate account's single alert took a run of its ordinary work with it (a
+    /// research unit's population search at 0.8003 took 134 events). Measured on the fifteen
+    /// hospitals of the generators written apart: 7,958 → 7,245 false alerts, 105 attack events
+    /// fewer of 12,284, no incident lost; our 51: 17,463 → 16,145 with care facts and
+    /// 12,509 → 11,821 from events alone, 13 and 12 attack events fewer, none lost. Sweeping
+    /// behind a clearly confident first alert (0.9 and up) gained 9 attack events for 347 false
+    /// alerts on our 51 (with care facts), 48 for 221 on the fifteen. The suspicious start
+    /// still joins at the second alert, within its reach.
+    pub fn join_confirmed(&mut self, time: i64, request: u64) -> Vec<Uuid> {
+        if self
+            .open(time)
+            .is_some_and(|i| i.alerts >= CONFIRMING_ALERTS)
+        {
+            self.join(time, request)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The remembered events that an alert on its own merits at `time` (of request `request`)
     /// takes into its incident: at least [`JOIN`] of the threshold, or [`JOIN_SAME_REQUEST`]
     /// when of the same request, within [`LOOKBACK`] of the alert or of a later event that
@@ -303,6 +326,25 @@ mod tests {
         // Nothing older than the look-back joins.
         i.remember(id(6), 700, 9, 0, 0.9);
         assert!(i.join(701 + LOOKBACK, 9).is_empty());
+    }
+
+    /// The alert that opens an incident takes nothing before it; the second, confirming it,
+    /// takes the run (its suspicious events from before the first alert too).
+    #[test]
+    fn only_an_alert_that_confirms_its_incident_takes_the_run_before_it() {
+        let mut i = Incidents::default();
+        i.remember(id(1), 100, 1, 1, 0.5);
+        i.remember(id(2), 200, 2, 2, 0.5);
+        assert_eq!(i.alert(300, 0.81, (3, false), 1), (1, true));
+        assert!(i.join_confirmed(300, 3).is_empty());
+        i.remember(id(4), 400, 4, 4, 0.5);
+        assert_eq!(i.alert(500, 0.9, (5, false), 2), (1, false));
+        assert_eq!(i.join_confirmed(500, 5), vec![id(1), id(2), id(4)]);
+        // A later incident starts unconfirmed again.
+        let later = 500 + 2 * INCIDENT_GAP;
+        i.remember(id(6), later - 60, 6, 6, 0.9);
+        assert_eq!(i.alert(later, 0.95, (7, false), 2), (2, true));
+        assert!(i.join_confirmed(later, 7).is_empty());
     }
 
     #[test]

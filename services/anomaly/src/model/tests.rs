@@ -806,6 +806,44 @@ fn an_enumeration_sweep_alerts() {
     assert!(scored[9].alert, "{:?}", scored[9]);
 }
 
+/// The sweep's first alert opens its incident and takes nothing before it (one alert alone
+/// does not show the half hour before it to be part of it); the second confirms it and takes
+/// in the sweep's start, which had not alerted.
+#[test]
+fn an_enumerations_start_joins_its_incident_once_a_second_alert_confirms_it() {
+    let (mut d, _) = hospital();
+    let events: Vec<_> = (0..10)
+        .map(|k| {
+            staff_event(
+                "m1",
+                "Ward B",
+                day4(11) + k * 30,
+                Some(&format!("Patient/{}", 40_100 + k)),
+                AccessAction::Read,
+            )
+        })
+        .collect();
+    let scored: Vec<_> = events.iter().map(|e| d.score(e)).collect();
+    assert!(!scored[0].alert, "{:?}", scored[0]);
+    let first = scored
+        .iter()
+        .position(|s| s.alert)
+        .expect("the sweep alerts");
+    assert!(scored[first].joined.is_empty(), "{:?}", scored[first]);
+    let second = first
+        + 1
+        + scored[first + 1..]
+            .iter()
+            .position(|s| s.alert)
+            .expect("a second alert");
+    assert_eq!(scored[second].incident, scored[first].incident);
+    assert!(
+        scored[second].joined.contains(&events[0].id),
+        "{:?}",
+        scored[second]
+    );
+}
+
 #[test]
 fn a_first_bulk_export_alerts() {
     let (mut d, _) = hospital();
