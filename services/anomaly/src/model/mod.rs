@@ -3256,14 +3256,17 @@ impl Detector {
                     // actor's other looks before it are not shown to be part of it (mostly a
                     // clinician's other first looks of the morning). A run of refusals of one
                     // record, a guess that care would follow, a glass broken alone judge the
-                    // session, and take its suspicious start in, even as the incident's first
-                    // alert: a wait that found no care is itself a second look at it (without
-                    // it, on the fifteen hospitals written apart, 358 false alerts and 50 attack
-                    // events fewer, and a shared login lost that only a guess's incident found).
+                    // session, and take its suspicious start in (without it, on the fifteen
+                    // hospitals written apart, 358 false alerts and 50 attack events fewer, and
+                    // a shared login lost that only a guess's incident found). A guess opening
+                    // the incident takes only what followed its look
+                    // ([`Incidents::join_waited`]): refusals of one record and a glass's session
+                    // are one act from their start.
                     let joined = match p.wait {
                         Wait::Grace | Wait::QuietLook | Wait::ConsultNote | Wait::OwnNote => {
                             Vec::new()
                         }
+                        Wait::Guess if new => actor.incidents.join_waited(at, p.request),
                         Wait::Guess | Wait::LoneGlass | Wait::Refused => {
                             actor.incidents.join(at, p.request)
                         }

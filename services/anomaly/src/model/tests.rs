@@ -3857,6 +3857,35 @@ fn a_look_only_a_guessed_consult_explains_alerts_when_no_care_follows_where_cons
     ward_reads_after(round_later, 45 * 60);
 }
 
+/// A guess raised for want of care, opening the cardiologist's incident, takes in what she did
+/// while it waited (a broad search a few minutes after her look), not what she did before it:
+/// that joins only once a second alert confirms the incident.
+#[test]
+fn a_raised_guess_takes_in_what_followed_its_look_not_what_came_before() {
+    let mut d = hospital_with_consults();
+    admit_new_patient(&mut d);
+    let broad_search = |d: &mut Detector, at: i64, kind: &str| {
+        let mut e = staff_event("c0", "Cardiology", at, None, AccessAction::Search);
+        e.count = 100;
+        e.resource_type = Some(kind.into());
+        let s = d.score(&e);
+        // Suspicious enough to join an incident, not an alert.
+        assert!(!s.alert && s.score >= 0.8 * incidents::JOIN, "{s:?}");
+        e
+    };
+    let before = broad_search(&mut d, day4(10) - 300, "Observation");
+    let look = cardiologists_look_at_the_new_patient();
+    assert!(!d.score(&look).alert);
+    let after = broad_search(&mut d, day4(10) + 300, "Observation");
+    let late = raised_alone(&mut d, &look, day4(10) + GUESS_WAIT + 1);
+    assert!(
+        late.explanation.starts_with("Opened as if in care"),
+        "{late:?}"
+    );
+    assert_eq!(late.joined, vec![after.id], "{late:?}");
+    assert!(!late.joined.contains(&before.id));
+}
+
 #[test]
 fn an_unconfirmed_consult_says_nothing_where_that_departments_consults_of_that_ward_are_not_care() {
     // As above, the cardiologist's guesses are care as a rule; but Cardiology's consults of
