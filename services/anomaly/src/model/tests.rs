@@ -788,20 +788,25 @@ fn covering_another_ward_is_learned_within_a_few_patients() {
     assert!(!scored[9].alert, "{:?}", scored[9]);
 }
 
-#[test]
-fn an_enumeration_sweep_alerts() {
-    let (mut d, _) = hospital();
-    let scored: Vec<_> = (0..10)
+/// Ward B's `m1` reads ten patients in id order, one every 30 seconds.
+fn enumeration_sweep() -> Vec<AccessEvent> {
+    (0..10)
         .map(|k| {
-            d.score(&staff_event(
+            staff_event(
                 "m1",
                 "Ward B",
                 day4(11) + k * 30,
                 Some(&format!("Patient/{}", 40_100 + k)),
                 AccessAction::Read,
-            ))
+            )
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn an_enumeration_sweep_alerts() {
+    let (mut d, _) = hospital();
+    let scored: Vec<_> = enumeration_sweep().iter().map(|e| d.score(e)).collect();
     assert!(scored[6].alert, "{:?}", scored[6]);
     assert!(scored[9].alert, "{:?}", scored[9]);
 }
@@ -812,17 +817,7 @@ fn an_enumeration_sweep_alerts() {
 #[test]
 fn an_enumerations_start_joins_its_incident_once_a_second_alert_confirms_it() {
     let (mut d, _) = hospital();
-    let events: Vec<_> = (0..10)
-        .map(|k| {
-            staff_event(
-                "m1",
-                "Ward B",
-                day4(11) + k * 30,
-                Some(&format!("Patient/{}", 40_100 + k)),
-                AccessAction::Read,
-            )
-        })
-        .collect();
+    let events = enumeration_sweep();
     let scored: Vec<_> = events.iter().map(|e| d.score(e)).collect();
     assert!(!scored[0].alert, "{:?}", scored[0]);
     let first = scored
