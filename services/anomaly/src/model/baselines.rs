@@ -352,12 +352,13 @@ pub struct ActorBaseline {
     research: u32,
     /// EWMA of log10(result count) of reads and searches.
     log_count: f32,
-    /// A machine's largest clean responses per kind of data ([`ActorBaseline::scheduled`]).
+    /// The largest clean responses per kind of data at the account's own place
+    /// ([`ActorBaseline::scheduled`]).
     #[serde(default)]
     largest: Vec<Largest>,
 }
 
-/// The largest response of one kind of data a machine had from its own place that raised no
+/// The largest response of one kind of data an account had at its own place that raised no
 /// suspicion: log10 of its count, and when.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Largest {
@@ -369,7 +370,7 @@ struct Largest {
 /// Events a job's account needs before its place is known as its own (a nightly extract runs
 /// a dozen a night).
 pub const SCHEDULE_EVENTS: u32 = 20;
-/// Kinds of data whose largest response a machine remembers (a warehouse's full export is a
+/// Kinds of data whose largest response an account remembers (a warehouse's full export is a
 /// dozen).
 const LARGEST_KINDS: usize = 16;
 /// How much of a remembered largest response remains each day (a weekly full export is still
@@ -724,10 +725,12 @@ impl ActorBaseline {
         }
     }
 
-    /// For a machine at its own place (an account that always ran from one address with one
-    /// client, as [`ActorBaseline::fixed_source`], and this event from them), log10 of the
-    /// largest response of this kind of data it had there without suspicion, fading by
-    /// [`LARGEST_FADE`] a day; 0 for anyone else. A scheduled job repeats its sizes: a data
+    /// For an account at its own place (90% of its events, [`SCHEDULE_EVENTS`] or more over
+    /// [`FIXED_SOURCE_AGE`], from one address with one client, and this event from them: a
+    /// job's account, which [`ActorBaseline::fixed_source`] would count only from 300 events;
+    /// a person who never left one desk too), log10 of the largest response of this kind of
+    /// data it had there without suspicion, fading by [`LARGEST_FADE`] a day; 0 for anyone
+    /// else or anywhere else. A scheduled job repeats its sizes: a data
     /// warehouse's weekly full export (16,000 conditions, 240,000 observations from its own
     /// server at two on Sunday) is what it was the week before. Measured on the regional
     /// networks written apart from the model: the second week's export alerted for its size
