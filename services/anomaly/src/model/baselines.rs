@@ -512,8 +512,14 @@ impl ActorBaseline {
     /// [`FIXED_SOURCE_AGE`], nearly all
     /// ([`FIXED_SOURCE_SHARE`]) from one address and one user agent.
     pub fn fixed_source(&self, t: i64) -> bool {
+        self.one_place(FIXED_SOURCE_EVENTS, t)
+    }
+
+    /// `events` or more over [`FIXED_SOURCE_AGE`], nearly all ([`FIXED_SOURCE_SHARE`]) from one
+    /// address and one user agent.
+    fn one_place(&self, events: u32, t: i64) -> bool {
         let most = |n: u32| f64::from(n) >= FIXED_SOURCE_SHARE * f64::from(self.events);
-        self.events >= FIXED_SOURCE_EVENTS
+        self.events >= events
             && t - self.first >= FIXED_SOURCE_AGE
             && most(self.ips.most_used())
             && most(self.agents.most_used())
@@ -753,13 +759,9 @@ impl ActorBaseline {
     }
 
     fn at_own_place(&self, k: &EventKeys) -> bool {
-        let most = |n: u32| f64::from(n) >= FIXED_SOURCE_SHARE * f64::from(self.events);
         k.ip != 0
             && k.agent != 0
-            && self.events >= SCHEDULE_EVENTS
-            && k.time - self.first >= FIXED_SOURCE_AGE
-            && most(self.ips.most_used())
-            && most(self.agents.most_used())
+            && self.one_place(SCHEDULE_EVENTS, k.time)
             && self.ips.is_most_used(k.ip)
             && self.agents.is_most_used(k.agent)
     }

@@ -90,6 +90,14 @@ struct Suspect {
     record: bool,
 }
 
+impl Suspect {
+    /// Whether it joins an alert of `request`: at least `floor` of the threshold, or of the
+    /// same request (not a kind of data kept only to become a whole record).
+    fn joins(&self, floor: f64, request: u64) -> bool {
+        f64::from(self.share) >= floor || (request != 0 && self.request == request && !self.record)
+    }
+}
+
 /// An actor's incident slot, and its recent events that did not alert.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Incidents {
@@ -206,7 +214,7 @@ impl Incidents {
             if reach - s.time > LOOKBACK || time - s.time > MAX_REACH {
                 break;
             }
-            if f64::from(s.share) >= floor || (request != 0 && s.request == request && !s.record) {
+            if s.joins(floor, request) {
                 joined.push((s.time, s.id));
                 reach = reach.min(s.time);
                 s.share = f32::NAN;
@@ -241,8 +249,7 @@ impl Incidents {
     pub fn join_waited(&mut self, look: i64, request: u64) -> Vec<Uuid> {
         let mut joined = Vec::new();
         for s in &mut self.suspects {
-            let same_request = request != 0 && s.request == request && !s.record;
-            if s.time >= look && (f64::from(s.share) >= JOIN || same_request) {
+            if s.time >= look && s.joins(JOIN, request) {
                 joined.push(s.id);
                 s.share = f32::NAN;
             }
