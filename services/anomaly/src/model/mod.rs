@@ -59,7 +59,7 @@
 //! | `break_glass_excess` | the actor's break-glass share ≥ 4× the role's, 3+ times | 0.60 |
 //! | `export` | export: 1 first exports, 0.2 habitual; × (0.5 + 0.5 · role rarity) | 0.50 |
 //! | `whole_record` | [`WHOLE_RECORD`] or more events for one patient in one request (`$everything`), not under the patient's own or a consent's basis: [`ONE_WHOLE_RECORD`] (0.75 of the weight) until the actor or department did it unsuspiciously 3 times for patients something explained, then a fifth of it; × (0.5 + 0.5 · undiscounted unexplained share); at least `(k − 1) / 2 ·` the undiscounted unexplained share with `k` whole records of patients nothing explained (≥ 0.5) the actor pulled in the last hour (the third counts fully); an alerting whole record takes its request's first kinds of data into its incident | 0.97 |
-//! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50); for a job at its own place (20 events or more over 3 days, 90% from one address and one agent, and this one from them), the usual is at least its largest clean response of that kind, fading 3% a day ([`baselines::ActorBaseline::scheduled`]: a weekly full export) | 0.60 |
+//! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50; not for an export of one patient's record, as large as her record); for a job at its own place (20 events or more over 3 days, 90% from one address and one agent, and this one from them), the usual is at least its largest clean response of that kind, fading 3% a day ([`baselines::ActorBaseline::scheduled`]: a weekly full export) | 0.60 |
 //! | `long_list` | `n` patients of one search request so far against `m`, the longest list the actor or its department made that raised no suspicion (fading [`baselines::LIST_FADE`] a day, at least [`LIST_FLOOR`]; a list is learned when the actor's next request begins; in the stream's first day every list is learned and none judged): `(log10(n / m) − 0.3) / 0.4 · (0.5 + 0.5 ·` undiscounted unexplained share`)`; × 0.3 under purpose `POPHLTH` or `HRESCH`. A search that names no patient and reports only how many it found (another system's log, one line a request) lists its `count`, against the longest such the actor or department made on earlier days ([`baselines::CountedLists`]: today's count from tomorrow, so a trawl does not make itself usual); at about three times that or more it is broad, and the actor's third broad search within an hour counts fully, whoever it listed | 0.90 |
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
 //! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
@@ -2000,7 +2000,11 @@ impl Detector {
                     .max(clamp01((strangers - 1.0) / 2.0) * raw_unexplained),
             );
         }
-        if read_like || search {
+        // One patient's export is as large as her record: that says how much she has, not how
+        // much the actor takes (a release-of-information clerk's legal copy of a long stay).
+        // Taking much shows in how many patients ([`Feature::WholeRecord`], volume, spree).
+        let one_patients_export = event.action == AccessAction::Export && keys.patient.is_some();
+        if (read_like || search) && !one_patients_export {
             v.set(Feature::LargeResult, signals.large_result);
         }
         // A list far longer than any the actor or the department made (twice: nothing; five

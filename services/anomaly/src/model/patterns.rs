@@ -166,6 +166,10 @@ struct Run {
     /// Off-run patients skipped since the run last grew ([`MAX_DETOURS`]).
     #[serde(default)]
     detours: u8,
+    /// What its latest patient added to `unexplained`: taken back if the actor documents for
+    /// her ([`Patterns::explain_patient`]).
+    #[serde(default)]
+    last_unexplained: f32,
 }
 
 /// Patients off a tight numeric sweep that do not end it: a clerk guessing record numbers
@@ -335,9 +339,16 @@ impl Patterns {
     }
 
     /// The actor documented for the patient (a write) at `t`: its recent reads of her were
-    /// care, not part of a spree. Returns how long after first opening her record, with nothing
+    /// care, not part of a spree, nor an unexplained step of a sweep. Returns how long after first opening her record, with nothing
     /// to explain it, the actor wrote this first note.
     pub fn explain_patient(&mut self, patient: u64, t: i64) -> Option<i64> {
+        // A round in id order (the nurse's medication round, each patient's administration
+        // charted after her orders were read) is care, patient by patient: the run keeps its
+        // length, not her as unexplained. The note comes before the next patient's chart.
+        if self.run.last_patient == patient && self.run.len > 0 {
+            self.run.unexplained = (self.run.unexplained - self.run.last_unexplained).max(0.0);
+            self.run.last_unexplained = 0.0;
+        }
         let r = self.recent.iter_mut().find(|r| r.patient == patient)?;
         r.unexplained = 0.0;
         let before = std::mem::replace(&mut r.opened_before_last, NOT_OPENED);
@@ -369,7 +380,11 @@ impl Patterns {
     /// otherwise 4 → 0, 10 → 1. A tight step to a dormant record counts `dormant_unexplained`
     /// when more (whatever the actor's habit: new registrations a clerk works through in id
     /// order are not dormant; the neighbours of a guessed record number are). Up to
-    /// [`MAX_DETOURS`] patients off a tight sweep are skipped, not its end.
+    /// [`MAX_DETOURS`] patients off a tight sweep are skipped, not its end. A patient the actor
+    /// documents for before the next one counts as explained ([`Patterns::explain_patient`]):
+    /// a medication round in bed order is not an enumeration (measured: 58 false alerts on the
+    /// fifteen hospitals of the generators written apart, a network nurse's round each, for no
+    /// attack event).
     pub fn sweep(
         &mut self,
         patient: u64,
@@ -429,6 +444,7 @@ impl Patterns {
             run.unexplained = unexplained as f32;
             run.direction = 0;
         }
+        run.last_unexplained = unexplained as f32;
         run.last_key = key;
         run.last_patient = patient;
         run.last = t;
@@ -782,6 +798,28 @@ mod tests {
             top = top.max(random.sweep(hash_str(&reference), &reference, i as i64 * 20, 1.0, 0.0));
         }
         assert_eq!(top, 0.0);
+    }
+
+    /// A community nurse's medication round: each patient's orders read, in id order, strangers
+    /// to the stream, and her administration charted before the next. A round, not a sweep;
+    /// the same order read without a note is one.
+    #[test]
+    fn a_round_in_id_order_documented_patient_by_patient_is_not_a_sweep() {
+        let ids = [5, 19, 21, 60, 188, 766, 1051, 1687, 1942, 1962, 2552, 2610];
+        let mut round = Patterns::default();
+        let mut read_only = Patterns::default();
+        let (mut documented, mut undocumented) = (0.0_f64, 0.0_f64);
+        for (i, id) in ids.iter().enumerate() {
+            let reference = format!("Patient/{}", 1_000_000 + id);
+            let patient = hash_str(&reference);
+            let t = i as i64 * 180;
+            documented = documented.max(round.sweep(patient, &reference, t, 1.0, 0.0));
+            round.explain_patient(patient, t + 30);
+            undocumented = read_only.sweep(patient, &reference, t, 1.0, 0.0);
+        }
+        // Only the patient open, not yet documented, counts: one of the run's ten or more.
+        assert!(documented <= 0.1 + 1e-9, "{documented}");
+        assert_eq!(undocumented, 1.0);
     }
 
     #[test]

@@ -842,17 +842,50 @@ fn an_enumerations_start_joins_its_incident_once_a_second_alert_confirms_it() {
 #[test]
 fn a_first_bulk_export_alerts() {
     let (mut d, _) = hospital();
-    let mut e = staff_event(
-        "n0",
-        "Ward A",
-        day4(12),
-        Some("Patient/a1"),
-        AccessAction::Export,
-    );
+    // Of the population (`Patient/$export`), not one patient's record: see
+    // `one_patients_export_is_as_large_as_her_record`.
+    let mut e = staff_event("n0", "Ward A", day4(12), None, AccessAction::Export);
     e.count = 5_000;
     let s = d.score(&e);
     assert!(s.alert, "{s:?}");
     assert!(s.reasons.iter().any(|r| r.contains("export")), "{s:?}");
+}
+
+/// A release-of-information clerk copies one patient's record a few times a day (a legal
+/// request, an insurer's): some 300 resources each. A long stay's record of 3,000 is as large as
+/// the patient's record, not a large take; the same size of a population export is.
+#[test]
+fn one_patients_export_is_as_large_as_her_record() {
+    let clerk = |seconds: i64, patient: Option<&str>, count: u32| {
+        let mut e = staff_event(
+            "r0",
+            "Release of Information",
+            seconds,
+            patient,
+            AccessAction::Export,
+        );
+        e.count = count;
+        e
+    };
+    let copies = every_day(6, |day, k| {
+        let patient = format!("Patient/a{}", (day * 6 + k) % 20);
+        clerk(
+            day * 86_400 + 9 * 3600 + k * 3600,
+            Some(&patient),
+            250 + 30 * k as u32,
+        )
+    });
+    let mut d = trained_on(hospital_events().into_iter().chain(copies).collect());
+    let large = |s: &Scored| {
+        s.contributions
+            .iter()
+            .find(|c| c.feature == "large_result")
+            .map_or(0.0, |c| c.value)
+    };
+    let long_stay = d.score(&clerk(day4(10), Some("Patient/b3"), 3_000));
+    assert_eq!(large(&long_stay), 0.0, "{long_stay:?}");
+    let population = d.score(&clerk(day4(11), None, 3_000));
+    assert!(large(&population) >= 0.5, "{population:?}");
 }
 
 #[test]
