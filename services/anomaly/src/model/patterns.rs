@@ -339,12 +339,13 @@ impl Patterns {
     }
 
     /// The actor documented for the patient (a write) at `t`: its recent reads of her were
-    /// care, not part of a spree, nor an unexplained step of a sweep. Returns how long after first opening her record, with nothing
-    /// to explain it, the actor wrote this first note.
+    /// care, not part of a spree, nor an unexplained step of a sweep. Returns how long after
+    /// first opening her record, with nothing to explain it, the actor wrote this first note.
     pub fn explain_patient(&mut self, patient: u64, t: i64) -> Option<i64> {
         // A round in id order (the nurse's medication round, each patient's administration
         // charted after her orders were read) is care, patient by patient: the run keeps its
-        // length, not her as unexplained. The note comes before the next patient's chart.
+        // length, not her as unexplained. Only its latest patient: a round's note comes before
+        // the next patient's chart.
         if self.run.last_patient == patient && self.run.len > 0 {
             self.run.unexplained = (self.run.unexplained - self.run.last_unexplained).max(0.0);
             self.run.last_unexplained = 0.0;
