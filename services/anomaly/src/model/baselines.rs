@@ -746,9 +746,15 @@ impl ActorBaseline {
     /// large response (a stolen service credential: the networks' warehouse exfiltrations
     /// come from another address with another client).
     pub fn scheduled(&self, k: &EventKeys) -> f64 {
-        if !self.at_own_place(k) {
-            return 0.0;
+        if self.at_own_place(k) {
+            self.largest_here(k)
+        } else {
+            0.0
         }
+    }
+
+    /// [`ActorBaseline::scheduled`] for an event already known to be at the account's own place.
+    fn largest_here(&self, k: &EventKeys) -> f64 {
         self.largest
             .iter()
             .find(|l| l.resource == k.resource)
@@ -768,7 +774,7 @@ impl ActorBaseline {
 
     fn learn_largest(&mut self, k: &EventKeys) {
         let log_count = f64::from(k.count).log10();
-        if !self.at_own_place(k) || self.scheduled(k) >= log_count {
+        if !self.at_own_place(k) || self.largest_here(k) >= log_count {
             return;
         }
         let entry = Largest {
