@@ -4895,3 +4895,93 @@ fn a_look_raised_for_want_of_a_note_takes_no_earlier_look_with_it() {
     );
     assert!(late.joined.is_empty(), "{late:?}");
 }
+
+#[test]
+fn a_portal_users_refused_look_is_settled_when_the_kernel_lets_her_in_as_the_patient() {
+    let (hospital, _) = hospital();
+    // On the fourth evening a portal app asks for a result its token does not cover (refused:
+    // scope), then, authorised again, reads it: her own record, or her child's under the
+    // child's consent naming her.
+    let portal = |seconds: i64, outcome: AccessOutcome, basis: &str| {
+        let mut e = event("portal-parent", 0, Some("Patient/child"), outcome);
+        e.time = at(seconds);
+        e.actor.role = "patient".into();
+        e.actor.organization = None;
+        e.purpose = "PATRQT".into();
+        e.resource_type = Some("DiagnosticReport".into());
+        e.confidentiality = Some("R".into());
+        e.decision = decided(basis);
+        e
+    };
+    let t = day4(20);
+    let refused = portal(t, AccessOutcome::Deny, "scope");
+    // Alone, the refused look at a record nobody here touched alerts when its wait is over.
+    let mut d = hospital.clone();
+    assert!(!d.score(&refused).alert);
+    raised_alone(&mut d, &refused, t + QUIET_LOOK_WAIT + 60);
+    // Let in as the patient or her proxy five seconds later: whose record it is, is known.
+    for basis in ["own-record", "consent"] {
+        let mut d = hospital.clone();
+        assert!(!d.score(&refused).alert);
+        let s = d.score(&portal(t + 5, AccessOutcome::Permit, basis));
+        assert!(!s.alert, "{basis}: {s:?}");
+        assert!(
+            nothing_raised_by(&mut d, t + QUIET_LOOK_WAIT + 60),
+            "{basis}"
+        );
+    }
+    // What the patient's consent withheld from her proxy is not settled by what it lets her
+    // read.
+    let mut d = hospital.clone();
+    let withheld = portal(t, AccessOutcome::Deny, "consent-deny");
+    assert!(!d.score(&withheld).alert);
+    d.score(&portal(t + 5, AccessOutcome::Permit, "consent"));
+    raised_alone(&mut d, &withheld, t + QUIET_LOOK_WAIT + 60);
+}
+
+#[test]
+fn a_first_look_waits_through_a_clinic_visits_quarter_of_an_hour() {
+    // The surgeon reads a returning patient's history, imaging and results for nine and a half
+    // minutes, a look every 40 s, then writes the visit's note.
+    let clinic = hospital_with_a_clinic();
+    let t = day4(13);
+    let mut visit: Vec<AccessEvent> = (0..15)
+        .map(|k| {
+            let action = if k == 0 {
+                AccessAction::Read
+            } else {
+                AccessAction::Search
+            };
+            staff_event(
+                "o1",
+                "Clinic",
+                t + 40 * k,
+                Some("Patient/returning"),
+                action,
+            )
+        })
+        .collect();
+    visit.push(staff_event(
+        "o1",
+        "Clinic",
+        t + 580,
+        Some("Patient/returning"),
+        AccessAction::Create,
+    ));
+    let read = |visit_seconds: i64| {
+        let mut d = clinic.clone();
+        d.config.visit_seconds = visit_seconds;
+        for e in &visit {
+            d.score(e);
+        }
+        ordinary_read_at(&mut d, t + 1200);
+        d.take_matured()
+    };
+    assert!(read(VISIT).is_empty());
+    // A visit of five minutes ends before the note: the first look alerts at its end (and
+    // the looks of the chart's first five minutes with it, each at its own).
+    let matured = read(300);
+    assert!(!matured.is_empty());
+    assert_eq!(matured[0].event.id, visit[0].id);
+    assert_eq!(matured[0].at.timestamp() - visit[0].time.timestamp(), 300);
+}
