@@ -117,7 +117,9 @@
 //! explanation (its other features under half the threshold; no break-glass, no new source, the
 //! actor's first such patient; in an open incident too, then raised into it) waits
 //! [`ModelConfig::grace_seconds`] ([`GRACE`], 50 s): if the actor writes for the patient, or a
-//! member of the actor's department opens her record, it is dropped; otherwise it is raised late
+//! member of the actor's department opens her record, it is dropped (a portal user's, when the
+//! kernel lets her into the record as the patient or under the patient's consent naming her,
+//! unless that consent refused the look); otherwise it is raised late
 //! ([`Detector::take_matured`]). On an ordinary record (not R, V or `EMP`) it waits as long as
 //! nine in ten of the actor's own first notes took ([`habits::NoteDelays`], up to
 //! [`LATE_NOTE_GRACE`]: the clinic physician writes the visit's note a minute or two after
