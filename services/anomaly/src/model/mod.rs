@@ -155,11 +155,9 @@
 //! patient's consent to share it explains (decision basis `consent`: lawful, not care), at
 //! least [`CONSENTED_LOOK_SHARE`] (50%) of the threshold, where unexplained work is not the
 //! actor's or her department's habit (a records office's, a gateway's) ("opened on nothing but
-//! the patient's consent ..."). So does,
-//! in the warm-up (under the prior threshold), a look that alerts only because the stream never
-//! saw the record (not a restricted or a colleague's one): in a young stream most records opened
-//! are new to it; it waits [`YOUNG_LOOK_WAIT`] (4 h), as the stream has seen few of the wards'
-//! rounds yet. A first
+//! the patient's consent ..."). In the warm-up (under the prior threshold), a look that would
+//! alert only because the stream never saw the record (not a restricted or a colleague's one)
+//! is no alert: in a young stream most records opened are new to it. A first
 //! look at a very restricted (V, `CEL`) or a staff member's (`EMP`) record explained by nothing
 //! but a guessed consult (the actor's department often reads patients of a department that
 //! touched her lately) waits [`QUIET_LOOK_WAIT`] for the consult's note: dropped if the actor, or a
@@ -426,14 +424,6 @@ pub const MAX_PENDING: usize = 10_000;
 /// documents nothing for the patient and nobody else touches her record, nobody is caring for
 /// her here: the look alerts (the curious colleague's or neighbour's one or two looks).
 pub const QUIET_LOOK_WAIT: i64 = 30 * 60;
-/// How long a young look waits: in the warm-up, a look that alerts only because the stream
-/// never saw the record. A stream a day or two old has seen few of the wards' rounds yet: the
-/// next touch of a patient in care may be hours away. Measured against half an hour, with the
-/// replay holding its lines this long ([`LONGEST_WAIT`]): −6 false alerts on fifteen hospitals
-/// of the generators written apart, 0 and −6 on our 51 (care facts, events alone), nothing
-/// found or missed, no median changed. (First measured as −73, and −28 and −19, with a replay
-/// that wrote lines after 3.5 h: the looks raised later were lost from its output.)
-pub const YOUNG_LOOK_WAIT: i64 = 4 * 60 * 60;
 /// How long (event time) a first look only a guess explains waits for care ([`Wait::Guess`]):
 /// a consulted or covered patient is the ward's, and the ward touches her within the hour (the
 /// next round of observations, the medication round), not always within half an hour.
@@ -451,7 +441,6 @@ pub const OWN_NOTE_WAIT: i64 = 2 * 3600;
 pub const LONGEST_WAIT: i64 = longest(&[
     MAX_GRACE,
     QUIET_LOOK_WAIT,
-    YOUNG_LOOK_WAIT,
     GUESS_WAIT,
     OWN_NOTE_WAIT,
     habits::NOTE_HORIZON,
@@ -2212,10 +2201,13 @@ impl Detector {
         // What alerts beside a missing explanation is under half the threshold.
         let plain_grace = v.without(&Feature::EXPLANATION).raw() < 0.5 * q;
         // In the warm-up, under the prior threshold, a look that alerts only for a record the
-        // stream never saw waits like a quiet look: in a young stream most records opened are
-        // new to it (a returning patient's care starts), so whether anyone else cares for her
-        // is what tells a neighbour's snoop. Not a restricted or a colleague's record: that
-        // alerts for what it is.
+        // stream never saw is no alert, nor a quiet look: in a young stream most records opened
+        // are new to it (a returning patient's care starts). Waiting four hours for anyone
+        // else's care raised 120 false alerts against 6 attack events on the fifteen hospitals
+        // of the generators written apart, each of the 6 alerting by another path as well (no
+        // alert: −86 false alerts there, two attack events of an incident found anyway; our
+        // 51 −34 with care facts, unchanged from events alone). Not a restricted or a
+        // colleague's record: that alerts for what it is.
         let young_look = alert
             && sens <= 0.0
             && !employee
@@ -2227,7 +2219,6 @@ impl Detector {
             && specific
             && read_like_or_search(event.action)
             && !keys.base.break_glass
-            && self.looks.len() < MAX_LOOKS
             && plain_grace;
         // A person refused one patient's record (and nobody else's in the window), where the
         // refusals are what alerts beside a missing explanation: the consent not yet on file
@@ -2369,20 +2360,20 @@ impl Detector {
             && ordinary >= NOT_UNEXPLAINED_BY_NATURE
             && explanation.dormant >= CONSENTED_LOOK_DORMANCY
             && raw >= CONSENTED_LOOK_SHARE * q;
-        let quiet_look = young_look
-            || ((consented_look
+        let quiet_look = !young_look
+            && (consented_look
                 || (may_wait
                     && q > 0.0
                     && raw >= QUIET_LOOK_SHARE * q
                     && (u.max(restricted_unexplained) >= 0.75 || never_done >= 0.6)
                     && explanation.dormant >= QUIET_LOOK_DORMANCY))
-                && keys.patient.is_some_and(|patient| {
-                    !self.waiting_patients.contains_key(&patient)
-                        || !self
-                            .looks
-                            .iter()
-                            .any(|p| p.actor == keys.actor && p.patient == patient)
-                }));
+            && keys.patient.is_some_and(|patient| {
+                !self.waiting_patients.contains_key(&patient)
+                    || !self
+                        .looks
+                        .iter()
+                        .any(|p| p.actor == keys.actor && p.patient == patient)
+            });
         // A very restricted record (a VIP's) or a colleague's (labelled staff) opened on nothing
         // but a guessed consult (the actor's department often reads patients of a department
         // that touched her lately) waits for the consult's note: the curious look like
@@ -2816,11 +2807,6 @@ impl Detector {
                 .session_wait(keys.actor)
                 .filter(|_| sens < 1.0 && !employee);
             let look_wait = session.map_or(QUIET_LOOK_WAIT, |s| s.max(QUIET_LOOK_WAIT));
-            let quiet_wait = if young_look {
-                YOUNG_LOOK_WAIT
-            } else {
-                look_wait
-            };
             let (wait, due, alerting) = if let Some((start, alone, _)) = lone_glass_wait {
                 let alerting = self.calibrator.score(alone.raw());
                 (Wait::LoneGlass, start + LONE_AFTER, alerting)
@@ -2845,7 +2831,7 @@ impl Detector {
             } else if quiet_look {
                 (
                     Wait::QuietLook,
-                    t + quiet_wait,
+                    t + look_wait,
                     self.threshold.max(raw_score),
                 )
             } else if consult_note {
@@ -2877,7 +2863,7 @@ impl Detector {
             let reason = match wait {
                 Wait::Grace => session.map(|wait| within(SESSION_REASON, wait)),
                 Wait::QuietLook if consented_look => Some(within(CONSENTED_LOOK_REASON, look_wait)),
-                Wait::QuietLook => Some(within(QUIET_LOOK_REASON, quiet_wait)),
+                Wait::QuietLook => Some(within(QUIET_LOOK_REASON, look_wait)),
                 Wait::ConsultNote if off_care_team => Some(OFF_CARE_TEAM_REASON.to_string()),
                 Wait::ConsultNote if misuse_note => Some(MISUSE_NOTE_REASON.to_string()),
                 Wait::ConsultNote if explanation.why == Why::Nothing => {

@@ -2084,7 +2084,7 @@ fn young_look() -> AccessEvent {
 }
 
 #[test]
-fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whether_anyone_cares() {
+fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_is_no_alert() {
     // The hospital's second evening: the model is mature (a record never seen counts as
     // dormant) but still warming up, under its prior threshold; the nurse works days.
     let evening = SECOND_EVENING;
@@ -2094,33 +2094,20 @@ fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whet
     }
     assert_eq!(d.calibration().0, Phase::Warmup);
     let look = young_look();
-    let mut cared_for = d.clone();
     let mut vip = look.clone();
     vip.confidentiality = Some("V".into());
     let mut vip_detector = d.clone();
-    // Nothing but the record's being new to the stream: it waits, and nobody else touched it
-    // or was documented for it in four hours: it alerts then.
-    let late = waits_until_then_raised(
-        &mut d,
-        &look,
-        evening + YOUNG_LOOK_WAIT,
-        "Nobody else touched",
+    // Nothing but the record's being new to the stream (the open look scores at the prior
+    // threshold): no alert, now or when nobody else has touched her for half a day.
+    let s = d.score(&look);
+    assert!(!s.alert && s.score < d.threshold(), "{s:?}");
+    assert!(
+        s.reasons
+            .iter()
+            .any(|r| r.contains("nobody else has touched")),
+        "{s:?}"
     );
-    assert!(late.explanation.contains("4 hours"), "{late:?}");
-    // A returning patient whose care goes on (Ward B admits her two hours later, at the
-    // evening round): no alert.
-    assert!(!cared_for.score(&look).alert);
-    cared_for.score(&staff_event(
-        "m1",
-        "Ward B",
-        evening + 2 * 3600,
-        Some("Patient/new"),
-        AccessAction::Create,
-    ));
-    assert!(nothing_raised_by(
-        &mut cared_for,
-        evening + YOUNG_LOOK_WAIT + 1
-    ));
+    assert!(nothing_raised_by(&mut d, evening + 12 * 3600));
     // A VIP's record is not a quiet look: it alerts for what it is, once the grace is over.
     assert!(!vip_detector.score(&vip).alert);
     let raised = raised_alone(&mut vip_detector, &vip, evening + GRACE);
@@ -2135,26 +2122,30 @@ fn in_the_warm_up_a_look_alerting_only_for_a_record_never_seen_waits_to_see_whet
 
 #[test]
 fn a_replay_holds_its_lines_until_the_longest_wait_is_over() {
-    // The young look above, replayed: it is raised four hours after its event, and its line,
-    // held that long, says so (a replay that held lines only three and a half hours wrote it
-    // as no alert, and lost the alert).
-    let evening = SECOND_EVENING;
-    let mut events: Vec<AccessEvent> = hospital_events()
-        .into_iter()
-        .filter(|e| e.time < at(evening))
-        .collect();
-    let look = young_look();
+    // The longest wait is a glass broken alone ([`glasses::LONE_AFTER`], three hours), replayed:
+    // e1 breaks the glass alone a third time in 14 days, is raised three hours after its
+    // event, and its line, held that long, says so (a replay that held lines a shorter time
+    // wrote such a line as no alert, and lost the alert).
+    assert_eq!(LONGEST_WAIT, glasses::LONE_AFTER);
+    let mut events = emergency_department_events();
+    for (hour, patient) in [(1, "Patient/far0"), (5, "Patient/far1")] {
+        for step in 0..3 {
+            events.push(glass("e1", day4(hour) + step * 60, patient));
+        }
+    }
+    let look = glass("e1", day4(12), "Patient/far2");
     events.push(look.clone());
     // Ward A's ordinary reads of another patient every quarter of an hour move the clock on.
-    for quarters in 1..=18 {
+    for quarters in 1..=16 {
         events.push(staff_event(
             "n1",
             "Ward A",
-            evening + quarters * 900,
+            day4(12) + quarters * 900,
             Some("Patient/a3"),
             AccessAction::Read,
         ));
     }
+    events.sort_by_key(|e| e.time);
     let mut d = uncalibrated();
     let mut held = crate::replay::LateAlerts::for_detector(&d);
     let mut lines = Vec::new();
@@ -2170,9 +2161,9 @@ fn a_replay_holds_its_lines_until_the_longest_wait_is_over() {
         .find(|(s, _)| s.id == look.id)
         .expect("the look's line");
     assert!(line.alert, "{line:?}");
-    assert_eq!(
-        alerted_at.map(|t| t.timestamp() - at(evening).timestamp()),
-        Some(YOUNG_LOOK_WAIT),
+    assert!(
+        alerted_at.is_some_and(|t| t.timestamp() - look.time.timestamp() >= glasses::LONE_AFTER),
+        "{alerted_at:?}"
     );
     assert_eq!(held.lost(), 0);
 }
@@ -4029,6 +4020,12 @@ fn where_guessed_looks_are_seldom_followed_by_care_an_unconfirmed_one_says_nothi
 /// patient's record, and a physician (`e0`, `e1`, `e2` in turn) breaks the glass on it minutes
 /// later and again for the results an hour on.
 fn hospital_with_an_emergency_department() -> Detector {
+    trained_on(emergency_department_events())
+}
+
+/// The hospital's three days with an emergency department whose doctors break the glass on
+/// the patients its triage nurse opens, and come back to them an hour later.
+fn emergency_department_events() -> Vec<AccessEvent> {
     let mut events = hospital_events();
     for day in 0..DAYS {
         for k in 0..12 {
@@ -4047,7 +4044,8 @@ fn hospital_with_an_emergency_department() -> Detector {
             }
         }
     }
-    trained_on(events)
+    events.sort_by_key(|e| e.time);
+    events
 }
 
 fn glass(actor: &str, at: i64, patient: &str) -> AccessEvent {
