@@ -237,6 +237,10 @@ pub const GUESS_PRIOR_SHARE: f32 = 0.1;
 pub const GUESS_PRIOR: f32 = 10.0;
 /// An unconfirmed guess alerts where at most this share of guesses went unconfirmed.
 pub const GUESS_ALERTS_UNDER: f32 = 0.1;
+/// Guesses of her own (faded) from which an actor's record of them speaks for itself, and the
+/// share of them left unconfirmed under which it still expects care ([`Guesses::own_record`]).
+pub const OWN_GUESSES_KNOWN: f32 = 20.0;
+pub const OWN_GUESSES_ALERT_UNDER: f32 = 0.02;
 
 /// Whether an actor's (or a department's) first looks that only a guess explained (a consult
 /// the department's habits suggest, covering for another ward, the ward's care of days ago)
@@ -259,6 +263,15 @@ impl Guesses {
         } else {
             self.unconfirmed += 1.0;
         }
+    }
+
+    /// Once an actor has [`OWN_GUESSES_KNOWN`] guesses on record, the share of them left
+    /// unconfirmed, without the prior: a clinician one of whose guesses in twenty goes
+    /// unconfirmed (the bed manager's look at tonight's admission that stayed in the emergency
+    /// department) makes such a look every other day, and it tells nothing; one in fifty does not.
+    pub fn own_record(&self) -> Option<f32> {
+        let all = self.confirmed + self.unconfirmed;
+        (all >= OWN_GUESSES_KNOWN).then(|| self.unconfirmed / all)
     }
 
     /// The share of guesses left unconfirmed, from a prior of [`GUESS_PRIOR_SHARE`] worth

@@ -184,7 +184,8 @@
 //! faded) waits [`GUESS_WAIT`] (an hour) for care: dropped if the actor writes for the patient
 //! or anyone else touches her record; raised otherwise, but only where the department's and
 //! the actor's guesses are nearly always followed by care ([`habits::Guesses`]: a ward's are,
-//! a pharmacy's reviews are not, and say nothing when they are not) and, for a consult, the
+//! a pharmacy's reviews are not, and say nothing when they are not; an actor's own, once she
+//! has twenty on record, all but always: [`habits::Guesses::own_record`]) and, for a consult, the
 //! department's consults of the department that touched the patient last too, where known (a
 //! GP's of the emergency department's
 //! patients are results reviewed, not care), or, for a guessed consult of a record nobody else
@@ -274,8 +275,8 @@ use explanations::{Access, Explanation, Learn, OpenDays, RelationLimits, Relatio
 pub use explanations::{CareActor, CareFact, CareVia};
 use glasses::{GlassSessions, LoneGlasses, COMPANY_BEFORE, LONE_AFTER, LONE_HABIT};
 use habits::{
-    CareTeams, Guesses, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER, YOUNG_ACTOR,
-    YOUNG_GROUP,
+    CareTeams, Guesses, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER,
+    OWN_GUESSES_ALERT_UNDER, YOUNG_ACTOR, YOUNG_GROUP,
 };
 use incidents::Incidents;
 use networks::OrganisationNetworks;
@@ -3071,12 +3072,19 @@ impl Detector {
     }
 
     /// Whether an unconfirmed guess alerts: where guesses are nearly always confirmed (a ward's),
-    /// by the department and by the actor alike, once each has shown it.
+    /// by the department and by the actor alike, once each has shown it; and where the actor's
+    /// own record of guesses is long ([`Guesses::own_record`]), where hers are all but always
+    /// (measured on the fifteen hospitals written apart: −222 false alerts, −7 attack events,
+    /// no incident lost; −4 and −11 on our 51).
     fn unconfirmed_guess_alerts(&self, actor: u64, dept: u64) -> bool {
         let share = |g: &Guesses| g.unconfirmed_share();
         let group = self.groups.peek(dept).map(|g| share(&g.guesses));
-        let own = self.actors.peek(actor).map(|a| share(&a.guesses));
-        group.is_none_or(|s| s <= GUESS_ALERTS_UNDER) && own.is_none_or(|s| s <= GUESS_ALERTS_UNDER)
+        let own = self.actors.peek(actor).map(|a| &a.guesses);
+        group.is_none_or(|s| s <= GUESS_ALERTS_UNDER)
+            && own.is_none_or(|g| {
+                share(g) <= GUESS_ALERTS_UNDER
+                    && g.own_record().is_none_or(|s| s <= OWN_GUESSES_ALERT_UNDER)
+            })
     }
 
     /// Alerts whose grace period ran out, without an explanation, since the last call (the

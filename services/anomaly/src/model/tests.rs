@@ -3923,6 +3923,39 @@ fn an_unconfirmed_consult_says_nothing_where_that_departments_consults_of_that_w
 }
 
 #[test]
+fn a_clinician_whose_own_guesses_often_go_unconfirmed_raises_nothing_for_another() {
+    // The cardiologist's department consults as a ward does; her own record of guesses is
+    // long: with one in twenty unconfirmed (a bed manager's look at an admission that stayed
+    // where it was) another unconfirmed one says nothing; with one in sixty it still alerts.
+    let cardiology = department_key(Some("Organization/h1"), "Cardiology");
+    let c0 = hash_str("c0");
+    let with_record = |unconfirmed_every: usize| {
+        let mut d = hospital_with_consults();
+        admit_new_patient(&mut d);
+        for k in 1..=60 {
+            d.learn_guess(c0, 0, 0, k % unconfirmed_every != 0);
+        }
+        d
+    };
+    let mut often = with_record(20);
+    let share = often.actors.peek(c0).map(|a| a.guesses.unconfirmed_share());
+    // Under the prior's share: without her own record, it would alert.
+    assert!(share.is_some_and(|s| s <= GUESS_ALERTS_UNDER), "{share:?}");
+    assert!(!often.unconfirmed_guess_alerts(c0, cardiology));
+    let look = cardiologists_look_at_the_new_patient();
+    quiet_until(&mut often, &look, day4(10) + GUESS_WAIT + 1);
+
+    let mut seldom = with_record(60);
+    assert!(seldom.unconfirmed_guess_alerts(c0, cardiology));
+    waits_until_then_raised(
+        &mut seldom,
+        &look,
+        day4(10) + GUESS_WAIT,
+        "Opened as if in care",
+    );
+}
+
+#[test]
 fn an_unconfirmed_consult_of_a_record_left_for_days_alerts_where_that_wards_consults_are_care() {
     // Cardiology's consults of Ward B's patients always had their note (c0's); its guesses
     // elsewhere went unconfirmed half the time, so its department's share says nothing.
