@@ -270,8 +270,13 @@ impl Guesses {
     /// unconfirmed (the bed manager's look at tonight's admission that stayed in the emergency
     /// department) makes such a look every other day, and it tells nothing; one in fifty does not.
     pub fn own_record(&self) -> Option<f32> {
+        self.share_once(OWN_GUESSES_KNOWN)
+    }
+
+    /// The share left unconfirmed, without the prior, once `known` (faded) are on record.
+    pub fn share_once(&self, known: f32) -> Option<f32> {
         let all = self.confirmed + self.unconfirmed;
-        (all >= OWN_GUESSES_KNOWN).then(|| self.unconfirmed / all)
+        (all >= known).then(|| self.unconfirmed / all)
     }
 
     /// The share of guesses left unconfirmed, from a prior of [`GUESS_PRIOR_SHARE`] worth

@@ -5016,3 +5016,46 @@ fn a_first_look_waits_through_a_clinic_visits_quarter_of_an_hour() {
     assert_eq!(matured[0].event.id, visit[0].id);
     assert_eq!(matured[0].at.timestamp() - visit[0].time.timestamp(), 300);
 }
+
+/// Ward A's nurse `nurse` opens a record nobody ever touched every hour of the fourth night,
+/// seven in all, documenting for the first six (`documents`) 20 seconds after her look or not.
+/// Returns, per look, whether its wait raised it.
+fn night_of_first_looks(nurse: &str, documents: bool) -> Vec<bool> {
+    let (mut d, _) = hospital();
+    (0..7)
+        .map(|h| {
+            let patient = format!("Patient/night{h}");
+            let at = DAYS * 86_400 + h * 3600;
+            let look = staff_event(nurse, "Ward A", at, Some(&patient), AccessAction::Read);
+            let s = d.score(&look);
+            assert!(!s.alert, "{s:?}");
+            if documents && h < 6 {
+                d.score(&staff_event(
+                    nurse,
+                    "Ward A",
+                    at + 20,
+                    Some(&patient),
+                    AccessAction::Create,
+                ));
+            }
+            ordinary_read_at(&mut d, at + 900);
+            d.take_matured().iter().any(|m| m.event.id == look.id)
+        })
+        .collect()
+}
+
+#[test]
+fn looks_at_records_left_for_days_without_a_note_are_no_alert_where_they_are_her_habit() {
+    // At night a nurse opens records nobody touched, one an hour, and documents nothing: each
+    // is raised when its grace period runs out, until five on record (faded: six looks) make
+    // it her habit (the on-call clinician's advice by phone); the seventh raises nothing.
+    assert_eq!(
+        night_of_first_looks("n2", false),
+        [true, true, true, true, true, true, false]
+    );
+    // One who documented for each of the six raises the seventh, undocumented, look.
+    assert_eq!(
+        night_of_first_looks("n3", true),
+        [false, false, false, false, false, false, true]
+    );
+}
