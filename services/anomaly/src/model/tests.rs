@@ -5059,3 +5059,48 @@ fn looks_at_records_left_for_days_without_a_note_are_no_alert_where_they_are_her
         [false, false, false, false, false, false, true]
     );
 }
+
+/// `actor` of `dept` refused by role (the kernel keeps this kind of data from her role) on
+/// `patient` at `seconds`.
+fn refused_by_role(actor: &str, dept: &str, seconds: i64, patient: &str) -> AccessEvent {
+    let mut e = staff_event(actor, dept, seconds, Some(patient), AccessAction::Read);
+    e.outcome = AccessOutcome::Deny;
+    e.resource_type = Some("DocumentReference".into());
+    e.decision = decided(Basis::Role.code());
+    e
+}
+
+#[test]
+fn refusals_by_role_are_no_attempt_where_they_are_the_departments_everyday() {
+    // Ward A's screens ask every day for notes its role may not see (about 3% of its events);
+    // Ward B's never do.
+    let mut events = hospital_events();
+    events.extend(every_day(6, |day, k| {
+        refused_by_role(
+            &format!("n{}", k % 5),
+            "Ward A",
+            day * 86_400 + 9 * 3600 + k * 1200,
+            &format!("Patient/a{k}"),
+        )
+    }));
+    let mut d = trained_on(events);
+    // On the fourth morning a nurse of each ward is refused by role on three of her patients
+    // within a minute.
+    let refusals = |d: &mut Detector, actor: &str, dept: &str, ward: &str| {
+        (0..3)
+            .map(|k| {
+                d.score(&refused_by_role(
+                    actor,
+                    dept,
+                    day4(11) + k * 20,
+                    &format!("Patient/{ward}{k}"),
+                ))
+            })
+            .last()
+            .expect("three refusals")
+    };
+    let everyday = refusals(&mut d, "n1", "Ward A", "a");
+    assert_eq!(value(&everyday, "denied"), 0.0, "{everyday:?}");
+    let rare = refusals(&mut d, "m1", "Ward B", "b");
+    assert!(value(&rare, "denied") >= 0.5, "{rare:?}");
+}
