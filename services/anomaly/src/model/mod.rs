@@ -130,9 +130,10 @@
 //! colleague's (`EMP`) record. Such a look at an ordinary record nobody else touched for four
 //! days raises nothing when its wait runs out where these looks going without her note are the
 //! actor's habit (three in ten of her last ones, of five at least: the on-call oncologist's
-//! night; [`Detector::raise_unless_habitual`]). Where the actor documents after a session with the patient as a
-//! rule (half her first notes came 20 minutes or more after her first look, of three at
-//! least: the psychiatrist reads the chart, sees the patient for fifty minutes, then writes;
+//! night; [`Detector::raise_unless_habitual`]). Where the actor documents after a session with
+//! the patient as a rule (half her first notes came 20 minutes or more after her first look, of
+//! three at least: the psychiatrist reads the chart, sees the patient for fifty minutes, then
+//! writes;
 //! [`Detector::session_wait`]), it waits, on an ordinary or a restricted (R) record but not a
 //! VIP's or a colleague's, as long as nine of her notes in ten took (up to
 //! [`habits::NOTE_HORIZON`], 90 min), the next patient's chart not ending it ("the user
@@ -3299,7 +3300,6 @@ impl Detector {
         later_look.max(in_chart).filter(|&due| due > p.due)
     }
 
-    /// Raises, at `t`, the waiting alerts that `which` picks.
     /// Raises the waiting alerts `which` picks at `t`: `corroborated` by another alert of the
     /// actor's (all raised), or ended by her turning to another patient (as if due).
     fn mature_where(&mut self, t: i64, corroborated: bool, which: impl Fn(&Pending) -> bool) {
