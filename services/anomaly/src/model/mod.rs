@@ -99,7 +99,8 @@
 //! first event. An alert opens an incident for the actor; for 30 minutes after its last alert,
 //! the actor's events with at least 60% of the raw threshold alert with it once a second alert
 //! on its own merits confirmed it (before, only those at the raw threshold; without extending
-//! it), and so do, with 10%, the further patients of the search whose first patient alerted
+//! it; a look raised because its note never came opens or extends an incident but does not
+//! confirm it: [`incidents::Incident::confirmed`]), and so do, with 10%, the further patients of the search whose first patient alerted
 //! or joined it (an enumeration's later lists), with any risk at all when that search stood out
 //! as a list (`distinct_patients`, `rate`, `large_result` or `long_list` at 0.5 or more: a coder's paged
 //! list, each patient ordinary for her); writes never: they are care. An alert on its own
@@ -637,6 +638,17 @@ enum Wait {
     /// [`QUIET_LOOK_WAIT`]: a refused look at one patient's record: the actor herself writes
     /// for the patient (the consent was not on file, the care was real).
     Refused,
+}
+
+impl Wait {
+    /// A look that waits only for the note or care that would explain it (not a refusal, not
+    /// a glass): raised, it does not confirm its incident ([`incidents::Incident::confirmed`]).
+    fn awaits_care(self) -> bool {
+        match self {
+            Wait::Grace | Wait::QuietLook | Wait::ConsultNote | Wait::Guess | Wait::OwnNote => true,
+            Wait::LoneGlass | Wait::Refused => false,
+        }
+    }
 }
 
 /// An alert waiting for an explanation ([`Wait`]).
@@ -3359,12 +3371,16 @@ impl Detector {
                 }
                 (None, Some(actor)) => {
                     actor.held.taint(at);
-                    let (id, new) = actor.incidents.alert(
-                        at,
-                        p.scored.score,
-                        (p.request, false),
-                        self.incidents + 1,
-                    );
+                    let next = self.incidents + 1;
+                    let (id, new) = if p.wait.awaits_care() {
+                        actor
+                            .incidents
+                            .alert_unanswered(at, p.scored.score, p.request, next)
+                    } else {
+                        actor
+                            .incidents
+                            .alert(at, p.scored.score, (p.request, false), next)
+                    };
                     if new {
                         self.incidents += 1;
                     }

@@ -5104,3 +5104,43 @@ fn refusals_by_role_are_no_attempt_where_they_are_the_departments_everyday() {
     let rare = refusals(&mut d, "m1", "Ward B", "b");
     assert!(value(&rare, "denied") >= 0.5, "{rare:?}");
 }
+
+#[test]
+fn looks_raised_for_want_of_their_notes_open_an_incident_without_confirming_it() {
+    // At night a nurse opens three records nobody touched, five minutes apart, and documents
+    // nothing: each is raised when its grace period runs out, into one incident, which they
+    // do not confirm (her further looks are not lifted into it).
+    let (mut d, _) = hospital();
+    let start = DAYS * 86_400 + 3600;
+    let mut raised = Vec::new();
+    for k in 0..3 {
+        let at = start + k * 300;
+        let look = staff_event(
+            "n2",
+            "Ward A",
+            at,
+            Some(&format!("Patient/quiet{k}")),
+            AccessAction::Read,
+        );
+        assert!(!d.score(&look).alert);
+        ordinary_read_at(&mut d, at + 240);
+        raised.extend(
+            d.take_matured()
+                .into_iter()
+                .filter(|m| m.event.id == look.id)
+                .map(|m| m.scored.incident),
+        );
+    }
+    assert_eq!(raised.len(), 3, "{raised:?}");
+    assert!(
+        raised.iter().all(|i| i.is_some() && *i == raised[0]),
+        "{raised:?}"
+    );
+    let incident = d
+        .actors
+        .peek(hash_str("n2"))
+        .and_then(|a| a.incidents.open(at(start + 900).timestamp()))
+        .expect("an open incident");
+    assert_eq!((incident.alerts, incident.unanswered), (3, 3));
+    assert!(!incident.confirmed());
+}
