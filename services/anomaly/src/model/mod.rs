@@ -100,10 +100,11 @@
 //! the actor's events with at least 60% of the raw threshold alert with it once a second alert
 //! on its own merits confirmed it (before, only those at the raw threshold; without extending
 //! it; a look raised because its note never came opens or extends an incident but does not
-//! confirm it: [`incidents::Incident::confirmed`]), and so do, with 10%, the further patients of the search whose first patient alerted
-//! or joined it (an enumeration's later lists), with any risk at all when that search stood out
-//! as a list (`distinct_patients`, `rate`, `large_result` or `long_list` at 0.5 or more: a coder's paged
-//! list, each patient ordinary for her); writes never: they are care. An alert on its own
+//! confirm it: [`incidents::Incident::confirmed`]), and so do, with 10%, the further patients
+//! of the search whose first patient alerted or joined it (an enumeration's later lists), with
+//! any risk at all when that search stood out as a list (`distinct_patients`, `rate`,
+//! `large_result` or `long_list` at 0.5 or more: a coder's paged list, each patient ordinary
+//! for her); writes never: they are care. An alert on its own
 //! merits that confirms its incident (the second; [`incidents::Incidents::join_confirmed`])
 //! also takes into it the actor's earlier reads and searches that did not
 //! alert but had 30% of the raw threshold (a quiet look's late alert: 90%, unless 20 or more
