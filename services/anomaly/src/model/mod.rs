@@ -73,7 +73,7 @@
 //! | `restricted` | sensitivity alone | 0.10 |
 //! | `amendments` | an update or delete: the actor's run of amendments of this patient (each within 30 min of the next) `n`, past the longest run `m` the department made without an alert (learned once a run is over; at least 1), `b = (n − m) / 2`, and how rarely the role and department amend this kind of data `r` (as rare as the run's rarest was when made): `(min(b, 1) + max(b − 1, 0) · r) · (0.5 + 0.5 · r)`; 1 for a change to the user's own record through her staff role ([`amendments`]) | 0.90 |
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
-//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1 | 0.95 |
+//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1; 0 from a prescriber more than 2% of whose prescriptions (20 on record) were written blind, with no look into the patient's record beyond `Patient` in the 30 minutes before ([`BLIND_PRESCRIPTIONS_KNOWN`]) | 0.95 |
 //! | `two_places` | 1 for an account at a desktop device other staff use (an address new to it this hour, with a kind of client [`places::SHARED_BY`] other accounts used there this week: a kiosk, a colleague's workstation) while its own desk (an address it has used for a day or more), in another network with another kind of client, was in use after it came there and within 10 minutes: two people on one account, not a move from one place to the other; a phone or tablet beside the desk is no second place ([`places`]) | 0.97 |
 //! | `objections` | 1 for a refused access whose refusal was the patient's own (decision basis `consent-deny`: her consent denies this user) when [`patterns::OBJECTIONS`] (3) patients' refusals stopped a mature actor within 2 hours, unless she was refused [`patterns::USUAL_OBJECTIONS`] (3) times before (a records office releasing letters behind patients' objections every morning) | 0.95 |
 //!
@@ -439,6 +439,18 @@ const CLINICAL_REVIEW: [&str; 12] = [
     "ClinicalImpression",
     "Immunization",
 ];
+/// Prescriptions (faded) an actor's own record needs before it speaks for her
+/// ([`Feature::UnreviewedPrescription`]): a prescriber more than
+/// [`BLIND_PRESCRIPTIONS_ALERT_UNDER`] of whose prescriptions were written blind (with no look
+/// into the patient's record beyond her demographics in the [`patterns::CONSULTATION`] before)
+/// prescribes from the order screen as a matter of course, and one more unreviewed prescription
+/// tells nothing. Read on the fifteen hospitals of the generators written apart: each network
+/// prescriber whose prescription alerted, the twelve frauds too, had looked into the patient
+/// before every one of her earlier prescriptions; the academic centres' prescribers alerting
+/// (62 false alerts, no fraud there) wrote 5-55% of theirs blind. Measured there: 6,004 →
+/// 5,967 false alerts, attack events and incidents unchanged; our 51 unchanged.
+const BLIND_PRESCRIPTIONS_KNOWN: f32 = 20.0;
+const BLIND_PRESCRIPTIONS_ALERT_UNDER: f32 = 0.02;
 /// How long a staff account must have been silent for a sign-in from a stranger's address and
 /// device to alert by itself (a weekend off is shorter; a leaver's account, longer).
 const SILENT_BEFORE_SIGN_IN: i64 = 48;
@@ -786,6 +798,11 @@ struct ActorModel {
     /// got it (or the department's care): the same tally as guesses ([`DORMANT_LOOKS_KNOWN`]).
     #[serde(default)]
     dormant_looks: Guesses,
+    /// Whether the actor's prescriptions followed a look into the patient's record beyond her
+    /// demographics ([`BLIND_PRESCRIPTIONS_KNOWN`]): the same tally as guesses, a blind one
+    /// counted unconfirmed.
+    #[serde(default)]
+    prescriptions: Guesses,
     /// The actor's glasses broken alone ([`glasses`]).
     #[serde(default)]
     lone_glasses: LoneGlasses,
@@ -835,6 +852,7 @@ impl ActorModel {
             notes: NoteDelays::default(),
             guesses: Guesses::default(),
             dormant_looks: Guesses::default(),
+            prescriptions: Guesses::default(),
             usual_minutes: 0,
             lone_glasses: LoneGlasses::default(),
             young_reads: YoungReads::default(),
@@ -2184,9 +2202,23 @@ impl Detector {
             {
                 actor.patterns.opened_unexplained(patient, t);
             }
-            unreviewed_prescription = event.action == AccessAction::Create
+            if read_like_or_search(event.action) && !resource_type.eq_ignore_ascii_case("Patient") {
+                actor.patterns.looked_into(patient, t);
+            }
+            if event.action == AccessAction::Create
                 && resource_type.eq_ignore_ascii_case("MedicationRequest")
-                && actor.patterns.prescribing_unreviewed(patient, t);
+            {
+                // Judged before this one is learned.
+                let blind_habit = actor
+                    .prescriptions
+                    .share_once(BLIND_PRESCRIPTIONS_KNOWN)
+                    .is_some_and(|blind| blind > BLIND_PRESCRIPTIONS_ALERT_UNDER);
+                unreviewed_prescription =
+                    !blind_habit && actor.patterns.prescribing_unreviewed(patient, t);
+                actor
+                    .prescriptions
+                    .learn(actor.patterns.looked_into_lately(patient, t));
+            }
         }
         v.set(
             Feature::UnreviewedPrescription,

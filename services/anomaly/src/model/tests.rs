@@ -5144,3 +5144,49 @@ fn looks_raised_for_want_of_their_notes_open_an_incident_without_confirming_it()
     assert_eq!((incident.alerts, incident.unanswered), (3, 3));
     assert!(!incident.confirmed());
 }
+
+#[test]
+fn an_unreviewed_prescription_says_nothing_from_a_prescriber_who_prescribes_blind_as_a_rule() {
+    // On day 3 the cardiologist writes thirty prescriptions for the patients of the ward she
+    // sees in consult, looking at each one's medications first (`looks`) or straight from the
+    // order screen; on day 4 she prescribes for a stranger two minutes after opening her record,
+    // having looked only at her medications.
+    let prescriber = |looks: bool| {
+        let mut d = hospital_with_consults();
+        let mut step = |at: i64, patient: &str, action: AccessAction, kind: &str| {
+            let mut e = staff_event("c0", "Cardiology", at, Some(patient), action);
+            e.resource_type = Some(kind.into());
+            d.score(&e)
+        };
+        for k in 0..30 {
+            let patient = format!("Patient/b{}", k % 6);
+            let at = (DAYS - 1) * 86_400 + 9 * 3600 + k * 600;
+            step(at, &patient, AccessAction::Read, "Patient");
+            if looks {
+                step(at + 20, &patient, AccessAction::Search, "MedicationRequest");
+            }
+            step(at + 60, &patient, AccessAction::Create, "MedicationRequest");
+        }
+        step(day4(14), "Patient/stranger", AccessAction::Read, "Patient");
+        step(
+            day4(14) + 20,
+            "Patient/stranger",
+            AccessAction::Search,
+            "MedicationRequest",
+        );
+        step(
+            day4(14) + 120,
+            "Patient/stranger",
+            AccessAction::Create,
+            "MedicationRequest",
+        )
+    };
+    let careful = prescriber(true);
+    assert_eq!(
+        value(&careful, "unreviewed_prescription"),
+        1.0,
+        "{careful:?}"
+    );
+    let blind = prescriber(false);
+    assert_eq!(value(&blind, "unreviewed_prescription"), 0.0, "{blind:?}");
+}
