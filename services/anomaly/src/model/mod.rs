@@ -73,7 +73,7 @@
 //! | `restricted` | sensitivity alone | 0.10 |
 //! | `amendments` | an update or delete: the actor's run of amendments of this patient (each within 30 min of the next) `n`, past the longest run `m` the department made without an alert (learned once a run is over; at least 1), `b = (n − m) / 2`, and how rarely the role and department amend this kind of data `r` (as rare as the run's rarest was when made): `(min(b, 1) + max(b − 1, 0) · r) · (0.5 + 0.5 · r)`; 1 for a change to the user's own record through her staff role ([`amendments`]) | 0.90 |
 //! | `own_record` | the user's own record (the kernel decided `own-record` for her before, on the portal) accessed through her staff role | 0.90 |
-//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1; 0 from a prescriber more than 2% of whose prescriptions (20 on record) were written blind, with no look into the patient's record beyond `Patient` in the 30 minutes before ([`BLIND_PRESCRIPTIONS_KNOWN`]) | 0.95 |
+//! | `unreviewed_prescription` | a `MedicationRequest` created within 30 min of the actor's first look at the patient when nothing explained that look (unexplained ≥ 0.4: at most the patient's consent named her organisation; a person's of a department, not a glass), with none of her clinical record (conditions, allergies, encounters, results, procedures, notes: [`CLINICAL_REVIEW`]) looked at in between: 1; 0 from a prescriber more than 2% of whose prescriptions (20 on record) were written blind, with no look into the patient's record beyond `Patient` in the 30 minutes before, or, until she has 20, more than 2% of her department's unsuspicious ones ([`BLIND_PRESCRIPTIONS_KNOWN`]) | 0.95 |
 //! | `two_places` | 1 for an account at a desktop device other staff use (an address new to it this hour, with a kind of client [`places::SHARED_BY`] other accounts used there this week: a kiosk, a colleague's workstation) while its own desk (an address it has used for a day or more), in another network with another kind of client, was in use after it came there and within 10 minutes: two people on one account, not a move from one place to the other; a phone or tablet beside the desk is no second place ([`places`]) | 0.97 |
 //! | `objections` | 1 for a refused access whose refusal was the patient's own (decision basis `consent-deny`: her consent denies this user) when [`patterns::OBJECTIONS`] (3) patients' refusals stopped a mature actor within 2 hours, unless she was refused [`patterns::USUAL_OBJECTIONS`] (3) times before (a records office releasing letters behind patients' objections every morning) | 0.95 |
 //!
@@ -448,7 +448,12 @@ const CLINICAL_REVIEW: [&str; 12] = [
 /// prescriber whose prescription alerted, the twelve frauds too, had looked into the patient
 /// before every one of her earlier prescriptions; the academic centres' prescribers alerting
 /// (62 false alerts, no fraud there) wrote 5-55% of theirs blind. Measured there: 6,004 →
-/// 5,967 false alerts, attack events and incidents unchanged; our 51 unchanged.
+/// 5,967 false alerts, attack events and incidents unchanged; our 51 unchanged. Until her own
+/// record speaks, her department's unsuspicious prescriptions do (a new resident prescribes as
+/// her team does): 5,967 → 5,960 there (the academic centres' specialties have one prescriber
+/// each, so most of their remaining 16 have no colleague to learn from), our 51 unchanged;
+/// her own record speaking from 10 instead: 16 fewer, but a4's snoop confirmed by a
+/// prescription was lost.
 const BLIND_PRESCRIPTIONS_KNOWN: f32 = 20.0;
 const BLIND_PRESCRIPTIONS_ALERT_UNDER: f32 = 0.02;
 /// How long a staff account must have been silent for a sign-in from a stranger's address and
@@ -944,6 +949,10 @@ struct Group {
     /// ([`preparations`]).
     #[serde(default)]
     preparations: DepartmentPreparations,
+    /// Whether its members' unsuspicious prescriptions followed a look into the patient's
+    /// record ([`BLIND_PRESCRIPTIONS_KNOWN`]): the prior of a prescriber with too few her own.
+    #[serde(default)]
+    prescriptions: Guesses,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -2186,6 +2195,8 @@ impl Detector {
         // account runs from does not say whose hands prescribe); not a glass (its own features
         // judge it).
         let mut unreviewed_prescription = false;
+        // A prescription's look into the patient beforehand, for the department's tally.
+        let mut prescription_looked_into = None;
         if let Some(patient) = keys.patient.filter(|_| permitted && !duplicate) {
             let resource_type = event.resource_type.as_deref().unwrap_or("");
             if CLINICAL_REVIEW
@@ -2208,16 +2219,20 @@ impl Detector {
             if event.action == AccessAction::Create
                 && resource_type.eq_ignore_ascii_case("MedicationRequest")
             {
-                // Judged before this one is learned.
+                // Judged before this one is learned: her own record once it speaks, until then
+                // her department's (a new resident prescribes as her team does).
                 let blind_habit = actor
                     .prescriptions
                     .share_once(BLIND_PRESCRIPTIONS_KNOWN)
+                    .or_else(|| {
+                        dept.and_then(|g| g.prescriptions.share_once(BLIND_PRESCRIPTIONS_KNOWN))
+                    })
                     .is_some_and(|blind| blind > BLIND_PRESCRIPTIONS_ALERT_UNDER);
                 unreviewed_prescription =
                     !blind_habit && actor.patterns.prescribing_unreviewed(patient, t);
-                actor
-                    .prescriptions
-                    .learn(actor.patterns.looked_into_lately(patient, t));
+                let looked_into = actor.patterns.looked_into_lately(patient, t);
+                actor.prescriptions.learn(looked_into);
+                prescription_looked_into = Some(looked_into);
             }
         }
         v.set(
@@ -2790,6 +2805,12 @@ impl Detector {
                     #[allow(clippy::cast_possible_truncation)]
                     let member = keys.actor as u32;
                     group.preparations.learn(member, judged_preparations);
+                }
+                // What its members do unsuspiciously is the department's way of prescribing.
+                if let (Some(looked_into), true, false) =
+                    (prescription_looked_into, is_dept, suspicious)
+                {
+                    group.prescriptions.learn(looked_into);
                 }
                 if is_dept && looked_at_care_team {
                     group.care_teams.learn(explanation.in_care);

@@ -5190,3 +5190,76 @@ fn an_unreviewed_prescription_says_nothing_from_a_prescriber_who_prescribes_blin
     let blind = prescriber(false);
     assert_eq!(value(&blind, "unreviewed_prescription"), 0.0, "{blind:?}");
 }
+
+#[test]
+fn a_new_prescribers_unreviewed_prescription_is_judged_by_her_departments_way_of_prescribing() {
+    // A second cardiologist (c1) worked the first days without prescribing. On day 3 her
+    // colleague writes thirty prescriptions for the ward's patients, looking at each one's
+    // medications first (`looks`) or straight from the order screen; on day 4 c1, with no
+    // prescriptions of her own on record, prescribes for a stranger two minutes after opening
+    // her record, having looked only at her medications.
+    let department = |looks: bool| {
+        let newcomer = every_day(4, |day, k| {
+            let patient = format!("Patient/b{}", (k * 5 + day + 7) % 20);
+            staff_event(
+                "c1",
+                "Cardiology",
+                day * 86_400 + 11 * 3600 + k * 1800,
+                Some(&patient),
+                AccessAction::Read,
+            )
+        })
+        .collect();
+        let mut d = hospital_with_consults_and(newcomer);
+        let mut step = |who: &str, at: i64, patient: &str, action: AccessAction, kind: &str| {
+            let mut e = staff_event(who, "Cardiology", at, Some(patient), action);
+            e.resource_type = Some(kind.into());
+            d.score(&e)
+        };
+        for k in 0..30 {
+            let patient = format!("Patient/b{}", k % 6);
+            let at = (DAYS - 1) * 86_400 + 9 * 3600 + k * 600;
+            step("c0", at, &patient, AccessAction::Read, "Patient");
+            if looks {
+                step(
+                    "c0",
+                    at + 20,
+                    &patient,
+                    AccessAction::Search,
+                    "MedicationRequest",
+                );
+            }
+            step(
+                "c0",
+                at + 60,
+                &patient,
+                AccessAction::Create,
+                "MedicationRequest",
+            );
+        }
+        let stranger = "Patient/stranger";
+        step("c1", day4(14), stranger, AccessAction::Read, "Patient");
+        step(
+            "c1",
+            day4(14) + 20,
+            stranger,
+            AccessAction::Search,
+            "MedicationRequest",
+        );
+        step(
+            "c1",
+            day4(14) + 120,
+            stranger,
+            AccessAction::Create,
+            "MedicationRequest",
+        )
+    };
+    let careful = department(true);
+    assert_eq!(
+        value(&careful, "unreviewed_prescription"),
+        1.0,
+        "{careful:?}"
+    );
+    let blind = department(false);
+    assert_eq!(value(&blind, "unreviewed_prescription"), 0.0, "{blind:?}");
+}
