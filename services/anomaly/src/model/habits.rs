@@ -238,23 +238,26 @@ pub const GUESS_PRIOR: f32 = 10.0;
 /// An unconfirmed guess alerts where at most this share of guesses went unconfirmed.
 pub const GUESS_ALERTS_UNDER: f32 = 0.1;
 /// Guesses of her own (faded) from which an actor's record of them speaks for itself, and the
-/// share of them left unconfirmed under which it still expects care ([`Guesses::own_record`]).
+/// share of them left unconfirmed under which it still expects care
+/// ([`Confirmations::own_record`]).
 pub const OWN_GUESSES_KNOWN: f32 = 20.0;
 pub const OWN_GUESSES_ALERT_UNDER: f32 = 0.02;
 
-/// Whether an actor's (or a department's) first looks that only a guess explained (a consult
-/// the department's habits suggest, covering for another ward, the ward's care of days ago)
-/// turned out to be care within [`super::GUESS_WAIT`]: the actor wrote for the patient or
-/// anyone else touched her record. A ward's guesses are confirmed nearly always (the
-/// transfer is nursed, the consult writes its note); a pharmacy's reviews never are, and say
-/// nothing when they are not.
+/// A fading tally of what turned out confirmed and what did not, for an actor's or a
+/// department's acts whose sequel tells whether they were care. First of all guesses: first
+/// looks that only a guess explained (a consult the department's habits suggest, covering for
+/// another ward, the ward's care of days ago), confirmed when within [`super::GUESS_WAIT`] the
+/// actor wrote for the patient or anyone else touched her record. A ward's guesses are
+/// confirmed nearly always (the transfer is nursed, the consult writes its note); a pharmacy's
+/// reviews never are, and say nothing when they are not. Also dormant first looks followed by
+/// care, and prescriptions that followed a look into the patient's record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Guesses {
+pub struct Confirmations {
     confirmed: f32,
     unconfirmed: f32,
 }
 
-impl Guesses {
+impl Confirmations {
     pub fn learn(&mut self, confirmed: bool) {
         self.confirmed *= GUESS_FADE;
         self.unconfirmed *= GUESS_FADE;

@@ -189,12 +189,12 @@
 //! look that only a guess explains (a consult, covering, the department's care of days ago,
 //! faded) waits [`GUESS_WAIT`] (an hour) for care: dropped if the actor writes for the patient
 //! or anyone else touches her record; raised otherwise, but only where the department's and
-//! the actor's guesses are nearly always followed by care ([`habits::Guesses`]: a ward's are,
-//! a pharmacy's reviews are not, and say nothing when they are not; an actor's own, once she
-//! has twenty on record, all but always: [`habits::Guesses::own_record`]) and, for a consult, the
-//! department's consults of the department that touched the patient last too, where known (a
-//! GP's of the emergency department's
-//! patients are results reviewed, not care), or, for a guessed consult of a record nobody else
+//! the actor's guesses are nearly always followed by care ([`habits::Confirmations`]: a ward's
+//! are, a pharmacy's reviews are not, and say nothing when they are not; an actor's own, once
+//! she has twenty on record, all but always: [`habits::Confirmations::own_record`]) and, for a
+//! consult, the department's consults of the department that touched the patient last too,
+//! where known (a GP's of the emergency department's patients are results reviewed, not care),
+//! or, for a guessed consult of a record nobody else
 //! touched for 1.6 days ([`STALE_CONSULT`]) by a person whose work is not unexplained by nature, where the
 //! department's consults of the department that touched the patient last nearly always were
 //! (per pair of departments: the cardiologists' of the ward's patients, whatever their guesses
@@ -281,7 +281,7 @@ use explanations::{Access, Explanation, Learn, OpenDays, RelationLimits, Relatio
 pub use explanations::{CareActor, CareFact, CareVia};
 use glasses::{GlassSessions, LoneGlasses, COMPANY_BEFORE, LONE_AFTER, LONE_HABIT};
 use habits::{
-    CareTeams, Guesses, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER,
+    CareTeams, Confirmations, Habit, HeldHours, NoteDelays, YoungReads, GUESS_ALERTS_UNDER,
     OWN_GUESSES_ALERT_UNDER, YOUNG_ACTOR, YOUNG_GROUP,
 };
 use incidents::Incidents;
@@ -645,7 +645,7 @@ enum Wait {
     ConsultNote,
     /// [`GUESS_WAIT`]: a first look only a guess explained (a consult, covering, the
     /// ward's care of days ago) turning out to be care: the actor writes for the patient, or
-    /// anyone else touches her record ([`habits::Guesses`]).
+    /// anyone else touches her record ([`habits::Confirmations`]).
     Guess,
     /// [`LONE_AFTER`] from the session's first glass: a glass by someone who broke it alone
     /// before turning out to be alone again, or in company ([`glasses`]).
@@ -798,16 +798,16 @@ struct ActorModel {
     notes: NoteDelays,
     /// Whether the actor's guessed first looks turn out to be care.
     #[serde(default)]
-    guesses: Guesses,
+    guesses: Confirmations,
     /// Whether the actor's first looks at ordinary records left for days, waiting for her note,
     /// got it (or the department's care): the same tally as guesses ([`DORMANT_LOOKS_KNOWN`]).
     #[serde(default)]
-    dormant_looks: Guesses,
+    dormant_looks: Confirmations,
     /// Whether the actor's prescriptions followed a look into the patient's record beyond her
     /// demographics ([`BLIND_PRESCRIPTIONS_KNOWN`]): the same tally as guesses, a blind one
     /// counted unconfirmed.
     #[serde(default)]
-    prescriptions: Guesses,
+    prescriptions: Confirmations,
     /// The actor's glasses broken alone ([`glasses`]).
     #[serde(default)]
     lone_glasses: LoneGlasses,
@@ -855,9 +855,9 @@ impl ActorModel {
             usual_minute: i64::MIN,
             minute_peak: 0.0,
             notes: NoteDelays::default(),
-            guesses: Guesses::default(),
-            dormant_looks: Guesses::default(),
-            prescriptions: Guesses::default(),
+            guesses: Confirmations::default(),
+            dormant_looks: Confirmations::default(),
+            prescriptions: Confirmations::default(),
             usual_minutes: 0,
             lone_glasses: LoneGlasses::default(),
             young_reads: YoungReads::default(),
@@ -922,7 +922,7 @@ struct Group {
     presence: Presence,
     /// Whether its members' guessed first looks turn out to be care.
     #[serde(default)]
-    guesses: Guesses,
+    guesses: Confirmations,
     /// The longest clean list one of its members made ([`LongestList`]).
     #[serde(default)]
     longest_list: LongestList,
@@ -952,7 +952,7 @@ struct Group {
     /// Whether its members' unsuspicious prescriptions followed a look into the patient's
     /// record ([`BLIND_PRESCRIPTIONS_KNOWN`]): the prior of a prescriber with too few her own.
     #[serde(default)]
-    prescriptions: Guesses,
+    prescriptions: Confirmations,
 }
 
 /// The detector. One instance scores one stream of events in order; it is not `Sync` by
@@ -1003,7 +1003,7 @@ pub struct Detector {
     /// How often one department's guessed consults of another's patients turned out to be
     /// care, per pair of departments ([`Detector::stale_consult_alerts`]).
     #[serde(default = "consults")]
-    consults: Bounded<Guesses>,
+    consults: Bounded<Confirmations>,
     /// Which accounts use each desktop device ([`places`]).
     #[serde(default)]
     shared_devices: SharedDevices,
@@ -1024,7 +1024,7 @@ fn patient_labels() -> Bounded<u8> {
 /// Pairs of departments whose consults are remembered at most.
 const CONSULT_PAIRS: usize = 50_000;
 
-fn consults() -> Bounded<Guesses> {
+fn consults() -> Bounded<Confirmations> {
     Bounded::new(CONSULT_PAIRS)
 }
 
@@ -3176,7 +3176,7 @@ impl Detector {
         }
         if consult != 0 {
             self.consults
-                .get_or_insert_with(consult, Guesses::default)
+                .get_or_insert_with(consult, Confirmations::default)
                 .learn(confirmed);
         }
     }
@@ -3210,11 +3210,11 @@ impl Detector {
 
     /// Whether an unconfirmed guess alerts: where guesses are nearly always confirmed (a ward's),
     /// by the department and by the actor alike, once each has shown it; and where the actor's
-    /// own record of guesses is long ([`Guesses::own_record`]), where hers are all but always
+    /// own record of guesses is long ([`Confirmations::own_record`]), where hers are all but always
     /// (measured on the fifteen hospitals written apart: −222 false alerts, −7 attack events,
     /// no incident lost; −4 and −11 on our 51).
     fn unconfirmed_guess_alerts(&self, actor: u64, dept: u64) -> bool {
-        let share = |g: &Guesses| g.unconfirmed_share();
+        let share = |g: &Confirmations| g.unconfirmed_share();
         let group = self.groups.peek(dept).map(|g| share(&g.guesses));
         let own = self.actors.peek(actor).map(|a| &a.guesses);
         group.is_none_or(|s| s <= GUESS_ALERTS_UNDER)
