@@ -494,8 +494,10 @@ impl Relations {
     }
 
     /// Remembers an access. `explained`: something explained it (a relationship made by it is
-    /// confirmed); `alerted`: it alerted, so it teaches nothing about departments and patients,
-    /// unless it broke the glass (`emergency`): then the record counts as touched.
+    /// confirmed, as by a write); `alerted`: it alerted, so it teaches nothing about departments
+    /// and patients and confirms no relationship (a fraud's prescription makes the stranger no
+    /// patient of hers), unless it broke the glass (`emergency`): then the record counts as
+    /// touched.
     pub fn learn(
         &mut self,
         access: Access,
@@ -525,7 +527,7 @@ impl Relations {
             fact.last_day = day;
         }
         fact.last = fact.last.max(t);
-        fact.confirmed |= explained || kind == Learn::Write;
+        fact.confirmed |= (explained || kind == Learn::Write) && (!alerted || emergency);
         if alerted {
             // A broken glass is a declared emergency: even when it alerts, the record is in
             // someone's hands now (the consultant called down to the emergency department
@@ -682,6 +684,23 @@ mod tests {
                 .strength
                 >= 0.7
         );
+    }
+
+    /// A prescription written for a stranger alerts: a write it is, but one that alerted, so it
+    /// makes her no patient of the prescriber's (a fraud's next prescription for her, days
+    /// later, is not follow-up care). The same prescription unalerted would.
+    #[test]
+    fn an_alerting_write_confirms_no_relationship() {
+        let mut r = Relations::new(RelationLimits::default());
+        r.learn(access(A, CARDIO, P, 0), Learn::Read, false, false, false);
+        r.learn(access(A, CARDIO, P, 60), Learn::Write, false, true, false);
+        let back = r.explain(access(A, CARDIO, P, 4 * DAY), false, true);
+        assert!(back.strength < 0.5, "{back:?}");
+        r.learn(access(B, CARDIO, Q, 0), Learn::Read, false, false, false);
+        r.learn(access(B, CARDIO, Q, 60), Learn::Write, false, false, false);
+        let cared = r.explain(access(B, CARDIO, Q, 4 * DAY), false, true);
+        assert_eq!(cared.strength, 1.0);
+        assert_eq!(cared.why, Why::OwnHistory);
     }
 
     /// The emergency department breaks the glass for a patient held elsewhere, and it alerts;

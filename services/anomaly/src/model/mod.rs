@@ -82,7 +82,8 @@
 //! her own patients, read amid a snoop or after a lockout, are still her own.
 //!
 //! Logins and other events without a patient feed the rate, failed logins and the baselines
-//! only. Writes (create, update, delete) are care, not curiosity: they explain later reads and
+//! only. Writes (create, update, delete) are care, not curiosity: they explain later reads (not
+//! one that itself alerted: a fraud's prescription makes the stranger no patient of hers) and
 //! count toward rate and denials, not toward distinct patients; what changes entries after the
 //! fact in an unusual run, or one's own record, is `amendments`' (an alert on it takes in the
 //! run's earlier amendments).
