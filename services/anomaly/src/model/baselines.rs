@@ -902,6 +902,42 @@ impl FirstLooks {
     }
 }
 
+/// The most search requests an actor made within 10 minutes in the clock hour being counted,
+/// and whether anything in that hour was suspicious (then it is not learned as a busy hour).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SearchPeaks {
+    hour: i64,
+    most: u32,
+    suspicious: bool,
+}
+
+impl SearchPeaks {
+    /// Counts `searches` in the 10 minutes up to `t`; when `t` begins a new hour, returns the
+    /// previous one's most if it was clean.
+    pub fn see(&mut self, t: i64, searches: u32) -> Option<u32> {
+        let hour = t.div_euclid(HOUR);
+        let mut finished = None;
+        if hour > self.hour {
+            if !self.suspicious && self.most > 0 {
+                finished = Some(self.most);
+            }
+            *self = Self {
+                hour,
+                ..Self::default()
+            };
+        }
+        if hour == self.hour {
+            self.most = self.most.max(searches);
+        }
+        finished
+    }
+
+    /// The hour being counted had a suspicious event.
+    pub fn taint(&mut self) {
+        self.suspicious = true;
+    }
+}
+
 /// The list an actor is making (its request, its patients so far, whether any of its events
 /// was suspicious): learned as usual only once the next request begins and only if clean,
 /// so that a bulk search's first pages do not make its later ones usual.

@@ -62,7 +62,7 @@
 //! | `large_result` | `log10(count) −` the actor's usual `− 0.3` (count ≥ 50; not for an export of one patient's record, as large as her record); for a job at its own place (20 events or more over 3 days, 90% from one address and one agent, and this one from them), the usual is at least its largest clean response of that kind, fading 3% a day ([`baselines::ActorBaseline::scheduled`]: a weekly full export) | 0.60 |
 //! | `long_list` | `n` patients of one search request so far against `m`, the longest list the actor or its department made that raised no suspicion (fading [`baselines::LIST_FADE`] a day, at least [`LIST_FLOOR`]; a list is learned when the actor's next request begins; in the stream's first day every list is learned and none judged): `(log10(n / m) − 0.3) / 0.4 · (0.5 + 0.5 ·` undiscounted unexplained share`)`; × 0.3 under purpose `POPHLTH` or `HRESCH`. A search that names no patient and reports only how many it found (another system's log, one line a request) lists its `count`, against the longest such the actor or department made on earlier days ([`baselines::CountedLists`]: today's count from tomorrow, so a trawl does not make itself usual); at about three times that or more it is broad, and the actor's third broad search within an hour counts fully, whoever it listed | 0.90 |
 //! | `sweep` | monotone run of patient ids (numeric steps ≤ 10: 4 → 0, 7 → 1; else 4 → 0, 10 → 1; two patients off a numeric run skipped) × its unexplained share (each patient counted at least `(e − 1) / 3` with `e` requests for records that do not exist in 5 min: guessing ids; a numeric step to a dormant record at its undiscounted dormant-unexplained share) | 0.97 |
-//! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25` | 0.70 |
+//! | `search_sweep` | search requests in 10 min `n` with few records read: `(n − 15) / 25`; for a search of a mature actor, at least `(n − 2b) / b` against `b`, the most search requests within 10 minutes of a clean hour the actor or a member of her department had (fading [`baselines::LIST_FADE`] a day; at least 5; not before one was learned; an hour in which this reached 0.5 is not learned) | 0.70 |
 //! | `odd_hour` | the actor's hour histogram (role's while new, × 0.6): 4% of events → 0, 0.3% → 1 | 0.25 |
 //! | `new_source` | new address and/or user agent for a mature actor (0.5 each; a new address in a known /16 counts half, one the department uses every day, or in a /24 where eight of its recent addresses are (a ward's workstations, a VPN pool) or eight members of the organisation worked from this week ([`networks`]), 30%, and so does a user agent the department uses every day (its workstations' browser after an upgrade); a new version of a kind of client the actor uses (the agent without its version numbers), at an address she uses, counts 0.1 ([`baselines::UPGRADE_NOVELTY`]: her browser upgraded, not another device), and so do an address and a user agent the actor wrote for a patient from within 2 h (a GP's round of a care home documents each visit; a stranger with her password writes nothing: [`DOCUMENTED_FROM`]), but not for an account that always ran from one address with one client (a machine's: [`baselines::ActorBaseline::fixed_source`]); fades over a day) | 0.35 |
 //! | `role_misuse` | what the role or department (almost) never does: resource type, action, purpose of use, by its share of the group's events once it has 500 (a type it never did counts from 200, a purpose from 100: a group declares a few purposes, by policy; as rare as the share of its events that were a kind done once: a small department of a few kinds has no new kind to expect) (a type or purpose only one other member of a group of three or more ever used is never done: her habit, or her exfiltration, is not the group's); a type (with its actions) or a purpose the actor herself uses counts 0.3, each on its own; a glass's `ETREAT` is left to the break-glass features; a machine's account from a new address or client: 1 for a type under 1% of its own events (what its role's other accounts do is no reason for it) | 0.50 |
@@ -273,7 +273,7 @@ use uuid::Uuid;
 use amendments::{Amendments, OwnRecords, Run};
 use baselines::{
     clamp01, ActorBaseline, CountedLists, Cover, EventKeys, FirstLooks, GroupBaseline, LongestList,
-    OpenList, Presence, DAY, HOUR,
+    OpenList, Presence, SearchPeaks, DAY, HOUR,
 };
 use cache::{hash_str, pair, Bounded};
 pub use ensemble::{CalibrationSettings, Phase};
@@ -397,6 +397,9 @@ const SESSION_NOTES: f32 = 3.0;
 const ODD_SIGN_IN_HOUR: f64 = 0.5;
 /// The fewest first looks an hour is taken to hold at its busiest ([`FirstLooks`]).
 const FIRST_LOOKS_FLOOR: f64 = 6.0;
+/// The fewest search requests the busiest 10 minutes of a clean hour are taken to hold
+/// ([`SearchPeaks`], [`Feature::SearchSweep`]).
+const SEARCH_PEAK_FLOOR: f64 = 5.0;
 /// Role misuse from which a look begins a run of it ([`Feature::MisuseRun`]): what the role and
 /// department do in under about 0.06% of their events, and the actor herself never did.
 const MISUSE_RUN_FROM: f64 = 0.8;
@@ -826,6 +829,12 @@ struct ActorModel {
     /// Patients opened for the first time lately, and its busiest clean hour of them.
     #[serde(default)]
     first_looks: FirstLooks,
+    /// The most search requests within 10 minutes of the clock hour being counted.
+    #[serde(default)]
+    search_hour: SearchPeaks,
+    /// The most search requests within 10 minutes of a clean hour the actor had.
+    #[serde(default)]
+    search_peak: LongestList,
     #[serde(default)]
     first_looks_peak: LongestList,
     /// Its recent updates and deletes ([`amendments`]).
@@ -866,6 +875,8 @@ impl ActorModel {
             open_list: OpenList::default(),
             counted_lists: CountedLists::default(),
             first_looks: FirstLooks::default(),
+            search_hour: SearchPeaks::default(),
+            search_peak: LongestList::default(),
             first_looks_peak: LongestList::default(),
             amendments: Amendments::default(),
             preparations: Preparations::default(),
@@ -933,6 +944,9 @@ struct Group {
     /// The busiest clean hour of first looks one of its members had.
     #[serde(default)]
     first_looks_peak: LongestList,
+    /// The most search requests within 10 minutes of a clean hour one of its members had.
+    #[serde(default)]
+    search_peak: LongestList,
     /// Whether its members are on the care teams of the records they open ([`CareTeams`]).
     #[serde(default)]
     care_teams: CareTeams,
@@ -2161,8 +2175,36 @@ impl Detector {
         } else {
             actor.patterns.searches(t)
         };
-        if searches >= 15 && (window.distinct_patients as f64) * 5.0 <= searches as f64 {
+        let clean_search_hour = actor
+            .search_hour
+            .see(t, u32::try_from(searches).unwrap_or(u32::MAX))
+            .filter(|_| signals.mature);
+        let few_read = (window.distinct_patients as f64) * 5.0 <= searches as f64;
+        if searches >= 15 && few_read {
             v.set(Feature::SearchSweep, (searches as f64 - 15.0) / 25.0);
+        }
+        // Against the most searches the user or a member of her department made within 10
+        // minutes in a clean hour (not before one was learned): the coder whose busiest ten
+        // minutes held seven searches making twenty-one, reading almost nothing, sweeps names
+        // at a pace her work never needed. An hour in which it stood out teaches nothing. A
+        // person's pace: a machine's searches come in its job's batches (a quality report's
+        // larger run), and its theft shows in its source.
+        if few_read && search && signals.mature && !fixed_source {
+            let learned = actor
+                .search_peak
+                .usual(t)
+                .max(dept.map_or(0.0, |g| g.search_peak.usual(t)));
+            if learned > 0.0 {
+                let busiest = learned.max(SEARCH_PEAK_FLOOR);
+                let beyond = clamp01((searches as f64 - 2.0 * busiest) / busiest);
+                v.set(
+                    Feature::SearchSweep,
+                    v.get(Feature::SearchSweep).max(beyond),
+                );
+                if beyond >= 0.5 {
+                    actor.search_hour.taint();
+                }
+            }
         }
         v.set(Feature::OddHour, signals.odd_hour);
         v.set(Feature::NewSource, signals.new_source);
@@ -2630,6 +2672,10 @@ impl Detector {
             }
             if suspicious || in_incident {
                 actor.first_looks.taint();
+                actor.search_hour.taint();
+            }
+            if let Some(most) = clean_search_hour {
+                actor.search_peak.learn(most, t);
             }
             if let Some(looks) = clean_first_hour {
                 actor.first_looks_peak.learn(looks, t);
@@ -2796,6 +2842,9 @@ impl Detector {
                 }
                 if let (Some(looks), true) = (clean_first_hour, key == keys.dept) {
                     group.first_looks_peak.learn(looks, t);
+                }
+                if let (Some(most), true) = (clean_search_hour, key == keys.dept) {
+                    group.search_peak.learn(most, t);
                 }
                 if let (Some(run), true) = (finished_run, key == keys.dept) {
                     let run = u16::try_from(run).unwrap_or(u16::MAX);

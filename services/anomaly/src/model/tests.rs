@@ -5263,3 +5263,55 @@ fn a_new_prescribers_unreviewed_prescription_is_judged_by_her_departments_way_of
     let blind = department(false);
     assert_eq!(value(&blind, "unreviewed_prescription"), 0.0, "{blind:?}");
 }
+
+#[test]
+fn searches_at_three_times_the_busiest_ten_minutes_her_work_needed_are_a_sweep() {
+    // A coder searches for a patient every two minutes through her mornings, opening every
+    // fifth, at one desk one day and another the next (a person); on day 4 she makes `n`
+    // searches twenty seconds apart, opening nothing. The same from one address and client
+    // throughout is a machine's account: its searches come in its job's batches.
+    let coder = |n: i64, person: bool| {
+        let from = |mut e: AccessEvent, day: i64| {
+            if person && day % 2 == 1 {
+                e.source.ip = Some("10.20.6.99".into());
+            }
+            e
+        };
+        let mut events = hospital_events();
+        for day in 0..DAYS {
+            for k in 0..90 {
+                let at = day * 86_400 + 9 * 3600 + k * 120;
+                let search = staff_event("k0", "Coding", at, None, AccessAction::Search);
+                events.push(from(search, day));
+                if k % 5 == 0 {
+                    let patient = format!("Patient/a{}", (k / 5 + day) % 20);
+                    let read =
+                        staff_event("k0", "Coding", at + 30, Some(&patient), AccessAction::Read);
+                    events.push(from(read, day));
+                }
+            }
+        }
+        let mut d = trained_on(events);
+        let mut last = None;
+        for k in 0..n {
+            let e = staff_event(
+                "k0",
+                "Coding",
+                day4(14) + k * 20,
+                None,
+                AccessAction::Search,
+            );
+            last = Some(d.score(&e));
+        }
+        last.expect("scored")
+    };
+    // Twenty-one: under the fixed rule's 15 + 25 a faint sign (0.24); against her own pace, full.
+    let sweep = coder(21, true);
+    assert!(value(&sweep, "search_sweep") >= 0.9, "{sweep:?}");
+    // Nine in three minutes is her pace, a little quicker.
+    let ordinary = coder(9, true);
+    assert_eq!(value(&ordinary, "search_sweep"), 0.0, "{ordinary:?}");
+    // A machine's larger batch is judged by the fixed rule alone.
+    let batch = coder(21, false);
+    assert!(value(&batch, "search_sweep") < 0.3, "{batch:?}");
+}
