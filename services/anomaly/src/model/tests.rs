@@ -5145,6 +5145,60 @@ fn looks_raised_for_want_of_their_notes_open_an_incident_without_confirming_it()
     assert!(!incident.confirmed());
 }
 
+/// A cardiologist's `kind` of data `action`ed for `patient` at `at`.
+fn cardiology_step(
+    d: &mut Detector,
+    who: &str,
+    at: i64,
+    patient: &str,
+    action: AccessAction,
+    kind: &str,
+) -> Scored {
+    let mut e = staff_event(who, "Cardiology", at, Some(patient), action);
+    e.resource_type = Some(kind.into());
+    d.score(&e)
+}
+
+/// On day 3, `who` writes thirty prescriptions for six of the ward's patients, looking at each
+/// one's medications first (`looks`) or straight from the order screen.
+fn thirty_prescriptions(d: &mut Detector, who: &str, looks: bool) {
+    for k in 0..30 {
+        let patient = format!("Patient/b{}", k % 6);
+        let at = (DAYS - 1) * 86_400 + 9 * 3600 + k * 600;
+        cardiology_step(d, who, at, &patient, AccessAction::Read, "Patient");
+        if looks {
+            let medications = "MedicationRequest";
+            cardiology_step(d, who, at + 20, &patient, AccessAction::Search, medications);
+        }
+        let order = "MedicationRequest";
+        cardiology_step(d, who, at + 60, &patient, AccessAction::Create, order);
+    }
+}
+
+/// On day 4, `who` prescribes for a stranger two minutes after opening her record, having
+/// looked only at her medications; the prescription's score.
+fn prescription_for_a_stranger(d: &mut Detector, who: &str) -> Scored {
+    let stranger = "Patient/stranger";
+    let medications = "MedicationRequest";
+    cardiology_step(d, who, day4(14), stranger, AccessAction::Read, "Patient");
+    cardiology_step(
+        d,
+        who,
+        day4(14) + 20,
+        stranger,
+        AccessAction::Search,
+        medications,
+    );
+    cardiology_step(
+        d,
+        who,
+        day4(14) + 120,
+        stranger,
+        AccessAction::Create,
+        medications,
+    )
+}
+
 #[test]
 fn an_unreviewed_prescription_says_nothing_from_a_prescriber_who_prescribes_blind_as_a_rule() {
     // On day 3 the cardiologist writes thirty prescriptions for the patients of the ward she
@@ -5153,33 +5207,8 @@ fn an_unreviewed_prescription_says_nothing_from_a_prescriber_who_prescribes_blin
     // having looked only at her medications.
     let prescriber = |looks: bool| {
         let mut d = hospital_with_consults();
-        let mut step = |at: i64, patient: &str, action: AccessAction, kind: &str| {
-            let mut e = staff_event("c0", "Cardiology", at, Some(patient), action);
-            e.resource_type = Some(kind.into());
-            d.score(&e)
-        };
-        for k in 0..30 {
-            let patient = format!("Patient/b{}", k % 6);
-            let at = (DAYS - 1) * 86_400 + 9 * 3600 + k * 600;
-            step(at, &patient, AccessAction::Read, "Patient");
-            if looks {
-                step(at + 20, &patient, AccessAction::Search, "MedicationRequest");
-            }
-            step(at + 60, &patient, AccessAction::Create, "MedicationRequest");
-        }
-        step(day4(14), "Patient/stranger", AccessAction::Read, "Patient");
-        step(
-            day4(14) + 20,
-            "Patient/stranger",
-            AccessAction::Search,
-            "MedicationRequest",
-        );
-        step(
-            day4(14) + 120,
-            "Patient/stranger",
-            AccessAction::Create,
-            "MedicationRequest",
-        )
+        thirty_prescriptions(&mut d, "c0", looks);
+        prescription_for_a_stranger(&mut d, "c0")
     };
     let careful = prescriber(true);
     assert_eq!(
@@ -5196,8 +5225,7 @@ fn a_new_prescribers_unreviewed_prescription_is_judged_by_her_departments_way_of
     // A second cardiologist (c1) worked the first days without prescribing. On day 3 her
     // colleague writes thirty prescriptions for the ward's patients, looking at each one's
     // medications first (`looks`) or straight from the order screen; on day 4 c1, with no
-    // prescriptions of her own on record, prescribes for a stranger two minutes after opening
-    // her record, having looked only at her medications.
+    // prescriptions of her own on record, prescribes for a stranger.
     let department = |looks: bool| {
         let newcomer = every_day(4, |day, k| {
             let patient = format!("Patient/b{}", (k * 5 + day + 7) % 20);
@@ -5211,48 +5239,8 @@ fn a_new_prescribers_unreviewed_prescription_is_judged_by_her_departments_way_of
         })
         .collect();
         let mut d = hospital_with_consults_and(newcomer);
-        let mut step = |who: &str, at: i64, patient: &str, action: AccessAction, kind: &str| {
-            let mut e = staff_event(who, "Cardiology", at, Some(patient), action);
-            e.resource_type = Some(kind.into());
-            d.score(&e)
-        };
-        for k in 0..30 {
-            let patient = format!("Patient/b{}", k % 6);
-            let at = (DAYS - 1) * 86_400 + 9 * 3600 + k * 600;
-            step("c0", at, &patient, AccessAction::Read, "Patient");
-            if looks {
-                step(
-                    "c0",
-                    at + 20,
-                    &patient,
-                    AccessAction::Search,
-                    "MedicationRequest",
-                );
-            }
-            step(
-                "c0",
-                at + 60,
-                &patient,
-                AccessAction::Create,
-                "MedicationRequest",
-            );
-        }
-        let stranger = "Patient/stranger";
-        step("c1", day4(14), stranger, AccessAction::Read, "Patient");
-        step(
-            "c1",
-            day4(14) + 20,
-            stranger,
-            AccessAction::Search,
-            "MedicationRequest",
-        );
-        step(
-            "c1",
-            day4(14) + 120,
-            stranger,
-            AccessAction::Create,
-            "MedicationRequest",
-        )
+        thirty_prescriptions(&mut d, "c0", looks);
+        prescription_for_a_stranger(&mut d, "c1")
     };
     let careful = department(true);
     assert_eq!(
